@@ -1,0 +1,135 @@
+/**
+ * The cac layer for `vaultmesh logs view|tail|stats`: maps flags to typed options, calls the library functions in
+ * cli/logs/, and turns failures into one line on stderr and an exit code (0 ok, 1 failure, 2 usage).
+ * cac matches a command on one word, so `logs <action>` is registered once and dispatched here.
+ */
+import type { CAC } from 'cac';
+import type { Writable } from 'node:stream';
+import { isVaultMeshError } from '../../protocol/errors.js';
+import { hintOf, parseFilter, usageError, type RawFilterOptions } from '../logs/filters.js';
+import { computeStats, renderStatsTable } from '../logs/stats.js';
+import { tailLogs } from '../logs/tail.js';
+import { viewLogs } from '../logs/view.js';
+
+export interface LogsDeps {
+  stdout: Writable & { isTTY?: boolean };
+  stderr: Writable;
+  env: NodeJS.ProcessEnv;
+  now: () => number;
+  /** Where Ctrl-C comes from; tests pass their own emitter. */
+  signals: Pick<NodeJS.Process, 'once' | 'off'>;
+  setExitCode: (code: number) => void;
+}
+
+const defaultDeps = (): LogsDeps => ({
+  stdout: process.stdout,
+  stderr: process.stderr,
+  env: process.env,
+  now: Date.now,
+  signals: process,
+  setExitCode: (code) => {
+    process.exitCode = code;
+  },
+});
+
+interface LogsFlags extends RawFilterOptions {
+  dir?: unknown;
+  json?: boolean;
+  skipCorrupt?: boolean;
+  lines?: unknown;
+}
+
+export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+
+/** Colour only for a terminal, and never when the user opted out (https://no-color.org). */
+export function wantsColour(stdout: { isTTY?: boolean }, env: NodeJS.ProcessEnv): boolean {
+  return stdout.isTTY === true && (env.NO_COLOR === undefined || env.NO_COLOR === '');
+}
+
+function parseLines(value: unknown): number {
+  if (value === undefined) return 20;
+  const v = Array.isArray(value) ? value[value.length - 1] : value;
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || n < 0) throw usageError(`bad -n "${String(v)}": must be a whole number`, 'e.g. -n 50 (0 prints only new lines)', 'lines');
+  return n;
+}
+
+/** Runs one `logs` action; resolves to the exit code. Exported for in-process tests. */
+export async function runLogs(action: string | undefined, flags: LogsFlags, deps: LogsDeps = defaultDeps()): Promise<number> {
+  const { stdout, stderr, env } = deps;
+  const warn = (message: string): void => void stderr.write(`vaultmesh logs: warning: ${message}\n`);
+  try {
+    const dirFlag = Array.isArray(flags.dir) ? flags.dir[flags.dir.length - 1] : flags.dir;
+    if (dirFlag === true || dirFlag === '') throw usageError('--dir needs a value', 'e.g. --dir /var/lib/vaultmesh/logs', 'dir');
+    const dir = String(dirFlag ?? env.VAULTMESH_LOG_DIR ?? './logs');
+    const filter = parseFilter(flags, deps.now());
+    const common = { dir, filter, skipCorrupt: flags.skipCorrupt === true, warn };
+    switch (action) {
+      case 'view':
+        await viewLogs({ ...common, json: flags.json === true, colour: wantsColour(stdout, env), out: stdout });
+        return EXIT.ok;
+      case 'tail': {
+        if (filter.limit !== undefined) throw usageError('--limit does not apply to tail', 'use -n <count> for how many past lines to show', 'limit');
+        const lines = parseLines(flags.lines);
+        const ctl = new AbortController();
+        const stop = (): void => ctl.abort();
+        deps.signals.once('SIGINT', stop);
+        deps.signals.once('SIGTERM', stop);
+        try {
+          await tailLogs({ ...common, lines, json: flags.json === true, colour: wantsColour(stdout, env), out: stdout, signal: ctl.signal });
+        } finally {
+          deps.signals.off('SIGINT', stop);
+          deps.signals.off('SIGTERM', stop);
+        }
+        return EXIT.ok;
+      }
+      case 'stats': {
+        if (filter.limit !== undefined) throw usageError('--limit does not apply to stats', 'stats always covers every matching envelope; narrow it with --since/--node/--kind', 'limit');
+        const report = await computeStats(common);
+        stdout.write(flags.json === true ? `${JSON.stringify(report)}\n` : `${renderStatsTable(report)}\n`);
+        return EXIT.ok;
+      }
+      default:
+        throw usageError(action ? `unknown logs action "${action}"` : 'missing logs action', 'use one of: vaultmesh logs view | tail | stats (see --help)', 'action');
+    }
+  } catch (err) {
+    if (isVaultMeshError(err)) {
+      stderr.write(`vaultmesh logs: ${err.message}\n`);
+      const hint = hintOf(err);
+      if (hint) stderr.write(`  hint: ${hint}\n`);
+      return err.code === 'USAGE' ? EXIT.usage : EXIT.failure;
+    }
+    const e = err as NodeJS.ErrnoException;
+    stderr.write(`vaultmesh logs: ${e.code ? `${e.code}: ` : ''}${e.message}\n`);
+    return EXIT.failure;
+  }
+}
+
+/** Adds `vaultmesh logs <view|tail|stats>` to the CLI. */
+export function registerLogsCommands(cli: CAC, deps?: Partial<LogsDeps>): void {
+  const resolved = { ...defaultDeps(), ...deps };
+  cli
+    .command('logs <action>', 'Read the journals offline: view | tail | stats')
+    .usage('logs <view|tail|stats> [options]')
+    .option('--dir, --log-dir <dir>', 'Log dir holding the *.jsonl journals (env VAULTMESH_LOG_DIR; default ./logs)')
+    .option('--kind <kinds>', 'Only these kinds, comma-separated (heartbeat,scan,command,receipt,note,incident,...)')
+    .option('--node <id>', 'Only envelopes of this node')
+    .option('--since <time>', 'From this time on: 30m, 2h, 7d, 1w back from now, or RFC 3339 (2026-11-20T10:00Z, 2026-11-20)')
+    .option('--until <time>', 'Before this time (same forms as --since)')
+    .option('--min-severity <level>', 'Only scans with a finding at or above this level, and envelopes with body.severity at or above it (low|medium|high|critical)')
+    .option('--limit <n>', 'view: stop after n matching envelopes')
+    .option('-n, --lines <n>', 'tail: how many past matching envelopes to print before following (default 20)')
+    .option('--json', 'view/tail: the exact journal lines (JSONL, pipe into jq); stats: one JSON object')
+    .option('--skip-corrupt', 'Report corrupt lines as file:line on stderr and go on (default: stop with exit 1)')
+    .example('  $ vaultmesh logs view --since 2h')
+    .example('  $ vaultmesh logs view --kind scan --node web-01 --min-severity high --json | jq .body.summary')
+    .example('  $ vaultmesh logs view --kind incident,note --since 2026-11-20T10:00Z --until 2026-11-21 --limit 50')
+    .example('  $ vaultmesh logs tail -n 50 --kind heartbeat --node web-01')
+    .example('  $ vaultmesh logs stats --since 7d')
+    .example('  $ VAULTMESH_LOG_DIR=/var/lib/vaultmesh/logs vaultmesh logs stats --json | jq .fleet')
+    .example('')
+    .example('Exit codes: 0 ok, 1 failure (unreadable file, corrupt line without --skip-corrupt), 2 usage (bad flag value, missing dir)')
+    .action(async (action: string, flags: LogsFlags) => {
+      resolved.setExitCode(await runLogs(action, flags, resolved));
+    });
+}
