@@ -1,0 +1,75 @@
+/**
+ * The Hono application, built from its services so tests can call `app.request()` in-process.
+ * Only `/healthz` (and, with the console, its login page) answer without an identity.
+ */
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { routePath } from 'hono/route';
+import { VaultMeshError } from '../protocol/errors.js';
+import { renderError } from './http-errors.js';
+import { requireOperator, requireScope } from './require-operator.js';
+import { agentRoutes } from './routes/agent.js';
+import { operatorRoutes } from './routes/operator.js';
+import { streamRoutes } from './routes/stream.js';
+import { nodeStatus } from './node-status.js';
+import type { AppEnv, Services } from './services.js';
+
+export const VERSION = '0.1.0';
+
+export function createApp(services: Services, opts: { keepaliveMs?: number } = {}): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  app.use('*', async function countRequests(c, next) {
+    c.set('services', services);
+    try {
+      await next();
+    } finally {
+      services.metrics.httpRequests.inc({ route: routePath(c) || 'unmatched', method: c.req.method, status: String(c.res.status) });
+    }
+  });
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: services.config.maxBodyBytes,
+      onError: () => {
+        throw new VaultMeshError('PAYLOAD_TOO_LARGE', `request body exceeds ${services.config.maxBodyBytes} bytes`, { status: 413 });
+      },
+    }),
+  );
+  app.use('*', async function securityHeaders(c, next) {
+    await next();
+    c.header('x-content-type-options', 'nosniff');
+    c.header('referrer-policy', 'no-referrer');
+    c.header('x-frame-options', 'DENY');
+  });
+
+  app.get('/healthz', (c) =>
+    c.json({ status: 'ok', version: VERSION, uptime_s: Math.round((services.now().getTime() - services.startedAt.getTime()) / 1000), seq: services.state.lastSeq }),
+  );
+
+  app.route('/api/agent', agentRoutes());
+
+  app.use('/api/*', requireOperator());
+  app.route('/api', operatorRoutes());
+
+  app.use('/events', requireOperator());
+  app.route('/events', streamRoutes(opts));
+
+  app.get('/metrics', requireOperator(), requireScope('admin'), async (c) => {
+    const m = services.metrics;
+    const counts: Record<string, number> = {};
+    const now = services.now().getTime();
+    for (const n of services.state.nodes.values()) {
+      const s = nodeStatus(n, now, services.statusPolicy);
+      counts[s] = (counts[s] ?? 0) + 1;
+    }
+    m.nodesByStatus.reset();
+    for (const [status, v] of Object.entries(counts)) m.nodesByStatus.set({ status }, v);
+    m.journalSeq.set(services.state.lastSeq);
+    return c.text(await m.registry.metrics(), 200, { 'content-type': m.registry.contentType });
+  });
+
+  app.notFound((c) => c.json({ error: { code: 'NOT_FOUND', message: `no route for ${c.req.method} ${new URL(c.req.url).pathname}` } }, 404));
+  app.onError((err, c) => renderError(err, c));
+  return app;
+}

@@ -1,0 +1,163 @@
+/**
+ * Assembles a running command center: state dir secrets, replay, journal, pipeline, HTTP server. `startCenter`
+ * returns once it is listening; `close()` stops accepting, ends SSE streams, flushes the journal.
+ */
+import { createAdaptorServer, type ServerType } from '@hono/node-server';
+import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
+import { loadOrCreateKeyFile, writeFileAtomicSync, assertPrivateFile, type KeyPair } from '../protocol/keys.js';
+import { createApp } from './app.js';
+import type { CenterConfig } from './config.js';
+import { createEventBus } from './event-bus.js';
+import { applyEnvelope, createFleetState } from './fleet-state.js';
+import { openJournal, type Journal } from './journal.js';
+import { createMetrics } from './metrics.js';
+import { createMutex } from './mutex.js';
+import { adminTokenAuthenticator } from './operator-auth.js';
+import { createPipeline, RecentIds } from './pipeline.js';
+import { createReplayGuard } from './replay-guard.js';
+import { replayJournals, type ReplayReport } from './replay.js';
+import { hashSecret, newSecret } from './secrets.js';
+import type { Services } from './services.js';
+
+export interface Logger {
+  info(msg: string): void;
+  warn(msg: string): void;
+  error(msg: string): void;
+}
+
+export const consoleLogger: Logger = {
+  info: (m) => console.log(m),
+  warn: (m) => console.warn(`WARNING: ${m}`),
+  error: (m) => console.error(`ERROR: ${m}`),
+};
+
+export interface RunningCenter {
+  services: Services;
+  url: string;
+  port: number;
+  replay: ReplayReport;
+  adminTokenFile: string;
+  close(): Promise<void>;
+}
+
+export function adminTokenPath(stateDir: string): string {
+  return join(stateDir, 'admin.token');
+}
+
+export function centerKeyPath(stateDir: string): string {
+  return join(stateDir, 'cc-key.pem');
+}
+
+/** Reads the admin token, creating it (0600) on first start. Only its hash stays in memory. */
+export function loadOrCreateAdminToken(stateDir: string, log: Logger): { hash: string; file: string } {
+  const file = adminTokenPath(stateDir);
+  if (!existsSync(file)) {
+    writeFileAtomicSync(file, `${newSecret('vmadmin')}\n`, 0o600);
+    log.info(`created admin token in ${file} (mode 0600); the vaultmesh CLI reads it from there or from VAULTMESH_TOKEN`);
+  }
+  assertPrivateFile(file);
+  return { hash: hashSecret(readFileSync(file, 'utf8').trim()), file };
+}
+
+export async function startCenter(config: CenterConfig, opts: { log?: Logger; now?: () => Date; keepaliveMs?: number } = {}): Promise<RunningCenter> {
+  const log = opts.log ?? consoleLogger;
+  const now = opts.now ?? (() => new Date());
+  const logDir = resolve(config.logDir);
+  const stateDir = resolve(config.stateDir);
+  mkdirSync(logDir, { recursive: true, mode: 0o750 });
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  chmodSync(stateDir, 0o700);
+
+  const admin = loadOrCreateAdminToken(stateDir, log);
+  const { key: centerKey, created } = loadOrCreateKeyFile(centerKeyPath(stateDir));
+  if (created) log.info(`created command-center key ${centerKey.keyId} in ${centerKeyPath(stateDir)}`);
+
+  const metrics = createMetrics();
+  const state = createFleetState({ historySize: config.historySize });
+  const bus = createEventBus({ retain: config.sseRetain, defaultMaxQueue: config.sseMaxQueue });
+  const recentIds = new RecentIds();
+
+  const replay = await replayJournals({
+    dir: logDir,
+    repair: config.repair,
+    now,
+    visit: ({ envelope }) => {
+      applyEnvelope(state, envelope);
+      recentIds.add(envelope.id, envelope.seq);
+      bus.retain(envelope);
+    },
+  });
+  metrics.replaySeconds.set(replay.durationMs / 1000);
+  for (const t of replay.tornTails) log.warn(`torn last line (${t.bytes} bytes, never acknowledged) in ${t.file} moved to ${t.movedTo}`);
+  for (const q of replay.quarantined) log.warn(`quarantined ${q.file}:${q.line} (${q.reason}) into ${q.movedTo}`);
+  log.info(`replayed ${replay.envelopes} envelopes up to seq ${replay.lastSeq} in ${replay.durationMs.toFixed(0)} ms`);
+
+  let journal: Journal | undefined;
+  const pipeline = createPipeline({ journal: () => journal!, state, bus, recentIds });
+  journal = await openJournal({
+    dir: logDir,
+    fsync: config.fsync,
+    lastSeq: replay.lastSeq,
+    now,
+    onCommit: pipeline.onCommit,
+    onFlush: ({ entries, fsyncMs }) => {
+      metrics.journalBatchSize.observe(entries);
+      metrics.journalFsyncSeconds.observe(fsyncMs / 1000);
+    },
+  });
+
+  const services: Services = {
+    config,
+    state,
+    bus,
+    metrics,
+    submit: async (draft) => {
+      const end = metrics.journalAppendSeconds.startTimer();
+      try {
+        return await pipeline.submit(draft);
+      } finally {
+        end();
+      }
+    },
+    authenticators: [adminTokenAuthenticator(admin.hash)],
+    replayGuard: createReplayGuard({ windowMs: config.maxSkewSecs * 1000 }),
+    centerKey: centerKey as KeyPair,
+    now,
+    startedAt: now(),
+    enrollLock: createMutex(),
+    statusPolicy: { heartbeatIntervalMs: config.heartbeatSecs * 1000 },
+  };
+
+  const app = createApp(services, opts.keepaliveMs !== undefined ? { keepaliveMs: opts.keepaliveMs } : {});
+  const server: ServerType = createAdaptorServer({ fetch: app.fetch, hostname: config.host, port: config.port });
+  await new Promise<void>((res, rej) => {
+    server.once('error', rej);
+    server.listen(config.port, config.host, () => res());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const url = `http://${host}:${port}`;
+
+  let closing: Promise<void> | undefined;
+  return {
+    services,
+    url,
+    port,
+    replay,
+    adminTokenFile: admin.file,
+    close() {
+      closing ??= (async () => {
+        const closed = new Promise<void>((res) => server.close(() => res()));
+        bus.close(); // ends every SSE stream so their connections can finish
+        (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+        const force = setTimeout(() => (server as { closeAllConnections?: () => void }).closeAllConnections?.(), 3000);
+        await closed;
+        clearTimeout(force);
+        await journal!.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,73 @@
+/**
+ * Center configuration: every flag has a VAULTMESH_* environment twin, the flag wins. Validated with zod so a bad
+ * value stops start-up with a message naming the setting.
+ */
+import { z } from 'zod';
+import { VaultMeshError, detailsFromZodIssues } from '../protocol/errors.js';
+
+const bool = z.union([z.boolean(), z.enum(['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off'])]).transform((v) => v === true || ['1', 'true', 'yes', 'on'].includes(String(v)));
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+export const centerConfigSchema = z.object({
+  host: z.string().min(1).default('127.0.0.1'),
+  port: int(0, 65535).default(8088),
+  logDir: z.string().min(1).default('./logs'),
+  stateDir: z.string().min(1).default('./state'),
+  fsync: z.enum(['always', 'batch', 'off']).default('batch'),
+  repair: bool.default(false),
+  autoApprove: bool.default(false),
+  heartbeatSecs: int(1, 86_400).default(30),
+  maxBodyBytes: int(1024, 16 * 1024 * 1024).default(256 * 1024),
+  maxSkewSecs: int(1, 3600).default(300),
+  sseRetain: int(16, 1_000_000).default(2048),
+  sseMaxQueue: int(16, 1_000_000).default(1024),
+  historySize: int(2, 10_000).default(120),
+  /** Set when --host came from the operator, so a non-loopback bind is a decision, not an accident. */
+  hostExplicit: z.boolean().default(false),
+});
+
+export type CenterConfig = z.infer<typeof centerConfigSchema>;
+
+const ENV: Record<keyof Omit<CenterConfig, 'hostExplicit'>, string> = {
+  host: 'VAULTMESH_HOST',
+  port: 'VAULTMESH_PORT',
+  logDir: 'VAULTMESH_LOG_DIR',
+  stateDir: 'VAULTMESH_STATE_DIR',
+  fsync: 'VAULTMESH_FSYNC',
+  repair: 'VAULTMESH_REPAIR',
+  autoApprove: 'VAULTMESH_AUTO_APPROVE',
+  heartbeatSecs: 'VAULTMESH_HEARTBEAT_SECS',
+  maxBodyBytes: 'VAULTMESH_MAX_BODY_BYTES',
+  maxSkewSecs: 'VAULTMESH_MAX_SKEW_SECS',
+  sseRetain: 'VAULTMESH_SSE_RETAIN',
+  sseMaxQueue: 'VAULTMESH_SSE_MAX_QUEUE',
+  historySize: 'VAULTMESH_HISTORY_SIZE',
+};
+
+export function centerEnvNames(): Readonly<Record<string, string>> {
+  return ENV;
+}
+
+/** Merges flags over environment over defaults. */
+export function resolveCenterConfig(flags: Partial<Record<keyof CenterConfig, unknown>>, env: NodeJS.ProcessEnv = process.env): CenterConfig {
+  const raw: Record<string, unknown> = {};
+  for (const [key, name] of Object.entries(ENV)) {
+    const flag = flags[key as keyof CenterConfig];
+    if (flag !== undefined) raw[key] = flag;
+    else if (env[name] !== undefined && env[name] !== '') raw[key] = env[name];
+  }
+  raw.hostExplicit = flags.host !== undefined || (env.VAULTMESH_HOST ?? '') !== '';
+  const parsed = centerConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0]!;
+    const key = String(first.path[0]);
+    throw new VaultMeshError('CONFIG_INVALID', `invalid setting --${kebab(key)} / ${ENV[key as keyof typeof ENV] ?? key}: ${first.message}`, {
+      details: detailsFromZodIssues(parsed.error.issues),
+    });
+  }
+  return parsed.data;
+}
+
+export function kebab(s: string): string {
+  return s.replace(/[A-Z]/g, (m) => `-${m.toLowerCase()}`);
+}

@@ -1,0 +1,160 @@
+/**
+ * Fleet state and its reducer. `applyEnvelope(state, envelope)` is deterministic and does no IO: replaying the
+ * journals through it at start yields the same state as the live process had. (It updates `state` in place
+ * rather than copying: at a million heartbeats per replay, copying maps would dominate start-up.)
+ */
+import type { Envelope } from '../protocol/envelope.js';
+import type { Heartbeat } from '../protocol/agent-api.js';
+import { HeartbeatHistory } from './heartbeat-history.js';
+
+export type EnrollmentStatus = 'pending' | 'approved' | 'rejected' | 'revoked';
+
+export interface NodeRecord {
+  node_id: string;
+  hostname: string;
+  os_profile: string;
+  enrollment: EnrollmentStatus;
+  public_key: string;
+  key_id: string;
+  agent_version: string;
+  facts: Record<string, unknown>;
+  enrolled_at: string;
+  decided_at?: string;
+  decided_by?: string;
+  first_seen?: string;
+  last_seen?: string;
+  last_heartbeat?: Heartbeat;
+  heartbeat_count: number;
+  history: HeartbeatHistory;
+  tags: string[];
+}
+
+export interface JoinTokenRecord {
+  token_id: string;
+  token_sha256: string;
+  label: string;
+  created_at: string;
+  created_by: string;
+  expires_at: string;
+  uses: number;
+  used: number;
+  revoked: boolean;
+}
+
+export interface FleetState {
+  nodes: Map<string, NodeRecord>;
+  joinTokens: Map<string, JoinTokenRecord>;
+  /** token hash → token id, for enrollment lookups. */
+  joinTokenByHash: Map<string, string>;
+  lastSeq: number;
+  counts: Record<string, number>;
+  historySize: number;
+}
+
+export function createFleetState(opts: { historySize?: number } = {}): FleetState {
+  return { nodes: new Map(), joinTokens: new Map(), joinTokenByHash: new Map(), lastSeq: 0, counts: {}, historySize: opts.historySize ?? 120 };
+}
+
+type Body = Record<string, any>;
+
+export function applyEnvelope(state: FleetState, env: Envelope): void {
+  state.lastSeq = env.seq;
+  state.counts[env.kind] = (state.counts[env.kind] ?? 0) + 1;
+  const body = env.body as Body;
+  switch (env.kind) {
+    case 'heartbeat':
+      return applyHeartbeat(state, env, body as Heartbeat);
+    case 'enrollment':
+      return applyEnrollment(state, env, body);
+    case 'join_token':
+      return applyJoinToken(state, env, body);
+    default:
+      return;
+  }
+}
+
+function applyHeartbeat(state: FleetState, env: Envelope, hb: Heartbeat): void {
+  const node = env.node_id ? state.nodes.get(env.node_id) : undefined;
+  if (!node) return; // only enrolled nodes can produce heartbeats; an orphan line changes nothing
+  node.last_heartbeat = hb;
+  node.hostname = hb.hostname;
+  node.agent_version = hb.agent_version;
+  node.first_seen ??= env.ts;
+  node.last_seen = env.ts;
+  node.heartbeat_count++;
+  const m = hb.metrics;
+  node.history.push({
+    t: Date.parse(env.ts),
+    load1: m.load[0],
+    mem_used: m.mem_used_bytes,
+    mem_total: m.mem_total_bytes,
+    disk_used: m.disk_used_bytes,
+    disk_total: m.disk_total_bytes,
+  });
+}
+
+function applyEnrollment(state: FleetState, env: Envelope, b: Body): void {
+  const id = env.node_id;
+  if (!id) return;
+  const node = state.nodes.get(id);
+  switch (b.action) {
+    case 'request': {
+      if (typeof b.token_id === 'string') {
+        const t = state.joinTokens.get(b.token_id);
+        if (t) t.used++;
+      }
+      const record: NodeRecord = {
+        node_id: id,
+        hostname: String(b.hostname),
+        os_profile: String(b.os_profile),
+        enrollment: 'pending',
+        public_key: String(b.public_key),
+        key_id: String(b.key_id),
+        agent_version: String(b.agent_version),
+        facts: (b.facts as Record<string, unknown>) ?? {},
+        enrolled_at: env.ts,
+        heartbeat_count: node?.heartbeat_count ?? 0,
+        history: node?.history ?? new HeartbeatHistory(state.historySize),
+        tags: node?.tags ?? [],
+        ...(node?.first_seen ? { first_seen: node.first_seen } : {}),
+        ...(node?.last_seen ? { last_seen: node.last_seen } : {}),
+      };
+      if (b.auto_approved === true) {
+        record.enrollment = 'approved';
+        record.decided_at = env.ts;
+        record.decided_by = env.author;
+      }
+      state.nodes.set(id, record);
+      return;
+    }
+    case 'approve':
+    case 'reject':
+    case 'revoke':
+      if (!node) return;
+      node.enrollment = b.action === 'approve' ? 'approved' : b.action === 'reject' ? 'rejected' : 'revoked';
+      node.decided_at = env.ts;
+      node.decided_by = env.author;
+      return;
+  }
+}
+
+function applyJoinToken(state: FleetState, env: Envelope, b: Body): void {
+  if (b.action === 'create') {
+    const rec: JoinTokenRecord = {
+      token_id: String(b.token_id),
+      token_sha256: String(b.token_sha256),
+      label: String(b.label ?? ''),
+      created_at: env.ts,
+      created_by: env.author,
+      expires_at: String(b.expires_at),
+      uses: Number(b.uses),
+      used: 0,
+      revoked: false,
+    };
+    state.joinTokens.set(rec.token_id, rec);
+    state.joinTokenByHash.set(rec.token_sha256, rec.token_id);
+  } else if (b.action === 'revoke') {
+    const t = state.joinTokens.get(String(b.token_id));
+    if (t) t.revoked = true;
+  }
+}

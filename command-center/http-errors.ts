@@ -1,0 +1,48 @@
+/** Turns any thrown value into the JSON error format of DESIGN.md; only a fault of the server itself is a 5xx. */
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { ZodError } from 'zod';
+import { VaultMeshError, detailsFromZodIssues } from '../protocol/errors.js';
+
+export function validationError(err: ZodError, what = 'request body'): VaultMeshError {
+  return new VaultMeshError('VALIDATION_ERROR', `invalid ${what}`, { status: 400, details: detailsFromZodIssues(err.issues) });
+}
+
+export function renderError(err: unknown, c: Context): Response {
+  if (err instanceof VaultMeshError) {
+    if (err.status >= 500) console.error(`${err.code}: ${err.message}`);
+    return c.json(err.toJSON(), err.status as ContentfulStatusCode);
+  }
+  if (err instanceof HTTPException) {
+    const status = err.status;
+    const code = status === 413 ? 'PAYLOAD_TOO_LARGE' : status === 401 ? 'UNAUTHORIZED' : status === 408 ? 'TIMEOUT' : 'BAD_REQUEST';
+    return c.json({ error: { code, message: err.message || code.toLowerCase().replace(/_/g, ' ') } }, status);
+  }
+  console.error('unhandled error', err);
+  return c.json({ error: { code: 'INTERNAL', message: 'internal error' } }, 500);
+}
+
+export async function readJson(c: Context): Promise<unknown> {
+  const type = c.req.header('content-type') ?? '';
+  if (!/^application\/(?:[\w.+-]+\+)?json\b/i.test(type)) {
+    throw new VaultMeshError('UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json', { status: 415 });
+  }
+  const raw = Buffer.from(await c.req.arrayBuffer());
+  return parseJsonBytes(raw);
+}
+
+export function parseJsonBytes(raw: Buffer): unknown {
+  const text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+  let s: string;
+  try {
+    s = text.decode(raw);
+  } catch {
+    throw new VaultMeshError('MALFORMED_JSON', 'request body is not valid UTF-8', { status: 400 });
+  }
+  try {
+    return JSON.parse(s);
+  } catch (err) {
+    throw new VaultMeshError('MALFORMED_JSON', `request body is not valid JSON: ${(err as Error).message}`, { status: 400 });
+  }
+}

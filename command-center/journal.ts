@@ -1,0 +1,182 @@
+/**
+ * The append-only journal set: one JSONL file per journal name in the log dir, one canonical envelope per line,
+ * a global `seq` assigned here. Appends are acknowledged only when durable. Group commit: appends that arrive
+ * while a write is in flight wait for the next batch, and the whole batch shares one write and one fdatasync per
+ * file. A failed write rolls the file back to its last acknowledged length, so the file never holds a half line
+ * that later appends would bury in the middle.
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { canonicalJson } from '../protocol/canonical-json.js';
+import { ENVELOPE_VERSION, JOURNAL_FILES, journalForKind, type Envelope, type EnvelopeDraft, type JournalName } from '../protocol/envelope.js';
+import { VaultMeshError } from '../protocol/errors.js';
+import { fsyncDirSync } from '../protocol/keys.js';
+
+export type FsyncMode = 'always' | 'batch' | 'off';
+
+export interface Committed {
+  envelope: Envelope;
+  journal: JournalName;
+  /** The line as written, without its newline (ledger leaf bytes). */
+  line: Buffer;
+}
+
+export interface JournalOptions {
+  dir: string;
+  fsync?: FsyncMode;
+  /** Highest seq already in the journals (from replay). */
+  lastSeq?: number;
+  now?: () => Date;
+  newId?: () => string;
+  /** Called once per durable batch, in seq order, before any append of the batch is acknowledged. */
+  onCommit?: (batch: Committed[]) => void;
+  /** Observability hooks (metrics). */
+  onFlush?: (stats: { entries: number; writeMs: number; fsyncMs: number }) => void;
+  /** Test seam for disk faults: wraps the raw write. */
+  writeFile?: (fh: FileHandle, data: Buffer) => Promise<void>;
+}
+
+export interface Journal {
+  append(draft: EnvelopeDraft): Promise<Envelope>;
+  readonly lastSeq: number;
+  /** Resolves when everything appended so far is durable (or failed). */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+interface Pending {
+  envelope: Envelope;
+  journal: JournalName;
+  line: Buffer;
+  resolve: (env: Envelope) => void;
+  reject: (err: unknown) => void;
+}
+
+interface FileState {
+  fh: FileHandle;
+  size: number;
+  dirty: boolean; // a failed write may have left bytes past `size`
+}
+
+const defaultWrite = async (fh: FileHandle, data: Buffer): Promise<void> => {
+  let off = 0;
+  while (off < data.length) {
+    const { bytesWritten } = await fh.write(data, off, data.length - off);
+    off += bytesWritten;
+  }
+};
+
+export async function openJournal(opts: JournalOptions): Promise<Journal> {
+  const fsyncMode = opts.fsync ?? 'batch';
+  const now = opts.now ?? (() => new Date());
+  const newId = opts.newId ?? randomUUID;
+  const write = opts.writeFile ?? defaultWrite;
+  mkdirSync(opts.dir, { recursive: true });
+
+  const files = new Map<JournalName, FileState>();
+  for (const name of Object.keys(JOURNAL_FILES) as JournalName[]) {
+    const fh = await open(join(opts.dir, JOURNAL_FILES[name]), 'a');
+    files.set(name, { fh, size: (await fh.stat()).size, dirty: false });
+  }
+  fsyncDirSync(opts.dir); // newly created journal files must survive a crash too
+
+  let lastSeq = opts.lastSeq ?? 0;
+  let queue: Pending[] = [];
+  let flushing: Promise<void> | undefined;
+  let closed = false;
+
+  async function writeBatch(batch: Pending[]): Promise<void> {
+    const byFile = new Map<JournalName, Buffer[]>();
+    for (const p of batch) {
+      let parts = byFile.get(p.journal);
+      if (!parts) byFile.set(p.journal, (parts = []));
+      parts.push(p.line, NEWLINE);
+    }
+    const t0 = performance.now();
+    await Promise.all(
+      [...byFile].map(async ([name, parts]) => {
+        const f = files.get(name)!;
+        if (f.dirty) {
+          await f.fh.truncate(f.size);
+          f.dirty = false;
+        }
+        const data = Buffer.concat(parts);
+        f.dirty = true;
+        await write(f.fh, data);
+        f.size += data.length;
+        f.dirty = false;
+      }),
+    );
+    const t1 = performance.now();
+    if (fsyncMode !== 'off') await Promise.all([...byFile.keys()].map((name) => files.get(name)!.fh.datasync()));
+    opts.onFlush?.({ entries: batch.length, writeMs: t1 - t0, fsyncMs: performance.now() - t1 });
+  }
+
+  async function drain(): Promise<void> {
+    while (queue.length) {
+      // 'always' gives every append its own write + fdatasync; 'batch' and 'off' take all that waited.
+      const batch = fsyncMode === 'always' ? queue.splice(0, 1) : queue.splice(0, queue.length);
+      try {
+        await writeBatch(batch);
+      } catch (cause) {
+        const err = new VaultMeshError('JOURNAL_UNAVAILABLE', `journal write failed: ${(cause as Error).message}`, { status: 503, cause });
+        for (const p of batch) p.reject(err);
+        continue;
+      }
+      try {
+        opts.onCommit?.(batch.map(({ envelope, journal, line }) => ({ envelope, journal, line })));
+      } catch (err) {
+        // The data is durable; a failing observer must not un-acknowledge it. Surface loudly instead.
+        console.error('journal: onCommit hook failed', err);
+      }
+      for (const p of batch) p.resolve(p.envelope);
+    }
+  }
+
+  function kick(): void {
+    if (flushing) return;
+    flushing = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(drain)
+      .finally(() => {
+        flushing = undefined;
+        if (queue.length) kick();
+      });
+  }
+
+  return {
+    get lastSeq() {
+      return lastSeq;
+    },
+    append(draft) {
+      if (closed) return Promise.reject(new VaultMeshError('SHUTTING_DOWN', 'the command center is shutting down', { status: 503 }));
+      const envelope: Envelope = {
+        v: ENVELOPE_VERSION,
+        id: draft.id ?? newId(),
+        seq: ++lastSeq,
+        ts: now().toISOString(),
+        kind: draft.kind,
+        ...(draft.node_id !== undefined ? { node_id: draft.node_id } : {}),
+        author: draft.author,
+        ...(draft.on_behalf_of !== undefined ? { on_behalf_of: draft.on_behalf_of } : {}),
+        body: draft.body,
+      };
+      const line = Buffer.from(canonicalJson(envelope), 'utf8');
+      return new Promise<Envelope>((resolve, reject) => {
+        queue.push({ envelope, journal: journalForKind(draft.kind), line, resolve, reject });
+        kick();
+      });
+    },
+    async flush() {
+      while (flushing) await flushing;
+    },
+    async close() {
+      closed = true;
+      while (flushing) await flushing;
+      for (const f of files.values()) await f.fh.close();
+    },
+  };
+}
+
+const NEWLINE = Buffer.from('\n');

@@ -1,0 +1,75 @@
+#!/usr/bin/env node
+/** `vaultmesh-cc`: the command center daemon. */
+import { cac } from 'cac';
+import { isVaultMeshError } from '../protocol/errors.js';
+import { VERSION } from './app.js';
+import { resolveCenterConfig } from './config.js';
+import { consoleLogger, startCenter } from './center.js';
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+async function main(argv: string[]): Promise<void> {
+  const cli = cac('vaultmesh-cc');
+  cli
+    .option('--host <host>', 'Address to listen on (VAULTMESH_HOST)', { default: undefined })
+    .option('--port <port>', 'Port (VAULTMESH_PORT, default 8088)')
+    .option('--log-dir <dir>', 'Journal directory (VAULTMESH_LOG_DIR, default ./logs)')
+    .option('--state-dir <dir>', 'Keys and tokens, 0700 (VAULTMESH_STATE_DIR, default ./state)')
+    .option('--fsync <mode>', 'always | batch | off (VAULTMESH_FSYNC, default batch)')
+    .option('--repair', 'Quarantine corrupt journal lines instead of refusing to start (VAULTMESH_REPAIR)')
+    .option('--auto-approve', 'Approve every enrollment with a valid join token: demos only (VAULTMESH_AUTO_APPROVE)')
+    .option('--heartbeat-secs <n>', 'Expected agent heartbeat interval (VAULTMESH_HEARTBEAT_SECS, default 30)')
+    .option('--max-body-bytes <n>', 'Request body limit (VAULTMESH_MAX_BODY_BYTES, default 262144)')
+    .option('--max-skew-secs <n>', 'Accepted clock skew of signed requests (VAULTMESH_MAX_SKEW_SECS, default 300)')
+    .example('vaultmesh-cc                              # 127.0.0.1:8088, journals in ./logs')
+    .example('vaultmesh-cc --log-dir /var/log/vaultmesh --state-dir /var/lib/vaultmesh-cc')
+    .help()
+    .version(VERSION);
+  const parsed = cli.parse(argv, { run: false });
+  if (parsed.options.help || parsed.options.version) return;
+  const o = parsed.options;
+  const config = resolveCenterConfig({
+    host: o.host,
+    port: o.port,
+    logDir: o.logDir,
+    stateDir: o.stateDir,
+    fsync: o.fsync,
+    repair: o.repair,
+    autoApprove: o.autoApprove,
+    heartbeatSecs: o.heartbeatSecs,
+    maxBodyBytes: o.maxBodyBytes,
+    maxSkewSecs: o.maxSkewSecs,
+  });
+  if (!LOOPBACK.has(config.host)) {
+    consoleLogger.warn(`listening on ${config.host}, not loopback: the API is reachable from the network. Put it behind Cloudflare Access or a tunnel.`);
+  }
+  if (config.autoApprove) consoleLogger.warn('--auto-approve is on: every node with a valid join token is trusted at once. Demos only.');
+  const center = await startCenter(config);
+  consoleLogger.info(`vaultmesh-cc ${VERSION} listening on ${center.url}`);
+  consoleLogger.info(`console: ${center.url}/console   admin token: ${center.adminTokenFile}`);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    consoleLogger.info(`${signal}: stopping (no new requests, flushing journal)`);
+    center.close().then(
+      () => {
+        consoleLogger.info('stopped cleanly');
+        process.exitCode = 0;
+      },
+      (err) => {
+        consoleLogger.error(`shutdown failed: ${err}`);
+        process.exitCode = 1;
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main(process.argv).catch((err) => {
+  if (isVaultMeshError(err)) console.error(`vaultmesh-cc: ${err.code}: ${err.message}`);
+  else console.error('vaultmesh-cc: fatal:', err);
+  process.exitCode = 1;
+});

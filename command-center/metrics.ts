@@ -1,0 +1,34 @@
+/**
+ * Prometheus metrics (prom-client) on a registry owned by one center instance, never the global default, so
+ * tests and several centers in one process do not share counters.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface CenterMetrics {
+  registry: Registry;
+  httpRequests: Counter<'route' | 'method' | 'status'>;
+  journalAppendSeconds: Histogram;
+  journalFsyncSeconds: Histogram;
+  journalBatchSize: Histogram;
+  sseClients: Gauge;
+  nodesByStatus: Gauge<'status'>;
+  replaySeconds: Gauge;
+  journalSeq: Gauge;
+}
+
+export function createMetrics(opts: { defaultMetrics?: boolean } = {}): CenterMetrics {
+  const registry = new Registry();
+  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'vaultmesh_cc_' });
+  const latency = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+  return {
+    registry,
+    httpRequests: new Counter({ name: 'vaultmesh_http_requests_total', help: 'HTTP requests by route, method and status', labelNames: ['route', 'method', 'status'], registers: [registry] }),
+    journalAppendSeconds: new Histogram({ name: 'vaultmesh_journal_append_seconds', help: 'Time from append to durable acknowledgement', buckets: latency, registers: [registry] }),
+    journalFsyncSeconds: new Histogram({ name: 'vaultmesh_journal_fsync_seconds', help: 'fdatasync duration per group commit', buckets: latency, registers: [registry] }),
+    journalBatchSize: new Histogram({ name: 'vaultmesh_journal_batch_entries', help: 'Envelopes per group commit', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512], registers: [registry] }),
+    sseClients: new Gauge({ name: 'vaultmesh_sse_clients', help: 'Connected SSE clients', registers: [registry] }),
+    nodesByStatus: new Gauge({ name: 'vaultmesh_nodes', help: 'Nodes by status', labelNames: ['status'], registers: [registry] }),
+    replaySeconds: new Gauge({ name: 'vaultmesh_replay_duration_seconds', help: 'Journal replay duration at start-up', registers: [registry] }),
+    journalSeq: new Gauge({ name: 'vaultmesh_journal_seq', help: 'Highest journal seq', registers: [registry] }),
+  };
+}

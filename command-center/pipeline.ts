@@ -1,0 +1,67 @@
+/**
+ * The write path: journal.append (durable) → state.apply → bus.publish, with de-duplication by envelope id so
+ * an agent retrying a request (timeout, offline outbox) never stores a fact twice.
+ */
+import type { Envelope, EnvelopeDraft } from '../protocol/envelope.js';
+import type { Journal, Committed } from './journal.js';
+import { applyEnvelope, type FleetState } from './fleet-state.js';
+import type { EventBus } from './event-bus.js';
+
+/** Remembers recent envelope ids (insertion-ordered, bounded). */
+export class RecentIds {
+  private readonly ids = new Map<string, number>();
+  constructor(private readonly max = 200_000) {}
+  add(id: string, seq: number): void {
+    this.ids.set(id, seq);
+    if (this.ids.size > this.max) this.ids.delete(this.ids.keys().next().value as string);
+  }
+  get(id: string): number | undefined {
+    return this.ids.get(id);
+  }
+}
+
+export interface Pipeline {
+  submit(draft: EnvelopeDraft): Promise<{ envelope: Envelope; duplicate: boolean }>;
+  /** The journal's onCommit hook: applies and publishes a durable batch in seq order. */
+  onCommit(batch: Committed[]): void;
+}
+
+export function createPipeline(deps: {
+  journal: () => Journal;
+  state: FleetState;
+  bus: EventBus;
+  recentIds: RecentIds;
+  /** Further observers of durable batches (ledgers). */
+  observers?: Array<(batch: Committed[]) => void>;
+}): Pipeline {
+  const inflight = new Map<string, Promise<{ envelope: Envelope; duplicate: boolean }>>();
+  return {
+    onCommit(batch) {
+      for (const obs of deps.observers ?? []) obs(batch);
+      for (const { envelope } of batch) {
+        applyEnvelope(deps.state, envelope);
+        deps.recentIds.add(envelope.id, envelope.seq);
+        deps.bus.publish(envelope);
+      }
+    },
+    submit(draft) {
+      if (draft.id !== undefined) {
+        const seq = deps.recentIds.get(draft.id);
+        if (seq !== undefined) return Promise.resolve({ envelope: { ...draftToStub(draft), seq }, duplicate: true });
+        const pending = inflight.get(draft.id);
+        if (pending) return pending.then((r) => ({ ...r, duplicate: true }));
+      }
+      const p = deps.journal().append(draft).then((envelope) => ({ envelope, duplicate: false }));
+      if (draft.id !== undefined) {
+        const id = draft.id;
+        inflight.set(id, p);
+        p.finally(() => inflight.delete(id)).catch(() => undefined);
+      }
+      return p;
+    },
+  };
+}
+
+function draftToStub(draft: EnvelopeDraft): Envelope {
+  return { v: 1, id: draft.id!, seq: 0, ts: '', kind: draft.kind, author: draft.author, body: draft.body, ...(draft.node_id ? { node_id: draft.node_id } : {}) };
+}

@@ -1,0 +1,82 @@
+/** Agent API: enrollment and signed, durable facts from enrolled nodes. */
+import { Hono } from 'hono';
+import { enrollRequestSchema, heartbeatSchema } from '../../protocol/agent-api.js';
+import { SIGNATURE_HEADERS } from '../../protocol/request-signing.js';
+import { VaultMeshError } from '../../protocol/errors.js';
+import { keyIdOf } from '../../protocol/keys.js';
+import { requireEnrolledNode, verifyAgentSignature } from '../agent-auth.js';
+import { parseJsonBytes, validationError } from '../http-errors.js';
+import { decideEnrollment } from '../enrollment.js';
+import type { AppEnv } from '../services.js';
+
+export function agentRoutes(): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  app.post('/enroll', async (c) => {
+    const services = c.get('services');
+    const raw = Buffer.from(await c.req.arrayBuffer());
+    const parsed = enrollRequestSchema.safeParse(parseJsonBytes(raw));
+    if (!parsed.success) throw validationError(parsed.error);
+    const req = parsed.data;
+    if (c.req.header(SIGNATURE_HEADERS.node) !== req.node_id) {
+      throw new VaultMeshError('MISSING_SIGNATURE', 'enrollment must be signed by the key it enrolls, for the node it names', { status: 401 });
+    }
+    // Proof of possession: the request is signed by the very key being enrolled.
+    verifyAgentSignature(c, services, req.node_id, req.public_key, raw);
+    return services.enrollLock.run(async () => {
+      const decision = decideEnrollment(services.state, req, services.now());
+      if (decision.kind === 'existing') {
+        return c.json(enrollResponse(decision.status, services), decision.status === 'approved' ? 200 : 202);
+      }
+      const auto = services.config.autoApprove;
+      await services.submit({
+        kind: 'enrollment',
+        node_id: req.node_id,
+        author: `node:${req.node_id}`,
+        body: {
+          action: 'request',
+          token_id: decision.tokenId,
+          hostname: req.hostname,
+          os_profile: req.os_profile,
+          public_key: req.public_key,
+          key_id: keyIdOf(req.public_key),
+          agent_version: req.agent_version,
+          facts: req.facts,
+          ...(auto ? { auto_approved: true } : {}),
+        },
+      });
+      const status = auto ? 'approved' : 'pending';
+      return c.json(enrollResponse(status, services), auto ? 200 : 202);
+    });
+  });
+
+  // Registered after /enroll, so enrollment (signed by the key being enrolled) is the only unauthenticated-node route.
+  app.use('/*', requireEnrolledNode());
+
+  app.post('/heartbeat', async (c) => {
+    const services = c.get('services');
+    const parsed = heartbeatSchema.safeParse(parseJsonBytes(c.get('rawBody')));
+    if (!parsed.success) throw validationError(parsed.error);
+    const hb = parsed.data;
+    const nodeId = c.get('nodeId');
+    if (hb.node_id !== nodeId) throw new VaultMeshError('NODE_MISMATCH', 'body node_id differs from the signing node', { status: 403 });
+    const { envelope, duplicate } = await services.submit({
+      ...(hb.id !== undefined ? { id: hb.id } : {}),
+      kind: 'heartbeat',
+      node_id: nodeId,
+      author: `node:${nodeId}`,
+      body: hb,
+    });
+    return c.json({ ok: true, id: envelope.id, seq: envelope.seq, duplicate, server_time: services.now().toISOString() });
+  });
+
+  return app;
+}
+
+function enrollResponse(status: string, services: { centerKey: { publicKeyHex: string; keyId: string } }) {
+  return {
+    status,
+    // Handed out so an agent without a pinned center key can trust it on first use (it logs that loudly).
+    center_keys: status === 'approved' ? [{ public_key: services.centerKey.publicKeyHex, key_id: services.centerKey.keyId }] : [],
+  };
+}

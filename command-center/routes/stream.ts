@@ -1,0 +1,81 @@
+/**
+ * `GET /events`: envelopes as Server-Sent Events (event = kind, id = seq). Resumes from `Last-Event-ID` out of the
+ * bus's ring, or sends `event: reset` when the client is too far behind to resume. The response body is a pull
+ * stream, so a client that stops reading stops pulling; its bounded queue then overflows and it is dropped.
+ */
+import { Hono } from 'hono';
+import type { Envelope } from '../../protocol/envelope.js';
+import { formatSseComment, formatSseMessage } from '../sse-format.js';
+import { requireScope } from '../require-operator.js';
+import type { AppEnv, Services } from '../services.js';
+
+export const KEEPALIVE_MS = 15_000;
+
+export function streamRoutes(opts: { keepaliveMs?: number } = {}): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.get('/', requireScope('events:read'), (c) => {
+    const services = c.get('services');
+    const lastIdHeader = c.req.header('last-event-id') ?? c.req.query('last_event_id');
+    const afterSeq = lastIdHeader !== undefined && /^\d{1,15}$/.test(lastIdHeader) ? Number(lastIdHeader) : undefined;
+    const kinds = c.req.query('kind')?.split(',').filter(Boolean);
+    const nodeId = c.req.query('node_id');
+    const filter = kinds?.length || nodeId ? (e: Envelope) => (!kinds?.length || kinds.includes(e.kind)) && (!nodeId || e.node_id === nodeId) : undefined;
+    return sseResponse(services, {
+      ...(afterSeq !== undefined ? { afterSeq } : {}),
+      ...(filter ? { filter } : {}),
+      keepaliveMs: opts.keepaliveMs ?? KEEPALIVE_MS,
+      render: (env) => formatSseMessage({ event: env.kind, id: env.seq, data: JSON.stringify(env) }),
+    });
+  });
+  return app;
+}
+
+export function sseResponse(
+  services: Services,
+  opts: { afterSeq?: number; filter?: (e: Envelope) => boolean; keepaliveMs: number; render: (env: Envelope) => string; prelude?: () => string },
+): Response {
+  const { sub, resumed } = services.bus.subscribe({
+    ...(opts.afterSeq !== undefined ? { afterSeq: opts.afterSeq } : {}),
+    ...(opts.filter ? { filter: opts.filter } : {}),
+    maxQueue: services.config.sseMaxQueue,
+  });
+  services.metrics.sseClients.inc();
+  const encoder = new TextEncoder();
+  let done = false;
+  const finish = () => {
+    if (done) return;
+    done = true;
+    sub.close();
+    services.metrics.sseClients.dec();
+  };
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      let head = formatSseMessage({ event: 'hello', data: JSON.stringify({ seq: services.state.lastSeq }), retry: 2000 });
+      if (opts.afterSeq !== undefined && !resumed) {
+        head += formatSseMessage({ event: 'reset', id: services.state.lastSeq, data: JSON.stringify({ reason: 'too_far_behind', seq: services.state.lastSeq }) });
+      }
+      if (opts.prelude) head += opts.prelude();
+      controller.enqueue(encoder.encode(head));
+    },
+    async pull(controller) {
+      const next = await sub.next(opts.keepaliveMs);
+      if (next === undefined) {
+        finish();
+        controller.close();
+        return;
+      }
+      controller.enqueue(encoder.encode(next === 'idle' ? formatSseComment('keepalive') : opts.render(next)));
+    },
+    cancel() {
+      finish();
+    },
+  }, { highWaterMark: 0 });
+  return new Response(body, {
+    headers: {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      'x-accel-buffering': 'no',
+      connection: 'keep-alive',
+    },
+  });
+}

@@ -1,0 +1,38 @@
+/** The shared services every route can reach through Hono's typed context (`c.get('services')`). */
+import type { Envelope, EnvelopeDraft } from '../protocol/envelope.js';
+import type { KeyPair } from '../protocol/keys.js';
+import type { CenterConfig } from './config.js';
+import type { EventBus } from './event-bus.js';
+import type { FleetState } from './fleet-state.js';
+import type { CenterMetrics } from './metrics.js';
+import type { Authenticator, Identity } from './operator-auth.js';
+import type { ReplayGuard } from './replay-guard.js';
+import type { Mutex } from './mutex.js';
+import type { StatusPolicy } from './node-status.js';
+
+export interface Services {
+  config: CenterConfig;
+  state: FleetState;
+  bus: EventBus;
+  metrics: CenterMetrics;
+  /** Journal (durable) → state → bus. Resolves once durable; a duplicate envelope id resolves `duplicate: true`. */
+  submit(draft: EnvelopeDraft): Promise<{ envelope: Envelope; duplicate: boolean }>;
+  authenticators: Authenticator[];
+  replayGuard: ReplayGuard;
+  centerKey: KeyPair;
+  now(): Date;
+  startedAt: Date;
+  /** Enrollment decisions read-then-write state (token uses), so they run one at a time. */
+  enrollLock: Mutex;
+  statusPolicy: StatusPolicy;
+}
+
+export type AppEnv = {
+  Variables: {
+    services: Services;
+    identity: Identity;
+    /** Set on agent routes after the request signature verified. */
+    nodeId: string;
+    rawBody: Buffer;
+  };
+};

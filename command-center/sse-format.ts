@@ -1,0 +1,28 @@
+/**
+ * Pure Server-Sent Events formatting (WHATWG HTML §9.2). Event names and ids must not contain CR or LF, or a
+ * client would parse an attacker-chosen field; data is split on line breaks into several `data:` lines.
+ */
+export interface SseMessage {
+  event?: string;
+  id?: string | number;
+  data: string;
+  retry?: number;
+}
+
+export function formatSseMessage(msg: SseMessage): string {
+  let out = '';
+  if (msg.event !== undefined) out += `event: ${singleLine(msg.event, 'event')}\n`;
+  if (msg.id !== undefined) out += `id: ${singleLine(String(msg.id), 'id')}\n`;
+  if (msg.retry !== undefined) out += `retry: ${Math.max(0, Math.floor(msg.retry))}\n`;
+  for (const line of msg.data.split(/\r\n|\r|\n/)) out += `data: ${line}\n`;
+  return out + '\n';
+}
+
+export function formatSseComment(text: string): string {
+  return `: ${text.replace(/[\r\n]+/g, ' ')}\n\n`;
+}
+
+function singleLine(value: string, field: string): string {
+  if (/[\r\n\0]/.test(value)) throw new TypeError(`SSE ${field} must not contain CR, LF or NUL`);
+  return value;
+}
