@@ -1,0 +1,372 @@
+/**
+ * Process tests: the built CLI (`node dist/cli/main.js logs ...`) against fixture journals generated in a temp dir.
+ * While cli/main.ts is not there, a tiny entry in the temp dir registers the same command on a fresh cac.
+ */
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { canonicalJson } from '../../protocol/canonical-json.js';
+import { journalForKind, JOURNAL_FILES, type Envelope } from '../../protocol/envelope.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const MAIN = join(ROOT, 'dist/cli/main.js');
+let entry: string;
+let tmp: string;
+
+interface Fixture {
+  dir: string;
+  envs: Envelope[];
+  lines: string[];
+}
+
+const NODES = ['n1', 'n2', 'n3'];
+const SEVERITIES = ['info', 'low', 'medium', 'high', 'critical'];
+
+/** A journal set in seq order across the four files; ts one minute apart, ending `endAgoMin` minutes ago. */
+function makeFixture(name: string, count = 200, endAgoMin = 0): Fixture {
+  const dir = join(tmp, name);
+  rmSync(dir, { recursive: true, force: true });
+  spawnSync('mkdir', ['-p', dir]);
+  const start = Date.now() - (count + endAgoMin) * 60_000;
+  const envs: Envelope[] = [];
+  for (let seq = 1; seq <= count; seq++) {
+    const node = NODES[seq % 3]!;
+    const ts = new Date(start + seq * 60_000).toISOString();
+    const base = { v: 1 as const, id: `e-${seq}`, seq, ts, author: `node:${node}`, node_id: node };
+    let e: Envelope;
+    switch (seq % 7) {
+      case 0:
+        e = { ...base, kind: 'scan', body: { findings: [{ check: 'c', severity: SEVERITIES[seq % 5], title: `t${seq}`, detail: '', evidence: '' }], summary: 's' } };
+        break;
+      case 1:
+        e = { ...base, kind: 'command', author: 'op', body: { signed: { payload: { id: `c${seq}`, node_id: node, action: 'ping' }, signature: 'aa', key_id: 'k' } } };
+        break;
+      case 2:
+        e = { ...base, kind: 'receipt', body: { command_id: `c${seq - 1}`, status: seq % 3 ? 'succeeded' : 'failed' } };
+        break;
+      case 3: {
+        const { node_id: _n, ...rest } = base;
+        e = { ...rest, kind: 'incident', author: 'bot', body: { severity: SEVERITIES[seq % 5], title: `incident ${seq}` } };
+        break;
+      }
+      case 4:
+        e = { ...base, kind: 'note', author: 'op', body: { text: `note ${seq}` } };
+        break;
+      default:
+        e = { ...base, kind: 'heartbeat', body: { hostname: node, metrics: { cpu_pct: seq % 100 } } };
+    }
+    envs.push(e);
+  }
+  const byFile = new Map<string, string[]>();
+  for (const e of envs) {
+    const file = JOURNAL_FILES[journalForKind(e.kind)];
+    byFile.set(file, [...(byFile.get(file) ?? []), canonicalJson(e)]);
+  }
+  for (const [file, lines] of byFile) writeFileSync(join(dir, file), lines.map((l) => `${l}\n`).join(''));
+  return { dir, envs, lines: envs.map((e) => canonicalJson(e)) };
+}
+
+interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(args: string[], env: Record<string, string> = {}): RunResult {
+  const r = spawnSync(process.execPath, [entry, 'logs', ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '', ...env }, maxBuffer: 1 << 28 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const outLines = (s: string): string[] => s.split('\n').filter((l) => l.length > 0);
+
+beforeAll(() => {
+  tmp = mkdtempSync(join(tmpdir(), 'vaultmesh-logs-'));
+  // Always rebuild so the process tests exercise the current sources (tsc emits even if others' files have type errors).
+  spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.json')], { cwd: ROOT, stdio: 'ignore' });
+  expect(existsSync(join(ROOT, 'dist/cli/commands/logs.js'))).toBe(true);
+  if (existsSync(MAIN) && readFileSync(MAIN, 'utf8').includes('registerLogsCommands')) {
+    entry = MAIN;
+  } else {
+    entry = join(tmp, 'entry.mjs');
+    writeFileSync(
+      entry,
+      [
+        `import { cac } from ${JSON.stringify(pathToFileURL(join(ROOT, 'node_modules/cac/dist/index.js')).href)};`,
+        `import { registerLogsCommands } from ${JSON.stringify(pathToFileURL(join(ROOT, 'dist/cli/commands/logs.js')).href)};`,
+        `const cli = cac('vaultmesh');`,
+        `registerLogsCommands(cli);`,
+        `cli.help();`,
+        `try { cli.parse(process.argv, { run: false }); await cli.runMatchedCommand(); }`,
+        `catch (e) { process.stderr.write('vaultmesh: ' + e.message + '\\n'); process.exitCode = 2; }`,
+      ].join('\n'),
+    );
+  }
+}, 120_000);
+
+afterAll(() => {
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('logs view', () => {
+  let fx: Fixture;
+  beforeAll(() => {
+    fx = makeFixture('view');
+  });
+
+  it('merges all journals in seq order and --json passes the lines through byte for byte', () => {
+    const r = run(['view', '--dir', fx.dir, '--json']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(outLines(r.stdout)).toEqual(fx.lines);
+    for (const l of outLines(r.stdout)) expect(() => JSON.parse(l)).not.toThrow();
+  });
+
+  it('reads the dir from VAULTMESH_LOG_DIR', () => {
+    const r = run(['view', '--json', '--limit', '3'], { VAULTMESH_LOG_DIR: fx.dir });
+    expect(outLines(r.stdout)).toEqual(fx.lines.slice(0, 3));
+  });
+
+  it.each<[string, string[], (e: Envelope) => boolean]>([
+    ['--kind', ['--kind', 'scan,receipt'], (e) => e.kind === 'scan' || e.kind === 'receipt'],
+    ['--node', ['--node', 'n2'], (e) => e.node_id === 'n2'],
+    ['--kind + --node', ['--kind', 'scan', '--node', 'n1'], (e) => e.kind === 'scan' && e.node_id === 'n1'],
+    ['--min-severity', ['--min-severity', 'high'], (e) => ['high', 'critical'].includes(String((e.body.findings as Array<{ severity: string }> | undefined)?.[0]?.severity ?? e.body.severity))],
+    ['--since relative', ['--since', '30m'], (e) => Date.parse(e.ts) >= Date.now() - 30 * 60_000],
+  ])('filters with %s', (_name, args, pred) => {
+    const r = run(['view', '--dir', fx.dir, '--json', ...args]);
+    expect(r.code).toBe(0);
+    const expected = fx.envs.filter(pred).map((e) => canonicalJson(e));
+    expect(expected.length).toBeGreaterThan(0);
+    expect(expected.length).toBeLessThan(fx.envs.length);
+    expect(outLines(r.stdout)).toEqual(expected);
+  });
+
+  it('filters with absolute --since/--until (since inclusive, until exclusive)', () => {
+    const since = fx.envs[49]!.ts;
+    const until = fx.envs[59]!.ts;
+    const r = run(['view', '--dir', fx.dir, '--json', '--since', since, '--until', until]);
+    expect(outLines(r.stdout).map((l) => JSON.parse(l).seq)).toEqual(Array.from({ length: 10 }, (_, i) => 50 + i));
+  });
+
+  it('stops after --limit matches', () => {
+    const r = run(['view', '--dir', fx.dir, '--json', '--kind', 'heartbeat', '--limit', '4']);
+    expect(outLines(r.stdout)).toEqual(fx.envs.filter((e) => e.kind === 'heartbeat').slice(0, 4).map((e) => canonicalJson(e)));
+  });
+
+  it('prints aligned human lines without colour when piped', () => {
+    const r = run(['view', '--dir', fx.dir, '--kind', 'incident', '--limit', '2']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toContain('\u001b[');
+    const lines = outLines(r.stdout);
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^\S+Z\s+3\s+incident\s+-\s+bot\s+\[high\] incident 3$/);
+  });
+
+  it.each([
+    [['--since', 'yesterday'], /bad --since "yesterday"/],
+    [['--min-severity', 'severe'], /bad --min-severity/],
+    [['--limit=-3'], /bad --limit "-3"/],
+    [['--kind'], /kind/],
+  ])('exits 2 on a bad filter %j with a one-line message and a hint', (args, message) => {
+    const r = run(['view', '--dir', fx.dir, ...args]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    const err = outLines(r.stderr);
+    expect(err[0]).toMatch(message);
+    expect(err.slice(1).every((l) => l.includes('hint:'))).toBe(true);
+  });
+
+  it('exits 2 on a missing dir', () => {
+    const r = run(['view', '--dir', join(tmp, 'nope')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/log dir .*nope does not exist/);
+    expect(r.stderr).toMatch(/hint: pass --dir/);
+  });
+
+  it('exits 2 on an unknown action', () => {
+    const r = run(['frobnicate', '--dir', fx.dir]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown logs action "frobnicate"/);
+  });
+
+  it('stops quietly when the reader goes away (| head)', async () => {
+    const big = makeFixture('big', 60_000);
+    const child = spawn(process.execPath, [entry, 'logs', 'view', '--dir', big.dir, '--json']);
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    await new Promise<void>((res) => child.stdout.once('data', () => res()));
+    child.stdout.destroy();
+    const code = await new Promise<number | null>((res) => child.on('close', (c) => res(c)));
+    expect(code).toBe(0);
+    expect(stderr).toBe('');
+  });
+});
+
+describe('logs view: corrupt and torn lines', () => {
+  it('exits 1 naming file:line, and goes on with --skip-corrupt', () => {
+    const fx = makeFixture('corrupt', 50);
+    const events = join(fx.dir, 'events.jsonl');
+    const lines = readFileSync(events, 'utf8').split('\n');
+    lines.splice(2, 0, '{"this is": not json');
+    writeFileSync(events, lines.join('\n'));
+
+    const r = run(['view', '--dir', fx.dir, '--json']);
+    expect(r.code).toBe(1);
+    expect(outLines(r.stderr)[0]).toBe(`vaultmesh logs: ${events}:3: not JSON (${jsonError('{"this is": not json')})`);
+    expect(r.stderr).toMatch(/hint: rerun with --skip-corrupt/);
+
+    const s = run(['view', '--dir', fx.dir, '--json', '--skip-corrupt']);
+    expect(s.code).toBe(0);
+    expect(s.stderr).toMatch(new RegExp(`warning: ${escape(events)}:3: not JSON .*\\(skipped\\)`));
+    expect(outLines(s.stdout)).toEqual(fx.lines);
+  });
+
+  it('ignores a torn last line with a warning', () => {
+    const fx = makeFixture('torn', 30);
+    const hb = join(fx.dir, 'heartbeats.jsonl');
+    appendFileSync(hb, '{"author":"node:n1","body":{"hostn');
+    const r = run(['view', '--dir', fx.dir, '--json']);
+    expect(r.code).toBe(0);
+    expect(outLines(r.stdout)).toEqual(fx.lines);
+    expect(r.stderr).toMatch(new RegExp(`warning: ${escape(hb)}:\\d+: torn last line ignored`));
+  });
+});
+
+describe('logs stats', () => {
+  it('counts per node and for the fleet, as JSON', () => {
+    const fx = makeFixture('stats', 210);
+    const r = run(['stats', '--dir', fx.dir, '--json']);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.fleet.total).toBe(210);
+    expect(report.fleet.nodes).toBe(3);
+    const n1 = report.nodes.find((n: { node_id: string }) => n.node_id === 'n1');
+    const mine = fx.envs.filter((e) => e.node_id === 'n1' || (e.kind === 'command' && e.node_id === 'n1'));
+    expect(n1.total).toBe(mine.length);
+    expect(n1.kinds.heartbeat).toBe(mine.filter((e) => e.kind === 'heartbeat').length);
+    expect(n1.first_seen).toBe(mine[0]!.ts);
+    expect(n1.last_seen).toBe(mine.at(-1)!.ts);
+    expect(report.fleet.commands.by_status.succeeded + report.fleet.commands.by_status.failed).toBe(fx.envs.filter((e) => e.kind === 'receipt').length);
+    expect(report.nodes.at(-1).node_id).toBeNull(); // incidents without a node
+  });
+
+  it('honours --since and prints a table with a fleet line', () => {
+    const fx = makeFixture('stats2', 100);
+    const r = run(['stats', '--dir', fx.dir, '--since', '10m']);
+    expect(r.code).toBe(0);
+    const lines = outLines(r.stdout);
+    expect(lines[0]).toMatch(/^NODE\s+EVENTS/);
+    expect(lines.at(-1)).toMatch(/^FLEET \(3 nodes\)\s+(9|10)\s/);
+  });
+});
+
+describe('logs tail', () => {
+  let child: ChildProcessWithoutNullStreams | undefined;
+  afterAll(() => child?.kill('SIGKILL'));
+
+  it('prints the last N, follows appends and a rotation within a second, stops on SIGINT', async () => {
+    const fx = makeFixture('tail', 40);
+    child = spawn(process.execPath, [entry, 'logs', 'tail', '--dir', fx.dir, '--json', '-n', '3']);
+    const got: string[] = [];
+    let buffered = '';
+    let waiter: (() => void) | undefined;
+    child.stdout.on('data', (d: Buffer) => {
+      buffered += d.toString('utf8');
+      const parts = buffered.split('\n');
+      buffered = parts.pop()!;
+      got.push(...parts);
+      waiter?.();
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const waitFor = async (n: number, ms: number): Promise<void> => {
+      const deadline = Date.now() + ms;
+      while (got.length < n) {
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`timed out waiting for ${n} lines, got ${got.length}: ${stderr}`);
+        await new Promise<void>((res) => {
+          waiter = res;
+          setTimeout(res, left);
+        });
+      }
+    };
+
+    await waitFor(3, 10_000);
+    expect(got).toEqual(fx.lines.slice(-3));
+
+    const mk = (seq: number, kind: string): string =>
+      canonicalJson({ v: 1, id: `e-${seq}`, seq, ts: new Date().toISOString(), kind, node_id: 'n1', author: 'x', body: { text: `live ${seq}` } });
+
+    // A plain append, written in two pieces: the half line must wait for its newline.
+    const events = join(fx.dir, 'events.jsonl');
+    const l41 = mk(41, 'note');
+    appendFileSync(events, l41.slice(0, 20));
+    await new Promise((r) => setTimeout(r, 100));
+    let t0 = Date.now();
+    appendFileSync(events, `${l41.slice(20)}\n`);
+    await waitFor(4, 1000);
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(got[3]).toBe(l41);
+
+    // Rotation: the old file is renamed away (its last line written just before), a new one is created.
+    const hb = join(fx.dir, 'heartbeats.jsonl');
+    const l42 = mk(42, 'heartbeat');
+    const l43 = mk(43, 'heartbeat');
+    t0 = Date.now();
+    appendFileSync(hb, `${l42}\n`);
+    renameSync(hb, `${hb}.1`);
+    writeFileSync(hb, `${l43}\n`);
+    await waitFor(6, 1000);
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(got.slice(4)).toEqual([l42, l43]);
+
+    // The new file keeps being followed.
+    const l44 = mk(44, 'heartbeat');
+    appendFileSync(hb, `${l44}\n`);
+    await waitFor(7, 1000);
+    expect(got[6]).toBe(l44);
+
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((res) => child!.on('close', (c) => res(c)));
+    expect(code).toBe(0);
+    expect(stderr).toBe('');
+  });
+
+  it('rewinds after truncation and filters live lines', async () => {
+    const fx = makeFixture('tail2', 20);
+    const c = spawn(process.execPath, [entry, 'logs', 'tail', '--dir', fx.dir, '--json', '-n', '0', '--kind', 'note']);
+    child = c;
+    let out = '';
+    let stderr = '';
+    c.stdout.on('data', (d) => (out += d));
+    c.stderr.on('data', (d) => (stderr += d));
+    await new Promise((r) => setTimeout(r, 500));
+    expect(out).toBe('');
+    const events = join(fx.dir, 'events.jsonl');
+    const note = canonicalJson({ v: 1, id: 'x-100', seq: 100, ts: new Date().toISOString(), kind: 'note', author: 'op', body: { text: 'after truncate' } });
+    const incident = canonicalJson({ v: 1, id: 'x-101', seq: 101, ts: new Date().toISOString(), kind: 'incident', author: 'op', body: {} });
+    writeFileSync(events, `${note}\n${incident}\n`); // shorter than before: a truncation
+    const deadline = Date.now() + 3000;
+    while (!out.includes('after truncate') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(outLines(out)).toEqual([note]);
+    expect(stderr).toMatch(/truncated; reading from the start/);
+    c.kill('SIGINT');
+    expect(await new Promise((res) => c.on('close', res))).toBe(0);
+  });
+});
+
+function jsonError(text: string): string {
+  try {
+    JSON.parse(text);
+    return '';
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+function escape(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
