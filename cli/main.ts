@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+/** `vaultmesh`: the operator CLI. Exit codes: 0 ok, 1 failure, 2 usage. */
+import { cac } from 'cac';
+import { isVaultMeshError } from '../protocol/errors.js';
+import { registerOperatorCommands } from './commands/operator.js';
+import { registerLogsCommands } from './commands/logs.js';
+
+export const CLI_VERSION = '0.1.0';
+
+async function main(argv: string[]): Promise<void> {
+  const cli = cac('vaultmesh');
+  // register commands
+  registerLogsCommands(cli);
+  registerOperatorCommands(cli);
+  cli.help();
+  cli.version(CLI_VERSION);
+  cli.parse(argv, { run: false });
+  if (!cli.matchedCommand) {
+    if (cli.options.help || cli.options.version) return;
+    if (cli.args.length) {
+      console.error(`vaultmesh: unknown command ${JSON.stringify(cli.args.join(' '))}; see vaultmesh --help`);
+      process.exitCode = 2;
+      return;
+    }
+    cli.outputHelp();
+    return;
+  }
+  await cli.runMatchedCommand();
+}
+
+main(process.argv).catch((err) => {
+  if (isVaultMeshError(err)) {
+    console.error(`vaultmesh: ${err.message}`);
+    process.exitCode = err.code === 'USAGE' || err.code === 'NO_TOKEN' ? 2 : 1;
+  } else if (err && typeof err === 'object' && (err as Error).name === 'CACError') {
+    console.error(`vaultmesh: ${(err as Error).message} (see --help)`);
+    process.exitCode = 2;
+  } else {
+    console.error('vaultmesh: unexpected error:', err);
+    process.exitCode = 1;
+  }
+});

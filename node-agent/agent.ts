@@ -1,0 +1,113 @@
+/**
+ * One agent cycle: send a heartbeat; if the center does not know this node yet, enroll with the join token; if
+ * enrollment is approved at once (auto-approve), heartbeat right after. Returns what happened; throws
+ * VaultMeshError on failure.
+ */
+import { hostname } from 'node:os';
+import type { Heartbeat } from '../protocol/agent-api.js';
+import { VaultMeshError } from '../protocol/errors.js';
+import type { AgentConfig } from './config.js';
+import type { CcClient } from './cc-client.js';
+import { collectMetrics, runFile, serviceStates } from './host-metrics.js';
+import type { AgentStateStore } from './agent-state.js';
+import { request } from 'undici';
+
+export const AGENT_VERSION = '0.1.0';
+
+export type CycleResult = { outcome: 'heartbeat'; seq: number } | { outcome: 'pending' };
+
+export interface AgentDeps {
+  config: AgentConfig;
+  client: CcClient;
+  store: AgentStateStore;
+  log: (msg: string) => void;
+  now?: () => Date;
+}
+
+export async function buildHeartbeat(config: AgentConfig, now: Date): Promise<Heartbeat> {
+  const [metrics, services, cloudflareOk] = await Promise.all([
+    collectMetrics(config.root),
+    serviceStates(config.services),
+    checkCloudflared(config.cloudflaredCheck),
+  ]);
+  return {
+    node_id: config.nodeId,
+    hostname: hostname().slice(0, 253) || config.nodeId,
+    os_profile: config.osProfile,
+    cloudflare_ok: cloudflareOk,
+    services_ok: Object.values(services).every((s) => s === 'active'),
+    vaultmesh_root: config.root,
+    timestamp: now.toISOString(),
+    agent_version: AGENT_VERSION,
+    metrics,
+    ...(config.services.length ? { services } : {}),
+  };
+}
+
+async function checkCloudflared(check: string): Promise<boolean> {
+  if (check === 'none') return true;
+  if (check === 'unit') {
+    try {
+      return (await runFile('systemctl', ['is-active', '--', 'cloudflared'], 5000)).stdout.trim() === 'active';
+    } catch {
+      return false;
+    }
+  }
+  try {
+    const res = await request(check.slice(4), { headersTimeout: 5000, bodyTimeout: 5000 });
+    await res.body.dump();
+    return res.statusCode === 200;
+  } catch {
+    return false;
+  }
+}
+
+export async function runCycle(deps: AgentDeps): Promise<CycleResult> {
+  const now = deps.now ?? (() => new Date());
+  try {
+    return await sendHeartbeat(deps, now());
+  } catch (err) {
+    if (!(err instanceof VaultMeshError)) throw err;
+    if (err.code === 'NODE_PENDING') {
+      deps.log('enrollment is pending operator approval (vaultmesh nodes approve ' + deps.config.nodeId + ')');
+      return { outcome: 'pending' };
+    }
+    if (err.code !== 'UNKNOWN_NODE') throw err;
+  }
+  const status = await enroll(deps);
+  if (status !== 'approved') return { outcome: 'pending' };
+  return sendHeartbeat(deps, now());
+}
+
+async function sendHeartbeat(deps: AgentDeps, now: Date): Promise<CycleResult> {
+  const hb = await buildHeartbeat(deps.config, now);
+  const res = await deps.client.post<{ seq: number }>('/api/agent/heartbeat', hb);
+  const s = deps.store.read();
+  if (s.enrollment !== 'approved') deps.store.write({ ...s, enrollment: 'approved' });
+  return { outcome: 'heartbeat', seq: res.seq };
+}
+
+async function enroll(deps: AgentDeps): Promise<string> {
+  const { config, store } = deps;
+  if (!config.joinToken) {
+    throw new VaultMeshError('NO_JOIN_TOKEN', 'this node is not enrolled and no join token is configured: set VAULTMESH_JOIN_TOKEN (vaultmesh join-token create)');
+  }
+  const res = await deps.client.post<{ status: string; center_keys: Array<{ public_key: string; key_id: string }> }>('/api/agent/enroll', {
+    token: config.joinToken,
+    node_id: config.nodeId,
+    hostname: hostname().slice(0, 253) || config.nodeId,
+    os_profile: config.osProfile,
+    public_key: store.key.publicKeyHex,
+    agent_version: AGENT_VERSION,
+    facts: { arch: process.arch, platform: process.platform, node: process.version },
+  });
+  const s = store.read();
+  let tofu = s.tofu_center_keys;
+  if (res.status === 'approved' && config.ccPubkeys.length === 0 && tofu.length === 0 && res.center_keys.length) {
+    tofu = res.center_keys;
+    deps.log(`WARNING: no VAULTMESH_CC_PUBKEY pinned; trusting the center key(s) ${tofu.map((k) => k.key_id).join(', ')} on first use. Pin it to remove this trust-on-first-use.`);
+  }
+  store.write({ ...s, enrollment: res.status === 'approved' ? 'approved' : 'pending', tofu_center_keys: tofu });
+  deps.log(`enrollment ${res.status} for node ${config.nodeId} (key ${store.key.keyId})`);
+  return res.status;
+}

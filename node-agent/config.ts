@@ -1,0 +1,88 @@
+/**
+ * Agent configuration: flags over process environment over `/etc/vaultmesh/agent.env` over defaults.
+ */
+import { hostname } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { VaultMeshError, detailsFromZodIssues } from '../protocol/errors.js';
+
+const list = z
+  .string()
+  .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+
+export const agentConfigSchema = z.object({
+  ccUrl: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:8088'),
+  root: z.string().min(1).default('/var/lib/vaultmesh'),
+  stateDir: z.string().min(1).optional(),
+  heartbeatSecs: z.coerce.number().int().min(1).max(86_400).default(30),
+  osProfile: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,31}$/).optional(),
+  nodeId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/).optional(),
+  joinToken: z.string().min(16).max(256).optional(),
+  services: list.default([]),
+  /** `unit`: the cloudflared systemd unit is active; `url:<http url>`: cloudflared's /ready answers 200; `none`: no tunnel check (reported ok). */
+  cloudflaredCheck: z.string().regex(/^(none|unit|url:https?:\/\/\S+)$/).default('unit'),
+  ccPubkeys: list.default([]),
+  cfAccessClientId: z.string().optional(),
+  cfAccessClientSecret: z.string().optional(),
+  requestTimeoutSecs: z.coerce.number().min(1).max(300).default(15),
+});
+
+export type AgentConfig = Omit<z.infer<typeof agentConfigSchema>, 'stateDir' | 'osProfile' | 'nodeId'> & {
+  stateDir: string;
+  osProfile: string;
+  nodeId: string;
+};
+
+export const AGENT_ENV: Record<string, string> = {
+  ccUrl: 'VAULTMESH_CC_URL',
+  root: 'VAULTMESH_ROOT',
+  stateDir: 'VAULTMESH_STATE_DIR',
+  heartbeatSecs: 'VAULTMESH_HEARTBEAT_SECS',
+  osProfile: 'VAULTMESH_OS_PROFILE',
+  nodeId: 'VAULTMESH_NODE_ID',
+  joinToken: 'VAULTMESH_JOIN_TOKEN',
+  services: 'VAULTMESH_SERVICES',
+  cloudflaredCheck: 'VAULTMESH_CLOUDFLARED_CHECK',
+  ccPubkeys: 'VAULTMESH_CC_PUBKEY',
+  cfAccessClientId: 'VAULTMESH_CF_ACCESS_CLIENT_ID',
+  cfAccessClientSecret: 'VAULTMESH_CF_ACCESS_CLIENT_SECRET',
+  requestTimeoutSecs: 'VAULTMESH_REQUEST_TIMEOUT_SECS',
+};
+
+/** `ID` from /etc/os-release (debian, ubuntu, rhel…), the default os_profile. */
+export function detectOsProfile(osRelease = '/etc/os-release'): string {
+  try {
+    const m = /^ID="?([a-z0-9._-]+)"?$/m.exec(readFileSync(osRelease, 'utf8'));
+    if (m) return m[1]!.slice(0, 32);
+  } catch {
+    // no os-release (minimal container): fall through to the generic profile
+  }
+  return 'linux';
+}
+
+export function resolveAgentConfig(flags: Record<string, unknown>, env: Record<string, string | undefined>, fileEnv: Record<string, string>): AgentConfig {
+  const raw: Record<string, unknown> = {};
+  for (const [key, name] of Object.entries(AGENT_ENV)) {
+    const v = flags[key] ?? (env[name] || undefined) ?? (fileEnv[name] || undefined);
+    if (v !== undefined) raw[key] = Array.isArray(v) ? v.join(',') : v;
+  }
+  const parsed = agentConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0]!;
+    const key = String(first.path[0]);
+    throw new VaultMeshError('CONFIG_INVALID', `invalid setting ${AGENT_ENV[key] ?? key}: ${first.message}`, { details: detailsFromZodIssues(parsed.error.issues) });
+  }
+  const c = parsed.data;
+  return {
+    ...c,
+    ccUrl: c.ccUrl.replace(/\/+$/, ''),
+    stateDir: c.stateDir ?? `${c.root}/agent`,
+    osProfile: c.osProfile ?? detectOsProfile(),
+    nodeId: c.nodeId ?? sanitizeNodeId(hostname()),
+  };
+}
+
+function sanitizeNodeId(h: string): string {
+  const id = h.replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 63);
+  return id || 'node';
+}

@@ -1,0 +1,97 @@
+#!/usr/bin/env node
+/** `vaultmesh-agent`: the node daemon (outbound-only). */
+import { cac } from 'cac';
+import { isVaultMeshError } from '../protocol/errors.js';
+import { readEnvFile } from './env-file.js';
+import { resolveAgentConfig } from './config.js';
+import { openAgentState } from './agent-state.js';
+import { createCcClient } from './cc-client.js';
+import { AGENT_VERSION, runCycle } from './agent.js';
+
+const log = (msg: string) => console.log(`${new Date().toISOString()} ${msg}`);
+
+async function main(argv: string[]): Promise<void> {
+  const cli = cac('vaultmesh-agent');
+  cli
+    .option('--once', 'Run one enroll-or-heartbeat cycle and exit (non-zero on failure)')
+    .option('--settings <path>', 'Env-style settings file (VAULTMESH_SETTINGS, default /etc/vaultmesh/agent.env)')
+    .option('--cc-url <url>', 'Command center URL (VAULTMESH_CC_URL, default http://127.0.0.1:8088)')
+    .option('--root <dir>', 'VaultMesh root, whose disk is reported (VAULTMESH_ROOT, default /var/lib/vaultmesh)')
+    .option('--state-dir <dir>', 'Node key and agent state (VAULTMESH_STATE_DIR, default <root>/agent)')
+    .option('--os-profile <name>', 'Policy profile (VAULTMESH_OS_PROFILE, default: ID from /etc/os-release)')
+    .option('--node-id <id>', 'Node id (VAULTMESH_NODE_ID, default: hostname)')
+    .option('--join-token <token>', 'Join token for first enrollment (VAULTMESH_JOIN_TOKEN)')
+    .option('--heartbeat-secs <n>', 'Heartbeat interval, ±10% jitter (VAULTMESH_HEARTBEAT_SECS, default 30)')
+    .option('--services <units>', 'Comma-separated systemd units to report (VAULTMESH_SERVICES)')
+    .option('--cloudflared-check <how>', 'unit | url:<ready url> | none (VAULTMESH_CLOUDFLARED_CHECK, default unit)')
+    .option('--cc-pubkey <hex>', 'Pinned command-center public key(s), comma-separated (VAULTMESH_CC_PUBKEY)')
+    .example('vaultmesh-agent --once --cc-url http://127.0.0.1:8088 --join-token vmjoin_... --state-dir ./agent-state')
+    .help()
+    .version(AGENT_VERSION);
+  const parsed = cli.parse(argv, { run: false });
+  if (parsed.options.help || parsed.options.version) return;
+  const o = parsed.options;
+  const config = resolveAgentConfig(
+    {
+      ccUrl: o.ccUrl,
+      root: o.root,
+      stateDir: o.stateDir,
+      osProfile: o.osProfile,
+      nodeId: o.nodeId,
+      joinToken: o.joinToken,
+      heartbeatSecs: o.heartbeatSecs,
+      services: o.services,
+      cloudflaredCheck: o.cloudflaredCheck,
+      ccPubkeys: o.ccPubkey,
+    },
+    process.env,
+    readEnvFile(o.settings ?? process.env.VAULTMESH_SETTINGS ?? '/etc/vaultmesh/agent.env'),
+  );
+  const store = openAgentState(config.stateDir);
+  if (store.keyCreated) log(`created node key ${store.key.keyId} in ${config.stateDir}/node-key.pem`);
+  const extraHeaders: Record<string, string> = {};
+  if (config.cfAccessClientId && config.cfAccessClientSecret) {
+    extraHeaders['cf-access-client-id'] = config.cfAccessClientId;
+    extraHeaders['cf-access-client-secret'] = config.cfAccessClientSecret;
+  }
+  const client = createCcClient({ baseUrl: config.ccUrl, nodeId: config.nodeId, key: store.key, timeoutMs: config.requestTimeoutSecs * 1000, extraHeaders });
+  const deps = { config, client, store, log };
+
+  if (o.once) {
+    const r = await runCycle(deps);
+    log(r.outcome === 'heartbeat' ? `heartbeat accepted (seq ${r.seq})` : 'waiting for approval');
+    return;
+  }
+
+  log(`vaultmesh-agent ${AGENT_VERSION}: node ${config.nodeId} → ${config.ccUrl}, every ${config.heartbeatSecs} s`);
+  let stopping = false;
+  let wake: (() => void) | undefined;
+  const stop = () => {
+    stopping = true;
+    wake?.();
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  while (!stopping) {
+    try {
+      await runCycle(deps);
+    } catch (err) {
+      log(`cycle failed: ${isVaultMeshError(err) ? `${err.code}: ${err.message}` : String(err)}`);
+    }
+    const jitter = 0.9 + Math.random() * 0.2;
+    await new Promise<void>((res) => {
+      const t = setTimeout(res, config.heartbeatSecs * 1000 * jitter);
+      wake = () => {
+        clearTimeout(t);
+        res();
+      };
+    });
+  }
+  log('stopped');
+}
+
+main(process.argv).catch((err) => {
+  if (isVaultMeshError(err)) console.error(`vaultmesh-agent: ${err.code}: ${err.message}`);
+  else console.error('vaultmesh-agent: fatal:', err);
+  process.exitCode = 1;
+});
