@@ -163,7 +163,8 @@ export async function listListeners(options: Omit<ListeningSocketsOptions, 'allo
     // SO_REUSEPORT and per-thread UDP sockets show the same (proto, address, port) many times.
     for (const l of rows) seen.set(`${l.proto}|${l.address}|${l.port}`, seen.get(`${l.proto}|${l.address}|${l.port}`) ?? l);
   }
-  const listeners = [...seen.values()].sort((a, b) => a.proto.localeCompare(b.proto) || a.port - b.port || a.address.localeCompare(b.address));
+  const cmp = (x: string, y: string): number => (x < y ? -1 : x > y ? 1 : 0); // code-point order, locale-independent
+  const listeners = [...seen.values()].sort((a, b) => cmp(a.proto, b.proto) || a.port - b.port || cmp(a.address, b.address));
   return { listeners, tablesRead };
 }
 
