@@ -1,0 +1,188 @@
+/**
+ * The cac layer for `vaultmesh ledger root|verify|prove|check`: maps flags to typed options, calls cli/ledger.ts,
+ * renders text or `--json`, and turns failures into one line on stderr and an exit code (0 ok, 1 verification
+ * failed or other failure, 2 usage). cac matches a command on one word, so `ledger <action>` is registered once
+ * and dispatched here.
+ */
+import type { CAC } from 'cac';
+import type { Writable } from 'node:stream';
+import { isVaultMeshError, VaultMeshError } from '../../protocol/errors.js';
+import { isHex } from '../../protocol/hex.js';
+import { writeFileAtomicSync } from '../../protocol/keys.js';
+import {
+  ledgerCheck,
+  ledgerProve,
+  ledgerRoot,
+  ledgerVerify,
+  readBundleFile,
+  type CheckResult,
+  type LedgerWhich,
+  type VerifyProgress,
+  type VerifyResult,
+} from '../ledger.js';
+
+export interface LedgerDeps {
+  stdout: Writable;
+  stderr: Writable & { isTTY?: boolean };
+  env: NodeJS.ProcessEnv;
+  setExitCode: (code: number) => void;
+}
+
+const defaultDeps = (): LedgerDeps => ({
+  stdout: process.stdout,
+  stderr: process.stderr,
+  env: process.env,
+  setExitCode: (code) => {
+    process.exitCode = code;
+  },
+});
+
+export interface LedgerFlags {
+  dir?: unknown;
+  log?: unknown;
+  json?: boolean;
+  out?: unknown;
+  pubkey?: unknown;
+  allowUnsignedTail?: boolean;
+}
+
+export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+
+const usage = (message: string) => new VaultMeshError('USAGE', message, { status: 400 });
+
+/** The last value of a flag given once or several times; `true` (flag without value) is a usage error. */
+function stringFlag(name: string, value: unknown): string | undefined {
+  const v = Array.isArray(value) ? value[value.length - 1] : value;
+  if (v === undefined) return undefined;
+  if (v === true || v === '' || v === false) throw usage(`--${name} needs a value`);
+  return String(v);
+}
+
+// ---- rendering (pure) ----
+
+export function renderVerify(r: VerifyResult): string {
+  const mb = r.bytes / 1e6;
+  const rate = r.elapsed_ms > 0 ? ` ${(mb / (r.elapsed_ms / 1000)).toFixed(0)} MB/s` : '';
+  const stats = `${r.tree_size} lines, ${r.heads} heads, ${mb.toFixed(1)} MB in ${(r.elapsed_ms / 1000).toFixed(2)} s${rate}`;
+  if (r.ok) return `ok: ${r.log}: ${stats}; root ${r.root_hash} (signed up to ${r.signed_size})\n`;
+  const first = r.problems[0]!;
+  const more = r.problems.length > 1 ? ` (${r.problems.length - 1} more problem${r.problems.length > 2 ? 's' : ''}; --json lists them)` : '';
+  return `FAILED: ${first.message}${more}\n`;
+}
+
+export function renderCheck(r: CheckResult): string {
+  if (!r.ok) return `FAILED: ${r.problems[0]}${r.problems.length > 1 ? ` (+${r.problems.length - 1} more)` : ''}\n`;
+  const env = r.envelope;
+  const what = env && typeof env.id === 'string' ? `${String(env.kind)} ${env.id}${typeof env.node_id === 'string' ? ` from ${env.node_id}` : ''}` : `leaf ${r.leaf_index}`;
+  return `ok: ${what} is leaf ${r.leaf_index} of the tree of ${r.tree_size} (root ${r.root_hash}) signed ${r.timestamp} by key ${r.key_id}\n`;
+}
+
+/** A one-line progress bar on a terminal, redrawn at most 10 times a second. */
+function progressPrinter(stderr: Writable, label: string): { update: (p: VerifyProgress) => void; done: () => void } {
+  let last = 0;
+  let drawn = false;
+  return {
+    update(p) {
+      const t = Date.now();
+      if (t - last < 100) return;
+      last = t;
+      drawn = true;
+      const pct = p.total_bytes > 0 ? Math.min(100, Math.floor((p.bytes / p.total_bytes) * 100)) : 100;
+      stderr.write(`\r\x1b[Kverifying ${label}: ${pct}% (${(p.bytes / 1e6).toFixed(0)}/${(p.total_bytes / 1e6).toFixed(0)} MB, ${p.lines} lines)`);
+    },
+    done() {
+      if (drawn) stderr.write('\r\x1b[K');
+    },
+  };
+}
+
+/** Runs one `ledger` action; resolves to the exit code. Exported for in-process tests. */
+export async function runLedger(action: string | undefined, arg: string | undefined, flags: LedgerFlags, deps: LedgerDeps = defaultDeps()): Promise<number> {
+  const { stdout, stderr, env } = deps;
+  try {
+    const dir = stringFlag('dir', flags.dir) ?? env.VAULTMESH_LOG_DIR ?? './logs';
+    const log = stringFlag('log', flags.log) ?? 'scans';
+    if (log !== 'scans' && log !== 'commands') throw usage(`--log must be scans or commands, not "${log}"`);
+    const which: LedgerWhich = log;
+    const pubkey = stringFlag('pubkey', flags.pubkey) ?? (env.VAULTMESH_LEDGER_PUBKEY || undefined);
+    if (pubkey !== undefined && !isHex(pubkey, 32)) throw usage('--pubkey must be 64 lowercase hex characters (the center public key)');
+    const json = flags.json === true;
+    const out = stringFlag('out', flags.out);
+
+    switch (action) {
+      case 'root': {
+        const root = await ledgerRoot(dir, which);
+        stdout.write(json ? `${JSON.stringify({ tree_size: root.tree_size, root_hash: root.root_hash })}\n` : `tree_size ${root.tree_size}\nroot_hash ${root.root_hash}\n`);
+        return EXIT.ok;
+      }
+      case 'verify': {
+        const progress = stderr.isTTY === true && !json ? progressPrinter(stderr, log) : undefined;
+        let result: VerifyResult;
+        try {
+          result = await ledgerVerify(dir, which, {
+            ...(progress ? { onProgress: progress.update } : {}),
+            ...(pubkey ? { pubkey } : {}),
+            allowUnsignedTail: flags.allowUnsignedTail === true,
+          });
+        } finally {
+          progress?.done();
+        }
+        for (const w of result.warnings) stderr.write(`vaultmesh ledger: warning: ${w}\n`);
+        stdout.write(json ? `${JSON.stringify(result)}\n` : renderVerify(result));
+        return result.ok ? EXIT.ok : EXIT.failure;
+      }
+      case 'prove': {
+        if (!arg) throw usage('usage: vaultmesh ledger prove <envelope-id> [--out FILE]');
+        const bundle = await ledgerProve(dir, String(arg), { which });
+        const text = `${JSON.stringify(bundle, null, 2)}\n`;
+        if (out) {
+          writeFileAtomicSync(out, text, 0o644);
+          stdout.write(json ? `${JSON.stringify({ out, leaf_index: bundle.leaf_index, tree_size: bundle.tree_size })}\n` : `wrote ${out}: leaf ${bundle.leaf_index} of ${bundle.tree_size}\n`);
+        } else {
+          stdout.write(text);
+        }
+        return EXIT.ok;
+      }
+      case 'check': {
+        if (!arg) throw usage('usage: vaultmesh ledger check <bundle.json> [--pubkey HEX]');
+        const result = ledgerCheck(readBundleFile(String(arg)), pubkey ? { pubkey } : {});
+        stdout.write(json ? `${JSON.stringify(result)}\n` : renderCheck(result));
+        return result.ok ? EXIT.ok : EXIT.failure;
+      }
+      default:
+        throw usage(action ? `unknown ledger action "${action}": use root, verify, prove or check` : 'missing ledger action: use root, verify, prove or check');
+    }
+  } catch (err) {
+    if (isVaultMeshError(err)) {
+      stderr.write(`vaultmesh ledger: ${err.message}\n`);
+      return err.code === 'USAGE' ? EXIT.usage : EXIT.failure;
+    }
+    const e = err as NodeJS.ErrnoException;
+    stderr.write(`vaultmesh ledger: ${e.code ? `${e.code}: ` : ''}${e.message}\n`);
+    return EXIT.failure;
+  }
+}
+
+/** Adds `vaultmesh ledger <root|verify|prove|check>` to the CLI. */
+export function registerLedgerCommands(cli: CAC, deps?: Partial<LedgerDeps>): void {
+  const resolved = { ...defaultDeps(), ...deps };
+  cli
+    .command('ledger <action> [arg]', 'Offline Merkle ledger tools on a log dir: root | verify | prove <id> | check <bundle>')
+    .usage('ledger <root|verify|prove <id>|check <bundle.json>> [options]')
+    .option('--dir, --log-dir <dir>', 'Log dir holding the journals, ROOT.txt and PROOFCHAIN.json (env VAULTMESH_LOG_DIR; default ./logs)')
+    .option('--log <name>', 'Which ledger: scans (sovereign-scans.jsonl) or commands (commands.jsonl) (default scans)')
+    .option('--json', 'Machine-readable output (root: {"tree_size":n,"root_hash":hex})')
+    .option('--out <file>', 'prove: write the bundle to this file instead of stdout')
+    .option('--pubkey <hex>', 'verify/check: require heads signed by this center public key (env VAULTMESH_LEDGER_PUBKEY)')
+    .option('--allow-unsigned-tail', 'verify: lines after the last signed head are a warning, not a failure')
+    .example('  $ vaultmesh ledger root --dir /var/lib/vaultmesh/logs --json')
+    .example('  $ vaultmesh ledger verify --dir logs --pubkey $(cat state/cc-key.pem.pub)')
+    .example('  $ vaultmesh ledger prove scan-01J9... --out proof.json')
+    .example('  $ vaultmesh ledger check proof.json')
+    .example('  $ vaultmesh ledger verify --log commands')
+    .example('')
+    .example('Exit codes: 0 ok, 1 verification failed (or unreadable input), 2 usage')
+    .action(async (action: string, arg: string | undefined, flags: LedgerFlags) => {
+      resolved.setExitCode(await runLedger(action, arg, flags, resolved));
+    });
+}

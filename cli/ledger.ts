@@ -1,0 +1,448 @@
+/**
+ * Offline ledger tools over a log dir (no server): the root of a journal, a full verification (every line rehashed,
+ * every head's signature, chain link and consistency proof, each head's root against the log, ROOT.txt), a
+ * self-contained proof bundle for one envelope, and the check of such a bundle with no other input.
+ * Library functions returning data; the cac layer in cli/commands/ledger.ts renders them.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import {
+  LEDGER_FILES,
+  envelopeIdOf,
+  hashesFromHex,
+  headHash,
+  headSignatureProblem,
+  leavesFileFor,
+  parseRootFile,
+  readProofChain,
+  signedTreeHeadSchema,
+  type ChainEntry,
+  type LedgerName,
+  type LedgerRoot,
+  type ProofChain,
+  type SignedTreeHead,
+} from '../command-center/ledger.js';
+import { LineSource } from '../command-center/journal-reader.js';
+import { nodeCryptoBackend, type Ed25519Backend } from '../protocol/ed25519.js';
+import { VaultMeshError, isVaultMeshError } from '../protocol/errors.js';
+import { fromHex, toHex } from '../protocol/hex.js';
+import { keyIdOf } from '../protocol/keys.js';
+import { EMPTY_ROOT, HASH_SIZE, MerkleFrontier, MerkleLog, leafHash, verifyConsistency, verifyInclusion } from '../protocol/merkle.js';
+
+export type LedgerWhich = LedgerName;
+
+function usage(message: string): VaultMeshError {
+  return new VaultMeshError('USAGE', message, { status: 400 });
+}
+
+function paths(dir: string, which: LedgerWhich) {
+  if (!(which in LEDGER_FILES)) throw usage(`unknown ledger "${String(which)}": use scans or commands`);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw usage(`log dir ${dir} does not exist (use --dir or VAULTMESH_LOG_DIR)`);
+  const f = LEDGER_FILES[which];
+  return {
+    names: { ...f, leavesFile: leavesFileFor(f.journalFile) },
+    journal: join(dir, f.journalFile),
+    root: join(dir, f.rootFile),
+    chain: join(dir, f.chainFile),
+    leaves: join(dir, leavesFileFor(f.journalFile)),
+  };
+}
+
+/** Visits every complete line of a journal (a missing file has none). Returns the torn tail's line number, if any. */
+async function forEachLine(file: string, visit: (bytes: Buffer, lineNo: number) => void, onBatch?: (bytesDone: number) => void): Promise<{ tornLine?: number }> {
+  const source = new LineSource(file);
+  try {
+    await source.open();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw err;
+  }
+  try {
+    for (let batch = await source.nextBatch(); batch; batch = await source.nextBatch()) {
+      for (const line of batch) visit(line.bytes, line.lineNo);
+      const lastLine = batch[batch.length - 1]!;
+      onBatch?.(lastLine.offset + lastLine.bytes.length + 1);
+    }
+  } finally {
+    await source.close();
+  }
+  return source.tail ? { tornLine: source.tail.lineNo } : {};
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// root
+// ---------------------------------------------------------------------------------------------------------------
+
+/** The Merkle root of every complete line of the journal, recomputed from the log (not read from ROOT.txt). */
+export async function ledgerRoot(dir: string, which: LedgerWhich = 'scans'): Promise<LedgerRoot> {
+  const p = paths(dir, which);
+  const frontier = new MerkleFrontier();
+  await forEachLine(p.journal, (bytes) => frontier.append(leafHash(bytes)));
+  return { tree_size: frontier.size, root_hash: toHex(frontier.root()) };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// verify
+// ---------------------------------------------------------------------------------------------------------------
+
+export interface VerifyProblem {
+  /** `line`: a journal line (file:line); `head`: a head of the chain file; `chain`/`root_file`: those files. */
+  where: 'line' | 'head' | 'chain' | 'root_file';
+  file: string;
+  /** 1-based line number in `file` (for `line`). */
+  line?: number;
+  /** 0-based index in the chain's `heads` (for `head`). */
+  head_index?: number;
+  message: string;
+}
+
+export interface VerifyProgress {
+  bytes: number;
+  total_bytes: number;
+  lines: number;
+}
+
+export interface VerifyOptions {
+  onProgress?: (p: VerifyProgress) => void;
+  /** Expected center public key (hex): every head must be signed by it. */
+  pubkey?: string;
+  /** Lines after the last signed head are a warning, not a failure (a live center signs within seconds). */
+  allowUnsignedTail?: boolean;
+  backend?: Ed25519Backend;
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  log: string;
+  /** Recomputed from the log. */
+  tree_size: number;
+  root_hash: string;
+  bytes: number;
+  heads: number;
+  /** tree_size of the last head whose signature holds (0 if none). */
+  signed_size: number;
+  /** Sorted: lines by number, then heads by index, then files. The first is the one to report. */
+  problems: VerifyProblem[];
+  warnings: string[];
+  elapsed_ms: number;
+}
+
+const MAX_PROBLEMS = 100;
+const SEQ_KEY = Buffer.from(',"seq":');
+
+/** `seq` of a canonical envelope line: the last `,"seq":` (only ts and v follow it), else JSON.parse. */
+function seqOf(line: Buffer): number | undefined {
+  const at = line.lastIndexOf(SEQ_KEY);
+  if (at >= 0) {
+    let n = 0;
+    let i = at + SEQ_KEY.length;
+    const start = i;
+    for (; i < line.length && line[i]! >= 0x30 && line[i]! <= 0x39 && i - start < 16; i++) n = n * 10 + (line[i]! - 0x30);
+    if (i > start && (line[i] === 0x2c || line[i] === 0x7d)) return n;
+  }
+  try {
+    const seq = (JSON.parse(line.toString('utf8')) as { seq?: unknown } | null)?.seq;
+    return Number.isSafeInteger(seq) ? (seq as number) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function sortProblems(list: VerifyProblem[]): VerifyProblem[] {
+  const rank = (p: VerifyProblem): number[] =>
+    p.where === 'line' ? [0, p.line ?? 0] : p.where === 'head' ? [1, p.head_index ?? 0] : p.where === 'chain' ? [2, 0] : [3, 0];
+  return list
+    .map((p, i) => ({ p, k: [...rank(p), i] }))
+    .sort((a, b) => a.k[0]! - b.k[0]! || a.k[1]! - b.k[1]! || a.k[2]! - b.k[2]!)
+    .map((x) => x.p);
+}
+
+/** Checks of the chain file alone: schema, signatures, pinned key, hash links, growing sizes, consistency proofs. */
+function checkChain(chain: ProofChain, chainFile: string, journalFile: string, opts: VerifyOptions, problems: VerifyProblem[]): boolean[] {
+  const backend = opts.backend ?? nodeCryptoBackend;
+  if (chain.log !== journalFile) problems.push({ where: 'chain', file: chainFile, message: `chain is for ${chain.log}, not ${journalFile}` });
+  const signatureOk: boolean[] = [];
+  chain.heads.forEach((entry, i) => {
+    const bad = (message: string) => problems.push({ where: 'head', file: chainFile, head_index: i, message: `head #${i} (tree_size ${entry.head.tree_size}): ${message}` });
+    const sigProblem = headSignatureProblem(entry, backend);
+    signatureOk.push(sigProblem === undefined);
+    if (sigProblem) bad(sigProblem);
+    if (opts.pubkey !== undefined && entry.public_key !== opts.pubkey) bad(`signed by ${entry.public_key}, not the pinned key ${opts.pubkey}`);
+    const prev = chain.heads[i - 1];
+    const expectedPrev = prev ? headHash(prev.head) : null;
+    if (entry.head.previous_head_hash !== expectedPrev) bad(`previous_head_hash is ${entry.head.previous_head_hash}, expected ${expectedPrev} (the chain was edited)`);
+    if (!prev) {
+      if (entry.consistency_proof.length !== 0) bad('the first head must have an empty consistency_proof');
+      return;
+    }
+    if (entry.head.tree_size <= prev.head.tree_size) {
+      bad(`tree_size does not grow (previous head has ${prev.head.tree_size})`);
+      return;
+    }
+    const proof = hashesFromHex(entry.consistency_proof)!;
+    const ok = verifyConsistency(prev.head.tree_size, entry.head.tree_size, fromHex(prev.head.root_hash)!, fromHex(entry.head.root_hash)!, proof);
+    if (!ok) bad(`consistency proof from head #${i - 1} does not verify: this tree does not extend the previous one`);
+  });
+  return signatureOk;
+}
+
+/** Recomputes everything from the log and checks the chain and root files against it. */
+export async function ledgerVerify(dir: string, which: LedgerWhich = 'scans', opts: VerifyOptions = {}): Promise<VerifyResult> {
+  const started = performance.now();
+  const p = paths(dir, which);
+  const { journalFile, chainFile, rootFile: rootFileName } = p.names;
+  const problems: VerifyProblem[] = [];
+  const warnings: string[] = [];
+
+  let chain: ProofChain | undefined;
+  try {
+    chain = readProofChain(p.chain);
+  } catch (err) {
+    if (!isVaultMeshError(err)) throw err;
+    problems.push({ where: 'chain', file: chainFile, message: err.message });
+  }
+  const heads: ChainEntry[] = chain?.heads ?? [];
+  const signatureOk = chain ? checkChain(chain, chainFile, journalFile, opts, problems) : [];
+
+  // One streaming pass: leaf hashes into a frontier, roots taken at every head size, line-level checks, and a
+  // comparison with the leaf cache (used below only if the cache proves to hold the signed leaves).
+  const wanted = new Set(heads.map((e) => e.head.tree_size));
+  const rootFileText = existsSync(p.root) ? readFileSync(p.root, 'utf8') : undefined;
+  const rootRecord = rootFileText === undefined ? undefined : parseRootFile(rootFileText);
+  if (rootRecord) wanted.add(rootRecord.tree_size);
+  const rootsAt = new Map<number, string>([[0, toHex(EMPTY_ROOT)]]);
+  const cache = existsSync(p.leaves) ? readFileSync(p.leaves) : undefined;
+  const cached = cache ? Math.floor(cache.length / HASH_SIZE) : 0;
+  let firstCacheMismatch: number | undefined;
+  const frontier = new MerkleFrontier();
+  const totalBytes = existsSync(p.journal) ? statSync(p.journal).size : 0;
+  let lastSeq = 0;
+  let bytesDone = 0;
+  const lineProblem = (line: number, message: string) => {
+    if (problems.length < MAX_PROBLEMS) problems.push({ where: 'line', file: journalFile, line, message: `${journalFile}:${line}: ${message}` });
+  };
+
+  const { tornLine } = await forEachLine(
+    p.journal,
+    (bytes, lineNo) => {
+      const h = leafHash(bytes);
+      const i = frontier.size;
+      frontier.append(h);
+      if (wanted.has(frontier.size)) rootsAt.set(frontier.size, toHex(frontier.root()));
+      if (firstCacheMismatch === undefined && i < cached && cache!.compare(h, 0, HASH_SIZE, i * HASH_SIZE, (i + 1) * HASH_SIZE) !== 0) firstCacheMismatch = i;
+      const seq = seqOf(bytes);
+      if (seq === undefined || envelopeIdOf(bytes) === undefined) lineProblem(lineNo, 'not an envelope (no id or seq)');
+      else if (seq <= lastSeq) lineProblem(lineNo, `seq ${seq} does not increase (previous ${lastSeq}): lines were reordered or inserted`);
+      if (seq !== undefined) lastSeq = Math.max(lastSeq, seq);
+    },
+    (done) => {
+      bytesDone = done;
+      opts.onProgress?.({ bytes: done, total_bytes: totalBytes, lines: frontier.size });
+    },
+  );
+  const n = frontier.size;
+  if (tornLine !== undefined) warnings.push(`${journalFile}:${tornLine}: incomplete last line (no newline) is not part of the ledger`);
+
+  // Each head's root against the log prefix it signs.
+  let firstBadHead: number | undefined;
+  heads.forEach((entry, i) => {
+    const { tree_size, root_hash } = entry.head;
+    let message: string | undefined;
+    if (tree_size > n) message = `signs ${tree_size} lines but ${journalFile} has ${n}: the log was truncated or lines were deleted`;
+    else if (rootsAt.get(tree_size) !== root_hash) message = `root_hash does not match lines 1..${tree_size} of ${journalFile}: a line was changed, inserted, deleted or moved`;
+    if (message) {
+      firstBadHead ??= i;
+      problems.push({ where: 'head', file: chainFile, head_index: i, message: `head #${i} (tree_size ${tree_size}): ${message}` });
+    }
+  });
+
+  // Name the line: the cache, if its prefix root equals a validly signed head's root, holds the leaves the center
+  // signed, so the first line whose hash differs from it is the first changed one.
+  if (firstBadHead !== undefined && cache) {
+    const cacheRoots = new Map<number, string>();
+    const sizes = new Set(heads.map((e) => e.head.tree_size));
+    const f = new MerkleFrontier();
+    for (let i = 0; i < cached; i++) {
+      f.append(cache.subarray(i * HASH_SIZE, (i + 1) * HASH_SIZE));
+      if (sizes.has(f.size)) cacheRoots.set(f.size, toHex(f.root()));
+    }
+    let authentic = 0;
+    heads.forEach((e, i) => {
+      if (signatureOk[i] && cacheRoots.get(e.head.tree_size) === e.head.root_hash) authentic = Math.max(authentic, e.head.tree_size);
+    });
+    if (firstCacheMismatch !== undefined && firstCacheMismatch < authentic) {
+      lineProblem(firstCacheMismatch + 1, `differs from the line signed at this position (changed, inserted, deleted or moved)`);
+    } else if (firstCacheMismatch === undefined && n < authentic) {
+      lineProblem(n + 1, `missing: signed lines ${n + 1}..${authentic} are gone (the log was truncated)`);
+    }
+  }
+
+  // Lines no valid head covers.
+  let signedSize = 0;
+  heads.forEach((e, i) => {
+    if (signatureOk[i]) signedSize = Math.max(signedSize, e.head.tree_size);
+  });
+  if (n > signedSize) {
+    const message = `lines ${signedSize + 1}..${n} are not covered by any signed head`;
+    if (opts.allowUnsignedTail) warnings.push(`${journalFile}: ${message}`);
+    else lineProblem(signedSize + 1, `${message} (appended after the last head, or forged)`);
+  }
+
+  // ROOT.txt: the last head's size and root, and the log's root at that size.
+  const lastHead = heads.at(-1)?.head;
+  const rootProblem = (message: string) => problems.push({ where: 'root_file', file: rootFileName, message: `${rootFileName}: ${message}` });
+  if (rootFileText === undefined) {
+    if (lastHead) rootProblem('missing');
+  } else if (!rootRecord) {
+    rootProblem('not the two lines "tree_size N" / "root_hash HEX"');
+  } else {
+    if (!lastHead || rootRecord.tree_size !== lastHead.tree_size || rootRecord.root_hash !== lastHead.root_hash) {
+      rootProblem(`tree_size ${rootRecord.tree_size} does not match the last signed head${lastHead ? ` (tree_size ${lastHead.tree_size})` : ' (there is none)'}`);
+    }
+    if (rootRecord.tree_size > n || rootsAt.get(rootRecord.tree_size) !== rootRecord.root_hash) {
+      rootProblem(`root_hash does not match the first ${rootRecord.tree_size} lines of ${journalFile}`);
+    }
+  }
+
+  const sorted = sortProblems(problems);
+  return {
+    ok: sorted.length === 0,
+    log: journalFile,
+    tree_size: n,
+    root_hash: toHex(frontier.root()),
+    bytes: bytesDone,
+    heads: heads.length,
+    signed_size: signedSize,
+    problems: sorted,
+    warnings,
+    elapsed_ms: Math.round(performance.now() - started),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// prove / check
+// ---------------------------------------------------------------------------------------------------------------
+
+export const PROOF_BUNDLE_FORMAT = 'vaultmesh-proof-bundle/1';
+
+const hex32 = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters');
+
+/** A self-contained inclusion proof: everything needed to check one journal line against a signed head. */
+export const proofBundleSchema = z.object({
+  format: z.literal(PROOF_BUNDLE_FORMAT),
+  /** The journal the line comes from (informational). */
+  log: z.string().optional(),
+  /** The journal line without its newline; leaf bytes = its UTF-8 encoding. */
+  leaf_line: z.string(),
+  leaf_index: z.number().int().nonnegative(),
+  tree_size: z.number().int().positive(),
+  audit_path: z.array(hex32),
+  head: signedTreeHeadSchema,
+  public_key: hex32,
+});
+
+export type ProofBundle = z.infer<typeof proofBundleSchema>;
+
+/** Builds the proof bundle of the envelope `id` against the latest signed head; refuses a log that fails its head. */
+export async function ledgerProve(dir: string, id: string, opts: { which?: LedgerWhich; backend?: Ed25519Backend } = {}): Promise<ProofBundle> {
+  const which = opts.which ?? 'scans';
+  const p = paths(dir, which);
+  const { journalFile, chainFile } = p.names;
+  const chain = readProofChain(p.chain);
+  const entry = chain?.heads.at(-1);
+  if (!entry) throw new VaultMeshError('NOT_YET_SIGNED', `${chainFile} has no signed head yet`);
+  const problem = headSignatureProblem(entry, opts.backend);
+  if (problem) throw new VaultMeshError('LEDGER_MISMATCH', `${chainFile}: last head: ${problem}`);
+  const size = entry.head.tree_size;
+
+  const log = new MerkleLog();
+  let found: { index: number; line: Buffer } | undefined;
+  await forEachLine(p.journal, (bytes) => {
+    if (!found && envelopeIdOf(bytes) === id) found = { index: log.size, line: Buffer.from(bytes) };
+    if (log.size < size) log.append(leafHash(bytes));
+  });
+  if (!found) throw new VaultMeshError('NOT_FOUND', `no envelope with id ${id} in ${journalFile}`);
+  if (found.index >= size) throw new VaultMeshError('NOT_YET_SIGNED', `${id} (${journalFile}:${found.index + 1}) is not covered by a signed head yet; retry once the center publishes one`);
+  if (log.size < size || toHex(log.root()) !== entry.head.root_hash) {
+    throw new VaultMeshError('LEDGER_MISMATCH', `${journalFile} does not match the last head in ${chainFile}; run: vaultmesh ledger verify`);
+  }
+  const leafLine = found.line.toString('utf8');
+  if (!Buffer.from(leafLine, 'utf8').equals(found.line)) throw new VaultMeshError('LEDGER_CORRUPT', `${journalFile}:${found.index + 1} is not valid UTF-8`);
+  return {
+    format: PROOF_BUNDLE_FORMAT,
+    log: journalFile,
+    leaf_line: leafLine,
+    leaf_index: found.index,
+    tree_size: size,
+    audit_path: log.inclusionProof(found.index, size).map(toHex),
+    head: entry.head,
+    public_key: entry.public_key,
+  };
+}
+
+export interface CheckResult {
+  ok: boolean;
+  /** Why the bundle fails (empty when ok). */
+  problems: string[];
+  leaf_index?: number;
+  tree_size?: number;
+  root_hash?: string;
+  key_id?: string;
+  timestamp?: string;
+  /** The envelope's id/kind/node_id/seq/ts when the line is an envelope. */
+  envelope?: { id?: unknown; kind?: unknown; node_id?: unknown; seq?: unknown; ts?: unknown };
+}
+
+/** Verifies a proof bundle with no other input (optionally pinning the center's public key). */
+export function ledgerCheck(bundle: unknown, opts: { pubkey?: string; backend?: Ed25519Backend } = {}): CheckResult {
+  const parsed = proofBundleSchema.safeParse(bundle);
+  if (!parsed.success) {
+    return { ok: false, problems: parsed.error.issues.slice(0, 5).map((i) => `bundle.${i.path.join('.')}: ${i.message}`) };
+  }
+  const b = parsed.data;
+  const problems: string[] = [];
+  const sig = headSignatureProblem({ head: b.head, public_key: b.public_key, consistency_proof: [] }, opts.backend);
+  if (sig) problems.push(`head: ${sig}`);
+  if (opts.pubkey !== undefined && b.public_key !== opts.pubkey) problems.push(`signed by ${b.public_key}, not the pinned key ${opts.pubkey}`);
+  if (b.tree_size !== b.head.tree_size) problems.push(`tree_size ${b.tree_size} is not the head's ${b.head.tree_size}`);
+  const leaf = leafHash(Buffer.from(b.leaf_line, 'utf8'));
+  if (!verifyInclusion(leaf, b.leaf_index, b.head.tree_size, hashesFromHex(b.audit_path)!, fromHex(b.head.root_hash)!)) {
+    problems.push(`inclusion proof does not lead from leaf ${b.leaf_index} to the head's root_hash`);
+  }
+  let envelope: CheckResult['envelope'];
+  try {
+    const v = JSON.parse(b.leaf_line) as Record<string, unknown>;
+    envelope = { id: v.id, kind: v.kind, node_id: v.node_id, seq: v.seq, ts: v.ts };
+  } catch {
+    envelope = undefined; // the proof is about bytes; a non-JSON line can still be proven, it just has no summary
+  }
+  return {
+    ok: problems.length === 0,
+    problems,
+    leaf_index: b.leaf_index,
+    tree_size: b.head.tree_size,
+    root_hash: b.head.root_hash,
+    key_id: keyIdOf(b.public_key),
+    timestamp: b.head.timestamp,
+    ...(envelope ? { envelope } : {}),
+  };
+}
+
+/** Reads a bundle file as JSON (schema checks happen in ledgerCheck). */
+export function readBundleFile(file: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw usage(`cannot read bundle ${file}${code ? ` (${code})` : ''}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new VaultMeshError('BAD_BUNDLE', `${file} is not JSON`);
+  }
+}
+
+export type { SignedTreeHead };
