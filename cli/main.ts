@@ -4,12 +4,14 @@ import { cac } from 'cac';
 import { isVaultMeshError } from '../protocol/errors.js';
 import { registerOperatorCommands } from './commands/operator.js';
 import { registerLogsCommands } from './commands/logs.js';
+import { registerLedgerCommands } from './commands/ledger.js';
 
 export const CLI_VERSION = '0.1.0';
 
 async function main(argv: string[]): Promise<void> {
   const cli = cac('vaultmesh');
   // register commands
+  registerLedgerCommands(cli);
   registerLogsCommands(cli);
   registerOperatorCommands(cli);
   cli.help();
