@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { randomBytes } from 'node:crypto';
 import { nodeIdSchema } from '../../protocol/envelope.js';
 import { VaultMeshError } from '../../protocol/errors.js';
+import { decideNodeEnrollment, ENROLLMENT_ACTIONS } from '../enrollment-actions.js';
 import { readJson, validationError } from '../http-errors.js';
 import { nodeDetail, nodeSummary } from '../node-view.js';
 import { requireScope } from '../require-operator.js';
@@ -41,19 +42,10 @@ export function operatorRoutes(): Hono<AppEnv> {
     return c.json(nodeDetail(node, s.now().getTime(), s.statusPolicy));
   });
 
-  for (const action of ['approve', 'reject', 'revoke'] as const) {
+  for (const action of ENROLLMENT_ACTIONS) {
     app.post(`/nodes/:id/${action}`, requireScope('nodes:approve'), async (c) => {
-      const s = c.get('services');
-      const id = nodeIdParam(c.req.param('id'));
-      return s.enrollLock.run(async () => {
-        const node = s.state.nodes.get(id);
-        if (!node) throw new VaultMeshError('NOT_FOUND', 'no such node', { status: 404 });
-        const allowed = action === 'revoke' ? node.enrollment === 'approved' || node.enrollment === 'pending' : node.enrollment === 'pending';
-        if (!allowed) throw new VaultMeshError('INVALID_STATE', `cannot ${action} a node that is ${node.enrollment}`, { status: 409 });
-        const identity = c.get('identity');
-        const { envelope } = await s.submit({ kind: 'enrollment', node_id: id, author: identity.name, body: { action } });
-        return c.json({ node_id: id, enrollment: s.state.nodes.get(id)!.enrollment, seq: envelope.seq });
-      });
+      const result = await decideNodeEnrollment(c.get('services'), { nodeId: nodeIdParam(c.req.param('id')), action, author: c.get('identity').name });
+      return c.json(result);
     });
   }
 
