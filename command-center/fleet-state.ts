@@ -6,6 +6,8 @@
 import type { Envelope } from '../protocol/envelope.js';
 import type { Heartbeat } from '../protocol/agent-api.js';
 import { HeartbeatHistory } from './heartbeat-history.js';
+import { applyAttentionEvent, type AttentionRecord } from './attention.js';
+import { applyIncidentEvent, applyTagEvent, createIncidentState, type IncidentState, type NodeIncidentRef } from './incidents.js';
 
 export type EnrollmentStatus = 'pending' | 'approved' | 'rejected' | 'revoked';
 
@@ -27,6 +29,8 @@ export interface NodeRecord {
   heartbeat_count: number;
   history: HeartbeatHistory;
   tags: string[];
+  /** Open incidents about this node (maintained by incidents.ts, read by the attention model). */
+  open_incidents?: NodeIncidentRef[];
 }
 
 export interface JoinTokenRecord {
@@ -49,10 +53,23 @@ export interface FleetState {
   lastSeq: number;
   counts: Record<string, number>;
   historySize: number;
+  /** Open incidents and their acks (incidents.ts). */
+  incidents: IncidentState;
+  /** Last journaled attention status per node (attention.ts). */
+  attention: Map<string, AttentionRecord>;
 }
 
-export function createFleetState(opts: { historySize?: number } = {}): FleetState {
-  return { nodes: new Map(), joinTokens: new Map(), joinTokenByHash: new Map(), lastSeq: 0, counts: {}, historySize: opts.historySize ?? 120 };
+export function createFleetState(opts: { historySize?: number; maxOpenIncidents?: number } = {}): FleetState {
+  return {
+    nodes: new Map(),
+    joinTokens: new Map(),
+    joinTokenByHash: new Map(),
+    lastSeq: 0,
+    counts: {},
+    historySize: opts.historySize ?? 120,
+    incidents: createIncidentState(opts.maxOpenIncidents),
+    attention: new Map(),
+  };
 }
 
 type Body = Record<string, any>;
@@ -68,6 +85,14 @@ export function applyEnvelope(state: FleetState, env: Envelope): void {
       return applyEnrollment(state, env, body);
     case 'join_token':
       return applyJoinToken(state, env, body);
+    case 'incident':
+    case 'ack':
+    case 'resolve':
+      return applyIncidentEvent(state, env);
+    case 'tag':
+      return applyTagEvent(state, env);
+    case 'attention':
+      return applyAttentionEvent(state, env);
     default:
       return;
   }
@@ -116,6 +141,7 @@ function applyEnrollment(state: FleetState, env: Envelope, b: Body): void {
         heartbeat_count: node?.heartbeat_count ?? 0,
         history: node?.history ?? new HeartbeatHistory(state.historySize),
         tags: node?.tags ?? [],
+        ...(node?.open_incidents ? { open_incidents: node.open_incidents } : {}),
         ...(node?.first_seen ? { first_seen: node.first_seen } : {}),
         ...(node?.last_seen ? { last_seen: node.last_seen } : {}),
       };
