@@ -11,6 +11,7 @@ import { requireOperator, requireScope } from './require-operator.js';
 import { agentRoutes } from './routes/agent.js';
 import { operatorRoutes } from './routes/operator.js';
 import { streamRoutes } from './routes/stream.js';
+import { consoleRoutes } from './routes/console.js';
 import { nodeStatus } from './node-status.js';
 import type { AppEnv, Services } from './services.js';
 
@@ -54,6 +55,8 @@ export function createApp(services: Services, opts: { keepaliveMs?: number } = {
 
   app.use('/events', requireOperator());
   app.route('/events', streamRoutes(opts));
+
+  app.route('/console', consoleRoutes(opts));
 
   app.get('/metrics', requireOperator(), requireScope('admin'), async (c) => {
     const m = services.metrics;

@@ -15,6 +15,7 @@ import { openJournal, type Journal } from './journal.js';
 import { createMetrics } from './metrics.js';
 import { createMutex } from './mutex.js';
 import { adminTokenAuthenticator } from './operator-auth.js';
+import { createSessionStore, sessionAuthenticator } from './console/session.js';
 import { createPipeline, RecentIds } from './pipeline.js';
 import { createReplayGuard } from './replay-guard.js';
 import { replayJournals, type ReplayReport } from './replay.js';
@@ -121,7 +122,7 @@ export async function startCenter(config: CenterConfig, opts: { log?: Logger; no
         end();
       }
     },
-    authenticators: [adminTokenAuthenticator(admin.hash)],
+    authenticators: [adminTokenAuthenticator(admin.hash), sessionAuthenticator(createSessionStore({ now: () => now().getTime() }))],
     replayGuard: createReplayGuard({ windowMs: config.maxSkewSecs * 1000 }),
     centerKey: centerKey as KeyPair,
     now,

@@ -1,0 +1,178 @@
+/**
+ * Console sessions: an operator signs in once with a token (admin or scoped) and gets an HttpOnly, SameSite=Strict
+ * cookie holding a random session id. Only the SHA-256 of the id is kept (in memory, with an expiry), so a heap dump
+ * or log line never yields a usable cookie. Each session has its own CSRF token; a state-changing request that rides
+ * on the cookie must present it (form field `_csrf` or header `x-csrf-token`) and must not come from another origin.
+ */
+import type { Context } from 'hono';
+import { randomBytes } from 'node:crypto';
+import { VaultMeshError } from '../../protocol/errors.js';
+import type { Authenticator, Identity } from '../operator-auth.js';
+import { hashSecret, newSecret, secretMatches } from '../secrets.js';
+
+export const SESSION_COOKIE = 'vm_session';
+export const CSRF_FIELD = '_csrf';
+export const CSRF_HEADER = 'x-csrf-token';
+export const DEFAULT_SESSION_TTL_MS = 12 * 3600 * 1000;
+
+export interface Session {
+  identity: Identity;
+  /** SHA-256 hex of the CSRF token (the token itself is handed to the page, never stored). */
+  csrfHash: string;
+  /** The CSRF token, kept so pages rendered later in the session can embed it. */
+  csrfToken: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+export interface SessionStore {
+  /** Starts a session; the returned `id` goes into the cookie and is not kept. */
+  create(identity: Identity): { id: string; session: Session };
+  /** The live session for a cookie value, or undefined (unknown or expired). */
+  lookup(id: string): Session | undefined;
+  destroy(id: string): void;
+  readonly size: number;
+  readonly ttlMs: number;
+}
+
+export function createSessionStore(opts: { ttlMs?: number; now?: () => number; random?: (n: number) => Buffer; maxSessions?: number } = {}): SessionStore {
+  const ttlMs = opts.ttlMs ?? DEFAULT_SESSION_TTL_MS;
+  const now = opts.now ?? Date.now;
+  const random = opts.random ?? randomBytes;
+  const maxSessions = opts.maxSessions ?? 10_000;
+  const byHash = new Map<string, Session>();
+  const prune = (t: number) => {
+    for (const [h, s] of byHash) if (s.expiresAt <= t) byHash.delete(h);
+    // Insertion order is creation order: drop the oldest when an attacker (or a script) logs in in a loop.
+    while (byHash.size >= maxSessions) byHash.delete(byHash.keys().next().value as string);
+  };
+  return {
+    create(identity) {
+      const t = now();
+      prune(t);
+      const id = newSecret('vms', 32, random);
+      const csrfToken = random(24).toString('base64url');
+      const session: Session = { identity: { ...identity, via: 'session' }, csrfHash: hashSecret(csrfToken), csrfToken, createdAt: t, expiresAt: t + ttlMs };
+      byHash.set(hashSecret(id), session);
+      return { id, session };
+    },
+    lookup(id) {
+      if (!/^vms_[A-Za-z0-9_-]{20,100}$/.test(id)) return undefined;
+      const h = hashSecret(id);
+      const s = byHash.get(h);
+      if (!s) return undefined;
+      if (s.expiresAt <= now()) {
+        byHash.delete(h);
+        return undefined;
+      }
+      return s;
+    },
+    destroy(id) {
+      byHash.delete(hashSecret(id));
+    },
+    get size() {
+      return byHash.size;
+    },
+    ttlMs,
+  };
+}
+
+/** Reads one cookie from the Cookie header (no dependency on a cookie library for one name). */
+export function readCookie(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) continue;
+    if (part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+export function isHttps(c: Context): boolean {
+  // Behind cloudflared the hop to us is plain HTTP; the tunnel says what the browser used.
+  return new URL(c.req.url).protocol === 'https:' || c.req.header('x-forwarded-proto') === 'https';
+}
+
+export function sessionCookie(c: Context, id: string, maxAgeSecs: number): string {
+  return `${SESSION_COOKIE}=${id}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSecs}${isHttps(c) ? '; Secure' : ''}`;
+}
+
+export function clearedSessionCookie(c: Context): string {
+  return `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0${isHttps(c) ? '; Secure' : ''}`;
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * Same-origin check for cookie-borne POSTs: Sec-Fetch-Site (sent by every current browser) must be same-origin
+ * (or none: typed URL / bookmark), and an Origin header, when present, must be this host.
+ */
+export function crossOriginReason(c: Context): string | undefined {
+  const site = c.req.header('sec-fetch-site');
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') return `Sec-Fetch-Site is ${site}`;
+  const origin = c.req.header('origin');
+  if (origin !== undefined) {
+    if (origin === 'null') return 'Origin is null';
+    const host = c.req.header('x-forwarded-host') ?? c.req.header('host');
+    let originHost: string;
+    try {
+      originHost = new URL(origin).host;
+    } catch {
+      return 'Origin is malformed';
+    }
+    if (!host || originHost !== host) return `Origin ${origin} is not this site`;
+  }
+  return undefined;
+}
+
+/** The CSRF token a request presents: header first, then the urlencoded/multipart form field. */
+export async function presentedCsrfToken(c: Context): Promise<string | undefined> {
+  const header = c.req.header(CSRF_HEADER);
+  if (header) return header;
+  const type = c.req.header('content-type') ?? '';
+  if (/^(application\/x-www-form-urlencoded|multipart\/form-data)/i.test(type)) {
+    // Hono caches the parsed body, so the route handler can still read the form afterwards.
+    const form = await c.req.parseBody();
+    const v = form[CSRF_FIELD];
+    return typeof v === 'string' ? v : undefined;
+  }
+  return undefined;
+}
+
+/** Throws 403 CSRF_REJECTED unless the unsafe request is same-origin and carries this session's token. */
+export async function assertCsrf(c: Context, session: Session): Promise<void> {
+  const reason = crossOriginReason(c);
+  if (reason) throw new VaultMeshError('CSRF_REJECTED', `cross-site request refused: ${reason}`, { status: 403 });
+  const token = await presentedCsrfToken(c);
+  if (!token || !secretMatches(token, session.csrfHash)) {
+    throw new VaultMeshError('CSRF_REJECTED', `missing or wrong CSRF token (form field ${CSRF_FIELD} or header ${CSRF_HEADER})`, { status: 403 });
+  }
+}
+
+export type SessionAuthenticator = Authenticator & { readonly sessions: SessionStore };
+
+/**
+ * The session authenticator for `services.authenticators`: recognises the console cookie on any route (console and
+ * operator API alike) and enforces CSRF on unsafe methods, so a cookie can never be ridden cross-site.
+ */
+export function sessionAuthenticator(sessions: SessionStore): SessionAuthenticator {
+  const auth = async (c: Context): Promise<Identity | undefined> => {
+    const id = readCookie(c.req.header('cookie'), SESSION_COOKIE);
+    if (!id) return undefined;
+    const session = sessions.lookup(id);
+    if (!session) return undefined;
+    if (!SAFE_METHODS.has(c.req.method)) await assertCsrf(c, session);
+    return session.identity;
+  };
+  return Object.assign(auth, { sessions });
+}
+
+export function isSessionAuthenticator(a: Authenticator): a is SessionAuthenticator {
+  return typeof (a as Partial<SessionAuthenticator>).sessions === 'object';
+}
+
+/** The session behind this request's cookie, if any (for the CSRF token a page must embed). */
+export function currentSession(c: Context, sessions: SessionStore | undefined): Session | undefined {
+  const id = readCookie(c.req.header('cookie'), SESSION_COOKIE);
+  return id && sessions ? sessions.lookup(id) : undefined;
+}

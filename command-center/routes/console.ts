@@ -1,0 +1,235 @@
+/**
+ * The mission console: `GET /console` (full page; `?node=ID` selects a node, `q`/`profile`/`status` filter the
+ * list), `GET /console/stream` (HTML fragments over SSE for htmx), sign-in/out, and enrollment decisions. It accepts
+ * every identity the API does (Bearer tokens, console sessions, later Cloudflare Access); only the login page and the
+ * static assets (htmx, its SSE extension, CSS, JS, all served from this package, never a CDN) are public.
+ */
+import { Hono, type Context } from 'hono';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { nodeIdSchema } from '../../protocol/envelope.js';
+import { VaultMeshError } from '../../protocol/errors.js';
+import { decideNodeEnrollment, ENROLLMENT_ACTIONS } from '../enrollment-actions.js';
+import { hasScope, type Identity } from '../operator-auth.js';
+import type { AppEnv, Services } from '../services.js';
+import { ConsoleLive, consoleStreamResponse } from '../console/live.js';
+import { buildPanels } from '../console/panels.js';
+import { createConsoleRenderer, type ConsoleRenderer } from '../console/render.js';
+import {
+  clearedSessionCookie,
+  crossOriginReason,
+  currentSession,
+  isSessionAuthenticator,
+  readCookie,
+  SESSION_COOKIE,
+  sessionCookie,
+  type SessionStore,
+} from '../console/session.js';
+import { STATUS_FILTERS, consoleHref, parseFilter, profilesOf } from '../console/view-model.js';
+import { KEEPALIVE_MS } from './stream.js';
+
+/** CSP for console responses: scripts only from this origin (no inline), no framing, no plugins. */
+export const CONSOLE_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+export interface ConsoleRouteOptions {
+  keepaliveMs?: number;
+  /** How often the stream flushes coalesced changes. */
+  tickMs?: number;
+  renderer?: ConsoleRenderer;
+}
+
+interface Asset {
+  body: Buffer;
+  type: string;
+  etag: string;
+}
+
+function loadAssets(viewsDir: string): Map<string, Asset> {
+  const require = createRequire(import.meta.url);
+  const files: Record<string, [string, string]> = {
+    'htmx.min.js': [require.resolve('htmx.org/dist/htmx.min.js'), 'text/javascript; charset=utf-8'],
+    'hx-sse.js': [require.resolve('htmx.org/dist/ext/hx-sse.js'), 'text/javascript; charset=utf-8'],
+    'console.js': [join(viewsDir, 'assets', 'console.js'), 'text/javascript; charset=utf-8'],
+    'console.css': [join(viewsDir, 'assets', 'console.css'), 'text/css; charset=utf-8'],
+  };
+  const out = new Map<string, Asset>();
+  for (const [name, [path, type]] of Object.entries(files)) {
+    const body = readFileSync(path);
+    out.set(name, { body, type, etag: `"${createHash('sha256').update(body).digest('hex').slice(0, 16)}"` });
+  }
+  return out;
+}
+
+function sessionStoreOf(services: Services): SessionStore | undefined {
+  return services.authenticators.find(isSessionAuthenticator)?.sessions;
+}
+
+async function identify(c: Context<AppEnv>): Promise<Identity | undefined> {
+  for (const auth of c.get('services').authenticators) {
+    const identity = await auth(c);
+    if (identity) return identity;
+  }
+  return undefined;
+}
+
+/** Who a presented token is, asked of every non-session authenticator through a real (in-process) request. */
+async function identityForToken(services: Services, token: string): Promise<Identity | undefined> {
+  if (!/^\S{1,512}$/.test(token)) return undefined;
+  let found: Identity | undefined;
+  const probe = new Hono();
+  probe.get('/', async (c) => {
+    for (const auth of services.authenticators) {
+      if (isSessionAuthenticator(auth)) continue;
+      found = await auth(c);
+      if (found) break;
+    }
+    return c.body(null, 204);
+  });
+  await probe.request('/', { headers: { authorization: `Bearer ${token}` } });
+  return found;
+}
+
+function safeNext(next: unknown): string {
+  return typeof next === 'string' && /^\/console(?:[/?][^\s\\]*)?$/.test(next) && !next.startsWith('//') ? next : '/console';
+}
+
+function selectedNode(raw: string | undefined): string | undefined {
+  if (!raw) return undefined;
+  const r = nodeIdSchema.safeParse(raw);
+  return r.success ? r.data : undefined;
+}
+
+export function consoleRoutes(opts: ConsoleRouteOptions = {}): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const renderer = opts.renderer ?? createConsoleRenderer();
+  const assets = loadAssets(renderer.viewsDir);
+
+  app.use('*', async function consoleHeaders(c, next) {
+    await next();
+    c.header('content-security-policy', CONSOLE_CSP);
+    c.header('x-content-type-options', 'nosniff');
+    c.header('referrer-policy', 'same-origin');
+    c.header('x-frame-options', 'DENY');
+    c.header('cross-origin-opener-policy', 'same-origin');
+    if (!c.res.headers.has('cache-control')) c.header('cache-control', 'no-store');
+  });
+
+  app.get('/assets/:file', (c) => {
+    const a = assets.get(c.req.param('file'));
+    if (!a) throw new VaultMeshError('NOT_FOUND', 'no such asset', { status: 404 });
+    if (c.req.header('if-none-match') === a.etag) return c.body(null, 304, { etag: a.etag, 'cache-control': 'no-cache' });
+    return c.body(new Uint8Array(a.body), 200, { 'content-type': a.type, etag: a.etag, 'cache-control': 'no-cache' });
+  });
+
+  const loginPage = (c: Context<AppEnv>, status: 200 | 401 | 403, error?: string) =>
+    c.html(renderer.login({ error, next: safeNext(c.req.query('next')), sessionsEnabled: sessionStoreOf(c.get('services')) !== undefined }), status);
+
+  app.get('/login', (c) => loginPage(c, 200));
+
+  app.post('/login', async (c) => {
+    const services = c.get('services');
+    const sessions = sessionStoreOf(services);
+    // Login CSRF: a foreign page must not sign a browser in under the attacker's token.
+    const cross = crossOriginReason(c);
+    if (cross) return loginPage(c, 403, `Sign-in refused: ${cross}.`);
+    if (!sessions) return loginPage(c, 403, 'Sign-in is not enabled on this center.');
+    const form = await c.req.parseBody();
+    const token = typeof form.token === 'string' ? form.token.trim() : '';
+    const identity = token ? await identityForToken(services, token) : undefined;
+    if (!identity) return loginPage(c, 401, 'That token is not valid.');
+    const { id } = sessions.create(identity);
+    c.header('set-cookie', sessionCookie(c, id, Math.floor(sessions.ttlMs / 1000)));
+    return c.redirect(safeNext(form.next), 303);
+  });
+
+  app.post('/logout', async (c) => {
+    const services = c.get('services');
+    const sessions = sessionStoreOf(services);
+    const identity = await identify(c); // checks CSRF for a session
+    const id = readCookie(c.req.header('cookie'), SESSION_COOKIE);
+    if (identity?.via === 'session' && id && sessions) sessions.destroy(id);
+    c.header('set-cookie', clearedSessionCookie(c));
+    return c.redirect('/console/login', 303);
+  });
+
+  app.get('/', async (c) => {
+    const services = c.get('services');
+    const identity = await identify(c);
+    if (!identity) {
+      const url = new URL(c.req.url);
+      return c.redirect(`/console/login?next=${encodeURIComponent(url.pathname + url.search)}`, 303);
+    }
+    if (!hasScope(identity, 'nodes:read')) throw new VaultMeshError('FORBIDDEN', 'the console needs the nodes:read scope', { status: 403 });
+    const filter = parseFilter(c.req.query());
+    const selected = selectedNode(c.req.query('node'));
+    const nowMs = services.now().getTime();
+    const seq = services.state.lastSeq;
+    const p = buildPanels(services, { filter, selected }, nowMs);
+    const session = identity.via === 'session' ? currentSession(c, sessionStoreOf(services)) : undefined;
+    const csrf = session?.csrfToken ?? '';
+    const stream = new URLSearchParams(consoleHref(filter, selected).split('?')[1] ?? '');
+    stream.set('seq', String(seq));
+    stream.set('at', String(nowMs));
+    return c.html(
+      renderer.page({
+        title: selected ? `${services.state.nodes.get(selected)?.hostname ?? selected} · VaultMesh` : 'VaultMesh Mission Console',
+        identity,
+        csrf,
+        bar: p.bar,
+        rows: p.rows,
+        pending: p.pending,
+        canApprove: hasScope(identity, 'nodes:approve'),
+        filter,
+        profiles: profilesOf(services.state),
+        statusFilters: STATUS_FILTERS,
+        selected,
+        detail: p.detail,
+        attention: p.attention,
+        findings: p.findings,
+        feed: p.feed,
+        command: { available: false, node: p.detail ? selected : undefined, actions: ['ping'] },
+        note: { available: false, node: p.detail ? selected : undefined },
+        streamUrl: `/console/stream?${stream}`,
+      }),
+    );
+  });
+
+  app.get('/stream', async (c) => {
+    const services = c.get('services');
+    const identity = await identify(c);
+    if (!identity) throw new VaultMeshError('UNAUTHORIZED', 'sign in to the console first', { status: 401 });
+    if (!hasScope(identity, 'nodes:read')) throw new VaultMeshError('FORBIDDEN', 'the console needs the nodes:read scope', { status: 403 });
+    const filter = parseFilter(c.req.query());
+    const selected = selectedNode(c.req.query('node'));
+    const session = identity.via === 'session' ? currentSession(c, sessionStoreOf(services)) : undefined;
+    const live = new ConsoleLive(services, renderer, { filter, selected, canApprove: hasScope(identity, 'nodes:approve'), csrf: session?.csrfToken ?? '' });
+    // The page's own first stream may skip re-sending what the page just rendered, if nothing was committed since;
+    // every later (re)connect gets full state, since the client may have missed anything.
+    const nowMs = services.now().getTime();
+    const at = Number(c.req.query('at'));
+    const fresh = c.req.header('last-event-id') === undefined && c.req.query('seq') === String(services.state.lastSeq) && at <= nowMs && nowMs - at < 30_000;
+    return consoleStreamResponse(services, live, {
+      first: fresh ? { adoptAtMs: at } : 'full',
+      keepaliveMs: opts.keepaliveMs ?? KEEPALIVE_MS,
+      ...(opts.tickMs !== undefined ? { tickMs: opts.tickMs } : {}),
+    });
+  });
+
+  for (const action of ENROLLMENT_ACTIONS) {
+    app.post(`/nodes/:id/${action}`, async (c) => {
+      const identity = await identify(c); // a cookie without the CSRF token or from another site throws 403 here
+      if (!identity) throw new VaultMeshError('UNAUTHORIZED', 'sign in to the console first', { status: 401 });
+      if (!hasScope(identity, 'nodes:approve')) throw new VaultMeshError('FORBIDDEN', `${action} needs the nodes:approve scope`, { status: 403 });
+      const nodeId = selectedNode(c.req.param('id'));
+      if (!nodeId) throw new VaultMeshError('VALIDATION_ERROR', 'invalid node id', { status: 400 });
+      await decideNodeEnrollment(c.get('services'), { nodeId, action, author: identity.name });
+      // htmx posts expect no swap (the stream shows the result); a plain form post goes back to the console.
+      return c.req.header('hx-request') ? c.body(null, 204) : c.redirect(consoleHref(parseFilter({}), nodeId), 303);
+    });
+  }
+
+  return app;
+}
