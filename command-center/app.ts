@@ -11,6 +11,8 @@ import { requireOperator, requireScope } from './require-operator.js';
 import { agentRoutes } from './routes/agent.js';
 import { operatorRoutes } from './routes/operator.js';
 import { streamRoutes } from './routes/stream.js';
+import { eventRoutes } from './routes/events.js';
+import { attentionRoutes } from './routes/attention.js';
 import { consoleRoutes } from './routes/console.js';
 import { nodeStatus } from './node-status.js';
 import type { AppEnv, Services } from './services.js';
@@ -52,6 +54,8 @@ export function createApp(services: Services, opts: { keepaliveMs?: number } = {
 
   app.use('/api/*', requireOperator());
   app.route('/api', operatorRoutes());
+  app.route('/api', eventRoutes());
+  app.route('/api', attentionRoutes());
 
   app.use('/events', requireOperator());
   app.route('/events', streamRoutes(opts));

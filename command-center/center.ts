@@ -21,6 +21,8 @@ import { createReplayGuard } from './replay-guard.js';
 import { replayJournals, type ReplayReport } from './replay.js';
 import { hashSecret, newSecret } from './secrets.js';
 import type { Services } from './services.js';
+import { createEventLog } from './event-log.js';
+import { createAttentionMonitor, type AttentionMonitor } from './attention-monitor.js';
 
 export interface Logger {
   info(msg: string): void;
@@ -79,6 +81,8 @@ export async function startCenter(config: CenterConfig, opts: { log?: Logger; no
   const state = createFleetState({ historySize: config.historySize });
   const bus = createEventBus({ retain: config.sseRetain, defaultMaxQueue: config.sseMaxQueue });
   const recentIds = new RecentIds();
+  const eventLog = createEventLog({ dir: logDir, window: config.eventsWindow, lastSeq: () => state.lastSeq });
+  let attention: AttentionMonitor | undefined;
 
   const replay = await replayJournals({
     dir: logDir,
@@ -88,6 +92,7 @@ export async function startCenter(config: CenterConfig, opts: { log?: Logger; no
       applyEnvelope(state, envelope);
       recentIds.add(envelope.id, envelope.seq);
       bus.retain(envelope);
+      eventLog.add(envelope);
     },
   });
   metrics.replaySeconds.set(replay.durationMs / 1000);
@@ -102,7 +107,11 @@ export async function startCenter(config: CenterConfig, opts: { log?: Logger; no
     fsync: config.fsync,
     lastSeq: replay.lastSeq,
     now,
-    onCommit: pipeline.onCommit,
+    onCommit: (batch) => {
+      pipeline.onCommit(batch);
+      for (const { envelope } of batch) eventLog.add(envelope);
+      attention?.onCommit(batch);
+    },
     onFlush: ({ entries, fsyncMs }) => {
       metrics.journalBatchSize.observe(entries);
       metrics.journalFsyncSeconds.observe(fsyncMs / 1000);
@@ -128,8 +137,30 @@ export async function startCenter(config: CenterConfig, opts: { log?: Logger; no
     now,
     startedAt: now(),
     enrollLock: createMutex(),
-    statusPolicy: { heartbeatIntervalMs: config.heartbeatSecs * 1000 },
+    statusPolicy: {
+      heartbeatIntervalMs: config.heartbeatSecs * 1000,
+      staleAttnAfter: config.staleAttnAfter,
+      staleCritAfter: config.staleCritAfter,
+      diskAttnPct: config.diskAttnPct,
+      diskCritPct: config.diskCritPct,
+      memAttnPct: config.memAttnPct,
+      memCritPct: config.memCritPct,
+      ...(config.expectedAgentVersion ? { expectedAgentVersion: config.expectedAgentVersion } : {}),
+    },
+    eventLog,
+    seenEnvelopeId: (id) => recentIds.get(id),
   };
+
+  attention = createAttentionMonitor({
+    state,
+    submit: services.submit,
+    now,
+    policy: services.statusPolicy,
+    intervalMs: config.attentionCheckSecs * 1000,
+    onError: (err) => log.error(`attention monitor: ${(err as Error).message ?? err}`),
+  });
+  services.attention = attention;
+  attention.start();
 
   const app = createApp(services, opts.keepaliveMs !== undefined ? { keepaliveMs: opts.keepaliveMs } : {});
   const server: ServerType = createAdaptorServer({ fetch: app.fetch, hostname: config.host, port: config.port });
@@ -156,6 +187,8 @@ export async function startCenter(config: CenterConfig, opts: { log?: Logger; no
         const force = setTimeout(() => (server as { closeAllConnections?: () => void }).closeAllConnections?.(), 3000);
         await closed;
         clearTimeout(force);
+        attention!.stop();
+        await attention!.idle();
         await journal!.close();
       })();
       return closing;

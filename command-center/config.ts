@@ -22,6 +22,17 @@ export const centerConfigSchema = z.object({
   sseRetain: int(16, 1_000_000).default(2048),
   sseMaxQueue: int(16, 1_000_000).default(1024),
   historySize: int(2, 10_000).default(120),
+  /** Most recent envelopes kept in memory per journal for GET /api/events. */
+  eventsWindow: int(1, 1_000_000).default(500),
+  /** Attention model: stale after N heartbeat intervals, disk/memory thresholds (%), sweep period, fleet agent version. */
+  staleAttnAfter: z.coerce.number().positive().max(1000).default(2),
+  staleCritAfter: z.coerce.number().positive().max(1000).default(5),
+  diskAttnPct: z.coerce.number().min(1).max(100).default(85),
+  diskCritPct: z.coerce.number().min(1).max(100).default(95),
+  memAttnPct: z.coerce.number().min(1).max(100).default(90),
+  memCritPct: z.coerce.number().min(1).max(100).default(98),
+  attentionCheckSecs: int(1, 3600).default(10),
+  expectedAgentVersion: z.string().min(1).max(64).optional(),
   /** Set when --host came from the operator, so a non-loopback bind is a decision, not an accident. */
   hostExplicit: z.boolean().default(false),
 });
@@ -42,6 +53,15 @@ const ENV: Record<keyof Omit<CenterConfig, 'hostExplicit'>, string> = {
   sseRetain: 'VAULTMESH_SSE_RETAIN',
   sseMaxQueue: 'VAULTMESH_SSE_MAX_QUEUE',
   historySize: 'VAULTMESH_HISTORY_SIZE',
+  eventsWindow: 'VAULTMESH_EVENTS_WINDOW',
+  staleAttnAfter: 'VAULTMESH_STALE_ATTN_AFTER',
+  staleCritAfter: 'VAULTMESH_STALE_CRIT_AFTER',
+  diskAttnPct: 'VAULTMESH_DISK_ATTN_PCT',
+  diskCritPct: 'VAULTMESH_DISK_CRIT_PCT',
+  memAttnPct: 'VAULTMESH_MEM_ATTN_PCT',
+  memCritPct: 'VAULTMESH_MEM_CRIT_PCT',
+  attentionCheckSecs: 'VAULTMESH_ATTENTION_CHECK_SECS',
+  expectedAgentVersion: 'VAULTMESH_EXPECTED_AGENT_VERSION',
 };
 
 export function centerEnvNames(): Readonly<Record<string, string>> {

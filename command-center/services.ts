@@ -9,6 +9,8 @@ import type { Authenticator, Identity } from './operator-auth.js';
 import type { ReplayGuard } from './replay-guard.js';
 import type { Mutex } from './mutex.js';
 import type { StatusPolicy } from './node-status.js';
+import type { EventLog } from './event-log.js';
+import type { AttentionMonitor } from './attention-monitor.js';
 
 export interface Services {
   config: CenterConfig;
@@ -25,6 +27,11 @@ export interface Services {
   /** Enrollment decisions read-then-write state (token uses), so they run one at a time. */
   enrollLock: Mutex;
   statusPolicy: StatusPolicy;
+  /** Recent envelopes per journal plus journal reads, for `GET /api/events`. */
+  eventLog?: EventLog;
+  /** The seq of an envelope id already journaled (recent ids only), for idempotent retries. */
+  seenEnvelopeId?(id: string): number | undefined;
+  attention?: AttentionMonitor;
 }
 
 export type AppEnv = {
