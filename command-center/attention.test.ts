@@ -66,6 +66,7 @@ const rows: Row[] = [
   ['scan critical finding → crit', node({ latest_scan: { findings: [{ check: 'ssh-hardening', severity: 'critical', title: 'root login' }] } }), T0, policy, 'crit', ['SCAN_CRITICAL']],
   ['scan high finding → attn', node({ latest_scan: { findings: [{ check: 'ssh-hardening', severity: 'high', title: 'x' }, { check: 'a', severity: 'low', title: 'y' }] } }), T0, policy, 'attn', ['SCAN_HIGH']],
   ['scan resolved finding ignored', node({ latest_scan: { findings: [{ check: 'x', severity: 'critical', title: 'x', status: 'resolved' }] } }), T0, policy, 'ok', []],
+  ['scan-state shape (open_findings)', node({ latest_scan: { summary: { critical: 1, high: 0 }, open_findings: [{ check: 'file-integrity', severity: 'critical', title: '/etc/shadow changed' }] } }), T0, policy, 'crit', ['FILE_INTEGRITY_DRIFT']],
   ['scan summary only', node({ latest_scan: { summary: { critical: 0, high: 2 } } }), T0, policy, 'attn', ['SCAN_HIGH']],
   ['scan garbage tolerated', node({ latest_scan: { findings: [null, 3, 'x'] } }), T0, policy, 'ok', []],
   ['file integrity drift', node({ latest_scan: { findings: [{ check: 'file-integrity', severity: 'medium', title: '/etc/passwd changed' }] } }), T0, policy, 'attn', ['FILE_INTEGRITY_DRIFT']],

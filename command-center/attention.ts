@@ -57,16 +57,19 @@ export function statusRank(s: AttentionStatus): number {
 const secs = (ms: number) => `${Math.round(ms / 1000)} s`;
 
 /** Scan data as another module may attach it to a node; read defensively (it may be absent or partial). */
+type FindingLike = { check?: unknown; severity?: unknown; title?: unknown; status?: unknown };
 interface ScanLike {
   summary?: { critical?: unknown; high?: unknown };
-  findings?: Array<{ check?: unknown; severity?: unknown; title?: unknown; status?: unknown }>;
+  /** scan-state.ts keeps the findings above `info` here; a full report has `findings`. */
+  open_findings?: FindingLike[];
+  findings?: FindingLike[];
 }
 
 const INTEGRITY_CHECK = 'file-integrity';
 const CLOSED_FINDING = new Set(['resolved', 'accepted', 'suppressed', 'closed']);
 
 function scanReasons(scan: ScanLike, out: AttentionReason[]): void {
-  const findings = Array.isArray(scan.findings) ? scan.findings : undefined;
+  const findings = Array.isArray(scan.open_findings) ? scan.open_findings : Array.isArray(scan.findings) ? scan.findings : undefined;
   let critical = 0;
   let high = 0;
   let drift: { severity: ReasonSeverity; titles: string[] } | undefined;
