@@ -369,8 +369,9 @@ class PackedHashes {
 
 export interface MerkleLogOptions {
   /**
-   * Perfect subtrees of 2^level leaves and up are cached as the log grows (32 bytes per 2^level leaves per level),
-   * so a proof hashes at most 2^level leaves itself. 8 (256 leaves) keeps the cache at 1/128 of the leaf store.
+   * Perfect subtrees of 2^level leaves and up are cached as the log grows (about 2·32 bytes per 2^level leaves),
+   * so a proof hashes fewer than 2^level leaves itself. 4 (16 leaves) keeps the cache at 1/8 of the leaf store
+   * (4 MB per million leaves) and a proof at ~15 node hashes plus one right-edge subtree.
    */
   cacheFromLevel?: number;
   /** Initial leaf capacity (grows by doubling). */
@@ -389,7 +390,7 @@ export class MerkleLog implements LeafHashList {
   private readonly cacheFromLevel: number;
 
   constructor(opts: MerkleLogOptions = {}) {
-    this.cacheFromLevel = Math.max(1, opts.cacheFromLevel ?? 8);
+    this.cacheFromLevel = Math.max(1, opts.cacheFromLevel ?? 4);
     this.leaves = new PackedHashes(opts.capacity ?? 1024);
     this.frontier = new MerkleFrontier((level, index, h) => {
       if (level < this.cacheFromLevel) return;
