@@ -6,6 +6,8 @@
 import type { Envelope } from '../protocol/envelope.js';
 import type { Heartbeat } from '../protocol/agent-api.js';
 import { HeartbeatHistory } from './heartbeat-history.js';
+import { applyScan, type LatestScan } from './scan-state.js';
+import { applyCommandEnvelope, applyReceiptEnvelope, createCommandState, type CommandState } from './command-store.js';
 import { applyAttentionEvent, type AttentionRecord } from './attention.js';
 import { applyIncidentEvent, applyTagEvent, createIncidentState, type IncidentState, type NodeIncidentRef } from './incidents.js';
 
@@ -28,6 +30,7 @@ export interface NodeRecord {
   last_heartbeat?: Heartbeat;
   heartbeat_count: number;
   history: HeartbeatHistory;
+  latest_scan?: LatestScan;
   tags: string[];
   /** Open incidents about this node (maintained by incidents.ts, read by the attention model). */
   open_incidents?: NodeIncidentRef[];
@@ -57,6 +60,8 @@ export interface FleetState {
   incidents: IncidentState;
   /** Last journaled attention status per node (attention.ts). */
   attention: Map<string, AttentionRecord>;
+  /** Signed commands and their receipts (command-store.ts). */
+  commands: CommandState;
 }
 
 export function createFleetState(opts: { historySize?: number; maxOpenIncidents?: number } = {}): FleetState {
@@ -69,6 +74,7 @@ export function createFleetState(opts: { historySize?: number; maxOpenIncidents?
     historySize: opts.historySize ?? 120,
     incidents: createIncidentState(opts.maxOpenIncidents),
     attention: new Map(),
+    commands: createCommandState(),
   };
 }
 
@@ -85,6 +91,8 @@ export function applyEnvelope(state: FleetState, env: Envelope): void {
       return applyEnrollment(state, env, body);
     case 'join_token':
       return applyJoinToken(state, env, body);
+    case 'scan':
+      return applyScan(state, env);
     case 'incident':
     case 'ack':
     case 'resolve':
@@ -93,6 +101,10 @@ export function applyEnvelope(state: FleetState, env: Envelope): void {
       return applyTagEvent(state, env);
     case 'attention':
       return applyAttentionEvent(state, env);
+    case 'command':
+      return applyCommandEnvelope(state.commands, env);
+    case 'receipt':
+      return applyReceiptEnvelope(state.commands, env);
     default:
       return;
   }

@@ -19,6 +19,7 @@ export function nodeSummary(node: NodeRecord, nowMs: number, policy: StatusPolic
     cloudflare_ok: hb?.cloudflare_ok ?? null,
     services_ok: hb?.services_ok ?? null,
     metrics: hb?.metrics ?? null,
+    findings: node.latest_scan?.summary ?? null,
   };
 }
 
@@ -31,6 +32,7 @@ export function nodeDetail(node: NodeRecord, nowMs: number, policy: StatusPolicy
     decided_at: node.decided_at ?? null,
     decided_by: node.decided_by ?? null,
     last_heartbeat: node.last_heartbeat ?? null,
+    latest_scan: node.latest_scan ?? null,
     history: node.history.samples().map((s) => ({ ...s, t: new Date(s.t).toISOString() })),
   };
 }
