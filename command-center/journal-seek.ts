@@ -8,8 +8,11 @@ import type { Envelope } from '../protocol/envelope.js';
 
 const PROBE = 4096;
 
-/** The first complete line starting at or after `pos`, or undefined at end of file. */
-async function lineFrom(fh: FileHandle, pos: number, size: number): Promise<{ start: number; bytes: Buffer } | undefined> {
+/**
+ * The first line starting at or after `pos`: its start and, when it is complete, its bytes (a torn tail, still
+ * being written, has none). Undefined when no line starts there before the end of the file.
+ */
+async function lineFrom(fh: FileHandle, pos: number, size: number): Promise<{ start: number; bytes?: Buffer } | undefined> {
   let start = pos;
   if (pos > 0) {
     // Find the newline that ends the line containing pos-1; the next line starts after it.
@@ -28,6 +31,7 @@ async function lineFrom(fh: FileHandle, pos: number, size: number): Promise<{ st
       at += bytesRead;
     }
   }
+  if (start >= size) return undefined;
   const parts: Buffer[] = [];
   let at = start;
   while (at < size) {
@@ -44,12 +48,12 @@ async function lineFrom(fh: FileHandle, pos: number, size: number): Promise<{ st
     parts.push(chunk);
     at += bytesRead;
   }
-  return undefined; // a torn tail is not a line
+  return { start }; // a torn tail is not a line
 }
 
 /**
- * Offset of the first line whose envelope satisfies `pred` (false…false, true…true in file order), or the file
- * size when none does (or the file does not exist). A line that does not parse counts as "not yet" so a damaged
+ * Offset of the first line whose envelope satisfies `pred` (false…false, true…true in file order), or the end of
+ * the last complete line when none does (0 when the file does not exist). A line that does not parse counts as "not yet" so a damaged
  * line never makes the search skip valid data after it; the reader that follows reports it.
  */
 export async function seekJournal(file: string, pred: (env: Envelope) => boolean): Promise<number> {
@@ -65,6 +69,7 @@ export async function seekJournal(file: string, pred: (env: Envelope) => boolean
     const test = async (x: number): Promise<{ ok: boolean; start: number }> => {
       const line = await lineFrom(fh, x, size);
       if (!line) return { ok: true, start: size };
+      if (!line.bytes) return { ok: true, start: line.start };
       const env = parseJournalLine(line.bytes);
       return { ok: typeof env !== 'string' && pred(env), start: line.start };
     };
