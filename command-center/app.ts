@@ -10,6 +10,7 @@ import { renderError } from './http-errors.js';
 import { requireOperator, requireScope } from './require-operator.js';
 import { agentRoutes } from './routes/agent.js';
 import { operatorRoutes } from './routes/operator.js';
+import { commandRoutes } from './routes/commands.js';
 import { streamRoutes } from './routes/stream.js';
 import { eventRoutes } from './routes/events.js';
 import { attentionRoutes } from './routes/attention.js';
@@ -54,6 +55,7 @@ export function createApp(services: Services, opts: { keepaliveMs?: number } = {
 
   app.use('/api/*', requireOperator());
   app.route('/api', operatorRoutes());
+  app.route('/api', commandRoutes());
   app.route('/api', eventRoutes());
   app.route('/api', attentionRoutes());
 

@@ -21,6 +21,8 @@ import { createReplayGuard } from './replay-guard.js';
 import { replayJournals, type ReplayReport } from './replay.js';
 import { hashSecret, newSecret } from './secrets.js';
 import type { Services } from './services.js';
+import { createCommandService } from './command-store.js';
+import { loadPolicyFile } from './command-policy.js';
 import { createEventLog } from './event-log.js';
 import { createAttentionMonitor, type AttentionMonitor } from './attention-monitor.js';
 
@@ -77,6 +79,7 @@ export async function startCenter(config: CenterConfig, opts: { log?: Logger; no
   const { key: centerKey, created } = loadOrCreateKeyFile(centerKeyPath(stateDir));
   if (created) log.info(`created command-center key ${centerKey.keyId} in ${centerKeyPath(stateDir)}`);
 
+  const policy = loadPolicyFile(config.policy);
   const metrics = createMetrics();
   const state = createFleetState({ historySize: config.historySize });
   const bus = createEventBus({ retain: config.sseRetain, defaultMaxQueue: config.sseMaxQueue });
@@ -151,6 +154,17 @@ export async function startCenter(config: CenterConfig, opts: { log?: Logger; no
     seenEnvelopeId: (id) => recentIds.get(id),
   };
 
+  services.commands = createCommandService({
+    state,
+    submit: services.submit,
+    centerKey,
+    policy,
+    now,
+    redeliverMs: config.commandRedeliverSecs * 1000,
+    onError: (err) => log.error(`command expiry sweep failed: ${(err as Error).message}`),
+  });
+  services.commands.start();
+
   attention = createAttentionMonitor({
     state,
     submit: services.submit,
@@ -181,6 +195,7 @@ export async function startCenter(config: CenterConfig, opts: { log?: Logger; no
     adminTokenFile: admin.file,
     close() {
       closing ??= (async () => {
+        services.commands?.stop(); // releases held long-polls
         const closed = new Promise<void>((res) => server.close(() => res()));
         bus.close(); // ends every SSE stream so their connections can finish
         (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();

@@ -33,6 +33,12 @@ export const centerConfigSchema = z.object({
   memCritPct: z.coerce.number().min(1).max(100).default(98),
   attentionCheckSecs: int(1, 3600).default(10),
   expectedAgentVersion: z.string().min(1).max(64).optional(),
+  /** Command policy file (JSON); unset = the shipped systemd/policy.json. */
+  policy: z.string().min(1).optional(),
+  /** Longest hold of an agent's `GET /api/agent/commands` long-poll. */
+  commandPollSecs: int(0, 300).default(25),
+  /** Hand a delivered command out again after this long without a receipt. */
+  commandRedeliverSecs: int(1, 3600).default(30),
   /** Set when --host came from the operator, so a non-loopback bind is a decision, not an accident. */
   hostExplicit: z.boolean().default(false),
 });
@@ -62,6 +68,9 @@ const ENV: Record<keyof Omit<CenterConfig, 'hostExplicit'>, string> = {
   memCritPct: 'VAULTMESH_MEM_CRIT_PCT',
   attentionCheckSecs: 'VAULTMESH_ATTENTION_CHECK_SECS',
   expectedAgentVersion: 'VAULTMESH_EXPECTED_AGENT_VERSION',
+  policy: 'VAULTMESH_POLICY',
+  commandPollSecs: 'VAULTMESH_COMMAND_POLL_SECS',
+  commandRedeliverSecs: 'VAULTMESH_COMMAND_REDELIVER_SECS',
 };
 
 export function centerEnvNames(): Readonly<Record<string, string>> {

@@ -21,6 +21,9 @@ async function main(argv: string[]): Promise<void> {
     .option('--heartbeat-secs <n>', 'Expected agent heartbeat interval (VAULTMESH_HEARTBEAT_SECS, default 30)')
     .option('--max-body-bytes <n>', 'Request body limit (VAULTMESH_MAX_BODY_BYTES, default 262144)')
     .option('--max-skew-secs <n>', 'Accepted clock skew of signed requests (VAULTMESH_MAX_SKEW_SECS, default 300)')
+    .option('--policy <file>', 'Command policy JSON (VAULTMESH_POLICY, default: the shipped systemd/policy.json)')
+    .option('--command-poll-secs <n>', 'Longest agent command long-poll (VAULTMESH_COMMAND_POLL_SECS, default 25)')
+    .option('--command-redeliver-secs <n>', 'Redeliver an unanswered command after (VAULTMESH_COMMAND_REDELIVER_SECS, default 30)')
     .example('vaultmesh-cc                              # 127.0.0.1:8088, journals in ./logs')
     .example('vaultmesh-cc --log-dir /var/log/vaultmesh --state-dir /var/lib/vaultmesh-cc')
     .help()
@@ -39,6 +42,9 @@ async function main(argv: string[]): Promise<void> {
     heartbeatSecs: o.heartbeatSecs,
     maxBodyBytes: o.maxBodyBytes,
     maxSkewSecs: o.maxSkewSecs,
+    policy: o.policy,
+    commandPollSecs: o.commandPollSecs,
+    commandRedeliverSecs: o.commandRedeliverSecs,
   });
   if (!LOOPBACK.has(config.host)) {
     consoleLogger.warn(`listening on ${config.host}, not loopback: the API is reachable from the network. Put it behind Cloudflare Access or a tunnel.`);

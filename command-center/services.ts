@@ -9,6 +9,7 @@ import type { Authenticator, Identity } from './operator-auth.js';
 import type { ReplayGuard } from './replay-guard.js';
 import type { Mutex } from './mutex.js';
 import type { StatusPolicy } from './node-status.js';
+import type { CommandService } from './command-store.js';
 import type { EventLog } from './event-log.js';
 import type { AttentionMonitor } from './attention-monitor.js';
 
@@ -32,6 +33,8 @@ export interface Services {
   /** The seq of an envelope id already journaled (recent ids only), for idempotent retries. */
   seenEnvelopeId?(id: string): number | undefined;
   attention?: AttentionMonitor;
+  /** Signed commands: issue/list/poll/receipts (command-store.ts). Optional so partial test set-ups need not build it. */
+  commands?: CommandService;
 }
 
 export type AppEnv = {

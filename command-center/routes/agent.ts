@@ -8,6 +8,7 @@ import { requireEnrolledNode, verifyAgentSignature } from '../agent-auth.js';
 import { parseJsonBytes, validationError } from '../http-errors.js';
 import { decideEnrollment } from '../enrollment.js';
 import type { AppEnv } from '../services.js';
+import { registerAgentCommandRoutes } from './agent-commands.js';
 
 export function agentRoutes(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -69,6 +70,8 @@ export function agentRoutes(): Hono<AppEnv> {
     });
     return c.json({ ok: true, id: envelope.id, seq: envelope.seq, duplicate, server_time: services.now().toISOString() });
   });
+
+  registerAgentCommandRoutes(app);
 
   return app;
 }

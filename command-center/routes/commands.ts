@@ -1,0 +1,67 @@
+/** Operator API for signed commands: issue (policy-checked, signed, journaled, queued), show, list. */
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { nodeIdSchema } from '../../protocol/envelope.js';
+import { VaultMeshError } from '../../protocol/errors.js';
+import { actionNameSchema } from '../../protocol/command.js';
+import { COMMAND_STATUSES, commandView, type CommandService } from '../command-store.js';
+import { readJson, validationError } from '../http-errors.js';
+import { requireScope } from '../require-operator.js';
+import type { AppEnv, Services } from '../services.js';
+
+const issueSchema = z
+  .object({
+    node_id: nodeIdSchema,
+    action: actionNameSchema,
+    args: z.record(z.string(), z.unknown()).default({}),
+    ttl_secs: z.number().int().min(10).max(86_400).optional(),
+  })
+  .strict();
+
+const listQuerySchema = z.object({
+  node_id: nodeIdSchema.optional(),
+  status: z.enum(COMMAND_STATUSES).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+
+export function commandsOf(services: Services): CommandService {
+  if (!services.commands) throw new VaultMeshError('UNAVAILABLE', 'commands are not enabled on this center', { status: 503 });
+  return services.commands;
+}
+
+export function commandRoutes(): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  app.post('/commands', requireScope('commands:write'), async (c) => {
+    const parsed = issueSchema.safeParse(await readJson(c));
+    if (!parsed.success) throw validationError(parsed.error);
+    const b = parsed.data;
+    const rec = await commandsOf(c.get('services')).issue({
+      nodeId: b.node_id,
+      action: b.action,
+      args: b.args,
+      ...(b.ttl_secs !== undefined ? { ttlSecs: b.ttl_secs } : {}),
+      author: c.get('identity').name,
+    });
+    return c.json(commandView(rec), 201);
+  });
+
+  app.get('/commands', requireScope('nodes:read'), (c) => {
+    const q = listQuerySchema.safeParse(c.req.query());
+    if (!q.success) throw validationError(q.error, 'query');
+    const list = commandsOf(c.get('services')).list({
+      ...(q.data.node_id ? { nodeId: q.data.node_id } : {}),
+      ...(q.data.status ? { status: q.data.status } : {}),
+      limit: q.data.limit,
+    });
+    return c.json(list.map(commandView));
+  });
+
+  app.get('/commands/:id', requireScope('nodes:read'), (c) => {
+    const rec = commandsOf(c.get('services')).get(c.req.param('id'));
+    if (!rec) throw new VaultMeshError('NOT_FOUND', 'no such command', { status: 404 });
+    return c.json(commandView(rec));
+  });
+
+  return app;
+}
