@@ -25,6 +25,13 @@ export const agentConfigSchema = z.object({
   cfAccessClientId: z.string().optional(),
   cfAccessClientSecret: z.string().optional(),
   requestTimeoutSecs: z.coerce.number().min(1).max(300).default(15),
+  /** Local command allowlist (defence in depth); empty = ping, sovereign-scan, service-status, collect-journal (+ service-restart with restartable units). */
+  allowedActions: list.default([]),
+  restartableUnits: list.default([]),
+  commandPollSecs: z.coerce.number().int().min(0).max(300).default(25),
+  /** How far a command's issued_at may be in this host's future (center clock ahead). */
+  commandSkewSecs: z.coerce.number().int().min(0).max(3600).default(300),
+  commandTimeoutSecs: z.coerce.number().int().min(1).max(3600).default(60),
 });
 
 export type AgentConfig = Omit<z.infer<typeof agentConfigSchema>, 'stateDir' | 'osProfile' | 'nodeId'> & {
@@ -47,6 +54,11 @@ export const AGENT_ENV: Record<string, string> = {
   cfAccessClientId: 'VAULTMESH_CF_ACCESS_CLIENT_ID',
   cfAccessClientSecret: 'VAULTMESH_CF_ACCESS_CLIENT_SECRET',
   requestTimeoutSecs: 'VAULTMESH_REQUEST_TIMEOUT_SECS',
+  allowedActions: 'VAULTMESH_ALLOWED_ACTIONS',
+  restartableUnits: 'VAULTMESH_RESTARTABLE_UNITS',
+  commandPollSecs: 'VAULTMESH_COMMAND_POLL_SECS',
+  commandSkewSecs: 'VAULTMESH_COMMAND_SKEW_SECS',
+  commandTimeoutSecs: 'VAULTMESH_COMMAND_TIMEOUT_SECS',
 };
 
 /** `ID` from /etc/os-release (debian, ubuntu, rhel…), the default os_profile. */

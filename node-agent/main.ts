@@ -7,6 +7,8 @@ import { resolveAgentConfig } from './config.js';
 import { openAgentState } from './agent-state.js';
 import { createCcClient } from './cc-client.js';
 import { AGENT_VERSION, runCycle } from './agent.js';
+import { getGlobalDispatcher } from 'undici';
+import { setupCommandRunner } from './command-setup.js';
 
 const log = (msg: string) => console.log(`${new Date().toISOString()} ${msg}`);
 
@@ -25,6 +27,11 @@ async function main(argv: string[]): Promise<void> {
     .option('--services <units>', 'Comma-separated systemd units to report (VAULTMESH_SERVICES)')
     .option('--cloudflared-check <how>', 'unit | url:<ready url> | none (VAULTMESH_CLOUDFLARED_CHECK, default unit)')
     .option('--cc-pubkey <hex>', 'Pinned command-center public key(s), comma-separated (VAULTMESH_CC_PUBKEY)')
+    .option('--allowed-actions <list>', 'Local command allowlist (VAULTMESH_ALLOWED_ACTIONS, default ping,sovereign-scan,service-status,collect-journal)')
+    .option('--restartable-units <units>', 'Units service-restart may restart; enables it (VAULTMESH_RESTARTABLE_UNITS)')
+    .option('--command-poll-secs <n>', 'Command long-poll duration (VAULTMESH_COMMAND_POLL_SECS, default 25)')
+    .option('--command-skew-secs <n>', 'Accepted center clock lead for commands (VAULTMESH_COMMAND_SKEW_SECS, default 300)')
+    .option('--command-timeout-secs <n>', 'Per-action timeout (VAULTMESH_COMMAND_TIMEOUT_SECS, default 60; scans ≥ 300)')
     .example('vaultmesh-agent --once --cc-url http://127.0.0.1:8088 --join-token vmjoin_... --state-dir ./agent-state')
     .help()
     .version(AGENT_VERSION);
@@ -43,6 +50,11 @@ async function main(argv: string[]): Promise<void> {
       services: o.services,
       cloudflaredCheck: o.cloudflaredCheck,
       ccPubkeys: o.ccPubkey,
+      allowedActions: o.allowedActions,
+      restartableUnits: o.restartableUnits,
+      commandPollSecs: o.commandPollSecs,
+      commandSkewSecs: o.commandSkewSecs,
+      commandTimeoutSecs: o.commandTimeoutSecs,
     },
     process.env,
     readEnvFile(o.settings ?? process.env.VAULTMESH_SETTINGS ?? '/etc/vaultmesh/agent.env'),
@@ -56,25 +68,35 @@ async function main(argv: string[]): Promise<void> {
   }
   const client = createCcClient({ baseUrl: config.ccUrl, nodeId: config.nodeId, key: store.key, timeoutMs: config.requestTimeoutSecs * 1000, extraHeaders });
   const deps = { config, client, store, log };
+  const { runner } = setupCommandRunner({ config, store, client, agentVersion: AGENT_VERSION, log });
 
   if (o.once) {
     const r = await runCycle(deps);
     log(r.outcome === 'heartbeat' ? `heartbeat accepted (seq ${r.seq})` : 'waiting for approval');
+    if (r.outcome === 'heartbeat') {
+      const done = await runner.pollOnce(0);
+      if (done.length) log(`handled ${done.length} pending command(s)`);
+    }
     return;
   }
 
   log(`vaultmesh-agent ${AGENT_VERSION}: node ${config.nodeId} → ${config.ccUrl}, every ${config.heartbeatSecs} s`);
   let stopping = false;
   let wake: (() => void) | undefined;
+  // Commands are long-polled beside the heartbeat loop, from the first accepted heartbeat on (enrolled, approved).
+  const commandsAbort = new AbortController();
+  let commandLoop: Promise<void> | undefined;
   const stop = () => {
     stopping = true;
+    commandsAbort.abort();
     wake?.();
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   while (!stopping) {
     try {
-      await runCycle(deps);
+      const r = await runCycle(deps);
+      if (r.outcome === 'heartbeat' && !commandLoop && !stopping) commandLoop = runner.loop({ waitSecs: config.commandPollSecs, signal: commandsAbort.signal });
     } catch (err) {
       log(`cycle failed: ${isVaultMeshError(err) ? `${err.code}: ${err.message}` : String(err)}`);
     }
@@ -87,6 +109,9 @@ async function main(argv: string[]): Promise<void> {
       };
     });
   }
+  // Ends a held long-poll at once instead of waiting for the center to answer it.
+  await getGlobalDispatcher().destroy().catch(() => undefined);
+  await commandLoop;
   log('stopped');
 }
 

@@ -1,0 +1,82 @@
+/**
+ * Builds the agent's command runner from its configuration: the nonce store in the state dir, the pinned center
+ * keys (VAULTMESH_CC_PUBKEY ∪ trust-on-first-use keys from agent-state.json), the local allowlist and the action
+ * registry, with `sovereign-scan` wired to the scan runner and uploaded to `POST /api/agent/scan`.
+ */
+import { join } from 'node:path';
+import { hexKeySchema } from '../protocol/agent-api.js';
+import { keyIdOf } from '../protocol/keys.js';
+import { isVaultMeshError } from '../protocol/errors.js';
+import { createActionRegistry, type ActionResult } from './actions.js';
+import type { AgentStateStore } from './agent-state.js';
+import type { CcClient } from './cc-client.js';
+import { createCommandRunner, type CommandRunner } from './command-runner.js';
+import type { AgentConfig } from './config.js';
+import { openNonceStore, type NonceStore } from './nonce-store.js';
+import { runSovereignScan } from './scan/run-scan.js';
+import { defaultScanConfig } from './scan/scan-config.js';
+
+/** Default local allowlist: read-only actions; service-restart only when restartable units are configured. */
+export function localAllowedActions(config: Pick<AgentConfig, 'allowedActions' | 'restartableUnits'>): Set<string> {
+  if (config.allowedActions.length) return new Set(config.allowedActions);
+  const base = ['ping', 'sovereign-scan', 'service-status', 'collect-journal'];
+  if (config.restartableUnits.length) base.push('service-restart');
+  return new Set(base);
+}
+
+/** Pinned keys by key_id. Configured keys always count; TOFU keys only when none are configured. */
+export function pinnedCenterKeys(configured: readonly string[], tofu: ReadonlyArray<{ public_key: string }>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of configured) if (hexKeySchema.safeParse(k).success) out[keyIdOf(k)] = k;
+  if (!Object.keys(out).length) for (const k of tofu) out[keyIdOf(k.public_key)] = k.public_key;
+  return out;
+}
+
+export function setupCommandRunner(deps: {
+  config: AgentConfig;
+  store: AgentStateStore;
+  client: CcClient;
+  agentVersion: string;
+  log: (msg: string) => void;
+  now?: () => Date;
+}): { runner: CommandRunner; nonces: NonceStore } {
+  const { config, store, client, log } = deps;
+  const nonces = openNonceStore({ file: join(config.stateDir, 'command-nonces.jsonl'), retainMs: config.commandSkewSecs * 1000 + 60_000 });
+  const bad = config.ccPubkeys.filter((k) => !hexKeySchema.safeParse(k).success);
+  if (bad.length) log(`WARNING: ignoring malformed VAULTMESH_CC_PUBKEY entries (want 64 lowercase hex): ${bad.join(', ')}`);
+
+  const sovereignScan = async (ctx: { commandId: string }): Promise<ActionResult> => {
+    const report = await runSovereignScan(defaultScanConfig(), {
+      nodeId: config.nodeId,
+      agentVersion: deps.agentVersion,
+      stateDir: config.stateDir,
+      trigger: 'command',
+      commandId: ctx.commandId,
+      ...(client.lastServerDate ? { centerTime: client.lastServerDate, centerTimeObservedAt: new Date() } : {}),
+    });
+    const summary = { report_id: report.id, summary: report.summary };
+    try {
+      const r = await client.post<{ seq: number }>('/api/agent/scan', report);
+      return { status: 'succeeded', exit_code: 0, output: JSON.stringify({ ...summary, uploaded: true, seq: r.seq }) };
+    } catch (err) {
+      const code = isVaultMeshError(err) ? err.code : 'ERROR';
+      return { status: 'failed', exit_code: 1, output: JSON.stringify({ ...summary, uploaded: false, error: `${code}: ${(err as Error).message}` }), reason: 'SCAN_UPLOAD_FAILED' };
+    }
+  };
+
+  const runner = createCommandRunner({
+    nodeId: config.nodeId,
+    key: store.key,
+    client,
+    nonces,
+    pinnedKeys: () => pinnedCenterKeys(config.ccPubkeys, store.read().tofu_center_keys),
+    allowedActions: localAllowedActions(config),
+    restartableUnits: new Set(config.restartableUnits),
+    actions: createActionRegistry({ nodeId: config.nodeId, agentVersion: deps.agentVersion, restartableUnits: new Set(config.restartableUnits), sovereignScan }),
+    maxSkewMs: config.commandSkewSecs * 1000,
+    timeoutsMs: { default: config.commandTimeoutSecs * 1000, 'sovereign-scan': Math.max(config.commandTimeoutSecs, 300) * 1000 },
+    log,
+    ...(deps.now ? { now: deps.now } : {}),
+  });
+  return { runner, nonces };
+}
