@@ -93,6 +93,20 @@ describe('hash primitives', () => {
     expect(leafHash(Buffer.alloc(10_000, 7))).toEqual(refLeaf(Buffer.alloc(10_000, 7)));
   });
 
+  it('reproduces the worked 3-leaf example of docs/LEDGER.md', () => {
+    const l = ['{"n":0}', '{"n":1}', '{"n":2}'].map((t) => leafHash(Buffer.from(t)));
+    expect(hex(l)).toEqual([
+      'f94070abfd2da0bf72902eb13a808e794f954d9e2745c682a158f6ed0d4ac036',
+      'fb5d93e6cf90bc9470cd9ea9d9e12348993db3e854ab2b7660e3594767045f6c',
+      '3d1de776df086c1ae9f7049d2bb0c0475ad14185f987e064e8d10dcb2db4a322',
+    ]);
+    const n01 = '3badc80537f029e1bb77280dc85203cf2ed9748dc8f571230fcba5c326c91068';
+    expect(merkleRoot(l).toString('hex')).toBe('2cfef7627597e00b564975774ad728ef210706759fca6d64138c6dfc1cbf2cda');
+    expect(hex(inclusionProof(l, 2))).toEqual([n01]);
+    expect(hex(inclusionProof(l, 0))).toEqual([hex(l)[1], hex(l)[2]]);
+    expect(hex(consistencyProof(l, 2))).toEqual([hex(l)[2]]);
+  });
+
   it('splits at the largest power of two below n', () => {
     expect([2, 3, 4, 5, 8, 9, 1025].map(splitPoint)).toEqual([1, 2, 2, 4, 4, 8, 1024]);
     expect(() => splitPoint(1)).toThrow(RangeError);
