@@ -10,11 +10,12 @@ import { renderError } from './http-errors.js';
 import { requireOperator, requireScope } from './require-operator.js';
 import { agentRoutes } from './routes/agent.js';
 import { operatorRoutes } from './routes/operator.js';
+import { ledgerRoutes } from './routes/ledger.js';
 import { commandRoutes } from './routes/commands.js';
 import { streamRoutes } from './routes/stream.js';
+import { consoleRoutes } from './routes/console.js';
 import { eventRoutes } from './routes/events.js';
 import { attentionRoutes } from './routes/attention.js';
-import { consoleRoutes } from './routes/console.js';
 import { nodeStatus } from './node-status.js';
 import type { AppEnv, Services } from './services.js';
 
@@ -55,6 +56,7 @@ export function createApp(services: Services, opts: { keepaliveMs?: number } = {
 
   app.use('/api/*', requireOperator());
   app.route('/api', operatorRoutes());
+  app.route('/api', ledgerRoutes());
   app.route('/api', commandRoutes());
   app.route('/api', eventRoutes());
   app.route('/api', attentionRoutes());

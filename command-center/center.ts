@@ -17,8 +17,10 @@ import { createMutex } from './mutex.js';
 import { adminTokenAuthenticator } from './operator-auth.js';
 import { createSessionStore, sessionAuthenticator } from './console/session.js';
 import { createPipeline, RecentIds } from './pipeline.js';
+import { createLedgerObserver, createNamedLedger } from './ledger.js';
 import { createReplayGuard } from './replay-guard.js';
-import { replayJournals, type ReplayReport } from './replay.js';
+import { journalPaths, replayJournals, type ReplayReport } from './replay.js';
+import { applySummary, listSegments, pruneSegments, readSummary, segmentsToReplay, summarize as summarizeHeartbeats, writeSummary } from './heartbeat-segments.js';
 import { hashSecret, newSecret } from './secrets.js';
 import type { Services } from './services.js';
 import { createCommandService } from './command-store.js';
@@ -87,24 +89,46 @@ export async function startCenter(config: CenterConfig, opts: { log?: Logger; no
   const eventLog = createEventLog({ dir: logDir, window: config.eventsWindow, lastSeq: () => state.lastSeq });
   let attention: AttentionMonitor | undefined;
 
+  // Heartbeat retention: old heartbeats are summarised, not replayed (heartbeat-segments.ts).
+  const hbSummary = readSummary(logDir);
+  const hbSegments = segmentsToReplay(listSegments(logDir), hbSummary);
+  const replayedUpTo = new Map<string, number>();
+  let replayedTotalUpTo = 0;
   const replay = await replayJournals({
     dir: logDir,
+    files: [...hbSegments.map((s) => s.path), ...journalPaths(logDir)],
     repair: config.repair,
     now,
     visit: ({ envelope }) => {
+      if (hbSummary && envelope.kind === 'heartbeat' && envelope.seq <= hbSummary.through_seq) {
+        replayedTotalUpTo++;
+        if (envelope.node_id) replayedUpTo.set(envelope.node_id, (replayedUpTo.get(envelope.node_id) ?? 0) + 1);
+      }
       applyEnvelope(state, envelope);
       recentIds.add(envelope.id, envelope.seq);
       bus.retain(envelope);
       eventLog.add(envelope);
     },
   });
+  if (hbSummary) applySummary(state, hbSummary, replayedUpTo, replayedTotalUpTo);
   metrics.replaySeconds.set(replay.durationMs / 1000);
   for (const t of replay.tornTails) log.warn(`torn last line (${t.bytes} bytes, never acknowledged) in ${t.file} moved to ${t.movedTo}`);
   for (const q of replay.quarantined) log.warn(`quarantined ${q.file}:${q.line} (${q.reason}) into ${q.movedTo}`);
   log.info(`replayed ${replay.envelopes} envelopes up to seq ${replay.lastSeq} in ${replay.durationMs.toFixed(0)} ms`);
 
   let journal: Journal | undefined;
-  const pipeline = createPipeline({ journal: () => journal!, state, bus, recentIds });
+  // The ledgers read the journals as left by replay (torn tails already set aside) and refuse to start on a log
+  // shorter than its last signed head.
+  const ledgers = {
+    scans: createNamedLedger('scans', { dir: logDir, key: centerKey, now, minHeadIntervalMs: config.ledgerHeadSecs * 1000, onError: (err) => log.error(`ledger (scans): ${(err as Error).message}`) }),
+    commands: createNamedLedger('commands', { dir: logDir, key: centerKey, now, minHeadIntervalMs: config.ledgerHeadSecs * 1000, onError: (err) => log.error(`ledger (commands): ${(err as Error).message}`) }),
+  };
+  await ledgers.scans.load();
+  await ledgers.commands.load();
+  // Lines written while no head could be published (a crash right after an append) get a head now.
+  await ledgers.scans.publishHead();
+  await ledgers.commands.publishHead();
+  const pipeline = createPipeline({ journal: () => journal!, state, bus, recentIds, observers: [createLedgerObserver(ledgers)] });
   journal = await openJournal({
     dir: logDir,
     fsync: config.fsync,
@@ -114,6 +138,16 @@ export async function startCenter(config: CenterConfig, opts: { log?: Logger; no
       pipeline.onCommit(batch);
       for (const { envelope } of batch) eventLog.add(envelope);
       attention?.onCommit(batch);
+    },
+    rotateHeartbeats: {
+      maxBytes: config.heartbeatSegmentBytes,
+      onRotate: (segment) => {
+        writeSummary(logDir, summarizeHeartbeats(state, segment.lastSeq));
+        log.info(`rotated heartbeats into ${segment.path}`);
+        if (config.heartbeatRetentionDays > 0) {
+          for (const p of pruneSegments(logDir, config.heartbeatRetentionDays * 86_400_000, now().getTime())) log.info(`retention: deleted ${p}`);
+        }
+      },
     },
     onFlush: ({ entries, fsyncMs }) => {
       metrics.journalBatchSize.observe(entries);
@@ -152,6 +186,7 @@ export async function startCenter(config: CenterConfig, opts: { log?: Logger; no
     },
     eventLog,
     seenEnvelopeId: (id) => recentIds.get(id),
+    ledgers,
   };
 
   services.commands = createCommandService({
@@ -205,6 +240,10 @@ export async function startCenter(config: CenterConfig, opts: { log?: Logger; no
         attention!.stop();
         await attention!.idle();
         await journal!.close();
+        await ledgers.scans.flush();
+        await ledgers.commands.flush();
+        await ledgers.scans.close();
+        await ledgers.commands.close();
       })();
       return closing;
     },

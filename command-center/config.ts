@@ -7,6 +7,11 @@ import { VaultMeshError, detailsFromZodIssues } from '../protocol/errors.js';
 
 const bool = z.union([z.boolean(), z.enum(['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off'])]).transform((v) => v === true || ['1', 'true', 'yes', 'on'].includes(String(v)));
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const SCOPE_NAMES = ['admin', 'events:read', 'events:write', 'nodes:read', 'nodes:approve', 'commands:write'] as const;
+const scopeList = z
+  .union([z.array(z.string()), z.string()])
+  .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter(Boolean))
+  .pipe(z.array(z.enum(SCOPE_NAMES)).min(1));
 
 export const centerConfigSchema = z.object({
   host: z.string().min(1).default('127.0.0.1'),
@@ -22,6 +27,12 @@ export const centerConfigSchema = z.object({
   sseRetain: int(16, 1_000_000).default(2048),
   sseMaxQueue: int(16, 1_000_000).default(1024),
   historySize: int(2, 10_000).default(120),
+  /** Rotate heartbeats.jsonl into a closed segment at this size (0 = never). */
+  heartbeatSegmentBytes: int(0, 2 ** 40).default(256 * 1024 * 1024),
+  /** Delete closed heartbeat segments older than this (0 = keep forever). Never applies to scans, commands, events. */
+  heartbeatRetentionDays: int(0, 36_500).default(30),
+  /** Minimum seconds between two signed tree heads (each head rewrites PROOFCHAIN.json). */
+  ledgerHeadSecs: int(1, 86_400).default(10),
   /** Most recent envelopes kept in memory per journal for GET /api/events. */
   eventsWindow: int(1, 1_000_000).default(500),
   /** Attention model: stale after N heartbeat intervals, disk/memory thresholds (%), sweep period, fleet agent version. */
@@ -39,6 +50,31 @@ export const centerConfigSchema = z.object({
   commandPollSecs: int(0, 300).default(25),
   /** Hand a delivered command out again after this long without a receipt. */
   commandRedeliverSecs: int(1, 3600).default(30),
+  /** Cloudflare Access (cf-access.ts): team domain and application AUD tag; both set = Access required. */
+  cfAccessTeamDomain: z.string().min(1).max(253).optional(),
+  cfAccessAud: z.string().min(1).max(256).optional(),
+  /** JWKS URL override (tests, private mirrors); default https://<team>.cloudflareaccess.com/cdn-cgi/access/certs. */
+  cfAccessCertsUrl: z.url().optional(),
+  /** Also accept requests without an Access assertion that carry an Authorization header (Bearer tokens). */
+  cfAccessAllowBearer: bool.default(false),
+  /** Scopes of Access users (emails) and of Access service tokens. */
+  cfAccessScopes: scopeList.default(['admin']),
+  cfAccessServiceScopes: scopeList.default(['events:read', 'events:write', 'nodes:read']),
+  /** Abuse limits (rate-limit.ts): token buckets per identity, per client IP, per agent node. 0 disables all. */
+  rateLimit: bool.default(true),
+  rateLimitPerSec: z.coerce.number().positive().max(100_000).default(20),
+  rateLimitBurst: int(1, 1_000_000).default(300),
+  rateLimitIpPerSec: z.coerce.number().positive().max(100_000).default(50),
+  rateLimitIpBurst: int(1, 1_000_000).default(500),
+  /** Per node: a heartbeat every 30 s plus a long-poll every ~25 s is ~0.1/s; the burst lets an outbox flush. */
+  rateLimitNodePerSec: z.coerce.number().positive().max(100_000).default(10),
+  rateLimitNodeBurst: int(1, 1_000_000).default(2000),
+  /** Believe CF-Connecting-IP (only behind cloudflared / a proxy that sets it). */
+  trustProxy: bool.default(false),
+  /** Concurrent SSE streams per identity. */
+  sseMaxPerIdentity: int(1, 10_000).default(16),
+  /** Non-streaming requests answer 503 REQUEST_TIMEOUT after this long. */
+  requestTimeoutSecs: int(1, 3600).default(30),
   /** Set when --host came from the operator, so a non-loopback bind is a decision, not an accident. */
   hostExplicit: z.boolean().default(false),
 });
@@ -59,6 +95,9 @@ const ENV: Record<keyof Omit<CenterConfig, 'hostExplicit'>, string> = {
   sseRetain: 'VAULTMESH_SSE_RETAIN',
   sseMaxQueue: 'VAULTMESH_SSE_MAX_QUEUE',
   historySize: 'VAULTMESH_HISTORY_SIZE',
+  heartbeatSegmentBytes: 'VAULTMESH_HEARTBEAT_SEGMENT_BYTES',
+  heartbeatRetentionDays: 'VAULTMESH_HEARTBEAT_RETENTION_DAYS',
+  ledgerHeadSecs: 'VAULTMESH_LEDGER_HEAD_SECS',
   eventsWindow: 'VAULTMESH_EVENTS_WINDOW',
   staleAttnAfter: 'VAULTMESH_STALE_ATTN_AFTER',
   staleCritAfter: 'VAULTMESH_STALE_CRIT_AFTER',
@@ -71,6 +110,22 @@ const ENV: Record<keyof Omit<CenterConfig, 'hostExplicit'>, string> = {
   policy: 'VAULTMESH_POLICY',
   commandPollSecs: 'VAULTMESH_COMMAND_POLL_SECS',
   commandRedeliverSecs: 'VAULTMESH_COMMAND_REDELIVER_SECS',
+  cfAccessTeamDomain: 'VAULTMESH_CF_ACCESS_TEAM_DOMAIN',
+  cfAccessAud: 'VAULTMESH_CF_ACCESS_AUD',
+  cfAccessCertsUrl: 'VAULTMESH_CF_ACCESS_CERTS_URL',
+  cfAccessAllowBearer: 'VAULTMESH_CF_ACCESS_ALLOW_BEARER',
+  cfAccessScopes: 'VAULTMESH_CF_ACCESS_SCOPES',
+  cfAccessServiceScopes: 'VAULTMESH_CF_ACCESS_SERVICE_SCOPES',
+  rateLimit: 'VAULTMESH_RATE_LIMIT',
+  rateLimitPerSec: 'VAULTMESH_RATE_LIMIT_PER_SEC',
+  rateLimitBurst: 'VAULTMESH_RATE_LIMIT_BURST',
+  rateLimitIpPerSec: 'VAULTMESH_RATE_LIMIT_IP_PER_SEC',
+  rateLimitIpBurst: 'VAULTMESH_RATE_LIMIT_IP_BURST',
+  rateLimitNodePerSec: 'VAULTMESH_RATE_LIMIT_NODE_PER_SEC',
+  rateLimitNodeBurst: 'VAULTMESH_RATE_LIMIT_NODE_BURST',
+  trustProxy: 'VAULTMESH_TRUST_PROXY',
+  sseMaxPerIdentity: 'VAULTMESH_SSE_MAX_PER_IDENTITY',
+  requestTimeoutSecs: 'VAULTMESH_REQUEST_TIMEOUT_SECS',
 };
 
 export function centerEnvNames(): Readonly<Record<string, string>> {

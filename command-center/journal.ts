@@ -5,7 +5,7 @@
  * file. A failed write rolls the file back to its last acknowledged length, so the file never holds a half line
  * that later appends would bury in the middle.
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, rename, type FileHandle } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
@@ -13,6 +13,7 @@ import { canonicalJson } from '../protocol/canonical-json.js';
 import { ENVELOPE_VERSION, JOURNAL_FILES, journalForKind, type Envelope, type EnvelopeDraft, type JournalName } from '../protocol/envelope.js';
 import { VaultMeshError } from '../protocol/errors.js';
 import { fsyncDirSync } from '../protocol/keys.js';
+import { segmentName } from './heartbeat-segments.js';
 
 export type FsyncMode = 'always' | 'batch' | 'off';
 
@@ -34,6 +35,11 @@ export interface JournalOptions {
   onCommit?: (batch: Committed[]) => void;
   /** Observability hooks (metrics). */
   onFlush?: (stats: { entries: number; writeMs: number; fsyncMs: number }) => void;
+  /**
+   * Heartbeat retention: once heartbeats.jsonl reaches `maxBytes` it is renamed to a closed segment
+   * (heartbeat-segments.ts) between two batches, and `onRotate` runs. 0 disables rotation.
+   */
+  rotateHeartbeats?: { maxBytes: number; onRotate: (segment: { path: string; lastSeq: number }) => void };
   /** Test seam for disk faults: wraps the raw write. */
   writeFile?: (fh: FileHandle, data: Buffer) => Promise<void>;
 }
@@ -58,6 +64,7 @@ interface FileState {
   fh: FileHandle;
   size: number;
   dirty: boolean; // a failed write may have left bytes past `size`
+  lastSeq: number;
 }
 
 const defaultWrite = async (fh: FileHandle, data: Buffer): Promise<void> => {
@@ -78,7 +85,7 @@ export async function openJournal(opts: JournalOptions): Promise<Journal> {
   const files = new Map<JournalName, FileState>();
   for (const name of Object.keys(JOURNAL_FILES) as JournalName[]) {
     const fh = await open(join(opts.dir, JOURNAL_FILES[name]), 'a');
-    files.set(name, { fh, size: (await fh.stat()).size, dirty: false });
+    files.set(name, { fh, size: (await fh.stat()).size, dirty: false, lastSeq: 0 });
   }
   fsyncDirSync(opts.dir); // newly created journal files must survive a crash too
 
@@ -93,6 +100,7 @@ export async function openJournal(opts: JournalOptions): Promise<Journal> {
       let parts = byFile.get(p.journal);
       if (!parts) byFile.set(p.journal, (parts = []));
       parts.push(p.line, NEWLINE);
+      files.get(p.journal)!.lastSeq = p.envelope.seq;
     }
     const t0 = performance.now();
     await Promise.all(
@@ -132,6 +140,33 @@ export async function openJournal(opts: JournalOptions): Promise<Journal> {
         console.error('journal: onCommit hook failed', err);
       }
       for (const p of batch) p.resolve(p.envelope);
+      await maybeRotate();
+    }
+  }
+
+  async function maybeRotate(): Promise<void> {
+    const r = opts.rotateHeartbeats;
+    const f = files.get('heartbeats')!;
+    if (!r || r.maxBytes <= 0 || f.size < r.maxBytes || f.dirty) return;
+    const active = join(opts.dir, JOURNAL_FILES.heartbeats);
+    const segment = join(opts.dir, segmentName(f.lastSeq));
+    try {
+      if (fsyncMode === 'off') await f.fh.datasync();
+      await rename(active, segment);
+    } catch (err) {
+      console.error(`journal: heartbeat rotation failed, keeping ${active}: ${(err as Error).message}`);
+      return;
+    }
+    // From here the old handle points at the segment; the next heartbeat write goes to a fresh active file.
+    const old = f.fh;
+    f.fh = await open(active, 'a');
+    f.size = 0;
+    fsyncDirSync(opts.dir);
+    await old.close();
+    try {
+      r.onRotate({ path: segment, lastSeq: f.lastSeq });
+    } catch (err) {
+      console.error('journal: onRotate hook failed', err);
     }
   }
 

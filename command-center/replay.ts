@@ -22,6 +22,8 @@ export interface ReplayReport {
 
 export interface ReplayOptions {
   dir: string;
+  /** Journal files to read (default: the four active journals). Closed heartbeat segments are added by the caller. */
+  files?: string[];
   visit: (entry: JournalEntry) => void;
   repair?: boolean;
   now?: () => Date;
@@ -38,7 +40,7 @@ export async function replayJournals(opts: ReplayOptions): Promise<ReplayReport>
   const now = opts.now ?? (() => new Date());
   const bad: CorruptLine[] = [];
   let envelopes = 0;
-  const result = await mergeJournals(journalPaths(opts.dir), {
+  const result = await mergeJournals(opts.files ?? journalPaths(opts.dir), {
     visit: (entry) => {
       envelopes++;
       opts.visit(entry);

@@ -9,6 +9,7 @@ import { parseJsonBytes, validationError } from '../http-errors.js';
 import { decideEnrollment } from '../enrollment.js';
 import type { AppEnv } from '../services.js';
 import { registerAgentCommandRoutes } from './agent-commands.js';
+import { scanReportSchema } from '../../protocol/scan.js';
 
 export function agentRoutes(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -67,6 +68,24 @@ export function agentRoutes(): Hono<AppEnv> {
       node_id: nodeId,
       author: `node:${nodeId}`,
       body: hb,
+    });
+    return c.json({ ok: true, id: envelope.id, seq: envelope.seq, duplicate, server_time: services.now().toISOString() });
+  });
+
+  // Scan reports are ledger material: they stay Ed25519-signed per request, and land in sovereign-scans.jsonl.
+  app.post('/scan', async (c) => {
+    const services = c.get('services');
+    const parsed = scanReportSchema.safeParse(parseJsonBytes(c.get('rawBody')));
+    if (!parsed.success) throw validationError(parsed.error, 'scan report');
+    const report = parsed.data;
+    const nodeId = c.get('nodeId');
+    if (report.node_id !== nodeId) throw new VaultMeshError('NODE_MISMATCH', 'report node_id differs from the signing node', { status: 403 });
+    const { envelope, duplicate } = await services.submit({
+      ...(report.id !== undefined ? { id: report.id } : {}),
+      kind: 'scan',
+      node_id: nodeId,
+      author: `node:${nodeId}`,
+      body: report,
     });
     return c.json({ ok: true, id: envelope.id, seq: envelope.seq, duplicate, server_time: services.now().toISOString() });
   });
