@@ -4,6 +4,7 @@ import { cac } from 'cac';
 import { isVaultMeshError } from '../protocol/errors.js';
 import { registerOperatorCommands } from './commands/operator.js';
 import { registerLogsCommands } from './commands/logs.js';
+import { registerCmdCommands } from './commands/cmd.js';
 import { registerLedgerCommands } from './commands/ledger.js';
 
 export const CLI_VERSION = '0.1.0';
@@ -11,6 +12,7 @@ export const CLI_VERSION = '0.1.0';
 async function main(argv: string[]): Promise<void> {
   const cli = cac('vaultmesh');
   // register commands
+  registerCmdCommands(cli);
   registerLedgerCommands(cli);
   registerLogsCommands(cli);
   registerOperatorCommands(cli);

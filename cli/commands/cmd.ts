@@ -1,0 +1,107 @@
+/**
+ * `vaultmesh cmd send|list|show`: issue signed commands and read their status and receipts over the operator API.
+ * `send --wait` polls `GET /api/commands/:id` until the command has a receipt (or is expired) and prints it.
+ */
+import type { CAC } from 'cac';
+import { VaultMeshError } from '../../protocol/errors.js';
+import { createApiClient, type ApiClient } from '../api-client.js';
+import { renderJson, renderTable } from '../output.js';
+import { parseDuration, type CommonFlags } from './operator.js';
+
+const usage = (msg: string) => new VaultMeshError('USAGE', msg, { status: 2 });
+const write = (s: string) => process.stdout.write(s);
+
+/** `--arg k=v` pairs to args: integers and true/false become JSON numbers/booleans (the center validates per action). */
+export function parseArgPairs(pairs: unknown): Record<string, string | number | boolean> {
+  const list = pairs === undefined ? [] : Array.isArray(pairs) ? pairs : [pairs];
+  const out: Record<string, string | number | boolean> = {};
+  for (const p of list.map(String)) {
+    const i = p.indexOf('=');
+    if (i <= 0) throw usage(`bad --arg ${JSON.stringify(p)}: use key=value`);
+    const k = p.slice(0, i);
+    const v = p.slice(i + 1);
+    out[k] = /^-?\d{1,15}$/.test(v) ? Number(v) : v === 'true' ? true : v === 'false' ? false : v;
+  }
+  return out;
+}
+
+type CommandJson = { id: string; status: string; receipt: { payload: Record<string, unknown> } | null } & Record<string, unknown>;
+
+/** Polls until the command reaches a final status with its receipt, or `timeoutMs` passes. */
+export async function waitForReceipt(api: ApiClient, id: string, timeoutMs: number, intervalMs = 250): Promise<CommandJson> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const c = await api.get<CommandJson>(`/api/commands/${encodeURIComponent(id)}`);
+    if (c.receipt || c.status === 'expired') return c;
+    if (Date.now() >= deadline) throw new VaultMeshError('TIMEOUT', `command ${id} is still ${c.status} after ${Math.round(timeoutMs / 1000)} s (vaultmesh cmd show ${id})`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+export function renderReceipt(c: CommandJson): string {
+  const r = c.receipt?.payload;
+  if (!r) return `${c.id}  ${c.status}  (no receipt)\n`;
+  const head = `${c.id}  ${String(r.status)}${r.reason ? ` (${String(r.reason)})` : ''}  exit=${r.exit_code ?? '-'}  ${String(r.started_at)} → ${String(r.finished_at)}${r.truncated ? '  [output truncated]' : ''}\n`;
+  const out = String(r.output ?? '');
+  return head + (out ? (out.endsWith('\n') ? out : `${out}\n`) : '');
+}
+
+export function registerCmdCommands(cli: CAC): void {
+  cli
+    .command('cmd <action> [...params]', 'Signed commands: send <node_id> <action> | list | show <id>')
+    .usage('cmd send <node_id> <action> [--arg k=v ...] [--wait] [--json]\n  cmd list [--node <id>] [--status s]\n  cmd show <id>')
+    .option('--arg <k=v>', 'send: an action argument (repeatable), e.g. --arg unit=nginx.service --arg lines=200')
+    .option('--wait', 'send: wait for the receipt and print it (exit 1 unless it succeeded)')
+    .option('--timeout <duration>', 'send --wait: give up after this long (default 6m)')
+    .option('--ttl <duration>', 'send: command lifetime (default 5m)')
+    .option('--node <id>', 'list: only this node')
+    .option('--status <status>', 'list: only this status')
+    .option('--limit <n>', 'list: at most n (default 50)')
+    .option('--cc-url <url>', 'Command center URL (VAULTMESH_CC_URL, default http://127.0.0.1:8088)')
+    .option('--state-dir <dir>', 'Where admin.token lives (VAULTMESH_STATE_DIR, default ./state)')
+    .option('--token <token>', 'Operator token (VAULTMESH_TOKEN)')
+    .option('--json', 'Machine-readable output')
+    .example('  $ vaultmesh cmd send web-01 ping --wait')
+    .example('  $ vaultmesh cmd send web-01 collect-journal --arg unit=nginx.service --arg lines=200 --wait')
+    .example('  $ vaultmesh cmd list --node web-01 --json')
+    .action(async (sub: string, params: string[], f: CommonFlags & { arg?: unknown; wait?: boolean; timeout?: string; ttl?: string; node?: string; status?: string; limit?: string | number }) => {
+      const api = createApiClient({ ...(f.ccUrl ? { ccUrl: f.ccUrl } : {}), ...(f.stateDir ? { stateDir: f.stateDir } : {}), ...(f.token ? { token: f.token } : {}) });
+      if (sub === 'send') {
+        const [nodeId, action, ...extra] = params;
+        if (!nodeId || !action || extra.length) throw usage('cmd send needs <node_id> <action> (arguments go in --arg k=v)');
+        const issued = await api.post<CommandJson>('/api/commands', {
+          node_id: nodeId,
+          action,
+          args: parseArgPairs(f.arg),
+          ...(f.ttl ? { ttl_secs: parseDuration(f.ttl) } : {}),
+        });
+        if (!f.wait) return void write(f.json ? renderJson(issued) : `${issued.id}  ${issued.status}\n`);
+        const done = await waitForReceipt(api, issued.id, parseDuration(f.timeout ?? '6m') * 1000);
+        write(f.json ? renderJson(done) : renderReceipt(done));
+        if (done.receipt?.payload.status !== 'succeeded') process.exitCode = 1;
+        return;
+      }
+      if (sub === 'list') {
+        const q = new URLSearchParams();
+        if (f.node) q.set('node_id', String(f.node));
+        if (f.status) q.set('status', String(f.status));
+        q.set('limit', String(f.limit ?? 50));
+        const list = await api.get<CommandJson[]>(`/api/commands?${q}`);
+        const rows = list.map((c) => ({ ...c, reason: c.receipt?.payload.reason ?? null }));
+        write(f.json ? renderJson(list) : renderTable(rows, ['id', 'node_id', 'action', 'status', 'reason', 'issued_by', 'issued_at', 'deliveries']));
+        return;
+      }
+      if (sub === 'show') {
+        const [id] = params;
+        if (!id) throw usage('cmd show needs a command id (see cmd list)');
+        const c = await api.get<CommandJson>(`/api/commands/${encodeURIComponent(id)}`);
+        if (f.json) return void write(renderJson(c));
+        const { signed, receipt, args, ...rest } = c;
+        write(Object.entries(rest).map(([k, v]) => `${k.padEnd(18)} ${v === null || v === undefined ? '-' : String(v)}`).join('\n') + '\n');
+        write(`${'args'.padEnd(18)} ${JSON.stringify(args)}\n${'signed by key'.padEnd(18)} ${(signed as { key_id: string }).key_id}\n`);
+        if (receipt) write(`receipt:\n${renderReceipt(c)}`);
+        return;
+      }
+      throw usage(`unknown action cmd ${sub}: use send, list or show`);
+    });
+}
