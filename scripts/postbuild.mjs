@@ -1,5 +1,17 @@
-// Make the three compiled entry points executable so `npx vaultmesh*` and direct paths work.
-import { chmodSync, existsSync } from 'node:fs';
-for (const bin of ['dist/cli/main.js', 'dist/command-center/main.js', 'dist/node-agent/main.js']) {
-  if (existsSync(bin)) chmodSync(bin, 0o755);
+// After a build: make the three entry points executable, and link them into node_modules/.bin so that
+// `npx vaultmesh`, `npx vaultmesh-cc` and `npx vaultmesh-agent` work in the repo root (npm links the bins of
+// dependencies there, never the package's own).
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+const pkg = JSON.parse(readFileSync('package.json', 'utf8'));
+const binDir = join('node_modules', '.bin');
+for (const [name, target] of Object.entries(pkg.bin)) {
+  if (!existsSync(target)) continue;
+  chmodSync(target, 0o755);
+  if (!existsSync('node_modules')) continue;
+  mkdirSync(binDir, { recursive: true });
+  const link = join(binDir, name);
+  rmSync(link, { force: true });
+  symlinkSync(relative(binDir, target), link);
 }
