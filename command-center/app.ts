@@ -16,6 +16,7 @@ import { streamRoutes } from './routes/stream.js';
 import { consoleRoutes } from './routes/console.js';
 import { eventRoutes } from './routes/events.js';
 import { attentionRoutes } from './routes/attention.js';
+import { webhookRoutes } from './routes/webhooks.js';
 import { nodeStatus } from './node-status.js';
 import type { AppEnv, Services } from './services.js';
 
@@ -60,6 +61,7 @@ export function createApp(services: Services, opts: { keepaliveMs?: number } = {
   app.route('/api', commandRoutes());
   app.route('/api', eventRoutes());
   app.route('/api', attentionRoutes());
+  app.route('/api', webhookRoutes());
 
   app.use('/events', requireOperator());
   app.route('/events', streamRoutes(opts));

@@ -27,6 +27,7 @@ import { createCommandService } from './command-store.js';
 import { loadPolicyFile } from './command-policy.js';
 import { createEventLog } from './event-log.js';
 import { createAttentionMonitor, type AttentionMonitor } from './attention-monitor.js';
+import { createWebhooks, loadOrCreateWebhookSecret, type Webhooks } from './webhooks.js';
 
 export interface Logger {
   info(msg: string): void;
@@ -88,6 +89,7 @@ export async function startCenter(config: CenterConfig, opts: { log?: Logger; no
   const recentIds = new RecentIds();
   const eventLog = createEventLog({ dir: logDir, window: config.eventsWindow, lastSeq: () => state.lastSeq });
   let attention: AttentionMonitor | undefined;
+  let webhooks: Webhooks | undefined;
 
   // Heartbeat retention: old heartbeats are summarised, not replayed (heartbeat-segments.ts).
   const hbSummary = readSummary(logDir);
@@ -138,6 +140,7 @@ export async function startCenter(config: CenterConfig, opts: { log?: Logger; no
       pipeline.onCommit(batch);
       for (const { envelope } of batch) eventLog.add(envelope);
       attention?.onCommit(batch);
+      webhooks?.onCommit(batch);
     },
     rotateHeartbeats: {
       maxBytes: config.heartbeatSegmentBytes,
@@ -210,6 +213,16 @@ export async function startCenter(config: CenterConfig, opts: { log?: Logger; no
   });
   services.attention = attention;
   attention.start();
+  if (config.webhookUrls.length) {
+    webhooks = createWebhooks({
+      urls: config.webhookUrls,
+      secret: config.webhookSecret ?? loadOrCreateWebhookSecret(join(stateDir, 'webhook.secret'), () => newSecret('vmhook')),
+      outboxFile: join(stateDir, 'webhooks-outbox.jsonl'),
+      now,
+    });
+    services.webhooks = webhooks;
+    webhooks.start();
+  }
 
   const app = createApp(services, opts.keepaliveMs !== undefined ? { keepaliveMs: opts.keepaliveMs } : {});
   const server: ServerType = createAdaptorServer({ fetch: app.fetch, hostname: config.host, port: config.port });
@@ -239,6 +252,7 @@ export async function startCenter(config: CenterConfig, opts: { log?: Logger; no
         clearTimeout(force);
         attention!.stop();
         await attention!.idle();
+        await webhooks?.stop();
         await journal!.close();
         await ledgers.scans.flush();
         await ledgers.commands.flush();

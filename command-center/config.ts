@@ -44,6 +44,14 @@ export const centerConfigSchema = z.object({
   memCritPct: z.coerce.number().min(1).max(100).default(98),
   attentionCheckSecs: int(1, 3600).default(10),
   expectedAgentVersion: z.string().min(1).max(64).optional(),
+  /** Comma-separated http(s) URLs notified on attention transitions and incidents; empty disables webhooks. */
+  webhookUrls: z
+    .string()
+    .default('')
+    .transform((s) => s.split(',').map((u) => u.trim()).filter(Boolean))
+    .pipe(z.array(z.url({ protocol: /^https?$/ })).max(16)),
+  /** HMAC-SHA256 key for webhook signatures; default: generated once in the state dir (webhook.secret, 0600). */
+  webhookSecret: z.string().min(16).max(256).optional(),
   /** Command policy file (JSON); unset = the shipped systemd/policy.json. */
   policy: z.string().min(1).optional(),
   /** Longest hold of an agent's `GET /api/agent/commands` long-poll. */
@@ -107,6 +115,8 @@ const ENV: Record<keyof Omit<CenterConfig, 'hostExplicit'>, string> = {
   memCritPct: 'VAULTMESH_MEM_CRIT_PCT',
   attentionCheckSecs: 'VAULTMESH_ATTENTION_CHECK_SECS',
   expectedAgentVersion: 'VAULTMESH_EXPECTED_AGENT_VERSION',
+  webhookUrls: 'VAULTMESH_WEBHOOK_URLS',
+  webhookSecret: 'VAULTMESH_WEBHOOK_SECRET',
   policy: 'VAULTMESH_POLICY',
   commandPollSecs: 'VAULTMESH_COMMAND_POLL_SECS',
   commandRedeliverSecs: 'VAULTMESH_COMMAND_REDELIVER_SECS',

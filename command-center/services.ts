@@ -12,6 +12,7 @@ import type { StatusPolicy } from './node-status.js';
 import type { CommandService } from './command-store.js';
 import type { EventLog } from './event-log.js';
 import type { AttentionMonitor } from './attention-monitor.js';
+import type { Webhooks } from './webhooks.js';
 import type { Ledger } from './ledger.js';
 
 export interface Services {
@@ -34,6 +35,8 @@ export interface Services {
   /** The seq of an envelope id already journaled (recent ids only), for idempotent retries. */
   seenEnvelopeId?(id: string): number | undefined;
   attention?: AttentionMonitor;
+  /** Outbound webhooks (only when URLs are configured). */
+  webhooks?: Webhooks;
   /** RFC 6962 ledgers over sovereign-scans.jsonl and commands.jsonl. */
   ledgers?: { scans: Ledger; commands: Ledger };
   /** Signed commands: issue/list/poll/receipts (command-store.ts). Optional so partial test set-ups need not build it. */
