@@ -1,0 +1,15 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from './process-helpers.js';
+
+const run = promisify(execFile);
+
+describe('bins through npx in the repo root', () => {
+  it.each(['vaultmesh', 'vaultmesh-cc', 'vaultmesh-agent'])('npx %s --version and --help', async (bin) => {
+    const v = await run('npx', ['--yes', bin, '--version'], { cwd: ROOT, timeout: 60_000 });
+    expect(v.stdout).toMatch(new RegExp(`^${bin}/0\\.1\\.0 `));
+    const h = await run('npx', ['--yes', bin, '--help'], { cwd: ROOT, timeout: 60_000 });
+    expect(h.stdout).toMatch(/Usage:/);
+  }, 120_000);
+});
