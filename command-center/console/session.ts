@@ -104,12 +104,14 @@ export function clearedSessionCookie(c: Context): string {
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /**
- * Same-origin check for cookie-borne POSTs: Sec-Fetch-Site (sent by every current browser) must be same-origin
- * (or none: typed URL / bookmark), and an Origin header, when present, must be this host.
+ * Same-origin check for cookie-borne POSTs. Sec-Fetch-Site is set by the browser (page script cannot forge it) and
+ * decides when present: same-origin, or none (typed URL, bookmark). Without it (older clients), an Origin header
+ * must name this host. Origin alone is not enough in browsers: under `Referrer-Policy: no-referrer` a same-origin
+ * form post carries `Origin: null`.
  */
 export function crossOriginReason(c: Context): string | undefined {
   const site = c.req.header('sec-fetch-site');
-  if (site !== undefined && site !== 'same-origin' && site !== 'none') return `Sec-Fetch-Site is ${site}`;
+  if (site !== undefined) return site === 'same-origin' || site === 'none' ? undefined : `Sec-Fetch-Site is ${site}`;
   const origin = c.req.header('origin');
   if (origin !== undefined) {
     if (origin === 'null') return 'Origin is null';
