@@ -6,6 +6,7 @@ import { registerOperatorCommands } from './commands/operator.js';
 import { registerLogsCommands } from './commands/logs.js';
 import { registerCmdCommands } from './commands/cmd.js';
 import { registerLedgerCommands } from './commands/ledger.js';
+import { registerTokensCommands } from './commands/tokens.js';
 
 export const CLI_VERSION = '0.1.0';
 
@@ -16,6 +17,7 @@ async function main(argv: string[]): Promise<void> {
   registerLedgerCommands(cli);
   registerLogsCommands(cli);
   registerOperatorCommands(cli);
+  registerTokensCommands(cli);
   cli.help();
   cli.version(CLI_VERSION);
   cli.parse(argv, { run: false });

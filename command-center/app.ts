@@ -16,6 +16,7 @@ import { streamRoutes } from './routes/stream.js';
 import { consoleRoutes } from './routes/console.js';
 import { eventRoutes } from './routes/events.js';
 import { attentionRoutes } from './routes/attention.js';
+import { tokenRoutes } from './routes/tokens.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { nodeStatus } from './node-status.js';
 import type { AppEnv, Services } from './services.js';
@@ -48,6 +49,9 @@ export function createApp(services: Services, opts: { keepaliveMs?: number } = {
     c.header('referrer-policy', 'no-referrer');
     c.header('x-frame-options', 'DENY');
   });
+  // Trust and abuse limits (rate-limit.ts, cf-access.ts): timeout, per-IP/per-node buckets, then the Access gate.
+  if (services.limits) app.use('*', services.limits.requestTimeout(), services.limits.clientLimit());
+  if (services.cfAccess) app.use('*', services.cfAccess.gate());
 
   app.get('/healthz', (c) =>
     c.json({ status: 'ok', version: VERSION, uptime_s: Math.round((services.now().getTime() - services.startedAt.getTime()) / 1000), seq: services.state.lastSeq }),
@@ -56,6 +60,8 @@ export function createApp(services: Services, opts: { keepaliveMs?: number } = {
   app.route('/api/agent', agentRoutes());
 
   app.use('/api/*', requireOperator());
+  if (services.limits) app.use('/api/*', services.limits.identityLimit());
+  app.route('/api', tokenRoutes());
   app.route('/api', operatorRoutes());
   app.route('/api', ledgerRoutes());
   app.route('/api', commandRoutes());
@@ -64,6 +70,8 @@ export function createApp(services: Services, opts: { keepaliveMs?: number } = {
   app.route('/api', webhookRoutes());
 
   app.use('/events', requireOperator());
+  if (services.limits) app.use('/events', services.limits.identityLimit());
+  if (services.limits) app.use('/console/*', services.limits.identityLimit());
   app.route('/events', streamRoutes(opts));
 
   app.route('/console', consoleRoutes(opts));

@@ -15,6 +15,9 @@ import { openJournal, type Journal } from './journal.js';
 import { createMetrics } from './metrics.js';
 import { createMutex } from './mutex.js';
 import { adminTokenAuthenticator } from './operator-auth.js';
+import { apiTokenAuthenticator, createApiTokenState, createApiTokenUsage } from './api-tokens.js';
+import { cfAccessFromConfig } from './cf-access.js';
+import { abuseLimitsFromConfig } from './rate-limit.js';
 import { createSessionStore, sessionAuthenticator } from './console/session.js';
 import { createPipeline, RecentIds } from './pipeline.js';
 import { createLedgerObserver, createNamedLedger } from './ledger.js';
@@ -158,6 +161,12 @@ export async function startCenter(config: CenterConfig, opts: { log?: Logger; no
     },
   });
 
+  const cfAccess = cfAccessFromConfig(config);
+  const limits = abuseLimitsFromConfig(config);
+  limits.start();
+  const apiTokenUsage = createApiTokenUsage({ file: join(stateDir, 'api-token-usage.json'), now, onError: (err) => log.warn(`API token usage file: ${(err as Error).message}`) });
+  apiTokenUsage.start();
+
   const services: Services = {
     config,
     state,
@@ -171,7 +180,16 @@ export async function startCenter(config: CenterConfig, opts: { log?: Logger; no
         end();
       }
     },
-    authenticators: [adminTokenAuthenticator(admin.hash), sessionAuthenticator(createSessionStore({ now: () => now().getTime() }))],
+    // Explicit Bearer credentials first, then the ambient Access assertion, then the console cookie.
+    authenticators: [
+      adminTokenAuthenticator(admin.hash),
+      apiTokenAuthenticator({ state: () => (state.apiTokens ??= createApiTokenState()), usage: apiTokenUsage, now }),
+      ...(cfAccess ? [cfAccess.authenticator] : []),
+      sessionAuthenticator(createSessionStore({ now: () => now().getTime() })),
+    ],
+    apiTokenUsage,
+    ...(cfAccess ? { cfAccess } : {}),
+    limits,
     replayGuard: createReplayGuard({ windowMs: config.maxSkewSecs * 1000 }),
     centerKey: centerKey as KeyPair,
     now,
@@ -254,6 +272,8 @@ export async function startCenter(config: CenterConfig, opts: { log?: Logger; no
         await attention!.idle();
         await webhooks?.stop();
         await journal!.close();
+        limits.stop();
+        apiTokenUsage.stop(); // flushes last-used times
         await ledgers.scans.flush();
         await ledgers.commands.flush();
         await ledgers.scans.close();

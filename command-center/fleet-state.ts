@@ -10,6 +10,7 @@ import { applyScan, type LatestScan } from './scan-state.js';
 import { applyCommandEnvelope, applyReceiptEnvelope, createCommandState, type CommandState } from './command-store.js';
 import { applyAttentionEvent, type AttentionRecord } from './attention.js';
 import { applyIncidentEvent, applyTagEvent, createIncidentState, type IncidentState, type NodeIncidentRef } from './incidents.js';
+import { applyApiTokenEnvelope, createApiTokenState, type ApiTokenState } from './api-tokens.js';
 
 export type EnrollmentStatus = 'pending' | 'approved' | 'rejected' | 'revoked';
 
@@ -62,6 +63,8 @@ export interface FleetState {
   attention: Map<string, AttentionRecord>;
   /** Signed commands and their receipts (command-store.ts). */
   commands: CommandState;
+  /** Scoped API tokens (api-tokens.ts); created on the first `api_token` envelope. */
+  apiTokens?: ApiTokenState;
 }
 
 export function createFleetState(opts: { historySize?: number; maxOpenIncidents?: number } = {}): FleetState {
@@ -105,6 +108,8 @@ export function applyEnvelope(state: FleetState, env: Envelope): void {
       return applyCommandEnvelope(state.commands, env);
     case 'receipt':
       return applyReceiptEnvelope(state.commands, env);
+    case 'api_token':
+      return applyApiTokenEnvelope((state.apiTokens ??= createApiTokenState()), env);
     default:
       return;
   }

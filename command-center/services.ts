@@ -14,6 +14,9 @@ import type { EventLog } from './event-log.js';
 import type { AttentionMonitor } from './attention-monitor.js';
 import type { Webhooks } from './webhooks.js';
 import type { Ledger } from './ledger.js';
+import type { ApiTokenUsage } from './api-tokens.js';
+import type { CfAccess } from './cf-access.js';
+import type { AbuseLimits } from './rate-limit.js';
 
 export interface Services {
   config: CenterConfig;
@@ -41,6 +44,12 @@ export interface Services {
   ledgers?: { scans: Ledger; commands: Ledger };
   /** Signed commands: issue/list/poll/receipts (command-store.ts). Optional so partial test set-ups need not build it. */
   commands?: CommandService;
+  /** Last-used times of scoped API tokens (api-tokens.ts). */
+  apiTokenUsage?: ApiTokenUsage;
+  /** Cloudflare Access verification, when configured (cf-access.ts). */
+  cfAccess?: CfAccess;
+  /** Rate limits, SSE cap, request timeout (rate-limit.ts). */
+  limits?: AbuseLimits;
 }
 
 export type AppEnv = {
