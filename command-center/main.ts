@@ -3,7 +3,7 @@
 import { cac } from 'cac';
 import { isVaultMeshError } from '../protocol/errors.js';
 import { VERSION } from './app.js';
-import { resolveCenterConfig } from './config.js';
+import { centerConfigSchema, centerEnvNames, kebab, resolveCenterConfig } from './config.js';
 import { consoleLogger, startCenter } from './center.js';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -24,6 +24,15 @@ async function main(argv: string[]): Promise<void> {
     .option('--policy <file>', 'Command policy JSON (VAULTMESH_POLICY, default: the shipped systemd/policy.json)')
     .option('--command-poll-secs <n>', 'Longest agent command long-poll (VAULTMESH_COMMAND_POLL_SECS, default 25)')
     .option('--command-redeliver-secs <n>', 'Redeliver an unanswered command after (VAULTMESH_COMMAND_REDELIVER_SECS, default 30)')
+  // Every other setting gets a flag from its environment twin, so the two lists cannot drift apart.
+  const described = new Set(cli.globalCommand.options.map((opt) => opt.name));
+  for (const [key, env] of Object.entries(centerEnvNames())) {
+    const flag = kebab(key);
+    if (described.has(key)) continue;
+    const isBool = typeof centerConfigSchema.shape[key as keyof typeof centerConfigSchema.shape].safeParse(undefined).data === 'boolean';
+    cli.option(isBool ? `--${flag}` : `--${flag} <value>`, `(${env}) see docs/OPERATIONS.md`);
+  }
+  cli
     .example('vaultmesh-cc                              # 127.0.0.1:8088, journals in ./logs')
     .example('vaultmesh-cc --log-dir /var/log/vaultmesh --state-dir /var/lib/vaultmesh-cc')
     .help()
@@ -31,21 +40,9 @@ async function main(argv: string[]): Promise<void> {
   const parsed = cli.parse(argv, { run: false });
   if (parsed.options.help || parsed.options.version) return;
   const o = parsed.options;
-  const config = resolveCenterConfig({
-    host: o.host,
-    port: o.port,
-    logDir: o.logDir,
-    stateDir: o.stateDir,
-    fsync: o.fsync,
-    repair: o.repair,
-    autoApprove: o.autoApprove,
-    heartbeatSecs: o.heartbeatSecs,
-    maxBodyBytes: o.maxBodyBytes,
-    maxSkewSecs: o.maxSkewSecs,
-    policy: o.policy,
-    commandPollSecs: o.commandPollSecs,
-    commandRedeliverSecs: o.commandRedeliverSecs,
-  });
+  const flags: Record<string, unknown> = {};
+  for (const key of Object.keys(centerEnvNames())) if (o[key] !== undefined) flags[key] = o[key];
+  const config = resolveCenterConfig(flags);
   if (!LOOPBACK.has(config.host)) {
     consoleLogger.warn(`listening on ${config.host}, not loopback: the API is reachable from the network. Put it behind Cloudflare Access or a tunnel.`);
   }
