@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { enrolledNode, openSse, startTestCenter, tempDir, testNode, type TestCenter } from '../test/helpers.js';
 import { signReceipt, verifyCommand, type ReceiptPayload, type SignedCommand } from '../protocol/command.js';
 import type { KeyPair } from '../protocol/keys.js';
+import { signRequest } from '../protocol/request-signing.js';
+import { request } from 'undici';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -150,5 +152,21 @@ describe('commands on the center', () => {
     await c.close();
     c = await center(t.dir);
     expect((await c.api('GET', `/api/commands/${three}`)).json.status).toBe('expired');
+  });
+
+  it('a long-poll the agent abandoned (connection closed) does not swallow the next command', async () => {
+    const c = await center();
+    const node = await enrolledNode(c, 'n1');
+    const path = '/api/agent/commands?wait=20';
+    const ac = new AbortController();
+    const p = request(c.url + path, { headers: signRequest({ method: 'GET', path, nodeId: 'n1', body: '' }, node.key), signal: ac.signal }).catch(() => 'aborted');
+    await new Promise((r) => setTimeout(r, 200));
+    ac.abort();
+    await p;
+    await new Promise((r) => setTimeout(r, 100));
+    const id = (await c.api('POST', '/api/commands', { node_id: 'n1', action: 'ping' })).json.id;
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await c.api('GET', `/api/commands/${id}`)).json.status).toBe('queued');
+    expect((await node.send('GET', '/api/agent/commands?wait=0')).json.commands[0].payload.id).toBe(id);
   });
 });
