@@ -115,7 +115,7 @@ export function crossOriginReason(c: Context): string | undefined {
   const origin = c.req.header('origin');
   if (origin !== undefined) {
     if (origin === 'null') return 'Origin is null';
-    const host = c.req.header('x-forwarded-host') ?? c.req.header('host');
+    const host = c.req.header('x-forwarded-host') ?? c.req.header('host') ?? new URL(c.req.url).host;
     let originHost: string;
     try {
       originHost = new URL(origin).host;

@@ -1,0 +1,120 @@
+import { describe, expect, test } from 'vitest';
+import type { Envelope } from '../../protocol/envelope.js';
+import { applyEnvelope, createFleetState } from '../fleet-state.js';
+import { ConsoleLive } from './live.js';
+import type { ConsoleSource } from './panels.js';
+import { createConsoleRenderer } from './render.js';
+import { NO_FILTER } from './view-model.js';
+
+const T0 = Date.parse('2025-01-01T12:00:00Z');
+const renderer = createConsoleRenderer();
+
+function harness() {
+  const state = createFleetState();
+  const log: Envelope[] = [];
+  let now = T0;
+  const src: ConsoleSource = {
+    state,
+    bus: { recent: (after, limit) => log.filter((e) => e.seq > after).slice(0, limit) },
+    statusPolicy: { heartbeatIntervalMs: 30_000 },
+    startedAt: new Date(T0),
+    now: () => new Date(now),
+  };
+  const commit = (kind: string, node_id: string | undefined, body: Record<string, unknown>) => {
+    const e: Envelope = { v: 1, id: `e${log.length + 1}`, seq: log.length + 1, ts: new Date(now).toISOString(), kind, author: 'admin', body, ...(node_id ? { node_id } : {}) };
+    log.push(e);
+    applyEnvelope(state, e);
+    return e;
+  };
+  const enroll = (id: string) => commit('enrollment', id, { action: 'request', hostname: `${id}.example`, os_profile: 'debian', public_key: 'ab'.repeat(32), key_id: 'k', agent_version: '1', auto_approved: true });
+  const heartbeat = (id: string) =>
+    commit('heartbeat', id, {
+      node_id: id, hostname: `${id}.example`, os_profile: 'debian', cloudflare_ok: true, services_ok: true, vaultmesh_root: '/', timestamp: new Date(now).toISOString(), agent_version: '1',
+      metrics: { load: [0.1, 0.1, 0.1], mem_used_bytes: 1, mem_total_bytes: 2, disk_used_bytes: 1, disk_total_bytes: 2, uptime_s: 1 },
+    });
+  return { src, commit, enroll, heartbeat, tick: (ms: number) => (now += ms), get now() { return now; } };
+}
+
+const count = (html: string, re: RegExp) => (html.match(re) ?? []).length;
+
+describe('ConsoleLive', () => {
+  test('full state replaces every panel wholesale', () => {
+    const h = harness();
+    h.enroll('a');
+    h.heartbeat('a');
+    const live = new ConsoleLive(h.src, renderer, { filter: NO_FILTER, canApprove: true, csrf: 't' });
+    const html = live.full();
+    for (const id of ['mission-bar', 'pending', 'node-list', 'node-detail', 'attention', 'findings', 'feed']) {
+      expect(html).toMatch(new RegExp(`id="${id}"[^>]*hx-swap-oob="true"`));
+    }
+    expect(count(html, /id="node-a"/g)).toBe(1);
+    expect(live.flush()).toBe(''); // nothing changed, and the status scan is not due yet
+  });
+
+  test('a new node is appended once, then patched in place; heartbeats coalesce into one row update with glow', () => {
+    const h = harness();
+    const live = new ConsoleLive(h.src, renderer, { filter: NO_FILTER, canApprove: true, csrf: 't' });
+    live.full();
+    live.note(h.enroll('a'));
+    let out = live.flush();
+    expect(out).toContain('<li id="node-list-empty" hx-swap-oob="delete"></li>');
+    expect(out).toContain('hx-swap-oob="beforeend:#node-list"');
+    expect(count(out, /id="node-a"/g)).toBe(1);
+    expect(out).toContain('hx-swap-oob="afterbegin:#feed"');
+
+    for (let i = 0; i < 5; i++) live.note(h.heartbeat('a'));
+    out = live.flush();
+    expect(count(out, /id="node-a"/g)).toBe(1);
+    expect(out).toMatch(/<li id="node-a" class="row s-ok glow"[^>]*hx-swap-oob="true"/);
+    expect(out).not.toContain('beforeend:#node-list');
+    expect(out).not.toContain('#feed'); // heartbeats stay out of the feed
+  });
+
+  test('time alone turns a row OFFLINE and updates the KPIs', () => {
+    const h = harness();
+    h.enroll('a');
+    h.heartbeat('a');
+    const live = new ConsoleLive(h.src, renderer, { filter: NO_FILTER, canApprove: true, csrf: 't' });
+    live.full();
+    h.tick(5 * 60_000);
+    const out = live.flush();
+    expect(out).toMatch(/<li id="node-a" class="row s-offline"/);
+    expect(out).toMatch(/id="mission-bar"/);
+    expect(h.now).toBeGreaterThan(T0);
+  });
+
+  test('a row that leaves the filter is deleted, and comes back by append', () => {
+    const h = harness();
+    h.enroll('a');
+    h.heartbeat('a');
+    const live = new ConsoleLive(h.src, renderer, { filter: { q: '', profile: '', status: 'ok' }, canApprove: true, csrf: 't' });
+    live.full();
+    expect(live.shownRows().has('a')).toBe(true);
+    h.tick(5 * 60_000);
+    expect(live.flush()).toContain('<li id="node-a" hx-swap-oob="delete"></li>');
+    live.note(h.heartbeat('a'));
+    expect(live.flush()).toContain('beforeend:#node-list');
+  });
+
+  test('the feed never repeats a seq and keeps at most 50 items', () => {
+    const h = harness();
+    const live = new ConsoleLive(h.src, renderer, { filter: NO_FILTER, canApprove: true, csrf: 't' });
+    live.full();
+    const notes = Array.from({ length: 60 }, (_, i) => h.commit('note', undefined, { text: `n${i}` }));
+    for (const e of notes) live.note(e);
+    const out = live.flush();
+    expect(count(out, /<li id="ev-\d+" class="k-note"/g)).toBe(50);
+    live.note(notes[59]!);
+    expect(live.flush()).not.toContain('#feed');
+  });
+
+  test('adopting a fresh page sends nothing until something changes', () => {
+    const h = harness();
+    h.enroll('a');
+    h.heartbeat('a');
+    const live = new ConsoleLive(h.src, renderer, { filter: NO_FILTER, canApprove: true, csrf: 't' });
+    live.adopt(h.now);
+    expect(live.flush()).toBe('');
+    expect(live.shownRows().get('a')).toBe('ok');
+  });
+});
