@@ -15,7 +15,7 @@ import type { Envelope } from '../../protocol/envelope.js';
 import { VaultMeshError } from '../../protocol/errors.js';
 import { formatHuman } from './format.js';
 import { journalsForFilter, matchesFilter, type LogFilter } from './filters.js';
-import { assertLogDir, listJournalFiles, scanJournals, type JournalFile } from './journal-files.js';
+import { assertLogDir, listJournalFiles, scanJournals, StopScan, type JournalFile } from './journal-files.js';
 import { createLineWriter, type LineWriter } from './line-writer.js';
 
 /** Bounded FIFO of the last `n` items: the memory of `tail -n` over a file of any size. */
@@ -80,12 +80,15 @@ interface Tracked {
   path: string;
   key: string;
   fh: FileHandle;
+  /** Reused for every read of this file: its lines are printed (copied by the writer) before the next read. */
+  readBuf?: Buffer;
   offset: number;
   nextLineNo: number;
   partial: Buffer;
 }
 
-const READ_CHUNK = 1 << 20;
+const READ_CHUNK = 256 * 1024;
+const EMPTY = Buffer.alloc(0);
 const inodeKey = (st: { dev: number; ino: number }): string => `${st.dev}:${st.ino}`;
 
 interface Pending {
@@ -115,7 +118,9 @@ export async function tailLogs(opts: TailOptions): Promise<void> {
   }
 
   try {
-    const ring = createRing<string | Buffer>(opts.lines);
+    // Keep the envelope (human output is rendered only for the last N) or a copy of the bytes (--json): the
+    // reader's chunk buffers are reused, the ring outlives them.
+    const ring = createRing<Pending>(opts.lines);
     const first = await scanJournals({
       dir: opts.dir,
       files: initialFiles,
@@ -123,9 +128,9 @@ export async function tailLogs(opts: TailOptions): Promise<void> {
       quietTornTails: true,
       warn: opts.warn,
       visit: (entry) => {
+        if (signal.aborted) throw new StopScan(); // Ctrl-C during a long first pass.
         if (!matchesFilter(entry.envelope, filter)) return;
-        // Copies: the reader's chunk buffers are reused, the ring outlives them.
-        ring.push(opts.json ? Buffer.from(entry.line.bytes) : render(entry.envelope, entry.line.bytes));
+        ring.push({ env: entry.envelope, bytes: opts.json ? Buffer.from(entry.line.bytes) : EMPTY });
       },
     });
     for (const t of tracked.values()) {
@@ -135,7 +140,7 @@ export async function tailLogs(opts: TailOptions): Promise<void> {
         t.nextLineNo = end.lineNo;
       }
     }
-    for (const line of ring.items()) await writer.line(line);
+    for (const p of ring.items()) await writer.line(render(p.env, p.bytes));
     await writer.flush();
     if (!signal.aborted) await follow(opts, tracked, journals, writer, render);
   } finally {
@@ -155,7 +160,7 @@ async function follow(
 
   /** Reads whatever is new in one file (bounded per call); returns parsed entries and whether more is waiting. */
   const drain = async (t: Tracked, into: Pending[]): Promise<boolean> => {
-    const buf = Buffer.allocUnsafe(READ_CHUNK);
+    const buf = (t.readBuf ??= Buffer.allocUnsafe(READ_CHUNK));
     const { bytesRead } = await t.fh.read(buf, 0, READ_CHUNK, t.offset);
     if (bytesRead === 0) return false;
     t.offset += bytesRead;
