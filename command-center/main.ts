@@ -5,6 +5,7 @@ import { isVaultMeshError } from '../protocol/errors.js';
 import { VERSION } from './app.js';
 import { centerConfigSchema, centerEnvNames, kebab, resolveCenterConfig } from './config.js';
 import { consoleLogger, startCenter } from './center.js';
+import { createSdNotifier } from './sd-notify.js';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
@@ -43,19 +44,29 @@ async function main(argv: string[]): Promise<void> {
   const flags: Record<string, unknown> = {};
   for (const key of Object.keys(centerEnvNames())) if (o[key] !== undefined) flags[key] = o[key];
   const config = resolveCenterConfig(flags);
+  const accessOn = Boolean(config.cfAccessTeamDomain && config.cfAccessAud);
   if (!LOOPBACK.has(config.host)) {
     consoleLogger.warn(`listening on ${config.host}, not loopback: the API is reachable from the network. Put it behind Cloudflare Access or a tunnel.`);
+    if (!accessOn) consoleLogger.warn('Cloudflare Access is NOT configured (VAULTMESH_CF_ACCESS_TEAM_DOMAIN, VAULTMESH_CF_ACCESS_AUD): operator requests are checked by Bearer token and console session only. See docs/DEPLOY.md.');
   }
+  if (accessOn) consoleLogger.info(`Cloudflare Access required (team ${config.cfAccessTeamDomain})${config.cfAccessAllowBearer ? '; Bearer tokens also accepted without it' : ''}`);
+  if (config.trustProxy) consoleLogger.info('trusting CF-Connecting-IP for client addresses (VAULTMESH_TRUST_PROXY)');
   if (config.autoApprove) consoleLogger.warn('--auto-approve is on: every node with a valid join token is trusted at once. Demos only.');
   const center = await startCenter(config);
   consoleLogger.info(`vaultmesh-cc ${VERSION} listening on ${center.url}`);
   consoleLogger.info(`console: ${center.url}/console   admin token: ${center.adminTokenFile}`);
+  // Under systemd (Type=notify, NotifyAccess=all): ready once listening, a watchdog ping while the loop runs.
+  const sd = createSdNotifier({ onError: (err) => consoleLogger.warn(`sd_notify: ${(err as Error).message}`) });
+  await sd.ready(`listening on ${center.url}`);
+  sd.startWatchdog();
 
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     consoleLogger.info(`${signal}: stopping (no new requests, flushing journal)`);
+    sd.stopWatchdog();
+    void sd.stopping(`${signal}: flushing journal`);
     center.close().then(
       () => {
         consoleLogger.info('stopped cleanly');

@@ -1,0 +1,158 @@
+import { Hono } from 'hono';
+import { request } from 'undici';
+import { afterEach, describe, expect, it } from 'vitest';
+import { enrolledNode, heartbeatBody, openSse, startTestCenter, tempDir, testNode, type TestCenter } from '../test/helpers.js';
+import { renderError } from './http-errors.js';
+import { createAbuseLimits, createTokenBuckets, rateLimitHeaders } from './rate-limit.js';
+import type { AppEnv } from './services.js';
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function center(overrides: Record<string, unknown> = {}): Promise<TestCenter> {
+  const t = tempDir();
+  const c = await startTestCenter(t.dir, overrides);
+  cleanups.push(t.cleanup, () => c.close());
+  return c;
+}
+
+describe('token buckets', () => {
+  it('admits the burst, then refills at the rate; headers say limit, remaining, reset', () => {
+    let t = 0;
+    const b = createTokenBuckets({ perSec: 2, burst: 4 }, { now: () => t });
+    const results = Array.from({ length: 5 }, () => b.take('k'));
+    expect(results.map((r) => r.ok)).toEqual([true, true, true, true, false]);
+    expect(rateLimitHeaders(results[3]!)).toEqual({ 'ratelimit-limit': '4', 'ratelimit-remaining': '0', 'ratelimit-reset': '2' });
+    expect(results[4]!.retryAfterSecs).toBe(1);
+    t = 500;
+    expect(b.take('k').ok).toBe(true);
+    expect(b.take('k').ok).toBe(false);
+    expect(b.take('other').ok).toBe(true);
+  });
+
+  it('peek does not take; charge may go negative (charging after the fact)', () => {
+    let t = 0;
+    const b = createTokenBuckets({ perSec: 1, burst: 1 }, { now: () => t });
+    expect(b.peek('k').ok).toBe(true);
+    expect(b.peek('k').ok).toBe(true);
+    b.charge('k');
+    b.charge('k');
+    expect(b.peek('k').ok).toBe(false);
+    t = 1000;
+    expect(b.peek('k').ok).toBe(false);
+    t = 2000;
+    expect(b.peek('k').ok).toBe(true);
+  });
+
+  it('stays bounded: refilled buckets are swept, the least recently used evicted past maxKeys', () => {
+    let t = 0;
+    const b = createTokenBuckets({ perSec: 10, burst: 10 }, { now: () => t, maxKeys: 100 });
+    for (let i = 0; i < 1000; i++) b.take(`ip-${i}`);
+    expect(b.size).toBe(100);
+    t = 2000; // all full again
+    b.sweep();
+    expect(b.size).toBe(0);
+    b.take('a');
+    t = 2500;
+    b.take('b');
+    t = 3100; // a is full, b is not
+    b.sweep();
+    expect(b.size).toBe(1);
+  });
+});
+
+describe('abuse limits in a running center', () => {
+  it('per identity: 429 RATE_LIMITED with Retry-After and RateLimit-* headers', async () => {
+    const c = await center({ rateLimitPerSec: 0.5, rateLimitBurst: 3 });
+    const statuses: number[] = [];
+    let last: Awaited<ReturnType<TestCenter['api']>> | undefined;
+    for (let i = 0; i < 4; i++) {
+      last = await c.api('GET', '/api/nodes');
+      statuses.push(last.status);
+    }
+    expect(statuses).toEqual([200, 200, 200, 429]);
+    expect(last!.json.error.code).toBe('RATE_LIMITED');
+    expect(last!.headers['retry-after']).toBe('2');
+    expect(last!.headers['ratelimit-limit']).toBe('3');
+    expect(last!.headers['ratelimit-remaining']).toBe('0');
+    const ok = await c.api('GET', '/healthz');
+    expect(ok.status).toBe(200);
+  });
+
+  it('per IP: CF-Connecting-IP only with VAULTMESH_TRUST_PROXY; loopback peers are the tunnel and not IP-limited', async () => {
+    const untrusted = await center({ rateLimitIpPerSec: 0.1, rateLimitIpBurst: 2 });
+    for (let i = 0; i < 5; i++) {
+      const r = await request(`${untrusted.url}/api/nodes`, { headers: { 'cf-connecting-ip': '203.0.113.5' } });
+      expect(r.statusCode).toBe(401);
+      await r.body.dump();
+    }
+    const trusted = await center({ rateLimitIpPerSec: 0.1, rateLimitIpBurst: 2, trustProxy: '1' });
+    const codes: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const r = await request(`${trusted.url}/api/nodes`, { headers: { 'cf-connecting-ip': '203.0.113.5' } });
+      codes.push(r.statusCode);
+      await r.body.dump();
+    }
+    expect(codes).toEqual([401, 401, 429]); // token guessing from one address is cut off
+    const other = await request(`${trusted.url}/api/nodes`, { headers: { 'cf-connecting-ip': '198.51.100.7', authorization: `Bearer ${trusted.adminToken}` } });
+    expect(other.statusCode).toBe(200);
+    await other.body.dump();
+  });
+
+  it('per node: a node over its bucket gets 429; forged requests naming it do not drain it', async () => {
+    const c = await center({ rateLimitNodePerSec: 0.1, rateLimitNodeBurst: 3 });
+    const n = await enrolledNode(c, 'n1');
+    const forger = testNode(c, 'n1'); // its own key, not n1's
+    for (let i = 0; i < 10; i++) expect((await forger.send('POST', '/api/agent/heartbeat', heartbeatBody('n1'))).status).toBe(401);
+    const codes: number[] = [];
+    for (let i = 0; i < 4; i++) codes.push((await n.send('POST', '/api/agent/heartbeat', heartbeatBody('n1', { id: `hb-${i}` }))).status);
+    expect(codes).toEqual([200, 200, 200, 429]);
+    // Other nodes are unaffected.
+    const n2 = await enrolledNode(c, 'n2');
+    expect((await n2.send('POST', '/api/agent/heartbeat', heartbeatBody('n2'))).status).toBe(200);
+  });
+
+  it('caps concurrent SSE streams per identity and frees a slot when a client goes', async () => {
+    const c = await center({ sseMaxPerIdentity: 2 });
+    const auth = { authorization: `Bearer ${c.adminToken}` };
+    const a = await openSse(`${c.url}/events`, auth);
+    const b = await openSse(`${c.url}/events`, auth);
+    expect([a.status, b.status]).toEqual([200, 200]);
+    const third = await request(`${c.url}/events`, { headers: auth });
+    expect(third.statusCode).toBe(429);
+    expect(((await third.body.json()) as any).error.code).toBe('TOO_MANY_STREAMS');
+    await a.close();
+    const limits = c.services.limits!;
+    for (let i = 0; i < 100 && limits.openStreams('admin-token:admin') > 1; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(limits.openStreams('admin-token:admin')).toBe(1);
+    const again = await openSse(`${c.url}/events`, auth);
+    expect(again.status).toBe(200);
+    await b.close();
+    await again.close();
+  });
+
+  it('defaults do not get in the way of an ordinary fleet', async () => {
+    const c = await center();
+    const n = await enrolledNode(c, 'n1');
+    const codes = await Promise.all(Array.from({ length: 200 }, (_, i) => n.send('POST', '/api/agent/heartbeat', heartbeatBody('n1', { id: `x-${i}` })).then((r) => r.status)));
+    expect(codes.every((s) => s === 200)).toBe(true);
+  });
+});
+
+describe('request timeout', () => {
+  it('answers 503 REQUEST_TIMEOUT for a slow request, but leaves streams and long-polls alone', async () => {
+    const limits = createAbuseLimits({ buckets: false, ip: { perSec: 1, burst: 1 }, identity: { perSec: 1, burst: 1 }, node: { perSec: 1, burst: 1 }, trustProxy: false, sseMaxPerIdentity: 1, requestTimeoutMs: 50 });
+    const app = new Hono<AppEnv>();
+    app.use('*', limits.requestTimeout());
+    const slow = (c: any) => new Promise<Response>((r) => setTimeout(() => r(c.json({ ok: true })), 150));
+    app.get('/api/slow', slow);
+    app.get('/api/agent/commands', slow);
+    app.onError((err, c) => renderError(err, c));
+    const r = await app.request('/api/slow');
+    expect(r.status).toBe(503);
+    expect(((await r.json()) as any).error.code).toBe('REQUEST_TIMEOUT');
+    expect((await app.request('/api/agent/commands')).status).toBe(200);
+  });
+});
