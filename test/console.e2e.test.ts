@@ -133,7 +133,7 @@ describe.skipIf(!existsSync(CHROMIUM))('console in headless Chromium', () => {
 
     expect(await heartbeat(key, 'web-01', 'web-01.example', { servicesOk: false })).toBe(200);
     await page.waitForSelector('#node-web-01 .pill.s-attn');
-    await page.waitForSelector('#attention li >> text=services failing: nginx.service');
+    await page.waitForSelector('#attention li >> text=services not OK: nginx.service failed');
 
     // Still the same document: no reload happened.
     expect(await page.evaluate(() => (window as unknown as { marker: number }).marker)).toBe(42);

@@ -21,7 +21,7 @@ import {
   feedDomId,
   findingsBySeverity,
   isFeedKind,
-  latestScans,
+  latestScansFromState,
   matchesFilter,
   missionBar,
   nodeDetail,
@@ -156,8 +156,8 @@ export class ConsoleLive {
       const html = r.partial('attention', { a: attentionSummary(state, statuses, { nowMs, policy: statusPolicy, filter: this.ctx.filter }), oob: true });
       if (html !== this.sent.attention) out.push((this.sent.attention = html));
     }
-    if (this.scansDirty && recent) {
-      const html = r.partial('findings', { groups: findingsBySeverity(latestScans(recent), state, this.ctx.filter), oob: true });
+    if (this.scansDirty) {
+      const html = r.partial('findings', { groups: findingsBySeverity(latestScansFromState(state), state, this.ctx.filter), oob: true });
       if (html !== this.sent.findings) out.push((this.sent.findings = html));
     }
 
@@ -165,7 +165,7 @@ export class ConsoleLive {
     if (sel && (this.dirty.has(sel.node_id) || scanDue)) {
       const rec = recent ?? recentEnvelopes(this.src);
       const env = nodeEnvelopes(rec, sel.node_id);
-      const d = nodeDetail(sel, statuses.get(sel.node_id)!, { nowMs, policy: statusPolicy, envelopes: env, scan: latestScans(env).get(sel.node_id) });
+      const d = nodeDetail(sel, statuses.get(sel.node_id)!, { nowMs, policy: statusPolicy, envelopes: env, scan: latestScansFromState(state).get(sel.node_id) });
       const html = r.partial('node-detail', { d, oob: true });
       if (html !== this.sent.detail) out.push((this.sent.detail = html));
     }

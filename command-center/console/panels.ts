@@ -11,7 +11,7 @@ import {
   computeStatuses,
   feedItems,
   findingsBySeverity,
-  latestScans,
+  latestScansFromState,
   missionBar,
   nodeDetail,
   nodeRows,
@@ -60,7 +60,7 @@ export function nodeEnvelopes(recent: readonly Envelope[], nodeId: string): Enve
 
 export function buildPanels(src: ConsoleSource, ctx: PanelContext, nowMs = src.now().getTime(), statuses: StatusMap = computeStatuses(src.state, nowMs, src.statusPolicy)) {
   const recent = recentEnvelopes(src);
-  const scans = latestScans(recent);
+  const scans = latestScansFromState(src.state);
   const sel = ctx.selected ? src.state.nodes.get(ctx.selected) : undefined;
   return {
     statuses,

@@ -170,10 +170,10 @@ describe('mission bar and rows', () => {
 
 describe('attention, pending, feed, timeline', () => {
   test.each([
-    ['b', 5000, ['services failing: nginx.service']],
+    ['b', 5000, ['services not OK: nginx.service failed']],
     ['c', 5000, ['never sent a heartbeat']],
     ['a', 200_000, ['no heartbeat for 3m 19s']],
-    ['a', 70_000, ['heartbeat late (1m 9s)']],
+    ['a', 70_000, ['no heartbeat for 69 s (expected every 30 s)']],
     ['a', 5000, []],
   ])('attentionReasons(%s at +%d ms)', (id, dt, reasons) => {
     const s = fleet();
@@ -184,7 +184,7 @@ describe('attention, pending, feed, timeline', () => {
   test('tunnel down is a reason', () => {
     const s = fleet();
     applyEnvelope(s, hb('a', T0 + 3000, { cloudflare_ok: false }));
-    expect(attentionReasons(s.nodes.get('a')!, 'attn', T0 + 4000, policy)).toEqual(['Cloudflare tunnel down']);
+    expect(attentionReasons(s.nodes.get('a')!, 'attn', T0 + 4000, policy)).toEqual(['Cloudflare tunnel not OK']);
   });
 
   test('pending enrollments, oldest first', () => {
@@ -278,6 +278,6 @@ describe('findings and node detail', () => {
     expect(d.mem).toBe('2.0 GiB / 8.0 GiB');
     expect(d.uptime).toBe('2h 0m');
     expect(d.timeline).toEqual([expect.objectContaining({ type: 'heartbeats', count: 2 })]);
-    expect(d.reasons).toEqual(['services failing: nginx.service']);
+    expect(d.reasons).toEqual(['services not OK: nginx.service failed']);
   });
 });

@@ -5,6 +5,7 @@
  */
 import type { Envelope } from '../../protocol/envelope.js';
 import type { FleetState, NodeRecord } from '../fleet-state.js';
+import { assessNode } from '../attention.js';
 import { nodeStatus, type NodeStatus, type StatusPolicy } from '../node-status.js';
 
 // ---------------------------------------------------------------- formatting
@@ -244,22 +245,11 @@ export function pendingEnrollments(state: FleetState, limit = 50): { items: Pend
 
 // ---------------------------------------------------------------- attention
 
+/** Why a node needs attention: the attention model's reasons (attention.ts), or how long an offline node is silent. */
 export function attentionReasons(node: NodeRecord, status: NodeStatus, nowMs: number, policy: StatusPolicy): string[] {
-  const reasons: string[] = [];
-  if (status === 'offline') {
-    reasons.push(node.last_seen ? `no heartbeat for ${formatDuration(nowMs - Date.parse(node.last_seen))}` : 'never sent a heartbeat');
-    return reasons;
-  }
-  if (node.last_seen && nowMs - Date.parse(node.last_seen) > (policy.lateAfter ?? 2) * policy.heartbeatIntervalMs) {
-    reasons.push(`heartbeat late (${formatDuration(nowMs - Date.parse(node.last_seen))})`);
-  }
-  const hb = node.last_heartbeat;
-  if (hb && !hb.cloudflare_ok) reasons.push('Cloudflare tunnel down');
-  if (hb && !hb.services_ok) {
-    const failing = Object.entries(hb.services ?? {}).filter(([, st]) => st !== 'active').map(([u]) => u);
-    reasons.push(failing.length ? `services failing: ${failing.slice(0, 3).join(', ')}${failing.length > 3 ? ` +${failing.length - 3}` : ''}` : 'services failing');
-  }
-  return reasons;
+  if (status === 'offline') return [node.last_seen ? `no heartbeat for ${formatDuration(nowMs - Date.parse(node.last_seen))}` : 'never sent a heartbeat'];
+  if (node.enrollment !== 'approved') return [];
+  return assessNode(node, nowMs, policy).reasons.map((r) => r.message);
 }
 
 export interface AttentionItem {
@@ -483,6 +473,16 @@ export function latestScans(envelopes: readonly Envelope[]): Map<string, ScanLik
     const b = env.body as Body;
     if (!Array.isArray(b.findings)) continue;
     out.set(env.node_id, { node_id: env.node_id, findings: b.findings as ScanLike['findings'], ...(typeof b.finished_at === 'string' ? { finished_at: b.finished_at } : {}) });
+  }
+  return out;
+}
+
+/** The latest scan per node as the fleet state keeps it (open findings, above `info`). */
+export function latestScansFromState(state: FleetState): Map<string, ScanLike> {
+  const out = new Map<string, ScanLike>();
+  for (const n of state.nodes.values()) {
+    const s = n.latest_scan;
+    if (s) out.set(n.node_id, { node_id: n.node_id, findings: s.open_findings, finished_at: s.finished_at });
   }
   return out;
 }
