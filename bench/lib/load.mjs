@@ -1,0 +1,100 @@
+/**
+ * Load generation with undici: closed-loop (N in flight, as fast as the server answers) or open-loop (requests at
+ * scheduled times, latency measured from the scheduled time so a stalled server cannot hide its queueing).
+ * Both are bounded by a request count and by wall time.
+ */
+import { Pool } from 'undici';
+
+async function send(pool, req) {
+  const res = await pool.request({ method: req.method, path: req.path, headers: req.headers, body: req.body });
+  await res.body.dump();
+  return res.statusCode;
+}
+
+function tally() {
+  return { ok: 0, statuses: {}, errors: 0, firstError: undefined, latencies: [] };
+}
+
+function count(t, status, expect) {
+  t.statuses[status] = (t.statuses[status] ?? 0) + 1;
+  if (status === expect) t.ok++;
+}
+
+/**
+ * Closed loop: `concurrency` workers send `requests` in order until they run out or `maxMs` passes.
+ * Returns throughput of successful (status `expect`) responses.
+ */
+export async function closedLoop(origin, requests, { connections = 32, concurrency = 64, pipelining = 1, maxMs = 10_000, expect = 200 } = {}) {
+  const pool = new Pool(origin, { connections, pipelining, keepAliveTimeout: 30_000 });
+  const t = tally();
+  let next = 0;
+  const t0 = performance.now();
+  const deadline = t0 + maxMs;
+  try {
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next < requests.length && performance.now() < deadline) {
+          const req = requests[next++];
+          const s = performance.now();
+          try {
+            count(t, await send(pool, req), expect);
+            t.latencies.push(performance.now() - s);
+          } catch (err) {
+            t.errors++;
+            t.firstError ??= err;
+          }
+        }
+      }),
+    );
+  } finally {
+    await pool.close();
+  }
+  const secs = (performance.now() - t0) / 1000;
+  return { ...t, sent: next, secs, rate: t.ok / secs };
+}
+
+/**
+ * Open loop: sends `requests[i]` at `t0 + i / rate` seconds (or `schedule(i)` ms), never waiting for answers,
+ * until the list or `maxMs` runs out; then waits up to `drainMs` for answers in flight.
+ */
+export async function openLoop(origin, requests, { rate, connections = 64, maxMs = 20_000, drainMs = 10_000, expect = 200 } = {}) {
+  const pool = new Pool(origin, { connections, pipelining: 1, keepAliveTimeout: 30_000 });
+  const t = tally();
+  const pending = new Set();
+  const t0 = performance.now();
+  let sent = 0;
+  let maxLagMs = 0;
+  try {
+    while (sent < requests.length) {
+      const due = t0 + (sent * 1000) / rate;
+      const now = performance.now();
+      if (due - t0 > maxMs) break;
+      if (due > now + 1) {
+        await new Promise((r) => setTimeout(r, Math.min(due - now, 50)));
+        continue;
+      }
+      // Send everything that is due now (a timer wakes at most once per ms).
+      while (sent < requests.length && t0 + (sent * 1000) / rate <= performance.now()) {
+        const scheduled = t0 + (sent * 1000) / rate;
+        maxLagMs = Math.max(maxLagMs, performance.now() - scheduled);
+        const p = send(pool, requests[sent])
+          .then((status) => {
+            count(t, status, expect);
+            t.latencies.push(performance.now() - scheduled);
+          })
+          .catch((err) => {
+            t.errors++;
+            t.firstError ??= err;
+          })
+          .finally(() => pending.delete(p));
+        pending.add(p);
+        sent++;
+      }
+    }
+    const sendSecs = (performance.now() - t0) / 1000;
+    await Promise.race([Promise.all([...pending]), new Promise((r) => setTimeout(r, drainMs))]);
+    return { ...t, sent, unanswered: pending.size, secs: sendSecs, offered: sent / sendSecs, maxLagMs };
+  } finally {
+    await pool.destroy();
+  }
+}

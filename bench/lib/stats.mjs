@@ -1,0 +1,17 @@
+/** Small statistics helpers for benchmark figures. */
+
+/** The q-quantile (0..1) of numbers, nearest-rank on a sorted copy; NaN for an empty list. */
+export function quantile(xs, q) {
+  if (!xs.length) return NaN;
+  const s = Float64Array.from(xs).sort();
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
+}
+
+export const median = (xs) => quantile(xs, 0.5);
+export const round = (x, digits = 0) => (Number.isFinite(x) ? +x.toFixed(digits) : x);
+export const ms = (t0) => performance.now() - t0;
+
+/** A row for the aggregator: `ratio` = value / baseline unless given (for times, pass the inverse yourself). */
+export function row(name, value, unit, extra = {}) {
+  return { name, value, unit, ...extra };
+}

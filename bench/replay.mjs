@@ -1,0 +1,210 @@
+#!/usr/bin/env node
+/**
+ * Replay benchmark (run `npm run build` first; it imports dist/):
+ *  - 1,000,000 heartbeat lines from 10,000 nodes (plus their 10,000 enrollments in events.jsonl), canonical
+ *    envelopes exactly as the journal writes them, generated once into bench/out/replay-1m/ and reused.
+ *  - replayJournals + applyEnvelope (dist/) vs a plain readline + JSON.parse loop over the same files: ratio of
+ *    throughputs (target ≥ 0.7), MiB/s of both, and RSS after replay (target ≤ 400 MB for 10,000 nodes).
+ *  - the real center starting on that log dir (replay + bus ring + event windows + ledgers), its replay time and RSS.
+ * Each measurement runs in a fresh child process so its RSS is its own.
+ *
+ *   node bench/replay.mjs                        # prints a table
+ *   import { run } from './bench/replay.mjs'     # rows { name, value, unit, baseline?, ratio? }
+ * Bounded: each child is killed after 120 s. VAULTMESH_BENCH_REPLAY_LINES (default 1000000) and
+ * VAULTMESH_BENCH_REPLAY_NODES (default 10000) shrink it.
+ */
+import { spawn } from 'node:child_process';
+import { createReadStream, createWriteStream, existsSync, linkSync, mkdirSync, copyFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ROOT, dist, startCenterProcess } from './lib/center-process.mjs';
+import { round } from './lib/stats.mjs';
+
+const SELF = fileURLToPath(import.meta.url);
+const LINES = Number(process.env.VAULTMESH_BENCH_REPLAY_LINES ?? 1_000_000);
+const NODES = Number(process.env.VAULTMESH_BENCH_REPLAY_NODES ?? 10_000);
+const OUT = join(ROOT, 'bench', 'out', `replay-${LINES}-${NODES}`);
+const T0 = Date.UTC(2025, 0, 1);
+const CHILD_MS = 120_000;
+
+const nodeId = (i) => `node-${String(i).padStart(5, '0')}`;
+
+/** A canonical heartbeat envelope line (keys sorted, as RFC 8785 writes them). */
+function heartbeatLine(seq, i) {
+  const n = i % NODES;
+  const id = nodeId(n);
+  const ts = new Date(T0 + Math.floor(i / NODES) * 30_000 + (n % 30_000)).toISOString();
+  const load = ((i * 7) % 400) / 100;
+  return (
+    `{"author":"node:${id}","body":{"agent_version":"0.1.0","cloudflare_ok":true,"hostname":"${id}.example","id":"${id}-hb-${i}",` +
+    `"metrics":{"disk_total_bytes":100000000000,"disk_used_bytes":${40_000_000_000 + (i % 1000) * 1_000_000},"load":[${load},0.5,0.25],` +
+    `"mem_total_bytes":8000000000,"mem_used_bytes":${2_000_000_000 + (i % 997) * 1_000_000},"uptime_s":${86400 + i}},` +
+    `"node_id":"${id}","os_profile":"debian","services_ok":true,"timestamp":"${ts}","vaultmesh_root":"/var/lib/vaultmesh"},` +
+    `"id":"${id}-hb-${i}","kind":"heartbeat","node_id":"${id}","seq":${seq},"ts":"${ts}","v":1}`
+  );
+}
+
+async function writeLines(file, n, lineOf) {
+  const out = createWriteStream(file);
+  let chunk = [];
+  for (let i = 0; i < n; i++) {
+    chunk.push(lineOf(i));
+    if (chunk.length === 2000) {
+      if (!out.write(chunk.join('\n') + '\n')) await once(out, 'drain');
+      chunk = [];
+    }
+  }
+  if (chunk.length) out.write(chunk.join('\n') + '\n');
+  out.end();
+  await once(out, 'finish');
+}
+
+/** Generates the journal set once (in a temp dir renamed into place, so an interrupted run is not reused). */
+async function ensureJournals(log) {
+  if (existsSync(join(OUT, 'heartbeats.jsonl'))) return false;
+  const { canonicalJson } = await dist('protocol/canonical-json.js');
+  const { generateKeyPair } = await dist('protocol/keys.js');
+  // The template must produce exactly what the journal writes.
+  const sample = heartbeatLine(NODES + 1, 12345);
+  if (canonicalJson(JSON.parse(sample)) !== sample) throw new Error('heartbeatLine is not canonical JSON');
+  const tmp = `${OUT}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  const key = generateKeyPair(); // one key for all: replay never verifies signatures
+  const ts = new Date(T0 - 3_600_000).toISOString();
+  await writeLines(join(tmp, 'events.jsonl'), NODES, (i) =>
+    canonicalJson({
+      v: 1,
+      id: `enroll-${i}`,
+      seq: i + 1,
+      ts,
+      kind: 'enrollment',
+      node_id: nodeId(i),
+      author: `node:${nodeId(i)}`,
+      body: { action: 'request', token_id: 'bench', hostname: `${nodeId(i)}.example`, os_profile: 'debian', public_key: key.publicKeyHex, key_id: key.keyId, agent_version: '0.1.0', facts: {}, auto_approved: true },
+    }),
+  );
+  await writeLines(join(tmp, 'heartbeats.jsonl'), LINES, (i) => heartbeatLine(NODES + 1 + i, i));
+  mkdirSync(join(ROOT, 'bench', 'out'), { recursive: true });
+  renameSync(tmp, OUT);
+  log(`generated ${OUT}`);
+  return true;
+}
+
+const JOURNALS = ['events.jsonl', 'heartbeats.jsonl'];
+
+// ---- child side: one measurement per process ----
+async function child(mode, dir) {
+  const gc = globalThis.gc ?? (() => {});
+  const t0 = performance.now();
+  let count = 0;
+  let extra = {};
+  if (mode === 'replay') {
+    const { replayJournals } = await dist('command-center/replay.js');
+    const { applyEnvelope, createFleetState } = await dist('command-center/fleet-state.js');
+    const state = createFleetState();
+    const report = await replayJournals({ dir, visit: ({ envelope }) => applyEnvelope(state, envelope) });
+    count = report.envelopes;
+    extra = { nodes: state.nodes.size, heartbeats: state.counts.heartbeat ?? 0, torn: report.tornTails.length };
+    globalThis.keep = state;
+  } else {
+    for (const f of JOURNALS) {
+      const rl = createInterface({ input: createReadStream(join(dir, f)), crlfDelay: Infinity });
+      for await (const line of rl) {
+        if (line) {
+          JSON.parse(line);
+          count++;
+        }
+      }
+    }
+  }
+  const ms = performance.now() - t0;
+  gc();
+  const mem = process.memoryUsage();
+  process.stdout.write(JSON.stringify({ ms, count, rssMb: mem.rss / 1e6, heapMb: mem.heapUsed / 1e6, ...extra }) + '\n');
+}
+
+function runChild(mode, dir) {
+  return new Promise((res, rej) => {
+    const c = spawn(process.execPath, ['--expose-gc', SELF, '--child', mode, dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    c.stdout.on('data', (d) => (out += d));
+    c.stderr.on('data', (d) => (err += d));
+    const t = setTimeout(() => c.kill('SIGKILL'), CHILD_MS);
+    c.on('exit', (code) => {
+      clearTimeout(t);
+      if (code === 0) res(JSON.parse(out.trim().split('\n').pop()));
+      else rej(new Error(`${mode} child exited with ${code}: ${err.slice(-1000)}`));
+    });
+  });
+}
+
+/** The real center on a copy of the log dir (events.jsonl copied, heartbeats.jsonl hard-linked: it only appends). */
+async function centerStartup(bytes) {
+  const dir = join(ROOT, 'bench', 'out', `replay-center-${process.pid}`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(join(dir, 'logs'), { recursive: true });
+  try {
+    copyFileSync(join(OUT, 'events.jsonl'), join(dir, 'logs', 'events.jsonl'));
+    try {
+      linkSync(join(OUT, 'heartbeats.jsonl'), join(dir, 'logs', 'heartbeats.jsonl'));
+    } catch {
+      copyFileSync(join(OUT, 'heartbeats.jsonl'), join(dir, 'logs', 'heartbeats.jsonl'));
+    }
+    const t0 = performance.now();
+    // The copy's attention monitor may journal staleness for these old heartbeats: it writes to the copy only.
+    const center = await startCenterProcess(dir, [], { maxMs: CHILD_MS, startMs: CHILD_MS - 5000, env: { VAULTMESH_ATTENTION_CHECK_SECS: '3600' } });
+    const startMs = performance.now() - t0;
+    const mem = center.memory();
+    await center.stop();
+    // The copy shares heartbeats.jsonl with the generated set: if the center changed it, regenerate next time.
+    if (statSync(join(OUT, 'heartbeats.jsonl')).size + statSync(join(OUT, 'events.jsonl')).size !== bytes) rmSync(OUT, { recursive: true, force: true });
+    return { replayMs: center.replayMs, startMs, rssMb: mem.rssMb, mibps: bytes / 2 ** 20 / (center.replayMs / 1000) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function run({ log = () => {} } = {}) {
+  const rows = [];
+  const t0 = performance.now();
+  const generated = await ensureJournals(log);
+  if (generated) rows.push({ name: `generate ${LINES} heartbeat lines (${NODES} nodes)`, value: Math.round(performance.now() - t0), unit: 'ms' });
+  const bytes = JOURNALS.reduce((a, f) => a + statSync(join(OUT, f)).size, 0);
+  const mib = bytes / 2 ** 20;
+  // Baseline first, then ours, then the baseline again: the median-free mean of two baselines absorbs drift.
+  const base1 = await runChild('readline', OUT);
+  const ours = await runChild('replay', OUT);
+  const base2 = await runChild('readline', OUT);
+  const baseMs = (base1.ms + base2.ms) / 2;
+  log(`readline ${base1.ms.toFixed(0)} / ${base2.ms.toFixed(0)} ms, replay ${ours.ms.toFixed(0)} ms`);
+  if (ours.count !== NODES + LINES) throw new Error(`replay visited ${ours.count} envelopes, expected ${NODES + LINES}`);
+  rows.push({
+    name: `replay ${LINES} heartbeats + ${NODES} enrollments (${mib.toFixed(0)} MiB): replayJournals + applyEnvelope`,
+    value: round(mib / (ours.ms / 1000), 1),
+    unit: 'MiB/s',
+    baseline: round(mib / (baseMs / 1000), 1),
+    ratio: round(baseMs / ours.ms, 2),
+    note: 'baseline: readline + JSON.parse over the same files; target ratio ≥ 0.7',
+  });
+  rows.push({ name: 'replay time (replayJournals + applyEnvelope)', value: Math.round(ours.ms), unit: 'ms', baseline: Math.round(baseMs), note: 'baseline: readline + JSON.parse' });
+  rows.push({ name: `RSS after replay (${ours.nodes} nodes, fleet state only, after GC)`, value: round(ours.rssMb, 0), unit: 'MB', baseline: round((base1.rssMb + base2.rssMb) / 2, 0), note: 'target ≤ 400 MB; baseline: RSS of the readline loop' });
+  try {
+    const c = await centerStartup(bytes);
+    rows.push({ name: 'center start-up on that log dir: replay (full pipeline)', value: round(c.replayMs, 0), unit: 'ms', note: `${round(c.mibps, 1)} MiB/s; listening after ${round(c.startMs, 0)} ms` });
+    rows.push({ name: 'center RSS after start-up replay (10,000 nodes)', value: round(c.rssMb, 0), unit: 'MB', note: 'target ≤ 400 MB' });
+  } catch (err) {
+    rows.push({ name: 'center start-up on that log dir', value: 'failed', unit: '', note: String(err.message ?? err).slice(0, 200) });
+  }
+  return rows;
+}
+
+if (process.argv[2] === '--child') {
+  await child(process.argv[3], process.argv[4]);
+} else if (process.argv[1] && resolve(process.argv[1]) === SELF) {
+  const { printRows } = await import('./ingest.mjs');
+  printRows(await run({ log: (m) => console.error(m) }));
+}
