@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import {
   LEDGER_FILES,
+  PROOF_BUNDLE_FORMAT,
   envelopeIdOf,
   hashesFromHex,
   headHash,
@@ -324,7 +325,6 @@ export async function ledgerVerify(dir: string, which: LedgerWhich = 'scans', op
 // prove / check
 // ---------------------------------------------------------------------------------------------------------------
 
-export const PROOF_BUNDLE_FORMAT = 'vaultmesh-proof-bundle/1';
 
 const hex32 = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters');
 
@@ -446,3 +446,4 @@ export function readBundleFile(file: string): unknown {
 }
 
 export type { SignedTreeHead };
+export { PROOF_BUNDLE_FORMAT };

@@ -31,6 +31,8 @@ import type { Committed } from './journal.js';
 // ---------------------------------------------------------------------------------------------------------------
 
 export const PROOFCHAIN_FORMAT = 'vaultmesh-proofchain/1';
+/** Format tag of self-contained inclusion proofs (API `GET /api/ledger/proof/:id` and `vaultmesh ledger prove`). */
+export const PROOF_BUNDLE_FORMAT = 'vaultmesh-proof-bundle/1';
 
 /** File names of the two ledgers, all in the log dir. */
 export const LEDGER_FILES = {
