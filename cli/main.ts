@@ -7,6 +7,7 @@ import { registerLogsCommands } from './commands/logs.js';
 import { registerCmdCommands } from './commands/cmd.js';
 import { registerLedgerCommands } from './commands/ledger.js';
 import { registerTokensCommands } from './commands/tokens.js';
+import { registerEventsCommands } from './commands/events.js';
 
 export const CLI_VERSION = '0.1.0';
 
@@ -18,6 +19,7 @@ async function main(argv: string[]): Promise<void> {
   registerLogsCommands(cli);
   registerOperatorCommands(cli);
   registerTokensCommands(cli);
+  registerEventsCommands(cli);
   cli.help();
   cli.version(CLI_VERSION);
   cli.parse(argv, { run: false });
