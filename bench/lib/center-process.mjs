@@ -64,9 +64,16 @@ export async function spawnServer(script, args = [], { env = {}, maxMs = 180_000
   };
 }
 
+/**
+ * Benchmarks measure capacity, so the abuse limits (per-IP/identity/node token buckets, SSE streams per identity)
+ * are lifted: every simulated agent and SSE client here shares 127.0.0.1 and one admin token.
+ */
+export const BENCH_ENV = { VAULTMESH_RATE_LIMIT: '0', VAULTMESH_SSE_MAX_PER_IDENTITY: '10000' };
+
 /** Starts vaultmesh-cc with journals in `<dir>/logs` and state in `<dir>/state`; adds its admin token. */
 export async function startCenterProcess(dir, args = [], opts = {}) {
-  const server = await spawnServer(CC_BIN, ['--port', '0', '--log-dir', join(dir, 'logs'), '--state-dir', join(dir, 'state'), ...args], opts);
+  const env = { ...BENCH_ENV, ...opts.env };
+  const server = await spawnServer(CC_BIN, ['--port', '0', '--log-dir', join(dir, 'logs'), '--state-dir', join(dir, 'state'), ...args], { ...opts, env });
   const token = readFileSync(join(dir, 'state', 'admin.token'), 'utf8').trim();
   const replayMs = Number(/replayed \d+ envelopes up to seq \d+ in (\d+) ms/.exec(server.output())?.[1] ?? NaN);
   return Object.assign(server, { token, replayMs, logDir: join(dir, 'logs') });

@@ -1,0 +1,97 @@
+#!/usr/bin/env node
+/**
+ * SSE fan-out benchmark (run `npm run build` first): 1,000 concurrent clients on `GET /events` of a real center
+ * (child process), one enrolled node posting signed heartbeats; for every heartbeat and every client, the time
+ * from append (the envelope's `ts`, stamped by the journal) and from the POST's acknowledgement to the moment the
+ * client has the whole SSE message. Reports p50/p99 over all (client, heartbeat) pairs — target p99 ≤ 100 ms —
+ * and any message a client never got. The clients run in this process, so their own event loop's delay counts
+ * against the figure (conservative).
+ *
+ *   node bench/sse-fanout.mjs                    # prints a table
+ *   import { run } from './bench/sse-fanout.mjs' # rows { name, value, unit, baseline?, ratio? }
+ * Bounded: ≈ 20-40 s. VAULTMESH_BENCH_SSE_CLIENTS (default 1000), VAULTMESH_BENCH_SSE_POSTS (default 40).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { request } from 'undici';
+import { enrollViaApi, makeNodes, protocol, signedHeartbeat } from './lib/agents.mjs';
+import { startCenterProcess } from './lib/center-process.mjs';
+import { openSseClients, wallNow } from './lib/sse-clients.mjs';
+import { quantile, round } from './lib/stats.mjs';
+
+const CLIENTS = Number(process.env.VAULTMESH_BENCH_SSE_CLIENTS ?? 1000);
+const POSTS = Number(process.env.VAULTMESH_BENCH_SSE_POSTS ?? 40);
+const GAP_MS = 150;
+
+/** Posts `posts` heartbeats one at a time and measures their delivery to `clients`. Shared with the reliability suite. */
+export async function measureFanout(center, node, clients, { posts = POSTS, gapMs = GAP_MS, settleMs = 2000 } = {}) {
+  const p = await protocol();
+  const sent = [];
+  for (let i = 0; i < posts; i++) {
+    const req = signedHeartbeat(p, node, 100_000 + i + Math.floor(Math.random() * 1e6) * 1000);
+    const res = await request(center.url + req.path, { method: 'POST', headers: req.headers, body: req.body });
+    const json = await res.body.json();
+    const ackAt = wallNow();
+    if (res.statusCode !== 200) throw new Error(`heartbeat ${res.statusCode}: ${JSON.stringify(json)}`);
+    sent.push({ seq: json.seq, ackAt });
+    await new Promise((r) => setTimeout(r, gapMs));
+  }
+  // Wait until every reading client has the last one (or settleMs).
+  const last = sent.at(-1).seq;
+  const until = Date.now() + settleMs;
+  while (Date.now() < until && clients.some((c) => !c.seqs.has(last))) await new Promise((r) => setTimeout(r, 20));
+  // The envelope ts comes from the center's clock (same machine), to the millisecond.
+  const events = await (await request(`${center.url}/api/events?since=${sent[0].seq - 1}&kind=heartbeat&limit=${posts}`, { headers: { authorization: `Bearer ${center.token}` } })).body.json();
+  const tsBySeq = new Map((events.items ?? []).map((e) => [e.seq, Date.parse(e.ts)]));
+  const fromAppend = [];
+  const fromAck = [];
+  let missing = 0;
+  for (const { seq, ackAt } of sent) {
+    const ts = tsBySeq.get(seq);
+    for (const c of clients) {
+      const t = c.seqs.get(seq);
+      if (t === undefined) {
+        missing++;
+        continue;
+      }
+      if (ts !== undefined) fromAppend.push(t - ts);
+      fromAck.push(Math.max(0, t - ackAt));
+    }
+  }
+  return { fromAppend, fromAck, missing, pairs: sent.length * clients.length };
+}
+
+export async function run({ log = () => {} } = {}) {
+  const rows = [];
+  const dir = mkdtempSync(join(tmpdir(), 'vm-bench-sse-'));
+  let center;
+  let clients = [];
+  try {
+    center = await startCenterProcess(dir, ['--auto-approve'], { maxMs: 120_000 });
+    const [node] = await makeNodes(1, 'fanout');
+    await enrollViaApi(center.url, center.token, [node]);
+    const rss0 = center.memory().rssMb;
+    const t0 = performance.now();
+    clients = await openSseClients(center.url, center.token, CLIENTS, { maxMs: 45_000 });
+    log(`${clients.length} SSE clients connected in ${(performance.now() - t0).toFixed(0)} ms`);
+    const m = await measureFanout(center, node, clients);
+    rows.push({ name: `SSE fan-out to ${CLIENTS} clients: append → receipt p50`, value: round(quantile(m.fromAppend, 0.5), 1), unit: 'ms' });
+    rows.push({ name: `SSE fan-out to ${CLIENTS} clients: append → receipt p99`, value: round(quantile(m.fromAppend, 0.99), 1), unit: 'ms', note: 'target ≤ 100 ms' });
+    rows.push({ name: `SSE fan-out: POST acknowledged → receipt p50 / p99`, value: `${round(quantile(m.fromAck, 0.5), 1)} / ${round(quantile(m.fromAck, 0.99), 1)}`, unit: 'ms' });
+    rows.push({ name: 'SSE fan-out: (client, heartbeat) pairs measured / missed', value: `${m.pairs - m.missing} / ${m.missing}`, unit: '' });
+    const rss1 = center.memory().rssMb;
+    rows.push({ name: `center RSS with ${CLIENTS} SSE clients`, value: round(rss1, 0), unit: 'MB', note: `${round(rss0, 0)} MB before they connected` });
+  } finally {
+    for (const c of clients) c.close();
+    await center?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return rows;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const { printRows } = await import('./ingest.mjs');
+  printRows(await run({ log: (m) => console.error(m) }));
+}
