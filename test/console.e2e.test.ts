@@ -150,6 +150,13 @@ describe.skipIf(!existsSync(CHROMIUM))('console in headless Chromium', () => {
     await page.waitForSelector('#pending-db-01');
     expect(await page.textContent('#node-detail')).toContain('nginx.service');
     await page.waitForSelector('#feed li >> text=enrollment requested by db-01.example');
+
+    // A note posted from the console (same validation as POST /api/events) shows in the feed and the timeline.
+    await page.fill('#note-text', 'rolled kernel 6.1.0-28');
+    await page.click('#note-form button[type=submit]');
+    await page.waitForSelector('#feed li >> text=note: rolled kernel 6.1.0-28');
+    await page.waitForSelector('#node-detail .timeline >> text=note: rolled kernel 6.1.0-28');
+    await expect.poll(() => page.inputValue('#note-text')).toBe('');
   });
 
   test('a dropped stream shows the banner, then recovers with full state and no duplicated rows', async () => {
@@ -168,7 +175,7 @@ describe.skipIf(!existsSync(CHROMIUM))('console in headless Chromium', () => {
     expect([...ids].sort()).toEqual(['node-cache-01', 'node-db-01', 'node-web-01']);
     const feed = await page.$$eval('#feed > li', (els) => els.map((e) => e.id));
     expect(new Set(feed).size).toBe(feed.length);
-    expect(feed.length).toBe(feedBefore.length + 1);
+    expect(feed.length).toBe(Math.min(feedBefore.length + 1, 50));
   });
 
   test('a cookie POST without the CSRF token, or from another origin, is refused', async () => {

@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { nodeIdSchema } from '../../protocol/envelope.js';
+import { INCIDENT_SEVERITIES, validateClientEvent } from '../../protocol/event-kinds.js';
 import { VaultMeshError } from '../../protocol/errors.js';
 import { decideNodeEnrollment, ENROLLMENT_ACTIONS } from '../enrollment-actions.js';
 import { hasScope, type Identity } from '../operator-auth.js';
@@ -191,7 +192,7 @@ export function consoleRoutes(opts: ConsoleRouteOptions = {}): Hono<AppEnv> {
         findings: p.findings,
         feed: p.feed,
         command: { available: false, node: p.detail ? selected : undefined, actions: ['ping'] },
-        note: { available: false, node: p.detail ? selected : undefined },
+        note: { available: hasScope(identity, 'events:write'), node: p.detail ? selected : undefined, severities: INCIDENT_SEVERITIES },
         streamUrl: `/console/stream?${stream}`,
       }),
     );
@@ -230,6 +231,23 @@ export function consoleRoutes(opts: ConsoleRouteOptions = {}): Hono<AppEnv> {
       return c.req.header('hx-request') ? c.body(null, 204) : c.redirect(consoleHref(parseFilter({}), nodeId), 303);
     });
   }
+
+  // Notes and incidents: the same validation as POST /api/events (the kind registry), authored by the operator.
+  app.post('/events', async (c) => {
+    const identity = await identify(c);
+    if (!identity) throw new VaultMeshError('UNAUTHORIZED', 'sign in to the console first', { status: 401 });
+    if (!hasScope(identity, 'events:write')) throw new VaultMeshError('FORBIDDEN', 'posting needs the events:write scope', { status: 403 });
+    const form = await c.req.parseBody();
+    const field = (k: string) => (typeof form[k] === 'string' ? (form[k] as string).trim() : '');
+    const kind = field('kind');
+    const nodeId = selectedNode(field('node_id'));
+    const body = kind === 'incident' ? { title: field('text'), severity: field('severity') || 'medium' } : { text: field('text') };
+    const result = validateClientEvent(kind === 'incident' ? 'incident' : 'note', body, nodeId);
+    if (!result.ok) throw new VaultMeshError(result.code, result.issues[0]!.message, { status: 400, details: result.issues });
+    if (nodeId && !c.get('services').state.nodes.has(nodeId)) throw new VaultMeshError('NOT_FOUND', `no node ${nodeId}`, { status: 404 });
+    await c.get('services').submit({ kind: result.event.kind, ...(nodeId ? { node_id: nodeId } : {}), author: identity.name, body: result.event.body as Record<string, unknown> });
+    return c.req.header('hx-request') ? c.body(null, 204) : c.redirect(consoleHref(parseFilter({}), nodeId), 303);
+  });
 
   return app;
 }

@@ -19,6 +19,12 @@
   });
   // The first message after a (re)connect is the full-state fragment: only then is the page current again.
   document.addEventListener('htmx:sse:after:message', () => setLive(true));
+  // A posted note clears its form; the note itself arrives through the stream like everyone else's.
+  document.addEventListener('htmx:after:request', (e) => {
+    const form = e.target instanceof Element ? e.target.closest('#note-form') : null;
+    const status = e.detail && e.detail.ctx && e.detail.ctx.response ? e.detail.ctx.response.status : 0;
+    if (form && status >= 200 && status < 300) form.reset();
+  });
   // Submitting a filter form when a select changes saves a click; typing still needs Enter.
   document.addEventListener('change', (e) => {
     const t = e.target;
