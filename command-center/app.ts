@@ -18,6 +18,7 @@ import { eventRoutes } from './routes/events.js';
 import { attentionRoutes } from './routes/attention.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { webhookRoutes } from './routes/webhooks.js';
+import { orchestratorRoutes } from './routes/orchestrator.js';
 import { nodeStatus } from './node-status.js';
 import type { AppEnv, Services } from './services.js';
 
@@ -68,6 +69,7 @@ export function createApp(services: Services, opts: { keepaliveMs?: number } = {
   app.route('/api', eventRoutes());
   app.route('/api', attentionRoutes());
   app.route('/api', webhookRoutes());
+  app.route('/api', orchestratorRoutes());
 
   app.use('/events', requireOperator());
   if (services.limits) app.use('/events', services.limits.identityLimit());

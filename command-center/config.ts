@@ -58,6 +58,10 @@ export const centerConfigSchema = z.object({
   commandPollSecs: int(0, 300).default(25),
   /** Hand a delivered command out again after this long without a receipt. */
   commandRedeliverSecs: int(1, 3600).default(30),
+  /** Orchestrator schedule file (JSON); unset = the shipped systemd/schedule.json. */
+  schedule: z.string().min(1).optional(),
+  /** How often the orchestrator looks for due scheduled commands; 0 disables it. */
+  orchestratorTickSecs: int(0, 3600).default(30),
   /** Cloudflare Access (cf-access.ts): team domain and application AUD tag; both set = Access required. */
   cfAccessTeamDomain: z.string().min(1).max(253).optional(),
   cfAccessAud: z.string().min(1).max(256).optional(),
@@ -120,6 +124,8 @@ const ENV: Record<keyof Omit<CenterConfig, 'hostExplicit'>, string> = {
   policy: 'VAULTMESH_POLICY',
   commandPollSecs: 'VAULTMESH_COMMAND_POLL_SECS',
   commandRedeliverSecs: 'VAULTMESH_COMMAND_REDELIVER_SECS',
+  schedule: 'VAULTMESH_SCHEDULE',
+  orchestratorTickSecs: 'VAULTMESH_ORCHESTRATOR_TICK_SECS',
   cfAccessTeamDomain: 'VAULTMESH_CF_ACCESS_TEAM_DOMAIN',
   cfAccessAud: 'VAULTMESH_CF_ACCESS_AUD',
   cfAccessCertsUrl: 'VAULTMESH_CF_ACCESS_CERTS_URL',

@@ -17,6 +17,7 @@ import type { Ledger } from './ledger.js';
 import type { ApiTokenUsage } from './api-tokens.js';
 import type { CfAccess } from './cf-access.js';
 import type { AbuseLimits } from './rate-limit.js';
+import type { Orchestrator } from './orchestrator.js';
 
 export interface Services {
   config: CenterConfig;
@@ -50,6 +51,8 @@ export interface Services {
   cfAccess?: CfAccess;
   /** Rate limits, SSE cap, request timeout (rate-limit.ts). */
   limits?: AbuseLimits;
+  /** Scheduled scans: schedules, next run times and last runs per node (orchestrator.ts); absent when disabled. */
+  orchestrator?: Orchestrator;
 }
 
 export type AppEnv = {
