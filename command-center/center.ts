@@ -31,6 +31,8 @@ import { loadPolicyFile } from './command-policy.js';
 import { createEventLog } from './event-log.js';
 import { createAttentionMonitor, type AttentionMonitor } from './attention-monitor.js';
 import { createWebhooks, loadOrCreateWebhookSecret, type Webhooks } from './webhooks.js';
+import { createOrchestrator, type Orchestrator } from './orchestrator.js';
+import { defaultSchedulePath, loadScheduleFile } from './schedule.js';
 
 export interface Logger {
   info(msg: string): void;
@@ -86,6 +88,8 @@ export async function startCenter(config: CenterConfig, opts: { log?: Logger; no
   if (created) log.info(`created command-center key ${centerKey.keyId} in ${centerKeyPath(stateDir)}`);
 
   const policy = loadPolicyFile(config.policy);
+  const schedulePath = config.orchestratorTickSecs > 0 ? (config.schedule ?? defaultSchedulePath()) : undefined;
+  const schedule = schedulePath ? loadScheduleFile(schedulePath) : undefined;
   const metrics = createMetrics();
   const state = createFleetState({ historySize: config.historySize });
   const bus = createEventBus({ retain: config.sseRetain, defaultMaxQueue: config.sseMaxQueue });
@@ -221,6 +225,23 @@ export async function startCenter(config: CenterConfig, opts: { log?: Logger; no
   });
   services.commands.start();
 
+  // Scheduled scans, issued through services.commands (so through its policy check); last runs come from replay.
+  let orchestrator: Orchestrator | undefined;
+  if (schedule) {
+    orchestrator = createOrchestrator({
+      state,
+      commands: services.commands,
+      schedule,
+      ...(schedulePath ? { scheduleFile: schedulePath } : {}),
+      statusPolicy: services.statusPolicy,
+      now,
+      tickMs: config.orchestratorTickSecs * 1000,
+      log,
+    });
+    services.orchestrator = orchestrator;
+    orchestrator.start();
+  }
+
   attention = createAttentionMonitor({
     state,
     submit: services.submit,
@@ -261,15 +282,22 @@ export async function startCenter(config: CenterConfig, opts: { log?: Logger; no
     adminTokenFile: admin.file,
     close() {
       closing ??= (async () => {
+        orchestrator?.stop();
         services.commands?.stop(); // releases held long-polls
         const closed = new Promise<void>((res) => server.close(() => res()));
         bus.close(); // ends every SSE stream so their connections can finish
-        (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+        // server.close() stops new connections, but keep-alive clients would go on sending on open ones: close each
+        // connection as soon as its in-flight request is answered, so shutdown takes one request, not 3 s.
+        const idle = () => (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+        idle();
+        const sweepIdle = setInterval(idle, 20);
         const force = setTimeout(() => (server as { closeAllConnections?: () => void }).closeAllConnections?.(), 3000);
         await closed;
+        clearInterval(sweepIdle);
         clearTimeout(force);
         attention!.stop();
         await attention!.idle();
+        await orchestrator?.idle();
         await webhooks?.stop();
         await journal!.close();
         limits.stop();
