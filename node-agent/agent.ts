@@ -11,10 +11,12 @@ import type { CcClient } from './cc-client.js';
 import { collectMetrics, runFile, serviceStates } from './host-metrics.js';
 import type { AgentStateStore } from './agent-state.js';
 import { request } from 'undici';
+import { randomBytes } from 'node:crypto';
+import type { OutboxSender } from './outbox.js';
 
 export const AGENT_VERSION = '0.1.0';
 
-export type CycleResult = { outcome: 'heartbeat'; seq: number } | { outcome: 'pending' };
+export type CycleResult = { outcome: 'heartbeat'; seq: number } | { outcome: 'pending' } | { outcome: 'queued'; waiting: number };
 
 export interface AgentDeps {
   config: AgentConfig;
@@ -22,6 +24,13 @@ export interface AgentDeps {
   store: AgentStateStore;
   log: (msg: string) => void;
   now?: () => Date;
+  /** Offline outbox (outbox.ts): heartbeats of an approved node wait there while the center is unreachable. */
+  outbox?: OutboxSender;
+}
+
+/** A unique heartbeat id chosen by the agent, so a retried heartbeat is stored once. */
+export function heartbeatId(nodeId: string, now: Date): string {
+  return `${nodeId}:hb:${now.getTime().toString(36)}:${randomBytes(6).toString('hex')}`;
 }
 
 export async function buildHeartbeat(config: AgentConfig, now: Date): Promise<Heartbeat> {
@@ -80,8 +89,12 @@ export async function runCycle(deps: AgentDeps): Promise<CycleResult> {
 }
 
 async function sendHeartbeat(deps: AgentDeps, now: Date): Promise<CycleResult> {
-  const hb = await buildHeartbeat(deps.config, now);
-  const res = await deps.client.post<{ seq: number }>('/api/agent/heartbeat', hb);
+  const hb = { ...(await buildHeartbeat(deps.config, now)), id: heartbeatId(deps.config.nodeId, now) };
+  // With an outbox, only an approved node queues: enrollment questions need the center's answer.
+  const res = deps.outbox
+    ? await deps.outbox.send<{ seq: number }>('heartbeat', '/api/agent/heartbeat', hb, { canQueue: deps.store.read().enrollment === 'approved' })
+    : await deps.client.post<{ seq: number; queued?: false }>('/api/agent/heartbeat', hb);
+  if (res.queued === true) return { outcome: 'queued', waiting: deps.outbox!.outbox.length };
   const s = deps.store.read();
   if (s.enrollment !== 'approved') deps.store.write({ ...s, enrollment: 'approved' });
   return { outcome: 'heartbeat', seq: res.seq };

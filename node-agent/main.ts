@@ -9,6 +9,9 @@ import { createCcClient } from './cc-client.js';
 import { AGENT_VERSION, runCycle } from './agent.js';
 import { getGlobalDispatcher } from 'undici';
 import { setupCommandRunner } from './command-setup.js';
+import { join } from 'node:path';
+import { backoffMs, createOutboxSender, openOutbox } from './outbox.js';
+import type { CcClient } from './cc-client.js';
 
 const log = (msg: string) => console.log(`${new Date().toISOString()} ${msg}`);
 
@@ -67,8 +70,21 @@ async function main(argv: string[]): Promise<void> {
     extraHeaders['cf-access-client-secret'] = config.cfAccessClientSecret;
   }
   const client = createCcClient({ baseUrl: config.ccUrl, nodeId: config.nodeId, key: store.key, timeoutMs: config.requestTimeoutSecs * 1000, extraHeaders });
-  const deps = { config, client, store, log };
-  const { runner } = setupCommandRunner({ config, store, client, agentVersion: AGENT_VERSION, log });
+  // Offline outbox (daemon mode only; --once reports an unreachable center as a failure): heartbeats and scan
+  // uploads wait in <state dir>/outbox.jsonl and are delivered in order when the center answers again.
+  const sender = o.once
+    ? undefined
+    : createOutboxSender({
+        outbox: openOutbox({ file: join(config.stateDir, 'outbox.jsonl'), log }),
+        post: client.post,
+        log,
+        backoff: (attempt) => backoffMs(attempt, { capMs: Math.min(300_000, Math.max(5000, config.heartbeatSecs * 10_000)) }),
+      });
+  const commandClient: CcClient = sender
+    ? { post: (path, body) => (path === '/api/agent/scan' ? sender.send('scan', path, body) : client.post(path, body)) as never, get: client.get, get lastServerDate() { return client.lastServerDate; } }
+    : client;
+  const deps = { config, client, store, log, ...(sender ? { outbox: sender } : {}) };
+  const { runner } = setupCommandRunner({ config, store, client: commandClient, agentVersion: AGENT_VERSION, log });
 
   if (o.once) {
     const r = await runCycle(deps);
@@ -93,6 +109,8 @@ async function main(argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  sender?.start();
+  if (sender?.outbox.length) log(`outbox: ${sender.outbox.length} item(s) waiting from before`);
   while (!stopping) {
     try {
       const r = await runCycle(deps);
@@ -112,6 +130,7 @@ async function main(argv: string[]): Promise<void> {
   // Ends a held long-poll at once instead of waiting for the center to answer it.
   await getGlobalDispatcher().destroy().catch(() => undefined);
   await commandLoop;
+  sender?.stop();
   log('stopped');
 }
 
