@@ -69,15 +69,25 @@ export function loadPolicyFile(path: string = defaultPolicyPath()): CommandPolic
   return parsePolicy(json, path);
 }
 
-function unitMatches(patterns: readonly string[], unit: string): boolean {
+/** Whether `unit` matches one of the policy's unit patterns (exact, `*`, or a prefix ending in `*`). */
+export function unitMatches(patterns: readonly string[], unit: string): boolean {
   return patterns.some((p) => p === '*' || p === unit || (p.endsWith('*') && unit.startsWith(p.slice(0, -1))));
+}
+
+export type PolicyProfile = z.infer<typeof policyProfileSchema>;
+
+/** The profile that governs nodes of `osProfile`: its own entry, else `*`, else none (everything denied). */
+export function policyProfileFor(policy: CommandPolicy, osProfile: string): { name: string; profile: PolicyProfile } | undefined {
+  const name = Object.hasOwn(policy.profiles, osProfile) ? osProfile : '*';
+  const profile = Object.hasOwn(policy.profiles, name) ? policy.profiles[name] : undefined;
+  return profile ? { name, profile } : undefined;
 }
 
 /** May a node of `osProfile` be sent `action` with `args`? The profile falls back to `*`; no profile denies all. */
 export function checkPolicy(policy: CommandPolicy, req: { osProfile: string; action: string; args: CommandArgs }): PolicyDecision {
-  const name = Object.hasOwn(policy.profiles, req.osProfile) ? req.osProfile : '*';
-  const profile = Object.hasOwn(policy.profiles, name) ? policy.profiles[name] : undefined;
-  if (!profile) return { ok: false, reason: `no policy profile for os_profile ${req.osProfile} and no * profile` };
+  const found = policyProfileFor(policy, req.osProfile);
+  if (!found) return { ok: false, reason: `no policy profile for os_profile ${req.osProfile} and no * profile` };
+  const { name, profile } = found;
   if (!profile.actions.includes(req.action)) {
     return { ok: false, reason: `action ${req.action} is not allowed for os_profile ${req.osProfile} (profile ${name} allows: ${profile.actions.join(', ') || 'nothing'})` };
   }
