@@ -137,7 +137,7 @@ export function consoleRoutes(opts: ConsoleRouteOptions = {}): Hono<AppEnv> {
     const cross = crossOriginReason(c);
     if (cross) return loginPage(c, 403, `Sign-in refused: ${cross}.`);
     if (!sessions) return loginPage(c, 403, 'Sign-in is not enabled on this center.');
-    const form = await c.req.parseBody();
+    const form: Record<string, unknown> = await c.req.parseBody().catch(() => ({})); // a malformed form is no token (401), not a 500
     const token = typeof form.token === 'string' ? form.token.trim() : '';
     const identity = token ? await identityForToken(services, token) : undefined;
     if (!identity) return loginPage(c, 401, 'That token is not valid.');
