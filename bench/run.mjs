@@ -56,7 +56,10 @@ function runModule(mod, budgetMs) {
       const line = out.split('\n').find((l) => l.startsWith('ROWS '));
       if (line) return res({ rows: JSON.parse(line.slice(5)) });
       if (timedOut) return res({ error: `not available: exceeded its ${Math.round(budgetMs / 1000)} s budget` });
-      res({ error: `not available: exited with ${code}: ${(err.trim().split('\n').pop() ?? '').slice(0, 300)}` });
+      // The message, not the last stack frame: the first line that is not a stack frame (or log noise).
+      const lines = err.trim().split('\n');
+      const message = lines.find((l) => /Error|error:/.test(l) && !/^\s+at /.test(l)) ?? lines.find((l) => !/^\s+at /.test(l)) ?? '';
+      res({ error: `not available: exited with ${code}: ${message.trim().slice(0, 300)}` });
     });
   });
 }
