@@ -117,4 +117,22 @@ describe('ConsoleLive', () => {
     expect(live.flush()).toBe('');
     expect(live.shownRows().get('a')).toBe('ok');
   });
+
+  test('a scan updates the ledger root in the bar, the fleet findings and the selected node\'s latest scan', () => {
+    const h = harness();
+    h.enroll('a');
+    h.heartbeat('a');
+    let root = { tree_size: 0, root_hash: '0'.repeat(64) };
+    h.src.ledgers = { scans: { root: () => root } };
+    const live = new ConsoleLive(h.src, renderer, { filter: NO_FILTER, selected: 'a', canApprove: true, csrf: 't' });
+    expect(live.full()).toContain('>000000000000</code>');
+    const summary = { critical: 1, high: 0, medium: 0, low: 0, info: 0, checks_run: 4, checks_failed: 0 };
+    const finding = { check: 'ssh-root', severity: 'critical', title: 'root login over ssh', detail: '', evidence: {} };
+    live.note(h.commit('scan', 'a', { trigger: 'command', started_at: new Date(h.now).toISOString(), finished_at: new Date(h.now).toISOString(), summary, findings: [finding] }));
+    root = { tree_size: 1, root_hash: 'fe'.repeat(32) };
+    const out = live.flush();
+    expect(out).toMatch(/id="mission-bar"[^]*>fefefefefefe<\/code> <small>#1<\/small>/);
+    expect(out).toMatch(/id="findings"[^]*CRITICAL<\/span> <strong>1<\/strong>/);
+    expect(out).toMatch(/id="node-detail"[^]*1 critical · 0 high[^]*root login over ssh/);
+  });
 });

@@ -12,7 +12,7 @@ import type { Envelope } from '../../protocol/envelope.js';
 import { formatSseMessage } from '../sse-format.js';
 import { sseResponse } from '../routes/stream.js';
 import type { Services } from '../services.js';
-import { buildPanels, ledgerRootOf, nodeEnvelopes, recentEnvelopes, type ConsoleSource, type PanelContext } from './panels.js';
+import { buildPanels, describeContextOf, detailOf, ledgerRootOf, recentEnvelopes, type ConsoleSource, type PanelContext } from './panels.js';
 import type { ConsoleRenderer } from './render.js';
 import {
   attentionSummary,
@@ -20,11 +20,9 @@ import {
   feedItem,
   feedDomId,
   findingsBySeverity,
-  isFeedKind,
-  latestScansFromState,
+  isFeedEnvelope,
   matchesFilter,
   missionBar,
-  nodeDetail,
   nodeDomId,
   nodeRow,
   pendingEnrollments,
@@ -60,7 +58,7 @@ export class ConsoleLive {
   /** Records a committed envelope (cheap: the work happens at the next flush). */
   note(env: Envelope): void {
     if (env.node_id) this.dirty.set(env.node_id, (this.dirty.get(env.node_id) ?? false) || env.kind === 'heartbeat');
-    if (isFeedKind(env.kind)) {
+    if (isFeedEnvelope(env)) {
       this.newFeed.push(env);
       if (this.newFeed.length > FEED_LIMIT) this.newFeed.shift();
     }
@@ -157,23 +155,22 @@ export class ConsoleLive {
       if (html !== this.sent.attention) out.push((this.sent.attention = html));
     }
     if (this.scansDirty) {
-      const html = r.partial('findings', { groups: findingsBySeverity(latestScansFromState(state), state, this.ctx.filter), oob: true });
+      const html = r.partial('findings', { groups: findingsBySeverity(state, this.ctx.filter), oob: true });
       if (html !== this.sent.findings) out.push((this.sent.findings = html));
     }
 
     const sel = this.ctx.selected ? state.nodes.get(this.ctx.selected) : undefined;
     if (sel && (this.dirty.has(sel.node_id) || scanDue)) {
-      const rec = recent ?? recentEnvelopes(this.src);
-      const env = nodeEnvelopes(rec, sel.node_id);
-      const d = nodeDetail(sel, statuses.get(sel.node_id)!, { nowMs, policy: statusPolicy, envelopes: env, scan: latestScansFromState(state).get(sel.node_id) });
+      const d = detailOf(this.src, sel, statuses.get(sel.node_id)!, nowMs, recent ?? recentEnvelopes(this.src));
       const html = r.partial('node-detail', { d, oob: true });
       if (html !== this.sent.detail) out.push((this.sent.detail = html));
     }
 
     if (this.newFeed.length) {
       const fresh = this.newFeed.filter((e) => !this.feedSeqs.includes(e.seq)).reverse(); // newest first
+      const describe = describeContextOf(this.src);
       if (fresh.length) {
-        out.push(`<div hx-swap-oob="afterbegin:#feed">${fresh.map((e) => r.partial('feed-item', { e: feedItem(e, this.ctx.filter) })).join('')}</div>`);
+        out.push(`<div hx-swap-oob="afterbegin:#feed">${fresh.map((e) => r.partial('feed-item', { e: feedItem(e, this.ctx.filter, describe) })).join('')}</div>`);
         this.feedSeqs = [...fresh.map((e) => e.seq), ...this.feedSeqs];
         for (const seq of this.feedSeqs.splice(FEED_LIMIT)) out.push(`<li id="${feedDomId(seq)}" hx-swap-oob="delete"></li>`);
       }

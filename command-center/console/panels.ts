@@ -3,21 +3,23 @@
  * by calling the pure view-model functions. Used for the full page and for the stream's full-state fragment.
  */
 import type { Envelope } from '../../protocol/envelope.js';
-import type { FleetState } from '../fleet-state.js';
-import type { StatusPolicy } from '../node-status.js';
+import type { FleetState, NodeRecord } from '../fleet-state.js';
+import type { NodeStatus, StatusPolicy } from '../node-status.js';
 import type { EventBus } from '../event-bus.js';
+import type { Orchestrator } from '../orchestrator.js';
 import {
   attentionSummary,
   computeStatuses,
   feedItems,
   findingsBySeverity,
-  latestScansFromState,
   missionBar,
   nodeDetail,
   nodeRows,
   pendingEnrollments,
+  type DescribeContext,
   type LedgerRootView,
   type ListFilter,
+  type NodeDetailView,
   type StatusMap,
 } from './view-model.js';
 
@@ -28,8 +30,10 @@ export interface ConsoleSource {
   statusPolicy: StatusPolicy;
   startedAt: Date;
   now(): Date;
-  /** Present once the ledger is wired into the center. */
-  ledger?: unknown;
+  /** The ledgers over sovereign-scans.jsonl and commands.jsonl; the mission bar shows the scan ledger's root. */
+  ledgers?: { scans: { root(): LedgerRootView } } | undefined;
+  /** Scheduled scans, when the orchestrator runs: the node detail shows the next run. */
+  orchestrator?: Pick<Orchestrator, 'view'> | undefined;
 }
 
 export interface PanelContext {
@@ -37,16 +41,14 @@ export interface PanelContext {
   selected?: string | undefined;
 }
 
-/** The ledger root for the mission bar, whatever shape `services.ledger` has (one ledger or one per journal). */
+/** The scan ledger's current root for the mission bar (every appended scan, signed head or not). */
 export function ledgerRootOf(src: ConsoleSource): LedgerRootView | undefined {
-  const l = src.ledger as { root?: () => LedgerRootView; scans?: { root?: () => LedgerRootView } } | undefined;
-  try {
-    if (typeof l?.root === 'function') return l.root();
-    if (typeof l?.scans?.root === 'function') return l.scans.root();
-  } catch {
-    return undefined; // a ledger that cannot answer shows "—" rather than breaking the console
-  }
-  return undefined;
+  return src.ledgers?.scans.root();
+}
+
+/** Lookups the feed and timelines use to name a command's action in its later events and receipt. */
+export function describeContextOf(src: ConsoleSource): DescribeContext {
+  return { actionOf: (id) => src.state.commands.byId.get(id)?.action };
 }
 
 /** Everything the bus still retains (the console's window on history). */
@@ -58,9 +60,19 @@ export function nodeEnvelopes(recent: readonly Envelope[], nodeId: string): Enve
   return recent.filter((e) => e.node_id === nodeId);
 }
 
+/** The selected node's detail: its envelopes in the window, its latest scan, and its schedule. */
+export function detailOf(src: ConsoleSource, node: NodeRecord, status: NodeStatus, nowMs: number, recent: readonly Envelope[]): NodeDetailView {
+  return nodeDetail(node, status, {
+    nowMs,
+    policy: src.statusPolicy,
+    envelopes: nodeEnvelopes(recent, node.node_id),
+    schedule: src.orchestrator?.view({ nodeId: node.node_id })[0],
+    describe: describeContextOf(src),
+  });
+}
+
 export function buildPanels(src: ConsoleSource, ctx: PanelContext, nowMs = src.now().getTime(), statuses: StatusMap = computeStatuses(src.state, nowMs, src.statusPolicy)) {
   const recent = recentEnvelopes(src);
-  const scans = latestScansFromState(src.state);
   const sel = ctx.selected ? src.state.nodes.get(ctx.selected) : undefined;
   return {
     statuses,
@@ -68,9 +80,9 @@ export function buildPanels(src: ConsoleSource, ctx: PanelContext, nowMs = src.n
     rows: nodeRows(src.state, statuses, ctx.filter, ctx.selected),
     pending: pendingEnrollments(src.state),
     attention: attentionSummary(src.state, statuses, { nowMs, policy: src.statusPolicy, filter: ctx.filter }),
-    findings: findingsBySeverity(scans, src.state, ctx.filter),
-    feed: feedItems(recent, ctx.filter),
-    detail: sel ? nodeDetail(sel, statuses.get(sel.node_id)!, { nowMs, policy: src.statusPolicy, envelopes: nodeEnvelopes(recent, sel.node_id), scan: scans.get(sel.node_id) }) : undefined,
+    findings: findingsBySeverity(src.state, ctx.filter),
+    feed: feedItems(recent, ctx.filter, 50, describeContextOf(src)),
+    detail: sel ? detailOf(src, sel, statuses.get(sel.node_id)!, nowMs, recent) : undefined,
   };
 }
 

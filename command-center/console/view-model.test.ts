@@ -1,17 +1,21 @@
 import { describe, expect, test } from 'vitest';
 import type { Envelope } from '../../protocol/envelope.js';
 import { applyEnvelope, createFleetState, type FleetState } from '../fleet-state.js';
+import { parsePolicy } from '../command-policy.js';
 import {
   attentionReasons,
+  commandArgsFromForm,
+  commandForm,
   computeStatuses,
   consoleHref,
   describeEnvelope,
+  envelopeStatus,
   feedItems,
   findingsBySeverity,
   formatBytes,
   formatClock,
   formatDuration,
-  latestScans,
+  isFeedEnvelope,
   matchesFilter,
   missionBar,
   nodeDetail,
@@ -21,6 +25,8 @@ import {
   parseFilter,
   pendingEnrollments,
   pill,
+  scanView,
+  scheduleRows,
   sparkline,
   timeline,
 } from './view-model.js';
@@ -141,6 +147,7 @@ describe('mission bar and rows', () => {
     const withLedger = missionBar(st, { seq: 1, nowMs: T0, startedAtMs: T0, ledger: { tree_size: 7, root_hash: 'ab12'.repeat(16) } });
     expect(withLedger.ledgerRoot).toBe('ab12ab12ab12');
     expect(withLedger.ledgerSize).toBe('7');
+    expect(withLedger.ledgerTitle).toBe(`scan ledger root ${'ab12'.repeat(16)} over 7 scans`);
   });
 
   test('rows: worst first, then hostname; filter applied; selection marked', () => {
@@ -214,13 +221,56 @@ describe('attention, pending, feed, timeline', () => {
     [env('tag', 'x', {}), 'tag'],
   ])('describeEnvelope %#', (e, text) => expect(describeEnvelope(e)).toBe(text));
 
+  // Command lifecycle and receipt shapes as command-store.ts journals them.
+  const issued = (action: string, args: Record<string, unknown> = {}) =>
+    env('command', 'x', { event: 'issued', command_id: 'cmd-1', status: 'queued', action, signed: { payload: { action, args } } }, T0, 'ops');
+  const receipt = (p: Record<string, unknown>) =>
+    env('receipt', 'x', { payload: { v: 1, command_id: 'cmd-1', node_id: 'x', exit_code: 0, output: '', truncated: false, ...p }, signature: 'ab', key_id: 'k' }, T0, 'node:x');
+  const actionOf = (id: string) => (id === 'cmd-1' ? 'service-status' : undefined);
+  test.each([
+    [issued('ping'), 'command ping issued by ops', 'queued'],
+    [issued('service-status', { unit: 'nginx.service' }), 'command service-status (unit=nginx.service) issued by ops', 'queued'],
+    [env('command', 'x', { event: 'delivered', command_id: 'cmd-1', status: 'delivered', attempt: 1 }), 'command service-status delivered', 'delivered'],
+    [env('command', 'x', { event: 'delivered', command_id: 'cmd-1', status: 'delivered', attempt: 2 }), 'command service-status delivered (attempt 2)', 'delivered'],
+    [env('command', 'x', { event: 'expired', command_id: 'cmd-1', status: 'expired' }), 'command service-status expired without a receipt', 'expired'],
+    [env('command', 'x', { event: 'delivered', command_id: 'cmd-9', status: 'delivered', attempt: 1 }), 'command cmd-9 delivered', 'delivered'],
+    [receipt({ status: 'succeeded', output: 'active\nsince Mon' }), 'receipt: service-status succeeded (exit 0) — active', 'succeeded'],
+    [receipt({ status: 'rejected', reason: 'NONCE_REUSED', exit_code: null }), 'receipt: service-status rejected (NONCE_REUSED)', 'rejected'],
+  ])('commands and receipts %#', (e, text, status) => {
+    expect(describeEnvelope(e, { actionOf })).toBe(text);
+    expect(envelopeStatus(e)).toBe(status);
+  });
+
+  test.each([
+    ['heartbeat', {}, false],
+    ['command', { event: 'completed', status: 'succeeded' }, false],
+    ['command', { event: 'issued' }, true],
+    ['receipt', {}, true],
+    ['note', {}, true],
+  ])('isFeedEnvelope(%s %j) = %s', (kind, body, out) => expect(isFeedEnvelope({ kind, body })).toBe(out));
+
   test('timeline folds runs of heartbeats, newest first', () => {
     seq = 200;
     const t = timeline([hb('a', T0), hb('a', T0 + 30_000), env('note', 'a', { text: 'hi' }, T0 + 40_000), hb('a', T0 + 60_000)]);
     expect(t).toEqual([
       { type: 'heartbeats', count: 1, from: iso(T0 + 60_000), to: iso(T0 + 60_000), fromClock: '12:01:00', toClock: '12:01:00' },
-      { type: 'event', seq: 203, kind: 'note', clock: '12:00:40', ts: iso(T0 + 40_000), text: 'note: hi', author: 'admin' },
+      { type: 'event', seq: 203, kind: 'note', clock: '12:00:40', ts: iso(T0 + 40_000), text: 'note: hi', author: 'admin', status: '' },
       { type: 'heartbeats', count: 2, from: iso(T0), to: iso(T0 + 30_000), fromClock: '12:00:00', toClock: '12:00:30' },
+    ]);
+  });
+
+  test('timeline shows a command and its receipt, not the redundant completed event', () => {
+    seq = 300;
+    const t = timeline([
+      env('command', 'a', { event: 'issued', command_id: 'c1', status: 'queued', action: 'ping', signed: { payload: { action: 'ping', args: {} } } }),
+      env('command', 'a', { event: 'delivered', command_id: 'c1', status: 'delivered', attempt: 1 }),
+      env('receipt', 'a', { payload: { command_id: 'c1', status: 'succeeded', exit_code: 0, output: 'pong' } }),
+      env('command', 'a', { event: 'completed', command_id: 'c1', status: 'succeeded' }),
+    ], 40, { actionOf: () => 'ping' });
+    expect(t.map((i) => (i.type === 'event' ? [i.seq, i.status, i.text] : i.type))).toEqual([
+      [303, 'succeeded', 'receipt: ping succeeded (exit 0) — pong'],
+      [302, 'delivered', 'command ping delivered'],
+      [301, 'queued', 'command ping issued by admin'],
     ]);
   });
 });
@@ -241,24 +291,70 @@ describe('sparklines', () => {
 });
 
 describe('findings and node detail', () => {
-  const scan = (id: string, findings: Array<{ severity: string; check: string; title: string }>) => env('scan', id, { findings, finished_at: iso(T0) });
+  const summary = { critical: 0, high: 0, medium: 0, low: 0, info: 0, checks_run: 3, checks_failed: 0 };
+  const scan = (id: string, findings: Array<{ severity: string; check: string; title: string }>, ms = T0) =>
+    env('scan', id, {
+      scan_id: `s-${seq}`,
+      node_id: id,
+      trigger: 'schedule',
+      started_at: iso(ms),
+      finished_at: iso(ms),
+      summary: { ...summary, ...Object.fromEntries(['critical', 'high', 'medium', 'low', 'info'].map((k) => [k, findings.filter((f) => f.severity === k).length])) },
+      findings: findings.map((f) => ({ ...f, detail: '', evidence: {} })),
+    }, ms);
 
-  test('latest scan per node wins; grouped by severity in contract order', () => {
+  test('open findings across the fleet come from each node\'s latest scan (state, not the event window)', () => {
     const s = fleet();
-    const scans = latestScans([
-      scan('a', [{ severity: 'low', check: 'x', title: 'old' }]),
-      scan('a', [{ severity: 'critical', check: 'ssh', title: 'root login' }]),
-      scan('b', [{ severity: 'high', check: 'disk', title: 'disk 95%' }, { severity: 'info', check: 'k', title: 'kernel' }]),
-    ]);
-    const g = findingsBySeverity(scans, s);
+    applyEnvelope(s, scan('a', [{ severity: 'low', check: 'x', title: 'old' }]));
+    applyEnvelope(s, scan('a', [{ severity: 'critical', check: 'ssh', title: 'root login' }, { severity: 'info', check: 'k', title: 'kernel' }]));
+    applyEnvelope(s, scan('b', [{ severity: 'high', check: 'disk', title: 'disk 95%' }, { severity: 'low', check: 'ntp', title: 'ntp off' }]));
+    const g = findingsBySeverity(s);
     expect(g.map((x) => [x.severity, x.count])).toEqual([
       ['critical', 1],
       ['high', 1],
       ['medium', 0],
-      ['low', 0],
-      ['info', 1],
+      ['low', 1],
     ]);
     expect(g[0]!.items[0]).toMatchObject({ hostname: 'a.example', title: 'root login', href: '/console?node=a' });
+    applyEnvelope(s, env('enrollment', 'b', { action: 'revoke' }));
+    expect(findingsBySeverity(s).map((x) => x.count)).toEqual([1, 0, 0, 0]);
+  });
+
+  test.each([
+    [undefined, undefined],
+    [
+      { finished_at: iso(T0), trigger: 'command', summary: { ...summary, high: 1, info: 2, checks_failed: 1 }, open_findings: [{ severity: 'low', check: 'b', title: 'B' }, { severity: 'high', check: 'a', title: 'A' }] },
+      { finishedAt: iso(T0), clock: '12:00:00', trigger: 'command', summary: '0 critical · 1 high · 0 medium · 0 low · 2 info — 3 checks (1 failed)', findings: [{ severity: 'high', check: 'a', title: 'A' }, { severity: 'low', check: 'b', title: 'B' }], more: 0 },
+    ],
+  ])('scanView %#', (input, out) => expect(scanView(input)).toEqual(out));
+
+  test('scanView limits the findings and counts the rest', () => {
+    const many = Array.from({ length: 5 }, (_, i) => ({ severity: 'medium', check: `c${i}`, title: `t${i}` }));
+    expect(scanView({ finished_at: iso(T0), trigger: 'manual', summary: { ...summary, checks_run: 1 }, open_findings: many }, 2)).toMatchObject({ more: 3, summary: '0 critical · 0 high · 0 medium · 0 low · 0 info — 1 check' });
+  });
+
+  test('the detail shows the latest scan from state and the schedule', () => {
+    const s = fleet();
+    applyEnvelope(s, scan('a', [{ severity: 'high', check: 'fw', title: 'firewall off' }]));
+    const d = nodeDetail(s.nodes.get('a')!, 'ok', {
+      nowMs: T0,
+      policy,
+      envelopes: [],
+      schedule: { runs: [{ action: 'sovereign-scan', every_secs: 21600, jitter_pct: 10, state: 'scheduled', next_run_at: '2025-01-01T18:03:00.000Z', last_run_at: null, last_command_id: null, last_status: null }] },
+    });
+    expect(d.scan?.findings).toEqual([{ severity: 'high', check: 'fw', title: 'firewall off' }]);
+    expect(d.schedule).toEqual([{ action: 'sovereign-scan', state: 'scheduled', nextAt: '2025-01-01T18:03:00.000Z', nextClock: '2025-01-01 18:03:00', every: '6h 0m', lastAt: '', lastStatus: '', blockedReason: '' }]);
+    expect(nodeDetail(s.nodes.get('b')!, 'attn', { nowMs: T0, policy, envelopes: [] })).toMatchObject({ scan: undefined, schedule: [] });
+  });
+
+  test('scheduleRows: soonest first, last run and blocked reason carried', () => {
+    const run = (action: string, next: string, extra = {}) => ({ action, every_secs: 60, jitter_pct: 0, state: 'scheduled' as const, next_run_at: next, last_run_at: null, last_command_id: null, last_status: null, ...extra });
+    const rows = scheduleRows({ runs: [run('b', '2025-01-01T12:05:00.000Z'), run('a', '2025-01-01T12:01:00.000Z', { state: 'blocked', last_run_at: '2025-01-01T11:00:00.000Z', last_status: 'failed', blocked_reason: 'denied' })] });
+    expect(rows.map((r) => [r.action, r.state, r.every, r.lastStatus, r.blockedReason])).toEqual([
+      ['a', 'blocked', '1m 0s', 'failed', 'denied'],
+      ['b', 'scheduled', '1m 0s', '', ''],
+    ]);
+    expect(scheduleRows(undefined)).toEqual([]);
   });
 
   test('detail: facts, services failing first, sparklines from history, timeline', () => {
@@ -280,4 +376,63 @@ describe('findings and node detail', () => {
     expect(d.timeline).toEqual([expect.objectContaining({ type: 'heartbeats', count: 2 })]);
     expect(d.reasons).toEqual(['services not OK: nginx.service failed']);
   });
+});
+
+describe('command form', () => {
+  const policy = parsePolicy({
+    v: 1,
+    profiles: {
+      '*': { actions: ['ping', 'service-status'], units: ['nginx.service', 'ssh.service'] },
+      debian: { actions: ['ping', 'sovereign-scan', 'service-status', 'collect-journal', 'service-restart'], units: ['*'], restart_units: ['nginx.service', 'cloudflared.service'] },
+      locked: { actions: ['service-restart'], units: [], restart_units: [] },
+    },
+  });
+  const node = (o: Partial<{ os_profile: string; enrollment: 'approved' | 'pending' }> = {}) => {
+    const s = fleet();
+    applyEnvelope(s, hb('a', T0 + 3000, { services: { 'nginx.service': 'active', 'cron.service': 'active' } }));
+    return { ...s.nodes.get('a')!, ...o };
+  };
+
+  test.each([
+    [undefined, node(), true, 'Commands are not enabled on this center.'],
+    [policy, undefined, true, 'Select a node to send it a command.'],
+    [policy, node(), false, 'Sending commands needs the commands:write scope.'],
+    [policy, node({ enrollment: 'pending' }), true, 'This node is pending; only approved nodes take commands.'],
+    [policy, node({ os_profile: 'locked' }), true, 'The policy allows no action for os_profile locked (profile locked).'],
+  ])('unavailable %#', (pol, n, canIssue, reason) => {
+    const v = commandForm(pol, n, { canIssue });
+    expect(v).toMatchObject({ available: false, reason, actions: [] });
+  });
+
+  test('debian: every allowed action in catalogue order, units from the policy and the node', () => {
+    const v = commandForm(policy, node(), { canIssue: true });
+    expect(v).toMatchObject({ available: true, node: 'a', hostname: 'a.example', profile: 'debian', policyProfile: 'debian' });
+    expect(v.actions.map((a) => a.name)).toEqual(['ping', 'sovereign-scan', 'service-status', 'service-restart', 'collect-journal']);
+    const args = Object.fromEntries(v.actions.map((a) => [a.name, a.args]));
+    expect(args.ping).toEqual([]);
+    // `*`: free text, suggesting the units the node reports.
+    expect(args['service-status']).toEqual([{ name: 'service-status.unit', id: 'cmd-service-status-unit', label: 'Unit for service-status', input: 'text', options: ['cron.service', 'nginx.service'], required: true }]);
+    // Exact restart units: a select of exactly those.
+    expect(args['service-restart']![0]).toMatchObject({ input: 'select', options: ['cloudflared.service', 'nginx.service'] });
+    expect(args['collect-journal']!.map((f) => [f.name, f.input])).toEqual([
+      ['collect-journal.unit', 'text'],
+      ['collect-journal.lines', 'number'],
+    ]);
+  });
+
+  test('an unknown profile falls back to *', () => {
+    const v = commandForm(policy, node({ os_profile: 'alpine' }), { canIssue: true });
+    expect(v.policyProfile).toBe('*');
+    expect(v.actions.map((a) => [a.name, a.args.map((f) => f.options)])).toEqual([
+      ['ping', []],
+      ['service-status', [['nginx.service', 'ssh.service']]],
+    ]);
+  });
+
+  test.each([
+    ['ping', { action: 'ping', node_id: 'a', 'service-status.unit': 'x' }, {}],
+    ['service-status', { 'service-status.unit': ' nginx.service ', 'collect-journal.unit': 'y' }, { unit: 'nginx.service' }],
+    ['collect-journal', { 'collect-journal.unit': 'a.service', 'collect-journal.lines': '' }, { unit: 'a.service' }],
+    ['collect-journal', { 'collect-journal.unit': 'a.service', 'collect-journal.lines': '50' }, { unit: 'a.service', lines: '50' }],
+  ])('commandArgsFromForm(%s, %j)', (action, form, out) => expect(commandArgsFromForm(action, form)).toEqual(out));
 });

@@ -4,9 +4,12 @@
  * made here, so it is table-tested without a browser.
  */
 import type { Envelope } from '../../protocol/envelope.js';
+import { ACTION_NAMES, MAX_JOURNAL_LINES, UNIT_ACTIONS } from '../../protocol/actions.js';
 import type { FleetState, NodeRecord } from '../fleet-state.js';
 import { assessNode } from '../attention.js';
+import { policyProfileFor, unitMatches, type CommandPolicy } from '../command-policy.js';
 import { nodeStatus, type NodeStatus, type StatusPolicy } from '../node-status.js';
+import type { NodeScheduleView } from '../orchestrator.js';
 
 // ---------------------------------------------------------------- formatting
 
@@ -158,7 +161,7 @@ export function missionBar(statuses: StatusMap, ctx: { seq: number; nowMs: numbe
     seq: ctx.seq,
     ledgerRoot: ctx.ledger ? shortHash(ctx.ledger.root_hash) : '—',
     ledgerSize: ctx.ledger ? String(ctx.ledger.tree_size) : '—',
-    ledgerTitle: ctx.ledger ? ctx.ledger.root_hash : 'no ledger on this center',
+    ledgerTitle: ctx.ledger ? `scan ledger root ${ctx.ledger.root_hash} over ${ctx.ledger.tree_size} scan${ctx.ledger.tree_size === 1 ? '' : 's'}` : 'no ledger on this center',
   };
 }
 
@@ -301,8 +304,60 @@ const str = (v: unknown): string => (typeof v === 'string' ? v : v === undefined
 
 const PAST: Record<string, string> = { approve: 'approved', reject: 'rejected', revoke: 'revoked', create: 'created' };
 
+/** What describing an envelope may look up: the action of a command by id (only `issued` envelopes carry it). */
+export interface DescribeContext {
+  actionOf?: (commandId: string) => string | undefined;
+}
+
+function commandArgsText(args: unknown): string {
+  if (!args || typeof args !== 'object') return '';
+  return Object.entries(args as Body).map(([k, v]) => `${k}=${str(v)}`).join(' ');
+}
+
+/** The receipt payload of a `receipt` envelope (its body is the signed receipt: `{ payload, signature, key_id }`). */
+function receiptPayload(b: Body): Body {
+  return b.payload && typeof b.payload === 'object' ? (b.payload as Body) : b;
+}
+
+/** The command status an envelope reports (command lifecycle events and receipts), or ''. */
+export function envelopeStatus(env: Envelope): string {
+  const b = env.body as Body;
+  if (env.kind === 'command') return str(b.status);
+  if (env.kind === 'receipt') return str(receiptPayload(b).status ?? (b.ok === true ? 'ok' : b.ok === false ? 'failed' : ''));
+  return '';
+}
+
+function describeCommand(b: Body, author: string, ctx: DescribeContext): string {
+  const id = str(b.command_id);
+  const signed = b.signed as { payload?: Body } | undefined;
+  const action = str(b.action ?? signed?.payload?.action) || (ctx.actionOf?.(id) ?? '') || id;
+  switch (b.event) {
+    case 'issued': {
+      const args = commandArgsText(signed?.payload?.args);
+      return `command ${action}${args ? ` (${args})` : ''} issued by ${author}`;
+    }
+    case 'delivered':
+      return `command ${action} delivered${Number(b.attempt) > 1 ? ` (attempt ${str(b.attempt)})` : ''}`;
+    case 'expired':
+      return `command ${action} expired without a receipt`;
+    case 'completed':
+      return `command ${action} ${str(b.status)}`;
+    default:
+      return `command ${action} ${str(b.event ?? b.status)}`.trim();
+  }
+}
+
+function describeReceipt(b: Body, ctx: DescribeContext): string {
+  const p = receiptPayload(b);
+  const action = str(p.action) || (ctx.actionOf?.(str(p.command_id)) ?? '') || str(p.command_id);
+  const status = str(p.status ?? (b.ok === true ? 'ok' : b.ok === false ? 'failed' : ''));
+  const detail = [p.reason ? str(p.reason) : '', typeof p.exit_code === 'number' ? `exit ${p.exit_code}` : ''].filter(Boolean).join(', ');
+  const out = typeof p.output === 'string' ? p.output.trim().split('\n')[0]!.slice(0, 80) : '';
+  return `receipt: ${action} ${status}${detail ? ` (${detail})` : ''}${out ? ` — ${out}` : ''}`.replace(/\s+/g, ' ').trim();
+}
+
 /** A one-line description of any envelope kind, for the feed and timelines. */
-export function describeEnvelope(env: Envelope): string {
+export function describeEnvelope(env: Envelope, ctx: DescribeContext = {}): string {
   const b = env.body as Body;
   switch (env.kind) {
     case 'heartbeat':
@@ -319,9 +374,9 @@ export function describeEnvelope(env: Envelope): string {
       return `scan: ${n} finding${n === 1 ? '' : 's'}${s.critical ? `, ${s.critical} critical` : ''}${s.high ? `, ${s.high} high` : ''}`;
     }
     case 'command':
-      return `command ${str(b.action ?? (b.payload as Body | undefined)?.action)} issued by ${env.author}`;
+      return describeCommand(b, env.author, ctx);
     case 'receipt':
-      return `receipt: ${str(b.action)} ${str(b.status ?? (b.ok === true ? 'ok' : b.ok === false ? 'failed' : ''))}`.replace(/\s+/g, ' ').trim();
+      return describeReceipt(b, ctx);
     case 'note':
       return `note: ${str(b.text ?? b.message ?? b.title)}`;
     case 'incident':
@@ -341,13 +396,15 @@ export interface FeedItem {
   text: string;
   author: string;
   href: string;
+  /** Command status (command events and receipts), for styling; '' otherwise. */
+  status: string;
 }
 
 export function feedDomId(seq: number): string {
   return `ev-${seq}`;
 }
 
-export function feedItem(env: Envelope, filter: ListFilter = NO_FILTER): FeedItem {
+export function feedItem(env: Envelope, filter: ListFilter = NO_FILTER, ctx: DescribeContext = {}): FeedItem {
   return {
     seq: env.seq,
     domId: feedDomId(env.seq),
@@ -355,33 +412,41 @@ export function feedItem(env: Envelope, filter: ListFilter = NO_FILTER): FeedIte
     clock: formatClock(env.ts),
     kind: env.kind,
     nodeId: env.node_id ?? '',
-    text: describeEnvelope(env).slice(0, 300),
+    text: describeEnvelope(env, ctx).slice(0, 300),
     author: env.author,
     href: env.node_id ? consoleHref(filter, env.node_id) : '',
+    status: envelopeStatus(env),
   };
 }
 
-/** Whether an envelope belongs in the global feed (heartbeats would drown everything else). */
-export function isFeedKind(kind: string): boolean {
-  return kind !== 'heartbeat';
+/**
+ * Whether an envelope belongs in the global feed and timelines: heartbeats would drown everything else (timelines
+ * fold them), and a command's `completed` event says no more than the receipt journaled beside it.
+ */
+export function isFeedEnvelope(env: Pick<Envelope, 'kind' | 'body'>): boolean {
+  if (env.kind === 'heartbeat') return false;
+  return !(env.kind === 'command' && (env.body as Body).event === 'completed');
 }
 
 /** Newest first, at most `limit`. */
-export function feedItems(recent: readonly Envelope[], filter: ListFilter = NO_FILTER, limit = 50): FeedItem[] {
+export function feedItems(recent: readonly Envelope[], filter: ListFilter = NO_FILTER, limit = 50, ctx: DescribeContext = {}): FeedItem[] {
   const out: FeedItem[] = [];
   for (let i = recent.length - 1; i >= 0 && out.length < limit; i--) {
     const env = recent[i]!;
-    if (isFeedKind(env.kind)) out.push(feedItem(env, filter));
+    if (isFeedEnvelope(env)) out.push(feedItem(env, filter, ctx));
   }
   return out;
 }
 
 export type TimelineItem =
   | { type: 'heartbeats'; count: number; from: string; to: string; fromClock: string; toClock: string }
-  | { type: 'event'; seq: number; kind: string; clock: string; ts: string; text: string; author: string };
+  | { type: 'event'; seq: number; kind: string; clock: string; ts: string; text: string; author: string; status: string };
 
-/** A node's timeline, newest first, with runs of consecutive heartbeats folded into one line. */
-export function timeline(envelopes: readonly Envelope[], limit = 40): TimelineItem[] {
+/**
+ * A node's timeline, newest first, with runs of consecutive heartbeats folded into one line; commands show their
+ * lifecycle (issued, delivered, expired) and receipts their outcome.
+ */
+export function timeline(envelopes: readonly Envelope[], limit = 40, ctx: DescribeContext = {}): TimelineItem[] {
   const out: TimelineItem[] = [];
   for (let i = envelopes.length - 1; i >= 0 && out.length < limit; i--) {
     const env = envelopes[i]!;
@@ -392,8 +457,8 @@ export function timeline(envelopes: readonly Envelope[], limit = 40): TimelineIt
         last.from = env.ts;
         last.fromClock = formatClock(env.ts);
       } else out.push({ type: 'heartbeats', count: 1, from: env.ts, to: env.ts, fromClock: formatClock(env.ts), toClock: formatClock(env.ts) });
-    } else {
-      out.push({ type: 'event', seq: env.seq, kind: env.kind, clock: formatClock(env.ts), ts: env.ts, text: describeEnvelope(env), author: env.author });
+    } else if (isFeedEnvelope(env)) {
+      out.push({ type: 'event', seq: env.seq, kind: env.kind, clock: formatClock(env.ts), ts: env.ts, text: describeEnvelope(env, ctx), author: env.author, status: envelopeStatus(env) });
     }
   }
   return out;
@@ -449,6 +514,8 @@ export function sparkline(values: readonly number[], opts: { width?: number; hei
 // ---------------------------------------------------------------- findings
 
 export const SEVERITY_ORDER = ['critical', 'high', 'medium', 'low', 'info'] as const;
+/** Severities of open findings: the scan state keeps everything above `info` (scan-state.ts). */
+export const OPEN_SEVERITIES = ['critical', 'high', 'medium', 'low'] as const;
 
 export interface FindingView {
   nodeId: string;
@@ -459,51 +526,181 @@ export interface FindingView {
   href: string;
 }
 
+/** What the console needs of a node's latest scan (`NodeRecord.latest_scan`, kept by scan-state.ts). */
 export interface ScanLike {
-  node_id: string;
-  findings: Array<{ severity: string; check: string; title: string }>;
-  finished_at?: string;
+  finished_at: string;
+  trigger: string;
+  summary: { critical: number; high: number; medium: number; low: number; info: number; checks_run: number; checks_failed: number };
+  open_findings: ReadonlyArray<{ severity: string; check: string; title: string }>;
 }
 
-/** The latest scan per node among the given envelopes (later envelopes win). */
-export function latestScans(envelopes: readonly Envelope[]): Map<string, ScanLike> {
-  const out = new Map<string, ScanLike>();
-  for (const env of envelopes) {
-    if (env.kind !== 'scan' || !env.node_id) continue;
-    const b = env.body as Body;
-    if (!Array.isArray(b.findings)) continue;
-    out.set(env.node_id, { node_id: env.node_id, findings: b.findings as ScanLike['findings'], ...(typeof b.finished_at === 'string' ? { finished_at: b.finished_at } : {}) });
-  }
-  return out;
-}
-
-/** The latest scan per node as the fleet state keeps it (open findings, above `info`). */
-export function latestScansFromState(state: FleetState): Map<string, ScanLike> {
-  const out = new Map<string, ScanLike>();
-  for (const n of state.nodes.values()) {
-    const s = n.latest_scan;
-    if (s) out.set(n.node_id, { node_id: n.node_id, findings: s.open_findings, finished_at: s.finished_at });
-  }
-  return out;
-}
-
+/**
+ * Open findings across the fleet from each node's latest scan (so they survive restarts and do not depend on the
+ * event window), counted per severity, with the first `perSeverity` of each. Rejected and revoked nodes are left out.
+ */
 export function findingsBySeverity(
-  scans: Map<string, ScanLike>,
   state: FleetState,
   filter: ListFilter = NO_FILTER,
   perSeverity = 5,
 ): Array<{ severity: string; count: number; items: FindingView[] }> {
-  const groups = new Map<string, FindingView[]>(SEVERITY_ORDER.map((s) => [s, []]));
-  for (const scan of scans.values()) {
-    const hostname = state.nodes.get(scan.node_id)?.hostname ?? scan.node_id;
-    for (const f of scan.findings) {
-      groups.get(f.severity)?.push({ nodeId: scan.node_id, hostname, severity: f.severity, check: f.check, title: f.title, href: consoleHref(filter, scan.node_id) });
+  const groups = new Map<string, FindingView[]>(OPEN_SEVERITIES.map((s) => [s, []]));
+  for (const n of state.nodes.values()) {
+    const scan: ScanLike | undefined = n.latest_scan;
+    if (!scan || n.enrollment === 'rejected' || n.enrollment === 'revoked') continue;
+    for (const f of scan.open_findings) {
+      groups.get(f.severity)?.push({ nodeId: n.node_id, hostname: n.hostname, severity: f.severity, check: f.check, title: f.title, href: consoleHref(filter, n.node_id) });
     }
   }
-  return SEVERITY_ORDER.map((severity) => {
+  return OPEN_SEVERITIES.map((severity) => {
     const all = groups.get(severity)!;
     return { severity, count: all.length, items: all.slice(0, perSeverity) };
   });
+}
+
+export interface ScanView {
+  finishedAt: string;
+  clock: string;
+  trigger: string;
+  /** `1 critical · 2 high · 0 medium · 3 low · 5 info — 12 checks (1 failed)` */
+  summary: string;
+  findings: Array<{ severity: string; check: string; title: string }>;
+  more: number;
+}
+
+/** A node's latest scan for the detail panel: summary line and open findings, most severe first. */
+export function scanView(scan: ScanLike | undefined, limit = 20): ScanView | undefined {
+  if (!scan) return undefined;
+  const s = scan.summary;
+  const counts = SEVERITY_ORDER.map((k) => `${s[k]} ${k}`).join(' · ');
+  const sorted = [...scan.open_findings].sort((a, b) => SEVERITY_ORDER.indexOf(a.severity as never) - SEVERITY_ORDER.indexOf(b.severity as never));
+  return {
+    finishedAt: scan.finished_at,
+    clock: formatClock(scan.finished_at),
+    trigger: scan.trigger,
+    summary: `${counts} — ${s.checks_run} check${s.checks_run === 1 ? '' : 's'}${s.checks_failed ? ` (${s.checks_failed} failed)` : ''}`,
+    findings: sorted.slice(0, limit).map((f) => ({ severity: f.severity, check: f.check, title: f.title })),
+    more: Math.max(0, sorted.length - limit),
+  };
+}
+
+// ---------------------------------------------------------------- orchestrator schedule
+
+export interface ScheduleRow {
+  action: string;
+  state: string;
+  nextAt: string;
+  nextClock: string;
+  every: string;
+  lastAt: string;
+  lastStatus: string;
+  blockedReason: string;
+}
+
+/** The node's scheduled runs (orchestrator.view), soonest first; absolute times only, so the panel does not churn. */
+export function scheduleRows(view: Pick<NodeScheduleView, 'runs'> | undefined): ScheduleRow[] {
+  if (!view) return [];
+  return [...view.runs]
+    .sort((a, b) => (a.next_run_at < b.next_run_at ? -1 : a.next_run_at > b.next_run_at ? 1 : 0))
+    .map((r) => ({
+      action: r.action,
+      state: r.state,
+      nextAt: r.next_run_at,
+      nextClock: `${r.next_run_at.slice(0, 10)} ${formatClock(r.next_run_at)}`,
+      every: formatDuration(r.every_secs * 1000),
+      lastAt: r.last_run_at ?? '',
+      lastStatus: r.last_status ?? '',
+      blockedReason: r.blocked_reason ?? '',
+    }));
+}
+
+// ---------------------------------------------------------------- command form
+
+export interface CommandArgField {
+  /** Form field name: `<action>.<arg>`, so each action's inputs are distinct and need no script to work. */
+  name: string;
+  id: string;
+  label: string;
+  input: 'select' | 'text' | 'number';
+  options: string[];
+  required: boolean;
+  min?: number;
+  max?: number;
+  value?: string;
+}
+
+export interface CommandFormView {
+  /** Whether the form can be submitted now. */
+  available: boolean;
+  /** Why not, when it cannot. */
+  reason: string;
+  node?: string;
+  hostname?: string;
+  profile?: string;
+  /** The policy profile that applies (the node's own or `*`). */
+  policyProfile?: string;
+  actions: Array<{ name: string; args: CommandArgField[] }>;
+}
+
+const fieldId = (name: string) => `cmd-${name.replace(/[^A-Za-z0-9-]/g, '-')}`;
+
+function unitField(action: string, patterns: readonly string[], reported: readonly string[]): CommandArgField | undefined {
+  if (!patterns.length) return undefined; // the policy allows the action but no unit: nothing could be sent
+  const exact = patterns.every((p) => !p.endsWith('*'));
+  const name = `${action}.unit`;
+  if (exact) return { name, id: fieldId(name), label: `Unit for ${action}`, input: 'select', options: [...patterns].sort(), required: true };
+  // Patterns: a free unit name (the policy decides on submit), suggesting the units the node reports that match.
+  const suggestions = new Set([...patterns.filter((p) => !p.endsWith('*')), ...reported.filter((u) => unitMatches(patterns, u))]);
+  return { name, id: fieldId(name), label: `Unit for ${action}`, input: 'text', options: [...suggestions].sort(), required: true };
+}
+
+/**
+ * What the command form offers for the selected node: only the actions the policy allows for the node's os_profile
+ * (in the built-in catalogue's order), each with its argument inputs (units from the policy's lists).
+ */
+export function commandForm(
+  policy: CommandPolicy | undefined,
+  node: Pick<NodeRecord, 'node_id' | 'hostname' | 'os_profile' | 'enrollment' | 'last_heartbeat'> | undefined,
+  ctx: { canIssue: boolean },
+): CommandFormView {
+  const none = (reason: string, extra: Partial<CommandFormView> = {}): CommandFormView => ({ available: false, reason, actions: [], ...extra });
+  if (!policy) return none('Commands are not enabled on this center.');
+  if (!node) return none('Select a node to send it a command.');
+  const who = { node: node.node_id, hostname: node.hostname, profile: node.os_profile };
+  if (!ctx.canIssue) return none('Sending commands needs the commands:write scope.', who);
+  if (node.enrollment !== 'approved') return none(`This node is ${node.enrollment}; only approved nodes take commands.`, who);
+  const found = policyProfileFor(policy, node.os_profile);
+  if (!found) return none(`The policy has no profile for os_profile ${node.os_profile} (and no * profile).`, who);
+  const { name: policyProfile, profile } = found;
+  const reported = Object.keys(node.last_heartbeat?.services ?? {});
+  const actions: CommandFormView['actions'] = [];
+  for (const action of ACTION_NAMES) {
+    if (!profile.actions.includes(action)) continue;
+    const args: CommandArgField[] = [];
+    if (UNIT_ACTIONS.has(action)) {
+      const f = unitField(action, action === 'service-restart' ? profile.restart_units : profile.units, reported);
+      if (!f) continue;
+      args.push(f);
+    }
+    if (action === 'collect-journal') {
+      const name = `${action}.lines`;
+      args.push({ name, id: fieldId(name), label: 'Lines', input: 'number', options: [], required: false, min: 1, max: MAX_JOURNAL_LINES, value: '100' });
+    }
+    actions.push({ name: action, args });
+  }
+  if (!actions.length) return none(`The policy allows no action for os_profile ${node.os_profile} (profile ${policyProfile}).`, { ...who, policyProfile });
+  return { available: true, reason: '', ...who, policyProfile, actions };
+}
+
+/** The args of `action` from the form's `<action>.<arg>` fields; empty fields are left out (defaults apply). */
+export function commandArgsFromForm(action: string, form: Record<string, unknown>): Record<string, string> {
+  const prefix = `${action}.`;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(form)) {
+    if (!k.startsWith(prefix) || typeof v !== 'string') continue;
+    const value = v.trim();
+    if (value) out[k.slice(prefix.length)] = value;
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------- node detail
@@ -526,8 +723,8 @@ export interface NodeDetailView {
   spark: { load: Sparkline; mem: Sparkline; disk: Sparkline };
   mem: string;
   disk: string;
-  findings: Array<{ severity: string; check: string; title: string }>;
-  scannedAt: string;
+  scan: ScanView | undefined;
+  schedule: ScheduleRow[];
   timeline: TimelineItem[];
   reasons: string[];
 }
@@ -535,14 +732,20 @@ export interface NodeDetailView {
 export function nodeDetail(
   node: NodeRecord,
   status: NodeStatus,
-  ctx: { nowMs: number; policy: StatusPolicy; envelopes: readonly Envelope[]; scan?: ScanLike | undefined },
+  ctx: {
+    nowMs: number;
+    policy: StatusPolicy;
+    envelopes: readonly Envelope[];
+    /** The orchestrator's view of this node (its scheduled runs), when the orchestrator runs. */
+    schedule?: Pick<NodeScheduleView, 'runs'> | undefined;
+    describe?: DescribeContext;
+  },
 ): NodeDetailView {
   const hb = node.last_heartbeat;
   const samples = node.history.samples();
   const pct = (u: number, t: number) => percent(u, t) ?? Number.NaN;
   const fmtPct = (v: number) => `${Math.round(v)}%`;
   const m = hb?.metrics;
-  const findings = [...(ctx.scan?.findings ?? [])].sort((a, b) => SEVERITY_ORDER.indexOf(a.severity as never) - SEVERITY_ORDER.indexOf(b.severity as never));
   return {
     id: node.node_id,
     hostname: node.hostname,
@@ -565,9 +768,9 @@ export function nodeDetail(
     },
     mem: m ? `${formatBytes(m.mem_used_bytes)} / ${formatBytes(m.mem_total_bytes)}` : '—',
     disk: m ? `${formatBytes(m.disk_used_bytes)} / ${formatBytes(m.disk_total_bytes)}` : '—',
-    findings: findings.slice(0, 20),
-    scannedAt: ctx.scan?.finished_at ?? '',
-    timeline: timeline(ctx.envelopes),
+    scan: scanView(node.latest_scan),
+    schedule: scheduleRows(ctx.schedule),
+    timeline: timeline(ctx.envelopes, 40, ctx.describe),
     reasons: attentionReasons(node, status, ctx.nowMs, ctx.policy),
   };
 }
