@@ -1,12 +1,14 @@
 /**
  * The mission console in a real headless Chromium against a real center on port 0: sign in, watch a node enroll,
  * get approved from the console and change its pill on a heartbeat without a reload, survive a dropped stream
- * (banner, then recovery without duplicated rows), and refuse a POST without the CSRF token.
+ * (banner, then recovery without duplicated rows), refuse a POST without the CSRF token, and send `ping` to a real
+ * agent process (dist/node-agent/main.js; build first) with confirmation, its receipt arriving in the timeline live.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { startCenter, type RunningCenter } from '../command-center/center.js';
 import { resolveCenterConfig } from '../command-center/config.js';
@@ -14,6 +16,7 @@ import { generateKeyPair, type KeyPair } from '../protocol/keys.js';
 import { signRequest } from '../protocol/request-signing.js';
 
 const CHROMIUM = '/usr/bin/chromium';
+const AGENT = resolve(import.meta.dirname, '../dist/node-agent/main.js');
 const quiet = { info() {}, warn() {}, error() {} };
 
 let dir: string;
@@ -22,6 +25,7 @@ let adminToken: string;
 let joinToken: string;
 let browser: BrowserContext;
 let page: Page;
+let agent: { proc: ChildProcess; out: string[]; exited: Promise<unknown> } | undefined;
 
 async function api(path: string, init: { method?: string; body?: unknown } = {}): Promise<Response> {
   return fetch(center.url + path, {
@@ -85,6 +89,10 @@ describe.skipIf(!existsSync(CHROMIUM))('console in headless Chromium', () => {
   });
 
   afterAll(async () => {
+    if (agent && agent.proc.exitCode === null) {
+      agent.proc.kill('SIGTERM');
+      await agent.exited;
+    }
     await browser?.close();
     await center?.close();
     rmSync(dir, { recursive: true, force: true });
@@ -197,6 +205,77 @@ describe.skipIf(!existsSync(CHROMIUM))('console in headless Chromium', () => {
     const ok = await page.evaluate(async (t) => (await fetch('/console/nodes/db-01/reject', { method: 'POST', body: new URLSearchParams({ _csrf: t }), headers: { 'HX-Request': 'true' } })).status, csrf!);
     expect(ok).toBe(204);
   });
+
+  test.skipIf(!existsSync(AGENT))('a real agent: ping sent from the console with confirmation, its receipt arrives in the timeline live', async () => {
+    const proc = spawn(
+      process.execPath,
+      [AGENT, '--cc-url', center.url, '--join-token', joinToken, '--state-dir', join(dir, 'agent-state'), '--root', dir, '--node-id', 'agent-01',
+        '--os-profile', 'debian', '--cloudflared-check', 'none', '--settings', '/nonexistent', '--heartbeat-secs', '2',
+        // Pinned: an agent approved after a pending enrollment goes straight to heartbeats and never takes the
+        // trust-on-first-use key from an `approved` enroll answer.
+        '--cc-pubkey', center.services.centerKey.publicKeyHex],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH } },
+    );
+    const out: string[] = [];
+    proc.stdout!.on('data', (b) => out.push(String(b)));
+    proc.stderr!.on('data', (b) => out.push(String(b)));
+    agent = { proc, out, exited: new Promise((r) => proc.once('exit', r)) };
+    await expect.poll(async () => (await api('/api/nodes/agent-01')).status, { timeout: 15_000 }).toBe(200);
+    expect((await api('/api/nodes/agent-01/approve', { method: 'POST' })).status).toBe(200);
+    await expect.poll(async () => (await (await api('/api/nodes/agent-01')).json()).last_seen ?? null, { timeout: 15_000 }).not.toBeNull();
+
+    await page.goto(center.url + '/console?node=agent-01');
+    await page.waitForFunction(() => document.documentElement.dataset.sse === 'live');
+    await page.evaluate(() => ((window as unknown as { marker: number }).marker = 7));
+    // Mission bar: the scan ledger's root (short hash and tree size), not a dash.
+    expect(await page.textContent('#mission-bar code')).toMatch(/^[0-9a-f]{12}$/);
+    // The node detail shows the orchestrator's next scheduled scan.
+    expect(await page.textContent('#node-detail .schedule')).toContain('sovereign-scan');
+    // Only what the shipped policy allows for debian, in catalogue order; only the chosen action's args show.
+    expect(await page.$$eval('#cmd-action option', (os) => os.map((o) => (o as HTMLOptionElement).value))).toEqual(['ping', 'sovereign-scan', 'service-status', 'service-restart', 'collect-journal']);
+    expect(await page.isVisible('#cmd-service-status-unit')).toBe(false);
+    expect(await page.$$eval('#cmd-service-restart-unit option', (os) => os.map((o) => (o as HTMLOptionElement).value))).toEqual(['cloudflared.service', 'nginx.service', 'vaultmesh-agent.service']);
+
+    // Without the confirmation the browser does not send it.
+    await page.click('#cmd-form button[type=submit]');
+    expect(await page.$eval('#cmd-confirm', (el) => (el as HTMLInputElement).validity.valueMissing)).toBe(true);
+    expect((await page.textContent('#cmd-result'))?.trim()).toBe('');
+
+    // A validation error shows inline (4xx), readable.
+    await page.selectOption('#cmd-action', 'service-status');
+    await page.fill('#cmd-service-status-unit', '-bad unit');
+    await page.check('#cmd-confirm');
+    await page.click('#cmd-form button[type=submit]');
+    await page.waitForSelector('#cmd-result .error >> text=must be a systemd unit name');
+
+    // ping with confirmation: sent, then delivered, and the agent's signed receipt arrives without a reload.
+    await page.selectOption('#cmd-action', 'ping');
+    await page.check('#cmd-confirm');
+    await page.click('#cmd-form button[type=submit]');
+    await page.waitForSelector('#cmd-result .ok >> text=ping');
+    await expect.poll(() => page.isChecked('#cmd-confirm')).toBe(false);
+    await page.waitForSelector('#node-detail .timeline li.k-command >> text=command ping issued by admin');
+    await page.waitForSelector('#node-detail .timeline li.k-receipt.st-succeeded >> text=receipt: ping succeeded', { timeout: 15_000 }).catch((err) => {
+      throw new Error(`no receipt in the timeline; agent output:\n${out.join('')}`, { cause: err });
+    });
+    expect(await page.evaluate(() => (window as unknown as { marker: number }).marker)).toBe(7);
+    const [cmd] = (await (await api('/api/commands?node_id=agent-01')).json()) as Array<{ action: string; status: string; issued_by: string }>;
+    expect(cmd).toMatchObject({ action: 'ping', status: 'succeeded', issued_by: 'admin' });
+
+    // A policy denial and a missing confirmation are readable 4xx answers, never a 5xx.
+    const csrf = await page.getAttribute('#cmd-form input[name=_csrf]', 'value');
+    const post = (fields: Record<string, string>) =>
+      page.evaluate(async (f) => {
+        const r = await fetch('/console/commands', { method: 'POST', body: new URLSearchParams(f), headers: { 'HX-Request': 'true' } });
+        return { status: r.status, text: await r.text() };
+      }, { _csrf: csrf!, node_id: 'agent-01', ...fields });
+    const denied = await post({ action: 'service-restart', 'service-restart.unit': 'ssh.service', confirm: 'yes' });
+    expect(denied.status).toBe(403);
+    expect(denied.text).toContain('unit ssh.service is not allowed for service-restart');
+    const unconfirmed = await post({ action: 'ping' });
+    expect(unconfirmed.status).toBe(400);
+    expect(unconfirmed.text).toContain('I confirm');
+  }, 45_000);
 
   test('sign-out ends the session', async () => {
     await page.click('.who button');

@@ -27,11 +27,14 @@ export type PartialName =
   | 'attention'
   | 'findings'
   | 'feed'
-  | 'feed-item';
+  | 'feed-item'
+  | 'command-result';
 
 export interface ConsoleRenderer {
   page(data: object): string;
   login(data: object): string;
+  /** A small standalone page (a form result for browsers without script). */
+  notice(data: object): string;
   partial(name: PartialName, data: object): string;
   readonly viewsDir: string;
 }
@@ -43,6 +46,7 @@ export function createConsoleRenderer(opts: { viewsDir?: string; cache?: boolean
     viewsDir,
     page: (data) => eta.render('./console', data),
     login: (data) => eta.render('./login', data),
+    notice: (data) => eta.render('./notice', data),
     partial: (name, data) => eta.render(`./partials/${name}`, data),
   };
 }

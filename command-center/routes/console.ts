@@ -28,7 +28,7 @@ import {
   sessionCookie,
   type SessionStore,
 } from '../console/session.js';
-import { STATUS_FILTERS, consoleHref, parseFilter, profilesOf } from '../console/view-model.js';
+import { STATUS_FILTERS, commandArgsFromForm, commandForm, consoleHref, parseFilter, profilesOf } from '../console/view-model.js';
 import { KEEPALIVE_MS } from './stream.js';
 
 /** CSP for console responses: scripts only from this origin (no inline), no framing, no plugins. */
@@ -191,7 +191,7 @@ export function consoleRoutes(opts: ConsoleRouteOptions = {}): Hono<AppEnv> {
         attention: p.attention,
         findings: p.findings,
         feed: p.feed,
-        command: { available: false, node: p.detail ? selected : undefined, actions: ['ping'] },
+        command: commandForm(services.commands?.policy, selected ? services.state.nodes.get(selected) : undefined, { canIssue: hasScope(identity, 'commands:write') }),
         note: { available: hasScope(identity, 'events:write'), node: p.detail ? selected : undefined, severities: INCIDENT_SEVERITIES },
         streamUrl: `/console/stream?${stream}`,
       }),
@@ -247,6 +247,41 @@ export function consoleRoutes(opts: ConsoleRouteOptions = {}): Hono<AppEnv> {
     if (nodeId && !c.get('services').state.nodes.has(nodeId)) throw new VaultMeshError('NOT_FOUND', `no node ${nodeId}`, { status: 404 });
     await c.get('services').submit({ kind: result.event.kind, ...(nodeId ? { node_id: nodeId } : {}), author: identity.name, body: result.event.body as Record<string, unknown> });
     return c.req.header('hx-request') ? c.body(null, 204) : c.redirect(consoleHref(parseFilter({}), nodeId), 303);
+  });
+
+  // Commands: the selected node, an action the policy allows for its profile, the action's args from its
+  // `<action>.<arg>` fields, and an explicit confirmation. Issued through CommandService.issue, which checks the
+  // node and the policy again (the form only offers what the policy allows; a stale page must not get further).
+  // Refusals (policy, validation, scope, CSRF) answer 4xx with a readable fragment for the form's result area.
+  app.post('/commands', async (c) => {
+    const services = c.get('services');
+    const htmx = c.req.header('hx-request') !== undefined;
+    let nodeId: string | undefined;
+    const answer = (status: 200 | 201 | 400 | 401 | 403 | 404 | 409 | 429 | 503, data: Record<string, unknown>) => {
+      const html = renderer.partial('command-result', data);
+      if (htmx) return c.html(html, status);
+      return c.html(renderer.notice({ title: data.ok ? 'Command sent' : 'Command not sent', html, back: consoleHref(parseFilter({}), nodeId) }), status);
+    };
+    try {
+      const identity = await identify(c); // a cookie without the CSRF token or from another site throws 403 here
+      if (!identity) throw new VaultMeshError('UNAUTHORIZED', 'sign in to the console first', { status: 401 });
+      if (!hasScope(identity, 'commands:write')) throw new VaultMeshError('FORBIDDEN', 'sending commands needs the commands:write scope', { status: 403 });
+      if (!services.commands) throw new VaultMeshError('UNAVAILABLE', 'commands are not enabled on this center', { status: 503 });
+      const form = await c.req.parseBody();
+      nodeId = selectedNode(typeof form.node_id === 'string' ? form.node_id : undefined);
+      if (!nodeId) throw new VaultMeshError('VALIDATION_ERROR', 'select a node first', { status: 400 });
+      const action = typeof form.action === 'string' ? form.action.trim() : '';
+      if (!action) throw new VaultMeshError('VALIDATION_ERROR', 'choose an action', { status: 400 });
+      if (form.confirm !== 'yes') throw new VaultMeshError('CONFIRMATION_REQUIRED', `tick "I confirm" to send ${action} to ${nodeId}`, { status: 400 });
+      const rec = await services.commands.issue({ nodeId, action, args: commandArgsFromForm(action, form), author: identity.name });
+      if (!htmx) return c.redirect(consoleHref(parseFilter({}), nodeId), 303);
+      const hostname = services.state.nodes.get(nodeId)?.hostname ?? nodeId;
+      return answer(201, { ok: true, action: rec.action, hostname, commandId: rec.id, status: rec.status });
+    } catch (err) {
+      if (!(err instanceof VaultMeshError) || (err.status >= 500 && err.status !== 503)) throw err;
+      const status = ([400, 401, 403, 404, 409, 429, 503] as const).find((s) => s === err.status) ?? 400;
+      return answer(status, { ok: false, code: err.code, message: err.message, status });
+    }
   });
 
   return app;

@@ -19,12 +19,33 @@
   });
   // The first message after a (re)connect is the full-state fragment: only then is the page current again.
   document.addEventListener('htmx:sse:after:message', () => setLive(true));
-  // A posted note clears its form; the note itself arrives through the stream like everyone else's.
+  // A posted note clears its form; the note itself arrives through the stream like everyone else's. A sent command
+  // clears its confirmation, so sending it again needs a new one.
   document.addEventListener('htmx:after:request', (e) => {
-    const form = e.target instanceof Element ? e.target.closest('#note-form') : null;
+    const el = e.target instanceof Element ? e.target : null;
     const status = e.detail && e.detail.ctx && e.detail.ctx.response ? e.detail.ctx.response.status : 0;
-    if (form && status >= 200 && status < 300) form.reset();
+    if (!el || status < 200 || status >= 300) return;
+    const note = el.closest('#note-form');
+    if (note) note.reset();
+    const confirm = el.closest('#cmd-form') ? document.getElementById('cmd-confirm') : null;
+    if (confirm) confirm.checked = false;
   });
+  // The command form shows only the selected action's arguments; the others are disabled, so they are neither
+  // validated nor sent. Without this script every action's inputs show and the server picks the right ones.
+  const showArgs = () => {
+    const action = document.getElementById('cmd-action');
+    if (!(action instanceof HTMLSelectElement)) return;
+    for (const fs of document.querySelectorAll('#cmd-form fieldset.cmd-args')) {
+      const on = fs.getAttribute('data-action') === action.value;
+      fs.hidden = !on;
+      fs.disabled = !on;
+    }
+  };
+  document.addEventListener('change', (e) => {
+    if (e.target instanceof HTMLSelectElement && e.target.id === 'cmd-action') showArgs();
+  });
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', showArgs);
+  else showArgs();
   // Submitting a filter form when a select changes saves a click; typing still needs Enter.
   document.addEventListener('change', (e) => {
     const t = e.target;
