@@ -219,6 +219,8 @@ describe('attention, pending, feed, timeline', () => {
     [env('scan', 'x', { findings: [{}, {}], summary: { critical: 1, high: 0 } }), 'scan: 2 findings, 1 critical'],
     [env('receipt', 'x', { action: 'ping', status: 'ok' }), 'receipt: ping ok'],
     [env('tag', 'x', {}), 'tag'],
+    [env('attention', 'x', { status: 'crit', previous: 'ok', reasons: [{ code: 'disk', message: 'disk 95.0% used' }] }), 'attention OK → CRIT: disk 95.0% used'],
+    [env('attention', 'x', { status: 'ok', previous: 'attn', reasons: [] }), 'attention ATTN → OK'],
   ])('describeEnvelope %#', (e, text) => expect(describeEnvelope(e)).toBe(text));
 
   // Command lifecycle and receipt shapes as command-store.ts journals them.

@@ -377,6 +377,10 @@ export function describeEnvelope(env: Envelope, ctx: DescribeContext = {}): stri
       return describeCommand(b, env.author, ctx);
     case 'receipt':
       return describeReceipt(b, ctx);
+    case 'attention': {
+      const reasons = Array.isArray(b.reasons) ? b.reasons.map((r) => str((r as Body)?.message)).filter(Boolean) : [];
+      return `attention ${str(b.previous).toUpperCase() || '?'} → ${str(b.status).toUpperCase()}${reasons.length ? `: ${reasons.join('; ')}` : ''}`;
+    }
     case 'note':
       return `note: ${str(b.text ?? b.message ?? b.title)}`;
     case 'incident':
