@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 /**
  * Writes the console screenshots in docs/ (run `npm run build` first): an empty fleet, a live demo fleet, and a
- * node's detail. Starts a real center (dist/) in a temp dir, drives signed agent requests, and photographs the
- * console in headless Chromium (/usr/bin/chromium) at 1280×800.
+ * node's detail. Starts a real center (dist/) in a temp dir, drives signed agent requests (enrollments, heartbeats,
+ * scan reports, command long-polls and signed receipts), sends a command through the console's own form, and
+ * photographs the console in headless Chromium (/usr/bin/chromium) at 1280×800 (the node detail at 1280×1200, so
+ * its scan and timeline fit).
  *
  *   node bench/screenshots.mjs [outDir=docs]
  */
@@ -20,6 +22,7 @@ const { startCenter } = await dist('command-center/center.js');
 const { resolveCenterConfig } = await dist('command-center/config.js');
 const { generateKeyPair } = await dist('protocol/keys.js');
 const { signRequest } = await dist('protocol/request-signing.js');
+const { signReceipt } = await dist('protocol/command.js');
 
 const dir = mkdtempSync(join(tmpdir(), 'vm-shots-'));
 const center = await startCenter(resolveCenterConfig({ port: 0, logDir: join(dir, 'logs'), stateDir: join(dir, 'state'), fsync: 'off' }, {}), {
@@ -31,6 +34,27 @@ const api = (path, body, method = 'POST') =>
 const agent = (key, nodeId, path, body) => {
   const raw = JSON.stringify(body);
   return fetch(center.url + path, { method: 'POST', headers: { ...signRequest({ method: 'POST', path, nodeId, body: raw }, key), 'content-type': 'application/json' }, body: raw });
+};
+const agentGet = (key, nodeId, path) => fetch(center.url + path, { headers: signRequest({ method: 'GET', path, nodeId, body: '' }, key) });
+const SEVERITIES = ['critical', 'high', 'medium', 'low', 'info'];
+const scanReport = (nodeId, findings, checksRun = 14) => {
+  const at = new Date().toISOString();
+  const summary = { ...Object.fromEntries(SEVERITIES.map((s) => [s, findings.filter((f) => f.severity === s).length])), checks_run: checksRun, checks_failed: 0 };
+  return { node_id: nodeId, started_at: at, finished_at: at, agent_version: '0.1.0', trigger: 'schedule', summary, findings: findings.map((f) => ({ detail: '', evidence: {}, ...f })) };
+};
+/** The node side of a command: long-poll once, answer every command with a signed receipt. */
+const answerCommands = async (n, output) => {
+  const { commands } = await (await agentGet(n.key, n.id, '/api/agent/commands?wait=0')).json();
+  for (const cmd of commands) {
+    const at = new Date().toISOString();
+    const receipt = signReceipt(
+      { v: 1, command_id: cmd.payload.id, node_id: n.id, status: 'succeeded', exit_code: 0, started_at: at, finished_at: at, output: output(cmd.payload), truncated: false },
+      n.key,
+    );
+    const r = await agent(n.key, n.id, '/api/agent/receipts', receipt);
+    if (!r.ok) throw new Error(`receipt refused: ${r.status} ${await r.text()}`);
+  }
+  return commands.length;
 };
 
 const browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'vm-chromium-')), {
@@ -83,13 +107,49 @@ try {
   }
   await api('/api/events', { kind: 'note', node_id: nodes[0].id, body: { text: 'kernel 6.1.0-28 rolled out to web tier' } });
   await api('/api/events', { kind: 'incident', node_id: nodes[4].id, body: { title: 'nginx failing health checks', severity: 'high' } });
+  // Latest scans (kept per node by the center, counted fleet-wide in the right panel; the ledger root moves).
+  const scans = {
+    0: [
+      { check: 'ssh-password-auth', severity: 'high', title: 'SSH allows password authentication' },
+      { check: 'unattended-upgrades', severity: 'medium', title: 'Unattended upgrades are disabled' },
+      { check: 'ntp-sync', severity: 'low', title: 'Clock not synchronised by NTP' },
+      { check: 'kernel-version', severity: 'info', title: 'Kernel 6.1.0-28-amd64' },
+    ],
+    1: [{ check: 'listen-any', severity: 'critical', title: 'PostgreSQL listens on 0.0.0.0 without TLS' }],
+    2: [{ check: 'disk-usage', severity: 'high', title: 'Disk 95% used on /' }],
+    3: [],
+    5: [{ check: 'world-writable', severity: 'medium', title: '3 world-writable files under /etc' }],
+    6: [{ check: 'ntp-sync', severity: 'low', title: 'Clock not synchronised by NTP' }],
+  };
+  for (const [i, findings] of Object.entries(scans)) {
+    const n = nodes[Number(i)];
+    const r = await agent(n.key, n.id, '/api/agent/scan', scanReport(n.id, findings));
+    if (!r.ok) throw new Error(`scan refused: ${r.status} ${await r.text()}`);
+  }
   await page.waitForTimeout(1500);
   await page.reload();
   await page.waitForFunction(() => document.documentElement.dataset.sse === 'live');
   await page.screenshot({ path: join(OUT, 'console-fleet.png') });
 
-  await page.click(`#node-${nodes[0].id} a`);
+  // The node detail, with a command sent through the console's own form and answered by the node.
+  const web = nodes[0];
+  await page.setViewportSize({ width: 1280, height: 1200 });
+  await page.click(`#node-${web.id} a`);
   await page.waitForSelector('#node-detail svg');
+  await page.waitForFunction(() => document.documentElement.dataset.sse === 'live');
+  const send = async (action, fill) => {
+    await page.selectOption('#cmd-action', action);
+    if (fill) await page.fill(fill[0], fill[1]);
+    await page.check('#cmd-confirm');
+    await page.click('#cmd-form button[type=submit]');
+    await page.waitForSelector('#cmd-result .ok');
+  };
+  await send('ping');
+  await answerCommands(web, (p) => JSON.stringify({ pong: true, node_id: p.node_id }));
+  await send('service-status', ['#cmd-service-status-unit', 'nginx.service']);
+  await answerCommands(web, () => '● nginx.service - A high performance web server\n   Active: active (running) since Mon 2026-11-23');
+  await page.waitForSelector('#node-detail .timeline li.k-receipt >> text=service-status succeeded');
+  await page.selectOption('#cmd-action', 'service-status');
   await page.waitForTimeout(500);
   await page.screenshot({ path: join(OUT, 'console-node.png') });
   console.log(`wrote console-empty.png, console-fleet.png, console-node.png to ${OUT}`);
