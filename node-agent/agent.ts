@@ -92,12 +92,24 @@ async function sendHeartbeat(deps: AgentDeps, now: Date): Promise<CycleResult> {
   const hb = { ...(await buildHeartbeat(deps.config, now)), id: heartbeatId(deps.config.nodeId, now) };
   // With an outbox, only an approved node queues: enrollment questions need the center's answer.
   const res = deps.outbox
-    ? await deps.outbox.send<{ seq: number }>('heartbeat', '/api/agent/heartbeat', hb, { canQueue: deps.store.read().enrollment === 'approved' })
-    : await deps.client.post<{ seq: number; queued?: false }>('/api/agent/heartbeat', hb);
+    ? await deps.outbox.send<HeartbeatAnswer>('heartbeat', '/api/agent/heartbeat', hb, { canQueue: deps.store.read().enrollment === 'approved' })
+    : await deps.client.post<HeartbeatAnswer & { queued?: false }>('/api/agent/heartbeat', hb);
   if (res.queued === true) return { outcome: 'queued', waiting: deps.outbox!.outbox.length };
   const s = deps.store.read();
-  if (s.enrollment !== 'approved') deps.store.write({ ...s, enrollment: 'approved' });
+  // A node approved after it enrolled learns the center key from its first accepted heartbeat.
+  const tofu = trustOnFirstUse(deps, s.tofu_center_keys, res.center_keys);
+  if (s.enrollment !== 'approved' || tofu !== s.tofu_center_keys) deps.store.write({ ...s, enrollment: 'approved', tofu_center_keys: tofu });
   return { outcome: 'heartbeat', seq: res.seq };
+}
+
+type CenterKeys = Array<{ public_key: string; key_id: string }>;
+type HeartbeatAnswer = { seq: number; center_keys?: CenterKeys };
+
+/** Keys to trust when none are pinned: the ones already trusted, else the ones the center just offered (logged). */
+function trustOnFirstUse(deps: AgentDeps, current: CenterKeys, offered: CenterKeys | undefined): CenterKeys {
+  if (deps.config.ccPubkeys.length > 0 || current.length > 0 || !offered?.length) return current;
+  deps.log(`WARNING: no VAULTMESH_CC_PUBKEY pinned; trusting the center key(s) ${offered.map((k) => k.key_id).join(', ')} on first use. Pin it to remove this trust-on-first-use.`);
+  return offered;
 }
 
 async function enroll(deps: AgentDeps): Promise<string> {
@@ -115,11 +127,7 @@ async function enroll(deps: AgentDeps): Promise<string> {
     facts: { arch: process.arch, platform: process.platform, node: process.version },
   });
   const s = store.read();
-  let tofu = s.tofu_center_keys;
-  if (res.status === 'approved' && config.ccPubkeys.length === 0 && tofu.length === 0 && res.center_keys.length) {
-    tofu = res.center_keys;
-    deps.log(`WARNING: no VAULTMESH_CC_PUBKEY pinned; trusting the center key(s) ${tofu.map((k) => k.key_id).join(', ')} on first use. Pin it to remove this trust-on-first-use.`);
-  }
+  const tofu = res.status === 'approved' ? trustOnFirstUse(deps, s.tofu_center_keys, res.center_keys) : s.tofu_center_keys;
   store.write({ ...s, enrollment: res.status === 'approved' ? 'approved' : 'pending', tofu_center_keys: tofu });
   deps.log(`enrollment ${res.status} for node ${config.nodeId} (key ${store.key.keyId})`);
   return res.status;

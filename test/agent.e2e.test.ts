@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestCenter, tempDir, type TestCenter } from './helpers.js';
 import { AGENT_BIN, CLI_BIN, runNode } from './process-helpers.js';
@@ -48,6 +48,10 @@ describe('real vaultmesh-agent and vaultmesh CLI processes against a center', ()
     expect(node.status).toBe('ok');
     expect(node.metrics.mem_total_bytes).toBeGreaterThan(0);
     expect(node.metrics.disk_total_bytes).toBeGreaterThan(0);
+    // Approved after it enrolled, it learns the center key (trust on first use) from its first accepted heartbeat.
+    const state = JSON.parse(readFileSync(join(t.dir, 'agent', 'agent-state.json'), 'utf8'));
+    expect(state.tofu_center_keys).toEqual([{ public_key: c.services.centerKey.publicKeyHex, key_id: c.services.centerKey.keyId }]);
+    expect(second.stdout).toMatch(/trusting the center key/);
   });
 
   it('CLI errors: usage is exit 2, an unreachable center exit 1 with a clear message', async () => {

@@ -69,7 +69,7 @@ export function agentRoutes(): Hono<AppEnv> {
       author: `node:${nodeId}`,
       body: hb,
     });
-    return c.json({ ok: true, id: envelope.id, seq: envelope.seq, duplicate, server_time: services.now().toISOString() });
+    return c.json({ ok: true, id: envelope.id, seq: envelope.seq, duplicate, server_time: services.now().toISOString(), center_keys: centerKeys(services) });
   });
 
   // Scan reports are ledger material: they stay Ed25519-signed per request, and land in sovereign-scans.jsonl.
@@ -95,10 +95,13 @@ export function agentRoutes(): Hono<AppEnv> {
   return app;
 }
 
-function enrollResponse(status: string, services: { centerKey: { publicKeyHex: string; keyId: string } }) {
-  return {
-    status,
-    // Handed out so an agent without a pinned center key can trust it on first use (it logs that loudly).
-    center_keys: status === 'approved' ? [{ public_key: services.centerKey.publicKeyHex, key_id: services.centerKey.keyId }] : [],
-  };
+type KeyHolder = { centerKey: { publicKeyHex: string; keyId: string } };
+
+/** Handed to approved agents so one without a pinned center key can trust it on first use (it logs that loudly). */
+function centerKeys(services: KeyHolder) {
+  return [{ public_key: services.centerKey.publicKeyHex, key_id: services.centerKey.keyId }];
+}
+
+function enrollResponse(status: string, services: KeyHolder) {
+  return { status, center_keys: status === 'approved' ? centerKeys(services) : [] };
 }
