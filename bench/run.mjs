@@ -13,6 +13,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { BENCH_ENV } from './lib/center-process.mjs';
 import { loadAverage, machineDescription } from './lib/proc.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -38,7 +39,8 @@ function runModule(mod, budgetMs) {
   return new Promise((res) => {
     const file = join(BENCH, mod.file);
     if (!existsSync(file)) return res({ error: `not available: bench/${mod.file} does not exist` });
-    const child = spawn(process.execPath, [SELF, '--module', file], { env: { ...process.env, ...mod.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Every module's centers measure capacity: abuse limits off (one generator on 127.0.0.1), see BENCH_ENV.
+    const child = spawn(process.execPath, [SELF, '--module', file], { env: { ...process.env, ...BENCH_ENV, ...mod.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     let timedOut = false;

@@ -64,6 +64,7 @@ export async function openLoop(origin, requests, { rate, connections = 64, maxMs
   const t0 = performance.now();
   let sent = 0;
   let maxLagMs = 0;
+  let lastAnswer = 0;
   try {
     while (sent < requests.length) {
       const due = t0 + (sent * 1000) / rate;
@@ -80,7 +81,8 @@ export async function openLoop(origin, requests, { rate, connections = 64, maxMs
         const p = send(pool, requests[sent])
           .then((status) => {
             count(t, status, expect);
-            t.latencies.push(performance.now() - scheduled);
+            lastAnswer = performance.now();
+            t.latencies.push(lastAnswer - scheduled);
           })
           .catch((err) => {
             t.errors++;
@@ -93,7 +95,7 @@ export async function openLoop(origin, requests, { rate, connections = 64, maxMs
     }
     const sendSecs = (performance.now() - t0) / 1000;
     await Promise.race([Promise.all([...pending]), new Promise((r) => setTimeout(r, drainMs))]);
-    return { ...t, sent, unanswered: pending.size, secs: sendSecs, offered: sent / sendSecs, maxLagMs };
+    return { ...t, sent, unanswered: pending.size, secs: sendSecs, offered: sent / sendSecs, maxLagMs, answerSecs: (lastAnswer - t0) / 1000 };
   } finally {
     await pool.destroy();
   }
