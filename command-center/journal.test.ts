@@ -179,3 +179,32 @@ describe('replay recovery', () => {
     await expect(replayAll(dir)).rejects.toMatchObject({ code: 'JOURNAL_CORRUPT', message: expect.stringContaining('does not increase') });
   });
 });
+
+describe('journal batches across files', () => {
+  it('rolls every file of a batch back when one file fails, so nothing unacknowledged stays on disk', async () => {
+    const t = tempDir();
+    dirs.push(t.cleanup);
+    let failEvents = false;
+    const committed: number[] = [];
+    const j = await openJournal({
+      dir: t.dir,
+      onCommit: (b) => committed.push(...b.map((c) => c.envelope.seq)),
+      writeFile: async (fh, data) => {
+        await fh.write(data);
+        // Fail the events file only, after the scan file of the same batch was written.
+        if (failEvents && data.toString().includes('"kind":"note"')) throw Object.assign(new Error('ENOSPC'), { code: 'ENOSPC' });
+      },
+    });
+    await j.append(draft('scan', 0));
+    failEvents = true;
+    const results = await Promise.allSettled([j.append(draft('scan', 1)), j.append(draft('note', 2))]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    failEvents = false;
+    await j.append(draft('scan', 3));
+    await j.close();
+    const scans = readFileSync(join(t.dir, 'sovereign-scans.jsonl'), 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l).body.i);
+    expect(scans).toEqual([0, 3]);
+    expect(readFileSync(join(t.dir, 'events.jsonl'), 'utf8')).toBe('');
+    expect(committed).toEqual([1, 4]);
+  });
+});

@@ -95,30 +95,50 @@ export async function openJournal(opts: JournalOptions): Promise<Journal> {
   let closed = false;
 
   async function writeBatch(batch: Pending[]): Promise<void> {
-    const byFile = new Map<JournalName, Buffer[]>();
+    const byFile = new Map<JournalName, { parts: Buffer[]; lastSeq: number }>();
     for (const p of batch) {
-      let parts = byFile.get(p.journal);
-      if (!parts) byFile.set(p.journal, (parts = []));
-      parts.push(p.line, NEWLINE);
-      files.get(p.journal)!.lastSeq = p.envelope.seq;
+      let entry = byFile.get(p.journal);
+      if (!entry) byFile.set(p.journal, (entry = { parts: [], lastSeq: 0 }));
+      entry.parts.push(p.line, NEWLINE);
+      entry.lastSeq = p.envelope.seq;
     }
+    const data = new Map([...byFile].map(([name, e]) => [name, Buffer.concat(e.parts)]));
     const t0 = performance.now();
-    await Promise.all(
-      [...byFile].map(async ([name, parts]) => {
-        const f = files.get(name)!;
-        if (f.dirty) {
-          await f.fh.truncate(f.size);
-          f.dirty = false;
-        }
-        const data = Buffer.concat(parts);
-        f.dirty = true;
-        await write(f.fh, data);
-        f.size += data.length;
+    // A batch is all or nothing: until every file it touches is written and synced, those files count as dirty, so
+    // a failure in any of them rolls all of them back to their acknowledged length before the next write.
+    // allSettled, not all: no write may still be in flight when the next batch truncates.
+    const settle = async (work: (f: FileState, name: JournalName) => Promise<void>) => {
+      const results = await Promise.allSettled([...data.keys()].map((name) => work(files.get(name)!, name)));
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) {
+        // Roll back now (best effort); a file that cannot be truncated yet stays dirty and is retried first thing.
+        await Promise.allSettled(
+          [...data.keys()].map(async (name) => {
+            const f = files.get(name)!;
+            f.dirty = true;
+            await f.fh.truncate(f.size);
+            f.dirty = false;
+          }),
+        );
+        throw failed.reason;
+      }
+    };
+    await settle(async (f, name) => {
+      if (f.dirty) {
+        await f.fh.truncate(f.size);
         f.dirty = false;
-      }),
-    );
+      }
+      f.dirty = true;
+      await write(f.fh, data.get(name)!);
+    });
     const t1 = performance.now();
-    if (fsyncMode !== 'off') await Promise.all([...byFile.keys()].map((name) => files.get(name)!.fh.datasync()));
+    if (fsyncMode !== 'off') await settle((f) => f.fh.datasync());
+    for (const [name, bytes] of data) {
+      const f = files.get(name)!;
+      f.size += bytes.length;
+      f.dirty = false;
+      f.lastSeq = byFile.get(name)!.lastSeq;
+    }
     opts.onFlush?.({ entries: batch.length, writeMs: t1 - t0, fsyncMs: performance.now() - t1 });
   }
 
@@ -157,12 +177,21 @@ export async function openJournal(opts: JournalOptions): Promise<Journal> {
       console.error(`journal: heartbeat rotation failed, keeping ${active}: ${(err as Error).message}`);
       return;
     }
-    // From here the old handle points at the segment; the next heartbeat write goes to a fresh active file.
+    // From here the old handle points at the segment; the next heartbeat write goes to a fresh active file. If the
+    // new file cannot be opened (no inodes, EMFILE), the segment is renamed back and stays the active file.
+    let fresh: FileHandle;
+    try {
+      fresh = await open(active, 'a');
+      fsyncDirSync(opts.dir);
+    } catch (err) {
+      console.error(`journal: cannot open a new ${active} after rotation, keeping the old one: ${(err as Error).message}`);
+      await rename(segment, active).catch((e: Error) => console.error(`journal: renaming ${segment} back failed: ${e.message}`));
+      return;
+    }
     const old = f.fh;
-    f.fh = await open(active, 'a');
+    f.fh = fresh;
     f.size = 0;
-    fsyncDirSync(opts.dir);
-    await old.close();
+    await old.close().catch((err: Error) => console.error(`journal: closing the rotated segment failed: ${err.message}`));
     try {
       r.onRotate({ path: segment, lastSeq: f.lastSeq });
     } catch (err) {
