@@ -19,7 +19,7 @@ import { apiTokenAuthenticator, createApiTokenState, createApiTokenUsage } from 
 import { cfAccessFromConfig } from './cf-access.js';
 import { abuseLimitsFromConfig } from './rate-limit.js';
 import { createSessionStore, sessionAuthenticator } from './console/session.js';
-import { createPipeline, RecentIds } from './pipeline.js';
+import { createPipeline, dedupKey, RecentIds } from './pipeline.js';
 import { createLedgerObserver, createNamedLedger } from './ledger.js';
 import { createReplayGuard } from './replay-guard.js';
 import { journalPaths, replayJournals, type ReplayReport } from './replay.js';
@@ -114,7 +114,7 @@ export async function startCenter(config: CenterConfig, opts: { log?: Logger; no
         if (envelope.node_id) replayedUpTo.set(envelope.node_id, (replayedUpTo.get(envelope.node_id) ?? 0) + 1);
       }
       applyEnvelope(state, envelope);
-      recentIds.add(envelope.id, envelope.seq);
+      recentIds.add(dedupKey(envelope.author, envelope.id), envelope.seq);
       bus.retain(envelope);
       eventLog.add(envelope);
     },
@@ -210,7 +210,7 @@ export async function startCenter(config: CenterConfig, opts: { log?: Logger; no
       ...(config.expectedAgentVersion ? { expectedAgentVersion: config.expectedAgentVersion } : {}),
     },
     eventLog,
-    seenEnvelopeId: (id) => recentIds.get(id),
+    seenEnvelopeId: (author, id) => recentIds.get(dedupKey(author, id)),
     ledgers,
   };
 

@@ -13,3 +13,27 @@ describe('RecentIds', () => {
     expect([r.get('c'), r.get('d'), r.get('e')]).toEqual([9, 4, 5]);
   });
 });
+
+describe('pipeline de-duplication', () => {
+  it('recognises a retry by the same author only; another author claiming the id cannot suppress a fact', async () => {
+    const { openJournal } = await import('./journal.js');
+    const { createFleetState } = await import('./fleet-state.js');
+    const { createEventBus } = await import('./event-bus.js');
+    const { createPipeline } = await import('./pipeline.js');
+    const { tempDir } = await import('../test/helpers.js');
+    const t = tempDir();
+    try {
+      let journal: Awaited<ReturnType<typeof openJournal>> | undefined;
+      const pipeline = createPipeline({ journal: () => journal!, state: createFleetState(), bus: createEventBus(), recentIds: new RecentIds() });
+      journal = await openJournal({ dir: t.dir, onCommit: pipeline.onCommit });
+      const squat = await pipeline.submit({ id: 'rcpt-c1', kind: 'note', author: 'token:bot', body: { text: 'mine now' } });
+      const real = await pipeline.submit({ id: 'rcpt-c1', kind: 'receipt', author: 'node:web-01', node_id: 'web-01', body: {} });
+      const retry = await pipeline.submit({ id: 'rcpt-c1', kind: 'receipt', author: 'node:web-01', node_id: 'web-01', body: {} });
+      expect([squat.duplicate, real.duplicate, retry.duplicate]).toEqual([false, false, true]);
+      expect(retry.envelope.seq).toBe(real.envelope.seq);
+      await journal.close();
+    } finally {
+      t.cleanup();
+    }
+  });
+});

@@ -35,6 +35,15 @@ export class RecentIds {
   }
 }
 
+/**
+ * Retries are recognised per author: the same id from another author is a different fact. Otherwise anyone able to
+ * post events could claim, in advance, the id of a fact someone else will send (a receipt `rcpt-<command id>`) and
+ * make the real one look like a duplicate.
+ */
+export function dedupKey(author: string, id: string): string {
+  return `${author}\u0000${id}`;
+}
+
 export interface Pipeline {
   submit(draft: EnvelopeDraft): Promise<{ envelope: Envelope; duplicate: boolean }>;
   /** The journal's onCommit hook: applies and publishes a durable batch in seq order. */
@@ -55,22 +64,22 @@ export function createPipeline(deps: {
       for (const obs of deps.observers ?? []) obs(batch);
       for (const { envelope } of batch) {
         applyEnvelope(deps.state, envelope);
-        deps.recentIds.add(envelope.id, envelope.seq);
+        deps.recentIds.add(dedupKey(envelope.author, envelope.id), envelope.seq);
         deps.bus.publish(envelope);
       }
     },
     submit(draft) {
-      if (draft.id !== undefined) {
-        const seq = deps.recentIds.get(draft.id);
+      const key = draft.id === undefined ? undefined : dedupKey(draft.author, draft.id);
+      if (key !== undefined) {
+        const seq = deps.recentIds.get(key);
         if (seq !== undefined) return Promise.resolve({ envelope: { ...draftToStub(draft), seq }, duplicate: true });
-        const pending = inflight.get(draft.id);
+        const pending = inflight.get(key);
         if (pending) return pending.then((r) => ({ ...r, duplicate: true }));
       }
       const p = deps.journal().append(draft).then((envelope) => ({ envelope, duplicate: false }));
-      if (draft.id !== undefined) {
-        const id = draft.id;
-        inflight.set(id, p);
-        p.finally(() => inflight.delete(id)).catch(() => undefined);
+      if (key !== undefined) {
+        inflight.set(key, p);
+        p.finally(() => inflight.delete(key)).catch(() => undefined);
       }
       return p;
     },

@@ -69,8 +69,13 @@ describe('scan ingestion and the ledger API', () => {
     expect(bad.status).toBe(400);
     const other = await n.send('POST', '/api/agent/scan', report('b', 's2', []));
     expect(other.status).toBe(403);
+    expect((await n.send('POST', '/api/agent/scan', report('a', 's-ok', []))).status).toBe(200);
+    const b = await enrolledNode(c, 'b2');
+    const conflict = await b.send('POST', '/api/agent/scan', report('b2', 's-ok', []));
+    expect(conflict.status).toBe(409);
+    expect(conflict.json.error.code).toBe('ID_CONFLICT');
     const stranger = await testNode(c, 'a').send('POST', '/api/agent/scan', report('a', 's3', []));
     expect(stranger.status).toBe(401);
-    expect((await c.api('GET', '/api/ledger/root')).json.tree_size).toBe(0);
+    expect((await c.api('GET', '/api/ledger/root')).json.tree_size).toBe(1);
   });
 });

@@ -37,7 +37,7 @@ export interface Services {
   /** Recent envelopes per journal plus journal reads, for `GET /api/events`. */
   eventLog?: EventLog;
   /** The seq of an envelope id already journaled (recent ids only), for idempotent retries. */
-  seenEnvelopeId?(id: string): number | undefined;
+  seenEnvelopeId?(author: string, id: string): number | undefined;
   attention?: AttentionMonitor;
   /** Outbound webhooks (only when URLs are configured). */
   webhooks?: Webhooks;

@@ -89,7 +89,7 @@ export function eventRoutes(): Hono<AppEnv> {
     const id = key ?? input.id;
     // A retry is answered before validating against current state: the original may have changed it (a resolve).
     if (id !== undefined) {
-      const seq = s.seenEnvelopeId?.(id);
+      const seq = s.seenEnvelopeId?.(c.get('identity').name, id);
       if (seq !== undefined) return c.json({ duplicate: true, id, seq }, 200);
     }
 
