@@ -183,7 +183,16 @@ export function apiTokenAuthenticator(deps: { state: () => ApiTokenState; usage:
     if (!t || !secretMatches(token, t.token_sha256)) return undefined;
     if (tokenStatus(t, deps.now().getTime()) !== 'active') return undefined;
     deps.usage.touch(t.token_id);
-    const identity: Identity = { via: 'api-token', name: tokenIdentityName(t), scopes: new Set(t.scopes) };
+    const tokenId = t.token_id;
+    const identity: Identity = {
+      via: 'api-token',
+      name: tokenIdentityName(t),
+      scopes: new Set(t.scopes),
+      stillValid: () => {
+        const now = deps.state().byId.get(tokenId);
+        return now !== undefined && tokenStatus(now, deps.now().getTime()) === 'active';
+      },
+    };
     return identity;
   };
 }

@@ -14,6 +14,11 @@ export interface Identity {
   /** Recorded as `author` of everything the caller does. */
   name: string;
   scopes: ReadonlySet<Scope>;
+  /**
+   * For credentials that can be revoked or expire while something derived from them lives on (a console session
+   * started with an API token): false once the credential is no longer valid.
+   */
+  stillValid?: () => boolean;
 }
 
 export type Authenticator = (c: Context) => Identity | undefined | Promise<Identity | undefined>;

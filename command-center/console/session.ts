@@ -61,7 +61,8 @@ export function createSessionStore(opts: { ttlMs?: number; now?: () => number; r
       const h = hashSecret(id);
       const s = byHash.get(h);
       if (!s) return undefined;
-      if (s.expiresAt <= now()) {
+      // A session ends with its own expiry, or as soon as the token it was started with is revoked or expires.
+      if (s.expiresAt <= now() || (s.identity.stillValid && !s.identity.stillValid())) {
         byHash.delete(h);
         return undefined;
       }
