@@ -200,6 +200,10 @@ export interface CommandServiceDeps {
   onError?: (err: unknown) => void;
 }
 
+function issuedBefore(rec: CommandRecord, isoTime: string): boolean {
+  return Date.parse(rec.signed.payload.issued_at) < Date.parse(isoTime);
+}
+
 export function createCommandService(deps: CommandServiceDeps): CommandService {
   const now = deps.now ?? (() => new Date());
   const random = deps.random ?? randomBytes;
@@ -218,9 +222,12 @@ export function createCommandService(deps: CommandServiceDeps): CommandService {
   const deliverable = (nodeId: string, nowMs: number): { ready: CommandRecord[]; nextAt: number } => {
     const ready: CommandRecord[] = [];
     let nextAt = Infinity;
+    const enrolledAt = deps.state.nodes.get(nodeId)?.enrolled_at;
     for (const id of cs().open.get(nodeId) ?? []) {
       const rec = cs().byId.get(id)!;
       if (delivering.has(id) || nowMs >= Date.parse(rec.expires_at)) continue;
+      // A node enrolled again (after a revocation) is a new identity: it never gets its predecessor's commands.
+      if (enrolledAt !== undefined && issuedBefore(rec, enrolledAt)) continue;
       if (rec.status === 'queued') ready.push(rec);
       else if (rec.last_delivered_at) {
         const due = Date.parse(rec.last_delivered_at) + redeliverMs;
@@ -345,7 +352,9 @@ export function createCommandService(deps: CommandServiceDeps): CommandService {
         throw new VaultMeshError('BAD_SIGNATURE', `receipt is not signed by the enrolled key of ${nodeId}`, { status: 400 });
       }
       const rec = cs().byId.get(receipt.payload.command_id);
-      if (!rec || rec.node_id !== nodeId) throw new VaultMeshError('UNKNOWN_COMMAND', `no command ${receipt.payload.command_id} for node ${nodeId}`, { status: 404 });
+      if (!rec || rec.node_id !== nodeId || issuedBefore(rec, node.enrolled_at)) {
+        throw new VaultMeshError('UNKNOWN_COMMAND', `no command ${receipt.payload.command_id} for node ${nodeId}`, { status: 404 });
+      }
       if (rec.receipt) return { record: rec, duplicate: true };
       const [r] = await Promise.all([
         deps.submit({ id: `rcpt-${rec.id}`, kind: 'receipt', node_id: nodeId, author: `node:${nodeId}`, body: receipt as unknown as Record<string, unknown> }),

@@ -30,7 +30,9 @@ export function agentRoutes(): Hono<AppEnv> {
       if (decision.kind === 'existing') {
         return c.json(enrollResponse(decision.status, services), decision.status === 'approved' ? 200 : 202);
       }
-      const auto = services.config.autoApprove;
+      // Auto-approve (demos) admits new node ids only: a revoked or rejected node coming back with a new key is
+      // an operator's decision, or anyone holding a multi-use token could take over its name.
+      const auto = services.config.autoApprove && !services.state.nodes.has(req.node_id);
       await services.submit({
         kind: 'enrollment',
         node_id: req.node_id,
