@@ -4,7 +4,7 @@ import { cac } from 'cac';
 import { isVaultMeshError } from '../protocol/errors.js';
 import { readEnvFile } from './env-file.js';
 import { resolveAgentConfig } from './config.js';
-import { openAgentState } from './agent-state.js';
+import { lockStateDir, openAgentState } from './agent-state.js';
 import { createCcClient } from './cc-client.js';
 import { AGENT_VERSION, runCycle } from './agent.js';
 import { getGlobalDispatcher } from 'undici';
@@ -63,6 +63,8 @@ async function main(argv: string[]): Promise<void> {
     readEnvFile(o.settings ?? process.env.VAULTMESH_SETTINGS ?? '/etc/vaultmesh/agent.env'),
   );
   const store = openAgentState(config.stateDir);
+  const unlock = lockStateDir(config.stateDir);
+  process.once('exit', unlock);
   if (store.keyCreated) log(`created node key ${store.key.keyId} in ${config.stateDir}/node-key.pem`);
   const extraHeaders: Record<string, string> = {};
   if (config.cfAccessClientId && config.cfAccessClientSecret) {
