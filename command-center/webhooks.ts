@@ -8,7 +8,7 @@ import { createHmac } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { canonicalJson } from '../protocol/canonical-json.js';
 import type { Envelope } from '../protocol/envelope.js';
-import { writeFileAtomicSync } from '../protocol/keys.js';
+import { assertPrivateFile, writeFileAtomicSync } from '../protocol/keys.js';
 
 export const WEBHOOK_KINDS = new Set(['attention', 'incident', 'ack', 'resolve']);
 
@@ -162,5 +162,6 @@ export function createWebhooks(opts: WebhookOptions): Webhooks {
 /** The HMAC key shared with receivers: created once (0600) in the state dir unless given in the config. */
 export function loadOrCreateWebhookSecret(file: string, create: () => string): string {
   if (!existsSync(file)) writeFileAtomicSync(file, `${create()}\n`, 0o600);
+  assertPrivateFile(file); // like the admin token and keys: a secret others can read is refused
   return readFileSync(file, 'utf8').trim();
 }
