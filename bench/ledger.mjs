@@ -7,16 +7,20 @@
  *  - `ledger verify` throughput (MB/s) on a generated ~150 MB scans journal with signed heads
  *  - merkletreejs (configured for RFC 6962) on the same 1M leaf hashes: build, one append (it rebuilds), proof, RSS,
  *    each structure built in its own child process so RSS figures are comparable.
+ *  - head-write cost (`publishHead`: sign, consistency proof, chain file + ROOT.txt written atomically) with 100 vs
+ *    100,000 heads already in the chain (archive segments of 1,000), the old whole-chain rewrite at 100,000 heads for
+ *    comparison, and `ledger verify` over those 100,000 heads across their segments.
  *
  *   node bench/ledger.mjs                        # prints a table
  *   import { run } from './bench/ledger.mjs'     # rows { name, value, unit, baseline?, ratio? }
  *
  * Bounded: about a minute on a slow 2-core machine; children are killed after 60 s.
- * VAULTMESH_BENCH_LEAVES (default 1000000) and VAULTMESH_BENCH_VERIFY_MB (default 150) shrink it.
+ * VAULTMESH_BENCH_LEAVES (default 1000000), VAULTMESH_BENCH_VERIFY_MB (default 150) and VAULTMESH_BENCH_HEADS
+ * (default 100000) shrink it; VAULTMESH_BENCH_PARTS=heads,… runs a subset (root, ledger, verify, lib, heads).
  */
 import { spawnSync } from 'node:child_process';
 import { hash, createHash } from 'node:crypto';
-import { appendFileSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -25,6 +29,9 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SELF = fileURLToPath(import.meta.url);
 const N = Number(process.env.VAULTMESH_BENCH_LEAVES ?? 1_000_000);
 const VERIFY_MB = Number(process.env.VAULTMESH_BENCH_VERIFY_MB ?? 150);
+const HEADS = Number(process.env.VAULTMESH_BENCH_HEADS ?? 100_000);
+const HEAD_WRITES = 1000; // one full cycle of the chain file (DEFAULT_MAX_CHAIN_HEADS) in both cases
+const PARTS = new Set((process.env.VAULTMESH_BENCH_PARTS ?? 'root,ledger,verify,lib,heads').split(',').map((x) => x.trim()));
 const dist = (p) => import(pathToFileURL(join(ROOT, 'dist', p)).href);
 
 const SEVS = ['critical', 'high', 'medium', 'low', 'info'];
@@ -137,10 +144,15 @@ export async function run({ log = () => {} } = {}) {
     log(r);
   };
 
+  // 6 first (it needs little memory): head-write cost against the length of the chain.
+  if (PARTS.has('heads')) await headWrites({ row, log, key });
+
+  if (!PARTS.has('root') && !PARTS.has('ledger') && !PARTS.has('verify') && !PARTS.has('lib')) return rows;
   // 1. Root over N leaves vs 2n−1 raw SHA-256 calls over the same bytes (n over the lines, n−1 over 65 bytes).
   log(`generating ${N} lines…`);
   const { buf, offsets } = packedLines(N, 1);
   const line = (i) => buf.subarray(offsets[i], offsets[i + 1]);
+  if (PARTS.has('root')) {
   const node = Buffer.alloc(65, 1);
   const rawRuns = [];
   const oursRuns = [];
@@ -164,8 +176,11 @@ export async function run({ log = () => {} } = {}) {
     inclusionProof(leaves, Math.floor(N / 3));
     row(`inclusion proof, pure function without cache (n=${N})`, ms(t), 'ms');
   }
+  void root;
+  }
 
   // 2 + 3. The center's ledger: append cost per scan at n=1k vs n=N, proof time on the N log.
+  if (PARTS.has('ledger')) {
   const dir = mkdtempSync(join(tmpdir(), 'vm-bench-ledger-'));
   try {
     const appendPerLeaf = async (ledger, from, count) => {
@@ -200,8 +215,10 @@ export async function run({ log = () => {} } = {}) {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+  }
 
   // 4. ledger verify throughput on a ~VERIFY_MB scans journal with a head every 20k lines.
+  if (PARTS.has('verify')) {
   const vdir = mkdtempSync(join(tmpdir(), 'vm-bench-verify-'));
   try {
     log(`generating a ~${VERIFY_MB} MB scans journal…`);
@@ -228,8 +245,10 @@ export async function run({ log = () => {} } = {}) {
   } finally {
     rmSync(vdir, { recursive: true, force: true });
   }
+  }
 
   // 5. Ours vs merkletreejs on the same N leaf hashes, each in a fresh process.
+  if (PARTS.has('lib')) {
   log('merkletreejs vs MerkleLog in child processes…');
   const ours = runChild('ours');
   const lib = runChild('lib');
@@ -238,8 +257,112 @@ export async function run({ log = () => {} } = {}) {
   row(`append one leaf at n=${N}`, ours.append_ms, 'ms', lib.append_ms, { baseline_name: 'merkletreejs addLeaf (rebuild)' });
   row(`inclusion proof at n=${N} (median of 200)`, ours.proof_ms, 'ms', lib.proof_ms, { baseline_name: 'merkletreejs getProof' });
   row(`RSS of the tree at n=${N}`, ours.rss_mb, 'MB', lib.rss_mb, { baseline_name: 'merkletreejs' });
-  void root;
+  }
   return rows;
+}
+
+/**
+ * A scans log dir as the center leaves it after `heads` heads, one journal line per head: archive segments of
+ * DEFAULT_MAX_CHAIN_HEADS heads and the chain file, built with the ledger's own pure functions (writing 100,000 heads
+ * through publishHead would mostly measure 400,000 fsyncs). Returns every entry line, for the old-format baseline.
+ */
+async function synthesizeChain(dir, heads, key) {
+  const { signTreeHead, headHash, formatProofChain, archiveFileName, formatRootFile, DEFAULT_MAX_CHAIN_HEADS: per } = await dist('command-center/ledger.js');
+  const { canonicalJson } = await dist('protocol/canonical-json.js');
+  const { MerkleLog, leafHash } = await dist('protocol/merkle.js');
+  const log = new MerkleLog();
+  const lines = [];
+  const entryLines = [];
+  let prev;
+  let t = Date.UTC(2025, 0, 1);
+  for (let i = 0; i < heads; i++) {
+    const text = scanLine(i + 1, 1);
+    lines.push(text);
+    log.append(leafHash(Buffer.from(text)));
+    const head = signTreeHead(
+      { tree_size: log.size, root_hash: log.root().toString('hex'), timestamp: new Date((t += 10_000)).toISOString(), previous_head_hash: prev ? headHash(prev.head) : null, key_id: key.keyId },
+      key,
+    );
+    const entry = { head, public_key: key.publicKeyHex, consistency_proof: prev ? log.consistencyProof(prev.head.tree_size, log.size).map((h) => h.toString('hex')) : [] };
+    entryLines.push(canonicalJson(entry));
+    prev = entry;
+  }
+  writeFileSync(join(dir, 'sovereign-scans.jsonl'), lines.map((l) => `${l}\n`).join(''));
+  // What the ledger leaves: full segments of `per` heads, the rest (1..per heads) in the chain file.
+  const inChain = ((heads - 1) % per) + 1;
+  const firstInChain = heads - inChain;
+  const hashAt = (i) => headHash(JSON.parse(entryLines[i]).head);
+  for (let first = 0; first < firstInChain; first += per) {
+    const pos = { first_index: first, previous_head_hash: first === 0 ? null : hashAt(first - 1) };
+    writeFileSync(join(dir, archiveFileName('PROOFCHAIN.json', first, first + per - 1)), formatProofChain('sovereign-scans.jsonl', entryLines.slice(first, first + per), pos), { mode: 0o444 });
+  }
+  const pos = { first_index: firstInChain, previous_head_hash: firstInChain === 0 ? null : hashAt(firstInChain - 1) };
+  writeFileSync(join(dir, 'PROOFCHAIN.json'), formatProofChain('sovereign-scans.jsonl', entryLines.slice(firstInChain), pos));
+  writeFileSync(join(dir, 'ROOT.txt'), formatRootFile(prev.head));
+  return entryLines;
+}
+
+/** 6. publishHead cost with 100 vs HEADS heads in the chain; the old whole-file rewrite; verify across segments. */
+async function headWrites({ row, log, key }) {
+  const { createNamedLedger, formatProofChain } = await dist('command-center/ledger.js');
+  const { ledgerVerify } = await dist('cli/ledger.js');
+  const { writeFileAtomicSync } = await dist('protocol/keys.js');
+  const measure = async (dir, heads) => {
+    const ledger = createNamedLedger('scans', { dir, key });
+    await ledger.load();
+    const times = [];
+    let chainBytes = 0;
+    for (let k = 0; k < HEAD_WRITES; k++) {
+      const text = scanLine(heads + k + 1, 1);
+      appendFileSync(join(dir, 'sovereign-scans.jsonl'), `${text}\n`);
+      ledger.append([Buffer.from(text)]);
+      const t = performance.now();
+      await ledger.publishHead();
+      times.push(ms(t));
+      chainBytes = Math.max(chainBytes, statSync(join(dir, 'PROOFCHAIN.json')).size);
+    }
+    await ledger.close();
+    return { mean: times.reduce((a, b) => a + b, 0) / times.length, median: median(times), max: Math.max(...times), chainBytes };
+  };
+  const dirs = [];
+  try {
+    const warm = mkdtempSync(join(tmpdir(), 'vm-bench-heads-'));
+    dirs.push(warm);
+    await synthesizeChain(warm, 10, key);
+    await measure(warm, 10); // JIT and page-cache warm-up, not reported
+    const small = mkdtempSync(join(tmpdir(), 'vm-bench-heads-'));
+    dirs.push(small);
+    await synthesizeChain(small, 100, key);
+    const atSmall = await measure(small, 100);
+    log(`synthesizing a chain of ${HEADS} heads…`);
+    const big = mkdtempSync(join(tmpdir(), 'vm-bench-heads-'));
+    dirs.push(big);
+    const entryLines = await synthesizeChain(big, HEADS, key);
+    const atBig = await measure(big, HEADS);
+    const segments = readdirSync(big).filter((f) => /^PROOFCHAIN-\d+-\d+\.json$/.test(f)).length;
+    row(`head write with ${HEADS} heads in the chain (mean of ${HEAD_WRITES})`, atBig.mean, 'ms', atSmall.mean, { baseline_name: 'same with 100 heads' });
+    row(`head write with ${HEADS} heads in the chain (median of ${HEAD_WRITES})`, atBig.median, 'ms', atSmall.median, { baseline_name: 'same with 100 heads' });
+    row(`head write with ${HEADS} heads in the chain (max of ${HEAD_WRITES}: the write that archives 1000 heads)`, atBig.max, 'ms', atSmall.max, { baseline_name: 'same with 100 heads' });
+    row(`largest PROOFCHAIN.json during those writes (${segments} archive segments beside it)`, atBig.chainBytes / 1e6, 'MB', atSmall.chainBytes / 1e6, { baseline_name: 'same with 100 heads' });
+
+    // The old format: every head rewrote the whole chain (all entries) atomically.
+    const old = [];
+    for (let k = 0; k < 3; k++) {
+      const t = performance.now();
+      writeFileAtomicSync(join(big, 'OLD_PROOFCHAIN.json'), formatProofChain('sovereign-scans.jsonl', entryLines), 0o644);
+      old.push(ms(t));
+    }
+    const oldBytes = statSync(join(big, 'OLD_PROOFCHAIN.json')).size;
+    rmSync(join(big, 'OLD_PROOFCHAIN.json'));
+    row(`old design: head write rewriting all ${HEADS} heads (${(oldBytes / 1e6).toFixed(0)} MB, median of 3)`, median(old), 'ms', atBig.median, { baseline_name: 'segmented, median' });
+
+    const t = performance.now();
+    const result = await ledgerVerify(big, 'scans');
+    if (!result.ok) throw new Error(`verify failed: ${result.problems[0]?.message}`);
+    row(`ledger verify of ${result.heads} heads in ${result.segments} segments + chain file (${result.tree_size} lines)`, ms(t) / 1000, 's');
+  } finally {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  }
 }
 
 function printTable(rows) {

@@ -1,11 +1,11 @@
 import { execFile } from 'node:child_process';
-import { appendFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createNamedLedger, type LedgerName } from '../command-center/ledger.js';
+import { createNamedLedger, formatProofChain, parseProofChain, type LedgerName } from '../command-center/ledger.js';
 import { canonicalJson } from '../protocol/canonical-json.js';
 import { keyPairFromSeed, type KeyPair } from '../protocol/keys.js';
 import { runLedger } from './commands/ledger.js';
@@ -175,6 +175,119 @@ describe('ledger verify', () => {
     expect(existsSync(join(dir, 'COMMANDS_ROOT.txt'))).toBe(true);
     expect((await ledgerVerify(dir, 'commands')).ok).toBe(true);
     expect((await ledgerVerify(dir, 'scans')).ok).toBe(true); // empty scans ledger: nothing to check
+  });
+});
+
+describe('ledger verify across archive segments', () => {
+  /** 7 heads after lines 3, 6, …, 21 with at most 2 heads per chain file: segments 0-1, 2-3, 4-5, chain file [6]. */
+  async function makeSegmented(salt = ''): Promise<string> {
+    const dir = mkdtempSync(join(tmpdir(), 'vm-cli-seg-'));
+    scratch.push(dir);
+    let t = Date.parse('2025-01-01T00:00:00Z');
+    const ledger = createNamedLedger('scans', { dir, key: keyA, now: () => new Date((t += 60_000)), maxChainHeads: 2 });
+    await ledger.load();
+    for (let i = 0; i < 21; i += 3) {
+      const batch = [0, 1, 2].map((k) => Buffer.from(line(i + k, salt)));
+      appendFileSync(join(dir, JOURNAL), batch.map((b) => `${b}\n`).join(''));
+      ledger.append(batch);
+      await ledger.publishHead();
+    }
+    await ledger.close();
+    return dir;
+  }
+  let seg: string;
+  let otherSeg: string;
+  beforeAll(async () => {
+    seg = await makeSegmented();
+    otherSeg = await makeSegmented(' other');
+  });
+  const copy = (edit: (dir: string) => void): string => {
+    const dir = mkdtempSync(join(tmpdir(), 'vm-cli-seg-tamper-'));
+    scratch.push(dir);
+    cpSync(seg, dir, { recursive: true });
+    edit(dir);
+    return dir;
+  };
+  const writable = (file: string) => (existsSync(file) && chmodSync(file, 0o644), file);
+
+  it('checks every head, link and consistency proof across segments; prove uses the chain file', async () => {
+    expect(['PROOFCHAIN-0-1.json', 'PROOFCHAIN-2-3.json', 'PROOFCHAIN-4-5.json'].every((f) => existsSync(join(seg, f)))).toBe(true);
+    const r = await ledgerVerify(seg, 'scans');
+    expect(r.problems).toEqual([]);
+    expect(r).toMatchObject({ ok: true, tree_size: 21, heads: 7, segments: 3, signed_size: 21 });
+    expect(ledgerCheck(await ledgerProve(seg, 'scan-4'), { pubkey: keyA.publicKeyHex }).ok).toBe(true);
+    expect((await ledgerVerify(seg, 'scans', { pubkey: keyB.publicKeyHex })).problems.filter((p) => /pinned key/.test(p.message))).toHaveLength(7);
+  });
+
+  it('tolerates heads present in a segment and the chain file (crash while archiving), but not different ones', async () => {
+    const crash = (mutate: (entries: string[]) => void) =>
+      copy((dir) => {
+        // The chain file as it was just before the last rotation: heads 4..6, while segment 4-5 was already written.
+        const a45 = parseProofChain(readFileSync(join(dir, 'PROOFCHAIN-4-5.json'), 'utf8'));
+        const entries = [...readFileSync(join(dir, 'PROOFCHAIN-4-5.json'), 'utf8').split('\n').slice(1, -2), readFileSync(join(dir, 'PROOFCHAIN.json'), 'utf8').split('\n')[1]!].map((l) => l.replace(/,$/, ''));
+        mutate(entries);
+        writeFileSync(join(dir, 'PROOFCHAIN.json'), formatProofChain(JOURNAL, entries, { first_index: 4, previous_head_hash: a45.previous_head_hash ?? null }));
+      });
+    const r = await ledgerVerify(crash(() => undefined), 'scans');
+    expect(r.problems).toEqual([]);
+    expect(r).toMatchObject({ ok: true, heads: 7, segments: 3 });
+    const differs = await ledgerVerify(crash((e) => (e[0] = e[0]!.replace(/"timestamp":"[^"]+"/, '"timestamp":"2030-01-01T00:00:00.000Z"'))), 'scans');
+    expect(differs.ok).toBe(false);
+    expect(differs.problems[0]).toMatchObject({ where: 'head', head_index: 4, file: 'PROOFCHAIN.json', message: expect.stringContaining('differs from head #4 in PROOFCHAIN-4-5.json') });
+  });
+
+  it('names a deleted archive segment (first, middle or last) as missing heads', async () => {
+    for (const [file, from, to] of [['PROOFCHAIN-0-1.json', 0, 1], ['PROOFCHAIN-2-3.json', 2, 3], ['PROOFCHAIN-4-5.json', 4, 5]] as const) {
+      const r = await ledgerVerify(copy((dir) => rmSync(join(dir, file))), 'scans');
+      expect(r.ok, file).toBe(false);
+      expect(r.problems[0]).toMatchObject({ where: 'head', head_index: from, message: expect.stringContaining(`heads #${from}..#${to} are missing`) });
+    }
+    const noChain = await ledgerVerify(copy((dir) => rmSync(join(dir, 'PROOFCHAIN.json'))), 'scans');
+    expect(noChain.problems.some((p) => p.where === 'chain' && /PROOFCHAIN.json is missing/.test(p.message))).toBe(true);
+  });
+
+  it('names an altered or renamed archive segment', async () => {
+    const altered = await ledgerVerify(
+      copy((dir) => {
+        const f = writable(join(dir, 'PROOFCHAIN-2-3.json'));
+        const text = readFileSync(f, 'utf8');
+        const ts = /"timestamp":"([^"]+)"/.exec(text.split('\n')[2]!)![1]!;
+        writeFileSync(f, text.replace(ts, '2030-01-01T00:00:00.000Z'));
+      }),
+      'scans',
+    );
+    expect(altered.ok).toBe(false);
+    expect(altered.problems[0]).toMatchObject({ where: 'head', head_index: 3, file: 'PROOFCHAIN-2-3.json', message: expect.stringContaining('signature does not verify') });
+    // The next head, in another file, no longer links to it either.
+    expect(altered.problems.some((p) => p.head_index === 4 && /previous_head_hash/.test(p.message))).toBe(true);
+
+    const renamed = await ledgerVerify(copy((dir) => renameSync(join(dir, 'PROOFCHAIN-2-3.json'), join(dir, 'PROOFCHAIN-2-4.json'))), 'scans');
+    expect(renamed.problems.some((p) => p.where === 'chain' && p.file === 'PROOFCHAIN-2-4.json' && /not the #2..#4 its name says/.test(p.message))).toBe(true);
+  });
+
+  it('names a broken link across a segment boundary (a segment swapped for one signed by the same key)', async () => {
+    const r = await ledgerVerify(
+      copy((dir) => {
+        const f = writable(join(dir, 'PROOFCHAIN-2-3.json'));
+        writeFileSync(f, readFileSync(join(otherSeg, 'PROOFCHAIN-2-3.json')));
+      }),
+      'scans',
+    );
+    expect(r.ok).toBe(false);
+    const links = r.problems.filter((p) => /previous_head_hash is/.test(p.message)).map((p) => p.head_index);
+    expect(links).toEqual([2, 4]); // into the swapped segment and out of it
+    expect(r.problems.find((p) => p.head_index === 2 && /previous_head_hash/.test(p.message))).toMatchObject({ file: 'PROOFCHAIN-2-3.json' });
+    expect(r.problems.some((p) => p.head_index === 2 && /root_hash does not match/.test(p.message) && p.message.includes('in PROOFCHAIN-2-3.json'))).toBe(true);
+
+    // The chain file's recorded link to the archive, edited alone, is caught too.
+    const header = await ledgerVerify(
+      copy((dir) => {
+        const f = join(dir, 'PROOFCHAIN.json');
+        writeFileSync(f, readFileSync(f, 'utf8').replace(/"previous_head_hash":"[0-9a-f]{64}","heads"/, `"previous_head_hash":"${'00'.repeat(32)}","heads"`));
+      }),
+      'scans',
+    );
+    expect(header.problems.some((p) => p.where === 'chain' && p.file === 'PROOFCHAIN.json' && /is not its first head's/.test(p.message))).toBe(true);
   });
 });
 

@@ -1,6 +1,7 @@
 /**
  * Offline ledger tools over a log dir (no server): the root of a journal, a full verification (every line rehashed,
- * every head's signature, chain link and consistency proof, each head's root against the log, ROOT.txt), a
+ * every head's signature, chain link and consistency proof across the archive segments and the chain file, each
+ * head's root against the log, ROOT.txt), a
  * self-contained proof bundle for one envelope, and the check of such a bundle with no other input.
  * Library functions returning data; the cac layer in cli/commands/ledger.ts renders them.
  */
@@ -10,18 +11,19 @@ import { z } from 'zod';
 import {
   LEDGER_FILES,
   PROOF_BUNDLE_FORMAT,
+  chainPosition,
   envelopeIdOf,
   hashesFromHex,
   headHash,
   headSignatureProblem,
   leavesFileFor,
+  listArchiveSegments,
   parseRootFile,
   readProofChain,
   signedTreeHeadSchema,
   type ChainEntry,
   type LedgerName,
   type LedgerRoot,
-  type ProofChain,
   type SignedTreeHead,
 } from '../command-center/ledger.js';
 import { LineSource } from '../command-center/journal-reader.js';
@@ -88,12 +90,13 @@ export async function ledgerRoot(dir: string, which: LedgerWhich = 'scans'): Pro
 // ---------------------------------------------------------------------------------------------------------------
 
 export interface VerifyProblem {
-  /** `line`: a journal line (file:line); `head`: a head of the chain file; `chain`/`root_file`: those files. */
+  /** `line`: a journal line (file:line); `head`: a head of the chain; `chain`: a chain file or segment; `root_file`. */
   where: 'line' | 'head' | 'chain' | 'root_file';
+  /** The journal, or the chain file / archive segment holding the head. */
   file: string;
   /** 1-based line number in `file` (for `line`). */
   line?: number;
-  /** 0-based index in the chain's `heads` (for `head`). */
+  /** 0-based index of the head in the whole chain, archive segments included (for `head`). */
   head_index?: number;
   message: string;
 }
@@ -120,7 +123,10 @@ export interface VerifyResult {
   tree_size: number;
   root_hash: string;
   bytes: number;
+  /** Heads read, archive segments and chain file together (a head present in both counts once). */
   heads: number;
+  /** Archive segments read (`PROOFCHAIN-<first>-<last>.json`). */
+  segments: number;
   /** tree_size of the last head whose signature holds (0 if none). */
   signed_size: number;
   /** Sorted: lines by number, then heads by index, then files. The first is the one to report. */
@@ -159,33 +165,152 @@ function sortProblems(list: VerifyProblem[]): VerifyProblem[] {
     .map((x) => x.p);
 }
 
-/** Checks of the chain file alone: schema, signatures, pinned key, hash links, growing sizes, consistency proofs. */
-function checkChain(chain: ProofChain, chainFile: string, journalFile: string, opts: VerifyOptions, problems: VerifyProblem[]): boolean[] {
+/** Growable packed storage: per head, the tree size, two 32-byte hashes and a state byte (~80 bytes a head). */
+class HeadTable {
+  length = 0;
+  private sizes = new Float64Array(1024);
+  private state = new Uint8Array(1024); // 0 missing, 1 signature fails, 2 signature holds
+  private roots = Buffer.alloc(1024 * HASH_SIZE);
+  private hashes = Buffer.alloc(1024 * HASH_SIZE);
+  private fileIds = new Uint32Array(1024);
+  private fileNames: string[] = [];
+
+  private grow(): void {
+    const cap = this.sizes.length * 2;
+    const sizes = new Float64Array(cap);
+    sizes.set(this.sizes);
+    const state = new Uint8Array(cap);
+    state.set(this.state);
+    const roots = Buffer.alloc(cap * HASH_SIZE);
+    this.roots.copy(roots);
+    const hashes = Buffer.alloc(cap * HASH_SIZE);
+    this.hashes.copy(hashes);
+    const fileIds = new Uint32Array(cap);
+    fileIds.set(this.fileIds);
+    Object.assign(this, { sizes, state, roots, hashes, fileIds });
+  }
+
+  push(entry: ChainEntry | undefined, signatureOk = false, file = ''): void {
+    if (this.length === this.sizes.length) this.grow();
+    const i = this.length++;
+    if (!entry) return; // a missing head (gap between segments)
+    if (this.fileNames.at(-1) !== file) this.fileNames.push(file);
+    this.fileIds[i] = this.fileNames.length - 1;
+    this.sizes[i] = entry.head.tree_size;
+    this.state[i] = signatureOk ? 2 : 1;
+    this.roots.write(entry.head.root_hash, i * HASH_SIZE, 'hex');
+    this.hashes.write(headHash(entry.head), i * HASH_SIZE, 'hex');
+  }
+
+  present(i: number): boolean {
+    return this.state[i] !== 0;
+  }
+  signatureOk(i: number): boolean {
+    return this.state[i] === 2;
+  }
+  size(i: number): number {
+    return this.sizes[i]!;
+  }
+  root(i: number): string {
+    return this.roots.toString('hex', i * HASH_SIZE, (i + 1) * HASH_SIZE);
+  }
+  hash(i: number): string {
+    return this.hashes.toString('hex', i * HASH_SIZE, (i + 1) * HASH_SIZE);
+  }
+  /** The chain file or archive segment the head was read from. */
+  file(i: number): string {
+    return this.fileNames[this.fileIds[i]!]!;
+  }
+}
+
+interface ChainCheck {
+  table: HeadTable;
+  heads: number;
+  segments: number;
+  last?: ChainEntry;
+}
+
+/**
+ * Checks of the chain alone, reading the archive segments in order and then the chain file, one file in memory at a
+ * time: schema, segment names and positions, gaps (a deleted segment), duplicates (a crash between archiving and
+ * rewriting the chain file leaves heads in both; they must be identical), signatures, the pinned key, hash links
+ * and consistency proofs, across segment boundaries too.
+ */
+function checkChain(dir: string, chainFile: string, journalFile: string, opts: VerifyOptions, problems: VerifyProblem[]): ChainCheck {
   const backend = opts.backend ?? nodeCryptoBackend;
-  if (chain.log !== journalFile) problems.push({ where: 'chain', file: chainFile, message: `chain is for ${chain.log}, not ${journalFile}` });
-  const signatureOk: boolean[] = [];
-  chain.heads.forEach((entry, i) => {
-    const bad = (message: string) => problems.push({ where: 'head', file: chainFile, head_index: i, message: `head #${i} (tree_size ${entry.head.tree_size}): ${message}` });
-    const sigProblem = headSignatureProblem(entry, backend);
-    signatureOk.push(sigProblem === undefined);
-    if (sigProblem) bad(sigProblem);
-    if (opts.pubkey !== undefined && entry.public_key !== opts.pubkey) bad(`signed by ${entry.public_key}, not the pinned key ${opts.pubkey}`);
-    const prev = chain.heads[i - 1];
-    const expectedPrev = prev ? headHash(prev.head) : null;
-    if (entry.head.previous_head_hash !== expectedPrev) bad(`previous_head_hash is ${entry.head.previous_head_hash}, expected ${expectedPrev} (the chain was edited)`);
-    if (!prev) {
-      if (entry.consistency_proof.length !== 0) bad('the first head must have an empty consistency_proof');
-      return;
+  const archives = listArchiveSegments(dir, chainFile);
+  const files: Array<{ file: string; name?: { first: number; last: number } }> = archives.map((a) => ({ file: a.file, name: { first: a.first, last: a.last } }));
+  if (existsSync(join(dir, chainFile))) files.push({ file: chainFile });
+  else if (archives.length > 0) problems.push({ where: 'chain', file: chainFile, message: `${chainFile} is missing but archive segments exist: the newest heads are gone` });
+
+  const table = new HeadTable();
+  let heads = 0;
+  let prev: ChainEntry | 'gap' | undefined; // the head before the next new index ('gap': not known)
+  for (const { file, name } of files) {
+    let chain;
+    try {
+      chain = readProofChain(join(dir, file));
+    } catch (err) {
+      if (!isVaultMeshError(err)) throw err;
+      problems.push({ where: 'chain', file, message: err.message });
+      continue;
     }
-    if (entry.head.tree_size <= prev.head.tree_size) {
-      bad(`tree_size does not grow (previous head has ${prev.head.tree_size})`);
-      return;
+    if (!chain) continue;
+    const fileProblem = (message: string) => problems.push({ where: 'chain', file, message: `${file}: ${message}` });
+    const at = chainPosition(chain);
+    if (chain.log !== journalFile) fileProblem(`chain is for ${chain.log}, not ${journalFile}`);
+    if (name && (at.first_index !== name.first || at.first_index + chain.heads.length - 1 !== name.last)) {
+      fileProblem(`holds heads #${at.first_index}..#${at.first_index + chain.heads.length - 1}, not the #${name.first}..#${name.last} its name says`);
     }
-    const proof = hashesFromHex(entry.consistency_proof)!;
-    const ok = verifyConsistency(prev.head.tree_size, entry.head.tree_size, fromHex(prev.head.root_hash)!, fromHex(entry.head.root_hash)!, proof);
-    if (!ok) bad(`consistency proof from head #${i - 1} does not verify: this tree does not extend the previous one`);
-  });
-  return signatureOk;
+    const firstPrev = chain.heads[0]?.head.previous_head_hash;
+    if (firstPrev !== undefined && firstPrev !== at.previous_head_hash) fileProblem(`previous_head_hash ${at.previous_head_hash} is not its first head's (${firstPrev})`);
+
+    chain.heads.forEach((entry, k) => {
+      const i = at.first_index + k;
+      const bad = (message: string) => problems.push({ where: 'head', file, head_index: i, message: `head #${i} (tree_size ${entry.head.tree_size}) in ${file}: ${message}` });
+      if (i < table.length) {
+        // Already read from an earlier file: a copy left by a crash while archiving; it must be the same head.
+        if (table.present(i) && table.hash(i) !== headHash(entry.head)) bad(`differs from head #${i} in ${table.file(i)}`);
+        return;
+      }
+      if (i > table.length) {
+        problems.push({
+          where: 'head',
+          file,
+          head_index: table.length,
+          message: `heads #${table.length}..#${i - 1} are missing before ${file}: an archive segment ${archiveGlob(chainFile)} was deleted or moved`,
+        });
+        while (table.length < i) table.push(undefined);
+        prev = 'gap';
+      }
+      const sigProblem = headSignatureProblem(entry, backend);
+      if (sigProblem) bad(sigProblem);
+      if (opts.pubkey !== undefined && entry.public_key !== opts.pubkey) bad(`signed by ${entry.public_key}, not the pinned key ${opts.pubkey}`);
+      table.push(entry, sigProblem === undefined, file);
+      heads++;
+      const before = prev;
+      prev = entry;
+      if (before === 'gap') return; // its link cannot be checked; the gap is the problem reported
+      const expectedPrev = before ? headHash(before.head) : null;
+      if (entry.head.previous_head_hash !== expectedPrev) bad(`previous_head_hash is ${entry.head.previous_head_hash}, expected ${expectedPrev} (the chain was edited)`);
+      if (!before) {
+        if (entry.consistency_proof.length !== 0) bad('the first head must have an empty consistency_proof');
+        return;
+      }
+      if (entry.head.tree_size <= before.head.tree_size) {
+        bad(`tree_size does not grow (previous head has ${before.head.tree_size})`);
+        return;
+      }
+      const proof = hashesFromHex(entry.consistency_proof)!;
+      const ok = verifyConsistency(before.head.tree_size, entry.head.tree_size, fromHex(before.head.root_hash)!, fromHex(entry.head.root_hash)!, proof);
+      if (!ok) bad(`consistency proof from head #${i - 1} does not verify: this tree does not extend the previous one`);
+    });
+  }
+  return { table, heads, segments: archives.length, ...(prev && prev !== 'gap' ? { last: prev } : {}) };
+}
+
+function archiveGlob(chainFile: string): string {
+  return `${chainFile.replace(/\.json$/, '')}-<first>-<last>.json`;
 }
 
 /** Recomputes everything from the log and checks the chain and root files against it. */
@@ -196,19 +321,16 @@ export async function ledgerVerify(dir: string, which: LedgerWhich = 'scans', op
   const problems: VerifyProblem[] = [];
   const warnings: string[] = [];
 
-  let chain: ProofChain | undefined;
-  try {
-    chain = readProofChain(p.chain);
-  } catch (err) {
-    if (!isVaultMeshError(err)) throw err;
-    problems.push({ where: 'chain', file: chainFile, message: err.message });
-  }
-  const heads: ChainEntry[] = chain?.heads ?? [];
-  const signatureOk = chain ? checkChain(chain, chainFile, journalFile, opts, problems) : [];
+  const { table, heads, segments, last } = checkChain(dir, chainFile, journalFile, opts, problems);
+  const headIndexes = (): number[] => {
+    const out: number[] = [];
+    for (let i = 0; i < table.length; i++) if (table.present(i)) out.push(i);
+    return out;
+  };
 
   // One streaming pass: leaf hashes into a frontier, roots taken at every head size, line-level checks, and a
   // comparison with the leaf cache (used below only if the cache proves to hold the signed leaves).
-  const wanted = new Set(heads.map((e) => e.head.tree_size));
+  const wanted = new Set(headIndexes().map((i) => table.size(i)));
   const rootFileText = existsSync(p.root) ? readFileSync(p.root, 'utf8') : undefined;
   const rootRecord = rootFileText === undefined ? undefined : parseRootFile(rootFileText);
   if (rootRecord) wanted.add(rootRecord.tree_size);
@@ -247,31 +369,32 @@ export async function ledgerVerify(dir: string, which: LedgerWhich = 'scans', op
 
   // Each head's root against the log prefix it signs.
   let firstBadHead: number | undefined;
-  heads.forEach((entry, i) => {
-    const { tree_size, root_hash } = entry.head;
+  for (const i of headIndexes()) {
+    const tree_size = table.size(i);
     let message: string | undefined;
     if (tree_size > n) message = `signs ${tree_size} lines but ${journalFile} has ${n}: the log was truncated or lines were deleted`;
-    else if (rootsAt.get(tree_size) !== root_hash) message = `root_hash does not match lines 1..${tree_size} of ${journalFile}: a line was changed, inserted, deleted or moved`;
+    else if (rootsAt.get(tree_size) !== table.root(i)) message = `root_hash does not match lines 1..${tree_size} of ${journalFile}: a line was changed, inserted, deleted or moved`;
     if (message) {
       firstBadHead ??= i;
-      problems.push({ where: 'head', file: chainFile, head_index: i, message: `head #${i} (tree_size ${tree_size}): ${message}` });
+      const file = table.file(i);
+      problems.push({ where: 'head', file, head_index: i, message: `head #${i} (tree_size ${tree_size})${file === chainFile ? '' : ` in ${file}`}: ${message}` });
     }
-  });
+  }
 
   // Name the line: the cache, if its prefix root equals a validly signed head's root, holds the leaves the center
   // signed, so the first line whose hash differs from it is the first changed one.
   if (firstBadHead !== undefined && cache) {
     const cacheRoots = new Map<number, string>();
-    const sizes = new Set(heads.map((e) => e.head.tree_size));
+    const sizes = wanted;
     const f = new MerkleFrontier();
     for (let i = 0; i < cached; i++) {
       f.append(cache.subarray(i * HASH_SIZE, (i + 1) * HASH_SIZE));
       if (sizes.has(f.size)) cacheRoots.set(f.size, toHex(f.root()));
     }
     let authentic = 0;
-    heads.forEach((e, i) => {
-      if (signatureOk[i] && cacheRoots.get(e.head.tree_size) === e.head.root_hash) authentic = Math.max(authentic, e.head.tree_size);
-    });
+    for (const i of headIndexes()) {
+      if (table.signatureOk(i) && cacheRoots.get(table.size(i)) === table.root(i)) authentic = Math.max(authentic, table.size(i));
+    }
     if (firstCacheMismatch !== undefined && firstCacheMismatch < authentic) {
       lineProblem(firstCacheMismatch + 1, `differs from the line signed at this position (changed, inserted, deleted or moved)`);
     } else if (firstCacheMismatch === undefined && n < authentic) {
@@ -281,9 +404,7 @@ export async function ledgerVerify(dir: string, which: LedgerWhich = 'scans', op
 
   // Lines no valid head covers.
   let signedSize = 0;
-  heads.forEach((e, i) => {
-    if (signatureOk[i]) signedSize = Math.max(signedSize, e.head.tree_size);
-  });
+  for (const i of headIndexes()) if (table.signatureOk(i)) signedSize = Math.max(signedSize, table.size(i));
   if (n > signedSize) {
     const message = `lines ${signedSize + 1}..${n} are not covered by any signed head`;
     if (opts.allowUnsignedTail) warnings.push(`${journalFile}: ${message}`);
@@ -291,7 +412,7 @@ export async function ledgerVerify(dir: string, which: LedgerWhich = 'scans', op
   }
 
   // ROOT.txt: the last head's size and root, and the log's root at that size.
-  const lastHead = heads.at(-1)?.head;
+  const lastHead = last?.head;
   const rootProblem = (message: string) => problems.push({ where: 'root_file', file: rootFileName, message: `${rootFileName}: ${message}` });
   if (rootFileText === undefined) {
     if (lastHead) rootProblem('missing');
@@ -313,7 +434,8 @@ export async function ledgerVerify(dir: string, which: LedgerWhich = 'scans', op
     tree_size: n,
     root_hash: toHex(frontier.root()),
     bytes: bytesDone,
-    heads: heads.length,
+    heads,
+    segments,
     signed_size: signedSize,
     problems: sorted,
     warnings,

@@ -128,9 +128,11 @@ export async function startCenter(config: CenterConfig, opts: { log?: Logger; no
   let journal: Journal | undefined;
   // The ledgers read the journals as left by replay (torn tails already set aside) and refuse to start on a log
   // shorter than its last signed head.
+  // After a key rotation the last heads were signed by a previous key: accept those the operator names.
+  const trustedKeys = [centerKey.publicKeyHex, ...config.previousKeys];
   const ledgers = {
-    scans: createNamedLedger('scans', { dir: logDir, key: centerKey, now, minHeadIntervalMs: config.ledgerHeadSecs * 1000, onError: (err) => log.error(`ledger (scans): ${(err as Error).message}`) }),
-    commands: createNamedLedger('commands', { dir: logDir, key: centerKey, now, minHeadIntervalMs: config.ledgerHeadSecs * 1000, onError: (err) => log.error(`ledger (commands): ${(err as Error).message}`) }),
+    scans: createNamedLedger('scans', { dir: logDir, key: centerKey, now, trustedKeys, minHeadIntervalMs: config.ledgerHeadSecs * 1000, onError: (err) => log.error(`ledger (scans): ${(err as Error).message}`) }),
+    commands: createNamedLedger('commands', { dir: logDir, key: centerKey, now, trustedKeys, minHeadIntervalMs: config.ledgerHeadSecs * 1000, onError: (err) => log.error(`ledger (commands): ${(err as Error).message}`) }),
   };
   await ledgers.scans.load();
   await ledgers.commands.load();

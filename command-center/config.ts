@@ -33,6 +33,12 @@ export const centerConfigSchema = z.object({
   heartbeatRetentionDays: int(0, 36_500).default(30),
   /** Minimum seconds between two signed tree heads (each head rewrites PROOFCHAIN.json). */
   ledgerHeadSecs: int(1, 86_400).default(10),
+  /** Previous center public keys (comma-separated hex) whose signature on the ledgers' last head is accepted at start-up (key rotation). */
+  previousKeys: z
+    .string()
+    .default('')
+    .transform((s) => s.split(',').map((k) => k.trim().toLowerCase()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^[0-9a-f]{64}$/, 'each key must be 64 hex characters (an Ed25519 public key)')).max(16)),
   /** Most recent envelopes kept in memory per journal for GET /api/events. */
   eventsWindow: int(1, 1_000_000).default(500),
   /** Attention model: stale after N heartbeat intervals, disk/memory thresholds (%), sweep period, fleet agent version. */
@@ -110,6 +116,7 @@ const ENV: Record<keyof Omit<CenterConfig, 'hostExplicit'>, string> = {
   heartbeatSegmentBytes: 'VAULTMESH_HEARTBEAT_SEGMENT_BYTES',
   heartbeatRetentionDays: 'VAULTMESH_HEARTBEAT_RETENTION_DAYS',
   ledgerHeadSecs: 'VAULTMESH_LEDGER_HEAD_SECS',
+  previousKeys: 'VAULTMESH_PREVIOUS_KEYS',
   eventsWindow: 'VAULTMESH_EVENTS_WINDOW',
   staleAttnAfter: 'VAULTMESH_STALE_ATTN_AFTER',
   staleCritAfter: 'VAULTMESH_STALE_CRIT_AFTER',

@@ -1,4 +1,4 @@
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -7,16 +7,20 @@ import { keyPairFromSeed } from '../protocol/keys.js';
 import { EMPTY_ROOT, leafHash, merkleRoot, verifyConsistency, verifyInclusion } from '../protocol/merkle.js';
 import {
   LEDGER_FILES,
+  archiveFileName,
   createLedger,
   createLedgerObserver,
   createNamedLedger,
   envelopeIdOf,
+  formatProofChain,
   formatRootFile,
   hashesFromHex,
   headHash,
   headSignatureProblem,
   parseProofChain,
   parseRootFile,
+  listArchiveSegments,
+  type ChainEntry,
   type Ledger,
 } from './ledger.js';
 
@@ -254,5 +258,160 @@ describe('ledger', () => {
     await expect(a.publishHead()).rejects.toThrow();
     expect(a.latestHead()).toBeUndefined();
     rmSync(dir);
+  });
+});
+
+describe('bounded chain file (archive segments)', () => {
+  const chainText = (file = 'PROOFCHAIN.json') => readFileSync(join(dir, file), 'utf8');
+  /** Every head in chain order, read from the archive segments then the chain file, de-duplicated by index. */
+  const allHeads = (): ChainEntry[] => {
+    const out: ChainEntry[] = [];
+    for (const f of [...listArchiveSegments(dir, 'PROOFCHAIN.json').map((a) => a.file), 'PROOFCHAIN.json']) {
+      const c = parseProofChain(chainText(f));
+      c.heads.forEach((e, k) => {
+        if ((c.first_index ?? 0) + k === out.length) out.push(e);
+      });
+    }
+    return out;
+  };
+  const publishEach = async (ledger: Ledger, from: number, to: number) => {
+    for (let i = from; i < to; i++) {
+      write(ledger, i, i + 1);
+      await ledger.publishHead();
+    }
+  };
+
+  it('moves full chains into immutable segments before rewriting the chain file, and links across them', async () => {
+    const a = open({ maxChainHeads: 3 });
+    await a.load();
+    await publishEach(a, 0, 8);
+    expect(listArchiveSegments(dir, 'PROOFCHAIN.json')).toEqual([
+      { file: 'PROOFCHAIN-0-2.json', first: 0, last: 2 },
+      { file: 'PROOFCHAIN-3-5.json', first: 3, last: 5 },
+    ]);
+    expect(statSync(join(dir, 'PROOFCHAIN-0-2.json')).mode & 0o777).toBe(0o444);
+    const current = parseProofChain(chainText());
+    expect(current.first_index).toBe(6);
+    expect(current.heads.map((e) => e.head.tree_size)).toEqual([7, 8]);
+    const heads = allHeads();
+    expect(heads.map((e) => e.head.tree_size)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(current.previous_head_hash).toBe(headHash(heads[5]!.head));
+    heads.forEach((e, i) => {
+      expect(headSignatureProblem(e)).toBeUndefined();
+      expect(e.head.previous_head_hash).toBe(i === 0 ? null : headHash(heads[i - 1]!.head));
+    });
+    expect(parseProofChain(chainText('PROOFCHAIN-3-5.json'))).toMatchObject({ first_index: 3, previous_head_hash: headHash(heads[2]!.head) });
+    expect(readFileSync(join(dir, 'ROOT.txt'), 'utf8')).toBe(formatRootFile(heads[7]!.head));
+    await a.close();
+
+    // A restart reads only the chain file (the segments may even be elsewhere) and continues the chain.
+    const b = open({ maxChainHeads: 3 });
+    await b.load();
+    expect(b.latestHead()).toEqual(heads[7]!.head);
+    await publishEach(b, 8, 10);
+    expect(listArchiveSegments(dir, 'PROOFCHAIN.json').map((x) => x.file)).toEqual(['PROOFCHAIN-0-2.json', 'PROOFCHAIN-3-5.json', 'PROOFCHAIN-6-8.json']);
+    expect(allHeads().map((e) => e.head.tree_size)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(allHeads()[9]!.head.previous_head_hash).toBe(headHash(allHeads()[8]!.head));
+    await b.close();
+  });
+
+  it('the chain file stays bounded: its size does not grow with the number of heads', async () => {
+    const a = open({ maxChainHeads: 10 });
+    await a.load();
+    const sizes: number[] = [];
+    for (let i = 0; i < 60; i++) {
+      await publishEach(a, i, i + 1);
+      sizes.push(statSync(join(dir, 'PROOFCHAIN.json')).size);
+    }
+    expect(parseProofChain(chainText()).heads.length).toBeLessThanOrEqual(10);
+    expect(Math.max(...sizes.slice(30))).toBeLessThanOrEqual(Math.max(...sizes.slice(0, 30)) * 1.5);
+    await a.close();
+  });
+
+  it('a crash between writing the segment and rewriting the chain file loses nothing and is retried cleanly', async () => {
+    const a = open({ maxChainHeads: 3 });
+    await a.load();
+    await publishEach(a, 0, 3); // the chain file is full: heads 0..2
+    await a.close();
+    // The crash: the segment was written (same bytes the ledger writes), the chain file was not rewritten yet.
+    const c = parseProofChain(chainText());
+    const segment = formatProofChain('sovereign-scans.jsonl', c.heads.map((e) => canonicalJson(e)), { first_index: 0, previous_head_hash: null });
+    writeFileSync(join(dir, archiveFileName('PROOFCHAIN.json', 0, 2)), segment);
+    const b = open({ maxChainHeads: 3 });
+    await b.load();
+    await publishEach(b, 3, 4); // rotates again: the existing identical segment is kept
+    expect(readFileSync(join(dir, 'PROOFCHAIN-0-2.json'), 'utf8')).toBe(segment);
+    expect(parseProofChain(chainText())).toMatchObject({ first_index: 3 });
+    expect(allHeads().map((e) => e.head.tree_size)).toEqual([1, 2, 3, 4]);
+    await b.close();
+  });
+
+  it('refuses to overwrite a segment holding other heads, and to start without the chain file when segments exist', async () => {
+    const a = open({ maxChainHeads: 2 });
+    await a.load();
+    await publishEach(a, 0, 2);
+    const segment = join(dir, 'PROOFCHAIN-0-1.json');
+    writeFileSync(segment, 'something else'); // the chain file is full (2 heads): the next head archives them here
+    write(a, 2, 3);
+    await expect(a.publishHead()).rejects.toMatchObject({ code: 'LEDGER_MISMATCH', message: expect.stringContaining('PROOFCHAIN-0-1.json already exists') });
+    expect(a.latestHead()?.tree_size).toBe(2);
+    rmSync(segment);
+    expect((await a.publishHead())?.tree_size).toBe(3);
+    await a.close();
+    rmSync(join(dir, 'PROOFCHAIN.json'));
+    await expect(open({ maxChainHeads: 2 }).load()).rejects.toMatchObject({ code: 'LEDGER_MISMATCH', message: expect.stringContaining('PROOFCHAIN.json is missing but its archive segments') });
+  });
+
+  it('reads a chain file written before segments existed (no first_index)', async () => {
+    const a = open();
+    await a.load();
+    await publishEach(a, 0, 2);
+    await a.close();
+    const legacy = chainText().replace(',"first_index":0,"previous_head_hash":null', '');
+    expect(legacy).not.toContain('first_index');
+    writeFileSync(join(dir, 'PROOFCHAIN.json'), legacy);
+    const b = open();
+    await b.load();
+    expect(b.latestHead()?.tree_size).toBe(2);
+    await publishEach(b, 2, 3);
+    expect(parseProofChain(chainText()).heads).toHaveLength(3);
+    await b.close();
+    expect(existsSync(join(dir, 'PROOFCHAIN-0-1.json'))).toBe(false);
+    expect(readdirSync(dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
+  });
+});
+
+describe('trusted keys', () => {
+  const keyB = keyPairFromSeed(new Uint8Array(32).fill(8));
+
+  it('load refuses a chain whose last head another key signed, naming its key_id', async () => {
+    const a = open();
+    await a.load();
+    write(a, 0, 3);
+    await a.publishHead();
+    await a.close();
+    await expect(open({ key: keyB }).load()).rejects.toMatchObject({
+      code: 'LEDGER_MISMATCH',
+      message: expect.stringMatching(new RegExp(`head #0 in PROOFCHAIN.json is signed by key_id ${key.keyId}, which is neither this center's key \\(${keyB.keyId}\\)`)),
+    });
+  });
+
+  it('accepts the previous key after a rotation; the next head is signed by the new key', async () => {
+    const a = open();
+    await a.load();
+    write(a, 0, 3);
+    await a.publishHead();
+    await a.close();
+    const b = open({ key: keyB, trustedKeys: [key.publicKeyHex.toUpperCase()] });
+    await b.load();
+    write(b, 3, 5);
+    const head = (await b.publishHead())!;
+    expect(head.key_id).toBe(keyB.keyId);
+    await b.close();
+    // Once a head is signed by the new key, the old one can be dropped; the old key alone no longer loads it.
+    const c = open({ key: keyB });
+    await c.load();
+    await c.close();
+    await expect(open().load()).rejects.toMatchObject({ code: 'LEDGER_MISMATCH', message: expect.stringContaining(keyB.keyId) });
   });
 });

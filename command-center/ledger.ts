@@ -3,7 +3,14 @@
  * journal is a leaf (leaf bytes = the line without its newline); after each durable batch the leaves are appended
  * in O(log n), and a signed tree head, with its consistency proof from the previous head, is added to the chain
  * file and the root file is rewritten, both atomically. The formats are in docs/LEDGER.md; the pure parts
- * (schemas, head signing and hashing, ROOT.txt) are exported here for the offline CLI.
+ * (schemas, head signing and hashing, ROOT.txt, segment names) are exported here for the offline CLI.
+ *
+ * The chain file is bounded: it holds at most `maxChainHeads` heads (default 1,000). When it is full, its heads are
+ * first written (atomically, fsynced) to an immutable archive segment `PROOFCHAIN-<first>-<last>.json` in the same
+ * format, and only then is the chain file rewritten to start after them, recording its `first_index` and the hash of
+ * the head before it. A crash between the two leaves the heads in both files; readers de-duplicate them. So a head
+ * write costs O(maxChainHeads), not O(heads ever written). `load()` reads only the chain file (its last head is
+ * all it needs); `vaultmesh ledger verify` reads the archive segments and the chain file in order.
  *
  * Beside the journal: `<name>.jsonl` (the log), ROOT file, PROOFCHAIN file, and `<name>.leaves`, a cache of
  * leaf hashes (32 bytes per line, line i at offset 32·i). The cache is never trusted for the tree: start-up
@@ -12,7 +19,7 @@
  * matches a signed head is, by SHA-256 second-preimage resistance, the list of leaves the center signed.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readdirSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { z } from 'zod';
@@ -78,6 +85,10 @@ export type ChainEntry = z.infer<typeof chainEntrySchema>;
 export const proofChainSchema = z.object({
   format: z.literal(PROOFCHAIN_FORMAT),
   log: z.string(),
+  /** Index in the whole chain of this file's first head (absent = 0: a file written before segments existed). */
+  first_index: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional(),
+  /** `headHash` of the head just before this file's first one (in an archive segment); null/absent when first_index is 0. */
+  previous_head_hash: hash32.nullable().optional(),
   heads: z.array(chainEntrySchema),
 });
 
@@ -104,10 +115,58 @@ export function headSignatureProblem(entry: ChainEntry, backend: Ed25519Backend 
   return undefined;
 }
 
-/** Serialises a proof chain: one canonical JSON head entry per line, so the file diffs and greps well. */
-export function formatProofChain(log: string, entryLines: readonly string[]): string {
-  const header = `{"format":${JSON.stringify(PROOFCHAIN_FORMAT)},"log":${JSON.stringify(log)},"heads":[`;
+/** Where a chain file (or archive segment) sits in the whole chain. */
+export interface ChainPosition {
+  /** Index of its first head in the whole chain. */
+  first_index: number;
+  /** `headHash` of the head before its first one; null when first_index is 0. */
+  previous_head_hash: string | null;
+}
+
+/**
+ * Serialises a proof chain file or archive segment: a header line (format, log, position), then one canonical JSON
+ * head entry per line, so the file diffs and greps well.
+ */
+export function formatProofChain(log: string, entryLines: readonly string[], at: ChainPosition = { first_index: 0, previous_head_hash: null }): string {
+  const header =
+    `{"format":${JSON.stringify(PROOFCHAIN_FORMAT)},"log":${JSON.stringify(log)},` +
+    `"first_index":${at.first_index},"previous_head_hash":${JSON.stringify(at.previous_head_hash)},"heads":[`;
   return entryLines.length === 0 ? `${header}]}\n` : `${header}\n${entryLines.join(',\n')}\n]}\n`;
+}
+
+/** The position of a parsed chain file (defaults for files written before segments existed). */
+export function chainPosition(chain: ProofChain): ChainPosition {
+  return { first_index: chain.first_index ?? 0, previous_head_hash: chain.previous_head_hash ?? null };
+}
+
+/** Archive segment of a chain file holding heads first..last (inclusive): `PROOFCHAIN.json` → `PROOFCHAIN-0-999.json`. */
+export function archiveFileName(chainFile: string, first: number, last: number): string {
+  return `${chainFile.replace(/\.json$/, '')}-${first}-${last}.json`;
+}
+
+export interface ArchiveSegment {
+  file: string;
+  first: number;
+  last: number;
+}
+
+/** The archive segments of a chain file in `dir`, in chain order (by first, then last index); [] if there are none. */
+export function listArchiveSegments(dir: string, chainFile: string): ArchiveSegment[] {
+  const base = chainFile.replace(/\.json$/, '').replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const re = new RegExp(`^${base}-(0|[1-9][0-9]{0,15})-(0|[1-9][0-9]{0,15})\\.json$`);
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  const out: ArchiveSegment[] = [];
+  for (const file of names) {
+    const m = re.exec(file);
+    if (m) out.push({ file, first: Number(m[1]), last: Number(m[2]) });
+  }
+  return out.sort((a, b) => a.first - b.first || a.last - b.last);
 }
 
 /** Parses PROOFCHAIN.json text; throws VaultMeshError LEDGER_CORRUPT naming the problem. */
@@ -202,7 +261,16 @@ export interface LedgerOptions {
   minHeadIntervalMs?: number;
   /** Where failures of scheduled (background) head writes and of the leaf cache go (default: stderr). */
   onError?: (err: unknown) => void;
+  /** Most heads kept in the chain file; when full, they move to an archive segment (default 1,000). */
+  maxChainHeads?: number;
+  /**
+   * Public keys (hex) whose signature on the last head `load()` accepts: the center's previous keys after a key
+   * rotation. `key.publicKeyHex` is always trusted; default: only it.
+   */
+  trustedKeys?: readonly string[];
 }
+
+export const DEFAULT_MAX_CHAIN_HEADS = 1000;
 
 export interface InclusionProofResult {
   leaf_index: number;
@@ -247,6 +315,9 @@ export function createLedger(opts: LedgerOptions): Ledger {
   const backend = opts.backend ?? nodeCryptoBackend;
   const minInterval = opts.minHeadIntervalMs ?? 1000;
   const onError = opts.onError ?? ((err: unknown) => console.error(`ledger ${opts.journalFile}: head not written:`, err));
+  const maxChainHeads = opts.maxChainHeads ?? DEFAULT_MAX_CHAIN_HEADS;
+  if (!Number.isSafeInteger(maxChainHeads) || maxChainHeads < 1) throw new VaultMeshError('USAGE', `maxChainHeads must be a positive integer, not ${maxChainHeads}`);
+  const trusted = new Set([opts.key.publicKeyHex, ...(opts.trustedKeys ?? []).map((k) => k.toLowerCase())]);
   const files = {
     journal: join(opts.dir, opts.journalFile),
     root: join(opts.dir, opts.rootFile),
@@ -258,7 +329,8 @@ export function createLedger(opts: LedgerOptions): Ledger {
   let ids = new Map<string, number>();
   let offsets: number[] = []; // byte offset of each line in the journal, for leafLine()
   let endOffset = 0;
-  let entryLines: string[] = [];
+  let entryLines: string[] = []; // the heads of the chain file (not of archive segments)
+  let position: ChainPosition = { first_index: 0, previous_head_hash: null };
   let last: ChainEntry | undefined;
   let loaded = false;
   let rootFileStale = false;
@@ -292,6 +364,19 @@ export function createLedger(opts: LedgerOptions): Ledger {
     }
   };
 
+  /** Writes an archive segment once; an existing one (a retry after a crash) must already hold exactly this text. */
+  const writeArchiveSegment = (name: string, text: string): void => {
+    const path = join(opts.dir, name);
+    let existing: string | undefined;
+    try {
+      existing = readFileSync(path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    if (existing === undefined) writeFileAtomicSync(path, text, 0o444);
+    else if (existing !== text) throw ledgerError(`${name} already exists with other heads; refusing to overwrite an archive segment (run: vaultmesh ledger verify)`);
+  };
+
   const ledger: Ledger = {
     files,
     get size() {
@@ -301,6 +386,17 @@ export function createLedger(opts: LedgerOptions): Ledger {
     async load() {
       const chain = readProofChain(files.chain);
       if (chain && chain.log !== opts.journalFile) throw ledgerError(`${opts.chainFile} is the chain of ${chain.log}, not ${opts.journalFile}`);
+      const at = chain ? chainPosition(chain) : { first_index: 0, previous_head_hash: null };
+      if (!chain) {
+        const archived = listArchiveSegments(opts.dir, opts.chainFile);
+        if (archived.length > 0) throw ledgerError(`${opts.chainFile} is missing but its archive segments (${archived.at(-1)!.file}, …) exist: restore it from a backup`);
+      } else {
+        if (chain.heads.length === 0 && at.first_index > 0) throw ledgerError(`${opts.chainFile} has no heads but starts at head #${at.first_index}`);
+        const firstPrev = chain.heads[0]?.head.previous_head_hash;
+        if (firstPrev !== undefined && firstPrev !== at.previous_head_hash) {
+          throw ledgerError(`${opts.chainFile}: previous_head_hash ${at.previous_head_hash} is not its first head's (${firstPrev})`);
+        }
+      }
       let cache: Buffer | undefined;
       try {
         cache = readFileSync(files.leaves);
@@ -336,12 +432,18 @@ export function createLedger(opts: LedgerOptions): Ledger {
       last = heads.at(-1);
       if (last) {
         const { tree_size, root_hash } = last.head;
-        const where = `head #${heads.length - 1} in ${opts.chainFile}`;
+        const where = `head #${at.first_index + heads.length - 1} in ${opts.chainFile}`;
         if (log.size < tree_size) {
           throw ledgerError(`${opts.journalFile} has ${log.size} lines but ${where} signs ${tree_size}: the log was truncated or lines were deleted`);
         }
         const problem = headSignatureProblem(last, backend);
         if (problem) throw ledgerError(`${where}: ${problem}`);
+        if (!trusted.has(last.public_key)) {
+          throw ledgerError(
+            `${where} is signed by key_id ${last.head.key_id}, which is neither this center's key (${opts.key.keyId}) nor a previous key it was given` +
+              ` (after a key rotation, start with VAULTMESH_PREVIOUS_KEYS=${last.public_key} if that key was yours)`,
+          );
+        }
         if (toHex(log.rootAt(tree_size)) !== root_hash) {
           // Name the line if the cache still holds the leaves that were signed (its prefix root matches the head).
           let line = '';
@@ -354,6 +456,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
         }
       }
       entryLines = heads.map((e) => canonicalJson(e));
+      position = at;
 
       // Rewrite the cache whenever it is not exactly this log's leaves, then keep appending to it.
       if (cacheFd !== undefined) closeSync(cacheFd);
@@ -412,9 +515,22 @@ export function createLedger(opts: LedgerOptions): Ledger {
           consistency_proof: last ? log.consistencyProof(last.head.tree_size, size).map(toHex) : [],
         };
         const line = canonicalJson(entry);
+        let nextLines: string[];
+        let nextPosition = position;
+        if (entryLines.length >= maxChainHeads) {
+          // Full: archive its heads first (durably), then start the chain file after them. A crash in between
+          // leaves them in both files, which readers tolerate; the reverse order could lose them.
+          const lastIndex = position.first_index + entryLines.length - 1;
+          writeArchiveSegment(archiveFileName(opts.chainFile, position.first_index, lastIndex), formatProofChain(opts.journalFile, entryLines, position));
+          nextLines = [line];
+          nextPosition = { first_index: lastIndex + 1, previous_head_hash: headHash(last!.head) };
+        } else {
+          nextLines = [...entryLines, line];
+        }
         // The chain first: ROOT.txt must never name a root that no signed head covers.
-        writeFileAtomicSync(files.chain, formatProofChain(opts.journalFile, [...entryLines, line]), 0o644);
-        entryLines.push(line);
+        writeFileAtomicSync(files.chain, formatProofChain(opts.journalFile, nextLines, nextPosition), 0o644);
+        entryLines = nextLines;
+        position = nextPosition;
         last = entry;
         rootFileStale = true;
         writeFileAtomicSync(files.root, formatRootFile(head), 0o644);
