@@ -14,7 +14,21 @@ import { createCommandRunner, type CommandRunner } from './command-runner.js';
 import type { AgentConfig } from './config.js';
 import { openNonceStore, type NonceStore } from './nonce-store.js';
 import { runSovereignScan } from './scan/run-scan.js';
-import { defaultScanConfig } from './scan/scan-config.js';
+import { defaultScanConfig, parseScanConfig, type ScanConfig } from './scan/scan-config.js';
+import { readFileSync } from 'node:fs';
+import { VaultMeshError } from '../protocol/errors.js';
+
+/** Scan settings from a JSON file (validated), or the built-in defaults. */
+export function loadScanConfig(file: string | undefined): ScanConfig {
+  if (!file) return defaultScanConfig();
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new VaultMeshError('CONFIG_INVALID', `cannot read scan config ${file}: ${(err as Error).message}`);
+  }
+  return parseScanConfig(raw);
+}
 
 /** Default local allowlist: read-only actions; service-restart only when restartable units are configured. */
 export function localAllowedActions(config: Pick<AgentConfig, 'allowedActions' | 'restartableUnits'>): Set<string> {
@@ -39,19 +53,20 @@ export function setupCommandRunner(deps: {
   agentVersion: string;
   log: (msg: string) => void;
   now?: () => Date;
-}): { runner: CommandRunner; nonces: NonceStore } {
+}): { runner: CommandRunner; nonces: NonceStore; scheduledScan: () => Promise<ActionResult> } {
   const { config, store, client, log } = deps;
   const nonces = openNonceStore({ file: join(config.stateDir, 'command-nonces.jsonl'), retainMs: config.commandSkewSecs * 1000 + 60_000 });
   const bad = config.ccPubkeys.filter((k) => !hexKeySchema.safeParse(k).success);
   if (bad.length) log(`WARNING: ignoring malformed VAULTMESH_CC_PUBKEY entries (want 64 lowercase hex): ${bad.join(', ')}`);
 
-  const sovereignScan = async (ctx: { commandId: string }): Promise<ActionResult> => {
-    const report = await runSovereignScan(defaultScanConfig(), {
+  const scanConfig = loadScanConfig(config.scanConfig);
+  const sovereignScan = async (ctx: { commandId?: string }): Promise<ActionResult> => {
+    const report = await runSovereignScan(scanConfig, {
       nodeId: config.nodeId,
       agentVersion: deps.agentVersion,
       stateDir: config.stateDir,
-      trigger: 'command',
-      commandId: ctx.commandId,
+      trigger: ctx.commandId ? 'command' : 'schedule',
+      ...(ctx.commandId ? { commandId: ctx.commandId } : {}),
       ...(client.lastServerDate ? { centerTime: client.lastServerDate, centerTimeObservedAt: new Date() } : {}),
     });
     const summary = { report_id: report.id, summary: report.summary };
@@ -78,5 +93,5 @@ export function setupCommandRunner(deps: {
     log,
     ...(deps.now ? { now: deps.now } : {}),
   });
-  return { runner, nonces };
+  return { runner, nonces, scheduledScan: () => sovereignScan({}) };
 }

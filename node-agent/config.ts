@@ -32,6 +32,10 @@ export const agentConfigSchema = z.object({
   /** How far a command's issued_at may be in this host's future (center clock ahead). */
   commandSkewSecs: z.coerce.number().int().min(0).max(3600).default(300),
   commandTimeoutSecs: z.coerce.number().int().min(1).max(3600).default(60),
+  /** The agent's own scan schedule (±10% jitter); 0 = only on the center's `sovereign-scan` commands. */
+  scanIntervalSecs: z.coerce.number().int().min(0).max(30 * 86_400).default(0),
+  /** JSON file with scan settings (node-agent/scan/scan-config.ts); unset = built-in defaults. */
+  scanConfig: z.string().min(1).optional(),
 });
 
 export type AgentConfig = Omit<z.infer<typeof agentConfigSchema>, 'stateDir' | 'osProfile' | 'nodeId'> & {
@@ -59,6 +63,8 @@ export const AGENT_ENV: Record<string, string> = {
   commandPollSecs: 'VAULTMESH_COMMAND_POLL_SECS',
   commandSkewSecs: 'VAULTMESH_COMMAND_SKEW_SECS',
   commandTimeoutSecs: 'VAULTMESH_COMMAND_TIMEOUT_SECS',
+  scanIntervalSecs: 'VAULTMESH_SCAN_INTERVAL_SECS',
+  scanConfig: 'VAULTMESH_SCAN_CONFIG',
 };
 
 /** `ID` from /etc/os-release (debian, ubuntu, rhel…), the default os_profile. */

@@ -34,6 +34,8 @@ async function main(argv: string[]): Promise<void> {
     .option('--restartable-units <units>', 'Units service-restart may restart; enables it (VAULTMESH_RESTARTABLE_UNITS)')
     .option('--command-poll-secs <n>', 'Command long-poll duration (VAULTMESH_COMMAND_POLL_SECS, default 25)')
     .option('--command-skew-secs <n>', 'Accepted center clock lead for commands (VAULTMESH_COMMAND_SKEW_SECS, default 300)')
+    .option('--scan-interval-secs <n>', 'Run a sovereign scan on this schedule, ±10% (VAULTMESH_SCAN_INTERVAL_SECS, default 0: only on command)')
+    .option('--scan-config <file>', 'Scan settings JSON (VAULTMESH_SCAN_CONFIG, default: built-in; see docs/SCANS.md)')
     .option('--command-timeout-secs <n>', 'Per-action timeout (VAULTMESH_COMMAND_TIMEOUT_SECS, default 60; scans ≥ 300)')
     .example('vaultmesh-agent --once --cc-url http://127.0.0.1:8088 --join-token vmjoin_... --state-dir ./agent-state')
     .help()
@@ -58,6 +60,8 @@ async function main(argv: string[]): Promise<void> {
       commandPollSecs: o.commandPollSecs,
       commandSkewSecs: o.commandSkewSecs,
       commandTimeoutSecs: o.commandTimeoutSecs,
+      scanIntervalSecs: o.scanIntervalSecs,
+      scanConfig: o.scanConfig,
     },
     process.env,
     readEnvFile(o.settings ?? process.env.VAULTMESH_SETTINGS ?? '/etc/vaultmesh/agent.env'),
@@ -86,7 +90,7 @@ async function main(argv: string[]): Promise<void> {
     ? { post: (path, body) => (path === '/api/agent/scan' ? sender.send('scan', path, body) : client.post(path, body)) as never, get: client.get, get lastServerDate() { return client.lastServerDate; } }
     : client;
   const deps = { config, client, store, log, ...(sender ? { outbox: sender } : {}) };
-  const { runner } = setupCommandRunner({ config, store, client: commandClient, agentVersion: AGENT_VERSION, log });
+  const { runner, scheduledScan } = setupCommandRunner({ config, store, client: commandClient, agentVersion: AGENT_VERSION, log });
 
   if (o.once) {
     const r = await runCycle(deps);
@@ -112,6 +116,20 @@ async function main(argv: string[]): Promise<void> {
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   sender?.start();
+  // The agent's own scan schedule, if configured (the center's orchestrator is the usual way): first run after one
+  // interval, each run uploaded through the outbox like any scan.
+  let scanTimer: NodeJS.Timeout | undefined;
+  const scheduleScan = () => {
+    if (config.scanIntervalSecs <= 0 || stopping) return;
+    scanTimer = setTimeout(async () => {
+      if (store.read().enrollment === 'approved') {
+        const r = await scheduledScan().catch((err: Error) => ({ status: 'failed', output: err.message }));
+        log(`scheduled sovereign scan: ${r.status} ${r.output ?? ''}`);
+      }
+      scheduleScan();
+    }, config.scanIntervalSecs * 1000 * (0.9 + Math.random() * 0.2));
+  };
+  scheduleScan();
   if (sender?.outbox.length) log(`outbox: ${sender.outbox.length} item(s) waiting from before`);
   while (!stopping) {
     try {
@@ -131,6 +149,7 @@ async function main(argv: string[]): Promise<void> {
   }
   // Ends a held long-poll at once instead of waiting for the center to answer it.
   await getGlobalDispatcher().destroy().catch(() => undefined);
+  clearTimeout(scanTimer);
   await commandLoop;
   sender?.stop();
   log('stopped');
