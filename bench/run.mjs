@@ -28,7 +28,7 @@ export const MODULES = [
   { id: 'replay', file: 'replay.mjs', budgetS: 150, what: '1M-line replay vs readline + JSON.parse; RSS' },
   { id: 'sse-fanout', file: 'sse-fanout.mjs', budgetS: 60, what: '1,000 SSE clients: append → receipt' },
   { id: 'fleet', file: 'fleet.mjs', budgetS: 120, what: '10,000 simulated agents at 1× and 3× the 30 s interval' },
-  { id: 'ledger', file: 'ledger.mjs', budgetS: 90, what: 'RFC 6962 ledger vs raw SHA-256 and merkletreejs' },
+  { id: 'ledger', file: 'ledger.mjs', budgetS: 150, env: { VAULTMESH_BENCH_HEADS: '20000' }, what: 'RFC 6962 ledger vs raw SHA-256 and merkletreejs' },
   { id: 'events', file: 'events.mjs', budgetS: 90, env: { VAULTMESH_BENCH_EVENTS: '500000' }, what: 'GET/POST /api/events over a large events.jsonl' },
   { id: 'commands', file: 'commands.mjs', budgetS: 60, what: 'signed command round trip' },
   { id: 'console', file: 'console.mjs', budgetS: 45, what: 'console first render and fragment rate' },
