@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { VaultMeshError } from '../protocol/errors.js';
+import { VaultMeshError, parseApiAnswer } from '../protocol/errors.js';
 
 export interface ApiOptions {
   ccUrl?: string;
@@ -58,22 +58,12 @@ export function createApiClient(opts: ApiOptions, env: NodeJS.ProcessEnv = proce
         }
         throw new VaultMeshError(timeout ? 'TIMEOUT' : 'UNREACHABLE', timeout ? `${baseUrl} did not answer within ${timeoutMs / 1000} s` : `cannot reach ${baseUrl}: ${e.message}`, { cause });
       }
-      const text = await res.body.text();
-      let json: any;
-      try {
-        json = text ? JSON.parse(text) : undefined;
-      } catch {
-        json = undefined;
-      }
+      const { json, error } = parseApiAnswer(res.statusCode, await res.body.text());
       if (res.statusCode >= 500 && attempt < attempts) {
         await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
         continue;
       }
-      if (res.statusCode >= 400) {
-        const err = json?.error;
-        const reason = typeof err?.message === 'string' ? err.message : `HTTP ${res.statusCode}`;
-        throw new VaultMeshError(typeof err?.code === 'string' ? err.code : `HTTP_${res.statusCode}`, `${res.statusCode}: ${reason}`, { status: res.statusCode });
-      }
+      if (error) throw new VaultMeshError(error.code, `${res.statusCode}: ${error.message}`, { status: res.statusCode });
       return json as T;
     }
   };

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Envelope, EnvelopeDraft } from '../protocol/envelope.js';
-import { createAttentionMonitor, type Timers } from './attention-monitor.js';
+import { createAttentionMonitor } from './attention-monitor.js';
+import type { Timers } from './timers.js';
 import { applyEnvelope, createFleetState, type FleetState } from './fleet-state.js';
 
 const T0 = Date.parse('2025-03-01T12:00:00Z');

@@ -4,25 +4,13 @@
  * node's status differs from the last journaled one. It is fed by live commits only, never by replay, so
  * restarting re-applies journaled transitions without producing new ones.
  */
+import { realTimers, type Timers } from './timers.js';
 import type { Envelope, EnvelopeDraft } from '../protocol/envelope.js';
 import { assessNode, journaledStatus, type AttentionBody, type AttentionPolicy, type AttentionStatus } from './attention.js';
 import type { FleetState } from './fleet-state.js';
 
 export const ATTENTION_AUTHOR = 'system:attention';
 
-export interface Timers {
-  setInterval(fn: () => void, ms: number): unknown;
-  clearInterval(handle: unknown): void;
-}
-
-const realTimers: Timers = {
-  setInterval: (fn, ms) => {
-    const t = setInterval(fn, ms);
-    t.unref();
-    return t;
-  },
-  clearInterval: (h) => clearInterval(h as NodeJS.Timeout),
-};
 
 export interface AttentionMonitorOptions {
   state: FleetState;

@@ -9,10 +9,10 @@
  * No pile-up: a (node, action) with an open (queued / delivered / running) command of that action gets nothing more,
  * and a node that is offline gets nothing queued at all.
  */
+import { realTimers, type Timers } from './timers.js';
 import { createHash } from 'node:crypto';
 import type { CommandArgs } from '../protocol/command.js';
 import { isVaultMeshError } from '../protocol/errors.js';
-import type { Timers } from './attention-monitor.js';
 import type { Logger } from './center.js';
 import type { CommandRecord, CommandService, CommandStatus } from './command-store.js';
 import type { FleetState, EnrollmentStatus } from './fleet-state.js';
@@ -176,14 +176,6 @@ export interface OrchestratorOptions {
   log: Logger;
 }
 
-const realTimers: Timers = {
-  setInterval: (fn, ms) => {
-    const t = setInterval(fn, ms);
-    t.unref();
-    return t;
-  },
-  clearInterval: (h) => clearInterval(h as NodeJS.Timeout),
-};
 
 const NOT_ONLINE: ReadonlySet<NodeStatus> = new Set(['offline', 'pending', 'rejected', 'revoked']);
 

@@ -4,7 +4,7 @@
  */
 import { request } from 'undici';
 import { signRequest } from '../protocol/request-signing.js';
-import { VaultMeshError } from '../protocol/errors.js';
+import { VaultMeshError, parseApiAnswer } from '../protocol/errors.js';
 import type { KeyPair } from '../protocol/keys.js';
 
 export interface CcClient {
@@ -44,19 +44,8 @@ export function createCcClient(opts: {
     }
     const date = res.headers.date;
     if (typeof date === 'string' && Number.isFinite(Date.parse(date))) lastServerDate = new Date(date);
-    const text = await res.body.text();
-    let json: any;
-    try {
-      json = text ? JSON.parse(text) : undefined;
-    } catch {
-      json = undefined;
-    }
-    if (res.statusCode >= 400) {
-      const err = json?.error;
-      throw new VaultMeshError(typeof err?.code === 'string' ? err.code : `HTTP_${res.statusCode}`, typeof err?.message === 'string' ? err.message : `HTTP ${res.statusCode}`, {
-        status: res.statusCode,
-      });
-    }
+    const { json, error } = parseApiAnswer(res.statusCode, await res.body.text());
+    if (error) throw error;
     return json as T;
   };
   return {

@@ -30,3 +30,21 @@ export function isVaultMeshError(err: unknown): err is VaultMeshError {
 export function detailsFromZodIssues(issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>): ErrorDetail[] {
   return issues.slice(0, 20).map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
 }
+
+/**
+ * Reads an HTTP answer of the center as a client: the parsed JSON body, or for a 4xx/5xx the VaultMeshError it
+ * carries (`{ error: { code, message } }`), so the agent and the CLI report the center's own code and reason.
+ */
+export function parseApiAnswer(status: number, text: string): { json: unknown; error?: VaultMeshError } {
+  let json: any;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  if (status < 400) return { json };
+  const err = json?.error;
+  const code = typeof err?.code === 'string' ? err.code : `HTTP_${status}`;
+  const message = typeof err?.message === 'string' ? err.message : `HTTP ${status}`;
+  return { json, error: new VaultMeshError(code, message, { status }) };
+}

@@ -1,0 +1,17 @@
+/**
+ * Interval timers as a dependency, so background jobs (attention sweeps, the orchestrator) run on a fake clock in
+ * tests. The real ones are unref'd: a background job never keeps the process alive on its own.
+ */
+export interface Timers {
+  setInterval(fn: () => void, ms: number): unknown;
+  clearInterval(handle: unknown): void;
+}
+
+export const realTimers: Timers = {
+  setInterval: (fn, ms) => {
+    const t = setInterval(fn, ms);
+    t.unref();
+    return t;
+  },
+  clearInterval: (h) => clearInterval(h as NodeJS.Timeout),
+};
