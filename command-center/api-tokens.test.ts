@@ -1,24 +1,21 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startTestCenter, tempDir, type TestCenter } from '../test/helpers.js';
+import { describe, expect, it } from 'vitest';
+import { startTestCenter, tempDir, type TestCenter, cleanupAfterEach } from '../test/helpers.js';
 import { applyApiTokenEnvelope, createApiTokenState, createApiTokenUsage, tokenStatus } from './api-tokens.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const onCleanup = cleanupAfterEach();
 
 async function center(dir?: string, opts: { now?: () => Date } = {}): Promise<TestCenter> {
   let d = dir;
   if (!d) {
     const t = tempDir();
-    cleanups.push(t.cleanup);
+    onCleanup(t.cleanup);
     d = t.dir;
   }
   const c = await startTestCenter(d, {}, opts);
-  cleanups.push(() => c.close());
+  onCleanup(() => c.close());
   return c;
 }
 
@@ -108,7 +105,7 @@ describe('scoped API tokens', () => {
 
   it('revoke and expiry end a token; both survive a restart, as does last-used', async () => {
     const t = tempDir();
-    cleanups.push(t.cleanup);
+    onCleanup(t.cleanup);
     let nowMs = Date.now();
     const now = () => new Date(nowMs);
     const c = await center(t.dir, { now });
@@ -169,7 +166,7 @@ describe('api token reducer and usage', () => {
 
   it('flushes last-used only when changed, and on stop', () => {
     const t = tempDir();
-    cleanups.push(t.cleanup);
+    onCleanup(t.cleanup);
     const file = join(t.dir, 'usage.json');
     const u = createApiTokenUsage({ file, now: () => new Date(42_000) });
     u.flush();

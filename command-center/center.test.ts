@@ -1,17 +1,15 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { enrolledNode, heartbeatBody, openSse, startTestCenter, tempDir, testNode, type TestCenter } from '../test/helpers.js';
+import { describe, expect, it } from 'vitest';
+import { enrolledNode, heartbeatBody, openSse, startTestCenter, tempDir, testNode, type TestCenter, cleanupAfterEach } from '../test/helpers.js';
 import { signRequest } from '../protocol/request-signing.js';
 import { request } from 'undici';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const onCleanup = cleanupAfterEach();
 
 async function center(overrides = {}, opts = {}): Promise<TestCenter> {
   const t = tempDir();
   const c = await startTestCenter(t.dir, overrides, opts);
-  cleanups.push(t.cleanup, () => c.close());
+  onCleanup(t.cleanup);
+  onCleanup(() => c.close());
   return c;
 }
 
@@ -240,7 +238,7 @@ describe('SSE and restart', () => {
 
   it('restart replays the journals into the same state', async () => {
     const t = tempDir();
-    cleanups.push(t.cleanup);
+    onCleanup(t.cleanup);
     const c1 = await startTestCenter(t.dir);
     const n = await enrolledNode(c1, 'n1');
     await enrolledNode(c1, 'n2', { approve: false });
@@ -249,7 +247,7 @@ describe('SSE and restart', () => {
     const detailBefore = (await c1.api('GET', '/api/nodes/n1')).json;
     await c1.close();
     const c2 = await startTestCenter(t.dir);
-    cleanups.push(() => c2.close());
+    onCleanup(() => c2.close());
     expect((await c2.api('GET', '/api/nodes')).json).toEqual(before);
     expect((await c2.api('GET', '/api/nodes/n1')).json).toEqual(detailBefore);
     expect(c2.services.state.lastSeq).toBe(c1.services.state.lastSeq);

@@ -1,26 +1,23 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { enrolledNode, openSse, startTestCenter, tempDir, testNode, type TestCenter } from '../test/helpers.js';
+import { enrolledNode, openSse, startTestCenter, tempDir, testNode, type TestCenter, cleanupAfterEach } from '../test/helpers.js';
 import { signReceipt, verifyCommand, type ReceiptPayload, type SignedCommand } from '../protocol/command.js';
 import type { KeyPair } from '../protocol/keys.js';
 import { signRequest } from '../protocol/request-signing.js';
 import { request } from 'undici';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const onCleanup = cleanupAfterEach();
 
 async function center(dir?: string, overrides = {}): Promise<TestCenter> {
   let d = dir;
   if (!d) {
     const t = tempDir();
-    cleanups.push(t.cleanup);
+    onCleanup(t.cleanup);
     d = t.dir;
   }
   const c = await startTestCenter(d, { commandRedeliverSecs: 1, ...overrides });
-  cleanups.push(() => c.close());
+  onCleanup(() => c.close());
   return c;
 }
 
@@ -37,7 +34,7 @@ describe('commands on the center', () => {
     const c = await center();
     const node = await enrolledNode(c, 'web-01');
     const sse = await openSse(`${c.url}/events`, { authorization: `Bearer ${c.adminToken}` });
-    cleanups.push(() => sse.close());
+    onCleanup(() => sse.close());
 
     const t0 = performance.now();
     const polling = node.send('GET', '/api/agent/commands?wait=10');
@@ -93,7 +90,7 @@ describe('commands on the center', () => {
 
   it('uses the policy file given by config', async () => {
     const t = tempDir();
-    cleanups.push(t.cleanup);
+    onCleanup(t.cleanup);
     const file = join(t.dir, 'policy.json');
     writeFileSync(file, JSON.stringify({ v: 1, profiles: { '*': { actions: ['ping'] }, debian: { actions: ['service-restart'], restart_units: ['nginx.service'] } } }));
     const c = await center(undefined, { policy: file });
@@ -119,7 +116,7 @@ describe('commands on the center', () => {
 
   it('queued, delivered and expired states survive a restart; unanswered deliveries are redelivered; overdue commands expire', async () => {
     const t = tempDir();
-    cleanups.push(t.cleanup);
+    onCleanup(t.cleanup);
     let c = await center(t.dir);
     let node = await enrolledNode(c, 'web-01');
     const one = (await c.api('POST', '/api/commands', { node_id: 'web-01', action: 'ping' })).json.id;

@@ -1,18 +1,15 @@
 import { readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { enrolledNode, heartbeatBody, startTestCenter, tempDir } from '../test/helpers.js';
+import { describe, expect, it } from 'vitest';
+import { enrolledNode, heartbeatBody, startTestCenter, tempDir, cleanupAfterEach } from '../test/helpers.js';
 import { listSegments, pruneSegments, segmentName, segmentsToReplay } from './heartbeat-segments.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const onCleanup = cleanupAfterEach();
 
 describe('heartbeat segments', () => {
   it('rotates heartbeats.jsonl, and a restart replays only recent segments yet reports the same counts', async () => {
     const t = tempDir();
-    cleanups.push(t.cleanup);
+    onCleanup(t.cleanup);
     const c1 = await startTestCenter(t.dir, { heartbeatSegmentBytes: 8192 });
     const a = await enrolledNode(c1, 'a');
     const b = await enrolledNode(c1, 'b');
@@ -28,7 +25,7 @@ describe('heartbeat segments', () => {
     expect(readdirSync(logs)).toContain('heartbeats.summary.json');
 
     const c2 = await startTestCenter(t.dir, { heartbeatSegmentBytes: 8192 });
-    cleanups.push(() => c2.close());
+    onCleanup(() => c2.close());
     const after = (await c2.api('GET', '/api/nodes')).json;
     expect(after.map((n: any) => [n.node_id, n.heartbeat_count, n.first_seen, n.last_seen])).toEqual(before.map((n: any) => [n.node_id, n.heartbeat_count, n.first_seen, n.last_seen]));
     expect(after[0].heartbeat_count).toBe(60);
@@ -47,7 +44,7 @@ describe('heartbeat segments', () => {
 
   it('retention deletes old closed segments but always keeps the newest', () => {
     const t = tempDir();
-    cleanups.push(t.cleanup);
+    onCleanup(t.cleanup);
     const old = Date.now() / 1000 - 40 * 86_400;
     for (const n of [10, 20, 30]) {
       const p = join(t.dir, segmentName(n));

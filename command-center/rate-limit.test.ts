@@ -1,20 +1,18 @@
 import { Hono } from 'hono';
 import { request } from 'undici';
-import { afterEach, describe, expect, it } from 'vitest';
-import { enrolledNode, heartbeatBody, openSse, startTestCenter, tempDir, testNode, type TestCenter } from '../test/helpers.js';
+import { describe, expect, it } from 'vitest';
+import { enrolledNode, heartbeatBody, openSse, startTestCenter, tempDir, testNode, type TestCenter, cleanupAfterEach } from '../test/helpers.js';
 import { renderError } from './http-errors.js';
 import { createAbuseLimits, createTokenBuckets, rateLimitHeaders } from './rate-limit.js';
 import type { AppEnv } from './services.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const onCleanup = cleanupAfterEach();
 
 async function center(overrides: Record<string, unknown> = {}): Promise<TestCenter> {
   const t = tempDir();
   const c = await startTestCenter(t.dir, overrides);
-  cleanups.push(t.cleanup, () => c.close());
+  onCleanup(t.cleanup);
+  onCleanup(() => c.close());
   return c;
 }
 

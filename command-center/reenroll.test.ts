@@ -1,17 +1,14 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { startTestCenter, tempDir, testNode } from '../test/helpers.js';
+import { describe, expect, it } from 'vitest';
+import { startTestCenter, tempDir, testNode, cleanupAfterEach } from '../test/helpers.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const onCleanup = cleanupAfterEach();
 
 describe('a revoked node enrolling again', () => {
   it('is never auto-approved and never receives its predecessor’s commands', async () => {
     const t = tempDir();
-    cleanups.push(t.cleanup);
+    onCleanup(t.cleanup);
     const c = await startTestCenter(t.dir, { autoApprove: true, orchestratorTickSecs: 0 });
-    cleanups.push(() => c.close());
+    onCleanup(() => c.close());
     const token = (await c.api('POST', '/api/join-tokens', { uses: 5 })).json.token;
     const enroll = (n: ReturnType<typeof testNode>) =>
       n.send('POST', '/api/agent/enroll', { token, node_id: 'web1', hostname: 'web1', os_profile: 'debian', public_key: n.key.publicKeyHex, agent_version: '0.1.0', facts: {} });

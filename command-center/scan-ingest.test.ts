@@ -1,14 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { summarize, type Finding } from '../protocol/scan.js';
 import { ledgerCheck, ledgerVerify } from '../cli/ledger.js';
-import { enrolledNode, openSse, startTestCenter, tempDir, testNode } from '../test/helpers.js';
+import { enrolledNode, openSse, startTestCenter, tempDir, testNode, cleanupAfterEach } from '../test/helpers.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const onCleanup = cleanupAfterEach();
 
 function report(nodeId: string, id: string, findings: Finding[]) {
   const now = new Date().toISOString();
@@ -20,12 +17,12 @@ const finding = (severity: Finding['severity'], title: string): Finding => ({ ch
 describe('scan ingestion and the ledger API', () => {
   it('a signed scan lands in sovereign-scans.jsonl, the node state, SSE and the ledger, with a checkable proof', async () => {
     const t = tempDir();
-    cleanups.push(t.cleanup);
+    onCleanup(t.cleanup);
     const c = await startTestCenter(t.dir);
-    cleanups.push(() => c.close());
+    onCleanup(() => c.close());
     const n = await enrolledNode(c, 'web-01');
     const sse = await openSse(`${c.url}/events?kind=scan`, { authorization: `Bearer ${c.adminToken}` });
-    cleanups.push(() => sse.close());
+    onCleanup(() => sse.close());
 
     const r1 = await n.send('POST', '/api/agent/scan', report('web-01', 'scan-1', [finding('high', 'PermitRootLogin yes'), finding('info', 'baseline created')]));
     expect(r1.status).toBe(200);
@@ -54,15 +51,15 @@ describe('scan ingestion and the ledger API', () => {
     // The files the center wrote verify offline, and a restart reproduces the same root.
     expect((await ledgerVerify(c.config.logDir, 'scans')).ok).toBe(true);
     const c2 = await startTestCenter(t.dir);
-    cleanups.push(() => c2.close());
+    onCleanup(() => c2.close());
     expect((await c2.api('GET', '/api/ledger/root')).json).toMatchObject({ tree_size: 2, root_hash: root.root_hash });
   });
 
   it('rejects a malformed report, a report for another node, and unsigned posts', async () => {
     const t = tempDir();
-    cleanups.push(t.cleanup);
+    onCleanup(t.cleanup);
     const c = await startTestCenter(t.dir);
-    cleanups.push(() => c.close());
+    onCleanup(() => c.close());
     const n = await enrolledNode(c, 'a');
     await enrolledNode(c, 'b');
     const bad = await n.send('POST', '/api/agent/scan', { ...report('a', 's1', [finding('high', 'x')]), summary: { critical: 9 } });

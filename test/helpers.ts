@@ -8,6 +8,7 @@ import { signRequest } from '../protocol/request-signing.js';
 import { resolveCenterConfig, type CenterConfig } from '../command-center/config.js';
 import { startCenter, type Logger, type RunningCenter } from '../command-center/center.js';
 import { readFileSync } from 'node:fs';
+import { afterEach } from 'vitest';
 
 export const quietLogger: Logger = { info: () => {}, warn: () => {}, error: () => {} };
 
@@ -173,4 +174,13 @@ export async function openSse(url: string, headers: Record<string, string> = {})
       return pump;
     },
   };
+}
+
+/** Registers cleanups (servers, temp dirs, child processes) run after each test, newest first. */
+export function cleanupAfterEach(): (fn: () => Promise<void> | void) => void {
+  const list: Array<() => Promise<void> | void> = [];
+  afterEach(async () => {
+    for (const fn of list.splice(0).reverse()) await fn();
+  });
+  return (fn) => void list.push(fn);
 }

@@ -1,18 +1,15 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { request } from 'undici';
-import { startTestCenter, tempDir } from '../../test/helpers.js';
+import { startTestCenter, tempDir, cleanupAfterEach } from '../../test/helpers.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const onCleanup = cleanupAfterEach();
 
 describe('console sessions started with an API token', () => {
   it('end as soon as the token is revoked', async () => {
     const t = tempDir();
-    cleanups.push(t.cleanup);
+    onCleanup(t.cleanup);
     const c = await startTestCenter(t.dir);
-    cleanups.push(() => c.close());
+    onCleanup(() => c.close());
     const created = await c.api('POST', '/api/tokens', { name: 'ops-laptop', scopes: ['nodes:read'] });
     expect(created.status).toBe(201);
     const login = await request(`${c.url}/console/login`, {
