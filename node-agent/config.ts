@@ -34,6 +34,8 @@ export const agentConfigSchema = z.object({
   commandTimeoutSecs: z.coerce.number().int().min(1).max(3600).default(60),
   /** The agent's own scan schedule (±10% jitter); 0 = only on the center's `sovereign-scan` commands. */
   scanIntervalSecs: z.coerce.number().int().min(0).max(30 * 86_400).default(0),
+  /** Size cap of the offline outbox (oldest heartbeats are evicted first, scans last). */
+  outboxMaxBytes: z.coerce.number().int().min(64 * 1024).max(1024 * 1024 * 1024).default(16 * 1024 * 1024),
   /** JSON file with scan settings (node-agent/scan/scan-config.ts); unset = built-in defaults. */
   scanConfig: z.string().min(1).optional(),
 });
@@ -64,6 +66,7 @@ export const AGENT_ENV: Record<string, string> = {
   commandSkewSecs: 'VAULTMESH_COMMAND_SKEW_SECS',
   commandTimeoutSecs: 'VAULTMESH_COMMAND_TIMEOUT_SECS',
   scanIntervalSecs: 'VAULTMESH_SCAN_INTERVAL_SECS',
+  outboxMaxBytes: 'VAULTMESH_OUTBOX_MAX_BYTES',
   scanConfig: 'VAULTMESH_SCAN_CONFIG',
 };
 

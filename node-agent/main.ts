@@ -35,6 +35,7 @@ async function main(argv: string[]): Promise<void> {
     .option('--command-poll-secs <n>', 'Command long-poll duration (VAULTMESH_COMMAND_POLL_SECS, default 25)')
     .option('--command-skew-secs <n>', 'Accepted center clock lead for commands (VAULTMESH_COMMAND_SKEW_SECS, default 300)')
     .option('--scan-interval-secs <n>', 'Run a sovereign scan on this schedule, ±10% (VAULTMESH_SCAN_INTERVAL_SECS, default 0: only on command)')
+    .option('--outbox-max-bytes <n>', 'Offline outbox size cap (VAULTMESH_OUTBOX_MAX_BYTES, default 16777216)')
     .option('--scan-config <file>', 'Scan settings JSON (VAULTMESH_SCAN_CONFIG, default: built-in; see docs/SCANS.md)')
     .option('--command-timeout-secs <n>', 'Per-action timeout (VAULTMESH_COMMAND_TIMEOUT_SECS, default 60; scans ≥ 300)')
     .example('vaultmesh-agent --once --cc-url http://127.0.0.1:8088 --join-token vmjoin_... --state-dir ./agent-state')
@@ -62,6 +63,7 @@ async function main(argv: string[]): Promise<void> {
       commandTimeoutSecs: o.commandTimeoutSecs,
       scanIntervalSecs: o.scanIntervalSecs,
       scanConfig: o.scanConfig,
+      outboxMaxBytes: o.outboxMaxBytes,
     },
     process.env,
     readEnvFile(o.settings ?? process.env.VAULTMESH_SETTINGS ?? '/etc/vaultmesh/agent.env'),
@@ -81,7 +83,7 @@ async function main(argv: string[]): Promise<void> {
   const sender = o.once
     ? undefined
     : createOutboxSender({
-        outbox: openOutbox({ file: join(config.stateDir, 'outbox.jsonl'), log }),
+        outbox: openOutbox({ file: join(config.stateDir, 'outbox.jsonl'), maxBytes: config.outboxMaxBytes, log }),
         post: client.post,
         log,
         backoff: (attempt) => backoffMs(attempt, { capMs: Math.min(300_000, Math.max(5000, config.heartbeatSecs * 10_000)) }),
