@@ -152,7 +152,13 @@ try {
   await page.selectOption('#cmd-action', 'service-status');
   await page.waitForTimeout(500);
   await page.screenshot({ path: join(OUT, 'console-node.png') });
-  console.log(`wrote console-empty.png, console-fleet.png, console-node.png to ${OUT}`);
+  // Phone width: the same node view must fit without sideways scrolling.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.waitForTimeout(300);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  await page.screenshot({ path: join(OUT, 'console-phone.png') });
+  if (overflow > 0) console.warn(`WARNING: at 390 px the page scrolls sideways by ${overflow} px`);
+  console.log(`wrote console-empty.png, console-fleet.png, console-node.png, console-phone.png to ${OUT}`);
 } finally {
   await browser.close();
   await center.close();
