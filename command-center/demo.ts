@@ -42,6 +42,8 @@ async function main(): Promise<void> {
         VAULTMESH_ROOT: process.cwd(),
         VAULTMESH_HEARTBEAT_SECS: '5',
         VAULTMESH_CLOUDFLARED_CHECK: 'none',
+        // Pinned like a real deployment should, rather than trusted on first use.
+        VAULTMESH_CC_PUBKEY: center.services.centerKey.publicKeyHex,
       },
     }),
   );
