@@ -5,6 +5,7 @@ import { isVaultMeshError } from '../protocol/errors.js';
 import { readEnvFile } from './env-file.js';
 import { resolveAgentConfig } from './config.js';
 import { lockStateDir, openAgentState } from './agent-state.js';
+import { createSdNotifier } from '../command-center/sd-notify.js';
 import { createCcClient } from './cc-client.js';
 import { AGENT_VERSION, runCycle } from './agent.js';
 import { getGlobalDispatcher } from 'undici';
@@ -105,6 +106,13 @@ async function main(argv: string[]): Promise<void> {
   }
 
   log(`vaultmesh-agent ${AGENT_VERSION}: node ${config.nodeId} → ${config.ccUrl}, every ${config.heartbeatSecs} s`);
+  // Under systemd (Type=notify, NotifyAccess=all): ready once configured (the agent works offline too, so it does
+  // not wait for the center), and watchdog pings only while the heartbeat loop keeps turning: a loop stuck for
+  // three intervals gets the agent restarted.
+  const sd = createSdNotifier({ onError: (err) => log(`sd_notify: ${(err as Error).message}`) });
+  let lastTurn = Date.now();
+  await sd.ready(`node ${config.nodeId} → ${config.ccUrl}`);
+  sd.startWatchdog(() => Date.now() - lastTurn < 3 * config.heartbeatSecs * 1000 + 60_000);
   let stopping = false;
   let wake: (() => void) | undefined;
   // Commands are long-polled beside the heartbeat loop, from the first accepted heartbeat on (enrolled, approved).
@@ -112,6 +120,8 @@ async function main(argv: string[]): Promise<void> {
   let commandLoop: Promise<void> | undefined;
   const stop = () => {
     stopping = true;
+    sd.stopWatchdog();
+    void sd.stopping('stopping');
     commandsAbort.abort();
     wake?.();
   };
@@ -134,6 +144,7 @@ async function main(argv: string[]): Promise<void> {
   scheduleScan();
   if (sender?.outbox.length) log(`outbox: ${sender.outbox.length} item(s) waiting from before`);
   while (!stopping) {
+    lastTurn = Date.now();
     try {
       const r = await runCycle(deps);
       if (r.outcome === 'heartbeat' && !commandLoop && !stopping) commandLoop = runner.loop({ waitSecs: config.commandPollSecs, signal: commandsAbort.signal });
