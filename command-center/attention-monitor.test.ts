@@ -1,7 +1,7 @@
+import { manualTimers } from '../test/helpers.js';
 import { describe, expect, it } from 'vitest';
 import type { Envelope, EnvelopeDraft } from '../protocol/envelope.js';
 import { createAttentionMonitor } from './attention-monitor.js';
-import type { Timers } from './timers.js';
 import { applyEnvelope, createFleetState, type FleetState } from './fleet-state.js';
 
 const T0 = Date.parse('2025-03-01T12:00:00Z');
@@ -10,25 +10,18 @@ const INTERVAL = 30_000;
 /** A fake clock and interval timer that only move when the test says so. */
 function fakeTime() {
   let now = T0;
-  const intervals = new Map<number, { fn: () => void; ms: number }>();
-  let next = 1;
-  const timers: Timers = {
-    setInterval: (fn, ms) => {
-      intervals.set(next, { fn, ms });
-      return next++;
-    },
-    clearInterval: (h) => void intervals.delete(h as number),
-  };
+  const manual = manualTimers();
+  const timers = manual.timers;
   return {
     timers,
     now: () => new Date(now),
     /** Moves the clock and fires every interval once (the sweep period is shorter than any step here). */
     advance(ms: number) {
       now += ms;
-      for (const t of intervals.values()) t.fn();
+      manual.fireAll();
     },
     get active() {
-      return intervals.size;
+      return manual.active;
     },
   };
 }

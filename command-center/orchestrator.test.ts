@@ -1,8 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Envelope, EnvelopeDraft } from '../protocol/envelope.js';
 import { generateKeyPair } from '../protocol/keys.js';
-import { enrolledNode, heartbeatBody, startTestCenter, tempDir, type TestCenter } from '../test/helpers.js';
-import type { Timers } from './timers.js';
+import { enrolledNode, heartbeatBody, startTestCenter, tempDir, type TestCenter, manualTimers } from '../test/helpers.js';
 import type { Logger } from './center.js';
 import { parsePolicy } from './command-policy.js';
 import { createCommandService } from './command-store.js';
@@ -86,15 +85,8 @@ describe('planTick', () => {
 /** A fake clock and interval timer that only move when the test says so. */
 function fakeTime() {
   let now = T0;
-  const intervals = new Map<number, { fn: () => void; ms: number }>();
-  let next = 1;
-  const timers: Timers = {
-    setInterval: (fn, ms) => {
-      intervals.set(next, { fn, ms });
-      return next++;
-    },
-    clearInterval: (h) => void intervals.delete(h as number),
-  };
+  const manual = manualTimers();
+  const timers = manual.timers;
   return {
     timers,
     now: () => new Date(now),
@@ -102,13 +94,13 @@ function fakeTime() {
       now = ms;
     },
     fire() {
-      for (const t of intervals.values()) t.fn();
+      manual.fireAll();
     },
     get ms() {
       return now;
     },
     get active() {
-      return intervals.size;
+      return manual.active;
     },
   };
 }

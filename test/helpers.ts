@@ -184,3 +184,24 @@ export function cleanupAfterEach(): (fn: () => Promise<void> | void) => void {
   });
   return (fn) => void list.push(fn);
 }
+
+/** Interval timers that fire only when a test says so (for background jobs with a fake clock). */
+export function manualTimers(): { timers: import('../command-center/timers.js').Timers; fireAll(): void; readonly active: number } {
+  const intervals = new Map<number, () => void>();
+  let next = 1;
+  return {
+    timers: {
+      setInterval: (fn) => {
+        intervals.set(next, fn);
+        return next++;
+      },
+      clearInterval: (h) => void intervals.delete(h as number),
+    },
+    fireAll: () => {
+      for (const fn of [...intervals.values()]) fn();
+    },
+    get active() {
+      return intervals.size;
+    },
+  };
+}
