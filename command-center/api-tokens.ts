@@ -8,7 +8,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { Envelope } from '../protocol/envelope.js';
-import { writeFileAtomicSync } from '../protocol/keys.js';
+import { writeFileAtomicSync } from '../lib/atomic-file.js';
 import { bearerToken, type Authenticator, type Identity, type Scope } from './operator-auth.js';
 import { hashSecret, secretMatches } from './secrets.js';
 

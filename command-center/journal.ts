@@ -12,7 +12,7 @@ import { mkdirSync } from 'node:fs';
 import { canonicalJson } from '../protocol/canonical-json.js';
 import { ENVELOPE_VERSION, JOURNAL_FILES, journalForKind, type Envelope, type EnvelopeDraft, type JournalName } from '../protocol/envelope.js';
 import { VaultMeshError } from '../protocol/errors.js';
-import { fsyncDirSync } from '../protocol/keys.js';
+import { fsyncDirSync } from '../lib/atomic-file.js';
 import { segmentName } from './heartbeat-segments.js';
 
 export type FsyncMode = 'always' | 'batch' | 'off';

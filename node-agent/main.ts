@@ -5,7 +5,7 @@ import { isVaultMeshError } from '../protocol/errors.js';
 import { readEnvFile } from './env-file.js';
 import { resolveAgentConfig } from './config.js';
 import { lockStateDir, openAgentState } from './agent-state.js';
-import { createSdNotifier } from '../command-center/sd-notify.js';
+import { createSdNotifier } from '../lib/sd-notify.js';
 import { createCcClient } from './cc-client.js';
 import { AGENT_VERSION, runCycle } from './agent.js';
 import { getGlobalDispatcher } from 'undici';
