@@ -94,6 +94,15 @@ describe('module rules', () => {
     expect(violations.map(format)).toEqual([]);
   });
 
+  it('the programs never load @noble/ed25519: only the portable backend imports it, and nothing shipped imports that', () => {
+    const importers = (pred: (specifier: string) => boolean) =>
+      Object.keys(ALLOWED)
+        .flatMap(sourceFiles)
+        .filter((path) => importsOf(readFileSync(join(ROOT, path), 'utf8')).some((i) => pred(i.specifier)));
+    expect(importers((s) => s === '@noble/ed25519')).toEqual(['protocol/ed25519-noble.ts']);
+    expect(importers((s) => s.endsWith('/ed25519-noble.js'))).toEqual([]);
+  });
+
   it('the compiler builds lib/ beside the programs, so the bins keep their dist paths', () => {
     const tsconfig = JSON.parse(readFileSync(join(ROOT, 'tsconfig.json'), 'utf8')) as { include: string[] };
     for (const dir of Object.keys(ALLOWED)) expect(tsconfig.include).toContain(`${dir}/**/*.ts`);
