@@ -2,7 +2,7 @@
 /** `vaultmesh-cc`: the command center daemon. */
 import { cac } from 'cac';
 import { isVaultMeshError } from '../protocol/errors.js';
-import { VERSION } from './app.js';
+import { VERSION } from '../lib/version.js';
 import { centerConfigSchema, centerEnvNames, kebab, resolveCenterConfig } from './config.js';
 import { startCenter } from './center.js';
 import { consoleLogger } from '../lib/logger.js';
