@@ -136,6 +136,7 @@ export async function startCenter(config: CenterConfig, opts: { log?: Logger; no
     fsync: config.fsync,
     lastSeq: replay.lastSeq,
     now,
+    log,
     onCommit: (batch) => {
       pipeline.onCommit(batch);
       for (const { envelope } of batch) eventLog.add(envelope);
