@@ -25,7 +25,7 @@ export const COMMAND_LIMITS = {
   maxTtlMs: 24 * 3600 * 1000,
 } as const;
 
-/** Default lifetime of a command (DESIGN: 5 min). */
+/** Default lifetime of a command, 5 min (docs/PROTOCOL.md). */
 export const DEFAULT_COMMAND_TTL_MS = 5 * 60 * 1000;
 /** Default tolerance for a center clock ahead of the agent's (issued_at in the agent's future). */
 export const DEFAULT_COMMAND_SKEW_MS = 5 * 60 * 1000;
