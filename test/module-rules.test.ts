@@ -1,7 +1,8 @@
 /**
  * Module rules, checked on the import graph of the shipped code (every .ts file except tests):
  * - `protocol/` is the wire contract third parties use: it imports only itself (and npm packages).
- * - `lib/` is what both daemons need (sd-notify, atomic files, key files, timers, the logger): protocol/ and itself.
+ * - `lib/` is what both daemons need (sd-notify, atomic files, key files, timers, the logger, VERSION): protocol/ and
+ *   itself.
  * - `node-agent/` never imports `command-center/` or `cli/`; `command-center/` never imports `cli/` or `node-agent/`
  *   (the demo starts agents by their bin, dist/node-agent/main.js, as child processes).
  * - `cli/` never imports `node-agent/`. It may import `command-center/` for now, because the journal reader and the
