@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['{protocol,command-center,node-agent,cli,views,test,systemd}/**/*.test.ts'],
+    include: ['{protocol,lib,command-center,node-agent,cli,views,test,systemd}/**/*.test.ts'],
     exclude: ['**/node_modules/**', 'dist/**', 'test/reliability/**'],
     testTimeout: 30_000,
     hookTimeout: 30_000,

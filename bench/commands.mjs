@@ -116,7 +116,8 @@ async function roundTrip(log) {
 async function verifyCost() {
   const { verifyCommand, signCommand, createCommandPayload } = await dist('protocol/command.js');
   const { generateKeyPair } = await dist('protocol/keys.js');
-  const { nobleBackend, nodeCryptoBackend } = await dist('protocol/ed25519.js');
+  const { nodeCryptoBackend } = await dist('protocol/ed25519.js');
+  const { nobleBackend } = await dist('protocol/ed25519-noble.js');
   const { canonicalBytes } = await dist('protocol/canonical-json.js');
   const key = generateKeyPair();
   const cmds = Array.from({ length: 64 }, (_, i) =>

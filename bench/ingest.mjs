@@ -45,7 +45,8 @@ function opsPerSecond(fn, ms = 1500) {
 }
 
 async function cryptoRows() {
-  const { nodeCryptoBackend, nobleBackend } = await dist('protocol/ed25519.js');
+  const { nodeCryptoBackend } = await dist('protocol/ed25519.js');
+  const { nobleBackend } = await dist('protocol/ed25519-noble.js');
   const p = await protocol();
   const key = p.generateKeyPair();
   const msg = Buffer.alloc(240, 7); // about the size of a canonical request-signing payload

@@ -306,7 +306,7 @@ async function synthesizeChain(dir, heads, key) {
 async function headWrites({ row, log, key }) {
   const { createNamedLedger, formatProofChain } = await dist('command-center/ledger.js');
   const { ledgerVerify } = await dist('cli/ledger.js');
-  const { writeFileAtomicSync } = await dist('protocol/keys.js');
+  const { writeFileAtomicSync } = await dist('lib/atomic-file.js');
   const measure = async (dir, heads) => {
     const ledger = createNamedLedger('scans', { dir, key });
     await ledger.load();

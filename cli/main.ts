@@ -8,8 +8,7 @@ import { registerCmdCommands } from './commands/cmd.js';
 import { registerLedgerCommands } from './commands/ledger.js';
 import { registerTokensCommands } from './commands/tokens.js';
 import { registerEventsCommands } from './commands/events.js';
-
-export const CLI_VERSION = '0.1.0';
+import { VERSION } from '../lib/version.js';
 
 async function main(argv: string[]): Promise<void> {
   const cli = cac('vaultmesh');
@@ -21,7 +20,7 @@ async function main(argv: string[]): Promise<void> {
   registerTokensCommands(cli);
   registerEventsCommands(cli);
   cli.help();
-  cli.version(CLI_VERSION);
+  cli.version(VERSION);
   cli.parse(argv, { run: false });
   if (!cli.matchedCommand) {
     if (cli.options.help || cli.options.version) return;

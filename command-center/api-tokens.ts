@@ -8,7 +8,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { Envelope } from '../protocol/envelope.js';
-import { writeFileAtomicSync } from '../protocol/keys.js';
+import { writeFileAtomicSync } from '../lib/atomic-file.js';
 import { bearerToken, type Authenticator, type Identity, type Scope } from './operator-auth.js';
 import { hashSecret, secretMatches } from './secrets.js';
 
@@ -53,7 +53,6 @@ const createBodySchema = z.object({
 });
 const revokeBodySchema = z.object({ action: z.literal('revoke'), token_id: tokenIdSchema });
 export const apiTokenBodySchema = z.discriminatedUnion('action', [createBodySchema, revokeBodySchema]);
-export type ApiTokenBody = z.infer<typeof apiTokenBodySchema>;
 
 /** The reducer for `api_token` envelopes (called by fleet-state's applyEnvelope). Malformed bodies change nothing. */
 export function applyApiTokenEnvelope(state: ApiTokenState, env: Envelope): void {

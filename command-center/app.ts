@@ -21,8 +21,7 @@ import { webhookRoutes } from './routes/webhooks.js';
 import { orchestratorRoutes } from './routes/orchestrator.js';
 import { nodeStatus } from './node-status.js';
 import type { AppEnv, Services } from './services.js';
-
-export const VERSION = '0.1.0';
+import { VERSION } from '../lib/version.js';
 
 export function createApp(services: Services, opts: { keepaliveMs?: number } = {}): Hono<AppEnv> {
   const app = new Hono<AppEnv>();

@@ -4,7 +4,7 @@
  * node's status differs from the last journaled one. It is fed by live commits only, never by replay, so
  * restarting re-applies journaled transitions without producing new ones.
  */
-import { realTimers, type Timers } from './timers.js';
+import { realTimers, type Timers } from '../lib/timers.js';
 import type { Envelope, EnvelopeDraft } from '../protocol/envelope.js';
 import { assessNode, journaledStatus, type AttentionBody, type AttentionPolicy, type AttentionStatus } from './attention.js';
 import type { FleetState } from './fleet-state.js';

@@ -6,7 +6,10 @@ import { createAdaptorServer, type ServerType } from '@hono/node-server';
 import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
-import { loadOrCreateKeyFile, writeFileAtomicSync, assertPrivateFile, type KeyPair } from '../protocol/keys.js';
+import type { KeyPair } from '../protocol/keys.js';
+import { writeFileAtomicSync } from '../lib/atomic-file.js';
+import { assertPrivateFile, loadOrCreateKeyFile } from '../lib/key-file.js';
+import { consoleLogger, type Logger } from '../lib/logger.js';
 import { createApp } from './app.js';
 import type { CenterConfig } from './config.js';
 import { createEventBus } from './event-bus.js';
@@ -33,18 +36,6 @@ import { createAttentionMonitor, type AttentionMonitor } from './attention-monit
 import { createWebhooks, loadOrCreateWebhookSecret, type Webhooks } from './webhooks.js';
 import { createOrchestrator, type Orchestrator } from './orchestrator.js';
 import { defaultSchedulePath, loadScheduleFile } from './schedule.js';
-
-export interface Logger {
-  info(msg: string): void;
-  warn(msg: string): void;
-  error(msg: string): void;
-}
-
-export const consoleLogger: Logger = {
-  info: (m) => console.log(m),
-  warn: (m) => console.warn(`WARNING: ${m}`),
-  error: (m) => console.error(`ERROR: ${m}`),
-};
 
 export interface RunningCenter {
   services: Services;
@@ -145,6 +136,7 @@ export async function startCenter(config: CenterConfig, opts: { log?: Logger; no
     fsync: config.fsync,
     lastSeq: replay.lastSeq,
     now,
+    log,
     onCommit: (batch) => {
       pipeline.onCommit(batch);
       for (const { envelope } of batch) eventLog.add(envelope);

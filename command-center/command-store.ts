@@ -131,7 +131,7 @@ export function applyReceiptEnvelope(state: CommandState, env: Envelope): void {
   close(state, rec);
 }
 
-/** The JSON shape of `GET /api/commands/:id` (DESIGN.md: `status`, `signed`, `receipt`). */
+/** The JSON shape of `GET /api/commands/:id` (docs/API.md: `status`, `signed`, `receipt`). */
 export function commandView(rec: CommandRecord): Record<string, unknown> {
   return {
     id: rec.id,

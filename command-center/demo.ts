@@ -9,7 +9,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { resolveCenterConfig } from './config.js';
-import { consoleLogger, startCenter } from './center.js';
+import { startCenter } from './center.js';
+import { consoleLogger } from '../lib/logger.js';
 
 const AGENT = resolve(fileURLToPath(import.meta.url), '../../node-agent/main.js');
 const NODES = [

@@ -13,7 +13,7 @@
 import { readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { writeFileAtomicSync } from '../protocol/keys.js';
+import { writeFileAtomicSync } from '../lib/atomic-file.js';
 import type { FleetState } from './fleet-state.js';
 
 const SEGMENT_RE = /^heartbeats-(\d{12})\.jsonl$/;

@@ -1,4 +1,4 @@
-/** Turns any thrown value into the JSON error format of DESIGN.md; only a fault of the server itself is a 5xx. */
+/** Turns any thrown value into the JSON error format of docs/API.md; only a fault of the server itself is a 5xx. */
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';

@@ -12,7 +12,8 @@ import { mkdirSync } from 'node:fs';
 import { canonicalJson } from '../protocol/canonical-json.js';
 import { ENVELOPE_VERSION, JOURNAL_FILES, journalForKind, type Envelope, type EnvelopeDraft, type JournalName } from '../protocol/envelope.js';
 import { VaultMeshError } from '../protocol/errors.js';
-import { fsyncDirSync } from '../protocol/keys.js';
+import { fsyncDirSync } from '../lib/atomic-file.js';
+import { consoleLogger, type Logger } from '../lib/logger.js';
 import { segmentName } from './heartbeat-segments.js';
 
 export type FsyncMode = 'always' | 'batch' | 'off';
@@ -40,6 +41,8 @@ export interface JournalOptions {
    * (heartbeat-segments.ts) between two batches, and `onRotate` runs. 0 disables rotation.
    */
   rotateHeartbeats?: { maxBytes: number; onRotate: (segment: { path: string; lastSeq: number }) => void };
+  /** Where failures that do not fail an append are reported (a throwing hook, a failed rotation). */
+  log?: Logger;
   /** Test seam for disk faults: wraps the raw write. */
   writeFile?: (fh: FileHandle, data: Buffer) => Promise<void>;
 }
@@ -80,6 +83,7 @@ export async function openJournal(opts: JournalOptions): Promise<Journal> {
   const now = opts.now ?? (() => new Date());
   const newId = opts.newId ?? randomUUID;
   const write = opts.writeFile ?? defaultWrite;
+  const log = opts.log ?? consoleLogger;
   mkdirSync(opts.dir, { recursive: true });
 
   const files = new Map<JournalName, FileState>();
@@ -157,7 +161,7 @@ export async function openJournal(opts: JournalOptions): Promise<Journal> {
         opts.onCommit?.(batch.map(({ envelope, journal, line }) => ({ envelope, journal, line })));
       } catch (err) {
         // The data is durable; a failing observer must not un-acknowledge it. Surface loudly instead.
-        console.error('journal: onCommit hook failed', err);
+        log.error(`journal: onCommit hook failed: ${(err as Error)?.stack ?? String(err)}`);
       }
       for (const p of batch) p.resolve(p.envelope);
       await maybeRotate();
@@ -174,7 +178,7 @@ export async function openJournal(opts: JournalOptions): Promise<Journal> {
       if (fsyncMode === 'off') await f.fh.datasync();
       await rename(active, segment);
     } catch (err) {
-      console.error(`journal: heartbeat rotation failed, keeping ${active}: ${(err as Error).message}`);
+      log.error(`journal: heartbeat rotation failed, keeping ${active}: ${(err as Error).message}`);
       return;
     }
     // From here the old handle points at the segment; the next heartbeat write goes to a fresh active file. If the
@@ -184,18 +188,18 @@ export async function openJournal(opts: JournalOptions): Promise<Journal> {
       fresh = await open(active, 'a');
       fsyncDirSync(opts.dir);
     } catch (err) {
-      console.error(`journal: cannot open a new ${active} after rotation, keeping the old one: ${(err as Error).message}`);
-      await rename(segment, active).catch((e: Error) => console.error(`journal: renaming ${segment} back failed: ${e.message}`));
+      log.error(`journal: cannot open a new ${active} after rotation, keeping the old one: ${(err as Error).message}`);
+      await rename(segment, active).catch((e: Error) => log.error(`journal: renaming ${segment} back failed: ${e.message}`));
       return;
     }
     const old = f.fh;
     f.fh = fresh;
     f.size = 0;
-    await old.close().catch((err: Error) => console.error(`journal: closing the rotated segment failed: ${err.message}`));
+    await old.close().catch((err: Error) => log.error(`journal: closing the rotated segment failed: ${err.message}`));
     try {
       r.onRotate({ path: segment, lastSeq: f.lastSeq });
     } catch (err) {
-      console.error('journal: onRotate hook failed', err);
+      log.error(`journal: onRotate hook failed: ${(err as Error)?.stack ?? String(err)}`);
     }
   }
 

@@ -2,10 +2,11 @@
 /** `vaultmesh-cc`: the command center daemon. */
 import { cac } from 'cac';
 import { isVaultMeshError } from '../protocol/errors.js';
-import { VERSION } from './app.js';
+import { VERSION } from '../lib/version.js';
 import { centerConfigSchema, centerEnvNames, kebab, resolveCenterConfig } from './config.js';
-import { consoleLogger, startCenter } from './center.js';
-import { createSdNotifier } from './sd-notify.js';
+import { startCenter } from './center.js';
+import { consoleLogger } from '../lib/logger.js';
+import { createSdNotifier } from '../lib/sd-notify.js';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Envelope, EnvelopeDraft } from '../protocol/envelope.js';
 import { generateKeyPair } from '../protocol/keys.js';
 import { enrolledNode, heartbeatBody, startTestCenter, tempDir, type TestCenter, manualTimers } from '../test/helpers.js';
-import type { Logger } from './center.js';
+import type { Logger } from '../lib/logger.js';
 import { parsePolicy } from './command-policy.js';
 import { createCommandService } from './command-store.js';
 import { applyEnvelope, createFleetState, type FleetState } from './fleet-state.js';

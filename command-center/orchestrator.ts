@@ -9,11 +9,11 @@
  * No pile-up: a (node, action) with an open (queued / delivered / running) command of that action gets nothing more,
  * and a node that is offline gets nothing queued at all.
  */
-import { realTimers, type Timers } from './timers.js';
+import { realTimers, type Timers } from '../lib/timers.js';
 import { createHash } from 'node:crypto';
 import type { CommandArgs } from '../protocol/command.js';
 import { isVaultMeshError } from '../protocol/errors.js';
-import type { Logger } from './center.js';
+import type { Logger } from '../lib/logger.js';
 import type { CommandRecord, CommandService, CommandStatus } from './command-store.js';
 import type { FleetState, EnrollmentStatus } from './fleet-state.js';
 import { nodeStatus, type NodeStatus, type StatusPolicy } from './node-status.js';

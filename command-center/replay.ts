@@ -9,7 +9,7 @@ import { open, rename, truncate, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { JOURNAL_FILES } from '../protocol/envelope.js';
 import { VaultMeshError } from '../protocol/errors.js';
-import { fsyncDirSync } from '../protocol/keys.js';
+import { fsyncDirSync } from '../lib/atomic-file.js';
 import { LineSource, mergeJournals, type CorruptLine, type JournalEntry } from './journal-reader.js';
 
 export interface ReplayReport {

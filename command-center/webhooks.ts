@@ -8,7 +8,8 @@ import { createHmac } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { canonicalJson } from '../protocol/canonical-json.js';
 import type { Envelope } from '../protocol/envelope.js';
-import { assertPrivateFile, writeFileAtomicSync } from '../protocol/keys.js';
+import { writeFileAtomicSync } from '../lib/atomic-file.js';
+import { assertPrivateFile } from '../lib/key-file.js';
 
 export const WEBHOOK_KINDS = new Set(['attention', 'incident', 'ack', 'resolve']);
 

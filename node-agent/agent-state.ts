@@ -6,7 +6,9 @@ import { mkdirSync, readFileSync, chmodSync, openSync, writeSync, closeSync, unl
 import { VaultMeshError } from '../protocol/errors.js';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { loadOrCreateKeyFile, writeFileAtomicSync, type KeyPair } from '../protocol/keys.js';
+import type { KeyPair } from '../protocol/keys.js';
+import { writeFileAtomicSync } from '../lib/atomic-file.js';
+import { loadOrCreateKeyFile } from '../lib/key-file.js';
 import { hexKeySchema } from '../protocol/agent-api.js';
 
 const persistedSchema = z.object({

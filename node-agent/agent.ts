@@ -13,8 +13,7 @@ import type { AgentStateStore } from './agent-state.js';
 import { request } from 'undici';
 import { randomBytes } from 'node:crypto';
 import type { OutboxSender } from './outbox.js';
-
-export const AGENT_VERSION = '0.1.0';
+import { VERSION } from '../lib/version.js';
 
 export type CycleResult = { outcome: 'heartbeat'; seq: number } | { outcome: 'pending' } | { outcome: 'queued'; waiting: number };
 
@@ -47,7 +46,7 @@ export async function buildHeartbeat(config: AgentConfig, now: Date): Promise<He
     services_ok: Object.values(services).every((s) => s === 'active'),
     vaultmesh_root: config.root,
     timestamp: now.toISOString(),
-    agent_version: AGENT_VERSION,
+    agent_version: VERSION,
     metrics,
     ...(config.services.length ? { services } : {}),
   };
@@ -123,7 +122,7 @@ async function enroll(deps: AgentDeps): Promise<string> {
     hostname: hostname().slice(0, 253) || config.nodeId,
     os_profile: config.osProfile,
     public_key: store.key.publicKeyHex,
-    agent_version: AGENT_VERSION,
+    agent_version: VERSION,
     facts: { arch: process.arch, platform: process.platform, node: process.version },
   });
   const s = store.read();

@@ -5,9 +5,10 @@ import { isVaultMeshError } from '../protocol/errors.js';
 import { readEnvFile } from './env-file.js';
 import { resolveAgentConfig } from './config.js';
 import { lockStateDir, openAgentState } from './agent-state.js';
-import { createSdNotifier } from '../command-center/sd-notify.js';
+import { createSdNotifier } from '../lib/sd-notify.js';
 import { createCcClient } from './cc-client.js';
-import { AGENT_VERSION, runCycle } from './agent.js';
+import { runCycle } from './agent.js';
+import { VERSION } from '../lib/version.js';
 import { getGlobalDispatcher } from 'undici';
 import { setupCommandRunner } from './command-setup.js';
 import { join } from 'node:path';
@@ -41,7 +42,7 @@ async function main(argv: string[]): Promise<void> {
     .option('--command-timeout-secs <n>', 'Per-action timeout (VAULTMESH_COMMAND_TIMEOUT_SECS, default 60; scans ≥ 300)')
     .example('vaultmesh-agent --once --cc-url http://127.0.0.1:8088 --join-token vmjoin_... --state-dir ./agent-state')
     .help()
-    .version(AGENT_VERSION);
+    .version(VERSION);
   const parsed = cli.parse(argv, { run: false });
   if (parsed.options.help || parsed.options.version) return;
   const o = parsed.options;
@@ -93,7 +94,7 @@ async function main(argv: string[]): Promise<void> {
     ? { post: (path, body) => (path === '/api/agent/scan' ? sender.send('scan', path, body) : client.post(path, body)) as never, get: client.get, get lastServerDate() { return client.lastServerDate; } }
     : client;
   const deps = { config, client, store, log, ...(sender ? { outbox: sender } : {}) };
-  const { runner, scheduledScan } = setupCommandRunner({ config, store, client: commandClient, agentVersion: AGENT_VERSION, log });
+  const { runner, scheduledScan } = setupCommandRunner({ config, store, client: commandClient, agentVersion: VERSION, log });
 
   if (o.once) {
     const r = await runCycle(deps);
@@ -105,7 +106,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
 
-  log(`vaultmesh-agent ${AGENT_VERSION}: node ${config.nodeId} → ${config.ccUrl}, every ${config.heartbeatSecs} s`);
+  log(`vaultmesh-agent ${VERSION}: node ${config.nodeId} → ${config.ccUrl}, every ${config.heartbeatSecs} s`);
   // Under systemd (Type=notify, NotifyAccess=all): ready once configured (the agent works offline too, so it does
   // not wait for the center), and watchdog pings only while the heartbeat loop keeps turning: a loop stuck for
   // three intervals gets the agent restarted.

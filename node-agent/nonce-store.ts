@@ -8,7 +8,7 @@
  * Lines: `{"t":"n","n":nonce,"c":command_id,"e":expires_ms}` and `{"t":"r","c":command_id,"e":expires_ms,"r":receipt}`.
  */
 import { closeSync, fsyncSync, openSync, readFileSync, writeSync, chmodSync } from 'node:fs';
-import { writeFileAtomicSync } from '../protocol/keys.js';
+import { writeFileAtomicSync } from '../lib/atomic-file.js';
 import type { SignedReceipt } from '../protocol/command.js';
 
 export interface NonceEntry {

@@ -14,7 +14,7 @@
  */
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { isVaultMeshError } from '../protocol/errors.js';
-import { writeFileAtomicSync } from '../protocol/keys.js';
+import { writeFileAtomicSync } from '../lib/atomic-file.js';
 
 export type OutboxKind = 'heartbeat' | 'scan';
 

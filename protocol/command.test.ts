@@ -11,7 +11,8 @@ import {
   type VerifyCode,
 } from './command.js';
 import { keyPairFromSeed } from './keys.js';
-import { nobleBackend, nodeCryptoBackend } from './ed25519.js';
+import { nodeCryptoBackend } from './ed25519.js';
+import { nobleBackend } from './ed25519-noble.js';
 
 const center = keyPairFromSeed(new Uint8Array(32).fill(7));
 const other = keyPairFromSeed(new Uint8Array(32).fill(9));

@@ -25,10 +25,8 @@ export const COMMAND_LIMITS = {
   maxTtlMs: 24 * 3600 * 1000,
 } as const;
 
-/** Default lifetime of a command (DESIGN: 5 min). */
+/** Default lifetime of a command, 5 min (docs/PROTOCOL.md). */
 export const DEFAULT_COMMAND_TTL_MS = 5 * 60 * 1000;
-/** Default tolerance for a center clock ahead of the agent's (issued_at in the agent's future). */
-export const DEFAULT_COMMAND_SKEW_MS = 5 * 60 * 1000;
 
 export const actionNameSchema = z.string().regex(/^[a-z][a-z0-9-]{0,63}$/, 'must be 1-64 of a-z 0-9 - starting with a letter');
 export const keyIdSchema = z.string().regex(/^[0-9a-f]{16}$/, 'must be 16 lowercase hex characters');

@@ -1,13 +1,11 @@
 /**
  * Ed25519 (RFC 8032) behind one interface with two interchangeable backends:
- * - `nodeCrypto`: node:crypto / OpenSSL, ≈16× faster; the center and agent use it by default.
- * - `noble`: @noble/ed25519, pure JS, strict RFC 8032 (`zip215: false`); for portable verifiers and cross-checks.
+ * - `nodeCrypto` (here): node:crypto / OpenSSL, ≈16× faster; the center, agent and CLI use it.
+ * - `noble` (ed25519-noble.ts): @noble/ed25519, pure JS, strict RFC 8032 (`zip215: false`); for portable verifiers
+ *   and cross-checks. It is a module of its own so that the programs never load @noble/ed25519.
  * Both agree on every RFC 8032 vector (see ed25519.test.ts).
  */
-import { createHash, createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto';
-import * as noble from '@noble/ed25519';
-
-noble.hashes.sha512 = (message: Uint8Array) => new Uint8Array(createHash('sha512').update(message).digest());
+import { createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto';
 
 export interface Ed25519Backend {
   readonly name: 'node' | 'noble';
@@ -68,21 +66,4 @@ export function createNodeCryptoBackend(): Ed25519Backend {
   };
 }
 
-export function createNobleBackend(): Ed25519Backend {
-  return {
-    name: 'noble',
-    publicKey: (seed) => noble.getPublicKey(seed),
-    sign: (seed, message) => noble.sign(message, seed),
-    verify(publicKey, message, signature) {
-      if (publicKey.length !== 32 || signature.length !== 64) return false;
-      try {
-        return noble.verify(signature, message, publicKey, { zip215: false });
-      } catch {
-        return false;
-      }
-    },
-  };
-}
-
 export const nodeCryptoBackend: Ed25519Backend = createNodeCryptoBackend();
-export const nobleBackend: Ed25519Backend = createNobleBackend();

@@ -45,7 +45,7 @@ export const JOURNAL_FILES = {
 
 export type JournalName = keyof typeof JOURNAL_FILES;
 
-/** Which journal an envelope kind belongs to (DESIGN.md, "Journals"). */
+/** Which journal an envelope kind belongs to (the table in docs/EVENT_ENVELOPE.md, "Journals"). */
 export function journalForKind(kind: string): JournalName {
   switch (kind) {
     case 'heartbeat':

@@ -1,10 +1,9 @@
 /**
- * Ed25519 key files. The private key is PKCS#8 PEM (so `openssl pkey` reads it) in a 0600 file; the public key
- * travels as 64 lowercase hex characters; `key_id` is the first 16 hex characters of SHA-256 over the raw public key.
+ * Ed25519 keys. The private key is stored as PKCS#8 PEM (so `openssl pkey` reads it); the public key travels as 64
+ * lowercase hex characters; `key_id` is the first 16 hex characters of SHA-256 over the raw public key. Reading and
+ * writing key files is IO, in lib/key-file.ts.
  */
 import { createHash, createPrivateKey, randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, openSync, readFileSync, statSync, writeSync, fsyncSync, closeSync, renameSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { nodeCryptoBackend, type Ed25519Backend } from './ed25519.js';
 import { toHex } from './hex.js';
 import { VaultMeshError } from './errors.js';
@@ -52,55 +51,4 @@ export function seedFromPem(pem: string): Uint8Array {
     throw new VaultMeshError('BAD_KEY_FILE', 'not an Ed25519 private key');
   }
   return new Uint8Array(Buffer.from(jwk.d, 'base64url'));
-}
-
-/** Writes a file atomically (temp + fsync + rename + directory fsync) with the given mode. */
-export function writeFileAtomicSync(path: string, data: string | Uint8Array, mode: number): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const fd = openSync(tmp, 'wx', mode);
-  try {
-    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  chmodSync(tmp, mode);
-  renameSync(tmp, path);
-  fsyncDirSync(dirname(path));
-}
-
-export function fsyncDirSync(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Refuses a secret file that others can read, as ssh does: the fix is one chmod away and says so. */
-export function assertPrivateFile(path: string): void {
-  const mode = statSync(path).mode & 0o777;
-  if (mode & 0o077) {
-    throw new VaultMeshError('INSECURE_KEY_FILE', `${path} is accessible by group/others (mode ${mode.toString(8)}); run: chmod 600 ${path}`);
-  }
-}
-
-export function readKeyFile(path: string): KeyPair {
-  assertPrivateFile(path);
-  return keyPairFromSeed(seedFromPem(readFileSync(path, 'utf8')));
-}
-
-/** Loads the key at `path`, creating it (0600) on first use. `created` tells the caller to log it. */
-export function loadOrCreateKeyFile(path: string): { key: KeyPair; created: boolean } {
-  try {
-    return { key: readKeyFile(path), created: false };
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  const key = generateKeyPair();
-  writeFileAtomicSync(path, privateKeyPem(key.seed), 0o600);
-  writeFileAtomicSync(`${path}.pub`, `${key.publicKeyHex}\n`, 0o644);
-  return { key, created: true };
 }

@@ -6,7 +6,8 @@ import { request } from 'undici';
 import { generateKeyPair, type KeyPair } from '../protocol/keys.js';
 import { signRequest } from '../protocol/request-signing.js';
 import { resolveCenterConfig, type CenterConfig } from '../command-center/config.js';
-import { startCenter, type Logger, type RunningCenter } from '../command-center/center.js';
+import { startCenter, type RunningCenter } from '../command-center/center.js';
+import type { Logger } from '../lib/logger.js';
 import { readFileSync } from 'node:fs';
 import { afterEach } from 'vitest';
 
@@ -186,7 +187,7 @@ export function cleanupAfterEach(): (fn: () => Promise<void> | void) => void {
 }
 
 /** Interval timers that fire only when a test says so (for background jobs with a fake clock). */
-export function manualTimers(): { timers: import('../command-center/timers.js').Timers; fireAll(): void; readonly active: number } {
+export function manualTimers(): { timers: import('../lib/timers.js').Timers; fireAll(): void; readonly active: number } {
   const intervals = new Map<number, () => void>();
   let next = 1;
   return {

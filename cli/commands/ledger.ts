@@ -8,7 +8,7 @@ import type { CAC } from 'cac';
 import type { Writable } from 'node:stream';
 import { isVaultMeshError, VaultMeshError } from '../../protocol/errors.js';
 import { isHex } from '../../protocol/hex.js';
-import { writeFileAtomicSync } from '../../protocol/keys.js';
+import { writeFileAtomicSync } from '../../lib/atomic-file.js';
 import {
   ledgerCheck,
   ledgerProve,

@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { VaultMeshError } from '../../protocol/errors.js';
-import { keyIdOf, readKeyFile } from '../../protocol/keys.js';
+import { keyIdOf } from '../../protocol/keys.js';
+import { readKeyFile } from '../../lib/key-file.js';
 import { createApiClient, type ApiOptions } from '../api-client.js';
 import { renderJson, renderTable } from '../output.js';
 

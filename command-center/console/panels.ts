@@ -86,4 +86,3 @@ export function buildPanels(src: ConsoleSource, ctx: PanelContext, nowMs = src.n
   };
 }
 
-export type Panels = ReturnType<typeof buildPanels>;

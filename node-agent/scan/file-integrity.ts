@@ -12,7 +12,7 @@ import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { writeFileAtomicSync } from '../../protocol/keys.js';
+import { writeFileAtomicSync } from '../../lib/atomic-file.js';
 import type { Finding } from '../../protocol/scan.js';
 import { createFinding, describeError, errnoCode } from './finding.js';
 

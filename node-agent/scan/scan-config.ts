@@ -45,7 +45,6 @@ export const scanConfigSchema = z
   .strict();
 
 export type ScanConfig = z.infer<typeof scanConfigSchema>;
-export type ScanConfigInput = z.input<typeof scanConfigSchema>;
 
 /** Defaults for a Linux server. Returns a fresh object each time so callers may modify it. */
 export function defaultScanConfig(): ScanConfig {
