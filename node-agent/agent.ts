@@ -115,7 +115,11 @@ function trustOnFirstUse(deps: AgentDeps, current: CenterKeys, offered: CenterKe
 async function enroll(deps: AgentDeps): Promise<string> {
   const { config, store } = deps;
   if (!config.joinToken) {
-    throw new VaultMeshError('NO_JOIN_TOKEN', 'this node is not enrolled and no join token is configured: set VAULTMESH_JOIN_TOKEN (vaultmesh join-token create)');
+    throw new VaultMeshError(
+      'NO_JOIN_TOKEN',
+      `the center knows no node ${config.nodeId} with this agent's key ${store.key.keyId}, and no join token is configured: set VAULTMESH_JOIN_TOKEN (vaultmesh join-token create). ` +
+        `If this machine was cloned from an enrolled node, also give it its own id (VAULTMESH_NODE_ID).`,
+    );
   }
   const res = await deps.client.post<{ status: string; center_keys: Array<{ public_key: string; key_id: string }> }>('/api/agent/enroll', {
     token: config.joinToken,
