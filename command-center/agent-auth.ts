@@ -6,6 +6,7 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { SIGNATURE_HEADERS, checkSignedRequest } from '../protocol/request-signing.js';
 import { VaultMeshError } from '../protocol/errors.js';
+import { generateKeyPair } from '../protocol/keys.js';
 import type { AppEnv, Services } from './services.js';
 
 export function signedPath(c: Context): string {
@@ -21,15 +22,23 @@ function unknownNode(nodeId: string): VaultMeshError {
   return new VaultMeshError('UNKNOWN_NODE', `no node ${JSON.stringify(nodeId.slice(0, 64))} is enrolled with the key that signed this request`, { status: 401 });
 }
 
-// A throw-away key to verify against when the node id is unknown, so both answers cost the same work.
-const NO_KEY = '0'.repeat(64);
+// Nobody holds its private half: a key no request can be signed for.
+const NO_KEY = generateKeyPair().publicKeyHex;
 
 /**
- * Verifies the signature headers against `publicKeyHex` (null: an unknown node, always refused the same way as a
- * bad signature). Throws 401 on any failure. The nonce is recorded separately (`rememberNonce`), so a caller can
- * check cheaper preconditions (a join token) before an unauthenticated request may take memory.
+ * Verifies the signature headers against `publicKeyHex`. Throws 401 on any failure; a well-formed, fresh request
+ * that is not signed by that key throws `mismatch()` (BAD_SIGNATURE unless the caller says otherwise). The nonce is
+ * recorded separately (`rememberNonce`), so a caller can check cheaper preconditions (a join token) before an
+ * unauthenticated request may take memory.
  */
-export function verifyAgentSignature(c: Context<AppEnv>, services: Services, nodeId: string, publicKeyHex: string | null, body: Buffer): void {
+export function verifyAgentSignature(
+  c: Context<AppEnv>,
+  services: Services,
+  nodeId: string,
+  publicKeyHex: string,
+  body: Buffer,
+  mismatch?: () => VaultMeshError,
+): void {
   const nowMs = services.now().getTime();
   const check = checkSignedRequest(
     {
@@ -41,12 +50,11 @@ export function verifyAgentSignature(c: Context<AppEnv>, services: Services, nod
       body,
       signature: c.req.header(SIGNATURE_HEADERS.signature) ?? '',
     },
-    publicKeyHex ?? NO_KEY,
+    publicKeyHex,
     nowMs,
     services.config.maxSkewSecs * 1000,
   );
-  if (!check.ok) throw check.mismatch ? unknownNode(nodeId) : new VaultMeshError(check.code, check.message, { status: 401 });
-  if (publicKeyHex === null) throw unknownNode(nodeId);
+  if (!check.ok) throw check.mismatch && mismatch ? mismatch() : new VaultMeshError(check.code, check.message, { status: 401 });
   // The replay guard lives in memory: a request signed before this process started may have been accepted by the
   // previous one, so it is refused. Agents sign every attempt afresh, so they recover on their next try.
   const signedAt = Date.parse(c.req.header(SIGNATURE_HEADERS.timestamp)!);
@@ -72,8 +80,9 @@ export function requireEnrolledNode(): MiddlewareHandler<AppEnv> {
     }
     const node = services.state.nodes.get(nodeId);
     const body = Buffer.from(await c.req.arrayBuffer());
-    verifyAgentSignature(c, services, nodeId, node?.public_key ?? null, body);
-    if (!node) throw unknownNode(nodeId); // not reached: an unknown node fails verification above
+    // An unknown node is verified against a throw-away key: same checks, same work, same answer as a forgery.
+    verifyAgentSignature(c, services, nodeId, node?.public_key ?? NO_KEY, body, () => unknownNode(nodeId));
+    if (!node) throw unknownNode(nodeId);
     rememberNonce(c, services, nodeId);
     if (node.enrollment !== 'approved') {
       const code = node.enrollment === 'pending' ? 'NODE_PENDING' : node.enrollment === 'revoked' ? 'NODE_REVOKED' : 'NODE_REJECTED';

@@ -155,7 +155,8 @@ describe('signed agent requests', () => {
     expect(await post(signed)).toEqual({ status: 401, code: 'REPLAYED_REQUEST' });
 
     const tampered = signRequest({ method: 'POST', path: '/api/agent/heartbeat', nodeId: 'n1', body }, n.key);
-    expect(await post(tampered, body.replace('"services_ok":true', '"services_ok":false'))).toEqual({ status: 401, code: 'BAD_SIGNATURE' });
+    // A tampered request gets the answer an unknown node gets: forged requests must not reveal which ids exist.
+    expect(await post(tampered, body.replace('"services_ok":true', '"services_ok":false'))).toEqual({ status: 401, code: 'UNKNOWN_NODE' });
 
     const skewed = signRequest({ method: 'POST', path: '/api/agent/heartbeat', nodeId: 'n1', body }, n.key, { now: () => new Date(Date.now() - 6 * 60_000) });
     expect(await post(skewed)).toEqual({ status: 401, code: 'CLOCK_SKEW' });
