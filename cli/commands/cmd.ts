@@ -3,6 +3,7 @@
  * `send --wait` polls `GET /api/commands/:id` until the command has a receipt (or is expired) and prints it.
  */
 import type { CAC } from 'cac';
+import { randomUUID } from 'node:crypto';
 import { VaultMeshError } from '../../protocol/errors.js';
 import { createApiClient, type ApiClient } from '../api-client.js';
 import { renderJson, renderTable } from '../output.js';
@@ -69,12 +70,12 @@ export function registerCmdCommands(cli: CAC): void {
       if (sub === 'send') {
         const [nodeId, action, ...extra] = params;
         if (!nodeId || !action || extra.length) throw usage('cmd send needs <node_id> <action> (arguments go in --arg k=v)');
-        const issued = await api.post<CommandJson>('/api/commands', {
-          node_id: nodeId,
-          action,
-          args: parseArgPairs(f.arg),
-          ...(f.ttl ? { ttl_secs: parseDuration(f.ttl) } : {}),
-        });
+        // One key per invocation: the client's own retries (a timeout, a 503) can never send the command twice.
+        const issued = await api.post<CommandJson>(
+          '/api/commands',
+          { node_id: nodeId, action, args: parseArgPairs(f.arg), ...(f.ttl ? { ttl_secs: parseDuration(f.ttl) } : {}) },
+          { 'idempotency-key': randomUUID() },
+        );
         if (!f.wait) return void write(f.json ? renderJson(issued) : `${issued.id}  ${issued.status}\n`);
         const done = await waitForReceipt(api, issued.id, parseDuration(f.timeout ?? '6m') * 1000);
         write(f.json ? renderJson(done) : renderReceipt(done));
