@@ -266,6 +266,16 @@ describe('SSE and restart', () => {
     expect(text).toMatch(/vaultmesh_http_requests_total\{route="\/api\/agent\/heartbeat",method="POST",status="200"\} 1/);
     expect(text).toMatch(/vaultmesh_journal_fsync_seconds_count \d+/);
     expect(text).toMatch(/vaultmesh_nodes\{status="ok"\} 1/);
+    for (const status of ['attn', 'crit', 'pending', 'offline', 'rejected', 'revoked']) expect(text).toContain(`vaultmesh_nodes{status="${status}"} 0`);
+    // A monitoring token needs only metrics:read.
+    const mon = await c.api('POST', '/api/tokens', { name: 'prometheus', scopes: ['metrics:read'] });
+    expect(mon.status).toBe(201);
+    const scraped = await request(`${c.url}/metrics`, { headers: { authorization: `Bearer ${mon.json.token}` } });
+    expect(scraped.statusCode).toBe(200);
+    await scraped.body.dump();
+    const refused = await request(`${c.url}/api/nodes`, { headers: { authorization: `Bearer ${mon.json.token}` } });
+    expect(refused.statusCode).toBe(403);
+    await refused.body.dump();
     expect(text).toMatch(/vaultmesh_replay_duration_seconds/);
   });
 });

@@ -7,7 +7,7 @@ import { VaultMeshError, detailsFromZodIssues } from '../protocol/errors.js';
 
 const bool = z.union([z.boolean(), z.enum(['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off'])]).transform((v) => v === true || ['1', 'true', 'yes', 'on'].includes(String(v)));
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-const SCOPE_NAMES = ['admin', 'events:read', 'events:write', 'nodes:read', 'nodes:approve', 'commands:write'] as const;
+const SCOPE_NAMES = ['admin', 'events:read', 'events:write', 'nodes:read', 'nodes:approve', 'commands:write', 'metrics:read'] as const;
 const scopeList = z
   .union([z.array(z.string()), z.string()])
   .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter(Boolean))

@@ -6,7 +6,8 @@
 import { assessNode, type AttentionPolicy } from './attention.js';
 import type { NodeRecord } from './fleet-state.js';
 
-export type NodeStatus = 'ok' | 'attn' | 'crit' | 'pending' | 'offline' | 'rejected' | 'revoked';
+export const NODE_STATUSES = ['ok', 'attn', 'crit', 'pending', 'offline', 'rejected', 'revoked'] as const;
+export type NodeStatus = (typeof NODE_STATUSES)[number];
 
 export interface StatusPolicy extends AttentionPolicy {
   /** Alias of `staleAttnAfter` (heartbeat intervals before a late node needs attention). */
