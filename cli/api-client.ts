@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { VaultMeshError, parseApiAnswer } from '../protocol/errors.js';
+import type { z } from 'zod';
+import { VaultMeshError, detailsFromZodIssues, parseApiAnswer } from '../protocol/errors.js';
 
 export interface ApiOptions {
   ccUrl?: string;
@@ -15,10 +16,11 @@ export interface ApiOptions {
   retries?: number;
 }
 
+/** Every call names the shape it expects (cli/answers.ts); an answer of another shape is a BAD_ANSWER error. */
 export interface ApiClient {
-  get<T>(path: string): Promise<T>;
-  post<T>(path: string, body?: unknown, headers?: Record<string, string>): Promise<T>;
-  del<T>(path: string): Promise<T>;
+  get<S extends z.ZodType>(path: string, shape: S): Promise<z.output<S>>;
+  post<S extends z.ZodType>(path: string, shape: S, body?: unknown, headers?: Record<string, string>): Promise<z.output<S>>;
+  del<S extends z.ZodType>(path: string, shape: S): Promise<z.output<S>>;
   readonly baseUrl: string;
 }
 
@@ -38,7 +40,7 @@ export function createApiClient(opts: ApiOptions, env: NodeJS.ProcessEnv = proce
   const token = resolveToken(opts, env);
   const timeoutMs = opts.timeoutMs ?? 30_000;
 
-  const send = async <T>(method: string, path: string, body: unknown, headers: Record<string, string>, attempts: number): Promise<T> => {
+  const send = async <S extends z.ZodType>(method: string, path: string, shape: S, body: unknown, headers: Record<string, string>, attempts: number): Promise<z.output<S>> => {
     for (let attempt = 1; ; attempt++) {
       let res;
       try {
@@ -58,21 +60,36 @@ export function createApiClient(opts: ApiOptions, env: NodeJS.ProcessEnv = proce
         }
         throw new VaultMeshError(timeout ? 'TIMEOUT' : 'UNREACHABLE', timeout ? `${baseUrl} did not answer within ${timeoutMs / 1000} s` : `cannot reach ${baseUrl}: ${e.message}`, { cause });
       }
-      const { json, error } = parseApiAnswer(res.statusCode, await res.body.text());
+      const header = (name: string) => {
+        const v = res.headers[name];
+        return Array.isArray(v) ? v[0] : v;
+      };
+      const meta = { url: baseUrl + path, ...optional('contentType', header('content-type')), ...optional('location', header('location')) };
+      const { json, error } = parseApiAnswer(res.statusCode, await res.body.text(), meta);
       if (res.statusCode >= 500 && attempt < attempts) {
         await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
         continue;
       }
-      if (error) throw new VaultMeshError(error.code, `${res.statusCode}: ${error.message}`, { status: res.statusCode });
-      return json as T;
+      if (error) throw error.code === 'NOT_FROM_CENTER' ? error : new VaultMeshError(error.code, `${res.statusCode}: ${error.message}`, { status: res.statusCode });
+      const checked = shape.safeParse(json);
+      if (!checked.success) {
+        const first = checked.error.issues[0];
+        const where = first?.path.length ? `${first.path.join('.')}: ` : '';
+        throw new VaultMeshError('BAD_ANSWER', `unexpected answer from ${method} ${baseUrl}${path}: ${where}${first?.message ?? 'wrong shape'} (is the center older or newer than this CLI?)`, { details: detailsFromZodIssues(checked.error.issues) });
+      }
+      return checked.data;
     }
   };
   const retries = opts.retries ?? 3;
   return {
     baseUrl,
-    get: (path) => send('GET', path, undefined, {}, retries),
+    get: (path, shape) => send('GET', path, shape, undefined, {}, retries),
     // POSTs are retried only when the caller makes them idempotent (an Idempotency-Key header).
-    post: (path, body, headers = {}) => send('POST', path, body ?? {}, headers, headers['idempotency-key'] ? retries : 1),
-    del: (path) => send('DELETE', path, undefined, {}, retries),
+    post: (path, shape, body, headers = {}) => send('POST', path, shape, body ?? {}, headers, headers['idempotency-key'] ? retries : 1),
+    del: (path, shape) => send('DELETE', path, shape, undefined, {}, retries),
   };
+}
+
+function optional<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
 }

@@ -44,7 +44,17 @@ export function createCcClient(opts: {
     }
     const date = res.headers.date;
     if (typeof date === 'string' && Number.isFinite(Date.parse(date))) lastServerDate = new Date(date);
-    const { json, error } = parseApiAnswer(res.statusCode, await res.body.text());
+    const header = (name: string) => {
+      const v = res.headers[name];
+      return Array.isArray(v) ? v[0] : v;
+    };
+    const contentType = header('content-type');
+    const location = header('location');
+    const { json, error } = parseApiAnswer(res.statusCode, await res.body.text(), {
+      url: opts.baseUrl + path,
+      ...(contentType !== undefined ? { contentType } : {}),
+      ...(location !== undefined ? { location } : {}),
+    });
     if (error) throw error;
     return json as T;
   };

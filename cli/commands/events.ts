@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { VaultMeshError } from '../../protocol/errors.js';
 import { EVENT_KINDS } from '../../protocol/event-kinds.js';
 import { createApiClient } from '../api-client.js';
+import { eventPostedAnswer, eventsPageAnswer } from '../answers.js';
 import { renderJson } from '../output.js';
 import type { CommonFlags } from './operator.js';
 
@@ -94,8 +95,9 @@ export function registerEventsCommands(cli: CAC): void {
         if (!f.kind) throw usage('events post needs --kind');
         const kind = String(f.kind);
         const body = eventBodyFromFlags(kind, f);
-        const r = await api.post<{ id: string; seq: number; duplicate: boolean }>(
+        const r = await api.post(
           '/api/events',
+          eventPostedAnswer,
           { kind, ...(f.node ? { node_id: String(f.node) } : {}), body },
           { 'idempotency-key': f.idempotencyKey ? String(f.idempotencyKey) : randomUUID() },
         );
@@ -109,7 +111,7 @@ export function registerEventsCommands(cli: CAC): void {
         if (f.since !== undefined) params.set('since', String(f.since));
         if (f.limit !== undefined) params.set('limit', String(f.limit));
         for (;;) {
-          const page = await api.get<{ items: Array<Record<string, any>>; next: string | null }>(`/api/events?${params}`);
+          const page = await api.get(`/api/events?${params}`, eventsPageAnswer);
           for (const e of page.items) {
             process.stdout.write(f.json ? `${JSON.stringify(e)}\n` : `${e.ts}  ${String(e.seq).padStart(8)}  ${String(e.kind).padEnd(10)}  ${String(e.node_id ?? '-').padEnd(16)}  ${e.author}  ${summary(e)}\n`);
           }

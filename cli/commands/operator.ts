@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { VaultMeshError } from '../../protocol/errors.js';
 import { keyIdOf, readKeyFile } from '../../protocol/keys.js';
 import { createApiClient, type ApiOptions } from '../api-client.js';
+import { joinTokenCreatedAnswer, joinTokenRevokedAnswer, joinTokensAnswer, nodeDecisionAnswer, nodeDetailAnswer, nodesAnswer } from '../answers.js';
 import { renderJson, renderTable } from '../output.js';
 
 export interface CommonFlags {
@@ -46,22 +47,22 @@ export function registerOperatorCommands(cli: CAC): void {
     .action(async (action: string, nodeId: string | undefined, f: CommonFlags) => {
       const api = createApiClient(apiOpts(f));
       if (action === 'list') {
-        const nodes = await api.get<Array<Record<string, unknown>>>('/api/nodes');
+        const nodes = await api.get('/api/nodes', nodesAnswer);
         write(f.json ? renderJson(nodes) : renderTable(nodes, ['node_id', 'hostname', 'os_profile', 'status', 'enrollment', 'last_seen', 'agent_version']));
         return;
       }
       if (!nodeId) throw usage(`nodes ${action} needs a node id`);
       const id = encodeURIComponent(nodeId);
       if (action === 'show') {
-        const node = await api.get<Record<string, unknown>>(`/api/nodes/${id}`);
+        const node = await api.get(`/api/nodes/${id}`, nodeDetailAnswer);
         if (f.json) return void write(renderJson(node));
         const { history, last_heartbeat, facts, ...rest } = node;
         write(Object.entries(rest).map(([k, v]) => `${k.padEnd(16)} ${typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v ?? '-')}`).join('\n') + '\n');
-        write(`${'facts'.padEnd(16)} ${JSON.stringify(facts)}\n${'history'.padEnd(16)} ${(history as unknown[]).length} samples\n`);
+        write(`${'facts'.padEnd(16)} ${JSON.stringify(facts)}\n${'history'.padEnd(16)} ${history.length} samples\n`);
         return;
       }
       if (action === 'approve' || action === 'reject' || action === 'revoke') {
-        const r = await api.post<Record<string, unknown>>(`/api/nodes/${id}/${action}`);
+        const r = await api.post(`/api/nodes/${id}/${action}`, nodeDecisionAnswer);
         write(f.json ? renderJson(r) : `${nodeId}: ${r.enrollment}\n`);
         return;
       }
@@ -80,7 +81,7 @@ export function registerOperatorCommands(cli: CAC): void {
       if (action === 'create') {
         const uses = z.coerce.number().int().min(1).max(10_000).safeParse(f.uses ?? 1);
         if (!uses.success) throw usage('--uses must be an integer from 1 to 10000');
-        const r = await api.post<{ token: string; token_id: string; expires_at: string; uses: number }>('/api/join-tokens', {
+        const r = await api.post('/api/join-tokens', joinTokenCreatedAnswer, {
           ttl_secs: parseDuration(f.ttl ?? '1h'),
           uses: uses.data,
           ...(f.label ? { label: String(f.label) } : {}),
@@ -89,13 +90,13 @@ export function registerOperatorCommands(cli: CAC): void {
         return;
       }
       if (action === 'list') {
-        const list = await api.get<Array<Record<string, unknown>>>('/api/join-tokens');
+        const list = await api.get('/api/join-tokens', joinTokensAnswer);
         write(f.json ? renderJson(list) : renderTable(list, ['token_id', 'label', 'state', 'used', 'uses', 'expires_at', 'created_by']));
         return;
       }
       if (action === 'revoke') {
         if (!tokenId) throw usage('join-token revoke needs a token id (see join-token list)');
-        const r = await api.del<Record<string, unknown>>(`/api/join-tokens/${encodeURIComponent(tokenId)}`);
+        const r = await api.del(`/api/join-tokens/${encodeURIComponent(tokenId)}`, joinTokenRevokedAnswer);
         write(f.json ? renderJson(r) : `${tokenId}: revoked\n`);
         return;
       }
