@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import type { z } from 'zod';
 import { VaultMeshError, detailsFromZodIssues, parseApiAnswer } from '../protocol/errors.js';
+import { assertPrivateFile } from '../protocol/keys.js';
 
 export interface ApiOptions {
   ccUrl?: string;
@@ -35,9 +36,34 @@ export function resolveToken(opts: ApiOptions, env: NodeJS.ProcessEnv = process.
   }
 }
 
+/**
+ * Cloudflare Access service-token headers for a CLI outside the Access perimeter: the client id from
+ * VAULTMESH_CF_ACCESS_CLIENT_ID, the secret from VAULTMESH_CF_ACCESS_CLIENT_SECRET or, better, a 0600 file named by
+ * VAULTMESH_CF_ACCESS_CLIENT_SECRET_FILE (the same names the agent uses). Access checks them at the edge; the
+ * center still needs the operator token.
+ */
+export function resolveAccessHeaders(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const id = env.VAULTMESH_CF_ACCESS_CLIENT_ID;
+  const file = env.VAULTMESH_CF_ACCESS_CLIENT_SECRET_FILE;
+  let secret = env.VAULTMESH_CF_ACCESS_CLIENT_SECRET;
+  if (file) {
+    try {
+      assertPrivateFile(file);
+      secret = readFileSync(file, 'utf8').trim();
+    } catch (err) {
+      if (err instanceof VaultMeshError) throw new VaultMeshError('USAGE', `VAULTMESH_CF_ACCESS_CLIENT_SECRET_FILE: ${err.message}`, { status: 2 });
+      throw new VaultMeshError('USAGE', `VAULTMESH_CF_ACCESS_CLIENT_SECRET_FILE: cannot read ${file}: ${(err as Error).message}`, { status: 2 });
+    }
+  }
+  if (!id && !secret) return {};
+  if (!id || !secret) throw new VaultMeshError('USAGE', 'an Access service token needs both VAULTMESH_CF_ACCESS_CLIENT_ID and a secret (VAULTMESH_CF_ACCESS_CLIENT_SECRET or _FILE)', { status: 2 });
+  return { 'cf-access-client-id': id, 'cf-access-client-secret': secret };
+}
+
 export function createApiClient(opts: ApiOptions, env: NodeJS.ProcessEnv = process.env): ApiClient {
   const baseUrl = (opts.ccUrl ?? env.VAULTMESH_CC_URL ?? 'http://127.0.0.1:8088').replace(/\/+$/, '');
   const token = resolveToken(opts, env);
+  const access = resolveAccessHeaders(env);
   const timeoutMs = opts.timeoutMs ?? 30_000;
 
   const send = async <S extends z.ZodType>(method: string, path: string, shape: S, body: unknown, headers: Record<string, string>, attempts: number): Promise<z.output<S>> => {
@@ -46,7 +72,7 @@ export function createApiClient(opts: ApiOptions, env: NodeJS.ProcessEnv = proce
       try {
         res = await request(baseUrl + path, {
           method: method as 'GET',
-          headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+          headers: { ...access, authorization: `Bearer ${token}`, accept: 'application/json', ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
           ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
           headersTimeout: timeoutMs,
           bodyTimeout: timeoutMs,

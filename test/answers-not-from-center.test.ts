@@ -2,7 +2,7 @@
 // center's: a 302 to the Access login, an HTML page. They must say what came back and exit non-zero, never crash.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { existsSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupAfterEach, tempDir } from './helpers.js';
@@ -14,6 +14,8 @@ let accessUrl = '';
 let htmlUrl = '';
 let wrongShapeUrl = '';
 let forgedKeysUrl = '';
+let echoUrl = '';
+const seenHeaders: Array<Record<string, unknown>> = [];
 const servers: Server[] = [];
 
 async function serve(handler: Parameters<typeof createServer>[1]): Promise<string> {
@@ -28,6 +30,11 @@ beforeAll(async () => {
   accessUrl = await serve((req, res) => res.writeHead(302, { location: LOGIN }).end());
   htmlUrl = await serve((req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html><body>Sign in</body></html>'));
   // JSON, but not the shape the CLI expects (an object where a list should be).
+  // Stands in for Cloudflare Access in front of the center: records the headers, answers an empty node list.
+  echoUrl = await serve((req, res) => {
+    seenHeaders.push(req.headers);
+    res.writeHead(200, { 'content-type': 'application/json' }).end('[]');
+  });
   // A heartbeat answer whose center key does not match its key id (a tampering proxy): nothing may be pinned.
   forgedKeysUrl = await serve((req, res) =>
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: true, seq: 1, center_keys: [{ public_key: 'ab'.repeat(32), key_id: '0123456789abcdef' }] })),
@@ -86,5 +93,24 @@ describe('answers that are not from the center', () => {
     expect(r.stdout + r.stderr).toMatch(/center key 0123456789abcdef does not match its public key\); nothing stored/);
     const state = existsSync(join(stateDir, 'agent-state.json')) ? readFileSync(join(stateDir, 'agent-state.json'), 'utf8') : '';
     expect(state).not.toContain('ab'.repeat(32));
+  });
+
+  it('the CLI sends an Access service token from the environment or a 0600 file, and refuses a readable file', async () => {
+    const t = tempDir();
+    onCleanup(t.cleanup);
+    const secretFile = join(t.dir, 'cf-secret');
+    writeFileSync(secretFile, 'file-secret\n', { mode: 0o600 });
+    const fromEnv = await runNode(CLI_BIN, ['nodes', 'list', '--json', '--cc-url', echoUrl, '--token', 'vmadmin_x'], { VAULTMESH_CF_ACCESS_CLIENT_ID: 'id.access', VAULTMESH_CF_ACCESS_CLIENT_SECRET: 'env-secret' });
+    expect(fromEnv.code, fromEnv.stderr).toBe(0);
+    expect(seenHeaders.at(-1)).toMatchObject({ 'cf-access-client-id': 'id.access', 'cf-access-client-secret': 'env-secret', authorization: 'Bearer vmadmin_x' });
+    const fromFile = await runNode(CLI_BIN, ['nodes', 'list', '--json', '--cc-url', echoUrl, '--token', 'vmadmin_x'], { VAULTMESH_CF_ACCESS_CLIENT_ID: 'id.access', VAULTMESH_CF_ACCESS_CLIENT_SECRET_FILE: secretFile });
+    expect(fromFile.code, fromFile.stderr).toBe(0);
+    expect(seenHeaders.at(-1)).toMatchObject({ 'cf-access-client-secret': 'file-secret' });
+    chmodSync(secretFile, 0o644);
+    const before = seenHeaders.length;
+    const readable = await runNode(CLI_BIN, ['nodes', 'list', '--cc-url', echoUrl, '--token', 'vmadmin_x'], { VAULTMESH_CF_ACCESS_CLIENT_ID: 'id.access', VAULTMESH_CF_ACCESS_CLIENT_SECRET_FILE: secretFile });
+    expect(readable.code).toBe(2);
+    expect(readable.stderr).toMatch(/chmod 600/);
+    expect(seenHeaders.length).toBe(before); // nothing was sent
   });
 });
