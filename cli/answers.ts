@@ -7,7 +7,13 @@ import { z } from 'zod';
 
 const node = z.looseObject({ node_id: z.string(), hostname: z.string(), status: z.string() });
 export const nodesAnswer = z.array(node);
-export const nodeDetailAnswer = z.looseObject({ node_id: z.string(), history: z.array(z.unknown()), facts: z.unknown() });
+export const nodeDetailAnswer = z.looseObject({
+  node_id: z.string(),
+  history: z.array(z.unknown()),
+  facts: z.unknown(),
+  // Optional: an older center does not send it.
+  attention: z.object({ status: z.string(), reasons: z.array(z.object({ code: z.string(), severity: z.string(), message: z.string() })) }).optional(),
+});
 export const nodeDecisionAnswer = z.looseObject({ node_id: z.string(), enrollment: z.string() });
 
 export const joinTokenCreatedAnswer = z.looseObject({ token: z.string(), token_id: z.string(), expires_at: z.string(), uses: z.number() });

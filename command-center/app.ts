@@ -19,7 +19,8 @@ import { attentionRoutes } from './routes/attention.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { orchestratorRoutes } from './routes/orchestrator.js';
-import { NODE_STATUSES, nodeStatus, type NodeStatus } from './node-status.js';
+import { nodeStatus } from './node-status.js';
+import { NODE_STATUSES, type NodeStatus } from '../protocol/node-statuses.js';
 import type { AppEnv, Services } from './services.js';
 
 export const VERSION = '0.1.0';

@@ -5,9 +5,9 @@
  */
 import { assessNode, type AttentionPolicy } from './attention.js';
 import type { NodeRecord } from './fleet-state.js';
+import type { NodeStatus } from '../protocol/node-statuses.js';
 
-export const NODE_STATUSES = ['ok', 'attn', 'crit', 'pending', 'offline', 'rejected', 'revoked'] as const;
-export type NodeStatus = (typeof NODE_STATUSES)[number];
+export type { NodeStatus };
 
 export interface StatusPolicy extends AttentionPolicy {
   /** Alias of `staleAttnAfter` (heartbeat intervals before a late node needs attention). */
