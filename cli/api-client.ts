@@ -5,8 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
-import type { z } from 'zod';
-import { VaultMeshError, detailsFromZodIssues, parseApiAnswer } from '../protocol/errors.js';
+import { z } from 'zod';
+import { VaultMeshError, describeConnectError, detailsFromZodIssues, parseApiAnswer } from '../protocol/errors.js';
 import { assertPrivateFile } from '../protocol/keys.js';
 
 export interface ApiOptions {
@@ -24,6 +24,8 @@ export interface ApiClient {
   del<S extends z.ZodType>(path: string, shape: S): Promise<z.output<S>>;
   readonly baseUrl: string;
 }
+
+const CC_URL = z.url({ protocol: /^https?$/ });
 
 export function resolveToken(opts: ApiOptions, env: NodeJS.ProcessEnv = process.env): string {
   if (opts.token) return opts.token;
@@ -62,6 +64,7 @@ export function resolveAccessHeaders(env: NodeJS.ProcessEnv = process.env): Reco
 
 export function createApiClient(opts: ApiOptions, env: NodeJS.ProcessEnv = process.env): ApiClient {
   const baseUrl = (opts.ccUrl ?? env.VAULTMESH_CC_URL ?? 'http://127.0.0.1:8088').replace(/\/+$/, '');
+  if (!CC_URL.safeParse(baseUrl).success) throw new VaultMeshError('USAGE', `--cc-url / VAULTMESH_CC_URL must be an http:// or https:// URL, not ${JSON.stringify(baseUrl)}`, { status: 2 });
   const token = resolveToken(opts, env);
   const access = resolveAccessHeaders(env);
   const timeoutMs = opts.timeoutMs ?? 30_000;
@@ -84,7 +87,7 @@ export function createApiClient(opts: ApiOptions, env: NodeJS.ProcessEnv = proce
           await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
           continue;
         }
-        throw new VaultMeshError(timeout ? 'TIMEOUT' : 'UNREACHABLE', timeout ? `${baseUrl} did not answer within ${timeoutMs / 1000} s` : `cannot reach ${baseUrl}: ${e.message}`, { cause });
+        throw new VaultMeshError(timeout ? 'TIMEOUT' : 'UNREACHABLE', timeout ? `${baseUrl} did not answer within ${timeoutMs / 1000} s` : describeConnectError(cause, baseUrl), { cause });
       }
       const header = (name: string) => {
         const v = res.headers[name];

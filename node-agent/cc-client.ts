@@ -4,7 +4,7 @@
  */
 import { request } from 'undici';
 import { signRequest } from '../protocol/request-signing.js';
-import { VaultMeshError, parseApiAnswer } from '../protocol/errors.js';
+import { VaultMeshError, describeConnectError, parseApiAnswer } from '../protocol/errors.js';
 import type { KeyPair } from '../protocol/keys.js';
 
 export interface CcClient {
@@ -40,7 +40,7 @@ export function createCcClient(opts: {
         bodyTimeout: timeoutMs,
       });
     } catch (cause) {
-      throw new VaultMeshError('CC_UNREACHABLE', `cannot reach the command center at ${opts.baseUrl}: ${(cause as Error).message}`, { status: 503, cause });
+      throw new VaultMeshError('CC_UNREACHABLE', `command center: ${describeConnectError(cause, opts.baseUrl)}`, { status: 503, cause });
     }
     const date = res.headers.date;
     if (typeof date === 'string' && Number.isFinite(Date.parse(date))) lastServerDate = new Date(date);

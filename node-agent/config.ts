@@ -91,7 +91,7 @@ export function resolveAgentConfig(flags: Record<string, unknown>, env: Record<s
   if (!parsed.success) {
     const first = parsed.error.issues[0]!;
     const key = String(first.path[0]);
-    throw new VaultMeshError('CONFIG_INVALID', `invalid setting ${AGENT_ENV[key] ?? key}: ${first.message}`, { details: detailsFromZodIssues(parsed.error.issues) });
+    throw new VaultMeshError('CONFIG_INVALID', `invalid setting --${key.replace(/[A-Z]/g, (m) => `-${m.toLowerCase()}`)} / ${AGENT_ENV[key] ?? key}: ${first.message}`, { details: detailsFromZodIssues(parsed.error.issues) });
   }
   const c = parsed.data;
   return {

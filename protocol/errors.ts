@@ -85,3 +85,20 @@ function redirectMessage(status: number, location: string | undefined): string {
   }
   return `${where}: not an answer of the command center (is --cc-url / VAULTMESH_CC_URL right, with the right scheme?)`;
 }
+
+/**
+ * One line for a failed connection to the center, for the CLI and the agent: OpenSSL's own text ("ssl3_get_record:
+ * wrong version number") says nothing to an operator who typed https:// for an http:// port.
+ */
+export function describeConnectError(err: unknown, baseUrl: string): string {
+  const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
+  const code = e.code ?? e.cause?.code ?? '';
+  const message = e.message ?? String(err);
+  if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || /wrong version number/.test(message)) {
+    return `${baseUrl} does not answer TLS (is it an http:// port?): use http://, or the port of the TLS endpoint`;
+  }
+  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)) return `${baseUrl}: its TLS certificate is not trusted (${code})`;
+  if (code === 'ECONNREFUSED') return `cannot reach ${baseUrl}: connection refused (is the center running, and on this port?)`;
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `cannot reach ${baseUrl}: host not found`;
+  return `cannot reach ${baseUrl}: ${message}`;
+}

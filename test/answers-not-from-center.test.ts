@@ -113,4 +113,17 @@ describe('answers that are not from the center', () => {
     expect(readable.stderr).toMatch(/chmod 600/);
     expect(seenHeaders.length).toBe(before); // nothing was sent
   });
+
+  it('a wrong scheme or URL gets one plain line naming the setting', async () => {
+    const tls = await cli(echoUrl.replace('http://', 'https://'), ['nodes', 'list']);
+    expect(tls.code).toBe(1);
+    expect(tls.stderr).toMatch(/does not answer TLS \(is it an http:\/\/ port\?\): use http:\/\//);
+    expect(tls.stderr).not.toMatch(/ssl3_get_record|openssl/);
+    const scheme = await cli('ftp://cc.example.com', ['nodes', 'list']);
+    expect(scheme.code).toBe(2);
+    expect(scheme.stderr).toMatch(/--cc-url \/ VAULTMESH_CC_URL must be an http:\/\/ or https:\/\/ URL/);
+    const agent = await runNode(AGENT_BIN, ['--once', '--cc-url', 'ftp://cc.example.com']);
+    expect(agent.code).not.toBe(0);
+    expect(agent.stderr).toMatch(/invalid setting --cc-url \/ VAULTMESH_CC_URL/);
+  });
 });
