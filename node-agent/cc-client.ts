@@ -9,7 +9,7 @@ import type { KeyPair } from '../protocol/keys.js';
 
 export interface CcClient {
   post<T>(path: string, body: unknown): Promise<T>;
-  get<T>(path: string, opts?: { timeoutMs?: number }): Promise<T>;
+  get<T>(path: string, opts?: { timeoutMs?: number; signal?: AbortSignal }): Promise<T>;
   /** The center's clock as of the last response (for clock-skew checks). */
   readonly lastServerDate: Date | undefined;
 }
@@ -23,7 +23,7 @@ export function createCcClient(opts: {
   now?: () => Date;
 }): CcClient {
   let lastServerDate: Date | undefined;
-  const send = async <T>(method: 'GET' | 'POST', path: string, body: string, timeoutMs = opts.timeoutMs ?? 15_000): Promise<T> => {
+  const send = async <T>(method: 'GET' | 'POST', path: string, body: string, timeoutMs = opts.timeoutMs ?? 15_000, signal?: AbortSignal): Promise<T> => {
     const headers: Record<string, string> = {
       ...opts.extraHeaders,
       ...signRequest({ method, path, nodeId: opts.nodeId, body }, opts.key, opts.now ? { now: opts.now } : {}),
@@ -38,6 +38,7 @@ export function createCcClient(opts: {
         ...(method === 'POST' ? { body } : {}),
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
+        ...(signal ? { signal } : {}),
       });
     } catch (cause) {
       throw new VaultMeshError('CC_UNREACHABLE', `command center: ${describeConnectError(cause, opts.baseUrl)}`, { status: 503, cause });
@@ -60,7 +61,7 @@ export function createCcClient(opts: {
   };
   return {
     post: (path, body) => send('POST', path, JSON.stringify(body)),
-    get: (path, o) => send('GET', path, '', o?.timeoutMs),
+    get: (path, o) => send('GET', path, '', o?.timeoutMs, o?.signal),
     get lastServerDate() {
       return lastServerDate;
     },

@@ -52,7 +52,7 @@ export interface CommandRunner {
   /** Verifies and runs one delivered command (or answers it from the store); posts and returns its receipt. */
   handle(raw: unknown): Promise<HandleOutcome>;
   /** One poll (`wait` seconds, 0 = answer at once) and every command it returned, in order. */
-  pollOnce(waitSecs: number): Promise<HandleOutcome[]>;
+  pollOnce(waitSecs: number, signal?: AbortSignal): Promise<HandleOutcome[]>;
   /** Polls until `signal` aborts, backing off on errors (not enrolled yet, center unreachable). */
   loop(opts: { waitSecs: number; signal: AbortSignal; backoffMs?: number }): Promise<void>;
   /** Commands currently executing. */
@@ -179,8 +179,8 @@ export function createCommandRunner(deps: CommandRunnerDeps): CommandRunner {
       return { outcome: 'ran', receipt, posted: await post(receipt) };
     },
 
-    async pollOnce(waitSecs) {
-      const res = await deps.client.get<{ commands: unknown[] }>(`/api/agent/commands?wait=${waitSecs}`, { timeoutMs: (waitSecs + 15) * 1000 });
+    async pollOnce(waitSecs, signal) {
+      const res = await deps.client.get<{ commands: unknown[] }>(`/api/agent/commands?wait=${waitSecs}`, { timeoutMs: (waitSecs + 15) * 1000, ...(signal ? { signal } : {}) });
       const out: HandleOutcome[] = [];
       // In order, one at a time: commands for one node are few, and ordering is what an operator expects.
       for (const raw of res?.commands ?? []) out.push(await runner.handle(raw));
@@ -191,9 +191,10 @@ export function createCommandRunner(deps: CommandRunnerDeps): CommandRunner {
       let failures = 0;
       while (!signal.aborted) {
         try {
-          await runner.pollOnce(waitSecs);
+          await runner.pollOnce(waitSecs, signal);
           failures = 0;
         } catch (err) {
+          if (signal.aborted) return; // stopping: the held poll was cut on purpose, not a failure to report
           failures++;
           if (failures === 1 || failures % 20 === 0) log(`command poll failed: ${isVaultMeshError(err) ? `${err.code}: ${err.message}` : String(err)}`);
           const delay = Math.min(backoffMs * 2 ** Math.min(failures - 1, 4), 60_000) * (0.8 + Math.random() * 0.4);
