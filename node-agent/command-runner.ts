@@ -36,6 +36,8 @@ export interface CommandRunnerDeps {
   pinnedKeys(): Record<string, string>;
   allowedActions: ReadonlySet<string>;
   restartableUnits: ReadonlySet<string>;
+  /** Units service-status and collect-journal may read (`*`: any); see `localReadableUnits`. */
+  readableUnits: ReadonlySet<string>;
   actions: ActionRegistry;
   maxSkewMs: number;
   /** Per-action timeout; `default` for actions not named. */
@@ -157,6 +159,11 @@ export function createCommandRunner(deps: CommandRunnerDeps): CommandRunner {
       if (p.action === 'service-restart' && !deps.restartableUnits.has(String(args.args.unit))) {
         deps.nonces.record(p.nonce, p.id, expiresMs);
         return reject(p.id, 'ACTION_NOT_ALLOWED', `unit ${String(args.args.unit)} is not in VAULTMESH_RESTARTABLE_UNITS on this node`, { expiresMs });
+      }
+      // A unit's journal can hold secrets: the node decides which units the center may read, whatever its policy says.
+      if ((p.action === 'service-status' || p.action === 'collect-journal') && !deps.readableUnits.has('*') && !deps.readableUnits.has(String(args.args.unit))) {
+        deps.nonces.record(p.nonce, p.id, expiresMs);
+        return reject(p.id, 'ACTION_NOT_ALLOWED', `unit ${String(args.args.unit)} is not in VAULTMESH_READABLE_UNITS on this node`, { expiresMs });
       }
 
       // Durable before running: after a crash the command is refused (INTERRUPTED), never run a second time.
