@@ -6,6 +6,7 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { SIGNATURE_HEADERS, checkSignedRequest } from '../protocol/request-signing.js';
 import { VaultMeshError } from '../protocol/errors.js';
+import { generateKeyPair } from '../protocol/keys.js';
 import type { AppEnv, Services } from './services.js';
 
 export function signedPath(c: Context): string {
@@ -13,8 +14,31 @@ export function signedPath(c: Context): string {
   return url.pathname + url.search;
 }
 
-/** Verifies the signature headers against `publicKeyHex`, then records the nonce. Throws 401 on any failure. */
-export function verifyAgentSignature(c: Context<AppEnv>, services: Services, nodeId: string, publicKeyHex: string, body: Buffer): void {
+/**
+ * One answer for "no such node" and "not this node's key": telling them apart would let anyone list enrolled node
+ * ids with forged signatures. A node that is really unknown (or a clone with its own key) re-enrolls on this code.
+ */
+function unknownNode(nodeId: string): VaultMeshError {
+  return new VaultMeshError('UNKNOWN_NODE', `no node ${JSON.stringify(nodeId.slice(0, 64))} is enrolled with the key that signed this request`, { status: 401 });
+}
+
+// Nobody holds its private half: a key no request can be signed for.
+const NO_KEY = generateKeyPair().publicKeyHex;
+
+/**
+ * Verifies the signature headers against `publicKeyHex`. Throws 401 on any failure; a well-formed, fresh request
+ * that is not signed by that key throws `mismatch()` (BAD_SIGNATURE unless the caller says otherwise). The nonce is
+ * recorded separately (`rememberNonce`), so a caller can check cheaper preconditions (a join token) before an
+ * unauthenticated request may take memory.
+ */
+export function verifyAgentSignature(
+  c: Context<AppEnv>,
+  services: Services,
+  nodeId: string,
+  publicKeyHex: string,
+  body: Buffer,
+  mismatch?: () => VaultMeshError,
+): void {
   const nowMs = services.now().getTime();
   const check = checkSignedRequest(
     {
@@ -30,8 +54,18 @@ export function verifyAgentSignature(c: Context<AppEnv>, services: Services, nod
     nowMs,
     services.config.maxSkewSecs * 1000,
   );
-  if (!check.ok) throw new VaultMeshError(check.code, check.message, { status: 401 });
-  if (!services.replayGuard.remember(nodeId, c.req.header(SIGNATURE_HEADERS.nonce)!, nowMs)) {
+  if (!check.ok) throw check.mismatch && mismatch ? mismatch() : new VaultMeshError(check.code, check.message, { status: 401 });
+  // The replay guard lives in memory: a request signed before this process started may have been accepted by the
+  // previous one, so it is refused. Agents sign every attempt afresh, so they recover on their next try.
+  const signedAt = Date.parse(c.req.header(SIGNATURE_HEADERS.timestamp)!);
+  if (signedAt < services.startedAt.getTime()) {
+    throw new VaultMeshError('CLOCK_SKEW', 'request was signed before the center started (replay protection across restarts): sign it again', { status: 401 });
+  }
+}
+
+/** Records the request nonce; a second use inside the acceptance window is a replay (401). */
+export function rememberNonce(c: Context<AppEnv>, services: Services, nodeId: string): void {
+  if (!services.replayGuard.remember(nodeId, c.req.header(SIGNATURE_HEADERS.nonce)!, services.now().getTime())) {
     throw new VaultMeshError('REPLAYED_REQUEST', 'this request nonce was already used', { status: 401 });
   }
 }
@@ -45,9 +79,11 @@ export function requireEnrolledNode(): MiddlewareHandler<AppEnv> {
       throw new VaultMeshError('MISSING_SIGNATURE', 'agent requests must be signed (x-vm-node, x-vm-timestamp, x-vm-nonce, x-vm-signature)', { status: 401 });
     }
     const node = services.state.nodes.get(nodeId);
-    if (!node) throw new VaultMeshError('UNKNOWN_NODE', `node ${JSON.stringify(nodeId.slice(0, 64))} is not enrolled`, { status: 401 });
     const body = Buffer.from(await c.req.arrayBuffer());
-    verifyAgentSignature(c, services, nodeId, node.public_key, body);
+    // An unknown node is verified against a throw-away key: same checks, same work, same answer as a forgery.
+    verifyAgentSignature(c, services, nodeId, node?.public_key ?? NO_KEY, body, () => unknownNode(nodeId));
+    if (!node) throw unknownNode(nodeId);
+    rememberNonce(c, services, nodeId);
     if (node.enrollment !== 'approved') {
       const code = node.enrollment === 'pending' ? 'NODE_PENDING' : node.enrollment === 'revoked' ? 'NODE_REVOKED' : 'NODE_REJECTED';
       throw new VaultMeshError(code, `node ${nodeId} is ${node.enrollment}${node.enrollment === 'pending' ? ': waiting for operator approval' : ''}`, { status: 403 });

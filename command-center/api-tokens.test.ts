@@ -77,12 +77,12 @@ describe('scoped API tokens', () => {
     ['GET', '/api/ledger/root', 'nodes:read'],
     ['GET', '/api/ledger/proof/x', 'nodes:read'],
     ['GET', '/events', 'events:read'],
-    ['GET', '/metrics', 'admin'],
+    ['GET', '/metrics', 'metrics:read'],
     ['POST', '/api/tokens', 'admin', {}],
     ['GET', '/api/tokens', 'admin'],
     ['DELETE', '/api/tokens/0123456789ab', 'admin'],
   ];
-  const ALL = ['events:read', 'events:write', 'nodes:read', 'nodes:approve', 'commands:write'];
+  const ALL = ['events:read', 'events:write', 'nodes:read', 'nodes:approve', 'commands:write', 'metrics:read'];
 
   it('refuses every route to a token without its scope (403) and lets it pass with it', async () => {
     const c = await center();

@@ -20,6 +20,7 @@ import { tokenRoutes } from './routes/tokens.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { orchestratorRoutes } from './routes/orchestrator.js';
 import { nodeStatus } from './node-status.js';
+import { NODE_STATUSES, type NodeStatus } from '../protocol/node-statuses.js';
 import type { AppEnv, Services } from './services.js';
 import { VERSION } from '../lib/version.js';
 
@@ -81,15 +82,12 @@ export function createApp(services: Services, opts: { keepaliveMs?: number } = {
 
   app.route('/console', consoleRoutes(opts));
 
-  app.get('/metrics', requireOperator(), requireScope('admin'), async (c) => {
+  app.get('/metrics', requireOperator(), requireScope('metrics:read'), async (c) => {
     const m = services.metrics;
-    const counts: Record<string, number> = {};
+    // Every status, zeros included: an alert on `vaultmesh_nodes{status="crit"} > 0` needs the series to exist.
+    const counts = Object.fromEntries(NODE_STATUSES.map((s) => [s, 0])) as Record<NodeStatus, number>;
     const now = services.now().getTime();
-    for (const n of services.state.nodes.values()) {
-      const s = nodeStatus(n, now, services.statusPolicy);
-      counts[s] = (counts[s] ?? 0) + 1;
-    }
-    m.nodesByStatus.reset();
+    for (const n of services.state.nodes.values()) counts[nodeStatus(n, now, services.statusPolicy)]++;
     for (const [status, v] of Object.entries(counts)) m.nodesByStatus.set({ status }, v);
     m.journalSeq.set(services.state.lastSeq);
     return c.text(await m.registry.metrics(), 200, { 'content-type': m.registry.contentType });

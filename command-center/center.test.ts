@@ -155,7 +155,8 @@ describe('signed agent requests', () => {
     expect(await post(signed)).toEqual({ status: 401, code: 'REPLAYED_REQUEST' });
 
     const tampered = signRequest({ method: 'POST', path: '/api/agent/heartbeat', nodeId: 'n1', body }, n.key);
-    expect(await post(tampered, body.replace('"services_ok":true', '"services_ok":false'))).toEqual({ status: 401, code: 'BAD_SIGNATURE' });
+    // A tampered request gets the answer an unknown node gets: forged requests must not reveal which ids exist.
+    expect(await post(tampered, body.replace('"services_ok":true', '"services_ok":false'))).toEqual({ status: 401, code: 'UNKNOWN_NODE' });
 
     const skewed = signRequest({ method: 'POST', path: '/api/agent/heartbeat', nodeId: 'n1', body }, n.key, { now: () => new Date(Date.now() - 6 * 60_000) });
     expect(await post(skewed)).toEqual({ status: 401, code: 'CLOCK_SKEW' });
@@ -265,6 +266,16 @@ describe('SSE and restart', () => {
     expect(text).toMatch(/vaultmesh_http_requests_total\{route="\/api\/agent\/heartbeat",method="POST",status="200"\} 1/);
     expect(text).toMatch(/vaultmesh_journal_fsync_seconds_count \d+/);
     expect(text).toMatch(/vaultmesh_nodes\{status="ok"\} 1/);
+    for (const status of ['attn', 'crit', 'pending', 'offline', 'rejected', 'revoked']) expect(text).toContain(`vaultmesh_nodes{status="${status}"} 0`);
+    // A monitoring token needs only metrics:read.
+    const mon = await c.api('POST', '/api/tokens', { name: 'prometheus', scopes: ['metrics:read'] });
+    expect(mon.status).toBe(201);
+    const scraped = await request(`${c.url}/metrics`, { headers: { authorization: `Bearer ${mon.json.token}` } });
+    expect(scraped.statusCode).toBe(200);
+    await scraped.body.dump();
+    const refused = await request(`${c.url}/api/nodes`, { headers: { authorization: `Bearer ${mon.json.token}` } });
+    expect(refused.statusCode).toBe(403);
+    await refused.body.dump();
     expect(text).toMatch(/vaultmesh_replay_duration_seconds/);
   });
 });

@@ -112,7 +112,7 @@ export async function startCenter(config: CenterConfig, opts: { log?: Logger; no
   });
   if (hbSummary) applySummary(state, hbSummary, replayedUpTo, replayedTotalUpTo);
   metrics.replaySeconds.set(replay.durationMs / 1000);
-  for (const t of replay.tornTails) log.warn(`torn last line (${t.bytes} bytes, never acknowledged) in ${t.file} moved to ${t.movedTo}`);
+  for (const t of replay.tornTails) log.warn(`torn last line (${t.bytes} bytes without a newline: an interrupted write) in ${t.file} moved to ${t.movedTo}; if this log was restored from a copy, compare it with the source`);
   for (const q of replay.quarantined) log.warn(`quarantined ${q.file}:${q.line} (${q.reason}) into ${q.movedTo}`);
   log.info(`replayed ${replay.envelopes} envelopes up to seq ${replay.lastSeq} in ${replay.durationMs.toFixed(0)} ms`);
 

@@ -14,6 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Envelope, EnvelopeDraft } from '../protocol/envelope.js';
 import { parseActionArgs } from '../protocol/actions.js';
+import { canonicalJson } from '../protocol/canonical-json.js';
 import {
   createCommandPayload,
   signCommand,
@@ -53,10 +54,17 @@ export interface CommandState {
   byId: Map<string, CommandRecord>;
   /** node id → ids of its open (queued / delivered / running) commands, in issue order. */
   open: Map<string, Set<string>>;
+  /** `idempotencyIndexKey(author, key)` → command id, for retried `POST /api/commands`. */
+  byIdempotencyKey: Map<string, string>;
 }
 
 export function createCommandState(): CommandState {
-  return { byId: new Map(), open: new Map() };
+  return { byId: new Map(), open: new Map(), byIdempotencyKey: new Map() };
+}
+
+/** Idempotency keys are scoped per author: another identity's key never answers for yours. */
+export function idempotencyIndexKey(author: string, key: string): string {
+  return `${author}\u0000${key}`;
 }
 
 type Body = Record<string, any>;
@@ -90,6 +98,7 @@ export function applyCommandEnvelope(state: CommandState, env: Envelope): void {
       deliveries: 0,
     };
     state.byId.set(id, rec);
+    if (typeof b.idempotency_key === 'string') state.byIdempotencyKey.set(idempotencyIndexKey(env.author, b.idempotency_key), id);
     let set = state.open.get(rec.node_id);
     if (!set) state.open.set(rec.node_id, (set = new Set()));
     set.add(id);
@@ -158,6 +167,11 @@ export interface IssueInput {
   ttlSecs?: number;
   /** Recorded as the envelope author (operator identity name). */
   author: string;
+  /**
+   * A client's retry key (`Idempotency-Key`): a second issue with the same author and key returns the first command
+   * instead of signing another; with a different node, action or args it is refused (409 DUPLICATE_COMMAND).
+   */
+  idempotencyKey?: string;
 }
 
 export interface CommandService {
@@ -168,6 +182,8 @@ export interface CommandService {
    * (400), POLICY_DENIED (403, message = reason).
    */
   issue(input: IssueInput): Promise<CommandRecord>;
+  /** `issue`, saying whether the answer is an earlier command found by its idempotency key. */
+  issueOnce(input: IssueInput): Promise<{ record: CommandRecord; duplicate: boolean }>;
   /**
    * Queues a command signed elsewhere (an offline or rotated key, OpenSSL). The center does not re-verify it: the
    * agent is the verifier. In-process only; there is no HTTP route for it.
@@ -238,19 +254,21 @@ export function createCommandService(deps: CommandServiceDeps): CommandService {
     return { ready, nextAt };
   };
 
-  const queue = async (signed: SignedCommand, nodeId: string, author: string): Promise<CommandRecord> => {
+  const queue = async (signed: SignedCommand, nodeId: string, author: string, idempotencyKey?: string): Promise<CommandRecord> => {
     if (cs().byId.has(signed.payload.id)) throw new VaultMeshError('DUPLICATE_COMMAND', `command ${signed.payload.id} exists`, { status: 409 });
     await deps.submit({
       id: `cmd-issued-${signed.payload.id}`,
       kind: 'command',
       node_id: nodeId,
       author,
-      body: { event: 'issued', command_id: signed.payload.id, status: 'queued', action: signed.payload.action, signed },
+      body: { event: 'issued', command_id: signed.payload.id, status: 'queued', action: signed.payload.action, signed, ...(idempotencyKey !== undefined ? { idempotency_key: idempotencyKey } : {}) },
     });
     wake(nodeId);
     return cs().byId.get(signed.payload.id)!;
   };
 
+  // Issues under way per idempotency key, so concurrent retries wait for the first instead of signing twice.
+  const issuing = new Map<string, Promise<CommandRecord>>();
   const service: CommandService = {
     policy: deps.policy,
 
@@ -280,7 +298,33 @@ export function createCommandService(deps: CommandServiceDeps): CommandService {
         ttlMs: ttlSecs * 1000,
         keyId: deps.centerKey.keyId,
       });
-      return queue(signCommand(payload, deps.centerKey), input.nodeId, input.author);
+      return queue(signCommand(payload, deps.centerKey), input.nodeId, input.author, input.idempotencyKey);
+    },
+
+    async issueOnce(input) {
+      if (input.idempotencyKey === undefined) return { record: await service.issue(input), duplicate: false };
+      const key = idempotencyIndexKey(input.author, input.idempotencyKey);
+      const sameRequest = (rec: CommandRecord) => {
+        const args = parseActionArgs(input.action, input.args ?? {});
+        return rec.node_id === input.nodeId && rec.action === input.action && args.ok && canonicalJson(args.args) === canonicalJson(rec.args);
+      };
+      const answer = (rec: CommandRecord) => {
+        if (!sameRequest(rec)) {
+          throw new VaultMeshError('DUPLICATE_COMMAND', `Idempotency-Key ${input.idempotencyKey} was already used for command ${rec.id} (${rec.action} on ${rec.node_id} with other arguments); use a new key`, { status: 409 });
+        }
+        return { record: rec, duplicate: true };
+      };
+      const earlier = cs().byIdempotencyKey.get(key);
+      if (earlier !== undefined) return answer(cs().byId.get(earlier)!);
+      const pending = issuing.get(key);
+      if (pending) return answer(await pending);
+      const p = service.issue(input);
+      issuing.set(key, p);
+      try {
+        return { record: await p, duplicate: false };
+      } finally {
+        issuing.delete(key);
+      }
     },
 
     enqueueSigned(signed, opts) {

@@ -151,6 +151,35 @@ describe('commands on the center', () => {
     expect((await c.api('GET', `/api/commands/${three}`)).json.status).toBe('expired');
   });
 
+  it('Idempotency-Key: a retry (also concurrent, also after a restart) answers the first command; other args with the same key are refused', async () => {
+    const t = tempDir();
+    onCleanup(t.cleanup);
+    let c = await center(t.dir);
+    await enrolledNode(c, 'web-01');
+    const send = (key: string, body: Record<string, unknown> = { node_id: 'web-01', action: 'ping' }) => c.api('POST', '/api/commands', body, { 'idempotency-key': key });
+    const first = await send('op-7');
+    expect(first.status).toBe(201);
+    const burst = await Promise.all([send('op-8'), send('op-8'), send('op-8')]);
+    expect(burst.map((r) => r.status).sort()).toEqual([200, 200, 201]);
+    expect(new Set(burst.map((r) => r.json.id)).size).toBe(1);
+    await c.close();
+    c = await center(t.dir);
+    const retry = await send('op-7');
+    expect(retry.status).toBe(200);
+    expect(retry.json).toMatchObject({ id: first.json.id, duplicate: true });
+    const reused = await send('op-7', { node_id: 'web-01', action: 'ping', args: { message: 'other' } });
+    expect(reused.status).toBe(409);
+    expect(reused.json.error.code).toBe('DUPLICATE_COMMAND');
+    expect((await send('bad key!')).status).toBe(400);
+    // Without a key every POST is a new command; the same key from another identity is another key.
+    const tok = (await c.api('POST', '/api/tokens', { name: 'bot', scopes: ['commands:write', 'nodes:read'] })).json.token;
+    const other = await c.api('POST', '/api/commands', { node_id: 'web-01', action: 'ping' }, { 'idempotency-key': 'op-7', authorization: `Bearer ${tok}` });
+    expect(other.status).toBe(201);
+    expect(other.json.id).not.toBe(first.json.id);
+    const list = (await c.api('GET', '/api/commands?node_id=web-01')).json;
+    expect(list).toHaveLength(3);
+  });
+
   it('a long-poll the agent abandoned (connection closed) does not swallow the next command', async () => {
     const c = await center();
     const node = await enrolledNode(c, 'n1');

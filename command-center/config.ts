@@ -7,7 +7,7 @@ import { VaultMeshError, detailsFromZodIssues } from '../protocol/errors.js';
 
 const bool = z.union([z.boolean(), z.enum(['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off'])]).transform((v) => v === true || ['1', 'true', 'yes', 'on'].includes(String(v)));
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-const SCOPE_NAMES = ['admin', 'events:read', 'events:write', 'nodes:read', 'nodes:approve', 'commands:write'] as const;
+const SCOPE_NAMES = ['admin', 'events:read', 'events:write', 'nodes:read', 'nodes:approve', 'commands:write', 'metrics:read'] as const;
 const scopeList = z
   .union([z.array(z.string()), z.string()])
   .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter(Boolean))
@@ -87,6 +87,9 @@ export const centerConfigSchema = z.object({
   /** Per node: a heartbeat every 30 s plus a long-poll every ~25 s is ~0.1/s; the burst lets an outbox flush. */
   rateLimitNodePerSec: z.coerce.number().positive().max(100_000).default(10),
   rateLimitNodeBurst: int(1, 1_000_000).default(2000),
+  /** Per client address on enrollment: a fleet enrolls through one tunnel only when trustProxy tells addresses apart. */
+  rateLimitEnrollPerSec: z.coerce.number().positive().max(100_000).default(1),
+  rateLimitEnrollBurst: int(1, 1_000_000).default(50),
   /** Believe CF-Connecting-IP (only behind cloudflared / a proxy that sets it). */
   trustProxy: bool.default(false),
   /** Concurrent SSE streams per identity. */
@@ -146,6 +149,8 @@ const ENV: Record<keyof Omit<CenterConfig, 'hostExplicit'>, string> = {
   rateLimitIpBurst: 'VAULTMESH_RATE_LIMIT_IP_BURST',
   rateLimitNodePerSec: 'VAULTMESH_RATE_LIMIT_NODE_PER_SEC',
   rateLimitNodeBurst: 'VAULTMESH_RATE_LIMIT_NODE_BURST',
+  rateLimitEnrollPerSec: 'VAULTMESH_RATE_LIMIT_ENROLL_PER_SEC',
+  rateLimitEnrollBurst: 'VAULTMESH_RATE_LIMIT_ENROLL_BURST',
   trustProxy: 'VAULTMESH_TRUST_PROXY',
   sseMaxPerIdentity: 'VAULTMESH_SSE_MAX_PER_IDENTITY',
   requestTimeoutSecs: 'VAULTMESH_REQUEST_TIMEOUT_SECS',

@@ -44,7 +44,7 @@ describe('seekJournal', () => {
 describe('createEventLog', () => {
   const logDir = join(dir, 'logs');
   const all: Envelope[] = [];
-  for (let seq = 1; seq <= 60; seq++) all.push(env(seq, seq % 3 === 0 ? 'heartbeat' : seq % 5 === 0 ? 'incident' : 'note', { node: seq % 2 }));
+  for (let seq = 1; seq <= 60; seq++) all.push({ ...env(seq, seq % 3 === 0 ? 'heartbeat' : seq % 5 === 0 ? 'incident' : 'note', { node: seq % 2 }), ...(seq % 2 ? { node_id: '1' } : {}) });
   const byFile = (kinds: string[]) => all.filter((e) => kinds.includes(e.kind)).map((e) => canonicalJson(e) + '\n').join('');
   mkdirSync(logDir);
   writeFileSync(join(logDir, 'events.jsonl'), byFile(['note', 'incident']));
@@ -70,6 +70,42 @@ describe('createEventLog', () => {
     for (const e of all) l.add(e);
     const page = await l.query({ since: { seq: 45 }, limit: 100 });
     expect(page.items.map((e) => e.seq)).toEqual([46, 47, 48, 49, 50]);
+  });
+
+  it.each([
+    ['the newest 5, from memory', { limit: 5 }, [60, 59, 58, 57, 56], 'memory'],
+    ['the newest 8 reach past a window: from the journals', { limit: 8 }, [60, 59, 58, 57, 56, 55, 54, 53], 'journal'],
+    ['newest incidents', { kinds: ['incident'], limit: 2 }, [55, 50], 'journal'],
+    ['paging back with before', { before: 50, limit: 3 }, [49, 48, 47], 'journal'],
+    ['newest after a seq, all in memory', { since: { seq: 55 }, limit: 10 }, [60, 59, 58, 57, 56], 'memory'],
+  ] as const)('newest first: %s', async (_name, q, expected, source) => {
+    const page = await log.query({ ...q, kinds: 'kinds' in q ? [...q.kinds] : undefined, order: 'desc' } as never);
+    expect(page.items.map((e) => e.seq)).toEqual(expected);
+    expect(page.source).toBe(source);
+    expect(page.next).toBe(page.items.length === q.limit ? String(expected.at(-1)) : null);
+  });
+
+  it('newest first agrees with a plain filter of every envelope, whatever the query', async () => {
+    const kindsChoices = [undefined, ['note'], ['heartbeat'], ['incident', 'heartbeat']];
+    for (const limit of [1, 3, 7, 100]) {
+      for (const before of [undefined, 61, 40, 5, 1]) {
+        for (const kinds of kindsChoices) {
+          for (const since of [undefined, { seq: 20 }, { seq: 58 }, { tsMs: T0 + 45_000 }]) {
+            for (const nodeId of [undefined, '1']) {
+              const expected = all
+                .filter((e) => (before === undefined || e.seq < before) && (!kinds || kinds.includes(e.kind)))
+                .filter((e) => !since || ('seq' in since ? e.seq > since.seq : Date.parse(e.ts) >= since.tsMs))
+                .filter((e) => nodeId === undefined || e.node_id === nodeId)
+                .map((e) => e.seq)
+                .reverse()
+                .slice(0, limit);
+              const page = await log.query({ limit, order: 'desc', ...(before !== undefined ? { before } : {}), ...(kinds ? { kinds } : {}), ...(since ? { since } : {}), ...(nodeId ? { nodeId } : {}) });
+              expect(page.items.map((e) => e.seq), JSON.stringify({ limit, before, kinds, since, nodeId })).toEqual(expected);
+            }
+          }
+        }
+      }
+    }
   });
 
   it('keeps at most `window` envelopes per journal', () => {

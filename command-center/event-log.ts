@@ -5,7 +5,8 @@
  */
 import { join } from 'node:path';
 import { JOURNAL_FILES, journalForKind, type Envelope, type JournalName } from '../protocol/envelope.js';
-import { mergeJournals } from './journal-reader.js';
+import { mergeJournals, parseJournalLine } from './journal-reader.js';
+import { readLinesBackward } from './journal-reverse.js';
 import { seekJournal } from './journal-seek.js';
 
 export type Since = { seq: number } | { tsMs: number };
@@ -16,11 +17,15 @@ export interface EventQuery {
   kinds?: readonly string[];
   nodeId?: string;
   limit: number;
+  /** 'desc': newest first, for "the latest n" and paging back in time with `before`. Default 'asc'. */
+  order?: 'asc' | 'desc';
+  /** With order 'desc': items strictly before this seq (the `next` cursor of the previous page). */
+  before?: number;
 }
 
 export interface EventPage {
   items: Envelope[];
-  /** Cursor for the next page (a seq, as a string) when this page is full, else null. */
+  /** Cursor for the next page (a seq, as a string: `since` ascending, `before` descending) when this page is full, else null. */
   next: string | null;
   /** Where the page came from (for metrics and tests). */
   source: 'memory' | 'journal';
@@ -56,6 +61,57 @@ export function createEventLog(opts: { dir: string; window?: number; lastSeq: ()
     return 'seq' in since ? w.evictedSeq <= since.seq : w.evictedTsMs < since.tsMs;
   };
 
+  const matcher = (q: EventQuery, upTo: number) => {
+    const kinds = q.kinds?.length ? new Set(q.kinds) : undefined;
+    const since = q.since;
+    return (e: Envelope): boolean => {
+      if (e.seq > upTo || (q.before !== undefined && e.seq >= q.before)) return false;
+      if (since && ('seq' in since ? e.seq <= since.seq : Date.parse(e.ts) < since.tsMs)) return false;
+      return (!kinds || kinds.has(e.kind)) && (q.nodeId === undefined || e.node_id === q.nodeId);
+    };
+  };
+  /** True when nothing older than `e` can match: it is at or before the `since` bound. */
+  const pastSince = (q: EventQuery, e: Envelope): boolean => !!q.since && ('seq' in q.since ? e.seq <= q.since.seq : Date.parse(e.ts) < q.since.tsMs);
+
+  const queryNewestFirst = async (q: EventQuery): Promise<EventPage> => {
+    const names: JournalName[] = q.kinds?.length ? [...new Set(q.kinds.map(journalForKind))] : (Object.keys(JOURNAL_FILES) as JournalName[]);
+    const matches = matcher(q, opts.lastSeq());
+    const newestFirst = (items: Envelope[], source: EventPage['source']): EventPage => {
+      items.sort((a, b) => b.seq - a.seq);
+      const page = items.slice(0, q.limit);
+      return { items: page, next: page.length === q.limit ? String(page[page.length - 1]!.seq) : null, source };
+    };
+    const found: Envelope[] = [];
+    for (const n of names) {
+      const w = windows.get(n)!;
+      for (let i = 0; i < w.size; i++) {
+        const e = w.ring[(w.head + i) % cap]!;
+        if (matches(e)) found.push(e);
+      }
+    }
+    const fromMemory = newestFirst(found, 'memory');
+    // Exact: an envelope a window evicted is older than everything it holds, so the memory page is the true page when
+    // for every journal either the window holds all it could contribute (`covers`), or the page is full and its
+    // oldest item is newer than the journal's evicted tail.
+    const cutoff = fromMemory.items.length === q.limit ? fromMemory.items[fromMemory.items.length - 1]!.seq : -1;
+    if (names.every((n) => covers(windows.get(n)!, q.since) || cutoff > windows.get(n)!.evictedSeq)) return fromMemory;
+    const items: Envelope[] = [];
+    for (const n of names) {
+      let taken = 0;
+      await readLinesBackward(join(opts.dir, JOURNAL_FILES[n]), (line) => {
+        const e = parseJournalLine(line);
+        if (typeof e === 'string') return true; // replay already refused or quarantined bad lines
+        if (pastSince(q, e)) return false;
+        if (matches(e)) {
+          items.push(e);
+          if (++taken >= q.limit) return false;
+        }
+        return true;
+      });
+    }
+    return newestFirst(items, 'journal');
+  };
+
   return {
     add(env) {
       const w = windows.get(journalForKind(env.kind))!;
@@ -70,6 +126,7 @@ export function createEventLog(opts: { dir: string; window?: number; lastSeq: ()
     },
 
     async query(q) {
+      if (q.order === 'desc') return queryNewestFirst(q);
       const names: JournalName[] = q.kinds?.length ? [...new Set(q.kinds.map(journalForKind))] : (Object.keys(JOURNAL_FILES) as JournalName[]);
       const kinds = q.kinds?.length ? new Set(q.kinds) : undefined;
       const since = q.since;

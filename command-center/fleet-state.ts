@@ -165,7 +165,8 @@ function applyEnrollment(state: FleetState, env: Envelope, b: Body): void {
       if (b.auto_approved === true) {
         record.enrollment = 'approved';
         record.decided_at = env.ts;
-        record.decided_by = env.author;
+        // The request's author is the node itself; the decision was the center's --auto-approve setting.
+        record.decided_by = 'auto-approve';
       }
       state.nodes.set(id, record);
       return;

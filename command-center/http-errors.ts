@@ -46,3 +46,12 @@ export function parseJsonBytes(raw: Buffer): unknown {
     throw new VaultMeshError('MALFORMED_JSON', `request body is not valid JSON: ${(err as Error).message}`, { status: 400 });
   }
 }
+
+/** The urlencoded or multipart form of a request. A body that does not parse is the client's fault: 400, not 500. */
+export async function readForm(c: Context): Promise<Record<string, string | File | (string | File)[]>> {
+  try {
+    return await c.req.parseBody();
+  } catch (err) {
+    throw new VaultMeshError('VALIDATION_ERROR', 'request body is not a valid form (urlencoded or multipart)', { status: 400, cause: err });
+  }
+}

@@ -5,8 +5,9 @@
  */
 import { assessNode, type AttentionPolicy } from './attention.js';
 import type { NodeRecord } from './fleet-state.js';
+import type { NodeStatus } from '../protocol/node-statuses.js';
 
-export type NodeStatus = 'ok' | 'attn' | 'crit' | 'pending' | 'offline' | 'rejected' | 'revoked';
+export type { NodeStatus };
 
 export interface StatusPolicy extends AttentionPolicy {
   /** Alias of `staleAttnAfter` (heartbeat intervals before a late node needs attention). */

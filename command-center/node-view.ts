@@ -1,6 +1,7 @@
 /** The JSON shapes of nodes on the operator API (`GET /api/nodes`, `GET /api/nodes/:id`). */
 import type { NodeRecord } from './fleet-state.js';
 import { nodeStatus, type StatusPolicy } from './node-status.js';
+import { assessNode } from './attention.js';
 
 export function nodeSummary(node: NodeRecord, nowMs: number, policy: StatusPolicy) {
   const hb = node.last_heartbeat;
@@ -33,6 +34,8 @@ export function nodeDetail(node: NodeRecord, nowMs: number, policy: StatusPolicy
     decided_by: node.decided_by ?? null,
     last_heartbeat: node.last_heartbeat ?? null,
     latest_scan: node.latest_scan ?? null,
+    // Why the status pill says ATTN or CRIT, so an API client (and `vaultmesh nodes show`) need not guess.
+    attention: assessNode(node, nowMs, policy),
     history: node.history.samples().map((s) => ({ ...s, t: new Date(s.t).toISOString() })),
   };
 }

@@ -6,7 +6,7 @@
 import type { Context } from 'hono';
 import { secretMatches } from './secrets.js';
 
-export type Scope = 'admin' | 'events:read' | 'events:write' | 'nodes:read' | 'nodes:approve' | 'commands:write';
+export type Scope = 'admin' | 'events:read' | 'events:write' | 'nodes:read' | 'nodes:approve' | 'commands:write' | 'metrics:read';
 
 export interface Identity {
   /** How the caller proved itself. */

@@ -3,7 +3,7 @@ import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { enrolledNode, heartbeatBody, openSse, startTestCenter, tempDir, testNode, type TestCenter, cleanupAfterEach } from '../test/helpers.js';
 import { renderError } from './http-errors.js';
-import { createAbuseLimits, createTokenBuckets, rateLimitHeaders } from './rate-limit.js';
+import { addressKey, createAbuseLimits, createTokenBuckets, rateLimitHeaders } from './rate-limit.js';
 import type { AppEnv } from './services.js';
 
 const onCleanup = cleanupAfterEach();
@@ -99,6 +99,29 @@ describe('abuse limits in a running center', () => {
     await other.body.dump();
   });
 
+  it('enrollment has its own per-address bucket, and an IPv6 client is one /64', async () => {
+    const c = await center({ trustProxy: '1', rateLimitEnrollPerSec: 0.1, rateLimitEnrollBurst: 2 });
+    const enrollFrom = async (ip: string, i: number) => {
+      const n = testNode(c, `e${i}`);
+      return (await n.send('POST', '/api/agent/enroll', { token: 'vmjoin_bogus-but-well-formed', node_id: `e${i}`, hostname: 'h', os_profile: 'debian', public_key: n.key.publicKeyHex, agent_version: '0.1.0', facts: {} }, { headers: { 'cf-connecting-ip': ip } })).status;
+    };
+    const codes = [await enrollFrom('2001:db8:1:2::10', 0), await enrollFrom('2001:db8:1:2:aaaa::1', 1), await enrollFrom('2001:0db8:0001:0002:ffff::2', 2)];
+    expect(codes).toEqual([401, 401, 429]);
+    expect(await enrollFrom('2001:db8:1:3::10', 3)).toBe(401); // another /64
+    // The same address still reaches the rest of the API: only enrollment is cut off.
+    const r = await request(`${c.url}/api/nodes`, { headers: { 'cf-connecting-ip': '2001:db8:1:2::10', authorization: `Bearer ${c.adminToken}` } });
+    expect(r.statusCode).toBe(200);
+    await r.body.dump();
+  });
+
+  it('keys IPv6 addresses by /64 and IPv4-mapped addresses by their IPv4 address', () => {
+    expect(addressKey('2001:db8::1')).toBe('2001:db8:0:0::/64');
+    expect(addressKey('2001:0db8:0000:0000:1234::1')).toBe('2001:db8:0:0::/64');
+    expect(addressKey('::1')).toBe('0:0:0:0::/64');
+    expect(addressKey('::ffff:192.0.2.7')).toBe('192.0.2.7');
+    expect(addressKey('192.0.2.7')).toBe('192.0.2.7');
+  });
+
   it('per node: a node over its bucket gets 429; forged requests naming it do not drain it', async () => {
     const c = await center({ rateLimitNodePerSec: 0.1, rateLimitNodeBurst: 3 });
     const n = await enrolledNode(c, 'n1');
@@ -141,7 +164,7 @@ describe('abuse limits in a running center', () => {
 
 describe('request timeout', () => {
   it('answers 503 REQUEST_TIMEOUT for a slow request, but leaves streams and long-polls alone', async () => {
-    const limits = createAbuseLimits({ buckets: false, ip: { perSec: 1, burst: 1 }, identity: { perSec: 1, burst: 1 }, node: { perSec: 1, burst: 1 }, trustProxy: false, sseMaxPerIdentity: 1, requestTimeoutMs: 50 });
+    const limits = createAbuseLimits({ buckets: false, ip: { perSec: 1, burst: 1 }, identity: { perSec: 1, burst: 1 }, node: { perSec: 1, burst: 1 }, enroll: { perSec: 1, burst: 1 }, trustProxy: false, sseMaxPerIdentity: 1, requestTimeoutMs: 50 });
     const app = new Hono<AppEnv>();
     app.use('*', limits.requestTimeout());
     const slow = (c: any) => new Promise<Response>((r) => setTimeout(() => r(c.json({ ok: true })), 150));

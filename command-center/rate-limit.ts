@@ -129,6 +129,8 @@ export interface AbuseLimitsConfig {
   ip: BucketSpec;
   identity: BucketSpec;
   node: BucketSpec;
+  /** Per client address on POST /api/agent/enroll, on top of the address bucket: enrollment is unauthenticated. */
+  enroll: BucketSpec;
   trustProxy: boolean;
   /** Concurrent SSE streams (`/events`, `/console/stream`) per identity. */
   sseMaxPerIdentity: number;
@@ -151,6 +153,21 @@ export interface AbuseLimits {
 }
 
 const LOOPBACK = /^(?:127\.|::1$|::ffff:127\.)/;
+
+/**
+ * The bucket key of a client address. One IPv6 host usually holds a whole /64 (SLAAC, privacy addresses), so an IPv6
+ * client is keyed by its /64; IPv4-mapped IPv6 addresses are their IPv4 address.
+ */
+export function addressKey(ip: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  if (mapped) return mapped[1]!;
+  if (!ip.includes(':')) return ip;
+  const [head = '', tail = ''] = ip.toLowerCase().split('::', 2);
+  const h = head ? head.split(':') : [];
+  const t = ip.includes('::') ? (tail ? tail.split(':') : []) : [];
+  const groups = ip.includes('::') ? [...h, ...new Array(Math.max(0, 8 - h.length - t.length)).fill('0'), ...t] : h;
+  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
+}
 
 /** The client address: socket peer, or CF-Connecting-IP when the proxy is trusted. `undefined` in-process. */
 export function clientIp(c: Context, trustProxy: boolean): string | undefined {
@@ -245,6 +262,7 @@ export function createAbuseLimits(config: AbuseLimitsConfig, opts: { now?: () =>
   const ipBuckets = createTokenBuckets(config.ip, bucketOpts);
   const idBuckets = createTokenBuckets(config.identity, bucketOpts);
   const nodeBuckets = createTokenBuckets(config.node, bucketOpts);
+  const enrollBuckets = createTokenBuckets(config.enroll, bucketOpts);
   const streams = new Map<string, number>();
   let timer: NodeJS.Timeout | undefined;
 
@@ -252,6 +270,7 @@ export function createAbuseLimits(config: AbuseLimitsConfig, opts: { now?: () =>
     ipBuckets.sweep();
     idBuckets.sweep();
     nodeBuckets.sweep();
+    enrollBuckets.sweep();
   };
 
   return {
@@ -273,7 +292,11 @@ export function createAbuseLimits(config: AbuseLimitsConfig, opts: { now?: () =>
         if (!config.buckets || path === '/healthz') return next();
         const services = c.get('services');
         const ip = clientIp(c, config.trustProxy);
-        const ipKey = ip !== undefined && (config.trustProxy || !LOOPBACK.test(ip)) ? ip : undefined;
+        const ipKey = ip !== undefined && (config.trustProxy || !LOOPBACK.test(ip)) ? addressKey(ip) : undefined;
+        if (ipKey && path === '/api/agent/enroll') {
+          const r = enrollBuckets.take(ipKey);
+          if (!r.ok) reject(c, r, 'address');
+        }
         if (isAgentPath(path)) {
           const claimed = c.req.header(SIGNATURE_HEADERS.node);
           const node = claimed ? services.state.nodes.get(claimed) : undefined;
@@ -372,6 +395,7 @@ export function abuseLimitsFromConfig(config: CenterConfig): AbuseLimits {
     identity: { perSec: config.rateLimitPerSec, burst: config.rateLimitBurst },
     ip: { perSec: config.rateLimitIpPerSec, burst: config.rateLimitIpBurst },
     node: { perSec: config.rateLimitNodePerSec, burst: config.rateLimitNodeBurst },
+    enroll: { perSec: config.rateLimitEnrollPerSec, burst: config.rateLimitEnrollBurst },
     trustProxy: config.trustProxy,
     sseMaxPerIdentity: config.sseMaxPerIdentity,
     requestTimeoutMs: config.requestTimeoutSecs * 1000,

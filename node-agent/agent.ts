@@ -4,7 +4,9 @@
  * VaultMeshError on failure.
  */
 import { hostname } from 'node:os';
-import type { Heartbeat } from '../protocol/agent-api.js';
+import { centerKeysSchema, enrollAnswerSchema, heartbeatAnswerSchema, type Heartbeat } from '../protocol/agent-api.js';
+import { keyIdOf } from '../protocol/keys.js';
+import type { z } from 'zod';
 import { VaultMeshError } from '../protocol/errors.js';
 import type { AgentConfig } from './config.js';
 import type { CcClient } from './cc-client.js';
@@ -94,15 +96,30 @@ async function sendHeartbeat(deps: AgentDeps, now: Date): Promise<CycleResult> {
     ? await deps.outbox.send<HeartbeatAnswer>('heartbeat', '/api/agent/heartbeat', hb, { canQueue: deps.store.read().enrollment === 'approved' })
     : await deps.client.post<HeartbeatAnswer & { queued?: false }>('/api/agent/heartbeat', hb);
   if (res.queued === true) return { outcome: 'queued', waiting: deps.outbox!.outbox.length };
+  const answer = centerAnswer(heartbeatAnswerSchema, res, 'heartbeat');
   const s = deps.store.read();
   // A node approved after it enrolled learns the center key from its first accepted heartbeat.
-  const tofu = trustOnFirstUse(deps, s.tofu_center_keys, res.center_keys);
+  const tofu = trustOnFirstUse(deps, s.tofu_center_keys, answer.center_keys);
   if (s.enrollment !== 'approved' || tofu !== s.tofu_center_keys) deps.store.write({ ...s, enrollment: 'approved', tofu_center_keys: tofu });
-  return { outcome: 'heartbeat', seq: res.seq };
+  return { outcome: 'heartbeat', seq: answer.seq };
 }
 
-type CenterKeys = Array<{ public_key: string; key_id: string }>;
+type CenterKeys = z.output<typeof centerKeysSchema>;
 type HeartbeatAnswer = { seq: number; center_keys?: CenterKeys };
+
+/**
+ * Checks an answer before anything in it is trusted or stored: center keys above all, which the agent may pin on
+ * first use. A key id that does not match its key is refused like any other malformed answer.
+ */
+function centerAnswer<S extends z.ZodType<{ center_keys?: CenterKeys | undefined }>>(schema: S, res: unknown, what: string): z.output<S> {
+  const r = schema.safeParse(res);
+  const badKey = r.success ? r.data.center_keys?.find((k) => keyIdOf(k.public_key) !== k.key_id) : undefined;
+  if (!r.success || badKey) {
+    const why = r.success ? `center key ${badKey!.key_id} does not match its public key` : `${r.error.issues[0]?.path.join('.') || 'answer'}: ${r.error.issues[0]?.message}`;
+    throw new VaultMeshError('BAD_ANSWER', `unexpected ${what} answer from the center (${why}); nothing stored`, { status: 502 });
+  }
+  return r.data;
+}
 
 /** Keys to trust when none are pinned: the ones already trusted, else the ones the center just offered (logged). */
 function trustOnFirstUse(deps: AgentDeps, current: CenterKeys, offered: CenterKeys | undefined): CenterKeys {
@@ -114,9 +131,13 @@ function trustOnFirstUse(deps: AgentDeps, current: CenterKeys, offered: CenterKe
 async function enroll(deps: AgentDeps): Promise<string> {
   const { config, store } = deps;
   if (!config.joinToken) {
-    throw new VaultMeshError('NO_JOIN_TOKEN', 'this node is not enrolled and no join token is configured: set VAULTMESH_JOIN_TOKEN (vaultmesh join-token create)');
+    throw new VaultMeshError(
+      'NO_JOIN_TOKEN',
+      `the center knows no node ${config.nodeId} with this agent's key ${store.key.keyId}, and no join token is configured: set VAULTMESH_JOIN_TOKEN (vaultmesh join-token create). ` +
+        `If this machine was cloned from an enrolled node, also give it its own id (VAULTMESH_NODE_ID).`,
+    );
   }
-  const res = await deps.client.post<{ status: string; center_keys: Array<{ public_key: string; key_id: string }> }>('/api/agent/enroll', {
+  const raw = await deps.client.post<unknown>('/api/agent/enroll', {
     token: config.joinToken,
     node_id: config.nodeId,
     hostname: hostname().slice(0, 253) || config.nodeId,
@@ -125,6 +146,7 @@ async function enroll(deps: AgentDeps): Promise<string> {
     agent_version: VERSION,
     facts: { arch: process.arch, platform: process.platform, node: process.version },
   });
+  const res = centerAnswer(enrollAnswerSchema, raw, 'enrollment');
   const s = store.read();
   const tofu = res.status === 'approved' ? trustOnFirstUse(deps, s.tofu_center_keys, res.center_keys) : s.tofu_center_keys;
   store.write({ ...s, enrollment: res.status === 'approved' ? 'approved' : 'pending', tofu_center_keys: tofu });

@@ -35,8 +35,9 @@ function setup(dir?: string) {
     client: { get: async () => ({ commands: [] }) as never, post: async (_p, body) => (posted.push(body as SignedReceipt), {}) as never },
     nonces,
     pinnedKeys: () => ({ [center.keyId]: center.publicKeyHex }),
-    allowedActions: new Set(['ping', 'service-restart']),
+    allowedActions: new Set(['ping', 'service-restart', 'service-status', 'collect-journal']),
     restartableUnits: new Set(),
+    readableUnits: new Set(['vaultmesh-agent.service']),
     actions: counted,
     maxSkewMs: 60_000,
     timeoutsMs: { default: 5000 },
@@ -65,6 +66,12 @@ describe('command runner', () => {
     const out = await s.runner.handle(replay);
     expect(out).toMatchObject({ outcome: 'rejected', receipt: { payload: { status: 'rejected', reason: 'NONCE_REUSED', exit_code: null } } });
     expect((await s.runner.handle(cmd('service-restart', { unit: 'nginx.service' }))).receipt?.payload.reason).toBe('ACTION_NOT_ALLOWED');
+    // Reading a unit's status or journal is refused outside the node's own readable-units list.
+    for (const action of ['service-status', 'collect-journal']) {
+      const r = (await s.runner.handle(cmd(action, { unit: 'postgresql.service' }))).receipt?.payload;
+      expect(r, action).toMatchObject({ status: 'rejected', reason: 'ACTION_NOT_ALLOWED' });
+      expect(r?.output, action).toMatch(/VAULTMESH_READABLE_UNITS/);
+    }
     expect((await s.runner.handle(cmd('ping', {}, { ttlMs: 10, now: new Date(Date.now() - 1000) }))).receipt?.payload).toMatchObject({ status: 'expired', reason: 'EXPIRED' });
     const forged = { ...cmd(), signature: '00'.repeat(64) };
     expect((await s.runner.handle(forged)).receipt?.payload.reason).toBe('BAD_SIGNATURE');

@@ -36,6 +36,8 @@ export interface CommandRunnerDeps {
   pinnedKeys(): Record<string, string>;
   allowedActions: ReadonlySet<string>;
   restartableUnits: ReadonlySet<string>;
+  /** Units service-status and collect-journal may read (`*`: any); see `localReadableUnits`. */
+  readableUnits: ReadonlySet<string>;
   actions: ActionRegistry;
   maxSkewMs: number;
   /** Per-action timeout; `default` for actions not named. */
@@ -52,7 +54,7 @@ export interface CommandRunner {
   /** Verifies and runs one delivered command (or answers it from the store); posts and returns its receipt. */
   handle(raw: unknown): Promise<HandleOutcome>;
   /** One poll (`wait` seconds, 0 = answer at once) and every command it returned, in order. */
-  pollOnce(waitSecs: number): Promise<HandleOutcome[]>;
+  pollOnce(waitSecs: number, signal?: AbortSignal): Promise<HandleOutcome[]>;
   /** Polls until `signal` aborts, backing off on errors (not enrolled yet, center unreachable). */
   loop(opts: { waitSecs: number; signal: AbortSignal; backoffMs?: number }): Promise<void>;
   /** Commands currently executing. */
@@ -158,6 +160,11 @@ export function createCommandRunner(deps: CommandRunnerDeps): CommandRunner {
         deps.nonces.record(p.nonce, p.id, expiresMs);
         return reject(p.id, 'ACTION_NOT_ALLOWED', `unit ${String(args.args.unit)} is not in VAULTMESH_RESTARTABLE_UNITS on this node`, { expiresMs });
       }
+      // A unit's journal can hold secrets: the node decides which units the center may read, whatever its policy says.
+      if ((p.action === 'service-status' || p.action === 'collect-journal') && !deps.readableUnits.has('*') && !deps.readableUnits.has(String(args.args.unit))) {
+        deps.nonces.record(p.nonce, p.id, expiresMs);
+        return reject(p.id, 'ACTION_NOT_ALLOWED', `unit ${String(args.args.unit)} is not in VAULTMESH_READABLE_UNITS on this node`, { expiresMs });
+      }
 
       // Durable before running: after a crash the command is refused (INTERRUPTED), never run a second time.
       deps.nonces.record(p.nonce, p.id, expiresMs);
@@ -179,8 +186,8 @@ export function createCommandRunner(deps: CommandRunnerDeps): CommandRunner {
       return { outcome: 'ran', receipt, posted: await post(receipt) };
     },
 
-    async pollOnce(waitSecs) {
-      const res = await deps.client.get<{ commands: unknown[] }>(`/api/agent/commands?wait=${waitSecs}`, { timeoutMs: (waitSecs + 15) * 1000 });
+    async pollOnce(waitSecs, signal) {
+      const res = await deps.client.get<{ commands: unknown[] }>(`/api/agent/commands?wait=${waitSecs}`, { timeoutMs: (waitSecs + 15) * 1000, ...(signal ? { signal } : {}) });
       const out: HandleOutcome[] = [];
       // In order, one at a time: commands for one node are few, and ordering is what an operator expects.
       for (const raw of res?.commands ?? []) out.push(await runner.handle(raw));
@@ -191,9 +198,10 @@ export function createCommandRunner(deps: CommandRunnerDeps): CommandRunner {
       let failures = 0;
       while (!signal.aborted) {
         try {
-          await runner.pollOnce(waitSecs);
+          await runner.pollOnce(waitSecs, signal);
           failures = 0;
         } catch (err) {
+          if (signal.aborted) return; // stopping: the held poll was cut on purpose, not a failure to report
           failures++;
           if (failures === 1 || failures % 20 === 0) log(`command poll failed: ${isVaultMeshError(err) ? `${err.code}: ${err.message}` : String(err)}`);
           const delay = Math.min(backoffMs * 2 ** Math.min(failures - 1, 4), 60_000) * (0.8 + Math.random() * 0.4);

@@ -38,6 +38,18 @@ export function localAllowedActions(config: Pick<AgentConfig, 'allowedActions' |
   return new Set(base);
 }
 
+/** Units read by service-status and collect-journal unless VAULTMESH_READABLE_UNITS says otherwise. */
+export const DEFAULT_READABLE_UNITS = ['vaultmesh-agent.service', 'cloudflared.service', 'ssh.service'];
+
+/**
+ * Units the center may read on this node: VAULTMESH_READABLE_UNITS when set (`*` for any), else the defaults plus
+ * the units the agent reports (VAULTMESH_SERVICES) and may restart: the center sees those already.
+ */
+export function localReadableUnits(config: Pick<AgentConfig, 'readableUnits' | 'services' | 'restartableUnits'>): Set<string> {
+  if (config.readableUnits.length) return new Set(config.readableUnits);
+  return new Set([...DEFAULT_READABLE_UNITS, ...config.services, ...config.restartableUnits]);
+}
+
 /** Pinned keys by key_id. Configured keys always count; TOFU keys only when none are configured. */
 export function pinnedCenterKeys(configured: readonly string[], tofu: ReadonlyArray<{ public_key: string }>): Record<string, string> {
   const out: Record<string, string> = {};
@@ -87,6 +99,7 @@ export function setupCommandRunner(deps: {
     pinnedKeys: () => pinnedCenterKeys(config.ccPubkeys, store.read().tofu_center_keys),
     allowedActions: localAllowedActions(config),
     restartableUnits: new Set(config.restartableUnits),
+    readableUnits: localReadableUnits(config),
     actions: createActionRegistry({ nodeId: config.nodeId, agentVersion: deps.agentVersion, restartableUnits: new Set(config.restartableUnits), sovereignScan }),
     maxSkewMs: config.commandSkewSecs * 1000,
     timeoutsMs: { default: config.commandTimeoutSecs * 1000, 'sovereign-scan': Math.max(config.commandTimeoutSecs, 300) * 1000 },

@@ -28,6 +28,7 @@ export const agentConfigSchema = z.object({
   /** Local command allowlist (defence in depth); empty = ping, sovereign-scan, service-status, collect-journal (+ service-restart with restartable units). */
   allowedActions: list.default([]),
   restartableUnits: list.default([]),
+  readableUnits: list.default([]),
   commandPollSecs: z.coerce.number().int().min(0).max(300).default(25),
   /** How far a command's issued_at may be in this host's future (center clock ahead). */
   commandSkewSecs: z.coerce.number().int().min(0).max(3600).default(300),
@@ -62,6 +63,7 @@ export const AGENT_ENV: Record<string, string> = {
   requestTimeoutSecs: 'VAULTMESH_REQUEST_TIMEOUT_SECS',
   allowedActions: 'VAULTMESH_ALLOWED_ACTIONS',
   restartableUnits: 'VAULTMESH_RESTARTABLE_UNITS',
+  readableUnits: 'VAULTMESH_READABLE_UNITS',
   commandPollSecs: 'VAULTMESH_COMMAND_POLL_SECS',
   commandSkewSecs: 'VAULTMESH_COMMAND_SKEW_SECS',
   commandTimeoutSecs: 'VAULTMESH_COMMAND_TIMEOUT_SECS',
@@ -91,7 +93,7 @@ export function resolveAgentConfig(flags: Record<string, unknown>, env: Record<s
   if (!parsed.success) {
     const first = parsed.error.issues[0]!;
     const key = String(first.path[0]);
-    throw new VaultMeshError('CONFIG_INVALID', `invalid setting ${AGENT_ENV[key] ?? key}: ${first.message}`, { details: detailsFromZodIssues(parsed.error.issues) });
+    throw new VaultMeshError('CONFIG_INVALID', `invalid setting --${key.replace(/[A-Z]/g, (m) => `-${m.toLowerCase()}`)} / ${AGENT_ENV[key] ?? key}: ${first.message}`, { details: detailsFromZodIssues(parsed.error.issues) });
   }
   const c = parsed.data;
   return {

@@ -34,6 +34,9 @@ async function main(argv: string[]): Promise<void> {
     .option('--cc-pubkey <hex>', 'Pinned command-center public key(s), comma-separated (VAULTMESH_CC_PUBKEY)')
     .option('--allowed-actions <list>', 'Local command allowlist (VAULTMESH_ALLOWED_ACTIONS, default ping,sovereign-scan,service-status,collect-journal)')
     .option('--restartable-units <units>', 'Units service-restart may restart; enables it (VAULTMESH_RESTARTABLE_UNITS)')
+    .option('--readable-units <units>', 'Units service-status and collect-journal may read, * for any (VAULTMESH_READABLE_UNITS, default vaultmesh-agent, cloudflared, ssh + --services + restartable)')
+    .option('--cf-access-client-id <id>', 'Cloudflare Access service token id sent with every request (VAULTMESH_CF_ACCESS_CLIENT_ID)')
+    .option('--cf-access-client-secret <secret>', 'Its secret; prefer the env file (VAULTMESH_CF_ACCESS_CLIENT_SECRET)')
     .option('--command-poll-secs <n>', 'Command long-poll duration (VAULTMESH_COMMAND_POLL_SECS, default 25)')
     .option('--command-skew-secs <n>', 'Accepted center clock lead for commands (VAULTMESH_COMMAND_SKEW_SECS, default 300)')
     .option('--scan-interval-secs <n>', 'Run a sovereign scan on this schedule, ±10% (VAULTMESH_SCAN_INTERVAL_SECS, default 0: only on command)')
@@ -60,6 +63,9 @@ async function main(argv: string[]): Promise<void> {
       ccPubkeys: o.ccPubkey,
       allowedActions: o.allowedActions,
       restartableUnits: o.restartableUnits,
+      readableUnits: o.readableUnits,
+      cfAccessClientId: o.cfAccessClientId,
+      cfAccessClientSecret: o.cfAccessClientSecret,
       commandPollSecs: o.commandPollSecs,
       commandSkewSecs: o.commandSkewSecs,
       commandTimeoutSecs: o.commandTimeoutSecs,

@@ -60,3 +60,14 @@ export const heartbeatSchema = z
   })
   .strict();
 export type Heartbeat = z.infer<typeof heartbeatSchema>;
+
+/** The center keys an enrollment or heartbeat answer offers (`center_keys`); each key id must match its key. */
+export const centerKeysSchema = z
+  .array(z.object({ public_key: hexKeySchema, key_id: z.string().regex(/^[0-9a-f]{16}$/, 'must be 16 lowercase hex characters') }).strict())
+  .max(16);
+
+/** What the agent reads of `POST /api/agent/heartbeat`'s answer. */
+export const heartbeatAnswerSchema = z.looseObject({ seq: z.number().int().nonnegative(), center_keys: centerKeysSchema.optional() });
+
+/** What the agent reads of `POST /api/agent/enroll`'s answer. */
+export const enrollAnswerSchema = z.looseObject({ status: z.enum(['pending', 'approved']), center_keys: centerKeysSchema.optional() });

@@ -31,20 +31,74 @@ export function detailsFromZodIssues(issues: ReadonlyArray<{ path: ReadonlyArray
   return issues.slice(0, 20).map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
 }
 
+/** What a client knows of an HTTP answer besides its status and body. */
+export interface AnswerMeta {
+  /** The URL asked, for messages. */
+  url?: string;
+  contentType?: string;
+  location?: string;
+}
+
 /**
  * Reads an HTTP answer of the center as a client: the parsed JSON body, or for a 4xx/5xx the VaultMeshError it
  * carries (`{ error: { code, message } }`), so the agent and the CLI report the center's own code and reason.
+ * Answers that cannot be the center's (a redirect, which is what Cloudflare Access sends a request without its
+ * credentials; an HTML page; a body that is not JSON) are NOT_FROM_CENTER errors saying what came back.
  */
-export function parseApiAnswer(status: number, text: string): { json: unknown; error?: VaultMeshError } {
+export function parseApiAnswer(status: number, text: string, meta: AnswerMeta = {}): { json: unknown; error?: VaultMeshError } {
   let json: any;
+  let parsed = true;
   try {
     json = text ? JSON.parse(text) : undefined;
   } catch {
     json = undefined;
+    parsed = false;
   }
-  if (status < 400) return { json };
+  if (status >= 300 && status < 400) return { json: undefined, error: notFromCenter(redirectMessage(status, meta.location), status) };
+  if (status < 400) {
+    const type = meta.contentType?.split(';')[0]?.trim();
+    if (!parsed || (text && type && !/\/(?:[\w.+-]+\+)?json$/i.test(type))) {
+      return { json: undefined, error: notFromCenter(`${meta.url ?? 'the server'} answered ${status} with ${type || 'a body'} that is not the command center's JSON (is --cc-url / VAULTMESH_CC_URL the center?)`, status) };
+    }
+    return { json };
+  }
   const err = json?.error;
   const code = typeof err?.code === 'string' ? err.code : `HTTP_${status}`;
   const message = typeof err?.message === 'string' ? err.message : `HTTP ${status}`;
   return { json, error: new VaultMeshError(code, message, { status }) };
+}
+
+function notFromCenter(message: string, status: number): VaultMeshError {
+  return new VaultMeshError('NOT_FROM_CENTER', message, { status });
+}
+
+function redirectMessage(status: number, location: string | undefined): string {
+  const where = location ? `${status} redirect to ${location}` : `${status} redirect`;
+  let host = '';
+  try {
+    host = location ? new URL(location).hostname : '';
+  } catch {
+    // a relative or malformed Location: not Access
+  }
+  if (host.endsWith('.cloudflareaccess.com') || /\/cdn-cgi\/access\//.test(location ?? '')) {
+    return `${where}: the request did not pass Cloudflare Access; set a service token (VAULTMESH_CF_ACCESS_CLIENT_ID and VAULTMESH_CF_ACCESS_CLIENT_SECRET)`;
+  }
+  return `${where}: not an answer of the command center (is --cc-url / VAULTMESH_CC_URL right, with the right scheme?)`;
+}
+
+/**
+ * One line for a failed connection to the center, for the CLI and the agent: OpenSSL's own text ("ssl3_get_record:
+ * wrong version number") says nothing to an operator who typed https:// for an http:// port.
+ */
+export function describeConnectError(err: unknown, baseUrl: string): string {
+  const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
+  const code = e.code ?? e.cause?.code ?? '';
+  const message = e.message ?? String(err);
+  if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || /wrong version number/.test(message)) {
+    return `${baseUrl} does not answer TLS (is it an http:// port?): use http://, or the port of the TLS endpoint`;
+  }
+  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)) return `${baseUrl}: its TLS certificate is not trusted (${code})`;
+  if (code === 'ECONNREFUSED') return `cannot reach ${baseUrl}: connection refused (is the center running, and on this port?)`;
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `cannot reach ${baseUrl}: host not found`;
+  return `cannot reach ${baseUrl}: ${message}`;
 }

@@ -62,7 +62,7 @@ export function signRequest(
 
 export type RequestCheck =
   | { ok: true }
-  | { ok: false; code: 'MISSING_SIGNATURE' | 'BAD_SIGNATURE' | 'CLOCK_SKEW'; message: string };
+  | { ok: false; code: 'MISSING_SIGNATURE' | 'BAD_SIGNATURE' | 'CLOCK_SKEW'; message: string; /** well-formed and fresh, but not signed by this key */ mismatch?: true };
 
 /** Pure check of a signed request against a known public key and clock (nonce reuse is the caller's store). */
 export function checkSignedRequest(
@@ -82,7 +82,7 @@ export function checkSignedRequest(
     return { ok: false, code: 'CLOCK_SKEW', message: `request timestamp is ${Math.round((nowMs - ts) / 1000)} s away from the center's clock (max ${maxSkewMs / 1000} s)` };
   }
   if (!verifyPayload(requestSigningPayload(input), input.signature, publicKeyHex, backend)) {
-    return { ok: false, code: 'BAD_SIGNATURE', message: 'request signature does not verify' };
+    return { ok: false, code: 'BAD_SIGNATURE', message: 'request signature does not verify', mismatch: true };
   }
   return { ok: true };
 }

@@ -26,11 +26,16 @@ describe('vaultmesh events post|list against a real center', () => {
     const inc = await cli(['events', 'post', '--kind', 'incident', '--node', 'web-01', '--title', 'disk', '--severity', 'high', '--json']);
     expect(inc.code, inc.stderr).toBe(0);
 
-    const listed = await cli(['events', 'list', '--kind', 'note,incident', '--limit', '1', '--all', '--json']);
+    const listed = await cli(['events', 'list', '--kind', 'note,incident', '--limit', '1', '--all', '--oldest-first', '--json']);
     expect(listed.code, listed.stderr).toBe(0);
     const items = listed.stdout.trim().split('\n').map((l) => JSON.parse(l));
     expect(items.map((e) => e.kind)).toEqual(['note', 'incident']);
     expect(items[0]).toMatchObject({ author: 'admin', node_id: 'web-01', body: { text: 'rebooted' } });
+    // By default the newest come first: --limit 1 is the latest, and --all pages back in time.
+    const latest = await cli(['events', 'list', '--kind', 'note,incident', '--limit', '1', '--json']);
+    expect(latest.stdout.trim().split('\n').map((l) => JSON.parse(l).kind)).toEqual(['incident']);
+    const back = await cli(['events', 'list', '--kind', 'note,incident', '--limit', '1', '--all', '--json']);
+    expect(back.stdout.trim().split('\n').map((l) => JSON.parse(l).seq)).toEqual(items.map((e) => e.seq).reverse());
   });
 
   it('reports bad input: exit 2 for usage, exit 1 with the center reason for a rejected body', async () => {

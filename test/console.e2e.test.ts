@@ -241,9 +241,15 @@ describe.skipIf(!existsSync(CHROMIUM))('console in headless Chromium', () => {
     expect(await page.$eval('#cmd-confirm', (el) => (el as HTMLInputElement).validity.valueMissing)).toBe(true);
     expect((await page.textContent('#cmd-result'))?.trim()).toBe('');
 
-    // A validation error shows inline (4xx), readable.
+    // The shipped policy names the readable units, so the form offers exactly those.
+    expect(await page.$$eval('#cmd-service-status-unit option', (os) => os.map((o) => (o as HTMLOptionElement).value))).toEqual(['cloudflared.service', 'nginx.service', 'ssh.service', 'vaultmesh-agent.service']);
+    // A validation error shows inline (4xx), readable: a value the form never offered (a stale or doctored page).
     await page.selectOption('#cmd-action', 'service-status');
-    await page.fill('#cmd-service-status-unit', '-bad unit');
+    await page.$eval('#cmd-service-status-unit', (el) => {
+      const select = el as HTMLSelectElement;
+      select.add(new Option('-bad unit', '-bad unit'));
+      select.value = '-bad unit';
+    });
     await page.check('#cmd-confirm');
     await page.click('#cmd-form button[type=submit]');
     await page.waitForSelector('#cmd-result .error >> text=must be a systemd unit name');

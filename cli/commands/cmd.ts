@@ -3,8 +3,10 @@
  * `send --wait` polls `GET /api/commands/:id` until the command has a receipt (or is expired) and prints it.
  */
 import type { CAC } from 'cac';
+import { randomUUID } from 'node:crypto';
 import { VaultMeshError } from '../../protocol/errors.js';
 import { createApiClient, type ApiClient } from '../api-client.js';
+import { commandAnswer, commandsAnswer } from '../answers.js';
 import { renderJson, renderTable } from '../output.js';
 import { parseDuration, type CommonFlags } from './operator.js';
 
@@ -31,7 +33,7 @@ type CommandJson = { id: string; status: string; receipt: { payload: Record<stri
 export async function waitForReceipt(api: ApiClient, id: string, timeoutMs: number, intervalMs = 250): Promise<CommandJson> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const c = await api.get<CommandJson>(`/api/commands/${encodeURIComponent(id)}`);
+    const c = await api.get(`/api/commands/${encodeURIComponent(id)}`, commandAnswer);
     if (c.receipt || c.status === 'expired') return c;
     if (Date.now() >= deadline) throw new VaultMeshError('TIMEOUT', `command ${id} is still ${c.status} after ${Math.round(timeoutMs / 1000)} s (vaultmesh cmd show ${id})`);
     await new Promise((r) => setTimeout(r, intervalMs));
@@ -69,12 +71,13 @@ export function registerCmdCommands(cli: CAC): void {
       if (sub === 'send') {
         const [nodeId, action, ...extra] = params;
         if (!nodeId || !action || extra.length) throw usage('cmd send needs <node_id> <action> (arguments go in --arg k=v)');
-        const issued = await api.post<CommandJson>('/api/commands', {
-          node_id: nodeId,
-          action,
-          args: parseArgPairs(f.arg),
-          ...(f.ttl ? { ttl_secs: parseDuration(f.ttl) } : {}),
-        });
+        // One key per invocation: the client's own retries (a timeout, a 503) can never send the command twice.
+        const issued = await api.post(
+          '/api/commands',
+          commandAnswer,
+          { node_id: nodeId, action, args: parseArgPairs(f.arg), ...(f.ttl ? { ttl_secs: parseDuration(f.ttl) } : {}) },
+          { 'idempotency-key': randomUUID() },
+        );
         if (!f.wait) return void write(f.json ? renderJson(issued) : `${issued.id}  ${issued.status}\n`);
         const done = await waitForReceipt(api, issued.id, parseDuration(f.timeout ?? '6m') * 1000);
         write(f.json ? renderJson(done) : renderReceipt(done));
@@ -86,7 +89,7 @@ export function registerCmdCommands(cli: CAC): void {
         if (f.node) q.set('node_id', String(f.node));
         if (f.status) q.set('status', String(f.status));
         q.set('limit', String(f.limit ?? 50));
-        const list = await api.get<CommandJson[]>(`/api/commands?${q}`);
+        const list = await api.get(`/api/commands?${q}`, commandsAnswer);
         const rows = list.map((c) => ({ ...c, reason: c.receipt?.payload.reason ?? null }));
         write(f.json ? renderJson(list) : renderTable(rows, ['id', 'node_id', 'action', 'status', 'reason', 'issued_by', 'issued_at', 'deliveries']));
         return;
@@ -94,7 +97,7 @@ export function registerCmdCommands(cli: CAC): void {
       if (sub === 'show') {
         const [id] = params;
         if (!id) throw usage('cmd show needs a command id (see cmd list)');
-        const c = await api.get<CommandJson>(`/api/commands/${encodeURIComponent(id)}`);
+        const c = await api.get(`/api/commands/${encodeURIComponent(id)}`, commandAnswer);
         if (f.json) return void write(renderJson(c));
         const { signed, receipt, args, ...rest } = c;
         write(Object.entries(rest).map(([k, v]) => `${k.padEnd(18)} ${v === null || v === undefined ? '-' : String(v)}`).join('\n') + '\n');

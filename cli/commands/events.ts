@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { VaultMeshError } from '../../protocol/errors.js';
 import { EVENT_KINDS } from '../../protocol/event-kinds.js';
 import { createApiClient } from '../api-client.js';
+import { eventPostedAnswer, eventsPageAnswer } from '../answers.js';
 import { renderJson } from '../output.js';
 import type { CommonFlags } from './operator.js';
 
@@ -26,6 +27,7 @@ interface EventFlags extends CommonFlags {
   since?: string | number;
   limit?: string | number;
   all?: boolean;
+  oldestFirst?: boolean;
 }
 
 const usage = (msg: string) => new VaultMeshError('USAGE', msg, { status: 2 });
@@ -84,6 +86,7 @@ export function registerEventsCommands(cli: CAC): void {
     .option('--since <seq|time>', 'list: after this seq or RFC 3339 time')
     .option('--limit <n>', 'list: page size 1..1000 (default 100)')
     .option('--all', 'list: follow the cursor through every page')
+    .option('--oldest-first', 'list: oldest first (default: the newest first)')
     .example('  $ vaultmesh events post --kind note --node web-01 --text "rebooted for kernel 6.1.0-27"')
     .example('  $ vaultmesh events post --kind incident --node db-01 --title "replica lag" --severity high')
     .example('  $ vaultmesh events post --kind resolve --incident 3f0c… --text "fixed"')
@@ -94,8 +97,9 @@ export function registerEventsCommands(cli: CAC): void {
         if (!f.kind) throw usage('events post needs --kind');
         const kind = String(f.kind);
         const body = eventBodyFromFlags(kind, f);
-        const r = await api.post<{ id: string; seq: number; duplicate: boolean }>(
+        const r = await api.post(
           '/api/events',
+          eventPostedAnswer,
           { kind, ...(f.node ? { node_id: String(f.node) } : {}), body },
           { 'idempotency-key': f.idempotencyKey ? String(f.idempotencyKey) : randomUUID() },
         );
@@ -108,13 +112,16 @@ export function registerEventsCommands(cli: CAC): void {
         if (f.node) params.set('node_id', String(f.node));
         if (f.since !== undefined) params.set('since', String(f.since));
         if (f.limit !== undefined) params.set('limit', String(f.limit));
+        // Newest first by default: `--limit 5` are the five latest, as with `tail`, and --all pages back in time.
+        const oldestFirst = f.oldestFirst === true;
+        if (!oldestFirst) params.set('order', 'desc');
         for (;;) {
-          const page = await api.get<{ items: Array<Record<string, any>>; next: string | null }>(`/api/events?${params}`);
+          const page = await api.get(`/api/events?${params}`, eventsPageAnswer);
           for (const e of page.items) {
             process.stdout.write(f.json ? `${JSON.stringify(e)}\n` : `${e.ts}  ${String(e.seq).padStart(8)}  ${String(e.kind).padEnd(10)}  ${String(e.node_id ?? '-').padEnd(16)}  ${e.author}  ${summary(e)}\n`);
           }
           if (!f.all || !page.next) return;
-          params.set('since', page.next);
+          params.set(oldestFirst ? 'since' : 'before', page.next);
         }
       }
       throw usage(`unknown action events ${action}: use post or list`);

@@ -9,7 +9,9 @@ import { z } from 'zod';
 import { VaultMeshError } from '../../protocol/errors.js';
 import { keyIdOf } from '../../protocol/keys.js';
 import { readKeyFile } from '../../lib/key-file.js';
+import { NODE_STATUSES } from '../../protocol/node-statuses.js';
 import { createApiClient, type ApiOptions } from '../api-client.js';
+import { joinTokenCreatedAnswer, joinTokenRevokedAnswer, joinTokensAnswer, nodeDecisionAnswer, nodeDetailAnswer, nodesAnswer } from '../answers.js';
 import { renderJson, renderTable } from '../output.js';
 
 export interface CommonFlags {
@@ -22,6 +24,9 @@ export interface CommonFlags {
 const write = (s: string) => process.stdout.write(s);
 const apiOpts = (f: CommonFlags): ApiOptions => ({ ...(f.ccUrl ? { ccUrl: f.ccUrl } : {}), ...(f.stateDir ? { stateDir: f.stateDir } : {}), ...(f.token ? { token: f.token } : {}) });
 const usage = (msg: string) => new VaultMeshError('USAGE', msg, { status: 2 });
+const NODE_STATUS_NAMES: readonly string[] = NODE_STATUSES;
+/** The center's accepted join-token lifetimes (POST /api/join-tokens), checked here to name the flag. */
+const JOIN_TOKEN_TTL = { min: 60, max: 30 * 86_400 };
 
 function withCommon(cmd: ReturnType<CAC['command']>) {
   return cmd
@@ -39,31 +44,50 @@ export function parseDuration(s: string): number {
 }
 
 export function registerOperatorCommands(cli: CAC): void {
-  withCommon(cli.command('nodes <action> [node_id]', 'Fleet nodes: list | show | approve | reject | revoke'))
-    .usage('nodes <list|show|approve|reject|revoke> [node_id] [options]')
-    .example('  $ vaultmesh nodes list')
-    .example('  $ vaultmesh nodes approve web-01')
+  withCommon(cli.command('nodes <action> [...node_ids]', 'Fleet nodes: list | show | approve | reject | revoke'))
+    .usage('nodes <list|show|approve|reject|revoke> [node_id...] [options]')
+    .option('--status <status>', `list: only nodes with this status (${NODE_STATUS_NAMES.join(', ')})`)
+    .example('  $ vaultmesh nodes list --status pending')
+    .example('  $ vaultmesh nodes approve web-01 web-02 web-03')
     .example('  $ vaultmesh nodes show web-01 --json | jq .last_heartbeat.metrics')
-    .action(async (action: string, nodeId: string | undefined, f: CommonFlags) => {
+    .action(async (action: string, nodeIds: string[], f: CommonFlags & { status?: string }) => {
+      if (f.status !== undefined && !NODE_STATUS_NAMES.includes(String(f.status))) throw usage(`--status must be one of ${NODE_STATUS_NAMES.join(', ')}, not ${JSON.stringify(f.status)}`);
       const api = createApiClient(apiOpts(f));
       if (action === 'list') {
-        const nodes = await api.get<Array<Record<string, unknown>>>('/api/nodes');
+        if (nodeIds.length) throw usage('nodes list takes no node id (filter with --status)');
+        const nodes = (await api.get('/api/nodes', nodesAnswer)).filter((n) => f.status === undefined || n.status === f.status);
         write(f.json ? renderJson(nodes) : renderTable(nodes, ['node_id', 'hostname', 'os_profile', 'status', 'enrollment', 'last_seen', 'agent_version']));
         return;
       }
-      if (!nodeId) throw usage(`nodes ${action} needs a node id`);
-      const id = encodeURIComponent(nodeId);
-      if (action === 'show') {
-        const node = await api.get<Record<string, unknown>>(`/api/nodes/${id}`);
-        if (f.json) return void write(renderJson(node));
-        const { history, last_heartbeat, facts, ...rest } = node;
-        write(Object.entries(rest).map(([k, v]) => `${k.padEnd(16)} ${typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v ?? '-')}`).join('\n') + '\n');
-        write(`${'facts'.padEnd(16)} ${JSON.stringify(facts)}\n${'history'.padEnd(16)} ${(history as unknown[]).length} samples\n`);
+      if (action === 'approve' || action === 'reject' || action === 'revoke') {
+        if (!nodeIds.length) throw usage(`nodes ${action} needs at least one node id`);
+        // One decision per node; a failure is reported and the rest still go through (exit 1 if any failed).
+        const results: Array<Record<string, unknown>> = [];
+        for (const nodeId of nodeIds) {
+          try {
+            const r = await api.post(`/api/nodes/${encodeURIComponent(nodeId)}/${action}`, nodeDecisionAnswer);
+            results.push(r);
+            if (!f.json) write(`${nodeId}: ${r.enrollment}\n`);
+          } catch (err) {
+            if (!(err instanceof VaultMeshError) || nodeIds.length === 1) throw err;
+            results.push({ node_id: nodeId, error: { code: err.code, message: err.message } });
+            process.stderr.write(`vaultmesh: ${nodeId}: ${err.message}\n`);
+            process.exitCode = 1;
+          }
+        }
+        if (f.json) write(renderJson(nodeIds.length === 1 ? results[0] : results));
         return;
       }
-      if (action === 'approve' || action === 'reject' || action === 'revoke') {
-        const r = await api.post<Record<string, unknown>>(`/api/nodes/${id}/${action}`);
-        write(f.json ? renderJson(r) : `${nodeId}: ${r.enrollment}\n`);
+      if (nodeIds.length !== 1) throw usage(`nodes ${action} needs one node id`);
+      const nodeId = nodeIds[0]!;
+      const id = encodeURIComponent(nodeId);
+      if (action === 'show') {
+        const node = await api.get(`/api/nodes/${id}`, nodeDetailAnswer);
+        if (f.json) return void write(renderJson(node));
+        const { history, last_heartbeat, facts, attention, ...rest } = node;
+        write(Object.entries(rest).map(([k, v]) => `${k.padEnd(16)} ${typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v ?? '-')}`).join('\n') + '\n');
+        for (const r of attention?.reasons ?? []) write(`${'attention'.padEnd(16)} ${r.severity}: ${r.message} (${r.code})\n`);
+        write(`${'facts'.padEnd(16)} ${JSON.stringify(facts)}\n${'history'.padEnd(16)} ${history.length} samples\n`);
         return;
       }
       throw usage(`unknown action nodes ${action}: use list, show, approve, reject or revoke`);
@@ -81,8 +105,10 @@ export function registerOperatorCommands(cli: CAC): void {
       if (action === 'create') {
         const uses = z.coerce.number().int().min(1).max(10_000).safeParse(f.uses ?? 1);
         if (!uses.success) throw usage('--uses must be an integer from 1 to 10000');
-        const r = await api.post<{ token: string; token_id: string; expires_at: string; uses: number }>('/api/join-tokens', {
-          ttl_secs: parseDuration(f.ttl ?? '1h'),
+        const ttl = parseDuration(f.ttl ?? '1h');
+        if (ttl < JOIN_TOKEN_TTL.min || ttl > JOIN_TOKEN_TTL.max) throw usage(`--ttl must be from 1m to 30d, not ${f.ttl}`);
+        const r = await api.post('/api/join-tokens', joinTokenCreatedAnswer, {
+          ttl_secs: ttl,
           uses: uses.data,
           ...(f.label ? { label: String(f.label) } : {}),
         });
@@ -90,13 +116,13 @@ export function registerOperatorCommands(cli: CAC): void {
         return;
       }
       if (action === 'list') {
-        const list = await api.get<Array<Record<string, unknown>>>('/api/join-tokens');
+        const list = await api.get('/api/join-tokens', joinTokensAnswer);
         write(f.json ? renderJson(list) : renderTable(list, ['token_id', 'label', 'state', 'used', 'uses', 'expires_at', 'created_by']));
         return;
       }
       if (action === 'revoke') {
         if (!tokenId) throw usage('join-token revoke needs a token id (see join-token list)');
-        const r = await api.del<Record<string, unknown>>(`/api/join-tokens/${encodeURIComponent(tokenId)}`);
+        const r = await api.del(`/api/join-tokens/${encodeURIComponent(tokenId)}`, joinTokenRevokedAnswer);
         write(f.json ? renderJson(r) : `${tokenId}: revoked\n`);
         return;
       }

@@ -5,10 +5,11 @@
 import type { CAC } from 'cac';
 import { VaultMeshError } from '../../protocol/errors.js';
 import { createApiClient, type ApiOptions } from '../api-client.js';
+import { apiTokenAnswer, apiTokenCreatedAnswer, apiTokensAnswer } from '../answers.js';
 import { renderJson, renderTable } from '../output.js';
 import { parseDuration, type CommonFlags } from './operator.js';
 
-const SCOPES = ['admin', 'events:read', 'events:write', 'nodes:read', 'nodes:approve', 'commands:write'];
+const SCOPES = ['admin', 'events:read', 'events:write', 'nodes:read', 'nodes:approve', 'commands:write', 'metrics:read'];
 const write = (s: string) => process.stdout.write(s);
 const usage = (msg: string) => new VaultMeshError('USAGE', msg, { status: 2 });
 const apiOpts = (f: CommonFlags): ApiOptions => ({ ...(f.ccUrl ? { ccUrl: f.ccUrl } : {}), ...(f.stateDir ? { stateDir: f.stateDir } : {}), ...(f.token ? { token: f.token } : {}) });
@@ -51,7 +52,7 @@ export function registerTokensCommands(cli: CAC): void {
         const scopes = parseScopes(f.scopes);
         const ttl = f.ttl !== undefined ? parseDuration(String(f.ttl)) : undefined;
         const api = createApiClient(apiOpts(f));
-        const r = await api.post<{ token: string; token_id: string; name: string; scopes: string[]; expires_at: string | null }>('/api/tokens', {
+        const r = await api.post('/api/tokens', apiTokenCreatedAnswer, {
           name: f.name,
           scopes,
           ...(ttl !== undefined ? { ttl_secs: ttl } : {}),
@@ -65,13 +66,13 @@ export function registerTokensCommands(cli: CAC): void {
       }
       const api = createApiClient(apiOpts(f));
       if (action === 'list') {
-        const list = await api.get<Array<Record<string, unknown>>>('/api/tokens');
+        const list = await api.get('/api/tokens', apiTokensAnswer);
         write(f.json ? renderJson(list) : renderTable(list, ['token_id', 'name', 'scopes', 'status', 'expires_at', 'last_used', 'created_by']));
         return;
       }
       if (action === 'revoke') {
         if (!tokenId) throw usage('tokens revoke needs a token id (see tokens list)');
-        const r = await api.del<Record<string, unknown>>(`/api/tokens/${encodeURIComponent(tokenId)}`);
+        const r = await api.del(`/api/tokens/${encodeURIComponent(tokenId)}`, apiTokenAnswer);
         write(f.json ? renderJson(r) : `${tokenId}: ${r.status}\n`);
         return;
       }

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { VaultMeshError } from '../../protocol/errors.js';
 import type { Authenticator, Identity } from '../operator-auth.js';
 import { hashSecret, newSecret, secretMatches } from '../secrets.js';
+import { readForm } from '../http-errors.js';
 
 export const SESSION_COOKIE = 'vm_session';
 export const CSRF_FIELD = '_csrf';
@@ -135,7 +136,7 @@ export async function presentedCsrfToken(c: Context): Promise<string | undefined
   const type = c.req.header('content-type') ?? '';
   if (/^(application\/x-www-form-urlencoded|multipart\/form-data)/i.test(type)) {
     // Hono caches the parsed body, so the route handler can still read the form afterwards.
-    const form = await c.req.parseBody();
+    const form = await readForm(c);
     const v = form[CSRF_FIELD];
     return typeof v === 'string' ? v : undefined;
   }

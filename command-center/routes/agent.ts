@@ -4,7 +4,7 @@ import { enrollRequestSchema, heartbeatSchema } from '../../protocol/agent-api.j
 import { SIGNATURE_HEADERS } from '../../protocol/request-signing.js';
 import { VaultMeshError } from '../../protocol/errors.js';
 import { keyIdOf } from '../../protocol/keys.js';
-import { requireEnrolledNode, verifyAgentSignature } from '../agent-auth.js';
+import { rememberNonce, requireEnrolledNode, verifyAgentSignature } from '../agent-auth.js';
 import { parseJsonBytes, validationError } from '../http-errors.js';
 import { decideEnrollment } from '../enrollment.js';
 import type { AppEnv } from '../services.js';
@@ -26,7 +26,9 @@ export function agentRoutes(): Hono<AppEnv> {
     // Proof of possession: the request is signed by the very key being enrolled.
     verifyAgentSignature(c, services, req.node_id, req.public_key, raw);
     return services.enrollLock.run(async () => {
+      // The join token is checked before the nonce is remembered: without a real token a request takes no memory.
       const decision = decideEnrollment(services.state, req, services.now());
+      rememberNonce(c, services, req.node_id);
       if (decision.kind === 'existing') {
         return c.json(enrollResponse(decision.status, services), decision.status === 'approved' ? 200 : 202);
       }

@@ -1,7 +1,7 @@
 /** Operator API for signed commands: issue (policy-checked, signed, journaled, queued), show, list. */
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { nodeIdSchema } from '../../protocol/envelope.js';
+import { idSchema, nodeIdSchema } from '../../protocol/envelope.js';
 import { VaultMeshError } from '../../protocol/errors.js';
 import { actionNameSchema } from '../../protocol/command.js';
 import { COMMAND_STATUSES, commandView, type CommandService } from '../command-store.js';
@@ -36,14 +36,20 @@ export function commandRoutes(): Hono<AppEnv> {
     const parsed = issueSchema.safeParse(await readJson(c));
     if (!parsed.success) throw validationError(parsed.error);
     const b = parsed.data;
-    const rec = await commandsOf(c.get('services')).issue({
+    const rawKey = c.req.header('idempotency-key');
+    const keyCheck = rawKey === undefined ? undefined : idSchema.safeParse(rawKey);
+    if (keyCheck && !keyCheck.success) throw validationError(keyCheck.error, 'Idempotency-Key header');
+    const key = keyCheck?.data;
+    // A retry with the same key answers the first command (200) instead of signing a second one.
+    const { record, duplicate } = await commandsOf(c.get('services')).issueOnce({
       nodeId: b.node_id,
       action: b.action,
       args: b.args,
       ...(b.ttl_secs !== undefined ? { ttlSecs: b.ttl_secs } : {}),
       author: c.get('identity').name,
+      ...(key !== undefined ? { idempotencyKey: key } : {}),
     });
-    return c.json(commandView(rec), 201);
+    return c.json({ ...commandView(record), ...(duplicate ? { duplicate: true } : {}) }, duplicate ? 200 : 201);
   });
 
   app.get('/commands', requireScope('nodes:read'), (c) => {

@@ -30,6 +30,7 @@ import {
 } from '../console/session.js';
 import { STATUS_FILTERS, commandArgsFromForm, commandForm, consoleHref, parseFilter, profilesOf } from '../console/view-model.js';
 import { KEEPALIVE_MS } from './stream.js';
+import { readForm } from '../http-errors.js';
 
 /** CSP for console responses: scripts only from this origin (no inline), no framing, no plugins. */
 export const CONSOLE_CSP =
@@ -237,7 +238,7 @@ export function consoleRoutes(opts: ConsoleRouteOptions = {}): Hono<AppEnv> {
     const identity = await identify(c);
     if (!identity) throw new VaultMeshError('UNAUTHORIZED', 'sign in to the console first', { status: 401 });
     if (!hasScope(identity, 'events:write')) throw new VaultMeshError('FORBIDDEN', 'posting needs the events:write scope', { status: 403 });
-    const form = await c.req.parseBody();
+    const form = await readForm(c);
     const field = (k: string) => (typeof form[k] === 'string' ? (form[k] as string).trim() : '');
     const kind = field('kind');
     const nodeId = selectedNode(field('node_id'));
@@ -267,7 +268,7 @@ export function consoleRoutes(opts: ConsoleRouteOptions = {}): Hono<AppEnv> {
       if (!identity) throw new VaultMeshError('UNAUTHORIZED', 'sign in to the console first', { status: 401 });
       if (!hasScope(identity, 'commands:write')) throw new VaultMeshError('FORBIDDEN', 'sending commands needs the commands:write scope', { status: 403 });
       if (!services.commands) throw new VaultMeshError('UNAVAILABLE', 'commands are not enabled on this center', { status: 503 });
-      const form = await c.req.parseBody();
+      const form = await readForm(c);
       nodeId = selectedNode(typeof form.node_id === 'string' ? form.node_id : undefined);
       if (!nodeId) throw new VaultMeshError('VALIDATION_ERROR', 'select a node first', { status: 400 });
       const action = typeof form.action === 'string' ? form.action.trim() : '';

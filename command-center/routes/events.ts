@@ -46,10 +46,19 @@ function headerValue(c: Context<AppEnv>, name: string, schema: z.ZodType<string>
 
 /** Parses the query of `GET /api/events` into an EventQuery, or throws one 400 naming the bad parameter. */
 export function parseEventQuery(params: Record<string, string>): EventQuery {
-  const known = new Set(['since', 'kind', 'node_id', 'limit']);
-  for (const k of Object.keys(params)) if (!known.has(k)) throw bad(k, `unknown query parameter "${k}" (use since, kind, node_id, limit)`);
+  const known = new Set(['since', 'kind', 'node_id', 'limit', 'order', 'before']);
+  for (const k of Object.keys(params)) if (!known.has(k)) throw bad(k, `unknown query parameter "${k}" (use since, kind, node_id, limit, order, before)`);
   const q: EventQuery = { limit: EVENTS_PAGE.defaultLimit };
-  const { since, kind, node_id, limit } = params;
+  const { since, kind, node_id, limit, order, before } = params;
+  if (order !== undefined && order !== '') {
+    if (order !== 'asc' && order !== 'desc') throw bad('order', 'order must be asc (oldest first, the default) or desc (newest first)');
+    q.order = order;
+  }
+  if (before !== undefined && before !== '') {
+    if (q.order !== 'desc') throw bad('before', 'before pages back in time: use it with order=desc');
+    if (!/^\d{1,15}$/.test(before)) throw bad('before', 'before must be a seq (non-negative integer)');
+    q.before = Number(before);
+  }
   if (since !== undefined && since !== '') {
     if (/^\d{1,15}$/.test(since)) q.since = { seq: Number(since) };
     else if (rfc3339Schema.safeParse(since).success) q.since = { tsMs: Date.parse(since) };

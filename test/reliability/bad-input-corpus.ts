@@ -22,6 +22,8 @@ export interface CorpusContext {
   adminToken: string;
   /** An enrolled, approved node whose key signs the agent cases (so validation behind auth is reached). */
   node: { id: string; key: KeyPair };
+  /** A console session cookie (`vm_session=…`) of the admin, for the cookie-borne form cases. */
+  sessionCookie?: string;
   now?: () => Date;
 }
 
@@ -316,6 +318,22 @@ export function buildCorpus(ctx: CorpusContext): BadCase[] {
   ] as const) {
     const path = label.startsWith('logout') ? '/console/logout' : '/console/login';
     add({ name: `POST ${path} ${label}`, method: 'POST', path, headers: { ...headers }, body, kind: 'html' });
+  }
+  // Malformed multipart bodies on every form route, with a bearer token and with a console session (the CSRF check
+  // reads the form before the route does).
+  const brokenForms: Array<[string, string]> = [
+    ['multipart/form-data; boundary=----vm-missing', '------not-the-boundary\r\nContent-Disposition: form-data; name="kind"\r\n\r\nnote'],
+    ['multipart/form-data; boundary=zz', '--zz\r\nbroken'],
+    ['multipart/form-data', '--\r\n'],
+  ];
+  const formCredentials: Array<[string, Record<string, string>]> = [['bearer', { authorization: `Bearer ${ctx.adminToken}` }]];
+  if (ctx.sessionCookie) formCredentials.push(['session', { cookie: ctx.sessionCookie, 'sec-fetch-site': 'same-origin' }]);
+  for (const path of ['/console/events', '/console/commands', '/console/nodes/ghost/approve', '/api/events']) {
+    for (const [label, creds] of formCredentials) {
+      for (const [type, body] of brokenForms) {
+        add({ name: `POST ${path} malformed multipart (${label}, ${type})`, method: 'POST', path, headers: { ...creds, 'content-type': type }, body, kind: path.startsWith('/api/') ? 'json' : 'html' });
+      }
+    }
   }
   for (const path of ['/console', '/console/?node=../../etc', `/console?node=${'x'.repeat(5000)}`, '/console/stream', '/console/assets/..%2F..%2Fpackage.json', '/console/assets/%2e%2e%2fstate', '/console/assets/x'.padEnd(3000, 'x'), '/console/nodes/ghost/approve']) {
     add({ name: `GET ${path.slice(0, 60)} (no session)`, method: path.endsWith('/approve') ? 'POST' : 'GET', path, headers: { cookie: 'vm_session=forged' }, kind: 'html' });

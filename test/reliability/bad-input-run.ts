@@ -26,7 +26,8 @@ export async function runBadInput(opts: { every?: number } = {}): Promise<BadInp
     const node = await enrollNode(cc, 'fuzz-node');
     const hb = await sendHeartbeat(cc.url, node);
     if (hb.status !== 200) throw new Error(`set-up heartbeat failed: ${JSON.stringify(hb.json)}`);
-    const all = buildCorpus({ adminToken: cc.token, node });
+    const sessionCookie = await consoleSession(cc.url, cc.token);
+    const all = buildCorpus({ adminToken: cc.token, node, sessionCookie });
     const every = opts.every ?? 1;
     const cases = all.filter((c, i) => i % every === 0 || c.name.includes('replay #'));
     const before = await fleetSnapshot(cc);
@@ -55,6 +56,20 @@ export async function runBadInput(opts: { every?: number } = {}): Promise<BadInp
     await cc.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Signs in to the console with the admin token and returns the session cookie. */
+async function consoleSession(url: string, token: string): Promise<string> {
+  const res = await fetch(`${url}/console/login`, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'same-origin' },
+    body: new URLSearchParams({ token }).toString(),
+  });
+  await res.arrayBuffer();
+  const cookie = /vm_session=[^;]+/.exec(res.headers.get('set-cookie') ?? '')?.[0];
+  if (!cookie) throw new Error(`console login failed: ${res.status}`);
+  return cookie;
 }
 
 export function describeFailures(r: BadInputReport, max = 30): string {

@@ -1,0 +1,35 @@
+/**
+ * The shapes the CLI expects from the center's operator API. Loose on purpose: only the fields the CLI reads are
+ * checked, so a newer center may add fields. An answer that does not fit is refused with one clear line (a proxy
+ * page, another service on the port) instead of being printed as `undefined` or crashing a renderer.
+ */
+import { z } from 'zod';
+
+const node = z.looseObject({ node_id: z.string(), hostname: z.string(), status: z.string() });
+export const nodesAnswer = z.array(node);
+export const nodeDetailAnswer = z.looseObject({
+  node_id: z.string(),
+  history: z.array(z.unknown()),
+  facts: z.unknown(),
+  // Optional: an older center does not send it.
+  attention: z.object({ status: z.string(), reasons: z.array(z.object({ code: z.string(), severity: z.string(), message: z.string() })) }).optional(),
+});
+export const nodeDecisionAnswer = z.looseObject({ node_id: z.string(), enrollment: z.string() });
+
+export const joinTokenCreatedAnswer = z.looseObject({ token: z.string(), token_id: z.string(), expires_at: z.string(), uses: z.number() });
+export const joinTokensAnswer = z.array(z.looseObject({ token_id: z.string() }));
+export const joinTokenRevokedAnswer = z.looseObject({ token_id: z.string() });
+
+const command = z.looseObject({ id: z.string(), status: z.string(), receipt: z.looseObject({ payload: z.record(z.string(), z.unknown()) }).nullable() });
+export const commandAnswer = command;
+export const commandsAnswer = z.array(command);
+
+export const eventPostedAnswer = z.looseObject({ id: z.string(), seq: z.number(), duplicate: z.boolean() });
+export const eventsPageAnswer = z.looseObject({
+  items: z.array(z.looseObject({ seq: z.number(), ts: z.string(), kind: z.string(), author: z.string(), body: z.record(z.string(), z.unknown()) })),
+  next: z.string().nullable(),
+});
+
+export const apiTokenCreatedAnswer = z.looseObject({ token: z.string(), token_id: z.string(), name: z.string(), scopes: z.array(z.string()), expires_at: z.string().nullable() });
+export const apiTokensAnswer = z.array(z.looseObject({ token_id: z.string(), name: z.string() }));
+export const apiTokenAnswer = z.looseObject({ token_id: z.string(), status: z.string() });
