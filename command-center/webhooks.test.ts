@@ -121,4 +121,31 @@ describe('webhooks in a running center', () => {
       await center.close();
     }
   });
+
+  it('a restart replays the incident into state but does not send it again (reactors never see replay)', async () => {
+    const r = await receiver([]);
+    const dir = mkdtempSync(join(tmpdir(), 'vm-hooks-cc-'));
+    dirs.push(dir);
+    const config = resolveCenterConfig({ port: 0, logDir: join(dir, 'logs'), stateDir: join(dir, 'state'), fsync: 'off', webhookUrls: r.url }, {});
+    const quiet = { info: () => {}, warn: () => {}, error: () => {} };
+    const first = await startCenter(config, { log: quiet });
+    try {
+      const token = readFileSync(first.adminTokenFile, 'utf8').trim();
+      const post = await fetch(`${first.url}/api/events`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ kind: 'incident', body: { title: 'x', severity: 'low' } }) });
+      expect(post.status).toBe(201);
+      await first.services.webhooks!.deliverDue();
+      expect(r.got).toHaveLength(1);
+    } finally {
+      await first.close();
+    }
+    const second = await startCenter(config, { log: quiet });
+    try {
+      expect(second.services.state.incidents.open.size).toBe(1); // the projection was rebuilt
+      await second.services.webhooks!.deliverDue();
+      expect(r.got).toHaveLength(1);
+      expect(second.services.webhooks!.status()).toMatchObject({ pending: 0, delivered: 1 });
+    } finally {
+      await second.close();
+    }
+  });
 });
