@@ -185,23 +185,66 @@ export function cleanupAfterEach(): (fn: () => Promise<void> | void) => void {
   return (fn) => void list.push(fn);
 }
 
-/** Interval timers that fire only when a test says so (for background jobs with a fake clock). */
-export function manualTimers(): { timers: import('../command-center/timers.js').Timers; fireAll(): void; readonly active: number } {
-  const intervals = new Map<number, () => void>();
+/**
+ * Timers that fire only when a test says so: `fireAll()` runs every interval once; `advance(ms)` moves a manual
+ * clock and runs, in due order, the timeouts and interval periods that fall within it (`nowMs` is that clock).
+ */
+export function manualTimers(startMs = 0): {
+  timers: import('../command-center/timers.js').Timers;
+  fireAll(): void;
+  advance(ms: number): void;
+  readonly nowMs: number;
+  readonly active: number;
+  readonly pending: number;
+} {
+  const intervals = new Map<number, { fn: () => void; ms: number; due: number }>();
+  const timeouts = new Map<number, { fn: () => void; due: number }>();
   let next = 1;
+  let nowMs = startMs;
   return {
     timers: {
-      setInterval: (fn) => {
-        intervals.set(next, fn);
+      setInterval: (fn, ms) => {
+        intervals.set(next, { fn, ms: Math.max(1, ms), due: nowMs + Math.max(1, ms) });
         return next++;
       },
       clearInterval: (h) => void intervals.delete(h as number),
+      setTimeout: (fn, ms) => {
+        timeouts.set(next, { fn, due: nowMs + Math.max(0, ms) });
+        return next++;
+      },
+      clearTimeout: (h) => void timeouts.delete(h as number),
     },
     fireAll: () => {
-      for (const fn of [...intervals.values()]) fn();
+      for (const { fn } of [...intervals.values()]) fn();
+    },
+    advance(ms) {
+      const until = nowMs + ms;
+      for (;;) {
+        let first: { id: number; due: number; kind: 'timeout' | 'interval' } | undefined;
+        for (const [id, t] of timeouts) if (t.due <= until && (!first || t.due < first.due)) first = { id, due: t.due, kind: 'timeout' };
+        for (const [id, t] of intervals) if (t.due <= until && (!first || t.due < first.due)) first = { id, due: t.due, kind: 'interval' };
+        if (!first) break;
+        nowMs = Math.max(nowMs, first.due);
+        if (first.kind === 'timeout') {
+          const t = timeouts.get(first.id)!;
+          timeouts.delete(first.id);
+          t.fn();
+        } else {
+          const t = intervals.get(first.id)!;
+          t.due += t.ms;
+          t.fn();
+        }
+      }
+      nowMs = until;
+    },
+    get nowMs() {
+      return nowMs;
     },
     get active() {
       return intervals.size;
+    },
+    get pending() {
+      return timeouts.size;
     },
   };
 }
