@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { enrolledNode, heartbeatBody, openSse, startTestCenter, tempDir, testNode, type TestCenter, cleanupAfterEach } from '../test/helpers.js';
+import { composeTestCenter, enrolledNode, heartbeatBody, openSse, startTestCenter, tempDir, testNode, type TestCenter, cleanupAfterEach } from '../test/helpers.js';
+import { createApp } from './app.js';
 import { signRequest } from '../protocol/request-signing.js';
 import { request } from 'undici';
 
@@ -253,6 +254,26 @@ describe('SSE and restart', () => {
     expect(c2.services.state.lastSeq).toBe(c1.services.state.lastSeq);
     // the node's key survives too: it can keep talking
     expect((await testNode(c2, 'n1', n.key).send('POST', '/api/agent/heartbeat', heartbeatBody('n1'))).status).toBe(200);
+  });
+
+  it('composes in one pass: every service is there before the first request, optional features are null', async () => {
+    const t = tempDir();
+    onCleanup(t.cleanup);
+    const c = await composeTestCenter(t.dir, { orchestratorTickSecs: 0 });
+    onCleanup(() => c.close());
+    const s = c.services;
+    expect(Object.entries(s).filter(([, v]) => v === undefined)).toEqual([]);
+    expect([s.webhooks, s.orchestrator, s.cfAccess]).toEqual([null, null, null]);
+    // In-process, without a server: a posted note goes journal → fan-out → state, SSE ring, event log, recent ids.
+    const app = createApp(s);
+    const auth = { authorization: `Bearer ${c.adminToken}`, 'content-type': 'application/json' };
+    const res = await app.request('/api/events', { method: 'POST', headers: auth, body: JSON.stringify({ id: 'note-1', kind: 'note', body: { text: 'hello' } }) });
+    expect(res.status).toBe(201);
+    const seq = s.state.lastSeq;
+    expect(seq).toBeGreaterThan(0);
+    expect(s.bus.recent(0, 10).at(-1)).toMatchObject({ id: 'note-1', seq });
+    expect(s.seenEnvelopeId('admin', 'note-1')).toBe(seq);
+    expect(await s.eventLog.query({ kinds: ['note'], limit: 10 })).toMatchObject({ items: [{ id: 'note-1', seq }], source: 'memory' });
   });
 
   it('serves Prometheus metrics to an operator', async () => {

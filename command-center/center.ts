@@ -1,6 +1,7 @@
 /**
- * Assembles a running command center: state dir secrets, replay, journal, pipeline, HTTP server. `startCenter`
- * returns once it is listening; `close()` stops accepting, ends SSE streams, flushes the journal.
+ * Assembles a running command center: state dir secrets, replay, journal, pipeline, HTTP server. `composeCenter`
+ * builds the services (tests and benchmarks use it without a server); `startCenter` adds the server and returns
+ * once it is listening; `close()` stops accepting, ends SSE streams, flushes the journal.
  */
 import { createAdaptorServer, type ServerType } from '@hono/node-server';
 import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -49,13 +50,20 @@ export const consoleLogger: Logger = {
   error: (m) => console.error(`ERROR: ${m}`),
 };
 
-export interface RunningCenter {
+/** Everything but the HTTP server: what `createApp` serves. */
+export interface ComposedCenter {
   services: Services;
-  url: string;
-  port: number;
   replay: ReplayReport;
   adminTokenFile: string;
+  /** Stops issuing and answers held long-polls (the first step of a shutdown, before the server drains). */
+  release(): void;
+  /** Stops the background jobs and flushes the journal, the ledgers and token usage. */
   close(): Promise<void>;
+}
+
+export interface RunningCenter extends ComposedCenter {
+  url: string;
+  port: number;
 }
 
 export function adminTokenPath(stateDir: string): string {
@@ -77,7 +85,16 @@ export function loadOrCreateAdminToken(stateDir: string, log: Logger): { hash: s
   return { hash: hashSecret(readFileSync(file, 'utf8').trim()), file };
 }
 
-export async function startCenter(config: CenterConfig, opts: { log?: Logger; now?: () => Date; keepaliveMs?: number } = {}): Promise<RunningCenter> {
+export interface CenterOptions {
+  log?: Logger;
+  now?: () => Date;
+}
+
+/**
+ * Builds a center in one pass, in data-flow order: projections, replay, journal, submit, the services that submit,
+ * the sealed commit fan-out, then the `Services` record. Background jobs are running when it returns.
+ */
+export async function composeCenter(config: CenterConfig, opts: CenterOptions = {}): Promise<ComposedCenter> {
   const log = opts.log ?? consoleLogger;
   const now = opts.now ?? (() => new Date());
   const logDir = resolve(config.logDir);
@@ -261,38 +278,20 @@ export async function startCenter(config: CenterConfig, opts: { log?: Logger; no
   attention.start();
   webhooks?.start();
 
-  const app = createApp(services, opts.keepaliveMs !== undefined ? { keepaliveMs: opts.keepaliveMs } : {});
-  const server: ServerType = createAdaptorServer({ fetch: app.fetch, hostname: config.host, port: config.port });
-  await new Promise<void>((res, rej) => {
-    server.once('error', rej);
-    server.listen(config.port, config.host, () => res());
-  });
-  const port = (server.address() as AddressInfo).port;
-  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  const url = `http://${host}:${port}`;
-
+  const release = () => {
+    orchestrator?.stop();
+    commands.stop(); // releases held long-polls
+  };
   let closing: Promise<void> | undefined;
   return {
     services,
-    url,
-    port,
     replay,
     adminTokenFile: admin.file,
+    release,
     close() {
       closing ??= (async () => {
-        orchestrator?.stop();
-        commands.stop(); // releases held long-polls
-        const closed = new Promise<void>((res) => server.close(() => res()));
-        bus.close(); // ends every SSE stream so their connections can finish
-        // server.close() stops new connections, but keep-alive clients would go on sending on open ones: close each
-        // connection as soon as its in-flight request is answered, so shutdown takes one request, not 3 s.
-        const idle = () => (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
-        idle();
-        const sweepIdle = setInterval(idle, 20);
-        const force = setTimeout(() => (server as { closeAllConnections?: () => void }).closeAllConnections?.(), 3000);
-        await closed;
-        clearInterval(sweepIdle);
-        clearTimeout(force);
+        release();
+        bus.close();
         attention.stop();
         await attention.idle();
         await orchestrator?.idle();
@@ -304,6 +303,50 @@ export async function startCenter(config: CenterConfig, opts: { log?: Logger; no
         await ledgers.commands.flush();
         await ledgers.scans.close();
         await ledgers.commands.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+export async function startCenter(config: CenterConfig, opts: CenterOptions & { keepaliveMs?: number } = {}): Promise<RunningCenter> {
+  const center = await composeCenter(config, opts);
+  const { services } = center;
+  const app = createApp(services, opts.keepaliveMs !== undefined ? { keepaliveMs: opts.keepaliveMs } : {});
+  const server: ServerType = createAdaptorServer({ fetch: app.fetch, hostname: config.host, port: config.port });
+  try {
+    await new Promise<void>((res, rej) => {
+      server.once('error', rej);
+      server.listen(config.port, config.host, () => res());
+    });
+  } catch (err) {
+    await center.close(); // e.g. the port is taken: stop the jobs and flush what replay and start-up wrote
+    throw err;
+  }
+  const port = (server.address() as AddressInfo).port;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const url = `http://${host}:${port}`;
+
+  let closing: Promise<void> | undefined;
+  return {
+    ...center,
+    url,
+    port,
+    close() {
+      closing ??= (async () => {
+        center.release();
+        const closed = new Promise<void>((res) => server.close(() => res()));
+        services.bus.close(); // ends every SSE stream so their connections can finish
+        // server.close() stops new connections, but keep-alive clients would go on sending on open ones: close each
+        // connection as soon as its in-flight request is answered, so shutdown takes one request, not 3 s.
+        const idle = () => (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+        idle();
+        const sweepIdle = setInterval(idle, 20);
+        const force = setTimeout(() => (server as { closeAllConnections?: () => void }).closeAllConnections?.(), 3000);
+        await closed;
+        clearInterval(sweepIdle);
+        clearTimeout(force);
+        await center.close();
       })();
       return closing;
     },

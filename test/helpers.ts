@@ -6,7 +6,7 @@ import { request } from 'undici';
 import { generateKeyPair, type KeyPair } from '../protocol/keys.js';
 import { signRequest } from '../protocol/request-signing.js';
 import { resolveCenterConfig, type CenterConfig } from '../command-center/config.js';
-import { startCenter, type Logger, type RunningCenter } from '../command-center/center.js';
+import { composeCenter, startCenter, type ComposedCenter, type Logger, type RunningCenter } from '../command-center/center.js';
 import { readFileSync } from 'node:fs';
 import { afterEach } from 'vitest';
 
@@ -42,6 +42,16 @@ export async function startTestCenter(dir: string, overrides: Partial<Record<key
       return { status: res.statusCode, json: text ? JSON.parse(text) : undefined, headers: res.headers };
     },
   });
+}
+
+/**
+ * A real set of services without an HTTP server (journals and state in `dir`), for tests that drive services or
+ * `createApp(services).request()` in-process. Close it like a center.
+ */
+export async function composeTestCenter(dir: string, overrides: Partial<Record<keyof CenterConfig, unknown>> = {}, opts: { now?: () => Date } = {}): Promise<ComposedCenter & { config: CenterConfig; adminToken: string }> {
+  const config = resolveCenterConfig({ port: 0, logDir: join(dir, 'logs'), stateDir: join(dir, 'state'), fsync: 'off', ...overrides }, {});
+  const center = await composeCenter(config, { log: quietLogger, ...opts });
+  return Object.assign(center, { config, adminToken: readFileSync(center.adminTokenFile, 'utf8').trim() });
 }
 
 export interface TestNode {
