@@ -14,6 +14,12 @@ async function center(overrides = {}, opts = {}): Promise<TestCenter> {
   return c;
 }
 
+/** Waits for a condition an event will make true (bounded: 5 s), instead of sleeping a guessed time. */
+async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+}
+
 const enrollBody = (node: { id: string; key: { publicKeyHex: string } }, token: string) => ({
   token,
   node_id: node.id,
@@ -211,7 +217,7 @@ describe('SSE and restart', () => {
     for (let i = 0; i < 20; i++) await n.send('POST', '/api/agent/heartbeat', heartbeatBody('n1'));
     const sse = await openSse(`${c.url}/events`, { authorization: `Bearer ${c.adminToken}`, 'last-event-id': '1' });
     await sse.waitFor((e) => e.event === 'reset');
-    await new Promise((r) => setTimeout(r, 300));
+    await until(() => sse.comments.includes('keepalive'));
     expect(sse.comments).toContain('keepalive');
     await sse.close();
   });
@@ -224,7 +230,7 @@ describe('SSE and restart', () => {
     await new Promise((r) => sock.once('connect', r));
     sock.write(`GET /events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${c.adminToken}\r\n\r\n`);
     sock.pause(); // never read
-    await new Promise((r) => setTimeout(r, 100));
+    await until(() => c.services.bus.subscribers === 1);
     expect(c.services.bus.subscribers).toBe(1);
     // Big envelopes (64 long unit names ≈ 9 KB each) so the kernel's socket buffers fill quickly.
     const services = Object.fromEntries(Array.from({ length: 64 }, (_, i) => [`unit-${i}-${'x'.repeat(110)}.service`, 'active']));
