@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { startCenter } from './center.js';
 import { resolveCenterConfig } from './config.js';
 import { createWebhooks, signWebhook } from './webhooks.js';
+import { manualTimers } from '../test/helpers.js';
 
 const dirs: string[] = [];
 const servers: Server[] = [];
@@ -86,6 +87,24 @@ describe('webhooks', () => {
     }
     expect(dead.hooks.status()).toMatchObject({ failed: 1, pending: 0 });
     expect(dead.hooks.status().items[0]!.attempts).toBe(3);
+  });
+
+  it('delivers on the tick of its timers; stop() waits for the delivery in flight and clears the tick', async () => {
+    const r = await receiver([]);
+    const manual = manualTimers();
+    const dir = mkdtempSync(join(tmpdir(), 'vm-hooks-'));
+    dirs.push(dir);
+    const hooks = createWebhooks({ urls: [r.url], secret: 's3cret', outboxFile: join(dir, 'webhooks-outbox.jsonl'), now: () => new Date(0), tickMs: 1000, timers: manual.timers });
+    hooks.onCommit([{ envelope: env(1, 'incident') }]);
+    hooks.start();
+    hooks.start(); // one tick, not two
+    expect(manual.active).toBe(1);
+    expect(r.got).toHaveLength(0); // nothing is sent before the tick
+    manual.advance(1000);
+    await hooks.stop();
+    expect(r.got).toHaveLength(1);
+    expect(hooks.status()).toMatchObject({ delivered: 1, pending: 0 });
+    expect(manual.active).toBe(0);
   });
 
   it('keeps the outbox bounded', async () => {
