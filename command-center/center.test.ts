@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { composeTestCenter, enrolledNode, heartbeatBody, openSse, startTestCenter, tempDir, testNode, type TestCenter, cleanupAfterEach } from '../test/helpers.js';
+import { composeTestCenter, manualTimers, enrolledNode, heartbeatBody, openSse, startTestCenter, tempDir, testNode, type TestCenter, cleanupAfterEach } from '../test/helpers.js';
 import { createApp } from './app.js';
 import { signRequest } from '../protocol/request-signing.js';
 import { request } from 'undici';
@@ -280,6 +280,26 @@ describe('SSE and restart', () => {
     expect(s.bus.recent(0, 10).at(-1)).toMatchObject({ id: 'note-1', seq });
     expect(s.seenEnvelopeId('admin', 'note-1')).toBe(seq);
     expect(await s.eventLog.query({ kinds: ['note'], limit: 10 })).toMatchObject({ items: [{ id: 'note-1', seq }], source: 'memory' });
+  });
+
+  it('runs every background job on the timers and clock it is given, and close() stops them all', async () => {
+    const t = tempDir();
+    onCleanup(t.cleanup);
+    const manual = manualTimers(Date.parse('2026-03-01T12:00:00Z'));
+    const c = await composeTestCenter(t.dir, { orchestratorTickSecs: 60, webhookUrls: 'http://127.0.0.1:9/hook' }, { now: () => new Date(manual.nowMs), timers: manual.timers });
+    const s = c.services;
+    // command expiry, orchestrator, attention, webhooks, rate-limit sweep
+    expect(manual.active).toBe(5);
+    const { createCommandPayload, signCommand } = await import('../protocol/command.js');
+    const signed = signCommand(createCommandPayload({ id: 'cmd-t1', nodeId: 'n1', action: 'ping', args: {}, nonce: '0'.repeat(32), now: s.now(), ttlMs: 10_000, keyId: s.centerKey.keyId }), s.centerKey);
+    await s.commands.enqueueSigned(signed, { author: 'test' });
+    manual.advance(10_000);
+    expect(s.commands.get('cmd-t1')!.status).toBe('queued'); // due, not overdue
+    manual.advance(1_000); // the next sweep on the given timers sees it overdue by the given clock
+    await until(() => s.commands.get('cmd-t1')!.status === 'expired');
+    expect(s.commands.get('cmd-t1')!.status).toBe('expired');
+    await c.close();
+    expect([manual.active, manual.pending]).toEqual([0, 0]);
   });
 
   it('serves Prometheus metrics to an operator', async () => {

@@ -36,6 +36,7 @@ import { createEventLog } from './event-log.js';
 import { createAttentionMonitor } from './attention-monitor.js';
 import { createWebhooks, loadOrCreateWebhookSecret } from './webhooks.js';
 import { createOrchestrator } from './orchestrator.js';
+import { realTimers, type Timers } from './timers.js';
 import { defaultSchedulePath, loadScheduleFile } from './schedule.js';
 
 export interface Logger {
@@ -88,6 +89,8 @@ export function loadOrCreateAdminToken(stateDir: string, log: Logger): { hash: s
 export interface CenterOptions {
   log?: Logger;
   now?: () => Date;
+  /** The timers of the background jobs: command expiry and long-polls, orchestrator, attention, webhooks, ledger heads, rate-limit sweeps. */
+  timers?: Timers;
 }
 
 /**
@@ -97,6 +100,7 @@ export interface CenterOptions {
 export async function composeCenter(config: CenterConfig, opts: CenterOptions = {}): Promise<ComposedCenter> {
   const log = opts.log ?? consoleLogger;
   const now = opts.now ?? (() => new Date());
+  const timers = opts.timers ?? realTimers;
   const logDir = resolve(config.logDir);
   const stateDir = resolve(config.stateDir);
   mkdirSync(logDir, { recursive: true, mode: 0o750 });
@@ -118,7 +122,7 @@ export async function composeCenter(config: CenterConfig, opts: CenterOptions = 
   // After a key rotation the last heads were signed by a previous key: accept those the operator names.
   const trustedKeys = [centerKey.publicKeyHex, ...config.previousKeys];
   const ledgerOf = (name: 'scans' | 'commands') =>
-    createNamedLedger(name, { dir: logDir, key: centerKey, now, trustedKeys, minHeadIntervalMs: config.ledgerHeadSecs * 1000, onError: (err) => log.error(`ledger (${name}): ${(err as Error).message}`) });
+    createNamedLedger(name, { dir: logDir, key: centerKey, now, timers, trustedKeys, minHeadIntervalMs: config.ledgerHeadSecs * 1000, onError: (err) => log.error(`ledger (${name}): ${(err as Error).message}`) });
   const ledgers = { scans: ledgerOf('scans'), commands: ledgerOf('commands') };
 
   // Every consumer of journal entries, in the order they run (commit-fanout.ts). Projections first: replay rebuilds
@@ -203,7 +207,7 @@ export async function composeCenter(config: CenterConfig, opts: CenterOptions = 
     ...(config.expectedAgentVersion ? { expectedAgentVersion: config.expectedAgentVersion } : {}),
   };
   const cfAccess = cfAccessFromConfig(config) ?? null;
-  const limits = abuseLimitsFromConfig(config);
+  const limits = abuseLimitsFromConfig(config, { timers });
   const apiTokenUsage = createApiTokenUsage({ file: join(stateDir, 'api-token-usage.json'), now, onError: (err) => log.warn(`API token usage file: ${(err as Error).message}`) });
   const commands = createCommandService({
     state,
@@ -212,11 +216,12 @@ export async function composeCenter(config: CenterConfig, opts: CenterOptions = 
     policy,
     now,
     redeliverMs: config.commandRedeliverSecs * 1000,
+    timers,
     onError: (err) => log.error(`command expiry sweep failed: ${(err as Error).message}`),
   });
   // Scheduled scans, issued through the command service (so through its policy check); last runs come from replay.
   const orchestrator = schedule
-    ? createOrchestrator({ state, commands, schedule, ...(schedulePath ? { scheduleFile: schedulePath } : {}), statusPolicy, now, tickMs: config.orchestratorTickSecs * 1000, log })
+    ? createOrchestrator({ state, commands, schedule, ...(schedulePath ? { scheduleFile: schedulePath } : {}), statusPolicy, now, tickMs: config.orchestratorTickSecs * 1000, log, timers })
     : null;
 
   // Reactors: live commits only, after the projections; they may submit.
@@ -226,6 +231,7 @@ export async function composeCenter(config: CenterConfig, opts: CenterOptions = 
     now,
     policy: statusPolicy,
     intervalMs: config.attentionCheckSecs * 1000,
+    timers,
     onError: (err) => log.error(`attention monitor: ${(err as Error).message ?? err}`),
   });
   fanout.addReactor('attention', attention);
@@ -235,6 +241,7 @@ export async function composeCenter(config: CenterConfig, opts: CenterOptions = 
         secret: config.webhookSecret ?? loadOrCreateWebhookSecret(join(stateDir, 'webhook.secret'), () => newSecret('vmhook')),
         outboxFile: join(stateDir, 'webhooks-outbox.jsonl'),
         now,
+        timers,
       })
     : null;
   if (webhooks) fanout.addReactor('webhooks', webhooks);

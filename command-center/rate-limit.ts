@@ -367,7 +367,7 @@ export function createAbuseLimits(config: AbuseLimitsConfig, opts: { now?: () =>
 }
 
 /** The limits a center runs with, from its configuration. */
-export function abuseLimitsFromConfig(config: CenterConfig): AbuseLimits {
+export function abuseLimitsFromConfig(config: CenterConfig, opts: { timers?: Timers } = {}): AbuseLimits {
   return createAbuseLimits({
     buckets: config.rateLimit,
     identity: { perSec: config.rateLimitPerSec, burst: config.rateLimitBurst },
@@ -376,5 +376,5 @@ export function abuseLimitsFromConfig(config: CenterConfig): AbuseLimits {
     trustProxy: config.trustProxy,
     sseMaxPerIdentity: config.sseMaxPerIdentity,
     requestTimeoutMs: config.requestTimeoutSecs * 1000,
-  });
+  }, opts);
 }

@@ -6,7 +6,7 @@ import { request } from 'undici';
 import { generateKeyPair, type KeyPair } from '../protocol/keys.js';
 import { signRequest } from '../protocol/request-signing.js';
 import { resolveCenterConfig, type CenterConfig } from '../command-center/config.js';
-import { composeCenter, startCenter, type ComposedCenter, type Logger, type RunningCenter } from '../command-center/center.js';
+import { composeCenter, startCenter, type CenterOptions, type ComposedCenter, type Logger, type RunningCenter } from '../command-center/center.js';
 import { readFileSync } from 'node:fs';
 import { afterEach } from 'vitest';
 
@@ -48,7 +48,7 @@ export async function startTestCenter(dir: string, overrides: Partial<Record<key
  * A real set of services without an HTTP server (journals and state in `dir`), for tests that drive services or
  * `createApp(services).request()` in-process. Close it like a center.
  */
-export async function composeTestCenter(dir: string, overrides: Partial<Record<keyof CenterConfig, unknown>> = {}, opts: { now?: () => Date } = {}): Promise<ComposedCenter & { config: CenterConfig; adminToken: string }> {
+export async function composeTestCenter(dir: string, overrides: Partial<Record<keyof CenterConfig, unknown>> = {}, opts: CenterOptions = {}): Promise<ComposedCenter & { config: CenterConfig; adminToken: string }> {
   const config = resolveCenterConfig({ port: 0, logDir: join(dir, 'logs'), stateDir: join(dir, 'state'), fsync: 'off', ...overrides }, {});
   const center = await composeCenter(config, { log: quietLogger, ...opts });
   return Object.assign(center, { config, adminToken: readFileSync(center.adminTokenFile, 'utf8').trim() });
