@@ -12,6 +12,8 @@
  *   node bench/console.mjs                       # prints a table
  *   import { run } from './bench/console.mjs'    # rows { name, value, unit, baseline?, ratio? }
  */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -22,22 +24,17 @@ const T0 = Date.UTC(2025, 0, 1, 12);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 export async function load() {
-  const [app, config, bus, fleet, metrics, auth, secrets, mutex, guard, live, render, view, nodeView] = await Promise.all([
+  const [app, center, config, fleet, live, render, view, nodeView] = await Promise.all([
     dist('command-center/app.js'),
+    dist('command-center/center.js'),
     dist('command-center/config.js'),
-    dist('command-center/event-bus.js'),
     dist('command-center/fleet-state.js'),
-    dist('command-center/metrics.js'),
-    dist('command-center/operator-auth.js'),
-    dist('command-center/secrets.js'),
-    dist('command-center/mutex.js'),
-    dist('command-center/replay-guard.js'),
     dist('command-center/console/live.js'),
     dist('command-center/console/render.js'),
     dist('command-center/console/view-model.js'),
     dist('command-center/node-view.js'),
   ]);
-  return { app, config, bus, fleet, metrics, auth, secrets, mutex, guard, live, render, view, nodeView };
+  return { app, center, config, fleet, live, render, view, nodeView };
 }
 
 function heartbeatBody(id, i, ms) {
@@ -55,16 +52,21 @@ function heartbeatBody(id, i, ms) {
   };
 }
 
-/** A center's services with `n` approved nodes, each with `history` heartbeats; the clock is fixed. */
-export function fleetServices(m, n, history = 10) {
-  const state = m.fleet.createFleetState();
-  const bus = m.bus.createEventBus({ retain: 2048 });
+/**
+ * A real center's services (no HTTP server, temp dirs) with `n` approved nodes, each with `history` heartbeats; the
+ * clock is fixed. The fleet is applied to state and bus directly, not journaled: the console reads only those.
+ */
+export async function fleetServices(m, n, history = 10) {
+  const dir = mkdtempSync(join(tmpdir(), 'vm-bench-console-'));
   let seq = 0;
   let nowMs = T0;
+  const config = m.config.resolveCenterConfig({ logDir: join(dir, 'logs'), stateDir: join(dir, 'state'), fsync: 'off', attentionCheckSecs: 3600, rateLimit: false }, {});
+  const center = await m.center.composeCenter(config, { log: { info: () => {}, warn: () => {}, error: () => {} }, now: () => new Date(nowMs) });
+  const { services } = center;
   const commit = (kind, node_id, body, author = 'admin') => {
     const env = { v: 1, id: `e${++seq}`, seq, ts: new Date(nowMs).toISOString(), kind, node_id, author, body };
-    m.fleet.applyEnvelope(state, env);
-    bus.publish(env);
+    m.fleet.applyEnvelope(services.state, env);
+    services.bus.publish(env);
     return env;
   };
   const ids = Array.from({ length: n }, (_, i) => `node-${String(i).padStart(5, '0')}`);
@@ -76,32 +78,20 @@ export function fleetServices(m, n, history = 10) {
     for (const [i, id] of ids.entries()) commit('heartbeat', id, heartbeatBody(id, i + h, nowMs), `node:${id}`);
   }
   nowMs += 5_000;
-  const config = m.config.resolveCenterConfig({}, {});
-  const services = {
-    config,
-    state,
-    bus,
-    metrics: m.metrics.createMetrics({ defaultMetrics: false }),
-    submit: async () => {
-      throw new Error('read-only bench');
-    },
-    authenticators: [m.auth.adminTokenAuthenticator(m.secrets.hashSecret('bench-token'))],
-    replayGuard: m.guard.createReplayGuard({ windowMs: 300_000 }),
-    centerKey: { publicKeyHex: '00'.repeat(32), keyId: '0'.repeat(16) },
-    now: () => new Date(nowMs),
-    startedAt: new Date(T0),
-    enrollLock: m.mutex.createMutex(),
-    statusPolicy: { heartbeatIntervalMs: 30_000 },
+  const token = readFileSync(center.adminTokenFile, 'utf8').trim();
+  const close = async () => {
+    await center.close();
+    rmSync(dir, { recursive: true, force: true });
   };
-  return { services, ids, commit, advance: (ms) => (nowMs += ms), now: () => nowMs };
+  return { services, token, ids, commit, close, advance: (ms) => (nowMs += ms), now: () => nowMs };
 }
 
 async function firstRender(m, n) {
-  const { services } = fleetServices(m, n);
+  const { services, token, close } = await fleetServices(m, n);
   const app = m.app.createApp(services);
   const get = async () => {
     const t0 = performance.now();
-    const r = await app.request('http://localhost/console?node=node-00001', { headers: { authorization: 'Bearer bench-token' } });
+    const r = await app.request('http://localhost/console?node=node-00001', { headers: { authorization: `Bearer ${token}` } });
     const html = await r.text();
     if (r.status !== 200) throw new Error(`GET /console → ${r.status}`);
     return { ms: performance.now() - t0, bytes: html.length };
@@ -117,11 +107,12 @@ async function firstRender(m, n) {
     JSON.stringify(nodes);
     json.push(performance.now() - t0);
   }
+  await close();
   return { cold: cold.ms, warm: median(warm), bytes: cold.bytes, json: median(json) };
 }
 
 async function fragmentRate(m, n, seconds = 3) {
-  const f = fleetServices(m, n, 3);
+  const f = await fleetServices(m, n, 3);
   const renderer = m.render.createConsoleRenderer();
   const live = new m.live.ConsoleLive(f.services, renderer, { filter: m.view.NO_FILTER, canApprove: true, csrf: 'x' });
   live.full();
@@ -153,6 +144,7 @@ async function fragmentRate(m, n, seconds = 3) {
     JSON.stringify(touched.map((id) => m.nodeView.nodeSummary(f.services.state.nodes.get(id), f.now(), f.services.statusPolicy)));
     jsonSpent += performance.now() - j0;
   }
+  await f.close();
   return { rowsPerSec: (rows / spent) * 1000, envPerSec: (envelopes / spent) * 1000, jsonRowsPerSec: (rows / jsonSpent) * 1000, cpuShare: spent / ((envelopes / perTick) * 250) };
 }
 

@@ -55,7 +55,7 @@ export function createApp(services: Services, opts: { keepaliveMs?: number } = {
     h.set('x-frame-options', 'DENY');
   });
   // Trust and abuse limits (rate-limit.ts, cf-access.ts): timeout, per-IP/per-node buckets, then the Access gate.
-  if (services.limits) app.use('*', services.limits.requestTimeout(), services.limits.clientLimit());
+  app.use('*', services.limits.requestTimeout(), services.limits.clientLimit());
   if (services.cfAccess) app.use('*', services.cfAccess.gate());
 
   app.get('/healthz', (c) =>
@@ -65,7 +65,7 @@ export function createApp(services: Services, opts: { keepaliveMs?: number } = {
   app.route('/api/agent', agentRoutes());
 
   app.use('/api/*', requireOperator());
-  if (services.limits) app.use('/api/*', services.limits.identityLimit());
+  app.use('/api/*', services.limits.identityLimit());
   app.route('/api', tokenRoutes());
   app.route('/api', operatorRoutes());
   app.route('/api', ledgerRoutes());
@@ -76,8 +76,8 @@ export function createApp(services: Services, opts: { keepaliveMs?: number } = {
   app.route('/api', orchestratorRoutes());
 
   app.use('/events', requireOperator());
-  if (services.limits) app.use('/events', services.limits.identityLimit());
-  if (services.limits) app.use('/console/*', services.limits.identityLimit());
+  app.use('/events', services.limits.identityLimit());
+  app.use('/console/*', services.limits.identityLimit());
   app.route('/events', streamRoutes(opts));
 
   app.route('/console', consoleRoutes(opts));

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { enrolledNode, heartbeatBody, openSse, startTestCenter, tempDir, testNode, type TestCenter, cleanupAfterEach } from '../test/helpers.js';
+import { composeTestCenter, manualTimers, enrolledNode, heartbeatBody, openSse, startTestCenter, tempDir, testNode, type TestCenter, cleanupAfterEach } from '../test/helpers.js';
+import { createApp } from './app.js';
 import { signRequest } from '../protocol/request-signing.js';
 import { request } from 'undici';
 
@@ -11,6 +12,12 @@ async function center(overrides = {}, opts = {}): Promise<TestCenter> {
   onCleanup(t.cleanup);
   onCleanup(() => c.close());
   return c;
+}
+
+/** Waits for a condition an event will make true (bounded: 5 s), instead of sleeping a guessed time. */
+async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
 }
 
 const enrollBody = (node: { id: string; key: { publicKeyHex: string } }, token: string) => ({
@@ -211,7 +218,7 @@ describe('SSE and restart', () => {
     for (let i = 0; i < 20; i++) await n.send('POST', '/api/agent/heartbeat', heartbeatBody('n1'));
     const sse = await openSse(`${c.url}/events`, { authorization: `Bearer ${c.adminToken}`, 'last-event-id': '1' });
     await sse.waitFor((e) => e.event === 'reset');
-    await new Promise((r) => setTimeout(r, 300));
+    await until(() => sse.comments.includes('keepalive'));
     expect(sse.comments).toContain('keepalive');
     await sse.close();
   });
@@ -224,7 +231,7 @@ describe('SSE and restart', () => {
     await new Promise((r) => sock.once('connect', r));
     sock.write(`GET /events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${c.adminToken}\r\n\r\n`);
     sock.pause(); // never read
-    await new Promise((r) => setTimeout(r, 100));
+    await until(() => c.services.bus.subscribers === 1);
     expect(c.services.bus.subscribers).toBe(1);
     // Big envelopes (64 long unit names ≈ 9 KB each) so the kernel's socket buffers fill quickly.
     const services = Object.fromEntries(Array.from({ length: 64 }, (_, i) => [`unit-${i}-${'x'.repeat(110)}.service`, 'active']));
@@ -254,6 +261,46 @@ describe('SSE and restart', () => {
     expect(c2.services.state.lastSeq).toBe(c1.services.state.lastSeq);
     // the node's key survives too: it can keep talking
     expect((await testNode(c2, 'n1', n.key).send('POST', '/api/agent/heartbeat', heartbeatBody('n1'))).status).toBe(200);
+  });
+
+  it('composes in one pass: every service is there before the first request, optional features are null', async () => {
+    const t = tempDir();
+    onCleanup(t.cleanup);
+    const c = await composeTestCenter(t.dir, { orchestratorTickSecs: 0 });
+    onCleanup(() => c.close());
+    const s = c.services;
+    expect(Object.entries(s).filter(([, v]) => v === undefined)).toEqual([]);
+    expect([s.webhooks, s.orchestrator, s.cfAccess]).toEqual([null, null, null]);
+    // In-process, without a server: a posted note goes journal → fan-out → state, SSE ring, event log, recent ids.
+    const app = createApp(s);
+    const auth = { authorization: `Bearer ${c.adminToken}`, 'content-type': 'application/json' };
+    const res = await app.request('/api/events', { method: 'POST', headers: auth, body: JSON.stringify({ id: 'note-1', kind: 'note', body: { text: 'hello' } }) });
+    expect(res.status).toBe(201);
+    const seq = s.state.lastSeq;
+    expect(seq).toBeGreaterThan(0);
+    expect(s.bus.recent(0, 10).at(-1)).toMatchObject({ id: 'note-1', seq });
+    expect(s.seenEnvelopeId('admin', 'note-1')).toBe(seq);
+    expect(await s.eventLog.query({ kinds: ['note'], limit: 10 })).toMatchObject({ items: [{ id: 'note-1', seq }], source: 'memory' });
+  });
+
+  it('runs every background job on the timers and clock it is given, and close() stops them all', async () => {
+    const t = tempDir();
+    onCleanup(t.cleanup);
+    const manual = manualTimers(Date.parse('2026-03-01T12:00:00Z'));
+    const c = await composeTestCenter(t.dir, { orchestratorTickSecs: 60, webhookUrls: 'http://127.0.0.1:9/hook' }, { now: () => new Date(manual.nowMs), timers: manual.timers });
+    const s = c.services;
+    // command expiry, orchestrator, attention, webhooks, rate-limit sweep
+    expect(manual.active).toBe(5);
+    const { createCommandPayload, signCommand } = await import('../protocol/command.js');
+    const signed = signCommand(createCommandPayload({ id: 'cmd-t1', nodeId: 'n1', action: 'ping', args: {}, nonce: '0'.repeat(32), now: s.now(), ttlMs: 10_000, keyId: s.centerKey.keyId }), s.centerKey);
+    await s.commands.enqueueSigned(signed, { author: 'test' });
+    manual.advance(10_000);
+    expect(s.commands.get('cmd-t1')!.status).toBe('queued'); // due, not overdue
+    manual.advance(1_000); // the next sweep on the given timers sees it overdue by the given clock
+    await until(() => s.commands.get('cmd-t1')!.status === 'expired');
+    expect(s.commands.get('cmd-t1')!.status).toBe('expired');
+    await c.close();
+    expect([manual.active, manual.pending]).toEqual([0, 0]);
   });
 
   it('serves Prometheus metrics to an operator', async () => {

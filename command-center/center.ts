@@ -1,6 +1,7 @@
 /**
- * Assembles a running command center: state dir secrets, replay, journal, pipeline, HTTP server. `startCenter`
- * returns once it is listening; `close()` stops accepting, ends SSE streams, flushes the journal.
+ * Assembles a running command center: state dir secrets, replay, journal, pipeline, HTTP server. `composeCenter`
+ * builds the services (tests and benchmarks use it without a server); `startCenter` adds the server and returns
+ * once it is listening; `close()` stops accepting, ends SSE streams, flushes the journal.
  */
 import { createAdaptorServer, type ServerType } from '@hono/node-server';
 import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -13,8 +14,11 @@ import { consoleLogger, type Logger } from '../lib/logger.js';
 import { createApp } from './app.js';
 import type { CenterConfig } from './config.js';
 import { createEventBus } from './event-bus.js';
-import { applyEnvelope, createFleetState } from './fleet-state.js';
-import { openJournal, type Journal } from './journal.js';
+import { applyEnvelope, createFleetState, type FleetState } from './fleet-state.js';
+import { openJournal } from './journal.js';
+import { journalForKind } from '../protocol/envelope.js';
+import { createCommitFanout, perEntry, type Projection } from './commit-fanout.js';
+import type { StatusPolicy } from './node-status.js';
 import { createMetrics } from './metrics.js';
 import { createMutex } from './mutex.js';
 import { adminTokenAuthenticator } from './operator-auth.js';
@@ -22,28 +26,36 @@ import { apiTokenAuthenticator, createApiTokenState, createApiTokenUsage } from 
 import { cfAccessFromConfig } from './cf-access.js';
 import { abuseLimitsFromConfig } from './rate-limit.js';
 import { createSessionStore, sessionAuthenticator } from './console/session.js';
-import { createPipeline, dedupKey, RecentIds } from './pipeline.js';
+import { createPipeline, dedupKey, RecentIds, recentIdsProjection } from './pipeline.js';
 import { createLedgerObserver, createNamedLedger } from './ledger.js';
 import { createReplayGuard } from './replay-guard.js';
 import { journalPaths, replayJournals, type ReplayReport } from './replay.js';
-import { applySummary, listSegments, pruneSegments, readSummary, segmentsToReplay, summarize as summarizeHeartbeats, writeSummary } from './heartbeat-segments.js';
+import { applySummary, listSegments, pruneSegments, readSummary, segmentsToReplay, summarize as summarizeHeartbeats, writeSummary, type HeartbeatSummary } from './heartbeat-segments.js';
 import { hashSecret, newSecret } from './secrets.js';
 import type { Services } from './services.js';
 import { createCommandService } from './command-store.js';
 import { loadPolicyFile } from './command-policy.js';
 import { createEventLog } from './event-log.js';
-import { createAttentionMonitor, type AttentionMonitor } from './attention-monitor.js';
-import { createWebhooks, loadOrCreateWebhookSecret, type Webhooks } from './webhooks.js';
-import { createOrchestrator, type Orchestrator } from './orchestrator.js';
+import { createAttentionMonitor } from './attention-monitor.js';
+import { createWebhooks, loadOrCreateWebhookSecret } from './webhooks.js';
+import { createOrchestrator } from './orchestrator.js';
+import { realTimers, type Timers } from '../lib/timers.js';
 import { defaultSchedulePath, loadScheduleFile } from './schedule.js';
 
-export interface RunningCenter {
+/** Everything but the HTTP server: what `createApp` serves. */
+export interface ComposedCenter {
   services: Services;
-  url: string;
-  port: number;
   replay: ReplayReport;
   adminTokenFile: string;
+  /** Stops issuing and answers held long-polls (the first step of a shutdown, before the server drains). */
+  release(): void;
+  /** Stops the background jobs and flushes the journal, the ledgers and token usage. */
   close(): Promise<void>;
+}
+
+export interface RunningCenter extends ComposedCenter {
+  url: string;
+  port: number;
 }
 
 export function adminTokenPath(stateDir: string): string {
@@ -65,9 +77,21 @@ export function loadOrCreateAdminToken(stateDir: string, log: Logger): { hash: s
   return { hash: hashSecret(readFileSync(file, 'utf8').trim()), file };
 }
 
-export async function startCenter(config: CenterConfig, opts: { log?: Logger; now?: () => Date; keepaliveMs?: number } = {}): Promise<RunningCenter> {
+export interface CenterOptions {
+  log?: Logger;
+  now?: () => Date;
+  /** The timers of the background jobs: command expiry and long-polls, orchestrator, attention, webhooks, ledger heads, rate-limit sweeps. */
+  timers?: Timers;
+}
+
+/**
+ * Builds a center in one pass, in data-flow order: projections, replay, journal, submit, the services that submit,
+ * the sealed commit fan-out, then the `Services` record. Background jobs are running when it returns.
+ */
+export async function composeCenter(config: CenterConfig, opts: CenterOptions = {}): Promise<ComposedCenter> {
   const log = opts.log ?? consoleLogger;
   const now = opts.now ?? (() => new Date());
+  const timers = opts.timers ?? realTimers;
   const logDir = resolve(config.logDir);
   const stateDir = resolve(config.stateDir);
   mkdirSync(logDir, { recursive: true, mode: 0o750 });
@@ -86,63 +110,59 @@ export async function startCenter(config: CenterConfig, opts: { log?: Logger; no
   const bus = createEventBus({ retain: config.sseRetain, defaultMaxQueue: config.sseMaxQueue });
   const recentIds = new RecentIds();
   const eventLog = createEventLog({ dir: logDir, window: config.eventsWindow, lastSeq: () => state.lastSeq });
-  let attention: AttentionMonitor | undefined;
-  let webhooks: Webhooks | undefined;
+  // After a key rotation the last heads were signed by a previous key: accept those the operator names.
+  const trustedKeys = [centerKey.publicKeyHex, ...config.previousKeys];
+  const ledgerOf = (name: 'scans' | 'commands') =>
+    createNamedLedger(name, { dir: logDir, key: centerKey, now, timers, trustedKeys, minHeadIntervalMs: config.ledgerHeadSecs * 1000, onError: (err) => log.error(`ledger (${name}): ${(err as Error).message}`) });
+  const ledgers = { scans: ledgerOf('scans'), commands: ledgerOf('commands') };
 
+  // Every consumer of journal entries, in the order they run (commit-fanout.ts). Projections first: replay rebuilds
+  // them, live commits feed them.
+  const fanout = createCommitFanout({ log });
+  // The ledgers rebuild themselves from their journal files in load() (checking the signed heads), so replay skips them.
+  fanout.addProjection('ledgers', { replay: () => {}, commit: createLedgerObserver(ledgers) });
   // Heartbeat retention: old heartbeats are summarised, not replayed (heartbeat-segments.ts).
   const hbSummary = readSummary(logDir);
+  fanout.addProjection('heartbeat-summary', heartbeatSummaryProjection(state, hbSummary));
+  fanout.addProjection('fleet-state', perEntry(({ envelope }) => applyEnvelope(state, envelope)));
+  fanout.addProjection('recent-ids', recentIdsProjection(recentIds));
+  fanout.addProjection('sse', {
+    replay: ({ envelope }) => bus.retain(envelope),
+    commit: (batch) => {
+      for (const { envelope } of batch) bus.publish(envelope);
+    },
+  });
+  fanout.addProjection('event-log', perEntry(({ envelope }) => eventLog.add(envelope)));
+
   const hbSegments = segmentsToReplay(listSegments(logDir), hbSummary);
-  const replayedUpTo = new Map<string, number>();
-  let replayedTotalUpTo = 0;
   const replay = await replayJournals({
     dir: logDir,
     files: [...hbSegments.map((s) => s.path), ...journalPaths(logDir)],
     repair: config.repair,
     now,
-    visit: ({ envelope }) => {
-      if (hbSummary && envelope.kind === 'heartbeat' && envelope.seq <= hbSummary.through_seq) {
-        replayedTotalUpTo++;
-        if (envelope.node_id) replayedUpTo.set(envelope.node_id, (replayedUpTo.get(envelope.node_id) ?? 0) + 1);
-      }
-      applyEnvelope(state, envelope);
-      recentIds.add(dedupKey(envelope.author, envelope.id), envelope.seq);
-      bus.retain(envelope);
-      eventLog.add(envelope);
-    },
+    visit: ({ envelope, line }) => fanout.replay({ envelope, journal: journalForKind(envelope.kind), line: line.bytes }),
   });
-  if (hbSummary) applySummary(state, hbSummary, replayedUpTo, replayedTotalUpTo);
+  fanout.endReplay();
   metrics.replaySeconds.set(replay.durationMs / 1000);
   for (const t of replay.tornTails) log.warn(`torn last line (${t.bytes} bytes without a newline: an interrupted write) in ${t.file} moved to ${t.movedTo}; if this log was restored from a copy, compare it with the source`);
   for (const q of replay.quarantined) log.warn(`quarantined ${q.file}:${q.line} (${q.reason}) into ${q.movedTo}`);
   log.info(`replayed ${replay.envelopes} envelopes up to seq ${replay.lastSeq} in ${replay.durationMs.toFixed(0)} ms`);
 
-  let journal: Journal | undefined;
   // The ledgers read the journals as left by replay (torn tails already set aside) and refuse to start on a log
   // shorter than its last signed head.
-  // After a key rotation the last heads were signed by a previous key: accept those the operator names.
-  const trustedKeys = [centerKey.publicKeyHex, ...config.previousKeys];
-  const ledgers = {
-    scans: createNamedLedger('scans', { dir: logDir, key: centerKey, now, trustedKeys, minHeadIntervalMs: config.ledgerHeadSecs * 1000, onError: (err) => log.error(`ledger (scans): ${(err as Error).message}`) }),
-    commands: createNamedLedger('commands', { dir: logDir, key: centerKey, now, trustedKeys, minHeadIntervalMs: config.ledgerHeadSecs * 1000, onError: (err) => log.error(`ledger (commands): ${(err as Error).message}`) }),
-  };
   await ledgers.scans.load();
   await ledgers.commands.load();
   // Lines written while no head could be published (a crash right after an append) get a head now.
   await ledgers.scans.publishHead();
   await ledgers.commands.publishHead();
-  const pipeline = createPipeline({ journal: () => journal!, state, bus, recentIds, observers: [createLedgerObserver(ledgers)] });
-  journal = await openJournal({
+
+  const journal = await openJournal({
     dir: logDir,
     fsync: config.fsync,
     lastSeq: replay.lastSeq,
     now,
     log,
-    onCommit: (batch) => {
-      pipeline.onCommit(batch);
-      for (const { envelope } of batch) eventLog.add(envelope);
-      attention?.onCommit(batch);
-      webhooks?.onCommit(batch);
-    },
+    onCommit: fanout.commit,
     rotateHeartbeats: {
       maxBytes: config.heartbeatSegmentBytes,
       onRotate: (segment) => {
@@ -158,26 +178,73 @@ export async function startCenter(config: CenterConfig, opts: { log?: Logger; no
       metrics.journalFsyncSeconds.observe(fsyncMs / 1000);
     },
   });
+  const pipeline = createPipeline({ journal, recentIds });
+  const submit: Services['submit'] = async (draft) => {
+    const end = metrics.journalAppendSeconds.startTimer();
+    try {
+      return await pipeline.submit(draft);
+    } finally {
+      end();
+    }
+  };
 
-  const cfAccess = cfAccessFromConfig(config);
-  const limits = abuseLimitsFromConfig(config);
-  limits.start();
+  const statusPolicy: StatusPolicy = {
+    heartbeatIntervalMs: config.heartbeatSecs * 1000,
+    staleAttnAfter: config.staleAttnAfter,
+    staleCritAfter: config.staleCritAfter,
+    diskAttnPct: config.diskAttnPct,
+    diskCritPct: config.diskCritPct,
+    memAttnPct: config.memAttnPct,
+    memCritPct: config.memCritPct,
+    ...(config.expectedAgentVersion ? { expectedAgentVersion: config.expectedAgentVersion } : {}),
+  };
+  const cfAccess = cfAccessFromConfig(config) ?? null;
+  const limits = abuseLimitsFromConfig(config, { timers });
   const apiTokenUsage = createApiTokenUsage({ file: join(stateDir, 'api-token-usage.json'), now, onError: (err) => log.warn(`API token usage file: ${(err as Error).message}`) });
-  apiTokenUsage.start();
+  const commands = createCommandService({
+    state,
+    submit,
+    centerKey,
+    policy,
+    now,
+    redeliverMs: config.commandRedeliverSecs * 1000,
+    timers,
+    onError: (err) => log.error(`command expiry sweep failed: ${(err as Error).message}`),
+  });
+  // Scheduled scans, issued through the command service (so through its policy check); last runs come from replay.
+  const orchestrator = schedule
+    ? createOrchestrator({ state, commands, schedule, ...(schedulePath ? { scheduleFile: schedulePath } : {}), statusPolicy, now, tickMs: config.orchestratorTickSecs * 1000, log, timers })
+    : null;
+
+  // Reactors: live commits only, after the projections; they may submit.
+  const attention = createAttentionMonitor({
+    state,
+    submit,
+    now,
+    policy: statusPolicy,
+    intervalMs: config.attentionCheckSecs * 1000,
+    timers,
+    onError: (err) => log.error(`attention monitor: ${(err as Error).message ?? err}`),
+  });
+  fanout.addReactor('attention', attention);
+  const webhooks = config.webhookUrls.length
+    ? createWebhooks({
+        urls: config.webhookUrls,
+        secret: config.webhookSecret ?? loadOrCreateWebhookSecret(join(stateDir, 'webhook.secret'), () => newSecret('vmhook')),
+        outboxFile: join(stateDir, 'webhooks-outbox.jsonl'),
+        now,
+        timers,
+      })
+    : null;
+  if (webhooks) fanout.addReactor('webhooks', webhooks);
+  fanout.seal();
 
   const services: Services = {
     config,
     state,
     bus,
     metrics,
-    submit: async (draft) => {
-      const end = metrics.journalAppendSeconds.startTimer();
-      try {
-        return await pipeline.submit(draft);
-      } finally {
-        end();
-      }
-    },
+    submit,
     // Explicit Bearer credentials first, then the ambient Access assertion, then the console cookie.
     authenticators: [
       adminTokenAuthenticator(admin.hash),
@@ -186,114 +253,49 @@ export async function startCenter(config: CenterConfig, opts: { log?: Logger; no
       sessionAuthenticator(createSessionStore({ now: () => now().getTime() })),
     ],
     apiTokenUsage,
-    ...(cfAccess ? { cfAccess } : {}),
+    cfAccess,
     limits,
     replayGuard: createReplayGuard({ windowMs: config.maxSkewSecs * 1000 }),
     centerKey: centerKey as KeyPair,
     now,
     startedAt: now(),
     enrollLock: createMutex(),
-    statusPolicy: {
-      heartbeatIntervalMs: config.heartbeatSecs * 1000,
-      staleAttnAfter: config.staleAttnAfter,
-      staleCritAfter: config.staleCritAfter,
-      diskAttnPct: config.diskAttnPct,
-      diskCritPct: config.diskCritPct,
-      memAttnPct: config.memAttnPct,
-      memCritPct: config.memCritPct,
-      ...(config.expectedAgentVersion ? { expectedAgentVersion: config.expectedAgentVersion } : {}),
-    },
+    statusPolicy,
     eventLog,
     seenEnvelopeId: (author, id) => recentIds.get(dedupKey(author, id)),
     ledgers,
+    commands,
+    orchestrator,
+    attention,
+    webhooks,
   };
 
-  services.commands = createCommandService({
-    state,
-    submit: services.submit,
-    centerKey,
-    policy,
-    now,
-    redeliverMs: config.commandRedeliverSecs * 1000,
-    onError: (err) => log.error(`command expiry sweep failed: ${(err as Error).message}`),
-  });
-  services.commands.start();
-
-  // Scheduled scans, issued through services.commands (so through its policy check); last runs come from replay.
-  let orchestrator: Orchestrator | undefined;
-  if (schedule) {
-    orchestrator = createOrchestrator({
-      state,
-      commands: services.commands,
-      schedule,
-      ...(schedulePath ? { scheduleFile: schedulePath } : {}),
-      statusPolicy: services.statusPolicy,
-      now,
-      tickMs: config.orchestratorTickSecs * 1000,
-      log,
-    });
-    services.orchestrator = orchestrator;
-    orchestrator.start();
-  }
-
-  attention = createAttentionMonitor({
-    state,
-    submit: services.submit,
-    now,
-    policy: services.statusPolicy,
-    intervalMs: config.attentionCheckSecs * 1000,
-    onError: (err) => log.error(`attention monitor: ${(err as Error).message ?? err}`),
-  });
-  services.attention = attention;
+  limits.start();
+  apiTokenUsage.start();
+  commands.start();
+  orchestrator?.start();
   attention.start();
-  if (config.webhookUrls.length) {
-    webhooks = createWebhooks({
-      urls: config.webhookUrls,
-      secret: config.webhookSecret ?? loadOrCreateWebhookSecret(join(stateDir, 'webhook.secret'), () => newSecret('vmhook')),
-      outboxFile: join(stateDir, 'webhooks-outbox.jsonl'),
-      now,
-    });
-    services.webhooks = webhooks;
-    webhooks.start();
-  }
+  webhooks?.start();
 
-  const app = createApp(services, opts.keepaliveMs !== undefined ? { keepaliveMs: opts.keepaliveMs } : {});
-  const server: ServerType = createAdaptorServer({ fetch: app.fetch, hostname: config.host, port: config.port });
-  await new Promise<void>((res, rej) => {
-    server.once('error', rej);
-    server.listen(config.port, config.host, () => res());
-  });
-  const port = (server.address() as AddressInfo).port;
-  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  const url = `http://${host}:${port}`;
-
+  const release = () => {
+    orchestrator?.stop();
+    commands.stop(); // releases held long-polls
+  };
   let closing: Promise<void> | undefined;
   return {
     services,
-    url,
-    port,
     replay,
     adminTokenFile: admin.file,
+    release,
     close() {
       closing ??= (async () => {
-        orchestrator?.stop();
-        services.commands?.stop(); // releases held long-polls
-        const closed = new Promise<void>((res) => server.close(() => res()));
-        bus.close(); // ends every SSE stream so their connections can finish
-        // server.close() stops new connections, but keep-alive clients would go on sending on open ones: close each
-        // connection as soon as its in-flight request is answered, so shutdown takes one request, not 3 s.
-        const idle = () => (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
-        idle();
-        const sweepIdle = setInterval(idle, 20);
-        const force = setTimeout(() => (server as { closeAllConnections?: () => void }).closeAllConnections?.(), 3000);
-        await closed;
-        clearInterval(sweepIdle);
-        clearTimeout(force);
-        attention!.stop();
-        await attention!.idle();
+        release();
+        bus.close();
+        attention.stop();
+        await attention.idle();
         await orchestrator?.idle();
         await webhooks?.stop();
-        await journal!.close();
+        await journal.close();
         limits.stop();
         apiTokenUsage.stop(); // flushes last-used times
         await ledgers.scans.flush();
@@ -303,5 +305,70 @@ export async function startCenter(config: CenterConfig, opts: { log?: Logger; no
       })();
       return closing;
     },
+  };
+}
+
+export async function startCenter(config: CenterConfig, opts: CenterOptions & { keepaliveMs?: number } = {}): Promise<RunningCenter> {
+  const center = await composeCenter(config, opts);
+  const { services } = center;
+  const app = createApp(services, opts.keepaliveMs !== undefined ? { keepaliveMs: opts.keepaliveMs } : {});
+  const server: ServerType = createAdaptorServer({ fetch: app.fetch, hostname: config.host, port: config.port });
+  try {
+    await new Promise<void>((res, rej) => {
+      server.once('error', rej);
+      server.listen(config.port, config.host, () => res());
+    });
+  } catch (err) {
+    await center.close(); // e.g. the port is taken: stop the jobs and flush what replay and start-up wrote
+    throw err;
+  }
+  const port = (server.address() as AddressInfo).port;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const url = `http://${host}:${port}`;
+
+  let closing: Promise<void> | undefined;
+  return {
+    ...center,
+    url,
+    port,
+    close() {
+      closing ??= (async () => {
+        center.release();
+        const closed = new Promise<void>((res) => server.close(() => res()));
+        services.bus.close(); // ends every SSE stream so their connections can finish
+        // server.close() stops new connections, but keep-alive clients would go on sending on open ones: close each
+        // connection as soon as its in-flight request is answered, so shutdown takes one request, not 3 s.
+        const idle = () => (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+        idle();
+        const sweepIdle = setInterval(idle, 20);
+        const force = setTimeout(() => (server as { closeAllConnections?: () => void }).closeAllConnections?.(), 3000);
+        await closed;
+        clearInterval(sweepIdle);
+        clearTimeout(force);
+        await center.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+/**
+ * Replay bookkeeping for heartbeat retention: heartbeats up to the summary's `through_seq` that are still replayed
+ * (from the newest closed segment) are already counted in the summary, so they are counted once here and the
+ * summary is applied net of them when replay ends. Live heartbeats are counted by the fleet state itself.
+ */
+function heartbeatSummaryProjection(state: FleetState, summary: HeartbeatSummary | undefined): Projection {
+  const replayedUpTo = new Map<string, number>();
+  let replayedTotalUpTo = 0;
+  return {
+    replay: ({ envelope }) => {
+      if (!summary || envelope.kind !== 'heartbeat' || envelope.seq > summary.through_seq) return;
+      replayedTotalUpTo++;
+      if (envelope.node_id) replayedUpTo.set(envelope.node_id, (replayedUpTo.get(envelope.node_id) ?? 0) + 1);
+    },
+    replayed: () => {
+      if (summary) applySummary(state, summary, replayedUpTo, replayedTotalUpTo);
+    },
+    commit: () => {},
   };
 }

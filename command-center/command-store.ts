@@ -28,6 +28,7 @@ import { VaultMeshError, detailsFromZodIssues } from '../protocol/errors.js';
 import type { KeyPair } from '../protocol/keys.js';
 import { checkPolicy, type CommandPolicy } from './command-policy.js';
 import type { FleetState } from './fleet-state.js';
+import { realTimers, type Timers } from '../lib/timers.js';
 
 export const COMMAND_STATUSES = ['queued', 'delivered', 'running', 'succeeded', 'failed', 'expired', 'rejected'] as const;
 export type CommandStatus = (typeof COMMAND_STATUSES)[number];
@@ -213,6 +214,8 @@ export interface CommandServiceDeps {
   /** A delivered command is marked expired this long after expires_at without a receipt (it may still be running). */
   receiptGraceMs?: number;
   sweepIntervalMs?: number;
+  /** The expiry sweep and the long-poll waits run on these (fake ones in tests). */
+  timers?: Timers;
   onError?: (err: unknown) => void;
 }
 
@@ -222,6 +225,7 @@ function issuedBefore(rec: CommandRecord, isoTime: string): boolean {
 
 export function createCommandService(deps: CommandServiceDeps): CommandService {
   const now = deps.now ?? (() => new Date());
+  const timers = deps.timers ?? realTimers;
   const random = deps.random ?? randomBytes;
   const redeliverMs = deps.redeliverMs ?? 30_000;
   const graceMs = deps.receiptGraceMs ?? 120_000;
@@ -230,7 +234,7 @@ export function createCommandService(deps: CommandServiceDeps): CommandService {
   const waiters = new Map<string, () => void>();
   const delivering = new Set<string>();
   const expiring = new Set<string>();
-  let timer: NodeJS.Timeout | undefined;
+  let timer: unknown;
   let stopped = false;
 
   const wake = (nodeId: string) => waiters.get(nodeId)?.();
@@ -347,42 +351,54 @@ export function createCommandService(deps: CommandServiceDeps): CommandService {
     },
 
     async poll(nodeId, waitMs, signal) {
-      const started = performance.now();
       let superseded = false;
-      for (;;) {
-        if (signal?.aborted || superseded || stopped) return [];
-        const { ready, nextAt } = deliverable(nodeId, now().getTime());
-        if (ready.length) {
-          for (const r of ready) delivering.add(r.id);
-          try {
-            await Promise.all(
-              ready.map((r) =>
-                deps.submit({ kind: 'command', node_id: nodeId, author: `node:${nodeId}`, body: { event: 'delivered', command_id: r.id, status: 'delivered', attempt: r.deliveries + 1 } }),
-              ),
-            );
-          } finally {
-            for (const r of ready) delivering.delete(r.id);
+      // The wait is bounded by a timer, not by comparing clock readings: a timer is monotonic (a wall-clock step
+      // cannot stretch a long-poll) and runs on the injected timers.
+      let timedOut = waitMs <= 0;
+      let wakeUp: (() => void) | undefined;
+      const deadline = timedOut ? undefined : timers.setTimeout(() => {
+        timedOut = true;
+        wakeUp?.();
+      }, waitMs);
+      try {
+        for (;;) {
+          if (signal?.aborted || superseded || stopped) return [];
+          const { ready, nextAt } = deliverable(nodeId, now().getTime());
+          if (ready.length) {
+            for (const r of ready) delivering.add(r.id);
+            try {
+              await Promise.all(
+                ready.map((r) =>
+                  deps.submit({ kind: 'command', node_id: nodeId, author: `node:${nodeId}`, body: { event: 'delivered', command_id: r.id, status: 'delivered', attempt: r.deliveries + 1 } }),
+                ),
+              );
+            } finally {
+              for (const r of ready) delivering.delete(r.id);
+            }
+            return ready.map((r) => r.signed);
           }
-          return ready.map((r) => r.signed);
+          if (timedOut) return [];
+          await new Promise<void>((resolve) => {
+            const done = () => {
+              if (t !== undefined) timers.clearTimeout(t);
+              signal?.removeEventListener('abort', done);
+              if (waiters.get(nodeId) === done) waiters.delete(nodeId);
+              wakeUp = undefined;
+              resolve();
+            };
+            // A redelivery falls due: look again then.
+            const t = Number.isFinite(nextAt) ? timers.setTimeout(done, Math.max(1, nextAt - now().getTime())) : undefined;
+            wakeUp = done;
+            signal?.addEventListener('abort', done, { once: true });
+            const previous = waiters.get(nodeId);
+            waiters.set(nodeId, done);
+            if (previous) previous.call(undefined);
+          });
+          // If another poll for this node replaced our waiter, that one now owns delivery.
+          if (waiters.has(nodeId) && !signal?.aborted) superseded = true;
         }
-        const left = waitMs - (performance.now() - started);
-        if (left <= 0) return [];
-        const waitFor = Math.max(1, Math.min(left, nextAt - now().getTime()));
-        await new Promise<void>((resolve) => {
-          const done = () => {
-            clearTimeout(t);
-            signal?.removeEventListener('abort', done);
-            if (waiters.get(nodeId) === done) waiters.delete(nodeId);
-            resolve();
-          };
-          const t = setTimeout(done, waitFor);
-          signal?.addEventListener('abort', done, { once: true });
-          const previous = waiters.get(nodeId);
-          waiters.set(nodeId, done);
-          if (previous) previous.call(undefined);
-        });
-        // If another poll for this node replaced our waiter, that one now owns delivery.
-        if (waiters.has(nodeId) && !signal?.aborted) superseded = true;
+      } finally {
+        if (deadline !== undefined) timers.clearTimeout(deadline);
       }
     },
 
@@ -429,16 +445,15 @@ export function createCommandService(deps: CommandServiceDeps): CommandService {
     },
 
     start() {
-      if (timer) return;
-      timer = setInterval(() => {
+      if (timer !== undefined) return;
+      timer = timers.setInterval(() => {
         service.sweep().catch((err) => deps.onError?.(err));
       }, deps.sweepIntervalMs ?? 1000);
-      timer.unref();
     },
 
     stop() {
       stopped = true;
-      clearInterval(timer);
+      if (timer !== undefined) timers.clearInterval(timer);
       timer = undefined;
       for (const w of [...waiters.values()]) w();
     },

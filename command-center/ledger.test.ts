@@ -2,6 +2,7 @@ import { appendFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { manualTimers } from '../test/helpers.js';
 import { canonicalJson } from '../protocol/canonical-json.js';
 import { keyPairFromSeed } from '../protocol/keys.js';
 import { EMPTY_ROOT, leafHash, merkleRoot, verifyConsistency, verifyInclusion } from '../protocol/merkle.js';
@@ -209,20 +210,32 @@ describe('ledger', () => {
     await a.close();
   });
 
-  it('scheduleHead publishes once per interval; flush publishes the rest', async () => {
+  it('scheduleHead publishes once per interval on the injected timers; flush publishes the rest', async () => {
     const errors: unknown[] = [];
-    const a = open({ minHeadIntervalMs: 60_000, onError: (e) => errors.push(e) });
+    const manual = manualTimers(1_700_000_000_000);
+    const a = open({ minHeadIntervalMs: 60_000, onError: (e) => errors.push(e), timers: manual.timers, clockMs: () => manual.nowMs });
+    const settled = async (size: number) => {
+      for (let i = 0; i < 200 && a.latestHead()?.tree_size !== size; i++) await new Promise((r) => setImmediate(r));
+      return a.latestHead()?.tree_size;
+    };
     await a.load();
     write(a, 0, 2);
-    a.scheduleHead();
-    await new Promise((r) => setTimeout(r, 20));
-    expect(a.latestHead()?.tree_size).toBe(2);
+    a.scheduleHead(); // nothing published yet: due at once
+    a.scheduleHead(); // one timer, not two
+    expect(manual.pending).toBe(1);
+    manual.advance(0);
+    expect(await settled(2)).toBe(2);
     write(a, 2, 3);
-    a.scheduleHead(); // inside the interval: waits
-    await new Promise((r) => setTimeout(r, 20));
-    expect(a.latestHead()?.tree_size).toBe(2);
-    await a.flush();
-    expect(a.latestHead()?.tree_size).toBe(3);
+    a.scheduleHead(); // inside the interval: waits for the rest of it
+    manual.advance(59_999);
+    expect(await settled(3)).toBe(2);
+    manual.advance(1);
+    expect(await settled(3)).toBe(3);
+    write(a, 3, 4);
+    a.scheduleHead();
+    await a.flush(); // cancels the timer and publishes now
+    expect(manual.pending).toBe(0);
+    expect(a.latestHead()?.tree_size).toBe(4);
     await a.close();
     expect(errors).toEqual([]);
   });

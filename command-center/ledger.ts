@@ -33,6 +33,7 @@ import { HASH_SIZE, MerkleLog, leafHash } from '../protocol/merkle.js';
 import { signPayload, verifyPayload } from '../protocol/signing.js';
 import { LineSource } from './journal-reader.js';
 import type { Committed } from './journal.js';
+import { realTimers, type Timers } from '../lib/timers.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Formats (pure)
@@ -260,6 +261,9 @@ export interface LedgerOptions {
   backend?: Ed25519Backend;
   /** Minimum time between two heads written by `scheduleHead` (ms). */
   minHeadIntervalMs?: number;
+  /** What `scheduleHead` waits on: the timers and the clock the interval is measured by (default: real, Date.now). */
+  timers?: Timers;
+  clockMs?: () => number;
   /** Where failures of scheduled (background) head writes and of the leaf cache go (default: stderr). */
   onError?: (err: unknown) => void;
   /** Most heads kept in the chain file; when full, they move to an archive segment (default 1,000). */
@@ -337,7 +341,9 @@ export function createLedger(opts: LedgerOptions): Ledger {
   let rootFileStale = false;
   let cacheFd: number | undefined;
   let queue: Promise<unknown> = Promise.resolve();
-  let timer: NodeJS.Timeout | undefined;
+  const timers = opts.timers ?? realTimers;
+  const clockMs = opts.clockMs ?? Date.now;
+  let timer: unknown;
   let lastPublishAt = 0;
 
   const addLine = (bytes: Buffer): Buffer => {
@@ -490,7 +496,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
     publishHead() {
       const run = queue.then(async (): Promise<SignedTreeHead | undefined> => {
         if (!loaded) throw new VaultMeshError('LEDGER_NOT_LOADED', 'ledger.publishHead before load()', { status: 500 });
-        lastPublishAt = Date.now();
+        lastPublishAt = clockMs();
         const size = log.size;
         if (size === (last?.head.tree_size ?? 0)) {
           if (rootFileStale && last) {
@@ -543,17 +549,16 @@ export function createLedger(opts: LedgerOptions): Ledger {
     },
 
     scheduleHead() {
-      if (timer) return;
-      const delay = Math.max(0, lastPublishAt + minInterval - Date.now());
-      timer = setTimeout(() => {
+      if (timer !== undefined) return;
+      const delay = Math.max(0, lastPublishAt + minInterval - clockMs());
+      timer = timers.setTimeout(() => {
         timer = undefined;
         ledger.publishHead().catch(onError);
       }, delay);
-      timer.unref();
     },
 
     async flush() {
-      if (timer) clearTimeout(timer);
+      if (timer !== undefined) timers.clearTimeout(timer);
       timer = undefined;
       // Background failures went to onError when they happened; this publish covers their leaves or throws.
       await ledger.publishHead();

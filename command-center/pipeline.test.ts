@@ -17,20 +17,30 @@ describe('RecentIds', () => {
 describe('pipeline de-duplication', () => {
   it('recognises a retry by the same author only; another author claiming the id cannot suppress a fact', async () => {
     const { openJournal } = await import('./journal.js');
-    const { createFleetState } = await import('./fleet-state.js');
-    const { createEventBus } = await import('./event-bus.js');
-    const { createPipeline } = await import('./pipeline.js');
-    const { tempDir } = await import('../test/helpers.js');
+    const { createCommitFanout } = await import('./commit-fanout.js');
+    const { createPipeline, recentIdsProjection } = await import('./pipeline.js');
+    const { tempDir, quietLogger } = await import('../test/helpers.js');
     const t = tempDir();
     try {
-      let journal: Awaited<ReturnType<typeof openJournal>> | undefined;
-      const pipeline = createPipeline({ journal: () => journal!, state: createFleetState(), bus: createEventBus(), recentIds: new RecentIds() });
-      journal = await openJournal({ dir: t.dir, onCommit: pipeline.onCommit });
+      const recentIds = new RecentIds();
+      const fanout = createCommitFanout({ log: quietLogger });
+      fanout.addProjection('recent-ids', recentIdsProjection(recentIds));
+      fanout.seal();
+      const journal = await openJournal({ dir: t.dir, onCommit: fanout.commit });
+      const pipeline = createPipeline({ journal, recentIds });
       const squat = await pipeline.submit({ id: 'rcpt-c1', kind: 'note', author: 'token:bot', body: { text: 'mine now' } });
       const real = await pipeline.submit({ id: 'rcpt-c1', kind: 'receipt', author: 'node:web-01', node_id: 'web-01', body: {} });
       const retry = await pipeline.submit({ id: 'rcpt-c1', kind: 'receipt', author: 'node:web-01', node_id: 'web-01', body: {} });
       expect([squat.duplicate, real.duplicate, retry.duplicate]).toEqual([false, false, true]);
       expect(retry.envelope.seq).toBe(real.envelope.seq);
+      // Two concurrent submits of one id: one append, both answered with its seq.
+      const [a, b] = await Promise.all([
+        pipeline.submit({ id: 'n-1', kind: 'note', author: 'token:bot', body: { text: 'x' } }),
+        pipeline.submit({ id: 'n-1', kind: 'note', author: 'token:bot', body: { text: 'x' } }),
+      ]);
+      expect([a.duplicate, b.duplicate]).toEqual([false, true]);
+      expect(b.envelope.seq).toBe(a.envelope.seq);
+      expect(journal.lastSeq).toBe(3);
       await journal.close();
     } finally {
       t.cleanup();

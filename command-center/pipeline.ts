@@ -1,11 +1,10 @@
 /**
- * The write path: journal.append (durable) → state.apply → bus.publish, with de-duplication by envelope id so
- * an agent retrying a request (timeout, offline outbox) never stores a fact twice.
+ * The write path's front door: submit → journal.append (durable) → commit fan-out, with de-duplication by envelope
+ * id so an agent retrying a request (timeout, offline outbox) never stores a fact twice.
  */
 import type { Envelope, EnvelopeDraft } from '../protocol/envelope.js';
-import type { Journal, Committed } from './journal.js';
-import { applyEnvelope, type FleetState } from './fleet-state.js';
-import type { EventBus } from './event-bus.js';
+import type { Journal } from './journal.js';
+import { perEntry, type Projection } from './commit-fanout.js';
 
 /**
  * Remembers the most recent envelope ids (bounded). Eviction order is kept in a ring array, not by taking the first
@@ -46,28 +45,16 @@ export function dedupKey(author: string, id: string): string {
 
 export interface Pipeline {
   submit(draft: EnvelopeDraft): Promise<{ envelope: Envelope; duplicate: boolean }>;
-  /** The journal's onCommit hook: applies and publishes a durable batch in seq order. */
-  onCommit(batch: Committed[]): void;
 }
 
-export function createPipeline(deps: {
-  journal: () => Journal;
-  state: FleetState;
-  bus: EventBus;
-  recentIds: RecentIds;
-  /** Further observers of durable batches (ledgers). */
-  observers?: Array<(batch: Committed[]) => void>;
-}): Pipeline {
+/**
+ * Submission with de-duplication. The durable batch reaches state, bus and the rest through the journal's commit
+ * hook (commit-fanout.ts); `recentIds` is one of those projections, so a retry arriving after the commit is
+ * recognised, and one arriving while the first is still in flight shares its promise.
+ */
+export function createPipeline(deps: { journal: Pick<Journal, 'append'>; recentIds: RecentIds }): Pipeline {
   const inflight = new Map<string, Promise<{ envelope: Envelope; duplicate: boolean }>>();
   return {
-    onCommit(batch) {
-      for (const obs of deps.observers ?? []) obs(batch);
-      for (const { envelope } of batch) {
-        applyEnvelope(deps.state, envelope);
-        deps.recentIds.add(dedupKey(envelope.author, envelope.id), envelope.seq);
-        deps.bus.publish(envelope);
-      }
-    },
     submit(draft) {
       const key = draft.id === undefined ? undefined : dedupKey(draft.author, draft.id);
       if (key !== undefined) {
@@ -76,7 +63,7 @@ export function createPipeline(deps: {
         const pending = inflight.get(key);
         if (pending) return pending.then((r) => ({ ...r, duplicate: true }));
       }
-      const p = deps.journal().append(draft).then((envelope) => ({ envelope, duplicate: false }));
+      const p = deps.journal.append(draft).then((envelope) => ({ envelope, duplicate: false }));
       if (key !== undefined) {
         inflight.set(key, p);
         p.finally(() => inflight.delete(key)).catch(() => undefined);
@@ -84,6 +71,11 @@ export function createPipeline(deps: {
       return p;
     },
   };
+}
+
+/** The recent-ids projection: every journaled id, replayed or live, so retries across a restart are recognised. */
+export function recentIdsProjection(recentIds: RecentIds): Projection {
+  return perEntry(({ envelope }) => recentIds.add(dedupKey(envelope.author, envelope.id), envelope.seq));
 }
 
 function draftToStub(draft: EnvelopeDraft): Envelope {

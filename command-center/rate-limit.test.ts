@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
-import { enrolledNode, heartbeatBody, openSse, startTestCenter, tempDir, testNode, type TestCenter, cleanupAfterEach } from '../test/helpers.js';
+import { enrolledNode, heartbeatBody, openSse, startTestCenter, tempDir, testNode, type TestCenter, cleanupAfterEach, manualTimers } from '../test/helpers.js';
 import { renderError } from './http-errors.js';
 import { addressKey, createAbuseLimits, createTokenBuckets, rateLimitHeaders } from './rate-limit.js';
 import type { AppEnv } from './services.js';
@@ -164,16 +164,55 @@ describe('abuse limits in a running center', () => {
 
 describe('request timeout', () => {
   it('answers 503 REQUEST_TIMEOUT for a slow request, but leaves streams and long-polls alone', async () => {
-    const limits = createAbuseLimits({ buckets: false, ip: { perSec: 1, burst: 1 }, identity: { perSec: 1, burst: 1 }, node: { perSec: 1, burst: 1 }, enroll: { perSec: 1, burst: 1 }, trustProxy: false, sseMaxPerIdentity: 1, requestTimeoutMs: 50 });
+    const manual = manualTimers();
+    const limits = createAbuseLimits({ buckets: false, ip: { perSec: 1, burst: 1 }, identity: { perSec: 1, burst: 1 }, node: { perSec: 1, burst: 1 }, enroll: { perSec: 1, burst: 1 }, trustProxy: false, sseMaxPerIdentity: 1, requestTimeoutMs: 50 }, { timers: manual.timers });
     const app = new Hono<AppEnv>();
     app.use('*', limits.requestTimeout());
-    const slow = (c: any) => new Promise<Response>((r) => setTimeout(() => r(c.json({ ok: true })), 150));
+    // A handler that answers only when the test releases it, and says when it started.
+    let entered: () => void = () => {};
+    let release: () => void = () => {};
+    const slow = (c: any) => {
+      entered();
+      return new Promise<Response>((r) => (release = () => r(c.json({ ok: true }))));
+    };
+    const started = () => new Promise<void>((r) => (entered = r));
     app.get('/api/slow', slow);
     app.get('/api/agent/commands', slow);
     app.onError((err, c) => renderError(err, c));
-    const r = await app.request('/api/slow');
+
+    let inside = started();
+    const timedOut = app.request('/api/slow');
+    await inside;
+    manual.advance(49);
+    expect(manual.pending).toBe(1);
+    manual.advance(1);
+    const r = await timedOut;
     expect(r.status).toBe(503);
+    expect(r.headers.get('retry-after')).toBe('1');
     expect(((await r.json()) as any).error.code).toBe('REQUEST_TIMEOUT');
-    expect((await app.request('/api/agent/commands')).status).toBe(200);
+    release();
+
+    inside = started();
+    const longPoll = app.request('/api/agent/commands');
+    await inside;
+    expect(manual.pending).toBe(0); // no deadline on a long-poll
+    manual.advance(60_000);
+    release();
+    expect((await longPoll).status).toBe(200);
+  });
+
+  it('clears the deadline of a request that answered in time; start and stop manage one sweep interval', async () => {
+    const manual = manualTimers();
+    const limits = createAbuseLimits({ buckets: false, ip: { perSec: 1, burst: 1 }, identity: { perSec: 1, burst: 1 }, node: { perSec: 1, burst: 1 }, enroll: { perSec: 1, burst: 1 }, trustProxy: false, sseMaxPerIdentity: 1, requestTimeoutMs: 50 }, { timers: manual.timers });
+    const app = new Hono<AppEnv>();
+    app.use('*', limits.requestTimeout());
+    app.get('/api/fast', (c) => c.json({ ok: true }));
+    expect((await app.request('/api/fast')).status).toBe(200);
+    expect(manual.pending).toBe(0);
+    limits.start();
+    limits.start(); // idempotent
+    expect(manual.active).toBe(1);
+    limits.stop();
+    expect(manual.active).toBe(0);
   });
 });

@@ -20,6 +20,7 @@ import { SIGNATURE_HEADERS } from '../protocol/request-signing.js';
 import type { CenterConfig } from './config.js';
 import type { Identity } from './operator-auth.js';
 import type { AppEnv, Services } from './services.js';
+import { realTimers, type Timers } from '../lib/timers.js';
 
 export interface BucketSpec {
   /** Sustained rate. */
@@ -257,14 +258,15 @@ function onStreamEnd(res: Response, onEnd: () => void): Response {
   return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
 }
 
-export function createAbuseLimits(config: AbuseLimitsConfig, opts: { now?: () => number; maxKeys?: number } = {}): AbuseLimits {
+export function createAbuseLimits(config: AbuseLimitsConfig, opts: { now?: () => number; maxKeys?: number; timers?: Timers } = {}): AbuseLimits {
+  const timers = opts.timers ?? realTimers;
   const bucketOpts = { ...(opts.now ? { now: opts.now } : {}), ...(opts.maxKeys ? { maxKeys: opts.maxKeys } : {}) };
   const ipBuckets = createTokenBuckets(config.ip, bucketOpts);
   const idBuckets = createTokenBuckets(config.identity, bucketOpts);
   const nodeBuckets = createTokenBuckets(config.node, bucketOpts);
   const enrollBuckets = createTokenBuckets(config.enroll, bucketOpts);
   const streams = new Map<string, number>();
-  let timer: NodeJS.Timeout | undefined;
+  let timer: unknown;
 
   const sweep = () => {
     ipBuckets.sweep();
@@ -278,11 +280,10 @@ export function createAbuseLimits(config: AbuseLimitsConfig, opts: { now?: () =>
     openStreams: (name) => streams.get(name) ?? 0,
     sweep,
     start() {
-      timer ??= setInterval(sweep, 60_000);
-      timer.unref();
+      timer ??= timers.setInterval(sweep, 60_000);
     },
     stop() {
-      if (timer) clearInterval(timer);
+      if (timer !== undefined) timers.clearInterval(timer);
       timer = undefined;
     },
 
@@ -371,9 +372,9 @@ export function createAbuseLimits(config: AbuseLimitsConfig, opts: { now?: () =>
     requestTimeout() {
       return async function requestTimeout(c, next) {
         if (isLongRequest(c.req.method, c.req.path)) return next();
-        let t: NodeJS.Timeout | undefined;
+        let t: unknown;
         const timedOut = new Promise<never>((_, rej) => {
-          t = setTimeout(() => {
+          t = timers.setTimeout(() => {
             c.header('retry-after', '1');
             rej(new VaultMeshError('REQUEST_TIMEOUT', `the request took longer than ${config.requestTimeoutMs / 1000} s; retry (writes with an id or Idempotency-Key are safe to retry)`, { status: 503 }));
           }, config.requestTimeoutMs);
@@ -381,7 +382,7 @@ export function createAbuseLimits(config: AbuseLimitsConfig, opts: { now?: () =>
         try {
           await Promise.race([next(), timedOut]);
         } finally {
-          clearTimeout(t);
+          timers.clearTimeout(t);
         }
       };
     },
@@ -389,7 +390,7 @@ export function createAbuseLimits(config: AbuseLimitsConfig, opts: { now?: () =>
 }
 
 /** The limits a center runs with, from its configuration. */
-export function abuseLimitsFromConfig(config: CenterConfig): AbuseLimits {
+export function abuseLimitsFromConfig(config: CenterConfig, opts: { timers?: Timers } = {}): AbuseLimits {
   return createAbuseLimits({
     buckets: config.rateLimit,
     identity: { perSec: config.rateLimitPerSec, burst: config.rateLimitBurst },
@@ -399,5 +400,5 @@ export function abuseLimitsFromConfig(config: CenterConfig): AbuseLimits {
     trustProxy: config.trustProxy,
     sseMaxPerIdentity: config.sseMaxPerIdentity,
     requestTimeoutMs: config.requestTimeoutSecs * 1000,
-  });
+  }, opts);
 }

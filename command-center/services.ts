@@ -35,24 +35,24 @@ export interface Services {
   enrollLock: Mutex;
   statusPolicy: StatusPolicy;
   /** Recent envelopes per journal plus journal reads, for `GET /api/events`. */
-  eventLog?: EventLog;
+  eventLog: EventLog;
   /** The seq of an envelope id already journaled (recent ids only), for idempotent retries. */
-  seenEnvelopeId?(author: string, id: string): number | undefined;
-  attention?: AttentionMonitor;
-  /** Outbound webhooks (only when URLs are configured). */
-  webhooks?: Webhooks;
+  seenEnvelopeId(author: string, id: string): number | undefined;
+  attention: AttentionMonitor;
+  /** Outbound webhooks; null when no URL is configured. */
+  webhooks: Webhooks | null;
   /** RFC 6962 ledgers over sovereign-scans.jsonl and commands.jsonl. */
-  ledgers?: { scans: Ledger; commands: Ledger };
-  /** Signed commands: issue/list/poll/receipts (command-store.ts). Optional so partial test set-ups need not build it. */
-  commands?: CommandService;
+  ledgers: { scans: Ledger; commands: Ledger };
+  /** Signed commands: issue/list/poll/receipts (command-store.ts). */
+  commands: CommandService;
   /** Last-used times of scoped API tokens (api-tokens.ts). */
-  apiTokenUsage?: ApiTokenUsage;
-  /** Cloudflare Access verification, when configured (cf-access.ts). */
-  cfAccess?: CfAccess;
+  apiTokenUsage: ApiTokenUsage;
+  /** Cloudflare Access verification; null when not configured (cf-access.ts). */
+  cfAccess: CfAccess | null;
   /** Rate limits, SSE cap, request timeout (rate-limit.ts). */
-  limits?: AbuseLimits;
-  /** Scheduled scans: schedules, next run times and last runs per node (orchestrator.ts); absent when disabled. */
-  orchestrator?: Orchestrator;
+  limits: AbuseLimits;
+  /** Scheduled scans: schedules, next run times and last runs per node (orchestrator.ts); null when disabled. */
+  orchestrator: Orchestrator | null;
 }
 
 export type AppEnv = {

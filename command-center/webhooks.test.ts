@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { startCenter } from './center.js';
 import { resolveCenterConfig } from './config.js';
 import { createWebhooks, signWebhook } from './webhooks.js';
+import { manualTimers } from '../test/helpers.js';
 
 const dirs: string[] = [];
 const servers: Server[] = [];
@@ -88,6 +89,24 @@ describe('webhooks', () => {
     expect(dead.hooks.status().items[0]!.attempts).toBe(3);
   });
 
+  it('delivers on the tick of its timers; stop() waits for the delivery in flight and clears the tick', async () => {
+    const r = await receiver([]);
+    const manual = manualTimers();
+    const dir = mkdtempSync(join(tmpdir(), 'vm-hooks-'));
+    dirs.push(dir);
+    const hooks = createWebhooks({ urls: [r.url], secret: 's3cret', outboxFile: join(dir, 'webhooks-outbox.jsonl'), now: () => new Date(0), tickMs: 1000, timers: manual.timers });
+    hooks.onCommit([{ envelope: env(1, 'incident') }]);
+    hooks.start();
+    hooks.start(); // one tick, not two
+    expect(manual.active).toBe(1);
+    expect(r.got).toHaveLength(0); // nothing is sent before the tick
+    manual.advance(1000);
+    await hooks.stop();
+    expect(r.got).toHaveLength(1);
+    expect(hooks.status()).toMatchObject({ delivered: 1, pending: 0 });
+    expect(manual.active).toBe(0);
+  });
+
   it('keeps the outbox bounded', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'vm-hooks-'));
     dirs.push(dir);
@@ -119,6 +138,33 @@ describe('webhooks in a running center', () => {
       expect(status.items[0].payload).toBeUndefined();
     } finally {
       await center.close();
+    }
+  });
+
+  it('a restart replays the incident into state but does not send it again (reactors never see replay)', async () => {
+    const r = await receiver([]);
+    const dir = mkdtempSync(join(tmpdir(), 'vm-hooks-cc-'));
+    dirs.push(dir);
+    const config = resolveCenterConfig({ port: 0, logDir: join(dir, 'logs'), stateDir: join(dir, 'state'), fsync: 'off', webhookUrls: r.url }, {});
+    const quiet = { info: () => {}, warn: () => {}, error: () => {} };
+    const first = await startCenter(config, { log: quiet });
+    try {
+      const token = readFileSync(first.adminTokenFile, 'utf8').trim();
+      const post = await fetch(`${first.url}/api/events`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ kind: 'incident', body: { title: 'x', severity: 'low' } }) });
+      expect(post.status).toBe(201);
+      await first.services.webhooks!.deliverDue();
+      expect(r.got).toHaveLength(1);
+    } finally {
+      await first.close();
+    }
+    const second = await startCenter(config, { log: quiet });
+    try {
+      expect(second.services.state.incidents.open.size).toBe(1); // the projection was rebuilt
+      await second.services.webhooks!.deliverDue();
+      expect(r.got).toHaveLength(1);
+      expect(second.services.webhooks!.status()).toMatchObject({ pending: 0, delivered: 1 });
+    } finally {
+      await second.close();
     }
   });
 });

@@ -10,6 +10,7 @@ import { canonicalJson } from '../protocol/canonical-json.js';
 import type { Envelope } from '../protocol/envelope.js';
 import { writeFileAtomicSync } from '../lib/atomic-file.js';
 import { assertPrivateFile } from '../lib/key-file.js';
+import { realTimers, type Timers } from '../lib/timers.js';
 
 export const WEBHOOK_KINDS = new Set(['attention', 'incident', 'ack', 'resolve']);
 
@@ -42,6 +43,8 @@ export interface WebhookOptions {
   timeoutMs?: number;
   /** Delivery loop period. */
   tickMs?: number;
+  /** The delivery tick runs on these (fake ones in tests). */
+  timers?: Timers;
 }
 
 /** `sha256=<hex>` over `<timestamp>.<body>`: the receiver recomputes it with the shared secret. */
@@ -73,7 +76,8 @@ export function createWebhooks(opts: WebhookOptions): Webhooks {
         .map((l) => JSON.parse(l) as Delivery)
     : [];
   let dropped = 0;
-  let timer: NodeJS.Timeout | undefined;
+  const timers = opts.timers ?? realTimers;
+  let timer: unknown;
   let running: Promise<void> | undefined;
 
   const persist = () => writeFileAtomicSync(opts.outboxFile, outbox.map((d) => JSON.stringify(d) + '\n').join(''), 0o600);
@@ -146,13 +150,12 @@ export function createWebhooks(opts: WebhookOptions): Webhooks {
       return { urls: opts.urls, pending: count('pending'), delivered: count('delivered'), failed: count('failed'), dropped, items: outbox.slice(-100).reverse() };
     },
     start() {
-      timer ??= setInterval(() => {
+      timer ??= timers.setInterval(() => {
         running ??= hooks.deliverDue().finally(() => (running = undefined));
       }, opts.tickMs ?? 1000);
-      timer.unref();
     },
     async stop() {
-      clearInterval(timer);
+      if (timer !== undefined) timers.clearInterval(timer);
       timer = undefined;
       await running;
     },

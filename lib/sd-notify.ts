@@ -10,6 +10,7 @@
  * Outside systemd ($NOTIFY_SOCKET unset) every call is a no-op.
  */
 import { execFile } from 'node:child_process';
+import { realTimers, type Timers } from './timers.js';
 
 export type NotifyRunner = (args: string[]) => Promise<void>;
 
@@ -49,13 +50,14 @@ export function watchdogInterval(env: NodeJS.ProcessEnv, pid = process.pid): num
   return Math.max(100, Math.floor(usec / 1000 / 2));
 }
 
-export function createSdNotifier(opts: { env?: NodeJS.ProcessEnv; run?: NotifyRunner; onError?: (err: unknown) => void; pid?: number } = {}): SdNotifier {
+export function createSdNotifier(opts: { env?: NodeJS.ProcessEnv; run?: NotifyRunner; onError?: (err: unknown) => void; pid?: number; timers?: Timers } = {}): SdNotifier {
   const env = opts.env ?? process.env;
   const enabled = Boolean(env.NOTIFY_SOCKET);
   const run = opts.run ?? defaultRunner();
   const onError = opts.onError ?? (() => undefined);
   const interval = enabled ? watchdogInterval(env, opts.pid) : undefined;
-  let timer: NodeJS.Timeout | undefined;
+  const timers = opts.timers ?? realTimers;
+  let timer: unknown;
   let inFlight = false;
 
   const send = async (assignments: string[]): Promise<void> => {
@@ -77,15 +79,14 @@ export function createSdNotifier(opts: { env?: NodeJS.ProcessEnv; run?: NotifyRu
       if (!interval || timer) return;
       // The timer firing at all proves the event loop is alive; `isHealthy` can add checks of its own. A ping
       // still running (a stalled systemd-notify) is not stacked with another.
-      timer = setInterval(() => {
+      timer = timers.setInterval(() => {
         if (inFlight || !isHealthy()) return;
         inFlight = true;
         void send(['WATCHDOG=1']).finally(() => (inFlight = false));
       }, interval);
-      timer.unref();
     },
     stopWatchdog() {
-      if (timer) clearInterval(timer);
+      if (timer !== undefined) timers.clearInterval(timer);
       timer = undefined;
     },
   };

@@ -6,7 +6,7 @@ import { request } from 'undici';
 import { generateKeyPair, type KeyPair } from '../protocol/keys.js';
 import { signRequest } from '../protocol/request-signing.js';
 import { resolveCenterConfig, type CenterConfig } from '../command-center/config.js';
-import { startCenter, type RunningCenter } from '../command-center/center.js';
+import { composeCenter, startCenter, type CenterOptions, type ComposedCenter, type RunningCenter } from '../command-center/center.js';
 import type { Logger } from '../lib/logger.js';
 import { readFileSync } from 'node:fs';
 import { afterEach } from 'vitest';
@@ -43,6 +43,16 @@ export async function startTestCenter(dir: string, overrides: Partial<Record<key
       return { status: res.statusCode, json: text ? JSON.parse(text) : undefined, headers: res.headers };
     },
   });
+}
+
+/**
+ * A real set of services without an HTTP server (journals and state in `dir`), for tests that drive services or
+ * `createApp(services).request()` in-process. Close it like a center.
+ */
+export async function composeTestCenter(dir: string, overrides: Partial<Record<keyof CenterConfig, unknown>> = {}, opts: CenterOptions = {}): Promise<ComposedCenter & { config: CenterConfig; adminToken: string }> {
+  const config = resolveCenterConfig({ port: 0, logDir: join(dir, 'logs'), stateDir: join(dir, 'state'), fsync: 'off', ...overrides }, {});
+  const center = await composeCenter(config, { log: quietLogger, ...opts });
+  return Object.assign(center, { config, adminToken: readFileSync(center.adminTokenFile, 'utf8').trim() });
 }
 
 export interface TestNode {
@@ -186,23 +196,66 @@ export function cleanupAfterEach(): (fn: () => Promise<void> | void) => void {
   return (fn) => void list.push(fn);
 }
 
-/** Interval timers that fire only when a test says so (for background jobs with a fake clock). */
-export function manualTimers(): { timers: import('../lib/timers.js').Timers; fireAll(): void; readonly active: number } {
-  const intervals = new Map<number, () => void>();
+/**
+ * Timers that fire only when a test says so: `fireAll()` runs every interval once; `advance(ms)` moves a manual
+ * clock and runs, in due order, the timeouts and interval periods that fall within it (`nowMs` is that clock).
+ */
+export function manualTimers(startMs = 0): {
+  timers: import('../lib/timers.js').Timers;
+  fireAll(): void;
+  advance(ms: number): void;
+  readonly nowMs: number;
+  readonly active: number;
+  readonly pending: number;
+} {
+  const intervals = new Map<number, { fn: () => void; ms: number; due: number }>();
+  const timeouts = new Map<number, { fn: () => void; due: number }>();
   let next = 1;
+  let nowMs = startMs;
   return {
     timers: {
-      setInterval: (fn) => {
-        intervals.set(next, fn);
+      setInterval: (fn, ms) => {
+        intervals.set(next, { fn, ms: Math.max(1, ms), due: nowMs + Math.max(1, ms) });
         return next++;
       },
       clearInterval: (h) => void intervals.delete(h as number),
+      setTimeout: (fn, ms) => {
+        timeouts.set(next, { fn, due: nowMs + Math.max(0, ms) });
+        return next++;
+      },
+      clearTimeout: (h) => void timeouts.delete(h as number),
     },
     fireAll: () => {
-      for (const fn of [...intervals.values()]) fn();
+      for (const { fn } of [...intervals.values()]) fn();
+    },
+    advance(ms) {
+      const until = nowMs + ms;
+      for (;;) {
+        let first: { id: number; due: number; kind: 'timeout' | 'interval' } | undefined;
+        for (const [id, t] of timeouts) if (t.due <= until && (!first || t.due < first.due)) first = { id, due: t.due, kind: 'timeout' };
+        for (const [id, t] of intervals) if (t.due <= until && (!first || t.due < first.due)) first = { id, due: t.due, kind: 'interval' };
+        if (!first) break;
+        nowMs = Math.max(nowMs, first.due);
+        if (first.kind === 'timeout') {
+          const t = timeouts.get(first.id)!;
+          timeouts.delete(first.id);
+          t.fn();
+        } else {
+          const t = intervals.get(first.id)!;
+          t.due += t.ms;
+          t.fn();
+        }
+      }
+      nowMs = until;
+    },
+    get nowMs() {
+      return nowMs;
     },
     get active() {
       return intervals.size;
+    },
+    get pending() {
+      return timeouts.size;
     },
   };
 }

@@ -33,7 +33,7 @@ export interface ConsoleSource {
   /** The ledgers over sovereign-scans.jsonl and commands.jsonl; the mission bar shows the scan ledger's root. */
   ledgers?: { scans: { root(): LedgerRootView } } | undefined;
   /** Scheduled scans, when the orchestrator runs: the node detail shows the next run. */
-  orchestrator?: Pick<Orchestrator, 'view'> | undefined;
+  orchestrator?: Pick<Orchestrator, 'view'> | null | undefined;
 }
 
 export interface PanelContext {

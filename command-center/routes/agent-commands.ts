@@ -6,7 +6,6 @@ import type { Hono } from 'hono';
 import { z } from 'zod';
 import { parseJsonBytes, validationError } from '../http-errors.js';
 import type { AppEnv } from '../services.js';
-import { commandsOf } from './commands.js';
 
 const pollQuerySchema = z.object({ wait: z.coerce.number().min(0).max(3600).optional() });
 
@@ -17,13 +16,13 @@ export function registerAgentCommandRoutes(app: Hono<AppEnv>): void {
     if (!q.success) throw validationError(q.error, 'query');
     const maxSecs = services.config.commandPollSecs;
     const waitSecs = Math.min(q.data.wait ?? maxSecs, maxSecs);
-    const commands = await commandsOf(services).poll(c.get('nodeId'), waitSecs * 1000, c.req.raw.signal);
+    const commands = await services.commands.poll(c.get('nodeId'), waitSecs * 1000, c.req.raw.signal);
     return c.json({ commands, server_time: services.now().toISOString() });
   });
 
   app.post('/receipts', async (c) => {
     const services = c.get('services');
-    const { record, duplicate } = await commandsOf(services).acceptReceipt(c.get('nodeId'), parseJsonBytes(c.get('rawBody')));
+    const { record, duplicate } = await services.commands.acceptReceipt(c.get('nodeId'), parseJsonBytes(c.get('rawBody')));
     return c.json({ ok: true, command_id: record.id, status: record.status, duplicate });
   });
 }

@@ -85,7 +85,7 @@ export function agentRoutes(): Hono<AppEnv> {
     const nodeId = c.get('nodeId');
     if (report.node_id !== nodeId) throw new VaultMeshError('NODE_MISMATCH', 'report node_id differs from the signing node', { status: 403 });
     // Scan ids name ledger leaves (proofs are fetched by id), so one id never covers two reports from different nodes.
-    if (report.id !== undefined && services.seenEnvelopeId?.(`node:${nodeId}`, report.id) === undefined && services.ledgers?.scans.indexOf(report.id) !== undefined) {
+    if (report.id !== undefined && services.seenEnvelopeId(`node:${nodeId}`, report.id) === undefined && services.ledgers.scans.indexOf(report.id) !== undefined) {
       throw new VaultMeshError('ID_CONFLICT', `scan id ${report.id} is already in the ledger`, { status: 409 });
     }
     const { envelope, duplicate } = await services.submit({

@@ -4,10 +4,10 @@ import { z } from 'zod';
 import { idSchema, nodeIdSchema } from '../../protocol/envelope.js';
 import { VaultMeshError } from '../../protocol/errors.js';
 import { actionNameSchema } from '../../protocol/command.js';
-import { COMMAND_STATUSES, commandView, type CommandService } from '../command-store.js';
+import { COMMAND_STATUSES, commandView } from '../command-store.js';
 import { readJson, validationError } from '../http-errors.js';
 import { requireScope } from '../require-operator.js';
-import type { AppEnv, Services } from '../services.js';
+import type { AppEnv } from '../services.js';
 
 const issueSchema = z
   .object({
@@ -24,11 +24,6 @@ const listQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 
-export function commandsOf(services: Services): CommandService {
-  if (!services.commands) throw new VaultMeshError('UNAVAILABLE', 'commands are not enabled on this center', { status: 503 });
-  return services.commands;
-}
-
 export function commandRoutes(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
@@ -41,7 +36,7 @@ export function commandRoutes(): Hono<AppEnv> {
     if (keyCheck && !keyCheck.success) throw validationError(keyCheck.error, 'Idempotency-Key header');
     const key = keyCheck?.data;
     // A retry with the same key answers the first command (200) instead of signing a second one.
-    const { record, duplicate } = await commandsOf(c.get('services')).issueOnce({
+    const { record, duplicate } = await c.get('services').commands.issueOnce({
       nodeId: b.node_id,
       action: b.action,
       args: b.args,
@@ -55,7 +50,7 @@ export function commandRoutes(): Hono<AppEnv> {
   app.get('/commands', requireScope('nodes:read'), (c) => {
     const q = listQuerySchema.safeParse(c.req.query());
     if (!q.success) throw validationError(q.error, 'query');
-    const list = commandsOf(c.get('services')).list({
+    const list = c.get('services').commands.list({
       ...(q.data.node_id ? { nodeId: q.data.node_id } : {}),
       ...(q.data.status ? { status: q.data.status } : {}),
       limit: q.data.limit,
@@ -64,7 +59,7 @@ export function commandRoutes(): Hono<AppEnv> {
   });
 
   app.get('/commands/:id', requireScope('nodes:read'), (c) => {
-    const rec = commandsOf(c.get('services')).get(c.req.param('id'));
+    const rec = c.get('services').commands.get(c.req.param('id'));
     if (!rec) throw new VaultMeshError('NOT_FOUND', 'no such command', { status: 404 });
     return c.json(commandView(rec));
   });

@@ -192,7 +192,7 @@ export function consoleRoutes(opts: ConsoleRouteOptions = {}): Hono<AppEnv> {
         attention: p.attention,
         findings: p.findings,
         feed: p.feed,
-        command: commandForm(services.commands?.policy, selected ? services.state.nodes.get(selected) : undefined, { canIssue: hasScope(identity, 'commands:write') }),
+        command: commandForm(services.commands.policy, selected ? services.state.nodes.get(selected) : undefined, { canIssue: hasScope(identity, 'commands:write') }),
         note: { available: hasScope(identity, 'events:write'), node: p.detail ? selected : undefined, severities: INCIDENT_SEVERITIES },
         streamUrl: `/console/stream?${stream}`,
       }),
@@ -267,7 +267,6 @@ export function consoleRoutes(opts: ConsoleRouteOptions = {}): Hono<AppEnv> {
       const identity = await identify(c); // a cookie without the CSRF token or from another site throws 403 here
       if (!identity) throw new VaultMeshError('UNAUTHORIZED', 'sign in to the console first', { status: 401 });
       if (!hasScope(identity, 'commands:write')) throw new VaultMeshError('FORBIDDEN', 'sending commands needs the commands:write scope', { status: 403 });
-      if (!services.commands) throw new VaultMeshError('UNAVAILABLE', 'commands are not enabled on this center', { status: 503 });
       const form = await readForm(c);
       nodeId = selectedNode(typeof form.node_id === 'string' ? form.node_id : undefined);
       if (!nodeId) throw new VaultMeshError('VALIDATION_ERROR', 'select a node first', { status: 400 });

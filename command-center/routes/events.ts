@@ -98,7 +98,7 @@ export function eventRoutes(): Hono<AppEnv> {
     const id = key ?? input.id;
     // A retry is answered before validating against current state: the original may have changed it (a resolve).
     if (id !== undefined) {
-      const seq = s.seenEnvelopeId?.(c.get('identity').name, id);
+      const seq = s.seenEnvelopeId(c.get('identity').name, id);
       if (seq !== undefined) return c.json({ duplicate: true, id, seq }, 200);
     }
 
@@ -136,7 +136,6 @@ export function eventRoutes(): Hono<AppEnv> {
   app.get('/events', requireScope('events:read'), async (c) => {
     const s = c.get('services');
     const q = parseEventQuery(c.req.query());
-    if (!s.eventLog) throw new VaultMeshError('NOT_AVAILABLE', 'event history is not configured on this center', { status: 503 });
     const page = await s.eventLog.query(q);
     return c.json({ items: page.items, next: page.next });
   });

@@ -19,14 +19,12 @@ export function ledgerRoutes(): Hono<AppEnv> {
 
   app.get('/ledger/root', requireScope('nodes:read'), (c) => {
     const ledgers = c.get('services').ledgers;
-    if (!ledgers) throw new VaultMeshError('LEDGER_DISABLED', 'this center runs without a ledger', { status: 404 });
     // Top level is the scan ledger, the same shape as `vaultmesh ledger root --json`.
     return c.json({ ...rootOf(ledgers.scans), commands: rootOf(ledgers.commands) });
   });
 
   app.get('/ledger/proof/:id', requireScope('nodes:read'), async (c) => {
     const ledgers = c.get('services').ledgers;
-    if (!ledgers) throw new VaultMeshError('LEDGER_DISABLED', 'this center runs without a ledger', { status: 404 });
     const id = idSchema.safeParse(c.req.param('id'));
     if (!id.success) throw validationError(id.error, 'scan id');
     const which = c.req.query('log') === 'commands' ? 'commands' : 'scans';

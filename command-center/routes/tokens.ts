@@ -55,7 +55,7 @@ export function tokenRoutes(): Hono<AppEnv> {
     const s = c.get('services');
     const nowMs = s.now().getTime();
     const list = [...tokensOf(s).byId.values()].sort((a, b) => a.created_at.localeCompare(b.created_at));
-    return c.json(list.map((t) => tokenView(t, nowMs, s.apiTokenUsage?.lastUsed(t.token_id))));
+    return c.json(list.map((t) => tokenView(t, nowMs, s.apiTokenUsage.lastUsed(t.token_id))));
   });
 
   app.delete('/tokens/:id', requireScope('admin'), async (c) => {
@@ -65,7 +65,7 @@ export function tokenRoutes(): Hono<AppEnv> {
     const t = tokensOf(s).byId.get(id.data);
     if (!t) throw new VaultMeshError('NOT_FOUND', 'no such API token', { status: 404 });
     if (!t.revoked_at) await s.submit({ kind: API_TOKEN_KIND, author: c.get('identity').name, body: { action: 'revoke', token_id: t.token_id } });
-    return c.json(tokenView(t, s.now().getTime(), s.apiTokenUsage?.lastUsed(t.token_id)));
+    return c.json(tokenView(t, s.now().getTime(), s.apiTokenUsage.lastUsed(t.token_id)));
   });
 
   return app;
