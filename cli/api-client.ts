@@ -34,7 +34,7 @@ export function resolveToken(opts: ApiOptions, env: NodeJS.ProcessEnv = process.
   try {
     return readFileSync(file, 'utf8').trim();
   } catch {
-    throw new VaultMeshError('NO_TOKEN', `no operator token: set VAULTMESH_TOKEN or run where ${file} is readable (--state-dir)`, { status: 2 });
+    throw new VaultMeshError('NO_TOKEN', `no operator token: set VAULTMESH_TOKEN or run where ${file} is readable (--state-dir)`);
   }
 }
 
@@ -53,18 +53,18 @@ export function resolveAccessHeaders(env: NodeJS.ProcessEnv = process.env): Reco
       assertPrivateFile(file);
       secret = readFileSync(file, 'utf8').trim();
     } catch (err) {
-      if (err instanceof VaultMeshError) throw new VaultMeshError('USAGE', `VAULTMESH_CF_ACCESS_CLIENT_SECRET_FILE: ${err.message}`, { status: 2 });
-      throw new VaultMeshError('USAGE', `VAULTMESH_CF_ACCESS_CLIENT_SECRET_FILE: cannot read ${file}: ${(err as Error).message}`, { status: 2 });
+      if (err instanceof VaultMeshError) throw new VaultMeshError('USAGE', `VAULTMESH_CF_ACCESS_CLIENT_SECRET_FILE: ${err.message}`);
+      throw new VaultMeshError('USAGE', `VAULTMESH_CF_ACCESS_CLIENT_SECRET_FILE: cannot read ${file}: ${(err as Error).message}`);
     }
   }
   if (!id && !secret) return {};
-  if (!id || !secret) throw new VaultMeshError('USAGE', 'an Access service token needs both VAULTMESH_CF_ACCESS_CLIENT_ID and a secret (VAULTMESH_CF_ACCESS_CLIENT_SECRET or _FILE)', { status: 2 });
+  if (!id || !secret) throw new VaultMeshError('USAGE', 'an Access service token needs both VAULTMESH_CF_ACCESS_CLIENT_ID and a secret (VAULTMESH_CF_ACCESS_CLIENT_SECRET or _FILE)');
   return { 'cf-access-client-id': id, 'cf-access-client-secret': secret };
 }
 
 export function createApiClient(opts: ApiOptions, env: NodeJS.ProcessEnv = process.env): ApiClient {
   const baseUrl = (opts.ccUrl ?? env.VAULTMESH_CC_URL ?? 'http://127.0.0.1:8088').replace(/\/+$/, '');
-  if (!CC_URL.safeParse(baseUrl).success) throw new VaultMeshError('USAGE', `--cc-url / VAULTMESH_CC_URL must be an http:// or https:// URL, not ${JSON.stringify(baseUrl)}`, { status: 2 });
+  if (!CC_URL.safeParse(baseUrl).success) throw new VaultMeshError('USAGE', `--cc-url / VAULTMESH_CC_URL must be an http:// or https:// URL, not ${JSON.stringify(baseUrl)}`);
   const token = resolveToken(opts, env);
   const access = resolveAccessHeaders(env);
   const timeoutMs = opts.timeoutMs ?? 30_000;
@@ -87,7 +87,7 @@ export function createApiClient(opts: ApiOptions, env: NodeJS.ProcessEnv = proce
           await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
           continue;
         }
-        throw new VaultMeshError(timeout ? 'TIMEOUT' : 'UNREACHABLE', timeout ? `${baseUrl} did not answer within ${timeoutMs / 1000} s` : describeConnectError(cause, baseUrl), { cause });
+        throw new VaultMeshError(timeout ? 'REQUEST_TIMEOUT' : 'CC_UNREACHABLE', timeout ? `${baseUrl} did not answer within ${timeoutMs / 1000} s` : describeConnectError(cause, baseUrl), { cause });
       }
       const header = (name: string) => {
         const v = res.headers[name];
@@ -99,7 +99,7 @@ export function createApiClient(opts: ApiOptions, env: NodeJS.ProcessEnv = proce
         await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
         continue;
       }
-      if (error) throw error.code === 'NOT_FROM_CENTER' ? error : new VaultMeshError(error.code, `${res.statusCode}: ${error.message}`, { status: res.statusCode });
+      if (error) throw error.code === 'NOT_FROM_CENTER' ? error : VaultMeshError.fromAnswer(res.statusCode, error.code, `${res.statusCode}: ${error.message}`);
       const checked = shape.safeParse(json);
       if (!checked.success) {
         const first = checked.error.issues[0];

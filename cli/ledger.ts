@@ -36,7 +36,7 @@ import { EMPTY_ROOT, HASH_SIZE, MerkleFrontier, MerkleLog, leafHash, verifyConsi
 export type LedgerWhich = LedgerName;
 
 function usage(message: string): VaultMeshError {
-  return new VaultMeshError('USAGE', message, { status: 400 });
+  return new VaultMeshError('USAGE', message);
 }
 
 function paths(dir: string, which: LedgerWhich) {

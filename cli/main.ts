@@ -2,6 +2,7 @@
 /** `vaultmesh`: the operator CLI. Exit codes: 0 ok, 1 failure, 2 usage. */
 import { cac } from 'cac';
 import { isVaultMeshError } from '../protocol/errors.js';
+import { renderCliError } from './output.js';
 import { registerOperatorCommands } from './commands/operator.js';
 import { registerLogsCommands } from './commands/logs.js';
 import { registerCmdCommands } from './commands/cmd.js';
@@ -37,8 +38,9 @@ async function main(argv: string[]): Promise<void> {
 
 main(process.argv).catch((err) => {
   if (isVaultMeshError(err)) {
-    console.error(`vaultmesh: ${err.message}`);
-    process.exitCode = err.code === 'USAGE' || err.code === 'NO_TOKEN' ? 2 : 1;
+    const { text, exitCode } = renderCliError('vaultmesh', err);
+    process.stderr.write(text);
+    process.exitCode = exitCode;
   } else if (err && typeof err === 'object' && (err as Error).name === 'CACError') {
     console.error(`vaultmesh: ${(err as Error).message} (see --help)`);
     process.exitCode = 2;

@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { Envelope } from '../protocol/envelope.js';
 import { writeFileAtomicSync } from '../lib/atomic-file.js';
-import { bearerToken, type Authenticator, type Identity, type Scope } from './operator-auth.js';
+import type { Authenticator, Identity, Scope } from './operator-auth.js';
 import { hashSecret, secretMatches } from './secrets.js';
 
 export const API_TOKEN_KIND = 'api_token';
@@ -168,13 +168,12 @@ export function createApiTokenUsage(opts: { file?: string; now?: () => Date; flu
 const TOKEN_SHAPE = /^vmtok_[A-Za-z0-9_-]{43}$/;
 
 /**
- * The authenticator for `services.authenticators`: a `Bearer vmtok_...` header whose hash names a live token.
+ * The Bearer authenticator for scoped tokens: a `vmtok_...` token whose hash names a live token.
  * The map lookup is by hash (timing reveals nothing about the secret); the final comparison is constant-time.
  */
 export function apiTokenAuthenticator(deps: { state: () => ApiTokenState; usage: ApiTokenUsage; now: () => Date }): Authenticator {
-  return (c) => {
-    const token = bearerToken(c);
-    if (!token || !TOKEN_SHAPE.test(token)) return undefined;
+  return (token) => {
+    if (!TOKEN_SHAPE.test(token)) return undefined;
     const state = deps.state();
     const hash = hashSecret(token);
     const id = state.byHash.get(hash);

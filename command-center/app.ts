@@ -1,13 +1,16 @@
 /**
  * The Hono application, built from its services so tests can call `app.request()` in-process.
- * Only `/healthz` (and, with the console, its login page) answer without an identity.
+ * Only `/healthz` (and, with the console, its login page) answer without an identity. Order is the trust
+ * boundary: `/healthz` and the node-signed agent API are registered before `identify`, so they answer before any
+ * operator credential (or the Cloudflare Access gate) is looked at; everything registered after it sees the
+ * request's identity, resolved once.
  */
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { routePath } from 'hono/route';
 import { VaultMeshError } from '../protocol/errors.js';
 import { renderError } from './http-errors.js';
-import { requireOperator, requireScope } from './require-operator.js';
+import { identify, requireOperator, requireScope } from './require-operator.js';
 import { agentRoutes } from './routes/agent.js';
 import { operatorRoutes } from './routes/operator.js';
 import { ledgerRoutes } from './routes/ledger.js';
@@ -54,9 +57,8 @@ export function createApp(services: Services, opts: { keepaliveMs?: number } = {
     h.set('referrer-policy', 'no-referrer');
     h.set('x-frame-options', 'DENY');
   });
-  // Trust and abuse limits (rate-limit.ts, cf-access.ts): timeout, per-IP/per-node buckets, then the Access gate.
+  // Abuse limits (rate-limit.ts): timeout, per-IP/per-node buckets.
   app.use('*', services.limits.requestTimeout(), services.limits.clientLimit());
-  if (services.cfAccess) app.use('*', services.cfAccess.gate());
 
   app.get('/healthz', (c) =>
     c.json({ status: 'ok', version: VERSION, uptime_s: Math.round((services.now().getTime() - services.startedAt.getTime()) / 1000), seq: services.state.lastSeq }),
@@ -64,8 +66,11 @@ export function createApp(services: Services, opts: { keepaliveMs?: number } = {
 
   app.route('/api/agent', agentRoutes());
 
+  // Operators and bots from here on: one identity per request (with the Access gate), then its bucket.
+  app.use('*', identify());
+  if (services.limits) app.use('*', services.limits.identityLimit());
+
   app.use('/api/*', requireOperator());
-  app.use('/api/*', services.limits.identityLimit());
   app.route('/api', tokenRoutes());
   app.route('/api', operatorRoutes());
   app.route('/api', ledgerRoutes());
@@ -76,8 +81,6 @@ export function createApp(services: Services, opts: { keepaliveMs?: number } = {
   app.route('/api', orchestratorRoutes());
 
   app.use('/events', requireOperator());
-  app.use('/events', services.limits.identityLimit());
-  app.use('/console/*', services.limits.identityLimit());
   app.route('/events', streamRoutes(opts));
 
   app.route('/console', consoleRoutes(opts));
@@ -93,7 +96,7 @@ export function createApp(services: Services, opts: { keepaliveMs?: number } = {
     return c.text(await m.registry.metrics(), 200, { 'content-type': m.registry.contentType });
   });
 
-  app.notFound((c) => c.json({ error: { code: 'NOT_FOUND', message: `no route for ${c.req.method} ${new URL(c.req.url).pathname}` } }, 404));
+  app.notFound((c) => c.json(new VaultMeshError('NOT_FOUND', `no route for ${c.req.method} ${new URL(c.req.url).pathname}`).toJSON(), 404));
   app.onError((err, c) => renderError(err, c));
   return app;
 }

@@ -270,7 +270,7 @@ describe('SSE and restart', () => {
     onCleanup(() => c.close());
     const s = c.services;
     expect(Object.entries(s).filter(([, v]) => v === undefined)).toEqual([]);
-    expect([s.webhooks, s.orchestrator, s.cfAccess]).toEqual([null, null, null]);
+    expect([s.webhooks, s.orchestrator, s.authenticators.access]).toEqual([null, null, null]);
     // In-process, without a server: a posted note goes journal → fan-out → state, SSE ring, event log, recent ids.
     const app = createApp(s);
     const auth = { authorization: `Bearer ${c.adminToken}`, 'content-type': 'application/json' };

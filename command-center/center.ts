@@ -25,7 +25,7 @@ import { adminTokenAuthenticator } from './operator-auth.js';
 import { apiTokenAuthenticator, createApiTokenState, createApiTokenUsage } from './api-tokens.js';
 import { cfAccessFromConfig } from './cf-access.js';
 import { abuseLimitsFromConfig } from './rate-limit.js';
-import { createSessionStore, sessionAuthenticator } from './console/session.js';
+import { createSessionStore } from './console/session.js';
 import { createPipeline, dedupKey, RecentIds, recentIdsProjection } from './pipeline.js';
 import { createLedgerObserver, createNamedLedger } from './ledger.js';
 import { createReplayGuard } from './replay-guard.js';
@@ -245,15 +245,13 @@ export async function composeCenter(config: CenterConfig, opts: CenterOptions = 
     bus,
     metrics,
     submit,
-    // Explicit Bearer credentials first, then the ambient Access assertion, then the console cookie.
-    authenticators: [
-      adminTokenAuthenticator(admin.hash),
-      apiTokenAuthenticator({ state: () => (state.apiTokens ??= createApiTokenState()), usage: apiTokenUsage, now }),
-      ...(cfAccess ? [cfAccess.authenticator] : []),
-      sessionAuthenticator(createSessionStore({ now: () => now().getTime() })),
-    ],
+    // Bearer credentials first (admin, then scoped tokens), then the Access assertion, then the console cookie.
+    authenticators: {
+      bearer: [adminTokenAuthenticator(admin.hash), apiTokenAuthenticator({ state: () => (state.apiTokens ??= createApiTokenState()), usage: apiTokenUsage, now })],
+      access: cfAccess ?? null,
+      sessions: createSessionStore({ now: () => now().getTime() }),
+    },
     apiTokenUsage,
-    cfAccess,
     limits,
     replayGuard: createReplayGuard({ windowMs: config.maxSkewSecs * 1000 }),
     centerKey: centerKey as KeyPair,

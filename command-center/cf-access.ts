@@ -1,23 +1,21 @@
 /**
  * Cloudflare Access in front of the console and the operator API. When a team domain and an application AUD are
- * configured, every request except `GET /healthz` and the agent API (`/api/agent/*`: agents pass Access at the
- * edge with a service token and are authenticated here by their node signature) must carry a valid
- * `Cf-Access-Jwt-Assertion`:
+ * configured, every request past `GET /healthz` and the agent API (agents pass Access at the edge with a service
+ * token and are authenticated here by their node signature) must carry a valid `Cf-Access-Jwt-Assertion`:
  *   RS256 only (no `none`, no HMAC), signed by a key of the team's JWKS (jose `createRemoteJWKSet`: cached, and
  *   re-fetched when a token names an unknown `kid`, at most once per cooldown; Cloudflare rotates every six weeks),
  *   `iss` = `https://<team>.cloudflareaccess.com`, `aud` contains the AUD tag, `exp`/`nbf` with a small leeway.
  * The user's email (or, for an Access service token, `service:<common_name>`) becomes the identity name, i.e. the
- * author of operator actions. A request without the header is refused (401) unless `allowBearer` is set and it
- * carries an `Authorization` header, which the ordinary authenticators then judge. A Bearer token presented
+ * author of operator actions. `accessRefusal` is the gate rule, applied once per request by the `identify`
+ * middleware (require-operator.ts): a request without the header is refused (401) unless `allowBearer` is set and
+ * it carries an `Authorization` header, which the Bearer authenticators then judge. A Bearer token presented
  * together with a valid assertion wins: an explicit credential names the acting identity more precisely than the
  * ambient Access session.
  */
-import type { Context, MiddlewareHandler } from 'hono';
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import { VaultMeshError } from '../protocol/errors.js';
 import type { CenterConfig } from './config.js';
-import type { Authenticator, Identity, Scope } from './operator-auth.js';
-import type { AppEnv } from './services.js';
+import type { Identity, Scope } from './operator-auth.js';
 
 export const CF_ACCESS_HEADER = 'cf-access-jwt-assertion';
 
@@ -46,14 +44,10 @@ export interface CfAccessOptions {
 export interface CfAccess {
   readonly issuer: string;
   readonly certsUrl: string;
+  /** Requests with an Authorization header but no assertion are let through to the Bearer authenticators. */
+  readonly allowBearer: boolean;
   /** Verifies an assertion; throws VaultMeshError CF_ACCESS_INVALID (401) or CF_ACCESS_UNAVAILABLE (503). */
   verify(assertion: string): Promise<Identity>;
-  /** The request's Access identity (verified once per request), or undefined without the header. */
-  identityOf(c: Context): Promise<Identity | undefined>;
-  /** For `services.authenticators`. */
-  authenticator: Authenticator;
-  /** The gate middleware (mounted by createApp when `services.cfAccess` is set). */
-  gate(): MiddlewareHandler<AppEnv>;
 }
 
 export function normaliseTeamDomain(team: string): string {
@@ -68,22 +62,23 @@ export function normaliseTeamDomain(team: string): string {
   return host.includes('.') ? host : `${host}.cloudflareaccess.com`;
 }
 
-/** Paths that never need Access at the center: liveness and the (node-signed) agent API. */
-export function isAccessExempt(path: string): boolean {
-  return path === '/healthz' || path === '/api/agent' || path.startsWith('/api/agent/');
+/** The gate rule for a request without an assertion: the refusal, or undefined when it may go on. */
+export function accessRefusal(access: Pick<CfAccess, 'allowBearer'>, hasAuthorization: boolean): VaultMeshError | undefined {
+  if (access.allowBearer && hasAuthorization) return undefined;
+  return new VaultMeshError('CF_ACCESS_REQUIRED', 'this center is behind Cloudflare Access: the Cf-Access-Jwt-Assertion header is required', { status: 401 });
 }
 
-function reasonOf(err: unknown): { code: string; message: string; status: number } {
-  if (err instanceof joseErrors.JWTExpired) return { code: 'CF_ACCESS_INVALID', message: 'Access token expired', status: 401 };
-  if (err instanceof joseErrors.JWTClaimValidationFailed) return { code: 'CF_ACCESS_INVALID', message: `Access token ${err.claim} claim rejected: ${err.reason}`, status: 401 };
-  if (err instanceof joseErrors.JOSEAlgNotAllowed) return { code: 'CF_ACCESS_INVALID', message: 'Access token algorithm not allowed (RS256 only)', status: 401 };
-  if (err instanceof joseErrors.JWKSNoMatchingKey) return { code: 'CF_ACCESS_INVALID', message: 'Access token signed by an unknown key', status: 401 };
-  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return { code: 'CF_ACCESS_INVALID', message: 'Access token signature invalid', status: 401 };
-  if (err instanceof joseErrors.JWKSTimeout) return { code: 'CF_ACCESS_UNAVAILABLE', message: 'timed out fetching the Access signing keys', status: 503 };
-  if (err instanceof joseErrors.JWKSInvalid) return { code: 'CF_ACCESS_UNAVAILABLE', message: 'the Access signing keys could not be read', status: 503 };
-  if (err instanceof joseErrors.JOSEError) return { code: 'CF_ACCESS_INVALID', message: `Access token invalid (${err.code})`, status: 401 };
+function reasonOf(err: unknown): { code: 'CF_ACCESS_INVALID' | 'CF_ACCESS_UNAVAILABLE'; message: string } {
+  if (err instanceof joseErrors.JWTExpired) return { code: 'CF_ACCESS_INVALID', message: 'Access token expired' };
+  if (err instanceof joseErrors.JWTClaimValidationFailed) return { code: 'CF_ACCESS_INVALID', message: `Access token ${err.claim} claim rejected: ${err.reason}` };
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return { code: 'CF_ACCESS_INVALID', message: 'Access token algorithm not allowed (RS256 only)' };
+  if (err instanceof joseErrors.JWKSNoMatchingKey) return { code: 'CF_ACCESS_INVALID', message: 'Access token signed by an unknown key' };
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return { code: 'CF_ACCESS_INVALID', message: 'Access token signature invalid' };
+  if (err instanceof joseErrors.JWKSTimeout) return { code: 'CF_ACCESS_UNAVAILABLE', message: 'timed out fetching the Access signing keys' };
+  if (err instanceof joseErrors.JWKSInvalid) return { code: 'CF_ACCESS_UNAVAILABLE', message: 'the Access signing keys could not be read' };
+  if (err instanceof joseErrors.JOSEError) return { code: 'CF_ACCESS_INVALID', message: `Access token invalid (${err.code})` };
   // fetch failures (DNS, refused, HTTP errors from the certs endpoint) are ours, not the caller's
-  return { code: 'CF_ACCESS_UNAVAILABLE', message: `cannot fetch the Access signing keys: ${(err as Error)?.message ?? String(err)}`, status: 503 };
+  return { code: 'CF_ACCESS_UNAVAILABLE', message: `cannot fetch the Access signing keys: ${(err as Error)?.message ?? String(err)}` };
 }
 
 export function identityFromClaims(claims: JWTPayload, opts: Pick<CfAccessOptions, 'userScopes' | 'serviceScopes'>): Identity {
@@ -104,8 +99,6 @@ export function createCfAccess(opts: CfAccessOptions): CfAccess {
     timeoutDuration: opts.fetchTimeoutMs ?? 5_000,
   });
   const tolerance = opts.clockToleranceSecs ?? 30;
-  // One verification per request, shared by the gate and the authenticator (and the console's own look-ups).
-  const perRequest = new WeakMap<Request, Promise<Identity>>();
 
   const verify = async (assertion: string): Promise<Identity> => {
     if (assertion.length > 16_384 || !/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(assertion)) {
@@ -123,47 +116,12 @@ export function createCfAccess(opts: CfAccessOptions): CfAccess {
       }));
     } catch (err) {
       const r = reasonOf(err);
-      throw new VaultMeshError(r.code, r.message, { status: r.status, cause: err });
+      throw new VaultMeshError(r.code, r.message, { cause: err });
     }
     return identityFromClaims(payload, opts);
   };
 
-  const identityOf = (c: Context): Promise<Identity | undefined> => {
-    const assertion = c.req.header(CF_ACCESS_HEADER);
-    if (!assertion) return Promise.resolve(undefined);
-    let p = perRequest.get(c.req.raw);
-    if (!p) {
-      p = verify(assertion.trim());
-      p.catch(() => undefined);
-      perRequest.set(c.req.raw, p);
-    }
-    return p;
-  };
-
-  return {
-    issuer,
-    certsUrl,
-    verify,
-    identityOf,
-    authenticator: async (c) => {
-      try {
-        return await identityOf(c);
-      } catch {
-        return undefined; // the gate reports why; here an invalid assertion is just no identity
-      }
-    },
-    gate() {
-      return async function cfAccessGate(c, next) {
-        if (isAccessExempt(c.req.path)) return next();
-        if (c.req.header(CF_ACCESS_HEADER)) {
-          await identityOf(c); // throws 401/503 with the reason
-          return next();
-        }
-        if (opts.allowBearer && c.req.header('authorization')) return next();
-        throw new VaultMeshError('CF_ACCESS_REQUIRED', 'this center is behind Cloudflare Access: the Cf-Access-Jwt-Assertion header is required', { status: 401 });
-      };
-    },
-  };
+  return { issuer, certsUrl, allowBearer: opts.allowBearer ?? false, verify };
 }
 
 /** Access as configured: undefined when off; a half-configured Access (one of domain/AUD) refuses to start. */

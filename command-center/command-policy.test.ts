@@ -25,6 +25,13 @@ describe('checkPolicy', () => {
     if (!d.ok) expect(d.reason).toMatch(action);
   });
 
+  it('a refusal names its rule as a code', () => {
+    const bare = parsePolicy({ v: 1, profiles: { debian: { actions: ['ping'] } } });
+    expect(checkPolicy(bare, { osProfile: 'rhel', action: 'ping', args: {} })).toMatchObject({ ok: false, code: 'NO_PROFILE' });
+    expect(checkPolicy(policy, { osProfile: 'alpine', action: 'service-restart', args: { unit: 'nginx.service' } })).toMatchObject({ ok: false, code: 'ACTION_NOT_ALLOWED' });
+    expect(checkPolicy(policy, { osProfile: 'debian', action: 'service-restart', args: { unit: 'sshd.service' } })).toMatchObject({ ok: false, code: 'UNIT_NOT_ALLOWED' });
+  });
+
   it('without a * profile, unknown profiles are denied', () => {
     const p = parsePolicy({ v: 1, profiles: { debian: { actions: ['ping'] } } });
     expect(checkPolicy(p, { osProfile: 'rhel', action: 'ping', args: {} })).toMatchObject({ ok: false, reason: /no policy profile/ });

@@ -33,7 +33,8 @@ export const commandPolicySchema = z
   .strict();
 
 export type CommandPolicy = z.infer<typeof commandPolicySchema>;
-export type PolicyDecision = { ok: true } | { ok: false; reason: string };
+/** A refusal names its rule: no profile for the OS, the action not in the profile, or the unit not in its list. */
+export type PolicyDecision = { ok: true } | { ok: false; code: 'NO_PROFILE' | 'ACTION_NOT_ALLOWED' | 'UNIT_NOT_ALLOWED'; reason: string };
 
 /** The shipped default (`systemd/policy.json`), found from both the source tree and dist/. */
 export function defaultPolicyPath(): string {
@@ -86,16 +87,16 @@ export function policyProfileFor(policy: CommandPolicy, osProfile: string): { na
 /** May a node of `osProfile` be sent `action` with `args`? The profile falls back to `*`; no profile denies all. */
 export function checkPolicy(policy: CommandPolicy, req: { osProfile: string; action: string; args: CommandArgs }): PolicyDecision {
   const found = policyProfileFor(policy, req.osProfile);
-  if (!found) return { ok: false, reason: `no policy profile for os_profile ${req.osProfile} and no * profile` };
+  if (!found) return { ok: false, code: 'NO_PROFILE', reason: `no policy profile for os_profile ${req.osProfile} and no * profile` };
   const { name, profile } = found;
   if (!profile.actions.includes(req.action)) {
-    return { ok: false, reason: `action ${req.action} is not allowed for os_profile ${req.osProfile} (profile ${name} allows: ${profile.actions.join(', ') || 'nothing'})` };
+    return { ok: false, code: 'ACTION_NOT_ALLOWED', reason: `action ${req.action} is not allowed for os_profile ${req.osProfile} (profile ${name} allows: ${profile.actions.join(', ') || 'nothing'})` };
   }
   if (UNIT_ACTIONS.has(req.action)) {
     const unit = String(req.args.unit ?? '');
     const list = req.action === 'service-restart' ? profile.restart_units : profile.units;
     if (!unitMatches(list, unit)) {
-      return { ok: false, reason: `unit ${unit} is not allowed for ${req.action} on os_profile ${req.osProfile} (profile ${name})` };
+      return { ok: false, code: 'UNIT_NOT_ALLOWED', reason: `unit ${unit} is not allowed for ${req.action} on os_profile ${req.osProfile} (profile ${name})` };
     }
   }
   return { ok: true };

@@ -283,11 +283,14 @@ export function createCommandService(deps: CommandServiceDeps): CommandService {
       const parsed = parseActionArgs(input.action, input.args ?? {});
       if (!parsed.ok) {
         // An action outside the built-in registry is a policy matter (403), bad args for a known one a 400.
-        if (/^unknown action/.test(parsed.message)) throw new VaultMeshError('POLICY_DENIED', parsed.message, { status: 403 });
+        if (parsed.code === 'UNKNOWN_ACTION') throw new VaultMeshError('POLICY_DENIED', parsed.message, { status: 403 });
         throw new VaultMeshError('VALIDATION_ERROR', parsed.message, { status: 400, details: [{ path: 'args', message: parsed.message }] });
       }
       const decision = checkPolicy(deps.policy, { osProfile: node.os_profile, action: input.action, args: parsed.args });
-      if (!decision.ok) throw new VaultMeshError('POLICY_DENIED', decision.reason, { status: 403 });
+      if (!decision.ok) {
+        const path = decision.code === 'UNIT_NOT_ALLOWED' ? 'args.unit' : decision.code === 'ACTION_NOT_ALLOWED' ? 'action' : 'node_id';
+        throw new VaultMeshError('POLICY_DENIED', decision.reason, { status: 403, details: [{ path, message: decision.reason, rule: decision.code }] });
+      }
       const ttlSecs = input.ttlSecs ?? 300;
       if (!Number.isInteger(ttlSecs) || ttlSecs < 10 || ttlSecs > 86_400) {
         throw new VaultMeshError('VALIDATION_ERROR', 'ttl_secs must be an integer from 10 to 86400', { status: 400 });
@@ -409,7 +412,7 @@ export function createCommandService(deps: CommandServiceDeps): CommandService {
       if (receipt.payload.node_id !== nodeId) throw new VaultMeshError('NODE_MISMATCH', 'receipt node_id differs from the signing node', { status: 403 });
       const node = deps.state.nodes.get(nodeId)!;
       if (receipt.key_id !== node.key_id || !verifyReceipt(receipt, node.public_key)) {
-        throw new VaultMeshError('BAD_SIGNATURE', `receipt is not signed by the enrolled key of ${nodeId}`, { status: 400 });
+        throw new VaultMeshError('BAD_SIGNATURE', `receipt is not signed by the enrolled key of ${nodeId}`, { status: 401 });
       }
       const rec = cs().byId.get(receipt.payload.command_id);
       if (!rec || rec.node_id !== nodeId || issuedBefore(rec, node.enrolled_at)) {

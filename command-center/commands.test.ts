@@ -81,6 +81,8 @@ describe('commands on the center', () => {
     expect(denied.json.error.message).toMatch(/service-restart is not allowed for os_profile debian|unit sshd.service/);
     const unknown = await c.api('POST', '/api/commands', { node_id: 'web-01', action: 'shell', args: { cmd: 'id' } });
     expect(unknown.status).toBe(403);
+    expect(unknown.json.error.code).toBe('POLICY_DENIED'); // decided by the parse result's code, not its wording
+    expect(denied.json.error.details[0]).toMatchObject({ path: expect.stringMatching(/^(action|args\.unit)$/), rule: expect.stringMatching(/^(ACTION|UNIT)_NOT_ALLOWED$/) });
     const badArgs = await c.api('POST', '/api/commands', { node_id: 'web-01', action: 'collect-journal', args: { unit: 'x.service', lines: 5000 } });
     expect(badArgs.status).toBe(400);
     expect((await c.api('POST', '/api/commands', { node_id: 'nope', action: 'ping' })).status).toBe(404);
@@ -107,7 +109,7 @@ describe('commands on the center', () => {
     const cmd = (await a.send('GET', '/api/agent/commands?wait=0')).json.commands[0] as SignedCommand;
     expect((await a.send('POST', '/api/agent/receipts', receipt(cmd, b.key))).json.error.code).toBe('BAD_SIGNATURE');
     const tampered = { ...receipt(cmd, a.key), payload: { ...receipt(cmd, a.key).payload, output: 'forged' } };
-    expect((await a.send('POST', '/api/agent/receipts', tampered)).status).toBe(400);
+    expect((await a.send('POST', '/api/agent/receipts', tampered)).status).toBe(401); // BAD_SIGNATURE, as for a request signature
     expect((await b.send('POST', '/api/agent/receipts', receipt(cmd, a.key))).json.error.code).toBe('NODE_MISMATCH');
     const other = receipt({ ...cmd, payload: { ...cmd.payload, id: 'cmd-none' } }, a.key);
     expect((await a.send('POST', '/api/agent/receipts', other)).json.error.code).toBe('UNKNOWN_COMMAND');

@@ -1,9 +1,12 @@
-/** Turns any thrown value into the JSON error format of docs/API.md; only a fault of the server itself is a 5xx. */
+/**
+ * Turns any thrown value into the JSON error format of docs/API.md (`{ error: { code, message, details? } }`, codes
+ * and statuses from protocol/error-codes.ts); only a fault of the server itself is a 5xx.
+ */
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { ZodError } from 'zod';
-import { VaultMeshError, detailsFromZodIssues } from '../protocol/errors.js';
+import { VaultMeshError, detailsFromZodIssues, type ErrorCode } from '../protocol/errors.js';
 
 export function validationError(err: ZodError, what = 'request body'): VaultMeshError {
   return new VaultMeshError('VALIDATION_ERROR', `invalid ${what}`, { status: 400, details: detailsFromZodIssues(err.issues) });
@@ -15,13 +18,15 @@ export function renderError(err: unknown, c: Context): Response {
     return c.json(err.toJSON(), err.status as ContentfulStatusCode);
   }
   if (err instanceof HTTPException) {
-    const status = err.status;
-    const code = status === 413 ? 'PAYLOAD_TOO_LARGE' : status === 401 ? 'UNAUTHORIZED' : status === 408 ? 'TIMEOUT' : 'BAD_REQUEST';
-    return c.json({ error: { code, message: err.message || code.toLowerCase().replace(/_/g, ' ') } }, status);
+    // Hono's own exceptions (from its middleware) get the code of their status, and that code's status.
+    const code: ErrorCode = HTTP_EXCEPTION_CODES[err.status] ?? (err.status >= 500 ? 'INTERNAL' : 'BAD_REQUEST');
+    return renderError(new VaultMeshError(code, err.message || code.toLowerCase().replace(/_/g, ' ')), c);
   }
   console.error('unhandled error', err);
-  return c.json({ error: { code: 'INTERNAL', message: 'internal error' } }, 500);
+  return c.json(new VaultMeshError('INTERNAL', 'internal error').toJSON(), 500);
 }
+
+const HTTP_EXCEPTION_CODES: Partial<Record<number, ErrorCode>> = { 401: 'UNAUTHORIZED', 403: 'FORBIDDEN', 404: 'NOT_FOUND', 408: 'REQUEST_TIMEOUT', 413: 'PAYLOAD_TOO_LARGE', 415: 'UNSUPPORTED_MEDIA_TYPE', 429: 'RATE_LIMITED' };
 
 export async function readJson(c: Context): Promise<unknown> {
   const type = c.req.header('content-type') ?? '';

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { enrolledNode, heartbeatBody, openSse, startTestCenter, tempDir, testNode, type TestCenter, cleanupAfterEach, manualTimers } from '../test/helpers.js';
 import { renderError } from './http-errors.js';
 import { addressKey, createAbuseLimits, createTokenBuckets, rateLimitHeaders } from './rate-limit.js';
+import { longRequest } from './long-request.js';
 import type { AppEnv } from './services.js';
 
 const onCleanup = cleanupAfterEach();
@@ -177,7 +178,7 @@ describe('request timeout', () => {
     };
     const started = () => new Promise<void>((r) => (entered = r));
     app.get('/api/slow', slow);
-    app.get('/api/agent/commands', slow);
+    app.get('/api/agent/commands', longRequest('long-poll'), slow);
     app.onError((err, c) => renderError(err, c));
 
     let inside = started();
@@ -214,5 +215,38 @@ describe('request timeout', () => {
     expect(manual.active).toBe(1);
     limits.stop();
     expect(manual.active).toBe(0);
+  });
+});
+
+describe('long requests are marked on their route', () => {
+  it('the timeout spares a marked route whatever its path, and applies to an unmarked one at a stream-like path', async () => {
+    const limits = createAbuseLimits({ buckets: false, ip: { perSec: 1, burst: 1 }, identity: { perSec: 1, burst: 1 }, node: { perSec: 1, burst: 1 }, enroll: { perSec: 1, burst: 1 }, trustProxy: false, sseMaxPerIdentity: 1, requestTimeoutMs: 50 });
+    const app = new Hono<AppEnv>();
+    app.use('*', limits.requestTimeout());
+    const slow = (c: any) => new Promise<Response>((r) => setTimeout(() => r(c.json({ ok: true })), 150));
+    app.get('/anywhere/feed', longRequest('stream'), slow);
+    app.get('/events', slow);
+    app.onError((err, c) => renderError(err, c));
+    expect((await app.request('/anywhere/feed')).status).toBe(200);
+    const r = await app.request('/events');
+    expect(r.status).toBe(503);
+    expect(((await r.json()) as any).error.code).toBe('REQUEST_TIMEOUT');
+  });
+
+  it('the console stream counts against the same per-identity stream cap as GET /events', async () => {
+    const c = await center({ sseMaxPerIdentity: 2 });
+    const auth = { authorization: `Bearer ${c.adminToken}` };
+    const a = await openSse(`${c.url}/events`, auth);
+    const b = await openSse(`${c.url}/console/stream`, auth);
+    expect([a.status, b.status]).toEqual([200, 200]);
+    const third = await request(`${c.url}/console/stream`, { headers: auth });
+    expect(third.statusCode).toBe(429);
+    expect(((await third.body.json()) as any).error.code).toBe('TOO_MANY_STREAMS');
+    // Ordinary console requests are not streams: the cap does not apply to them.
+    const page = await request(`${c.url}/console`, { headers: auth });
+    expect(page.statusCode).toBe(200);
+    await page.body.dump();
+    await a.close();
+    await b.close();
   });
 });

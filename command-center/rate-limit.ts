@@ -1,6 +1,7 @@
 /**
  * Abuse limits: token buckets per client IP, per operator identity and per agent node; a cap on concurrent SSE
- * streams per identity; a request timeout for everything that is not a stream or a long-poll.
+ * streams per identity; a request timeout for everything that is not a stream or a long-poll. Streams and long-polls
+ * are the routes marked with `longRequest` (long-request.ts).
  *
  * - The bucket map is bounded: a bucket that has refilled completely is the same as no bucket, so idle ones are
  *   swept; past `maxKeys` the least recently used go first.
@@ -18,8 +19,8 @@ import { getConnInfo } from '@hono/node-server/conninfo';
 import { VaultMeshError } from '../protocol/errors.js';
 import { SIGNATURE_HEADERS } from '../protocol/request-signing.js';
 import type { CenterConfig } from './config.js';
-import type { Identity } from './operator-auth.js';
-import type { AppEnv, Services } from './services.js';
+import { longRequestKind } from './long-request.js';
+import type { AppEnv } from './services.js';
 import { realTimers, type Timers } from '../lib/timers.js';
 
 export interface BucketSpec {
@@ -133,9 +134,9 @@ export interface AbuseLimitsConfig {
   /** Per client address on POST /api/agent/enroll, on top of the address bucket: enrollment is unauthenticated. */
   enroll: BucketSpec;
   trustProxy: boolean;
-  /** Concurrent SSE streams (`/events`, `/console/stream`) per identity. */
+  /** Concurrent SSE streams (routes marked `longRequest('stream')`) per identity. */
   sseMaxPerIdentity: number;
-  /** Requests other than streams and long-polls fail with 503 after this long. */
+  /** Requests other than streams and long-polls (routes marked `longRequest`) fail with 503 after this long. */
   requestTimeoutMs: number;
 }
 
@@ -143,7 +144,7 @@ export interface AbuseLimits {
   config: AbuseLimitsConfig;
   /** Per-IP bucket (operator API, console, events) and per-node bucket (agent API). Mount before the routes. */
   clientLimit(): MiddlewareHandler<AppEnv>;
-  /** Per-identity bucket and SSE cap. Mount after `requireOperator` (it also resolves console identities itself). */
+  /** Per-identity bucket and SSE cap. Mount after `identify` (require-operator.ts). */
   identityLimit(): MiddlewareHandler<AppEnv>;
   requestTimeout(): MiddlewareHandler<AppEnv>;
   /** Open SSE streams per identity name (for tests and metrics). */
@@ -183,15 +184,6 @@ export function clientIp(c: Context, trustProxy: boolean): string | undefined {
   }
 }
 
-export function isStreamPath(method: string, path: string): boolean {
-  return method === 'GET' && (path === '/events' || path === '/events/' || path === '/console/stream');
-}
-
-/** Long-polls and streams are exempt from the request timeout. */
-export function isLongRequest(method: string, path: string): boolean {
-  return isStreamPath(method, path) || (method === 'GET' && path === '/api/agent/commands');
-}
-
 function isAgentPath(path: string): boolean {
   return path === '/api/agent' || path.startsWith('/api/agent/');
 }
@@ -204,20 +196,6 @@ function reject(c: Context, r: BucketResult, what: string): never {
   setHeaders(c, r);
   c.header('retry-after', String(r.retryAfterSecs));
   throw rateLimitedError(r, what);
-}
-
-async function resolveIdentity(c: Context<AppEnv>, services: Services): Promise<Identity | undefined> {
-  const set = c.get('identity');
-  if (set) return set;
-  for (const auth of services.authenticators) {
-    try {
-      const identity = await auth(c);
-      if (identity) return identity;
-    } catch {
-      return undefined; // e.g. CSRF refusal: the route itself reports it
-    }
-  }
-  return undefined;
 }
 
 /** Wraps a streaming response so `onEnd` runs exactly once when the client goes or the stream ends. */
@@ -331,20 +309,19 @@ export function createAbuseLimits(config: AbuseLimitsConfig, opts: { now?: () =>
 
     identityLimit() {
       return async function identityLimit(c, next) {
-        const services = c.get('services');
-        const identity = await resolveIdentity(c, services);
+        const identity = c.get('identity');
         if (!identity) return next(); // the route answers 401 (or shows the login page)
         const key = `${identity.via}:${identity.name}`;
         if (config.buckets) {
           const r = idBuckets.take(key);
           if (!r.ok) reject(c, r, 'identity');
           setHeaders(c, r);
-          if (!isStreamPath(c.req.method, c.req.path)) {
+          if (longRequestKind(c) !== 'stream') {
             await next();
             setHeaders(c, r);
             return;
           }
-        } else if (!isStreamPath(c.req.method, c.req.path)) return next();
+        } else if (longRequestKind(c) !== 'stream') return next();
         const open = streams.get(key) ?? 0;
         if (open >= config.sseMaxPerIdentity) {
           throw new VaultMeshError('TOO_MANY_STREAMS', `at most ${config.sseMaxPerIdentity} concurrent event streams per identity; close one first`, { status: 429 });
@@ -371,7 +348,7 @@ export function createAbuseLimits(config: AbuseLimitsConfig, opts: { now?: () =>
 
     requestTimeout() {
       return async function requestTimeout(c, next) {
-        if (isLongRequest(c.req.method, c.req.path)) return next();
+        if (longRequestKind(c)) return next();
         let t: unknown;
         const timedOut = new Promise<never>((_, rej) => {
           t = timers.setTimeout(() => {

@@ -27,7 +27,7 @@ export const scheduleEntrySchema = z
     // Args are checked against the action registry here so a typo fails at start-up, not on every tick.
     const parsed = parseActionArgs(e.action, e.args);
     if (!parsed.ok) {
-      ctx.addIssue({ code: 'custom', path: ['args'], message: parsed.message });
+      ctx.addIssue({ code: 'custom', path: [parsed.code === 'UNKNOWN_ACTION' ? 'action' : 'args'], message: parsed.message });
       return z.NEVER;
     }
     return { ...e, args: parsed.args as CommandArgs };

@@ -5,7 +5,7 @@ import type { CenterConfig } from './config.js';
 import type { EventBus } from './event-bus.js';
 import type { FleetState } from './fleet-state.js';
 import type { CenterMetrics } from './metrics.js';
-import type { Authenticator, Identity } from './operator-auth.js';
+import type { Authenticators, Identity } from './operator-auth.js';
 import type { ReplayGuard } from './replay-guard.js';
 import type { Mutex } from './mutex.js';
 import type { StatusPolicy } from './node-status.js';
@@ -15,7 +15,8 @@ import type { AttentionMonitor } from './attention-monitor.js';
 import type { Webhooks } from './webhooks.js';
 import type { Ledger } from './ledger.js';
 import type { ApiTokenUsage } from './api-tokens.js';
-import type { CfAccess } from './cf-access.js';
+import type { VaultMeshError } from '../protocol/errors.js';
+import type { Session } from './console/session.js';
 import type { AbuseLimits } from './rate-limit.js';
 import type { Orchestrator } from './orchestrator.js';
 
@@ -26,7 +27,8 @@ export interface Services {
   metrics: CenterMetrics;
   /** Journal (durable) → state → bus. Resolves once durable; a duplicate envelope id resolves `duplicate: true`. */
   submit(draft: EnvelopeDraft): Promise<{ envelope: Envelope; duplicate: boolean }>;
-  authenticators: Authenticator[];
+  /** Operator/bot credentials → identities; resolved once per request by `identify` (require-operator.ts). */
+  authenticators: Authenticators;
   replayGuard: ReplayGuard;
   centerKey: KeyPair;
   now(): Date;
@@ -47,8 +49,6 @@ export interface Services {
   commands: CommandService;
   /** Last-used times of scoped API tokens (api-tokens.ts). */
   apiTokenUsage: ApiTokenUsage;
-  /** Cloudflare Access verification; null when not configured (cf-access.ts). */
-  cfAccess: CfAccess | null;
   /** Rate limits, SSE cap, request timeout (rate-limit.ts). */
   limits: AbuseLimits;
   /** Scheduled scans: schedules, next run times and last runs per node (orchestrator.ts); null when disabled. */
@@ -58,7 +58,12 @@ export interface Services {
 export type AppEnv = {
   Variables: {
     services: Services;
+    /** Set by `identify` when the request carries a credential it recognises. */
     identity: Identity;
+    /** The console session behind `identity`, when it came from the cookie. */
+    session: Session;
+    /** Why a presented credential did not count (a cookie POST without its CSRF token); thrown by requireOperator. */
+    authRefusal: VaultMeshError;
     /** Set on agent routes after the request signature verified. */
     nodeId: string;
     rawBody: Buffer;

@@ -13,9 +13,16 @@ export interface ActionResult {
   exit_code: number | null;
   output: string;
   truncated?: boolean;
-  /** Machine-readable reason when failed (TIMEOUT, NOT_FOUND, EXIT_NONZERO, UNIT_NOT_ALLOWED, SCAN_UPLOAD_FAILED …). */
-  reason?: string;
+  /** Machine-readable reason when failed; the receipt carries it as `reason`. */
+  reason?: ActionFailureReason;
 }
+
+/**
+ * Why a command that ran (or was about to) failed, as its receipt says; docs/PROTOCOL.md lists them beside the
+ * verification refusals (`VerifyCode`). Receipt reasons describe a command's outcome, not an HTTP answer.
+ */
+export const ACTION_FAILURE_REASONS = ['TIMEOUT', 'NOT_FOUND', 'EXIT_NONZERO', 'NOT_IMPLEMENTED', 'UNIT_NOT_ALLOWED', 'SCAN_UPLOAD_FAILED', 'ACTION_ERROR', 'INTERRUPTED'] as const;
+export type ActionFailureReason = (typeof ACTION_FAILURE_REASONS)[number];
 
 export interface ActionContext {
   commandId: string;

@@ -116,7 +116,7 @@ function centerAnswer<S extends z.ZodType<{ center_keys?: CenterKeys | undefined
   const badKey = r.success ? r.data.center_keys?.find((k) => keyIdOf(k.public_key) !== k.key_id) : undefined;
   if (!r.success || badKey) {
     const why = r.success ? `center key ${badKey!.key_id} does not match its public key` : `${r.error.issues[0]?.path.join('.') || 'answer'}: ${r.error.issues[0]?.message}`;
-    throw new VaultMeshError('BAD_ANSWER', `unexpected ${what} answer from the center (${why}); nothing stored`, { status: 502 });
+    throw new VaultMeshError('BAD_ANSWER', `unexpected ${what} answer from the center (${why}); nothing stored`);
   }
   return r.data;
 }

@@ -41,7 +41,7 @@ export function createCcClient(opts: {
         ...(signal ? { signal } : {}),
       });
     } catch (cause) {
-      throw new VaultMeshError('CC_UNREACHABLE', `command center: ${describeConnectError(cause, opts.baseUrl)}`, { status: 503, cause });
+      throw new VaultMeshError('CC_UNREACHABLE', `command center: ${describeConnectError(cause, opts.baseUrl)}`, { cause });
     }
     const date = res.headers.date;
     if (typeof date === 'string' && Number.isFinite(Date.parse(date))) lastServerDate = new Date(date);

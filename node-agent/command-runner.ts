@@ -18,7 +18,7 @@ import {
 import { idSchema } from '../protocol/envelope.js';
 import { isVaultMeshError } from '../protocol/errors.js';
 import type { KeyPair } from '../protocol/keys.js';
-import type { ActionRegistry, ActionResult } from './actions.js';
+import type { ActionFailureReason, ActionRegistry, ActionResult } from './actions.js';
 import type { NonceStore } from './nonce-store.js';
 
 /** The two calls the runner needs from the signed center client (node-agent/cc-client.ts). */
@@ -66,7 +66,7 @@ export function createCommandRunner(deps: CommandRunnerDeps): CommandRunner {
   const log = deps.log ?? (() => {});
   const running = new Set<string>();
 
-  const makeReceipt = (commandId: string, startedAt: Date, r: { status: ReceiptPayload['status']; exit_code: number | null; output: string; truncated?: boolean; reason?: string }): SignedReceipt => {
+  const makeReceipt = (commandId: string, startedAt: Date, r: { status: ReceiptPayload['status']; exit_code: number | null; output: string; truncated?: boolean; reason?: ActionFailureReason | VerifyCode }): SignedReceipt => {
     const out = boundOutput(r.output);
     const payload: ReceiptPayload = {
       v: 1,

@@ -14,7 +14,7 @@ function file(): string {
   cleanups.push(t.cleanup);
   return join(t.dir, 'outbox.jsonl');
 }
-const unreachable = () => new VaultMeshError('CC_UNREACHABLE', 'down', { status: 503 });
+const unreachable = () => new VaultMeshError('CC_UNREACHABLE', 'down');
 
 describe('outbox', () => {
   it('keeps order across a reopen and tolerates a torn last line', () => {
@@ -66,7 +66,7 @@ describe('outbox', () => {
   it('classifies errors', () => {
     expect(isTransient(unreachable())).toBe(true);
     expect(isTransient(new VaultMeshError('RATE_LIMITED', 'x', { status: 429 }))).toBe(true);
-    expect(isTransient(new VaultMeshError('HTTP_530', 'x', { status: 530 }))).toBe(true);
+    expect(isTransient(VaultMeshError.fromAnswer(530, undefined, 'x'))).toBe(true);
     expect(isTransient(new VaultMeshError('NODE_REVOKED', 'x', { status: 403 }))).toBe(true);
     expect(isTransient(new VaultMeshError('VALIDATION_ERROR', 'x', { status: 400 }))).toBe(false);
   });

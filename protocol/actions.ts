@@ -28,13 +28,16 @@ export function isActionName(action: string): action is ActionName {
   return Object.hasOwn(ACTION_ARGS, action);
 }
 
+/** Why action args were refused: an action outside the registry, or args that do not fit the action's schema. */
+export type ActionArgsCode = 'UNKNOWN_ACTION' | 'INVALID_ARGS';
+
 /** Validates and normalises (defaults, number coercion) the args of a known action. */
-export function parseActionArgs(action: string, args: unknown): { ok: true; args: CommandArgs } | { ok: false; message: string } {
-  if (!isActionName(action)) return { ok: false, message: `unknown action ${JSON.stringify(action)}; known: ${ACTION_NAMES.join(', ')}` };
+export function parseActionArgs(action: string, args: unknown): { ok: true; args: CommandArgs } | { ok: false; code: ActionArgsCode; message: string } {
+  if (!isActionName(action)) return { ok: false, code: 'UNKNOWN_ACTION', message: `unknown action ${JSON.stringify(action)}; known: ${ACTION_NAMES.join(', ')}` };
   const r = ACTION_ARGS[action].safeParse(args ?? {});
   if (!r.success) {
     const i = r.error.issues[0]!;
-    return { ok: false, message: `${action} args${i.path.length ? `.${i.path.join('.')}` : ''}: ${i.message}` };
+    return { ok: false, code: 'INVALID_ARGS', message: `${action} args${i.path.length ? `.${i.path.join('.')}` : ''}: ${i.message}` };
   }
   return { ok: true, args: r.data as CommandArgs };
 }

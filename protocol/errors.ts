@@ -1,20 +1,47 @@
 /**
- * One error type for the whole project. Every expected failure carries a stable machine-readable `code`
- * (shared by the center, the agent and the CLI) and, where it reaches HTTP, the status to answer with.
+ * One error type for the whole project. Every expected failure carries a stable machine-readable `code` from the
+ * registry (protocol/error-codes.ts: shared by the center, the agent and the CLI) and the HTTP status the registry
+ * gives that code.
  */
+import { ERROR_CODES, isErrorCode, MERGED_CODES, type ErrorCode, type ErrorStatus } from './error-codes.js';
+
+export type { ErrorCode } from './error-codes.js';
+
 export type ErrorDetail = { path?: string; message: string; [key: string]: unknown };
 
-export class VaultMeshError extends Error {
-  readonly code: string;
+export interface VaultMeshErrorOptions<C extends ErrorCode> {
+  /** Optional, and if given it must be the registry's status for the code (checked by the compiler). */
+  status?: NonNullable<ErrorStatus<C>>;
+  details?: ErrorDetail[];
+  cause?: unknown;
+}
+
+export class VaultMeshError<C extends ErrorCode = ErrorCode> extends Error {
+  readonly code: C;
+  /** The registry's status; for codes that are never an HTTP answer, 500 should one ever escape to HTTP. */
   readonly status: number;
   readonly details: ErrorDetail[] | undefined;
 
-  constructor(code: string, message: string, opts: { status?: number; details?: ErrorDetail[]; cause?: unknown } = {}) {
+  constructor(code: C, message: string, opts: VaultMeshErrorOptions<C> = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'VaultMeshError';
     this.code = code;
-    this.status = opts.status ?? 400;
+    this.status = ERROR_CODES[code] ?? 500;
     this.details = opts.details;
+  }
+
+  /**
+   * The error an HTTP answer of the center carries, as a client sees it: the center's code (a merged old name is
+   * read as its current one; a code this client does not know, or an answer without the JSON error format, is
+   * `HTTP_ERROR` with the code in the message), and the status actually received.
+   */
+  static fromAnswer(status: number, code: unknown, message: string, details?: ErrorDetail[]): VaultMeshError {
+    const current = typeof code === 'string' ? (isErrorCode(code) ? code : MERGED_CODES[code]) : undefined;
+    const err = current
+      ? new VaultMeshError(current, message, details ? { details } : {})
+      : new VaultMeshError('HTTP_ERROR', typeof code === 'string' ? `${code}: ${message}` : message, details ? { details } : {});
+    (err as { status: number }).status = status;
+    return err;
   }
 
   toJSON(): { error: { code: string; message: string; details?: ErrorDetail[] } } {
@@ -63,13 +90,12 @@ export function parseApiAnswer(status: number, text: string, meta: AnswerMeta = 
     return { json };
   }
   const err = json?.error;
-  const code = typeof err?.code === 'string' ? err.code : `HTTP_${status}`;
   const message = typeof err?.message === 'string' ? err.message : `HTTP ${status}`;
-  return { json, error: new VaultMeshError(code, message, { status }) };
+  return { json, error: VaultMeshError.fromAnswer(status, err?.code, message) };
 }
 
 function notFromCenter(message: string, status: number): VaultMeshError {
-  return new VaultMeshError('NOT_FROM_CENTER', message, { status });
+  return VaultMeshError.fromAnswer(status, 'NOT_FROM_CENTER', message);
 }
 
 function redirectMessage(status: number, location: string | undefined): string {

@@ -112,7 +112,7 @@ export type EventIssue = { path: string; message: string };
  * Checks, in order: the kind is in the registry, the body is an object of bounded depth and canonical size, the
  * kind's schema, and whether the kind needs a node.
  */
-export function validateClientEvent(kind: string, body: unknown, nodeId?: string): { ok: true; event: ClientEvent } | { ok: false; code: string; issues: EventIssue[] } {
+export function validateClientEvent(kind: string, body: unknown, nodeId?: string): { ok: true; event: ClientEvent } | { ok: false; code: 'UNKNOWN_KIND' | 'VALIDATION_ERROR'; issues: EventIssue[] } {
   if (!isClientEventKind(kind)) {
     return {
       ok: false,

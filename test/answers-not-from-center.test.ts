@@ -58,7 +58,8 @@ describe('answers that are not from the center', () => {
       expect(r.stderr, what).toContain(`302 redirect to ${LOGIN}`);
       expect(r.stderr, what).toMatch(/did not pass Cloudflare Access.*service token/);
       expect(r.stderr, what).not.toMatch(/TypeError|at .*\.js:\d+/);
-      expect(r.stderr.trim().split('\n'), what).toHaveLength(1);
+      // One message line, then the code line every CLI error ends with.
+      expect(r.stderr.trim().split('\n'), what).toEqual([expect.stringContaining('302 redirect to'), '  code: NOT_FROM_CENTER']);
     }
   });
 

@@ -10,7 +10,7 @@ import { commandAnswer, commandsAnswer } from '../answers.js';
 import { renderJson, renderTable } from '../output.js';
 import { parseDuration, type CommonFlags } from './operator.js';
 
-const usage = (msg: string) => new VaultMeshError('USAGE', msg, { status: 2 });
+const usage = (msg: string) => new VaultMeshError('USAGE', msg);
 const write = (s: string) => process.stdout.write(s);
 
 /** `--arg k=v` pairs to args: integers and true/false become JSON numbers/booleans (the center validates per action). */
@@ -35,7 +35,7 @@ export async function waitForReceipt(api: ApiClient, id: string, timeoutMs: numb
   for (;;) {
     const c = await api.get(`/api/commands/${encodeURIComponent(id)}`, commandAnswer);
     if (c.receipt || c.status === 'expired') return c;
-    if (Date.now() >= deadline) throw new VaultMeshError('TIMEOUT', `command ${id} is still ${c.status} after ${Math.round(timeoutMs / 1000)} s (vaultmesh cmd show ${id})`);
+    if (Date.now() >= deadline) throw new VaultMeshError('REQUEST_TIMEOUT', `command ${id} is still ${c.status} after ${Math.round(timeoutMs / 1000)} s (vaultmesh cmd show ${id})`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }

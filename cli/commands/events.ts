@@ -30,7 +30,7 @@ interface EventFlags extends CommonFlags {
   oldestFirst?: boolean;
 }
 
-const usage = (msg: string) => new VaultMeshError('USAGE', msg, { status: 2 });
+const usage = (msg: string) => new VaultMeshError('USAGE', msg);
 const list = (s?: string) => (s ? String(s).split(',').map((x) => x.trim()).filter(Boolean) : undefined);
 
 /** The body of a posted event from the convenience flags (or --body JSON), before the server validates it. */

@@ -6,7 +6,8 @@
  */
 import type { CAC } from 'cac';
 import type { Writable } from 'node:stream';
-import { isVaultMeshError, VaultMeshError } from '../../protocol/errors.js';
+import { VaultMeshError } from '../../protocol/errors.js';
+import { renderCliError } from '../output.js';
 import { isHex } from '../../protocol/hex.js';
 import { writeFileAtomicSync } from '../../lib/atomic-file.js';
 import {
@@ -48,7 +49,7 @@ export interface LedgerFlags {
 
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
-const usage = (message: string) => new VaultMeshError('USAGE', message, { status: 400 });
+const usage = (message: string) => new VaultMeshError('USAGE', message);
 
 /** The last value of a flag given once or several times; `true` (flag without value) is a usage error. */
 function stringFlag(name: string, value: unknown): string | undefined {
@@ -153,13 +154,9 @@ export async function runLedger(action: string | undefined, arg: string | undefi
         throw usage(action ? `unknown ledger action "${action}": use root, verify, prove or check` : 'missing ledger action: use root, verify, prove or check');
     }
   } catch (err) {
-    if (isVaultMeshError(err)) {
-      stderr.write(`vaultmesh ledger: ${err.message}\n`);
-      return err.code === 'USAGE' ? EXIT.usage : EXIT.failure;
-    }
-    const e = err as NodeJS.ErrnoException;
-    stderr.write(`vaultmesh ledger: ${e.code ? `${e.code}: ` : ''}${e.message}\n`);
-    return EXIT.failure;
+    const { text, exitCode } = renderCliError('vaultmesh ledger', err);
+    stderr.write(text);
+    return exitCode === 2 ? EXIT.usage : EXIT.failure;
   }
 }
 

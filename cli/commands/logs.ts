@@ -5,8 +5,8 @@
  */
 import type { CAC } from 'cac';
 import type { Writable } from 'node:stream';
-import { isVaultMeshError } from '../../protocol/errors.js';
-import { hintOf, parseFilter, usageError, type RawFilterOptions } from '../logs/filters.js';
+import { parseFilter, usageError, type RawFilterOptions } from '../logs/filters.js';
+import { renderCliError } from '../output.js';
 import { computeStats, renderStatsTable } from '../logs/stats.js';
 import { tailLogs } from '../logs/tail.js';
 import { viewLogs } from '../logs/view.js';
@@ -93,15 +93,9 @@ export async function runLogs(action: string | undefined, flags: LogsFlags, deps
         throw usageError(action ? `unknown logs action "${action}"` : 'missing logs action', 'use one of: vaultmesh logs view | tail | stats (see --help)', 'action');
     }
   } catch (err) {
-    if (isVaultMeshError(err)) {
-      stderr.write(`vaultmesh logs: ${err.message}\n`);
-      const hint = hintOf(err);
-      if (hint) stderr.write(`  hint: ${hint}\n`);
-      return err.code === 'USAGE' ? EXIT.usage : EXIT.failure;
-    }
-    const e = err as NodeJS.ErrnoException;
-    stderr.write(`vaultmesh logs: ${e.code ? `${e.code}: ` : ''}${e.message}\n`);
-    return EXIT.failure;
+    const { text, exitCode } = renderCliError('vaultmesh logs', err);
+    stderr.write(text);
+    return exitCode === 2 ? EXIT.usage : EXIT.failure;
   }
 }
 

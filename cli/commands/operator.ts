@@ -23,7 +23,7 @@ export interface CommonFlags {
 
 const write = (s: string) => process.stdout.write(s);
 const apiOpts = (f: CommonFlags): ApiOptions => ({ ...(f.ccUrl ? { ccUrl: f.ccUrl } : {}), ...(f.stateDir ? { stateDir: f.stateDir } : {}), ...(f.token ? { token: f.token } : {}) });
-const usage = (msg: string) => new VaultMeshError('USAGE', msg, { status: 2 });
+const usage = (msg: string) => new VaultMeshError('USAGE', msg);
 const NODE_STATUS_NAMES: readonly string[] = NODE_STATUSES;
 /** The center's accepted join-token lifetimes (POST /api/join-tokens), checked here to name the flag. */
 const JOIN_TOKEN_TTL = { min: 60, max: 30 * 86_400 };

@@ -11,7 +11,7 @@ import { parseDuration, type CommonFlags } from './operator.js';
 
 const SCOPES = ['admin', 'events:read', 'events:write', 'nodes:read', 'nodes:approve', 'commands:write', 'metrics:read'];
 const write = (s: string) => process.stdout.write(s);
-const usage = (msg: string) => new VaultMeshError('USAGE', msg, { status: 2 });
+const usage = (msg: string) => new VaultMeshError('USAGE', msg);
 const apiOpts = (f: CommonFlags): ApiOptions => ({ ...(f.ccUrl ? { ccUrl: f.ccUrl } : {}), ...(f.stateDir ? { stateDir: f.stateDir } : {}), ...(f.token ? { token: f.token } : {}) });
 
 export interface TokensFlags extends CommonFlags {

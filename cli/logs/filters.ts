@@ -41,7 +41,7 @@ export interface RawFilterOptions {
 
 /** A USAGE error whose first detail carries the hint printed under the message. */
 export function usageError(message: string, hint: string, path = ''): VaultMeshError {
-  return new VaultMeshError('USAGE', message, { status: 400, details: [{ path, message: hint, hint }] });
+  return new VaultMeshError('USAGE', message, { details: [{ path, message: hint, hint }] });
 }
 
 /** The hint of a USAGE error made by `usageError`, if any. */

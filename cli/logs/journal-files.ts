@@ -89,7 +89,7 @@ export interface ScanResult {
 }
 
 /**
- * One merged pass over the journals in seq order. A corrupt line fails the pass with code CORRUPT_LINE and a
+ * One merged pass over the journals in seq order. A corrupt line fails the pass with code JOURNAL_CORRUPT and a
  * `file:line: reason` message unless `skipCorrupt`; a torn last line is never visited, only reported.
  */
 export async function scanJournals(opts: ScanOptions): Promise<ScanResult> {
@@ -124,7 +124,7 @@ export async function scanJournals(opts: ScanOptions): Promise<ScanResult> {
     throw err;
   }
   if (result.stopped) {
-    throw new VaultMeshError('CORRUPT_LINE', firstCorrupt ?? 'corrupt journal line', {
+    throw new VaultMeshError('JOURNAL_CORRUPT', firstCorrupt ?? 'corrupt journal line', {
       status: 500,
       details: [{ message: 'rerun with --skip-corrupt to report such lines and go on', hint: 'rerun with --skip-corrupt to report such lines and go on' }],
     });

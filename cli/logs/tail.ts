@@ -172,7 +172,7 @@ async function follow(
       const parsed = parseJournalLine(bytes);
       if (typeof parsed === 'string') {
         const where = `${t.path}:${lineNo}: ${parsed}`;
-        if (!opts.skipCorrupt) throw new VaultMeshError('CORRUPT_LINE', where, { status: 500 });
+        if (!opts.skipCorrupt) throw new VaultMeshError('JOURNAL_CORRUPT', where, { status: 500 });
         opts.warn(`${where} (skipped)`);
         continue;
       }

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { Hono } from 'hono';
-import { createSessionStore, crossOriginReason, readCookie, sessionAuthenticator, SESSION_COOKIE } from './session.js';
+import { createSessionStore, crossOriginReason, readCookie, resolveSession, SESSION_COOKIE } from './session.js';
 import type { Identity } from '../operator-auth.js';
 
 const admin: Identity = { via: 'admin-token', name: 'admin', scopes: new Set(['admin']) };
@@ -58,18 +58,15 @@ describe('same-origin check', () => {
   });
 });
 
-describe('session authenticator', () => {
+describe('session of a request', () => {
   const store = createSessionStore();
   const { id, session } = store.create(admin);
-  const auth = sessionAuthenticator(store);
   const app = new Hono();
   app.all('/', async (c) => {
-    try {
-      const who = await auth(c);
-      return c.text(who ? `${who.via}:${who.name}` : 'anonymous');
-    } catch (err) {
-      return c.text((err as { code: string }).code, 403);
-    }
+    const { session: found, refusal } = await resolveSession(c, store);
+    if (refusal) return c.text(refusal.code, 403);
+    const who = found?.identity;
+    return c.text(who ? `${who.via}:${who.name}` : 'anonymous');
   });
   const cookie = `${SESSION_COOKIE}=${id}`;
   test.each([

@@ -7,7 +7,7 @@
 import type { Context } from 'hono';
 import { randomBytes } from 'node:crypto';
 import { VaultMeshError } from '../../protocol/errors.js';
-import type { Authenticator, Identity } from '../operator-auth.js';
+import type { Identity } from '../operator-auth.js';
 import { hashSecret, newSecret, secretMatches } from '../secrets.js';
 import { readForm } from '../http-errors.js';
 
@@ -153,30 +153,21 @@ export async function assertCsrf(c: Context, session: Session): Promise<void> {
   }
 }
 
-export type SessionAuthenticator = Authenticator & { readonly sessions: SessionStore };
-
 /**
- * The session authenticator for `services.authenticators`: recognises the console cookie on any route (console and
- * operator API alike) and enforces CSRF on unsafe methods, so a cookie can never be ridden cross-site.
+ * The console session behind a request's cookie (the cookie value is the credential; `lookup` is its authenticator).
+ * Valid on any route, console and operator API alike; on an unsafe method it counts only with this session's CSRF
+ * token from this site, so a cookie can never be ridden cross-site: otherwise `refusal` says why.
  */
-export function sessionAuthenticator(sessions: SessionStore): SessionAuthenticator {
-  const auth = async (c: Context): Promise<Identity | undefined> => {
-    const id = readCookie(c.req.header('cookie'), SESSION_COOKIE);
-    if (!id) return undefined;
-    const session = sessions.lookup(id);
-    if (!session) return undefined;
-    if (!SAFE_METHODS.has(c.req.method)) await assertCsrf(c, session);
-    return session.identity;
-  };
-  return Object.assign(auth, { sessions });
-}
-
-export function isSessionAuthenticator(a: Authenticator): a is SessionAuthenticator {
-  return typeof (a as Partial<SessionAuthenticator>).sessions === 'object';
-}
-
-/** The session behind this request's cookie, if any (for the CSRF token a page must embed). */
-export function currentSession(c: Context, sessions: SessionStore | undefined): Session | undefined {
+export async function resolveSession(c: Context, sessions: SessionStore): Promise<{ session?: Session; refusal?: VaultMeshError }> {
   const id = readCookie(c.req.header('cookie'), SESSION_COOKIE);
-  return id && sessions ? sessions.lookup(id) : undefined;
+  const session = id ? sessions.lookup(id) : undefined;
+  if (!session) return {};
+  if (SAFE_METHODS.has(c.req.method)) return { session };
+  try {
+    await assertCsrf(c, session);
+    return { session };
+  } catch (err) {
+    if (err instanceof VaultMeshError) return { refusal: err };
+    throw err;
+  }
 }

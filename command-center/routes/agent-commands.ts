@@ -5,12 +5,13 @@
 import type { Hono } from 'hono';
 import { z } from 'zod';
 import { parseJsonBytes, validationError } from '../http-errors.js';
+import { longRequest } from '../long-request.js';
 import type { AppEnv } from '../services.js';
 
 const pollQuerySchema = z.object({ wait: z.coerce.number().min(0).max(3600).optional() });
 
 export function registerAgentCommandRoutes(app: Hono<AppEnv>): void {
-  app.get('/commands', async (c) => {
+  app.get('/commands', longRequest('long-poll'), async (c) => {
     const services = c.get('services');
     const q = pollQuerySchema.safeParse(c.req.query());
     if (!q.success) throw validationError(q.error, 'query');

@@ -1,8 +1,9 @@
 /**
  * The mission console: `GET /console` (full page; `?node=ID` selects a node, `q`/`profile`/`status` filter the
- * list), `GET /console/stream` (HTML fragments over SSE for htmx), sign-in/out, and enrollment decisions. It accepts
- * every identity the API does (Bearer tokens, console sessions, later Cloudflare Access); only the login page and the
- * static assets (htmx, its SSE extension, CSS, JS, all served from this package, never a CDN) are public.
+ * list), `GET /console/stream` (HTML fragments over SSE for htmx), sign-in/out, and enrollment decisions. The
+ * identity comes from the same `identify` middleware as the API's (Bearer tokens, console sessions, Cloudflare
+ * Access); only the login page and the static assets (htmx, its SSE extension, CSS, JS, all served from this
+ * package, never a CDN) are public.
  */
 import { Hono, type Context } from 'hono';
 import { readFileSync } from 'node:fs';
@@ -13,21 +14,14 @@ import { nodeIdSchema } from '../../protocol/envelope.js';
 import { INCIDENT_SEVERITIES, validateClientEvent } from '../../protocol/event-kinds.js';
 import { VaultMeshError } from '../../protocol/errors.js';
 import { decideNodeEnrollment, ENROLLMENT_ACTIONS } from '../enrollment-actions.js';
-import { hasScope, type Identity } from '../operator-auth.js';
+import { hasScope, identifyBearer, type Identity } from '../operator-auth.js';
+import { operatorOf, requireOperator } from '../require-operator.js';
+import { longRequest } from '../long-request.js';
 import type { AppEnv, Services } from '../services.js';
 import { ConsoleLive, consoleStreamResponse } from '../console/live.js';
 import { buildPanels } from '../console/panels.js';
 import { createConsoleRenderer, type ConsoleRenderer } from '../console/render.js';
-import {
-  clearedSessionCookie,
-  crossOriginReason,
-  currentSession,
-  isSessionAuthenticator,
-  readCookie,
-  SESSION_COOKIE,
-  sessionCookie,
-  type SessionStore,
-} from '../console/session.js';
+import { clearedSessionCookie, crossOriginReason, readCookie, SESSION_COOKIE, sessionCookie } from '../console/session.js';
 import { STATUS_FILTERS, commandArgsFromForm, commandForm, consoleHref, parseFilter, profilesOf } from '../console/view-model.js';
 import { KEEPALIVE_MS } from './stream.js';
 import { readForm } from '../http-errors.js';
@@ -65,33 +59,12 @@ function loadAssets(viewsDir: string): Map<string, Asset> {
   return out;
 }
 
-function sessionStoreOf(services: Services): SessionStore | undefined {
-  return services.authenticators.find(isSessionAuthenticator)?.sessions;
-}
+const SIGN_IN_FIRST = 'sign in to the console first';
 
-async function identify(c: Context<AppEnv>): Promise<Identity | undefined> {
-  for (const auth of c.get('services').authenticators) {
-    const identity = await auth(c);
-    if (identity) return identity;
-  }
-  return undefined;
-}
-
-/** Who a presented token is, asked of every non-session authenticator through a real (in-process) request. */
-async function identityForToken(services: Services, token: string): Promise<Identity | undefined> {
+/** Who a token typed into the login form is: the Bearer authenticators, asked directly. */
+function identityForToken(services: Services, token: string): Identity | undefined {
   if (!/^\S{1,512}$/.test(token)) return undefined;
-  let found: Identity | undefined;
-  const probe = new Hono();
-  probe.get('/', async (c) => {
-    for (const auth of services.authenticators) {
-      if (isSessionAuthenticator(auth)) continue;
-      found = await auth(c);
-      if (found) break;
-    }
-    return c.body(null, 204);
-  });
-  await probe.request('/', { headers: { authorization: `Bearer ${token}` } });
-  return found;
+  return identifyBearer(services.authenticators.bearer, token);
 }
 
 function safeNext(next: unknown): string {
@@ -127,20 +100,19 @@ export function consoleRoutes(opts: ConsoleRouteOptions = {}): Hono<AppEnv> {
   });
 
   const loginPage = (c: Context<AppEnv>, status: 200 | 401 | 403, error?: string) =>
-    c.html(renderer.login({ error, next: safeNext(c.req.query('next')), sessionsEnabled: sessionStoreOf(c.get('services')) !== undefined }), status);
+    c.html(renderer.login({ error, next: safeNext(c.req.query('next')), sessionsEnabled: true }), status);
 
   app.get('/login', (c) => loginPage(c, 200));
 
   app.post('/login', async (c) => {
     const services = c.get('services');
-    const sessions = sessionStoreOf(services);
+    const sessions = services.authenticators.sessions;
     // Login CSRF: a foreign page must not sign a browser in under the attacker's token.
     const cross = crossOriginReason(c);
     if (cross) return loginPage(c, 403, `Sign-in refused: ${cross}.`);
-    if (!sessions) return loginPage(c, 403, 'Sign-in is not enabled on this center.');
     const form: Record<string, unknown> = await c.req.parseBody().catch(() => ({})); // a malformed form is no token (401), not a 500
     const token = typeof form.token === 'string' ? form.token.trim() : '';
-    const identity = token ? await identityForToken(services, token) : undefined;
+    const identity = token ? identityForToken(services, token) : undefined;
     if (!identity) return loginPage(c, 401, 'That token is not valid.');
     const { id } = sessions.create(identity);
     c.header('set-cookie', sessionCookie(c, id, Math.floor(sessions.ttlMs / 1000)));
@@ -148,18 +120,17 @@ export function consoleRoutes(opts: ConsoleRouteOptions = {}): Hono<AppEnv> {
   });
 
   app.post('/logout', async (c) => {
-    const services = c.get('services');
-    const sessions = sessionStoreOf(services);
-    const identity = await identify(c); // checks CSRF for a session
+    const refusal = c.get('authRefusal'); // a cookie without its CSRF token, or from another site
+    if (refusal) throw refusal;
     const id = readCookie(c.req.header('cookie'), SESSION_COOKIE);
-    if (identity?.via === 'session' && id && sessions) sessions.destroy(id);
+    if (c.get('session') && id) c.get('services').authenticators.sessions.destroy(id);
     c.header('set-cookie', clearedSessionCookie(c));
     return c.redirect('/console/login', 303);
   });
 
   app.get('/', async (c) => {
     const services = c.get('services');
-    const identity = await identify(c);
+    const identity = c.get('identity');
     if (!identity) {
       const url = new URL(c.req.url);
       return c.redirect(`/console/login?next=${encodeURIComponent(url.pathname + url.search)}`, 303);
@@ -170,8 +141,7 @@ export function consoleRoutes(opts: ConsoleRouteOptions = {}): Hono<AppEnv> {
     const nowMs = services.now().getTime();
     const seq = services.state.lastSeq;
     const p = buildPanels(services, { filter, selected }, nowMs);
-    const session = identity.via === 'session' ? currentSession(c, sessionStoreOf(services)) : undefined;
-    const csrf = session?.csrfToken ?? '';
+    const csrf = c.get('session')?.csrfToken ?? '';
     const stream = new URLSearchParams(consoleHref(filter, selected).split('?')[1] ?? '');
     stream.set('seq', String(seq));
     stream.set('at', String(nowMs));
@@ -199,15 +169,13 @@ export function consoleRoutes(opts: ConsoleRouteOptions = {}): Hono<AppEnv> {
     );
   });
 
-  app.get('/stream', async (c) => {
+  app.get('/stream', longRequest('stream'), requireOperator(SIGN_IN_FIRST), async (c) => {
     const services = c.get('services');
-    const identity = await identify(c);
-    if (!identity) throw new VaultMeshError('UNAUTHORIZED', 'sign in to the console first', { status: 401 });
+    const identity = c.get('identity');
     if (!hasScope(identity, 'nodes:read')) throw new VaultMeshError('FORBIDDEN', 'the console needs the nodes:read scope', { status: 403 });
     const filter = parseFilter(c.req.query());
     const selected = selectedNode(c.req.query('node'));
-    const session = identity.via === 'session' ? currentSession(c, sessionStoreOf(services)) : undefined;
-    const live = new ConsoleLive(services, renderer, { filter, selected, canApprove: hasScope(identity, 'nodes:approve'), csrf: session?.csrfToken ?? '' });
+    const live = new ConsoleLive(services, renderer, { filter, selected, canApprove: hasScope(identity, 'nodes:approve'), csrf: c.get('session')?.csrfToken ?? '' });
     // The page's own first stream may skip re-sending what the page just rendered, if nothing was committed since;
     // every later (re)connect gets full state, since the client may have missed anything.
     const nowMs = services.now().getTime();
@@ -221,9 +189,9 @@ export function consoleRoutes(opts: ConsoleRouteOptions = {}): Hono<AppEnv> {
   });
 
   for (const action of ENROLLMENT_ACTIONS) {
-    app.post(`/nodes/:id/${action}`, async (c) => {
-      const identity = await identify(c); // a cookie without the CSRF token or from another site throws 403 here
-      if (!identity) throw new VaultMeshError('UNAUTHORIZED', 'sign in to the console first', { status: 401 });
+    // requireOperator: a cookie without the CSRF token or from another site is refused (403) here.
+    app.post(`/nodes/:id/${action}`, requireOperator(SIGN_IN_FIRST), async (c) => {
+      const identity = c.get('identity');
       if (!hasScope(identity, 'nodes:approve')) throw new VaultMeshError('FORBIDDEN', `${action} needs the nodes:approve scope`, { status: 403 });
       const nodeId = selectedNode(c.req.param('id'));
       if (!nodeId) throw new VaultMeshError('VALIDATION_ERROR', 'invalid node id', { status: 400 });
@@ -234,9 +202,8 @@ export function consoleRoutes(opts: ConsoleRouteOptions = {}): Hono<AppEnv> {
   }
 
   // Notes and incidents: the same validation as POST /api/events (the kind registry), authored by the operator.
-  app.post('/events', async (c) => {
-    const identity = await identify(c);
-    if (!identity) throw new VaultMeshError('UNAUTHORIZED', 'sign in to the console first', { status: 401 });
+  app.post('/events', requireOperator(SIGN_IN_FIRST), async (c) => {
+    const identity = c.get('identity');
     if (!hasScope(identity, 'events:write')) throw new VaultMeshError('FORBIDDEN', 'posting needs the events:write scope', { status: 403 });
     const form = await readForm(c);
     const field = (k: string) => (typeof form[k] === 'string' ? (form[k] as string).trim() : '');
@@ -264,8 +231,7 @@ export function consoleRoutes(opts: ConsoleRouteOptions = {}): Hono<AppEnv> {
       return c.html(renderer.notice({ title: data.ok ? 'Command sent' : 'Command not sent', html, back: consoleHref(parseFilter({}), nodeId) }), status);
     };
     try {
-      const identity = await identify(c); // a cookie without the CSRF token or from another site throws 403 here
-      if (!identity) throw new VaultMeshError('UNAUTHORIZED', 'sign in to the console first', { status: 401 });
+      const identity = operatorOf(c, SIGN_IN_FIRST); // a cookie without the CSRF token or from another site throws 403 here
       if (!hasScope(identity, 'commands:write')) throw new VaultMeshError('FORBIDDEN', 'sending commands needs the commands:write scope', { status: 403 });
       const form = await readForm(c);
       nodeId = selectedNode(typeof form.node_id === 'string' ? form.node_id : undefined);

@@ -34,7 +34,7 @@ export const postEventSchema = z
   .strict()
   .refine((v) => !(v.body !== undefined && v.payload !== undefined), { message: 'send either body or payload (its vm-event-envelope-v0 alias), not both', path: ['payload'] });
 
-const bad = (path: string, message: string, code = 'VALIDATION_ERROR') => new VaultMeshError(code, message, { status: 400, details: [{ path, message }] });
+const bad = (path: string, message: string) => new VaultMeshError('VALIDATION_ERROR', message, { status: 400, details: [{ path, message }] });
 
 function headerValue(c: Context<AppEnv>, name: string, schema: z.ZodType<string>): string | undefined {
   const raw = c.req.header(name);

@@ -6,6 +6,7 @@
 import { Hono } from 'hono';
 import type { Envelope } from '../../protocol/envelope.js';
 import { formatSseComment, formatSseMessage } from '../sse-format.js';
+import { longRequest } from '../long-request.js';
 import { requireScope } from '../require-operator.js';
 import type { AppEnv, Services } from '../services.js';
 
@@ -13,7 +14,7 @@ export const KEEPALIVE_MS = 15_000;
 
 export function streamRoutes(opts: { keepaliveMs?: number } = {}): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  app.get('/', requireScope('events:read'), (c) => {
+  app.get('/', longRequest('stream'), requireScope('events:read'), (c) => {
     const services = c.get('services');
     const lastIdHeader = c.req.header('last-event-id') ?? c.req.query('last_event_id');
     const afterSeq = lastIdHeader !== undefined && /^\d{1,15}$/.test(lastIdHeader) ? Number(lastIdHeader) : undefined;
