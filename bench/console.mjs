@@ -25,14 +25,14 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 export async function load() {
   const [app, center, config, fleet, live, render, view, nodeView] = await Promise.all([
-    dist('command-center/app.js'),
+    dist('command-center/http/app.js'),
     dist('command-center/center.js'),
     dist('command-center/config.js'),
-    dist('command-center/fleet-state.js'),
+    dist('command-center/fleet/fleet-state.js'),
     dist('command-center/console/live.js'),
     dist('command-center/console/render.js'),
     dist('command-center/console/view-model.js'),
-    dist('command-center/node-view.js'),
+    dist('command-center/fleet/node-view.js'),
   ]);
   return { app, center, config, fleet, live, render, view, nodeView };
 }

@@ -132,7 +132,7 @@ function runChild(kind) {
 
 export async function run({ log = () => {} } = {}) {
   const { leafHash, merkleRoot, inclusionProof } = await dist('protocol/merkle.js');
-  const { createLedger } = await dist('command-center/ledger.js');
+  const { createLedger } = await dist('command-center/ledger/ledger.js');
   const { ledgerVerify } = await dist('cli/ledger.js');
   const { keyPairFromSeed } = await dist('protocol/keys.js');
   const key = keyPairFromSeed(new Uint8Array(32).fill(9));
@@ -267,7 +267,7 @@ export async function run({ log = () => {} } = {}) {
  * through publishHead would mostly measure 400,000 fsyncs). Returns every entry line, for the old-format baseline.
  */
 async function synthesizeChain(dir, heads, key) {
-  const { signTreeHead, headHash, formatProofChain, archiveFileName, formatRootFile, DEFAULT_MAX_CHAIN_HEADS: per } = await dist('command-center/ledger.js');
+  const { signTreeHead, headHash, formatProofChain, archiveFileName, formatRootFile, DEFAULT_MAX_CHAIN_HEADS: per } = await dist('command-center/ledger/ledger.js');
   const { canonicalJson } = await dist('protocol/canonical-json.js');
   const { MerkleLog, leafHash } = await dist('protocol/merkle.js');
   const log = new MerkleLog();
@@ -304,7 +304,7 @@ async function synthesizeChain(dir, heads, key) {
 
 /** 6. publishHead cost with 100 vs HEADS heads in the chain; the old whole-file rewrite; verify across segments. */
 async function headWrites({ row, log, key }) {
-  const { createNamedLedger, formatProofChain } = await dist('command-center/ledger.js');
+  const { createNamedLedger, formatProofChain } = await dist('command-center/ledger/ledger.js');
   const { ledgerVerify } = await dist('cli/ledger.js');
   const { writeFileAtomicSync } = await dist('lib/atomic-file.js');
   const measure = async (dir, heads) => {

@@ -102,8 +102,8 @@ async function child(mode, dir) {
   let count = 0;
   let extra = {};
   if (mode === 'replay') {
-    const { replayJournals } = await dist('command-center/replay.js');
-    const { applyEnvelope, createFleetState } = await dist('command-center/fleet-state.js');
+    const { replayJournals } = await dist('command-center/store/replay.js');
+    const { applyEnvelope, createFleetState } = await dist('command-center/fleet/fleet-state.js');
     const state = createFleetState();
     const report = await replayJournals({ dir, visit: ({ envelope }) => applyEnvelope(state, envelope) });
     count = report.envelopes;

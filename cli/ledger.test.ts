@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createNamedLedger, formatProofChain, parseProofChain, type LedgerName } from '../command-center/ledger.js';
+import { createNamedLedger, formatProofChain, parseProofChain, type LedgerName } from '../command-center/ledger/ledger.js';
 import { canonicalJson } from '../protocol/canonical-json.js';
 import { keyPairFromSeed, type KeyPair } from '../protocol/keys.js';
 import { runLedger } from './commands/ledger.js';

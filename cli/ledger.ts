@@ -25,8 +25,8 @@ import {
   type LedgerName,
   type LedgerRoot,
   type SignedTreeHead,
-} from '../command-center/ledger.js';
-import { LineSource } from '../command-center/journal-reader.js';
+} from '../command-center/ledger/ledger.js';
+import { LineSource } from '../command-center/store/journal-reader.js';
 import { nodeCryptoBackend, type Ed25519Backend } from '../protocol/ed25519.js';
 import { VaultMeshError, isVaultMeshError } from '../protocol/errors.js';
 import { fromHex, toHex } from '../protocol/hex.js';

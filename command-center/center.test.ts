@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { composeTestCenter, manualTimers, enrolledNode, heartbeatBody, openSse, startTestCenter, tempDir, testNode, type TestCenter, cleanupAfterEach } from '../test/helpers.js';
-import { createApp } from './app.js';
+import { createApp } from './http/app.js';
 import { signRequest } from '../protocol/request-signing.js';
 import { request } from 'undici';
 

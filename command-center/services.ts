@@ -2,23 +2,23 @@
 import type { Envelope, EnvelopeDraft } from '../protocol/envelope.js';
 import type { KeyPair } from '../protocol/keys.js';
 import type { CenterConfig } from './config.js';
-import type { EventBus } from './event-bus.js';
-import type { FleetState } from './fleet-state.js';
-import type { CenterMetrics } from './metrics.js';
-import type { Authenticators, Identity } from './operator-auth.js';
-import type { ReplayGuard } from './replay-guard.js';
-import type { Mutex } from './mutex.js';
-import type { StatusPolicy } from './node-status.js';
-import type { CommandService } from './command-store.js';
-import type { EventLog } from './event-log.js';
-import type { AttentionMonitor } from './attention-monitor.js';
-import type { Webhooks } from './webhooks.js';
-import type { Ledger } from './ledger.js';
-import type { ApiTokenUsage } from './api-tokens.js';
+import type { EventBus } from './http/event-bus.js';
+import type { FleetState } from './fleet/fleet-state.js';
+import type { CenterMetrics } from './http/metrics.js';
+import type { Authenticators, Identity } from './auth/operator-auth.js';
+import type { ReplayGuard } from './auth/replay-guard.js';
+import type { Mutex } from './store/mutex.js';
+import type { StatusPolicy } from './fleet/node-status.js';
+import type { CommandService } from './commands/command-store.js';
+import type { EventLog } from './store/event-log.js';
+import type { AttentionMonitor } from './ops/attention-monitor.js';
+import type { Webhooks } from './ops/webhooks.js';
+import type { Ledger } from './ledger/ledger.js';
+import type { ApiTokenUsage } from './auth/api-tokens.js';
 import type { VaultMeshError } from '../protocol/errors.js';
 import type { Session } from './console/session.js';
-import type { AbuseLimits } from './rate-limit.js';
-import type { Orchestrator } from './orchestrator.js';
+import type { AbuseLimits } from './http/rate-limit.js';
+import type { Orchestrator } from './ops/orchestrator.js';
 
 export interface Services {
   config: CenterConfig;

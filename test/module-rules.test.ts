@@ -72,10 +72,10 @@ describe('module rules', () => {
     ['command-center/x.ts', "export { ledgerVerify } from '../cli/ledger.js';", 1],
     ['cli/main.ts', "import type { Outbox } from '../node-agent/outbox.js';", 1],
     ['protocol/keys.ts', "import { writeFileAtomicSync } from '../lib/atomic-file.js';", 1],
-    ['protocol/envelope.ts', "import type { Journal } from '../command-center/journal.js';", 1],
+    ['protocol/envelope.ts', "import type { Journal } from '../command-center/store/journal.js';", 1],
     ['lib/logger.ts', "import { startCenter } from '../command-center/center.js';", 1],
     ['cli/logs/view.ts', "import { x } from '../../../elsewhere/thing.js';", 1],
-    ['cli/ledger.ts', "import { LineSource } from '../command-center/journal-reader.js';\nimport { z } from 'zod';", 0],
+    ['cli/ledger.ts', "import { LineSource } from '../command-center/store/journal-reader.js';\nimport { z } from 'zod';", 0],
     ['node-agent/main.ts', "import { createSdNotifier } from '../lib/sd-notify.js';\nimport { join } from 'node:path';", 0],
     ['command-center/demo.ts', "const AGENT = resolve(here, '../../node-agent/main.js'); // a path, not an import", 0],
   ])('%s: %s → %i violation(s)', (path, text, count) => {

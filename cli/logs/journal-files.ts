@@ -5,7 +5,7 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { mergeJournals, type JournalEntry } from '../../command-center/journal-reader.js';
+import { mergeJournals, type JournalEntry } from '../../command-center/store/journal-reader.js';
 import { JOURNAL_FILES, type JournalName } from '../../protocol/envelope.js';
 import { VaultMeshError } from '../../protocol/errors.js';
 import { usageError } from './filters.js';

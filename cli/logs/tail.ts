@@ -10,7 +10,7 @@
 import { watch as fsWatch, type FSWatcher } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
-import { parseJournalLine } from '../../command-center/journal-reader.js';
+import { parseJournalLine } from '../../command-center/store/journal-reader.js';
 import type { Envelope } from '../../protocol/envelope.js';
 import { VaultMeshError } from '../../protocol/errors.js';
 import { formatHuman } from './format.js';

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import type { Envelope } from '../../protocol/envelope.js';
-import { applyEnvelope, createFleetState } from '../fleet-state.js';
+import { applyEnvelope, createFleetState } from '../fleet/fleet-state.js';
 import { ConsoleLive } from './live.js';
 import type { ConsoleSource } from './panels.js';
 import { createConsoleRenderer } from './render.js';

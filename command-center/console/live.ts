@@ -9,7 +9,7 @@
  * browser's work is bounded by the number of changed rows, not by the fleet's heartbeat rate.
  */
 import type { Envelope } from '../../protocol/envelope.js';
-import { formatSseMessage } from '../sse-format.js';
+import { formatSseMessage } from '../http/sse-format.js';
 import { sseResponse } from '../routes/stream.js';
 import type { Services } from '../services.js';
 import { buildPanels, describeContextOf, detailOf, ledgerRootOf, recentEnvelopes, type ConsoleSource, type PanelContext } from './panels.js';

@@ -3,10 +3,10 @@
  * by calling the pure view-model functions. Used for the full page and for the stream's full-state fragment.
  */
 import type { Envelope } from '../../protocol/envelope.js';
-import type { FleetState, NodeRecord } from '../fleet-state.js';
-import type { NodeStatus, StatusPolicy } from '../node-status.js';
-import type { EventBus } from '../event-bus.js';
-import type { Orchestrator } from '../orchestrator.js';
+import type { FleetState, NodeRecord } from '../fleet/fleet-state.js';
+import type { NodeStatus, StatusPolicy } from '../fleet/node-status.js';
+import type { EventBus } from '../http/event-bus.js';
+import type { Orchestrator } from '../ops/orchestrator.js';
 import {
   attentionSummary,
   computeStatuses,

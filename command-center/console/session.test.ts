@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { Hono } from 'hono';
 import { createSessionStore, crossOriginReason, readCookie, resolveSession, SESSION_COOKIE } from './session.js';
-import type { Identity } from '../operator-auth.js';
+import type { Identity } from '../auth/operator-auth.js';
 
 const admin: Identity = { via: 'admin-token', name: 'admin', scopes: new Set(['admin']) };
 

@@ -7,9 +7,9 @@
 import type { Context } from 'hono';
 import { randomBytes } from 'node:crypto';
 import { VaultMeshError } from '../../protocol/errors.js';
-import type { Identity } from '../operator-auth.js';
-import { hashSecret, newSecret, secretMatches } from '../secrets.js';
-import { readForm } from '../http-errors.js';
+import type { Identity } from '../auth/operator-auth.js';
+import { hashSecret, newSecret, secretMatches } from '../auth/secrets.js';
+import { readForm } from '../http/http-errors.js';
 
 export const SESSION_COOKIE = 'vm_session';
 export const CSRF_FIELD = '_csrf';

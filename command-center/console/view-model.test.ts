@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import type { Envelope } from '../../protocol/envelope.js';
-import { applyEnvelope, createFleetState, type FleetState } from '../fleet-state.js';
-import { parsePolicy } from '../command-policy.js';
+import { applyEnvelope, createFleetState, type FleetState } from '../fleet/fleet-state.js';
+import { parsePolicy } from '../commands/command-policy.js';
 import {
   attentionReasons,
   commandArgsFromForm,

@@ -5,11 +5,11 @@
  */
 import type { Envelope } from '../../protocol/envelope.js';
 import { ACTION_NAMES, MAX_JOURNAL_LINES, UNIT_ACTIONS } from '../../protocol/actions.js';
-import type { FleetState, NodeRecord } from '../fleet-state.js';
-import { assessNode } from '../attention.js';
-import { policyProfileFor, unitMatches, type CommandPolicy } from '../command-policy.js';
-import { nodeStatus, type NodeStatus, type StatusPolicy } from '../node-status.js';
-import type { NodeScheduleView } from '../orchestrator.js';
+import type { FleetState, NodeRecord } from '../fleet/fleet-state.js';
+import { assessNode } from '../ops/attention.js';
+import { policyProfileFor, unitMatches, type CommandPolicy } from '../commands/command-policy.js';
+import { nodeStatus, type NodeStatus, type StatusPolicy } from '../fleet/node-status.js';
+import type { NodeScheduleView } from '../ops/orchestrator.js';
 
 // ---------------------------------------------------------------- formatting
 

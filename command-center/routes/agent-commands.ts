@@ -4,8 +4,8 @@
  */
 import type { Hono } from 'hono';
 import { z } from 'zod';
-import { parseJsonBytes, validationError } from '../http-errors.js';
-import { longRequest } from '../long-request.js';
+import { parseJsonBytes, validationError } from '../http/http-errors.js';
+import { longRequest } from '../http/long-request.js';
 import type { AppEnv } from '../services.js';
 
 const pollQuerySchema = z.object({ wait: z.coerce.number().min(0).max(3600).optional() });

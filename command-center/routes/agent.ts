@@ -4,9 +4,9 @@ import { enrollRequestSchema, heartbeatSchema } from '../../protocol/agent-api.j
 import { SIGNATURE_HEADERS } from '../../protocol/request-signing.js';
 import { VaultMeshError } from '../../protocol/errors.js';
 import { keyIdOf } from '../../protocol/keys.js';
-import { rememberNonce, requireEnrolledNode, verifyAgentSignature } from '../agent-auth.js';
-import { parseJsonBytes, validationError } from '../http-errors.js';
-import { decideEnrollment } from '../enrollment.js';
+import { rememberNonce, requireEnrolledNode, verifyAgentSignature } from '../auth/agent-auth.js';
+import { parseJsonBytes, validationError } from '../http/http-errors.js';
+import { decideEnrollment } from '../fleet/enrollment.js';
 import type { AppEnv } from '../services.js';
 import { registerAgentCommandRoutes } from './agent-commands.js';
 import { scanReportSchema } from '../../protocol/scan.js';

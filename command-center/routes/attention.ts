@@ -1,8 +1,8 @@
 /** `GET /api/attention`: approved nodes that need attention now, worst first, with the reasons why. */
 import { Hono } from 'hono';
 import { VaultMeshError } from '../../protocol/errors.js';
-import { assessNode, statusRank, type AttentionStatus } from '../attention.js';
-import { requireScope } from '../require-operator.js';
+import { assessNode, statusRank, type AttentionStatus } from '../ops/attention.js';
+import { requireScope } from '../auth/require-operator.js';
 import type { AppEnv } from '../services.js';
 
 export function attentionRoutes(): Hono<AppEnv> {

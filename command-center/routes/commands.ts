@@ -4,9 +4,9 @@ import { z } from 'zod';
 import { idSchema, nodeIdSchema } from '../../protocol/envelope.js';
 import { VaultMeshError } from '../../protocol/errors.js';
 import { actionNameSchema } from '../../protocol/command.js';
-import { COMMAND_STATUSES, commandView } from '../command-store.js';
-import { readJson, validationError } from '../http-errors.js';
-import { requireScope } from '../require-operator.js';
+import { COMMAND_STATUSES, commandView } from '../commands/command-store.js';
+import { readJson, validationError } from '../http/http-errors.js';
+import { requireScope } from '../auth/require-operator.js';
 import type { AppEnv } from '../services.js';
 
 const issueSchema = z

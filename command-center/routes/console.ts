@@ -13,10 +13,10 @@ import { createHash } from 'node:crypto';
 import { nodeIdSchema } from '../../protocol/envelope.js';
 import { INCIDENT_SEVERITIES, validateClientEvent } from '../../protocol/event-kinds.js';
 import { VaultMeshError } from '../../protocol/errors.js';
-import { decideNodeEnrollment, ENROLLMENT_ACTIONS } from '../enrollment-actions.js';
-import { hasScope, identifyBearer, type Identity } from '../operator-auth.js';
-import { operatorOf, requireOperator } from '../require-operator.js';
-import { longRequest } from '../long-request.js';
+import { decideNodeEnrollment, ENROLLMENT_ACTIONS } from '../fleet/enrollment-actions.js';
+import { hasScope, identifyBearer, type Identity } from '../auth/operator-auth.js';
+import { operatorOf, requireOperator } from '../auth/require-operator.js';
+import { longRequest } from '../http/long-request.js';
 import type { AppEnv, Services } from '../services.js';
 import { ConsoleLive, consoleStreamResponse } from '../console/live.js';
 import { buildPanels } from '../console/panels.js';
@@ -24,7 +24,7 @@ import { createConsoleRenderer, type ConsoleRenderer } from '../console/render.j
 import { clearedSessionCookie, crossOriginReason, readCookie, SESSION_COOKIE, sessionCookie } from '../console/session.js';
 import { STATUS_FILTERS, commandArgsFromForm, commandForm, consoleHref, parseFilter, profilesOf } from '../console/view-model.js';
 import { KEEPALIVE_MS } from './stream.js';
-import { readForm } from '../http-errors.js';
+import { readForm } from '../http/http-errors.js';
 
 /** CSP for console responses: scripts only from this origin (no inline), no framing, no plugins. */
 export const CONSOLE_CSP =

@@ -9,10 +9,10 @@ import { z } from 'zod';
 import { idSchema, kindSchema, nodeIdSchema, rfc3339Schema, type EnvelopeDraft } from '../../protocol/envelope.js';
 import { VaultMeshError } from '../../protocol/errors.js';
 import { validateClientEvent } from '../../protocol/event-kinds.js';
-import type { EventQuery } from '../event-log.js';
-import { readJson, validationError } from '../http-errors.js';
-import { listOpenIncidents } from '../incidents.js';
-import { requireScope } from '../require-operator.js';
+import type { EventQuery } from '../store/event-log.js';
+import { readJson, validationError } from '../http/http-errors.js';
+import { listOpenIncidents } from '../fleet/incidents.js';
+import { requireScope } from '../auth/require-operator.js';
 import type { AppEnv } from '../services.js';
 
 export const EVENTS_PAGE = { defaultLimit: 100, maxLimit: 1000, maxKinds: 32 } as const;

@@ -5,9 +5,9 @@
 import { Hono } from 'hono';
 import { idSchema } from '../../protocol/envelope.js';
 import { VaultMeshError } from '../../protocol/errors.js';
-import { validationError } from '../http-errors.js';
-import { requireScope } from '../require-operator.js';
-import { PROOF_BUNDLE_FORMAT, type Ledger } from '../ledger.js';
+import { validationError } from '../http/http-errors.js';
+import { requireScope } from '../auth/require-operator.js';
+import { PROOF_BUNDLE_FORMAT, type Ledger } from '../ledger/ledger.js';
 import type { AppEnv } from '../services.js';
 
 function rootOf(ledger: Ledger) {

@@ -4,11 +4,11 @@ import { z } from 'zod';
 import { randomBytes } from 'node:crypto';
 import { nodeIdSchema } from '../../protocol/envelope.js';
 import { VaultMeshError } from '../../protocol/errors.js';
-import { decideNodeEnrollment, ENROLLMENT_ACTIONS } from '../enrollment-actions.js';
-import { readJson, validationError } from '../http-errors.js';
-import { nodeDetail, nodeSummary } from '../node-view.js';
-import { requireScope } from '../require-operator.js';
-import { hashSecret, newSecret } from '../secrets.js';
+import { decideNodeEnrollment, ENROLLMENT_ACTIONS } from '../fleet/enrollment-actions.js';
+import { readJson, validationError } from '../http/http-errors.js';
+import { nodeDetail, nodeSummary } from '../fleet/node-view.js';
+import { requireScope } from '../auth/require-operator.js';
+import { hashSecret, newSecret } from '../auth/secrets.js';
 import type { AppEnv } from '../services.js';
 
 const joinTokenRequestSchema = z

@@ -1,6 +1,6 @@
 /** `GET /api/orchestrator`: the scan schedules and, per approved node, next run time and last run (orchestrator.ts). */
 import { Hono } from 'hono';
-import { requireScope } from '../require-operator.js';
+import { requireScope } from '../auth/require-operator.js';
 import type { AppEnv } from '../services.js';
 
 export function orchestratorRoutes(): Hono<AppEnv> {

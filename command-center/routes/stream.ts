@@ -5,9 +5,9 @@
  */
 import { Hono } from 'hono';
 import type { Envelope } from '../../protocol/envelope.js';
-import { formatSseComment, formatSseMessage } from '../sse-format.js';
-import { longRequest } from '../long-request.js';
-import { requireScope } from '../require-operator.js';
+import { formatSseComment, formatSseMessage } from '../http/sse-format.js';
+import { longRequest } from '../http/long-request.js';
+import { requireScope } from '../auth/require-operator.js';
 import type { AppEnv, Services } from '../services.js';
 
 export const KEEPALIVE_MS = 15_000;

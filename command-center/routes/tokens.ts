@@ -3,10 +3,10 @@ import { Hono } from 'hono';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { VaultMeshError } from '../../protocol/errors.js';
-import { API_TOKEN_KIND, API_TOKEN_PREFIX, createApiTokenState, scopeSchema, tokenIdSchema, tokenNameSchema, tokenStatus, tokenView, type ApiTokenState } from '../api-tokens.js';
-import { readJson, validationError } from '../http-errors.js';
-import { requireScope } from '../require-operator.js';
-import { hashSecret, newSecret } from '../secrets.js';
+import { API_TOKEN_KIND, API_TOKEN_PREFIX, createApiTokenState, scopeSchema, tokenIdSchema, tokenNameSchema, tokenStatus, tokenView, type ApiTokenState } from '../auth/api-tokens.js';
+import { readJson, validationError } from '../http/http-errors.js';
+import { requireScope } from '../auth/require-operator.js';
+import { hashSecret, newSecret } from '../auth/secrets.js';
 import type { AppEnv, Services } from '../services.js';
 
 const MAX_TTL_SECS = 5 * 366 * 86_400;

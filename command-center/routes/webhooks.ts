@@ -1,6 +1,6 @@
 /** `GET /api/webhooks`: configured targets (without the secret) and the delivery status of the outbox. */
 import { Hono } from 'hono';
-import { requireScope } from '../require-operator.js';
+import { requireScope } from '../auth/require-operator.js';
 import type { AppEnv } from '../services.js';
 
 export function webhookRoutes(): Hono<AppEnv> {

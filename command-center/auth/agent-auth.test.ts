@@ -1,0 +1,101 @@
+import { describe, expect, it } from 'vitest';
+import { request } from 'undici';
+import { generateKeyPair } from '../../protocol/keys.js';
+import { signRequest } from '../../protocol/request-signing.js';
+import { cleanupAfterEach, enrolledNode, heartbeatBody, startTestCenter, tempDir, testNode, type TestCenter } from '../../test/helpers.js';
+
+const onCleanup = cleanupAfterEach();
+
+async function center(dir: string): Promise<TestCenter> {
+  const c = await startTestCenter(dir, { orchestratorTickSecs: 0 });
+  onCleanup(() => c.close());
+  return c;
+}
+
+/** Sends exactly these headers and body, so a captured request can be sent again byte for byte. */
+async function sendRaw(url: string, method: 'GET' | 'POST', path: string, headers: Record<string, string>, body = '') {
+  const res = await request(url + path, { method, headers: { ...headers, ...(method === 'POST' ? { 'content-type': 'application/json' } : {}) }, ...(method === 'POST' ? { body } : {}) });
+  const text = await res.body.text();
+  return { status: res.statusCode, json: text ? JSON.parse(text) : undefined };
+}
+
+function enrollBody(token: string, nodeId: string, publicKey: string) {
+  return { token, node_id: nodeId, hostname: `${nodeId}.example`, os_profile: 'debian', public_key: publicKey, agent_version: '0.1.0', facts: {} };
+}
+
+describe('agent request authentication', () => {
+  it('refuses a request captured before a restart, inside the skew window (heartbeat and long-poll)', async () => {
+    const t = tempDir();
+    onCleanup(t.cleanup);
+    let c = await center(t.dir);
+    const node = await enrolledNode(c, 'web1');
+    const hb = JSON.stringify(heartbeatBody('web1', { hostname: 'evil.example' }));
+    const hbHeaders = signRequest({ method: 'POST', path: '/api/agent/heartbeat', nodeId: 'web1', body: hb }, node.key);
+    expect((await sendRaw(c.url, 'POST', '/api/agent/heartbeat', hbHeaders, hb)).status).toBe(200);
+    const pollHeaders = signRequest({ method: 'GET', path: '/api/agent/commands?wait=0', nodeId: 'web1', body: '' }, node.key);
+
+    await c.close();
+    c = await center(t.dir);
+    const replayed = await sendRaw(c.url, 'POST', '/api/agent/heartbeat', hbHeaders, hb);
+    expect(replayed.status).toBe(401);
+    expect(replayed.json.error.code).toBe('CLOCK_SKEW');
+    expect(replayed.json.error.message).toMatch(/before the center started/);
+    expect((await sendRaw(c.url, 'GET', '/api/agent/commands?wait=0', pollHeaders)).status).toBe(401);
+    // The agent re-signs every try, so a fresh request goes through.
+    expect((await testNode(c, 'web1', node.key).send('POST', '/api/agent/heartbeat', heartbeatBody('web1'))).status).toBe(200);
+  });
+
+  it('answers a forged signature the same way for an enrolled and for an unknown node id', async () => {
+    const t = tempDir();
+    onCleanup(t.cleanup);
+    const c = await center(t.dir);
+    await enrolledNode(c, 'web1');
+    const stranger = generateKeyPair();
+    const forgedKnown = await testNode(c, 'web1', stranger).send('POST', '/api/agent/heartbeat', heartbeatBody('web1'));
+    const forgedUnknown = await testNode(c, 'ghost', stranger).send('POST', '/api/agent/heartbeat', heartbeatBody('ghost'));
+    expect(forgedKnown.status).toBe(401);
+    expect(forgedUnknown.status).toBe(401);
+    const strip = (e: { code: string; message: string }) => ({ code: e.code, message: e.message.replace(/web1|ghost/g, 'ID') });
+    expect(strip(forgedKnown.json.error)).toEqual(strip(forgedUnknown.json.error));
+    expect(forgedKnown.json.error.code).toBe('UNKNOWN_NODE');
+  });
+
+  it('checks the join token before saying whether a node id is taken', async () => {
+    const t = tempDir();
+    onCleanup(t.cleanup);
+    const c = await center(t.dir);
+    const original = await enrolledNode(c, 'web1');
+    const clone = testNode(c, 'web1');
+    const noToken = await clone.send('POST', '/api/agent/enroll', enrollBody('vmjoin_not-a-real-token', 'web1', clone.key.publicKeyHex));
+    const freeId = testNode(c, 'web2');
+    const noTokenFree = await freeId.send('POST', '/api/agent/enroll', enrollBody('vmjoin_not-a-real-token', 'web2', freeId.key.publicKeyHex));
+    expect(noToken.status).toBe(401);
+    expect(noToken.json.error.code).toBe('BAD_JOIN_TOKEN');
+    expect(noTokenFree.json.error).toEqual(noToken.json.error);
+
+    // With a valid token, a clone (same id, another key) is told which key holds the id and how to pick another.
+    const token = (await c.api('POST', '/api/join-tokens', { uses: 1 })).json.token;
+    const taken = await clone.send('POST', '/api/agent/enroll', enrollBody(token, 'web1', clone.key.publicKeyHex));
+    expect(taken.status).toBe(409);
+    expect(taken.json.error.code).toBe('NODE_EXISTS');
+    expect(taken.json.error.message).toContain(original.key.keyId);
+    expect(taken.json.error.message).toContain(clone.key.keyId);
+    expect(taken.json.error.message).toMatch(/VAULTMESH_NODE_ID/);
+    // The failed attempt did not spend the token.
+    const ok = await freeId.send('POST', '/api/agent/enroll', enrollBody(token, 'web2', freeId.key.publicKeyHex));
+    expect(ok.status).toBe(202);
+  });
+
+  it('records no replay-guard entry for an enrollment with a bad token', async () => {
+    const t = tempDir();
+    onCleanup(t.cleanup);
+    const c = await center(t.dir);
+    const before = c.services.replayGuard.size;
+    for (let i = 0; i < 50; i++) {
+      const n = testNode(c, `spam${i}`);
+      const r = await n.send('POST', '/api/agent/enroll', enrollBody('vmjoin_bogus-but-well-formed', `spam${i}`, n.key.publicKeyHex));
+      expect(r.status).toBe(401);
+    }
+    expect(c.services.replayGuard.size).toBe(before);
+  });
+});

@@ -1,0 +1,95 @@
+/**
+ * Authentication of agent requests: the request must be signed by the enrolled key of the node it names
+ * (protocol/request-signing.ts), fresh, and not seen before. Unknown nodes get 401, nodes that may not talk
+ * (pending, rejected, revoked) 403 with the reason.
+ */
+import type { Context, MiddlewareHandler } from 'hono';
+import { SIGNATURE_HEADERS, checkSignedRequest } from '../../protocol/request-signing.js';
+import { VaultMeshError } from '../../protocol/errors.js';
+import { generateKeyPair } from '../../protocol/keys.js';
+import type { AppEnv, Services } from '../services.js';
+
+export function signedPath(c: Context): string {
+  const url = new URL(c.req.url);
+  return url.pathname + url.search;
+}
+
+/**
+ * One answer for "no such node" and "not this node's key": telling them apart would let anyone list enrolled node
+ * ids with forged signatures. A node that is really unknown (or a clone with its own key) re-enrolls on this code.
+ */
+function unknownNode(nodeId: string): VaultMeshError {
+  return new VaultMeshError('UNKNOWN_NODE', `no node ${JSON.stringify(nodeId.slice(0, 64))} is enrolled with the key that signed this request`, { status: 401 });
+}
+
+// Nobody holds its private half: a key no request can be signed for.
+const NO_KEY = generateKeyPair().publicKeyHex;
+
+/**
+ * Verifies the signature headers against `publicKeyHex`. Throws 401 on any failure; a well-formed, fresh request
+ * that is not signed by that key throws `mismatch()` (BAD_SIGNATURE unless the caller says otherwise). The nonce is
+ * recorded separately (`rememberNonce`), so a caller can check cheaper preconditions (a join token) before an
+ * unauthenticated request may take memory.
+ */
+export function verifyAgentSignature(
+  c: Context<AppEnv>,
+  services: Services,
+  nodeId: string,
+  publicKeyHex: string,
+  body: Buffer,
+  mismatch?: () => VaultMeshError,
+): void {
+  const nowMs = services.now().getTime();
+  const check = checkSignedRequest(
+    {
+      method: c.req.method,
+      path: signedPath(c),
+      nodeId,
+      timestamp: c.req.header(SIGNATURE_HEADERS.timestamp) ?? '',
+      nonce: c.req.header(SIGNATURE_HEADERS.nonce) ?? '',
+      body,
+      signature: c.req.header(SIGNATURE_HEADERS.signature) ?? '',
+    },
+    publicKeyHex,
+    nowMs,
+    services.config.maxSkewSecs * 1000,
+  );
+  if (!check.ok) throw check.mismatch && mismatch ? mismatch() : new VaultMeshError(check.code, check.message, { status: 401 });
+  // The replay guard lives in memory: a request signed before this process started may have been accepted by the
+  // previous one, so it is refused. Agents sign every attempt afresh, so they recover on their next try.
+  const signedAt = Date.parse(c.req.header(SIGNATURE_HEADERS.timestamp)!);
+  if (signedAt < services.startedAt.getTime()) {
+    throw new VaultMeshError('CLOCK_SKEW', 'request was signed before the center started (replay protection across restarts): sign it again', { status: 401 });
+  }
+}
+
+/** Records the request nonce; a second use inside the acceptance window is a replay (401). */
+export function rememberNonce(c: Context<AppEnv>, services: Services, nodeId: string): void {
+  if (!services.replayGuard.remember(nodeId, c.req.header(SIGNATURE_HEADERS.nonce)!, services.now().getTime())) {
+    throw new VaultMeshError('REPLAYED_REQUEST', 'this request nonce was already used', { status: 401 });
+  }
+}
+
+/** For every agent route after enrollment: sets `nodeId` and `rawBody` for the handler. */
+export function requireEnrolledNode(): MiddlewareHandler<AppEnv> {
+  return async function requireEnrolledNode(c, next) {
+    const services = c.get('services');
+    const nodeId = c.req.header(SIGNATURE_HEADERS.node);
+    if (!nodeId || !c.req.header(SIGNATURE_HEADERS.signature)) {
+      throw new VaultMeshError('MISSING_SIGNATURE', 'agent requests must be signed (x-vm-node, x-vm-timestamp, x-vm-nonce, x-vm-signature)', { status: 401 });
+    }
+    const node = services.state.nodes.get(nodeId);
+    const body = Buffer.from(await c.req.arrayBuffer());
+    // An unknown node is verified against a throw-away key: same checks, same work, same answer as a forgery.
+    verifyAgentSignature(c, services, nodeId, node?.public_key ?? NO_KEY, body, () => unknownNode(nodeId));
+    if (!node) throw unknownNode(nodeId);
+    rememberNonce(c, services, nodeId);
+    if (node.enrollment !== 'approved') {
+      const code = node.enrollment === 'pending' ? 'NODE_PENDING' : node.enrollment === 'revoked' ? 'NODE_REVOKED' : 'NODE_REJECTED';
+      throw new VaultMeshError(code, `node ${nodeId} is ${node.enrollment}${node.enrollment === 'pending' ? ': waiting for operator approval' : ''}`, { status: 403 });
+    }
+    c.set('nodeId', nodeId);
+    c.set('rawBody', body);
+    await next();
+  };
+}

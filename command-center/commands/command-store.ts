@@ -1,0 +1,465 @@
+/**
+ * Commands on the center: a pure reducer over `command` / `receipt` envelopes (called from fleet-state.ts, so a
+ * restart replays commands.jsonl into the same statuses), and the `CommandService` shell that issues, signs,
+ * queues, hands commands to long-polling agents, takes receipts and expires what nobody answered.
+ *
+ * `command` envelope bodies (every one carries `command_id` and the resulting `status`, so an SSE client can follow
+ * a command from its `command` events alone):
+ *   { event: 'issued', status: 'queued', action, signed }        the signed command, queued for envelope.node_id
+ *   { event: 'delivered', status: 'delivered', attempt }          handed to the node's long-poll (again, if attempt > 1)
+ *   { event: 'expired', status: 'expired' }                       no receipt in time
+ *   { event: 'completed', status, receipt_seq }                   after a verified receipt (journaled as kind `receipt`)
+ * A `receipt` envelope's body is the signed receipt exactly as the node sent it, so it can be re-verified offline.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Envelope, EnvelopeDraft } from '../../protocol/envelope.js';
+import { parseActionArgs } from '../../protocol/actions.js';
+import { canonicalJson } from '../../protocol/canonical-json.js';
+import {
+  createCommandPayload,
+  signCommand,
+  signedReceiptSchema,
+  verifyReceipt,
+  type CommandArgs,
+  type SignedCommand,
+  type SignedReceipt,
+} from '../../protocol/command.js';
+import { VaultMeshError, detailsFromZodIssues } from '../../protocol/errors.js';
+import type { KeyPair } from '../../protocol/keys.js';
+import { checkPolicy, type CommandPolicy } from './command-policy.js';
+import type { FleetState } from '../fleet/fleet-state.js';
+import { realTimers, type Timers } from '../../lib/timers.js';
+
+export const COMMAND_STATUSES = ['queued', 'delivered', 'running', 'succeeded', 'failed', 'expired', 'rejected'] as const;
+export type CommandStatus = (typeof COMMAND_STATUSES)[number];
+const OPEN: ReadonlySet<CommandStatus> = new Set(['queued', 'delivered', 'running']);
+
+export interface CommandRecord {
+  id: string;
+  node_id: string;
+  action: string;
+  args: CommandArgs;
+  status: CommandStatus;
+  signed: SignedCommand;
+  issued_by: string;
+  issued_at: string;
+  expires_at: string;
+  issued_seq: number;
+  updated_at: string;
+  deliveries: number;
+  last_delivered_at?: string;
+  receipt?: SignedReceipt;
+}
+
+export interface CommandState {
+  byId: Map<string, CommandRecord>;
+  /** node id → ids of its open (queued / delivered / running) commands, in issue order. */
+  open: Map<string, Set<string>>;
+  /** `idempotencyIndexKey(author, key)` → command id, for retried `POST /api/commands`. */
+  byIdempotencyKey: Map<string, string>;
+}
+
+export function createCommandState(): CommandState {
+  return { byId: new Map(), open: new Map(), byIdempotencyKey: new Map() };
+}
+
+/** Idempotency keys are scoped per author: another identity's key never answers for yours. */
+export function idempotencyIndexKey(author: string, key: string): string {
+  return `${author}\u0000${key}`;
+}
+
+type Body = Record<string, any>;
+
+function close(state: CommandState, rec: CommandRecord): void {
+  const set = state.open.get(rec.node_id);
+  if (!set) return;
+  set.delete(rec.id);
+  if (!set.size) state.open.delete(rec.node_id);
+}
+
+/** Reducer for `command` envelopes. Deterministic, no IO. */
+export function applyCommandEnvelope(state: CommandState, env: Envelope): void {
+  const b = env.body as Body;
+  const id = String(b.command_id ?? '');
+  if (b.event === 'issued') {
+    const signed = b.signed as SignedCommand;
+    if (!env.node_id || !signed?.payload || state.byId.has(id)) return;
+    const rec: CommandRecord = {
+      id,
+      node_id: env.node_id,
+      action: String(signed.payload.action),
+      args: signed.payload.args,
+      status: 'queued',
+      signed,
+      issued_by: env.author,
+      issued_at: String(signed.payload.issued_at),
+      expires_at: String(signed.payload.expires_at),
+      issued_seq: env.seq,
+      updated_at: env.ts,
+      deliveries: 0,
+    };
+    state.byId.set(id, rec);
+    if (typeof b.idempotency_key === 'string') state.byIdempotencyKey.set(idempotencyIndexKey(env.author, b.idempotency_key), id);
+    let set = state.open.get(rec.node_id);
+    if (!set) state.open.set(rec.node_id, (set = new Set()));
+    set.add(id);
+    return;
+  }
+  const rec = state.byId.get(id);
+  if (!rec) return;
+  switch (b.event) {
+    case 'delivered':
+      rec.deliveries = Math.max(rec.deliveries + 1, Number(b.attempt) || 0);
+      rec.last_delivered_at = env.ts;
+      if (rec.status === 'queued' || rec.status === 'delivered') rec.status = 'delivered';
+      break;
+    case 'running':
+      if (OPEN.has(rec.status)) rec.status = 'running';
+      break;
+    case 'expired':
+      if (!OPEN.has(rec.status)) return;
+      rec.status = 'expired';
+      close(state, rec);
+      break;
+    case 'completed':
+      if (rec.receipt) rec.status = rec.receipt.payload.status;
+      break;
+    default:
+      return;
+  }
+  rec.updated_at = env.ts;
+}
+
+/** Reducer for `receipt` envelopes: the receipt is the final word, even after the center gave up (expired). */
+export function applyReceiptEnvelope(state: CommandState, env: Envelope): void {
+  const r = env.body as unknown as SignedReceipt;
+  const rec = r?.payload ? state.byId.get(String(r.payload.command_id)) : undefined;
+  if (!rec || rec.receipt) return;
+  rec.receipt = r;
+  rec.status = r.payload.status;
+  rec.updated_at = env.ts;
+  close(state, rec);
+}
+
+/** The JSON shape of `GET /api/commands/:id` (docs/API.md: `status`, `signed`, `receipt`). */
+export function commandView(rec: CommandRecord): Record<string, unknown> {
+  return {
+    id: rec.id,
+    node_id: rec.node_id,
+    action: rec.action,
+    args: rec.args,
+    status: rec.status,
+    issued_by: rec.issued_by,
+    issued_at: rec.issued_at,
+    expires_at: rec.expires_at,
+    updated_at: rec.updated_at,
+    deliveries: rec.deliveries,
+    last_delivered_at: rec.last_delivered_at ?? null,
+    signed: rec.signed,
+    receipt: rec.receipt ?? null,
+  };
+}
+
+export interface IssueInput {
+  nodeId: string;
+  action: string;
+  args?: Record<string, unknown>;
+  /** Lifetime in seconds (default 300, 10 … 86400). */
+  ttlSecs?: number;
+  /** Recorded as the envelope author (operator identity name). */
+  author: string;
+  /**
+   * A client's retry key (`Idempotency-Key`): a second issue with the same author and key returns the first command
+   * instead of signing another; with a different node, action or args it is refused (409 DUPLICATE_COMMAND).
+   */
+  idempotencyKey?: string;
+}
+
+export interface CommandService {
+  readonly policy: CommandPolicy;
+  /**
+   * Validates args, checks the node (enrolled, approved) and the policy, signs with the center key, journals kind
+   * `command` and queues it. Throws VaultMeshError: NOT_FOUND (404), NODE_NOT_APPROVED (409), VALIDATION_ERROR
+   * (400), POLICY_DENIED (403, message = reason).
+   */
+  issue(input: IssueInput): Promise<CommandRecord>;
+  /** `issue`, saying whether the answer is an earlier command found by its idempotency key. */
+  issueOnce(input: IssueInput): Promise<{ record: CommandRecord; duplicate: boolean }>;
+  /**
+   * Queues a command signed elsewhere (an offline or rotated key, OpenSSL). The center does not re-verify it: the
+   * agent is the verifier. In-process only; there is no HTTP route for it.
+   */
+  enqueueSigned(signed: SignedCommand, opts: { author: string; nodeId?: string }): Promise<CommandRecord>;
+  get(id: string): CommandRecord | undefined;
+  list(filter?: { nodeId?: string; status?: CommandStatus; limit?: number }): CommandRecord[];
+  /** Long-poll for a node: resolves with deliverable commands (marked delivered, durably) or [] after `waitMs`. */
+  poll(nodeId: string, waitMs: number, signal?: AbortSignal): Promise<SignedCommand[]>;
+  /** Records a receipt after verifying it with the node's enrolled key. */
+  acceptReceipt(nodeId: string, body: unknown): Promise<{ record: CommandRecord; duplicate: boolean }>;
+  /** Marks overdue open commands expired; returns how many. The timer calls it every second. */
+  sweep(): Promise<number>;
+  start(): void;
+  stop(): void;
+}
+
+export interface CommandServiceDeps {
+  state: FleetState;
+  submit(draft: EnvelopeDraft): Promise<{ envelope: Envelope; duplicate: boolean }>;
+  centerKey: KeyPair;
+  policy: CommandPolicy;
+  now?: () => Date;
+  random?: (n: number) => Uint8Array;
+  /** A delivered command without a receipt is handed out again after this long (agent restarted, response lost). */
+  redeliverMs?: number;
+  /** A delivered command is marked expired this long after expires_at without a receipt (it may still be running). */
+  receiptGraceMs?: number;
+  sweepIntervalMs?: number;
+  /** The expiry sweep and the long-poll waits run on these (fake ones in tests). */
+  timers?: Timers;
+  onError?: (err: unknown) => void;
+}
+
+function issuedBefore(rec: CommandRecord, isoTime: string): boolean {
+  return Date.parse(rec.signed.payload.issued_at) < Date.parse(isoTime);
+}
+
+export function createCommandService(deps: CommandServiceDeps): CommandService {
+  const now = deps.now ?? (() => new Date());
+  const timers = deps.timers ?? realTimers;
+  const random = deps.random ?? randomBytes;
+  const redeliverMs = deps.redeliverMs ?? 30_000;
+  const graceMs = deps.receiptGraceMs ?? 120_000;
+  const cs = () => deps.state.commands;
+  // One waiting long-poll per node: a newer poll (the agent restarted) supersedes the older one.
+  const waiters = new Map<string, () => void>();
+  const delivering = new Set<string>();
+  const expiring = new Set<string>();
+  let timer: unknown;
+  let stopped = false;
+
+  const wake = (nodeId: string) => waiters.get(nodeId)?.();
+
+  const deliverable = (nodeId: string, nowMs: number): { ready: CommandRecord[]; nextAt: number } => {
+    const ready: CommandRecord[] = [];
+    let nextAt = Infinity;
+    const enrolledAt = deps.state.nodes.get(nodeId)?.enrolled_at;
+    for (const id of cs().open.get(nodeId) ?? []) {
+      const rec = cs().byId.get(id)!;
+      if (delivering.has(id) || nowMs >= Date.parse(rec.expires_at)) continue;
+      // A node enrolled again (after a revocation) is a new identity: it never gets its predecessor's commands.
+      if (enrolledAt !== undefined && issuedBefore(rec, enrolledAt)) continue;
+      if (rec.status === 'queued') ready.push(rec);
+      else if (rec.last_delivered_at) {
+        const due = Date.parse(rec.last_delivered_at) + redeliverMs;
+        if (nowMs >= due) ready.push(rec);
+        else nextAt = Math.min(nextAt, due);
+      }
+    }
+    return { ready, nextAt };
+  };
+
+  const queue = async (signed: SignedCommand, nodeId: string, author: string, idempotencyKey?: string): Promise<CommandRecord> => {
+    if (cs().byId.has(signed.payload.id)) throw new VaultMeshError('DUPLICATE_COMMAND', `command ${signed.payload.id} exists`, { status: 409 });
+    await deps.submit({
+      id: `cmd-issued-${signed.payload.id}`,
+      kind: 'command',
+      node_id: nodeId,
+      author,
+      body: { event: 'issued', command_id: signed.payload.id, status: 'queued', action: signed.payload.action, signed, ...(idempotencyKey !== undefined ? { idempotency_key: idempotencyKey } : {}) },
+    });
+    wake(nodeId);
+    return cs().byId.get(signed.payload.id)!;
+  };
+
+  // Issues under way per idempotency key, so concurrent retries wait for the first instead of signing twice.
+  const issuing = new Map<string, Promise<CommandRecord>>();
+  const service: CommandService = {
+    policy: deps.policy,
+
+    async issue(input) {
+      const node = deps.state.nodes.get(input.nodeId);
+      if (!node) throw new VaultMeshError('NOT_FOUND', `no such node ${input.nodeId}`, { status: 404 });
+      if (node.enrollment !== 'approved') throw new VaultMeshError('NODE_NOT_APPROVED', `node ${input.nodeId} is ${node.enrollment}`, { status: 409 });
+      const parsed = parseActionArgs(input.action, input.args ?? {});
+      if (!parsed.ok) {
+        // An action outside the built-in registry is a policy matter (403), bad args for a known one a 400.
+        if (parsed.code === 'UNKNOWN_ACTION') throw new VaultMeshError('POLICY_DENIED', parsed.message, { status: 403 });
+        throw new VaultMeshError('VALIDATION_ERROR', parsed.message, { status: 400, details: [{ path: 'args', message: parsed.message }] });
+      }
+      const decision = checkPolicy(deps.policy, { osProfile: node.os_profile, action: input.action, args: parsed.args });
+      if (!decision.ok) {
+        const path = decision.code === 'UNIT_NOT_ALLOWED' ? 'args.unit' : decision.code === 'ACTION_NOT_ALLOWED' ? 'action' : 'node_id';
+        throw new VaultMeshError('POLICY_DENIED', decision.reason, { status: 403, details: [{ path, message: decision.reason, rule: decision.code }] });
+      }
+      const ttlSecs = input.ttlSecs ?? 300;
+      if (!Number.isInteger(ttlSecs) || ttlSecs < 10 || ttlSecs > 86_400) {
+        throw new VaultMeshError('VALIDATION_ERROR', 'ttl_secs must be an integer from 10 to 86400', { status: 400 });
+      }
+      const payload = createCommandPayload({
+        id: `cmd-${Buffer.from(random(8)).toString('hex')}`,
+        nodeId: input.nodeId,
+        action: input.action,
+        args: parsed.args,
+        nonce: Buffer.from(random(16)).toString('hex'),
+        now: now(),
+        ttlMs: ttlSecs * 1000,
+        keyId: deps.centerKey.keyId,
+      });
+      return queue(signCommand(payload, deps.centerKey), input.nodeId, input.author, input.idempotencyKey);
+    },
+
+    async issueOnce(input) {
+      if (input.idempotencyKey === undefined) return { record: await service.issue(input), duplicate: false };
+      const key = idempotencyIndexKey(input.author, input.idempotencyKey);
+      const sameRequest = (rec: CommandRecord) => {
+        const args = parseActionArgs(input.action, input.args ?? {});
+        return rec.node_id === input.nodeId && rec.action === input.action && args.ok && canonicalJson(args.args) === canonicalJson(rec.args);
+      };
+      const answer = (rec: CommandRecord) => {
+        if (!sameRequest(rec)) {
+          throw new VaultMeshError('DUPLICATE_COMMAND', `Idempotency-Key ${input.idempotencyKey} was already used for command ${rec.id} (${rec.action} on ${rec.node_id} with other arguments); use a new key`, { status: 409 });
+        }
+        return { record: rec, duplicate: true };
+      };
+      const earlier = cs().byIdempotencyKey.get(key);
+      if (earlier !== undefined) return answer(cs().byId.get(earlier)!);
+      const pending = issuing.get(key);
+      if (pending) return answer(await pending);
+      const p = service.issue(input);
+      issuing.set(key, p);
+      try {
+        return { record: await p, duplicate: false };
+      } finally {
+        issuing.delete(key);
+      }
+    },
+
+    enqueueSigned(signed, opts) {
+      return queue(signed, opts.nodeId ?? signed.payload.node_id, opts.author);
+    },
+
+    get: (id) => cs().byId.get(id),
+
+    list(filter = {}) {
+      const limit = Math.max(1, Math.min(filter.limit ?? 100, 1000));
+      const out: CommandRecord[] = [];
+      const all = [...cs().byId.values()];
+      for (let i = all.length - 1; i >= 0 && out.length < limit; i--) {
+        const r = all[i]!;
+        if (filter.nodeId && r.node_id !== filter.nodeId) continue;
+        if (filter.status && r.status !== filter.status) continue;
+        out.push(r);
+      }
+      return out;
+    },
+
+    async poll(nodeId, waitMs, signal) {
+      let superseded = false;
+      // The wait is bounded by a timer, not by comparing clock readings: a timer is monotonic (a wall-clock step
+      // cannot stretch a long-poll) and runs on the injected timers.
+      let timedOut = waitMs <= 0;
+      let wakeUp: (() => void) | undefined;
+      const deadline = timedOut ? undefined : timers.setTimeout(() => {
+        timedOut = true;
+        wakeUp?.();
+      }, waitMs);
+      try {
+        for (;;) {
+          if (signal?.aborted || superseded || stopped) return [];
+          const { ready, nextAt } = deliverable(nodeId, now().getTime());
+          if (ready.length) {
+            for (const r of ready) delivering.add(r.id);
+            try {
+              await Promise.all(
+                ready.map((r) =>
+                  deps.submit({ kind: 'command', node_id: nodeId, author: `node:${nodeId}`, body: { event: 'delivered', command_id: r.id, status: 'delivered', attempt: r.deliveries + 1 } }),
+                ),
+              );
+            } finally {
+              for (const r of ready) delivering.delete(r.id);
+            }
+            return ready.map((r) => r.signed);
+          }
+          if (timedOut) return [];
+          await new Promise<void>((resolve) => {
+            const done = () => {
+              if (t !== undefined) timers.clearTimeout(t);
+              signal?.removeEventListener('abort', done);
+              if (waiters.get(nodeId) === done) waiters.delete(nodeId);
+              wakeUp = undefined;
+              resolve();
+            };
+            // A redelivery falls due: look again then.
+            const t = Number.isFinite(nextAt) ? timers.setTimeout(done, Math.max(1, nextAt - now().getTime())) : undefined;
+            wakeUp = done;
+            signal?.addEventListener('abort', done, { once: true });
+            const previous = waiters.get(nodeId);
+            waiters.set(nodeId, done);
+            if (previous) previous.call(undefined);
+          });
+          // If another poll for this node replaced our waiter, that one now owns delivery.
+          if (waiters.has(nodeId) && !signal?.aborted) superseded = true;
+        }
+      } finally {
+        if (deadline !== undefined) timers.clearTimeout(deadline);
+      }
+    },
+
+    async acceptReceipt(nodeId, body) {
+      const parsed = signedReceiptSchema.safeParse(body);
+      if (!parsed.success) throw new VaultMeshError('VALIDATION_ERROR', 'invalid receipt', { status: 400, details: detailsFromZodIssues(parsed.error.issues) });
+      const receipt = parsed.data;
+      if (receipt.payload.node_id !== nodeId) throw new VaultMeshError('NODE_MISMATCH', 'receipt node_id differs from the signing node', { status: 403 });
+      const node = deps.state.nodes.get(nodeId)!;
+      if (receipt.key_id !== node.key_id || !verifyReceipt(receipt, node.public_key)) {
+        throw new VaultMeshError('BAD_SIGNATURE', `receipt is not signed by the enrolled key of ${nodeId}`, { status: 401 });
+      }
+      const rec = cs().byId.get(receipt.payload.command_id);
+      if (!rec || rec.node_id !== nodeId || issuedBefore(rec, node.enrolled_at)) {
+        throw new VaultMeshError('UNKNOWN_COMMAND', `no command ${receipt.payload.command_id} for node ${nodeId}`, { status: 404 });
+      }
+      if (rec.receipt) return { record: rec, duplicate: true };
+      const [r] = await Promise.all([
+        deps.submit({ id: `rcpt-${rec.id}`, kind: 'receipt', node_id: nodeId, author: `node:${nodeId}`, body: receipt as unknown as Record<string, unknown> }),
+        deps.submit({ id: `cmd-done-${rec.id}`, kind: 'command', node_id: nodeId, author: `node:${nodeId}`, body: { event: 'completed', command_id: rec.id, status: receipt.payload.status } }),
+      ]);
+      return { record: rec, duplicate: r.duplicate };
+    },
+
+    async sweep() {
+      const nowMs = now().getTime();
+      const overdue: CommandRecord[] = [];
+      for (const ids of cs().open.values()) {
+        for (const id of ids) {
+          const rec = cs().byId.get(id)!;
+          const deadline = Date.parse(rec.expires_at) + (rec.status === 'queued' ? 0 : graceMs);
+          if (nowMs > deadline && !expiring.has(id)) overdue.push(rec);
+        }
+      }
+      for (const r of overdue) expiring.add(r.id);
+      try {
+        await Promise.all(
+          overdue.map((r) => deps.submit({ id: `cmd-expired-${r.id}`, kind: 'command', node_id: r.node_id, author: 'center', body: { event: 'expired', command_id: r.id, status: 'expired' } })),
+        );
+      } finally {
+        for (const r of overdue) expiring.delete(r.id);
+      }
+      return overdue.length;
+    },
+
+    start() {
+      if (timer !== undefined) return;
+      timer = timers.setInterval(() => {
+        service.sweep().catch((err) => deps.onError?.(err));
+      }, deps.sweepIntervalMs ?? 1000);
+    },
+
+    stop() {
+      stopped = true;
+      if (timer !== undefined) timers.clearInterval(timer);
+      timer = undefined;
+      for (const w of [...waiters.values()]) w();
+    },
+  };
+  return service;
+}

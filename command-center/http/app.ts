@@ -1,0 +1,102 @@
+/**
+ * The Hono application, built from its services so tests can call `app.request()` in-process.
+ * Only `/healthz` (and, with the console, its login page) answer without an identity. Order is the trust
+ * boundary: `/healthz` and the node-signed agent API are registered before `identify`, so they answer before any
+ * operator credential (or the Cloudflare Access gate) is looked at; everything registered after it sees the
+ * request's identity, resolved once.
+ */
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { routePath } from 'hono/route';
+import { VaultMeshError } from '../../protocol/errors.js';
+import { renderError } from './http-errors.js';
+import { identify, requireOperator, requireScope } from '../auth/require-operator.js';
+import { agentRoutes } from '../routes/agent.js';
+import { operatorRoutes } from '../routes/operator.js';
+import { ledgerRoutes } from '../routes/ledger.js';
+import { commandRoutes } from '../routes/commands.js';
+import { streamRoutes } from '../routes/stream.js';
+import { consoleRoutes } from '../routes/console.js';
+import { eventRoutes } from '../routes/events.js';
+import { attentionRoutes } from '../routes/attention.js';
+import { tokenRoutes } from '../routes/tokens.js';
+import { webhookRoutes } from '../routes/webhooks.js';
+import { orchestratorRoutes } from '../routes/orchestrator.js';
+import { nodeStatus } from '../fleet/node-status.js';
+import { NODE_STATUSES, type NodeStatus } from '../../protocol/node-statuses.js';
+import type { AppEnv, Services } from '../services.js';
+import { VERSION } from '../../lib/version.js';
+
+export function createApp(services: Services, opts: { keepaliveMs?: number } = {}): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  app.use('*', async function countRequests(c, next) {
+    c.set('services', services);
+    try {
+      await next();
+    } finally {
+      services.metrics.httpRequests.inc({ route: routePath(c) || 'unmatched', method: c.req.method, status: String(c.res.status) });
+    }
+  });
+  const maxBody = services.config.maxBodyBytes;
+  const tooLarge = () => new VaultMeshError('PAYLOAD_TOO_LARGE', `request body exceeds ${maxBody} bytes`, { status: 413 });
+  const streamingLimit = bodyLimit({ maxSize: maxBody, onError: () => { throw tooLarge(); } });
+  app.use('*', async function limitBody(c, next) {
+    // With a Content-Length (Node's parser holds the body to it) the check is one comparison; only chunked bodies
+    // need hono's counting stream, which costs a web-stream wrapper per request on the hot path.
+    const length = c.req.header('content-length');
+    if (length === undefined) return streamingLimit(c, next);
+    if (!/^\d{1,15}$/.test(length)) throw new VaultMeshError('BAD_REQUEST', 'invalid Content-Length', { status: 400 });
+    if (Number(length) > maxBody) throw tooLarge();
+    return next();
+  });
+  app.use('*', async function securityHeaders(c, next) {
+    await next();
+    const h = c.res.headers;
+    h.set('x-content-type-options', 'nosniff');
+    h.set('referrer-policy', 'no-referrer');
+    h.set('x-frame-options', 'DENY');
+  });
+  // Abuse limits (rate-limit.ts): timeout, per-IP/per-node buckets.
+  app.use('*', services.limits.requestTimeout(), services.limits.clientLimit());
+
+  app.get('/healthz', (c) =>
+    c.json({ status: 'ok', version: VERSION, uptime_s: Math.round((services.now().getTime() - services.startedAt.getTime()) / 1000), seq: services.state.lastSeq }),
+  );
+
+  app.route('/api/agent', agentRoutes());
+
+  // Operators and bots from here on: one identity per request (with the Access gate), then its bucket.
+  app.use('*', identify());
+  if (services.limits) app.use('*', services.limits.identityLimit());
+
+  app.use('/api/*', requireOperator());
+  app.route('/api', tokenRoutes());
+  app.route('/api', operatorRoutes());
+  app.route('/api', ledgerRoutes());
+  app.route('/api', commandRoutes());
+  app.route('/api', eventRoutes());
+  app.route('/api', attentionRoutes());
+  app.route('/api', webhookRoutes());
+  app.route('/api', orchestratorRoutes());
+
+  app.use('/events', requireOperator());
+  app.route('/events', streamRoutes(opts));
+
+  app.route('/console', consoleRoutes(opts));
+
+  app.get('/metrics', requireOperator(), requireScope('metrics:read'), async (c) => {
+    const m = services.metrics;
+    // Every status, zeros included: an alert on `vaultmesh_nodes{status="crit"} > 0` needs the series to exist.
+    const counts = Object.fromEntries(NODE_STATUSES.map((s) => [s, 0])) as Record<NodeStatus, number>;
+    const now = services.now().getTime();
+    for (const n of services.state.nodes.values()) counts[nodeStatus(n, now, services.statusPolicy)]++;
+    for (const [status, v] of Object.entries(counts)) m.nodesByStatus.set({ status }, v);
+    m.journalSeq.set(services.state.lastSeq);
+    return c.text(await m.registry.metrics(), 200, { 'content-type': m.registry.contentType });
+  });
+
+  app.notFound((c) => c.json(new VaultMeshError('NOT_FOUND', `no route for ${c.req.method} ${new URL(c.req.url).pathname}`).toJSON(), 404));
+  app.onError((err, c) => renderError(err, c));
+  return app;
+}

@@ -1,0 +1,113 @@
+/**
+ * The IO shell around the attention model: re-evaluates a node after each committed envelope about it and every
+ * node on a timer (staleness happens when nothing arrives), and journals an `attention` envelope only when a
+ * node's status differs from the last journaled one. It is fed by live commits only, never by replay, so
+ * restarting re-applies journaled transitions without producing new ones.
+ */
+import { realTimers, type Timers } from '../../lib/timers.js';
+import type { Envelope, EnvelopeDraft } from '../../protocol/envelope.js';
+import { assessNode, journaledStatus, type AttentionBody, type AttentionPolicy, type AttentionStatus } from './attention.js';
+import type { FleetState } from '../fleet/fleet-state.js';
+
+export const ATTENTION_AUTHOR = 'system:attention';
+
+
+export interface AttentionMonitorOptions {
+  state: FleetState;
+  submit: (draft: EnvelopeDraft) => Promise<unknown>;
+  now: () => Date;
+  policy: AttentionPolicy;
+  /** Period of the staleness sweep. */
+  intervalMs: number;
+  timers?: Timers;
+  /** Defers evaluation out of the commit callback (default setImmediate). */
+  schedule?: (fn: () => void) => void;
+  onError?: (err: unknown) => void;
+}
+
+export interface AttentionMonitor {
+  /** The journal's commit hook: marks the nodes of the batch for evaluation. */
+  onCommit(batch: ReadonlyArray<{ envelope: Envelope }>): void;
+  /** Evaluates every node now. */
+  sweep(): void;
+  start(): void;
+  stop(): void;
+  /** Resolves when nothing is scheduled or being journaled (tests, shutdown). */
+  idle(): Promise<void>;
+}
+
+export function createAttentionMonitor(opts: AttentionMonitorOptions): AttentionMonitor {
+  const timers = opts.timers ?? realTimers;
+  const schedule = opts.schedule ?? ((fn) => void setImmediate(fn));
+  const onError = opts.onError ?? ((err) => console.error('attention monitor:', err));
+  const dirty = new Set<string>();
+  /** Status being journaled per node, so a burst of commits never appends the same transition twice. */
+  const pending = new Map<string, AttentionStatus>();
+  const inflight = new Set<Promise<unknown>>();
+  let scheduled = false;
+  let handle: unknown;
+  let stopped = false;
+
+  function evaluate(nodeId: string, nowMs: number): void {
+    const node = opts.state.nodes.get(nodeId);
+    if (!node) return;
+    const known = pending.get(nodeId) ?? journaledStatus(opts.state, nodeId);
+    // A node that left the fleet (revoked, rejected) is no longer assessed; clear a standing alarm once.
+    const next = node.enrollment === 'approved' ? assessNode(node, nowMs, opts.policy) : { status: 'ok' as const, reasons: [] };
+    if (next.status === known) return;
+    pending.set(nodeId, next.status);
+    const body: AttentionBody = { status: next.status, previous: known, reasons: next.reasons };
+    const p = opts
+      .submit({ kind: 'attention', node_id: nodeId, author: ATTENTION_AUTHOR, body: body as unknown as Record<string, unknown> })
+      .catch(onError)
+      .finally(() => {
+        if (pending.get(nodeId) === next.status) pending.delete(nodeId);
+        inflight.delete(p);
+      });
+    inflight.add(p);
+  }
+
+  function flush(): void {
+    scheduled = false;
+    if (stopped) return;
+    const nowMs = opts.now().getTime();
+    const ids = [...dirty];
+    dirty.clear();
+    for (const id of ids) evaluate(id, nowMs);
+  }
+
+  const monitor: AttentionMonitor = {
+    onCommit(batch) {
+      for (const { envelope } of batch) {
+        if (envelope.kind === 'attention' || !envelope.node_id) continue;
+        dirty.add(envelope.node_id);
+      }
+      if (dirty.size && !scheduled && !stopped) {
+        scheduled = true;
+        schedule(flush);
+      }
+    },
+    sweep() {
+      if (stopped) return;
+      const nowMs = opts.now().getTime();
+      for (const id of opts.state.nodes.keys()) evaluate(id, nowMs);
+    },
+    start() {
+      stopped = false;
+      handle ??= timers.setInterval(() => monitor.sweep(), opts.intervalMs);
+      monitor.sweep();
+    },
+    stop() {
+      stopped = true;
+      if (handle !== undefined) timers.clearInterval(handle);
+      handle = undefined;
+    },
+    async idle() {
+      while (scheduled || inflight.size) {
+        if (inflight.size) await Promise.all([...inflight]);
+        else await new Promise<void>((r) => setImmediate(r));
+      }
+    },
+  };
+  return monitor;
+}

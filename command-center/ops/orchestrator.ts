@@ -1,0 +1,321 @@
+/**
+ * The fleet orchestrator: issues scheduled commands (by default a `sovereign-scan` every 6 h ± 10 %) to approved,
+ * online nodes. `planTick` is the pure core that decides who is due; `createOrchestrator` is the thin shell with an
+ * injected clock and timer that issues through `CommandService.issue` — the normal command path, so the command
+ * policy is applied there and nowhere else.
+ *
+ * Nothing is stored apart from the journals: the last run of each (node, action) is the newest command issued by
+ * author `orchestrator` (its `issued_at`), so replaying commands.jsonl restores the schedule after a restart.
+ * No pile-up: a (node, action) with an open (queued / delivered / running) command of that action gets nothing more,
+ * and a node that is offline gets nothing queued at all.
+ */
+import { realTimers, type Timers } from '../../lib/timers.js';
+import { createHash } from 'node:crypto';
+import type { CommandArgs } from '../../protocol/command.js';
+import { isVaultMeshError } from '../../protocol/errors.js';
+import type { Logger } from '../../lib/logger.js';
+import type { CommandRecord, CommandService, CommandStatus } from '../commands/command-store.js';
+import type { FleetState, EnrollmentStatus } from '../fleet/fleet-state.js';
+import { nodeStatus, type NodeStatus, type StatusPolicy } from '../fleet/node-status.js';
+import { schedulesFor, type ScheduleEntry, type ScheduleFile } from './schedule.js';
+
+export const ORCHESTRATOR_AUTHOR = 'orchestrator';
+
+/** What planTick needs to know about a node. */
+export interface PlanNode {
+  node_id: string;
+  os_profile: string;
+  enrollment: EnrollmentStatus;
+  /** Heard from recently enough (node-status.ts: not offline). */
+  online: boolean;
+  /** When the node was approved (ms); a node never run is first due within one jitter span of it. */
+  anchorMs: number;
+}
+
+export interface PlannedRun {
+  nodeId: string;
+  action: string;
+  args: CommandArgs;
+  ttlSecs: number;
+  /** When it became due (ms); the most overdue are issued first. */
+  dueMs: number;
+}
+
+/** A deterministic uniform [0, 1) per key: the same node and run always get the same jitter. */
+export type JitterSource = (key: string) => number;
+
+/** Key of a (node, action) pair in `lastRuns` / `pending`. Node ids and action names never contain `|`. */
+export function runKey(nodeId: string, action: string): string {
+  return `${nodeId}|${action}`;
+}
+
+/** SHA-256 of the key, first 48 bits as a fraction of 2^48. */
+export function hashUnit(key: string): number {
+  return createHash('sha256').update(key).digest().readUIntBE(0, 6) / 2 ** 48;
+}
+
+/**
+ * When (node, action) is next due. After a run: last + interval ± jitter, the jitter drawn from a hash of node,
+ * action and last run, so it differs from run to run but not from tick to tick. Never run: the anchor (approval)
+ * plus a hashed offset within one jitter span, so a fleet approved at once does not scan at once.
+ */
+export function nextRunMs(entry: ScheduleEntry, nodeId: string, lastRunMs: number | undefined, anchorMs: number, random: JitterSource = hashUnit): number {
+  const intervalMs = entry.every_secs * 1000;
+  const spanMs = (entry.jitter_pct / 100) * intervalMs;
+  if (lastRunMs === undefined) return anchorMs + Math.floor(random(`${nodeId}|${entry.action}|first`) * spanMs);
+  const u = random(`${nodeId}|${entry.action}|${lastRunMs}`);
+  return lastRunMs + intervalMs + Math.round((2 * u - 1) * spanMs);
+}
+
+/**
+ * The runs due at `nowMs`: for every approved, online node, each schedule of its profile whose next run time has
+ * come and that has nothing pending. Sorted most overdue first (then by node id), at most `max_per_tick`.
+ * Policy is not checked here: the command path decides when the shell issues.
+ */
+export function planTick(
+  nodes: Iterable<PlanNode>,
+  schedules: ScheduleFile,
+  lastRuns: ReadonlyMap<string, number>,
+  pending: ReadonlySet<string>,
+  nowMs: number,
+  random: JitterSource = hashUnit,
+): PlannedRun[] {
+  const due: PlannedRun[] = [];
+  for (const node of nodes) {
+    if (node.enrollment !== 'approved' || !node.online) continue;
+    for (const entry of schedulesFor(schedules, node.os_profile)) {
+      const key = runKey(node.node_id, entry.action);
+      if (pending.has(key)) continue;
+      const at = nextRunMs(entry, node.node_id, lastRuns.get(key), node.anchorMs, random);
+      if (at > nowMs) continue;
+      due.push({ nodeId: node.node_id, action: entry.action, args: entry.args, ttlSecs: entry.ttl_secs, dueMs: at });
+    }
+  }
+  due.sort((a, b) => a.dueMs - b.dueMs || (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : a.action < b.action ? -1 : 1));
+  return due.slice(0, schedules.max_per_tick);
+}
+
+export interface LastRun {
+  ms: number;
+  commandId: string;
+}
+
+/** The newest orchestrator-issued command per (node, action): the schedule's memory, rebuilt from state. */
+export function lastRunsFromCommands(records: Iterable<CommandRecord>): Map<string, LastRun> {
+  const out = new Map<string, LastRun>();
+  for (const r of records) {
+    if (r.issued_by !== ORCHESTRATOR_AUTHOR) continue;
+    const ms = Date.parse(r.issued_at);
+    const key = runKey(r.node_id, r.action);
+    const prev = out.get(key);
+    if (!prev || ms >= prev.ms) out.set(key, { ms, commandId: r.id });
+  }
+  return out;
+}
+
+/** (node, action) pairs with an open command of that action, whoever issued it. */
+export function pendingFromCommands(state: FleetState): Set<string> {
+  const out = new Set<string>();
+  for (const [nodeId, ids] of state.commands.open) {
+    for (const id of ids) {
+      const rec = state.commands.byId.get(id);
+      if (rec) out.add(runKey(nodeId, rec.action));
+    }
+  }
+  return out;
+}
+
+export type RunState = 'scheduled' | 'due' | 'pending' | 'offline' | 'blocked';
+
+export interface NodeRunView {
+  action: string;
+  every_secs: number;
+  jitter_pct: number;
+  state: RunState;
+  /** When the orchestrator will next issue (it also waits for the node to be online and nothing pending). */
+  next_run_at: string;
+  last_run_at: string | null;
+  last_command_id: string | null;
+  last_status: CommandStatus | null;
+  /** Why the last attempt failed (e.g. the policy's reason), while the orchestrator waits to retry. */
+  blocked_reason?: string;
+}
+
+export interface NodeScheduleView {
+  node_id: string;
+  hostname: string;
+  os_profile: string;
+  status: NodeStatus;
+  runs: NodeRunView[];
+}
+
+export interface Orchestrator {
+  readonly schedule: ScheduleFile;
+  readonly scheduleFile: string | undefined;
+  readonly tickMs: number;
+  /** Plans and issues what is due now; resolves with the commands issued. Overlapping calls share one tick. */
+  tick(): Promise<CommandRecord[]>;
+  /** Per approved node: its schedules, next run times and last runs (for the API and the console). */
+  view(filter?: { nodeId?: string }): NodeScheduleView[];
+  start(): void;
+  stop(): void;
+  /** Resolves when no tick is running (tests, shutdown). */
+  idle(): Promise<void>;
+}
+
+export interface OrchestratorOptions {
+  state: FleetState;
+  commands: Pick<CommandService, 'issue'>;
+  schedule: ScheduleFile;
+  scheduleFile?: string;
+  statusPolicy: StatusPolicy;
+  now: () => Date;
+  tickMs: number;
+  timers?: Timers;
+  random?: JitterSource;
+  log: Logger;
+}
+
+
+const NOT_ONLINE: ReadonlySet<NodeStatus> = new Set(['offline', 'pending', 'rejected', 'revoked']);
+
+export function createOrchestrator(opts: OrchestratorOptions): Orchestrator {
+  const timers = opts.timers ?? realTimers;
+  const random = opts.random ?? hashUnit;
+  const lastRuns = lastRunsFromCommands(opts.state.commands.byId.values());
+  /** (node, action) → no retry before untilMs (a denied or failed issue), with the reason for the view. */
+  const blocked = new Map<string, { untilMs: number; reason: string }>();
+  /** `os_profile|action` pairs whose denial was already logged: once per process, not every tick. */
+  const deniedLogged = new Set<string>();
+  const inflight = new Set<string>();
+  let running: Promise<CommandRecord[]> | undefined;
+  let handle: unknown;
+  let stopped = false;
+
+  const anchorOf = (n: { decided_at?: string; enrolled_at: string }) => {
+    const ms = Date.parse(n.decided_at ?? n.enrolled_at);
+    return Number.isFinite(ms) ? ms : 0;
+  };
+
+  function planNodes(nowMs: number): PlanNode[] {
+    const out: PlanNode[] = [];
+    for (const n of opts.state.nodes.values()) {
+      if (n.enrollment !== 'approved') continue;
+      out.push({ node_id: n.node_id, os_profile: n.os_profile, enrollment: n.enrollment, online: !NOT_ONLINE.has(nodeStatus(n, nowMs, opts.statusPolicy)), anchorMs: anchorOf(n) });
+    }
+    return out;
+  }
+
+  function waiting(nowMs: number): Set<string> {
+    const set = pendingFromCommands(opts.state);
+    for (const k of inflight) set.add(k);
+    for (const [k, b] of blocked) {
+      if (b.untilMs > nowMs) set.add(k);
+      else blocked.delete(k);
+    }
+    return set;
+  }
+
+  async function issueOne(run: PlannedRun, nowMs: number): Promise<CommandRecord | undefined> {
+    const key = runKey(run.nodeId, run.action);
+    inflight.add(key);
+    try {
+      const rec = await opts.commands.issue({ nodeId: run.nodeId, action: run.action, args: run.args, ttlSecs: run.ttlSecs, author: ORCHESTRATOR_AUTHOR });
+      lastRuns.set(key, { ms: Date.parse(rec.issued_at), commandId: rec.id });
+      blocked.delete(key);
+      return rec;
+    } catch (err) {
+      const node = opts.state.nodes.get(run.nodeId);
+      const entry = node && schedulesFor(opts.schedule, node.os_profile).find((e) => e.action === run.action);
+      const message = (err as Error).message ?? String(err);
+      if (isVaultMeshError(err) && err.code === 'POLICY_DENIED') {
+        // The policy is fixed for the life of the process: try this node again one interval later, say so once.
+        blocked.set(key, { untilMs: nowMs + (entry?.every_secs ?? 3600) * 1000, reason: message });
+        const logKey = `${node?.os_profile ?? '?'}|${run.action}`;
+        if (!deniedLogged.has(logKey)) {
+          deniedLogged.add(logKey);
+          opts.log.warn(`orchestrator: the command policy denies scheduled ${run.action} for os_profile ${node?.os_profile ?? '?'} (${message}); those nodes are skipped`);
+        }
+      } else {
+        // Anything else (journal trouble, a node revoked meanwhile) is retried on the next tick.
+        blocked.set(key, { untilMs: nowMs + opts.tickMs, reason: message });
+        opts.log.error(`orchestrator: issuing ${run.action} to ${run.nodeId} failed: ${message}`);
+      }
+      return undefined;
+    } finally {
+      inflight.delete(key);
+    }
+  }
+
+  async function runTick(): Promise<CommandRecord[]> {
+    const nowMs = opts.now().getTime();
+    const lastMs = new Map<string, number>();
+    for (const [k, v] of lastRuns) lastMs.set(k, v.ms);
+    const plan = planTick(planNodes(nowMs), opts.schedule, lastMs, waiting(nowMs), nowMs, random);
+    // Issued together so the journal's group commit shares the fsyncs.
+    const issued = await Promise.all(plan.map((run) => issueOne(run, nowMs)));
+    return issued.filter((r): r is CommandRecord => r !== undefined);
+  }
+
+  const orchestrator: Orchestrator = {
+    schedule: opts.schedule,
+    scheduleFile: opts.scheduleFile,
+    tickMs: opts.tickMs,
+
+    tick() {
+      if (stopped) return Promise.resolve([]);
+      running ??= runTick().finally(() => (running = undefined));
+      return running;
+    },
+
+    view(filter = {}) {
+      const nowMs = opts.now().getTime();
+      const pending = pendingFromCommands(opts.state);
+      const out: NodeScheduleView[] = [];
+      const nodes = filter.nodeId ? [opts.state.nodes.get(filter.nodeId)].filter((n) => n !== undefined) : opts.state.nodes.values();
+      for (const n of nodes) {
+        if (n.enrollment !== 'approved') continue;
+        const status = nodeStatus(n, nowMs, opts.statusPolicy);
+        const runs: NodeRunView[] = schedulesFor(opts.schedule, n.os_profile).map((entry) => {
+          const key = runKey(n.node_id, entry.action);
+          const last = lastRuns.get(key);
+          const b = blocked.get(key);
+          const live = b && b.untilMs > nowMs ? b : undefined;
+          const next = Math.max(nextRunMs(entry, n.node_id, last?.ms, anchorOf(n), random), live?.untilMs ?? -Infinity);
+          const state: RunState = pending.has(key) || inflight.has(key) ? 'pending' : NOT_ONLINE.has(status) ? 'offline' : live ? 'blocked' : next <= nowMs ? 'due' : 'scheduled';
+          return {
+            action: entry.action,
+            every_secs: entry.every_secs,
+            jitter_pct: entry.jitter_pct,
+            state,
+            next_run_at: new Date(next).toISOString(),
+            last_run_at: last ? new Date(last.ms).toISOString() : null,
+            last_command_id: last?.commandId ?? null,
+            last_status: last ? (opts.state.commands.byId.get(last.commandId)?.status ?? null) : null,
+            ...(live ? { blocked_reason: live.reason } : {}),
+          };
+        });
+        out.push({ node_id: n.node_id, hostname: n.hostname, os_profile: n.os_profile, status, runs });
+      }
+      return out.sort((a, b) => (a.node_id < b.node_id ? -1 : a.node_id > b.node_id ? 1 : 0));
+    },
+
+    start() {
+      stopped = false;
+      handle ??= timers.setInterval(() => {
+        orchestrator.tick().catch((err) => opts.log.error(`orchestrator tick failed: ${(err as Error).message ?? err}`));
+      }, opts.tickMs);
+    },
+
+    stop() {
+      stopped = true;
+      if (handle !== undefined) timers.clearInterval(handle);
+      handle = undefined;
+    },
+
+    async idle() {
+      while (running) await running.catch(() => undefined);
+    },
+  };
+  return orchestrator;
+}

@@ -1,0 +1,92 @@
+/**
+ * The orchestrator's schedule file: per os_profile (falling back to `*`) the actions the center issues on its own,
+ * how often and with how much jitter. JSON, zod-validated (`--schedule` / VAULTMESH_SCHEDULE; default the shipped
+ * `systemd/schedule.json`). It says what is *wanted*; whether it is *allowed* stays the command policy's call
+ * (command-policy.ts), applied by the normal command path when the orchestrator issues.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { parseActionArgs } from '../../protocol/actions.js';
+import { actionNameSchema, type CommandArgs } from '../../protocol/command.js';
+import { VaultMeshError, detailsFromZodIssues } from '../../protocol/errors.js';
+
+export const scheduleEntrySchema = z
+  .object({
+    action: actionNameSchema,
+    args: z.record(z.string(), z.unknown()).default({}),
+    /** Interval between two runs on one node (1 min … 30 days). */
+    every_secs: z.number().int().min(60).max(30 * 86_400),
+    /** Each run lands within ± this percentage of the interval (deterministic per node and run). */
+    jitter_pct: z.number().min(0).max(50).default(10),
+    /** Lifetime of each issued command (the command path's 10 … 86400). */
+    ttl_secs: z.number().int().min(10).max(86_400).default(1800),
+  })
+  .strict()
+  .transform((e, ctx) => {
+    // Args are checked against the action registry here so a typo fails at start-up, not on every tick.
+    const parsed = parseActionArgs(e.action, e.args);
+    if (!parsed.ok) {
+      ctx.addIssue({ code: 'custom', path: [parsed.code === 'UNKNOWN_ACTION' ? 'action' : 'args'], message: parsed.message });
+      return z.NEVER;
+    }
+    return { ...e, args: parsed.args as CommandArgs };
+  });
+
+export const scheduleFileSchema = z
+  .object({
+    v: z.literal(1),
+    /** At most this many commands issued per tick across the fleet (spreads a fleet that is due all at once). */
+    max_per_tick: z.number().int().min(1).max(100_000).default(200),
+    profiles: z.record(
+      z.string().regex(/^(?:\*|[a-z0-9][a-z0-9._-]{0,31})$/, 'must be an os_profile or *'),
+      z
+        .array(scheduleEntrySchema)
+        .max(16)
+        .refine((list) => new Set(list.map((e) => e.action)).size === list.length, 'one schedule per action per profile'),
+    ),
+  })
+  .strict();
+
+export type ScheduleEntry = z.output<typeof scheduleEntrySchema>;
+export type ScheduleFile = z.output<typeof scheduleFileSchema>;
+
+/** The schedules that apply to a node of `osProfile`: its own profile's list, else `*`'s, else none. */
+export function schedulesFor(file: ScheduleFile, osProfile: string): readonly ScheduleEntry[] {
+  if (Object.hasOwn(file.profiles, osProfile)) return file.profiles[osProfile]!;
+  return Object.hasOwn(file.profiles, '*') ? file.profiles['*']! : [];
+}
+
+/** The shipped default (`systemd/schedule.json`), found from both the source tree and dist/. */
+export function defaultSchedulePath(): string {
+  for (const rel of ['../../systemd/schedule.json', '../../../systemd/schedule.json']) {
+    const p = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(p)) return p;
+  }
+  throw new VaultMeshError('CONFIG_INVALID', 'the default schedule systemd/schedule.json is missing; pass --schedule <file>');
+}
+
+export function parseSchedule(value: unknown, source = 'schedule'): ScheduleFile {
+  const r = scheduleFileSchema.safeParse(value);
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    throw new VaultMeshError('CONFIG_INVALID', `${source}: ${i.path.join('.')}: ${i.message}`, { details: detailsFromZodIssues(r.error.issues) });
+  }
+  return r.data;
+}
+
+export function loadScheduleFile(path: string = defaultSchedulePath()): ScheduleFile {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (cause) {
+    throw new VaultMeshError('CONFIG_INVALID', `cannot read schedule file ${path}: ${(cause as Error).message}`, { cause });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (cause) {
+    throw new VaultMeshError('CONFIG_INVALID', `schedule file ${path} is not JSON: ${(cause as Error).message}`, { cause });
+  }
+  return parseSchedule(json, path);
+}

@@ -1,0 +1,59 @@
+import { readdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { enrolledNode, heartbeatBody, startTestCenter, tempDir, cleanupAfterEach } from '../../test/helpers.js';
+import { listSegments, pruneSegments, segmentName, segmentsToReplay } from './heartbeat-segments.js';
+
+const onCleanup = cleanupAfterEach();
+
+describe('heartbeat segments', () => {
+  it('rotates heartbeats.jsonl, and a restart replays only recent segments yet reports the same counts', async () => {
+    const t = tempDir();
+    onCleanup(t.cleanup);
+    const c1 = await startTestCenter(t.dir, { heartbeatSegmentBytes: 8192 });
+    const a = await enrolledNode(c1, 'a');
+    const b = await enrolledNode(c1, 'b');
+    for (let i = 0; i < 60; i++) {
+      await a.send('POST', '/api/agent/heartbeat', heartbeatBody('a'));
+      if (i % 2) await b.send('POST', '/api/agent/heartbeat', heartbeatBody('b'));
+    }
+    const before = (await c1.api('GET', '/api/nodes')).json;
+    await c1.close();
+    const logs = join(t.dir, 'logs');
+    const segments = listSegments(logs);
+    expect(segments.length).toBeGreaterThan(3);
+    expect(readdirSync(logs)).toContain('heartbeats.summary.json');
+
+    const c2 = await startTestCenter(t.dir, { heartbeatSegmentBytes: 8192 });
+    onCleanup(() => c2.close());
+    const after = (await c2.api('GET', '/api/nodes')).json;
+    expect(after.map((n: any) => [n.node_id, n.heartbeat_count, n.first_seen, n.last_seen])).toEqual(before.map((n: any) => [n.node_id, n.heartbeat_count, n.first_seen, n.last_seen]));
+    expect(after[0].heartbeat_count).toBe(60);
+    expect(after[1].heartbeat_count).toBe(30);
+    // It read the newest summarised segment and what follows, not the whole history.
+    expect(c2.replay.envelopes).toBeLessThan(c1.services.state.lastSeq);
+    expect((await c2.api('GET', '/api/nodes/a')).json.history.length).toBeGreaterThan(0);
+  });
+
+  it('chooses the newest summarised segment and everything after it', () => {
+    const segs = [10, 20, 30, 40].map((n) => ({ path: segmentName(n), lastSeq: n }));
+    expect(segmentsToReplay(segs, undefined)).toEqual(segs);
+    const summary = { v: 1 as const, through_seq: 30, total: 0, nodes: {} };
+    expect(segmentsToReplay(segs, summary).map((s) => s.lastSeq)).toEqual([30, 40]);
+  });
+
+  it('retention deletes old closed segments but always keeps the newest', () => {
+    const t = tempDir();
+    onCleanup(t.cleanup);
+    const old = Date.now() / 1000 - 40 * 86_400;
+    for (const n of [10, 20, 30]) {
+      const p = join(t.dir, segmentName(n));
+      writeFileSync(p, '');
+      utimesSync(p, old, old);
+    }
+    writeFileSync(join(t.dir, 'sovereign-scans.jsonl'), '');
+    const deleted = pruneSegments(t.dir, 30 * 86_400_000, Date.now());
+    expect(deleted.map((p) => p.split('/').pop())).toEqual([segmentName(10), segmentName(20)]);
+    expect(readdirSync(t.dir).sort()).toEqual([segmentName(30), 'sovereign-scans.jsonl']);
+  });
+});

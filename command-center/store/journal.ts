@@ -1,0 +1,250 @@
+/**
+ * The append-only journal set: one JSONL file per journal name in the log dir, one canonical envelope per line,
+ * a global `seq` assigned here. Appends are acknowledged only when durable. Group commit: appends that arrive
+ * while a write is in flight wait for the next batch, and the whole batch shares one write and one fdatasync per
+ * file. A failed write rolls the file back to its last acknowledged length, so the file never holds a half line
+ * that later appends would bury in the middle.
+ */
+import { open, rename, type FileHandle } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { canonicalJson } from '../../protocol/canonical-json.js';
+import { ENVELOPE_VERSION, JOURNAL_FILES, journalForKind, type Envelope, type EnvelopeDraft, type JournalName } from '../../protocol/envelope.js';
+import { VaultMeshError } from '../../protocol/errors.js';
+import { fsyncDirSync } from '../../lib/atomic-file.js';
+import { consoleLogger, type Logger } from '../../lib/logger.js';
+import { segmentName } from './heartbeat-segments.js';
+
+export type FsyncMode = 'always' | 'batch' | 'off';
+
+export interface Committed {
+  envelope: Envelope;
+  journal: JournalName;
+  /** The line as written, without its newline (ledger leaf bytes). */
+  line: Buffer;
+}
+
+export interface JournalOptions {
+  dir: string;
+  fsync?: FsyncMode;
+  /** Highest seq already in the journals (from replay). */
+  lastSeq?: number;
+  now?: () => Date;
+  newId?: () => string;
+  /** Called once per durable batch, in seq order, before any append of the batch is acknowledged. */
+  onCommit?: (batch: Committed[]) => void;
+  /** Observability hooks (metrics). */
+  onFlush?: (stats: { entries: number; writeMs: number; fsyncMs: number }) => void;
+  /**
+   * Heartbeat retention: once heartbeats.jsonl reaches `maxBytes` it is renamed to a closed segment
+   * (heartbeat-segments.ts) between two batches, and `onRotate` runs. 0 disables rotation.
+   */
+  rotateHeartbeats?: { maxBytes: number; onRotate: (segment: { path: string; lastSeq: number }) => void };
+  /** Where failures that do not fail an append are reported (a throwing hook, a failed rotation). */
+  log?: Logger;
+  /** Test seam for disk faults: wraps the raw write. */
+  writeFile?: (fh: FileHandle, data: Buffer) => Promise<void>;
+}
+
+export interface Journal {
+  append(draft: EnvelopeDraft): Promise<Envelope>;
+  readonly lastSeq: number;
+  /** Resolves when everything appended so far is durable (or failed). */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+interface Pending {
+  envelope: Envelope;
+  journal: JournalName;
+  line: Buffer;
+  resolve: (env: Envelope) => void;
+  reject: (err: unknown) => void;
+}
+
+interface FileState {
+  fh: FileHandle;
+  size: number;
+  dirty: boolean; // a failed write may have left bytes past `size`
+  lastSeq: number;
+}
+
+const defaultWrite = async (fh: FileHandle, data: Buffer): Promise<void> => {
+  let off = 0;
+  while (off < data.length) {
+    const { bytesWritten } = await fh.write(data, off, data.length - off);
+    off += bytesWritten;
+  }
+};
+
+export async function openJournal(opts: JournalOptions): Promise<Journal> {
+  const fsyncMode = opts.fsync ?? 'batch';
+  const now = opts.now ?? (() => new Date());
+  const newId = opts.newId ?? randomUUID;
+  const write = opts.writeFile ?? defaultWrite;
+  const log = opts.log ?? consoleLogger;
+  mkdirSync(opts.dir, { recursive: true });
+
+  const files = new Map<JournalName, FileState>();
+  for (const name of Object.keys(JOURNAL_FILES) as JournalName[]) {
+    const fh = await open(join(opts.dir, JOURNAL_FILES[name]), 'a');
+    files.set(name, { fh, size: (await fh.stat()).size, dirty: false, lastSeq: 0 });
+  }
+  fsyncDirSync(opts.dir); // newly created journal files must survive a crash too
+
+  let lastSeq = opts.lastSeq ?? 0;
+  let queue: Pending[] = [];
+  let flushing: Promise<void> | undefined;
+  let closed = false;
+
+  async function writeBatch(batch: Pending[]): Promise<void> {
+    const byFile = new Map<JournalName, { parts: Buffer[]; lastSeq: number }>();
+    for (const p of batch) {
+      let entry = byFile.get(p.journal);
+      if (!entry) byFile.set(p.journal, (entry = { parts: [], lastSeq: 0 }));
+      entry.parts.push(p.line, NEWLINE);
+      entry.lastSeq = p.envelope.seq;
+    }
+    const data = new Map([...byFile].map(([name, e]) => [name, Buffer.concat(e.parts)]));
+    const t0 = performance.now();
+    // A batch is all or nothing: until every file it touches is written and synced, those files count as dirty, so
+    // a failure in any of them rolls all of them back to their acknowledged length before the next write.
+    // allSettled, not all: no write may still be in flight when the next batch truncates.
+    const settle = async (work: (f: FileState, name: JournalName) => Promise<void>) => {
+      const results = await Promise.allSettled([...data.keys()].map((name) => work(files.get(name)!, name)));
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) {
+        // Roll back now (best effort); a file that cannot be truncated yet stays dirty and is retried first thing.
+        await Promise.allSettled(
+          [...data.keys()].map(async (name) => {
+            const f = files.get(name)!;
+            f.dirty = true;
+            await f.fh.truncate(f.size);
+            f.dirty = false;
+          }),
+        );
+        throw failed.reason;
+      }
+    };
+    await settle(async (f, name) => {
+      if (f.dirty) {
+        await f.fh.truncate(f.size);
+        f.dirty = false;
+      }
+      f.dirty = true;
+      await write(f.fh, data.get(name)!);
+    });
+    const t1 = performance.now();
+    if (fsyncMode !== 'off') await settle((f) => f.fh.datasync());
+    for (const [name, bytes] of data) {
+      const f = files.get(name)!;
+      f.size += bytes.length;
+      f.dirty = false;
+      f.lastSeq = byFile.get(name)!.lastSeq;
+    }
+    opts.onFlush?.({ entries: batch.length, writeMs: t1 - t0, fsyncMs: performance.now() - t1 });
+  }
+
+  async function drain(): Promise<void> {
+    while (queue.length) {
+      // 'always' gives every append its own write + fdatasync; 'batch' and 'off' take all that waited.
+      const batch = fsyncMode === 'always' ? queue.splice(0, 1) : queue.splice(0, queue.length);
+      try {
+        await writeBatch(batch);
+      } catch (cause) {
+        const err = new VaultMeshError('JOURNAL_UNAVAILABLE', `journal write failed: ${(cause as Error).message}`, { status: 503, cause });
+        for (const p of batch) p.reject(err);
+        continue;
+      }
+      try {
+        opts.onCommit?.(batch.map(({ envelope, journal, line }) => ({ envelope, journal, line })));
+      } catch (err) {
+        // The data is durable; a failing observer must not un-acknowledge it. Surface loudly instead.
+        log.error(`journal: onCommit hook failed: ${(err as Error)?.stack ?? String(err)}`);
+      }
+      for (const p of batch) p.resolve(p.envelope);
+      await maybeRotate();
+    }
+  }
+
+  async function maybeRotate(): Promise<void> {
+    const r = opts.rotateHeartbeats;
+    const f = files.get('heartbeats')!;
+    if (!r || r.maxBytes <= 0 || f.size < r.maxBytes || f.dirty) return;
+    const active = join(opts.dir, JOURNAL_FILES.heartbeats);
+    const segment = join(opts.dir, segmentName(f.lastSeq));
+    try {
+      if (fsyncMode === 'off') await f.fh.datasync();
+      await rename(active, segment);
+    } catch (err) {
+      log.error(`journal: heartbeat rotation failed, keeping ${active}: ${(err as Error).message}`);
+      return;
+    }
+    // From here the old handle points at the segment; the next heartbeat write goes to a fresh active file. If the
+    // new file cannot be opened (no inodes, EMFILE), the segment is renamed back and stays the active file.
+    let fresh: FileHandle;
+    try {
+      fresh = await open(active, 'a');
+      fsyncDirSync(opts.dir);
+    } catch (err) {
+      log.error(`journal: cannot open a new ${active} after rotation, keeping the old one: ${(err as Error).message}`);
+      await rename(segment, active).catch((e: Error) => log.error(`journal: renaming ${segment} back failed: ${e.message}`));
+      return;
+    }
+    const old = f.fh;
+    f.fh = fresh;
+    f.size = 0;
+    await old.close().catch((err: Error) => log.error(`journal: closing the rotated segment failed: ${err.message}`));
+    try {
+      r.onRotate({ path: segment, lastSeq: f.lastSeq });
+    } catch (err) {
+      log.error(`journal: onRotate hook failed: ${(err as Error)?.stack ?? String(err)}`);
+    }
+  }
+
+  function kick(): void {
+    if (flushing) return;
+    flushing = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(drain)
+      .finally(() => {
+        flushing = undefined;
+        if (queue.length) kick();
+      });
+  }
+
+  return {
+    get lastSeq() {
+      return lastSeq;
+    },
+    append(draft) {
+      if (closed) return Promise.reject(new VaultMeshError('SHUTTING_DOWN', 'the command center is shutting down', { status: 503 }));
+      const envelope: Envelope = {
+        v: ENVELOPE_VERSION,
+        id: draft.id ?? newId(),
+        seq: ++lastSeq,
+        ts: now().toISOString(),
+        kind: draft.kind,
+        ...(draft.node_id !== undefined ? { node_id: draft.node_id } : {}),
+        author: draft.author,
+        ...(draft.on_behalf_of !== undefined ? { on_behalf_of: draft.on_behalf_of } : {}),
+        body: draft.body,
+      };
+      const line = Buffer.from(canonicalJson(envelope), 'utf8');
+      return new Promise<Envelope>((resolve, reject) => {
+        queue.push({ envelope, journal: journalForKind(draft.kind), line, resolve, reject });
+        kick();
+      });
+    },
+    async flush() {
+      while (flushing) await flushing;
+    },
+    async close() {
+      closed = true;
+      while (flushing) await flushing;
+      for (const f of files.values()) await f.fh.close();
+    },
+  };
+}
+
+const NEWLINE = Buffer.from('\n');

@@ -1,0 +1,83 @@
+/**
+ * The write path's front door: submit → journal.append (durable) → commit fan-out, with de-duplication by envelope
+ * id so an agent retrying a request (timeout, offline outbox) never stores a fact twice.
+ */
+import type { Envelope, EnvelopeDraft } from '../../protocol/envelope.js';
+import type { Journal } from './journal.js';
+import { perEntry, type Projection } from './commit-fanout.js';
+
+/**
+ * Remembers the most recent envelope ids (bounded). Eviction order is kept in a ring array, not by taking the first
+ * key of the Map: after many deletions V8's Map iterator walks over tombstones, which made `keys().next()` the
+ * bottleneck of replaying a million-line journal.
+ */
+export class RecentIds {
+  private readonly ids = new Map<string, number>();
+  private readonly order: Array<string | undefined>;
+  private next = 0;
+  constructor(private readonly max = 200_000) {
+    this.order = new Array(max);
+  }
+  add(id: string, seq: number): void {
+    if (this.ids.has(id)) {
+      this.ids.set(id, seq);
+      return;
+    }
+    const evicted = this.order[this.next];
+    if (evicted !== undefined) this.ids.delete(evicted);
+    this.order[this.next] = id;
+    this.next = (this.next + 1) % this.max;
+    this.ids.set(id, seq);
+  }
+  get(id: string): number | undefined {
+    return this.ids.get(id);
+  }
+}
+
+/**
+ * Retries are recognised per author: the same id from another author is a different fact. Otherwise anyone able to
+ * post events could claim, in advance, the id of a fact someone else will send (a receipt `rcpt-<command id>`) and
+ * make the real one look like a duplicate.
+ */
+export function dedupKey(author: string, id: string): string {
+  return `${author}\u0000${id}`;
+}
+
+export interface Pipeline {
+  submit(draft: EnvelopeDraft): Promise<{ envelope: Envelope; duplicate: boolean }>;
+}
+
+/**
+ * Submission with de-duplication. The durable batch reaches state, bus and the rest through the journal's commit
+ * hook (commit-fanout.ts); `recentIds` is one of those projections, so a retry arriving after the commit is
+ * recognised, and one arriving while the first is still in flight shares its promise.
+ */
+export function createPipeline(deps: { journal: Pick<Journal, 'append'>; recentIds: RecentIds }): Pipeline {
+  const inflight = new Map<string, Promise<{ envelope: Envelope; duplicate: boolean }>>();
+  return {
+    submit(draft) {
+      const key = draft.id === undefined ? undefined : dedupKey(draft.author, draft.id);
+      if (key !== undefined) {
+        const seq = deps.recentIds.get(key);
+        if (seq !== undefined) return Promise.resolve({ envelope: { ...draftToStub(draft), seq }, duplicate: true });
+        const pending = inflight.get(key);
+        if (pending) return pending.then((r) => ({ ...r, duplicate: true }));
+      }
+      const p = deps.journal.append(draft).then((envelope) => ({ envelope, duplicate: false }));
+      if (key !== undefined) {
+        inflight.set(key, p);
+        p.finally(() => inflight.delete(key)).catch(() => undefined);
+      }
+      return p;
+    },
+  };
+}
+
+/** The recent-ids projection: every journaled id, replayed or live, so retries across a restart are recognised. */
+export function recentIdsProjection(recentIds: RecentIds): Projection {
+  return perEntry(({ envelope }) => recentIds.add(dedupKey(envelope.author, envelope.id), envelope.seq));
+}
+
+function draftToStub(draft: EnvelopeDraft): Envelope {
+  return { v: 1, id: draft.id!, seq: 0, ts: '', kind: draft.kind, author: draft.author, body: draft.body, ...(draft.node_id ? { node_id: draft.node_id } : {}) };
+}

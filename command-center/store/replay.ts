@@ -1,0 +1,100 @@
+/**
+ * Start-up replay: visits every journal envelope in seq order and repairs only what is safe to repair.
+ * - A torn final line (no '\n': the process died mid-write, so it was never acknowledged) is moved aside to
+ *   `<file>.torn-<ts>` and the file is truncated to its last complete line. It is reported, never merged.
+ * - A bad line anywhere else stops start-up naming file and line, unless `repair` is set: then the bad lines are
+ *   moved to `<file>.quarantine-<ts>` and the file is rewritten without them.
+ */
+import { open, rename, truncate, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { JOURNAL_FILES } from '../../protocol/envelope.js';
+import { VaultMeshError } from '../../protocol/errors.js';
+import { fsyncDirSync } from '../../lib/atomic-file.js';
+import { LineSource, mergeJournals, type CorruptLine, type JournalEntry } from './journal-reader.js';
+
+export interface ReplayReport {
+  lastSeq: number;
+  envelopes: number;
+  tornTails: Array<{ file: string; movedTo: string; bytes: number }>;
+  quarantined: Array<{ file: string; line: number; reason: string; movedTo: string }>;
+  durationMs: number;
+}
+
+export interface ReplayOptions {
+  dir: string;
+  /** Journal files to read (default: the four active journals). Closed heartbeat segments are added by the caller. */
+  files?: string[];
+  visit: (entry: JournalEntry) => void;
+  repair?: boolean;
+  now?: () => Date;
+}
+
+export function journalPaths(dir: string): string[] {
+  return Object.values(JOURNAL_FILES).map((f) => join(dir, f));
+}
+
+const stamp = (d: Date) => d.toISOString().replace(/[:.]/g, '-');
+
+export async function replayJournals(opts: ReplayOptions): Promise<ReplayReport> {
+  const t0 = performance.now();
+  const now = opts.now ?? (() => new Date());
+  const bad: CorruptLine[] = [];
+  let envelopes = 0;
+  const result = await mergeJournals(opts.files ?? journalPaths(opts.dir), {
+    visit: (entry) => {
+      envelopes++;
+      opts.visit(entry);
+    },
+    onCorrupt: (line) => {
+      bad.push(line);
+      return opts.repair ? 'skip' : 'stop';
+    },
+  });
+  if (result.stopped) {
+    const first = bad[0]!;
+    throw new VaultMeshError(
+      'JOURNAL_CORRUPT',
+      `${first.file}:${first.line.lineNo}: ${first.reason}. Inspect the line; start with --repair to move it to a quarantine file and continue.`,
+      { status: 500 },
+    );
+  }
+  const report: ReplayReport = { lastSeq: result.lastSeq, envelopes, tornTails: [], quarantined: [], durationMs: 0 };
+
+  for (const { file, line } of result.tails) {
+    const movedTo = `${file}.torn-${stamp(now())}`;
+    await writeFile(movedTo, line.bytes, { mode: 0o600 });
+    await truncate(file, line.offset);
+    report.tornTails.push({ file, movedTo, bytes: line.bytes.length });
+  }
+
+  const badByFile = new Map<string, CorruptLine[]>();
+  for (const b of bad) badByFile.set(b.file, [...(badByFile.get(b.file) ?? []), b]);
+  for (const [file, lines] of badByFile) {
+    const movedTo = `${file}.quarantine-${stamp(now())}`;
+    await rewriteWithout(file, new Set(lines.map((l) => l.line.lineNo)), movedTo);
+    for (const l of lines) report.quarantined.push({ file, line: l.line.lineNo, reason: l.reason, movedTo });
+  }
+  if (report.tornTails.length || report.quarantined.length) fsyncDirSync(opts.dir);
+  report.durationMs = performance.now() - t0;
+  return report;
+}
+
+/** Streams `file` into a temp copy without the given line numbers, saves those lines aside, then renames. */
+async function rewriteWithout(file: string, drop: Set<number>, quarantineFile: string): Promise<void> {
+  const tmp = join(file, '..', `.${basename(file)}.repair-${process.pid}`);
+  const out = await open(tmp, 'w', 0o600);
+  const aside = await open(quarantineFile, 'w', 0o600);
+  try {
+    const src = new LineSource(file);
+    for (let batch = await src.nextBatch(); batch; batch = await src.nextBatch()) {
+      for (const l of batch) await (drop.has(l.lineNo) ? aside : out).write(Buffer.concat([l.bytes, Buffer.from('\n')]));
+    }
+    // A torn tail was already moved aside before this runs, so nothing is left in src.tail.
+    await out.datasync();
+    await aside.datasync();
+  } finally {
+    await out.close();
+    await aside.close();
+  }
+  await rename(tmp, file);
+}
