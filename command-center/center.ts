@@ -10,6 +10,8 @@ import { join, resolve } from 'node:path';
 import type { KeyPair } from '../protocol/keys.js';
 import { writeFileAtomicSync } from '../lib/atomic-file.js';
 import { assertPrivateFile, loadOrCreateKeyFile } from '../lib/key-file.js';
+import { isHeld, tryLockDir, type DirLock } from '../lib/dir-lock.js';
+import { VaultMeshError } from '../protocol/errors.js';
 import { consoleLogger, type Logger } from '../lib/logger.js';
 import { createApp } from './http/app.js';
 import type { CenterConfig } from './config.js';
@@ -89,13 +91,66 @@ export interface CenterOptions {
  * the sealed commit fan-out, then the `Services` record. Background jobs are running when it returns.
  */
 export async function composeCenter(config: CenterConfig, opts: CenterOptions = {}): Promise<ComposedCenter> {
-  const log = opts.log ?? consoleLogger;
-  const now = opts.now ?? (() => new Date());
-  const timers = opts.timers ?? realTimers;
   const logDir = resolve(config.logDir);
   const stateDir = resolve(config.stateDir);
   mkdirSync(logDir, { recursive: true, mode: 0o750 });
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  // Before anything reads or writes either dir: replay, torn-tail moves, heads, the key and the token.
+  const locks = lockCenterDirs([
+    { what: 'log dir', shown: config.logDir, path: logDir },
+    { what: 'state dir', shown: config.stateDir, path: stateDir },
+  ]);
+  let center: ComposedCenter;
+  try {
+    center = await composeLocked(config, opts, logDir, stateDir);
+  } catch (err) {
+    locks.release();
+    throw err;
+  }
+  let closing: Promise<void> | undefined;
+  return {
+    ...center,
+    close() {
+      closing ??= center.close().finally(() => locks.release());
+      return closing;
+    },
+  };
+}
+
+/**
+ * Takes the flock(2) lock of each directory (lib/dir-lock.ts) or throws CENTER_LOCKED naming the holder's pid. The
+ * locks live as long as this process holds them, so a center killed with -9 leaves none behind.
+ */
+export function lockCenterDirs(dirs: ReadonlyArray<{ what: string; shown: string; path: string }>): { release(): void } {
+  const held: DirLock[] = [];
+  const release = () => {
+    for (const l of held.splice(0).reverse()) l.release();
+  };
+  const seen = new Set<string>();
+  for (const d of dirs) {
+    if (seen.has(d.path)) continue; // --log-dir and --state-dir may be one directory: one lock
+    seen.add(d.path);
+    let lock;
+    try {
+      lock = tryLockDir(d.path);
+    } catch (err) {
+      release();
+      throw err;
+    }
+    if (isHeld(lock)) {
+      release();
+      const by = lock.heldBy === undefined ? 'another center' : `another center (pid ${lock.heldBy})`;
+      throw new VaultMeshError('CENTER_LOCKED', `the ${d.what} ${d.shown} is in use by ${by}; stop it first (or give this one its own --log-dir and --state-dir)`);
+    }
+    held.push(lock);
+  }
+  return { release };
+}
+
+async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: string, stateDir: string): Promise<ComposedCenter> {
+  const log = opts.log ?? consoleLogger;
+  const now = opts.now ?? (() => new Date());
+  const timers = opts.timers ?? realTimers;
   chmodSync(stateDir, 0o700);
 
   const admin = loadOrCreateAdminToken(stateDir, log);
