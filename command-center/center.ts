@@ -9,9 +9,10 @@ import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { KeyPair } from '../protocol/keys.js';
 import { writeFileAtomicSync } from '../lib/atomic-file.js';
-import { assertPrivateFile, loadOrCreateKeyFile } from '../lib/key-file.js';
+import { assertPrivateFile } from '../lib/key-file.js';
 import { isHeld, tryLockDir, type DirLock } from '../lib/dir-lock.js';
 import { VaultMeshError } from '../protocol/errors.js';
+import { openCenterKey, previousKeysPath } from './center-key.js';
 import { consoleLogger, type Logger } from '../lib/logger.js';
 import { createApp } from './http/app.js';
 import type { CenterConfig } from './config.js';
@@ -64,10 +65,6 @@ export function adminTokenPath(stateDir: string): string {
   return join(stateDir, 'admin.token');
 }
 
-export function centerKeyPath(stateDir: string): string {
-  return join(stateDir, 'cc-key.pem');
-}
-
 /** Reads the admin token, creating it (0600) on first start. Only its hash stays in memory. */
 export function loadOrCreateAdminToken(stateDir: string, log: Logger): { hash: string; file: string } {
   const file = adminTokenPath(stateDir);
@@ -78,6 +75,8 @@ export function loadOrCreateAdminToken(stateDir: string, log: Logger): { hash: s
   assertPrivateFile(file);
   return { hash: hashSecret(readFileSync(file, 'utf8').trim()), file };
 }
+
+export { centerKeyPath } from './center-key.js';
 
 export interface CenterOptions {
   log?: Logger;
@@ -153,9 +152,10 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   const timers = opts.timers ?? realTimers;
   chmodSync(stateDir, 0o700);
 
+  // The key first: when it is missing beside existing journals, start-up refuses before writing a token.
+  const { key: centerKey, previousKeys: recordedKeys } = openCenterKey({ stateDir, logDir, newCenterKey: config.newCenterKey, log });
+  if (recordedKeys.length) log.info(`trusting ${recordedKeys.length} replaced center key(s) from ${previousKeysPath(stateDir)} on the ledgers' old heads`);
   const admin = loadOrCreateAdminToken(stateDir, log);
-  const { key: centerKey, created } = loadOrCreateKeyFile(centerKeyPath(stateDir));
-  if (created) log.info(`created command-center key ${centerKey.keyId} in ${centerKeyPath(stateDir)}`);
 
   const policy = loadPolicyFile(config.policy);
   const schedulePath = config.orchestratorTickSecs > 0 ? (config.schedule ?? defaultSchedulePath()) : undefined;
@@ -166,7 +166,7 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   const recentIds = new RecentIds();
   const eventLog = createEventLog({ dir: logDir, window: config.eventsWindow, lastSeq: () => state.lastSeq });
   // After a key rotation the last heads were signed by a previous key: accept those the operator names.
-  const trustedKeys = [centerKey.publicKeyHex, ...config.previousKeys];
+  const trustedKeys = [centerKey.publicKeyHex, ...config.previousKeys, ...recordedKeys];
   const ledgerOf = (name: 'scans' | 'commands') =>
     createNamedLedger(name, { dir: logDir, key: centerKey, now, timers, trustedKeys, minHeadIntervalMs: config.ledgerHeadSecs * 1000, onError: (err) => log.error(`ledger (${name}): ${(err as Error).message}`) });
   const ledgers = { scans: ledgerOf('scans'), commands: ledgerOf('commands') };

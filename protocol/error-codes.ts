@@ -69,6 +69,7 @@ export const ERROR_CODES = {
   BAD_ANSWER: null,
   AGENT_LOCKED: null,
   CENTER_LOCKED: null,
+  CENTER_KEY_MISSING: null,
   NO_JOIN_TOKEN: null,
   NO_KEY: null,
   BAD_KEY_FILE: null,
