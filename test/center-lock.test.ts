@@ -3,7 +3,7 @@
  * with one line naming the holder's pid and leaves every file as it was; after a kill -9 of the holder (no clean-up
  * at all) a new center starts at once.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tempDir } from './helpers.js';
@@ -42,6 +42,8 @@ describe('one center per log dir and state dir', () => {
       body: JSON.stringify({ uses: 1, ttl_secs: 600 }),
     });
     expect(res.status).toBe(201);
+    // A torn last line, as a crash mid-write leaves it: a second center must not move it aside (replay would).
+    appendFileSync(join(logDir, 'events.jsonl'), '{"torn');
     const logsBefore = snapshot(logDir);
     const stateBefore = snapshot(stateDir);
     expect(Object.keys(logsBefore)).toContain('events.jsonl');
@@ -66,6 +68,7 @@ describe('one center per log dir and state dir', () => {
     expect(await first.exited).toBe(null);
     const third = await spawnCenter(dirs);
     cleanups.push(() => third.child.kill('SIGKILL'));
+    expect(third.output()).toMatch(/torn last line \(6 bytes/);
     const r = await fetch(`${third.url}/api/join-tokens`, { headers: { authorization: `Bearer ${token}` } });
     expect(r.status).toBe(200);
     third.child.kill('SIGTERM');
