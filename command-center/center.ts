@@ -9,7 +9,10 @@ import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { KeyPair } from '../protocol/keys.js';
 import { writeFileAtomicSync } from '../lib/atomic-file.js';
-import { assertPrivateFile, loadOrCreateKeyFile } from '../lib/key-file.js';
+import { assertPrivateFile } from '../lib/key-file.js';
+import { isHeld, tryLockDir, type DirLock } from '../lib/dir-lock.js';
+import { VaultMeshError } from '../protocol/errors.js';
+import { openCenterKey, previousKeysPath } from './center-key.js';
 import { consoleLogger, type Logger } from '../lib/logger.js';
 import { createApp } from './http/app.js';
 import type { CenterConfig } from './config.js';
@@ -62,10 +65,6 @@ export function adminTokenPath(stateDir: string): string {
   return join(stateDir, 'admin.token');
 }
 
-export function centerKeyPath(stateDir: string): string {
-  return join(stateDir, 'cc-key.pem');
-}
-
 /** Reads the admin token, creating it (0600) on first start. Only its hash stays in memory. */
 export function loadOrCreateAdminToken(stateDir: string, log: Logger): { hash: string; file: string } {
   const file = adminTokenPath(stateDir);
@@ -76,6 +75,8 @@ export function loadOrCreateAdminToken(stateDir: string, log: Logger): { hash: s
   assertPrivateFile(file);
   return { hash: hashSecret(readFileSync(file, 'utf8').trim()), file };
 }
+
+export { centerKeyPath } from './center-key.js';
 
 export interface CenterOptions {
   log?: Logger;
@@ -89,18 +90,72 @@ export interface CenterOptions {
  * the sealed commit fan-out, then the `Services` record. Background jobs are running when it returns.
  */
 export async function composeCenter(config: CenterConfig, opts: CenterOptions = {}): Promise<ComposedCenter> {
-  const log = opts.log ?? consoleLogger;
-  const now = opts.now ?? (() => new Date());
-  const timers = opts.timers ?? realTimers;
   const logDir = resolve(config.logDir);
   const stateDir = resolve(config.stateDir);
   mkdirSync(logDir, { recursive: true, mode: 0o750 });
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  // Before anything reads or writes either dir: replay, torn-tail moves, heads, the key and the token.
+  const locks = lockCenterDirs([
+    { what: 'log dir', shown: config.logDir, path: logDir },
+    { what: 'state dir', shown: config.stateDir, path: stateDir },
+  ]);
+  let center: ComposedCenter;
+  try {
+    center = await composeLocked(config, opts, logDir, stateDir);
+  } catch (err) {
+    locks.release();
+    throw err;
+  }
+  let closing: Promise<void> | undefined;
+  return {
+    ...center,
+    close() {
+      closing ??= center.close().finally(() => locks.release());
+      return closing;
+    },
+  };
+}
+
+/**
+ * Takes the flock(2) lock of each directory (lib/dir-lock.ts) or throws CENTER_LOCKED naming the holder's pid. The
+ * locks live as long as this process holds them, so a center killed with -9 leaves none behind.
+ */
+export function lockCenterDirs(dirs: ReadonlyArray<{ what: string; shown: string; path: string }>): { release(): void } {
+  const held: DirLock[] = [];
+  const release = () => {
+    for (const l of held.splice(0).reverse()) l.release();
+  };
+  const seen = new Set<string>();
+  for (const d of dirs) {
+    if (seen.has(d.path)) continue; // --log-dir and --state-dir may be one directory: one lock
+    seen.add(d.path);
+    let lock;
+    try {
+      lock = tryLockDir(d.path);
+    } catch (err) {
+      release();
+      throw err;
+    }
+    if (isHeld(lock)) {
+      release();
+      const by = lock.heldBy === undefined ? 'another center' : `another center (pid ${lock.heldBy})`;
+      throw new VaultMeshError('CENTER_LOCKED', `the ${d.what} ${d.shown} is in use by ${by}; stop it first (or give this one its own --log-dir and --state-dir)`);
+    }
+    held.push(lock);
+  }
+  return { release };
+}
+
+async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: string, stateDir: string): Promise<ComposedCenter> {
+  const log = opts.log ?? consoleLogger;
+  const now = opts.now ?? (() => new Date());
+  const timers = opts.timers ?? realTimers;
   chmodSync(stateDir, 0o700);
 
+  // The key first: when it is missing beside existing journals, start-up refuses before writing a token.
+  const { key: centerKey, previousKeys: recordedKeys } = openCenterKey({ stateDir, logDir, newCenterKey: config.newCenterKey, log });
+  if (recordedKeys.length) log.info(`trusting ${recordedKeys.length} replaced center key(s) from ${previousKeysPath(stateDir)} on the ledgers' old heads`);
   const admin = loadOrCreateAdminToken(stateDir, log);
-  const { key: centerKey, created } = loadOrCreateKeyFile(centerKeyPath(stateDir));
-  if (created) log.info(`created command-center key ${centerKey.keyId} in ${centerKeyPath(stateDir)}`);
 
   const policy = loadPolicyFile(config.policy);
   const schedulePath = config.orchestratorTickSecs > 0 ? (config.schedule ?? defaultSchedulePath()) : undefined;
@@ -111,7 +166,7 @@ export async function composeCenter(config: CenterConfig, opts: CenterOptions = 
   const recentIds = new RecentIds();
   const eventLog = createEventLog({ dir: logDir, window: config.eventsWindow, lastSeq: () => state.lastSeq });
   // After a key rotation the last heads were signed by a previous key: accept those the operator names.
-  const trustedKeys = [centerKey.publicKeyHex, ...config.previousKeys];
+  const trustedKeys = [centerKey.publicKeyHex, ...config.previousKeys, ...recordedKeys];
   const ledgerOf = (name: 'scans' | 'commands') =>
     createNamedLedger(name, { dir: logDir, key: centerKey, now, timers, trustedKeys, minHeadIntervalMs: config.ledgerHeadSecs * 1000, onError: (err) => log.error(`ledger (${name}): ${(err as Error).message}`) });
   const ledgers = { scans: ledgerOf('scans'), commands: ledgerOf('commands') };

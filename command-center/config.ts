@@ -20,6 +20,8 @@ export const centerConfigSchema = z.object({
   stateDir: z.string().min(1).default('./state'),
   fsync: z.enum(['always', 'batch', 'off']).default('batch'),
   repair: bool.default(false),
+  /** Journals exist but the state dir has no key: make a new one anyway (center-key.ts); otherwise start-up refuses. */
+  newCenterKey: bool.default(false),
   autoApprove: bool.default(false),
   heartbeatSecs: int(1, 86_400).default(30),
   maxBodyBytes: int(1024, 16 * 1024 * 1024).default(256 * 1024),
@@ -109,6 +111,7 @@ const ENV: Record<keyof Omit<CenterConfig, 'hostExplicit'>, string> = {
   stateDir: 'VAULTMESH_STATE_DIR',
   fsync: 'VAULTMESH_FSYNC',
   repair: 'VAULTMESH_REPAIR',
+  newCenterKey: 'VAULTMESH_NEW_CENTER_KEY',
   autoApprove: 'VAULTMESH_AUTO_APPROVE',
   heartbeatSecs: 'VAULTMESH_HEARTBEAT_SECS',
   maxBodyBytes: 'VAULTMESH_MAX_BODY_BYTES',

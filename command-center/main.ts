@@ -19,6 +19,7 @@ async function main(argv: string[]): Promise<void> {
     .option('--state-dir <dir>', 'Keys and tokens, 0700 (VAULTMESH_STATE_DIR, default ./state)')
     .option('--fsync <mode>', 'always | batch | off (VAULTMESH_FSYNC, default batch)')
     .option('--repair', 'Quarantine corrupt journal lines instead of refusing to start (VAULTMESH_REPAIR)')
+    .option('--new-center-key', 'The state dir lost its key but journals exist: make a new key anyway. Agents that pinned the old key refuse commands until re-pinned; see docs/OPERATIONS.md "Lost center key" (VAULTMESH_NEW_CENTER_KEY)')
     .option('--auto-approve', 'Approve every enrollment with a valid join token: demos only (VAULTMESH_AUTO_APPROVE)')
     .option('--heartbeat-secs <n>', 'Expected agent heartbeat interval (VAULTMESH_HEARTBEAT_SECS, default 30)')
     .option('--max-body-bytes <n>', 'Request body limit (VAULTMESH_MAX_BODY_BYTES, default 262144)')

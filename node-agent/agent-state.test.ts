@@ -1,4 +1,4 @@
-import { writeFileSync, existsSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { lockStateDir } from './agent-state.js';
@@ -9,21 +9,22 @@ describe('lockStateDir', () => {
     const t = tempDir();
     try {
       const release = lockStateDir(t.dir);
-      expect(() => lockStateDir(t.dir, process.pid + 1_000_000)).toThrow(/another vaultmesh-agent \(pid \d+\)/);
+      expect(() => lockStateDir(t.dir, process.pid + 1_000_000)).toThrow(new RegExp(`another vaultmesh-agent \\(pid ${process.pid}\\)`));
       release();
-      expect(existsSync(join(t.dir, 'agent.lock'))).toBe(false);
       lockStateDir(t.dir, 42)();
     } finally {
       t.cleanup();
     }
   });
 
-  it('takes over a lock left by a process that is gone', () => {
+  it('is not fooled by a lock file left behind: a dead pid, or a pid a live process reused (after a reboot)', () => {
     const t = tempDir();
     try {
       writeFileSync(join(t.dir, 'agent.lock'), '999999999\n');
-      const release = lockStateDir(t.dir);
-      release();
+      lockStateDir(t.dir)();
+      // pid 1 is always alive, as a reused pid would be: only a process holding the lock blocks.
+      writeFileSync(join(t.dir, 'agent.lock'), '1\n');
+      lockStateDir(t.dir, 4242)();
     } finally {
       t.cleanup();
     }

@@ -2,13 +2,14 @@
  * The agent's small persistent state in its state dir (0700): its key (`node-key.pem`, 0600) and what it learned
  * from the center (`agent-state.json`: center keys trusted on first use, enrollment status).
  */
-import { mkdirSync, readFileSync, chmodSync, openSync, writeSync, closeSync, unlinkSync } from 'node:fs';
+import { mkdirSync, readFileSync, chmodSync } from 'node:fs';
 import { VaultMeshError } from '../protocol/errors.js';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { KeyPair } from '../protocol/keys.js';
 import { writeFileAtomicSync } from '../lib/atomic-file.js';
 import { loadOrCreateKeyFile } from '../lib/key-file.js';
+import { isHeld, tryLockDir } from '../lib/dir-lock.js';
 import { hexKeySchema } from '../protocol/agent-api.js';
 
 const persistedSchema = z.object({
@@ -48,40 +49,16 @@ export function openAgentState(stateDir: string): AgentStateStore {
 
 /**
  * One agent per state dir: the nonce store and the outbox live in memory per process, so a second process (say
- * `--once` beside the daemon) could run a redelivered command twice or compact away the other's nonces. The lock
- * file holds the owner's pid; a lock left by a dead process is taken over.
+ * `--once` beside the daemon) could run a redelivered command twice or compact away the other's nonces. The lock is
+ * flock(2) on `agent.lock` (lib/dir-lock.ts): the kernel releases it with the process, so a crashed or killed agent
+ * leaves nothing to take over, and a pid that a new process reused after a reboot blocks nothing.
  */
 export function lockStateDir(stateDir: string, pid = process.pid): () => void {
-  const file = join(stateDir, 'agent.lock');
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(file, 'wx', 0o600);
-      writeSync(fd, `${pid}\n`);
-      closeSync(fd);
-      return () => {
-        try {
-          if (readFileSync(file, 'utf8').trim() === String(pid)) unlinkSync(file);
-        } catch {
-          // already gone: nothing to release
-        }
-      };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    const owner = Number(readFileSync(file, 'utf8').trim());
-    if (Number.isInteger(owner) && owner > 0 && owner !== pid && isAlive(owner)) {
-      throw new VaultMeshError('AGENT_LOCKED', `another vaultmesh-agent (pid ${owner}) is using ${stateDir}; stop it first (or use another --state-dir)`);
-    }
-    unlinkSync(file); // stale: its process is gone
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const lock = tryLockDir(stateDir, { name: 'agent.lock', pid });
+  if (isHeld(lock)) {
+    const who = lock.heldBy === undefined ? 'another vaultmesh-agent' : `another vaultmesh-agent (pid ${lock.heldBy})`;
+    throw new VaultMeshError('AGENT_LOCKED', `${who} is using ${stateDir}; stop it first (or use another --state-dir)`);
   }
-  throw new VaultMeshError('AGENT_LOCKED', `could not lock ${stateDir}`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return () => lock.release();
 }

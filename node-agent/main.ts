@@ -76,9 +76,10 @@ async function main(argv: string[]): Promise<void> {
     process.env,
     readEnvFile(o.settings ?? process.env.VAULTMESH_SETTINGS ?? '/etc/vaultmesh/agent.env'),
   );
-  const store = openAgentState(config.stateDir);
+  // Locked before the key or the state file is touched, so a second agent changes nothing.
   const unlock = lockStateDir(config.stateDir);
   process.once('exit', unlock);
+  const store = openAgentState(config.stateDir);
   if (store.keyCreated) log(`created node key ${store.key.keyId} in ${config.stateDir}/node-key.pem`);
   const extraHeaders: Record<string, string> = {};
   if (config.cfAccessClientId && config.cfAccessClientSecret) {

@@ -68,6 +68,8 @@ export const ERROR_CODES = {
   NOT_FROM_CENTER: null,
   BAD_ANSWER: null,
   AGENT_LOCKED: null,
+  CENTER_LOCKED: null,
+  CENTER_KEY_MISSING: null,
   NO_JOIN_TOKEN: null,
   NO_KEY: null,
   BAD_KEY_FILE: null,
