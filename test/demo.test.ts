@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { cleanupAfterEach, tempDir } from './helpers.js';
-import { CC_BIN, ROOT, assertBuilt } from './process-helpers.js';
+import { AGENT_BIN, CC_BIN, ROOT, assertBuilt } from './process-helpers.js';
 
 const onCleanup = cleanupAfterEach();
 const DEMO_BIN = join(ROOT, 'dist/command-center/demo.js');
@@ -86,6 +86,19 @@ describe('npm run demo', () => {
     expect(nodes.map((n) => n.hostname)).toEqual(['db-01.demo.internal', 'edge-01.demo.internal', 'web-01.demo.internal']);
     expect(existsSync(join(t.dir, 'demo', 'logs', 'events.jsonl'))).toBe(true);
   }, 40_000);
+});
+
+describe('help', () => {
+  it('the demo lists the center\'s flags; the agent lists its hostname setting', async () => {
+    assertBuilt();
+    const t = tempDir();
+    onCleanup(t.cleanup);
+    const [demo, cc, agent] = await Promise.all([run(DEMO_BIN, ['--help'], t.dir), run(CC_BIN, ['--help'], t.dir), run(AGENT_BIN, ['--help'], t.dir)]);
+    const flags = (text: string) => [...text.matchAll(/^\s+(--[a-z-]+)/gm)].map((m) => m[1]).filter((f) => f !== '--help' && f !== '--version');
+    expect(flags(demo.stdout)).toEqual(flags(cc.stdout));
+    expect(flags(demo.stdout)).toContain('--port');
+    expect(agent.stdout).toMatch(/--hostname <name> .*VAULTMESH_HOSTNAME/);
+  });
 });
 
 describe('a busy port', () => {
