@@ -21,15 +21,19 @@ export interface CenterCommandLine {
 /** The center's config from `argv` (flags over environment over `defaults`); undefined after --help or --version. */
 export function parseCenterArgs(argv: string[], line: CenterCommandLine, env: NodeJS.ProcessEnv = process.env): CenterConfig | undefined {
   const cli = cac(line.name);
+  const names = centerEnvNames();
+  // The program's own defaults show in its --help (the demo's dirs are not ./logs and ./state).
+  const dflt = (key: keyof CenterConfig, fallback: string) => `default ${line.defaults?.[key] !== undefined ? String(line.defaults[key]) : fallback}`;
   cli
-    .option('--host <host>', 'Address to listen on (VAULTMESH_HOST)', { default: undefined })
-    .option('--port <port>', 'Port (VAULTMESH_PORT, default 8088)')
-    .option('--log-dir <dir>', 'Journal directory (VAULTMESH_LOG_DIR, default ./logs)')
-    .option('--state-dir <dir>', 'Keys, tokens and admin.sock, 0700 (VAULTMESH_STATE_DIR, default ./state)')
+    .usage('[options]')
+    .option('--host <host>', `Address to listen on (VAULTMESH_HOST, ${dflt('host', '127.0.0.1')})`, { default: undefined })
+    .option('--port <port>', `Port (VAULTMESH_PORT, ${dflt('port', '8088')})`)
+    .option('--log-dir <dir>', `Journal directory (VAULTMESH_LOG_DIR, ${dflt('logDir', './logs')})`)
+    .option('--state-dir <dir>', `Keys, tokens and admin.sock, 0700 (VAULTMESH_STATE_DIR, ${dflt('stateDir', './state')})`)
     .option('--fsync <mode>', 'always | batch | off (VAULTMESH_FSYNC, default batch)')
     .option('--repair', 'Quarantine corrupt journal lines instead of refusing to start (VAULTMESH_REPAIR)')
     .option('--auto-approve', 'Approve every enrollment with a valid join token: demos only (VAULTMESH_AUTO_APPROVE)')
-    .option('--heartbeat-secs <n>', 'Expected agent heartbeat interval (VAULTMESH_HEARTBEAT_SECS, default 30)')
+    .option('--heartbeat-secs <n>', `Expected agent heartbeat interval (VAULTMESH_HEARTBEAT_SECS, ${dflt('heartbeatSecs', '30')})`)
     .option('--max-body-bytes <n>', 'Request body limit (VAULTMESH_MAX_BODY_BYTES, default 262144)')
     .option('--max-skew-secs <n>', 'Accepted clock skew of signed requests (VAULTMESH_MAX_SKEW_SECS, default 300)')
     .option('--policy <file>', 'Command policy JSON (VAULTMESH_POLICY, default: the shipped systemd/policy.json)')
@@ -38,7 +42,7 @@ export function parseCenterArgs(argv: string[], line: CenterCommandLine, env: No
     .option('--admin-socket-off', 'Do not serve the local admin socket <state-dir>/admin.sock (VAULTMESH_ADMIN_SOCKET_OFF)');
   // Every other setting gets a flag from its environment twin, so the two lists cannot drift apart.
   const described = new Set(cli.globalCommand.options.map((opt) => opt.name));
-  for (const [key, envName] of Object.entries(centerEnvNames())) {
+  for (const [key, envName] of Object.entries(names)) {
     const flag = kebab(key);
     if (described.has(key)) continue;
     const isBool = typeof centerConfigSchema.shape[key as keyof typeof centerConfigSchema.shape].safeParse(undefined).data === 'boolean';
@@ -49,7 +53,6 @@ export function parseCenterArgs(argv: string[], line: CenterCommandLine, env: No
   const parsed = cli.parse(argv, { run: false });
   if (parsed.options.help || parsed.options.version) return undefined;
   const o = parsed.options;
-  const names = centerEnvNames();
   const flags: Record<string, unknown> = {};
   for (const key of Object.keys(names)) {
     if (o[key] !== undefined) flags[key] = o[key];

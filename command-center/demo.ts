@@ -28,7 +28,7 @@ async function main(argv: string[]): Promise<void> {
   const parsed = parseCenterArgs(argv, {
     name: 'npm run demo --',
     examples: [
-      'npm run demo                         # 127.0.0.1:8088, journals in ./demo/logs, state in ./demo/state',
+      'npm run demo                         # 127.0.0.1:8088, journals in ./demo/logs, state in ./demo/state; always --auto-approve',
       'npm run demo -- --port 9090 --log-dir /tmp/vm-demo/logs --state-dir /tmp/vm-demo/state',
     ],
     defaults: DEMO_DEFAULTS,
