@@ -5,7 +5,7 @@
 import type { CAC } from 'cac';
 import { randomUUID } from 'node:crypto';
 import { VaultMeshError } from '../../protocol/errors.js';
-import { apiOptionsFromFlags, createApiClient, type ApiClient } from '../api-client.js';
+import { ADMIN_SOCKET_OFF_OPTION, ADMIN_SOCKET_OPTION, apiOptionsFromFlags, createApiClient, type ApiClient } from '../api-client.js';
 import { commandAnswer, commandsAnswer } from '../answers.js';
 import { renderJson, renderTable } from '../output.js';
 import { parseDuration, type CommonFlags } from './operator.js';
@@ -61,8 +61,8 @@ export function registerCmdCommands(cli: CAC): void {
     .option('--limit <n>', 'list: at most n (default 50)')
     .option('--cc-url <url>', 'Command center URL (VAULTMESH_CC_URL, default http://127.0.0.1:8088)')
     .option('--state-dir <dir>', 'Where admin.token and admin.sock live (VAULTMESH_STATE_DIR, default ./state)')
-    .option('--admin-socket <path>', 'The center\'s admin socket (VAULTMESH_ADMIN_SOCKET; default <state-dir>/admin.sock when it exists and no --cc-url is given)')
-    .option('--admin-socket-off', 'Never use the admin socket; go over TCP (VAULTMESH_ADMIN_SOCKET_OFF)')
+    .option(...ADMIN_SOCKET_OPTION)
+    .option(...ADMIN_SOCKET_OFF_OPTION)
     .option('--token <token>', 'Operator token (VAULTMESH_TOKEN)')
     .option('--json', 'Machine-readable output')
     .example('  $ vaultmesh cmd send web-01 ping --wait')

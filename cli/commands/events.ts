@@ -6,7 +6,7 @@ import type { CAC } from 'cac';
 import { randomUUID } from 'node:crypto';
 import { VaultMeshError } from '../../protocol/errors.js';
 import { EVENT_KINDS } from '../../protocol/event-kinds.js';
-import { apiOptionsFromFlags, createApiClient } from '../api-client.js';
+import { ADMIN_SOCKET_OFF_OPTION, ADMIN_SOCKET_OPTION, apiOptionsFromFlags, createApiClient } from '../api-client.js';
 import { eventPostedAnswer, eventsPageAnswer } from '../answers.js';
 import { renderJson } from '../output.js';
 import type { CommonFlags } from './operator.js';
@@ -69,8 +69,8 @@ export function registerEventsCommands(cli: CAC): void {
     .usage('events <post|list> [options]')
     .option('--cc-url <url>', 'Command center URL (VAULTMESH_CC_URL, default http://127.0.0.1:8088)')
     .option('--state-dir <dir>', 'Where admin.token and admin.sock live (VAULTMESH_STATE_DIR, default ./state)')
-    .option('--admin-socket <path>', 'The center\'s admin socket (VAULTMESH_ADMIN_SOCKET; default <state-dir>/admin.sock when it exists and no --cc-url is given)')
-    .option('--admin-socket-off', 'Never use the admin socket; go over TCP (VAULTMESH_ADMIN_SOCKET_OFF)')
+    .option(...ADMIN_SOCKET_OPTION)
+    .option(...ADMIN_SOCKET_OFF_OPTION)
     .option('--token <token>', 'Operator or bot token (VAULTMESH_TOKEN)')
     .option('--json', 'Machine-readable output')
     .option('--kind <kind>', 'post: note | incident | ack | resolve | tag; list: kinds to show, comma-separated')

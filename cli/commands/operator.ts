@@ -10,7 +10,7 @@ import { VaultMeshError } from '../../protocol/errors.js';
 import { keyIdOf } from '../../protocol/keys.js';
 import { readKeyFile } from '../../lib/key-file.js';
 import { NODE_STATUSES } from '../../protocol/node-statuses.js';
-import { apiOptionsFromFlags, createApiClient, withAdminSocketFlags, type ApiOptions } from '../api-client.js';
+import { ADMIN_SOCKET_OFF_OPTION, ADMIN_SOCKET_OPTION, apiOptionsFromFlags, createApiClient, type ApiOptions } from '../api-client.js';
 import { joinTokenCreatedAnswer, joinTokenRevokedAnswer, joinTokensAnswer, nodeDecisionAnswer, nodeDetailAnswer, nodesAnswer } from '../answers.js';
 import { renderJson, renderTable } from '../output.js';
 
@@ -31,12 +31,13 @@ const NODE_STATUS_NAMES: readonly string[] = NODE_STATUSES;
 const JOIN_TOKEN_TTL = { min: 60, max: 30 * 86_400 };
 
 function withCommon(cmd: ReturnType<CAC['command']>) {
-  return withAdminSocketFlags(
-    cmd
-      .option('--cc-url <url>', 'Command center URL (VAULTMESH_CC_URL, default http://127.0.0.1:8088)')
-      .option('--state-dir <dir>', 'Where admin.token and admin.sock live (VAULTMESH_STATE_DIR, default ./state)')
-      .option('--token <token>', 'Operator token (VAULTMESH_TOKEN)'),
-  ).option('--json', 'Machine-readable output');
+  return cmd
+    .option('--cc-url <url>', 'Command center URL (VAULTMESH_CC_URL, default http://127.0.0.1:8088)')
+    .option('--state-dir <dir>', 'Where admin.token and admin.sock live (VAULTMESH_STATE_DIR, default ./state)')
+    .option('--token <token>', 'Operator token (VAULTMESH_TOKEN)')
+    .option(...ADMIN_SOCKET_OPTION)
+    .option(...ADMIN_SOCKET_OFF_OPTION)
+    .option('--json', 'Machine-readable output');
 }
 
 /** Parses durations like 30m, 1h, 7d into seconds. */

@@ -4,7 +4,7 @@
  */
 import type { CAC } from 'cac';
 import { VaultMeshError } from '../../protocol/errors.js';
-import { apiOptionsFromFlags, createApiClient, type ApiOptions } from '../api-client.js';
+import { ADMIN_SOCKET_OFF_OPTION, ADMIN_SOCKET_OPTION, apiOptionsFromFlags, createApiClient, type ApiOptions } from '../api-client.js';
 import { apiTokenAnswer, apiTokenCreatedAnswer, apiTokensAnswer } from '../answers.js';
 import { renderJson, renderTable } from '../output.js';
 import { parseDuration, type CommonFlags } from './operator.js';
@@ -41,8 +41,8 @@ export function registerTokensCommands(cli: CAC): void {
     .option('--ttl <duration>', 'create: lifetime such as 12h, 30d (default: no expiry)')
     .option('--cc-url <url>', 'Command center URL (VAULTMESH_CC_URL, default http://127.0.0.1:8088)')
     .option('--state-dir <dir>', 'Where admin.token and admin.sock live (VAULTMESH_STATE_DIR, default ./state)')
-    .option('--admin-socket <path>', 'The center\'s admin socket (VAULTMESH_ADMIN_SOCKET; default <state-dir>/admin.sock when it exists and no --cc-url is given)')
-    .option('--admin-socket-off', 'Never use the admin socket; go over TCP (VAULTMESH_ADMIN_SOCKET_OFF)')
+    .option(...ADMIN_SOCKET_OPTION)
+    .option(...ADMIN_SOCKET_OFF_OPTION)
     .option('--token <token>', 'Operator token with the admin scope (VAULTMESH_TOKEN)')
     .option('--json', 'Machine-readable output')
     .example('  $ vaultmesh tokens create --name ci-bot --scopes events:write,nodes:read --ttl 30d')
