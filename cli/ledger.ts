@@ -466,8 +466,14 @@ export const proofBundleSchema = z.object({
 
 export type ProofBundle = z.infer<typeof proofBundleSchema>;
 
-/** Builds the proof bundle of the envelope `id` against the latest signed head; refuses a log that fails its head. */
-export async function ledgerProve(dir: string, id: string, opts: { which?: LedgerWhich; backend?: Ed25519Backend } = {}): Promise<ProofBundle> {
+/** Which envelope to prove: its id, or its seq (what `vaultmesh logs view` shows). */
+export type ProveTarget = string | { seq: number };
+
+/**
+ * Builds the proof bundle of one envelope (by id or by seq) against the latest signed head; refuses a log that
+ * fails its head.
+ */
+export async function ledgerProve(dir: string, target: ProveTarget, opts: { which?: LedgerWhich; backend?: Ed25519Backend } = {}): Promise<ProofBundle> {
   const which = opts.which ?? 'scans';
   const p = paths(dir, which);
   const { journalFile, chainFile } = p.names;
@@ -480,11 +486,17 @@ export async function ledgerProve(dir: string, id: string, opts: { which?: Ledge
 
   const log = new MerkleLog();
   let found: { index: number; line: Buffer } | undefined;
+  const matches = typeof target === 'string' ? (bytes: Buffer) => envelopeIdOf(bytes) === target : (bytes: Buffer) => seqOf(bytes) === target.seq;
+  const id = typeof target === 'string' ? target : `seq ${target.seq}`;
   await forEachLine(p.journal, (bytes) => {
-    if (!found && envelopeIdOf(bytes) === id) found = { index: log.size, line: Buffer.from(bytes) };
+    if (!found && matches(bytes)) found = { index: log.size, line: Buffer.from(bytes) };
     if (log.size < size) log.append(leafHash(bytes));
   });
-  if (!found) throw new VaultMeshError('NOT_FOUND', `no envelope with id ${id} in ${journalFile}`);
+  if (!found) {
+    // Seqs run across all journals: a seq of a heartbeat or a note is in no ledger, one of a command in the other.
+    if (typeof target !== 'string') throw new VaultMeshError('NOT_FOUND', `no envelope with seq ${target.seq} in ${journalFile} (seqs are shared by every journal: is it in ${which === 'scans' ? '--log commands' : '--log scans'}, or not a ledger kind?)`);
+    throw new VaultMeshError('NOT_FOUND', `no envelope with id ${id} in ${journalFile}`);
+  }
   if (found.index >= size) throw new VaultMeshError('NOT_YET_SIGNED', `${id} (${journalFile}:${found.index + 1}) is not covered by a signed head yet; retry once the center publishes one`);
   if (log.size < size || toHex(log.root()) !== entry.head.root_hash) {
     throw new VaultMeshError('LEDGER_MISMATCH', `${journalFile} does not match the last head in ${chainFile}; run: vaultmesh ledger verify`);

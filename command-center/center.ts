@@ -44,6 +44,7 @@ import { createWebhooks, loadOrCreateWebhookSecret } from './ops/webhooks.js';
 import { createOrchestrator } from './ops/orchestrator.js';
 import { realTimers, type Timers } from '../lib/timers.js';
 import { defaultSchedulePath, loadScheduleFile } from './ops/schedule.js';
+import { adminSocketPath, listenAdminSocket } from './admin-socket.js';
 
 /** Everything but the HTTP server: what `createApp` serves. */
 export interface ComposedCenter {
@@ -59,6 +60,8 @@ export interface ComposedCenter {
 export interface RunningCenter extends ComposedCenter {
   url: string;
   port: number;
+  /** The local admin socket's path; null when it is off or could not be offered. */
+  adminSocket: string | null;
 }
 
 export function adminTokenPath(stateDir: string): string {
@@ -377,6 +380,8 @@ export async function startCenter(config: CenterConfig, opts: CenterOptions & { 
   }
   const port = (server.address() as AddressInfo).port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  // The same app on <state-dir>/admin.sock for the CLI on this host (admin-socket.ts).
+  const adminSocket = config.adminSocketOff ? undefined : await listenAdminSocket({ path: adminSocketPath(resolve(config.stateDir)), fetch: app.fetch, log: opts.log ?? consoleLogger });
   const url = `http://${host}:${port}`;
 
   let closing: Promise<void> | undefined;
@@ -384,9 +389,11 @@ export async function startCenter(config: CenterConfig, opts: CenterOptions & { 
     ...center,
     url,
     port,
+    adminSocket: adminSocket?.path ?? null,
     close() {
       closing ??= (async () => {
         center.release();
+        const socketClosed = adminSocket?.close();
         const closed = new Promise<void>((res) => server.close(() => res()));
         services.bus.close(); // ends every SSE stream so their connections can finish
         // server.close() stops new connections, but keep-alive clients would go on sending on open ones: close each
@@ -398,6 +405,7 @@ export async function startCenter(config: CenterConfig, opts: CenterOptions & { 
         await closed;
         clearInterval(sweepIdle);
         clearTimeout(force);
+        await socketClosed;
         await center.close();
       })();
       return closing;

@@ -98,6 +98,8 @@ export const centerConfigSchema = z.object({
   sseMaxPerIdentity: int(1, 10_000).default(16),
   /** Non-streaming requests answer 503 REQUEST_TIMEOUT after this long. */
   requestTimeoutSecs: int(1, 3600).default(30),
+  /** Do not offer the local admin socket (<state-dir>/admin.sock, admin-socket.ts). */
+  adminSocketOff: bool.default(false),
   /** Set when --host came from the operator, so a non-loopback bind is a decision, not an accident. */
   hostExplicit: z.boolean().default(false),
 });
@@ -157,6 +159,7 @@ const ENV: Record<keyof Omit<CenterConfig, 'hostExplicit'>, string> = {
   trustProxy: 'VAULTMESH_TRUST_PROXY',
   sseMaxPerIdentity: 'VAULTMESH_SSE_MAX_PER_IDENTITY',
   requestTimeoutSecs: 'VAULTMESH_REQUEST_TIMEOUT_SECS',
+  adminSocketOff: 'VAULTMESH_ADMIN_SOCKET_OFF',
 };
 
 export function centerEnvNames(): Readonly<Record<string, string>> {

@@ -3,7 +3,6 @@
  * enrollment is approved at once (auto-approve), heartbeat right after. Returns what happened; throws
  * VaultMeshError on failure.
  */
-import { hostname } from 'node:os';
 import { centerKeysSchema, enrollAnswerSchema, heartbeatAnswerSchema, type Heartbeat } from '../protocol/agent-api.js';
 import { keyIdOf } from '../protocol/keys.js';
 import type { z } from 'zod';
@@ -42,7 +41,7 @@ export async function buildHeartbeat(config: AgentConfig, now: Date): Promise<He
   ]);
   return {
     node_id: config.nodeId,
-    hostname: hostname().slice(0, 253) || config.nodeId,
+    hostname: config.hostname,
     os_profile: config.osProfile,
     cloudflare_ok: cloudflareOk,
     services_ok: Object.values(services).every((s) => s === 'active'),
@@ -140,7 +139,7 @@ async function enroll(deps: AgentDeps): Promise<string> {
   const raw = await deps.client.post<unknown>('/api/agent/enroll', {
     token: config.joinToken,
     node_id: config.nodeId,
-    hostname: hostname().slice(0, 253) || config.nodeId,
+    hostname: config.hostname,
     os_profile: config.osProfile,
     public_key: store.key.publicKeyHex,
     agent_version: VERSION,

@@ -5,6 +5,7 @@ import { hostname } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { VaultMeshError, detailsFromZodIssues } from '../protocol/errors.js';
+import { hostnameSchema } from '../protocol/agent-api.js';
 
 const list = z
   .string()
@@ -17,6 +18,8 @@ export const agentConfigSchema = z.object({
   heartbeatSecs: z.coerce.number().int().min(1).max(86_400).default(30),
   osProfile: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,31}$/).optional(),
   nodeId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/).optional(),
+  /** The hostname reported at enrollment and in heartbeats; default the machine's (several agents on one host differ by it). */
+  hostname: hostnameSchema.optional(),
   joinToken: z.string().min(16).max(256).optional(),
   services: list.default([]),
   /** `unit`: the cloudflared systemd unit is active; `url:<http url>`: cloudflared's /ready answers 200; `none`: no tunnel check (reported ok). */
@@ -41,10 +44,11 @@ export const agentConfigSchema = z.object({
   scanConfig: z.string().min(1).optional(),
 });
 
-export type AgentConfig = Omit<z.infer<typeof agentConfigSchema>, 'stateDir' | 'osProfile' | 'nodeId'> & {
+export type AgentConfig = Omit<z.infer<typeof agentConfigSchema>, 'stateDir' | 'osProfile' | 'nodeId' | 'hostname'> & {
   stateDir: string;
   osProfile: string;
   nodeId: string;
+  hostname: string;
 };
 
 export const AGENT_ENV: Record<string, string> = {
@@ -54,6 +58,7 @@ export const AGENT_ENV: Record<string, string> = {
   heartbeatSecs: 'VAULTMESH_HEARTBEAT_SECS',
   osProfile: 'VAULTMESH_OS_PROFILE',
   nodeId: 'VAULTMESH_NODE_ID',
+  hostname: 'VAULTMESH_HOSTNAME',
   joinToken: 'VAULTMESH_JOIN_TOKEN',
   services: 'VAULTMESH_SERVICES',
   cloudflaredCheck: 'VAULTMESH_CLOUDFLARED_CHECK',
@@ -96,12 +101,14 @@ export function resolveAgentConfig(flags: Record<string, unknown>, env: Record<s
     throw new VaultMeshError('CONFIG_INVALID', `invalid setting --${key.replace(/[A-Z]/g, (m) => `-${m.toLowerCase()}`)} / ${AGENT_ENV[key] ?? key}: ${first.message}`, { details: detailsFromZodIssues(parsed.error.issues) });
   }
   const c = parsed.data;
+  const nodeId = c.nodeId ?? sanitizeNodeId(hostname());
   return {
     ...c,
     ccUrl: c.ccUrl.replace(/\/+$/, ''),
     stateDir: c.stateDir ?? `${c.root}/agent`,
     osProfile: c.osProfile ?? detectOsProfile(),
-    nodeId: c.nodeId ?? sanitizeNodeId(hostname()),
+    nodeId,
+    hostname: c.hostname ?? (hostname().slice(0, 253) || nodeId),
   };
 }
 

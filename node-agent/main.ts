@@ -27,6 +27,7 @@ async function main(argv: string[]): Promise<void> {
     .option('--state-dir <dir>', 'Node key and agent state (VAULTMESH_STATE_DIR, default <root>/agent)')
     .option('--os-profile <name>', 'Policy profile (VAULTMESH_OS_PROFILE, default: ID from /etc/os-release)')
     .option('--node-id <id>', 'Node id (VAULTMESH_NODE_ID, default: hostname)')
+    .option('--hostname <name>', 'Hostname reported to the center (VAULTMESH_HOSTNAME, default: this machine\'s)')
     .option('--join-token <token>', 'Join token for first enrollment (VAULTMESH_JOIN_TOKEN)')
     .option('--heartbeat-secs <n>', 'Heartbeat interval, ±10% jitter (VAULTMESH_HEARTBEAT_SECS, default 30)')
     .option('--services <units>', 'Comma-separated systemd units to report (VAULTMESH_SERVICES)')
@@ -56,6 +57,7 @@ async function main(argv: string[]): Promise<void> {
       stateDir: o.stateDir,
       osProfile: o.osProfile,
       nodeId: o.nodeId,
+      hostname: o.hostname,
       joinToken: o.joinToken,
       heartbeatSecs: o.heartbeatSecs,
       services: o.services,

@@ -36,4 +36,25 @@ describe('vaultmesh nodes and join-token', () => {
     expect(ttl.code).toBe(2);
     expect(ttl.stderr).toMatch(/--ttl must be from 1m to 30d, not 5s/);
   });
+
+  it('a wrong or revoked token is named as such, not as a missing identity', async () => {
+    assertBuilt();
+    const t = tempDir();
+    onCleanup(t.cleanup);
+    const c = await startTestCenter(t.dir, { orchestratorTickSecs: 0 });
+    onCleanup(() => c.close());
+    const wrong = await runNode(CLI_BIN, ['nodes', 'list', '--cc-url', c.url, '--token', 'vmadmin_not-the-token'], { VAULTMESH_TOKEN: '' });
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toBe('vaultmesh: 401: the bearer token is not valid (unknown, revoked or expired)\n  code: UNAUTHORIZED\n');
+
+    const bot = await c.api('POST', '/api/tokens', { name: 'ci-bot', scopes: ['nodes:read'] });
+    expect((await runNode(CLI_BIN, ['nodes', 'list', '--cc-url', c.url], { VAULTMESH_TOKEN: bot.json.token })).code).toBe(0);
+    await c.api('DELETE', `/api/tokens/${bot.json.token_id}`);
+    const revoked = await runNode(CLI_BIN, ['nodes', 'list', '--cc-url', c.url], { VAULTMESH_TOKEN: bot.json.token });
+    expect(revoked.stderr).toMatch(/^vaultmesh: 401: the bearer token is not valid/);
+
+    // No token at all is still the missing identity.
+    const none = await fetch(`${c.url}/api/nodes`);
+    expect(((await none.json()) as { error: { message: string } }).error.message).toMatch(/an operator identity is required/);
+  });
 });

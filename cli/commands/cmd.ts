@@ -5,7 +5,7 @@
 import type { CAC } from 'cac';
 import { randomUUID } from 'node:crypto';
 import { VaultMeshError } from '../../protocol/errors.js';
-import { createApiClient, type ApiClient } from '../api-client.js';
+import { ADMIN_SOCKET_OFF_OPTION, ADMIN_SOCKET_OPTION, apiOptionsFromFlags, createApiClient, type ApiClient } from '../api-client.js';
 import { commandAnswer, commandsAnswer } from '../answers.js';
 import { renderJson, renderTable } from '../output.js';
 import { parseDuration, type CommonFlags } from './operator.js';
@@ -60,14 +60,16 @@ export function registerCmdCommands(cli: CAC): void {
     .option('--status <status>', 'list: only this status')
     .option('--limit <n>', 'list: at most n (default 50)')
     .option('--cc-url <url>', 'Command center URL (VAULTMESH_CC_URL, default http://127.0.0.1:8088)')
-    .option('--state-dir <dir>', 'Where admin.token lives (VAULTMESH_STATE_DIR, default ./state)')
+    .option('--state-dir <dir>', 'Where admin.token and admin.sock live (VAULTMESH_STATE_DIR, default ./state)')
+    .option(...ADMIN_SOCKET_OPTION)
+    .option(...ADMIN_SOCKET_OFF_OPTION)
     .option('--token <token>', 'Operator token (VAULTMESH_TOKEN)')
     .option('--json', 'Machine-readable output')
     .example('  $ vaultmesh cmd send web-01 ping --wait')
     .example('  $ vaultmesh cmd send web-01 collect-journal --arg unit=nginx.service --arg lines=200 --wait')
     .example('  $ vaultmesh cmd list --node web-01 --json')
     .action(async (sub: string, params: string[], f: CommonFlags & { arg?: unknown; wait?: boolean; timeout?: string; ttl?: string; node?: string; status?: string; limit?: string | number }) => {
-      const api = createApiClient({ ...(f.ccUrl ? { ccUrl: f.ccUrl } : {}), ...(f.stateDir ? { stateDir: f.stateDir } : {}), ...(f.token ? { token: f.token } : {}) });
+      const api = createApiClient(apiOptionsFromFlags(f));
       if (sub === 'send') {
         const [nodeId, action, ...extra] = params;
         if (!nodeId || !action || extra.length) throw usage('cmd send needs <node_id> <action> (arguments go in --arg k=v)');

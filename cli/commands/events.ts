@@ -6,7 +6,7 @@ import type { CAC } from 'cac';
 import { randomUUID } from 'node:crypto';
 import { VaultMeshError } from '../../protocol/errors.js';
 import { EVENT_KINDS } from '../../protocol/event-kinds.js';
-import { createApiClient } from '../api-client.js';
+import { ADMIN_SOCKET_OFF_OPTION, ADMIN_SOCKET_OPTION, apiOptionsFromFlags, createApiClient } from '../api-client.js';
 import { eventPostedAnswer, eventsPageAnswer } from '../answers.js';
 import { renderJson } from '../output.js';
 import type { CommonFlags } from './operator.js';
@@ -68,7 +68,9 @@ export function registerEventsCommands(cli: CAC): void {
     .command('events <action>', 'Notes, incidents and the event history: post | list')
     .usage('events <post|list> [options]')
     .option('--cc-url <url>', 'Command center URL (VAULTMESH_CC_URL, default http://127.0.0.1:8088)')
-    .option('--state-dir <dir>', 'Where admin.token lives (VAULTMESH_STATE_DIR, default ./state)')
+    .option('--state-dir <dir>', 'Where admin.token and admin.sock live (VAULTMESH_STATE_DIR, default ./state)')
+    .option(...ADMIN_SOCKET_OPTION)
+    .option(...ADMIN_SOCKET_OFF_OPTION)
     .option('--token <token>', 'Operator or bot token (VAULTMESH_TOKEN)')
     .option('--json', 'Machine-readable output')
     .option('--kind <kind>', 'post: note | incident | ack | resolve | tag; list: kinds to show, comma-separated')
@@ -92,7 +94,7 @@ export function registerEventsCommands(cli: CAC): void {
     .example('  $ vaultmesh events post --kind resolve --incident 3f0c… --text "fixed"')
     .example('  $ vaultmesh events list --kind note,incident --since 2026-11-20T00:00:00Z --all --json')
     .action(async (action: string, f: EventFlags) => {
-      const api = createApiClient({ ...(f.ccUrl ? { ccUrl: f.ccUrl } : {}), ...(f.stateDir ? { stateDir: f.stateDir } : {}), ...(f.token ? { token: f.token } : {}) });
+      const api = createApiClient(apiOptionsFromFlags(f));
       if (action === 'post') {
         if (!f.kind) throw usage('events post needs --kind');
         const kind = String(f.kind);

@@ -18,6 +18,7 @@ import {
   readBundleFile,
   type CheckResult,
   type LedgerWhich,
+  type ProveTarget,
   type VerifyProgress,
   type VerifyResult,
 } from '../ledger.js';
@@ -44,6 +45,7 @@ export interface LedgerFlags {
   json?: boolean;
   out?: unknown;
   pubkey?: unknown;
+  seq?: unknown;
   allowUnsignedTail?: boolean;
 }
 
@@ -57,6 +59,22 @@ function stringFlag(name: string, value: unknown): string | undefined {
   if (v === undefined) return undefined;
   if (v === true || v === '' || v === false) throw usage(`--${name} needs a value`);
   return String(v);
+}
+
+const SEQ = /^[1-9][0-9]{0,15}$/;
+
+/** `prove`'s envelope: an id, `seq:N`, or --seq N. */
+export function proveTarget(arg: string | undefined, seqFlag: string | undefined): ProveTarget {
+  if (seqFlag !== undefined) {
+    if (arg !== undefined) throw usage('give an envelope id or --seq, not both');
+    if (!SEQ.test(seqFlag)) throw usage(`--seq must be a positive whole number (the seq column of vaultmesh logs view), not "${seqFlag}"`);
+    return { seq: Number(seqFlag) };
+  }
+  if (arg === undefined || arg === '') throw usage('usage: vaultmesh ledger prove <envelope-id | seq:N> [--seq N] [--out FILE]');
+  const m = /^seq:(.*)$/.exec(String(arg));
+  if (!m) return String(arg);
+  if (!SEQ.test(m[1]!)) throw usage(`${arg}: seq:N needs a positive whole number (the seq column of vaultmesh logs view)`);
+  return { seq: Number(m[1]) };
 }
 
 // ---- rendering (pure) ----
@@ -133,8 +151,7 @@ export async function runLedger(action: string | undefined, arg: string | undefi
         return result.ok ? EXIT.ok : EXIT.failure;
       }
       case 'prove': {
-        if (!arg) throw usage('usage: vaultmesh ledger prove <envelope-id> [--out FILE]');
-        const bundle = await ledgerProve(dir, String(arg), { which });
+        const bundle = await ledgerProve(dir, proveTarget(arg, stringFlag('seq', flags.seq)), { which });
         const text = `${JSON.stringify(bundle, null, 2)}\n`;
         if (out) {
           writeFileAtomicSync(out, text, 0o644);
@@ -164,17 +181,19 @@ export async function runLedger(action: string | undefined, arg: string | undefi
 export function registerLedgerCommands(cli: CAC, deps?: Partial<LedgerDeps>): void {
   const resolved = { ...defaultDeps(), ...deps };
   cli
-    .command('ledger <action> [arg]', 'Offline Merkle ledger tools on a log dir: root | verify | prove <id> | check <bundle>')
-    .usage('ledger <root|verify|prove <id>|check <bundle.json>> [options]')
+    .command('ledger <action> [arg]', 'Offline Merkle ledger tools on a log dir: root | verify | prove <id|seq:N> | check <bundle>')
+    .usage('ledger <root|verify|prove <id|seq:N>|check <bundle.json>> [options]')
     .option('--dir, --log-dir <dir>', 'Log dir holding the journals, ROOT.txt and PROOFCHAIN.json (env VAULTMESH_LOG_DIR; default ./logs)')
     .option('--log <name>', 'Which ledger: scans (sovereign-scans.jsonl) or commands (commands.jsonl) (default scans)')
     .option('--json', 'Machine-readable output (root: {"tree_size":n,"root_hash":hex})')
     .option('--out <file>', 'prove: write the bundle to this file instead of stdout')
+    .option('--seq <n>', 'prove: the envelope with this seq (as vaultmesh logs view shows it) instead of an id')
     .option('--pubkey <hex>', 'verify/check: require heads signed by this center public key (env VAULTMESH_LEDGER_PUBKEY)')
     .option('--allow-unsigned-tail', 'verify: lines after the last signed head are a warning, not a failure')
     .example('  $ vaultmesh ledger root --dir /var/lib/vaultmesh/logs --json')
     .example('  $ vaultmesh ledger verify --dir logs --pubkey $(cat state/cc-key.pem.pub)')
     .example('  $ vaultmesh ledger prove scan-01J9... --out proof.json')
+    .example('  $ vaultmesh ledger prove seq:1234     # or --seq 1234: the seq column of vaultmesh logs view')
     .example('  $ vaultmesh ledger check proof.json')
     .example('  $ vaultmesh ledger verify --log commands')
     .example('')

@@ -37,6 +37,7 @@ interface LogsFlags extends RawFilterOptions {
   json?: boolean;
   skipCorrupt?: boolean;
   lines?: unknown;
+  ids?: boolean;
 }
 
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -64,9 +65,11 @@ export async function runLogs(action: string | undefined, flags: LogsFlags, deps
     const dir = String(dirFlag ?? env.VAULTMESH_LOG_DIR ?? './logs');
     const filter = parseFilter(flags, deps.now());
     const common = { dir, filter, skipCorrupt: flags.skipCorrupt === true, warn };
+    if (flags.ids !== undefined && action !== 'view') throw usageError('--ids applies to view', 'vaultmesh logs view --ids', 'ids');
+    if (flags.ids !== undefined && flags.json === true) throw usageError('--ids does not apply to --json', 'the JSON lines already carry id and seq', 'ids');
     switch (action) {
       case 'view':
-        await viewLogs({ ...common, json: flags.json === true, colour: wantsColour(stdout, env), out: stdout });
+        await viewLogs({ ...common, json: flags.json === true, ids: flags.ids === true, colour: wantsColour(stdout, env), out: stdout });
         return EXIT.ok;
       case 'tail': {
         if (filter.limit !== undefined) throw usageError('--limit does not apply to tail', 'use -n <count> for how many past lines to show', 'limit');
@@ -112,12 +115,14 @@ export function registerLogsCommands(cli: CAC, deps?: Partial<LogsDeps>): void {
     .option('--until <time>', 'Before this time (same forms as --since)')
     .option('--min-severity <level>', 'Only scans with a finding at or above this level, and envelopes with body.severity at or above it (low|medium|high|critical)')
     .option('--limit <n>', 'view: stop after n matching envelopes')
+    .option('--ids', 'view: start each line with the envelope id (for vaultmesh ledger prove <id>; the seq column works too)')
     .option('-n, --lines <n>', 'tail: how many past matching envelopes to print before following (default 20)')
     .option('--json', 'view/tail: the exact journal lines (JSONL, pipe into jq); stats: one JSON object')
     .option('--skip-corrupt', 'Report corrupt lines as file:line on stderr and go on (default: stop with exit 1)')
     .example('  $ vaultmesh logs view --since 2h')
     .example('  $ vaultmesh logs view --kind scan --node web-01 --min-severity high --json | jq .body.summary')
     .example('  $ vaultmesh logs view --kind incident,note --since 2026-11-20T10:00Z --until 2026-11-21 --limit 50')
+    .example('  $ vaultmesh logs view --kind scan --ids --limit 5    # ids and seqs for vaultmesh ledger prove')
     .example('  $ vaultmesh logs tail -n 50 --kind heartbeat --node web-01')
     .example('  $ vaultmesh logs stats --since 7d')
     .example('  $ VAULTMESH_LOG_DIR=/var/lib/vaultmesh/logs vaultmesh logs stats --json | jq .fleet')

@@ -10,7 +10,7 @@ import { VaultMeshError } from '../../protocol/errors.js';
 import { keyIdOf } from '../../protocol/keys.js';
 import { readKeyFile } from '../../lib/key-file.js';
 import { NODE_STATUSES } from '../../protocol/node-statuses.js';
-import { createApiClient, type ApiOptions } from '../api-client.js';
+import { ADMIN_SOCKET_OFF_OPTION, ADMIN_SOCKET_OPTION, apiOptionsFromFlags, createApiClient, type ApiOptions } from '../api-client.js';
 import { joinTokenCreatedAnswer, joinTokenRevokedAnswer, joinTokensAnswer, nodeDecisionAnswer, nodeDetailAnswer, nodesAnswer } from '../answers.js';
 import { renderJson, renderTable } from '../output.js';
 
@@ -18,11 +18,13 @@ export interface CommonFlags {
   ccUrl?: string;
   stateDir?: string;
   token?: string;
+  adminSocket?: string;
+  adminSocketOff?: boolean;
   json?: boolean;
 }
 
 const write = (s: string) => process.stdout.write(s);
-const apiOpts = (f: CommonFlags): ApiOptions => ({ ...(f.ccUrl ? { ccUrl: f.ccUrl } : {}), ...(f.stateDir ? { stateDir: f.stateDir } : {}), ...(f.token ? { token: f.token } : {}) });
+const apiOpts = (f: CommonFlags): ApiOptions => apiOptionsFromFlags(f);
 const usage = (msg: string) => new VaultMeshError('USAGE', msg);
 const NODE_STATUS_NAMES: readonly string[] = NODE_STATUSES;
 /** The center's accepted join-token lifetimes (POST /api/join-tokens), checked here to name the flag. */
@@ -31,8 +33,10 @@ const JOIN_TOKEN_TTL = { min: 60, max: 30 * 86_400 };
 function withCommon(cmd: ReturnType<CAC['command']>) {
   return cmd
     .option('--cc-url <url>', 'Command center URL (VAULTMESH_CC_URL, default http://127.0.0.1:8088)')
-    .option('--state-dir <dir>', 'Where admin.token lives (VAULTMESH_STATE_DIR, default ./state)')
+    .option('--state-dir <dir>', 'Where admin.token and admin.sock live (VAULTMESH_STATE_DIR, default ./state)')
     .option('--token <token>', 'Operator token (VAULTMESH_TOKEN)')
+    .option(...ADMIN_SOCKET_OPTION)
+    .option(...ADMIN_SOCKET_OFF_OPTION)
     .option('--json', 'Machine-readable output');
 }
 

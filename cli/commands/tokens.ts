@@ -4,7 +4,7 @@
  */
 import type { CAC } from 'cac';
 import { VaultMeshError } from '../../protocol/errors.js';
-import { createApiClient, type ApiOptions } from '../api-client.js';
+import { ADMIN_SOCKET_OFF_OPTION, ADMIN_SOCKET_OPTION, apiOptionsFromFlags, createApiClient, type ApiOptions } from '../api-client.js';
 import { apiTokenAnswer, apiTokenCreatedAnswer, apiTokensAnswer } from '../answers.js';
 import { renderJson, renderTable } from '../output.js';
 import { parseDuration, type CommonFlags } from './operator.js';
@@ -12,7 +12,7 @@ import { parseDuration, type CommonFlags } from './operator.js';
 const SCOPES = ['admin', 'events:read', 'events:write', 'nodes:read', 'nodes:approve', 'commands:write', 'metrics:read'];
 const write = (s: string) => process.stdout.write(s);
 const usage = (msg: string) => new VaultMeshError('USAGE', msg);
-const apiOpts = (f: CommonFlags): ApiOptions => ({ ...(f.ccUrl ? { ccUrl: f.ccUrl } : {}), ...(f.stateDir ? { stateDir: f.stateDir } : {}), ...(f.token ? { token: f.token } : {}) });
+const apiOpts = (f: CommonFlags): ApiOptions => apiOptionsFromFlags(f);
 
 export interface TokensFlags extends CommonFlags {
   name?: string;
@@ -40,7 +40,9 @@ export function registerTokensCommands(cli: CAC): void {
     .option('--scopes <list>', `create: comma-separated scopes (${SCOPES.join(', ')})`)
     .option('--ttl <duration>', 'create: lifetime such as 12h, 30d (default: no expiry)')
     .option('--cc-url <url>', 'Command center URL (VAULTMESH_CC_URL, default http://127.0.0.1:8088)')
-    .option('--state-dir <dir>', 'Where admin.token lives (VAULTMESH_STATE_DIR, default ./state)')
+    .option('--state-dir <dir>', 'Where admin.token and admin.sock live (VAULTMESH_STATE_DIR, default ./state)')
+    .option(...ADMIN_SOCKET_OPTION)
+    .option(...ADMIN_SOCKET_OFF_OPTION)
     .option('--token <token>', 'Operator token with the admin scope (VAULTMESH_TOKEN)')
     .option('--json', 'Machine-readable output')
     .example('  $ vaultmesh tokens create --name ci-bot --scopes events:write,nodes:read --ttl 30d')

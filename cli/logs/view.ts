@@ -3,7 +3,10 @@
  * multi-GB journals), as aligned human lines or as the exact journal lines (--json).
  */
 import type { Writable } from 'node:stream';
-import { formatHuman } from './format.js';
+import { formatHuman, sanitize } from './format.js';
+
+/** Room for a UUID or an agent's heartbeat id; longer ids push the line on. */
+const ID_WIDTH = 36;
 import { journalsForFilter, matchesFilter, type LogFilter } from './filters.js';
 import { scanJournals, StopScan } from './journal-files.js';
 import { createLineWriter } from './line-writer.js';
@@ -12,6 +15,8 @@ export interface ViewOptions {
   dir: string;
   filter: LogFilter;
   json: boolean;
+  /** Human lines start with the envelope id (what `vaultmesh ledger prove` takes besides the seq). */
+  ids?: boolean;
   colour: boolean;
   skipCorrupt: boolean;
   out: Writable;
@@ -39,7 +44,11 @@ export async function viewLogs(opts: ViewOptions): Promise<ViewResult> {
       if (!matchesFilter(entry.envelope, filter)) return;
       printed++;
       // --json passes the stored bytes through untouched: what jq sees is exactly what the ledger hashed.
-      const pending = writer.line(opts.json ? entry.line.bytes : formatHuman(entry.envelope, { colour: opts.colour }));
+      const human = (): string => {
+        const line = formatHuman(entry.envelope, { colour: opts.colour });
+        return opts.ids ? `${sanitize(entry.envelope.id).padEnd(ID_WIDTH)}  ${line}` : line;
+      };
+      const pending = writer.line(opts.json ? entry.line.bytes : human());
       if (printed === filter.limit) throw new StopScan();
       return pending;
     },

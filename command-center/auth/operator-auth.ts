@@ -11,7 +11,7 @@ export type Scope = 'admin' | 'events:read' | 'events:write' | 'nodes:read' | 'n
 
 export interface Identity {
   /** How the caller proved itself. */
-  via: 'admin-token' | 'api-token' | 'session' | 'cf-access';
+  via: 'admin-token' | 'api-token' | 'session' | 'cf-access' | 'admin-socket';
   /** Recorded as `author` of everything the caller does. */
   name: string;
   scopes: ReadonlySet<Scope>;

@@ -8,12 +8,15 @@
  * With Cloudflare Access configured it also applies the Access gate (cf-access.ts), because the assertion is one
  * of the credentials.
  *
- * Precedence: an explicit Bearer token, then the Access assertion, then the console cookie.
+ * Precedence: an explicit Bearer token (a wrong one is refused, never passed over), then the Access assertion, then
+ * the admin socket's local admin (local-admin.ts: a request on that socket skips the Access gate), then the console
+ * cookie.
  */
 import type { Context, MiddlewareHandler } from 'hono';
 import { VaultMeshError } from '../../protocol/errors.js';
 import { accessRefusal, CF_ACCESS_HEADER } from './cf-access.js';
 import { resolveSession } from '../console/session.js';
+import { localAdminOf } from './local-admin.js';
 import { bearerToken, hasScope, identifyBearer, type Identity, type Scope } from './operator-auth.js';
 import type { AppEnv } from '../services.js';
 
@@ -21,8 +24,10 @@ export function identify(): MiddlewareHandler<AppEnv> {
   return async function identify(c, next) {
     const auth = c.get('services').authenticators;
     const authorization = c.req.header('authorization');
+    // Decided by the listener the request came in on, never by what it carries (local-admin.ts).
+    const local = localAdminOf(c.env);
     let access: Identity | undefined;
-    if (auth.access) {
+    if (auth.access && !local) {
       const assertion = c.req.header(CF_ACCESS_HEADER)?.trim();
       if (assertion) access = await auth.access.verify(assertion); // 401/503 with the reason
       else {
@@ -31,7 +36,14 @@ export function identify(): MiddlewareHandler<AppEnv> {
       }
     }
     const token = bearerToken(authorization);
-    const identity = (token ? identifyBearer(auth.bearer, token) : undefined) ?? access;
+    if (token) {
+      // An explicit credential that is wrong is refused, not replaced by an ambient one (Access, cookie, socket).
+      const byToken = identifyBearer(auth.bearer, token);
+      if (byToken) c.set('identity', byToken);
+      else c.set('authRefusal', new VaultMeshError('UNAUTHORIZED', 'the bearer token is not valid (unknown, revoked or expired)', { status: 401 }));
+      return next();
+    }
+    const identity = access ?? local;
     if (identity) {
       c.set('identity', identity);
       return next();
