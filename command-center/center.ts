@@ -306,10 +306,10 @@ export async function composeCenter(config: CenterConfig, opts: CenterOptions = 
   };
 }
 
-export async function startCenter(config: CenterConfig, opts: CenterOptions & { keepaliveMs?: number } = {}): Promise<RunningCenter> {
+export async function startCenter(config: CenterConfig, opts: CenterOptions & { keepaliveMs?: number; streamCheckMs?: number } = {}): Promise<RunningCenter> {
   const center = await composeCenter(config, opts);
   const { services } = center;
-  const app = createApp(services, opts.keepaliveMs !== undefined ? { keepaliveMs: opts.keepaliveMs } : {});
+  const app = createApp(services, { ...(opts.keepaliveMs !== undefined ? { keepaliveMs: opts.keepaliveMs } : {}), ...(opts.streamCheckMs !== undefined ? { streamCheckMs: opts.streamCheckMs } : {}) });
   const server: ServerType = createAdaptorServer({ fetch: app.fetch, hostname: config.host, port: config.port });
   try {
     await new Promise<void>((res, rej) => {

@@ -221,6 +221,18 @@ describe('Cloudflare Access key rotation (verifier)', () => {
     expect(fetches).toBe(before);
   });
 
+  it('an Access identity stops being valid when its assertion expires (what ends its open streams)', async () => {
+    let nowMs = Date.now();
+    const access = createCfAccess({ teamDomain: TEAM, aud: AUD, certsUrl, userScopes: ['admin'], serviceScopes: [], clockToleranceSecs: 30, now: () => new Date(nowMs) });
+    const exp = Math.floor(nowMs / 1000) + 300;
+    const identity = await access.verify(await sign(k1, {}, { exp }));
+    expect(identity.stillValid?.()).toBe(true);
+    nowMs = (exp + 29) * 1000;
+    expect(identity.stillValid?.()).toBe(true); // within the clock tolerance the center accepts
+    nowMs = (exp + 31) * 1000;
+    expect(identity.stillValid?.()).toBe(false);
+  });
+
   it('normalises team domains', () => {
     expect(normaliseTeamDomain('vmtest')).toBe('vmtest.cloudflareaccess.com');
     expect(normaliseTeamDomain('https://VMtest.cloudflareaccess.com/')).toBe('vmtest.cloudflareaccess.com');

@@ -144,7 +144,10 @@ export function createCfAccess(opts: CfAccessOptions): CfAccess {
       const r = reasonOf(err);
       throw new VaultMeshError(r.code, r.message, { cause: err });
     }
-    return identityFromClaims(payload, opts);
+    const identity = identityFromClaims(payload, opts);
+    // What outlives the request (an open stream) ends when the assertion does.
+    const expMs = (payload.exp as number) * 1000 + tolerance * 1000;
+    return { ...identity, stillValid: () => (opts.now?.() ?? new Date()).getTime() < expMs };
   };
 
   return { issuer, certsUrl, allowBearer: opts.allowBearer ?? false, verify };

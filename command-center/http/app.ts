@@ -27,7 +27,7 @@ import { NODE_STATUSES, type NodeStatus } from '../../protocol/node-statuses.js'
 import type { AppEnv, Services } from '../services.js';
 import { VERSION } from '../../lib/version.js';
 
-export function createApp(services: Services, opts: { keepaliveMs?: number } = {}): Hono<AppEnv> {
+export function createApp(services: Services, opts: { keepaliveMs?: number; streamCheckMs?: number } = {}): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
   app.use('*', async function countRequests(c, next) {
