@@ -12,6 +12,7 @@ import { writeFileAtomicSync } from '../lib/atomic-file.js';
 import { assertPrivateFile, loadOrCreateKeyFile } from '../lib/key-file.js';
 import { consoleLogger, type Logger } from '../lib/logger.js';
 import { createApp } from './http/app.js';
+import { limitedServerFactory, serverLimitsFromConfig } from './http/server-limits.js';
 import type { CenterConfig } from './config.js';
 import { createEventBus } from './http/event-bus.js';
 import { applyEnvelope, createFleetState, type FleetState } from './fleet/fleet-state.js';
@@ -310,7 +311,7 @@ export async function startCenter(config: CenterConfig, opts: CenterOptions & { 
   const center = await composeCenter(config, opts);
   const { services } = center;
   const app = createApp(services, { ...(opts.keepaliveMs !== undefined ? { keepaliveMs: opts.keepaliveMs } : {}), ...(opts.streamCheckMs !== undefined ? { streamCheckMs: opts.streamCheckMs } : {}) });
-  const server: ServerType = createAdaptorServer({ fetch: app.fetch, hostname: config.host, port: config.port });
+  const server: ServerType = createAdaptorServer({ fetch: app.fetch, hostname: config.host, port: config.port, createServer: limitedServerFactory(serverLimitsFromConfig(config)) });
   try {
     await new Promise<void>((res, rej) => {
       server.once('error', rej);
