@@ -10,6 +10,7 @@ import { canonicalJson } from '../protocol/canonical-json.js';
 import { keyPairFromSeed, type KeyPair } from '../protocol/keys.js';
 import { runLedger } from './commands/ledger.js';
 import { ledgerCheck, ledgerProve, ledgerRoot, ledgerVerify, type ProofBundle } from './ledger.js';
+import { requirePart } from '../test/required-part.js';
 
 const keyA = keyPairFromSeed(new Uint8Array(32).fill(1));
 const keyB = keyPairFromSeed(new Uint8Array(32).fill(2));
@@ -395,7 +396,8 @@ describe('vaultmesh ledger (cac layer, in process)', () => {
 
   const bin = join(process.cwd(), 'dist/cli/main.js');
   const built = existsSync(bin) && existsSync(join(process.cwd(), 'dist/cli/commands/ledger.js')) && readFileSync(bin, 'utf8').includes('registerLedgerCommands');
-  it.skipIf(!built)('the built binary verifies a log dir (node dist/cli/main.js ledger verify --json)', async () => {
+  const hasBin = requirePart({ name: `the built CLI (${bin})`, present: built, install: 'run npm run build first (npm ci builds it)', suite: 'vaultmesh ledger: the built binary' });
+  it.skipIf(!hasBin)('the built binary verifies a log dir (node dist/cli/main.js ledger verify --json)', async () => {
     const { stdout } = await promisify(execFile)(process.execPath, [bin, 'ledger', 'verify', '--dir', clean, '--json']);
     expect(JSON.parse(stdout)).toMatchObject({ ok: true, tree_size: LINES });
   });

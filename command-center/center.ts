@@ -15,6 +15,7 @@ import { VaultMeshError } from '../protocol/errors.js';
 import { openCenterKey, previousKeysPath } from './center-key.js';
 import { consoleLogger, type Logger } from '../lib/logger.js';
 import { createApp } from './http/app.js';
+import { limitedServerFactory, serverLimitsFromConfig } from './http/server-limits.js';
 import type { CenterConfig } from './config.js';
 import { createEventBus } from './http/event-bus.js';
 import { applyEnvelope, createFleetState, type FleetState } from './fleet/fleet-state.js';
@@ -364,11 +365,11 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   };
 }
 
-export async function startCenter(config: CenterConfig, opts: CenterOptions & { keepaliveMs?: number } = {}): Promise<RunningCenter> {
+export async function startCenter(config: CenterConfig, opts: CenterOptions & { keepaliveMs?: number; streamCheckMs?: number } = {}): Promise<RunningCenter> {
   const center = await composeCenter(config, opts);
   const { services } = center;
-  const app = createApp(services, opts.keepaliveMs !== undefined ? { keepaliveMs: opts.keepaliveMs } : {});
-  const server: ServerType = createAdaptorServer({ fetch: app.fetch, hostname: config.host, port: config.port });
+  const app = createApp(services, { ...(opts.keepaliveMs !== undefined ? { keepaliveMs: opts.keepaliveMs } : {}), ...(opts.streamCheckMs !== undefined ? { streamCheckMs: opts.streamCheckMs } : {}) });
+  const server: ServerType = createAdaptorServer({ fetch: app.fetch, hostname: config.host, port: config.port, createServer: limitedServerFactory(serverLimitsFromConfig(config)) });
   try {
     await new Promise<void>((res, rej) => {
       server.once('error', rej);

@@ -100,6 +100,18 @@ export const centerConfigSchema = z.object({
   requestTimeoutSecs: int(1, 3600).default(30),
   /** Do not offer the local admin socket (<state-dir>/admin.sock, admin-socket.ts). */
   adminSocketOff: bool.default(false),
+  /** A stream (/events, /console/stream) ends after this long, so its client reconnects and authenticates again. */
+  streamMaxSecs: int(60, 7 * 86_400).default(12 * 3600),
+  /** Server limits (server-limits.ts): the request headers must arrive within this long, or the socket is closed. */
+  headersTimeoutSecs: int(1, 300).default(10),
+  /** The whole request, headers and body, must arrive within this long (not the response: streams stay open). */
+  requestReceiveTimeoutSecs: int(1, 3600).default(60),
+  /** An idle keep-alive connection is closed after this long. */
+  keepAliveTimeoutSecs: int(1, 600).default(5),
+  /** Open connections in total; beyond it new ones are closed at once. */
+  maxConnections: int(1, 1_000_000).default(20_000),
+  /** Open connections per client address (loopback exempt: a local tunnel carries everyone); 0 = no cap. */
+  maxConnectionsPerIp: int(0, 1_000_000).default(64),
   /** Set when --host came from the operator, so a non-loopback bind is a decision, not an accident. */
   hostExplicit: z.boolean().default(false),
 });
@@ -160,6 +172,12 @@ const ENV: Record<keyof Omit<CenterConfig, 'hostExplicit'>, string> = {
   sseMaxPerIdentity: 'VAULTMESH_SSE_MAX_PER_IDENTITY',
   requestTimeoutSecs: 'VAULTMESH_REQUEST_TIMEOUT_SECS',
   adminSocketOff: 'VAULTMESH_ADMIN_SOCKET_OFF',
+  streamMaxSecs: 'VAULTMESH_STREAM_MAX_SECS',
+  headersTimeoutSecs: 'VAULTMESH_HEADERS_TIMEOUT_SECS',
+  requestReceiveTimeoutSecs: 'VAULTMESH_REQUEST_RECEIVE_TIMEOUT_SECS',
+  keepAliveTimeoutSecs: 'VAULTMESH_KEEP_ALIVE_TIMEOUT_SECS',
+  maxConnections: 'VAULTMESH_MAX_CONNECTIONS',
+  maxConnectionsPerIp: 'VAULTMESH_MAX_CONNECTIONS_PER_IP',
 };
 
 export function centerEnvNames(): Readonly<Record<string, string>> {

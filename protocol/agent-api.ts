@@ -6,7 +6,14 @@ import { idSchema, nodeIdSchema, rfc3339Schema } from './envelope.js';
 
 export const hexKeySchema = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters');
 export const osProfileSchema = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,31}$/, 'must be 1-32 of a-z 0-9 . _ -');
-export const hostnameSchema = z.string().min(1).max(253).regex(/^[^\s\u0000-\u001f]+$/, 'must not contain whitespace or control characters');
+/**
+ * Node-controlled text that operators read in a terminal and the console: visible characters only. `\p{C}` is every
+ * control (C0, DEL, C1), format character (bidi overrides, zero-width), surrogate, private-use and unassigned code
+ * point, so neither an escape sequence nor text that displays differently from what it is gets in.
+ */
+const VISIBLE = /^[^\s\p{C}]+$/u;
+export const hostnameSchema = z.string().min(1).max(253).regex(VISIBLE, 'must be visible characters only (no whitespace, control or format characters)');
+export const agentVersionSchema = z.string().min(1).max(64).regex(VISIBLE, 'must be visible characters only (no whitespace, control or format characters)');
 export const unitNameSchema = z.string().regex(/^[A-Za-z0-9@._:-]{1,128}$/, 'must be a systemd unit name');
 
 const nonNegative = z.number().finite().nonnegative();
@@ -22,7 +29,7 @@ export const enrollRequestSchema = z
     hostname: hostnameSchema,
     os_profile: osProfileSchema,
     public_key: hexKeySchema,
-    agent_version: z.string().min(1).max(64),
+    agent_version: agentVersionSchema,
     facts: factsSchema.default({}),
   })
   .strict();
@@ -51,7 +58,7 @@ export const heartbeatSchema = z
     services_ok: z.boolean(),
     vaultmesh_root: z.string().min(1).max(4096),
     timestamp: rfc3339Schema,
-    agent_version: z.string().min(1).max(64),
+    agent_version: agentVersionSchema,
     metrics: metricsSchema,
     services: z
       .record(unitNameSchema, z.string().max(32))

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { idSchema, nodeIdSchema, rfc3339Schema } from './envelope.js';
+import { agentVersionSchema } from './agent-api.js';
 
 /** Severities, most severe first. The order is part of the contract (sorting, summaries, console colours). */
 export const SEVERITIES = ['critical', 'high', 'medium', 'low', 'info'] as const;
@@ -88,7 +89,7 @@ export const scanReportSchema = z
     node_id: nodeIdSchema,
     started_at: rfc3339Schema,
     finished_at: rfc3339Schema,
-    agent_version: z.string().min(1).max(SCAN_LIMITS.agentVersion),
+    agent_version: agentVersionSchema.max(SCAN_LIMITS.agentVersion),
     findings: z.array(findingSchema).max(SCAN_LIMITS.findings),
     summary: scanSummarySchema,
     trigger: scanTriggerSchema,

@@ -14,6 +14,7 @@ import { startCenter, type RunningCenter } from '../command-center/center.js';
 import { resolveCenterConfig } from '../command-center/config.js';
 import { generateKeyPair, type KeyPair } from '../protocol/keys.js';
 import { signRequest } from '../protocol/request-signing.js';
+import { requirePart } from './required-part.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const AGENT = resolve(import.meta.dirname, '../dist/node-agent/main.js');
@@ -72,7 +73,11 @@ async function heartbeat(key: KeyPair, nodeId: string, hostname: string, opts: {
 
 const rowIds = (p: Page) => p.$$eval('#node-list > li[id^="node-"]', (els) => els.map((e) => e.id));
 
-describe.skipIf(!existsSync(CHROMIUM))('console in headless Chromium', () => {
+const SUITE = 'console in headless Chromium';
+const hasChromium = requirePart({ name: `chromium (${CHROMIUM})`, present: existsSync(CHROMIUM), install: 'apt-get install chromium (.ci/run installs it when missing)', suite: SUITE });
+const hasAgent = requirePart({ name: `the built agent (${AGENT})`, present: existsSync(AGENT), install: 'run npm run build first (npm ci builds it)', suite: `${SUITE}: a real agent` });
+
+describe.skipIf(!hasChromium)(SUITE, () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'vm-console-e2e-'));
     center = await startCenter(resolveCenterConfig({ port: 0, logDir: join(dir, 'logs'), stateDir: join(dir, 'state'), fsync: 'off' }, {}), { log: quiet, keepaliveMs: 1000 });
@@ -206,7 +211,7 @@ describe.skipIf(!existsSync(CHROMIUM))('console in headless Chromium', () => {
     expect(ok).toBe(204);
   });
 
-  test.skipIf(!existsSync(AGENT))('a real agent: ping sent from the console with confirmation, its receipt arrives in the timeline live', async () => {
+  test.skipIf(!hasAgent)('a real agent: ping sent from the console with confirmation, its receipt arrives in the timeline live', async () => {
     const proc = spawn(
       process.execPath,
       [AGENT, '--cc-url', center.url, '--join-token', joinToken, '--state-dir', join(dir, 'agent-state'), '--root', dir, '--node-id', 'agent-01',

@@ -25,7 +25,7 @@ export interface TestCenter extends RunningCenter {
   api<T = any>(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; json: T; headers: Record<string, unknown> }>;
 }
 
-export async function startTestCenter(dir: string, overrides: Partial<Record<keyof CenterConfig, unknown>> = {}, opts: { now?: () => Date; keepaliveMs?: number } = {}): Promise<TestCenter> {
+export async function startTestCenter(dir: string, overrides: Partial<Record<keyof CenterConfig, unknown>> = {}, opts: { now?: () => Date; keepaliveMs?: number; streamCheckMs?: number } = {}): Promise<TestCenter> {
   const config = resolveCenterConfig({ port: 0, logDir: join(dir, 'logs'), stateDir: join(dir, 'state'), ...overrides }, {});
   const center = await startCenter(config, { log: quietLogger, ...opts });
   const adminToken = readFileSync(center.adminTokenFile, 'utf8').trim();
@@ -172,6 +172,8 @@ export async function openSse(url: string, headers: Record<string, string> = {})
     get closed() {
       return closed;
     },
+    /** Resolves when the server ends the stream (or it is closed here). */
+    ended: pump,
     waitFor(pred: (e: SseEvent) => boolean, timeoutMs = 5000): Promise<SseEvent> {
       const found = events.find(pred);
       if (found) return Promise.resolve(found);

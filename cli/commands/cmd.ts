@@ -7,11 +7,12 @@ import { randomUUID } from 'node:crypto';
 import { VaultMeshError } from '../../protocol/errors.js';
 import { ADMIN_SOCKET_OFF_OPTION, ADMIN_SOCKET_OPTION, apiOptionsFromFlags, createApiClient, type ApiClient } from '../api-client.js';
 import { commandAnswer, commandsAnswer } from '../answers.js';
-import { renderJson, renderTable } from '../output.js';
+import { printOut, renderJson, renderRecord, renderTable } from '../output.js';
+import { sanitize, terminalText } from '../terminal-text.js';
 import { parseDuration, type CommonFlags } from './operator.js';
 
 const usage = (msg: string) => new VaultMeshError('USAGE', msg);
-const write = (s: string) => process.stdout.write(s);
+const write = (s: string) => printOut(s);
 
 /** `--arg k=v` pairs to args: integers and true/false become JSON numbers/booleans (the center validates per action). */
 export function parseArgPairs(pairs: unknown): Record<string, string | number | boolean> {
@@ -42,9 +43,10 @@ export async function waitForReceipt(api: ApiClient, id: string, timeoutMs: numb
 
 export function renderReceipt(c: CommandJson): string {
   const r = c.receipt?.payload;
-  if (!r) return `${c.id}  ${c.status}  (no receipt)\n`;
-  const head = `${c.id}  ${String(r.status)}${r.reason ? ` (${String(r.reason)})` : ''}  exit=${r.exit_code ?? '-'}  ${String(r.started_at)} → ${String(r.finished_at)}${r.truncated ? '  [output truncated]' : ''}\n`;
-  const out = String(r.output ?? '');
+  if (!r) return `${sanitize(`${c.id}  ${c.status}`)}  (no receipt)\n`;
+  const head = sanitize(`${c.id}  ${String(r.status)}${r.reason ? ` (${String(r.reason)})` : ''}  exit=${r.exit_code ?? '-'}  ${String(r.started_at)} → ${String(r.finished_at)}${r.truncated ? '  [output truncated]' : ''}`) + '\n';
+  // The output is the node's: its lines stay, anything a terminal would act on is shown escaped.
+  const out = terminalText(String(r.output ?? ''));
   return head + (out ? (out.endsWith('\n') ? out : `${out}\n`) : '');
 }
 
@@ -102,8 +104,7 @@ export function registerCmdCommands(cli: CAC): void {
         const c = await api.get(`/api/commands/${encodeURIComponent(id)}`, commandAnswer);
         if (f.json) return void write(renderJson(c));
         const { signed, receipt, args, ...rest } = c;
-        write(Object.entries(rest).map(([k, v]) => `${k.padEnd(18)} ${v === null || v === undefined ? '-' : String(v)}`).join('\n') + '\n');
-        write(`${'args'.padEnd(18)} ${JSON.stringify(args)}\n${'signed by key'.padEnd(18)} ${(signed as { key_id: string }).key_id}\n`);
+        write(renderRecord([...Object.entries(rest), ['args', args], ['signed by key', (signed as { key_id: string }).key_id]], 18));
         if (receipt) write(`receipt:\n${renderReceipt(c)}`);
         return;
       }

@@ -8,7 +8,8 @@ import { VaultMeshError } from '../../protocol/errors.js';
 import { EVENT_KINDS } from '../../protocol/event-kinds.js';
 import { ADMIN_SOCKET_OFF_OPTION, ADMIN_SOCKET_OPTION, apiOptionsFromFlags, createApiClient } from '../api-client.js';
 import { eventPostedAnswer, eventsPageAnswer } from '../answers.js';
-import { renderJson } from '../output.js';
+import { printOut, renderJson, renderJsonLine } from '../output.js';
+import { sanitize } from '../terminal-text.js';
 import type { CommonFlags } from './operator.js';
 
 interface EventFlags extends CommonFlags {
@@ -105,7 +106,7 @@ export function registerEventsCommands(cli: CAC): void {
           { kind, ...(f.node ? { node_id: String(f.node) } : {}), body },
           { 'idempotency-key': f.idempotencyKey ? String(f.idempotencyKey) : randomUUID() },
         );
-        process.stdout.write(f.json ? renderJson(r) : `${kind} ${r.id} (seq ${r.seq})${r.duplicate ? ' (already recorded)' : ''}\n`);
+        printOut(f.json ? renderJson(r) : `${sanitize(`${kind} ${r.id} (seq ${r.seq})`)}${r.duplicate ? ' (already recorded)' : ''}\n`);
         return;
       }
       if (action === 'list') {
@@ -120,7 +121,7 @@ export function registerEventsCommands(cli: CAC): void {
         for (;;) {
           const page = await api.get(`/api/events?${params}`, eventsPageAnswer);
           for (const e of page.items) {
-            process.stdout.write(f.json ? `${JSON.stringify(e)}\n` : `${e.ts}  ${String(e.seq).padStart(8)}  ${String(e.kind).padEnd(10)}  ${String(e.node_id ?? '-').padEnd(16)}  ${e.author}  ${summary(e)}\n`);
+            printOut(f.json ? `${renderJsonLine(e)}\n` : `${sanitize(`${e.ts}  ${String(e.seq).padStart(8)}  ${sanitize(String(e.kind)).padEnd(10)}  ${sanitize(String(e.node_id ?? '-')).padEnd(16)}  ${e.author}  ${summary(e)}`)}\n`);
           }
           if (!f.all || !page.next) return;
           params.set(oldestFirst ? 'since' : 'before', page.next);
@@ -132,5 +133,5 @@ export function registerEventsCommands(cli: CAC): void {
 
 function summary(e: Record<string, any>): string {
   const b = e.body ?? {};
-  return String(b.text ?? b.title ?? b.status ?? b.action ?? '').replace(/[\u0000-\u001f\u007f]/g, ' ').slice(0, 100);
+  return sanitize(String(b.text ?? b.title ?? b.status ?? b.action ?? '')).slice(0, 100);
 }

@@ -7,7 +7,8 @@
 import type { CAC } from 'cac';
 import type { Writable } from 'node:stream';
 import { VaultMeshError } from '../../protocol/errors.js';
-import { renderCliError } from '../output.js';
+import { renderCliError, renderJson, renderJsonLine } from '../output.js';
+import { terminalText } from '../terminal-text.js';
 import { isHex } from '../../protocol/hex.js';
 import { writeFileAtomicSync } from '../../lib/atomic-file.js';
 import {
@@ -147,12 +148,12 @@ export async function runLedger(action: string | undefined, arg: string | undefi
           progress?.done();
         }
         for (const w of result.warnings) stderr.write(`vaultmesh ledger: warning: ${w}\n`);
-        stdout.write(json ? `${JSON.stringify(result)}\n` : renderVerify(result));
+        stdout.write(json ? `${renderJsonLine(result)}\n` : terminalText(renderVerify(result)));
         return result.ok ? EXIT.ok : EXIT.failure;
       }
       case 'prove': {
         const bundle = await ledgerProve(dir, proveTarget(arg, stringFlag('seq', flags.seq)), { which });
-        const text = `${JSON.stringify(bundle, null, 2)}\n`;
+        const text = renderJson(bundle);
         if (out) {
           writeFileAtomicSync(out, text, 0o644);
           stdout.write(json ? `${JSON.stringify({ out, leaf_index: bundle.leaf_index, tree_size: bundle.tree_size })}\n` : `wrote ${out}: leaf ${bundle.leaf_index} of ${bundle.tree_size}\n`);
@@ -164,7 +165,7 @@ export async function runLedger(action: string | undefined, arg: string | undefi
       case 'check': {
         if (!arg) throw usage('usage: vaultmesh ledger check <bundle.json> [--pubkey HEX]');
         const result = ledgerCheck(readBundleFile(String(arg)), pubkey ? { pubkey } : {});
-        stdout.write(json ? `${JSON.stringify(result)}\n` : renderCheck(result));
+        stdout.write(json ? `${renderJsonLine(result)}\n` : terminalText(renderCheck(result)));
         return result.ok ? EXIT.ok : EXIT.failure;
       }
       default:

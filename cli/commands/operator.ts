@@ -12,7 +12,7 @@ import { readKeyFile } from '../../lib/key-file.js';
 import { NODE_STATUSES } from '../../protocol/node-statuses.js';
 import { ADMIN_SOCKET_OFF_OPTION, ADMIN_SOCKET_OPTION, apiOptionsFromFlags, createApiClient, type ApiOptions } from '../api-client.js';
 import { joinTokenCreatedAnswer, joinTokenRevokedAnswer, joinTokensAnswer, nodeDecisionAnswer, nodeDetailAnswer, nodesAnswer } from '../answers.js';
-import { renderJson, renderTable } from '../output.js';
+import { printOut, renderJson, renderRecord, renderTable } from '../output.js';
 
 export interface CommonFlags {
   ccUrl?: string;
@@ -23,7 +23,7 @@ export interface CommonFlags {
   json?: boolean;
 }
 
-const write = (s: string) => process.stdout.write(s);
+const write = (s: string) => printOut(s);
 const apiOpts = (f: CommonFlags): ApiOptions => apiOptionsFromFlags(f);
 const usage = (msg: string) => new VaultMeshError('USAGE', msg);
 const NODE_STATUS_NAMES: readonly string[] = NODE_STATUSES;
@@ -89,9 +89,17 @@ export function registerOperatorCommands(cli: CAC): void {
         const node = await api.get(`/api/nodes/${id}`, nodeDetailAnswer);
         if (f.json) return void write(renderJson(node));
         const { history, last_heartbeat, facts, attention, ...rest } = node;
-        write(Object.entries(rest).map(([k, v]) => `${k.padEnd(16)} ${typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v ?? '-')}`).join('\n') + '\n');
-        for (const r of attention?.reasons ?? []) write(`${'attention'.padEnd(16)} ${r.severity}: ${r.message} (${r.code})\n`);
-        write(`${'facts'.padEnd(16)} ${JSON.stringify(facts)}\n${'history'.padEnd(16)} ${history.length} samples\n`);
+        write(
+          renderRecord(
+            [
+              ...Object.entries(rest),
+              ...(attention?.reasons ?? []).map((r): [string, string] => ['attention', `${r.severity}: ${r.message} (${r.code})`]),
+              ['facts', facts],
+              ['history', `${history.length} samples`],
+            ],
+            16,
+          ),
+        );
         return;
       }
       throw usage(`unknown action nodes ${action}: use list, show, approve, reject or revoke`);

@@ -6,11 +6,11 @@ import type { CAC } from 'cac';
 import { VaultMeshError } from '../../protocol/errors.js';
 import { ADMIN_SOCKET_OFF_OPTION, ADMIN_SOCKET_OPTION, apiOptionsFromFlags, createApiClient, type ApiOptions } from '../api-client.js';
 import { apiTokenAnswer, apiTokenCreatedAnswer, apiTokensAnswer } from '../answers.js';
-import { renderJson, renderTable } from '../output.js';
+import { printOut, renderJson, renderTable } from '../output.js';
 import { parseDuration, type CommonFlags } from './operator.js';
 
 const SCOPES = ['admin', 'events:read', 'events:write', 'nodes:read', 'nodes:approve', 'commands:write', 'metrics:read'];
-const write = (s: string) => process.stdout.write(s);
+const write = (s: string) => printOut(s);
 const usage = (msg: string) => new VaultMeshError('USAGE', msg);
 const apiOpts = (f: CommonFlags): ApiOptions => apiOptionsFromFlags(f);
 

@@ -5,6 +5,7 @@
  */
 import type { Envelope } from '../../protocol/envelope.js';
 import { envelopeSeverityRank } from './filters.js';
+import { sanitize } from '../terminal-text.js';
 
 export interface FormatOptions {
   colour: boolean;
@@ -29,14 +30,8 @@ const SEVERITY_COLOURS = ['', '34', '33', '31', '1;31'] as const;
 const WIDTH = { ts: 24, seq: 8, kind: 10, node: 16, author: 16 } as const;
 const SUMMARY_MAX = 160;
 
-/**
- * Journal text comes from agents and bots: control characters (ESC above all) are made visible so a crafted note
- * cannot drive the operator's terminal.
- */
-export function sanitize(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => (c === '\n' || c === '\t' ? ' ' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
-}
+// Journal text comes from agents and bots: shown through the CLI's one sanitiser (cli/terminal-text.ts).
+export { sanitize };
 
 function truncate(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;

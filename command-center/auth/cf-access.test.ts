@@ -28,6 +28,8 @@ async function newKey(kid: string): Promise<Key> {
 let jwksServer: Server;
 let certsUrl: string;
 let served: JWK[] = [];
+/** How the certs endpoint answers: the key set, an HTTP 500, or a body that is not JSON. */
+let certsMode: 'keys' | 'http-500' | 'not-json' = 'keys';
 let fetches = 0;
 let k1: Key;
 let k2: Key;
@@ -38,6 +40,8 @@ beforeAll(async () => {
   jwksServer = createServer((req, res) => {
     if (req.url !== '/cdn-cgi/access/certs') return void res.writeHead(404).end();
     fetches++;
+    if (certsMode === 'http-500') return void res.writeHead(500, { 'content-type': 'text/plain' }).end('upstream exploded');
+    if (certsMode === 'not-json') return void res.writeHead(200, { 'content-type': 'text/html' }).end('<html>captive portal</html>');
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: served }));
   });
   await new Promise<void>((r) => jwksServer.listen(0, '127.0.0.1', r));
@@ -48,6 +52,7 @@ afterAll(() => new Promise<void>((r) => jwksServer.close(() => r())));
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   served = [k1.jwk];
+  certsMode = 'keys';
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
@@ -171,6 +176,20 @@ describe('Cloudflare Access gate (real center, local JWKS)', () => {
     expect(r.json.error.code).toBe('CF_ACCESS_UNAVAILABLE');
   });
 
+  // Fail closed, and say it is our side: a broken certs endpoint is not the caller's invalid token.
+  for (const mode of ['http-500', 'not-json'] as const) {
+    it(`answers 503 CF_ACCESS_UNAVAILABLE when the certs endpoint answers ${mode === 'http-500' ? 'HTTP 500' : 'something that is not JSON'}`, async () => {
+      certsMode = mode;
+      const c = await center();
+      const before = fetches;
+      const r = await get(c, '/api/nodes', { 'cf-access-jwt-assertion': await sign(k1) });
+      expect(fetches).toBeGreaterThan(before); // the real endpoint was asked
+      expect(r.status).toBe(503);
+      expect(r.json.error.code).toBe('CF_ACCESS_UNAVAILABLE');
+      expect(r.json.error.message).toMatch(/signing keys/);
+    });
+  }
+
   it('refuses a half-configured Access at start-up', async () => {
     const t = tempDir();
     cleanups.push(t.cleanup);
@@ -200,6 +219,18 @@ describe('Cloudflare Access key rotation (verifier)', () => {
     const before = fetches;
     for (let i = 0; i < 5; i++) await expect(access.verify(await sign(k2))).rejects.toMatchObject({ code: 'CF_ACCESS_INVALID' });
     expect(fetches).toBe(before);
+  });
+
+  it('an Access identity stops being valid when its assertion expires (what ends its open streams)', async () => {
+    let nowMs = Date.now();
+    const access = createCfAccess({ teamDomain: TEAM, aud: AUD, certsUrl, userScopes: ['admin'], serviceScopes: [], clockToleranceSecs: 30, now: () => new Date(nowMs) });
+    const exp = Math.floor(nowMs / 1000) + 300;
+    const identity = await access.verify(await sign(k1, {}, { exp }));
+    expect(identity.stillValid?.()).toBe(true);
+    nowMs = (exp + 29) * 1000;
+    expect(identity.stillValid?.()).toBe(true); // within the clock tolerance the center accepts
+    nowMs = (exp + 31) * 1000;
+    expect(identity.stillValid?.()).toBe(false);
   });
 
   it('normalises team domains', () => {

@@ -12,7 +12,7 @@
  * together with a valid assertion wins: an explicit credential names the acting identity more precisely than the
  * ambient Access session.
  */
-import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { VaultMeshError } from '../../protocol/errors.js';
 import type { CenterConfig } from '../config.js';
 import type { Identity, Scope } from './operator-auth.js';
@@ -68,7 +68,24 @@ export function accessRefusal(access: Pick<CfAccess, 'allowBearer'>, hasAuthoriz
   return new VaultMeshError('CF_ACCESS_REQUIRED', 'this center is behind Cloudflare Access: the Cf-Access-Jwt-Assertion header is required', { status: 401 });
 }
 
+/**
+ * A failure to obtain the signing keys (HTTP error, a body that is not a key set, timeout, refused connection). jose
+ * reports an HTTP 500 or a non-JSON body as a generic JOSEError, like a bad token, so the key lookup wraps whatever
+ * it throws, apart from "no key matches this token", and the cause decides the status, not the error class.
+ */
+class KeysUnavailable extends Error {
+  constructor(cause: unknown) {
+    super(`cannot fetch the Access signing keys: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+  }
+}
+
 function reasonOf(err: unknown): { code: 'CF_ACCESS_INVALID' | 'CF_ACCESS_UNAVAILABLE'; message: string } {
+  if (err instanceof KeysUnavailable) {
+    const cause = err.cause;
+    if (cause instanceof joseErrors.JWKSTimeout) return { code: 'CF_ACCESS_UNAVAILABLE', message: 'timed out fetching the Access signing keys' };
+    if (cause instanceof joseErrors.JWKSInvalid) return { code: 'CF_ACCESS_UNAVAILABLE', message: 'the Access signing keys could not be read' };
+    return { code: 'CF_ACCESS_UNAVAILABLE', message: err.message };
+  }
   if (err instanceof joseErrors.JWTExpired) return { code: 'CF_ACCESS_INVALID', message: 'Access token expired' };
   if (err instanceof joseErrors.JWTClaimValidationFailed) return { code: 'CF_ACCESS_INVALID', message: `Access token ${err.claim} claim rejected: ${err.reason}` };
   if (err instanceof joseErrors.JOSEAlgNotAllowed) return { code: 'CF_ACCESS_INVALID', message: 'Access token algorithm not allowed (RS256 only)' };
@@ -93,11 +110,20 @@ export function createCfAccess(opts: CfAccessOptions): CfAccess {
   const team = normaliseTeamDomain(opts.teamDomain);
   const issuer = `https://${team}`;
   const certsUrl = opts.certsUrl ?? `${issuer}/cdn-cgi/access/certs`;
-  const jwks = createRemoteJWKSet(new URL(certsUrl), {
+  const remote = createRemoteJWKSet(new URL(certsUrl), {
     cooldownDuration: opts.cooldownMs ?? 30_000,
     cacheMaxAge: opts.cacheMaxAgeMs ?? 10 * 60_000,
     timeoutDuration: opts.fetchTimeoutMs ?? 5_000,
   });
+  const jwks: JWTVerifyGetKey = async (header, token) => {
+    try {
+      return await remote(header, token);
+    } catch (err) {
+      // The token names a key the (fetched, valid) set does not have: the token's fault.
+      if (err instanceof joseErrors.JWKSNoMatchingKey || err instanceof joseErrors.JWKSMultipleMatchingKeys) throw err;
+      throw new KeysUnavailable(err);
+    }
+  };
   const tolerance = opts.clockToleranceSecs ?? 30;
 
   const verify = async (assertion: string): Promise<Identity> => {
@@ -118,7 +144,10 @@ export function createCfAccess(opts: CfAccessOptions): CfAccess {
       const r = reasonOf(err);
       throw new VaultMeshError(r.code, r.message, { cause: err });
     }
-    return identityFromClaims(payload, opts);
+    const identity = identityFromClaims(payload, opts);
+    // What outlives the request (an open stream) ends when the assertion does.
+    const expMs = (payload.exp as number) * 1000 + tolerance * 1000;
+    return { ...identity, stillValid: () => (opts.now?.() ?? new Date()).getTime() < expMs };
   };
 
   return { issuer, certsUrl, allowBearer: opts.allowBearer ?? false, verify };

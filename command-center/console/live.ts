@@ -11,6 +11,7 @@
 import type { Envelope } from '../../protocol/envelope.js';
 import { formatSseMessage } from '../http/sse-format.js';
 import { sseResponse } from '../routes/stream.js';
+import type { StreamLease } from '../http/stream-lease.js';
 import type { Services } from '../services.js';
 import { buildPanels, describeContextOf, detailOf, ledgerRootOf, recentEnvelopes, type ConsoleSource, type PanelContext } from './panels.js';
 import type { ConsoleRenderer } from './render.js';
@@ -196,10 +197,14 @@ export class ConsoleLive {
 export function consoleStreamResponse(
   services: Services,
   live: ConsoleLive,
-  opts: { first: 'full' | { adoptAtMs: number }; keepaliveMs: number; tickMs?: number; onError?: (err: unknown) => void },
+  opts: { first: 'full' | { adoptAtMs: number }; keepaliveMs: number; checkMs?: number; lease?: StreamLease; tickMs?: number; onError?: (err: unknown) => void },
 ): Response {
+  // The inner stream checks the lease before each envelope and while idle, and ends with `event: end`; the ticks
+  // below check it too, so nothing rendered after the credential ended reaches the browser.
   const inner = sseResponse(services, {
     keepaliveMs: opts.keepaliveMs,
+    ...(opts.checkMs !== undefined ? { checkMs: opts.checkMs } : {}),
+    ...(opts.lease ? { lease: opts.lease } : {}),
     render: (env) => {
       live.note(env);
       return '';
@@ -228,6 +233,7 @@ export function consoleStreamResponse(
           // A client that stops reading gets nothing more queued; its changes stay coalesced in `live` (bounded by
           // the fleet size) until it catches up.
           if ((controller.desiredSize ?? 0) <= 0) return;
+          if (opts.lease?.()) return; // the inner stream is about to end with the reason
           try {
             const html = live.flush();
             if (html) controller.enqueue(encoder.encode(formatSseMessage({ data: html })));

@@ -32,6 +32,8 @@ export interface SessionStore {
   /** The live session for a cookie value, or undefined (unknown or expired). */
   lookup(id: string): Session | undefined;
   destroy(id: string): void;
+  /** Whether a session looked up earlier is still live: not signed out, not expired, its token not revoked. */
+  alive(session: Session): boolean;
   readonly size: number;
   readonly ttlMs: number;
 }
@@ -42,10 +44,17 @@ export function createSessionStore(opts: { ttlMs?: number; now?: () => number; r
   const random = opts.random ?? randomBytes;
   const maxSessions = opts.maxSessions ?? 10_000;
   const byHash = new Map<string, Session>();
+  // Sessions that ended: what outlives a request (an open console stream) asks `alive` instead of holding the id.
+  const ended = new WeakSet<Session>();
+  const drop = (h: string) => {
+    const s = byHash.get(h);
+    if (s) ended.add(s);
+    byHash.delete(h);
+  };
   const prune = (t: number) => {
-    for (const [h, s] of byHash) if (s.expiresAt <= t) byHash.delete(h);
+    for (const [h, s] of byHash) if (s.expiresAt <= t) drop(h);
     // Insertion order is creation order: drop the oldest when an attacker (or a script) logs in in a loop.
-    while (byHash.size >= maxSessions) byHash.delete(byHash.keys().next().value as string);
+    while (byHash.size >= maxSessions) drop(byHash.keys().next().value as string);
   };
   return {
     create(identity) {
@@ -64,13 +73,16 @@ export function createSessionStore(opts: { ttlMs?: number; now?: () => number; r
       if (!s) return undefined;
       // A session ends with its own expiry, or as soon as the token it was started with is revoked or expires.
       if (s.expiresAt <= now() || (s.identity.stillValid && !s.identity.stillValid())) {
-        byHash.delete(h);
+        drop(h);
         return undefined;
       }
       return s;
     },
     destroy(id) {
-      byHash.delete(hashSecret(id));
+      drop(hashSecret(id));
+    },
+    alive(s) {
+      return !ended.has(s) && s.expiresAt > now() && (!s.identity.stillValid || s.identity.stillValid());
     },
     get size() {
       return byHash.size;

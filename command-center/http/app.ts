@@ -5,8 +5,7 @@
  * operator credential (or the Cloudflare Access gate) is looked at; everything registered after it sees the
  * request's identity, resolved once.
  */
-import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
+import { Hono, type Context } from 'hono';
 import { routePath } from 'hono/route';
 import { VaultMeshError } from '../../protocol/errors.js';
 import { renderError } from './http-errors.js';
@@ -27,7 +26,24 @@ import { NODE_STATUSES, type NodeStatus } from '../../protocol/node-statuses.js'
 import type { AppEnv, Services } from '../services.js';
 import { VERSION } from '../../lib/version.js';
 
-export function createApp(services: Services, opts: { keepaliveMs?: number } = {}): Hono<AppEnv> {
+/** Replaces a chunked request body with one that errors (413) once more than `maxBody` bytes have been read. */
+function countBody(c: Context<AppEnv>, maxBody: number, tooLarge: () => VaultMeshError): void {
+  const raw = c.req.raw;
+  if (!raw.body) return;
+  let size = 0;
+  const counted = raw.body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        size += chunk.byteLength;
+        if (size > maxBody) controller.error(tooLarge());
+        else controller.enqueue(chunk);
+      },
+    }),
+  );
+  c.req.raw = new Request(raw, { body: counted, duplex: 'half' } as RequestInit);
+}
+
+export function createApp(services: Services, opts: { keepaliveMs?: number; streamCheckMs?: number } = {}): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
   app.use('*', async function countRequests(c, next) {
@@ -40,12 +56,16 @@ export function createApp(services: Services, opts: { keepaliveMs?: number } = {
   });
   const maxBody = services.config.maxBodyBytes;
   const tooLarge = () => new VaultMeshError('PAYLOAD_TOO_LARGE', `request body exceeds ${maxBody} bytes`, { status: 413 });
-  const streamingLimit = bodyLimit({ maxSize: maxBody, onError: () => { throw tooLarge(); } });
   app.use('*', async function limitBody(c, next) {
-    // With a Content-Length (Node's parser holds the body to it) the check is one comparison; only chunked bodies
-    // need hono's counting stream, which costs a web-stream wrapper per request on the hot path.
+    // With a Content-Length (Node's parser holds the body to it) the check is one comparison. A chunked body is
+    // counted as the route reads it, not read up front (hono's bodyLimit buffers it all before the route runs): a
+    // request refused before its body is read (401, 403) is answered at once, and the server then closes a
+    // connection whose body is still dripping in (server-limits.ts) instead of waiting for it.
     const length = c.req.header('content-length');
-    if (length === undefined) return streamingLimit(c, next);
+    if (length === undefined) {
+      countBody(c, maxBody, tooLarge);
+      return next();
+    }
     if (!/^\d{1,15}$/.test(length)) throw new VaultMeshError('BAD_REQUEST', 'invalid Content-Length', { status: 400 });
     if (Number(length) > maxBody) throw tooLarge();
     return next();

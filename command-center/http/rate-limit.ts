@@ -154,7 +154,7 @@ export interface AbuseLimits {
   stop(): void;
 }
 
-const LOOPBACK = /^(?:127\.|::1$|::ffff:127\.)/;
+export const LOOPBACK = /^(?:127\.|::1$|::ffff:127\.)/;
 
 /**
  * The bucket key of a client address. One IPv6 host usually holds a whole /64 (SLAAC, privacy addresses), so an IPv6

@@ -24,6 +24,7 @@ import { createConsoleRenderer, type ConsoleRenderer } from '../console/render.j
 import { clearedSessionCookie, crossOriginReason, readCookie, SESSION_COOKIE, sessionCookie } from '../console/session.js';
 import { STATUS_FILTERS, commandArgsFromForm, commandForm, consoleHref, parseFilter, profilesOf } from '../console/view-model.js';
 import { KEEPALIVE_MS } from './stream.js';
+import { DEFAULT_STREAM_CHECK_MS, streamLease } from '../http/stream-lease.js';
 import { readForm } from '../http/http-errors.js';
 
 /** CSP for console responses: scripts only from this origin (no inline), no framing, no plugins. */
@@ -32,6 +33,8 @@ export const CONSOLE_CSP =
 
 export interface ConsoleRouteOptions {
   keepaliveMs?: number;
+  /** How often an idle stream re-checks the session or token behind it (default: every keepalive). */
+  streamCheckMs?: number;
   /** How often the stream flushes coalesced changes. */
   tickMs?: number;
   renderer?: ConsoleRenderer;
@@ -184,6 +187,8 @@ export function consoleRoutes(opts: ConsoleRouteOptions = {}): Hono<AppEnv> {
     return consoleStreamResponse(services, live, {
       first: fresh ? { adoptAtMs: at } : 'full',
       keepaliveMs: opts.keepaliveMs ?? KEEPALIVE_MS,
+      checkMs: opts.streamCheckMs ?? DEFAULT_STREAM_CHECK_MS,
+      lease: streamLease(c),
       ...(opts.tickMs !== undefined ? { tickMs: opts.tickMs } : {}),
     });
   });

@@ -2,17 +2,26 @@
  * `GET /events`: envelopes as Server-Sent Events (event = kind, id = seq). Resumes from `Last-Event-ID` out of the
  * bus's ring, or sends `event: reset` when the client is too far behind to resume. The response body is a pull
  * stream, so a client that stops reading stops pulling; its bounded queue then overflows and it is dropped.
+ * A stream holds a lease on its credential (stream-lease.ts), checked before each event and at least every
+ * `checkMs`: when it ends, the stream sends `event: end` with the reason and closes.
  */
 import { Hono } from 'hono';
 import type { Envelope } from '../../protocol/envelope.js';
 import { formatSseComment, formatSseMessage } from '../http/sse-format.js';
 import { longRequest } from '../http/long-request.js';
 import { requireScope } from '../auth/require-operator.js';
+import { DEFAULT_STREAM_CHECK_MS, streamLease, type StreamLease } from '../http/stream-lease.js';
 import type { AppEnv, Services } from '../services.js';
 
 export const KEEPALIVE_MS = 15_000;
 
-export function streamRoutes(opts: { keepaliveMs?: number } = {}): Hono<AppEnv> {
+export interface StreamRouteOptions {
+  keepaliveMs?: number;
+  /** How often an idle stream re-checks its credential (default: every keepalive). */
+  streamCheckMs?: number;
+}
+
+export function streamRoutes(opts: StreamRouteOptions = {}): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.get('/', longRequest('stream'), requireScope('events:read'), (c) => {
     const services = c.get('services');
@@ -25,6 +34,8 @@ export function streamRoutes(opts: { keepaliveMs?: number } = {}): Hono<AppEnv> 
       ...(afterSeq !== undefined ? { afterSeq } : {}),
       ...(filter ? { filter } : {}),
       keepaliveMs: opts.keepaliveMs ?? KEEPALIVE_MS,
+      checkMs: opts.streamCheckMs ?? DEFAULT_STREAM_CHECK_MS,
+      lease: streamLease(c),
       render: (env) => formatSseMessage({ event: env.kind, id: env.seq, data: JSON.stringify(env) }),
     });
   });
@@ -33,7 +44,16 @@ export function streamRoutes(opts: { keepaliveMs?: number } = {}): Hono<AppEnv> 
 
 export function sseResponse(
   services: Services,
-  opts: { afterSeq?: number; filter?: (e: Envelope) => boolean; keepaliveMs: number; render: (env: Envelope) => string; prelude?: () => string },
+  opts: {
+    afterSeq?: number;
+    filter?: (e: Envelope) => boolean;
+    keepaliveMs: number;
+    /** Re-check the lease at least this often while idle (and before every event). */
+    checkMs?: number;
+    lease?: StreamLease;
+    render: (env: Envelope) => string;
+    prelude?: () => string;
+  },
 ): Response {
   const { sub, resumed } = services.bus.subscribe({
     ...(opts.afterSeq !== undefined ? { afterSeq: opts.afterSeq } : {}),
@@ -42,6 +62,8 @@ export function sseResponse(
   });
   services.metrics.sseClients.inc();
   const encoder = new TextEncoder();
+  const checkMs = opts.checkMs ?? opts.keepaliveMs;
+  let lastWrite = performance.now();
   let done = false;
   const finish = () => {
     if (done) return;
@@ -59,13 +81,33 @@ export function sseResponse(
       controller.enqueue(encoder.encode(head));
     },
     async pull(controller) {
-      const next = await sub.next(opts.keepaliveMs);
-      if (next === undefined) {
-        finish();
-        controller.close();
+      for (;;) {
+        const ended = opts.lease?.();
+        if (ended) {
+          controller.enqueue(encoder.encode(formatSseMessage({ event: 'end', data: JSON.stringify({ reason: ended }) })));
+          finish();
+          controller.close();
+          return;
+        }
+        const sinceWrite = performance.now() - lastWrite;
+        const next = await sub.next(Math.max(1, Math.min(opts.keepaliveMs - sinceWrite, checkMs)));
+        if (next === undefined) {
+          finish();
+          controller.close();
+          return;
+        }
+        if (next === 'idle') {
+          if (performance.now() - lastWrite < opts.keepaliveMs) continue; // a lease check, not yet a keepalive
+          if (opts.lease?.()) continue; // end, rather than keep alive
+          lastWrite = performance.now();
+          controller.enqueue(encoder.encode(formatSseComment('keepalive')));
+          return;
+        }
+        if (opts.lease?.()) continue; // nothing more for a credential that ended while waiting
+        lastWrite = performance.now();
+        controller.enqueue(encoder.encode(opts.render(next)));
         return;
       }
-      controller.enqueue(encoder.encode(next === 'idle' ? formatSseComment('keepalive') : opts.render(next)));
     },
     cancel() {
       finish();

@@ -222,7 +222,7 @@ export async function openJournal(opts: JournalOptions): Promise<Journal> {
       const envelope: Envelope = {
         v: ENVELOPE_VERSION,
         id: draft.id ?? newId(),
-        seq: ++lastSeq,
+        seq: lastSeq + 1,
         ts: now().toISOString(),
         kind: draft.kind,
         ...(draft.node_id !== undefined ? { node_id: draft.node_id } : {}),
@@ -230,7 +230,15 @@ export async function openJournal(opts: JournalOptions): Promise<Journal> {
         ...(draft.on_behalf_of !== undefined ? { on_behalf_of: draft.on_behalf_of } : {}),
         body: draft.body,
       };
-      const line = Buffer.from(canonicalJson(envelope), 'utf8');
+      // Canonicalise before the seq is taken: an envelope that has no canonical form (a lone surrogate) is refused
+      // without leaving a gap in the sequence.
+      let line: Buffer;
+      try {
+        line = Buffer.from(canonicalJson(envelope), 'utf8');
+      } catch (err) {
+        return Promise.reject(new VaultMeshError('VALIDATION_ERROR', `the envelope has no canonical JSON form: ${(err as Error).message}`, { status: 400, cause: err }));
+      }
+      lastSeq = envelope.seq;
       return new Promise<Envelope>((resolve, reject) => {
         queue.push({ envelope, journal: journalForKind(draft.kind), line, resolve, reject });
         kick();

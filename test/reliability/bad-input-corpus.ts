@@ -16,6 +16,10 @@ export interface BadCase {
   body?: Buffer | string;
   /** 'json': a 4xx JSON error is required; 'html': anything but a 5xx (console pages, login redirects). */
   kind: 'json' | 'html';
+  /** Sent by the default suite's sample too, not only by the full reliability run. */
+  always?: boolean;
+  /** The error code the answer must carry, when one is required. */
+  code?: string;
 }
 
 export interface CorpusContext {
@@ -306,6 +310,47 @@ export function buildCorpus(ctx: CorpusContext): BadCase[] {
   }
   add({ name: 'GET /api/agent/commands signed for another query', method: 'GET', path: '/api/agent/commands?wait=0', headers: signed('GET', '/api/agent/commands?wait=1', '') });
 
+  // ---- ill-formed UTF-16: bodies valid in every other way, with a lone surrogate (`\ud800` in the JSON text) in a
+  // string. Canonical JSON refuses such a string, so it must be refused before a seq is taken (400, no gap). ----
+  // The escape as JSON text (6 characters): a raw lone surrogate in a JS string would be sent as U+FFFD.
+  const lone = (text: string) => `${text}\\ud800`;
+  const loneLow = (text: string) => `\\udc00${text}`;
+  const withLone = (value: unknown, field: string, make: (t: string) => string) => JSON.stringify(value).replace(`"${field}-MARK"`, `"${make(field)}"`);
+  const stamp = now().toISOString();
+  const loneAgent: Array<[string, string, unknown, string]> = [
+    ['heartbeat hostname', '/api/agent/heartbeat', heartbeatBody(node.id, { hostname: 'hostname-MARK' }), 'hostname'],
+    ['heartbeat agent_version', '/api/agent/heartbeat', heartbeatBody(node.id, { agent_version: 'agent_version-MARK' }), 'agent_version'],
+    [
+      'scan title',
+      '/api/agent/scan',
+      { node_id: node.id, started_at: stamp, finished_at: stamp, agent_version: '0.1.0', trigger: 'manual', findings: [{ check: 'ssh-hardening', severity: 'low', title: 'title-MARK', detail: '', evidence: {} }], summary: { critical: 0, high: 0, medium: 0, low: 1, info: 0, checks_run: 1, checks_failed: 0 } },
+      'title',
+    ],
+  ];
+  for (const [label, path, body, field] of loneAgent) {
+    for (const [which, make] of [['high', lone], ['low', loneLow]] as const) {
+      const text = withLone(body, field, make);
+      add({ name: `POST ${path} lone ${which} surrogate in ${label}`, method: 'POST', path, headers: signed('POST', path, text), body: text, always: true, code: 'VALIDATION_ERROR' });
+    }
+  }
+  const enrollKey = generateKeyPair();
+  const enrollText = withLone({ token: 'vmjoin_not_a_real_token_000000', node_id: 'newcomer-2', hostname: 'hostname-MARK', os_profile: 'debian', public_key: enrollKey.publicKeyHex, agent_version: '0.1.0', facts: {} }, 'hostname', lone);
+  add({ name: 'POST /api/agent/enroll lone surrogate in hostname', method: 'POST', path: '/api/agent/enroll', headers: signed('POST', '/api/agent/enroll', enrollText, { key: enrollKey, nodeId: 'newcomer-2' }), body: enrollText, always: true, code: 'VALIDATION_ERROR' });
+  const loneOperator: Array<[string, string, unknown, string]> = [
+    ['join-token label', '/api/join-tokens', { uses: 1, ttl_secs: 3600, label: 'label-MARK' }, 'label'],
+    ['note text', '/api/events', { kind: 'note', body: { text: 'text-MARK' } }, 'text'],
+    ['incident title', '/api/events', { kind: 'incident', body: { title: 'title-MARK', severity: 'low' } }, 'title'],
+    ['node tag', '/api/events', { kind: 'tag', node_id: node.id, body: { add: ['add-MARK'] } }, 'add'],
+    ['api token name', '/api/tokens', { name: 'name-MARK', scopes: ['nodes:read'] }, 'name'],
+    ['command argument', '/api/commands', { node_id: node.id, action: 'ping', args: { note: 'note-MARK' } }, 'note'],
+  ];
+  for (const [label, path, body, field] of loneOperator) {
+    for (const [which, make] of [['high', lone], ['low', loneLow]] as const) {
+      add({ name: `POST ${path} lone ${which} surrogate in ${label}`, method: 'POST', path, headers: adminJson, body: withLone(body, field, make), always: true, code: 'VALIDATION_ERROR' });
+    }
+  }
+  add({ name: 'POST /api/events lone surrogate in an object key', method: 'POST', path: '/api/events', headers: adminJson, body: '{"kind":"note","body":{"text":"hi","k\\ud800":1}}', always: true, code: 'VALIDATION_ERROR' });
+
   // ---- console (HTML): anything but a 5xx ----
   for (const [label, headers, body] of [
     ['login malformed form', { 'content-type': 'application/x-www-form-urlencoded' }, 'token=%ZZ&&=='],
@@ -381,6 +426,7 @@ export async function sendCase(baseUrl: string, c: BadCase): Promise<CaseResult>
       return { c, status, ok: false, problem: `not JSON (${contentType}): ${text.slice(0, 120)}` };
     }
     if (typeof body?.error?.code !== 'string' || typeof body?.error?.message !== 'string') return { c, status, ok: false, problem: `no {error:{code,message}}: ${text.slice(0, 200)}` };
+    if (c.code !== undefined && body.error.code !== c.code) return { c, status, ok: false, problem: `code ${body.error.code}, expected ${c.code}: ${text.slice(0, 200)}` };
   }
   return { c, status, ok: true };
 }

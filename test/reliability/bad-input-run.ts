@@ -29,7 +29,7 @@ export async function runBadInput(opts: { every?: number } = {}): Promise<BadInp
     const sessionCookie = await consoleSession(cc.url, cc.token);
     const all = buildCorpus({ adminToken: cc.token, node, sessionCookie });
     const every = opts.every ?? 1;
-    const cases = all.filter((c, i) => i % every === 0 || c.name.includes('replay #'));
+    const cases = all.filter((c, i) => i % every === 0 || c.name.includes('replay #') || c.always === true);
     const before = await fleetSnapshot(cc);
     const sizesBefore = journalSizes(cc.logDir);
     const results = await runCorpus(cc.url, cases);
