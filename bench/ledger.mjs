@@ -267,7 +267,8 @@ export async function run({ log = () => {} } = {}) {
  * through publishHead would mostly measure 400,000 fsyncs). Returns every entry line, for the old-format baseline.
  */
 async function synthesizeChain(dir, heads, key) {
-  const { signTreeHead, headHash, formatProofChain, archiveFileName, formatRootFile, DEFAULT_MAX_CHAIN_HEADS: per } = await dist('command-center/ledger/ledger.js');
+  const { DEFAULT_MAX_CHAIN_HEADS: per } = await dist('command-center/ledger/ledger.js');
+  const { signTreeHead, headHash, formatProofChain, archiveFileName, formatRootFile } = await dist('protocol/ledger-files.js');
   const { canonicalJson } = await dist('protocol/canonical-json.js');
   const { MerkleLog, leafHash } = await dist('protocol/merkle.js');
   const log = new MerkleLog();
@@ -304,7 +305,8 @@ async function synthesizeChain(dir, heads, key) {
 
 /** 6. publishHead cost with 100 vs HEADS heads in the chain; the old whole-file rewrite; verify across segments. */
 async function headWrites({ row, log, key }) {
-  const { createNamedLedger, formatProofChain } = await dist('command-center/ledger/ledger.js');
+  const { createNamedLedger } = await dist('command-center/ledger/ledger.js');
+  const { formatProofChain } = await dist('protocol/ledger-files.js');
   const { ledgerVerify } = await dist('cli/ledger.js');
   const { writeFileAtomicSync } = await dist('lib/atomic-file.js');
   const measure = async (dir, heads) => {

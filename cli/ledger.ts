@@ -7,31 +7,30 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
 import {
   LEDGER_FILES,
-  PROOF_BUNDLE_FORMAT,
+  buildProofBundle,
   chainPosition,
+  checkProofBundle,
   envelopeIdOf,
   hashesFromHex,
   headHash,
   headSignatureProblem,
   leavesFileFor,
-  listArchiveSegments,
   parseRootFile,
-  readProofChain,
-  signedTreeHeadSchema,
   type ChainEntry,
   type LedgerName,
   type LedgerRoot,
+  type ProofBundle,
   type SignedTreeHead,
-} from '../command-center/ledger/ledger.js';
-import { LineSource } from '../command-center/store/journal-reader.js';
+} from '../protocol/ledger-files.js';
+import { LineSource } from '../lib/journal/index.js';
+import { listArchiveSegments, readProofChain } from '../lib/ledger-files.js';
 import { nodeCryptoBackend, type Ed25519Backend } from '../protocol/ed25519.js';
 import { VaultMeshError, isVaultMeshError } from '../protocol/errors.js';
 import { fromHex, toHex } from '../protocol/hex.js';
 import { keyIdOf } from '../protocol/keys.js';
-import { EMPTY_ROOT, HASH_SIZE, MerkleFrontier, MerkleLog, leafHash, verifyConsistency, verifyInclusion } from '../protocol/merkle.js';
+import { EMPTY_ROOT, HASH_SIZE, MerkleFrontier, MerkleLog, leafHash, verifyConsistency } from '../protocol/merkle.js';
 
 export type LedgerWhich = LedgerName;
 
@@ -448,23 +447,7 @@ export async function ledgerVerify(dir: string, which: LedgerWhich = 'scans', op
 // ---------------------------------------------------------------------------------------------------------------
 
 
-const hex32 = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters');
-
-/** A self-contained inclusion proof: everything needed to check one journal line against a signed head. */
-export const proofBundleSchema = z.object({
-  format: z.literal(PROOF_BUNDLE_FORMAT),
-  /** The journal the line comes from (informational). */
-  log: z.string().optional(),
-  /** The journal line without its newline; leaf bytes = its UTF-8 encoding. */
-  leaf_line: z.string(),
-  leaf_index: z.number().int().nonnegative(),
-  tree_size: z.number().int().positive(),
-  audit_path: z.array(hex32),
-  head: signedTreeHeadSchema,
-  public_key: hex32,
-});
-
-export type ProofBundle = z.infer<typeof proofBundleSchema>;
+export { proofBundleSchema, type ProofBundle } from '../protocol/ledger-files.js';
 
 /** Builds the proof bundle of the envelope `id` against the latest signed head; refuses a log that fails its head. */
 export async function ledgerProve(dir: string, id: string, opts: { which?: LedgerWhich; backend?: Ed25519Backend } = {}): Promise<ProofBundle> {
@@ -489,18 +472,7 @@ export async function ledgerProve(dir: string, id: string, opts: { which?: Ledge
   if (log.size < size || toHex(log.root()) !== entry.head.root_hash) {
     throw new VaultMeshError('LEDGER_MISMATCH', `${journalFile} does not match the last head in ${chainFile}; run: vaultmesh ledger verify`);
   }
-  const leafLine = found.line.toString('utf8');
-  if (!Buffer.from(leafLine, 'utf8').equals(found.line)) throw new VaultMeshError('LEDGER_CORRUPT', `${journalFile}:${found.index + 1} is not valid UTF-8`);
-  return {
-    format: PROOF_BUNDLE_FORMAT,
-    log: journalFile,
-    leaf_line: leafLine,
-    leaf_index: found.index,
-    tree_size: size,
-    audit_path: log.inclusionProof(found.index, size).map(toHex),
-    head: entry.head,
-    public_key: entry.public_key,
-  };
+  return buildProofBundle({ log: journalFile, leafLine: found.line, leafIndex: found.index, auditPath: log.inclusionProof(found.index, size), head: entry.head, publicKey: entry.public_key });
 }
 
 export interface CheckResult {
@@ -518,20 +490,8 @@ export interface CheckResult {
 
 /** Verifies a proof bundle with no other input (optionally pinning the center's public key). */
 export function ledgerCheck(bundle: unknown, opts: { pubkey?: string; backend?: Ed25519Backend } = {}): CheckResult {
-  const parsed = proofBundleSchema.safeParse(bundle);
-  if (!parsed.success) {
-    return { ok: false, problems: parsed.error.issues.slice(0, 5).map((i) => `bundle.${i.path.join('.')}: ${i.message}`) };
-  }
-  const b = parsed.data;
-  const problems: string[] = [];
-  const sig = headSignatureProblem({ head: b.head, public_key: b.public_key, consistency_proof: [] }, opts.backend);
-  if (sig) problems.push(`head: ${sig}`);
-  if (opts.pubkey !== undefined && b.public_key !== opts.pubkey) problems.push(`signed by ${b.public_key}, not the pinned key ${opts.pubkey}`);
-  if (b.tree_size !== b.head.tree_size) problems.push(`tree_size ${b.tree_size} is not the head's ${b.head.tree_size}`);
-  const leaf = leafHash(Buffer.from(b.leaf_line, 'utf8'));
-  if (!verifyInclusion(leaf, b.leaf_index, b.head.tree_size, hashesFromHex(b.audit_path)!, fromHex(b.head.root_hash)!)) {
-    problems.push(`inclusion proof does not lead from leaf ${b.leaf_index} to the head's root_hash`);
-  }
+  const { problems, bundle: b } = checkProofBundle(bundle, opts);
+  if (!b) return { ok: false, problems };
   let envelope: CheckResult['envelope'];
   try {
     const v = JSON.parse(b.leaf_line) as Record<string, unknown>;
@@ -568,4 +528,4 @@ export function readBundleFile(file: string): unknown {
 }
 
 export type { SignedTreeHead };
-export { PROOF_BUNDLE_FORMAT };
+export { PROOF_BUNDLE_FORMAT } from '../protocol/ledger-files.js';

@@ -6,12 +6,10 @@ import { manualTimers } from '../../test/helpers.js';
 import { canonicalJson } from '../../protocol/canonical-json.js';
 import { keyPairFromSeed } from '../../protocol/keys.js';
 import { EMPTY_ROOT, leafHash, merkleRoot, verifyConsistency, verifyInclusion } from '../../protocol/merkle.js';
+import { createLedger, createLedgerObserver, createNamedLedger, type Ledger } from './ledger.js';
 import {
   LEDGER_FILES,
   archiveFileName,
-  createLedger,
-  createLedgerObserver,
-  createNamedLedger,
   envelopeIdOf,
   formatProofChain,
   formatRootFile,
@@ -20,10 +18,9 @@ import {
   headSignatureProblem,
   parseProofChain,
   parseRootFile,
-  listArchiveSegments,
   type ChainEntry,
-  type Ledger,
-} from './ledger.js';
+} from '../../protocol/ledger-files.js';
+import { listArchiveSegments } from '../../lib/ledger-files.js';
 
 const key = keyPairFromSeed(new Uint8Array(32).fill(7));
 const clock = () => {
@@ -302,7 +299,7 @@ describe('bounded chain file (archive segments)', () => {
       { file: 'PROOFCHAIN-0-2.json', first: 0, last: 2 },
       { file: 'PROOFCHAIN-3-5.json', first: 3, last: 5 },
     ]);
-    expect(statSync(join(dir, 'PROOFCHAIN-0-2.json')).mode & 0o777).toBe(0o444);
+    expect(statSync(join(dir, 'PROOFCHAIN-0-2.json')).mode & 0o777).toBe(0o440);
     const current = parseProofChain(chainText());
     expect(current.first_index).toBe(6);
     expect(current.heads.map((e) => e.head.tree_size)).toEqual([7, 8]);
