@@ -13,6 +13,7 @@ import {
   chainPosition,
   checkProofBundle,
   envelopeIdOf,
+  envelopeSeqOf,
   hashesFromHex,
   headHash,
   headSignatureProblem,
@@ -135,26 +136,6 @@ export interface VerifyResult {
 }
 
 const MAX_PROBLEMS = 100;
-const SEQ_KEY = Buffer.from(',"seq":');
-
-/** `seq` of a canonical envelope line: the last `,"seq":` (only ts and v follow it), else JSON.parse. */
-function seqOf(line: Buffer): number | undefined {
-  const at = line.lastIndexOf(SEQ_KEY);
-  if (at >= 0) {
-    let n = 0;
-    let i = at + SEQ_KEY.length;
-    const start = i;
-    for (; i < line.length && line[i]! >= 0x30 && line[i]! <= 0x39 && i - start < 16; i++) n = n * 10 + (line[i]! - 0x30);
-    if (i > start && (line[i] === 0x2c || line[i] === 0x7d)) return n;
-  }
-  try {
-    const seq = (JSON.parse(line.toString('utf8')) as { seq?: unknown } | null)?.seq;
-    return Number.isSafeInteger(seq) ? (seq as number) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 function sortProblems(list: VerifyProblem[]): VerifyProblem[] {
   const rank = (p: VerifyProblem): number[] =>
     p.where === 'line' ? [0, p.line ?? 0] : p.where === 'head' ? [1, p.head_index ?? 0] : p.where === 'chain' ? [2, 0] : [3, 0];
@@ -353,7 +334,7 @@ export async function ledgerVerify(dir: string, which: LedgerWhich = 'scans', op
       frontier.append(h);
       if (wanted.has(frontier.size)) rootsAt.set(frontier.size, toHex(frontier.root()));
       if (firstCacheMismatch === undefined && i < cached && cache!.compare(h, 0, HASH_SIZE, i * HASH_SIZE, (i + 1) * HASH_SIZE) !== 0) firstCacheMismatch = i;
-      const seq = seqOf(bytes);
+      const seq = envelopeSeqOf(bytes);
       if (seq === undefined || envelopeIdOf(bytes) === undefined) lineProblem(lineNo, 'not an envelope (no id or seq)');
       else if (seq <= lastSeq) lineProblem(lineNo, `seq ${seq} does not increase (previous ${lastSeq}): lines were reordered or inserted`);
       if (seq !== undefined) lastSeq = Math.max(lastSeq, seq);

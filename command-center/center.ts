@@ -130,10 +130,10 @@ export async function composeCenter(config: CenterConfig, opts: CenterOptions = 
   // After a key rotation the last heads were signed by a previous key: accept those the operator names.
   const trustedKeys = [centerKey.publicKeyHex, ...config.previousKeys];
   const ledgerOf = (name: 'scans' | 'commands') =>
-    createNamedLedger(name, { dir: logDir, key: centerKey, now, timers, trustedKeys, minHeadIntervalMs: config.ledgerHeadSecs * 1000, onError: (err) => log.error(`ledger (${name}): ${(err as Error).message}`) });
+    createNamedLedger(name, { dir: logDir, store, key: centerKey, now, timers, trustedKeys, minHeadIntervalMs: config.ledgerHeadSecs * 1000, onError: (err) => log.error(`ledger (${name}): ${(err as Error).message}`) });
   const ledgers = { scans: ledgerOf('scans'), commands: ledgerOf('commands') };
 
-  // The ledgers rebuild themselves from their journal files in load() (checking the signed heads), so replay skips them.
+  // The ledgers rebuild themselves from the store in load() (checking the signed heads), so replay skips them.
   fanout.addProjection('ledgers', { replay: () => {}, commit: createLedgerObserver(ledgers) });
   // Heartbeat retention: old heartbeats are summarised, not replayed (heartbeat-segments.ts).
   fanout.addProjection('heartbeat-summary', heartbeatSummaryProjection(state, store.heartbeatSummary));

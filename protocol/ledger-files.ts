@@ -273,6 +273,26 @@ export function checkProofBundle(value: unknown, opts: { pubkey?: string; backen
   return { ok: problems.length === 0, problems, bundle: b };
 }
 
+const SEQ_KEY = Buffer.from(',"seq":');
+
+/** The `seq` of a canonical envelope line: the last `,"seq":` (only ts and v follow it), else JSON.parse. */
+export function envelopeSeqOf(line: Buffer): number | undefined {
+  const at = line.lastIndexOf(SEQ_KEY);
+  if (at >= 0) {
+    let n = 0;
+    let i = at + SEQ_KEY.length;
+    const start = i;
+    for (; i < line.length && line[i]! >= 0x30 && line[i]! <= 0x39 && i - start < 16; i++) n = n * 10 + (line[i]! - 0x30);
+    if (i > start && (line[i] === 0x2c || line[i] === 0x7d)) return n;
+  }
+  try {
+    const seq = (JSON.parse(line.toString('utf8')) as { seq?: unknown } | null)?.seq;
+    return Number.isSafeInteger(seq) ? (seq as number) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Parses a lowercase-hex hash list (proof) into bytes; undefined if any element is malformed. */
 export function hashesFromHex(list: readonly string[]): Buffer[] | undefined {
   const out: Buffer[] = [];

@@ -9,6 +9,8 @@
  *   (lib/journal/) and ledger files through protocol/ledger-files.ts, as the center does.
  * - The journal module is entered only through `lib/journal/index.ts`: file names, segments, line splitting, merge,
  *   seek and the follower stay one module for the center and the CLI alike.
+ * - In the center, only the store (`command-center/store/`) touches journals: the append path, replay and the
+ *   journal module are private to it, so routes, state, the event log and the ledgers go through `EnvelopeStore`.
  * Tests (`*.test.ts`, test/) are exempt: they drive several programs at once on purpose.
  * Specifiers come from the TypeScript compiler's own pre-processor, so `import type`, `export … from` and dynamic
  * `import()` all count.
@@ -29,6 +31,13 @@ const ALLOWED: Record<string, readonly string[]> = {
 
 /** Folders that are one module: outside them, only their entry file may be imported. */
 const ENTRY_ONLY: Record<string, string> = { 'lib/journal': 'lib/journal/index.ts' };
+
+/** Modules only some folders may import (path prefix of the target → importer prefixes). */
+const PRIVATE_TO: Record<string, readonly string[]> = {
+  'command-center/store/journal.ts': ['command-center/store/'],
+  'command-center/store/replay.ts': ['command-center/store/'],
+  'lib/journal/': ['lib/', 'cli/', 'command-center/store/'],
+};
 
 export interface Violation {
   file: string;
@@ -57,6 +66,12 @@ export function moduleViolations(files: { path: string; text: string }[]): Viola
       if (target.startsWith('..')) out.push({ file: path, line, specifier, reason: 'points outside the repository' });
       else if (!allowed.includes(to)) out.push({ file: path, line, specifier, reason: `${from}/ may import only ${allowed.join('/, ')}/` });
       else {
+        const file = target.replace(/\.js$/, '.ts');
+        for (const [prefix, importers] of Object.entries(PRIVATE_TO)) {
+          if (file.startsWith(prefix) && !importers.some((i) => path.startsWith(i))) {
+            out.push({ file: path, line, specifier, reason: `${prefix} is private to ${importers.join(', ')}: go through EnvelopeStore` });
+          }
+        }
         for (const [folder, entry] of Object.entries(ENTRY_ONLY)) {
           const inside = (p: string) => p.startsWith(`${folder}/`);
           if (inside(target) && !inside(path) && target.replace(/\.js$/, '.ts') !== entry) {
@@ -94,6 +109,11 @@ describe('module rules', () => {
     ['cli/logs/tail.ts', "import { splitLines } from '../../lib/journal/follow.js';", 1],
     ['command-center/store/replay.ts', "import { mergeJournals } from '../../lib/journal/reader.js';", 1],
     ['lib/journal/seek.ts', "import { parseJournalLine } from './reader.js';", 0],
+    ['command-center/ledger/ledger.ts', "import { LineSource } from '../../lib/journal/index.js';", 1],
+    ['command-center/routes/events.ts', "import { openJournal } from '../store/journal.js';", 1],
+    ['command-center/center.ts', "import { replayJournals } from './store/replay.js';", 1],
+    ['command-center/center.ts', "import { createJsonlStore } from './store/jsonl-store.js';", 0],
+    ['command-center/store/jsonl-store.ts', "import { seekJournal } from '../../lib/journal/index.js';", 0],
     ['node-agent/main.ts', "import { createSdNotifier } from '../lib/sd-notify.js';\nimport { join } from 'node:path';", 0],
     ['command-center/demo.ts', "const AGENT = resolve(here, '../../node-agent/main.js'); // a path, not an import", 0],
   ])('%s: %s → %i violation(s)', (path, text, count) => {

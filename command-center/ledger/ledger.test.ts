@@ -7,6 +7,7 @@ import { canonicalJson } from '../../protocol/canonical-json.js';
 import { keyPairFromSeed } from '../../protocol/keys.js';
 import { EMPTY_ROOT, leafHash, merkleRoot, verifyConsistency, verifyInclusion } from '../../protocol/merkle.js';
 import { createLedger, createLedgerObserver, createNamedLedger, type Ledger } from './ledger.js';
+import { createJsonlReader } from '../store/jsonl-store.js';
 import {
   LEDGER_FILES,
   archiveFileName,
@@ -51,7 +52,7 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 const journal = () => join(dir, 'sovereign-scans.jsonl');
 const open = (extra: Partial<Parameters<typeof createLedger>[0]> = {}): Ledger =>
-  createNamedLedger('scans', { dir, key, now: clock(), minHeadIntervalMs: 10, ...extra });
+  createNamedLedger('scans', { dir, store: createJsonlReader({ dir }), key, now: clock(), minHeadIntervalMs: 10, ...extra });
 
 /** Plays the journal: makes lines durable in the file, then hands them to the ledger. */
 function write(ledger: Ledger, from: number, to: number): Buffer[] {
@@ -239,7 +240,7 @@ describe('ledger', () => {
 
   it('routes committed lines to the ledger of their journal', async () => {
     const scans = open();
-    const commands = createNamedLedger('commands', { dir, key, now: clock() });
+    const commands = createNamedLedger('commands', { dir, store: createJsonlReader({ dir }), key, now: clock() });
     await scans.load();
     await commands.load();
     const observe = createLedgerObserver({ scans, commands });

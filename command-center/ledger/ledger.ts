@@ -19,7 +19,6 @@
  * matches a signed head is, by SHA-256 second-preimage resistance, the list of leaves the center signed.
  */
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { canonicalJson } from '../../protocol/canonical-json.js';
 import { nodeCryptoBackend, type Ed25519Backend } from '../../protocol/ed25519.js';
@@ -31,6 +30,7 @@ import {
   archiveFileName,
   chainPosition,
   envelopeIdOf,
+  envelopeSeqOf,
   formatProofChain,
   formatRootFile,
   headHash,
@@ -44,18 +44,26 @@ import {
   type SignedTreeHead,
 } from '../../protocol/ledger-files.js';
 import { writeFileAtomicSync } from '../../lib/atomic-file.js';
-import { LineSource } from '../../lib/journal/index.js';
 import { listArchiveSegments, readProofChain } from '../../lib/ledger-files.js';
 import { HASH_SIZE, MerkleLog, leafHash } from '../../protocol/merkle.js';
-import type { Committed } from '../store/envelope-store.js';
+import type { JournalName } from '../../protocol/envelope.js';
+import type { Committed, EnvelopeReader } from '../store/envelope-store.js';
 import { realTimers, type Timers } from '../../lib/timers.js';
 
 /** Ledger files are 0640 like the journals beside them (the log dir is 0750); archive segments are also read-only. */
 export const LEDGER_FILE_MODE = 0o640;
 const ARCHIVE_MODE = 0o440;
 
+/** What a ledger reads back from the store: its journal's lines at load, one line again for a proof. */
+export type LedgerStore = Pick<EnvelopeReader, 'readLines' | 'tail'>;
+
 export interface LedgerOptions {
+  /** Where the ledger files are (ROOT, PROOFCHAIN, leaf cache): the log dir. */
   dir: string;
+  /** The journal whose lines are the leaves, read through the store. */
+  store: LedgerStore;
+  journal: JournalName;
+  /** The journal's file name: the `log` of the chain file and the name in messages (`file:line`). */
   journalFile: string;
   rootFile: string;
   chainFile: string;
@@ -136,8 +144,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
 
   let log = new MerkleLog();
   let ids = new Map<string, number>();
-  let offsets: number[] = []; // byte offset of each line in the journal, for leafLine()
-  let endOffset = 0;
+  let seqs: number[] = []; // the seq of each leaf's envelope, to read its line back for a proof
   let entryLines: string[] = []; // the heads of the chain file (not of archive segments)
   let position: ChainPosition = { first_index: 0, previous_head_hash: null };
   let last: ChainEntry | undefined;
@@ -154,8 +161,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
     const h = leafHash(bytes);
     const index = log.size;
     log.append(h);
-    offsets.push(endOffset);
-    endOffset += bytes.length + 1;
+    seqs.push(envelopeSeqOf(bytes) ?? -1);
     const id = envelopeIdOf(bytes);
     // Ids are unique by contract; if one repeats, the first (older) leaf keeps it.
     if (id !== undefined && !ids.has(id)) ids.set(id, index);
@@ -218,26 +224,15 @@ export function createLedger(opts: LedgerOptions): Ledger {
 
       log = new MerkleLog();
       ids = new Map();
-      offsets = [];
-      endOffset = 0;
+      seqs = [];
       let firstCacheMismatch: number | undefined;
-      const source = new LineSource(files.journal);
-      try {
-        await source.open();
-        for (let batch = await source.nextBatch(); batch; batch = await source.nextBatch()) {
-          for (const line of batch) {
-            const i = log.size;
-            const h = addLine(line.bytes);
-            if (firstCacheMismatch === undefined && i < cached && cache!.compare(h, 0, HASH_SIZE, i * HASH_SIZE, (i + 1) * HASH_SIZE) !== 0) {
-              firstCacheMismatch = i;
-            }
-          }
+      await opts.store.readLines(opts.journal, (bytes) => {
+        const i = log.size;
+        const h = addLine(bytes);
+        if (firstCacheMismatch === undefined && i < cached && cache!.compare(h, 0, HASH_SIZE, i * HASH_SIZE, (i + 1) * HASH_SIZE) !== 0) {
+          firstCacheMismatch = i;
         }
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      } finally {
-        await source.close();
-      }
+      });
 
       const heads = chain?.heads ?? [];
       last = heads.at(-1);
@@ -404,29 +399,27 @@ export function createLedger(opts: LedgerOptions): Ledger {
     },
 
     async leafLine(index) {
-      const offset = offsets[index];
-      if (offset === undefined) throw new VaultMeshError('NOT_FOUND', `no leaf ${index} in ${opts.journalFile}`, { status: 404 });
-      const length = (offsets[index + 1] ?? endOffset) - offset - 1;
-      const fh = await open(files.journal, 'r');
-      try {
-        const buf = Buffer.alloc(length);
-        const { bytesRead } = await fh.read(buf, 0, length, offset);
-        const line = buf.subarray(0, bytesRead);
-        if (bytesRead !== length || !leafHash(line).equals(log.at(index)!)) {
-          throw ledgerError(`${opts.journalFile}:${index + 1} changed on disk since it was appended`);
-        }
-        return line;
-      } finally {
-        await fh.close();
-      }
+      const seq = seqs[index];
+      if (seq === undefined) throw new VaultMeshError('NOT_FOUND', `no leaf ${index} in ${opts.journalFile}`, { status: 404 });
+      let line: Buffer | undefined;
+      await opts.store.tail(
+        { afterSeq: seq - 1 },
+        (entry) => {
+          line = entry.line;
+          return false;
+        },
+        { journals: [opts.journal], onCorrupt: 'skip' },
+      );
+      if (!line || !leafHash(line).equals(log.at(index)!)) throw ledgerError(`${opts.journalFile}:${index + 1} changed on disk since it was appended`);
+      return Buffer.from(line);
     },
   };
   return ledger;
 }
 
 /** A ledger for one of the two standard journals in `dir`. */
-export function createNamedLedger(name: LedgerName, opts: Omit<LedgerOptions, 'journalFile' | 'rootFile' | 'chainFile'>): Ledger {
-  return createLedger({ ...opts, ...LEDGER_FILES[name] });
+export function createNamedLedger(name: LedgerName, opts: Omit<LedgerOptions, 'journal' | 'journalFile' | 'rootFile' | 'chainFile'>): Ledger {
+  return createLedger({ ...opts, journal: name, ...LEDGER_FILES[name] });
 }
 
 /**

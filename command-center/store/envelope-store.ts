@@ -11,6 +11,7 @@
  *   each durable batch to `onCommit` (the commit fan-out) before any append of it resolves.
  * - `tail` reads what is stored after a point, oldest first, and `readNewestFirst` one journal from its end: what
  *   history pages, a follower or a second replica need. Neither sees an entry before it is durable.
+ * - `readLines` gives one journal's stored lines, in order and unparsed: the ledgers hash them as they are.
  */
 import type { Envelope, EnvelopeDraft, JournalName } from '../../protocol/envelope.js';
 import type { HeartbeatSummary } from './heartbeat-segments.js';
@@ -43,15 +44,21 @@ export interface TailOptions {
 /** Return false from a visitor to stop reading. */
 export type Visit = (entry: Committed) => boolean | void;
 
-export interface EnvelopeStore {
+/** The read side alone (what history pages and the ledgers use). */
+export interface EnvelopeReader {
+  tail(from: TailFrom, visit: Visit, opts?: TailOptions): Promise<void>;
+  readNewestFirst(journal: JournalName, visit: Visit): Promise<void>;
+  /** Every stored line of one journal in seq order, as stored (RFC 8785 bytes, no newline), not parsed. */
+  readLines(journal: JournalName, visit: (line: Buffer) => void): Promise<void>;
+}
+
+export interface EnvelopeStore extends EnvelopeReader {
   /** Heartbeat history that replay does not visit, summarised when it was set aside; undefined when there is none. */
   readonly heartbeatSummary: HeartbeatSummary | undefined;
   /** The highest durable seq (after replay: the last replayed one); `tail` reads up to it. */
   readonly lastSeq: number;
   replay(visit: (entry: Committed) => void): Promise<ReplayReport>;
   append(drafts: readonly EnvelopeDraft[]): Promise<Committed[]>;
-  tail(from: TailFrom, visit: Visit, opts?: TailOptions): Promise<void>;
-  readNewestFirst(journal: JournalName, visit: Visit): Promise<void>;
   /** Resolves when everything appended so far is durable (or failed). */
   flush(): Promise<void>;
   close(): Promise<void>;

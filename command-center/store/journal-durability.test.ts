@@ -12,7 +12,8 @@ import { keyPairFromSeed } from '../../protocol/keys.js';
 import { cleanupAfterEach, quietLogger, tempDir } from '../../test/helpers.js';
 import { openJournal, realFileOps, type Journal, type JournalFileOps } from './journal.js';
 import { replayJournals } from './replay.js';
-import { createJsonlStore, prepareLogDir } from './jsonl-store.js';
+import { createJsonlReader, createJsonlStore, prepareLogDir } from './jsonl-store.js';
+
 import { createNamedLedger } from '../ledger/ledger.js';
 
 const onCleanup = cleanupAfterEach();
@@ -102,8 +103,8 @@ describe('file modes', () => {
 
   it('writes ROOT.txt, PROOFCHAIN.json and the leaf cache 0640', async () => {
     const dir = newDir();
-    writeFileSync(join(dir, 'sovereign-scans.jsonl'), '{"id":"s1","seq":1}\n');
-    const ledger = createNamedLedger('scans', { dir, key: keyPairFromSeed(new Uint8Array(32).fill(3)) });
+    writeFileSync(join(dir, 'sovereign-scans.jsonl'), '{"author":"node:n1","body":{},"id":"s1","kind":"scan","node_id":"n1","seq":1,"ts":"2025-01-01T00:00:00.000Z","v":1}\n');
+    const ledger = createNamedLedger('scans', { dir, store: createJsonlReader({ dir }), key: keyPairFromSeed(new Uint8Array(32).fill(3)) });
     await ledger.load();
     await ledger.publishHead();
     await ledger.close();

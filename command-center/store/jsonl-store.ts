@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { journalForKind, type Envelope, type JournalName } from '../../protocol/envelope.js';
 import { VaultMeshError } from '../../protocol/errors.js';
 import type { Logger } from '../../lib/logger.js';
-import { JOURNAL_FILES, journalPaths, listSegments, mergeJournals, readLinesBackward, parseJournalLine, seekJournal } from '../../lib/journal/index.js';
-import type { Committed, EnvelopeStore, TailFrom, TailOptions, Visit } from './envelope-store.js';
+import { JOURNAL_FILES, journalPaths, LineSource, listSegments, mergeJournals, readLinesBackward, parseJournalLine, seekJournal } from '../../lib/journal/index.js';
+import type { Committed, EnvelopeReader, EnvelopeStore, TailFrom, TailOptions, Visit } from './envelope-store.js';
 import { openJournal, type FsyncMode, type Journal, type JournalFileOps } from './journal.js';
 import { replayJournals } from './replay.js';
 import { pruneSegments, readSummary, segmentsToReplay, writeSummary, type HeartbeatSummary } from './heartbeat-segments.js';
@@ -57,6 +57,84 @@ export function prepareLogDir(dir: string, log: Logger, chmod: (path: string, mo
   }
 }
 
+const committed = (envelope: Envelope, line: Buffer): Committed => ({ envelope, journal: journalForKind(envelope.kind), line });
+
+/**
+ * The read side of the JSONL store over a log dir: also usable alone (offline tools, tests). `durableSeq` bounds
+ * `tail` and `readNewestFirst` to what is acknowledged; a line being written or synced is never read.
+ */
+export function createJsonlReader(opts: { dir: string; durableSeq?: () => number }): EnvelopeReader {
+  const { dir } = opts;
+  const durableSeq = opts.durableSeq ?? (() => Number.MAX_SAFE_INTEGER);
+  // Closed heartbeat segments come before the active file: together they are the heartbeat journal in seq order.
+  const filesOf = (names: readonly JournalName[]): string[] =>
+    names.flatMap((n) => [...(n === 'heartbeats' ? listSegments(dir).map((s) => s.path) : []), join(dir, JOURNAL_FILES[n])]);
+
+  return {
+    async tail(from: TailFrom, visit: Visit, tailOpts: TailOptions = {}) {
+      const upTo = durableSeq();
+      const files = filesOf(tailOpts.journals ?? (Object.keys(JOURNAL_FILES) as JournalName[]));
+      const start = 'afterSeq' in from ? (e: Envelope) => e.seq > from.afterSeq : (e: Envelope) => Date.parse(e.ts) >= from.tsMs;
+      const fromOffsets: Record<string, { offset: number; lineNo: number }> = {};
+      // lineNo names lines in corruption reports only; after a seek it is unknown, so it reads 0.
+      for (const f of files) fromOffsets[f] = { offset: await seekJournal(f, start), lineNo: 0 };
+      let corrupt: string | undefined;
+      try {
+        const result = await mergeJournals(files, {
+          fromOffsets,
+          onCorrupt: (bad) => {
+            if (tailOpts.onCorrupt === 'skip') return 'skip';
+            corrupt = `${bad.file}:${bad.line.lineNo}: ${bad.reason}`;
+            return 'stop';
+          },
+          visit: ({ envelope, line }) => {
+            // mergeJournals has no early exit: a sentinel error ends it and closes its files (in its finally).
+            if (envelope.seq > upTo || visit(committed(envelope, line.bytes)) === false) throw STOP;
+          },
+        });
+        if (result.stopped) throw new VaultMeshError('JOURNAL_CORRUPT', corrupt ?? 'corrupt journal line', { status: 500 });
+      } catch (err) {
+        if (err !== STOP) throw err;
+      }
+    },
+
+    async readNewestFirst(name, visit) {
+      const upTo = durableSeq();
+      for (const file of filesOf([name]).reverse()) {
+        let stopped = false;
+        await readLinesBackward(file, (line) => {
+          const env = parseJournalLine(line);
+          if (typeof env === 'string' || env.seq > upTo) return true; // bad lines were refused or quarantined by replay
+          if (visit(committed(env, line)) === false) {
+            stopped = true;
+            return false;
+          }
+          return true;
+        });
+        if (stopped) return;
+      }
+    },
+
+    async readLines(name, visit) {
+      for (const file of filesOf([name])) {
+        const source = new LineSource(file);
+        try {
+          await source.open();
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+          throw err;
+        }
+        try {
+          // A torn tail is not a line (replay has set it aside before anyone reads).
+          for (let batch = await source.nextBatch(); batch; batch = await source.nextBatch()) for (const l of batch) visit(l.bytes);
+        } finally {
+          await source.close();
+        }
+      }
+    },
+  };
+}
+
 export function createJsonlStore(opts: JsonlStoreOptions): EnvelopeStore {
   const { dir, log } = opts;
   const now = opts.now ?? (() => new Date());
@@ -66,9 +144,7 @@ export function createJsonlStore(opts: JsonlStoreOptions): EnvelopeStore {
   let replayed = false;
   let lastSeq = 0;
 
-  const committed = (envelope: Envelope, line: Buffer): Committed => ({ envelope, journal: journalForKind(envelope.kind), line });
-  const filesOf = (names: readonly JournalName[]): string[] =>
-    names.flatMap((n) => [...(n === 'heartbeats' ? listSegments(dir).map((s) => s.path) : []), join(dir, JOURNAL_FILES[n])]);
+  const reader = createJsonlReader({ dir, durableSeq: () => lastSeq });
   const open = (): Journal => {
     if (!journal) throw new Error('jsonl store: append before replay');
     return journal;
@@ -120,50 +196,9 @@ export function createJsonlStore(opts: JsonlStoreOptions): EnvelopeStore {
 
     append: (drafts) => open().append(drafts),
 
-    async tail(from: TailFrom, visit: Visit, tailOpts: TailOptions = {}) {
-      const upTo = lastSeq; // what is durable now; a line still being written or synced is not read
-      const files = filesOf(tailOpts.journals ?? (Object.keys(JOURNAL_FILES) as JournalName[]));
-      const start = 'afterSeq' in from ? (e: Envelope) => e.seq > from.afterSeq : (e: Envelope) => Date.parse(e.ts) >= from.tsMs;
-      const fromOffsets: Record<string, { offset: number; lineNo: number }> = {};
-      // lineNo names lines in corruption reports only; after a seek it is unknown, so it reads 0.
-      for (const f of files) fromOffsets[f] = { offset: await seekJournal(f, start), lineNo: 0 };
-      let corrupt: string | undefined;
-      try {
-        const result = await mergeJournals(files, {
-          fromOffsets,
-          onCorrupt: (bad) => {
-            if (tailOpts.onCorrupt === 'skip') return 'skip';
-            corrupt = `${bad.file}:${bad.line.lineNo}: ${bad.reason}`;
-            return 'stop';
-          },
-          visit: ({ envelope, line }) => {
-            // mergeJournals has no early exit: a sentinel error ends it and closes its files (in its finally).
-            if (envelope.seq > upTo || visit(committed(envelope, line.bytes)) === false) throw STOP;
-          },
-        });
-        if (result.stopped) throw new VaultMeshError('JOURNAL_CORRUPT', corrupt ?? 'corrupt journal line', { status: 500 });
-      } catch (err) {
-        if (err !== STOP) throw err;
-      }
-    },
-
-    async readNewestFirst(name, visit) {
-      const upTo = lastSeq;
-      const files = filesOf([name]).reverse();
-      for (const file of files) {
-        let stopped = false;
-        await readLinesBackward(file, (line) => {
-          const env = parseJournalLine(line);
-          if (typeof env === 'string' || env.seq > upTo) return true; // bad lines were refused or quarantined by replay
-          if (visit(committed(env, line)) === false) {
-            stopped = true;
-            return false;
-          }
-          return true;
-        });
-        if (stopped) return;
-      }
-    },
+    tail: reader.tail,
+    readNewestFirst: reader.readNewestFirst,
+    readLines: reader.readLines,
 
     flush: () => journal?.flush() ?? Promise.resolve(),
     close: () => journal?.close() ?? Promise.resolve(),
