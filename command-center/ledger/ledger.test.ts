@@ -19,6 +19,7 @@ import {
   headSignatureProblem,
   parseProofChain,
   parseRootFile,
+  signTreeHead,
   type ChainEntry,
 } from '../../protocol/ledger-files.js';
 import { listArchiveSegments } from '../../lib/ledger-files.js';
@@ -197,6 +198,26 @@ describe('ledger', () => {
     const file = join(dir, 'PROOFCHAIN.json');
     writeFileSync(file, readFileSync(file, 'utf8').replace('"timestamp":"2025', '"timestamp":"2026'));
     await expect(open().load()).rejects.toMatchObject({ code: 'LEDGER_MISMATCH', message: expect.stringContaining('signature') });
+  });
+
+  it('checks every head of the chain file at load, not only the last: an edited older head is refused', async () => {
+    const a = open();
+    await a.load();
+    for (const upto of [2, 4, 6]) {
+      write(a, upto - 2, upto);
+      await a.publishHead();
+    }
+    await a.close();
+    const file = join(dir, 'PROOFCHAIN.json');
+    const text = readFileSync(file, 'utf8');
+    const lines = text.split('\n');
+    // Head #0 re-signed by someone else: a valid signature on its own, but the chain no longer links to it.
+    const entry = JSON.parse(lines[1]!.replace(/,$/, '')) as ChainEntry;
+    const forger = keyPairFromSeed(new Uint8Array(32).fill(9));
+    const forged = { head: signTreeHead({ ...entry.head, key_id: forger.keyId, timestamp: '2025-01-01T00:00:00.500Z' }, forger), public_key: forger.publicKeyHex, consistency_proof: [] };
+    lines[1] = canonicalJson(forged) + ',';
+    writeFileSync(file, lines.join('\n'));
+    await expect(open().load()).rejects.toMatchObject({ code: 'LEDGER_MISMATCH', message: expect.stringContaining('head #1 (tree_size 4) in PROOFCHAIN.json: previous_head_hash') });
   });
 
   it('leafLine notices a line changed on disk after append', async () => {

@@ -34,7 +34,6 @@ import {
   formatProofChain,
   formatRootFile,
   headHash,
-  headSignatureProblem,
   leavesFileFor,
   signTreeHead,
   type ChainEntry,
@@ -45,6 +44,7 @@ import {
 } from '../../protocol/ledger-files.js';
 import { writeFileAtomicSync } from '../../lib/atomic-file.js';
 import { listArchiveSegments, readProofChain } from '../../lib/ledger-files.js';
+import { checkProofChain } from '../../protocol/proof-chain-check.js';
 import { HASH_SIZE, MerkleLog, leafHash } from '../../protocol/merkle.js';
 import type { JournalName } from '../../protocol/envelope.js';
 import type { Committed, EnvelopeReader } from '../store/envelope-store.js';
@@ -202,17 +202,22 @@ export function createLedger(opts: LedgerOptions): Ledger {
 
     async load() {
       const chain = readProofChain(files.chain);
-      if (chain && chain.log !== opts.journalFile) throw ledgerError(`${opts.chainFile} is the chain of ${chain.log}, not ${opts.journalFile}`);
       const at = chain ? chainPosition(chain) : { first_index: 0, previous_head_hash: null };
       if (!chain) {
         const archived = listArchiveSegments(opts.dir, opts.chainFile);
         if (archived.length > 0) throw ledgerError(`${opts.chainFile} is missing but its archive segments (${archived.at(-1)!.file}, …) exist: restore it from a backup`);
       } else {
-        if (chain.heads.length === 0 && at.first_index > 0) throw ledgerError(`${opts.chainFile} has no heads but starts at head #${at.first_index}`);
-        const firstPrev = chain.heads[0]?.head.previous_head_hash;
-        if (firstPrev !== undefined && firstPrev !== at.previous_head_hash) {
-          throw ledgerError(`${opts.chainFile}: previous_head_hash ${at.previous_head_hash} is not its first head's (${firstPrev})`);
-        }
+        // The checker `vaultmesh ledger verify` uses, on the chain file alone (its archive segments are verify's
+        // business): every head's link and consistency proof, and the last head's signature, which through the
+        // links authenticates the others.
+        const { problems } = checkProofChain([{ file: opts.chainFile, chain }], {
+          journalFile: opts.journalFile,
+          chainFile: opts.chainFile,
+          backend,
+          start: 'first-file',
+          signatures: 'last',
+        });
+        if (problems.length > 0) throw ledgerError(problems[0]!.message);
       }
       let cache: Buffer | undefined;
       try {
@@ -242,8 +247,6 @@ export function createLedger(opts: LedgerOptions): Ledger {
         if (log.size < tree_size) {
           throw ledgerError(`${opts.journalFile} has ${log.size} lines but ${where} signs ${tree_size}: the log was truncated or lines were deleted`);
         }
-        const problem = headSignatureProblem(last, backend);
-        if (problem) throw ledgerError(`${where}: ${problem}`);
         if (!trusted.has(last.public_key)) {
           throw ledgerError(
             `${where} is signed by key_id ${last.head.key_id}, which is neither this center's key (${opts.key.keyId}) nor a previous key it was given` +
