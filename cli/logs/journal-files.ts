@@ -8,8 +8,6 @@ import { listJournalFiles, mergeJournals, type JournalEntry, type JournalFile, t
 import { VaultMeshError } from '../../protocol/errors.js';
 import { usageError } from './filters.js';
 
-export { listJournalFiles, type JournalFile };
-
 /** Fails with USAGE (exit 2) when the log dir is missing or not a directory. */
 export async function assertLogDir(dir: string): Promise<void> {
   const hint = 'pass --dir <path> or set VAULTMESH_LOG_DIR to the command center log dir';

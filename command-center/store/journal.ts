@@ -2,8 +2,9 @@
  * The append-only journal set: one JSONL file per journal name in the log dir, one canonical envelope per line,
  * a global `seq` assigned here. Appends are acknowledged only when durable. Group commit: appends that arrive
  * while a write is in flight wait for the next batch, and the whole batch shares one write and one fdatasync per
- * file. A failed write rolls the file back to its last acknowledged length, so the file never holds a half line
- * that later appends would bury in the middle.
+ * file. A failed write rolls the file back to its last acknowledged length and syncs that, so the file never holds
+ * a half line that later appends would bury in the middle, and a line answered 503 never reappears after a crash.
+ * This is the JSONL store's append path (jsonl-store.ts); nothing else in the center opens it.
  */
 import { open, rename, type FileHandle } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';

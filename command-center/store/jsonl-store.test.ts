@@ -71,7 +71,7 @@ describe('JSONL store', () => {
   it('refuses to append before replay, and to replay twice', async () => {
     const dir = newDir();
     const store = createJsonlStore({ dir, log: quietLogger, onCommit: () => {} });
-    expect(() => store.append([note(1)])).toThrow(/append before replay/);
+    await expect(store.append([note(1)])).rejects.toThrow(/append before replay/);
     await store.replay(() => {});
     await expect(store.replay(() => {})).rejects.toThrow(/once/);
     await store.close();

@@ -194,7 +194,7 @@ export function createJsonlStore(opts: JsonlStoreOptions): EnvelopeStore {
       return report;
     },
 
-    append: (drafts) => open().append(drafts),
+    append: async (drafts) => open().append(drafts),
 
     tail: reader.tail,
     readNewestFirst: reader.readNewestFirst,
