@@ -156,11 +156,16 @@ export async function composeCenter(config: CenterConfig, opts: CenterOptions = 
 
   // The ledgers read the journals as left by replay (torn tails already set aside) and refuse to start on a log
   // shorter than its last signed head.
-  await ledgers.scans.load();
-  await ledgers.commands.load();
-  // Lines written while no head could be published (a crash right after an append) get a head now.
-  await ledgers.scans.publishHead();
-  await ledgers.commands.publishHead();
+  try {
+    await ledgers.scans.load();
+    await ledgers.commands.load();
+    // Lines written while no head could be published (a crash right after an append) get a head now.
+    await ledgers.scans.publishHead();
+    await ledgers.commands.publishHead();
+  } catch (err) {
+    await store.close(); // replay opened the journals for appends: do not leave them open on a refused start
+    throw err;
+  }
 
   const pipeline = createPipeline({ store, recentIds });
   const submit: Services['submit'] = async (draft) => {
