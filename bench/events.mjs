@@ -97,7 +97,7 @@ async function timeGets(url, token, query, times) {
 
 /** The old page found the naive way: read the journal from the start until the page is full. */
 async function naiveOldPage(dir, since, limit) {
-  const { mergeJournals } = await import(pathToFileURL(join(DIST, 'command-center', 'journal-reader.js')).href);
+  const { mergeJournals } = await import(pathToFileURL(join(DIST, 'lib', 'journal', 'index.js')).href);
   const items = [];
   const t0 = performance.now();
   class Full extends Error {}

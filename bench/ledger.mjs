@@ -133,6 +133,7 @@ function runChild(kind) {
 export async function run({ log = () => {} } = {}) {
   const { leafHash, merkleRoot, inclusionProof } = await dist('protocol/merkle.js');
   const { createLedger } = await dist('command-center/ledger/ledger.js');
+  const { createJsonlReader } = await dist('command-center/store/jsonl-store.js');
   const { ledgerVerify } = await dist('cli/ledger.js');
   const { keyPairFromSeed } = await dist('protocol/keys.js');
   const key = keyPairFromSeed(new Uint8Array(32).fill(9));
@@ -190,12 +191,12 @@ export async function run({ log = () => {} } = {}) {
       for (let i = 0; i < batch.length; i += 100) ledger.append(batch.slice(i, i + 100));
       return (ms(t) / count) * 1000; // µs
     };
-    const small = createLedger({ dir, journalFile: 'small.jsonl', rootFile: 'SMALL_ROOT.txt', chainFile: 'SMALL_PROOFCHAIN.json', key });
+    const small = createLedger({ dir, store: createJsonlReader({ dir }), journal: 'scans', journalFile: 'small.jsonl', rootFile: 'SMALL_ROOT.txt', chainFile: 'SMALL_PROOFCHAIN.json', key });
     await small.load();
     await appendPerLeaf(small, 0, 1000);
     const atSmall = await appendPerLeaf(small, 1000, 20_000);
     await small.close();
-    const big = createLedger({ dir, journalFile: 'big.jsonl', rootFile: 'BIG_ROOT.txt', chainFile: 'BIG_PROOFCHAIN.json', key });
+    const big = createLedger({ dir, store: createJsonlReader({ dir }), journal: 'scans', journalFile: 'big.jsonl', rootFile: 'BIG_ROOT.txt', chainFile: 'BIG_PROOFCHAIN.json', key });
     await big.load();
     log(`appending ${N} lines to a ledger…`);
     await appendPerLeaf(big, 0, N);
@@ -222,7 +223,7 @@ export async function run({ log = () => {} } = {}) {
   const vdir = mkdtempSync(join(tmpdir(), 'vm-bench-verify-'));
   try {
     log(`generating a ~${VERIFY_MB} MB scans journal…`);
-    const ledger = createLedger({ dir: vdir, journalFile: 'sovereign-scans.jsonl', rootFile: 'ROOT.txt', chainFile: 'PROOFCHAIN.json', key });
+    const ledger = createLedger({ dir: vdir, store: createJsonlReader({ dir: vdir }), journal: 'scans', journalFile: 'sovereign-scans.jsonl', rootFile: 'ROOT.txt', chainFile: 'PROOFCHAIN.json', key });
     await ledger.load();
     const file = join(vdir, 'sovereign-scans.jsonl');
     let written = 0;
@@ -267,7 +268,8 @@ export async function run({ log = () => {} } = {}) {
  * through publishHead would mostly measure 400,000 fsyncs). Returns every entry line, for the old-format baseline.
  */
 async function synthesizeChain(dir, heads, key) {
-  const { signTreeHead, headHash, formatProofChain, archiveFileName, formatRootFile, DEFAULT_MAX_CHAIN_HEADS: per } = await dist('command-center/ledger/ledger.js');
+  const { DEFAULT_MAX_CHAIN_HEADS: per } = await dist('command-center/ledger/ledger.js');
+  const { signTreeHead, headHash, formatProofChain, archiveFileName, formatRootFile } = await dist('protocol/ledger-files.js');
   const { canonicalJson } = await dist('protocol/canonical-json.js');
   const { MerkleLog, leafHash } = await dist('protocol/merkle.js');
   const log = new MerkleLog();
@@ -304,11 +306,13 @@ async function synthesizeChain(dir, heads, key) {
 
 /** 6. publishHead cost with 100 vs HEADS heads in the chain; the old whole-file rewrite; verify across segments. */
 async function headWrites({ row, log, key }) {
-  const { createNamedLedger, formatProofChain } = await dist('command-center/ledger/ledger.js');
+  const { createNamedLedger } = await dist('command-center/ledger/ledger.js');
+  const { createJsonlReader } = await dist('command-center/store/jsonl-store.js');
+  const { formatProofChain } = await dist('protocol/ledger-files.js');
   const { ledgerVerify } = await dist('cli/ledger.js');
   const { writeFileAtomicSync } = await dist('lib/atomic-file.js');
   const measure = async (dir, heads) => {
-    const ledger = createNamedLedger('scans', { dir, key });
+    const ledger = createNamedLedger('scans', { dir, store: createJsonlReader({ dir }), key });
     await ledger.load();
     const times = [];
     let chainBytes = 0;

@@ -54,7 +54,7 @@ async function timed(count) {
 }
 
 export async function run({ log = console.error } = {}) {
-  const { LineSource } = await dist('command-center/store/journal-reader.js');
+  const { LineSource } = await dist('lib/journal/index.js');
   const ndjson = (await import('ndjson')).default;
   const dir = mkdtempSync(join(tmpdir(), 'vm-bench-split-'));
   try {

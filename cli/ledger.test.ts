@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createNamedLedger, formatProofChain, parseProofChain, type LedgerName } from '../command-center/ledger/ledger.js';
+import { createNamedLedger } from '../command-center/ledger/ledger.js';
+import { createJsonlReader } from '../command-center/store/jsonl-store.js';
+import { formatProofChain, parseProofChain, type LedgerName } from '../protocol/ledger-files.js';
 import { canonicalJson } from '../protocol/canonical-json.js';
 import { keyPairFromSeed, type KeyPair } from '../protocol/keys.js';
 import { runLedger } from './commands/ledger.js';
@@ -34,7 +36,7 @@ function line(i: number, salt = ''): string {
 async function makeLogDir(key: KeyPair, salt = '', name: LedgerName = 'scans'): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'vm-cli-ledger-'));
   let t = Date.parse('2025-01-01T00:00:00Z');
-  const ledger = createNamedLedger(name, { dir, key, now: () => new Date((t += 60_000)) });
+  const ledger = createNamedLedger(name, { dir, store: createJsonlReader({ dir }), key, now: () => new Date((t += 60_000)) });
   await ledger.load();
   const journal = join(dir, name === 'scans' ? JOURNAL : 'commands.jsonl');
   let i = 0;
@@ -185,7 +187,7 @@ describe('ledger verify across archive segments', () => {
     const dir = mkdtempSync(join(tmpdir(), 'vm-cli-seg-'));
     scratch.push(dir);
     let t = Date.parse('2025-01-01T00:00:00Z');
-    const ledger = createNamedLedger('scans', { dir, key: keyA, now: () => new Date((t += 60_000)), maxChainHeads: 2 });
+    const ledger = createNamedLedger('scans', { dir, store: createJsonlReader({ dir }), key: keyA, now: () => new Date((t += 60_000)), maxChainHeads: 2 });
     await ledger.load();
     for (let i = 0; i < 21; i += 3) {
       const batch = [0, 1, 2].map((k) => Buffer.from(line(i + k, salt)));

@@ -7,31 +7,29 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
 import {
   LEDGER_FILES,
-  PROOF_BUNDLE_FORMAT,
-  chainPosition,
+  buildProofBundle,
+  checkProofBundle,
   envelopeIdOf,
-  hashesFromHex,
-  headHash,
+  envelopeSeqOf,
   headSignatureProblem,
   leavesFileFor,
-  listArchiveSegments,
   parseRootFile,
-  readProofChain,
-  signedTreeHeadSchema,
-  type ChainEntry,
   type LedgerName,
   type LedgerRoot,
+  type ProofBundle,
+  type ProofChain,
   type SignedTreeHead,
-} from '../command-center/ledger/ledger.js';
-import { LineSource } from '../command-center/store/journal-reader.js';
-import { nodeCryptoBackend, type Ed25519Backend } from '../protocol/ed25519.js';
+} from '../protocol/ledger-files.js';
+import { checkProofChain, type ChainFileInput } from '../protocol/proof-chain-check.js';
+import { LineSource } from '../lib/journal/index.js';
+import { listArchiveSegments, readProofChain } from '../lib/ledger-files.js';
+import type { Ed25519Backend } from '../protocol/ed25519.js';
 import { VaultMeshError, isVaultMeshError } from '../protocol/errors.js';
-import { fromHex, toHex } from '../protocol/hex.js';
+import { toHex } from '../protocol/hex.js';
 import { keyIdOf } from '../protocol/keys.js';
-import { EMPTY_ROOT, HASH_SIZE, MerkleFrontier, MerkleLog, leafHash, verifyConsistency, verifyInclusion } from '../protocol/merkle.js';
+import { EMPTY_ROOT, HASH_SIZE, MerkleFrontier, MerkleLog, leafHash } from '../protocol/merkle.js';
 
 export type LedgerWhich = LedgerName;
 
@@ -136,26 +134,6 @@ export interface VerifyResult {
 }
 
 const MAX_PROBLEMS = 100;
-const SEQ_KEY = Buffer.from(',"seq":');
-
-/** `seq` of a canonical envelope line: the last `,"seq":` (only ts and v follow it), else JSON.parse. */
-function seqOf(line: Buffer): number | undefined {
-  const at = line.lastIndexOf(SEQ_KEY);
-  if (at >= 0) {
-    let n = 0;
-    let i = at + SEQ_KEY.length;
-    const start = i;
-    for (; i < line.length && line[i]! >= 0x30 && line[i]! <= 0x39 && i - start < 16; i++) n = n * 10 + (line[i]! - 0x30);
-    if (i > start && (line[i] === 0x2c || line[i] === 0x7d)) return n;
-  }
-  try {
-    const seq = (JSON.parse(line.toString('utf8')) as { seq?: unknown } | null)?.seq;
-    return Number.isSafeInteger(seq) ? (seq as number) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 function sortProblems(list: VerifyProblem[]): VerifyProblem[] {
   const rank = (p: VerifyProblem): number[] =>
     p.where === 'line' ? [0, p.line ?? 0] : p.where === 'head' ? [1, p.head_index ?? 0] : p.where === 'chain' ? [2, 0] : [3, 0];
@@ -165,152 +143,33 @@ function sortProblems(list: VerifyProblem[]): VerifyProblem[] {
     .map((x) => x.p);
 }
 
-/** Growable packed storage: per head, the tree size, two 32-byte hashes and a state byte (~80 bytes a head). */
-class HeadTable {
-  length = 0;
-  private sizes = new Float64Array(1024);
-  private state = new Uint8Array(1024); // 0 missing, 1 signature fails, 2 signature holds
-  private roots = Buffer.alloc(1024 * HASH_SIZE);
-  private hashes = Buffer.alloc(1024 * HASH_SIZE);
-  private fileIds = new Uint32Array(1024);
-  private fileNames: string[] = [];
-
-  private grow(): void {
-    const cap = this.sizes.length * 2;
-    const sizes = new Float64Array(cap);
-    sizes.set(this.sizes);
-    const state = new Uint8Array(cap);
-    state.set(this.state);
-    const roots = Buffer.alloc(cap * HASH_SIZE);
-    this.roots.copy(roots);
-    const hashes = Buffer.alloc(cap * HASH_SIZE);
-    this.hashes.copy(hashes);
-    const fileIds = new Uint32Array(cap);
-    fileIds.set(this.fileIds);
-    Object.assign(this, { sizes, state, roots, hashes, fileIds });
-  }
-
-  push(entry: ChainEntry | undefined, signatureOk = false, file = ''): void {
-    if (this.length === this.sizes.length) this.grow();
-    const i = this.length++;
-    if (!entry) return; // a missing head (gap between segments)
-    if (this.fileNames.at(-1) !== file) this.fileNames.push(file);
-    this.fileIds[i] = this.fileNames.length - 1;
-    this.sizes[i] = entry.head.tree_size;
-    this.state[i] = signatureOk ? 2 : 1;
-    this.roots.write(entry.head.root_hash, i * HASH_SIZE, 'hex');
-    this.hashes.write(headHash(entry.head), i * HASH_SIZE, 'hex');
-  }
-
-  present(i: number): boolean {
-    return this.state[i] !== 0;
-  }
-  signatureOk(i: number): boolean {
-    return this.state[i] === 2;
-  }
-  size(i: number): number {
-    return this.sizes[i]!;
-  }
-  root(i: number): string {
-    return this.roots.toString('hex', i * HASH_SIZE, (i + 1) * HASH_SIZE);
-  }
-  hash(i: number): string {
-    return this.hashes.toString('hex', i * HASH_SIZE, (i + 1) * HASH_SIZE);
-  }
-  /** The chain file or archive segment the head was read from. */
-  file(i: number): string {
-    return this.fileNames[this.fileIds[i]!]!;
-  }
-}
-
-interface ChainCheck {
-  table: HeadTable;
-  heads: number;
-  segments: number;
-  last?: ChainEntry;
-}
-
 /**
- * Checks of the chain alone, reading the archive segments in order and then the chain file, one file in memory at a
- * time: schema, segment names and positions, gaps (a deleted segment), duplicates (a crash between archiving and
- * rewriting the chain file leaves heads in both; they must be identical), signatures, the pinned key, hash links
- * and consistency proofs, across segment boundaries too.
+ * The chain alone, through the one checker the center's ledger load uses too (protocol/proof-chain-check.ts): the
+ * archive segments in order, then the chain file, one file in memory at a time.
  */
-function checkChain(dir: string, chainFile: string, journalFile: string, opts: VerifyOptions, problems: VerifyProblem[]): ChainCheck {
-  const backend = opts.backend ?? nodeCryptoBackend;
+function checkChain(dir: string, chainFile: string, journalFile: string, opts: VerifyOptions, problems: VerifyProblem[]) {
   const archives = listArchiveSegments(dir, chainFile);
-  const files: Array<{ file: string; name?: { first: number; last: number } }> = archives.map((a) => ({ file: a.file, name: { first: a.first, last: a.last } }));
-  if (existsSync(join(dir, chainFile))) files.push({ file: chainFile });
-  else if (archives.length > 0) problems.push({ where: 'chain', file: chainFile, message: `${chainFile} is missing but archive segments exist: the newest heads are gone` });
-
-  const table = new HeadTable();
-  let heads = 0;
-  let prev: ChainEntry | 'gap' | undefined; // the head before the next new index ('gap': not known)
-  for (const { file, name } of files) {
-    let chain;
-    try {
-      chain = readProofChain(join(dir, file));
-    } catch (err) {
-      if (!isVaultMeshError(err)) throw err;
-      problems.push({ where: 'chain', file, message: err.message });
-      continue;
-    }
-    if (!chain) continue;
-    const fileProblem = (message: string) => problems.push({ where: 'chain', file, message: `${file}: ${message}` });
-    const at = chainPosition(chain);
-    if (chain.log !== journalFile) fileProblem(`chain is for ${chain.log}, not ${journalFile}`);
-    if (name && (at.first_index !== name.first || at.first_index + chain.heads.length - 1 !== name.last)) {
-      fileProblem(`holds heads #${at.first_index}..#${at.first_index + chain.heads.length - 1}, not the #${name.first}..#${name.last} its name says`);
-    }
-    const firstPrev = chain.heads[0]?.head.previous_head_hash;
-    if (firstPrev !== undefined && firstPrev !== at.previous_head_hash) fileProblem(`previous_head_hash ${at.previous_head_hash} is not its first head's (${firstPrev})`);
-
-    chain.heads.forEach((entry, k) => {
-      const i = at.first_index + k;
-      const bad = (message: string) => problems.push({ where: 'head', file, head_index: i, message: `head #${i} (tree_size ${entry.head.tree_size}) in ${file}: ${message}` });
-      if (i < table.length) {
-        // Already read from an earlier file: a copy left by a crash while archiving; it must be the same head.
-        if (table.present(i) && table.hash(i) !== headHash(entry.head)) bad(`differs from head #${i} in ${table.file(i)}`);
-        return;
-      }
-      if (i > table.length) {
-        problems.push({
-          where: 'head',
-          file,
-          head_index: table.length,
-          message: `heads #${table.length}..#${i - 1} are missing before ${file}: an archive segment ${archiveGlob(chainFile)} was deleted or moved`,
-        });
-        while (table.length < i) table.push(undefined);
-        prev = 'gap';
-      }
-      const sigProblem = headSignatureProblem(entry, backend);
-      if (sigProblem) bad(sigProblem);
-      if (opts.pubkey !== undefined && entry.public_key !== opts.pubkey) bad(`signed by ${entry.public_key}, not the pinned key ${opts.pubkey}`);
-      table.push(entry, sigProblem === undefined, file);
-      heads++;
-      const before = prev;
-      prev = entry;
-      if (before === 'gap') return; // its link cannot be checked; the gap is the problem reported
-      const expectedPrev = before ? headHash(before.head) : null;
-      if (entry.head.previous_head_hash !== expectedPrev) bad(`previous_head_hash is ${entry.head.previous_head_hash}, expected ${expectedPrev} (the chain was edited)`);
-      if (!before) {
-        if (entry.consistency_proof.length !== 0) bad('the first head must have an empty consistency_proof');
-        return;
-      }
-      if (entry.head.tree_size <= before.head.tree_size) {
-        bad(`tree_size does not grow (previous head has ${before.head.tree_size})`);
-        return;
-      }
-      const proof = hashesFromHex(entry.consistency_proof)!;
-      const ok = verifyConsistency(before.head.tree_size, entry.head.tree_size, fromHex(before.head.root_hash)!, fromHex(entry.head.root_hash)!, proof);
-      if (!ok) bad(`consistency proof from head #${i - 1} does not verify: this tree does not extend the previous one`);
-    });
+  function* files(): Generator<ChainFileInput> {
+    for (const a of archives) yield { file: a.file, name: { first: a.first, last: a.last }, ...readChain(join(dir, a.file)) };
+    if (existsSync(join(dir, chainFile))) yield { file: chainFile, ...readChain(join(dir, chainFile)) };
   }
-  return { table, heads, segments: archives.length, ...(prev && prev !== 'gap' ? { last: prev } : {}) };
+  if (!existsSync(join(dir, chainFile)) && archives.length > 0) {
+    problems.push({ where: 'chain', file: chainFile, message: `${chainFile} is missing but archive segments exist: the newest heads are gone` });
+  }
+  const result = checkProofChain(files(), { journalFile, chainFile, ...(opts.pubkey !== undefined ? { pubkey: opts.pubkey } : {}), ...(opts.backend ? { backend: opts.backend } : {}) });
+  problems.push(...result.problems);
+  return { ...result, segments: archives.length };
 }
 
-function archiveGlob(chainFile: string): string {
-  return `${chainFile.replace(/\.json$/, '')}-<first>-<last>.json`;
+/** A chain file read for the checker: parsed, or why it could not be. */
+function readChain(path: string): { chain?: ProofChain; error?: string } {
+  try {
+    const chain = readProofChain(path);
+    return chain ? { chain } : {};
+  } catch (err) {
+    if (!isVaultMeshError(err)) throw err;
+    return { error: err.message };
+  }
 }
 
 /** Recomputes everything from the log and checks the chain and root files against it. */
@@ -322,11 +181,7 @@ export async function ledgerVerify(dir: string, which: LedgerWhich = 'scans', op
   const warnings: string[] = [];
 
   const { table, heads, segments, last } = checkChain(dir, chainFile, journalFile, opts, problems);
-  const headIndexes = (): number[] => {
-    const out: number[] = [];
-    for (let i = 0; i < table.length; i++) if (table.present(i)) out.push(i);
-    return out;
-  };
+  const headIndexes = (): number[] => table.indexes();
 
   // One streaming pass: leaf hashes into a frontier, roots taken at every head size, line-level checks, and a
   // comparison with the leaf cache (used below only if the cache proves to hold the signed leaves).
@@ -354,7 +209,7 @@ export async function ledgerVerify(dir: string, which: LedgerWhich = 'scans', op
       frontier.append(h);
       if (wanted.has(frontier.size)) rootsAt.set(frontier.size, toHex(frontier.root()));
       if (firstCacheMismatch === undefined && i < cached && cache!.compare(h, 0, HASH_SIZE, i * HASH_SIZE, (i + 1) * HASH_SIZE) !== 0) firstCacheMismatch = i;
-      const seq = seqOf(bytes);
+      const seq = envelopeSeqOf(bytes);
       if (seq === undefined || envelopeIdOf(bytes) === undefined) lineProblem(lineNo, 'not an envelope (no id or seq)');
       else if (seq <= lastSeq) lineProblem(lineNo, `seq ${seq} does not increase (previous ${lastSeq}): lines were reordered or inserted`);
       if (seq !== undefined) lastSeq = Math.max(lastSeq, seq);
@@ -448,23 +303,7 @@ export async function ledgerVerify(dir: string, which: LedgerWhich = 'scans', op
 // ---------------------------------------------------------------------------------------------------------------
 
 
-const hex32 = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters');
-
-/** A self-contained inclusion proof: everything needed to check one journal line against a signed head. */
-export const proofBundleSchema = z.object({
-  format: z.literal(PROOF_BUNDLE_FORMAT),
-  /** The journal the line comes from (informational). */
-  log: z.string().optional(),
-  /** The journal line without its newline; leaf bytes = its UTF-8 encoding. */
-  leaf_line: z.string(),
-  leaf_index: z.number().int().nonnegative(),
-  tree_size: z.number().int().positive(),
-  audit_path: z.array(hex32),
-  head: signedTreeHeadSchema,
-  public_key: hex32,
-});
-
-export type ProofBundle = z.infer<typeof proofBundleSchema>;
+export { proofBundleSchema, type ProofBundle } from '../protocol/ledger-files.js';
 
 /** Which envelope to prove: its id, or its seq (what `vaultmesh logs view` shows). */
 export type ProveTarget = string | { seq: number };
@@ -486,7 +325,7 @@ export async function ledgerProve(dir: string, target: ProveTarget, opts: { whic
 
   const log = new MerkleLog();
   let found: { index: number; line: Buffer } | undefined;
-  const matches = typeof target === 'string' ? (bytes: Buffer) => envelopeIdOf(bytes) === target : (bytes: Buffer) => seqOf(bytes) === target.seq;
+  const matches = typeof target === 'string' ? (bytes: Buffer) => envelopeIdOf(bytes) === target : (bytes: Buffer) => envelopeSeqOf(bytes) === target.seq;
   const id = typeof target === 'string' ? target : `seq ${target.seq}`;
   await forEachLine(p.journal, (bytes) => {
     if (!found && matches(bytes)) found = { index: log.size, line: Buffer.from(bytes) };
@@ -501,18 +340,7 @@ export async function ledgerProve(dir: string, target: ProveTarget, opts: { whic
   if (log.size < size || toHex(log.root()) !== entry.head.root_hash) {
     throw new VaultMeshError('LEDGER_MISMATCH', `${journalFile} does not match the last head in ${chainFile}; run: vaultmesh ledger verify`);
   }
-  const leafLine = found.line.toString('utf8');
-  if (!Buffer.from(leafLine, 'utf8').equals(found.line)) throw new VaultMeshError('LEDGER_CORRUPT', `${journalFile}:${found.index + 1} is not valid UTF-8`);
-  return {
-    format: PROOF_BUNDLE_FORMAT,
-    log: journalFile,
-    leaf_line: leafLine,
-    leaf_index: found.index,
-    tree_size: size,
-    audit_path: log.inclusionProof(found.index, size).map(toHex),
-    head: entry.head,
-    public_key: entry.public_key,
-  };
+  return buildProofBundle({ log: journalFile, leafLine: found.line, leafIndex: found.index, auditPath: log.inclusionProof(found.index, size), head: entry.head, publicKey: entry.public_key });
 }
 
 export interface CheckResult {
@@ -530,20 +358,8 @@ export interface CheckResult {
 
 /** Verifies a proof bundle with no other input (optionally pinning the center's public key). */
 export function ledgerCheck(bundle: unknown, opts: { pubkey?: string; backend?: Ed25519Backend } = {}): CheckResult {
-  const parsed = proofBundleSchema.safeParse(bundle);
-  if (!parsed.success) {
-    return { ok: false, problems: parsed.error.issues.slice(0, 5).map((i) => `bundle.${i.path.join('.')}: ${i.message}`) };
-  }
-  const b = parsed.data;
-  const problems: string[] = [];
-  const sig = headSignatureProblem({ head: b.head, public_key: b.public_key, consistency_proof: [] }, opts.backend);
-  if (sig) problems.push(`head: ${sig}`);
-  if (opts.pubkey !== undefined && b.public_key !== opts.pubkey) problems.push(`signed by ${b.public_key}, not the pinned key ${opts.pubkey}`);
-  if (b.tree_size !== b.head.tree_size) problems.push(`tree_size ${b.tree_size} is not the head's ${b.head.tree_size}`);
-  const leaf = leafHash(Buffer.from(b.leaf_line, 'utf8'));
-  if (!verifyInclusion(leaf, b.leaf_index, b.head.tree_size, hashesFromHex(b.audit_path)!, fromHex(b.head.root_hash)!)) {
-    problems.push(`inclusion proof does not lead from leaf ${b.leaf_index} to the head's root_hash`);
-  }
+  const { problems, bundle: b } = checkProofBundle(bundle, opts);
+  if (!b) return { ok: false, problems };
   let envelope: CheckResult['envelope'];
   try {
     const v = JSON.parse(b.leaf_line) as Record<string, unknown>;
@@ -580,4 +396,4 @@ export function readBundleFile(file: string): unknown {
 }
 
 export type { SignedTreeHead };
-export { PROOF_BUNDLE_FORMAT };
+export { PROOF_BUNDLE_FORMAT } from '../protocol/ledger-files.js';

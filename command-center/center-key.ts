@@ -13,9 +13,9 @@ import { keyIdOf, type KeyPair } from '../protocol/keys.js';
 import { writeFileAtomicSync } from '../lib/atomic-file.js';
 import { loadOrCreateKeyFile, readKeyFile } from '../lib/key-file.js';
 import type { Logger } from '../lib/logger.js';
-import { LEDGER_FILES, readProofChain } from './ledger/ledger.js';
-import { journalPaths } from './store/replay.js';
-import { listSegments } from './store/heartbeat-segments.js';
+import { LEDGER_FILES } from '../protocol/ledger-files.js';
+import { readProofChain } from '../lib/ledger-files.js';
+import { journalPaths, listSegments } from '../lib/journal/index.js';
 
 export function centerKeyPath(stateDir: string): string {
   return join(stateDir, 'cc-key.pem');

@@ -19,8 +19,7 @@ import { limitedServerFactory, serverLimitsFromConfig } from './http/server-limi
 import type { CenterConfig } from './config.js';
 import { createEventBus } from './http/event-bus.js';
 import { applyEnvelope, createFleetState, type FleetState } from './fleet/fleet-state.js';
-import { openJournal } from './store/journal.js';
-import { journalForKind } from '../protocol/envelope.js';
+import { createJsonlStore } from './store/jsonl-store.js';
 import { createCommitFanout, perEntry, type Projection } from './store/commit-fanout.js';
 import type { StatusPolicy } from './fleet/node-status.js';
 import { createMetrics } from './http/metrics.js';
@@ -33,8 +32,8 @@ import { createSessionStore } from './console/session.js';
 import { createPipeline, dedupKey, RecentIds, recentIdsProjection } from './store/pipeline.js';
 import { createLedgerObserver, createNamedLedger } from './ledger/ledger.js';
 import { createReplayGuard } from './auth/replay-guard.js';
-import { journalPaths, replayJournals, type ReplayReport } from './store/replay.js';
-import { applySummary, listSegments, pruneSegments, readSummary, segmentsToReplay, summarize as summarizeHeartbeats, writeSummary, type HeartbeatSummary } from './store/heartbeat-segments.js';
+import type { ReplayReport } from './store/envelope-store.js';
+import { applySummary, summarize as summarizeHeartbeats, type HeartbeatSummary } from './store/heartbeat-segments.js';
 import { hashSecret, newSecret } from './auth/secrets.js';
 import type { Services } from './services.js';
 import { createCommandService } from './commands/command-store.js';
@@ -96,7 +95,6 @@ export interface CenterOptions {
 export async function composeCenter(config: CenterConfig, opts: CenterOptions = {}): Promise<ComposedCenter> {
   const logDir = resolve(config.logDir);
   const stateDir = resolve(config.stateDir);
-  mkdirSync(logDir, { recursive: true, mode: 0o750 });
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   // Before anything reads or writes either dir: replay, torn-tail moves, heads, the key and the token.
   const locks = lockCenterDirs([
@@ -168,21 +166,36 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   const state = createFleetState({ historySize: config.historySize });
   const bus = createEventBus({ retain: config.sseRetain, defaultMaxQueue: config.sseMaxQueue });
   const recentIds = new RecentIds();
-  const eventLog = createEventLog({ dir: logDir, window: config.eventsWindow, lastSeq: () => state.lastSeq });
+  // Every consumer of stored entries, in the order they run (commit-fanout.ts), fed by the store: replay rebuilds
+  // the projections, live commits feed them and then the reactors.
+  const fanout = createCommitFanout({ log });
+  // The storage seam (envelope-store.ts): the only way in and out of the journals. JSONL in the log dir.
+  const store = createJsonlStore({
+    dir: logDir,
+    fsync: config.fsync,
+    repair: config.repair,
+    now,
+    log,
+    onCommit: fanout.commit,
+    heartbeatSegmentBytes: config.heartbeatSegmentBytes,
+    heartbeatRetentionDays: config.heartbeatRetentionDays,
+    summarizeHeartbeats: (throughSeq) => summarizeHeartbeats(state, throughSeq),
+    onFlush: ({ entries, fsyncMs }) => {
+      metrics.journalBatchSize.observe(entries);
+      metrics.journalFsyncSeconds.observe(fsyncMs / 1000);
+    },
+  });
+  const eventLog = createEventLog({ store, window: config.eventsWindow, lastSeq: () => state.lastSeq });
   // After a key rotation the last heads were signed by a previous key: accept those the operator names.
   const trustedKeys = [centerKey.publicKeyHex, ...config.previousKeys, ...recordedKeys];
   const ledgerOf = (name: 'scans' | 'commands') =>
-    createNamedLedger(name, { dir: logDir, key: centerKey, now, timers, trustedKeys, minHeadIntervalMs: config.ledgerHeadSecs * 1000, onError: (err) => log.error(`ledger (${name}): ${(err as Error).message}`) });
+    createNamedLedger(name, { dir: logDir, store, key: centerKey, now, timers, trustedKeys, minHeadIntervalMs: config.ledgerHeadSecs * 1000, onError: (err) => log.error(`ledger (${name}): ${(err as Error).message}`) });
   const ledgers = { scans: ledgerOf('scans'), commands: ledgerOf('commands') };
 
-  // Every consumer of journal entries, in the order they run (commit-fanout.ts). Projections first: replay rebuilds
-  // them, live commits feed them.
-  const fanout = createCommitFanout({ log });
-  // The ledgers rebuild themselves from their journal files in load() (checking the signed heads), so replay skips them.
+  // The ledgers rebuild themselves from the store in load() (checking the signed heads), so replay skips them.
   fanout.addProjection('ledgers', { replay: () => {}, commit: createLedgerObserver(ledgers) });
   // Heartbeat retention: old heartbeats are summarised, not replayed (heartbeat-segments.ts).
-  const hbSummary = readSummary(logDir);
-  fanout.addProjection('heartbeat-summary', heartbeatSummaryProjection(state, hbSummary));
+  fanout.addProjection('heartbeat-summary', heartbeatSummaryProjection(state, store.heartbeatSummary));
   fanout.addProjection('fleet-state', perEntry(({ envelope }) => applyEnvelope(state, envelope)));
   fanout.addProjection('recent-ids', recentIdsProjection(recentIds));
   fanout.addProjection('sse', {
@@ -193,14 +206,7 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   });
   fanout.addProjection('event-log', perEntry(({ envelope }) => eventLog.add(envelope)));
 
-  const hbSegments = segmentsToReplay(listSegments(logDir), hbSummary);
-  const replay = await replayJournals({
-    dir: logDir,
-    files: [...hbSegments.map((s) => s.path), ...journalPaths(logDir)],
-    repair: config.repair,
-    now,
-    visit: ({ envelope, line }) => fanout.replay({ envelope, journal: journalForKind(envelope.kind), line: line.bytes }),
-  });
+  const replay = await store.replay(fanout.replay);
   fanout.endReplay();
   metrics.replaySeconds.set(replay.durationMs / 1000);
   for (const t of replay.tornTails) log.warn(`torn last line (${t.bytes} bytes without a newline: an interrupted write) in ${t.file} moved to ${t.movedTo}; if this log was restored from a copy, compare it with the source`);
@@ -209,35 +215,18 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
 
   // The ledgers read the journals as left by replay (torn tails already set aside) and refuse to start on a log
   // shorter than its last signed head.
-  await ledgers.scans.load();
-  await ledgers.commands.load();
-  // Lines written while no head could be published (a crash right after an append) get a head now.
-  await ledgers.scans.publishHead();
-  await ledgers.commands.publishHead();
+  try {
+    await ledgers.scans.load();
+    await ledgers.commands.load();
+    // Lines written while no head could be published (a crash right after an append) get a head now.
+    await ledgers.scans.publishHead();
+    await ledgers.commands.publishHead();
+  } catch (err) {
+    await store.close(); // replay opened the journals for appends: do not leave them open on a refused start
+    throw err;
+  }
 
-  const journal = await openJournal({
-    dir: logDir,
-    fsync: config.fsync,
-    lastSeq: replay.lastSeq,
-    now,
-    log,
-    onCommit: fanout.commit,
-    rotateHeartbeats: {
-      maxBytes: config.heartbeatSegmentBytes,
-      onRotate: (segment) => {
-        writeSummary(logDir, summarizeHeartbeats(state, segment.lastSeq));
-        log.info(`rotated heartbeats into ${segment.path}`);
-        if (config.heartbeatRetentionDays > 0) {
-          for (const p of pruneSegments(logDir, config.heartbeatRetentionDays * 86_400_000, now().getTime())) log.info(`retention: deleted ${p}`);
-        }
-      },
-    },
-    onFlush: ({ entries, fsyncMs }) => {
-      metrics.journalBatchSize.observe(entries);
-      metrics.journalFsyncSeconds.observe(fsyncMs / 1000);
-    },
-  });
-  const pipeline = createPipeline({ journal, recentIds });
+  const pipeline = createPipeline({ store, recentIds });
   const submit: Services['submit'] = async (draft) => {
     const end = metrics.journalAppendSeconds.startTimer();
     try {
@@ -352,7 +341,7 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
         await attention.idle();
         await orchestrator?.idle();
         await webhooks?.stop();
-        await journal.close();
+        await store.close();
         limits.stop();
         apiTokenUsage.stop(); // flushes last-used times
         await ledgers.scans.flush();

@@ -1,12 +1,16 @@
 /**
  * Module rules, checked on the import graph of the shipped code (every .ts file except tests):
  * - `protocol/` is the wire contract third parties use: it imports only itself (and npm packages).
- * - `lib/` is what both daemons need (sd-notify, atomic files, key files, timers, the logger, VERSION): protocol/ and
- *   itself.
+ * - `lib/` is what the programs share (sd-notify, atomic files, key files, timers, the logger, VERSION, the journal
+ *   module, ledger file reads): protocol/ and itself.
  * - `node-agent/` never imports `command-center/` or `cli/`; `command-center/` never imports `cli/` or `node-agent/`
  *   (the demo starts agents by their bin, dist/node-agent/main.js, as child processes).
- * - `cli/` never imports `node-agent/`. It may import `command-center/` for now, because the journal reader and the
- *   ledger file formats it reads offline still live there; that edge narrows to one journal module.
+ * - `cli/` never imports `node-agent/` or `command-center/`: it reads journals offline through the journal module
+ *   (lib/journal/) and ledger files through protocol/ledger-files.ts, as the center does.
+ * - The journal module is entered only through `lib/journal/index.ts`: file names, segments, line splitting, merge,
+ *   seek and the follower stay one module for the center and the CLI alike.
+ * - In the center, only the store (`command-center/store/`) touches journals: the append path, replay and the
+ *   journal module are private to it, so routes, state, the event log and the ledgers go through `EnvelopeStore`.
  * Tests (`*.test.ts`, test/) are exempt: they drive several programs at once on purpose.
  * Specifiers come from the TypeScript compiler's own pre-processor, so `import type`, `export … from` and dynamic
  * `import()` all count.
@@ -22,7 +26,17 @@ const ALLOWED: Record<string, readonly string[]> = {
   lib: ['lib', 'protocol'],
   'node-agent': ['node-agent', 'lib', 'protocol'],
   'command-center': ['command-center', 'lib', 'protocol'],
-  cli: ['cli', 'lib', 'protocol', 'command-center'],
+  cli: ['cli', 'lib', 'protocol'],
+};
+
+/** Folders that are one module: outside them, only their entry file may be imported. */
+const ENTRY_ONLY: Record<string, string> = { 'lib/journal': 'lib/journal/index.ts' };
+
+/** Modules only some folders may import (path prefix of the target → importer prefixes). */
+const PRIVATE_TO: Record<string, readonly string[]> = {
+  'command-center/store/journal.ts': ['command-center/store/'],
+  'command-center/store/replay.ts': ['command-center/store/'],
+  'lib/journal/': ['lib/', 'cli/', 'command-center/store/'],
 };
 
 export interface Violation {
@@ -51,6 +65,20 @@ export function moduleViolations(files: { path: string; text: string }[]): Viola
       const to = target.split('/')[0]!;
       if (target.startsWith('..')) out.push({ file: path, line, specifier, reason: 'points outside the repository' });
       else if (!allowed.includes(to)) out.push({ file: path, line, specifier, reason: `${from}/ may import only ${allowed.join('/, ')}/` });
+      else {
+        const file = target.replace(/\.js$/, '.ts');
+        for (const [prefix, importers] of Object.entries(PRIVATE_TO)) {
+          if (file.startsWith(prefix) && !importers.some((i) => path.startsWith(i))) {
+            out.push({ file: path, line, specifier, reason: `${prefix} is private to ${importers.join(', ')}: go through EnvelopeStore` });
+          }
+        }
+        for (const [folder, entry] of Object.entries(ENTRY_ONLY)) {
+          const inside = (p: string) => p.startsWith(`${folder}/`);
+          if (inside(target) && !inside(path) && target.replace(/\.js$/, '.ts') !== entry) {
+            out.push({ file: path, line, specifier, reason: `${folder}/ is one module: import ${entry.replace(/\.ts$/, '.js')}` });
+          }
+        }
+      }
     }
   }
   return out;
@@ -75,7 +103,17 @@ describe('module rules', () => {
     ['protocol/envelope.ts', "import type { Journal } from '../command-center/store/journal.js';", 1],
     ['lib/logger.ts', "import { startCenter } from '../command-center/center.js';", 1],
     ['cli/logs/view.ts', "import { x } from '../../../elsewhere/thing.js';", 1],
-    ['cli/ledger.ts', "import { LineSource } from '../command-center/store/journal-reader.js';\nimport { z } from 'zod';", 0],
+    ['cli/ledger.ts', "import { LineSource } from '../command-center/store/journal-reader.js';", 1],
+    ['cli/ledger.ts', "import type { Ledger } from '../command-center/ledger/ledger.js';", 1],
+    ['cli/ledger.ts', "import { LineSource } from '../lib/journal/index.js';\nimport { z } from 'zod';", 0],
+    ['cli/logs/tail.ts', "import { splitLines } from '../../lib/journal/follow.js';", 1],
+    ['command-center/store/replay.ts', "import { mergeJournals } from '../../lib/journal/reader.js';", 1],
+    ['lib/journal/seek.ts', "import { parseJournalLine } from './reader.js';", 0],
+    ['command-center/ledger/ledger.ts', "import { LineSource } from '../../lib/journal/index.js';", 1],
+    ['command-center/routes/events.ts', "import { openJournal } from '../store/journal.js';", 1],
+    ['command-center/center.ts', "import { replayJournals } from './store/replay.js';", 1],
+    ['command-center/center.ts', "import { createJsonlStore } from './store/jsonl-store.js';", 0],
+    ['command-center/store/jsonl-store.ts', "import { seekJournal } from '../../lib/journal/index.js';", 0],
     ['node-agent/main.ts', "import { createSdNotifier } from '../lib/sd-notify.js';\nimport { join } from 'node:path';", 0],
     ['command-center/demo.ts', "const AGENT = resolve(here, '../../node-agent/main.js'); // a path, not an import", 0],
   ])('%s: %s → %i violation(s)', (path, text, count) => {

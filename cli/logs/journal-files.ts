@@ -1,50 +1,12 @@
 /**
- * Finding and reading the journals of a log dir for the offline `logs` commands: file discovery in one place
- * (so rotated segments are a one-line change), and one merged, seq-ordered pass with the CLI's policy for corrupt
- * lines (stop with file:line, or skip with a warning) and torn tails (ignored with a warning).
+ * Reading the journals of a log dir for the offline `logs` commands: one merged, seq-ordered pass (through the
+ * journal module, lib/journal/) with the CLI's policy for corrupt lines (stop with file:line, or skip with a
+ * warning) and torn tails (ignored with a warning).
  */
-import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { mergeJournals, type JournalEntry } from '../../command-center/store/journal-reader.js';
-import { JOURNAL_FILES, type JournalName } from '../../protocol/envelope.js';
+import { stat } from 'node:fs/promises';
+import { listJournalFiles, mergeJournals, type JournalEntry, type JournalFile, type JournalName } from '../../lib/journal/index.js';
 import { VaultMeshError } from '../../protocol/errors.js';
 import { usageError } from './filters.js';
-
-export interface JournalFile {
-  name: JournalName;
-  path: string;
-}
-
-/**
- * Journals that may be split into segments `<base>-<segment>.jsonl` beside the active `<base>.jsonl`. Only
- * heartbeats are rotated today; add a name here when another journal is. (Not all: a stray `events-copy.jsonl`
- * would otherwise be merged and show up as duplicate seqs.)
- */
-export const ROTATED_JOURNALS: ReadonlySet<JournalName> = new Set<JournalName>(['heartbeats']);
-
-const BASES = Object.entries(JOURNAL_FILES).map(([name, file]) => ({ name: name as JournalName, base: file.slice(0, -'.jsonl'.length) }));
-
-/** Which journal a file name in the log dir belongs to, or undefined for anything else (ROOT.txt, locks...). */
-export function journalNameOf(fileName: string): JournalName | undefined {
-  if (!fileName.endsWith('.jsonl')) return undefined;
-  const stem = fileName.slice(0, -'.jsonl'.length);
-  for (const { name, base } of BASES) {
-    if (stem === base) return name;
-    if (ROTATED_JOURNALS.has(name) && stem.startsWith(`${base}-`) && /^[A-Za-z0-9._-]+$/.test(stem.slice(base.length + 1))) return name;
-  }
-  return undefined;
-}
-
-/** The journal files present in `dir` (optionally only some journals), sorted by name for stable output. */
-export async function listJournalFiles(dir: string, only?: ReadonlySet<JournalName>): Promise<JournalFile[]> {
-  const names = await readdir(dir);
-  const files: JournalFile[] = [];
-  for (const fileName of names.sort()) {
-    const name = journalNameOf(fileName);
-    if (name !== undefined && (only === undefined || only.has(name))) files.push({ name, path: join(dir, fileName) });
-  }
-  return files;
-}
 
 /** Fails with USAGE (exit 2) when the log dir is missing or not a directory. */
 export async function assertLogDir(dir: string): Promise<void> {

@@ -1,22 +1,16 @@
 /**
- * `vaultmesh logs tail`: the last N matching envelopes, then new ones as they are appended, like `tail -F`.
- *
- * Files are tracked by inode through an open handle, not by name: a rotation (rename away + new file) drains the
- * old inode to its end before the new file is read from its start; truncation rewinds; a deleted file is dropped
- * and picked up again when recreated. Wake-ups come from fs.watch on the log dir (inotify on Linux reports writes
- * to the files in it, and unlike a watch on the file itself it survives renames), backed by a slow stat poll
- * for file systems where watch is silent (NFS, some containers). Nothing spins.
+ * `vaultmesh logs tail`: the last N matching envelopes, then new ones as they are appended, like `tail -F`. The
+ * files are pinned (held open) before the first pass and followed from where it ended by the journal module's
+ * follower (lib/journal/follow.ts: inode tracking, rotation, truncation, fs.watch backed by a slow poll).
  */
-import { watch as fsWatch, type FSWatcher } from 'node:fs';
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import type { watch as fsWatch } from 'node:fs';
 import type { Writable } from 'node:stream';
-import { parseJournalLine } from '../../command-center/store/journal-reader.js';
+import { pinJournals } from '../../lib/journal/index.js';
 import type { Envelope } from '../../protocol/envelope.js';
-import { VaultMeshError } from '../../protocol/errors.js';
 import { formatHuman } from './format.js';
 import { journalsForFilter, matchesFilter, type LogFilter } from './filters.js';
-import { assertLogDir, listJournalFiles, scanJournals, StopScan, type JournalFile } from './journal-files.js';
-import { createLineWriter, type LineWriter } from './line-writer.js';
+import { assertLogDir, scanJournals, StopScan } from './journal-files.js';
+import { createLineWriter } from './line-writer.js';
 
 /** Bounded FIFO of the last `n` items: the memory of `tail -n` over a file of any size. */
 export interface Ring<T> {
@@ -40,25 +34,6 @@ export function createRing<T>(n: number): Ring<T> {
   };
 }
 
-export type FileChange = 'unchanged' | 'grown' | 'truncated';
-
-/** What happened to a tracked inode since we last read it, from its size now. */
-export function classifyChange(offset: number, size: number): FileChange {
-  if (size < offset) return 'truncated';
-  return size > offset ? 'grown' : 'unchanged';
-}
-
-/** Splits `data` on '\n' into complete lines and the unterminated rest (kept until its newline arrives). */
-export function splitLines(data: Buffer): { lines: Buffer[]; rest: Buffer } {
-  const lines: Buffer[] = [];
-  let start = 0;
-  for (let nl = data.indexOf(10, start); nl !== -1; nl = data.indexOf(10, start)) {
-    lines.push(data.subarray(start, nl));
-    start = nl + 1;
-  }
-  return { lines, rest: data.subarray(start) };
-}
-
 export interface TailOptions {
   dir: string;
   filter: LogFilter;
@@ -76,20 +51,7 @@ export interface TailOptions {
   watch?: typeof fsWatch;
 }
 
-interface Tracked {
-  path: string;
-  key: string;
-  fh: FileHandle;
-  /** Reused for every read of this file: its lines are printed (copied by the writer) before the next read. */
-  readBuf?: Buffer;
-  offset: number;
-  nextLineNo: number;
-  partial: Buffer;
-}
-
-const READ_CHUNK = 256 * 1024;
 const EMPTY = Buffer.alloc(0);
-const inodeKey = (st: { dev: number; ino: number }): string => `${st.dev}:${st.ino}`;
 
 interface Pending {
   env: Envelope;
@@ -104,26 +66,14 @@ export async function tailLogs(opts: TailOptions): Promise<void> {
 
   await assertLogDir(opts.dir);
   // Pin the files (open handles) before the first pass so following resumes on exactly the inodes that were read.
-  const tracked = new Map<string, Tracked>();
-  const initialFiles: JournalFile[] = [];
-  for (const f of await listJournalFiles(opts.dir, journals)) {
-    try {
-      const fh = await open(f.path, 'r');
-      const st = await fh.stat();
-      tracked.set(inodeKey(st), { path: f.path, key: inodeKey(st), fh, offset: 0, nextLineNo: 1, partial: Buffer.alloc(0) });
-      initialFiles.push(f);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-  }
-
+  const pinned = await pinJournals(opts.dir, journals);
   try {
     // Keep the envelope (human output is rendered only for the last N) or a copy of the bytes (--json): the
     // reader's chunk buffers are reused, the ring outlives them.
     const ring = createRing<Pending>(opts.lines);
     const first = await scanJournals({
       dir: opts.dir,
-      files: initialFiles,
+      files: pinned.files,
       skipCorrupt: opts.skipCorrupt,
       quietTornTails: true,
       warn: opts.warn,
@@ -133,183 +83,23 @@ export async function tailLogs(opts: TailOptions): Promise<void> {
         ring.push({ env: entry.envelope, bytes: opts.json ? Buffer.from(entry.line.bytes) : EMPTY });
       },
     });
-    for (const t of tracked.values()) {
-      const end = first.ends[t.path];
-      if (end) {
-        t.offset = end.offset;
-        t.nextLineNo = end.lineNo;
-      }
-    }
+    pinned.resumeAt(first.ends);
     for (const p of ring.items()) await writer.line(render(p.env, p.bytes));
     await writer.flush();
-    if (!signal.aborted) await follow(opts, tracked, journals, writer, render);
+    if (signal.aborted) return;
+    await pinned.follow({
+      skipCorrupt: opts.skipCorrupt,
+      warn: opts.warn,
+      signal,
+      isDone: () => writer.closed,
+      ...(opts.pollMs !== undefined ? { pollMs: opts.pollMs } : {}),
+      ...(opts.watch ? { watch: opts.watch } : {}),
+      onEntries: async (entries) => {
+        for (const e of entries) if (matchesFilter(e.envelope, filter)) await writer.line(render(e.envelope, e.line));
+        await writer.flush();
+      },
+    });
   } finally {
-    for (const t of tracked.values()) await t.fh.close().catch(() => undefined);
+    await pinned.close();
   }
-}
-
-async function follow(
-  opts: TailOptions,
-  tracked: Map<string, Tracked>,
-  journals: ReturnType<typeof journalsForFilter>,
-  writer: LineWriter,
-  render: (env: Envelope, bytes: Buffer) => string | Buffer,
-): Promise<void> {
-  const { signal, filter } = opts;
-  const watch = opts.watch ?? fsWatch;
-
-  /** Reads whatever is new in one file (bounded per call); returns parsed entries and whether more is waiting. */
-  const drain = async (t: Tracked, into: Pending[]): Promise<boolean> => {
-    const buf = (t.readBuf ??= Buffer.allocUnsafe(READ_CHUNK));
-    const { bytesRead } = await t.fh.read(buf, 0, READ_CHUNK, t.offset);
-    if (bytesRead === 0) return false;
-    t.offset += bytesRead;
-    const data = t.partial.length ? Buffer.concat([t.partial, buf.subarray(0, bytesRead)]) : buf.subarray(0, bytesRead);
-    const { lines, rest } = splitLines(data);
-    t.partial = Buffer.from(rest);
-    for (const bytes of lines) {
-      const lineNo = t.nextLineNo++;
-      const parsed = parseJournalLine(bytes);
-      if (typeof parsed === 'string') {
-        const where = `${t.path}:${lineNo}: ${parsed}`;
-        if (!opts.skipCorrupt) throw new VaultMeshError('JOURNAL_CORRUPT', where, { status: 500 });
-        opts.warn(`${where} (skipped)`);
-        continue;
-      }
-      into.push({ env: parsed, bytes });
-    }
-    return bytesRead === READ_CHUNK;
-  };
-
-  const reopenAt = (t: Tracked, reason: string): void => {
-    opts.warn(`${t.path}: ${reason}; reading from the start`);
-    t.offset = 0;
-    t.nextLineNo = 1;
-    t.partial = Buffer.alloc(0);
-  };
-
-  /** One round: reconcile names with inodes, read every tracked file to its end, print new matches in seq order. */
-  const check = async (): Promise<void> => {
-    let listed: JournalFile[] = [];
-    try {
-      listed = await listJournalFiles(opts.dir, journals);
-    } catch (err) {
-      // The dir itself may be gone for a moment (recreated by a deploy); keep draining what is open.
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    const present = new Set<string>();
-    for (const f of listed) {
-      let st;
-      try {
-        st = await stat(f.path);
-      } catch {
-        continue; // Renamed or deleted between readdir and stat: the next round sees the new state.
-      }
-      const key = inodeKey(st);
-      present.add(key);
-      const known = tracked.get(key);
-      if (known) {
-        known.path = f.path; // Rotated into a segment name: same inode, keep reading where we were.
-        if (classifyChange(known.offset, st.size) === 'truncated') reopenAt(known, 'truncated');
-        continue;
-      }
-      try {
-        const fh = await open(f.path, 'r');
-        const fst = await fh.stat();
-        if (inodeKey(fst) !== key) {
-          await fh.close(); // Replaced again under us; the next round will pick the newest one.
-          continue;
-        }
-        // A file we have never seen is new (rotation, recreation): all of it is news.
-        tracked.set(key, { path: f.path, key, fh, offset: 0, nextLineNo: 1, partial: Buffer.alloc(0) });
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      }
-    }
-
-    for (;;) {
-      const batch: Pending[] = [];
-      let more = false;
-      for (const t of tracked.values()) if (await drain(t, batch)) more = true;
-      // Lines that arrived in different journals since the last round come out in the center's order.
-      batch.sort((a, b) => a.env.seq - b.env.seq);
-      for (const p of batch) if (matchesFilter(p.env, filter)) await writer.line(render(p.env, p.bytes));
-      await writer.flush();
-      if (!more) break;
-    }
-
-    // Inodes no longer listed were rotated away (to a name we do not read) or deleted: drained above, so let go.
-    for (const [key, t] of tracked) {
-      if (!present.has(key)) {
-        tracked.delete(key);
-        await t.fh.close().catch(() => undefined);
-      }
-    }
-  };
-
-  await new Promise<void>((resolve, reject) => {
-    let running = false;
-    let again = false;
-    let finished = false;
-    let watcher: FSWatcher | undefined;
-
-    const finish = (err?: unknown): void => {
-      if (finished) return;
-      finished = true;
-      clearInterval(poll);
-      watcher?.close();
-      signal.removeEventListener('abort', onAbort);
-      if (err) reject(err);
-      else resolve();
-    };
-    const onAbort = (): void => {
-      // Let a round in progress complete its writes; `run` finishes once it sees the signal.
-      if (!running) finish();
-    };
-
-    const run = async (): Promise<void> => {
-      if (running) {
-        again = true;
-        return;
-      }
-      running = true;
-      try {
-        do {
-          again = false;
-          await check();
-        } while (again && !signal.aborted);
-      } catch (err) {
-        running = false;
-        if (writer.closed) finish();
-        else finish(err);
-        return;
-      }
-      running = false;
-      if (signal.aborted || writer.closed) finish();
-    };
-    const wake = (): void => void run();
-
-    const startWatch = (): void => {
-      if (watcher) return;
-      try {
-        watcher = watch(opts.dir, { persistent: true }, wake);
-        watcher.on('error', () => {
-          // The dir went away: fall back to the poll, which re-arms the watch when it is back.
-          watcher?.close();
-          watcher = undefined;
-        });
-      } catch {
-        watcher = undefined;
-      }
-    };
-
-    const poll = setInterval(() => {
-      startWatch();
-      wake();
-    }, opts.pollMs ?? 1000);
-    signal.addEventListener('abort', onAbort);
-    startWatch();
-    // Catch anything appended between the first pass and the watch being armed.
-    wake();
-  });
 }

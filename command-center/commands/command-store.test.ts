@@ -33,7 +33,7 @@ async function setup() {
   fanout.addProjection('recent-ids', recentIdsProjection(recentIds));
   fanout.seal();
   const journal = await openJournal({ dir: t.dir, fsync: 'off', now, onCommit: fanout.commit });
-  const pipeline = createPipeline({ journal, recentIds });
+  const pipeline = createPipeline({ store: journal, recentIds });
   const service = createCommandService({ state, submit: pipeline.submit, centerKey, policy: loadPolicyFile(), now, timers: manual.timers, redeliverMs: 30_000, receiptGraceMs: 0 });
   open.push({ journal, service, cleanup: t.cleanup });
   let n = 0;

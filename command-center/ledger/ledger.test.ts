@@ -6,12 +6,11 @@ import { manualTimers } from '../../test/helpers.js';
 import { canonicalJson } from '../../protocol/canonical-json.js';
 import { keyPairFromSeed } from '../../protocol/keys.js';
 import { EMPTY_ROOT, leafHash, merkleRoot, verifyConsistency, verifyInclusion } from '../../protocol/merkle.js';
+import { createLedger, createLedgerObserver, createNamedLedger, type Ledger } from './ledger.js';
+import { createJsonlReader } from '../store/jsonl-store.js';
 import {
   LEDGER_FILES,
   archiveFileName,
-  createLedger,
-  createLedgerObserver,
-  createNamedLedger,
   envelopeIdOf,
   formatProofChain,
   formatRootFile,
@@ -20,10 +19,10 @@ import {
   headSignatureProblem,
   parseProofChain,
   parseRootFile,
-  listArchiveSegments,
+  signTreeHead,
   type ChainEntry,
-  type Ledger,
-} from './ledger.js';
+} from '../../protocol/ledger-files.js';
+import { listArchiveSegments } from '../../lib/ledger-files.js';
 
 const key = keyPairFromSeed(new Uint8Array(32).fill(7));
 const clock = () => {
@@ -54,7 +53,7 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 const journal = () => join(dir, 'sovereign-scans.jsonl');
 const open = (extra: Partial<Parameters<typeof createLedger>[0]> = {}): Ledger =>
-  createNamedLedger('scans', { dir, key, now: clock(), minHeadIntervalMs: 10, ...extra });
+  createNamedLedger('scans', { dir, store: createJsonlReader({ dir }), key, now: clock(), minHeadIntervalMs: 10, ...extra });
 
 /** Plays the journal: makes lines durable in the file, then hands them to the ledger. */
 function write(ledger: Ledger, from: number, to: number): Buffer[] {
@@ -201,6 +200,26 @@ describe('ledger', () => {
     await expect(open().load()).rejects.toMatchObject({ code: 'LEDGER_MISMATCH', message: expect.stringContaining('signature') });
   });
 
+  it('checks every head of the chain file at load, not only the last: an edited older head is refused', async () => {
+    const a = open();
+    await a.load();
+    for (const upto of [2, 4, 6]) {
+      write(a, upto - 2, upto);
+      await a.publishHead();
+    }
+    await a.close();
+    const file = join(dir, 'PROOFCHAIN.json');
+    const text = readFileSync(file, 'utf8');
+    const lines = text.split('\n');
+    // Head #0 re-signed by someone else: a valid signature on its own, but the chain no longer links to it.
+    const entry = JSON.parse(lines[1]!.replace(/,$/, '')) as ChainEntry;
+    const forger = keyPairFromSeed(new Uint8Array(32).fill(9));
+    const forged = { head: signTreeHead({ ...entry.head, key_id: forger.keyId, timestamp: '2025-01-01T00:00:00.500Z' }, forger), public_key: forger.publicKeyHex, consistency_proof: [] };
+    lines[1] = canonicalJson(forged) + ',';
+    writeFileSync(file, lines.join('\n'));
+    await expect(open().load()).rejects.toMatchObject({ code: 'LEDGER_MISMATCH', message: expect.stringContaining('head #1 (tree_size 4) in PROOFCHAIN.json: previous_head_hash') });
+  });
+
   it('leafLine notices a line changed on disk after append', async () => {
     const a = open();
     await a.load();
@@ -242,7 +261,7 @@ describe('ledger', () => {
 
   it('routes committed lines to the ledger of their journal', async () => {
     const scans = open();
-    const commands = createNamedLedger('commands', { dir, key, now: clock() });
+    const commands = createNamedLedger('commands', { dir, store: createJsonlReader({ dir }), key, now: clock() });
     await scans.load();
     await commands.load();
     const observe = createLedgerObserver({ scans, commands });
@@ -302,7 +321,7 @@ describe('bounded chain file (archive segments)', () => {
       { file: 'PROOFCHAIN-0-2.json', first: 0, last: 2 },
       { file: 'PROOFCHAIN-3-5.json', first: 3, last: 5 },
     ]);
-    expect(statSync(join(dir, 'PROOFCHAIN-0-2.json')).mode & 0o777).toBe(0o444);
+    expect(statSync(join(dir, 'PROOFCHAIN-0-2.json')).mode & 0o777).toBe(0o440);
     const current = parseProofChain(chainText());
     expect(current.first_index).toBe(6);
     expect(current.heads.map((e) => e.head.tree_size)).toEqual([7, 8]);

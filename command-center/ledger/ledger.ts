@@ -2,8 +2,8 @@
  * The center's Merkle ledger over one journal file (used twice: scans and commands). Every complete line of the
  * journal is a leaf (leaf bytes = the line without its newline); after each durable batch the leaves are appended
  * in O(log n), and a signed tree head, with its consistency proof from the previous head, is added to the chain
- * file and the root file is rewritten, both atomically. The formats are in docs/LEDGER.md; the pure parts
- * (schemas, head signing and hashing, ROOT.txt, segment names) are exported here for the offline CLI.
+ * file and the root file is rewritten, both atomically. The formats are in docs/LEDGER.md and, as code, in
+ * protocol/ledger-files.ts (shared with the offline CLI).
  *
  * The chain file is bounded: it holds at most `maxChainHeads` heads (default 1,000). When it is full, its heads are
  * first written (atomically, fsynced) to an immutable archive segment `PROOFCHAIN-<first>-<last>.json` in the same
@@ -18,240 +18,52 @@
  * cache is what lets start-up and `ledger verify` name the exact line that changed, because a cache whose root
  * matches a signed head is, by SHA-256 second-preimage resistance, the list of leaves the center signed.
  */
-import { createHash } from 'node:crypto';
-import { closeSync, openSync, readFileSync, readdirSync, writeSync } from 'node:fs';
-import { open } from 'node:fs/promises';
-import { basename, join } from 'node:path';
-import { z } from 'zod';
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { canonicalJson } from '../../protocol/canonical-json.js';
 import { nodeCryptoBackend, type Ed25519Backend } from '../../protocol/ed25519.js';
 import { VaultMeshError } from '../../protocol/errors.js';
-import { fromHex, toHex } from '../../protocol/hex.js';
-import { keyIdOf, type KeyPair } from '../../protocol/keys.js';
+import { toHex } from '../../protocol/hex.js';
+import type { KeyPair } from '../../protocol/keys.js';
+import {
+  LEDGER_FILES,
+  archiveFileName,
+  chainPosition,
+  envelopeIdOf,
+  envelopeSeqOf,
+  formatProofChain,
+  formatRootFile,
+  headHash,
+  leavesFileFor,
+  signTreeHead,
+  type ChainEntry,
+  type ChainPosition,
+  type LedgerName,
+  type LedgerRoot,
+  type SignedTreeHead,
+} from '../../protocol/ledger-files.js';
 import { writeFileAtomicSync } from '../../lib/atomic-file.js';
+import { listArchiveSegments, readProofChain } from '../../lib/ledger-files.js';
+import { checkProofChain } from '../../protocol/proof-chain-check.js';
 import { HASH_SIZE, MerkleLog, leafHash } from '../../protocol/merkle.js';
-import { signPayload, verifyPayload } from '../../protocol/signing.js';
-import { LineSource } from '../store/journal-reader.js';
-import type { Committed } from '../store/journal.js';
+import type { JournalName } from '../../protocol/envelope.js';
+import type { Committed, EnvelopeReader } from '../store/envelope-store.js';
 import { realTimers, type Timers } from '../../lib/timers.js';
 
-// ---------------------------------------------------------------------------------------------------------------
-// Formats (pure)
-// ---------------------------------------------------------------------------------------------------------------
+/** Ledger files are 0640 like the journals beside them (the log dir is 0750); archive segments are also read-only. */
+export const LEDGER_FILE_MODE = 0o640;
+const ARCHIVE_MODE = 0o440;
 
-export const PROOFCHAIN_FORMAT = 'vaultmesh-proofchain/1';
-/** Format tag of self-contained inclusion proofs (API `GET /api/ledger/proof/:id` and `vaultmesh ledger prove`). */
-export const PROOF_BUNDLE_FORMAT = 'vaultmesh-proof-bundle/1';
-
-/** File names of the two ledgers, all in the log dir. */
-export const LEDGER_FILES = {
-  scans: { journalFile: 'sovereign-scans.jsonl', rootFile: 'ROOT.txt', chainFile: 'PROOFCHAIN.json' },
-  commands: { journalFile: 'commands.jsonl', rootFile: 'COMMANDS_ROOT.txt', chainFile: 'COMMANDS_PROOFCHAIN.json' },
-} as const;
-
-export type LedgerName = keyof typeof LEDGER_FILES;
-
-/** The leaf-hash cache beside a journal: `sovereign-scans.jsonl` → `sovereign-scans.leaves`. */
-export function leavesFileFor(journalFile: string): string {
-  return journalFile.replace(/\.jsonl$/, '') + '.leaves';
-}
-
-const hash32 = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters');
-
-/** The signed fields of a tree head. The signature is Ed25519 over the RFC 8785 bytes of exactly this object. */
-export const treeHeadSchema = z.strictObject({
-  tree_size: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
-  root_hash: hash32,
-  timestamp: z.iso.datetime({ offset: true }),
-  previous_head_hash: hash32.nullable(),
-  key_id: z.string().regex(/^[0-9a-f]{16}$/, 'must be 16 lowercase hex characters'),
-});
-
-export const signedTreeHeadSchema = treeHeadSchema.extend({
-  signature: z.string().regex(/^[0-9a-f]{128}$/, 'must be 128 lowercase hex characters'),
-});
-
-export type TreeHead = z.infer<typeof treeHeadSchema>;
-export type SignedTreeHead = z.infer<typeof signedTreeHeadSchema>;
-
-/** One element of PROOFCHAIN.json `heads`: the signed head, the key that signed it, and the proof linking it. */
-export const chainEntrySchema = z.object({
-  head: signedTreeHeadSchema,
-  public_key: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters'),
-  /** RFC 6962 consistency proof from the previous head's tree to this one; [] for the first head. */
-  consistency_proof: z.array(hash32),
-});
-
-export type ChainEntry = z.infer<typeof chainEntrySchema>;
-
-export const proofChainSchema = z.object({
-  format: z.literal(PROOFCHAIN_FORMAT),
-  log: z.string(),
-  /** Index in the whole chain of this file's first head (absent = 0: a file written before segments existed). */
-  first_index: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional(),
-  /** `headHash` of the head just before this file's first one (in an archive segment); null/absent when first_index is 0. */
-  previous_head_hash: hash32.nullable().optional(),
-  heads: z.array(chainEntrySchema),
-});
-
-export type ProofChain = z.infer<typeof proofChainSchema>;
-
-/** The signed part of a head (drops the signature and anything else). */
-export function unsignedHead(h: TreeHead): TreeHead {
-  return { tree_size: h.tree_size, root_hash: h.root_hash, timestamp: h.timestamp, previous_head_hash: h.previous_head_hash, key_id: h.key_id };
-}
-
-/** `previous_head_hash` of the head after `h`: SHA-256 (hex) of the canonical JSON of the full signed head. */
-export function headHash(h: SignedTreeHead): string {
-  return createHash('sha256').update(canonicalJson({ ...unsignedHead(h), signature: h.signature })).digest('hex');
-}
-
-export function signTreeHead(head: TreeHead, key: Pick<KeyPair, 'seed'>, backend: Ed25519Backend = nodeCryptoBackend): SignedTreeHead {
-  return { ...unsignedHead(head), signature: signPayload(unsignedHead(head), key, backend) };
-}
-
-/** Why a head's signature does not hold, or undefined when it does (key id bound to the key, signature valid). */
-export function headSignatureProblem(entry: ChainEntry, backend: Ed25519Backend = nodeCryptoBackend): string | undefined {
-  if (keyIdOf(entry.public_key) !== entry.head.key_id) return `key_id ${entry.head.key_id} is not the id of public_key ${entry.public_key}`;
-  if (!verifyPayload(unsignedHead(entry.head), entry.head.signature, entry.public_key, backend)) return 'signature does not verify';
-  return undefined;
-}
-
-/** Where a chain file (or archive segment) sits in the whole chain. */
-export interface ChainPosition {
-  /** Index of its first head in the whole chain. */
-  first_index: number;
-  /** `headHash` of the head before its first one; null when first_index is 0. */
-  previous_head_hash: string | null;
-}
-
-/**
- * Serialises a proof chain file or archive segment: a header line (format, log, position), then one canonical JSON
- * head entry per line, so the file diffs and greps well.
- */
-export function formatProofChain(log: string, entryLines: readonly string[], at: ChainPosition = { first_index: 0, previous_head_hash: null }): string {
-  const header =
-    `{"format":${JSON.stringify(PROOFCHAIN_FORMAT)},"log":${JSON.stringify(log)},` +
-    `"first_index":${at.first_index},"previous_head_hash":${JSON.stringify(at.previous_head_hash)},"heads":[`;
-  return entryLines.length === 0 ? `${header}]}\n` : `${header}\n${entryLines.join(',\n')}\n]}\n`;
-}
-
-/** The position of a parsed chain file (defaults for files written before segments existed). */
-export function chainPosition(chain: ProofChain): ChainPosition {
-  return { first_index: chain.first_index ?? 0, previous_head_hash: chain.previous_head_hash ?? null };
-}
-
-/** Archive segment of a chain file holding heads first..last (inclusive): `PROOFCHAIN.json` → `PROOFCHAIN-0-999.json`. */
-export function archiveFileName(chainFile: string, first: number, last: number): string {
-  return `${chainFile.replace(/\.json$/, '')}-${first}-${last}.json`;
-}
-
-export interface ArchiveSegment {
-  file: string;
-  first: number;
-  last: number;
-}
-
-/** The archive segments of a chain file in `dir`, in chain order (by first, then last index); [] if there are none. */
-export function listArchiveSegments(dir: string, chainFile: string): ArchiveSegment[] {
-  const base = chainFile.replace(/\.json$/, '').replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const re = new RegExp(`^${base}-(0|[1-9][0-9]{0,15})-(0|[1-9][0-9]{0,15})\\.json$`);
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-  const out: ArchiveSegment[] = [];
-  for (const file of names) {
-    const m = re.exec(file);
-    if (m) out.push({ file, first: Number(m[1]), last: Number(m[2]) });
-  }
-  return out.sort((a, b) => a.first - b.first || a.last - b.last);
-}
-
-/** Parses PROOFCHAIN.json text; throws VaultMeshError LEDGER_CORRUPT naming the problem. */
-export function parseProofChain(text: string, source = 'PROOFCHAIN.json'): ProofChain {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (cause) {
-    throw new VaultMeshError('LEDGER_CORRUPT', `${source} is not JSON`, { cause, status: 500 });
-  }
-  const parsed = proofChainSchema.safeParse(value);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new VaultMeshError('LEDGER_CORRUPT', `${source}: ${issue.path.join('.')}: ${issue.message}`, { status: 500 });
-  }
-  return parsed.data;
-}
-
-/** Reads a chain file; undefined when it does not exist yet. */
-export function readProofChain(path: string): ProofChain | undefined {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-  return parseProofChain(text, basename(path));
-}
-
-export interface LedgerRoot {
-  tree_size: number;
-  root_hash: string;
-}
-
-/** ROOT.txt: exactly two lines, `tree_size <decimal>` and `root_hash <64 lowercase hex>`, each ending in `\n`. */
-export function formatRootFile(root: LedgerRoot): string {
-  return `tree_size ${root.tree_size}\nroot_hash ${root.root_hash}\n`;
-}
-
-/** Parses ROOT.txt; undefined if it is not exactly the format above. */
-export function parseRootFile(text: string): LedgerRoot | undefined {
-  const m = /^tree_size (0|[1-9][0-9]{0,15})\nroot_hash ([0-9a-f]{64})\n$/.exec(text);
-  if (!m) return undefined;
-  const tree_size = Number(m[1]);
-  return Number.isSafeInteger(tree_size) ? { tree_size, root_hash: m[2]! } : undefined;
-}
-
-const ID_KEY = Buffer.from(',"id":"');
-const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
-
-/**
- * The envelope `id` of a journal line. Lines are RFC 8785 canonical envelopes, so keys are sorted and the top-level
- * `"id"` is the last `,"id":"` in the line: only scalars (kind, node_id, on_behalf_of, seq, ts, v) follow it, and
- * a raw `"` cannot occur inside a JSON string. That saves a JSON.parse per line when loading a million lines; a
- * line not in that shape falls back to JSON.parse.
- */
-export function envelopeIdOf(line: Buffer): string | undefined {
-  const at = line.lastIndexOf(ID_KEY);
-  if (at >= 0) {
-    const start = at + ID_KEY.length;
-    const end = line.indexOf(0x22, start);
-    if (end > start) {
-      const id = line.toString('latin1', start, end);
-      if (ID_RE.test(id)) return id;
-    }
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(line.toString('utf8'));
-  } catch {
-    return undefined; // not JSON: no id to index (verify reports such lines)
-  }
-  const id = (value as { id?: unknown } | null)?.id;
-  return typeof id === 'string' ? id : undefined;
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// The ledger (IO)
-// ---------------------------------------------------------------------------------------------------------------
+/** What a ledger reads back from the store: its journal's lines at load, one line again for a proof. */
+export type LedgerStore = Pick<EnvelopeReader, 'readLines' | 'tail'>;
 
 export interface LedgerOptions {
+  /** Where the ledger files are (ROOT, PROOFCHAIN, leaf cache): the log dir. */
   dir: string;
+  /** The journal whose lines are the leaves, read through the store. */
+  store: LedgerStore;
+  journal: JournalName;
+  /** The journal's file name: the `log` of the chain file and the name in messages (`file:line`). */
   journalFile: string;
   rootFile: string;
   chainFile: string;
@@ -332,8 +144,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
 
   let log = new MerkleLog();
   let ids = new Map<string, number>();
-  let offsets: number[] = []; // byte offset of each line in the journal, for leafLine()
-  let endOffset = 0;
+  let seqs: number[] = []; // the seq of each leaf's envelope, to read its line back for a proof
   let entryLines: string[] = []; // the heads of the chain file (not of archive segments)
   let position: ChainPosition = { first_index: 0, previous_head_hash: null };
   let last: ChainEntry | undefined;
@@ -350,8 +161,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
     const h = leafHash(bytes);
     const index = log.size;
     log.append(h);
-    offsets.push(endOffset);
-    endOffset += bytes.length + 1;
+    seqs.push(envelopeSeqOf(bytes) ?? -1);
     const id = envelopeIdOf(bytes);
     // Ids are unique by contract; if one repeats, the first (older) leaf keeps it.
     if (id !== undefined && !ids.has(id)) ids.set(id, index);
@@ -380,7 +190,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
-    if (existing === undefined) writeFileAtomicSync(path, text, 0o444);
+    if (existing === undefined) writeFileAtomicSync(path, text, ARCHIVE_MODE);
     else if (existing !== text) throw ledgerError(`${name} already exists with other heads; refusing to overwrite an archive segment (run: vaultmesh ledger verify)`);
   };
 
@@ -392,17 +202,22 @@ export function createLedger(opts: LedgerOptions): Ledger {
 
     async load() {
       const chain = readProofChain(files.chain);
-      if (chain && chain.log !== opts.journalFile) throw ledgerError(`${opts.chainFile} is the chain of ${chain.log}, not ${opts.journalFile}`);
       const at = chain ? chainPosition(chain) : { first_index: 0, previous_head_hash: null };
       if (!chain) {
         const archived = listArchiveSegments(opts.dir, opts.chainFile);
         if (archived.length > 0) throw ledgerError(`${opts.chainFile} is missing but its archive segments (${archived.at(-1)!.file}, …) exist: restore it from a backup`);
       } else {
-        if (chain.heads.length === 0 && at.first_index > 0) throw ledgerError(`${opts.chainFile} has no heads but starts at head #${at.first_index}`);
-        const firstPrev = chain.heads[0]?.head.previous_head_hash;
-        if (firstPrev !== undefined && firstPrev !== at.previous_head_hash) {
-          throw ledgerError(`${opts.chainFile}: previous_head_hash ${at.previous_head_hash} is not its first head's (${firstPrev})`);
-        }
+        // The checker `vaultmesh ledger verify` uses, on the chain file alone (its archive segments are verify's
+        // business): every head's link and consistency proof, and the last head's signature, which through the
+        // links authenticates the others.
+        const { problems } = checkProofChain([{ file: opts.chainFile, chain }], {
+          journalFile: opts.journalFile,
+          chainFile: opts.chainFile,
+          backend,
+          start: 'first-file',
+          signatures: 'last',
+        });
+        if (problems.length > 0) throw ledgerError(problems[0]!.message);
       }
       let cache: Buffer | undefined;
       try {
@@ -414,26 +229,15 @@ export function createLedger(opts: LedgerOptions): Ledger {
 
       log = new MerkleLog();
       ids = new Map();
-      offsets = [];
-      endOffset = 0;
+      seqs = [];
       let firstCacheMismatch: number | undefined;
-      const source = new LineSource(files.journal);
-      try {
-        await source.open();
-        for (let batch = await source.nextBatch(); batch; batch = await source.nextBatch()) {
-          for (const line of batch) {
-            const i = log.size;
-            const h = addLine(line.bytes);
-            if (firstCacheMismatch === undefined && i < cached && cache!.compare(h, 0, HASH_SIZE, i * HASH_SIZE, (i + 1) * HASH_SIZE) !== 0) {
-              firstCacheMismatch = i;
-            }
-          }
+      await opts.store.readLines(opts.journal, (bytes) => {
+        const i = log.size;
+        const h = addLine(bytes);
+        if (firstCacheMismatch === undefined && i < cached && cache!.compare(h, 0, HASH_SIZE, i * HASH_SIZE, (i + 1) * HASH_SIZE) !== 0) {
+          firstCacheMismatch = i;
         }
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      } finally {
-        await source.close();
-      }
+      });
 
       const heads = chain?.heads ?? [];
       last = heads.at(-1);
@@ -443,8 +247,6 @@ export function createLedger(opts: LedgerOptions): Ledger {
         if (log.size < tree_size) {
           throw ledgerError(`${opts.journalFile} has ${log.size} lines but ${where} signs ${tree_size}: the log was truncated or lines were deleted`);
         }
-        const problem = headSignatureProblem(last, backend);
-        if (problem) throw ledgerError(`${where}: ${problem}`);
         if (!trusted.has(last.public_key)) {
           throw ledgerError(
             `${where} is signed by key_id ${last.head.key_id}, which is neither this center's key (${opts.key.keyId}) nor a previous key it was given` +
@@ -471,7 +273,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
       if (!cache || cache.length !== log.size * HASH_SIZE || firstCacheMismatch !== undefined) {
         const all = Buffer.allocUnsafe(log.size * HASH_SIZE);
         for (let i = 0; i < log.size; i++) all.set(log.at(i)!, i * HASH_SIZE);
-        writeFileAtomicSync(files.leaves, all, 0o644);
+        writeFileAtomicSync(files.leaves, all, LEDGER_FILE_MODE);
       }
       cacheFd = openSync(files.leaves, 'a');
 
@@ -500,7 +302,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
         const size = log.size;
         if (size === (last?.head.tree_size ?? 0)) {
           if (rootFileStale && last) {
-            writeFileAtomicSync(files.root, formatRootFile(last.head), 0o644);
+            writeFileAtomicSync(files.root, formatRootFile(last.head), LEDGER_FILE_MODE);
             rootFileStale = false;
           }
           return undefined;
@@ -535,12 +337,12 @@ export function createLedger(opts: LedgerOptions): Ledger {
           nextLines = [...entryLines, line];
         }
         // The chain first: ROOT.txt must never name a root that no signed head covers.
-        writeFileAtomicSync(files.chain, formatProofChain(opts.journalFile, nextLines, nextPosition), 0o644);
+        writeFileAtomicSync(files.chain, formatProofChain(opts.journalFile, nextLines, nextPosition), LEDGER_FILE_MODE);
         entryLines = nextLines;
         position = nextPosition;
         last = entry;
         rootFileStale = true;
-        writeFileAtomicSync(files.root, formatRootFile(head), 0o644);
+        writeFileAtomicSync(files.root, formatRootFile(head), LEDGER_FILE_MODE);
         rootFileStale = false;
         return head;
       });
@@ -600,29 +402,27 @@ export function createLedger(opts: LedgerOptions): Ledger {
     },
 
     async leafLine(index) {
-      const offset = offsets[index];
-      if (offset === undefined) throw new VaultMeshError('NOT_FOUND', `no leaf ${index} in ${opts.journalFile}`, { status: 404 });
-      const length = (offsets[index + 1] ?? endOffset) - offset - 1;
-      const fh = await open(files.journal, 'r');
-      try {
-        const buf = Buffer.alloc(length);
-        const { bytesRead } = await fh.read(buf, 0, length, offset);
-        const line = buf.subarray(0, bytesRead);
-        if (bytesRead !== length || !leafHash(line).equals(log.at(index)!)) {
-          throw ledgerError(`${opts.journalFile}:${index + 1} changed on disk since it was appended`);
-        }
-        return line;
-      } finally {
-        await fh.close();
-      }
+      const seq = seqs[index];
+      if (seq === undefined) throw new VaultMeshError('NOT_FOUND', `no leaf ${index} in ${opts.journalFile}`, { status: 404 });
+      let line: Buffer | undefined;
+      await opts.store.tail(
+        { afterSeq: seq - 1 },
+        (entry) => {
+          line = entry.line;
+          return false;
+        },
+        { journals: [opts.journal], onCorrupt: 'skip' },
+      );
+      if (!line || !leafHash(line).equals(log.at(index)!)) throw ledgerError(`${opts.journalFile}:${index + 1} changed on disk since it was appended`);
+      return Buffer.from(line);
     },
   };
   return ledger;
 }
 
 /** A ledger for one of the two standard journals in `dir`. */
-export function createNamedLedger(name: LedgerName, opts: Omit<LedgerOptions, 'journalFile' | 'rootFile' | 'chainFile'>): Ledger {
-  return createLedger({ ...opts, ...LEDGER_FILES[name] });
+export function createNamedLedger(name: LedgerName, opts: Omit<LedgerOptions, 'journal' | 'journalFile' | 'rootFile' | 'chainFile'>): Ledger {
+  return createLedger({ ...opts, journal: name, ...LEDGER_FILES[name] });
 }
 
 /**
@@ -639,15 +439,4 @@ export function createLedgerObserver(ledgers: Partial<Record<LedgerName, Ledger>
       ledger.scheduleHead();
     }
   };
-}
-
-/** Parses a lowercase-hex hash list (proof) into bytes; undefined if any element is malformed. */
-export function hashesFromHex(list: readonly string[]): Buffer[] | undefined {
-  const out: Buffer[] = [];
-  for (const h of list) {
-    const b = fromHex(h, HASH_SIZE);
-    if (!b) return undefined;
-    out.push(b);
-  }
-  return out;
 }

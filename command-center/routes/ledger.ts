@@ -7,7 +7,8 @@ import { idSchema } from '../../protocol/envelope.js';
 import { VaultMeshError } from '../../protocol/errors.js';
 import { validationError } from '../http/http-errors.js';
 import { requireScope } from '../auth/require-operator.js';
-import { PROOF_BUNDLE_FORMAT, type Ledger } from '../ledger/ledger.js';
+import type { Ledger } from '../ledger/ledger.js';
+import { buildProofBundle } from '../../protocol/ledger-files.js';
 import type { AppEnv } from '../services.js';
 
 function rootOf(ledger: Ledger) {
@@ -34,16 +35,16 @@ export function ledgerRoutes(): Hono<AppEnv> {
     // A scan newer than the last signed head gets a head now rather than a "try again later".
     if ((ledger.latestHead()?.tree_size ?? 0) <= index) await ledger.publishHead();
     const proof = ledger.inclusionProofFor(index);
-    return c.json({
-      format: PROOF_BUNDLE_FORMAT,
-      log: ledger.files.journal.split('/').pop(),
-      leaf_line: (await ledger.leafLine(index)).toString('utf8'),
-      leaf_index: proof.leaf_index,
-      tree_size: proof.tree_size,
-      audit_path: proof.audit_path,
-      head: proof.head,
-      public_key: proof.public_key,
-    });
+    return c.json(
+      buildProofBundle({
+        log: ledger.files.journal.split('/').pop()!,
+        leafLine: await ledger.leafLine(index),
+        leafIndex: proof.leaf_index,
+        auditPath: proof.audit_path,
+        head: proof.head,
+        publicKey: proof.public_key,
+      }),
+    );
   });
 
   return app;

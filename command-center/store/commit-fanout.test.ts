@@ -4,6 +4,10 @@ import { openJournal, type Committed, type Journal } from './journal.js';
 import { replayJournals } from './replay.js';
 import { journalForKind } from '../../protocol/envelope.js';
 import { tempDir } from '../../test/helpers.js';
+import type { EnvelopeDraft } from '../../protocol/envelope.js';
+/** One draft through the batch API, as the single appends of these tests. */
+const appendOne = (j: Pick<Journal, 'append'>, d: EnvelopeDraft) => j.append([d]).then(([c]) => c!.envelope);
+
 
 const dirs: Array<() => void> = [];
 const journals: Journal[] = [];
@@ -24,7 +28,7 @@ async function logWith(n: number): Promise<string> {
   const t = tempDir();
   dirs.push(t.cleanup);
   const j = await openJournal({ dir: t.dir, fsync: 'off' });
-  for (let i = 0; i < n; i++) await j.append({ kind: 'note', author: 'token:bot', body: { text: `old ${i}` } });
+  for (let i = 0; i < n; i++) await appendOne(j, { kind: 'note', author: 'token:bot', body: { text: `old ${i}` } });
   await j.close();
   return t.dir;
 }
@@ -53,7 +57,7 @@ describe('commit fan-out', () => {
     expect(projected).toEqual([1, 2, 3]);
     expect(reacted).toEqual([]);
     fanout.seal();
-    const env = await journal.append({ kind: 'note', author: 'token:bot', body: { text: 'new' } });
+    const env = await appendOne(journal, { kind: 'note', author: 'token:bot', body: { text: 'new' } });
     expect(env.seq).toBe(4);
     expect(projected).toEqual([1, 2, 3, 4]);
     expect(reacted).toEqual([4]);
@@ -72,14 +76,14 @@ describe('commit fan-out', () => {
     const journal = await restart(dir, fanout);
     fanout.seal();
     // The append resolves (acknowledged) although a reactor threw inside the journal's commit hook.
-    const env = await journal.append({ kind: 'note', author: 'token:bot', body: { text: 'x' } });
+    const env = await appendOne(journal, { kind: 'note', author: 'token:bot', body: { text: 'x' } });
     expect(env.seq).toBe(1);
     // Projections in registration order, then reactors in registration order, whatever the interleaving of adds.
     expect(order).toEqual(['state:1', 'ring:1', 'boom', 'after:1']);
     expect(errors).toHaveLength(1);
     expect(errors[0]).toMatch(/reactor boom failed on seq 1\.\.1: reactor bug/);
     // The next batch goes through the same way.
-    await journal.append({ kind: 'note', author: 'token:bot', body: { text: 'y' } });
+    await appendOne(journal, { kind: 'note', author: 'token:bot', body: { text: 'y' } });
     expect(order.slice(4)).toEqual(['state:2', 'ring:2', 'boom', 'after:2']);
   });
 
@@ -93,7 +97,7 @@ describe('commit fan-out', () => {
     fanout.addReactor('r', { onCommit: (b) => got.push(`r:${seqs(b).join(',')}`) });
     const journal = await restart(dir, fanout);
     fanout.seal();
-    await journal.append({ kind: 'note', author: 'token:bot', body: { text: 'x' } });
+    await appendOne(journal, { kind: 'note', author: 'token:bot', body: { text: 'x' } });
     expect(got).toEqual(['fine:1', 'r:1']);
     expect(errors).toEqual([expect.stringMatching(/projection broken failed.*projection bug/)]);
   });
@@ -113,7 +117,7 @@ describe('commit fan-out', () => {
     fanout.addProjection('p', p);
     const journal = await restart(dir, fanout);
     fanout.seal(); // already ended: replayed() does not run twice
-    await journal.append({ kind: 'note', author: 'token:bot', body: { text: 'x' } });
+    await appendOne(journal, { kind: 'note', author: 'token:bot', body: { text: 'x' } });
     expect(calls).toEqual(['replay:1', 'replay:2', 'replayed', 'commit']);
   });
 

@@ -13,7 +13,7 @@
  * then the reactors. The journal has made the batch durable before `commit` is called, so nothing here may
  * un-acknowledge it: a throwing consumer is logged and the others still run.
  */
-import type { Committed } from './journal.js';
+import type { Committed } from './envelope-store.js';
 
 export interface Projection {
   /** One journal entry at start-up, in seq order. */

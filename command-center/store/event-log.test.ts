@@ -1,11 +1,14 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalJson } from '../../protocol/canonical-json.js';
 import type { Envelope } from '../../protocol/envelope.js';
 import { createEventLog } from './event-log.js';
-import { seekJournal } from './journal-seek.js';
+import { seekJournal } from '../../lib/journal/index.js';
+import { createJsonlStore } from './jsonl-store.js';
+import type { EnvelopeStore } from './envelope-store.js';
+import { quietLogger } from '../../test/helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vm-eventlog-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -49,8 +52,16 @@ describe('createEventLog', () => {
   mkdirSync(logDir);
   writeFileSync(join(logDir, 'events.jsonl'), byFile(['note', 'incident']));
   writeFileSync(join(logDir, 'heartbeats.jsonl'), byFile(['heartbeat']));
-  const log = createEventLog({ dir: logDir, window: 4, lastSeq: () => 60 });
-  for (const e of all) log.add(e);
+  // The history pages read the files through the JSONL store, as in the center.
+  let store: EnvelopeStore;
+  let log: ReturnType<typeof createEventLog>;
+  beforeAll(async () => {
+    store = createJsonlStore({ dir: logDir, log: quietLogger, onCommit: () => {} });
+    await store.replay(() => {});
+    log = createEventLog({ store, window: 4, lastSeq: () => 60 });
+    for (const e of all) log.add(e);
+  });
+  afterAll(() => store.close());
 
   it.each([
     ['everything from the start', { limit: 10 }, all.slice(0, 10), 'journal'],
@@ -66,7 +77,7 @@ describe('createEventLog', () => {
   });
 
   it('never returns what is not committed yet (seq above lastSeq)', async () => {
-    const l = createEventLog({ dir: logDir, window: 100, lastSeq: () => 50 });
+    const l = createEventLog({ store, window: 100, lastSeq: () => 50 });
     for (const e of all) l.add(e);
     const page = await l.query({ since: { seq: 45 }, limit: 100 });
     expect(page.items.map((e) => e.seq)).toEqual([46, 47, 48, 49, 50]);

@@ -1,13 +1,10 @@
 /**
  * Reading the envelope history for `GET /api/events`: the most recent `window` envelopes of each journal stay in
- * memory (fed by replay and by every commit); a page that reaches further back is read from the journal files,
- * streaming from a binary-searched offset in constant memory and stopping as soon as the page is full.
+ * memory (fed by replay and by every commit); a page that reaches further back is read from the store (`tail` from a
+ * seq or time, or `readNewestFirst`), streaming in constant memory and stopping as soon as the page is full.
  */
-import { join } from 'node:path';
 import { JOURNAL_FILES, journalForKind, type Envelope, type JournalName } from '../../protocol/envelope.js';
-import { mergeJournals, parseJournalLine } from './journal-reader.js';
-import { readLinesBackward } from './journal-reverse.js';
-import { seekJournal } from './journal-seek.js';
+import type { EnvelopeStore } from './envelope-store.js';
 
 export type Since = { seq: number } | { tsMs: number };
 
@@ -46,9 +43,7 @@ interface Window {
   evictedTsMs: number;
 }
 
-class PageFull extends Error {}
-
-export function createEventLog(opts: { dir: string; window?: number; lastSeq: () => number }): EventLog {
+export function createEventLog(opts: { store: Pick<EnvelopeStore, 'tail' | 'readNewestFirst'>; window?: number; lastSeq: () => number }): EventLog {
   const cap = Math.max(1, opts.window ?? 500);
   const windows = new Map<JournalName, Window>();
   for (const name of Object.keys(JOURNAL_FILES) as JournalName[]) {
@@ -98,9 +93,7 @@ export function createEventLog(opts: { dir: string; window?: number; lastSeq: ()
     const items: Envelope[] = [];
     for (const n of names) {
       let taken = 0;
-      await readLinesBackward(join(opts.dir, JOURNAL_FILES[n]), (line) => {
-        const e = parseJournalLine(line);
-        if (typeof e === 'string') return true; // replay already refused or quarantined bad lines
+      await opts.store.readNewestFirst(n, ({ envelope: e }) => {
         if (pastSince(q, e)) return false;
         if (matches(e)) {
           items.push(e);
@@ -156,28 +149,16 @@ export function createEventLog(opts: { dir: string; window?: number; lastSeq: ()
         return page(found.slice(0, q.limit), 'memory');
       }
 
-      const files = names.map((n) => join(opts.dir, JOURNAL_FILES[n]));
-      const startPred = !since ? () => true : 'seq' in since ? (e: Envelope) => e.seq > since.seq : (e: Envelope) => Date.parse(e.ts) >= since.tsMs;
-      const fromOffsets: Record<string, { offset: number; lineNo: number }> = {};
-      // lineNo is only used to name lines in corruption reports; after a seek it is unknown, so it reads 0.
-      for (const f of files) fromOffsets[f] = { offset: await seekJournal(f, startPred), lineNo: 0 };
       const items: Envelope[] = [];
-      try {
-        await mergeJournals(files, {
-          fromOffsets,
-          onCorrupt: () => 'skip', // replay already refused or quarantined bad lines; a reader never stops on one
-          visit: ({ envelope }) => {
-            if (envelope.seq > upTo) throw new PageFull();
-            if (matches(envelope)) {
-              items.push(envelope);
-              // mergeJournals has no early exit: a sentinel error ends it and closes its files (in its finally).
-              if (items.length >= q.limit) throw new PageFull();
-            }
-          },
-        });
-      } catch (err) {
-        if (!(err instanceof PageFull)) throw err;
-      }
+      await opts.store.tail(
+        !since ? { afterSeq: 0 } : 'seq' in since ? { afterSeq: since.seq } : { tsMs: since.tsMs },
+        ({ envelope }) => {
+          if (envelope.seq > upTo) return false;
+          if (matches(envelope)) items.push(envelope);
+          return items.length < q.limit;
+        },
+        { journals: names, onCorrupt: 'skip' }, // replay already refused or quarantined bad lines; a reader never stops on one
+      );
       return page(items, 'journal');
     },
 

@@ -2,7 +2,8 @@ import { readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { enrolledNode, heartbeatBody, startTestCenter, tempDir, cleanupAfterEach } from '../../test/helpers.js';
-import { listSegments, pruneSegments, segmentName, segmentsToReplay } from './heartbeat-segments.js';
+import { listSegments, segmentName } from '../../lib/journal/index.js';
+import { pruneSegments, segmentsToReplay } from './heartbeat-segments.js';
 
 const onCleanup = cleanupAfterEach();
 

@@ -1,8 +1,8 @@
 /**
  * Retention for the heartbeat journal, the one that grows (≈ 9 GB/day at 10,000 nodes × 30 s).
  *
- * - Rotation: when `heartbeats.jsonl` passes a size, the journal renames it to `heartbeats-<lastSeq>.jsonl` (12
- *   digits, so names sort by seq) and starts a new one.
+ * - Rotation: when `heartbeats.jsonl` passes a size, the journal renames it to `heartbeats-<lastSeq>.jsonl` (the
+ *   segment names live in the journal module, lib/journal/files.ts) and starts a new one.
  * - Summary: at each rotation the center writes `heartbeats.summary.json`, holding what old heartbeats contribute to
  *   state that the recent ones cannot rebuild: per node `first_seen` and `heartbeat_count` up to `through_seq`.
  * - Replay reads the summary, the newest segment at or below `through_seq` (to refill the 120-sample histories), the
@@ -10,33 +10,14 @@
  * - Retention deletes whole segments older than N days. Scans, commands and events are never rotated away (the
  *   ledger spans them).
  */
-import { readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { readFileSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomicSync } from '../../lib/atomic-file.js';
+import { listSegments, type Segment } from '../../lib/journal/index.js';
 import type { FleetState } from '../fleet/fleet-state.js';
 
-const SEGMENT_RE = /^heartbeats-(\d{12})\.jsonl$/;
 export const SUMMARY_FILE = 'heartbeats.summary.json';
-
-export function segmentName(lastSeq: number): string {
-  return `heartbeats-${String(lastSeq).padStart(12, '0')}.jsonl`;
-}
-
-export interface Segment {
-  path: string;
-  lastSeq: number;
-}
-
-/** Closed heartbeat segments in `dir`, oldest first. */
-export function listSegments(dir: string): Segment[] {
-  const out: Segment[] = [];
-  for (const name of readdirSync(dir)) {
-    const m = SEGMENT_RE.exec(name);
-    if (m) out.push({ path: join(dir, name), lastSeq: Number(m[1]) });
-  }
-  return out.sort((a, b) => a.lastSeq - b.lastSeq);
-}
 
 const summarySchema = z.object({
   v: z.literal(1),

@@ -1,9 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openJournal } from './journal.js';
+import { openJournal, type Journal } from './journal.js';
 import type { Logger } from '../../lib/logger.js';
 import { tempDir } from '../../test/helpers.js';
+import type { EnvelopeDraft } from '../../protocol/envelope.js';
+/** One draft through the batch API, as the single appends of these tests. */
+const appendOne = (j: Pick<Journal, 'append'>, d: EnvelopeDraft) => j.append([d]).then(([c]) => c!.envelope);
+
 
 const cleanups: Array<() => void> = [];
 afterEach(() => cleanups.splice(0).forEach((c) => c()));
@@ -21,7 +25,7 @@ describe('journal logging', () => {
         throw new Error('projection bug');
       },
     });
-    const env = await j.append({ kind: 'note', author: 'op', body: { text: 'hello' } });
+    const env = await appendOne(j, { kind: 'note', author: 'op', body: { text: 'hello' } });
     await j.close();
     expect(env.seq).toBe(1);
     expect(readFileSync(join(t.dir, 'events.jsonl'), 'utf8')).toContain('"text":"hello"');

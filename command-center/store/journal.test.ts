@@ -1,11 +1,15 @@
 import { appendFileSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openJournal } from './journal.js';
+import { openJournal, type Journal } from './journal.js';
 import { replayJournals } from './replay.js';
 import type { Envelope } from '../../protocol/envelope.js';
 import { canonicalJson } from '../../protocol/canonical-json.js';
 import { tempDir } from '../../test/helpers.js';
+import type { EnvelopeDraft } from '../../protocol/envelope.js';
+/** One draft through the batch API, as the single appends of these tests. */
+const appendOne = (j: Pick<Journal, 'append'>, d: EnvelopeDraft) => j.append([d]).then(([c]) => c!.envelope);
+
 
 const dirs: Array<() => void> = [];
 const newDir = () => {
@@ -28,7 +32,7 @@ describe('journal', () => {
     const dir = newDir();
     const j = await openJournal({ dir });
     const kinds = ['heartbeat', 'scan', 'command', 'receipt', 'note', 'heartbeat', 'incident'];
-    const envs = await Promise.all(kinds.map((k, i) => j.append(draft(k, i))));
+    const envs = await Promise.all(kinds.map((k, i) => appendOne(j, draft(k, i))));
     await j.close();
     expect(envs.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
     const hb = readFileSync(join(dir, 'heartbeats.jsonl'), 'utf8').trimEnd().split('\n');
@@ -45,11 +49,11 @@ describe('journal', () => {
   it('continues seq after a restart', async () => {
     const dir = newDir();
     let j = await openJournal({ dir });
-    await j.append(draft('note', 1));
+    await appendOne(j, draft('note', 1));
     await j.close();
     const { report } = await replayAll(dir);
     j = await openJournal({ dir, lastSeq: report.lastSeq });
-    expect((await j.append(draft('note', 2))).seq).toBe(2);
+    expect((await appendOne(j, draft('note', 2))).seq).toBe(2);
     await j.close();
   });
 
@@ -60,10 +64,12 @@ describe('journal', () => {
     const acked: number[] = [];
     const j = await openJournal({
       dir,
-      writeFile: async (fh, data) => {
-        writes++;
-        await new Promise((r) => setTimeout(r, 5));
-        await fh.write(data);
+      fileOps: {
+        write: async (fh, data) => {
+          writes++;
+          await new Promise((r) => setTimeout(r, 5));
+          await fh.write(data);
+        },
       },
       onCommit: (batch) => {
         // Called after write + fdatasync, before any of these appends resolves.
@@ -72,7 +78,7 @@ describe('journal', () => {
       },
     });
     const all = Array.from({ length: 200 }, (_, i) =>
-      j.append(draft('note', i)).then((e) => {
+      appendOne(j, draft('note', i)).then((e) => {
         acked.push(e.seq);
         const onDisk = readFileSync(join(dir, 'events.jsonl'), 'utf8');
         expect(onDisk).toContain(`"seq":${e.seq},`);
@@ -89,8 +95,8 @@ describe('journal', () => {
   it("fsync 'always' writes each append on its own", async () => {
     const dir = newDir();
     let writes = 0;
-    const j = await openJournal({ dir, fsync: 'always', writeFile: async (fh, d) => void (writes++, await fh.write(d)) });
-    await Promise.all(Array.from({ length: 10 }, (_, i) => j.append(draft('note', i))));
+    const j = await openJournal({ dir, fsync: 'always', fileOps: { write: async (fh, d) => void (writes++, await fh.write(d)) } });
+    await Promise.all(Array.from({ length: 10 }, (_, i) => appendOne(j, draft('note', i))));
     await j.close();
     expect(writes).toBe(10);
   });
@@ -100,19 +106,21 @@ describe('journal', () => {
     let fail = false;
     const j = await openJournal({
       dir,
-      writeFile: async (fh, data) => {
-        if (fail) {
-          await fh.write(data.subarray(0, 7)); // a partial write, then the disk gives up
-          throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
-        }
-        await fh.write(data);
+      fileOps: {
+        write: async (fh, data) => {
+          if (fail) {
+            await fh.write(data.subarray(0, 7)); // a partial write, then the disk gives up
+            throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+          }
+          await fh.write(data);
+        },
       },
     });
-    await j.append(draft('note', 1));
+    await appendOne(j, draft('note', 1));
     fail = true;
-    await expect(j.append(draft('note', 2))).rejects.toMatchObject({ code: 'JOURNAL_UNAVAILABLE', status: 503 });
+    await expect(appendOne(j, draft('note', 2))).rejects.toMatchObject({ code: 'JOURNAL_UNAVAILABLE', status: 503 });
     fail = false;
-    await j.append(draft('note', 3));
+    await appendOne(j, draft('note', 3));
     await j.close();
     const lines = readFileSync(join(dir, 'events.jsonl'), 'utf8').trimEnd().split('\n');
     expect(lines.map((l) => JSON.parse(l).body.i)).toEqual([1, 3]);
@@ -123,7 +131,7 @@ describe('journal', () => {
   it('refuses appends after close', async () => {
     const j = await openJournal({ dir: newDir() });
     await j.close();
-    await expect(j.append(draft('note', 1))).rejects.toMatchObject({ code: 'SHUTTING_DOWN' });
+    await expect(appendOne(j, draft('note', 1))).rejects.toMatchObject({ code: 'SHUTTING_DOWN' });
   });
 });
 
@@ -131,8 +139,8 @@ describe('replay recovery', () => {
   it('moves a torn last line aside, truncates to the last complete line, and reports it', async () => {
     const dir = newDir();
     const j = await openJournal({ dir });
-    await j.append(draft('heartbeat', 1));
-    await j.append(draft('heartbeat', 2));
+    await appendOne(j, draft('heartbeat', 1));
+    await appendOne(j, draft('heartbeat', 2));
     await j.close();
     const file = join(dir, 'heartbeats.jsonl');
     const good = readFileSync(file, 'utf8');
@@ -146,7 +154,7 @@ describe('replay recovery', () => {
     expect(readFileSync(join(dir, aside[0]!), 'utf8')).toContain('"kin');
     // appending after recovery yields a valid journal
     const j2 = await openJournal({ dir, lastSeq: report.lastSeq });
-    await j2.append(draft('heartbeat', 3));
+    await appendOne(j2, draft('heartbeat', 3));
     await j2.close();
     expect((await replayAll(dir)).seen.map((e) => e.body.i)).toEqual([1, 2, 3]);
   });
@@ -154,7 +162,7 @@ describe('replay recovery', () => {
   it('stops on a corrupt line in the middle, naming file and line; --repair quarantines it', async () => {
     const dir = newDir();
     const j = await openJournal({ dir });
-    for (let i = 1; i <= 3; i++) await j.append(draft('note', i));
+    for (let i = 1; i <= 3; i++) await appendOne(j, draft('note', i));
     await j.close();
     const file = join(dir, 'events.jsonl');
     const lines = readFileSync(file, 'utf8').split('\n');
@@ -171,7 +179,7 @@ describe('replay recovery', () => {
   it('rejects a seq that goes backwards within a file', async () => {
     const dir = newDir();
     const j = await openJournal({ dir });
-    for (let i = 1; i <= 2; i++) await j.append(draft('note', i));
+    for (let i = 1; i <= 2; i++) await appendOne(j, draft('note', i));
     await j.close();
     const file = join(dir, 'events.jsonl');
     const [a, b] = readFileSync(file, 'utf8').trimEnd().split('\n');
@@ -189,18 +197,20 @@ describe('journal batches across files', () => {
     const j = await openJournal({
       dir: t.dir,
       onCommit: (b) => committed.push(...b.map((c) => c.envelope.seq)),
-      writeFile: async (fh, data) => {
-        await fh.write(data);
-        // Fail the events file only, after the scan file of the same batch was written.
-        if (failEvents && data.toString().includes('"kind":"note"')) throw Object.assign(new Error('ENOSPC'), { code: 'ENOSPC' });
+      fileOps: {
+        write: async (fh, data) => {
+          await fh.write(data);
+          // Fail the events file only, after the scan file of the same batch was written.
+          if (failEvents && data.toString().includes('"kind":"note"')) throw Object.assign(new Error('ENOSPC'), { code: 'ENOSPC' });
+        },
       },
     });
-    await j.append(draft('scan', 0));
+    await appendOne(j, draft('scan', 0));
     failEvents = true;
-    const results = await Promise.allSettled([j.append(draft('scan', 1)), j.append(draft('note', 2))]);
+    const results = await Promise.allSettled([appendOne(j, draft('scan', 1)), appendOne(j, draft('note', 2))]);
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
     failEvents = false;
-    await j.append(draft('scan', 3));
+    await appendOne(j, draft('scan', 3));
     await j.close();
     const scans = readFileSync(join(t.dir, 'sovereign-scans.jsonl'), 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l).body.i);
     expect(scans).toEqual([0, 3]);

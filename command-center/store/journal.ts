@@ -2,8 +2,9 @@
  * The append-only journal set: one JSONL file per journal name in the log dir, one canonical envelope per line,
  * a global `seq` assigned here. Appends are acknowledged only when durable. Group commit: appends that arrive
  * while a write is in flight wait for the next batch, and the whole batch shares one write and one fdatasync per
- * file. A failed write rolls the file back to its last acknowledged length, so the file never holds a half line
- * that later appends would bury in the middle.
+ * file. A failed write rolls the file back to its last acknowledged length and syncs that, so the file never holds
+ * a half line that later appends would bury in the middle, and a line answered 503 never reappears after a crash.
+ * This is the JSONL store's append path (jsonl-store.ts); nothing else in the center opens it.
  */
 import { open, rename, type FileHandle } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
@@ -14,16 +15,12 @@ import { ENVELOPE_VERSION, JOURNAL_FILES, journalForKind, type Envelope, type En
 import { VaultMeshError } from '../../protocol/errors.js';
 import { fsyncDirSync } from '../../lib/atomic-file.js';
 import { consoleLogger, type Logger } from '../../lib/logger.js';
-import { segmentName } from './heartbeat-segments.js';
+import { segmentName } from '../../lib/journal/index.js';
+import type { Committed } from './envelope-store.js';
+
+export type { Committed };
 
 export type FsyncMode = 'always' | 'batch' | 'off';
-
-export interface Committed {
-  envelope: Envelope;
-  journal: JournalName;
-  /** The line as written, without its newline (ledger leaf bytes). */
-  line: Buffer;
-}
 
 export interface JournalOptions {
   dir: string;
@@ -43,12 +40,26 @@ export interface JournalOptions {
   rotateHeartbeats?: { maxBytes: number; onRotate: (segment: { path: string; lastSeq: number }) => void };
   /** Where failures that do not fail an append are reported (a throwing hook, a failed rotation). */
   log?: Logger;
-  /** Test seam for disk faults: wraps the raw write. */
-  writeFile?: (fh: FileHandle, data: Buffer) => Promise<void>;
+  /** The file operations of the write path (default: the real ones); tests pass failing ones to check rollback. */
+  fileOps?: Partial<JournalFileOps>;
 }
 
+/** The few file operations a batch and its rollback need; passed in so disk faults can be injected without mocks. */
+export interface JournalFileOps {
+  write(fh: FileHandle, data: Buffer): Promise<void>;
+  datasync(fh: FileHandle): Promise<void>;
+  truncate(fh: FileHandle, size: number): Promise<void>;
+}
+
+/** Journals, segments and the summary are created 0640: they hold findings and receipts, not for every local user. */
+export const JOURNAL_FILE_MODE = 0o640;
+
 export interface Journal {
-  append(draft: EnvelopeDraft): Promise<Envelope>;
+  /**
+   * Assigns seq and ts, and resolves with the committed entries once all of them are durable. The drafts of one call
+   * are written in one batch (all or nothing), also with `--fsync always`.
+   */
+  append(drafts: readonly EnvelopeDraft[]): Promise<Committed[]>;
   readonly lastSeq: number;
   /** Resolves when everything appended so far is durable (or failed). */
   flush(): Promise<void>;
@@ -56,10 +67,8 @@ export interface Journal {
 }
 
 interface Pending {
-  envelope: Envelope;
-  journal: JournalName;
-  line: Buffer;
-  resolve: (env: Envelope) => void;
+  items: Committed[];
+  resolve: (committed: Committed[]) => void;
   reject: (err: unknown) => void;
 }
 
@@ -70,25 +79,29 @@ interface FileState {
   lastSeq: number;
 }
 
-const defaultWrite = async (fh: FileHandle, data: Buffer): Promise<void> => {
-  let off = 0;
-  while (off < data.length) {
-    const { bytesWritten } = await fh.write(data, off, data.length - off);
-    off += bytesWritten;
-  }
+export const realFileOps: JournalFileOps = {
+  async write(fh, data) {
+    let off = 0;
+    while (off < data.length) {
+      const { bytesWritten } = await fh.write(data, off, data.length - off);
+      off += bytesWritten;
+    }
+  },
+  datasync: (fh) => fh.datasync(),
+  truncate: (fh, size) => fh.truncate(size),
 };
 
 export async function openJournal(opts: JournalOptions): Promise<Journal> {
   const fsyncMode = opts.fsync ?? 'batch';
   const now = opts.now ?? (() => new Date());
   const newId = opts.newId ?? randomUUID;
-  const write = opts.writeFile ?? defaultWrite;
+  const ops: JournalFileOps = { ...realFileOps, ...opts.fileOps };
   const log = opts.log ?? consoleLogger;
   mkdirSync(opts.dir, { recursive: true });
 
   const files = new Map<JournalName, FileState>();
   for (const name of Object.keys(JOURNAL_FILES) as JournalName[]) {
-    const fh = await open(join(opts.dir, JOURNAL_FILES[name]), 'a');
+    const fh = await open(join(opts.dir, JOURNAL_FILES[name]), 'a', JOURNAL_FILE_MODE);
     files.set(name, { fh, size: (await fh.stat()).size, dirty: false, lastSeq: 0 });
   }
   fsyncDirSync(opts.dir); // newly created journal files must survive a crash too
@@ -98,57 +111,63 @@ export async function openJournal(opts: JournalOptions): Promise<Journal> {
   let flushing: Promise<void> | undefined;
   let closed = false;
 
+  /**
+   * Takes a file back to its acknowledged length and makes that durable. Until the truncate is synced, a crash could
+   * bring back lines whose appends were answered 503, so the file stays dirty (and the journal refuses appends)
+   * until both steps succeed.
+   */
+  async function rollBack(f: FileState): Promise<void> {
+    f.dirty = true;
+    await ops.truncate(f.fh, f.size);
+    if (fsyncMode !== 'off') await ops.datasync(f.fh);
+    f.dirty = false;
+  }
+
   async function writeBatch(batch: Pending[]): Promise<void> {
+    // A file left dirty by an earlier failure is repaired before anything else is written, whichever files this
+    // batch touches: no append is acknowledged while a failed one could still reappear after a crash.
+    for (const f of files.values()) if (f.dirty) await rollBack(f);
     const byFile = new Map<JournalName, { parts: Buffer[]; lastSeq: number }>();
     for (const p of batch) {
-      let entry = byFile.get(p.journal);
-      if (!entry) byFile.set(p.journal, (entry = { parts: [], lastSeq: 0 }));
-      entry.parts.push(p.line, NEWLINE);
-      entry.lastSeq = p.envelope.seq;
+      for (const item of p.items) {
+        let entry = byFile.get(item.journal);
+        if (!entry) byFile.set(item.journal, (entry = { parts: [], lastSeq: 0 }));
+        entry.parts.push(item.line, NEWLINE);
+        entry.lastSeq = item.envelope.seq;
+      }
     }
     const data = new Map([...byFile].map(([name, e]) => [name, Buffer.concat(e.parts)]));
     const t0 = performance.now();
     // A batch is all or nothing: until every file it touches is written and synced, those files count as dirty, so
-    // a failure in any of them rolls all of them back to their acknowledged length before the next write.
-    // allSettled, not all: no write may still be in flight when the next batch truncates.
+    // a failure in any of them rolls all of them back to their acknowledged length.
+    // allSettled, not all: no write may still be in flight when the rollback truncates.
     const settle = async (work: (f: FileState, name: JournalName) => Promise<void>) => {
       const results = await Promise.allSettled([...data.keys()].map((name) => work(files.get(name)!, name)));
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) {
-        // Roll back now (best effort); a file that cannot be truncated yet stays dirty and is retried first thing.
-        await Promise.allSettled(
-          [...data.keys()].map(async (name) => {
-            const f = files.get(name)!;
-            f.dirty = true;
-            await f.fh.truncate(f.size);
-            f.dirty = false;
-          }),
-        );
+        // Roll back now; a file whose rollback fails stays dirty and is retried before the next batch.
+        await Promise.allSettled([...data.keys()].map((name) => rollBack(files.get(name)!)));
         throw failed.reason;
       }
     };
     await settle(async (f, name) => {
-      if (f.dirty) {
-        await f.fh.truncate(f.size);
-        f.dirty = false;
-      }
       f.dirty = true;
-      await write(f.fh, data.get(name)!);
+      await ops.write(f.fh, data.get(name)!);
     });
     const t1 = performance.now();
-    if (fsyncMode !== 'off') await settle((f) => f.fh.datasync());
+    if (fsyncMode !== 'off') await settle((f) => ops.datasync(f.fh));
     for (const [name, bytes] of data) {
       const f = files.get(name)!;
       f.size += bytes.length;
       f.dirty = false;
       f.lastSeq = byFile.get(name)!.lastSeq;
     }
-    opts.onFlush?.({ entries: batch.length, writeMs: t1 - t0, fsyncMs: performance.now() - t1 });
+    opts.onFlush?.({ entries: batch.reduce((n, p) => n + p.items.length, 0), writeMs: t1 - t0, fsyncMs: performance.now() - t1 });
   }
 
   async function drain(): Promise<void> {
     while (queue.length) {
-      // 'always' gives every append its own write + fdatasync; 'batch' and 'off' take all that waited.
+      // 'always' gives every append call its own write + fdatasync; 'batch' and 'off' take all that waited.
       const batch = fsyncMode === 'always' ? queue.splice(0, 1) : queue.splice(0, queue.length);
       try {
         await writeBatch(batch);
@@ -158,12 +177,12 @@ export async function openJournal(opts: JournalOptions): Promise<Journal> {
         continue;
       }
       try {
-        opts.onCommit?.(batch.map(({ envelope, journal, line }) => ({ envelope, journal, line })));
+        opts.onCommit?.(batch.flatMap((p) => p.items));
       } catch (err) {
         // The data is durable; a failing observer must not un-acknowledge it. Surface loudly instead.
         log.error(`journal: onCommit hook failed: ${(err as Error)?.stack ?? String(err)}`);
       }
-      for (const p of batch) p.resolve(p.envelope);
+      for (const p of batch) p.resolve(p.items);
       await maybeRotate();
     }
   }
@@ -185,7 +204,7 @@ export async function openJournal(opts: JournalOptions): Promise<Journal> {
     // new file cannot be opened (no inodes, EMFILE), the segment is renamed back and stays the active file.
     let fresh: FileHandle;
     try {
-      fresh = await open(active, 'a');
+      fresh = await open(active, 'a', JOURNAL_FILE_MODE);
       fsyncDirSync(opts.dir);
     } catch (err) {
       log.error(`journal: cannot open a new ${active} after rotation, keeping the old one: ${(err as Error).message}`);
@@ -217,30 +236,36 @@ export async function openJournal(opts: JournalOptions): Promise<Journal> {
     get lastSeq() {
       return lastSeq;
     },
-    append(draft) {
+    append(drafts) {
       if (closed) return Promise.reject(new VaultMeshError('SHUTTING_DOWN', 'the command center is shutting down', { status: 503 }));
-      const envelope: Envelope = {
-        v: ENVELOPE_VERSION,
-        id: draft.id ?? newId(),
-        seq: lastSeq + 1,
-        ts: now().toISOString(),
-        kind: draft.kind,
-        ...(draft.node_id !== undefined ? { node_id: draft.node_id } : {}),
-        author: draft.author,
-        ...(draft.on_behalf_of !== undefined ? { on_behalf_of: draft.on_behalf_of } : {}),
-        body: draft.body,
-      };
-      // Canonicalise before the seq is taken: an envelope that has no canonical form (a lone surrogate) is refused
-      // without leaving a gap in the sequence.
-      let line: Buffer;
-      try {
-        line = Buffer.from(canonicalJson(envelope), 'utf8');
-      } catch (err) {
-        return Promise.reject(new VaultMeshError('VALIDATION_ERROR', `the envelope has no canonical JSON form: ${(err as Error).message}`, { status: 400, cause: err }));
+      if (drafts.length === 0) return Promise.resolve([]);
+      // Canonicalise every draft before any seq is taken: an envelope that has no canonical form (a lone surrogate)
+      // is refused without leaving a gap in the sequence.
+      const items: Committed[] = [];
+      let seq = lastSeq;
+      for (const draft of drafts) {
+        const envelope: Envelope = {
+          v: ENVELOPE_VERSION,
+          id: draft.id ?? newId(),
+          seq: ++seq,
+          ts: now().toISOString(),
+          kind: draft.kind,
+          ...(draft.node_id !== undefined ? { node_id: draft.node_id } : {}),
+          author: draft.author,
+          ...(draft.on_behalf_of !== undefined ? { on_behalf_of: draft.on_behalf_of } : {}),
+          body: draft.body,
+        };
+        let line: Buffer;
+        try {
+          line = Buffer.from(canonicalJson(envelope), 'utf8');
+        } catch (err) {
+          return Promise.reject(new VaultMeshError('VALIDATION_ERROR', `the envelope has no canonical JSON form: ${(err as Error).message}`, { status: 400, cause: err }));
+        }
+        items.push({ envelope, journal: journalForKind(draft.kind), line });
       }
-      lastSeq = envelope.seq;
-      return new Promise<Envelope>((resolve, reject) => {
-        queue.push({ envelope, journal: journalForKind(draft.kind), line, resolve, reject });
+      lastSeq = seq;
+      return new Promise<Committed[]>((resolve, reject) => {
+        queue.push({ items, resolve, reject });
         kick();
       });
     },

@@ -27,7 +27,7 @@ describe('pipeline de-duplication', () => {
       fanout.addProjection('recent-ids', recentIdsProjection(recentIds));
       fanout.seal();
       const journal = await openJournal({ dir: t.dir, onCommit: fanout.commit });
-      const pipeline = createPipeline({ journal, recentIds });
+      const pipeline = createPipeline({ store: journal, recentIds });
       const squat = await pipeline.submit({ id: 'rcpt-c1', kind: 'note', author: 'token:bot', body: { text: 'mine now' } });
       const real = await pipeline.submit({ id: 'rcpt-c1', kind: 'receipt', author: 'node:web-01', node_id: 'web-01', body: {} });
       const retry = await pipeline.submit({ id: 'rcpt-c1', kind: 'receipt', author: 'node:web-01', node_id: 'web-01', body: {} });

@@ -1,9 +1,9 @@
 /**
- * The write path's front door: submit → journal.append (durable) → commit fan-out, with de-duplication by envelope
+ * The write path's front door: submit → store.append (durable) → commit fan-out, with de-duplication by envelope
  * id so an agent retrying a request (timeout, offline outbox) never stores a fact twice.
  */
 import type { Envelope, EnvelopeDraft } from '../../protocol/envelope.js';
-import type { Journal } from './journal.js';
+import type { EnvelopeStore } from './envelope-store.js';
 import { perEntry, type Projection } from './commit-fanout.js';
 
 /**
@@ -48,11 +48,11 @@ export interface Pipeline {
 }
 
 /**
- * Submission with de-duplication. The durable batch reaches state, bus and the rest through the journal's commit
+ * Submission with de-duplication. The durable batch reaches state, bus and the rest through the store's commit
  * hook (commit-fanout.ts); `recentIds` is one of those projections, so a retry arriving after the commit is
  * recognised, and one arriving while the first is still in flight shares its promise.
  */
-export function createPipeline(deps: { journal: Pick<Journal, 'append'>; recentIds: RecentIds }): Pipeline {
+export function createPipeline(deps: { store: Pick<EnvelopeStore, 'append'>; recentIds: RecentIds }): Pipeline {
   const inflight = new Map<string, Promise<{ envelope: Envelope; duplicate: boolean }>>();
   return {
     submit(draft) {
@@ -63,7 +63,7 @@ export function createPipeline(deps: { journal: Pick<Journal, 'append'>; recentI
         const pending = inflight.get(key);
         if (pending) return pending.then((r) => ({ ...r, duplicate: true }));
       }
-      const p = deps.journal.append(draft).then((envelope) => ({ envelope, duplicate: false }));
+      const p = deps.store.append([draft]).then(([c]) => ({ envelope: c!.envelope, duplicate: false }));
       if (key !== undefined) {
         inflight.set(key, p);
         p.finally(() => inflight.delete(key)).catch(() => undefined);

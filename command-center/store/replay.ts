@@ -5,20 +5,14 @@
  * - A bad line anywhere else stops start-up naming file and line, unless `repair` is set: then the bad lines are
  *   moved to `<file>.quarantine-<ts>` and the file is rewritten without them.
  */
-import { open, rename, truncate, writeFile } from 'node:fs/promises';
+import { open, rename, stat, truncate, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { JOURNAL_FILES } from '../../protocol/envelope.js';
 import { VaultMeshError } from '../../protocol/errors.js';
 import { fsyncDirSync } from '../../lib/atomic-file.js';
-import { LineSource, mergeJournals, type CorruptLine, type JournalEntry } from './journal-reader.js';
+import { journalPaths, LineSource, mergeJournals, type CorruptLine, type JournalEntry } from '../../lib/journal/index.js';
+import type { ReplayReport } from './envelope-store.js';
 
-export interface ReplayReport {
-  lastSeq: number;
-  envelopes: number;
-  tornTails: Array<{ file: string; movedTo: string; bytes: number }>;
-  quarantined: Array<{ file: string; line: number; reason: string; movedTo: string }>;
-  durationMs: number;
-}
+export type { ReplayReport };
 
 export interface ReplayOptions {
   dir: string;
@@ -27,10 +21,6 @@ export interface ReplayOptions {
   visit: (entry: JournalEntry) => void;
   repair?: boolean;
   now?: () => Date;
-}
-
-export function journalPaths(dir: string): string[] {
-  return Object.values(JOURNAL_FILES).map((f) => join(dir, f));
 }
 
 const stamp = (d: Date) => d.toISOString().replace(/[:.]/g, '-');
@@ -79,12 +69,17 @@ export async function replayJournals(opts: ReplayOptions): Promise<ReplayReport>
   return report;
 }
 
-/** Streams `file` into a temp copy without the given line numbers, saves those lines aside, then renames. */
+/**
+ * Streams `file` into a temp copy without the given line numbers, saves those lines aside, then renames. The copy
+ * takes the file's mode (an operator may have opened it to a group), set explicitly since the umask could mask it.
+ */
 async function rewriteWithout(file: string, drop: Set<number>, quarantineFile: string): Promise<void> {
   const tmp = join(file, '..', `.${basename(file)}.repair-${process.pid}`);
+  const fileMode = (await stat(file)).mode & 0o7777;
   const out = await open(tmp, 'w', 0o600);
   const aside = await open(quarantineFile, 'w', 0o600);
   try {
+    await out.chmod(fileMode);
     const src = new LineSource(file);
     for (let batch = await src.nextBatch(); batch; batch = await src.nextBatch()) {
       for (const l of batch) await (drop.has(l.lineNo) ? aside : out).write(Buffer.concat([l.bytes, Buffer.from('\n')]));

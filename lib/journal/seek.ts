@@ -3,7 +3,7 @@
  * (e.g. `seq > 500000`), in O(log size) small positioned reads, without reading the file front to back.
  */
 import { open, type FileHandle } from 'node:fs/promises';
-import { parseJournalLine } from './journal-reader.js';
+import { parseJournalLine } from './reader.js';
 import type { Envelope } from '../../protocol/envelope.js';
 
 const PROBE = 4096;

@@ -1,7 +1,7 @@
 /**
  * Streaming reader for JSONL journals: fixed-size chunks split on '\n' with Buffer.indexOf (faster than
  * readline, constant memory on multi-GB files), and a k-way merge of several journals in `seq` order.
- * Used by replay in the center and by the offline CLI (logs, ledger).
+ * Used by the center's JSONL store (replay, tail, event history) and by the offline CLI (logs, ledger).
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { looksLikeEnvelope, type Envelope } from '../../protocol/envelope.js';

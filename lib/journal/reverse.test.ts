@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readLinesBackward } from './journal-reverse.js';
+import { readLinesBackward } from './reverse.js';
 import { cleanupAfterEach, tempDir } from '../../test/helpers.js';
 
 const onCleanup = cleanupAfterEach();

@@ -1,0 +1,65 @@
+/**
+ * The storage seam: everything the center does with its history goes through one `EnvelopeStore`. The JSONL
+ * store (jsonl-store.ts, the default) keeps the journals of the log dir; a PostgreSQL store is one more module
+ * implementing this interface, with the same canonical lines and the same global seq.
+ *
+ * Contract:
+ * - `replay` once, before anything else: every stored envelope in seq order, with the backend's own recovery (for
+ *   JSONL: torn tails set aside, corrupt lines refused or quarantined with `--repair`, old heartbeats summarised).
+ * - `append` after replay: assigns the next global seq and the time, and resolves once the entries are durable,
+ *   with their canonical line bytes (ledger leaf bytes). Concurrent appends share a group commit. The store hands
+ *   each durable batch to `onCommit` (the commit fan-out) before any append of it resolves.
+ * - `tail` reads what is stored after a point, oldest first, and `readNewestFirst` one journal from its end: what
+ *   history pages, a follower or a second replica need. Neither sees an entry before it is durable.
+ * - `readLines` gives one journal's stored lines, in order and unparsed: the ledgers hash them as they are.
+ */
+import type { Envelope, EnvelopeDraft, JournalName } from '../../protocol/envelope.js';
+import type { HeartbeatSummary } from './heartbeat-segments.js';
+
+/** One stored envelope: the journal it belongs to and its line as stored (RFC 8785 canonical JSON, no newline). */
+export interface Committed {
+  envelope: Envelope;
+  journal: JournalName;
+  line: Buffer;
+}
+
+export interface ReplayReport {
+  lastSeq: number;
+  envelopes: number;
+  tornTails: Array<{ file: string; movedTo: string; bytes: number }>;
+  quarantined: Array<{ file: string; line: number; reason: string; movedTo: string }>;
+  durationMs: number;
+}
+
+/** Where `tail` starts: after a seq, or at the first entry at or after a time (ms). */
+export type TailFrom = { afterSeq: number } | { tsMs: number };
+
+export interface TailOptions {
+  /** Only these journals (default: all). */
+  journals?: readonly JournalName[];
+  /** A stored entry that does not read back as an envelope: skip it (history pages) or throw JOURNAL_CORRUPT. */
+  onCorrupt?: 'skip' | 'throw';
+}
+
+/** Return false from a visitor to stop reading. */
+export type Visit = (entry: Committed) => boolean | void;
+
+/** The read side alone (what history pages and the ledgers use). */
+export interface EnvelopeReader {
+  tail(from: TailFrom, visit: Visit, opts?: TailOptions): Promise<void>;
+  readNewestFirst(journal: JournalName, visit: Visit): Promise<void>;
+  /** Every stored line of one journal in seq order, as stored (RFC 8785 bytes, no newline), not parsed. */
+  readLines(journal: JournalName, visit: (line: Buffer) => void): Promise<void>;
+}
+
+export interface EnvelopeStore extends EnvelopeReader {
+  /** Heartbeat history that replay does not visit, summarised when it was set aside; undefined when there is none. */
+  readonly heartbeatSummary: HeartbeatSummary | undefined;
+  /** The highest durable seq (after replay: the last replayed one); `tail` reads up to it. */
+  readonly lastSeq: number;
+  replay(visit: (entry: Committed) => void): Promise<ReplayReport>;
+  append(drafts: readonly EnvelopeDraft[]): Promise<Committed[]>;
+  /** Resolves when everything appended so far is durable (or failed). */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
