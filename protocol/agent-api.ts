@@ -3,8 +3,9 @@
  */
 import { z } from 'zod';
 import { idSchema, nodeIdSchema, rfc3339Schema } from './envelope.js';
+import { hexKeySchema, keyIdSchema } from './hex.js';
 
-export const hexKeySchema = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters');
+export { hexKeySchema };
 export const osProfileSchema = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,31}$/, 'must be 1-32 of a-z 0-9 . _ -');
 export const hostnameSchema = z.string().min(1).max(253).regex(/^[^\s\u0000-\u001f]+$/, 'must not contain whitespace or control characters');
 export const unitNameSchema = z.string().regex(/^[A-Za-z0-9@._:-]{1,128}$/, 'must be a systemd unit name');
@@ -63,7 +64,7 @@ export type Heartbeat = z.infer<typeof heartbeatSchema>;
 
 /** The center keys an enrollment or heartbeat answer offers (`center_keys`); each key id must match its key. */
 export const centerKeysSchema = z
-  .array(z.object({ public_key: hexKeySchema, key_id: z.string().regex(/^[0-9a-f]{16}$/, 'must be 16 lowercase hex characters') }).strict())
+  .array(z.object({ public_key: hexKeySchema, key_id: keyIdSchema }).strict())
   .max(16);
 
 /** What the agent reads of `POST /api/agent/heartbeat`'s answer. */

@@ -3,7 +3,7 @@
  * multi-GB journals), as aligned human lines or as the exact journal lines (--json).
  */
 import type { Writable } from 'node:stream';
-import { formatHuman } from './format.js';
+import { createCommandActionMemo, formatHuman } from './format.js';
 import { journalsForFilter, matchesFilter, type LogFilter } from './filters.js';
 import { scanJournals, StopScan } from './journal-files.js';
 import { createLineWriter } from './line-writer.js';
@@ -30,16 +30,18 @@ export async function viewLogs(opts: ViewOptions): Promise<ViewResult> {
   const { filter } = opts;
   const writer = createLineWriter(opts.out);
   let printed = 0;
+  const actions = createCommandActionMemo();
   const scan = await scanJournals({
     dir: opts.dir,
     journals: journalsForFilter(filter),
     skipCorrupt: opts.skipCorrupt,
     warn: opts.warn,
     visit: (entry) => {
+      if (!opts.json) actions.see(entry.envelope);
       if (!matchesFilter(entry.envelope, filter)) return;
       printed++;
       // --json passes the stored bytes through untouched: what jq sees is exactly what the ledger hashed.
-      const pending = writer.line(opts.json ? entry.line.bytes : formatHuman(entry.envelope, { colour: opts.colour }));
+      const pending = writer.line(opts.json ? entry.line.bytes : formatHuman(entry.envelope, { colour: opts.colour, describe: actions.context }));
       if (printed === filter.limit) throw new StopScan();
       return pending;
     },
