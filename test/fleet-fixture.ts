@@ -16,7 +16,7 @@
  * tests should count the files themselves.
  */
 import { join } from 'node:path';
-import { signReceipt, type ReceiptPayload, type SignedCommand } from '../protocol/command.js';
+import { COMMAND_VERSION, signReceipt, type ReceiptPayload, type SignedCommand } from '../protocol/command.js';
 import { summarize, type Finding, type ScanReport } from '../protocol/scan.js';
 import { enrolledNode, heartbeatBody, startTestCenter, tempDir, type TestCenter, type TestNode } from './helpers.js';
 
@@ -124,7 +124,7 @@ export async function generateFleetFixture(): Promise<FleetFixture> {
     const answer = async (node: TestNode, id: string, action: string, r: Pick<ReceiptPayload, 'status' | 'exit_code' | 'output'> & { reason?: string }) => {
       const t = now();
       const payload: ReceiptPayload = {
-        v: 1,
+        v: COMMAND_VERSION,
         command_id: id,
         node_id: node.id,
         status: r.status,

@@ -6,6 +6,8 @@ import type { CAC } from 'cac';
 import { randomUUID } from 'node:crypto';
 import { VaultMeshError } from '../../protocol/errors.js';
 import { EVENT_KINDS } from '../../protocol/event-kinds.js';
+import { describe } from '../../protocol/describe.js';
+import type { Envelope } from '../../protocol/envelope.js';
 import { createApiClient } from '../api-client.js';
 import { eventPostedAnswer, eventsPageAnswer } from '../answers.js';
 import { renderJson } from '../output.js';
@@ -118,7 +120,7 @@ export function registerEventsCommands(cli: CAC): void {
         for (;;) {
           const page = await api.get(`/api/events?${params}`, eventsPageAnswer);
           for (const e of page.items) {
-            process.stdout.write(f.json ? `${JSON.stringify(e)}\n` : `${e.ts}  ${String(e.seq).padStart(8)}  ${String(e.kind).padEnd(10)}  ${String(e.node_id ?? '-').padEnd(16)}  ${e.author}  ${summary(e)}\n`);
+            process.stdout.write(f.json ? `${JSON.stringify(e)}\n` : `${e.ts}  ${String(e.seq).padStart(8)}  ${String(e.kind).padEnd(10)}  ${String(e.node_id ?? '-').padEnd(16)}  ${e.author}  ${summary(e as Envelope)}\n`);
           }
           if (!f.all || !page.next) return;
           params.set(oldestFirst ? 'since' : 'before', page.next);
@@ -128,7 +130,8 @@ export function registerEventsCommands(cli: CAC): void {
     });
 }
 
-function summary(e: Record<string, any>): string {
-  const b = e.body ?? {};
-  return String(b.text ?? b.title ?? b.status ?? b.action ?? '').replace(/[\u0000-\u001f\u007f]/g, ' ').slice(0, 100);
+/** The line `vaultmesh logs view` and the console show for the envelope; control characters never reach the terminal. */
+function summary(e: Envelope): string {
+  // eslint-disable-next-line no-control-regex
+  return describe(e).replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').slice(0, 160);
 }
