@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { journalForKind, kindSchema, nodeIdSchema, type Envelope, type JournalName } from '../../protocol/envelope.js';
 import { VaultMeshError } from '../../protocol/errors.js';
+import { readEnvelope } from '../../protocol/envelope-kinds.js';
 import { SEVERITIES as MOST_SEVERE_FIRST, severityRank as rankOfSeverity, severityRankOf, type Severity } from '../../protocol/scan.js';
 
 /** Least severe first, as `--min-severity` lists them. */
@@ -138,16 +139,15 @@ export function parseFilter(raw: RawFilterOptions, now: number = Date.now()): Lo
   return filter;
 }
 
-/** Highest severity an envelope carries: a scan's worst finding, or `body.severity` (incidents and the like). */
+/** Highest severity an envelope carries: a scan's worst finding or an incident's severity; -1 for everything else. */
 export function envelopeSeverityRank(env: Envelope): number {
-  const body = env.body;
-  let rank = severityRank(body.severity);
-  const findings = body.findings;
-  if (Array.isArray(findings)) {
-    for (const f of findings) {
-      if (typeof f === 'object' && f !== null) rank = Math.max(rank, severityRank((f as Record<string, unknown>).severity));
-    }
-  }
+  const e = readEnvelope(env);
+  if (e?.kind === 'incident') return severityRank(e.body?.severity);
+  if (e?.kind !== 'scan') return -1;
+  // Read defensively: a filter runs on every line of a journal that may have been copied or edited by hand.
+  let rank = -1;
+  const findings: unknown = e.body?.findings;
+  if (Array.isArray(findings)) for (const f of findings as Array<{ severity?: unknown } | null>) rank = Math.max(rank, severityRank(f?.severity));
   return rank;
 }
 
