@@ -9,6 +9,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { VaultMeshError } from '../protocol/errors.js';
+import { HEX32_RE } from '../protocol/hex.js';
 import { keyIdOf, type KeyPair } from '../protocol/keys.js';
 import { writeFileAtomicSync } from '../lib/atomic-file.js';
 import { loadOrCreateKeyFile, readKeyFile } from '../lib/key-file.js';
@@ -84,7 +85,7 @@ export function readPreviousKeys(stateDir: string): string[] {
     throw err;
   }
   const keys = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-  const bad = keys.find((k) => !/^[0-9a-f]{64}$/.test(k));
+  const bad = keys.find((k) => !HEX32_RE.test(k));
   if (bad !== undefined) throw new VaultMeshError('CONFIG_INVALID', `${previousKeysPath(stateDir)}: "${bad}" is not a public key (64 lowercase hex characters)`);
   return keys;
 }

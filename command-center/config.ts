@@ -4,14 +4,15 @@
  */
 import { z } from 'zod';
 import { VaultMeshError, detailsFromZodIssues } from '../protocol/errors.js';
+import { hexKeySchema } from '../protocol/hex.js';
+import { scopeSchema } from '../protocol/scopes.js';
 
 const bool = z.union([z.boolean(), z.enum(['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off'])]).transform((v) => v === true || ['1', 'true', 'yes', 'on'].includes(String(v)));
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-const SCOPE_NAMES = ['admin', 'events:read', 'events:write', 'nodes:read', 'nodes:approve', 'commands:write', 'metrics:read'] as const;
 const scopeList = z
   .union([z.array(z.string()), z.string()])
   .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter(Boolean))
-  .pipe(z.array(z.enum(SCOPE_NAMES)).min(1));
+  .pipe(z.array(scopeSchema).min(1));
 
 export const centerConfigSchema = z.object({
   host: z.string().min(1).default('127.0.0.1'),
@@ -40,7 +41,7 @@ export const centerConfigSchema = z.object({
     .string()
     .default('')
     .transform((s) => s.split(',').map((k) => k.trim().toLowerCase()).filter(Boolean))
-    .pipe(z.array(z.string().regex(/^[0-9a-f]{64}$/, 'each key must be 64 hex characters (an Ed25519 public key)')).max(16)),
+    .pipe(z.array(hexKeySchema).max(16)),
   /** Most recent envelopes kept in memory per journal for GET /api/events. */
   eventsWindow: int(1, 1_000_000).default(500),
   /** Attention model: stale after N heartbeat intervals, disk/memory thresholds (%), sweep period, fleet agent version. */

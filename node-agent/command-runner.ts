@@ -8,6 +8,7 @@
 import { parseActionArgs, isActionName } from '../protocol/actions.js';
 import {
   boundOutput,
+  COMMAND_VERSION,
   signReceipt,
   verifyCommand,
   type ReceiptPayload,
@@ -69,7 +70,7 @@ export function createCommandRunner(deps: CommandRunnerDeps): CommandRunner {
   const makeReceipt = (commandId: string, startedAt: Date, r: { status: ReceiptPayload['status']; exit_code: number | null; output: string; truncated?: boolean; reason?: ActionFailureReason | VerifyCode }): SignedReceipt => {
     const out = boundOutput(r.output);
     const payload: ReceiptPayload = {
-      v: 1,
+      v: COMMAND_VERSION,
       command_id: commandId,
       node_id: deps.nodeId,
       status: r.status,

@@ -3,8 +3,9 @@
  */
 import { z } from 'zod';
 import { idSchema, nodeIdSchema, rfc3339Schema } from './envelope.js';
+import { hexKeySchema, keyIdSchema } from './hex.js';
 
-export const hexKeySchema = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters');
+export { hexKeySchema };
 export const osProfileSchema = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,31}$/, 'must be 1-32 of a-z 0-9 . _ -');
 /**
  * Node-controlled text that operators read in a terminal and the console: visible characters only. `\p{C}` is every
@@ -70,7 +71,7 @@ export type Heartbeat = z.infer<typeof heartbeatSchema>;
 
 /** The center keys an enrollment or heartbeat answer offers (`center_keys`); each key id must match its key. */
 export const centerKeysSchema = z
-  .array(z.object({ public_key: hexKeySchema, key_id: z.string().regex(/^[0-9a-f]{16}$/, 'must be 16 lowercase hex characters') }).strict())
+  .array(z.object({ public_key: hexKeySchema, key_id: keyIdSchema }).strict())
   .max(16);
 
 /** What the agent reads of `POST /api/agent/heartbeat`'s answer. */

@@ -10,6 +10,9 @@ import { z } from 'zod';
 import { idSchema, nodeIdSchema, rfc3339Schema } from './envelope.js';
 import { nodeCryptoBackend, type Ed25519Backend } from './ed25519.js';
 import { signPayload, verifyPayload } from './signing.js';
+import { keyIdSchema, signatureHexSchema } from './hex.js';
+
+export { keyIdSchema, signatureHexSchema };
 import type { KeyPair } from './keys.js';
 
 export const COMMAND_VERSION = 1 as const;
@@ -29,10 +32,8 @@ export const COMMAND_LIMITS = {
 export const DEFAULT_COMMAND_TTL_MS = 5 * 60 * 1000;
 
 export const actionNameSchema = z.string().regex(/^[a-z][a-z0-9-]{0,63}$/, 'must be 1-64 of a-z 0-9 - starting with a letter');
-export const keyIdSchema = z.string().regex(/^[0-9a-f]{16}$/, 'must be 16 lowercase hex characters');
 /** ≥128 random bits as lowercase hex (32 to 128 hex characters). */
 export const nonceSchema = z.string().regex(/^(?:[0-9a-f]{2}){16,64}$/, 'must be 32-128 lowercase hex characters (≥128 bits)');
-export const signatureHexSchema = z.string().regex(/^[0-9a-f]{128}$/, 'must be 128 lowercase hex characters');
 
 export const argValueSchema = z.union([z.string().max(COMMAND_LIMITS.argString), z.number().finite(), z.boolean(), z.null()]);
 export const commandArgsSchema = z

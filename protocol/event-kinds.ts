@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { canonicalJson } from './canonical-json.js';
 import { idSchema } from './envelope.js';
+import { ACTIONABLE_SEVERITIES, type ActionableSeverity } from './scan.js';
 
 export const EVENT_LIMITS = {
   /** Nesting depth of a body (the body object itself is depth 1). */
@@ -21,8 +22,8 @@ export const EVENT_LIMITS = {
   noteExtraKeys: 32,
 } as const;
 
-export const INCIDENT_SEVERITIES = ['critical', 'high', 'medium', 'low'] as const;
-export type IncidentSeverity = (typeof INCIDENT_SEVERITIES)[number];
+export const INCIDENT_SEVERITIES = ACTIONABLE_SEVERITIES;
+export type IncidentSeverity = ActionableSeverity;
 export const INCIDENT_STATUSES = ['open', 'acknowledged', 'resolved'] as const;
 export type IncidentStatus = (typeof INCIDENT_STATUSES)[number];
 

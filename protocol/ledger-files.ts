@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { canonicalJson } from './canonical-json.js';
 import { nodeCryptoBackend, type Ed25519Backend } from './ed25519.js';
 import { VaultMeshError } from './errors.js';
-import { fromHex, toHex } from './hex.js';
+import { fromHex, hex32Schema, hexKeySchema, keyIdSchema, signatureHexSchema, toHex } from './hex.js';
 import { keyIdOf, type KeyPair } from './keys.js';
 import { HASH_SIZE, leafHash, verifyInclusion } from './merkle.js';
 import { signPayload, verifyPayload } from './signing.js';
@@ -32,7 +32,7 @@ export function leavesFileFor(journalFile: string): string {
   return journalFile.replace(/\.jsonl$/, '') + '.leaves';
 }
 
-const hash32 = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters');
+const hash32 = hex32Schema;
 
 /** The signed fields of a tree head. The signature is Ed25519 over the RFC 8785 bytes of exactly this object. */
 export const treeHeadSchema = z.strictObject({
@@ -40,11 +40,11 @@ export const treeHeadSchema = z.strictObject({
   root_hash: hash32,
   timestamp: z.iso.datetime({ offset: true }),
   previous_head_hash: hash32.nullable(),
-  key_id: z.string().regex(/^[0-9a-f]{16}$/, 'must be 16 lowercase hex characters'),
+  key_id: keyIdSchema,
 });
 
 export const signedTreeHeadSchema = treeHeadSchema.extend({
-  signature: z.string().regex(/^[0-9a-f]{128}$/, 'must be 128 lowercase hex characters'),
+  signature: signatureHexSchema,
 });
 
 export type TreeHead = z.infer<typeof treeHeadSchema>;
@@ -53,7 +53,7 @@ export type SignedTreeHead = z.infer<typeof signedTreeHeadSchema>;
 /** One element of PROOFCHAIN.json `heads`: the signed head, the key that signed it, and the proof linking it. */
 export const chainEntrySchema = z.object({
   head: signedTreeHeadSchema,
-  public_key: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters'),
+  public_key: hexKeySchema,
   /** RFC 6962 consistency proof from the previous head's tree to this one; [] for the first head. */
   consistency_proof: z.array(hash32),
 });

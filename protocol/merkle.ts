@@ -16,6 +16,7 @@
  * exact up to 2^53; the bit arithmetic below avoids 32-bit operators for that reason.
  */
 import { hash as oneShotHash } from 'node:crypto';
+import { HEX32_RE } from './hex.js';
 
 /** Size in bytes of every hash in the tree. */
 export const HASH_SIZE = 32;
@@ -294,7 +295,7 @@ export class MerkleFrontier {
     if (state.nodes.length !== bits) throw new RangeError(`a frontier of size ${state.size} has ${bits} nodes, got ${state.nodes.length}`);
     const f = new MerkleFrontier(onPerfectNode);
     for (const hex of state.nodes) {
-      if (!/^[0-9a-f]{64}$/.test(hex)) throw new RangeError('frontier nodes must be 64 lowercase hex characters');
+      if (!HEX32_RE.test(hex)) throw new RangeError('frontier nodes must be 64 lowercase hex characters');
       f.nodes.push(Buffer.from(hex, 'hex'));
     }
     f.count = state.size;

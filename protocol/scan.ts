@@ -20,6 +20,16 @@ export function severityRank(severity: Severity): number {
   return SEVERITIES.length - 1 - SEVERITIES.indexOf(severity);
 }
 
+/** `severityRank` of any value read from a journal: -1 for anything that is not a severity. */
+export function severityRankOf(value: unknown): number {
+  const i = typeof value === 'string' ? SEVERITIES.indexOf(value as Severity) : -1;
+  return i === -1 ? -1 : SEVERITIES.length - 1 - i;
+}
+
+/** Severities above `info`: what an incident may have, and the findings a node's latest scan keeps open. */
+export type ActionableSeverity = Exclude<Severity, 'info'>;
+export const ACTIONABLE_SEVERITIES = SEVERITIES.filter((s): s is ActionableSeverity => s !== 'info') as [ActionableSeverity, ...ActionableSeverity[]];
+
 export const SCAN_LIMITS = {
   checkName: 64,
   title: 200,

@@ -6,6 +6,8 @@ import type { CAC } from 'cac';
 import { randomUUID } from 'node:crypto';
 import { VaultMeshError } from '../../protocol/errors.js';
 import { EVENT_KINDS } from '../../protocol/event-kinds.js';
+import { describe } from '../../protocol/describe.js';
+import type { Envelope } from '../../protocol/envelope.js';
 import { ADMIN_SOCKET_OFF_OPTION, ADMIN_SOCKET_OPTION, apiOptionsFromFlags, createApiClient } from '../api-client.js';
 import { eventPostedAnswer, eventsPageAnswer } from '../answers.js';
 import { printOut, renderJson, renderJsonLine } from '../output.js';
@@ -121,7 +123,7 @@ export function registerEventsCommands(cli: CAC): void {
         for (;;) {
           const page = await api.get(`/api/events?${params}`, eventsPageAnswer);
           for (const e of page.items) {
-            printOut(f.json ? `${renderJsonLine(e)}\n` : `${sanitize(`${e.ts}  ${String(e.seq).padStart(8)}  ${sanitize(String(e.kind)).padEnd(10)}  ${sanitize(String(e.node_id ?? '-')).padEnd(16)}  ${e.author}  ${summary(e)}`)}\n`);
+            printOut(f.json ? `${renderJsonLine(e)}\n` : `${sanitize(`${e.ts}  ${String(e.seq).padStart(8)}  ${sanitize(String(e.kind)).padEnd(10)}  ${sanitize(String(e.node_id ?? '-')).padEnd(16)}  ${e.author}  ${summary(e as Envelope)}`)}\n`);
           }
           if (!f.all || !page.next) return;
           params.set(oldestFirst ? 'since' : 'before', page.next);
@@ -131,7 +133,7 @@ export function registerEventsCommands(cli: CAC): void {
     });
 }
 
-function summary(e: Record<string, any>): string {
-  const b = e.body ?? {};
-  return sanitize(String(b.text ?? b.title ?? b.status ?? b.action ?? '')).slice(0, 100);
+/** The line `vaultmesh logs view` and the console show for the envelope (sanitised by the caller). */
+function summary(e: Envelope): string {
+  return describe(e).slice(0, 160);
 }

@@ -4,12 +4,12 @@
  */
 import type { CAC } from 'cac';
 import { VaultMeshError } from '../../protocol/errors.js';
+import { isScope, SCOPES } from '../../protocol/scopes.js';
 import { ADMIN_SOCKET_OFF_OPTION, ADMIN_SOCKET_OPTION, apiOptionsFromFlags, createApiClient, type ApiOptions } from '../api-client.js';
 import { apiTokenAnswer, apiTokenCreatedAnswer, apiTokensAnswer } from '../answers.js';
 import { printOut, renderJson, renderTable } from '../output.js';
 import { parseDuration, type CommonFlags } from './operator.js';
 
-const SCOPES = ['admin', 'events:read', 'events:write', 'nodes:read', 'nodes:approve', 'commands:write', 'metrics:read'];
 const write = (s: string) => printOut(s);
 const usage = (msg: string) => new VaultMeshError('USAGE', msg);
 const apiOpts = (f: CommonFlags): ApiOptions => apiOptionsFromFlags(f);
@@ -27,7 +27,7 @@ export function parseScopes(raw: string | undefined): string[] {
     .map((s) => s.trim())
     .filter(Boolean);
   if (!list.length) throw usage(`--scopes is required: a comma-separated list of ${SCOPES.join(', ')}`);
-  const bad = list.filter((s) => !SCOPES.includes(s));
+  const bad = list.filter((s) => !isScope(s));
   if (bad.length) throw usage(`unknown scope ${bad.join(', ')}: use ${SCOPES.join(', ')}`);
   return [...new Set(list)];
 }

@@ -1,5 +1,7 @@
 /**
- * Process tests: the built CLI (`node dist/cli/main.js logs ...`) against fixture journals generated in a temp dir.
+ * Process tests: the built CLI (`node dist/cli/main.js logs ...`) against journals in a temp dir: a real center's
+ * log (test/fleet-fixture.ts) for what the output says, and generated journals of real-shaped envelopes for the
+ * mechanics (filters, merging, corrupt lines, following).
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -8,6 +10,10 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalJson } from '../../protocol/canonical-json.js';
 import { journalForKind, JOURNAL_FILES, type Envelope } from '../../protocol/envelope.js';
+import { summarize as summarizeFindings, type Finding } from '../../protocol/scan.js';
+import { heartbeatBody } from '../../test/helpers.js';
+import { generateFleetFixture, type FleetFixture } from '../../test/fleet-fixture.js';
+import { readLogDir } from '../../test/journal-lines.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const MAIN = join(ROOT, 'dist/cli/main.js');
@@ -21,7 +27,7 @@ interface Fixture {
 }
 
 const NODES = ['n1', 'n2', 'n3'];
-const SEVERITIES = ['info', 'low', 'medium', 'high', 'critical'];
+const SEVERITIES = ['info', 'low', 'medium', 'high', 'critical'] as const;
 
 /** A journal set in seq order across the four files; ts one minute apart, ending `endAgoMin` minutes ago. */
 function makeFixture(name: string, count = 200, endAgoMin = 0): Fixture {
@@ -35,26 +41,31 @@ function makeFixture(name: string, count = 200, endAgoMin = 0): Fixture {
     const ts = new Date(start + seq * 60_000).toISOString();
     const base = { v: 1 as const, id: `e-${seq}`, seq, ts, author: `node:${node}`, node_id: node };
     let e: Envelope;
+    // Bodies of the shapes the center journals (protocol/envelope-kinds.ts), so the mechanics run on real lines.
     switch (seq % 7) {
-      case 0:
-        e = { ...base, kind: 'scan', body: { findings: [{ check: 'c', severity: SEVERITIES[seq % 5], title: `t${seq}`, detail: '', evidence: '' }], summary: 's' } };
+      case 0: {
+        const findings: Finding[] = [{ check: 'c', severity: SEVERITIES[seq % 5]!, title: `t${seq}`, detail: '', evidence: {} }];
+        e = { ...base, kind: 'scan', body: { node_id: node, started_at: ts, finished_at: ts, agent_version: '0.1.0', findings, summary: summarizeFindings(findings), trigger: 'schedule' } };
         break;
+      }
       case 1:
-        e = { ...base, kind: 'command', author: 'op', body: { signed: { payload: { id: `c${seq}`, node_id: node, action: 'ping' }, signature: 'aa', key_id: 'k' } } };
+        e = { ...base, kind: 'command', author: `node:${node}`, body: { event: 'delivered', command_id: `c${seq}`, status: 'delivered', attempt: 1 } };
         break;
-      case 2:
-        e = { ...base, kind: 'receipt', body: { command_id: `c${seq - 1}`, status: seq % 3 ? 'succeeded' : 'failed' } };
+      case 2: {
+        const payload = { v: 1, command_id: `c${seq - 1}`, node_id: node, status: seq % 3 ? 'succeeded' : 'failed', exit_code: seq % 3 ? 0 : 1, started_at: ts, finished_at: ts, output: '', truncated: false };
+        e = { ...base, kind: 'receipt', body: { payload, signature: '0'.repeat(128), key_id: '0'.repeat(16) } };
         break;
+      }
       case 3: {
         const { node_id: _n, ...rest } = base;
-        e = { ...rest, kind: 'incident', author: 'bot', body: { severity: SEVERITIES[seq % 5], title: `incident ${seq}` } };
+        e = { ...rest, kind: 'incident', author: 'bot', body: { severity: SEVERITIES[seq % 5] === 'info' ? 'low' : SEVERITIES[seq % 5]!, status: 'open', title: `incident ${seq}` } };
         break;
       }
       case 4:
         e = { ...base, kind: 'note', author: 'op', body: { text: `note ${seq}` } };
         break;
       default:
-        e = { ...base, kind: 'heartbeat', body: { hostname: node, metrics: { cpu_pct: seq % 100 } } };
+        e = { ...base, kind: 'heartbeat', body: heartbeatBody(node, { timestamp: ts }) };
     }
     envs.push(e);
   }
@@ -146,7 +157,7 @@ describe('logs view', () => {
     expect(r.stdout).not.toContain('\u001b[');
     const lines = outLines(r.stdout);
     expect(lines).toHaveLength(2);
-    expect(lines[0]).toMatch(/^\S+Z\s+3\s+incident\s+-\s+bot\s+\[high\] incident 3$/);
+    expect(lines[0]).toMatch(/^\S+Z\s+3\s+incident\s+-\s+bot\s+incident \(high\): incident 3$/);
   });
 
   it.each([
@@ -219,24 +230,60 @@ describe('logs view: corrupt and torn lines', () => {
   });
 });
 
-describe('logs stats', () => {
-  it('counts per node and for the fleet, as JSON', () => {
-    const fx = makeFixture('stats', 210);
-    const r = run(['stats', '--dir', fx.dir, '--json']);
+describe('logs on a real center’s log', () => {
+  let real: FleetFixture;
+  let envs: Envelope[];
+  beforeAll(async () => {
+    real = await generateFleetFixture();
+    envs = readLogDir(real.logDir);
+  }, 60_000);
+  afterAll(() => real?.cleanup());
+
+  it('stats --json: commands issued once each, receipts by their signed status, all matching a plain count', () => {
+    const r = run(['stats', '--dir', real.logDir, '--json']);
     expect(r.code).toBe(0);
     const report = JSON.parse(r.stdout);
-    expect(report.fleet.total).toBe(210);
-    expect(report.fleet.nodes).toBe(3);
-    const n1 = report.nodes.find((n: { node_id: string }) => n.node_id === 'n1');
-    const mine = fx.envs.filter((e) => e.node_id === 'n1' || (e.kind === 'command' && e.node_id === 'n1'));
-    expect(n1.total).toBe(mine.length);
-    expect(n1.kinds.heartbeat).toBe(mine.filter((e) => e.kind === 'heartbeat').length);
-    expect(n1.first_seen).toBe(mine[0]!.ts);
-    expect(n1.last_seen).toBe(mine.at(-1)!.ts);
-    expect(report.fleet.commands.by_status.succeeded + report.fleet.commands.by_status.failed).toBe(fx.envs.filter((e) => e.kind === 'receipt').length);
-    expect(report.nodes.at(-1).node_id).toBeNull(); // incidents without a node
+    // An independent count of the same files: one command per `issued` line, outcomes from the receipts' payloads.
+    const issued = envs.filter((e) => e.kind === 'command' && e.body.event === 'issued');
+    const byStatus: Record<string, number> = {};
+    for (const e of envs) if (e.kind === 'receipt') byStatus[(e.body.payload as { status: string }).status] = (byStatus[(e.body.payload as { status: string }).status] ?? 0) + 1;
+    expect(report.fleet.commands).toEqual({ issued: issued.length, by_status: byStatus, expired_unanswered: 1 });
+    expect(report.fleet.commands).toEqual({ issued: 6, by_status: { expired: 1, failed: 1, rejected: 1, succeeded: 2 }, expired_unanswered: 1 });
+    expect(report.fleet.total).toBe(envs.length);
+    expect(report.fleet.heartbeats).toBe(envs.filter((e) => e.kind === 'heartbeat').length);
+    expect(report.fleet.findings.scans).toBe(envs.filter((e) => e.kind === 'scan').length);
+    for (const n of report.nodes) {
+      const mine = envs.filter((e) => (e.node_id ?? null) === n.node_id);
+      expect(n.total, String(n.node_id)).toBe(mine.length);
+      expect(n.commands.issued).toBe(mine.filter((e) => e.kind === 'command' && e.body.event === 'issued').length);
+    }
+    expect(report.nodes.at(-1).node_id).toBeNull(); // join tokens, notes and incidents without a node
   });
 
+  it('stats: the RECEIPTS column is ok/fail/rej/exp of the signed receipts', () => {
+    const lines = outLines(run(['stats', '--dir', real.logDir]).stdout);
+    expect(lines.at(-1)).toMatch(/^FLEET \(4 nodes\)\s.*\s2\/1\/1\/1$/);
+    expect(lines.find((l) => l.startsWith('web-2 '))).toMatch(/\s0\/1\/1\/0$/);
+  });
+
+  it('view: receipts with action, status and reason; heartbeats with their real metrics', () => {
+    const r = run(['view', '--dir', real.logDir, '--kind', 'receipt,heartbeat,command', '--node', 'web-2']);
+    expect(r.code).toBe(0);
+    const summaries = outLines(r.stdout).map((l) => l.split(/\s{2,}/).slice(5).join('  '));
+    expect(summaries).toContain('heartbeat from web-2.example: load 0.10, mem 25%, disk 97%, up 20m 34s, services not OK (nginx.service failed)');
+    expect(summaries).toContain('receipt: service-status failed (EXIT_NONZERO, exit 3) — nginx.service: inactive (dead)');
+    expect(summaries).toContain('receipt: service-restart rejected (ACTION_NOT_ALLOWED) — action service-restart is not allowed on this node');
+    expect(summaries).toContain('command service-restart delivered');
+    for (const s of summaries) expect(s).not.toMatch(/^\{|: \{"|undefined/);
+  });
+
+  it('view --json passes a real log through byte for byte', () => {
+    const r = run(['view', '--dir', real.logDir, '--json']);
+    expect(outLines(r.stdout).map((l) => JSON.parse(l).seq)).toEqual(envs.map((e) => e.seq));
+  });
+});
+
+describe('logs stats', () => {
   it('honours --since and prints a table with a fleet line', () => {
     const fx = makeFixture('stats2', 100);
     const r = run(['stats', '--dir', fx.dir, '--since', '10m']);

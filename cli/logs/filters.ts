@@ -6,16 +6,15 @@
 import { z } from 'zod';
 import { journalForKind, kindSchema, nodeIdSchema, type Envelope, type JournalName } from '../../protocol/envelope.js';
 import { VaultMeshError } from '../../protocol/errors.js';
+import { readEnvelope } from '../../protocol/envelope-kinds.js';
+import { SEVERITIES as MOST_SEVERE_FIRST, severityRank as rankOfSeverity, severityRankOf, type Severity } from '../../protocol/scan.js';
 
-export const SEVERITIES = ['info', 'low', 'medium', 'high', 'critical'] as const;
-export type Severity = (typeof SEVERITIES)[number];
-
-const SEVERITY_RANK: Readonly<Record<string, number>> = { info: 0, low: 1, medium: 2, high: 3, critical: 4 };
+/** Least severe first, as `--min-severity` lists them. */
+export const SEVERITIES = [...MOST_SEVERE_FIRST].reverse() as Severity[];
+export type { Severity };
 
 /** Rank of a severity string, or -1 for anything unknown (so unknown values never pass a --min-severity). */
-export function severityRank(value: unknown): number {
-  return typeof value === 'string' ? (SEVERITY_RANK[value] ?? -1) : -1;
-}
+export const severityRank = severityRankOf;
 
 export interface LogFilter {
   /** Only these kinds (undefined: all). */
@@ -88,7 +87,7 @@ function flagString(flag: string, value: unknown, hint: string): string | undefi
 
 const kindListSchema = z.array(kindSchema).min(1);
 const limitSchema = z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER);
-const severitySchema = z.enum(SEVERITIES);
+const severitySchema = z.enum(MOST_SEVERE_FIRST);
 
 /** Validates every filter flag once, at the edge; the result is trusted everywhere else. */
 export function parseFilter(raw: RawFilterOptions, now: number = Date.now()): LogFilter {
@@ -140,16 +139,15 @@ export function parseFilter(raw: RawFilterOptions, now: number = Date.now()): Lo
   return filter;
 }
 
-/** Highest severity an envelope carries: a scan's worst finding, or `body.severity` (incidents and the like). */
+/** Highest severity an envelope carries: a scan's worst finding or an incident's severity; -1 for everything else. */
 export function envelopeSeverityRank(env: Envelope): number {
-  const body = env.body;
-  let rank = severityRank(body.severity);
-  const findings = body.findings;
-  if (Array.isArray(findings)) {
-    for (const f of findings) {
-      if (typeof f === 'object' && f !== null) rank = Math.max(rank, severityRank((f as Record<string, unknown>).severity));
-    }
-  }
+  const e = readEnvelope(env);
+  if (e?.kind === 'incident') return severityRank(e.body?.severity);
+  if (e?.kind !== 'scan') return -1;
+  // Read defensively: a filter runs on every line of a journal that may have been copied or edited by hand.
+  let rank = -1;
+  const findings: unknown = e.body?.findings;
+  if (Array.isArray(findings)) for (const f of findings as Array<{ severity?: unknown } | null>) rank = Math.max(rank, severityRank(f?.severity));
   return rank;
 }
 
@@ -164,7 +162,7 @@ export function matchesFilter(env: Envelope, filter: LogFilter): boolean {
     if (filter.since !== undefined && ts < filter.since) return false;
     if (filter.until !== undefined && ts >= filter.until) return false;
   }
-  if (filter.minSeverity !== undefined && envelopeSeverityRank(env) < SEVERITY_RANK[filter.minSeverity]!) return false;
+  if (filter.minSeverity !== undefined && envelopeSeverityRank(env) < rankOfSeverity(filter.minSeverity)) return false;
   return true;
 }
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Envelope } from '../../protocol/envelope.js';
-import { formatHuman, sanitize, summarize } from './format.js';
+import { createCommandActionMemo, formatHuman, sanitize, summarize } from './format.js';
+import { heartbeatBody } from '../../test/helpers.js';
 
 const env = (over: Partial<Envelope>): Envelope => ({
   v: 1,
@@ -14,49 +15,45 @@ const env = (over: Partial<Envelope>): Envelope => ({
 });
 
 describe('summarize', () => {
+  // The texts themselves are protocol/describe.ts's (tested there on a real center's log); here: the CLI uses them.
   it.each<[string, Partial<Envelope>, string]>([
-    ['heartbeat', { kind: 'heartbeat', body: { hostname: 'web-01', metrics: { mem_pct: 40.25, cpu_pct: 12, uptime_s: 99, label: 'x' } } }, 'web-01 cpu_pct=12 mem_pct=40.3 uptime_s=99'],
-    ['heartbeat without metrics', { kind: 'heartbeat', body: { hostname: 'h' } }, 'h'],
-    [
-      'scan',
-      {
-        kind: 'scan',
-        body: {
-          findings: [
-            { check: 'ssh', severity: 'low', title: 'banner' },
-            { check: 'fw', severity: 'critical', title: 'firewall off' },
-            { check: 'x', severity: 'low', title: 'y' },
-          ],
-        },
-      },
-      '3 findings (1 critical, 2 low): firewall off',
-    ],
-    ['clean scan', { kind: 'scan', body: { findings: [], summary: 'all good' } }, 'all good'],
-    ['command', { kind: 'command', body: { signed: { payload: { id: 'c1', node_id: 'n', action: 'restart-agent' }, signature: 'ab', key_id: 'k' } } }, 'restart-agent id=c1'],
-    ['receipt', { kind: 'receipt', body: { command_id: 'c1', status: 'failed', error: 'boom' } }, 'failed command=c1 boom'],
-    ['incident', { kind: 'incident', body: { severity: 'high', title: 'disk full' } }, '[high] disk full'],
-    ['note', { kind: 'note', body: { text: 'rebooted' } }, 'rebooted'],
-    ['unknown kind', { kind: 'weird', body: { a: 1 } }, '{"a":1}'],
-    ['odd shapes', { kind: 'scan', body: { findings: 'nope' } }, 'no findings'],
+    ['heartbeat', { kind: 'heartbeat', body: heartbeatBody('web-01') }, 'heartbeat from web-01.example: load 0.10, mem 25%, disk 10%, up 20m 34s'],
+    ['incident', { kind: 'incident', body: { severity: 'high', title: 'disk full', status: 'open' } }, 'incident (high): disk full'],
+    ['note', { kind: 'note', body: { text: 'rebooted' } }, 'note: rebooted'],
+    ['unknown kind', { kind: 'weird', body: { a: 1 } }, 'weird: {"a":1}'],
+    ['odd shapes', { kind: 'scan', body: { findings: 'nope' } }, 'scan: {"findings":"nope"}'],
   ])('%s', (_name, over, expected) => {
     expect(summarize(env(over))).toBe(expected);
+  });
+
+  it('names a command in its later steps once its issued line was seen', () => {
+    const memo = createCommandActionMemo(2);
+    const issued = (id: string, action: string) => env({ kind: 'command', body: { event: 'issued', command_id: id, action } });
+    const delivered = (id: string) => env({ kind: 'command', body: { event: 'delivered', command_id: id, status: 'delivered', attempt: 1 } });
+    memo.see(issued('c1', 'ping'));
+    expect(summarize(delivered('c1'), memo.context)).toBe('command ping delivered');
+    memo.see(issued('c2', 'service-status'));
+    memo.see(issued('c3', 'sovereign-scan'));
+    // Bounded: the oldest is forgotten, its id stands in.
+    expect(summarize(delivered('c1'), memo.context)).toBe('command c1 delivered');
+    expect(summarize(delivered('c3'), memo.context)).toBe('command sovereign-scan delivered');
   });
 });
 
 describe('formatHuman', () => {
   it('aligns columns without colour', () => {
     expect(formatHuman(env({ node_id: 'web-01', body: { text: 'hello' } }), { colour: false })).toBe(
-      '2026-11-20T11:00:00.000Z        42  note        web-01            op                hello',
+      '2026-11-20T11:00:00.000Z        42  note        web-01            op                note: hello',
     );
-    expect(formatHuman(env({}), { colour: false })).toBe('2026-11-20T11:00:00.000Z        42  note        -                 op');
+    expect(formatHuman(env({}), { colour: false })).toBe('2026-11-20T11:00:00.000Z        42  note        -                 op                note');
   });
 
   it('colours only when asked', () => {
-    const plain = formatHuman(env({ kind: 'incident', body: { severity: 'critical', title: 'x' } }), { colour: false });
-    const coloured = formatHuman(env({ kind: 'incident', body: { severity: 'critical', title: 'x' } }), { colour: true });
+    const plain = formatHuman(env({ kind: 'incident', body: { severity: 'critical', title: 'x', status: 'open' } }), { colour: false });
+    const coloured = formatHuman(env({ kind: 'incident', body: { severity: 'critical', title: 'x', status: 'open' } }), { colour: true });
     expect(plain).not.toContain('\u001b[');
     expect(coloured).toContain('\u001b[31m');
-    expect(coloured).toContain('\u001b[1;31m[critical] x\u001b[0m');
+    expect(coloured).toContain('\u001b[1;31mincident (critical): x\u001b[0m');
   });
 
   it('neutralises terminal escapes from journal text', () => {

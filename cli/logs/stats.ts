@@ -3,13 +3,28 @@
  * (counts by kind, first/last seen, heartbeat gaps, findings by severity, commands by receipt status) and a fleet
  * total. The accumulator is pure and bounded per node (no per-event memory), so multi-GB journals cost the same
  * memory as small ones; rendering (table or JSON) is separate from computing.
+ *
+ * Bodies are read through the kind registry (`readEnvelope`): a command is counted once, at its `issued` event (a
+ * command's later `delivered` / `expired` / `completed` lines are steps, not commands), and its outcome is the
+ * `status` inside the signed receipt's payload.
  */
 import type { Envelope } from '../../protocol/envelope.js';
+import { readEnvelope } from '../../protocol/envelope-kinds.js';
+import { SEVERITIES } from '../../protocol/scan.js';
 import { journalsForFilter, matchesFilter, type LogFilter } from './filters.js';
 import { scanJournals } from './journal-files.js';
 
-export const FINDING_SEVERITIES = ['critical', 'high', 'medium', 'low', 'info'] as const;
+export const FINDING_SEVERITIES = SEVERITIES;
 export type SeverityCounts = Record<(typeof FINDING_SEVERITIES)[number], number>;
+
+export interface CommandStats {
+  /** Commands issued (one per command, at its `issued` event). */
+  issued: number;
+  /** Receipts by the status the node signed (`succeeded`, `failed`, `rejected`, `expired`). */
+  by_status: Record<string, number>;
+  /** Commands the center marked expired because no receipt came in time (a receipt may still follow). */
+  expired_unanswered: number;
+}
 
 export interface HeartbeatStats {
   count: number;
@@ -29,7 +44,7 @@ export interface NodeStats {
   last_seen: string;
   heartbeats: HeartbeatStats;
   findings: { scans: number; latest_scan_ts: string | null; latest: SeverityCounts | null; total: SeverityCounts };
-  commands: { issued: number; by_status: Record<string, number> };
+  commands: CommandStats;
 }
 
 export interface FleetStats {
@@ -40,7 +55,7 @@ export interface FleetStats {
   last_seen: string | null;
   heartbeats: number;
   findings: { scans: number; latest: SeverityCounts; total: SeverityCounts };
-  commands: { issued: number; by_status: Record<string, number> };
+  commands: CommandStats;
 }
 
 export interface StatsReport {
@@ -71,30 +86,24 @@ interface NodeAcc {
   findingsTotal: SeverityCounts;
   issued: number;
   byStatus: Map<string, number>;
+  expiredUnanswered: number;
 }
 
 const zeroSeverities = (): SeverityCounts => ({ critical: 0, high: 0, medium: 0, low: 0, info: 0 });
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const bump = (m: Map<string, number>, k: string, by = 1): void => {
   m.set(k, (m.get(k) ?? 0) + by);
 };
 
-function findingCounts(body: Record<string, unknown>): SeverityCounts {
+// Counted from the findings rather than taken from `summary`: a report's summary is checked against its findings
+// when it arrives, but counting is what a reader of a foreign or hand-edited journal can trust.
+function findingCounts(findings: unknown): SeverityCounts {
   const counts = zeroSeverities();
-  if (!Array.isArray(body.findings)) return counts;
-  for (const f of body.findings) {
-    const sev = isRecord(f) ? f.severity : undefined;
-    if (typeof sev === 'string' && sev in counts) counts[sev as keyof SeverityCounts]++;
+  if (!Array.isArray(findings)) return counts;
+  for (const f of findings as Array<{ severity?: unknown } | null>) {
+    const sev = f?.severity;
+    if (typeof sev === 'string' && Object.hasOwn(counts, sev)) counts[sev as keyof SeverityCounts]++;
   }
   return counts;
-}
-
-/** The node a command targets: the envelope says so, or else the signed payload does. */
-function commandNode(env: Envelope): string | undefined {
-  if (env.node_id !== undefined) return env.node_id;
-  const signed = env.body.signed;
-  const payload = isRecord(signed) ? signed.payload : undefined;
-  return isRecord(payload) && typeof payload.node_id === 'string' ? payload.node_id : undefined;
 }
 
 export interface StatsAccumulator {
@@ -125,6 +134,7 @@ export function createStatsAccumulator(): StatsAccumulator {
         findingsTotal: zeroSeverities(),
         issued: 0,
         byStatus: new Map(),
+        expiredUnanswered: 0,
       };
       nodes.set(id, acc);
     }
@@ -132,15 +142,15 @@ export function createStatsAccumulator(): StatsAccumulator {
   };
 
   const add = (env: Envelope): void => {
-    const id = (env.kind === 'command' ? commandNode(env) : env.node_id) ?? null;
-    const acc = nodeAcc(id, env.ts);
+    const e = readEnvelope(env);
+    const acc = nodeAcc(env.node_id ?? null, env.ts);
     acc.total++;
     const kinds = acc.kinds;
     kinds.set(env.kind, (kinds.get(env.kind) ?? 0) + 1);
     // Seq order is the center's order of arrival, so the first and last envelopes bound the node's activity.
     acc.last = env.ts;
-    const body = isRecord(env.body) ? env.body : {};
-    switch (env.kind) {
+    if (!e) return;
+    switch (e.kind) {
       case 'heartbeat': {
         acc.hbCount++;
         const ms = Date.parse(env.ts);
@@ -156,18 +166,21 @@ export function createStatsAccumulator(): StatsAccumulator {
       }
       case 'scan': {
         acc.scans++;
-        const counts = findingCounts(body);
+        const counts = findingCounts(e.body?.findings);
         for (const s of FINDING_SEVERITIES) acc.findingsTotal[s] += counts[s];
         acc.latest = counts;
         acc.latestScanTs = env.ts;
         break;
       }
       case 'command':
-        acc.issued++;
+        if (e.body?.event === 'issued') acc.issued++;
+        else if (e.body?.event === 'expired') acc.expiredUnanswered++;
         break;
-      case 'receipt':
-        bump(acc.byStatus, typeof body.status === 'string' ? body.status : 'unknown');
+      case 'receipt': {
+        const status: unknown = e.body?.payload?.status;
+        bump(acc.byStatus, typeof status === 'string' ? status : 'unknown');
         break;
+      }
     }
   };
 
@@ -210,7 +223,7 @@ export function createStatsAccumulator(): StatsAccumulator {
       last_seen: null,
       heartbeats: 0,
       findings: { scans: 0, latest: zeroSeverities(), total: zeroSeverities() },
-      commands: { issued: 0, by_status: {} },
+      commands: { issued: 0, by_status: {}, expired_unanswered: 0 },
     };
     const out: NodeStats[] = list.map((acc) => {
       fleet.total += acc.total;
@@ -225,6 +238,7 @@ export function createStatsAccumulator(): StatsAccumulator {
         fleet.findings.latest[s] += acc.latest?.[s] ?? 0;
       }
       fleet.commands.issued += acc.issued;
+      fleet.commands.expired_unanswered += acc.expiredUnanswered;
       return {
         node_id: acc.node_id,
         total: acc.total,
@@ -233,7 +247,7 @@ export function createStatsAccumulator(): StatsAccumulator {
         last_seen: acc.last,
         heartbeats: heartbeatStats(acc),
         findings: { scans: acc.scans, latest_scan_ts: acc.latestScanTs, latest: acc.latest, total: acc.findingsTotal },
-        commands: { issued: acc.issued, by_status: sortedRecord(acc.byStatus) },
+        commands: { issued: acc.issued, by_status: sortedRecord(acc.byStatus), expired_unanswered: acc.expiredUnanswered },
       };
     });
     fleet.kinds = sortedRecord(fleetKinds);
@@ -265,7 +279,10 @@ export function formatDuration(seconds: number | null): string {
 const sev = (c: SeverityCounts | null): string => (c ? `${c.critical}/${c.high}/${c.medium}/${c.low}` : '-');
 const statuses = (s: Record<string, number>): string => `${s.succeeded ?? 0}/${s.failed ?? 0}/${s.rejected ?? 0}/${s.expired ?? 0}`;
 
-/** The human table: one row per node and a fleet total row. Pure, tested by exact string. */
+/**
+ * The human table: one row per node and a fleet total row. Pure, tested by exact string. CMDS counts commands
+ * issued; OTHER is every line that is not a heartbeat, a scan or a command step/receipt.
+ */
 export function renderStatsTable(report: StatsReport): string {
   const header = ['NODE', 'EVENTS', 'HB', 'SCANS', 'CMDS', 'OTHER', 'FIRST SEEN', 'LAST SEEN', 'HB MEDIAN', 'HB MAX GAP', 'GAPS>2x', 'LATEST C/H/M/L', 'TOTAL C/H/M/L', 'RECEIPTS ok/fail/rej/exp'];
   const rows: string[][] = [header];
@@ -278,18 +295,18 @@ export function renderStatsTable(report: StatsReport): string {
     hb: HeartbeatStats | null,
     latest: SeverityCounts | null,
     totalSev: SeverityCounts,
-    byStatus: Record<string, number>,
+    commands: CommandStats,
   ): string[] => {
     const hbN = kinds.heartbeat ?? 0;
     const scans = kinds.scan ?? 0;
-    const cmds = (kinds.command ?? 0) + (kinds.receipt ?? 0);
+    const commandLines = (kinds.command ?? 0) + (kinds.receipt ?? 0);
     return [
       name,
       String(total),
       String(hbN),
       String(scans),
-      String(cmds),
-      String(total - hbN - scans - cmds),
+      String(commands.issued),
+      String(total - hbN - scans - commandLines),
       first ?? '-',
       last ?? '-',
       hb ? formatDuration(hb.median_interval_s) : '',
@@ -297,14 +314,14 @@ export function renderStatsTable(report: StatsReport): string {
       hb ? String(hb.gaps_over_2x_median) : '',
       sev(latest),
       sev(totalSev),
-      statuses(byStatus),
+      statuses(commands.by_status),
     ];
   };
   for (const n of report.nodes) {
-    rows.push(row(n.node_id ?? '(no node)', n.total, n.kinds, n.first_seen, n.last_seen, n.heartbeats, n.findings.latest, n.findings.total, n.commands.by_status));
+    rows.push(row(n.node_id ?? '(no node)', n.total, n.kinds, n.first_seen, n.last_seen, n.heartbeats, n.findings.latest, n.findings.total, n.commands));
   }
   const f = report.fleet;
-  rows.push(row(`FLEET (${f.nodes} nodes)`, f.total, f.kinds, f.first_seen, f.last_seen, null, f.findings.latest, f.findings.total, f.commands.by_status));
+  rows.push(row(`FLEET (${f.nodes} nodes)`, f.total, f.kinds, f.first_seen, f.last_seen, null, f.findings.latest, f.findings.total, f.commands));
   const widths = header.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   // Numbers right-aligned, text left-aligned, as in `ls -l`.
   const numeric = new Set([1, 2, 3, 4, 5, 10]);

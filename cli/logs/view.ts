@@ -3,7 +3,7 @@
  * multi-GB journals), as aligned human lines or as the exact journal lines (--json).
  */
 import type { Writable } from 'node:stream';
-import { formatHuman, sanitize } from './format.js';
+import { createCommandActionMemo, formatHuman, sanitize } from './format.js';
 
 /** Room for a UUID or an agent's heartbeat id; longer ids push the line on. */
 const ID_WIDTH = 36;
@@ -35,17 +35,19 @@ export async function viewLogs(opts: ViewOptions): Promise<ViewResult> {
   const { filter } = opts;
   const writer = createLineWriter(opts.out);
   let printed = 0;
+  const actions = createCommandActionMemo();
   const scan = await scanJournals({
     dir: opts.dir,
     journals: journalsForFilter(filter),
     skipCorrupt: opts.skipCorrupt,
     warn: opts.warn,
     visit: (entry) => {
+      if (!opts.json) actions.see(entry.envelope);
       if (!matchesFilter(entry.envelope, filter)) return;
       printed++;
       // --json passes the stored bytes through untouched: what jq sees is exactly what the ledger hashed.
       const human = (): string => {
-        const line = formatHuman(entry.envelope, { colour: opts.colour });
+        const line = formatHuman(entry.envelope, { colour: opts.colour, describe: actions.context });
         return opts.ids ? `${sanitize(entry.envelope.id).padEnd(ID_WIDTH)}  ${line}` : line;
       };
       const pending = writer.line(opts.json ? entry.line.bytes : human());

@@ -6,19 +6,18 @@
  * `flushMs` (when it changed) and on shutdown, so a crash loses at most one period of last-used updates.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { z } from 'zod';
-import type { Envelope } from '../../protocol/envelope.js';
+import type { EnvelopeOf } from '../../protocol/envelope-kinds.js';
+import { apiTokenBodySchema, apiTokenIdSchema, apiTokenNameSchema } from '../../protocol/center-events.js';
+import { SCOPES, scopeSchema } from '../../protocol/scopes.js';
 import { writeFileAtomicSync } from '../../lib/atomic-file.js';
 import type { Authenticator, Identity, Scope } from './operator-auth.js';
 import { hashSecret, secretMatches } from './secrets.js';
 
 export const API_TOKEN_KIND = 'api_token';
 export const API_TOKEN_PREFIX = 'vmtok';
-export const SCOPES: readonly Scope[] = ['admin', 'events:read', 'events:write', 'nodes:read', 'nodes:approve', 'commands:write', 'metrics:read'];
-
-export const scopeSchema = z.enum(SCOPES as [Scope, ...Scope[]]);
-export const tokenNameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/, 'must be 1-64 of A-Z a-z 0-9 . _ @ - starting with a letter or digit');
-export const tokenIdSchema = z.string().regex(/^[a-f0-9]{12}$/, 'must be 12 lowercase hex digits');
+export { SCOPES, scopeSchema, apiTokenBodySchema };
+export const tokenNameSchema = apiTokenNameSchema;
+export const tokenIdSchema = apiTokenIdSchema;
 
 export interface ApiTokenRecord {
   token_id: string;
@@ -43,19 +42,11 @@ export function createApiTokenState(): ApiTokenState {
   return { byId: new Map(), byHash: new Map() };
 }
 
-const createBodySchema = z.object({
-  action: z.literal('create'),
-  token_id: tokenIdSchema,
-  name: tokenNameSchema,
-  scopes: z.array(scopeSchema).min(1),
-  token_sha256: z.string().regex(/^[a-f0-9]{64}$/),
-  expires_at: z.string().nullable(),
-});
-const revokeBodySchema = z.object({ action: z.literal('revoke'), token_id: tokenIdSchema });
-export const apiTokenBodySchema = z.discriminatedUnion('action', [createBodySchema, revokeBodySchema]);
-
-/** The reducer for `api_token` envelopes (called by fleet-state's applyEnvelope). Malformed bodies change nothing. */
-export function applyApiTokenEnvelope(state: ApiTokenState, env: Envelope): void {
+/**
+ * The reducer for `api_token` envelopes (called by fleet-state's applyEnvelope). Malformed bodies change nothing:
+ * unlike the hot kinds this one is rare and grants access, so it is checked in full even on replay.
+ */
+export function applyApiTokenEnvelope(state: ApiTokenState, env: EnvelopeOf<'api_token'>): void {
   const parsed = apiTokenBodySchema.safeParse(env.body);
   if (!parsed.success) return;
   const b = parsed.data;

@@ -3,16 +3,14 @@
  * restart replays commands.jsonl into the same statuses), and the `CommandService` shell that issues, signs,
  * queues, hands commands to long-polling agents, takes receipts and expires what nobody answered.
  *
- * `command` envelope bodies (every one carries `command_id` and the resulting `status`, so an SSE client can follow
- * a command from its `command` events alone):
- *   { event: 'issued', status: 'queued', action, signed }        the signed command, queued for envelope.node_id
- *   { event: 'delivered', status: 'delivered', attempt }          handed to the node's long-poll (again, if attempt > 1)
- *   { event: 'expired', status: 'expired' }                       no receipt in time
- *   { event: 'completed', status, receipt_seq }                   after a verified receipt (journaled as kind `receipt`)
- * A `receipt` envelope's body is the signed receipt exactly as the node sent it, so it can be re-verified offline.
+ * `command` envelope bodies are the event union `commandEventSchema` (protocol/center-events.ts): issued (the signed
+ * command), delivered (attempt n), expired (no receipt in time), completed (after a verified receipt). A `receipt`
+ * envelope's body is the signed receipt exactly as the node sent it, so it can be re-verified offline.
  */
 import { randomBytes } from 'node:crypto';
 import type { Envelope, EnvelopeDraft } from '../../protocol/envelope.js';
+import type { EnvelopeOf } from '../../protocol/envelope-kinds.js';
+import type { CommandEvent } from '../../protocol/center-events.js';
 import { parseActionArgs } from '../../protocol/actions.js';
 import { canonicalJson } from '../../protocol/canonical-json.js';
 import {
@@ -68,8 +66,6 @@ export function idempotencyIndexKey(author: string, key: string): string {
   return `${author}\u0000${key}`;
 }
 
-type Body = Record<string, any>;
-
 function close(state: CommandState, rec: CommandRecord): void {
   const set = state.open.get(rec.node_id);
   if (!set) return;
@@ -78,28 +74,28 @@ function close(state: CommandState, rec: CommandRecord): void {
 }
 
 /** Reducer for `command` envelopes. Deterministic, no IO. */
-export function applyCommandEnvelope(state: CommandState, env: Envelope): void {
-  const b = env.body as Body;
-  const id = String(b.command_id ?? '');
+export function applyCommandEnvelope(state: CommandState, env: EnvelopeOf<'command'>): void {
+  const b: CommandEvent = env.body;
+  const id = b.command_id;
   if (b.event === 'issued') {
-    const signed = b.signed as SignedCommand;
-    if (!env.node_id || !signed?.payload || state.byId.has(id)) return;
+    const signed = b.signed;
+    if (!env.node_id || state.byId.has(id)) return;
     const rec: CommandRecord = {
       id,
       node_id: env.node_id,
-      action: String(signed.payload.action),
+      action: signed.payload.action,
       args: signed.payload.args,
       status: 'queued',
       signed,
       issued_by: env.author,
-      issued_at: String(signed.payload.issued_at),
-      expires_at: String(signed.payload.expires_at),
+      issued_at: signed.payload.issued_at,
+      expires_at: signed.payload.expires_at,
       issued_seq: env.seq,
       updated_at: env.ts,
       deliveries: 0,
     };
     state.byId.set(id, rec);
-    if (typeof b.idempotency_key === 'string') state.byIdempotencyKey.set(idempotencyIndexKey(env.author, b.idempotency_key), id);
+    if (b.idempotency_key !== undefined) state.byIdempotencyKey.set(idempotencyIndexKey(env.author, b.idempotency_key), id);
     let set = state.open.get(rec.node_id);
     if (!set) state.open.set(rec.node_id, (set = new Set()));
     set.add(id);
@@ -109,12 +105,9 @@ export function applyCommandEnvelope(state: CommandState, env: Envelope): void {
   if (!rec) return;
   switch (b.event) {
     case 'delivered':
-      rec.deliveries = Math.max(rec.deliveries + 1, Number(b.attempt) || 0);
+      rec.deliveries = Math.max(rec.deliveries + 1, b.attempt);
       rec.last_delivered_at = env.ts;
       if (rec.status === 'queued' || rec.status === 'delivered') rec.status = 'delivered';
-      break;
-    case 'running':
-      if (OPEN.has(rec.status)) rec.status = 'running';
       break;
     case 'expired':
       if (!OPEN.has(rec.status)) return;
@@ -131,9 +124,9 @@ export function applyCommandEnvelope(state: CommandState, env: Envelope): void {
 }
 
 /** Reducer for `receipt` envelopes: the receipt is the final word, even after the center gave up (expired). */
-export function applyReceiptEnvelope(state: CommandState, env: Envelope): void {
-  const r = env.body as unknown as SignedReceipt;
-  const rec = r?.payload ? state.byId.get(String(r.payload.command_id)) : undefined;
+export function applyReceiptEnvelope(state: CommandState, env: EnvelopeOf<'receipt'>): void {
+  const r: SignedReceipt = env.body;
+  const rec = state.byId.get(r.payload.command_id);
   if (!rec || rec.receipt) return;
   rec.receipt = r;
   rec.status = r.payload.status;
@@ -219,6 +212,11 @@ export interface CommandServiceDeps {
   onError?: (err: unknown) => void;
 }
 
+/** A `command` envelope draft; typing the body against the registry keeps what is written and what is read in step. */
+function commandDraft(nodeId: string, author: string, body: CommandEvent, id?: string): EnvelopeDraft<CommandEvent> {
+  return { ...(id !== undefined ? { id } : {}), kind: 'command', node_id: nodeId, author, body };
+}
+
 function issuedBefore(rec: CommandRecord, isoTime: string): boolean {
   return Date.parse(rec.signed.payload.issued_at) < Date.parse(isoTime);
 }
@@ -260,13 +258,14 @@ export function createCommandService(deps: CommandServiceDeps): CommandService {
 
   const queue = async (signed: SignedCommand, nodeId: string, author: string, idempotencyKey?: string): Promise<CommandRecord> => {
     if (cs().byId.has(signed.payload.id)) throw new VaultMeshError('DUPLICATE_COMMAND', `command ${signed.payload.id} exists`, { status: 409 });
-    await deps.submit({
-      id: `cmd-issued-${signed.payload.id}`,
-      kind: 'command',
-      node_id: nodeId,
-      author,
-      body: { event: 'issued', command_id: signed.payload.id, status: 'queued', action: signed.payload.action, signed, ...(idempotencyKey !== undefined ? { idempotency_key: idempotencyKey } : {}) },
-    });
+    await deps.submit(
+      commandDraft(
+        nodeId,
+        author,
+        { event: 'issued', command_id: signed.payload.id, status: 'queued', action: signed.payload.action, signed, ...(idempotencyKey !== undefined ? { idempotency_key: idempotencyKey } : {}) },
+        `cmd-issued-${signed.payload.id}`,
+      ),
+    );
     wake(nodeId);
     return cs().byId.get(signed.payload.id)!;
   };
@@ -372,7 +371,7 @@ export function createCommandService(deps: CommandServiceDeps): CommandService {
             try {
               await Promise.all(
                 ready.map((r) =>
-                  deps.submit({ kind: 'command', node_id: nodeId, author: `node:${nodeId}`, body: { event: 'delivered', command_id: r.id, status: 'delivered', attempt: r.deliveries + 1 } }),
+                  deps.submit(commandDraft(nodeId, `node:${nodeId}`, { event: 'delivered', command_id: r.id, status: 'delivered', attempt: r.deliveries + 1 })),
                 ),
               );
             } finally {
@@ -420,8 +419,8 @@ export function createCommandService(deps: CommandServiceDeps): CommandService {
       }
       if (rec.receipt) return { record: rec, duplicate: true };
       const [r] = await Promise.all([
-        deps.submit({ id: `rcpt-${rec.id}`, kind: 'receipt', node_id: nodeId, author: `node:${nodeId}`, body: receipt as unknown as Record<string, unknown> }),
-        deps.submit({ id: `cmd-done-${rec.id}`, kind: 'command', node_id: nodeId, author: `node:${nodeId}`, body: { event: 'completed', command_id: rec.id, status: receipt.payload.status } }),
+        deps.submit({ id: `rcpt-${rec.id}`, kind: 'receipt', node_id: nodeId, author: `node:${nodeId}`, body: receipt }),
+        deps.submit(commandDraft(nodeId, `node:${nodeId}`, { event: 'completed', command_id: rec.id, status: receipt.payload.status }, `cmd-done-${rec.id}`)),
       ]);
       return { record: rec, duplicate: r.duplicate };
     },
@@ -439,7 +438,7 @@ export function createCommandService(deps: CommandServiceDeps): CommandService {
       for (const r of overdue) expiring.add(r.id);
       try {
         await Promise.all(
-          overdue.map((r) => deps.submit({ id: `cmd-expired-${r.id}`, kind: 'command', node_id: r.node_id, author: 'center', body: { event: 'expired', command_id: r.id, status: 'expired' } })),
+          overdue.map((r) => deps.submit(commandDraft(r.node_id, 'center', { event: 'expired', command_id: r.id, status: 'expired' }, `cmd-expired-${r.id}`))),
         );
       } finally {
         for (const r of overdue) expiring.delete(r.id);

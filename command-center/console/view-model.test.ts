@@ -1,4 +1,7 @@
-import { describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe as describeLine, type DescribeContext } from '../../protocol/describe.js';
+import { generateFleetFixture, type FleetFixture } from '../../test/fleet-fixture.js';
+import { readLogDir } from '../../test/journal-lines.js';
 import type { Envelope } from '../../protocol/envelope.js';
 import { applyEnvelope, createFleetState, type FleetState } from '../fleet/fleet-state.js';
 import { parsePolicy } from '../commands/command-policy.js';
@@ -202,7 +205,7 @@ describe('attention, pending, feed, timeline', () => {
 
   test('feed: newest first, no heartbeats, keyed by seq, limited', () => {
     seq = 100;
-    const recent = [env('note', 'a', { text: 'first' }), hb('a', T0), env('incident', undefined, { title: 'disk', severity: 'high' }), hb('b', T0)];
+    const recent = [env('note', 'a', { text: 'first' }), hb('a', T0), env('incident', undefined, { title: 'disk', severity: 'high', status: 'open' }), hb('b', T0)];
     const items = feedItems(recent);
     expect(items.map((i) => [i.domId, i.text])).toEqual([
       ['ev-103', 'incident (high): disk'],
@@ -210,37 +213,6 @@ describe('attention, pending, feed, timeline', () => {
     ]);
     expect(items[1]!.href).toBe('/console?node=a');
     expect(feedItems(recent, NO_FILTER, 1)).toHaveLength(1);
-  });
-
-  test.each([
-    [env('enrollment', 'x', { action: 'approve' }, T0, 'ops'), 'enrollment approved by ops'],
-    [env('enrollment', 'x', { action: 'reject' }, T0, 'ops'), 'enrollment rejected by ops'],
-    [env('join_token', undefined, { action: 'create', token_id: 't1', uses: 3 }), 'join token t1 created (3 uses)'],
-    [env('scan', 'x', { findings: [{}, {}], summary: { critical: 1, high: 0 } }), 'scan: 2 findings, 1 critical'],
-    [env('receipt', 'x', { action: 'ping', status: 'ok' }), 'receipt: ping ok'],
-    [env('tag', 'x', {}), 'tag'],
-    [env('attention', 'x', { status: 'crit', previous: 'ok', reasons: [{ code: 'disk', message: 'disk 95.0% used' }] }), 'attention OK → CRIT: disk 95.0% used'],
-    [env('attention', 'x', { status: 'ok', previous: 'attn', reasons: [] }), 'attention ATTN → OK'],
-  ])('describeEnvelope %#', (e, text) => expect(describeEnvelope(e)).toBe(text));
-
-  // Command lifecycle and receipt shapes as command-store.ts journals them.
-  const issued = (action: string, args: Record<string, unknown> = {}) =>
-    env('command', 'x', { event: 'issued', command_id: 'cmd-1', status: 'queued', action, signed: { payload: { action, args } } }, T0, 'ops');
-  const receipt = (p: Record<string, unknown>) =>
-    env('receipt', 'x', { payload: { v: 1, command_id: 'cmd-1', node_id: 'x', exit_code: 0, output: '', truncated: false, ...p }, signature: 'ab', key_id: 'k' }, T0, 'node:x');
-  const actionOf = (id: string) => (id === 'cmd-1' ? 'service-status' : undefined);
-  test.each([
-    [issued('ping'), 'command ping issued by ops', 'queued'],
-    [issued('service-status', { unit: 'nginx.service' }), 'command service-status (unit=nginx.service) issued by ops', 'queued'],
-    [env('command', 'x', { event: 'delivered', command_id: 'cmd-1', status: 'delivered', attempt: 1 }), 'command service-status delivered', 'delivered'],
-    [env('command', 'x', { event: 'delivered', command_id: 'cmd-1', status: 'delivered', attempt: 2 }), 'command service-status delivered (attempt 2)', 'delivered'],
-    [env('command', 'x', { event: 'expired', command_id: 'cmd-1', status: 'expired' }), 'command service-status expired without a receipt', 'expired'],
-    [env('command', 'x', { event: 'delivered', command_id: 'cmd-9', status: 'delivered', attempt: 1 }), 'command cmd-9 delivered', 'delivered'],
-    [receipt({ status: 'succeeded', output: 'active\nsince Mon' }), 'receipt: service-status succeeded (exit 0) — active', 'succeeded'],
-    [receipt({ status: 'rejected', reason: 'NONCE_REUSED', exit_code: null }), 'receipt: service-status rejected (NONCE_REUSED)', 'rejected'],
-  ])('commands and receipts %#', (e, text, status) => {
-    expect(describeEnvelope(e, { actionOf })).toBe(text);
-    expect(envelopeStatus(e)).toBe(status);
   });
 
   test.each([
@@ -260,20 +232,77 @@ describe('attention, pending, feed, timeline', () => {
       { type: 'heartbeats', count: 2, from: iso(T0), to: iso(T0 + 30_000), fromClock: '12:00:00', toClock: '12:00:30' },
     ]);
   });
+});
 
-  test('timeline shows a command and its receipt, not the redundant completed event', () => {
-    seq = 300;
-    const t = timeline([
-      env('command', 'a', { event: 'issued', command_id: 'c1', status: 'queued', action: 'ping', signed: { payload: { action: 'ping', args: {} } } }),
-      env('command', 'a', { event: 'delivered', command_id: 'c1', status: 'delivered', attempt: 1 }),
-      env('receipt', 'a', { payload: { command_id: 'c1', status: 'succeeded', exit_code: 0, output: 'pong' } }),
-      env('command', 'a', { event: 'completed', command_id: 'c1', status: 'succeeded' }),
-    ], 40, { actionOf: () => 'ping' });
-    expect(t.map((i) => (i.type === 'event' ? [i.seq, i.status, i.text] : i.type))).toEqual([
-      [303, 'succeeded', 'receipt: ping succeeded (exit 0) — pong'],
-      [302, 'delivered', 'command ping delivered'],
-      [301, 'queued', 'command ping issued by admin'],
+describe('feed, timeline and state from a log written by a real center', () => {
+  let fx: FleetFixture;
+  let envs: Envelope[];
+  let state: FleetState;
+  let ctx: DescribeContext;
+  beforeAll(async () => {
+    fx = await generateFleetFixture();
+    envs = readLogDir(fx.logDir);
+    state = createFleetState();
+    for (const e of envs) applyEnvelope(state, e);
+    ctx = { actionOf: (id) => state.commands.byId.get(id)?.action };
+  }, 60_000);
+  afterAll(() => fx?.cleanup());
+
+  test('replay gives every command the outcome its receipt (or the center) gave it', () => {
+    for (const c of fx.commands) {
+      const rec = state.commands.byId.get(c.id)!;
+      expect(rec, c.id).toMatchObject({ node_id: c.node, action: c.action, status: c.outcome === 'unanswered' ? 'expired' : c.outcome });
+      expect(rec.receipt?.payload.status).toBe(c.outcome === 'unanswered' ? undefined : c.outcome);
+    }
+    expect(state.commands.open.size).toBe(0);
+  });
+
+  test('replay applies enrollments, tokens, incidents, tags, scans and attention', () => {
+    expect(Object.fromEntries([...state.nodes.values()].map((n) => [n.node_id, n.enrollment]))).toEqual({ 'web-1': 'approved', 'web-2': 'approved', 'db-1': 'revoked', 'edge-1': 'rejected' });
+    expect([...state.joinTokens.values()].filter((t) => t.revoked).map((t) => t.label)).toEqual(['rack b12']);
+    expect([...state.apiTokens!.byId.values()].map((t) => [t.name, Boolean(t.revoked_at)])).toEqual([['pagerbot', true]]);
+    expect([...state.incidents.open.values()].map((i) => i.title)).toEqual(['upstream DNS flapping']);
+    expect(state.incidents.resolved).toBe(1);
+    expect(state.nodes.get('web-1')!.tags).toEqual(['env=prod', 'tier=edge']);
+    expect(state.nodes.get('web-2')!.latest_scan!.open_findings.map((f) => f.severity)).toEqual(['critical', 'medium']);
+    expect(state.nodes.get('web-2')!.last_heartbeat!.metrics.disk_used_bytes).toBe(9.7e10);
+    expect(state.attention.get('web-2')!.status).toBe('crit');
+  });
+
+  test('the feed names each receipt’s action and status, and leaves out heartbeats and completed steps', () => {
+    const items = feedItems(envs, NO_FILTER, 500, ctx);
+    expect(items.some((i) => i.kind === 'heartbeat')).toBe(false);
+    expect(items.filter((i) => i.kind === 'command').map((i) => i.status)).not.toContain('succeeded');
+    const receipts = items.filter((i) => i.kind === 'receipt').reverse();
+    expect(receipts.map((i) => [i.nodeId, i.status, i.text])).toEqual([
+      ['web-1', 'succeeded', 'receipt: ping succeeded (exit 0) — {"pong":true,"node_id":"web-1"}'],
+      ['web-2', 'failed', 'receipt: service-status failed (EXIT_NONZERO, exit 3) — nginx.service: inactive (dead)'],
+      ['web-2', 'rejected', 'receipt: service-restart rejected (ACTION_NOT_ALLOWED) — action service-restart is not allowed on this node'],
+      ['db-1', 'expired', 'receipt: ping expired (EXPIRED) — command expired before it could run'],
+      ['web-1', 'succeeded', 'receipt: sovereign-scan succeeded (exit 0) — {"findings":1}'],
     ]);
+    for (const i of items) expect(i.text, `${i.kind} ${i.seq}`).not.toMatch(/^[a-z_]+: \{|undefined/);
+  });
+
+  test('a node timeline: its command from issue to expiry, folded heartbeats, its attention', () => {
+    const db1 = envs.filter((e) => e.node_id === 'db-1');
+    const t = timeline(db1, 40, ctx);
+    const events = t.flatMap((i) => (i.type === 'event' ? [[i.kind, i.status, i.text]] : [['heartbeats', '', String(i.count)]]));
+    expect(events.slice(0, 7)).toEqual([
+      ['attention', '', 'attention CRIT → OK'],
+      ['enrollment', '', 'enrollment revoked by admin'],
+      ['attention', '', expect.stringMatching(/^attention OK → CRIT: no heartbeat for \d+ s \(expected every 30 s\)$/)],
+      ['command', 'expired', 'command collect-journal expired without a receipt'],
+      ['receipt', 'expired', 'receipt: ping expired (EXPIRED) — command expired before it could run'],
+      ['command', 'delivered', 'command collect-journal delivered'],
+      ['command', 'delivered', 'command ping delivered'],
+    ]);
+    expect(events).toContainEqual(['heartbeats', '', '6']);
+    expect(envelopeStatus(db1.find((e) => e.kind === 'command' && e.body.event === 'issued')!)).toBe('queued');
+  });
+
+  test('describeEnvelope is the shared describe()', () => {
+    for (const e of envs) expect(describeEnvelope(e, ctx)).toBe(describeLine(e, ctx));
   });
 });
 

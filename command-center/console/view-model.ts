@@ -4,6 +4,9 @@
  * made here, so it is table-tested without a browser.
  */
 import type { Envelope } from '../../protocol/envelope.js';
+import { readEnvelope, type BodyOf } from '../../protocol/envelope-kinds.js';
+import { describe, type DescribeContext } from '../../protocol/describe.js';
+import { ACTIONABLE_SEVERITIES, SEVERITIES } from '../../protocol/scan.js';
 import { ACTION_NAMES, MAX_JOURNAL_LINES, UNIT_ACTIONS } from '../../protocol/actions.js';
 import type { FleetState, NodeRecord } from '../fleet/fleet-state.js';
 import { assessNode } from '../ops/attention.js';
@@ -299,95 +302,19 @@ export function attentionSummary(
 
 // ---------------------------------------------------------------- envelopes: feed and timeline
 
-type Body = Record<string, unknown>;
-const str = (v: unknown): string => (typeof v === 'string' ? v : v === undefined || v === null ? '' : JSON.stringify(v));
-
-const PAST: Record<string, string> = { approve: 'approved', reject: 'rejected', revoke: 'revoked', create: 'created' };
-
-/** What describing an envelope may look up: the action of a command by id (only `issued` envelopes carry it). */
-export interface DescribeContext {
-  actionOf?: (commandId: string) => string | undefined;
-}
-
-function commandArgsText(args: unknown): string {
-  if (!args || typeof args !== 'object') return '';
-  return Object.entries(args as Body).map(([k, v]) => `${k}=${str(v)}`).join(' ');
-}
-
-/** The receipt payload of a `receipt` envelope (its body is the signed receipt: `{ payload, signature, key_id }`). */
-function receiptPayload(b: Body): Body {
-  return b.payload && typeof b.payload === 'object' ? (b.payload as Body) : b;
-}
+export type { DescribeContext };
 
 /** The command status an envelope reports (command lifecycle events and receipts), or ''. */
 export function envelopeStatus(env: Envelope): string {
-  const b = env.body as Body;
-  if (env.kind === 'command') return str(b.status);
-  if (env.kind === 'receipt') return str(receiptPayload(b).status ?? (b.ok === true ? 'ok' : b.ok === false ? 'failed' : ''));
+  const e = readEnvelope(env);
+  if (e?.kind === 'command') return e.body.status ?? '';
+  if (e?.kind === 'receipt') return e.body.payload?.status ?? '';
   return '';
 }
 
-function describeCommand(b: Body, author: string, ctx: DescribeContext): string {
-  const id = str(b.command_id);
-  const signed = b.signed as { payload?: Body } | undefined;
-  const action = str(b.action ?? signed?.payload?.action) || (ctx.actionOf?.(id) ?? '') || id;
-  switch (b.event) {
-    case 'issued': {
-      const args = commandArgsText(signed?.payload?.args);
-      return `command ${action}${args ? ` (${args})` : ''} issued by ${author}`;
-    }
-    case 'delivered':
-      return `command ${action} delivered${Number(b.attempt) > 1 ? ` (attempt ${str(b.attempt)})` : ''}`;
-    case 'expired':
-      return `command ${action} expired without a receipt`;
-    case 'completed':
-      return `command ${action} ${str(b.status)}`;
-    default:
-      return `command ${action} ${str(b.event ?? b.status)}`.trim();
-  }
-}
-
-function describeReceipt(b: Body, ctx: DescribeContext): string {
-  const p = receiptPayload(b);
-  const action = str(p.action) || (ctx.actionOf?.(str(p.command_id)) ?? '') || str(p.command_id);
-  const status = str(p.status ?? (b.ok === true ? 'ok' : b.ok === false ? 'failed' : ''));
-  const detail = [p.reason ? str(p.reason) : '', typeof p.exit_code === 'number' ? `exit ${p.exit_code}` : ''].filter(Boolean).join(', ');
-  const out = typeof p.output === 'string' ? p.output.trim().split('\n')[0]!.slice(0, 80) : '';
-  return `receipt: ${action} ${status}${detail ? ` (${detail})` : ''}${out ? ` — ${out}` : ''}`.replace(/\s+/g, ' ').trim();
-}
-
-/** A one-line description of any envelope kind, for the feed and timelines. */
+/** A one-line description of any envelope kind, for the feed and timelines (the same text as `vaultmesh logs view`). */
 export function describeEnvelope(env: Envelope, ctx: DescribeContext = {}): string {
-  const b = env.body as Body;
-  switch (env.kind) {
-    case 'heartbeat':
-      return `heartbeat from ${str(b.hostname) || env.node_id}`;
-    case 'enrollment':
-      return b.action === 'request'
-        ? `enrollment requested by ${str(b.hostname)} (${str(b.os_profile)})${b.auto_approved ? ', auto-approved' : ''}`
-        : `enrollment ${PAST[str(b.action)] ?? str(b.action)} by ${env.author}`;
-    case 'join_token':
-      return b.action === 'create' ? `join token ${str(b.token_id)} created (${str(b.uses)} uses)` : `join token ${str(b.token_id)} ${PAST[str(b.action)] ?? str(b.action)}`;
-    case 'scan': {
-      const s = (b.summary ?? {}) as Record<string, number>;
-      const n = Array.isArray(b.findings) ? b.findings.length : 0;
-      return `scan: ${n} finding${n === 1 ? '' : 's'}${s.critical ? `, ${s.critical} critical` : ''}${s.high ? `, ${s.high} high` : ''}`;
-    }
-    case 'command':
-      return describeCommand(b, env.author, ctx);
-    case 'receipt':
-      return describeReceipt(b, ctx);
-    case 'attention': {
-      const reasons = Array.isArray(b.reasons) ? b.reasons.map((r) => str((r as Body)?.message)).filter(Boolean) : [];
-      return `attention ${str(b.previous).toUpperCase() || '?'} → ${str(b.status).toUpperCase()}${reasons.length ? `: ${reasons.join('; ')}` : ''}`;
-    }
-    case 'note':
-      return `note: ${str(b.text ?? b.message ?? b.title)}`;
-    case 'incident':
-      return `incident${b.severity ? ` (${str(b.severity)})` : ''}: ${str(b.title ?? b.text ?? b.message)}`;
-    default:
-      return `${env.kind}${b.text || b.message || b.title ? `: ${str(b.text ?? b.message ?? b.title)}` : ''}`;
-  }
+  return describe(env, ctx);
 }
 
 export interface FeedItem {
@@ -429,7 +356,7 @@ export function feedItem(env: Envelope, filter: ListFilter = NO_FILTER, ctx: Des
  */
 export function isFeedEnvelope(env: Pick<Envelope, 'kind' | 'body'>): boolean {
   if (env.kind === 'heartbeat') return false;
-  return !(env.kind === 'command' && (env.body as Body).event === 'completed');
+  return !(env.kind === 'command' && (env.body as Partial<BodyOf<'command'>>).event === 'completed');
 }
 
 /** Newest first, at most `limit`. */
@@ -517,9 +444,9 @@ export function sparkline(values: readonly number[], opts: { width?: number; hei
 
 // ---------------------------------------------------------------- findings
 
-export const SEVERITY_ORDER = ['critical', 'high', 'medium', 'low', 'info'] as const;
+export const SEVERITY_ORDER = SEVERITIES;
 /** Severities of open findings: the scan state keeps everything above `info` (scan-state.ts). */
-export const OPEN_SEVERITIES = ['critical', 'high', 'medium', 'low'] as const;
+export const OPEN_SEVERITIES = ACTIONABLE_SEVERITIES;
 
 export interface FindingView {
   nodeId: string;

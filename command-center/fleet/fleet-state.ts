@@ -5,6 +5,7 @@
  */
 import type { Envelope } from '../../protocol/envelope.js';
 import type { Heartbeat } from '../../protocol/agent-api.js';
+import { readEnvelope, type EnvelopeOf } from '../../protocol/envelope-kinds.js';
 import { HeartbeatHistory } from './heartbeat-history.js';
 import { applyScan, type LatestScan } from './scan-state.js';
 import { applyCommandEnvelope, applyReceiptEnvelope, createCommandState, type CommandState } from '../commands/command-store.js';
@@ -81,43 +82,47 @@ export function createFleetState(opts: { historySize?: number; maxOpenIncidents?
   };
 }
 
-type Body = Record<string, any>;
-
+/**
+ * Bodies are read through `readEnvelope`, which trusts lines the center wrote (they were validated before they
+ * were journaled); kinds this version does not know are counted and otherwise skipped.
+ */
 export function applyEnvelope(state: FleetState, env: Envelope): void {
   state.lastSeq = env.seq;
   state.counts[env.kind] = (state.counts[env.kind] ?? 0) + 1;
-  const body = env.body as Body;
-  switch (env.kind) {
+  const e = readEnvelope(env);
+  if (!e) return;
+  switch (e.kind) {
     case 'heartbeat':
-      return applyHeartbeat(state, env, body as Heartbeat);
+      return applyHeartbeat(state, e);
     case 'enrollment':
-      return applyEnrollment(state, env, body);
+      return applyEnrollment(state, e);
     case 'join_token':
-      return applyJoinToken(state, env, body);
+      return applyJoinToken(state, e);
     case 'scan':
-      return applyScan(state, env);
+      return applyScan(state, e);
     case 'incident':
     case 'ack':
     case 'resolve':
-      return applyIncidentEvent(state, env);
+      return applyIncidentEvent(state, e);
     case 'tag':
-      return applyTagEvent(state, env);
+      return applyTagEvent(state, e);
     case 'attention':
-      return applyAttentionEvent(state, env);
+      return applyAttentionEvent(state, e);
     case 'command':
-      return applyCommandEnvelope(state.commands, env);
+      return applyCommandEnvelope(state.commands, e);
     case 'receipt':
-      return applyReceiptEnvelope(state.commands, env);
+      return applyReceiptEnvelope(state.commands, e);
     case 'api_token':
-      return applyApiTokenEnvelope((state.apiTokens ??= createApiTokenState()), env);
-    default:
+      return applyApiTokenEnvelope((state.apiTokens ??= createApiTokenState()), e);
+    case 'note':
       return;
   }
 }
 
-function applyHeartbeat(state: FleetState, env: Envelope, hb: Heartbeat): void {
+function applyHeartbeat(state: FleetState, env: EnvelopeOf<'heartbeat'>): void {
   const node = env.node_id ? state.nodes.get(env.node_id) : undefined;
   if (!node) return; // only enrolled nodes can produce heartbeats; an orphan line changes nothing
+  const hb: Heartbeat = env.body;
   node.last_heartbeat = hb;
   node.hostname = hb.hostname;
   node.agent_version = hb.agent_version;
@@ -135,25 +140,24 @@ function applyHeartbeat(state: FleetState, env: Envelope, hb: Heartbeat): void {
   });
 }
 
-function applyEnrollment(state: FleetState, env: Envelope, b: Body): void {
+function applyEnrollment(state: FleetState, env: EnvelopeOf<'enrollment'>): void {
   const id = env.node_id;
   if (!id) return;
   const node = state.nodes.get(id);
+  const b = env.body;
   switch (b.action) {
     case 'request': {
-      if (typeof b.token_id === 'string') {
-        const t = state.joinTokens.get(b.token_id);
-        if (t) t.used++;
-      }
+      const t = state.joinTokens.get(b.token_id);
+      if (t) t.used++;
       const record: NodeRecord = {
         node_id: id,
-        hostname: String(b.hostname),
-        os_profile: String(b.os_profile),
+        hostname: b.hostname,
+        os_profile: b.os_profile,
         enrollment: 'pending',
-        public_key: String(b.public_key),
-        key_id: String(b.key_id),
-        agent_version: String(b.agent_version),
-        facts: (b.facts as Record<string, unknown>) ?? {},
+        public_key: b.public_key,
+        key_id: b.key_id,
+        agent_version: b.agent_version,
+        facts: b.facts ?? {},
         enrolled_at: env.ts,
         heartbeat_count: node?.heartbeat_count ?? 0,
         history: node?.history ?? new HeartbeatHistory(state.historySize),
@@ -182,23 +186,24 @@ function applyEnrollment(state: FleetState, env: Envelope, b: Body): void {
   }
 }
 
-function applyJoinToken(state: FleetState, env: Envelope, b: Body): void {
+function applyJoinToken(state: FleetState, env: EnvelopeOf<'join_token'>): void {
+  const b = env.body;
   if (b.action === 'create') {
     const rec: JoinTokenRecord = {
-      token_id: String(b.token_id),
-      token_sha256: String(b.token_sha256),
-      label: String(b.label ?? ''),
+      token_id: b.token_id,
+      token_sha256: b.token_sha256,
+      label: b.label ?? '',
       created_at: env.ts,
       created_by: env.author,
-      expires_at: String(b.expires_at),
-      uses: Number(b.uses),
+      expires_at: b.expires_at,
+      uses: b.uses,
       used: 0,
       revoked: false,
     };
     state.joinTokens.set(rec.token_id, rec);
     state.joinTokenByHash.set(rec.token_sha256, rec.token_id);
   } else if (b.action === 'revoke') {
-    const t = state.joinTokens.get(String(b.token_id));
+    const t = state.joinTokens.get(b.token_id);
     if (t) t.revoked = true;
   }
 }

@@ -3,8 +3,8 @@
  * state and one envelope, called from `applyEnvelope`. Only what is still needed is kept: open incidents (with
  * their acks) and per-node tags; resolved incidents, notes and past tag changes live in the journal alone.
  */
-import type { Envelope } from '../../protocol/envelope.js';
-import type { AckBody, IncidentBody, IncidentSeverity, ResolveBody, TagBody } from '../../protocol/event-kinds.js';
+import type { EnvelopeOf } from '../../protocol/envelope-kinds.js';
+import type { IncidentSeverity } from '../../protocol/event-kinds.js';
 import type { FleetState, NodeRecord } from './fleet-state.js';
 
 export interface IncidentAck {
@@ -61,14 +61,14 @@ function detachFromNode(state: FleetState, inc: IncidentRecord): void {
   node.open_incidents = node.open_incidents.filter((r) => r.id !== inc.id);
 }
 
-const who = (env: Envelope) => ({ author: env.author, ...(env.on_behalf_of ? { on_behalf_of: env.on_behalf_of } : {}) });
+const who = (env: EnvelopeOf<'incident' | 'ack' | 'resolve'>) => ({ author: env.author, ...(env.on_behalf_of ? { on_behalf_of: env.on_behalf_of } : {}) });
 
 /** Applies `incident`, `ack` and `resolve` envelopes. Unknown incident ids (e.g. already resolved) change nothing. */
-export function applyIncidentEvent(state: FleetState, env: Envelope): void {
+export function applyIncidentEvent(state: FleetState, env: EnvelopeOf<'incident'> | EnvelopeOf<'ack'> | EnvelopeOf<'resolve'>): void {
   const inc = state.incidents;
   switch (env.kind) {
     case 'incident': {
-      const b = env.body as IncidentBody;
+      const b = env.body;
       if (b.status === 'resolved') {
         inc.resolved++;
         return;
@@ -78,7 +78,7 @@ export function applyIncidentEvent(state: FleetState, env: Envelope): void {
         seq: env.seq,
         ts: env.ts,
         ...(env.node_id ? { node_id: env.node_id } : {}),
-        title: String(b.title),
+        title: b.title,
         severity: b.severity,
         status: b.status === 'acknowledged' ? 'acknowledged' : 'open',
         ...(b.description ? { description: b.description } : {}),
@@ -102,7 +102,7 @@ export function applyIncidentEvent(state: FleetState, env: Envelope): void {
       return;
     }
     case 'ack': {
-      const b = env.body as AckBody;
+      const b = env.body;
       const rec = inc.open.get(b.incident_id);
       if (!rec) return;
       rec.status = 'acknowledged';
@@ -112,7 +112,7 @@ export function applyIncidentEvent(state: FleetState, env: Envelope): void {
       return;
     }
     case 'resolve': {
-      const b = env.body as ResolveBody;
+      const b = env.body;
       const rec = inc.open.get(b.incident_id);
       if (!rec) return;
       inc.open.delete(rec.id);
@@ -124,10 +124,10 @@ export function applyIncidentEvent(state: FleetState, env: Envelope): void {
 }
 
 /** Applies a `tag` envelope to its node: removals first, then additions, kept sorted and bounded. */
-export function applyTagEvent(state: FleetState, env: Envelope): void {
+export function applyTagEvent(state: FleetState, env: EnvelopeOf<'tag'>): void {
   const node = env.node_id ? state.nodes.get(env.node_id) : undefined;
   if (!node) return;
-  const b = env.body as TagBody;
+  const b = env.body;
   const tags = new Set(node.tags);
   for (const t of b.remove ?? []) tags.delete(t);
   for (const t of b.add ?? []) if (tags.size < INCIDENT_BOUNDS.tagsPerNode) tags.add(t);

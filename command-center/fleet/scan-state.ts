@@ -2,8 +2,8 @@
  * What the center remembers of scans: per node, the latest scan's summary and its open findings (everything
  * above `info`); the full reports stay in sovereign-scans.jsonl under the ledger.
  */
-import type { Envelope } from '../../protocol/envelope.js';
-import type { Finding, ScanReport, ScanSummary } from '../../protocol/scan.js';
+import type { EnvelopeOf } from '../../protocol/envelope-kinds.js';
+import type { Finding, ScanSummary } from '../../protocol/scan.js';
 import { severityRank } from '../../protocol/scan.js';
 import type { FleetState } from './fleet-state.js';
 
@@ -19,11 +19,11 @@ export interface LatestScan {
   open_findings: Finding[];
 }
 
-export function applyScan(state: FleetState, env: Envelope): void {
+export function applyScan(state: FleetState, env: EnvelopeOf<'scan'>): void {
   const node = env.node_id ? state.nodes.get(env.node_id) : undefined;
   if (!node) return;
-  const r = env.body as unknown as ScanReport;
-  const findings = Array.isArray(r.findings) ? r.findings : [];
+  const r = env.body;
+  const findings = r.findings;
   node.latest_scan = {
     id: env.id,
     seq: env.seq,

@@ -58,7 +58,7 @@ export function createAttentionMonitor(opts: AttentionMonitorOptions): Attention
     pending.set(nodeId, next.status);
     const body: AttentionBody = { status: next.status, previous: known, reasons: next.reasons };
     const p = opts
-      .submit({ kind: 'attention', node_id: nodeId, author: ATTENTION_AUTHOR, body: body as unknown as Record<string, unknown> })
+      .submit({ kind: 'attention', node_id: nodeId, author: ATTENTION_AUTHOR, body })
       .catch(onError)
       .finally(() => {
         if (pending.get(nodeId) === next.status) pending.delete(nodeId);

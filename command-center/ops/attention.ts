@@ -3,18 +3,12 @@
  * reducer for journaled `attention` transitions. No IO here; `attention-monitor.ts` decides when to evaluate and
  * journals transitions.
  */
-import type { Envelope } from '../../protocol/envelope.js';
+import type { EnvelopeOf } from '../../protocol/envelope-kinds.js';
+import type { AttentionBody, AttentionReason, AttentionStatus } from '../../protocol/center-events.js';
 import type { FleetState, NodeRecord } from '../fleet/fleet-state.js';
 
-export type AttentionStatus = 'ok' | 'attn' | 'crit';
+export type { AttentionBody, AttentionReason, AttentionStatus };
 export type ReasonSeverity = Exclude<AttentionStatus, 'ok'>;
-
-export interface AttentionReason {
-  /** Stable machine-readable code (docs/ATTENTION.md). */
-  code: string;
-  severity: ReasonSeverity;
-  message: string;
-}
 
 export interface Assessment {
   status: AttentionStatus;
@@ -174,16 +168,11 @@ export interface AttentionRecord {
   reasons: AttentionReason[];
 }
 
-export interface AttentionBody {
-  status: AttentionStatus;
-  previous: AttentionStatus;
-  reasons: AttentionReason[];
-}
-
 /** Reducer for `attention` envelopes (replayed like any other fact; never re-evaluates). */
-export function applyAttentionEvent(state: FleetState, env: Envelope): void {
+export function applyAttentionEvent(state: FleetState, env: EnvelopeOf<'attention'>): void {
   if (!env.node_id) return;
-  const b = env.body as Partial<AttentionBody>;
+  const b = env.body;
+  // Cheap guard kept from before the typed registry: a status outside the three would break the pills.
   if (b.status !== 'ok' && b.status !== 'attn' && b.status !== 'crit') return;
   state.attention.set(env.node_id, { status: b.status, since: env.ts, seq: env.seq, reasons: Array.isArray(b.reasons) ? b.reasons : [] });
 }

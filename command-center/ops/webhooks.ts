@@ -8,11 +8,12 @@ import { createHmac } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { canonicalJson } from '../../protocol/canonical-json.js';
 import type { Envelope } from '../../protocol/envelope.js';
+import type { EnvelopeKind } from '../../protocol/envelope-kinds.js';
 import { writeFileAtomicSync } from '../../lib/atomic-file.js';
 import { assertPrivateFile } from '../../lib/key-file.js';
 import { realTimers, type Timers } from '../../lib/timers.js';
 
-export const WEBHOOK_KINDS = new Set(['attention', 'incident', 'ack', 'resolve']);
+export const WEBHOOK_KINDS: ReadonlySet<string> = new Set<EnvelopeKind>(['attention', 'incident', 'ack', 'resolve']);
 
 export interface Delivery {
   id: string;

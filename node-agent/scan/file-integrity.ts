@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomicSync } from '../../lib/atomic-file.js';
 import type { Finding } from '../../protocol/scan.js';
+import { sha256HexSchema } from '../../protocol/hex.js';
 import { createFinding, describeError, errnoCode } from './finding.js';
 
 export const FILE_INTEGRITY_CHECK = 'file-integrity';
@@ -32,7 +33,7 @@ const fileStateSchema = z.discriminatedUnion('exists', [
   z
     .object({
       exists: z.literal(true),
-      sha256: z.string().regex(/^[0-9a-f]{64}$/),
+      sha256: sha256HexSchema,
       size: z.number().int().nonnegative(),
       /** True when only the first `hashed_bytes` were hashed. */
       truncated: z.boolean(),

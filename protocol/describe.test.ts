@@ -1,0 +1,82 @@
+import { afterAll, beforeAll, describe as group, expect, it } from 'vitest';
+import type { Envelope } from './envelope.js';
+import { describe } from './describe.js';
+import { generateFleetFixture, type FleetFixture } from '../test/fleet-fixture.js';
+import { readLogDir } from '../test/journal-lines.js';
+
+let fx: FleetFixture;
+let envs: Envelope[];
+beforeAll(async () => {
+  fx = await generateFleetFixture();
+  envs = readLogDir(fx.logDir);
+}, 60_000);
+afterAll(() => fx?.cleanup());
+
+const actionOf = (id: string) => fx.commands.find((c) => c.id === id)?.action;
+
+group('describe, on a log written by a real center', () => {
+  it('describes every line by its kind, never as raw JSON', () => {
+    for (const e of envs) {
+      const text = describe(e, { actionOf });
+      expect(text, `seq ${e.seq} ${e.kind}`).not.toMatch(/^[a-z_]+: \{/);
+      expect(text).not.toContain('undefined');
+      expect(text).not.toMatch(/\n/);
+    }
+  });
+
+  it('gives receipts their action, status, reason and exit code', () => {
+    const receipts = envs.filter((e) => e.kind === 'receipt').map((e) => describe(e, { actionOf }));
+    expect(receipts).toEqual([
+      'receipt: ping succeeded (exit 0) — {"pong":true,"node_id":"web-1"}',
+      'receipt: service-status failed (EXIT_NONZERO, exit 3) — nginx.service: inactive (dead)',
+      'receipt: service-restart rejected (ACTION_NOT_ALLOWED) — action service-restart is not allowed on this node',
+      'receipt: ping expired (EXPIRED) — command expired before it could run',
+      'receipt: sovereign-scan succeeded (exit 0) — {"findings":1}',
+    ]);
+    // Without the lookup, the command id stands in for the action.
+    const first = envs.find((e) => e.kind === 'receipt')!;
+    expect(describe(first)).toBe(`receipt: ${fx.commands[0]!.id} succeeded (exit 0) — {"pong":true,"node_id":"web-1"}`);
+  });
+
+  it('gives heartbeats the metrics agents really send', () => {
+    const web2 = envs.filter((e) => e.kind === 'heartbeat' && e.node_id === 'web-2').map((e) => describe(e));
+    expect(web2[0]).toBe('heartbeat from web-2.example: load 0.10, mem 25%, disk 50%, up 20m 34s');
+    expect(web2.at(-1)).toBe('heartbeat from web-2.example: load 0.10, mem 25%, disk 97%, up 20m 34s, services not OK (nginx.service failed)');
+  });
+
+  it('follows a command through its steps', () => {
+    const steps = envs.filter((e) => e.kind === 'command' && e.body.command_id === fx.commands[5]!.id).map((e) => describe(e, { actionOf }));
+    expect(steps).toEqual([
+      expect.stringMatching(/^command collect-journal \(lines=20 unit=ssh\.service\) issued by admin, expires \S+Z$/),
+      'command collect-journal delivered',
+      'command collect-journal expired without a receipt',
+    ]);
+  });
+
+  it('describes scans, incidents, acks, tags, tokens and attention', () => {
+    const text = envs.map((e) => describe(e));
+    expect(text).toContain('scan (schedule): 2 findings (1 critical, 1 medium); worst: no firewall rules loaded');
+    expect(text).toContain('scan (schedule): no findings');
+    expect(text).toContain('incident (high): disk nearly full');
+    expect(text).toContainEqual(expect.stringMatching(/^incident \S+ acknowledged: cleaning up logs$/));
+    expect(text).toContain('tags +env=prod +tier=edge +canary');
+    expect(text).toContainEqual(expect.stringMatching(/^API token pagerbot \([0-9a-f]{12}\) created with events:read, events:write, expires /));
+    expect(text).toContain('attention OK → CRIT: disk 97.0% used (critical at 95%)');
+    expect(text).toContain('enrollment rejected by admin');
+  });
+});
+
+group('describe, on lines that do not fit', () => {
+  const base = { v: 1 as const, id: 'x', seq: 1, ts: '2026-01-01T00:00:00.000Z', author: 'a' };
+  it.each<[string, Envelope, string]>([
+    ['an unknown kind', { ...base, kind: 'frobnication', body: { a: 1 } }, 'frobnication: {"a":1}'],
+    ['a heartbeat without metrics', { ...base, kind: 'heartbeat', body: { hostname: 'h' } }, 'heartbeat: {"hostname":"h"}'],
+    ['a receipt of another shape', { ...base, kind: 'receipt', body: { command_id: 'c1', status: 'failed' } }, 'receipt: {"command_id":"c1","status":"failed"}'],
+    ['a command step this version does not know', { ...base, kind: 'command', body: { event: 'paused', command_id: 'c1' } }, 'command: {"event":"paused","command_id":"c1"}'],
+    ['an empty body', { ...base, kind: 'note', body: {} }, 'note'],
+  ])('%s is shown as compact JSON', (_name, env, text) => expect(describe(env)).toBe(text));
+
+  it('folds whitespace but leaves control characters to the caller', () => {
+    expect(describe({ ...base, kind: 'note', body: { text: 'a\n\tb\u001b[2J' } })).toBe('note: a b\u001b[2J');
+  });
+});

@@ -1,0 +1,160 @@
+/**
+ * One human line per envelope, for the console's feed and timelines and for `vaultmesh logs view`. Pure, and it
+ * never throws. Unlike the reducers, it checks the body against its kind's schema (`parseEnvelope`): what it reads
+ * may be a copied or hand-edited journal, and it runs once per line shown, not once per line replayed. A body that
+ * does not fit its kind (or a kind this version does not know) is shown as compact JSON.
+ * The text is plain: callers escape it for HTML or make control characters visible for a terminal.
+ */
+import type { Envelope } from './envelope.js';
+import { parseEnvelope, type EnvelopeOf } from './envelope-kinds.js';
+import { SEVERITIES, severityRankOf, type Finding } from './scan.js';
+
+/** What describing may look up: the action of a command by id (only its `issued` envelope names it). */
+export interface DescribeContext {
+  actionOf?: (commandId: string) => string | undefined;
+}
+
+const PAST: Readonly<Record<string, string>> = { approve: 'approved', reject: 'rejected', revoke: 'revoked', create: 'created' };
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+function pct(used: number, total: number): string {
+  return total > 0 ? `${Math.round((used / total) * 100)}%` : '?';
+}
+
+/** `3d 4h`, `2h 5m`, `4m 10s`, `12s`. */
+export function shortDuration(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds));
+  const d = Math.floor(s / 86_400);
+  const h = Math.floor((s % 86_400) / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  if (d) return `${d}d ${h}h`;
+  if (h) return `${h}h ${m}m`;
+  if (m) return `${m}m ${s % 60}s`;
+  return `${s}s`;
+}
+
+function heartbeat(env: EnvelopeOf<'heartbeat'>): string {
+  const b = env.body;
+  const m = b.metrics;
+  const parts = [`load ${m.load[0].toFixed(2)}`, `mem ${pct(m.mem_used_bytes, m.mem_total_bytes)}`, `disk ${pct(m.disk_used_bytes, m.disk_total_bytes)}`, `up ${shortDuration(m.uptime_s)}`];
+  if (!b.services_ok) {
+    const failing = Object.entries(b.services ?? {}).filter(([, st]) => st !== 'active').map(([unit, st]) => `${unit} ${st}`);
+    parts.push(`services not OK${failing.length ? ` (${failing.slice(0, 3).join(', ')})` : ''}`);
+  }
+  if (!b.cloudflare_ok) parts.push('tunnel DOWN');
+  return `heartbeat from ${b.hostname}: ${parts.join(', ')}`;
+}
+
+function scan(env: EnvelopeOf<'scan'>): string {
+  const findings: readonly Finding[] = env.body.findings;
+  if (!findings.length) return `scan (${env.body.trigger}): no findings`;
+  const s = env.body.summary;
+  const counts = SEVERITIES.filter((sev) => s[sev] > 0).map((sev) => `${s[sev]} ${sev}`).join(', ');
+  // The worst finding's title tells the operator what to look at first.
+  let worst = findings[0]!;
+  for (const f of findings) if (severityRankOf(f.severity) > severityRankOf(worst.severity)) worst = f;
+  return `scan (${env.body.trigger}): ${plural(findings.length, 'finding')} (${counts}); worst: ${worst.title}`;
+}
+
+function argsText(args: Readonly<Record<string, unknown>>): string {
+  return Object.entries(args).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
+}
+
+function command(env: EnvelopeOf<'command'>, ctx: DescribeContext): string {
+  const b = env.body;
+  const action = (b.event === 'issued' ? b.action : ctx.actionOf?.(b.command_id)) ?? b.command_id;
+  switch (b.event) {
+    case 'issued': {
+      const args = argsText(b.signed.payload.args);
+      return `command ${action}${args ? ` (${args})` : ''} issued by ${env.author}, expires ${b.signed.payload.expires_at}`;
+    }
+    case 'delivered':
+      return `command ${action} delivered${b.attempt > 1 ? ` (attempt ${b.attempt})` : ''}`;
+    case 'expired':
+      return `command ${action} expired without a receipt`;
+    case 'completed':
+      return `command ${action} ${b.status}`;
+  }
+}
+
+function receipt(env: EnvelopeOf<'receipt'>, ctx: DescribeContext): string {
+  const p = env.body.payload;
+  const action = ctx.actionOf?.(p.command_id) ?? p.command_id;
+  const detail = [p.reason ?? '', p.exit_code !== null ? `exit ${p.exit_code}` : ''].filter(Boolean).join(', ');
+  const out = p.output.trim().split('\n')[0]!.slice(0, 80);
+  return `receipt: ${action} ${p.status}${detail ? ` (${detail})` : ''}${out ? ` — ${out}${p.truncated ? ' …' : ''}` : ''}`;
+}
+
+function describeKnown(env: Envelope, ctx: DescribeContext): string | undefined {
+  const parsed = parseEnvelope(env);
+  if (!parsed.ok) return undefined;
+  const e = parsed.envelope;
+  switch (e.kind) {
+    case 'heartbeat':
+      return heartbeat(e);
+    case 'scan':
+      return scan(e);
+    case 'command':
+      return command(e, ctx);
+    case 'receipt':
+      return receipt(e, ctx);
+    case 'enrollment': {
+      const b = e.body;
+      if (b.action === 'request') return `enrollment requested by ${b.hostname} (${b.os_profile}, key ${b.key_id})${b.auto_approved ? ', auto-approved' : ''}`;
+      return `enrollment ${PAST[b.action]} by ${e.author}`;
+    }
+    case 'join_token': {
+      const b = e.body;
+      if (b.action === 'create') return `join token ${b.token_id}${b.label ? ` "${b.label}"` : ''} created (${plural(b.uses, 'use')}, expires ${b.expires_at})`;
+      return `join token ${b.token_id} revoked`;
+    }
+    case 'api_token': {
+      const b = e.body;
+      if (b.action === 'create') return `API token ${b.name} (${b.token_id}) created with ${b.scopes.join(', ')}${b.expires_at ? `, expires ${b.expires_at}` : ''}`;
+      return `API token ${b.token_id} revoked`;
+    }
+    case 'attention': {
+      const b = e.body;
+      const reasons = b.reasons.map((r) => r.message);
+      return `attention ${b.previous.toUpperCase()} → ${b.status.toUpperCase()}${reasons.length ? `: ${reasons.join('; ')}` : ''}`;
+    }
+    case 'note':
+      return `note: ${e.body.text}`;
+    case 'incident': {
+      const b = e.body;
+      return `incident (${b.severity}${b.status !== 'open' ? `, ${b.status}` : ''}): ${b.title}`;
+    }
+    case 'ack':
+      return `incident ${e.body.incident_id} acknowledged${e.body.text ? `: ${e.body.text}` : ''}`;
+    case 'resolve':
+      return `incident ${e.body.incident_id} resolved${e.body.text ? `: ${e.body.text}` : ''}`;
+    case 'tag': {
+      const changes = [...(e.body.add ?? []).map((t) => `+${t}`), ...(e.body.remove ?? []).map((t) => `-${t}`)];
+      return `tags ${changes.join(' ')}`;
+    }
+  }
+}
+
+function compact(body: unknown): string {
+  try {
+    const json = JSON.stringify(body);
+    return json === undefined || json === '{}' ? '' : json;
+  } catch {
+    return '';
+  }
+}
+
+/** A one-line description of any envelope. */
+export function describe(env: Envelope, ctx: DescribeContext = {}): string {
+  let text: string | undefined;
+  try {
+    text = describeKnown(env, ctx);
+  } catch {
+    // The body does not have its kind's shape: fall through to the raw form rather than hide the line.
+  }
+  if (text === undefined) {
+    const raw = compact(env.body);
+    text = raw ? `${env.kind}: ${raw}` : env.kind;
+  }
+  return text.replace(/\s+/g, ' ').trim();
+}
