@@ -6,7 +6,7 @@
  * kept and continued: their last heads' public keys are recorded in `<state-dir>/previous-keys` and trusted like
  * `--previous-keys`, so the first head signed by the new key links to (and proves consistency with) the old chain.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { VaultMeshError } from '../protocol/errors.js';
 import { HEX32_RE } from '../protocol/hex.js';
@@ -16,7 +16,6 @@ import { loadOrCreateKeyFile, readKeyFile } from '../lib/key-file.js';
 import type { Logger } from '../lib/logger.js';
 import { LEDGER_FILES } from '../protocol/ledger-files.js';
 import { readProofChain } from '../lib/ledger-files.js';
-import { journalPaths, listSegments } from '../lib/journal/index.js';
 
 export function centerKeyPath(stateDir: string): string {
   return join(stateDir, 'cc-key.pem');
@@ -53,12 +52,6 @@ export function missingKeyMessage(s: { keyFile: string; logDir: string; journals
     'Restore the state dir from your backup (docs/OPERATIONS.md, "Backup and restore"), or check --state-dir / VAULTMESH_STATE_DIR; ' +
     'to replace the key on purpose, start once with --new-center-key (VAULTMESH_NEW_CENTER_KEY=1; docs/OPERATIONS.md, "Lost center key")'
   );
-}
-
-/** Journal files (active or closed segments) that hold at least one byte. */
-export function writtenJournals(logDir: string): string[] {
-  const paths = [...listSegments(logDir).map((s) => s.path), ...journalPaths(logDir)];
-  return paths.filter((p) => existsSync(p) && statSync(p).size > 0).map((p) => p.slice(logDir.length + 1));
 }
 
 /** The signers of the ledgers' last heads; a chain that cannot be read is left to the ledger's own load to report. */
@@ -100,9 +93,9 @@ export interface CenterKey {
  * Loads the key, creates it on a first start, refuses (CENTER_KEY_MISSING) when journals exist without it, or, with
  * `newCenterKey`, creates a new one and records the old chains' keys. Writes nothing when it refuses.
  */
-export function openCenterKey(opts: { stateDir: string; logDir: string; newCenterKey: boolean; log: Logger }): CenterKey {
+export function openCenterKey(opts: { stateDir: string; logDir: string; journals: readonly string[]; newCenterKey: boolean; log: Logger }): CenterKey {
   const keyFile = centerKeyPath(opts.stateDir);
-  const journals = writtenJournals(opts.logDir);
+  const journals = opts.journals;
   const decision = decideCenterKey({ keyExists: existsSync(keyFile), journals, newCenterKey: opts.newCenterKey });
   if (decision === 'load') {
     if (opts.newCenterKey) opts.log.warn(`--new-center-key / VAULTMESH_NEW_CENTER_KEY is set but ${keyFile} exists: keeping it (remove the setting)`);

@@ -19,7 +19,7 @@ import { limitedServerFactory, serverLimitsFromConfig } from './http/server-limi
 import type { CenterConfig } from './config.js';
 import { createEventBus } from './http/event-bus.js';
 import { applyEnvelope, createFleetState, type FleetState } from './fleet/fleet-state.js';
-import { createJsonlStore } from './store/jsonl-store.js';
+import { createJsonlStore, writtenJournals } from './store/jsonl-store.js';
 import { createCommitFanout, perEntry, type Projection } from './store/commit-fanout.js';
 import type { StatusPolicy } from './fleet/node-status.js';
 import { createMetrics } from './http/metrics.js';
@@ -95,6 +95,8 @@ export interface CenterOptions {
 export async function composeCenter(config: CenterConfig, opts: CenterOptions = {}): Promise<ComposedCenter> {
   const logDir = resolve(config.logDir);
   const stateDir = resolve(config.stateDir);
+  // The lock files live in the dirs; the store tightens an existing log dir's mode later (prepareLogDir).
+  mkdirSync(logDir, { recursive: true, mode: 0o750 });
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   // Before anything reads or writes either dir: replay, torn-tail moves, heads, the key and the token.
   const locks = lockCenterDirs([
@@ -155,7 +157,7 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   chmodSync(stateDir, 0o700);
 
   // The key first: when it is missing beside existing journals, start-up refuses before writing a token.
-  const { key: centerKey, previousKeys: recordedKeys } = openCenterKey({ stateDir, logDir, newCenterKey: config.newCenterKey, log });
+  const { key: centerKey, previousKeys: recordedKeys } = openCenterKey({ stateDir, logDir, journals: writtenJournals(logDir), newCenterKey: config.newCenterKey, log });
   if (recordedKeys.length) log.info(`trusting ${recordedKeys.length} replaced center key(s) from ${previousKeysPath(stateDir)} on the ledgers' old heads`);
   const admin = loadOrCreateAdminToken(stateDir, log);
 

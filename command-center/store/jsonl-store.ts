@@ -6,7 +6,7 @@
  * It also owns the log dir: created 0750, and tightened to 0750 at start when it is looser (the journals hold
  * findings and receipts); a dir it cannot tighten is reported through the logger.
  */
-import { chmodSync, mkdirSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { journalForKind, type Envelope, type JournalName } from '../../protocol/envelope.js';
 import { VaultMeshError } from '../../protocol/errors.js';
@@ -206,3 +206,9 @@ export function createJsonlStore(opts: JsonlStoreOptions): EnvelopeStore {
 }
 
 const STOP = new Error('tail stopped');
+
+/** The journal files of a log dir (active or closed segments) that hold at least one byte, relative to it. */
+export function writtenJournals(logDir: string): string[] {
+  const paths = [...listSegments(logDir).map((s) => s.path), ...journalPaths(logDir)];
+  return paths.filter((p) => existsSync(p) && statSync(p).size > 0).map((p) => p.slice(logDir.length + 1));
+}

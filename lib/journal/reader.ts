@@ -32,7 +32,7 @@ export class LineSource {
   /** Set at end of file when the last bytes have no newline. */
   tail: RawLine | undefined;
 
-  constructor(path: string, private readonly fromOffset = 0, private readonly firstLineNo = 1) {
+  constructor(path: string, fromOffset = 0, firstLineNo = 1) {
     this.path = path;
     this.position = fromOffset;
     this.bufStart = fromOffset;
