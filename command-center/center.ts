@@ -6,6 +6,7 @@
 import { createAdaptorServer, type ServerType } from '@hono/node-server';
 import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { KeyPair } from '../protocol/keys.js';
 import { writeFileAtomicSync } from '../lib/atomic-file.js';
@@ -28,6 +29,8 @@ import { abuseLimitsFromConfig } from './http/rate-limit.js';
 import { createSessionStore } from './console/session.js';
 import { createPipeline, dedupKey, RecentIds, recentIdsProjection } from './store/pipeline.js';
 import { createLedgerObserver, createNamedLedger } from './ledger/ledger.js';
+import { createCheckpointWriter } from './ledger/checkpoints.js';
+import { defaultLedgerOrigin } from '../protocol/ledger-checkpoints.js';
 import { createReplayGuard } from './auth/replay-guard.js';
 import { journalPaths, replayJournals, type ReplayReport } from './store/replay.js';
 import { applySummary, listSegments, pruneSegments, readSummary, segmentsToReplay, summarize as summarizeHeartbeats, writeSummary, type HeartbeatSummary } from './store/heartbeat-segments.js';
@@ -112,8 +115,19 @@ export async function composeCenter(config: CenterConfig, opts: CenterOptions = 
   const eventLog = createEventLog({ dir: logDir, window: config.eventsWindow, lastSeq: () => state.lastSeq });
   // After a key rotation the last heads were signed by a previous key: accept those the operator names.
   const trustedKeys = [centerKey.publicKeyHex, ...config.previousKeys];
+  const origin = config.ledgerOrigin ?? defaultLedgerOrigin(hostname());
+  const checkpoints = { scans: createCheckpointWriter({ dir: logDir, log: 'scans', origin, key: centerKey }), commands: createCheckpointWriter({ dir: logDir, log: 'commands', origin, key: centerKey }) };
   const ledgerOf = (name: 'scans' | 'commands') =>
-    createNamedLedger(name, { dir: logDir, key: centerKey, now, timers, trustedKeys, minHeadIntervalMs: config.ledgerHeadSecs * 1000, onError: (err) => log.error(`ledger (${name}): ${(err as Error).message}`) });
+    createNamedLedger(name, {
+      dir: logDir,
+      key: centerKey,
+      now,
+      timers,
+      trustedKeys,
+      minHeadIntervalMs: config.ledgerHeadSecs * 1000,
+      onError: (err) => log.error(`ledger (${name}): ${(err as Error).message}`),
+      onHead: (head) => checkpoints[name].update(head),
+    });
   const ledgers = { scans: ledgerOf('scans'), commands: ledgerOf('commands') };
 
   // Every consumer of journal entries, in the order they run (commit-fanout.ts). Projections first: replay rebuilds
@@ -155,6 +169,8 @@ export async function composeCenter(config: CenterConfig, opts: CenterOptions = 
   // Lines written while no head could be published (a crash right after an append) get a head now.
   await ledgers.scans.publishHead();
   await ledgers.commands.publishHead();
+  checkpoints.scans.update(ledgers.scans.latestHead());
+  checkpoints.commands.update(ledgers.commands.latestHead());
 
   const journal = await openJournal({
     dir: logDir,
@@ -262,6 +278,7 @@ export async function composeCenter(config: CenterConfig, opts: CenterOptions = 
     eventLog,
     seenEnvelopeId: (author, id) => recentIds.get(dedupKey(author, id)),
     ledgers,
+    checkpoints,
     commands,
     orchestrator,
     attention,

@@ -7,7 +7,7 @@ import { VaultMeshError, detailsFromZodIssues } from '../protocol/errors.js';
 
 const bool = z.union([z.boolean(), z.enum(['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off'])]).transform((v) => v === true || ['1', 'true', 'yes', 'on'].includes(String(v)));
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-const SCOPE_NAMES = ['admin', 'events:read', 'events:write', 'nodes:read', 'nodes:approve', 'commands:write', 'metrics:read'] as const;
+const SCOPE_NAMES = ['admin', 'events:read', 'events:write', 'nodes:read', 'nodes:approve', 'commands:write', 'metrics:read', 'ledger:read'] as const;
 const scopeList = z
   .union([z.array(z.string()), z.string()])
   .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter(Boolean))
@@ -39,6 +39,14 @@ export const centerConfigSchema = z.object({
     .default('')
     .transform((s) => s.split(',').map((k) => k.trim().toLowerCase()).filter(Boolean))
     .pipe(z.array(z.string().regex(/^[0-9a-f]{64}$/, 'each key must be 64 hex characters (an Ed25519 public key)')).max(16)),
+  /** Origin of the ledgers' C2SP checkpoints (`<origin>/scans`, `<origin>/commands`); default `<hostname>/vaultmesh`. */
+  ledgerOrigin: z
+    .string()
+    .max(200)
+    .regex(/^(?![a-zA-Z]+:\/\/)[^\s+\p{Cc}]*[^\s+\p{Cc}/]$/u, 'must be a schema-less name such as cc.example.com/vaultmesh (no spaces, no "+", no trailing "/")')
+    .optional(),
+  /** Serve checkpoints and hash tiles (/ledger/<log>/…) without authentication; entry bundles still need ledger:read. */
+  ledgerPublic: bool.default(false),
   /** Most recent envelopes kept in memory per journal for GET /api/events. */
   eventsWindow: int(1, 1_000_000).default(500),
   /** Attention model: stale after N heartbeat intervals, disk/memory thresholds (%), sweep period, fleet agent version. */
@@ -120,6 +128,8 @@ const ENV: Record<keyof Omit<CenterConfig, 'hostExplicit'>, string> = {
   heartbeatRetentionDays: 'VAULTMESH_HEARTBEAT_RETENTION_DAYS',
   ledgerHeadSecs: 'VAULTMESH_LEDGER_HEAD_SECS',
   previousKeys: 'VAULTMESH_PREVIOUS_KEYS',
+  ledgerOrigin: 'VAULTMESH_LEDGER_ORIGIN',
+  ledgerPublic: 'VAULTMESH_LEDGER_PUBLIC',
   eventsWindow: 'VAULTMESH_EVENTS_WINDOW',
   staleAttnAfter: 'VAULTMESH_STALE_ATTN_AFTER',
   staleCritAfter: 'VAULTMESH_STALE_CRIT_AFTER',

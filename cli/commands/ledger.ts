@@ -1,5 +1,5 @@
 /**
- * The cac layer for `vaultmesh ledger root|verify|prove|check`: maps flags to typed options, calls cli/ledger.ts,
+ * The cac layer for `vaultmesh ledger root|verify|prove|check|vkey|tiles`: maps flags to typed options, calls cli/ledger.ts,
  * renders text or `--json`, and turns failures into one line on stderr and an exit code (0 ok, 1 verification
  * failed or other failure, 2 usage). cac matches a command on one word, so `ledger <action>` is registered once
  * and dispatched here.
@@ -21,6 +21,9 @@ import {
   type VerifyProgress,
   type VerifyResult,
 } from '../ledger.js';
+import { hasSignedHead, readLogCheckpoint, writeLogTiles, type TilesResult } from '../ledger-c2sp.js';
+import { assertLedgerOrigin, ledgerVerifierKey, logOrigin } from '../../protocol/ledger-checkpoints.js';
+import { fromHex } from '../../protocol/hex.js';
 
 export interface LedgerDeps {
   stdout: Writable;
@@ -45,6 +48,7 @@ export interface LedgerFlags {
   out?: unknown;
   pubkey?: unknown;
   allowUnsignedTail?: boolean;
+  origin?: unknown;
 }
 
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -150,8 +154,50 @@ export async function runLedger(action: string | undefined, arg: string | undefi
         stdout.write(json ? `${JSON.stringify(result)}\n` : renderCheck(result));
         return result.ok ? EXIT.ok : EXIT.failure;
       }
+      case 'vkey': {
+        const origin = stringFlag('origin', flags.origin);
+        let result: { log: string; origin: string; vkey: string };
+        if (origin !== undefined) {
+          // From the settings alone (no log dir): the center's --ledger-origin and public key.
+          if (!pubkey) throw usage('vkey --origin needs --pubkey (the center public key, cc-key.pem.pub)');
+          try {
+            assertLedgerOrigin(origin);
+          } catch (err) {
+            throw usage((err as Error).message);
+          }
+          result = { log, origin: logOrigin(origin, which), vkey: ledgerVerifierKey(origin, which, fromHex(pubkey, 32)!) };
+        } else {
+          const cp = readLogCheckpoint(dir, which, pubkey);
+          result = { log, origin: cp.origin, vkey: cp.vkey };
+        }
+        stdout.write(json ? `${JSON.stringify(result)}\n` : `${result.vkey}\n`);
+        return EXIT.ok;
+      }
+      case 'tiles': {
+        if (!out) throw usage('usage: vaultmesh ledger tiles --dir D --out T [--log scans|commands]');
+        const logs: LedgerWhich[] = flags.log === undefined ? ['scans', 'commands'] : [which];
+        const results: TilesResult[] = [];
+        for (const l of logs) {
+          if (flags.log === undefined && !pubkey && !hasSignedHead(dir, l)) {
+            stderr.write(`vaultmesh ledger: warning: ${l}: no signed head yet, skipped (give --pubkey to publish its empty checkpoint)\n`);
+            continue;
+          }
+          results.push(await writeLogTiles(dir, out, l, pubkey));
+        }
+        for (const r of results) {
+          for (const s of r.skipped_bundles) {
+            stderr.write(`vaultmesh ledger: warning: ${r.log}: entry bundle ${s.index} not written: line ${s.leaf_index + 1} is ${s.bytes} bytes, more than a bundle entry's 65535\n`);
+          }
+        }
+        stdout.write(
+          json
+            ? `${JSON.stringify(results)}\n`
+            : results.map((r) => `wrote ${out}/${r.log}: checkpoint of ${r.tree_size} leaves, ${r.tiles} hash tiles, ${r.bundles} entry bundles\n`).join(''),
+        );
+        return EXIT.ok;
+      }
       default:
-        throw usage(action ? `unknown ledger action "${action}": use root, verify, prove or check` : 'missing ledger action: use root, verify, prove or check');
+        throw usage(action ? `unknown ledger action "${action}": use root, verify, prove, check, vkey or tiles` : 'missing ledger action: use root, verify, prove, check, vkey or tiles');
     }
   } catch (err) {
     const { text, exitCode } = renderCliError('vaultmesh ledger', err);
@@ -164,19 +210,22 @@ export async function runLedger(action: string | undefined, arg: string | undefi
 export function registerLedgerCommands(cli: CAC, deps?: Partial<LedgerDeps>): void {
   const resolved = { ...defaultDeps(), ...deps };
   cli
-    .command('ledger <action> [arg]', 'Offline Merkle ledger tools on a log dir: root | verify | prove <id> | check <bundle>')
-    .usage('ledger <root|verify|prove <id>|check <bundle.json>> [options]')
+    .command('ledger <action> [arg]', 'Offline Merkle ledger tools on a log dir: root | verify | prove <id> | check <bundle> | vkey | tiles')
+    .usage('ledger <root|verify|prove <id>|check <bundle.json>|vkey|tiles> [options]')
     .option('--dir, --log-dir <dir>', 'Log dir holding the journals, ROOT.txt and PROOFCHAIN.json (env VAULTMESH_LOG_DIR; default ./logs)')
     .option('--log <name>', 'Which ledger: scans (sovereign-scans.jsonl) or commands (commands.jsonl) (default scans)')
     .option('--json', 'Machine-readable output (root: {"tree_size":n,"root_hash":hex})')
-    .option('--out <file>', 'prove: write the bundle to this file instead of stdout')
-    .option('--pubkey <hex>', 'verify/check: require heads signed by this center public key (env VAULTMESH_LEDGER_PUBKEY)')
+    .option('--out <file>', 'prove: write the bundle to this file instead of stdout; tiles: the output directory')
+    .option('--pubkey <hex>', 'verify/check/vkey/tiles: require heads signed by this center public key (env VAULTMESH_LEDGER_PUBKEY)')
+    .option('--origin <origin>', 'vkey: compute from the center\'s --ledger-origin and --pubkey instead of the log dir\'s checkpoint')
     .option('--allow-unsigned-tail', 'verify: lines after the last signed head are a warning, not a failure')
     .example('  $ vaultmesh ledger root --dir /var/lib/vaultmesh/logs --json')
     .example('  $ vaultmesh ledger verify --dir logs --pubkey $(cat state/cc-key.pem.pub)')
     .example('  $ vaultmesh ledger prove scan-01J9... --out proof.json')
     .example('  $ vaultmesh ledger check proof.json')
     .example('  $ vaultmesh ledger verify --log commands')
+    .example('  $ vaultmesh ledger vkey --dir logs                  # the C2SP verifier key of the scans checkpoints')
+    .example('  $ vaultmesh ledger tiles --dir logs --out public/ledger   # static checkpoint + tiles of both logs')
     .example('')
     .example('Exit codes: 0 ok, 1 verification failed (or unreadable input), 2 usage')
     .action(async (action: string, arg: string | undefined, flags: LedgerFlags) => {

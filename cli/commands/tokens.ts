@@ -9,7 +9,7 @@ import { apiTokenAnswer, apiTokenCreatedAnswer, apiTokensAnswer } from '../answe
 import { renderJson, renderTable } from '../output.js';
 import { parseDuration, type CommonFlags } from './operator.js';
 
-const SCOPES = ['admin', 'events:read', 'events:write', 'nodes:read', 'nodes:approve', 'commands:write', 'metrics:read'];
+const SCOPES = ['admin', 'events:read', 'events:write', 'nodes:read', 'nodes:approve', 'commands:write', 'metrics:read', 'ledger:read'];
 const write = (s: string) => process.stdout.write(s);
 const usage = (msg: string) => new VaultMeshError('USAGE', msg);
 const apiOpts = (f: CommonFlags): ApiOptions => ({ ...(f.ccUrl ? { ccUrl: f.ccUrl } : {}), ...(f.stateDir ? { stateDir: f.stateDir } : {}), ...(f.token ? { token: f.token } : {}) });

@@ -14,7 +14,7 @@ import { hashSecret, secretMatches } from './secrets.js';
 
 export const API_TOKEN_KIND = 'api_token';
 export const API_TOKEN_PREFIX = 'vmtok';
-export const SCOPES: readonly Scope[] = ['admin', 'events:read', 'events:write', 'nodes:read', 'nodes:approve', 'commands:write', 'metrics:read'];
+export const SCOPES: readonly Scope[] = ['admin', 'events:read', 'events:write', 'nodes:read', 'nodes:approve', 'commands:write', 'metrics:read', 'ledger:read'];
 
 export const scopeSchema = z.enum(SCOPES as [Scope, ...Scope[]]);
 export const tokenNameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/, 'must be 1-64 of A-Z a-z 0-9 . _ @ - starting with a letter or digit');

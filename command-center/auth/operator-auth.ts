@@ -7,7 +7,7 @@ import { secretMatches } from './secrets.js';
 import type { CfAccess } from './cf-access.js';
 import type { SessionStore } from '../console/session.js';
 
-export type Scope = 'admin' | 'events:read' | 'events:write' | 'nodes:read' | 'nodes:approve' | 'commands:write' | 'metrics:read';
+export type Scope = 'admin' | 'events:read' | 'events:write' | 'nodes:read' | 'nodes:approve' | 'commands:write' | 'metrics:read' | 'ledger:read';
 
 export interface Identity {
   /** How the caller proved itself. */
