@@ -30,6 +30,7 @@ import { createSessionStore } from './console/session.js';
 import { createPipeline, dedupKey, RecentIds, recentIdsProjection } from './store/pipeline.js';
 import { createLedgerObserver, createNamedLedger } from './ledger/ledger.js';
 import { createCheckpointWriter } from './ledger/checkpoints.js';
+import { createWitnessBook } from './ledger/witnesses.js';
 import { defaultLedgerOrigin } from '../protocol/ledger-checkpoints.js';
 import { createReplayGuard } from './auth/replay-guard.js';
 import { journalPaths, replayJournals, type ReplayReport } from './store/replay.js';
@@ -279,6 +280,17 @@ export async function composeCenter(config: CenterConfig, opts: CenterOptions = 
     seenEnvelopeId: (author, id) => recentIds.get(dedupKey(author, id)),
     ledgers,
     checkpoints,
+    witnesses: createWitnessBook({
+      ledgers,
+      checkpoints,
+      nodeKey: (id) => {
+        const n = state.nodes.get(id);
+        return n?.enrollment === 'approved' ? n.public_key : undefined;
+      },
+      keep: config.ledgerCosignatures,
+      now,
+      maxSkewSecs: config.maxSkewSecs,
+    }),
     commands,
     orchestrator,
     attention,

@@ -47,6 +47,8 @@ export const centerConfigSchema = z.object({
     .optional(),
   /** Serve checkpoints and hash tiles (/ledger/<log>/…) without authentication; entry bundles still need ledger:read. */
   ledgerPublic: bool.default(false),
+  /** Agent (witness) cosignatures appended to a served checkpoint; 0 serves it bare. */
+  ledgerCosignatures: int(0, 100).default(8),
   /** Most recent envelopes kept in memory per journal for GET /api/events. */
   eventsWindow: int(1, 1_000_000).default(500),
   /** Attention model: stale after N heartbeat intervals, disk/memory thresholds (%), sweep period, fleet agent version. */
@@ -130,6 +132,7 @@ const ENV: Record<keyof Omit<CenterConfig, 'hostExplicit'>, string> = {
   previousKeys: 'VAULTMESH_PREVIOUS_KEYS',
   ledgerOrigin: 'VAULTMESH_LEDGER_ORIGIN',
   ledgerPublic: 'VAULTMESH_LEDGER_PUBLIC',
+  ledgerCosignatures: 'VAULTMESH_LEDGER_COSIGNATURES',
   eventsWindow: 'VAULTMESH_EVENTS_WINDOW',
   staleAttnAfter: 'VAULTMESH_STALE_ATTN_AFTER',
   staleCritAfter: 'VAULTMESH_STALE_CRIT_AFTER',

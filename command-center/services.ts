@@ -15,6 +15,7 @@ import type { AttentionMonitor } from './ops/attention-monitor.js';
 import type { Webhooks } from './ops/webhooks.js';
 import type { Ledger } from './ledger/ledger.js';
 import type { CheckpointWriter } from './ledger/checkpoints.js';
+import type { WitnessBook } from './ledger/witnesses.js';
 import type { ApiTokenUsage } from './auth/api-tokens.js';
 import type { VaultMeshError } from '../protocol/errors.js';
 import type { Session } from './console/session.js';
@@ -48,6 +49,8 @@ export interface Services {
   ledgers: { scans: Ledger; commands: Ledger };
   /** Their C2SP checkpoints (checkpoints.ts), updated with each signed head. */
   checkpoints: { scans: CheckpointWriter; commands: CheckpointWriter };
+  /** Agents' cosignatures on those checkpoints (witnesses.ts). */
+  witnesses: WitnessBook;
   /** Signed commands: issue/list/poll/receipts (command-store.ts). */
   commands: CommandService;
   /** Last-used times of scoped API tokens (api-tokens.ts). */

@@ -54,3 +54,8 @@ export function makeCheckpointNote(
   if (!rootHash) throw new VaultMeshError('LEDGER_CORRUPT', `root hash ${root.root_hash} is not 64 hex characters`, { status: 500 });
   return signNote(formatCheckpoint({ origin: name, treeSize: root.tree_size, rootHash, extensions: [] }), [ed25519NoteSigner(name, key.seed, backend)]);
 }
+
+/** The cosigner name of an agent witnessing the ledgers (one name, hence one key, per node for both logs). */
+export function nodeWitnessName(nodeId: string): string {
+  return `nodes.vaultmesh/${nodeId}`;
+}

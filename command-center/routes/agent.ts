@@ -1,4 +1,5 @@
 /** Agent API: enrollment and signed, durable facts from enrolled nodes. */
+import { witnessHeartbeat } from '../ledger/witnesses.js';
 import { Hono } from 'hono';
 import { enrollRequestSchema, heartbeatSchema } from '../../protocol/agent-api.js';
 import { SIGNATURE_HEADERS } from '../../protocol/request-signing.js';
@@ -73,7 +74,9 @@ export function agentRoutes(): Hono<AppEnv> {
       author: `node:${nodeId}`,
       body: hb,
     });
-    return c.json({ ok: true, id: envelope.id, seq: envelope.seq, duplicate, server_time: services.now().toISOString(), center_keys: centerKeys(services) });
+    // The fleet witnesses the ledgers: cosignatures in, latest checkpoints and consistency proofs out.
+    const ledger = await witnessHeartbeat(services, nodeId, hb.witness);
+    return c.json({ ok: true, id: envelope.id, seq: envelope.seq, duplicate, server_time: services.now().toISOString(), center_keys: centerKeys(services), ledger });
   });
 
   // Scan reports are ledger material: they stay Ed25519-signed per request, and land in sovereign-scans.jsonl.

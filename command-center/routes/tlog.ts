@@ -72,7 +72,7 @@ export function treeRoutes(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.get('/:log/checkpoint', (c) => {
     const log = logOf(c);
-    const note = c.get('services').checkpoints[log].note();
+    const note = c.get('services').witnesses.cosignedNote(log);
     if (note === undefined) throw new VaultMeshError('NOT_YET_SIGNED', 'no checkpoint yet', { status: 409 });
     // Mutable: the spec asks that it is not cached beyond a few seconds.
     return c.body(note, 200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-cache' });
@@ -112,6 +112,10 @@ export function tlogApiRoutes(): Hono<AppEnv> {
     const { checkpoints, centerKey } = c.get('services');
     const one = (log: LogName) => ({ origin: checkpoints[log].origin, vkey: checkpoints[log].vkey, public_key: centerKey.publicKeyHex });
     return c.json({ scans: one('scans'), commands: one('commands') });
+  });
+  app.get('/ledger/witnesses', requireScope('ledger:read'), (c) => {
+    const { witnesses } = c.get('services');
+    return c.json({ scans: witnesses.status('scans'), commands: witnesses.status('commands') });
   });
   app.get('/ledger/consistency', requireScope('ledger:read'), (c) => {
     const q = consistencyQuery.safeParse(c.req.query());
