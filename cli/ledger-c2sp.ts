@@ -4,6 +4,7 @@
  * center serves under /ledger/<log>/, written from the journal so it can be published on any static host.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { z } from 'zod';
 import { dirname, join } from 'node:path';
 import { openCheckpoint, parseCheckpointText } from '../protocol/checkpoint.js';
 import { VaultMeshError } from '../protocol/errors.js';
@@ -145,4 +146,28 @@ export async function writeLogTiles(dir: string, out: string, log: CheckpointLog
   // The checkpoint last: a mirror never advertises a tree whose tiles it does not hold yet.
   writeUnder(base, 'checkpoint', cp.note);
   return result;
+}
+
+const witnessStatus = z.looseObject({
+  tree_size: z.number(),
+  witnessed_latest: z.number(),
+  witnesses: z.array(z.looseObject({ node_id: z.string(), tree_size: z.number(), timestamp: z.number() })),
+  forks: z.array(z.looseObject({ node_id: z.string(), tree_size: z.number() })).default([]),
+});
+/** `GET /api/ledger/witnesses`. */
+export const witnessesAnswer = z.looseObject({ scans: witnessStatus, commands: witnessStatus });
+export type WitnessesAnswer = z.infer<typeof witnessesAnswer>;
+
+/** `vaultmesh ledger status`: per log, the latest checkpoint and how many nodes witnessed it. */
+export function renderWitnessStatus(a: WitnessesAnswer): string {
+  return (['scans', 'commands'] as const)
+    .map((log) => {
+      const s = a[log];
+      const behind = s.witnesses.filter((w) => w.tree_size < s.tree_size).length;
+      return `${log}: checkpoint of ${s.tree_size} leaves, witnessed by ${s.witnessed_latest} node${s.witnessed_latest === 1 ? '' : 's'}` +
+        (behind ? ` (${behind} more on an older checkpoint)` : '') +
+        (s.forks.length ? `; FORK reported by ${s.forks.map((f) => `${f.node_id} (accepted ${f.tree_size})`).join(', ')}: see the ledger_fork incidents` : '') +
+        '\n';
+    })
+    .join('');
 }

@@ -12,6 +12,8 @@ import { summarize } from '../protocol/scan.js';
 import { keyPairFromSeed, seedFromPem } from '../protocol/keys.js';
 import { cleanupAfterEach, enrolledNode, startTestCenter, tempDir, type TestCenter } from './helpers.js';
 import { AGENT_BIN, assertBuilt, runNode } from './process-helpers.js';
+import { runLedger } from '../cli/commands/ledger.js';
+import { Writable } from 'node:stream';
 
 const onCleanup = cleanupAfterEach();
 const NODES = ['wit-a', 'wit-b'];
@@ -37,6 +39,13 @@ describe('agents as witnesses', () => {
       expect((await c.api('GET', `/api/ledger/proof/${ids.at(-1)}`)).status).toBe(200); // a head over them
     };
     const checkpoint = async () => (await request(`${c.url}/ledger/scans/checkpoint`, { headers: { authorization: `Bearer ${c.adminToken}` } }).then((r) => r.body.text()));
+    const status = async () => {
+      const chunks: string[] = [];
+      const out = new Writable({ write: (d, _e, cb) => (chunks.push(String(d)), cb()) });
+      const code = await runLedger('status', undefined, { ccUrl: c.url, token: c.adminToken }, { stdout: out, stderr: out, env: {}, setExitCode: () => undefined });
+      expect(code, chunks.join('')).toBe(0);
+      return chunks.join('');
+    };
     const accepted = (id: string) => JSON.parse(readFileSync(join(t.dir, id, 'ledger-witness.json'), 'utf8')).scans.accepted;
 
     await scans(['h1-0', 'h1-1', 'h1-2', 'h1-3', 'h1-4']);
@@ -56,6 +65,7 @@ describe('agents as witnesses', () => {
     expect(cosigs.map((s) => s.name).sort()).toEqual(NODES.map((n) => `nodes.vaultmesh/${n}`));
     for (const s of cosigs) expect(verifyCosignature(note.text, s, { name: s.name, publicKey: nodeKey(s.name.split('/')[1]!) })).toBeTypeOf('number');
     expect((await c.api('GET', '/api/ledger/witnesses')).json.scans).toMatchObject({ tree_size: 5, witnessed_latest: 2 });
+    expect(await status()).toMatch(/^scans: checkpoint of 5 leaves, witnessed by 2 nodes\n/);
 
     // The log grows: the agents follow it with consistency proofs.
     await scans(['h1-5', 'h1-6', 'h1-7']);
@@ -87,7 +97,8 @@ describe('agents as witnesses', () => {
     expect(incidents.map((i: { node_id: string }) => i.node_id).sort()).toEqual(NODES);
     // Nothing cosigned past the fork: the new checkpoint has no witness, the agents' cosignatures stay on size 8.
     expect(parseNote(await checkpoint()).signatures.map((s) => s.name)).toEqual(['cc.example.com/vaultmesh/scans']);
-    const status = (await c.api('GET', '/api/ledger/witnesses')).json.scans;
-    expect(status).toMatchObject({ tree_size: 10, witnessed_latest: 0 });
+    const witnesses = (await c.api('GET', '/api/ledger/witnesses')).json.scans;
+    expect(witnesses).toMatchObject({ tree_size: 10, witnessed_latest: 0, forks: [{ node_id: 'wit-a', tree_size: 8, reason: 'bad-proof', seen_size: 10 }, { node_id: 'wit-b', tree_size: 8 }] });
+    expect(await status()).toMatch(/^scans: checkpoint of 10 leaves, witnessed by 0 nodes; FORK reported by wit-a \(accepted 8\), wit-b \(accepted 8\): see the ledger_fork incidents\n/);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * The cac layer for `vaultmesh ledger root|verify|prove|check|vkey|tiles`: maps flags to typed options, calls cli/ledger.ts,
+ * The cac layer for `vaultmesh ledger root|verify|prove|check|vkey|tiles|status`: maps flags to typed options, calls cli/ledger.ts,
  * renders text or `--json`, and turns failures into one line on stderr and an exit code (0 ok, 1 verification
  * failed or other failure, 2 usage). cac matches a command on one word, so `ledger <action>` is registered once
  * and dispatched here.
@@ -21,7 +21,8 @@ import {
   type VerifyProgress,
   type VerifyResult,
 } from '../ledger.js';
-import { hasSignedHead, readLogCheckpoint, writeLogTiles, type TilesResult } from '../ledger-c2sp.js';
+import { hasSignedHead, readLogCheckpoint, renderWitnessStatus, witnessesAnswer, writeLogTiles, type TilesResult } from '../ledger-c2sp.js';
+import { createApiClient } from '../api-client.js';
 import { assertLedgerOrigin, ledgerVerifierKey, logOrigin } from '../../protocol/ledger-checkpoints.js';
 import { fromHex } from '../../protocol/hex.js';
 
@@ -49,6 +50,9 @@ export interface LedgerFlags {
   pubkey?: unknown;
   allowUnsignedTail?: boolean;
   origin?: unknown;
+  ccUrl?: unknown;
+  stateDir?: unknown;
+  token?: unknown;
 }
 
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -173,6 +177,16 @@ export async function runLedger(action: string | undefined, arg: string | undefi
         stdout.write(json ? `${JSON.stringify(result)}\n` : `${result.vkey}\n`);
         return EXIT.ok;
       }
+      case 'status': {
+        // The one online action: the center knows who witnessed what (agents hand their cosignatures to it).
+        const api = createApiClient(
+          { ...(flags.ccUrl ? { ccUrl: String(flags.ccUrl) } : {}), ...(flags.stateDir ? { stateDir: String(flags.stateDir) } : {}), ...(flags.token ? { token: String(flags.token) } : {}) },
+          env,
+        );
+        const answer = await api.get('/api/ledger/witnesses', witnessesAnswer);
+        stdout.write(json ? `${JSON.stringify(answer)}\n` : renderWitnessStatus(answer));
+        return EXIT.ok;
+      }
       case 'tiles': {
         if (!out) throw usage('usage: vaultmesh ledger tiles --dir D --out T [--log scans|commands]');
         const logs: LedgerWhich[] = flags.log === undefined ? ['scans', 'commands'] : [which];
@@ -197,7 +211,7 @@ export async function runLedger(action: string | undefined, arg: string | undefi
         return EXIT.ok;
       }
       default:
-        throw usage(action ? `unknown ledger action "${action}": use root, verify, prove, check, vkey or tiles` : 'missing ledger action: use root, verify, prove, check, vkey or tiles');
+        throw usage(action ? `unknown ledger action "${action}": use root, verify, prove, check, vkey, tiles or status` : 'missing ledger action: use root, verify, prove, check, vkey, tiles or status');
     }
   } catch (err) {
     const { text, exitCode } = renderCliError('vaultmesh ledger', err);
@@ -210,13 +224,16 @@ export async function runLedger(action: string | undefined, arg: string | undefi
 export function registerLedgerCommands(cli: CAC, deps?: Partial<LedgerDeps>): void {
   const resolved = { ...defaultDeps(), ...deps };
   cli
-    .command('ledger <action> [arg]', 'Offline Merkle ledger tools on a log dir: root | verify | prove <id> | check <bundle> | vkey | tiles')
-    .usage('ledger <root|verify|prove <id>|check <bundle.json>|vkey|tiles> [options]')
+    .command('ledger <action> [arg]', 'Merkle ledger tools, offline on a log dir: root | verify | prove <id> | check <bundle> | vkey | tiles; on the API: status')
+    .usage('ledger <root|verify|prove <id>|check <bundle.json>|vkey|tiles|status> [options]')
     .option('--dir, --log-dir <dir>', 'Log dir holding the journals, ROOT.txt and PROOFCHAIN.json (env VAULTMESH_LOG_DIR; default ./logs)')
     .option('--log <name>', 'Which ledger: scans (sovereign-scans.jsonl) or commands (commands.jsonl) (default scans)')
     .option('--json', 'Machine-readable output (root: {"tree_size":n,"root_hash":hex})')
     .option('--out <file>', 'prove: write the bundle to this file instead of stdout; tiles: the output directory')
     .option('--pubkey <hex>', 'verify/check/vkey/tiles: require heads signed by this center public key (env VAULTMESH_LEDGER_PUBKEY)')
+    .option('--cc-url <url>', 'status: command center URL (VAULTMESH_CC_URL, default http://127.0.0.1:8088)')
+    .option('--state-dir <dir>', 'status: where admin.token lives (VAULTMESH_STATE_DIR, default ./state)')
+    .option('--token <token>', 'status: a token with ledger:read (VAULTMESH_TOKEN)')
     .option('--origin <origin>', 'vkey: compute from the center\'s --ledger-origin and --pubkey instead of the log dir\'s checkpoint')
     .option('--allow-unsigned-tail', 'verify: lines after the last signed head are a warning, not a failure')
     .example('  $ vaultmesh ledger root --dir /var/lib/vaultmesh/logs --json')
@@ -226,6 +243,7 @@ export function registerLedgerCommands(cli: CAC, deps?: Partial<LedgerDeps>): vo
     .example('  $ vaultmesh ledger verify --log commands')
     .example('  $ vaultmesh ledger vkey --dir logs                  # the C2SP verifier key of the scans checkpoints')
     .example('  $ vaultmesh ledger tiles --dir logs --out public/ledger   # static checkpoint + tiles of both logs')
+    .example('  $ vaultmesh ledger status                           # how many nodes witnessed the latest checkpoints')
     .example('')
     .example('Exit codes: 0 ok, 1 verification failed (or unreadable input), 2 usage')
     .action(async (action: string, arg: string | undefined, flags: LedgerFlags) => {

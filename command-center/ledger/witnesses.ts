@@ -30,6 +30,8 @@ export interface WitnessStatus {
   /** Nodes whose latest cosignature is on the current checkpoint. */
   witnessed_latest: number;
   witnesses: Omit<Cosignature, 'line'>[];
+  /** Nodes whose last heartbeat reported a fork: the size they accepted and what they were shown. */
+  forks: { node_id: string; tree_size: number; reason: string; seen_size: number }[];
 }
 
 export interface WitnessBook {
@@ -58,6 +60,7 @@ export function createWitnessBook(opts: WitnessBookOptions): WitnessBook {
   const now = opts.now ?? (() => new Date());
   const skew = opts.maxSkewSecs ?? 300;
   const latest: Record<CheckpointLog, Map<string, Cosignature>> = { scans: new Map(), commands: new Map() };
+  const forks: Record<CheckpointLog, Map<string, WitnessStatus['forks'][number]>> = { scans: new Map(), commands: new Map() };
 
   /** The note text of our checkpoint of size `size` (the tree is append-only in memory, so any past size). */
   const textAt = (log: CheckpointLog, size: number): string =>
@@ -65,6 +68,8 @@ export function createWitnessBook(opts: WitnessBookOptions): WitnessBook {
 
   return {
     accept(nodeId, log, report) {
+      if (report.fork) forks[log].set(nodeId, { node_id: nodeId, tree_size: report.tree_size, reason: report.fork.reason, seen_size: report.fork.seen_size });
+      else forks[log].delete(nodeId);
       if (report.cosignature === undefined) return undefined;
       const key = opts.nodeKey(nodeId);
       if (!key) return 'the node is not approved';
@@ -108,7 +113,8 @@ export function createWitnessBook(opts: WitnessBookOptions): WitnessBook {
     status(log) {
       const size = opts.checkpoints[log].treeSize();
       const witnesses = [...latest[log].values()].map(({ line: _line, ...rest }) => rest).sort((a, b) => a.node_id.localeCompare(b.node_id));
-      return { tree_size: size, witnessed_latest: witnesses.filter((w) => w.tree_size === size).length, witnesses };
+      const forked = [...forks[log].values()].sort((a, b) => a.node_id.localeCompare(b.node_id));
+      return { tree_size: size, witnessed_latest: witnesses.filter((w) => w.tree_size === size).length, witnesses, forks: forked };
     },
   };
 }
