@@ -31,6 +31,7 @@ import { createPipeline, dedupKey, RecentIds, recentIdsProjection } from './stor
 import { createLedgerObserver, createNamedLedger } from './ledger/ledger.js';
 import { createCheckpointWriter } from './ledger/checkpoints.js';
 import { createWitnessBook } from './ledger/witnesses.js';
+import { createWitnessPusher, parseWitnessList, type WitnessPusher } from './ledger/witness-push.js';
 import { defaultLedgerOrigin } from '../protocol/ledger-checkpoints.js';
 import { createReplayGuard } from './auth/replay-guard.js';
 import { journalPaths, replayJournals, type ReplayReport } from './store/replay.js';
@@ -117,6 +118,8 @@ export async function composeCenter(config: CenterConfig, opts: CenterOptions = 
   // After a key rotation the last heads were signed by a previous key: accept those the operator names.
   const trustedKeys = [centerKey.publicKeyHex, ...config.previousKeys];
   const origin = config.ledgerOrigin ?? defaultLedgerOrigin(hostname());
+  // Set once the witness book exists (below); heads signed before that are pushed at start-up.
+  let witnessPusher: WitnessPusher | undefined;
   const checkpoints = { scans: createCheckpointWriter({ dir: logDir, log: 'scans', origin, key: centerKey }), commands: createCheckpointWriter({ dir: logDir, log: 'commands', origin, key: centerKey }) };
   const ledgerOf = (name: 'scans' | 'commands') =>
     createNamedLedger(name, {
@@ -127,7 +130,10 @@ export async function composeCenter(config: CenterConfig, opts: CenterOptions = 
       trustedKeys,
       minHeadIntervalMs: config.ledgerHeadSecs * 1000,
       onError: (err) => log.error(`ledger (${name}): ${(err as Error).message}`),
-      onHead: (head) => checkpoints[name].update(head),
+      onHead: (head) => {
+        checkpoints[name].update(head);
+        void witnessPusher?.push(name);
+      },
     });
   const ledgers = { scans: ledgerOf('scans'), commands: ledgerOf('commands') };
 
@@ -256,6 +262,24 @@ export async function composeCenter(config: CenterConfig, opts: CenterOptions = 
   if (webhooks) fanout.addReactor('webhooks', webhooks);
   fanout.seal();
 
+  const witnesses = createWitnessBook({
+    ledgers,
+    checkpoints,
+    nodeKey: (id) => {
+      const n = state.nodes.get(id);
+      return n?.enrollment === 'approved' ? n.public_key : undefined;
+    },
+    keep: config.ledgerCosignatures,
+    now,
+    maxSkewSecs: config.maxSkewSecs,
+  });
+  const externalWitnesses = parseWitnessList(config.ledgerWitnesses);
+  if (externalWitnesses.length) {
+    witnessPusher = createWitnessPusher({ witnesses: externalWitnesses, ledgers, checkpoints, book: witnesses, onError: (err) => log.error(`ledger witness: ${err.message}`) });
+    void witnessPusher.push('scans');
+    void witnessPusher.push('commands');
+  }
+
   const services: Services = {
     config,
     state,
@@ -280,17 +304,7 @@ export async function composeCenter(config: CenterConfig, opts: CenterOptions = 
     seenEnvelopeId: (author, id) => recentIds.get(dedupKey(author, id)),
     ledgers,
     checkpoints,
-    witnesses: createWitnessBook({
-      ledgers,
-      checkpoints,
-      nodeKey: (id) => {
-        const n = state.nodes.get(id);
-        return n?.enrollment === 'approved' ? n.public_key : undefined;
-      },
-      keep: config.ledgerCosignatures,
-      now,
-      maxSkewSecs: config.maxSkewSecs,
-    }),
+    witnesses,
     commands,
     orchestrator,
     attention,

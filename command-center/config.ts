@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { VaultMeshError, detailsFromZodIssues } from '../protocol/errors.js';
+import { parseWitnessList } from './ledger/witness-push.js';
 
 const bool = z.union([z.boolean(), z.enum(['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off'])]).transform((v) => v === true || ['1', 'true', 'yes', 'on'].includes(String(v)));
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -49,6 +50,18 @@ export const centerConfigSchema = z.object({
   ledgerPublic: bool.default(false),
   /** Agent (witness) cosignatures appended to a served checkpoint; 0 serves it bare. */
   ledgerCosignatures: int(0, 100).default(8),
+  /** External tlog-witness witnesses: comma-separated `<url> <verifier key>` (witness-push.ts); empty = none. */
+  ledgerWitnesses: z
+    .string()
+    .max(16_384)
+    .default('')
+    .superRefine((v, ctx) => {
+      try {
+        parseWitnessList(v);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      }
+    }),
   /** Most recent envelopes kept in memory per journal for GET /api/events. */
   eventsWindow: int(1, 1_000_000).default(500),
   /** Attention model: stale after N heartbeat intervals, disk/memory thresholds (%), sweep period, fleet agent version. */
@@ -133,6 +146,7 @@ const ENV: Record<keyof Omit<CenterConfig, 'hostExplicit'>, string> = {
   ledgerOrigin: 'VAULTMESH_LEDGER_ORIGIN',
   ledgerPublic: 'VAULTMESH_LEDGER_PUBLIC',
   ledgerCosignatures: 'VAULTMESH_LEDGER_COSIGNATURES',
+  ledgerWitnesses: 'VAULTMESH_LEDGER_WITNESSES',
   eventsWindow: 'VAULTMESH_EVENTS_WINDOW',
   staleAttnAfter: 'VAULTMESH_STALE_ATTN_AFTER',
   staleCritAfter: 'VAULTMESH_STALE_CRIT_AFTER',

@@ -30,6 +30,8 @@ export interface WitnessStatus {
   /** Nodes whose latest cosignature is on the current checkpoint. */
   witnessed_latest: number;
   witnesses: Omit<Cosignature, 'line'>[];
+  /** External tlog-witness witnesses (witness-push.ts) and what they last cosigned. */
+  external: { name: string; tree_size: number; timestamp: number }[];
   /** Nodes whose last heartbeat reported a fork: the size they accepted and what they were shown. */
   forks: { node_id: string; tree_size: number; reason: string; seen_size: number }[];
 }
@@ -42,6 +44,8 @@ export interface WitnessBook {
   /** The latest checkpoint with the most recent witness cosignatures of its tree appended. */
   cosignedNote(log: CheckpointLog): string | undefined;
   status(log: CheckpointLog): WitnessStatus;
+  /** Keeps a verified cosignature of an external witness (`name`) on our checkpoint of `treeSize`. */
+  keepExternal(name: string, log: CheckpointLog, c: { tree_size: number; timestamp: number; line: string }): void;
 }
 
 export interface WitnessBookOptions {
@@ -60,6 +64,7 @@ export function createWitnessBook(opts: WitnessBookOptions): WitnessBook {
   const now = opts.now ?? (() => new Date());
   const skew = opts.maxSkewSecs ?? 300;
   const latest: Record<CheckpointLog, Map<string, Cosignature>> = { scans: new Map(), commands: new Map() };
+  const external: Record<CheckpointLog, Map<string, Cosignature>> = { scans: new Map(), commands: new Map() };
   const forks: Record<CheckpointLog, Map<string, WitnessStatus['forks'][number]>> = { scans: new Map(), commands: new Map() };
 
   /** The note text of our checkpoint of size `size` (the tree is append-only in memory, so any past size). */
@@ -102,11 +107,10 @@ export function createWitnessBook(opts: WitnessBookOptions): WitnessBook {
       const note = opts.checkpoints[log].note();
       if (note === undefined || opts.keep === 0) return note;
       const size = opts.checkpoints[log].treeSize();
-      const lines = [...latest[log].values()]
-        .filter((c) => c.tree_size === size)
-        .sort((a, b) => b.timestamp - a.timestamp || a.node_id.localeCompare(b.node_id))
-        .slice(0, opts.keep)
-        .map((c) => c.line);
+      const newest = (m: Map<string, Cosignature>) =>
+        [...m.values()].filter((c) => c.tree_size === size).sort((a, b) => b.timestamp - a.timestamp || a.node_id.localeCompare(b.node_id));
+      // External witnesses first: they are independent of the operator, which the fleet's nodes are not.
+      const lines = [...newest(external[log]), ...newest(latest[log])].slice(0, opts.keep).map((c) => c.line);
       return note + lines.join('');
     },
 
@@ -114,7 +118,13 @@ export function createWitnessBook(opts: WitnessBookOptions): WitnessBook {
       const size = opts.checkpoints[log].treeSize();
       const witnesses = [...latest[log].values()].map(({ line: _line, ...rest }) => rest).sort((a, b) => a.node_id.localeCompare(b.node_id));
       const forked = [...forks[log].values()].sort((a, b) => a.node_id.localeCompare(b.node_id));
-      return { tree_size: size, witnessed_latest: witnesses.filter((w) => w.tree_size === size).length, witnesses, forks: forked };
+      const ext = [...external[log].values()].map((c) => ({ name: c.node_id, tree_size: c.tree_size, timestamp: c.timestamp })).sort((a, b) => a.name.localeCompare(b.name));
+      return { tree_size: size, witnessed_latest: witnesses.filter((w) => w.tree_size === size).length, witnesses, external: ext, forks: forked };
+    },
+
+    keepExternal(name, log, c) {
+      const prev = external[log].get(name);
+      if (!prev || prev.tree_size <= c.tree_size) external[log].set(name, { node_id: name, ...c });
     },
   };
 }
