@@ -15,10 +15,11 @@ let size = 8;
 const origin = 'cc.example.com/vaultmesh/scans';
 const checkpoint = { origin, note: () => makeCheckpointNote('cc.example.com/vaultmesh', 'scans', { tree_size: size, root_hash: toHex(log.rootAt(size)) }, center), treeSize: () => size };
 const tree = { hashRange: (s: number, e: number) => log.hashRange(s, e), consistencyProof: (o: number, n: number) => log.consistencyProof(o, n) };
+const revoked = new Set<string>();
 const book = createWitnessBook({
   ledgers: { scans: tree, commands: tree },
   checkpoints: { scans: checkpoint, commands: checkpoint },
-  nodeKey: (id) => (id in nodes ? nodes[id as 'a'].publicKeyHex : undefined),
+  nodeKey: (id) => (id in nodes && !revoked.has(id) ? nodes[id as 'a'].publicKeyHex : undefined),
   keep: 1,
   now: () => new Date(1_700_000_000_000),
 });
@@ -38,6 +39,17 @@ describe('the center\'s witness book', () => {
     expect(book.offer('scans', 8).proof).toEqual(log.consistencyProof(8, 12).map(toHex));
     expect(book.offer('scans', 20).proof).toEqual([]);
     size = 8;
+  });
+
+  it('serves a newer cosignature once it arrives, and drops a revoked node\'s', () => {
+    const first = book.cosignedNote('scans');
+    expect(book.accept('a', 'scans', { tree_size: 8, cosignature: cosig('a', 8, 1_700_000_005) })).toBeUndefined();
+    expect(book.cosignedNote('scans')).not.toBe(first);
+    expect(book.cosignedNote('scans')).toBe(checkpoint.note() + cosig('a', 8, 1_700_000_005));
+    revoked.add('a');
+    expect(book.accept('a', 'scans', { tree_size: 8, cosignature: cosig('a', 8, 1_700_000_005) })).toMatch(/not approved/);
+    expect(book.cosignedNote('scans')).toBe(checkpoint.note() + cosig('b', 8, 1_700_000_001));
+    revoked.delete('a');
   });
 
   it.each([

@@ -67,6 +67,13 @@ export function createWitnessBook(opts: WitnessBookOptions): WitnessBook {
   const external: Record<CheckpointLog, Map<string, Cosignature>> = { scans: new Map(), commands: new Map() };
   const forks: Record<CheckpointLog, Map<string, WitnessStatus['forks'][number]>> = { scans: new Map(), commands: new Map() };
 
+  // The served note is asked for on every heartbeat (10,000 nodes: hundreds a second), so it is cached per log and
+  // rebuilt only when a cosignature of the current tree arrives or the tree changes, not sorted per request.
+  const served: Partial<Record<CheckpointLog, { note: string; size: number }>> = {};
+  const invalidate = (log: CheckpointLog, size: number): void => {
+    if (size === opts.checkpoints[log].treeSize()) delete served[log];
+  };
+
   /** The note text of our checkpoint of size `size` (the tree is append-only in memory, so any past size). */
   const textAt = (log: CheckpointLog, size: number): string =>
     formatCheckpoint({ origin: opts.checkpoints[log].origin, treeSize: size, rootHash: Buffer.from(opts.ledgers[log].hashRange(0, size)), extensions: [] });
@@ -76,11 +83,17 @@ export function createWitnessBook(opts: WitnessBookOptions): WitnessBook {
       if (report.fork) forks[log].set(nodeId, { node_id: nodeId, tree_size: report.tree_size, reason: report.fork.reason, seen_size: report.fork.seen_size });
       else forks[log].delete(nodeId);
       if (report.cosignature === undefined) return undefined;
+      const line = report.cosignature.endsWith('\n') ? report.cosignature : `${report.cosignature}\n`;
+      const prev = latest[log].get(nodeId);
       const key = opts.nodeKey(nodeId);
-      if (!key) return 'the node is not approved';
+      if (!key) {
+        // Revoked since: its cosignatures no longer count.
+        if (prev && latest[log].delete(nodeId)) invalidate(log, prev.tree_size);
+        return 'the node is not approved';
+      }
+      if (prev && prev.line === line && prev.tree_size === report.tree_size) return undefined; // re-sent every heartbeat: verified already
       if (report.tree_size > opts.checkpoints[log].treeSize()) return `size ${report.tree_size} is beyond the latest checkpoint`;
       const text = textAt(log, report.tree_size);
-      const line = report.cosignature.endsWith('\n') ? report.cosignature : `${report.cosignature}\n`;
       let sig;
       try {
         sig = parseNote(`${text}\n${line}`).signatures;
@@ -90,9 +103,9 @@ export function createWitnessBook(opts: WitnessBookOptions): WitnessBook {
       if (sig.length !== 1) return 'not one signature line';
       const timestamp = verifyCosignature(text, sig[0]!, { name: nodeWitnessName(nodeId), publicKey: fromHex(key, 32)! }, { notAfter: Math.floor(now().getTime() / 1000) + skew });
       if (timestamp === undefined) return 'the cosignature does not verify on our checkpoint of that size';
-      const prev = latest[log].get(nodeId);
       if (!prev || prev.tree_size < report.tree_size || (prev.tree_size === report.tree_size && prev.timestamp <= timestamp)) {
         latest[log].set(nodeId, { node_id: nodeId, tree_size: report.tree_size, timestamp, line });
+        invalidate(log, report.tree_size);
       }
       return undefined;
     },
@@ -107,11 +120,14 @@ export function createWitnessBook(opts: WitnessBookOptions): WitnessBook {
       const note = opts.checkpoints[log].note();
       if (note === undefined || opts.keep === 0) return note;
       const size = opts.checkpoints[log].treeSize();
+      const cached = served[log];
+      if (cached && cached.size === size && cached.note.startsWith(note)) return cached.note;
       const newest = (m: Map<string, Cosignature>) =>
         [...m.values()].filter((c) => c.tree_size === size).sort((a, b) => b.timestamp - a.timestamp || a.node_id.localeCompare(b.node_id));
       // External witnesses first: they are independent of the operator, which the fleet's nodes are not.
       const lines = [...newest(external[log]), ...newest(latest[log])].slice(0, opts.keep).map((c) => c.line);
-      return note + lines.join('');
+      served[log] = { note: note + lines.join(''), size };
+      return served[log].note;
     },
 
     status(log) {
@@ -124,7 +140,10 @@ export function createWitnessBook(opts: WitnessBookOptions): WitnessBook {
 
     keepExternal(name, log, c) {
       const prev = external[log].get(name);
-      if (!prev || prev.tree_size <= c.tree_size) external[log].set(name, { node_id: name, ...c });
+      if (!prev || prev.tree_size <= c.tree_size) {
+        external[log].set(name, { node_id: name, ...c });
+        invalidate(log, c.tree_size);
+      }
     },
   };
 }
