@@ -3,8 +3,6 @@
  * enrollment is approved at once (auto-approve), heartbeat right after. Returns what happened; throws
  * VaultMeshError on failure.
  */
-import type { LedgerWitness } from './ledger-witness.js';
-import { pinnedCenterKeys } from './command-setup.js';
 import { hostname } from 'node:os';
 import { centerKeysSchema, enrollAnswerSchema, heartbeatAnswerSchema, type Heartbeat } from '../protocol/agent-api.js';
 import { keyIdOf } from '../protocol/keys.js';
@@ -18,6 +16,8 @@ import { request } from 'undici';
 import { randomBytes } from 'node:crypto';
 import type { OutboxSender } from './outbox.js';
 import { VERSION } from '../lib/version.js';
+import { pinnedCenterKeys } from './command-setup.js';
+import type { LedgerWitness } from './ledger-witness.js';
 
 export type CycleResult = { outcome: 'heartbeat'; seq: number } | { outcome: 'pending' } | { outcome: 'queued'; waiting: number };
 

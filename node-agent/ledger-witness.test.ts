@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { keyPairFromSeed } from '../protocol/keys.js';
@@ -45,6 +45,18 @@ describe('the agent as a witness', () => {
     w.observe(offer(10, 0), [center.publicKeyHex]);
     w.observe(offer(30, 5), [center.publicKeyHex]); // proof from 5, but 10 was accepted: not for us
     expect(w.report()!.scans!.tree_size).toBe(10);
+  });
+
+  it('stops witnessing, loudly, on a damaged state file instead of starting over', () => {
+    const t = tempDir();
+    dirs.push(t.cleanup);
+    writeFileSync(join(t.dir, 'ledger-witness.json'), '{"scans": {"accepted": 12}}');
+    const logs: string[] = [];
+    const w = createLedgerWitness({ stateDir: t.dir, nodeId: 'web-01', key: node, log: (m) => logs.push(m) });
+    expect(logs[0]).toMatch(/^ERROR: .*ledger-witness\.json is unreadable/);
+    w.observe(offer(10, 0), [center.publicKeyHex]);
+    expect(w.report()).toBeUndefined();
+    expect(readFileSync(join(t.dir, 'ledger-witness.json'), 'utf8')).toBe('{"scans": {"accepted": 12}}');
   });
 
   it('reports a smaller tree as a fork and keeps its checkpoint and cosignature', () => {

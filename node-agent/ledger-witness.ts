@@ -58,21 +58,31 @@ export function createLedgerWitness(opts: LedgerWitnessOptions): LedgerWitness {
   const file = join(opts.stateDir, LEDGER_WITNESS_FILE);
   const now = opts.now ?? (() => new Date());
   const name = nodeWitnessName(opts.nodeId);
-  const read = (): WitnessState => {
+  // A damaged file must not silently reset what was witnessed (starting over would accept any history), nor stop
+  // the agent's heartbeats: witnessing stops, loudly, until the file is restored or knowingly deleted.
+  let disabled = false;
+  let state: WitnessState = stateSchema.parse({});
+  try {
+    state = stateSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+      disabled = true;
+      opts.log(`ERROR: ${file} is unreadable (${(err as Error).message}): not witnessing the ledgers until it is restored, or knowingly deleted to witness from scratch`);
+    }
+  }
+  const save = (): void => {
     try {
-      return stateSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
+      writeFileAtomicSync(file, `${JSON.stringify(state, null, 2)}\n`, 0o600);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return stateSchema.parse({});
-      // A damaged file must not silently reset what was witnessed: starting over would accept any history.
-      throw new Error(`${file} is unreadable (${(err as Error).message}); restore it or, knowingly, delete it to witness from scratch`);
+      // The new checkpoint stays in memory (and is cosigned); the file catches up on the next change.
+      opts.log(`ERROR: ${file}: ${(err as Error).message}`);
     }
   };
-  let state = read();
-  const save = (): void => writeFileAtomicSync(file, `${JSON.stringify(state, null, 2)}\n`, 0o600);
 
   return {
     state: () => state,
     report() {
+      if (disabled) return undefined;
       const out: Partial<Record<CheckpointLog, WitnessReport>> = {};
       for (const log of LOGS) {
         const s = state[log];
@@ -87,7 +97,7 @@ export function createLedgerWitness(opts: LedgerWitnessOptions): LedgerWitness {
     },
 
     observe(offers, centerKeys) {
-      if (!offers || centerKeys.length === 0) return;
+      if (disabled || !offers || centerKeys.length === 0) return;
       let changed = false;
       for (const log of LOGS) {
         const offer = offers[log];

@@ -1,5 +1,4 @@
 /** Agent API: enrollment and signed, durable facts from enrolled nodes. */
-import { witnessHeartbeat } from '../ledger/witnesses.js';
 import { Hono } from 'hono';
 import { enrollRequestSchema, heartbeatSchema } from '../../protocol/agent-api.js';
 import { SIGNATURE_HEADERS } from '../../protocol/request-signing.js';
@@ -11,6 +10,7 @@ import { decideEnrollment } from '../fleet/enrollment.js';
 import type { AppEnv } from '../services.js';
 import { registerAgentCommandRoutes } from './agent-commands.js';
 import { scanReportSchema } from '../../protocol/scan.js';
+import { witnessHeartbeat } from '../ledger/witnesses.js';
 
 export function agentRoutes(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
