@@ -6,6 +6,7 @@
 import { createAdaptorServer, type ServerType } from '@hono/node-server';
 import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { KeyPair } from '../protocol/keys.js';
 import { writeFileAtomicSync } from '../lib/atomic-file.js';
@@ -31,6 +32,10 @@ import { abuseLimitsFromConfig } from './http/rate-limit.js';
 import { createSessionStore } from './console/session.js';
 import { createPipeline, dedupKey, RecentIds, recentIdsProjection } from './store/pipeline.js';
 import { createLedgerObserver, createNamedLedger } from './ledger/ledger.js';
+import { createCheckpointWriter } from './ledger/checkpoints.js';
+import { createWitnessBook } from './ledger/witnesses.js';
+import { createWitnessPusher, parseWitnessList, type WitnessPusher } from './ledger/witness-push.js';
+import { defaultLedgerOrigin } from '../protocol/ledger-checkpoints.js';
 import { createReplayGuard } from './auth/replay-guard.js';
 import type { ReplayReport } from './store/envelope-store.js';
 import { applySummary, summarize as summarizeHeartbeats, type HeartbeatSummary } from './store/heartbeat-segments.js';
@@ -190,8 +195,25 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   const eventLog = createEventLog({ store, window: config.eventsWindow, lastSeq: () => state.lastSeq });
   // After a key rotation the last heads were signed by a previous key: accept those the operator names.
   const trustedKeys = [centerKey.publicKeyHex, ...config.previousKeys, ...recordedKeys];
+  const origin = config.ledgerOrigin ?? defaultLedgerOrigin(hostname());
+  // Set once the witness book exists (below); heads signed before that are pushed at start-up.
+  let witnessPusher: WitnessPusher | undefined;
+  const checkpoints = { scans: createCheckpointWriter({ dir: logDir, log: 'scans', origin, key: centerKey }), commands: createCheckpointWriter({ dir: logDir, log: 'commands', origin, key: centerKey }) };
   const ledgerOf = (name: 'scans' | 'commands') =>
-    createNamedLedger(name, { dir: logDir, store, key: centerKey, now, timers, trustedKeys, minHeadIntervalMs: config.ledgerHeadSecs * 1000, onError: (err) => log.error(`ledger (${name}): ${(err as Error).message}`) });
+    createNamedLedger(name, {
+      dir: logDir,
+      store,
+      key: centerKey,
+      now,
+      timers,
+      trustedKeys,
+      minHeadIntervalMs: config.ledgerHeadSecs * 1000,
+      onError: (err) => log.error(`ledger (${name}): ${(err as Error).message}`),
+      onHead: (head) => {
+        checkpoints[name].update(head);
+        void witnessPusher?.push(name);
+      },
+    });
   const ledgers = { scans: ledgerOf('scans'), commands: ledgerOf('commands') };
 
   // The ledgers rebuild themselves from the store in load() (checking the signed heads), so replay skips them.
@@ -223,6 +245,8 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
     // Lines written while no head could be published (a crash right after an append) get a head now.
     await ledgers.scans.publishHead();
     await ledgers.commands.publishHead();
+    checkpoints.scans.update(ledgers.scans.latestHead());
+    checkpoints.commands.update(ledgers.commands.latestHead());
   } catch (err) {
     await store.close(); // replay opened the journals for appends: do not leave them open on a refused start
     throw err;
@@ -289,6 +313,24 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   if (webhooks) fanout.addReactor('webhooks', webhooks);
   fanout.seal();
 
+  const witnesses = createWitnessBook({
+    ledgers,
+    checkpoints,
+    nodeKey: (id) => {
+      const n = state.nodes.get(id);
+      return n?.enrollment === 'approved' ? n.public_key : undefined;
+    },
+    keep: config.ledgerCosignatures,
+    now,
+    maxSkewSecs: config.maxSkewSecs,
+  });
+  const externalWitnesses = parseWitnessList(config.ledgerWitnesses);
+  if (externalWitnesses.length) {
+    witnessPusher = createWitnessPusher({ witnesses: externalWitnesses, ledgers, checkpoints, book: witnesses, onError: (err) => log.error(`ledger witness: ${err.message}`) });
+    void witnessPusher.push('scans');
+    void witnessPusher.push('commands');
+  }
+
   const services: Services = {
     config,
     state,
@@ -312,6 +354,8 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
     eventLog,
     seenEnvelopeId: (author, id) => recentIds.get(dedupKey(author, id)),
     ledgers,
+    checkpoints,
+    witnesses,
     commands,
     orchestrator,
     attention,

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { VaultMeshError, detailsFromZodIssues } from '../protocol/errors.js';
 import { hexKeySchema } from '../protocol/hex.js';
 import { scopeSchema } from '../protocol/scopes.js';
+import { parseWitnessList } from './ledger/witness-push.js';
 
 const bool = z.union([z.boolean(), z.enum(['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off'])]).transform((v) => v === true || ['1', 'true', 'yes', 'on'].includes(String(v)));
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -42,6 +43,28 @@ export const centerConfigSchema = z.object({
     .default('')
     .transform((s) => s.split(',').map((k) => k.trim().toLowerCase()).filter(Boolean))
     .pipe(z.array(hexKeySchema).max(16)),
+  /** Origin of the ledgers' C2SP checkpoints (`<origin>/scans`, `<origin>/commands`); default `<hostname>/vaultmesh`. */
+  ledgerOrigin: z
+    .string()
+    .max(200)
+    .regex(/^(?![a-zA-Z]+:\/\/)[^\s+\p{Cc}]*[^\s+\p{Cc}/]$/u, 'must be a schema-less name such as cc.example.com/vaultmesh (no spaces, no "+", no trailing "/")')
+    .optional(),
+  /** Serve checkpoints and hash tiles (/ledger/<log>/…) without authentication; entry bundles still need ledger:read. */
+  ledgerPublic: bool.default(false),
+  /** Agent (witness) cosignatures appended to a served checkpoint; 0 serves it bare. */
+  ledgerCosignatures: int(0, 100).default(8),
+  /** External tlog-witness witnesses: comma-separated `<url> <verifier key>` (witness-push.ts); empty = none. */
+  ledgerWitnesses: z
+    .string()
+    .max(16_384)
+    .default('')
+    .superRefine((v, ctx) => {
+      try {
+        parseWitnessList(v);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      }
+    }),
   /** Most recent envelopes kept in memory per journal for GET /api/events. */
   eventsWindow: int(1, 1_000_000).default(500),
   /** Attention model: stale after N heartbeat intervals, disk/memory thresholds (%), sweep period, fleet agent version. */
@@ -138,6 +161,10 @@ const ENV: Record<keyof Omit<CenterConfig, 'hostExplicit'>, string> = {
   heartbeatRetentionDays: 'VAULTMESH_HEARTBEAT_RETENTION_DAYS',
   ledgerHeadSecs: 'VAULTMESH_LEDGER_HEAD_SECS',
   previousKeys: 'VAULTMESH_PREVIOUS_KEYS',
+  ledgerOrigin: 'VAULTMESH_LEDGER_ORIGIN',
+  ledgerPublic: 'VAULTMESH_LEDGER_PUBLIC',
+  ledgerCosignatures: 'VAULTMESH_LEDGER_COSIGNATURES',
+  ledgerWitnesses: 'VAULTMESH_LEDGER_WITNESSES',
   eventsWindow: 'VAULTMESH_EVENTS_WINDOW',
   staleAttnAfter: 'VAULTMESH_STALE_ATTN_AFTER',
   staleCritAfter: 'VAULTMESH_STALE_CRIT_AFTER',

@@ -14,6 +14,8 @@ import type { EventLog } from './store/event-log.js';
 import type { AttentionMonitor } from './ops/attention-monitor.js';
 import type { Webhooks } from './ops/webhooks.js';
 import type { Ledger } from './ledger/ledger.js';
+import type { CheckpointWriter } from './ledger/checkpoints.js';
+import type { WitnessBook } from './ledger/witnesses.js';
 import type { ApiTokenUsage } from './auth/api-tokens.js';
 import type { VaultMeshError } from '../protocol/errors.js';
 import type { Session } from './console/session.js';
@@ -45,6 +47,10 @@ export interface Services {
   webhooks: Webhooks | null;
   /** RFC 6962 ledgers over sovereign-scans.jsonl and commands.jsonl. */
   ledgers: { scans: Ledger; commands: Ledger };
+  /** Their C2SP checkpoints (checkpoints.ts), updated with each signed head. */
+  checkpoints: { scans: CheckpointWriter; commands: CheckpointWriter };
+  /** Agents' cosignatures on those checkpoints (witnesses.ts). */
+  witnesses: WitnessBook;
   /** Signed commands: issue/list/poll/receipts (command-store.ts). */
   commands: CommandService;
   /** Last-used times of scoped API tokens (api-tokens.ts). */

@@ -15,6 +15,8 @@ import { request } from 'undici';
 import { randomBytes } from 'node:crypto';
 import type { OutboxSender } from './outbox.js';
 import { VERSION } from '../lib/version.js';
+import { pinnedCenterKeys } from './command-setup.js';
+import type { LedgerWitness } from './ledger-witness.js';
 
 export type CycleResult = { outcome: 'heartbeat'; seq: number } | { outcome: 'pending' } | { outcome: 'queued'; waiting: number };
 
@@ -26,6 +28,8 @@ export interface AgentDeps {
   now?: () => Date;
   /** Offline outbox (outbox.ts): heartbeats of an approved node wait there while the center is unreachable. */
   outbox?: OutboxSender;
+  /** Witnesses the center's ledgers through the heartbeat (ledger-witness.ts). */
+  witness?: LedgerWitness;
 }
 
 /** A unique heartbeat id chosen by the agent, so a retried heartbeat is stored once. */
@@ -89,7 +93,8 @@ export async function runCycle(deps: AgentDeps): Promise<CycleResult> {
 }
 
 async function sendHeartbeat(deps: AgentDeps, now: Date): Promise<CycleResult> {
-  const hb = { ...(await buildHeartbeat(deps.config, now)), id: heartbeatId(deps.config.nodeId, now) };
+  const witness = deps.witness?.report();
+  const hb = { ...(await buildHeartbeat(deps.config, now)), id: heartbeatId(deps.config.nodeId, now), ...(witness ? { witness } : {}) };
   // With an outbox, only an approved node queues: enrollment questions need the center's answer.
   const res = deps.outbox
     ? await deps.outbox.send<HeartbeatAnswer>('heartbeat', '/api/agent/heartbeat', hb, { canQueue: deps.store.read().enrollment === 'approved' })
@@ -100,11 +105,12 @@ async function sendHeartbeat(deps: AgentDeps, now: Date): Promise<CycleResult> {
   // A node approved after it enrolled learns the center key from its first accepted heartbeat.
   const tofu = trustOnFirstUse(deps, s.tofu_center_keys, answer.center_keys);
   if (s.enrollment !== 'approved' || tofu !== s.tofu_center_keys) deps.store.write({ ...s, enrollment: 'approved', tofu_center_keys: tofu });
+  deps.witness?.observe(answer.ledger, Object.values(pinnedCenterKeys(deps.config.ccPubkeys, tofu)));
   return { outcome: 'heartbeat', seq: answer.seq };
 }
 
 type CenterKeys = z.output<typeof centerKeysSchema>;
-type HeartbeatAnswer = { seq: number; center_keys?: CenterKeys };
+type HeartbeatAnswer = { seq: number; center_keys?: CenterKeys; ledger?: unknown };
 
 /**
  * Checks an answer before anything in it is trusted or stored: center keys above all, which the agent may pin on

@@ -48,6 +48,37 @@ export const metricsSchema = z
   .strict();
 export type HostMetrics = z.infer<typeof metricsSchema>;
 
+const treeSizeSchema = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+
+/**
+ * What an agent tells the center about one ledger it witnesses (docs/LEDGER.md, "Agents as witnesses"): the size of
+ * the checkpoint it last accepted, its cosignature line on it, and the fork it saw if the center showed it a tree
+ * that does not extend that checkpoint.
+ */
+export const witnessReportSchema = z
+  .object({
+    tree_size: treeSizeSchema,
+    cosignature: z.string().min(1).max(512).optional(),
+    fork: z
+      .object({ reason: z.enum(['smaller', 'different-root', 'bad-proof']), message: z.string().max(500), seen_size: treeSizeSchema })
+      .strict()
+      .optional(),
+  })
+  .strict();
+export type WitnessReport = z.infer<typeof witnessReportSchema>;
+export const witnessReportsSchema = z.object({ scans: witnessReportSchema.optional(), commands: witnessReportSchema.optional() }).strict();
+
+/** What the center hands a witnessing agent per ledger: the latest checkpoint and the proof from the agent's size. */
+export const ledgerOfferSchema = z
+  .object({
+    checkpoint: z.string().min(1).max(16_384),
+    from_size: treeSizeSchema,
+    proof: z.array(hexKeySchema).max(128),
+  })
+  .strict();
+export type LedgerOffer = z.infer<typeof ledgerOfferSchema>;
+export const ledgerOffersSchema = z.object({ scans: ledgerOfferSchema.optional(), commands: ledgerOfferSchema.optional() }).strict();
+
 export const heartbeatSchema = z
   .object({
     /** Agent-chosen id: a retried heartbeat (offline outbox) is recognised and stored once. */
@@ -65,6 +96,7 @@ export const heartbeatSchema = z
       .record(unitNameSchema, z.string().max(32))
       .refine((r) => Object.keys(r).length <= 64, 'at most 64 services')
       .optional(),
+    witness: witnessReportsSchema.optional(),
   })
   .strict();
 export type Heartbeat = z.infer<typeof heartbeatSchema>;
@@ -75,7 +107,7 @@ export const centerKeysSchema = z
   .max(16);
 
 /** What the agent reads of `POST /api/agent/heartbeat`'s answer. */
-export const heartbeatAnswerSchema = z.looseObject({ seq: z.number().int().nonnegative(), center_keys: centerKeysSchema.optional() });
+export const heartbeatAnswerSchema = z.looseObject({ seq: z.number().int().nonnegative(), center_keys: centerKeysSchema.optional(), ledger: ledgerOffersSchema.optional() });
 
 /** What the agent reads of `POST /api/agent/enroll`'s answer. */
 export const enrollAnswerSchema = z.looseObject({ status: z.enum(['pending', 'approved']), center_keys: centerKeysSchema.optional() });

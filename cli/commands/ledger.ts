@@ -1,5 +1,5 @@
 /**
- * The cac layer for `vaultmesh ledger root|verify|prove|check`: maps flags to typed options, calls cli/ledger.ts,
+ * The cac layer for `vaultmesh ledger root|verify|prove|check|vkey|tiles|status`: maps flags to typed options, calls cli/ledger.ts,
  * renders text or `--json`, and turns failures into one line on stderr and an exit code (0 ok, 1 verification
  * failed or other failure, 2 usage). cac matches a command on one word, so `ledger <action>` is registered once
  * and dispatched here.
@@ -23,6 +23,10 @@ import {
   type VerifyProgress,
   type VerifyResult,
 } from '../ledger.js';
+import { hasSignedHead, readLogCheckpoint, renderWitnessStatus, witnessesAnswer, writeLogTiles, type TilesResult } from '../ledger-c2sp.js';
+import { createApiClient } from '../api-client.js';
+import { assertLedgerOrigin, ledgerVerifierKey, logOrigin } from '../../protocol/ledger-checkpoints.js';
+import { fromHex } from '../../protocol/hex.js';
 
 export interface LedgerDeps {
   stdout: Writable;
@@ -48,6 +52,10 @@ export interface LedgerFlags {
   pubkey?: unknown;
   seq?: unknown;
   allowUnsignedTail?: boolean;
+  origin?: unknown;
+  ccUrl?: unknown;
+  stateDir?: unknown;
+  token?: unknown;
 }
 
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -168,8 +176,60 @@ export async function runLedger(action: string | undefined, arg: string | undefi
         stdout.write(json ? `${renderJsonLine(result)}\n` : terminalText(renderCheck(result)));
         return result.ok ? EXIT.ok : EXIT.failure;
       }
+      case 'vkey': {
+        const origin = stringFlag('origin', flags.origin);
+        let result: { log: string; origin: string; vkey: string };
+        if (origin !== undefined) {
+          // From the settings alone (no log dir): the center's --ledger-origin and public key.
+          if (!pubkey) throw usage('vkey --origin needs --pubkey (the center public key, cc-key.pem.pub)');
+          try {
+            assertLedgerOrigin(origin);
+          } catch (err) {
+            throw usage((err as Error).message);
+          }
+          result = { log, origin: logOrigin(origin, which), vkey: ledgerVerifierKey(origin, which, fromHex(pubkey, 32)!) };
+        } else {
+          const cp = readLogCheckpoint(dir, which, pubkey);
+          result = { log, origin: cp.origin, vkey: cp.vkey };
+        }
+        stdout.write(json ? `${JSON.stringify(result)}\n` : `${result.vkey}\n`);
+        return EXIT.ok;
+      }
+      case 'status': {
+        // The one online action: the center knows who witnessed what (agents hand their cosignatures to it).
+        const api = createApiClient(
+          { ...(flags.ccUrl ? { ccUrl: String(flags.ccUrl) } : {}), ...(flags.stateDir ? { stateDir: String(flags.stateDir) } : {}), ...(flags.token ? { token: String(flags.token) } : {}) },
+          env,
+        );
+        const answer = await api.get('/api/ledger/witnesses', witnessesAnswer);
+        stdout.write(json ? `${JSON.stringify(answer)}\n` : renderWitnessStatus(answer));
+        return EXIT.ok;
+      }
+      case 'tiles': {
+        if (!out) throw usage('usage: vaultmesh ledger tiles --dir D --out T [--log scans|commands]');
+        const logs: LedgerWhich[] = flags.log === undefined ? ['scans', 'commands'] : [which];
+        const results: TilesResult[] = [];
+        for (const l of logs) {
+          if (flags.log === undefined && !pubkey && !hasSignedHead(dir, l)) {
+            stderr.write(`vaultmesh ledger: warning: ${l}: no signed head yet, skipped (give --pubkey to publish its empty checkpoint)\n`);
+            continue;
+          }
+          results.push(await writeLogTiles(dir, out, l, pubkey));
+        }
+        for (const r of results) {
+          for (const s of r.skipped_bundles) {
+            stderr.write(`vaultmesh ledger: warning: ${r.log}: entry bundle ${s.index} not written: line ${s.leaf_index + 1} is ${s.bytes} bytes, more than a bundle entry's 65535\n`);
+          }
+        }
+        stdout.write(
+          json
+            ? `${JSON.stringify(results)}\n`
+            : results.map((r) => `wrote ${out}/${r.log}: checkpoint of ${r.tree_size} leaves, ${r.tiles} hash tiles, ${r.bundles} entry bundles\n`).join(''),
+        );
+        return EXIT.ok;
+      }
       default:
-        throw usage(action ? `unknown ledger action "${action}": use root, verify, prove or check` : 'missing ledger action: use root, verify, prove or check');
+        throw usage(action ? `unknown ledger action "${action}": use root, verify, prove, check, vkey, tiles or status` : 'missing ledger action: use root, verify, prove, check, vkey, tiles or status');
     }
   } catch (err) {
     const { text, exitCode } = renderCliError('vaultmesh ledger', err);
@@ -182,14 +242,18 @@ export async function runLedger(action: string | undefined, arg: string | undefi
 export function registerLedgerCommands(cli: CAC, deps?: Partial<LedgerDeps>): void {
   const resolved = { ...defaultDeps(), ...deps };
   cli
-    .command('ledger <action> [arg]', 'Offline Merkle ledger tools on a log dir: root | verify | prove <id|seq:N> | check <bundle>')
-    .usage('ledger <root|verify|prove <id|seq:N>|check <bundle.json>> [options]')
+    .command('ledger <action> [arg]', 'Merkle ledger tools, offline on a log dir: root | verify | prove <id|seq:N> | check <bundle> | vkey | tiles; on the API: status')
+    .usage('ledger <root|verify|prove <id|seq:N>|check <bundle.json>|vkey|tiles|status> [options]')
     .option('--dir, --log-dir <dir>', 'Log dir holding the journals, ROOT.txt and PROOFCHAIN.json (env VAULTMESH_LOG_DIR; default ./logs)')
     .option('--log <name>', 'Which ledger: scans (sovereign-scans.jsonl) or commands (commands.jsonl) (default scans)')
     .option('--json', 'Machine-readable output (root: {"tree_size":n,"root_hash":hex})')
-    .option('--out <file>', 'prove: write the bundle to this file instead of stdout')
+    .option('--out <file>', 'prove: write the bundle to this file instead of stdout; tiles: the output directory')
     .option('--seq <n>', 'prove: the envelope with this seq (as vaultmesh logs view shows it) instead of an id')
-    .option('--pubkey <hex>', 'verify/check: require heads signed by this center public key (env VAULTMESH_LEDGER_PUBKEY)')
+    .option('--pubkey <hex>', 'verify/check/vkey/tiles: require heads signed by this center public key (env VAULTMESH_LEDGER_PUBKEY)')
+    .option('--cc-url <url>', 'status: command center URL (VAULTMESH_CC_URL, default http://127.0.0.1:8088)')
+    .option('--state-dir <dir>', 'status: where admin.token lives (VAULTMESH_STATE_DIR, default ./state)')
+    .option('--token <token>', 'status: a token with ledger:read (VAULTMESH_TOKEN)')
+    .option('--origin <origin>', 'vkey: compute from the center\'s --ledger-origin and --pubkey instead of the log dir\'s checkpoint')
     .option('--allow-unsigned-tail', 'verify: lines after the last signed head are a warning, not a failure')
     .example('  $ vaultmesh ledger root --dir /var/lib/vaultmesh/logs --json')
     .example('  $ vaultmesh ledger verify --dir logs --pubkey $(cat state/cc-key.pem.pub)')
@@ -197,6 +261,9 @@ export function registerLedgerCommands(cli: CAC, deps?: Partial<LedgerDeps>): vo
     .example('  $ vaultmesh ledger prove seq:1234     # or --seq 1234: the seq column of vaultmesh logs view')
     .example('  $ vaultmesh ledger check proof.json')
     .example('  $ vaultmesh ledger verify --log commands')
+    .example('  $ vaultmesh ledger vkey --dir logs                  # the C2SP verifier key of the scans checkpoints')
+    .example('  $ vaultmesh ledger tiles --dir logs --out public/ledger   # static checkpoint + tiles of both logs')
+    .example('  $ vaultmesh ledger status                           # how many nodes witnessed the latest checkpoints')
     .example('')
     .example('Exit codes: 0 ok, 1 verification failed (or unreadable input), 2 usage')
     .action(async (action: string, arg: string | undefined, flags: LedgerFlags) => {

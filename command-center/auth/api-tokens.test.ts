@@ -78,11 +78,16 @@ describe('scoped API tokens', () => {
     ['GET', '/api/ledger/proof/x', 'nodes:read'],
     ['GET', '/events', 'events:read'],
     ['GET', '/metrics', 'metrics:read'],
+    ['GET', '/ledger/scans/checkpoint', 'ledger:read'],
+    ['GET', '/ledger/scans/tile/0/000', 'ledger:read'],
+    ['GET', '/ledger/commands/tile/entries/000', 'ledger:read'],
+    ['GET', '/api/ledger/vkey', 'ledger:read'],
+    ['GET', '/api/ledger/consistency?old=0', 'ledger:read'],
     ['POST', '/api/tokens', 'admin', {}],
     ['GET', '/api/tokens', 'admin'],
     ['DELETE', '/api/tokens/0123456789ab', 'admin'],
   ];
-  const ALL = ['events:read', 'events:write', 'nodes:read', 'nodes:approve', 'commands:write', 'metrics:read'];
+  const ALL = ['events:read', 'events:write', 'nodes:read', 'nodes:approve', 'commands:write', 'metrics:read', 'ledger:read'];
 
   it('refuses every route to a token without its scope (403) and lets it pass with it', async () => {
     const c = await center();
@@ -90,7 +95,7 @@ describe('scoped API tokens', () => {
     for (const scope of [...ALL, 'admin']) {
       const others = ALL.filter((s) => s !== scope);
       const r = await c.api('POST', '/api/tokens', { name: `without-${scope.replace(':', '-')}`, scopes: others });
-      expect(r.status).toBe(201);
+      expect(r.status, JSON.stringify(r.json)).toBe(201);
       tokens.set(scope, r.json.token);
     }
     const gaps: string[] = [];

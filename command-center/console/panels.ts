@@ -32,6 +32,8 @@ export interface ConsoleSource {
   now(): Date;
   /** The ledgers over sovereign-scans.jsonl and commands.jsonl; the mission bar shows the scan ledger's root. */
   ledgers?: { scans: { root(): LedgerRootView } } | undefined;
+  /** The agents' cosignatures on the scan checkpoints: the mission bar shows how many witnessed the latest. */
+  witnesses?: { status(log: 'scans'): { witnessed_latest: number; forks: readonly unknown[] } } | undefined;
   /** Scheduled scans, when the orchestrator runs: the node detail shows the next run. */
   orchestrator?: Pick<Orchestrator, 'view'> | null | undefined;
 }
@@ -43,7 +45,9 @@ export interface PanelContext {
 
 /** The scan ledger's current root for the mission bar (every appended scan, signed head or not). */
 export function ledgerRootOf(src: ConsoleSource): LedgerRootView | undefined {
-  return src.ledgers?.scans.root();
+  const root = src.ledgers?.scans.root();
+  const w = src.witnesses?.status('scans');
+  return root && w ? { ...root, witnessed: w.witnessed_latest, forks: w.forks.length } : root;
 }
 
 /** Lookups the feed and timelines use to name a command's action in its later events and receipt. */

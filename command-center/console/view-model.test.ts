@@ -148,6 +148,9 @@ describe('mission bar and rows', () => {
     const bar = missionBar(st, { seq: s.lastSeq, nowMs: T0 + 3_725_000, startedAtMs: T0 });
     expect(bar).toMatchObject({ total: 4, healthy: 1, attention: 1, critical: 0, pending: 1, offline: 1, uptime: '1h 2m', seq: s.lastSeq, ledgerRoot: '—' });
     const withLedger = missionBar(st, { seq: 1, nowMs: T0, startedAtMs: T0, ledger: { tree_size: 7, root_hash: 'ab12'.repeat(16) } });
+    expect(withLedger).toMatchObject({ ledgerWitness: '', ledgerFork: '' });
+    const witnessed = missionBar(st, { seq: 1, nowMs: T0, startedAtMs: T0, ledger: { tree_size: 7, root_hash: 'ab12'.repeat(16), witnessed: 3, forks: 1 } });
+    expect(witnessed).toMatchObject({ ledgerWitness: 'witnessed by 3', ledgerFork: 'FORK seen by 1 node' });
     expect(withLedger.ledgerRoot).toBe('ab12ab12ab12');
     expect(withLedger.ledgerSize).toBe('7');
     expect(withLedger.ledgerTitle).toBe(`scan ledger root ${'ab12'.repeat(16)} over 7 scans`);

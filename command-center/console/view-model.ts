@@ -141,11 +141,17 @@ export interface MissionBar {
   ledgerRoot: string;
   ledgerSize: string;
   ledgerTitle: string;
+  /** How many nodes witnessed the latest scan checkpoint ('' without witnesses), and a fork warning. */
+  ledgerWitness: string;
+  ledgerFork: string;
 }
 
 export interface LedgerRootView {
   tree_size: number;
   root_hash: string;
+  /** Nodes that cosigned the latest scan checkpoint, and nodes reporting a fork (docs/LEDGER.md). */
+  witnessed?: number;
+  forks?: number;
 }
 
 export function missionBar(statuses: StatusMap, ctx: { seq: number; nowMs: number; startedAtMs: number; ledger?: LedgerRootView | undefined }): MissionBar {
@@ -165,6 +171,8 @@ export function missionBar(statuses: StatusMap, ctx: { seq: number; nowMs: numbe
     ledgerRoot: ctx.ledger ? shortHash(ctx.ledger.root_hash) : '—',
     ledgerSize: ctx.ledger ? String(ctx.ledger.tree_size) : '—',
     ledgerTitle: ctx.ledger ? `scan ledger root ${ctx.ledger.root_hash} over ${ctx.ledger.tree_size} scan${ctx.ledger.tree_size === 1 ? '' : 's'}` : 'no ledger on this center',
+    ledgerWitness: ctx.ledger?.witnessed !== undefined ? `witnessed by ${ctx.ledger.witnessed}` : '',
+    ledgerFork: ctx.ledger?.forks ? `FORK seen by ${ctx.ledger.forks} node${ctx.ledger.forks === 1 ? '' : 's'}` : '',
   };
 }
 

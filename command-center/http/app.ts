@@ -1,6 +1,7 @@
 /**
  * The Hono application, built from its services so tests can call `app.request()` in-process.
- * Only `/healthz` (and, with the console, its login page) answer without an identity. Order is the trust
+ * Only `/healthz` (and, with the console, its login page; with `--ledger-public`, ledger checkpoints and hash tiles)
+ * answer without an identity. Order is the trust
  * boundary: `/healthz` and the node-signed agent API are registered before `identify`, so they answer before any
  * operator credential (or the Cloudflare Access gate) is looked at; everything registered after it sees the
  * request's identity, resolved once.
@@ -21,6 +22,7 @@ import { attentionRoutes } from '../routes/attention.js';
 import { tokenRoutes } from '../routes/tokens.js';
 import { webhookRoutes } from '../routes/webhooks.js';
 import { orchestratorRoutes } from '../routes/orchestrator.js';
+import { entryRoutes, tlogApiRoutes, treeRoutes } from '../routes/tlog.js';
 import { nodeStatus } from '../fleet/node-status.js';
 import { NODE_STATUSES, type NodeStatus } from '../../protocol/node-statuses.js';
 import type { AppEnv, Services } from '../services.js';
@@ -85,6 +87,8 @@ export function createApp(services: Services, opts: { keepaliveMs?: number; stre
   );
 
   app.route('/api/agent', agentRoutes());
+  // With --ledger-public, checkpoints and hash tiles (hashes only, no content) answer before any credential is read.
+  if (services.config.ledgerPublic) app.route('/ledger', treeRoutes());
 
   // Operators and bots from here on: one identity per request (with the Access gate), then its bucket.
   app.use('*', identify());
@@ -99,6 +103,14 @@ export function createApp(services: Services, opts: { keepaliveMs?: number; stre
   app.route('/api', attentionRoutes());
   app.route('/api', webhookRoutes());
   app.route('/api', orchestratorRoutes());
+  app.route('/api', tlogApiRoutes());
+
+  app.use('/ledger/*', requireOperator());
+  app.route('/ledger', entryRoutes());
+  if (!services.config.ledgerPublic) {
+    app.use('/ledger/*', requireScope('ledger:read'));
+    app.route('/ledger', treeRoutes());
+  }
 
   app.use('/events', requireOperator());
   app.route('/events', streamRoutes(opts));

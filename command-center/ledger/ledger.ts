@@ -85,6 +85,8 @@ export interface LedgerOptions {
    * rotation. `key.publicKeyHex` is always trusted; default: only it.
    */
   trustedKeys?: readonly string[];
+  /** Called after each new head is written (chain, then root file): the C2SP checkpoint is made from it. */
+  onHead?: (head: SignedTreeHead) => void;
 }
 
 export const DEFAULT_MAX_CHAIN_HEADS = 1000;
@@ -119,6 +121,10 @@ export interface Ledger {
   indexOf(id: string): number | undefined;
   /** The journal line (without newline) of leaf `index`. */
   leafLine(index: number): Promise<Buffer>;
+  /** MTH of leaves start..end-1 (hash tiles are built from it). */
+  hashRange(start: number, end: number): Uint8Array;
+  /** RFC 6962 consistency proof between two tree sizes ≤ size. */
+  consistencyProof(oldSize: number, newSize: number): Buffer[];
   readonly size: number;
   readonly files: { journal: string; root: string; chain: string; leaves: string };
 }
@@ -344,6 +350,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
         rootFileStale = true;
         writeFileAtomicSync(files.root, formatRootFile(head), LEDGER_FILE_MODE);
         rootFileStale = false;
+        opts.onHead?.(head);
         return head;
       });
       queue = run.catch(() => undefined); // a failed write must not block later ones; the caller gets the error
@@ -400,6 +407,9 @@ export function createLedger(opts: LedgerOptions): Ledger {
     indexOf(id) {
       return ids.get(id);
     },
+
+    hashRange: (start, end) => log.hashRange(start, end),
+    consistencyProof: (oldSize, newSize) => log.consistencyProof(oldSize, newSize),
 
     async leafLine(index) {
       const seq = seqs[index];

@@ -10,6 +10,7 @@ import { decideEnrollment } from '../fleet/enrollment.js';
 import type { AppEnv } from '../services.js';
 import { registerAgentCommandRoutes } from './agent-commands.js';
 import { scanReportSchema } from '../../protocol/scan.js';
+import { witnessHeartbeat } from '../ledger/witnesses.js';
 
 export function agentRoutes(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -73,7 +74,9 @@ export function agentRoutes(): Hono<AppEnv> {
       author: `node:${nodeId}`,
       body: hb,
     });
-    return c.json({ ok: true, id: envelope.id, seq: envelope.seq, duplicate, server_time: services.now().toISOString(), center_keys: centerKeys(services) });
+    // The fleet witnesses the ledgers: cosignatures in, latest checkpoints and consistency proofs out.
+    const ledger = await witnessHeartbeat(services, nodeId, hb.witness);
+    return c.json({ ok: true, id: envelope.id, seq: envelope.seq, duplicate, server_time: services.now().toISOString(), center_keys: centerKeys(services), ledger });
   });
 
   // Scan reports are ledger material: they stay Ed25519-signed per request, and land in sovereign-scans.jsonl.

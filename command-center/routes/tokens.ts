@@ -3,7 +3,7 @@ import { Hono } from 'hono';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { VaultMeshError } from '../../protocol/errors.js';
-import { API_TOKEN_KIND, API_TOKEN_PREFIX, createApiTokenState, scopeSchema, tokenIdSchema, tokenNameSchema, tokenStatus, tokenView, type ApiTokenState } from '../auth/api-tokens.js';
+import { API_TOKEN_KIND, API_TOKEN_PREFIX, createApiTokenState, SCOPES, scopeSchema, tokenIdSchema, tokenNameSchema, tokenStatus, tokenView, type ApiTokenState } from '../auth/api-tokens.js';
 import { readJson, validationError } from '../http/http-errors.js';
 import { requireScope } from '../auth/require-operator.js';
 import { hashSecret, newSecret } from '../auth/secrets.js';
@@ -14,7 +14,7 @@ const MAX_TTL_SECS = 5 * 366 * 86_400;
 const createTokenSchema = z
   .object({
     name: tokenNameSchema,
-    scopes: z.array(scopeSchema).min(1).max(6),
+    scopes: z.array(scopeSchema).min(1).max(SCOPES.length),
     /** Omitted or null: the token does not expire. */
     ttl_secs: z.number().int().min(60).max(MAX_TTL_SECS).nullable().optional(),
   })

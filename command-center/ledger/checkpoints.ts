@@ -1,0 +1,80 @@
+/**
+ * The ledgers' C2SP checkpoints (c2sp.org/tlog-checkpoint; names and format in protocol/ledger-checkpoints.ts): one
+ * signed note per log, made from the same tree as the latest signed head of PROOFCHAIN.json and written atomically
+ * beside ROOT.txt, so the offline tools and a static mirror (`vaultmesh ledger tiles`) publish exactly what the
+ * center signed.
+ *
+ * A log without a signed head yet has the checkpoint of the empty tree (size 0, SHA-256("")), so witnesses and
+ * clients can start from size 0.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { nodeCryptoBackend, type Ed25519Backend } from '../../protocol/ed25519.js';
+import type { KeyPair } from '../../protocol/keys.js';
+import { EMPTY_ROOT } from '../../protocol/merkle.js';
+import {
+  CHECKPOINT_FILES,
+  assertLedgerOrigin,
+  ledgerVerifierKey,
+  logOrigin,
+  makeCheckpointNote,
+  type CheckpointLog,
+} from '../../protocol/ledger-checkpoints.js';
+import { writeFileAtomicSync } from '../../lib/atomic-file.js';
+
+export interface CheckpointWriter {
+  readonly log: CheckpointLog;
+  /** `<origin>/<log>`. */
+  readonly origin: string;
+  readonly vkey: string;
+  readonly file: string;
+  /** The latest checkpoint note (undefined before the first `update`). */
+  note(): string | undefined;
+  /** Its tree size. */
+  treeSize(): number;
+  /** Makes (and writes, if it changed) the checkpoint of this head; no head = the empty tree. Returns the note. */
+  update(head: { tree_size: number; root_hash: string } | undefined): string;
+}
+
+export interface CheckpointWriterOptions {
+  dir: string;
+  log: CheckpointLog;
+  origin: string;
+  key: KeyPair;
+  backend?: Ed25519Backend;
+}
+
+export function createCheckpointWriter(opts: CheckpointWriterOptions): CheckpointWriter {
+  assertLedgerOrigin(opts.origin);
+  const file = join(opts.dir, CHECKPOINT_FILES[opts.log]);
+  const backend = opts.backend ?? nodeCryptoBackend;
+  let current: string | undefined;
+  let size = 0;
+  const onDisk = (): string | undefined => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  };
+  return {
+    log: opts.log,
+    origin: logOrigin(opts.origin, opts.log),
+    vkey: ledgerVerifierKey(opts.origin, opts.log, opts.key.publicKey),
+    file,
+    note: () => current,
+    treeSize: () => size,
+    update(head) {
+      const root = head ?? { tree_size: 0, root_hash: EMPTY_ROOT.toString('hex') };
+      // Ed25519 is deterministic: the same tree and key give the same bytes, so a rewrite is needed only on change.
+      const note = makeCheckpointNote(opts.origin, opts.log, root, opts.key, backend);
+      if (note !== current) {
+        if (onDisk() !== note) writeFileAtomicSync(file, note, 0o644);
+        current = note;
+      }
+      size = root.tree_size;
+      return note;
+    },
+  };
+}
