@@ -40,7 +40,7 @@ import { createAttentionMonitor } from './ops/attention-monitor.js';
 import { createWebhooks, loadOrCreateWebhookSecret } from './ops/webhooks.js';
 import { createOrchestrator } from './ops/orchestrator.js';
 import { realTimers, type Timers } from '../lib/timers.js';
-import { defaultSchedulePath, loadScheduleFile } from './ops/schedule.js';
+import { loadScheduleFile } from './ops/schedule.js';
 
 /** Everything but the HTTP server: what `createApp` serves. */
 export interface ComposedCenter {
@@ -103,8 +103,7 @@ export async function composeCenter(config: CenterConfig, opts: CenterOptions = 
   if (created) log.info(`created command-center key ${centerKey.keyId} in ${centerKeyPath(stateDir)}`);
 
   const policy = loadPolicyFile(config.policy);
-  const schedulePath = config.orchestratorTickSecs > 0 ? (config.schedule ?? defaultSchedulePath()) : undefined;
-  const schedule = schedulePath ? loadScheduleFile(schedulePath) : undefined;
+  const schedule = config.orchestratorTickSecs > 0 ? loadScheduleFile(config.schedule) : undefined;
   const metrics = createMetrics();
   const state = createFleetState({ historySize: config.historySize });
   const bus = createEventBus({ retain: config.sseRetain, defaultMaxQueue: config.sseMaxQueue });
@@ -213,7 +212,7 @@ export async function composeCenter(config: CenterConfig, opts: CenterOptions = 
   });
   // Scheduled scans, issued through the command service (so through its policy check); last runs come from replay.
   const orchestrator = schedule
-    ? createOrchestrator({ state, commands, schedule, ...(schedulePath ? { scheduleFile: schedulePath } : {}), statusPolicy, now, tickMs: config.orchestratorTickSecs * 1000, log, timers })
+    ? createOrchestrator({ state, commands, schedule, ...(schedule ? { scheduleFile: config.schedule ?? 'systemd/schedule.json' } : {}), statusPolicy, now, tickMs: config.orchestratorTickSecs * 1000, log, timers })
     : null;
 
   // Reactors: live commits only, after the projections; they may submit.
