@@ -45,7 +45,7 @@ export async function release({ out = join(ROOT, 'dist/release') } = {}) {
     if (reported !== `${name}/${PKG.version}`) throw new Error(`${name} --version says ${reported}, package.json says ${PKG.version}`);
     copyFileSync(join(sea, name), join(out, `${name}-${PKG.version}-linux-x64`));
   }
-  for (const deb of await packageDeb({ sea, out: join(ROOT, 'dist/deb'), compress: 'xz' })) copyFileSync(deb, join(out, basename(deb)));
+  for (const deb of await packageDeb({ sea, out: join(ROOT, 'dist/deb'), level: 6 })) copyFileSync(deb, join(out, basename(deb)));
   // dist/ is fresh from `npm run build`; prepack would only build it again.
   execFileSync('npm', ['pack', '--ignore-scripts', '--pack-destination', out], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
   writeFileSync(join(out, 'RELEASE-NOTES.md'), notes);

@@ -18,9 +18,15 @@ export interface RunResult {
   stderr: string;
 }
 
-export function run(bin: string, args: string[], opts: { env: Record<string, string>; cwd: string; timeoutMs?: number }): Promise<RunResult> {
+/** Run as this user (root only): how the packaged services run. */
+export interface AsUser {
+  uid: number;
+  gid: number;
+}
+
+export function run(bin: string, args: string[], opts: { env: Record<string, string>; cwd: string; timeoutMs?: number; as?: AsUser }): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, { env: opts.env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(bin, args, { env: opts.env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'], ...opts.as });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -42,8 +48,8 @@ export interface RunningCenter {
 }
 
 /** Starts the center on a free port; resolves once it prints where it listens. */
-export function startCenter(bin: string, args: string[], opts: { env: Record<string, string>; cwd: string }): Promise<RunningCenter> {
-  const child = spawn(bin, ['--port', '0', ...args], { env: opts.env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startCenter(bin: string, args: string[], opts: { env: Record<string, string>; cwd: string; as?: AsUser }): Promise<RunningCenter> {
+  const child = spawn(bin, ['--port', '0', ...args], { env: opts.env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'], ...opts.as });
   let out = '';
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   return new Promise((resolve, reject) => {
@@ -81,7 +87,7 @@ export function startCenter(bin: string, args: string[], opts: { env: Record<str
  * The enrollment walk of docs/DEPLOY.md with these programs: join token from the CLI, agent --once (pending),
  * approval from the CLI, agent --once (heartbeat accepted), the node listed as ok. Returns the CLI's node list.
  */
-export async function enrollAndHeartbeat(p: Programs, o: { url: string; ccStateDir: string; agentStateDir: string; nodeId: string; env: Record<string, string>; cwd: string }): Promise<{ status: string; agent_version: string }> {
+export async function enrollAndHeartbeat(p: Programs, o: { url: string; ccStateDir: string; agentStateDir: string; nodeId: string; env: Record<string, string>; cwd: string; agentAs?: AsUser }): Promise<{ status: string; agent_version: string }> {
   const cli = async (args: string[]) => {
     const r = await run(p.cli, [...args, '--cc-url', o.url, '--state-dir', o.ccStateDir], { env: o.env, cwd: o.cwd });
     if (r.code !== 0) throw new Error(`vaultmesh ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
@@ -89,10 +95,10 @@ export async function enrollAndHeartbeat(p: Programs, o: { url: string; ccStateD
   };
   const agentArgs = ['--once', '--cc-url', o.url, '--state-dir', o.agentStateDir, '--root', join(o.agentStateDir, '..'), '--node-id', o.nodeId, '--cloudflared-check', 'none', '--settings', '/nonexistent'];
   const token = (JSON.parse(await cli(['join-token', 'create', '--ttl', '10m', '--uses', '1', '--json'])) as { token: string }).token;
-  const first = await run(p.agent, agentArgs, { env: { ...o.env, VAULTMESH_JOIN_TOKEN: token }, cwd: o.cwd });
+  const first = await run(p.agent, agentArgs, { env: { ...o.env, VAULTMESH_JOIN_TOKEN: token }, cwd: o.cwd, ...(o.agentAs ? { as: o.agentAs } : {}) });
   if (first.code !== 0 || !/enrollment pending/.test(first.stdout)) throw new Error(`agent enroll: ${first.code}\n${first.stdout}\n${first.stderr}`);
   await cli(['nodes', 'approve', o.nodeId]);
-  const second = await run(p.agent, agentArgs, { env: o.env, cwd: o.cwd });
+  const second = await run(p.agent, agentArgs, { env: o.env, cwd: o.cwd, ...(o.agentAs ? { as: o.agentAs } : {}) });
   if (second.code !== 0 || !/heartbeat accepted/.test(second.stdout)) throw new Error(`agent heartbeat: ${second.code}\n${second.stdout}\n${second.stderr}`);
   const nodes = JSON.parse(await cli(['nodes', 'list', '--json'])) as { node_id: string; status: string; agent_version: string }[];
   const node = nodes.find((n) => n.node_id === o.nodeId);
