@@ -212,7 +212,7 @@ export async function composeCenter(config: CenterConfig, opts: CenterOptions = 
   });
   // Scheduled scans, issued through the command service (so through its policy check); last runs come from replay.
   const orchestrator = schedule
-    ? createOrchestrator({ state, commands, schedule, ...(schedule ? { scheduleFile: config.schedule ?? 'systemd/schedule.json' } : {}), statusPolicy, now, tickMs: config.orchestratorTickSecs * 1000, log, timers })
+    ? createOrchestrator({ state, commands, schedule, scheduleFile: config.schedule ?? 'systemd/schedule.json', statusPolicy, now, tickMs: config.orchestratorTickSecs * 1000, log, timers })
     : null;
 
   // Reactors: live commits only, after the projections; they may submit.

@@ -5,7 +5,7 @@
 // settings in /etc/vaultmesh/*.env (conffiles), agent state in /var/lib/vaultmesh/agent, center state in
 // /var/lib/vaultmesh-cc, journals in /var/log/vaultmesh (docs/DEPLOY.md).
 //
-// Usage: node scripts/package-deb.mjs [--out dist/deb] [--sea dist/sea] [--lintian] [--level 1..9]
+// Usage: node scripts/package-deb.mjs [--out dist/deb] [--sea <dir of built executables>] [--lintian] [--level 1..9]
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -191,6 +191,8 @@ export async function packageDeb({ out = join(ROOT, 'dist/deb'), sea = join(ROOT
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const { values } = parseArgs({ options: { out: { type: 'string' }, sea: { type: 'string' }, lintian: { type: 'boolean' }, level: { type: 'string' } } });
+  // Without --sea, build the executables from the current dist/ first: never package stale ones.
+  if (!values.sea) await buildSea();
   const debs = await packageDeb({ ...(values.out ? { out: resolve(values.out) } : {}), ...(values.sea ? { sea: resolve(values.sea) } : {}), lintian: Boolean(values.lintian), ...(values.level ? { level: Number(values.level) } : {}) });
   for (const d of debs) console.log(`${relative(ROOT, d)}  ${(statSync(d).size / 1048576).toFixed(1)} MiB`);
 }

@@ -4,7 +4,7 @@
  * and heartbeats against the single-file center, the single-file CLI approves it, and the center serves the
  * console from its embedded views, htmx and CSS.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -37,6 +37,15 @@ describe('single executables with no Node on the host', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.split(' ')[0]).toBe(`${name}/${version}`);
     expect(r.stderr).toBe(''); // no "single executable applications are experimental" warning
+  });
+
+  // Stronger than env -i: the host's node binary and global modules are hidden in a private mount namespace.
+  it.runIf(process.getuid?.() === 0 && existsSync('/usr/bin/unshare'))('runs with /usr/bin/node and /usr/lib/node_modules hidden (root: unshare --mount)', async () => {
+    const hide = [process.execPath, '/usr/bin/node', '/usr/local/bin/node'].filter((p, i, all) => existsSync(p) && all.indexOf(p) === i);
+    const script = [...hide.map((p) => `mount --bind /dev/null ${p}`), 'for d in /usr/lib/node_modules /usr/local/lib/node_modules; do if [ -d $d ]; then mount -t tmpfs none $d || exit 1; fi; done', `for b in "$@"; do "$b" --version || exit 1; done`].join(' && ');
+    const r = await run('/usr/bin/unshare', ['--mount', '/bin/sh', '-c', script, 'sh', programs.cc, programs.agent, programs.cli], { env: NO_ENV, cwd: empty });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim().split('\n').map((l) => l.split(' ')[0])).toEqual([`vaultmesh-cc/${version}`, `vaultmesh-agent/${version}`, `vaultmesh/${version}`]);
   });
 
   it('the single-file agent enrolls and heartbeats against the single-file center; the console is served', async () => {
