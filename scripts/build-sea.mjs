@@ -2,7 +2,8 @@
 // Single executables (Node SEA) of the three programs, for linux-x64: dist/sea/vaultmesh-agent, vaultmesh-cc,
 // vaultmesh. Each is this Node binary with one CommonJS bundle of the program (esbuild, from the tsc output in
 // dist/) and the package assets (views, htmx, CSS, shipped policy/schedule, package.json; see lib/assets.ts)
-// injected with postject. They run with no Node and no node_modules on the host.
+// injected with postject. They run with no Node and no node_modules on the host. vaultmesh-cc also holds the CLI
+// and runs it when called as `vaultmesh` (a symlink: the vaultmesh-cc package ships one 85 MiB runtime, not two).
 //
 // Usage: node scripts/build-sea.mjs [--out dist/sea] [--node /path/to/node] [--only vaultmesh-agent]
 import { execFileSync } from 'node:child_process';
@@ -23,6 +24,15 @@ export const PROGRAMS = {
   'vaultmesh-cc': 'dist/command-center/main.js',
   vaultmesh: 'dist/cli/main.js',
 };
+
+/**
+ * vaultmesh-cc's entry: the CLI when its name is `vaultmesh` (the symlink in the package, or the release file
+ * name `vaultmesh-<version>-linux-x64`), the center otherwise. Each main runs on import, so only one is required.
+ */
+const CC_ENTRY = `const name = require('node:path').basename(process.argv0 || '');
+if (/^vaultmesh(?:-\\d[^/]*)?$/.test(name)) require('./${PROGRAMS.vaultmesh}');
+else require('./${PROGRAMS['vaultmesh-cc']}');
+`;
 
 /** Every asset lib/assets.ts may be asked for, by name → file. */
 export function assetFiles() {
@@ -45,7 +55,7 @@ export function assetFiles() {
 
 async function bundle(entry, outfile) {
   const r = await build({
-    entryPoints: [join(ROOT, entry)],
+    ...(entry === PROGRAMS['vaultmesh-cc'] ? { stdin: { contents: CC_ENTRY, resolveDir: ROOT, sourcefile: 'vaultmesh-cc-entry.cjs', loader: 'js' } } : { entryPoints: [join(ROOT, entry)] }),
     outfile,
     bundle: true,
     platform: 'node',

@@ -7,7 +7,7 @@
 //
 // Usage: node scripts/package-deb.mjs [--out dist/deb] [--sea <dir of built executables>] [--lintian] [--level 1..9]
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -19,7 +19,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const PKG = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
 const PACKAGING = join(ROOT, 'packaging/deb');
 
-/** What goes into each package: [path in the package, source, mode]. */
+/** What goes into each package: [path in the package, source (a file, or what to write or link), mode]. */
 function layout(name, sea) {
   const doc = `usr/share/doc/${name}`;
   const common = [[`${doc}/copyright`, join(PACKAGING, 'copyright'), 0o644]];
@@ -35,7 +35,8 @@ function layout(name, sea) {
   }
   return [
     ['usr/bin/vaultmesh-cc', join(sea, 'vaultmesh-cc'), 0o755],
-    ['usr/bin/vaultmesh', join(sea, 'vaultmesh'), 0o755],
+    // The center's executable holds the CLI too and runs it under this name (scripts/build-sea.mjs).
+    ['usr/bin/vaultmesh', { symlink: 'vaultmesh-cc' }, 0o777],
     ['lib/systemd/system/vaultmesh-cc.service', join(ROOT, 'systemd/vaultmesh-cc.service'), 0o644],
     ['etc/vaultmesh/cc.env', join(ROOT, 'systemd/vaultmesh-cc.env.example'), 0o640],
     ['usr/lib/sysusers.d/vaultmesh-cc.conf', { sysusers: 'vaultmesh-cc' }, 0o644],
@@ -110,7 +111,7 @@ function dirSizeKiB(dir) {
   let bytes = 0;
   const walk = (d) => readdirSync(d).forEach((n) => {
     const p = join(d, n);
-    const s = statSync(p);
+    const s = lstatSync(p);
     if (s.isDirectory()) walk(p);
     else bytes += s.size;
   });
@@ -126,7 +127,11 @@ function buildOne(name, { out, sea, level }) {
     const dest = join(stage, path);
     mkdirSync(dirname(dest), { recursive: true, mode: 0o755 });
     if (typeof src === 'string') copyFileSync(src, dest);
-    else writeFileSync(dest, sysusersFor(src.sysusers));
+    else if (src.symlink) {
+      symlinkSync(src.symlink, dest);
+      files.push(path);
+      continue;
+    } else writeFileSync(dest, sysusersFor(src.sysusers));
     chmodSync(dest, mode);
     files.push(path);
   }
@@ -144,14 +149,15 @@ function buildOne(name, { out, sea, level }) {
 
   const control = join(stage, 'DEBIAN');
   mkdirSync(control, { recursive: true });
-  const binaries = files.filter((f) => f.startsWith('usr/bin/')).map((f) => join(stage, f));
+  const isLink = (f) => lstatSync(join(stage, f)).isSymbolicLink();
+  const binaries = files.filter((f) => f.startsWith('usr/bin/') && !isLink(f)).map((f) => join(stage, f));
   const fields = readFileSync(join(PACKAGING, name, 'control'), 'utf8')
     .replace('@VERSION@', PKG.version)
     .replace('@INSTALLED_SIZE@', String(dirSizeKiB(stage)))
     .replace('@SHLIBS@', shlibsDepends(binaries));
   writeFileSync(join(control, 'control'), fields);
   writeFileSync(join(control, 'conffiles'), files.filter((f) => f.startsWith('etc/')).map((f) => `/${f}\n`).join(''));
-  writeFileSync(join(control, 'md5sums'), files.filter((f) => !f.startsWith('etc/')).sort().map((f) => `${createHash('md5').update(readFileSync(join(stage, f))).digest('hex')}  ${f}\n`).join(''));
+  writeFileSync(join(control, 'md5sums'), files.filter((f) => !f.startsWith('etc/') && !isLink(f)).sort().map((f) => `${createHash('md5').update(readFileSync(join(stage, f))).digest('hex')}  ${f}\n`).join(''));
   for (const f of ['control', 'conffiles', 'md5sums']) chmodSync(join(control, f), 0o644);
   for (const script of ['postinst', 'prerm', 'postrm']) {
     copyFileSync(join(PACKAGING, name, script), join(control, script));

@@ -84,7 +84,10 @@ describe('dpkg-deb --info / --contents', () => {
     expect(controlField(r.stdout, 'Version')).toBe(version);
     expect(controlField(r.stdout, 'Depends')).not.toMatch(/node/);
     const files = contents(CC_DEB);
-    for (const bin of ['/usr/bin/vaultmesh-cc', '/usr/bin/vaultmesh']) expect(files.get(bin)).toBe('-rwxr-xr-x root/root');
+    expect(files.get('/usr/bin/vaultmesh-cc')).toBe('-rwxr-xr-x root/root');
+    // One runtime for both: the CLI is the center's executable called by another name.
+    expect(files.get('/usr/bin/vaultmesh')).toBe('lrwxrwxrwx root/root');
+    expect(sh('dpkg-deb', ['--contents', CC_DEB]).stdout).toMatch(/\.\/usr\/bin\/vaultmesh -> vaultmesh-cc$/m);
     expect(files.get('/lib/systemd/system/vaultmesh-cc.service')).toBe('-rw-r--r-- root/root');
     expect(files.get('/etc/vaultmesh/cc.env')).toBe('-rw-r----- root/root');
     expect(files.has('/usr/share/doc/vaultmesh-cc/examples/policy.json')).toBe(true);
