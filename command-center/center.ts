@@ -48,7 +48,7 @@ import { createAttentionMonitor } from './ops/attention-monitor.js';
 import { createWebhooks, loadOrCreateWebhookSecret } from './ops/webhooks.js';
 import { createOrchestrator } from './ops/orchestrator.js';
 import { realTimers, type Timers } from '../lib/timers.js';
-import { defaultSchedulePath, loadScheduleFile } from './ops/schedule.js';
+import { loadScheduleFile } from './ops/schedule.js';
 import { adminSocketPath, listenAdminSocket } from './admin-socket.js';
 
 /** Everything but the HTTP server: what `createApp` serves. */
@@ -167,8 +167,7 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   const admin = loadOrCreateAdminToken(stateDir, log);
 
   const policy = loadPolicyFile(config.policy);
-  const schedulePath = config.orchestratorTickSecs > 0 ? (config.schedule ?? defaultSchedulePath()) : undefined;
-  const schedule = schedulePath ? loadScheduleFile(schedulePath) : undefined;
+  const schedule = config.orchestratorTickSecs > 0 ? loadScheduleFile(config.schedule) : undefined;
   const metrics = createMetrics();
   const state = createFleetState({ historySize: config.historySize });
   const bus = createEventBus({ retain: config.sseRetain, defaultMaxQueue: config.sseMaxQueue });
@@ -287,7 +286,7 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   });
   // Scheduled scans, issued through the command service (so through its policy check); last runs come from replay.
   const orchestrator = schedule
-    ? createOrchestrator({ state, commands, schedule, ...(schedulePath ? { scheduleFile: schedulePath } : {}), statusPolicy, now, tickMs: config.orchestratorTickSecs * 1000, log, timers })
+    ? createOrchestrator({ state, commands, schedule, scheduleFile: config.schedule ?? 'systemd/schedule.json', statusPolicy, now, tickMs: config.orchestratorTickSecs * 1000, log, timers })
     : null;
 
   // Reactors: live commits only, after the projections; they may submit.

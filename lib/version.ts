@@ -1,24 +1,14 @@
 /**
  * The package version, read once from package.json, so the three bins, `GET /healthz` and the agent's
- * `agent_version` never drift from what was released. The same file sits one level above `lib/` in a checkout
- * (tests run the sources) and two above `dist/lib/` once built.
+ * `agent_version` never drift from what was released. package.json is an asset (lib/assets.ts): next to the
+ * sources, above dist/, in a global npm install, or embedded in a single executable.
  */
-import { readFileSync } from 'node:fs';
-
-const PACKAGE_NAME = 'vaultmesh-command-center';
+import { PACKAGE_NAME, readAssetText } from './assets.js';
 
 function readVersion(): string {
-  for (const rel of ['../package.json', '../../package.json']) {
-    let text: string;
-    try {
-      text = readFileSync(new URL(rel, import.meta.url), 'utf8');
-    } catch {
-      continue;
-    }
-    const pkg = JSON.parse(text) as { name?: string; version?: string };
-    if (pkg.name === PACKAGE_NAME && typeof pkg.version === 'string') return pkg.version;
-  }
-  throw new Error(`${PACKAGE_NAME}: package.json not found above ${new URL('.', import.meta.url).pathname}`);
+  const pkg = JSON.parse(readAssetText('package.json')) as { name?: string; version?: string };
+  if (pkg.name !== PACKAGE_NAME || typeof pkg.version !== 'string') throw new Error(`${PACKAGE_NAME}: package.json has no version`);
+  return pkg.version;
 }
 
 export const VERSION: string = readVersion();

@@ -1,6 +1,6 @@
 /**
- * The shipped units are valid and hardened: `systemd-analyze verify` on both (ExecStart rewritten to this checkout's
- * dist/ and node binary, so the paths exist), `systemd-analyze security --offline=true` exposure recorded and held
+ * The shipped units are valid and hardened: `systemd-analyze verify` on both (ExecStart= /usr/bin/<program> from the
+ * packages rewritten to this checkout's dist/ and node binary, so the paths exist), `systemd-analyze security --offline=true` exposure recorded and held
  * to a ceiling, and the sysusers/tmpfiles snippets applied to a scratch root.
  */
 import { spawnSync } from 'node:child_process';
@@ -24,11 +24,13 @@ function run(cmd: string, args: string[]) {
   return r;
 }
 
+const DIST_MAIN: Record<string, string> = { 'vaultmesh-cc': 'dist/command-center/main.js', 'vaultmesh-agent': 'dist/node-agent/main.js' };
+
 /** The unit as installed on this machine: ExecStart= pointing at the real node and dist/. */
 function localUnit(name: string): string {
   const text = readFileSync(join(HERE, name), 'utf8');
-  const rewritten = text.replace(/^ExecStart=\/usr\/bin\/node \/opt\/vaultmesh\/dist\//m, `ExecStart=${process.execPath} ${ROOT}/dist/`);
-  expect(rewritten, `${name}: ExecStart= not in the expected /usr/bin/node /opt/vaultmesh/dist/ form`).not.toBe(text);
+  const rewritten = text.replace(/^ExecStart=\/usr\/bin\/(vaultmesh-cc|vaultmesh-agent)\b/m, (_, bin: string) => `ExecStart=${process.execPath} ${ROOT}/${DIST_MAIN[bin]}`);
+  expect(rewritten, `${name}: ExecStart= not in the expected /usr/bin/<program> form of the packages`).not.toBe(text);
   const dir = join(tmp, 'units');
   mkdirSync(dir, { recursive: true });
   const path = join(dir, name);

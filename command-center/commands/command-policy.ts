@@ -3,8 +3,8 @@
  * (`--policy` / VAULTMESH_POLICY; default the shipped `systemd/policy.json`). The center refuses to sign anything
  * outside it; agents enforce their own local allowlist as well (defence in depth). `checkPolicy` is pure.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { readAssetText } from '../../lib/assets.js';
 import { z } from 'zod';
 import { UNIT_ACTIONS } from '../../protocol/actions.js';
 import { actionNameSchema, type CommandArgs } from '../../protocol/command.js';
@@ -36,15 +36,6 @@ export type CommandPolicy = z.infer<typeof commandPolicySchema>;
 /** A refusal names its rule: no profile for the OS, the action not in the profile, or the unit not in its list. */
 export type PolicyDecision = { ok: true } | { ok: false; code: 'NO_PROFILE' | 'ACTION_NOT_ALLOWED' | 'UNIT_NOT_ALLOWED'; reason: string };
 
-/** The shipped default (`systemd/policy.json`), found from both the source tree and dist/. */
-export function defaultPolicyPath(): string {
-  for (const rel of ['../../systemd/policy.json', '../../../systemd/policy.json']) {
-    const p = fileURLToPath(new URL(rel, import.meta.url));
-    if (existsSync(p)) return p;
-  }
-  throw new VaultMeshError('CONFIG_INVALID', 'the default policy systemd/policy.json is missing; pass --policy <file>');
-}
-
 export function parsePolicy(value: unknown, source = 'policy'): CommandPolicy {
   const r = commandPolicySchema.safeParse(value);
   if (!r.success) {
@@ -54,7 +45,9 @@ export function parsePolicy(value: unknown, source = 'policy'): CommandPolicy {
   return r.data;
 }
 
-export function loadPolicyFile(path: string = defaultPolicyPath()): CommandPolicy {
+/** Reads `path`, or without one the shipped default `systemd/policy.json` (a package asset, lib/assets.ts). */
+export function loadPolicyFile(path?: string): CommandPolicy {
+  if (path === undefined) return parsePolicy(JSON.parse(readAssetText('systemd/policy.json')), 'systemd/policy.json');
   let text: string;
   try {
     text = readFileSync(path, 'utf8');

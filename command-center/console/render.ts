@@ -1,22 +1,14 @@
 /**
  * The console's Eta renderer over `views/`. The same partials render full pages and SSE fragments (with
- * `oob: true` they carry `hx-swap-oob`). The views directory is found relative to this module, so it works from the
- * TypeScript sources (command-center/console → ../../views) and from dist/ (dist/command-center/console →
- * ../../../views).
+ * `oob: true` they carry `hx-swap-oob`). Templates are package assets (lib/assets.ts), so they are found from the
+ * sources, from dist/, from a global npm install and inside a single executable alike.
  */
 import { Eta } from 'eta';
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { relative, sep } from 'node:path';
+import { readAsset, readAssetText } from '../../lib/assets.js';
 
-export function defaultViewsDir(moduleUrl: string = import.meta.url): string {
-  const here = dirname(fileURLToPath(moduleUrl));
-  for (const rel of ['../../views', '../../../views']) {
-    const dir = resolve(here, rel);
-    if (existsSync(join(dir, 'console.eta'))) return dir;
-  }
-  throw new Error(`views/ not found next to ${here}`);
-}
+/** Eta resolves template names to paths under this root (it checks they stay inside); readFile maps them to assets. */
+const VIEWS_ROOT = '/vaultmesh-assets/views';
 
 export type PartialName =
   | 'mission-bar'
@@ -36,14 +28,15 @@ export interface ConsoleRenderer {
   /** A small standalone page (a form result for browsers without script). */
   notice(data: object): string;
   partial(name: PartialName, data: object): string;
-  readonly viewsDir: string;
+  /** A static file under views/assets/ (console.css, console.js), from the same place as the templates. */
+  asset(name: string): Buffer;
 }
 
-export function createConsoleRenderer(opts: { viewsDir?: string; cache?: boolean } = {}): ConsoleRenderer {
-  const viewsDir = opts.viewsDir ?? defaultViewsDir();
-  const eta = new Eta({ views: viewsDir, cache: opts.cache ?? true, autoEscape: true });
+export function createConsoleRenderer(opts: { cache?: boolean } = {}): ConsoleRenderer {
+  const eta = new Eta({ views: VIEWS_ROOT, cache: opts.cache ?? true, autoEscape: true });
+  eta.readFile = (path: string) => readAssetText(`views/${relative(VIEWS_ROOT, path).split(sep).join('/')}`);
   return {
-    viewsDir,
+    asset: (name) => readAsset(`views/assets/${name}`),
     page: (data) => eta.render('./console', data),
     login: (data) => eta.render('./login', data),
     notice: (data) => eta.render('./notice', data),

@@ -4,8 +4,8 @@
  * `systemd/schedule.json`). It says what is *wanted*; whether it is *allowed* stays the command policy's call
  * (command-policy.ts), applied by the normal command path when the orchestrator issues.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { readAssetText } from '../../lib/assets.js';
 import { z } from 'zod';
 import { parseActionArgs } from '../../protocol/actions.js';
 import { actionNameSchema, type CommandArgs } from '../../protocol/command.js';
@@ -57,15 +57,6 @@ export function schedulesFor(file: ScheduleFile, osProfile: string): readonly Sc
   return Object.hasOwn(file.profiles, '*') ? file.profiles['*']! : [];
 }
 
-/** The shipped default (`systemd/schedule.json`), found from both the source tree and dist/. */
-export function defaultSchedulePath(): string {
-  for (const rel of ['../../systemd/schedule.json', '../../../systemd/schedule.json']) {
-    const p = fileURLToPath(new URL(rel, import.meta.url));
-    if (existsSync(p)) return p;
-  }
-  throw new VaultMeshError('CONFIG_INVALID', 'the default schedule systemd/schedule.json is missing; pass --schedule <file>');
-}
-
 export function parseSchedule(value: unknown, source = 'schedule'): ScheduleFile {
   const r = scheduleFileSchema.safeParse(value);
   if (!r.success) {
@@ -75,7 +66,9 @@ export function parseSchedule(value: unknown, source = 'schedule'): ScheduleFile
   return r.data;
 }
 
-export function loadScheduleFile(path: string = defaultSchedulePath()): ScheduleFile {
+/** Reads `path`, or without one the shipped default `systemd/schedule.json` (a package asset, lib/assets.ts). */
+export function loadScheduleFile(path?: string): ScheduleFile {
+  if (path === undefined) return parseSchedule(JSON.parse(readAssetText('systemd/schedule.json')), 'systemd/schedule.json');
   let text: string;
   try {
     text = readFileSync(path, 'utf8');

@@ -6,9 +6,6 @@
  * package, never a CDN) are public.
  */
 import { Hono, type Context } from 'hono';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { nodeIdSchema } from '../../protocol/envelope.js';
 import { INCIDENT_SEVERITIES, validateClientEvent } from '../../protocol/event-kinds.js';
@@ -20,6 +17,7 @@ import { longRequest } from '../http/long-request.js';
 import type { AppEnv, Services } from '../services.js';
 import { ConsoleLive, consoleStreamResponse } from '../console/live.js';
 import { buildPanels } from '../console/panels.js';
+import { readAsset } from '../../lib/assets.js';
 import { createConsoleRenderer, type ConsoleRenderer } from '../console/render.js';
 import { clearedSessionCookie, crossOriginReason, readCookie, SESSION_COOKIE, sessionCookie } from '../console/session.js';
 import { STATUS_FILTERS, commandArgsFromForm, commandForm, consoleHref, parseFilter, profilesOf } from '../console/view-model.js';
@@ -46,17 +44,16 @@ interface Asset {
   etag: string;
 }
 
-function loadAssets(viewsDir: string): Map<string, Asset> {
-  const require = createRequire(import.meta.url);
-  const files: Record<string, [string, string]> = {
-    'htmx.min.js': [require.resolve('htmx.org/dist/htmx.min.js'), 'text/javascript; charset=utf-8'],
-    'hx-sse.js': [require.resolve('htmx.org/dist/ext/hx-sse.js'), 'text/javascript; charset=utf-8'],
-    'console.js': [join(viewsDir, 'assets', 'console.js'), 'text/javascript; charset=utf-8'],
-    'console.css': [join(viewsDir, 'assets', 'console.css'), 'text/css; charset=utf-8'],
+function loadAssets(renderer: ConsoleRenderer): Map<string, Asset> {
+  const files: Record<string, [() => Buffer, string]> = {
+    'htmx.min.js': [() => readAsset('htmx.org/dist/htmx.min.js'), 'text/javascript; charset=utf-8'],
+    'hx-sse.js': [() => readAsset('htmx.org/dist/ext/hx-sse.js'), 'text/javascript; charset=utf-8'],
+    'console.js': [() => renderer.asset('console.js'), 'text/javascript; charset=utf-8'],
+    'console.css': [() => renderer.asset('console.css'), 'text/css; charset=utf-8'],
   };
   const out = new Map<string, Asset>();
-  for (const [name, [path, type]] of Object.entries(files)) {
-    const body = readFileSync(path);
+  for (const [name, [load, type]] of Object.entries(files)) {
+    const body = load();
     out.set(name, { body, type, etag: `"${createHash('sha256').update(body).digest('hex').slice(0, 16)}"` });
   }
   return out;
@@ -83,7 +80,7 @@ function selectedNode(raw: string | undefined): string | undefined {
 export function consoleRoutes(opts: ConsoleRouteOptions = {}): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const renderer = opts.renderer ?? createConsoleRenderer();
-  const assets = loadAssets(renderer.viewsDir);
+  const assets = loadAssets(renderer);
 
   app.use('*', async function consoleHeaders(c, next) {
     await next();
