@@ -70,3 +70,19 @@ export function describeListenError(err: unknown, config: Pick<CenterConfig, 'ho
   if (code === 'EADDRNOTAVAIL') return `${config.host} is not an address of this machine; pick another with --host`;
   return undefined;
 }
+
+/**
+ * Runs `start` (a center's listen); a listener that cannot start is one line on stderr and exit code 1, with
+ * undefined returned, instead of a stack. Any other failure is thrown on.
+ */
+export async function startOrExplain<T>(start: () => Promise<T>, config: Pick<CenterConfig, 'host' | 'port'>): Promise<T | undefined> {
+  try {
+    return await start();
+  } catch (err) {
+    const line = describeListenError(err, config);
+    if (!line) throw err;
+    console.error(`vaultmesh-cc: ${line}`);
+    process.exitCode = 1;
+    return undefined;
+  }
+}

@@ -11,8 +11,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { isVaultMeshError } from '../protocol/errors.js';
-import { describeListenError, parseCenterArgs } from './center-flags.js';
-import { startCenter, type RunningCenter } from './center.js';
+import { startOrExplain, parseCenterArgs } from './center-flags.js';
+import { startCenter } from './center.js';
 import { consoleLogger } from '../lib/logger.js';
 
 const AGENT = resolve(fileURLToPath(import.meta.url), '../../node-agent/main.js');
@@ -35,16 +35,8 @@ async function main(argv: string[]): Promise<void> {
   });
   if (!parsed) return;
   const config = { ...parsed, autoApprove: true };
-  let center: RunningCenter;
-  try {
-    center = await startCenter(config);
-  } catch (err) {
-    const line = describeListenError(err, config);
-    if (!line) throw err;
-    console.error(`vaultmesh-cc: ${line}`);
-    process.exitCode = 1;
-    return;
-  }
+  const center = await startOrExplain(() => startCenter(config), config);
+  if (!center) return;
   const token = readFileSync(center.adminTokenFile, 'utf8').trim();
   const res = await request(`${center.url}/api/join-tokens`, {
     method: 'POST',

@@ -2,8 +2,8 @@
 /** `vaultmesh-cc`: the command center daemon. */
 import { isVaultMeshError } from '../protocol/errors.js';
 import { VERSION } from '../lib/version.js';
-import { describeListenError, parseCenterArgs } from './center-flags.js';
-import { startCenter, type RunningCenter } from './center.js';
+import { startOrExplain, parseCenterArgs } from './center-flags.js';
+import { startCenter } from './center.js';
 import { consoleLogger } from '../lib/logger.js';
 import { createSdNotifier } from '../lib/sd-notify.js';
 
@@ -23,16 +23,8 @@ async function main(argv: string[]): Promise<void> {
   if (accessOn) consoleLogger.info(`Cloudflare Access required (team ${config.cfAccessTeamDomain})${config.cfAccessAllowBearer ? '; Bearer tokens also accepted without it' : ''}`);
   if (config.trustProxy) consoleLogger.info('trusting CF-Connecting-IP for client addresses (VAULTMESH_TRUST_PROXY)');
   if (config.autoApprove) consoleLogger.warn('--auto-approve is on: every node with a valid join token is trusted at once. Demos only.');
-  let center: RunningCenter;
-  try {
-    center = await startCenter(config);
-  } catch (err) {
-    const line = describeListenError(err, config);
-    if (!line) throw err;
-    console.error(`vaultmesh-cc: ${line}`);
-    process.exitCode = 1;
-    return;
-  }
+  const center = await startOrExplain(() => startCenter(config), config);
+  if (!center) return;
   consoleLogger.info(`vaultmesh-cc ${VERSION} listening on ${center.url}`);
   consoleLogger.info(`console: ${center.url}/console   admin token: ${center.adminTokenFile}`);
   if (center.adminSocket) consoleLogger.info(`admin socket: ${center.adminSocket} (the vaultmesh CLI on this host uses it without a token)`);
