@@ -20,6 +20,8 @@ import type { CenterConfig } from './config.js';
 import { createEventBus } from './http/event-bus.js';
 import { applyEnvelope, createFleetState, type FleetState } from './fleet/fleet-state.js';
 import { createJsonlStore } from './store/jsonl-store.js';
+import { createPostgresStore } from './store/postgres-store.js';
+import { databaseUrl, redactedUrl } from './store/database-url.js';
 import { createCommitFanout, perEntry, type Projection } from './store/commit-fanout.js';
 import type { StatusPolicy } from './fleet/node-status.js';
 import { createMetrics } from './http/metrics.js';
@@ -96,6 +98,8 @@ export async function composeCenter(config: CenterConfig, opts: CenterOptions = 
   const logDir = resolve(config.logDir);
   const stateDir = resolve(config.stateDir);
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  // The lock file lives in the log dir, so it must exist first (the JSONL store tightens its mode later).
+  mkdirSync(logDir, { recursive: true, mode: 0o750 });
   // Before anything reads or writes either dir: replay, torn-tail moves, heads, the key and the token.
   const locks = lockCenterDirs([
     { what: 'log dir', shown: config.logDir, path: logDir },
@@ -169,22 +173,28 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   // Every consumer of stored entries, in the order they run (commit-fanout.ts), fed by the store: replay rebuilds
   // the projections, live commits feed them and then the reactors.
   const fanout = createCommitFanout({ log });
-  // The storage seam (envelope-store.ts): the only way in and out of the journals. JSONL in the log dir.
-  const store = createJsonlStore({
-    dir: logDir,
-    fsync: config.fsync,
-    repair: config.repair,
-    now,
-    log,
-    onCommit: fanout.commit,
-    heartbeatSegmentBytes: config.heartbeatSegmentBytes,
-    heartbeatRetentionDays: config.heartbeatRetentionDays,
-    summarizeHeartbeats: (throughSeq) => summarizeHeartbeats(state, throughSeq),
-    onFlush: ({ entries, fsyncMs }) => {
-      metrics.journalBatchSize.observe(entries);
-      metrics.journalFsyncSeconds.observe(fsyncMs / 1000);
-    },
-  });
+  // The storage seam (envelope-store.ts): the only way in and out of the journals. JSONL in the log dir, or
+  // PostgreSQL (postgres-store.ts); the ledgers' heads and the locks stay in the log and state dirs either way.
+  const onFlush = ({ entries, fsyncMs }: { entries: number; fsyncMs: number }) => {
+    metrics.journalBatchSize.observe(entries);
+    metrics.journalFsyncSeconds.observe(fsyncMs / 1000);
+  };
+  const store =
+    config.store === 'postgres'
+      ? createPostgresStore({ url: databaseUrl(config), now, log, onCommit: fanout.commit, onFlush })
+      : createJsonlStore({
+          dir: logDir,
+          fsync: config.fsync,
+          repair: config.repair,
+          now,
+          log,
+          onCommit: fanout.commit,
+          heartbeatSegmentBytes: config.heartbeatSegmentBytes,
+          heartbeatRetentionDays: config.heartbeatRetentionDays,
+          summarizeHeartbeats: (throughSeq) => summarizeHeartbeats(state, throughSeq),
+          onFlush,
+        });
+  if (config.store === 'postgres') log.info(`envelope log in PostgreSQL at ${redactedUrl(databaseUrl(config))}`);
   const eventLog = createEventLog({ store, window: config.eventsWindow, lastSeq: () => state.lastSeq });
   // After a key rotation the last heads were signed by a previous key: accept those the operator names.
   const trustedKeys = [centerKey.publicKeyHex, ...config.previousKeys, ...recordedKeys];

@@ -98,3 +98,14 @@ export async function migrate(client: pg.ClientBase, migrations: readonly Migrat
     throw err;
   }
 }
+
+/** `vaultmesh-cc migrate`: one connection, the migrations, closed again. */
+export async function migrateDatabase(url: string, connect: (url: string) => pg.Client): Promise<MigrateResult> {
+  const client = connect(url);
+  await client.connect();
+  try {
+    return await migrate(client);
+  } finally {
+    await client.end();
+  }
+}

@@ -277,6 +277,43 @@ export function createPostgresStore(opts: PostgresStoreOptions): EnvelopeStore {
     if (corrupt) throw new VaultMeshError('JOURNAL_CORRUPT', `corrupt stored envelope at ${corrupt}`, { status: 500 });
   }
 
+  async function replayAll(visit: (entry: Committed) => void): Promise<ReplayReport> {
+    const started = performance.now();
+    const c = await pool.connect().catch((err) => {
+      throw unavailable(err, 'start-up');
+    });
+    try {
+      await migrate(c);
+    } finally {
+      c.release();
+    }
+    // The lock before the read: nobody appends between the replay and our first append.
+    const w = await ensureWriter(true);
+    const head = await w.query<{ last_seq: string }>('SELECT last_seq FROM log_head');
+    const upTo = Number(head.rows[0]!.last_seq);
+    let envelopes = 0;
+    let previous = 0;
+    let corrupt: string | undefined;
+    lastSeq = upTo; // bounds the reads below
+    // Gaps are allowed (a log copied from JSONL keeps the holes of its failed batches); the line and its row agree.
+    await page('seq <= $1', [upTo], 'ASC', (row) => {
+      const e = toCommitted(row);
+      if (typeof e === 'string' || e.envelope.seq !== Number(row.seq)) {
+        corrupt = `seq ${row.seq}: ${typeof e === 'string' ? e : `its line says seq ${e.envelope.seq}`}`;
+        return false;
+      }
+      previous = e.envelope.seq;
+      envelopes++;
+      visit(e);
+      return true;
+    });
+    if (!corrupt && previous !== upTo) corrupt = `log_head says seq ${upTo} but the log ends at ${previous}`;
+    if (corrupt) {
+      throw new VaultMeshError('JOURNAL_CORRUPT', `the envelope log in the database is not whole: ${corrupt}`, { status: 500 });
+    }
+    return { lastSeq, envelopes, tornTails: [], quarantined: [], durationMs: performance.now() - started };
+  }
+
   return {
     heartbeatSummary: undefined,
     get lastSeq() {
@@ -286,42 +323,15 @@ export function createPostgresStore(opts: PostgresStoreOptions): EnvelopeStore {
     async replay(visit): Promise<ReplayReport> {
       if (replayed) throw new Error('postgres store: replay runs once, at start');
       replayed = true;
-      const started = performance.now();
-      const c = await pool.connect().catch((err) => {
-        throw unavailable(err, 'start-up');
-      });
       try {
-        await migrate(c);
-      } finally {
-        c.release();
-      }
-      // The lock before the read: nobody appends between the replay and our first append.
-      const w = await ensureWriter(true);
-      const head = await w.query<{ last_seq: string }>('SELECT last_seq FROM log_head');
-      const upTo = Number(head.rows[0]!.last_seq);
-      let envelopes = 0;
-      let previous = 0;
-      let corrupt: string | undefined;
-      lastSeq = upTo; // bounds the reads below
-      // Gaps are allowed (a log copied from JSONL keeps the holes of its failed batches); the line and its row agree.
-      await page('seq <= $1', [upTo], 'ASC', (row) => {
-        const e = toCommitted(row);
-        if (typeof e === 'string' || e.envelope.seq !== Number(row.seq)) {
-          corrupt = `seq ${row.seq}: ${typeof e === 'string' ? e : `its line says seq ${e.envelope.seq}`}`;
-          return false;
-        }
-        previous = e.envelope.seq;
-        envelopes++;
-        visit(e);
-        return true;
-      });
-      if (!corrupt && previous !== upTo) corrupt = `log_head says seq ${upTo} but the log ends at ${previous}`;
-      if (corrupt) {
+        return await replayAll(visit);
+      } catch (err) {
+        // A refused start must not leave connections open (they would keep the process alive).
+        closed = true;
         dropWriter(writer);
         await pool.end().catch(() => undefined);
-        throw new VaultMeshError('JOURNAL_CORRUPT', `the envelope log in the database is not whole: ${corrupt}`, { status: 500 });
+        throw err;
       }
-      return { lastSeq, envelopes, tornTails: [], quarantined: [], durationMs: performance.now() - started };
     },
 
     append(drafts) {

@@ -1,0 +1,72 @@
+import { chmodSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { assertBuilt, CC_BIN, runNode } from './process-helpers.js';
+import { cleanupAfterEach, startTestCenter, tempDir } from './helpers.js';
+import { requirePostgres, startPostgres, type TestPostgres } from './postgres.js';
+import { resolveCenterConfig } from '../command-center/config.js';
+
+const onCleanup = cleanupAfterEach();
+
+describe.skipIf(!requirePostgres('vaultmesh-cc on PostgreSQL'))('vaultmesh-cc on PostgreSQL', () => {
+  let server: TestPostgres;
+  beforeAll(async () => {
+    assertBuilt();
+    server = await startPostgres();
+  });
+  afterAll(() => server?.stop());
+
+  it('vaultmesh-cc migrate creates the schema once, from the URL in a 0600 file; a readable file is refused', async () => {
+    const url = await server.newDatabase();
+    const t = tempDir();
+    onCleanup(t.cleanup);
+    const file = join(t.dir, 'database-url');
+    writeFileSync(file, `${url}\n`, { mode: 0o644 });
+    chmodSync(file, 0o644);
+    const refused = await runNode(CC_BIN, ['migrate', '--database-url-file', file]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/INSECURE_KEY_FILE: .*database-url is accessible by group\/others \(mode 644\); run: chmod 600/);
+    chmodSync(file, 0o600);
+    const first = await runNode(CC_BIN, ['migrate', '--database-url-file', file]);
+    expect(first).toMatchObject({ code: 0, stdout: 'schema migrated from version 0 to 1: 1 (the envelope log and its seq counter)\n' });
+    const again = await runNode(CC_BIN, ['migrate'], { VAULTMESH_DATABASE_URL: url });
+    expect(again).toMatchObject({ code: 0, stdout: 'schema already at version 1\n' });
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    await c.query("INSERT INTO schema_version (version, description) VALUES (2, 'from a newer center')");
+    await c.end();
+    const newer = await runNode(CC_BIN, ['migrate', '--database-url', url]);
+    expect(newer.code).toBe(1);
+    expect(newer.stderr).toMatch(/SCHEMA_TOO_NEW: the database schema is version 2, newer than this center knows \(1\)/);
+  });
+
+  it('--store postgres needs exactly one database URL setting', () => {
+    expect(() => resolveCenterConfig({ store: 'postgres' }, {})).toThrow(/needs exactly one of --database-url/);
+    expect(() => resolveCenterConfig({ store: 'postgres', databaseUrl: 'postgres://h/db', databaseUrlFile: '/x' }, {})).toThrow(/2 given/);
+    expect(() => resolveCenterConfig({}, { VAULTMESH_STORE: 'postgres', VAULTMESH_DATABASE_URL: 'mysql://h/db' })).toThrow(/postgres:\/\/ or postgresql:\/\//);
+    expect(resolveCenterConfig({}, { VAULTMESH_STORE: 'postgres', VAULTMESH_DATABASE_URL: 'postgresql://h/db' })).toMatchObject({ store: 'postgres', databaseUrl: 'postgresql://h/db' });
+  });
+
+  it('a center on PostgreSQL journals nothing in the log dir, answers 503 while the database is down, keeps serving reads, and resumes without a restart', async () => {
+    const own = await startPostgres();
+    onCleanup(() => own.stop());
+    const t = tempDir();
+    onCleanup(t.cleanup);
+    const c = await startTestCenter(t.dir, { store: 'postgres', databaseUrl: await own.newDatabase() });
+    onCleanup(() => c.close());
+    expect((await c.api('POST', '/api/events', { kind: 'note', body: { text: 'one' } })).status).toBe(201);
+    const { readdirSync } = await import('node:fs');
+    expect(readdirSync(join(t.dir, 'logs')).filter((f) => f.endsWith('.jsonl'))).toEqual([]);
+    await own.kill9();
+    const down = await c.api('POST', '/api/events', { kind: 'note', body: { text: 'two' } });
+    expect(down.status).toBe(503);
+    expect(down.json.error.code).toBe('JOURNAL_UNAVAILABLE');
+    const listed = await c.api('GET', '/api/nodes');
+    expect(listed.status).toBe(200);
+    await own.restart();
+    const back = await c.api('POST', '/api/events', { kind: 'note', body: { text: 'three' } });
+    expect(back.status).toBe(201);
+    expect(back.json.seq).toBe(2);
+  });
+});
