@@ -6,7 +6,7 @@ import { describeListenError, parseCenterArgs } from './center-flags.js';
 import { startCenter, type RunningCenter } from './center.js';
 import { consoleLogger } from '../lib/logger.js';
 import { createSdNotifier } from '../lib/sd-notify.js';
-import { migrateDatabase } from './store/postgres-schema.js';
+import { migrateDatabase } from '../lib/postgres-schema.js';
 import { databaseUrl } from './store/database-url.js';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);

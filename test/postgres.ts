@@ -58,6 +58,7 @@ async function freePort(): Promise<number> {
 }
 
 const live = new Set<ChildProcess>();
+const dirs = new Set<string>();
 let exitHook = false;
 function killAllOnExit(): void {
   if (exitHook) return;
@@ -73,6 +74,7 @@ function killAllOnExit(): void {
         /* already gone */
       }
     }
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 }
 
@@ -80,6 +82,7 @@ export async function startPostgres(opts: { settings?: Record<string, string> } 
   killAllOnExit();
   const dir = mkdtempSync(join(tmpdir(), 'vm-pg-'));
   const data = join(dir, 'data');
+  dirs.add(dir);
   if (asRoot) chownSync(dir, pgUid(), pgGid());
   const [initCmd, initArgs] = wrap(join(PG_BIN, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync']);
   const init = spawnSync(initCmd, initArgs, { encoding: 'utf8', timeout: START_TIMEOUT_MS });
@@ -173,6 +176,7 @@ export async function startPostgres(opts: { settings?: Record<string, string> } 
       if (!stopOpts.keep) {
         stopped = true;
         rmSync(dir, { recursive: true, force: true });
+        dirs.delete(dir);
       }
     },
   };

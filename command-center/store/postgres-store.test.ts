@@ -6,7 +6,7 @@ import { hb, note, scan, storeContract } from '../../test/store-contract.js';
 import { canonicalJson } from '../../protocol/canonical-json.js';
 import type { Committed } from './envelope-store.js';
 import { createPostgresStore } from './postgres-store.js';
-import { migrate, SCHEMA_VERSION } from './postgres-schema.js';
+import { migrate, SCHEMA_VERSION } from '../../lib/postgres-schema.js';
 
 const onCleanup = cleanupAfterEach();
 

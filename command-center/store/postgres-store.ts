@@ -22,7 +22,7 @@ import { isVaultMeshError, VaultMeshError } from '../../protocol/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import { parseJournalLine } from '../../lib/journal/index.js';
 import type { Committed, EnvelopeStore, ReplayReport, TailFrom, TailOptions, Visit } from './envelope-store.js';
-import { migrate, WRITER_LOCK } from './postgres-schema.js';
+import { migrate, WRITER_LOCK } from '../../lib/postgres-schema.js';
 
 export interface PostgresStoreOptions {
   url: string;

@@ -5,7 +5,7 @@
  * center must not write to a log whose meaning it does not know).
  */
 import type pg from 'pg';
-import { VaultMeshError } from '../../protocol/errors.js';
+import { VaultMeshError } from '../protocol/errors.js';
 
 export interface Migration {
   version: number;
