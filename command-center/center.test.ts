@@ -3,7 +3,7 @@ import { composeTestCenter, manualTimers, enrolledNode, heartbeatBody, openSse, 
 import { createApp } from './http/app.js';
 import { signRequest } from '../protocol/request-signing.js';
 import { request } from 'undici';
-import { centerStores } from '../test/center-stores.js';
+import { centerStores, storedText } from '../test/center-stores.js';
 
 const onCleanup = cleanupAfterEach();
 
@@ -62,9 +62,9 @@ describe('public surface', () => {
   });
 });
 
-describe('enrollment', () => {
+describe.each(centerStores('center: enrollment'))('enrollment (%s store)', (_store, storeOverrides) => {
   it('happy path: token → pending → operator approves → heartbeats accepted; the token is stored only as a hash', async () => {
-    const c = await center();
+    const c = await center(await storeOverrides());
     const tok = await c.api('POST', '/api/join-tokens', { uses: 2, ttl_secs: 600 });
     expect(tok.status).toBe(201);
     const node = testNode(c, 'web-01');
@@ -86,9 +86,9 @@ describe('enrollment', () => {
     expect(typeof nodes[0].last_seen).toBe('string');
     const tokens = (await c.api('GET', '/api/join-tokens')).json;
     expect(tokens[0]).toMatchObject({ used: 1, uses: 2, state: 'active' });
-    const { readFileSync } = await import('node:fs');
-    const events = readFileSync(`${c.config.logDir}/events.jsonl`, 'utf8');
-    expect(events).not.toContain(tok.json.token);
+    const stored = await storedText(c.config);
+    expect(stored).toContain('"kind":"enrollment"');
+    expect(stored).not.toContain(tok.json.token);
   });
 
   it.each([
@@ -107,7 +107,7 @@ describe('enrollment', () => {
     }, 'JOIN_TOKEN_REVOKED'],
   ])('rejects a %s', async (_name, setup, code) => {
     let offset = 0;
-    const c = await center({}, { now: () => new Date(Date.now() + offset) });
+    const c = await center(await storeOverrides(), { now: () => new Date(Date.now() + offset) });
     const { token, later } = (await setup(c)) as { token: string; later?: boolean };
     if (later) offset = 120_000;
     const node = testNode(c, 'n-x');
@@ -117,7 +117,7 @@ describe('enrollment', () => {
   });
 
   it('rejects an enrollment not signed by the key it enrolls, and another key for a known node', async () => {
-    const c = await center();
+    const c = await center(await storeOverrides());
     const token = (await c.api('POST', '/api/join-tokens', { uses: 3 })).json.token;
     const node = testNode(c, 'n1');
     const other = testNode(c, 'n1');
@@ -131,7 +131,7 @@ describe('enrollment', () => {
   });
 
   it('rejected and revoked nodes are refused with 403', async () => {
-    const c = await center();
+    const c = await center(await storeOverrides());
     const a = await enrolledNode(c, 'a', { approve: false });
     await c.api('POST', '/api/nodes/a/reject');
     expect((await a.send('POST', '/api/agent/heartbeat', heartbeatBody('a'))).json.error.code).toBe('NODE_REJECTED');

@@ -21,3 +21,25 @@ export function centerStores(suite: string): Array<[string, StoreOverrides]> {
   stores.push(['postgres', async () => ({ store: 'postgres', databaseUrl: await (await (server ??= startPostgres())).newDatabase() })]);
   return stores;
 }
+
+/** Everything a center has stored, as text (every journal line, either store): for "this secret is never stored" checks. */
+export async function storedText(config: { store: string; logDir: string; databaseUrl?: string | undefined }): Promise<string> {
+  if (config.store === 'postgres') {
+    const pg = (await import('pg')).default;
+    const client = new pg.Client({ connectionString: config.databaseUrl });
+    await client.connect();
+    try {
+      const r = await client.query<{ line: Buffer }>('SELECT line FROM envelopes ORDER BY seq');
+      if (r.rows.length === 0) throw new Error('no stored envelopes: wrong database?');
+      return r.rows.map((row) => row.line.toString('utf8')).join('\n');
+    } finally {
+      await client.end();
+    }
+  }
+  const { readdirSync, readFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  return readdirSync(config.logDir)
+    .filter((f) => f.endsWith('.jsonl'))
+    .map((f) => readFileSync(join(config.logDir, f), 'utf8'))
+    .join('');
+}
