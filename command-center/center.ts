@@ -12,7 +12,7 @@ import { writeFileAtomicSync } from '../lib/atomic-file.js';
 import { assertPrivateFile } from '../lib/key-file.js';
 import { isHeld, tryLockDir, type DirLock } from '../lib/dir-lock.js';
 import { VaultMeshError } from '../protocol/errors.js';
-import { openCenterKey, previousKeysPath } from './center-key.js';
+import { centerKeyPath, openCenterKey, previousKeysPath } from './center-key.js';
 import { consoleLogger, type Logger } from '../lib/logger.js';
 import { createApp } from './http/app.js';
 import { limitedServerFactory, serverLimitsFromConfig } from './http/server-limits.js';
@@ -20,7 +20,7 @@ import type { CenterConfig } from './config.js';
 import { createEventBus } from './http/event-bus.js';
 import { applyEnvelope, createFleetState, type FleetState } from './fleet/fleet-state.js';
 import { createJsonlStore } from './store/jsonl-store.js';
-import { createPostgresStore } from './store/postgres-store.js';
+import { createPostgresStore, storedLastSeq } from './store/postgres-store.js';
 import { databaseUrl, redactedUrl } from './store/database-url.js';
 import { createCommitFanout, perEntry, type Projection } from './store/commit-fanout.js';
 import type { StatusPolicy } from './fleet/node-status.js';
@@ -159,6 +159,16 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   chmodSync(stateDir, 0o700);
 
   // The key first: when it is missing beside existing journals, start-up refuses before writing a token.
+  // The key check looks at the log dir's journals; a log in PostgreSQL is asked too, before a key could be made.
+  if (config.store === 'postgres' && !config.newCenterKey && !existsSync(centerKeyPath(stateDir))) {
+    const lastSeq = await storedLastSeq(databaseUrl(config));
+    if (lastSeq > 0) {
+      throw new VaultMeshError(
+        'CENTER_KEY_MISSING',
+        `${centerKeyPath(stateDir)} is missing, but the database holds an envelope log (up to seq ${lastSeq}) written by a center whose key is not here. Restore the state dir from your backup (docs/OPERATIONS.md, "Backup and restore"), or check --state-dir / VAULTMESH_STATE_DIR`,
+      );
+    }
+  }
   const { key: centerKey, previousKeys: recordedKeys } = openCenterKey({ stateDir, logDir, newCenterKey: config.newCenterKey, log });
   if (recordedKeys.length) log.info(`trusting ${recordedKeys.length} replaced center key(s) from ${previousKeysPath(stateDir)} on the ledgers' old heads`);
   const admin = loadOrCreateAdminToken(stateDir, log);

@@ -1,4 +1,4 @@
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
@@ -68,5 +68,21 @@ describe.skipIf(!requirePostgres('vaultmesh-cc on PostgreSQL'))('vaultmesh-cc on
     const back = await c.api('POST', '/api/events', { kind: 'note', body: { text: 'three' } });
     expect(back.status).toBe(201);
     expect(back.json.seq).toBe(2);
+  });
+
+  it('a center whose state dir lost its key refuses to start on a database that holds a log (CENTER_KEY_MISSING), and creates no key', async () => {
+    const url = await server.newDatabase();
+    const t = tempDir();
+    onCleanup(t.cleanup);
+    const first = await startTestCenter(t.dir, { store: 'postgres', databaseUrl: url });
+    expect((await first.api('POST', '/api/events', { kind: 'note', body: { text: 'one' } })).status).toBe(201);
+    await first.close();
+    const lost = join(t.dir, 'state-lost');
+    await expect(startTestCenter(t.dir, { store: 'postgres', databaseUrl: url, stateDir: lost })).rejects.toMatchObject({ code: 'CENTER_KEY_MISSING' });
+    expect(existsSync(join(lost, 'cc-key.pem'))).toBe(false);
+    // An empty database is a first start: the key is created.
+    const fresh = await startTestCenter(t.dir, { store: 'postgres', databaseUrl: await server.newDatabase(), stateDir: lost, logDir: join(t.dir, 'logs-fresh') });
+    onCleanup(() => fresh.close());
+    expect(existsSync(join(lost, 'cc-key.pem'))).toBe(true);
   });
 });

@@ -386,3 +386,19 @@ export function createPostgresStore(opts: PostgresStoreOptions): EnvelopeStore {
     },
   };
 }
+
+/** The last seq of the envelope log in the database (0 when it has none yet); start-up's missing-key check asks it. */
+export async function storedLastSeq(url: string, connectTimeoutMs = 5000): Promise<number> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: connectTimeoutMs });
+  try {
+    await client.connect();
+    const exists = await client.query<{ t: string | null }>(`SELECT to_regclass('log_head')::text AS t`);
+    if (!exists.rows[0]?.t) return 0;
+    const r = await client.query<{ last_seq: string }>('SELECT last_seq FROM log_head');
+    return Number(r.rows[0]?.last_seq ?? 0);
+  } catch (err) {
+    throw unavailable(err, 'start-up');
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
