@@ -191,7 +191,7 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   };
   const store =
     config.store === 'postgres'
-      ? createPostgresStore({ url: databaseUrl(config), now, log, onCommit: fanout.commit, onFlush })
+      ? createPostgresStore({ url: databaseUrl(config), now, log, onCommit: fanout.commit, onFlush, standby: config.standby, timers })
       : createJsonlStore({
           dir: logDir,
           fsync: config.fsync,
@@ -342,6 +342,8 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   orchestrator?.start();
   attention.start();
   webhooks?.start();
+  // A PostgreSQL standby starts applying the leader's entries only now, with every consumer in place.
+  store.start?.();
 
   const release = () => {
     orchestrator?.stop();

@@ -25,6 +25,8 @@ export const centerConfigSchema = z.object({
   /** `--store postgres`: the database, as a postgres:// URL, or a 0600 file holding it (keeps the password out of ps). */
   databaseUrl: z.string().regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres:// or postgresql:// URL').optional(),
   databaseUrlFile: z.string().min(1).optional(),
+  /** `--store postgres`: when another center holds the database, follow it as a hot standby instead of refusing to start. */
+  standby: bool.default(false),
   repair: bool.default(false),
   /** Journals exist but the state dir has no key: make a new one anyway (center-key.ts); otherwise start-up refuses. */
   newCenterKey: bool.default(false),
@@ -133,6 +135,7 @@ const ENV: Record<keyof Omit<CenterConfig, 'hostExplicit'>, string> = {
   store: 'VAULTMESH_STORE',
   databaseUrl: 'VAULTMESH_DATABASE_URL',
   databaseUrlFile: 'VAULTMESH_DATABASE_URL_FILE',
+  standby: 'VAULTMESH_STANDBY',
   repair: 'VAULTMESH_REPAIR',
   newCenterKey: 'VAULTMESH_NEW_CENTER_KEY',
   autoApprove: 'VAULTMESH_AUTO_APPROVE',

@@ -1,9 +1,9 @@
-import { chmodSync, existsSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { assertBuilt, CC_BIN, runNode } from './process-helpers.js';
-import { cleanupAfterEach, startTestCenter, tempDir } from './helpers.js';
+import { cleanupAfterEach, openSse, startTestCenter, tempDir } from './helpers.js';
 import { requirePostgres, startPostgres, type TestPostgres } from './postgres.js';
 import { resolveCenterConfig } from '../command-center/config.js';
 
@@ -84,5 +84,38 @@ describe.skipIf(!requirePostgres('vaultmesh-cc on PostgreSQL'))('vaultmesh-cc on
     const fresh = await startTestCenter(t.dir, { store: 'postgres', databaseUrl: await server.newDatabase(), stateDir: lost, logDir: join(t.dir, 'logs-fresh') });
     onCleanup(() => fresh.close());
     expect(existsSync(join(lost, 'cc-key.pem'))).toBe(true);
+  });
+
+  it('a --standby center follows the one that writes (SSE ids are the same seqs), answers 503 to writes, and writes once the first one stops', async () => {
+    const url = await server.newDatabase();
+    const a = tempDir();
+    const b = tempDir();
+    onCleanup(a.cleanup);
+    onCleanup(b.cleanup);
+    const leader = await startTestCenter(a.dir, { store: 'postgres', databaseUrl: url });
+    onCleanup(() => leader.close());
+    expect((await leader.api('POST', '/api/events', { kind: 'note', body: { text: 'before' } })).status).toBe(201);
+    // A standby shares the center's key and admin token (a copy of the state dir), not its log dir.
+    cpSync(join(a.dir, 'state'), join(b.dir, 'state'), { recursive: true, filter: (src) => !src.endsWith('.sock') && !src.endsWith('.lock') });
+    const standby = await startTestCenter(b.dir, { store: 'postgres', databaseUrl: url, standby: true });
+    onCleanup(() => standby.close());
+    const sse = await openSse(`${standby.url}/events`, { authorization: `Bearer ${standby.adminToken}` });
+    onCleanup(() => sse.close());
+    const posted = await leader.api('POST', '/api/events', { kind: 'note', body: { text: 'after' } });
+    const seen = await sse.waitFor((e) => e.event === 'note');
+    expect([seen.id, JSON.parse(seen.data).body.text]).toEqual([String(posted.json.seq), 'after']);
+    const refused = await standby.api('POST', '/api/events', { kind: 'note', body: { text: 'on the standby' } });
+    expect([refused.status, refused.json.error.code]).toEqual([503, 'JOURNAL_UNAVAILABLE']);
+
+    await leader.close();
+    const end = Date.now() + 5000; // the standby checks the lock every second
+    let took: { status: number; json: any } | undefined;
+    while (Date.now() < end) {
+      took = await standby.api('POST', '/api/events', { kind: 'note', body: { text: 'standby writes' } });
+      if (took.status === 201) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(took!.status).toBe(201);
+    expect(took!.json.seq).toBe(posted.json.seq + 1);
   });
 });

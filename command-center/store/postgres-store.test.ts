@@ -112,4 +112,57 @@ describe.skipIf(!requirePostgres('the PostgreSQL store'))('the PostgreSQL store'
     expect(commits.flat().map((c) => c.envelope.seq)).toEqual([1, 2, 3]);
     expect((await sql<{ seq: string }>(url, 'SELECT seq FROM envelopes ORDER BY seq')).map((r) => Number(r.seq))).toEqual([1, 2, 3]);
   });
+
+  /** Resolves once `cond` holds, checked on each commit the store hands over (bounded: 5 s). */
+  const whenCommits = (commits: Committed[][], cond: (seqs: number[]) => boolean) =>
+    new Promise<number[]>((resolve, reject) => {
+      const end = Date.now() + 5000;
+      const check = () => {
+        const seqs = commits.flat().map((c) => c.envelope.seq);
+        if (cond(seqs)) return resolve(seqs);
+        if (Date.now() > end) return reject(new Error(`timed out; seen ${seqs.join(',')}`));
+        setImmediate(check);
+      };
+      check();
+    });
+
+  it('a standby replays, follows the leader in seq order, refuses appends, and takes over (fencing the old leader) when the leader is gone', async () => {
+    const url = await server.newDatabase();
+    const leader = await open(url);
+    await leader.store.append([note(1), note(2)]);
+    const commits: Committed[][] = [];
+    const standby = createPostgresStore({ url, log: quietLogger, onCommit: (b) => commits.push(b), standby: true, followPollMs: 50 });
+    onCleanup(() => standby.close());
+    const replayed: number[] = [];
+    await standby.replay((e) => replayed.push(e.envelope.seq));
+    expect([replayed, standby.role]).toEqual([[1, 2], 'standby']);
+    standby.start!();
+    await expect(standby.append([note(9)])).rejects.toMatchObject({ code: 'JOURNAL_UNAVAILABLE', status: 503 });
+
+    const t0 = performance.now();
+    await leader.store.append([note(3)]);
+    await whenCommits(commits, (s) => s.includes(3));
+    const followMs = performance.now() - t0;
+    await Promise.all([leader.store.append([note(4), hb(5)]), leader.store.append([scan(6)])]);
+    expect(await whenCommits(commits, (s) => s.length >= 4)).toEqual([3, 4, 5, 6]);
+    const stored = await sql<{ line: Buffer }>(url, 'SELECT line FROM envelopes WHERE seq > 2 ORDER BY seq');
+    expect(commits.flat().map((c) => c.line.toString())).toEqual(stored.map((r) => r.line.toString())); // the same bytes
+
+    // The leader's connection dies (its machine is gone): the lock goes with it and the standby takes over.
+    const t1 = performance.now();
+    // Only the leader's writer connection holds the advisory lock.
+    expect(await sql(url, "SELECT pg_terminate_backend(pid) AS killed FROM pg_locks WHERE locktype = 'advisory' AND granted")).toEqual([{ killed: true }]);
+    await new Promise<void>((resolve, reject) => {
+      const end = Date.now() + 5000;
+      const check = () => (standby.role === 'leader' ? resolve() : Date.now() > end ? reject(new Error('no takeover')) : setTimeout(check, 10));
+      check();
+    });
+    const takeoverMs = performance.now() - t1;
+    const [seven] = await standby.append([note(7)]);
+    expect(seven!.envelope.seq).toBe(7);
+    // The old leader can never write again: its reconnect finds the lock taken.
+    await expect(leader.store.append([note(8)])).rejects.toMatchObject({ code: 'JOURNAL_UNAVAILABLE' });
+    expect((await sql<{ seq: string }>(url, 'SELECT seq FROM envelopes ORDER BY seq')).map((r) => Number(r.seq))).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    console.log(`standby: followed a commit in ${followMs.toFixed(0)} ms, took over ${takeoverMs.toFixed(0)} ms after the leader's connection died (poll 50 ms)`);
+  });
 });

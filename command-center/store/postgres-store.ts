@@ -23,6 +23,9 @@ import type { Logger } from '../../lib/logger.js';
 import { parseJournalLine } from '../../lib/journal/index.js';
 import type { Committed, EnvelopeStore, ReplayReport, TailFrom, TailOptions, Visit } from './envelope-store.js';
 import { migrate, WRITER_LOCK } from '../../lib/postgres-schema.js';
+import { realTimers, type Timers } from '../../lib/timers.js';
+
+const CHANNEL = 'vaultmesh_log';
 
 export interface PostgresStoreOptions {
   url: string;
@@ -38,6 +41,21 @@ export interface PostgresStoreOptions {
   queryTimeoutMs?: number;
   /** Rows per read round trip. */
   pageSize?: number;
+  /**
+   * Another center holds the writer lock: follow its log instead of refusing to start (a hot standby). The store
+   * replays, then applies the leader's entries as they commit (LISTEN/NOTIFY wakes it, it reads `seq > last`), refuses
+   * appends with 503, and takes the lock, and the writing, when the leader's connection is gone.
+   */
+  standby?: boolean;
+  /** How often a standby checks the lock and the log without a notification (bounds the takeover time). */
+  followPollMs?: number;
+  timers?: Timers;
+}
+
+export type StoreRole = 'leader' | 'standby';
+
+export interface PostgresStore extends EnvelopeStore {
+  readonly role: StoreRole;
 }
 
 interface Pending {
@@ -61,7 +79,7 @@ function toCommitted(row: Row): Committed | string {
   return { envelope: env, journal: journalForKind(env.kind), line: row.line };
 }
 
-export function createPostgresStore(opts: PostgresStoreOptions): EnvelopeStore {
+export function createPostgresStore(opts: PostgresStoreOptions): PostgresStore {
   const { log } = opts;
   const now = opts.now ?? (() => new Date());
   const newId = opts.newId ?? randomUUID;
@@ -82,6 +100,14 @@ export function createPostgresStore(opts: PostgresStoreOptions): EnvelopeStore {
   let closed = false;
   let queue: Pending[] = [];
   let flushing: Promise<void> | undefined;
+  let role: StoreRole = 'leader';
+  const timers = opts.timers ?? realTimers;
+  const followPollMs = opts.followPollMs ?? 1000;
+  let listener: pg.Client | undefined;
+  let pollTimer: unknown;
+  let following = false;
+  let followAgain = false;
+  let started = false;
 
   const dropWriter = (c: pg.Client | undefined) => {
     if (!c) return;
@@ -181,6 +207,8 @@ export function createPostgresStore(opts: PostgresStoreOptions): EnvelopeStore {
           items.map((i) => i.line),
         ],
       );
+      // Delivered at COMMIT: wakes standbys, which then read by seq (a missed notification only delays them).
+      await c.query('SELECT pg_notify($1, $2)', [CHANNEL, String(seq)]);
       const t1 = performance.now();
       await c.query('COMMIT');
       lastSeq = seq;
@@ -277,6 +305,79 @@ export function createPostgresStore(opts: PostgresStoreOptions): EnvelopeStore {
     if (corrupt) throw new VaultMeshError('JOURNAL_CORRUPT', `corrupt stored envelope at ${corrupt}`, { status: 500 });
   }
 
+  /** A standby's wake-up: take the lock if it is free (then this center writes), else apply what was committed. */
+  async function followOnce(): Promise<void> {
+    if (!listener) {
+      const c = new pg.Client(clientConfig);
+      c.on('error', (err) => {
+        log.warn(`postgres store: standby connection lost: ${err.message}`);
+        if (listener === c) listener = undefined;
+        c.end().catch(() => undefined);
+      });
+      c.on('notification', () => kickFollow());
+      await c.connect();
+      await c.query(`LISTEN ${CHANNEL}`);
+      listener = c;
+    }
+    const got = await listener.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS locked', [...WRITER_LOCK]);
+    if (got.rows[0]!.locked) {
+      const c = listener;
+      listener = undefined;
+      await c.query(`UNLISTEN ${CHANNEL}`);
+      c.removeAllListeners('notification');
+      writer = c;
+      try {
+        await catchUp(c);
+      } catch (err) {
+        dropWriter(c); // releases the lock: the next wake-up tries again from a fresh connection
+        throw err;
+      }
+      role = 'leader';
+      log.warn(`postgres store: the writer lock was free; this center now writes the log (from seq ${lastSeq + 1})`);
+      return;
+    }
+    for (;;) {
+      const r = await listener.query<Row>('SELECT seq, line FROM envelopes WHERE seq > $1 ORDER BY seq LIMIT $2', [lastSeq, pageSize]);
+      if (r.rows.length === 0) return;
+      const batch: Committed[] = [];
+      for (const row of r.rows) {
+        const e = toCommitted(row);
+        if (typeof e === 'string') throw new VaultMeshError('JOURNAL_CORRUPT', `stored envelope at seq ${row.seq}: ${e}`, { status: 500 });
+        batch.push(e);
+      }
+      lastSeq = batch[batch.length - 1]!.envelope.seq;
+      fanOut(batch);
+      if (r.rows.length < pageSize) return;
+    }
+  }
+
+  /** Runs followOnce, one at a time; a wake-up during a run runs it again after. */
+  function kickFollow(): void {
+    if (closed || role !== 'standby') return;
+    if (following) {
+      followAgain = true;
+      return;
+    }
+    following = true;
+    followOnce()
+      .catch((err) => log.warn(`postgres store: standby could not follow the log: ${(err as Error).message}`))
+      .finally(() => {
+        following = false;
+        if (followAgain) {
+          followAgain = false;
+          kickFollow();
+        }
+      });
+  }
+
+  function schedulePoll(): void {
+    if (closed || role !== 'standby') return;
+    pollTimer = timers.setTimeout(() => {
+      kickFollow();
+      schedulePoll();
+    }, followPollMs);
+  }
+
   async function replayAll(visit: (entry: Committed) => void): Promise<ReplayReport> {
     const started = performance.now();
     const c = await pool.connect().catch((err) => {
@@ -287,9 +388,17 @@ export function createPostgresStore(opts: PostgresStoreOptions): EnvelopeStore {
     } finally {
       c.release();
     }
-    // The lock before the read: nobody appends between the replay and our first append.
-    const w = await ensureWriter(true);
-    const head = await w.query<{ last_seq: string }>('SELECT last_seq FROM log_head');
+    // The lock before the read: nobody appends between the replay and our first append. A standby replays what is
+    // committed now and follows the rest.
+    let w: pg.Client | undefined;
+    try {
+      w = await ensureWriter(true);
+    } catch (err) {
+      if (!(opts.standby && isVaultMeshError(err) && err.code === 'CENTER_LOCKED')) throw err;
+      role = 'standby';
+      log.info('postgres store: another center holds the writer lock; this one is a standby and follows its log');
+    }
+    const head = await (w ?? pool).query<{ last_seq: string }>('SELECT last_seq FROM log_head');
     const upTo = Number(head.rows[0]!.last_seq);
     let envelopes = 0;
     let previous = 0;
@@ -319,6 +428,18 @@ export function createPostgresStore(opts: PostgresStoreOptions): EnvelopeStore {
     get lastSeq() {
       return lastSeq;
     },
+    get role() {
+      return role;
+    },
+
+    start() {
+      if (started) return;
+      started = true;
+      if (role === 'standby') {
+        kickFollow();
+        schedulePoll();
+      }
+    },
 
     async replay(visit): Promise<ReplayReport> {
       if (replayed) throw new Error('postgres store: replay runs once, at start');
@@ -337,6 +458,7 @@ export function createPostgresStore(opts: PostgresStoreOptions): EnvelopeStore {
     append(drafts) {
       if (closed) return Promise.reject(new VaultMeshError('SHUTTING_DOWN', 'the command center is shutting down', { status: 503 }));
       if (!replayed) return Promise.reject(new Error('postgres store: append before replay'));
+      if (role === 'standby') return Promise.reject(new VaultMeshError('JOURNAL_UNAVAILABLE', 'this center is a standby: another center writes the log (it takes over when that one is gone)', { status: 503 }));
       if (drafts.length === 0) return Promise.resolve([]);
       const items: Pending['items'] = [];
       for (const draft of drafts) {
@@ -378,7 +500,11 @@ export function createPostgresStore(opts: PostgresStoreOptions): EnvelopeStore {
     async close() {
       if (closed) return;
       closed = true;
+      if (pollTimer !== undefined) timers.clearTimeout(pollTimer);
       while (flushing) await flushing;
+      const l = listener;
+      listener = undefined;
+      await l?.end().catch(() => undefined);
       const w = writer;
       writer = undefined;
       await w?.end().catch(() => undefined);
