@@ -63,6 +63,7 @@ describe('JSONL store', () => {
     // A tiny segment size: every heartbeat batch closes a segment, so heartbeats live in several files.
     const { store } = await openStore(dir, { heartbeatSegmentBytes: 1, summarizeHeartbeats: (s) => summarize(state, s) });
     for (let i = 1; i <= 12; i++) await store.append([[hb, note, scan][i % 3]!(i)]);
+    await store.flush(); // a rotation runs after the append that triggered it has resolved
     expect(readdirSync(dir).filter((f) => /^heartbeats-\d{12}\.jsonl$/.test(f))).toHaveLength(4);
     expect(await tailSeqs(store, { afterSeq: 0 })).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
     expect(await tailSeqs(store, { afterSeq: 7 })).toEqual([8, 9, 10, 11, 12]);

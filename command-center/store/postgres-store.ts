@@ -129,7 +129,7 @@ export function createPostgresStore(opts: PostgresStoreOptions): PostgresStore {
       if (!r.rows[0]!.locked) {
         throw new VaultMeshError(
           onStart ? 'CENTER_LOCKED' : 'JOURNAL_UNAVAILABLE',
-          'another center writes to this database (it holds the writer lock); one center per database until replicas are supported',
+          'another center writes to this database (it holds the writer lock); stop it first, or start this one with --standby to follow it',
           onStart ? {} : { status: 503 },
         );
       }
