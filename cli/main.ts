@@ -9,6 +9,7 @@ import { registerCmdCommands } from './commands/cmd.js';
 import { registerLedgerCommands } from './commands/ledger.js';
 import { registerTokensCommands } from './commands/tokens.js';
 import { registerEventsCommands } from './commands/events.js';
+import { registerStoreCommands } from './commands/store.js';
 import { VERSION } from '../lib/version.js';
 
 async function main(argv: string[]): Promise<void> {
@@ -20,6 +21,7 @@ async function main(argv: string[]): Promise<void> {
   registerOperatorCommands(cli);
   registerTokensCommands(cli);
   registerEventsCommands(cli);
+  registerStoreCommands(cli);
   cli.help();
   cli.version(VERSION);
   cli.parse(argv, { run: false });

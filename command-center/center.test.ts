@@ -3,6 +3,7 @@ import { composeTestCenter, manualTimers, enrolledNode, heartbeatBody, openSse, 
 import { createApp } from './http/app.js';
 import { signRequest } from '../protocol/request-signing.js';
 import { request } from 'undici';
+import { centerStores, storedText } from '../test/center-stores.js';
 
 const onCleanup = cleanupAfterEach();
 
@@ -61,9 +62,9 @@ describe('public surface', () => {
   });
 });
 
-describe('enrollment', () => {
+describe.each(centerStores('center: enrollment'))('enrollment (%s store)', (_store, storeOverrides) => {
   it('happy path: token → pending → operator approves → heartbeats accepted; the token is stored only as a hash', async () => {
-    const c = await center();
+    const c = await center(await storeOverrides());
     const tok = await c.api('POST', '/api/join-tokens', { uses: 2, ttl_secs: 600 });
     expect(tok.status).toBe(201);
     const node = testNode(c, 'web-01');
@@ -85,9 +86,9 @@ describe('enrollment', () => {
     expect(typeof nodes[0].last_seen).toBe('string');
     const tokens = (await c.api('GET', '/api/join-tokens')).json;
     expect(tokens[0]).toMatchObject({ used: 1, uses: 2, state: 'active' });
-    const { readFileSync } = await import('node:fs');
-    const events = readFileSync(`${c.config.logDir}/events.jsonl`, 'utf8');
-    expect(events).not.toContain(tok.json.token);
+    const stored = await storedText(c.config);
+    expect(stored).toContain('"kind":"enrollment"');
+    expect(stored).not.toContain(tok.json.token);
   });
 
   it.each([
@@ -106,7 +107,7 @@ describe('enrollment', () => {
     }, 'JOIN_TOKEN_REVOKED'],
   ])('rejects a %s', async (_name, setup, code) => {
     let offset = 0;
-    const c = await center({}, { now: () => new Date(Date.now() + offset) });
+    const c = await center(await storeOverrides(), { now: () => new Date(Date.now() + offset) });
     const { token, later } = (await setup(c)) as { token: string; later?: boolean };
     if (later) offset = 120_000;
     const node = testNode(c, 'n-x');
@@ -116,7 +117,7 @@ describe('enrollment', () => {
   });
 
   it('rejects an enrollment not signed by the key it enrolls, and another key for a known node', async () => {
-    const c = await center();
+    const c = await center(await storeOverrides());
     const token = (await c.api('POST', '/api/join-tokens', { uses: 3 })).json.token;
     const node = testNode(c, 'n1');
     const other = testNode(c, 'n1');
@@ -130,7 +131,7 @@ describe('enrollment', () => {
   });
 
   it('rejected and revoked nodes are refused with 403', async () => {
-    const c = await center();
+    const c = await center(await storeOverrides());
     const a = await enrolledNode(c, 'a', { approve: false });
     await c.api('POST', '/api/nodes/a/reject');
     expect((await a.send('POST', '/api/agent/heartbeat', heartbeatBody('a'))).json.error.code).toBe('NODE_REJECTED');
@@ -143,9 +144,9 @@ describe('enrollment', () => {
   });
 });
 
-describe('signed agent requests', () => {
+describe.each(centerStores('center: signed agent requests'))('signed agent requests (%s store)', (_store, storeOverrides) => {
   it('rejects unsigned, unknown, bad-signature, replayed and clock-skewed requests, and a node speaking for another', async () => {
-    const c = await center();
+    const c = await center(await storeOverrides());
     const n = await enrolledNode(c, 'n1');
     await enrolledNode(c, 'n2');
     const body = JSON.stringify(heartbeatBody('n1'));
@@ -180,7 +181,7 @@ describe('signed agent requests', () => {
   });
 
   it('stores a retried heartbeat (same id) once', async () => {
-    const c = await center();
+    const c = await center(await storeOverrides());
     const n = await enrolledNode(c, 'n1');
     const hb = heartbeatBody('n1', { id: 'hb-n1-0001' });
     const a = await n.send('POST', '/api/agent/heartbeat', hb);
@@ -191,9 +192,9 @@ describe('signed agent requests', () => {
   });
 });
 
-describe('SSE and restart', () => {
+describe.each(centerStores('center: SSE and restart'))('SSE and restart (%s store)', (_store, storeOverrides) => {
   it('a heartbeat reaches a real SSE client as event "heartbeat" with id = seq; Last-Event-ID resumes', async () => {
-    const c = await center();
+    const c = await center(await storeOverrides());
     const n = await enrolledNode(c, 'n1');
     const auth = { authorization: `Bearer ${c.adminToken}` };
     const sse = await openSse(`${c.url}/events`, auth);
@@ -213,7 +214,7 @@ describe('SSE and restart', () => {
   });
 
   it('says event: reset when the client is too far behind, and sends keepalive comments', async () => {
-    const c = await center({ sseRetain: 16 }, { keepaliveMs: 100 });
+    const c = await center({ ...(await storeOverrides()), sseRetain: 16 }, { keepaliveMs: 100 });
     const n = await enrolledNode(c, 'n1');
     for (let i = 0; i < 20; i++) await n.send('POST', '/api/agent/heartbeat', heartbeatBody('n1'));
     const sse = await openSse(`${c.url}/events`, { authorization: `Bearer ${c.adminToken}`, 'last-event-id': '1' });
@@ -224,7 +225,7 @@ describe('SSE and restart', () => {
   });
 
   it('drops a client that stops reading instead of buffering without bound', async () => {
-    const c = await center({ sseMaxQueue: 16 });
+    const c = await center({ ...(await storeOverrides()), sseMaxQueue: 16 });
     const n = await enrolledNode(c, 'n1');
     const net = await import('node:net');
     const sock = net.connect(c.port, '127.0.0.1');
@@ -247,14 +248,15 @@ describe('SSE and restart', () => {
   it('restart replays the journals into the same state', async () => {
     const t = tempDir();
     onCleanup(t.cleanup);
-    const c1 = await startTestCenter(t.dir);
+    const store = await storeOverrides();
+    const c1 = await startTestCenter(t.dir, store);
     const n = await enrolledNode(c1, 'n1');
     await enrolledNode(c1, 'n2', { approve: false });
     for (let i = 0; i < 5; i++) await n.send('POST', '/api/agent/heartbeat', heartbeatBody('n1'));
     const before = (await c1.api('GET', '/api/nodes')).json;
     const detailBefore = (await c1.api('GET', '/api/nodes/n1')).json;
     await c1.close();
-    const c2 = await startTestCenter(t.dir);
+    const c2 = await startTestCenter(t.dir, store);
     onCleanup(() => c2.close());
     expect((await c2.api('GET', '/api/nodes')).json).toEqual(before);
     expect((await c2.api('GET', '/api/nodes/n1')).json).toEqual(detailBefore);
@@ -266,7 +268,7 @@ describe('SSE and restart', () => {
   it('composes in one pass: every service is there before the first request, optional features are null', async () => {
     const t = tempDir();
     onCleanup(t.cleanup);
-    const c = await composeTestCenter(t.dir, { orchestratorTickSecs: 0 });
+    const c = await composeTestCenter(t.dir, { ...(await storeOverrides()), orchestratorTickSecs: 0 });
     onCleanup(() => c.close());
     const s = c.services;
     expect(Object.entries(s).filter(([, v]) => v === undefined)).toEqual([]);
@@ -287,7 +289,7 @@ describe('SSE and restart', () => {
     const t = tempDir();
     onCleanup(t.cleanup);
     const manual = manualTimers(Date.parse('2026-03-01T12:00:00Z'));
-    const c = await composeTestCenter(t.dir, { orchestratorTickSecs: 60, webhookUrls: 'http://127.0.0.1:9/hook' }, { now: () => new Date(manual.nowMs), timers: manual.timers });
+    const c = await composeTestCenter(t.dir, { ...(await storeOverrides()), orchestratorTickSecs: 60, webhookUrls: 'http://127.0.0.1:9/hook' }, { now: () => new Date(manual.nowMs), timers: manual.timers });
     const s = c.services;
     // command expiry, orchestrator, attention, webhooks, rate-limit sweep
     expect(manual.active).toBe(5);
@@ -304,7 +306,7 @@ describe('SSE and restart', () => {
   });
 
   it('serves Prometheus metrics to an operator', async () => {
-    const c = await center();
+    const c = await center(await storeOverrides());
     const n = await enrolledNode(c, 'n1');
     await n.send('POST', '/api/agent/heartbeat', heartbeatBody('n1'));
     const res = await request(`${c.url}/metrics`, { headers: { authorization: `Bearer ${c.adminToken}` } });

@@ -13,7 +13,7 @@ import { writeFileAtomicSync } from '../lib/atomic-file.js';
 import { assertPrivateFile } from '../lib/key-file.js';
 import { isHeld, tryLockDir, type DirLock } from '../lib/dir-lock.js';
 import { VaultMeshError } from '../protocol/errors.js';
-import { openCenterKey, previousKeysPath } from './center-key.js';
+import { centerKeyPath, openCenterKey, previousKeysPath } from './center-key.js';
 import { consoleLogger, type Logger } from '../lib/logger.js';
 import { createApp } from './http/app.js';
 import { limitedServerFactory, serverLimitsFromConfig } from './http/server-limits.js';
@@ -21,6 +21,8 @@ import type { CenterConfig } from './config.js';
 import { createEventBus } from './http/event-bus.js';
 import { applyEnvelope, createFleetState, type FleetState } from './fleet/fleet-state.js';
 import { createJsonlStore, writtenJournals } from './store/jsonl-store.js';
+import { createPostgresStore, storedLastSeq } from './store/postgres-store.js';
+import { databaseUrl, redactedUrl } from './store/database-url.js';
 import { createCommitFanout, perEntry, type Projection } from './store/commit-fanout.js';
 import type { StatusPolicy } from './fleet/node-status.js';
 import { createMetrics } from './http/metrics.js';
@@ -162,6 +164,16 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   chmodSync(stateDir, 0o700);
 
   // The key first: when it is missing beside existing journals, start-up refuses before writing a token.
+  // The key check looks at the log dir's journals; a log in PostgreSQL is asked too, before a key could be made.
+  if (config.store === 'postgres' && !config.newCenterKey && !existsSync(centerKeyPath(stateDir))) {
+    const lastSeq = await storedLastSeq(databaseUrl(config));
+    if (lastSeq > 0) {
+      throw new VaultMeshError(
+        'CENTER_KEY_MISSING',
+        `${centerKeyPath(stateDir)} is missing, but the database holds an envelope log (up to seq ${lastSeq}) written by a center whose key is not here. Restore the state dir from your backup (docs/OPERATIONS.md, "Backup and restore"), or check --state-dir / VAULTMESH_STATE_DIR`,
+      );
+    }
+  }
   const { key: centerKey, previousKeys: recordedKeys } = openCenterKey({ stateDir, logDir, journals: writtenJournals(logDir), newCenterKey: config.newCenterKey, log });
   if (recordedKeys.length) log.info(`trusting ${recordedKeys.length} replaced center key(s) from ${previousKeysPath(stateDir)} on the ledgers' old heads`);
   const admin = loadOrCreateAdminToken(stateDir, log);
@@ -175,22 +187,28 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   // Every consumer of stored entries, in the order they run (commit-fanout.ts), fed by the store: replay rebuilds
   // the projections, live commits feed them and then the reactors.
   const fanout = createCommitFanout({ log });
-  // The storage seam (envelope-store.ts): the only way in and out of the journals. JSONL in the log dir.
-  const store = createJsonlStore({
-    dir: logDir,
-    fsync: config.fsync,
-    repair: config.repair,
-    now,
-    log,
-    onCommit: fanout.commit,
-    heartbeatSegmentBytes: config.heartbeatSegmentBytes,
-    heartbeatRetentionDays: config.heartbeatRetentionDays,
-    summarizeHeartbeats: (throughSeq) => summarizeHeartbeats(state, throughSeq),
-    onFlush: ({ entries, fsyncMs }) => {
-      metrics.journalBatchSize.observe(entries);
-      metrics.journalFsyncSeconds.observe(fsyncMs / 1000);
-    },
-  });
+  // The storage seam (envelope-store.ts): the only way in and out of the journals. JSONL in the log dir, or
+  // PostgreSQL (postgres-store.ts); the ledgers' heads and the locks stay in the log and state dirs either way.
+  const onFlush = ({ entries, fsyncMs }: { entries: number; fsyncMs: number }) => {
+    metrics.journalBatchSize.observe(entries);
+    metrics.journalFsyncSeconds.observe(fsyncMs / 1000);
+  };
+  const store =
+    config.store === 'postgres'
+      ? createPostgresStore({ url: databaseUrl(config), now, log, onCommit: fanout.commit, onFlush, standby: config.standby, timers })
+      : createJsonlStore({
+          dir: logDir,
+          fsync: config.fsync,
+          repair: config.repair,
+          now,
+          log,
+          onCommit: fanout.commit,
+          heartbeatSegmentBytes: config.heartbeatSegmentBytes,
+          heartbeatRetentionDays: config.heartbeatRetentionDays,
+          summarizeHeartbeats: (throughSeq) => summarizeHeartbeats(state, throughSeq),
+          onFlush,
+        });
+  if (config.store === 'postgres') log.info(`envelope log in PostgreSQL at ${redactedUrl(databaseUrl(config))}`);
   const eventLog = createEventLog({ store, window: config.eventsWindow, lastSeq: () => state.lastSeq });
   // After a key rotation the last heads were signed by a previous key: accept those the operator names.
   const trustedKeys = [centerKey.publicKeyHex, ...config.previousKeys, ...recordedKeys];
@@ -367,6 +385,8 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   orchestrator?.start();
   attention.start();
   webhooks?.start();
+  // A PostgreSQL standby starts applying the leader's entries only now, with every consumer in place.
+  store.start?.();
 
   const release = () => {
     orchestrator?.stop();

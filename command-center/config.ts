@@ -21,6 +21,13 @@ export const centerConfigSchema = z.object({
   logDir: z.string().min(1).default('./logs'),
   stateDir: z.string().min(1).default('./state'),
   fsync: z.enum(['always', 'batch', 'off']).default('batch'),
+  /** Where the envelope log lives: JSONL journals in the log dir, or a PostgreSQL database (docs/SCALING.md). */
+  store: z.enum(['jsonl', 'postgres']).default('jsonl'),
+  /** `--store postgres`: the database, as a postgres:// URL, or a 0600 file holding it (keeps the password out of ps). */
+  databaseUrl: z.string().regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres:// or postgresql:// URL').optional(),
+  databaseUrlFile: z.string().min(1).optional(),
+  /** `--store postgres`: when another center holds the database, follow it as a hot standby instead of refusing to start. */
+  standby: bool.default(false),
   repair: bool.default(false),
   /** Journals exist but the state dir has no key: make a new one anyway (center-key.ts); otherwise start-up refuses. */
   newCenterKey: bool.default(false),
@@ -148,6 +155,10 @@ const ENV: Record<keyof Omit<CenterConfig, 'hostExplicit'>, string> = {
   logDir: 'VAULTMESH_LOG_DIR',
   stateDir: 'VAULTMESH_STATE_DIR',
   fsync: 'VAULTMESH_FSYNC',
+  store: 'VAULTMESH_STORE',
+  databaseUrl: 'VAULTMESH_DATABASE_URL',
+  databaseUrlFile: 'VAULTMESH_DATABASE_URL_FILE',
+  standby: 'VAULTMESH_STANDBY',
   repair: 'VAULTMESH_REPAIR',
   newCenterKey: 'VAULTMESH_NEW_CENTER_KEY',
   autoApprove: 'VAULTMESH_AUTO_APPROVE',
@@ -229,7 +240,12 @@ export function resolveCenterConfig(flags: Partial<Record<keyof CenterConfig, un
       details: detailsFromZodIssues(parsed.error.issues),
     });
   }
-  return parsed.data;
+  const config = parsed.data;
+  const urls = [config.databaseUrl, config.databaseUrlFile].filter((u) => u !== undefined).length;
+  if (config.store === 'postgres' && urls !== 1) {
+    throw new VaultMeshError('CONFIG_INVALID', `--store postgres needs exactly one of --database-url / VAULTMESH_DATABASE_URL and --database-url-file / VAULTMESH_DATABASE_URL_FILE (${urls} given)`);
+  }
+  return config;
 }
 
 export function kebab(s: string): string {

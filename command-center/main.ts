@@ -6,10 +6,22 @@ import { startOrExplain, parseCenterArgs } from './center-flags.js';
 import { startCenter } from './center.js';
 import { consoleLogger } from '../lib/logger.js';
 import { createSdNotifier } from '../lib/sd-notify.js';
+import { migrateDatabase } from '../lib/postgres-schema.js';
+import { databaseUrl } from './store/database-url.js';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
+/** `vaultmesh-cc migrate [--database-url … | --database-url-file …]`: brings a PostgreSQL store's schema up to date. */
+async function migrateCommand(argv: string[]): Promise<void> {
+  const config = parseCenterArgs([...argv.slice(0, 2), ...argv.slice(3)], { name: 'vaultmesh-cc migrate', examples: ['VAULTMESH_DATABASE_URL_FILE=/etc/vaultmesh/database-url vaultmesh-cc migrate'] }, { ...process.env, VAULTMESH_STORE: 'postgres' });
+  if (!config) return;
+  const pg = (await import('pg')).default;
+  const r = await migrateDatabase(databaseUrl(config), (url) => new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 }));
+  console.log(r.applied.length ? `schema migrated from version ${r.from} to ${r.to}: ${r.applied.map((m) => `${m.version} (${m.description})`).join(', ')}` : `schema already at version ${r.to}`);
+}
+
 async function main(argv: string[]): Promise<void> {
+  if (argv[2] === 'migrate') return migrateCommand(argv);
   const config = parseCenterArgs(argv, {
     name: 'vaultmesh-cc',
     examples: ['vaultmesh-cc                              # 127.0.0.1:8088, journals in ./logs', 'vaultmesh-cc --log-dir /var/log/vaultmesh --state-dir /var/lib/vaultmesh-cc'],

@@ -71,6 +71,7 @@ export const ERROR_CODES = {
   AGENT_LOCKED: null,
   CENTER_LOCKED: null,
   CENTER_KEY_MISSING: null,
+  SCHEMA_TOO_NEW: null,
   NO_JOIN_TOKEN: null,
   NO_KEY: null,
   BAD_KEY_FILE: null,

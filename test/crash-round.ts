@@ -33,8 +33,14 @@ export async function setupNode(url: string, token: string, nodeId: string): Pro
   return key;
 }
 
-export async function crashRound(dir: string, round: number, opts: { loadMs?: number; concurrency?: number } = {}): Promise<CrashRoundResult> {
-  const args = ['--log-dir', join(dir, 'logs'), '--state-dir', join(dir, 'state')];
+/** Where the center keeps its log (default: JSONL in `<dir>/logs`): its extra flags and how to read the heartbeats back. */
+export interface CrashStore {
+  args: string[];
+  heartbeatLines(): Promise<string[]>;
+}
+
+export async function crashRound(dir: string, round: number, opts: { loadMs?: number; concurrency?: number; store?: CrashStore } = {}): Promise<CrashRoundResult> {
+  const args = ['--log-dir', join(dir, 'logs'), '--state-dir', join(dir, 'state'), ...(opts.store?.args ?? [])];
   const cc = await spawnCenter(args);
   const token = readFileSync(join(dir, 'state', 'admin.token'), 'utf8').trim();
   const nodeId = 'crash-node';
@@ -80,7 +86,7 @@ export async function crashRound(dir: string, round: number, opts: { loadMs?: nu
   const cc2 = await spawnCenter(args);
   try {
     const torn = (cc2.output().match(/torn last line/g) ?? []).length;
-    const lines = readFileSync(join(dir, 'logs', 'heartbeats.jsonl'), 'utf8').trimEnd().split('\n').filter(Boolean);
+    const lines = opts.store ? await opts.store.heartbeatLines() : readFileSync(join(dir, 'logs', 'heartbeats.jsonl'), 'utf8').trimEnd().split('\n').filter(Boolean);
     const counts = new Map<string, number>();
     for (const l of lines) {
       const id = JSON.parse(l).id as string;

@@ -6,20 +6,9 @@ import { signReceipt, verifyCommand, type ReceiptPayload, type SignedCommand } f
 import type { KeyPair } from '../../protocol/keys.js';
 import { signRequest } from '../../protocol/request-signing.js';
 import { request } from 'undici';
+import { centerStores, storedText } from '../../test/center-stores.js';
 
 const onCleanup = cleanupAfterEach();
-
-async function center(dir?: string, overrides = {}): Promise<TestCenter> {
-  let d = dir;
-  if (!d) {
-    const t = tempDir();
-    onCleanup(t.cleanup);
-    d = t.dir;
-  }
-  const c = await startTestCenter(d, { commandRedeliverSecs: 1, ...overrides });
-  onCleanup(() => c.close());
-  return c;
-}
 
 function receipt(cmd: SignedCommand, key: KeyPair, over: Partial<ReceiptPayload> = {}) {
   const t = new Date().toISOString();
@@ -29,7 +18,22 @@ function receipt(cmd: SignedCommand, key: KeyPair, over: Partial<ReceiptPayload>
   );
 }
 
-describe('commands on the center', () => {
+describe.each(centerStores('commands on the center'))('commands on the center (%s store)', (_store, storeOverrides) => {
+  // A restart in the same dir must find the same store (for PostgreSQL: the same database).
+  const storeOf = new Map<string, Record<string, unknown>>();
+  async function center(dir?: string, overrides = {}): Promise<TestCenter> {
+    let d = dir;
+    if (!d) {
+      const t = tempDir();
+      onCleanup(t.cleanup);
+      d = t.dir;
+    }
+    if (!storeOf.has(d)) storeOf.set(d, await storeOverrides());
+    const c = await startTestCenter(d, { ...storeOf.get(d), commandRedeliverSecs: 1, ...overrides });
+    onCleanup(() => c.close());
+    return c;
+  }
+
   it('issue → long-poll delivers at once → receipt; status, signed form and receipt in GET /api/commands/:id; SSE command events', async () => {
     const c = await center();
     const node = await enrolledNode(c, 'web-01');
@@ -67,7 +71,11 @@ describe('commands on the center', () => {
 
     const list = await c.api('GET', '/api/commands?node_id=web-01&status=succeeded');
     expect(list.json.map((x: { id: string }) => x.id)).toEqual([cmd.payload.id]);
-    const lines = readFileSync(join(c.config.logDir, 'commands.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).kind);
+    const lines = (await storedText(c.config))
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l).kind)
+      .filter((k) => k === 'command' || k === 'receipt');
     expect(lines).toEqual(['command', 'command', 'receipt', 'command']);
   });
 

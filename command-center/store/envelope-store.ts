@@ -61,5 +61,10 @@ export interface EnvelopeStore extends EnvelopeReader {
   append(drafts: readonly EnvelopeDraft[]): Promise<Committed[]>;
   /** Resolves when everything appended so far is durable (or failed). */
   flush(): Promise<void>;
+  /**
+   * Called once the center is composed (after replay and the ledgers' load): a store that receives entries it did
+   * not append (a PostgreSQL standby following another center) starts handing them to `onCommit` from here on.
+   */
+  start?(): void;
   close(): Promise<void>;
 }

@@ -9,6 +9,9 @@ import { seekJournal } from '../../lib/journal/index.js';
 import { createJsonlStore } from './jsonl-store.js';
 import type { EnvelopeStore } from './envelope-store.js';
 import { quietLogger } from '../../test/helpers.js';
+import { requirePostgres, startPostgres, type TestPostgres } from '../../test/postgres.js';
+import { createPostgresStore } from './postgres-store.js';
+import { copyStore } from '../../cli/store-copy.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vm-eventlog-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -44,8 +47,24 @@ describe('seekJournal', () => {
   });
 });
 
-describe('createEventLog', () => {
-  const logDir = join(dir, 'logs');
+// The same journals read through each store: for PostgreSQL, copied into a database first (vaultmesh store copy).
+const stores: Array<[string, (logDir: string) => Promise<EnvelopeStore>]> = [['jsonl', async (logDir) => createJsonlStore({ dir: logDir, log: quietLogger, onCommit: () => {} })]];
+if (requirePostgres('createEventLog on PostgreSQL')) {
+  let server: TestPostgres | undefined;
+  afterAll(() => server?.stop());
+  stores.push([
+    'postgres',
+    async (logDir) => {
+      server ??= await startPostgres();
+      const url = await server.newDatabase();
+      await copyStore({ kind: 'jsonl', dir: logDir }, { kind: 'postgres', url });
+      return createPostgresStore({ url, log: quietLogger, onCommit: () => {} });
+    },
+  ]);
+}
+
+describe.each(stores)('createEventLog (%s store)', (storeName, openStore) => {
+  const logDir = join(dir, `logs-${storeName}`);
   const all: Envelope[] = [];
   for (let seq = 1; seq <= 60; seq++) all.push({ ...env(seq, seq % 3 === 0 ? 'heartbeat' : seq % 5 === 0 ? 'incident' : 'note', { node: seq % 2 }), ...(seq % 2 ? { node_id: '1' } : {}) });
   const byFile = (kinds: string[]) => all.filter((e) => kinds.includes(e.kind)).map((e) => canonicalJson(e) + '\n').join('');
@@ -56,7 +75,7 @@ describe('createEventLog', () => {
   let store: EnvelopeStore;
   let log: ReturnType<typeof createEventLog>;
   beforeAll(async () => {
-    store = createJsonlStore({ dir: logDir, log: quietLogger, onCommit: () => {} });
+    store = await openStore(logDir);
     await store.replay(() => {});
     log = createEventLog({ store, window: 4, lastSeq: () => 60 });
     for (const e of all) log.add(e);

@@ -2,15 +2,15 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson } from '../../protocol/canonical-json.js';
-import type { EnvelopeDraft, JournalName } from '../../protocol/envelope.js';
+import type { JournalName } from '../../protocol/envelope.js';
 import { cleanupAfterEach, quietLogger, tempDir } from '../../test/helpers.js';
-import type { Committed, EnvelopeStore, TailFrom, TailOptions } from './envelope-store.js';
+import type { Committed } from './envelope-store.js';
 import { createJsonlStore, type JsonlStoreOptions } from './jsonl-store.js';
 import { summarize } from './heartbeat-segments.js';
 import { createFleetState } from '../fleet/fleet-state.js';
+import { hb, note, scan, storeContract, T0, tailSeqs } from '../../test/store-contract.js';
 
 const onCleanup = cleanupAfterEach();
-const T0 = Date.parse('2025-03-01T00:00:00Z');
 
 async function openStore(dir: string, extra: Partial<JsonlStoreOptions> = {}) {
   const commits: Committed[][] = [];
@@ -27,22 +27,11 @@ const newDir = () => {
   return join(t.dir, 'logs');
 };
 
-const hb = (i: number): EnvelopeDraft => ({ kind: 'heartbeat', node_id: 'n1', author: 'node:n1', body: { i } });
-const note = (i: number): EnvelopeDraft => ({ kind: 'note', author: 'op', body: { i } });
-const scan = (i: number): EnvelopeDraft => ({ id: `scan-${i}`, kind: 'scan', node_id: 'n1', author: 'node:n1', body: { i } });
-
-async function tailSeqs(store: EnvelopeStore, from: TailFrom, opts?: TailOptions & { stopAfter?: number }): Promise<number[]> {
-  const out: number[] = [];
-  await store.tail(
-    from,
-    (e) => {
-      out.push(e.envelope.seq);
-      return opts?.stopAfter === undefined || out.length < opts.stopAfter;
-    },
-    opts,
-  );
-  return out;
-}
+storeContract('JSONL store', {
+  newLocation: async () => newDir(),
+  create: (dir, deps) => createJsonlStore({ dir, log: quietLogger, ...deps }),
+  onCleanup,
+});
 
 describe('JSONL store', () => {
   it('append resolves with the committed envelopes and their canonical line bytes, after onCommit saw them', async () => {
@@ -66,26 +55,6 @@ describe('JSONL store', () => {
     const { store } = await openStore(dir, { fsync: 'always', fileOps: { write: async (fh, d) => void (writes++, await fh.write(d)) } });
     await Promise.all([store.append([note(1), note(2), note(3)]), store.append([note(4)])]);
     expect(writes).toBe(2);
-  });
-
-  it('refuses to append before replay, and to replay twice', async () => {
-    const dir = newDir();
-    const store = createJsonlStore({ dir, log: quietLogger, onCommit: () => {} });
-    await expect(store.append([note(1)])).rejects.toThrow(/append before replay/);
-    await store.replay(() => {});
-    await expect(store.replay(() => {})).rejects.toThrow(/once/);
-    await store.close();
-  });
-
-  it('a restart replays what was appended, in seq order, with the same line bytes', async () => {
-    const dir = newDir();
-    const first = await openStore(dir);
-    const committed = [...(await first.store.append([note(1), hb(2)])), ...(await first.store.append([scan(3), note(4)]))];
-    await first.store.close();
-    const second = await openStore(dir);
-    expect(second.replayed).toEqual(committed);
-    expect(second.report.lastSeq).toBe(4);
-    expect((await second.store.append([note(5)]))[0]!.envelope.seq).toBe(5);
   });
 
   it('tail reads after a seq (or from a time) in seq order across journals and heartbeat segments, and stops when asked', async () => {

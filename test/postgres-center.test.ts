@@ -1,0 +1,121 @@
+import { chmodSync, cpSync, existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { assertBuilt, CC_BIN, runNode } from './process-helpers.js';
+import { cleanupAfterEach, openSse, startTestCenter, tempDir } from './helpers.js';
+import { requirePostgres, startPostgres, type TestPostgres } from './postgres.js';
+import { resolveCenterConfig } from '../command-center/config.js';
+
+const onCleanup = cleanupAfterEach();
+
+describe.skipIf(!requirePostgres('vaultmesh-cc on PostgreSQL'))('vaultmesh-cc on PostgreSQL', () => {
+  let server: TestPostgres;
+  beforeAll(async () => {
+    assertBuilt();
+    server = await startPostgres();
+  });
+  afterAll(() => server?.stop());
+
+  it('vaultmesh-cc migrate creates the schema once, from the URL in a 0600 file; a readable file is refused', async () => {
+    const url = await server.newDatabase();
+    const t = tempDir();
+    onCleanup(t.cleanup);
+    const file = join(t.dir, 'database-url');
+    writeFileSync(file, `${url}\n`, { mode: 0o644 });
+    chmodSync(file, 0o644);
+    const refused = await runNode(CC_BIN, ['migrate', '--database-url-file', file]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/INSECURE_KEY_FILE: .*database-url is accessible by group\/others \(mode 644\); run: chmod 600/);
+    chmodSync(file, 0o600);
+    const first = await runNode(CC_BIN, ['migrate', '--database-url-file', file]);
+    expect(first).toMatchObject({ code: 0, stdout: 'schema migrated from version 0 to 1: 1 (the envelope log and its seq counter)\n' });
+    const again = await runNode(CC_BIN, ['migrate'], { VAULTMESH_DATABASE_URL: url });
+    expect(again).toMatchObject({ code: 0, stdout: 'schema already at version 1\n' });
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    await c.query("INSERT INTO schema_version (version, description) VALUES (2, 'from a newer center')");
+    await c.end();
+    const newer = await runNode(CC_BIN, ['migrate', '--database-url', url]);
+    expect(newer.code).toBe(1);
+    expect(newer.stderr).toMatch(/SCHEMA_TOO_NEW: the database schema is version 2, newer than this center knows \(1\)/);
+  });
+
+  it('--store postgres needs exactly one database URL setting', () => {
+    expect(() => resolveCenterConfig({ store: 'postgres' }, {})).toThrow(/needs exactly one of --database-url/);
+    expect(() => resolveCenterConfig({ store: 'postgres', databaseUrl: 'postgres://h/db', databaseUrlFile: '/x' }, {})).toThrow(/2 given/);
+    expect(() => resolveCenterConfig({}, { VAULTMESH_STORE: 'postgres', VAULTMESH_DATABASE_URL: 'mysql://h/db' })).toThrow(/postgres:\/\/ or postgresql:\/\//);
+    expect(resolveCenterConfig({}, { VAULTMESH_STORE: 'postgres', VAULTMESH_DATABASE_URL: 'postgresql://h/db' })).toMatchObject({ store: 'postgres', databaseUrl: 'postgresql://h/db' });
+  });
+
+  it('a center on PostgreSQL journals nothing in the log dir, answers 503 while the database is down, keeps serving reads, and resumes without a restart', async () => {
+    const own = await startPostgres();
+    onCleanup(() => own.stop());
+    const t = tempDir();
+    onCleanup(t.cleanup);
+    const c = await startTestCenter(t.dir, { store: 'postgres', databaseUrl: await own.newDatabase() });
+    onCleanup(() => c.close());
+    expect((await c.api('POST', '/api/events', { kind: 'note', body: { text: 'one' } })).status).toBe(201);
+    const { readdirSync } = await import('node:fs');
+    expect(readdirSync(join(t.dir, 'logs')).filter((f) => f.endsWith('.jsonl'))).toEqual([]);
+    await own.kill9();
+    const down = await c.api('POST', '/api/events', { kind: 'note', body: { text: 'two' } });
+    expect(down.status).toBe(503);
+    expect(down.json.error.code).toBe('JOURNAL_UNAVAILABLE');
+    const listed = await c.api('GET', '/api/nodes');
+    expect(listed.status).toBe(200);
+    await own.restart();
+    const back = await c.api('POST', '/api/events', { kind: 'note', body: { text: 'three' } });
+    expect(back.status).toBe(201);
+    expect(back.json.seq).toBe(2);
+  });
+
+  it('a center whose state dir lost its key refuses to start on a database that holds a log (CENTER_KEY_MISSING), and creates no key', async () => {
+    const url = await server.newDatabase();
+    const t = tempDir();
+    onCleanup(t.cleanup);
+    const first = await startTestCenter(t.dir, { store: 'postgres', databaseUrl: url });
+    expect((await first.api('POST', '/api/events', { kind: 'note', body: { text: 'one' } })).status).toBe(201);
+    await first.close();
+    const lost = join(t.dir, 'state-lost');
+    await expect(startTestCenter(t.dir, { store: 'postgres', databaseUrl: url, stateDir: lost })).rejects.toMatchObject({ code: 'CENTER_KEY_MISSING' });
+    expect(existsSync(join(lost, 'cc-key.pem'))).toBe(false);
+    // An empty database is a first start: the key is created.
+    const fresh = await startTestCenter(t.dir, { store: 'postgres', databaseUrl: await server.newDatabase(), stateDir: lost, logDir: join(t.dir, 'logs-fresh') });
+    onCleanup(() => fresh.close());
+    expect(existsSync(join(lost, 'cc-key.pem'))).toBe(true);
+  });
+
+  it('a --standby center follows the one that writes (SSE ids are the same seqs), answers 503 to writes, and writes once the first one stops', async () => {
+    const url = await server.newDatabase();
+    const a = tempDir();
+    const b = tempDir();
+    onCleanup(a.cleanup);
+    onCleanup(b.cleanup);
+    const leader = await startTestCenter(a.dir, { store: 'postgres', databaseUrl: url });
+    onCleanup(() => leader.close());
+    expect((await leader.api('POST', '/api/events', { kind: 'note', body: { text: 'before' } })).status).toBe(201);
+    // A standby shares the center's key and admin token (a copy of the state dir), not its log dir.
+    cpSync(join(a.dir, 'state'), join(b.dir, 'state'), { recursive: true, filter: (src) => !src.endsWith('.sock') && !src.endsWith('.lock') });
+    const standby = await startTestCenter(b.dir, { store: 'postgres', databaseUrl: url, standby: true });
+    onCleanup(() => standby.close());
+    const sse = await openSse(`${standby.url}/events`, { authorization: `Bearer ${standby.adminToken}` });
+    onCleanup(() => sse.close());
+    const posted = await leader.api('POST', '/api/events', { kind: 'note', body: { text: 'after' } });
+    const seen = await sse.waitFor((e) => e.event === 'note');
+    expect([seen.id, JSON.parse(seen.data).body.text]).toEqual([String(posted.json.seq), 'after']);
+    const refused = await standby.api('POST', '/api/events', { kind: 'note', body: { text: 'on the standby' } });
+    expect([refused.status, refused.json.error.code]).toEqual([503, 'JOURNAL_UNAVAILABLE']);
+
+    await leader.close();
+    const end = Date.now() + 5000; // the standby checks the lock every second
+    let took: { status: number; json: any } | undefined;
+    while (Date.now() < end) {
+      took = await standby.api('POST', '/api/events', { kind: 'note', body: { text: 'standby writes' } });
+      if (took.status === 201) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(took!.status).toBe(201);
+    expect(took!.json.seq).toBe(posted.json.seq + 1);
+  });
+});
