@@ -6,7 +6,7 @@
 import type { CAC } from 'cac';
 import type { Writable } from 'node:stream';
 import { parseFilter, usageError, type RawFilterOptions } from '../logs/filters.js';
-import { renderCliError } from '../output.js';
+import { printOut, renderCliError, renderJsonLine } from '../output.js';
 import { computeStats, renderStatsTable } from '../logs/stats.js';
 import { tailLogs } from '../logs/tail.js';
 import { viewLogs } from '../logs/view.js';
@@ -89,7 +89,8 @@ export async function runLogs(action: string | undefined, flags: LogsFlags, deps
       case 'stats': {
         if (filter.limit !== undefined) throw usageError('--limit does not apply to stats', 'stats always covers every matching envelope; narrow it with --since/--node/--kind', 'limit');
         const report = await computeStats(common);
-        stdout.write(flags.json === true ? `${JSON.stringify(report)}\n` : `${renderStatsTable(report)}\n`);
+        // Node ids and times come from the journal as written, which anyone with access to the files may have edited.
+        printOut(flags.json === true ? `${renderJsonLine(report)}\n` : `${renderStatsTable(report)}\n`, stdout);
         return EXIT.ok;
       }
       default:

@@ -4,7 +4,7 @@
  * mechanics (filters, merging, corrupt lines, following).
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -284,6 +284,22 @@ describe('logs on a real center’s log', () => {
 });
 
 describe('logs stats', () => {
+  it('never writes a control character from a journal to the terminal, as a table or as JSON', () => {
+    // A journal edited by someone else may hold anything: the node id here carries a screen clear and a C1 CSI.
+    const dir = join(tmp, 'stats-hostile');
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir);
+    const hostile = 'web\u001b[2J\u009b31m';
+    const e = { v: 1, id: 'hb-1', seq: 1, ts: '2026-01-01T00:00:00.000Z', kind: 'heartbeat', node_id: hostile, author: `node:${hostile}`, body: heartbeatBody('web', {}) };
+    writeFileSync(join(dir, JOURNAL_FILES.heartbeats), `${canonicalJson(e)}\n`);
+    for (const args of [['stats', '--dir', dir], ['stats', '--dir', dir, '--json']]) {
+      const r = run(args);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain('web');
+      expect(r.stdout).not.toMatch(/[\u001b\u009b]/);
+    }
+  });
+
   it('honours --since and prints a table with a fleet line', () => {
     const fx = makeFixture('stats2', 100);
     const r = run(['stats', '--dir', fx.dir, '--since', '10m']);

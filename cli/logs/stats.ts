@@ -13,6 +13,7 @@ import { readEnvelope } from '../../protocol/envelope-kinds.js';
 import { SEVERITIES } from '../../protocol/scan.js';
 import { journalsForFilter, matchesFilter, type LogFilter } from './filters.js';
 import { scanJournals } from './journal-files.js';
+import { sanitize } from '../terminal-text.js';
 
 export const FINDING_SEVERITIES = SEVERITIES;
 export type SeverityCounts = Record<(typeof FINDING_SEVERITIES)[number], number>;
@@ -301,14 +302,14 @@ export function renderStatsTable(report: StatsReport): string {
     const scans = kinds.scan ?? 0;
     const commandLines = (kinds.command ?? 0) + (kinds.receipt ?? 0);
     return [
-      name,
+      sanitize(name),
       String(total),
       String(hbN),
       String(scans),
       String(commands.issued),
       String(total - hbN - scans - commandLines),
-      first ?? '-',
-      last ?? '-',
+      first === null ? '-' : sanitize(first),
+      last === null ? '-' : sanitize(last),
       hb ? formatDuration(hb.median_interval_s) : '',
       hb ? formatDuration(hb.max_gap_s) : '',
       hb ? String(hb.gaps_over_2x_median) : '',
