@@ -13,7 +13,9 @@
  *   history pages, a follower or a second replica need. Neither sees an entry before it is durable.
  * - `readLines` gives one journal's stored lines, in order and unparsed: the ledgers hash them as they are.
  */
-import type { Envelope, EnvelopeDraft, JournalName } from '../../protocol/envelope.js';
+import { canonicalJson } from '../../protocol/canonical-json.js';
+import { ENVELOPE_VERSION, journalForKind, type Envelope, type EnvelopeDraft, type JournalName } from '../../protocol/envelope.js';
+import { VaultMeshError } from '../../protocol/errors.js';
 import type { HeartbeatSummary } from './heartbeat-segments.js';
 
 /** One stored envelope: the journal it belongs to and its line as stored (RFC 8785 canonical JSON, no newline). */
@@ -67,4 +69,31 @@ export interface EnvelopeStore extends EnvelopeReader {
    */
   start?(): void;
   close(): Promise<void>;
+}
+
+/**
+ * The envelope a draft becomes once a store gives it its id, seq and time, with its journal and canonical line: the
+ * one place both stores make the bytes that are journaled, hashed into the ledgers and served.
+ * Throws VALIDATION_ERROR (400) for a draft with no canonical form (a lone surrogate), so a store that builds its
+ * entries before taking their seqs never leaves a gap.
+ */
+export function committedEntry(draft: EnvelopeDraft, id: string, seq: number, ts: string): Committed {
+  const envelope: Envelope = {
+    v: ENVELOPE_VERSION,
+    id,
+    seq,
+    ts,
+    kind: draft.kind,
+    ...(draft.node_id !== undefined ? { node_id: draft.node_id } : {}),
+    author: draft.author,
+    ...(draft.on_behalf_of !== undefined ? { on_behalf_of: draft.on_behalf_of } : {}),
+    body: draft.body,
+  };
+  let line: Buffer;
+  try {
+    line = Buffer.from(canonicalJson(envelope), 'utf8');
+  } catch (err) {
+    throw new VaultMeshError('VALIDATION_ERROR', `the envelope has no canonical JSON form: ${(err as Error).message}`, { status: 400, cause: err });
+  }
+  return { envelope, journal: journalForKind(draft.kind), line };
 }

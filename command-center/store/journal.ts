@@ -10,13 +10,12 @@ import { open, rename, type FileHandle } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
-import { canonicalJson } from '../../protocol/canonical-json.js';
-import { ENVELOPE_VERSION, JOURNAL_FILES, journalForKind, type Envelope, type EnvelopeDraft, type JournalName } from '../../protocol/envelope.js';
+import { JOURNAL_FILES, type EnvelopeDraft, type JournalName } from '../../protocol/envelope.js';
 import { VaultMeshError } from '../../protocol/errors.js';
 import { fsyncDirSync } from '../../lib/atomic-file.js';
 import { consoleLogger, type Logger } from '../../lib/logger.js';
 import { segmentName } from '../../lib/journal/index.js';
-import type { Committed } from './envelope-store.js';
+import { committedEntry, type Committed } from './envelope-store.js';
 
 export type { Committed };
 
@@ -239,29 +238,14 @@ export async function openJournal(opts: JournalOptions): Promise<Journal> {
     append(drafts) {
       if (closed) return Promise.reject(new VaultMeshError('SHUTTING_DOWN', 'the command center is shutting down', { status: 503 }));
       if (drafts.length === 0) return Promise.resolve([]);
-      // Canonicalise every draft before any seq is taken: an envelope that has no canonical form (a lone surrogate)
-      // is refused without leaving a gap in the sequence.
+      // Every draft is made canonical before any seq is taken: one with no canonical form (a lone surrogate) is
+      // refused without leaving a gap in the sequence.
       const items: Committed[] = [];
       let seq = lastSeq;
-      for (const draft of drafts) {
-        const envelope: Envelope = {
-          v: ENVELOPE_VERSION,
-          id: draft.id ?? newId(),
-          seq: ++seq,
-          ts: now().toISOString(),
-          kind: draft.kind,
-          ...(draft.node_id !== undefined ? { node_id: draft.node_id } : {}),
-          author: draft.author,
-          ...(draft.on_behalf_of !== undefined ? { on_behalf_of: draft.on_behalf_of } : {}),
-          body: draft.body,
-        };
-        let line: Buffer;
-        try {
-          line = Buffer.from(canonicalJson(envelope), 'utf8');
-        } catch (err) {
-          return Promise.reject(new VaultMeshError('VALIDATION_ERROR', `the envelope has no canonical JSON form: ${(err as Error).message}`, { status: 400, cause: err }));
-        }
-        items.push({ envelope, journal: journalForKind(draft.kind), line });
+      try {
+        for (const draft of drafts) items.push(committedEntry(draft, draft.id ?? newId(), ++seq, now().toISOString()));
+      } catch (err) {
+        return Promise.reject(err);
       }
       lastSeq = seq;
       return new Promise<Committed[]>((resolve, reject) => {

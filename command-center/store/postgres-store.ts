@@ -16,12 +16,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { canonicalJson } from '../../protocol/canonical-json.js';
-import { ENVELOPE_VERSION, journalForKind, type Envelope, type EnvelopeDraft, type JournalName } from '../../protocol/envelope.js';
+import { journalForKind, type EnvelopeDraft, type JournalName } from '../../protocol/envelope.js';
 import { isVaultMeshError, VaultMeshError } from '../../protocol/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import { parseJournalLine } from '../../lib/journal/index.js';
-import type { Committed, EnvelopeStore, ReplayReport, TailFrom, TailOptions, Visit } from './envelope-store.js';
+import { committedEntry, type Committed, type EnvelopeStore, type ReplayReport, type TailFrom, type TailOptions, type Visit } from './envelope-store.js';
 import { migrate, WRITER_LOCK } from '../../lib/postgres-schema.js';
 import { realTimers, type Timers } from '../../lib/timers.js';
 
@@ -179,20 +178,7 @@ export function createPostgresStore(opts: PostgresStoreOptions): PostgresStore {
       if (head.rowCount !== 1) throw new VaultMeshError('JOURNAL_UNAVAILABLE', `the log moved past seq ${lastSeq} without this center`, { status: 503 });
       const ts = now().toISOString();
       let seq = lastSeq;
-      const items: Committed[] = drafts.map(({ draft, id }) => {
-        const envelope: Envelope = {
-          v: ENVELOPE_VERSION,
-          id,
-          seq: ++seq,
-          ts,
-          kind: draft.kind,
-          ...(draft.node_id !== undefined ? { node_id: draft.node_id } : {}),
-          author: draft.author,
-          ...(draft.on_behalf_of !== undefined ? { on_behalf_of: draft.on_behalf_of } : {}),
-          body: draft.body,
-        };
-        return { envelope, journal: journalForKind(draft.kind), line: Buffer.from(canonicalJson(envelope), 'utf8') };
-      });
+      const items: Committed[] = drafts.map(({ draft, id }) => committedEntry(draft, id, ++seq, ts));
       await c.query(
         `INSERT INTO envelopes (seq, journal, kind, id, author, node_id, ts, line)
          SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::bytea[])`,
@@ -465,9 +451,9 @@ export function createPostgresStore(opts: PostgresStoreOptions): PostgresStore {
         const id = draft.id ?? newId();
         // Refused before any seq is taken: an envelope with no canonical form (a lone surrogate) never reaches a batch.
         try {
-          canonicalJson({ v: ENVELOPE_VERSION, id, seq: 1, ts: '', kind: draft.kind, author: draft.author, body: draft.body });
+          committedEntry(draft, id, 1, '');
         } catch (err) {
-          return Promise.reject(new VaultMeshError('VALIDATION_ERROR', `the envelope has no canonical JSON form: ${(err as Error).message}`, { status: 400, cause: err }));
+          return Promise.reject(err);
         }
         items.push({ draft, id });
       }
