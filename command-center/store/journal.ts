@@ -16,6 +16,7 @@ import { fsyncDirSync } from '../../lib/atomic-file.js';
 import { consoleLogger, type Logger } from '../../lib/logger.js';
 import { segmentName } from '../../lib/journal/index.js';
 import { committedEntry, type Committed } from './envelope-store.js';
+import { createDrainLoop } from './drain-loop.js';
 
 export type { Committed };
 
@@ -107,7 +108,6 @@ export async function openJournal(opts: JournalOptions): Promise<Journal> {
 
   let lastSeq = opts.lastSeq ?? 0;
   let queue: Pending[] = [];
-  let flushing: Promise<void> | undefined;
   let closed = false;
 
   /**
@@ -221,15 +221,7 @@ export async function openJournal(opts: JournalOptions): Promise<Journal> {
     }
   }
 
-  function kick(): void {
-    if (flushing) return;
-    flushing = new Promise<void>((resolve) => setImmediate(resolve))
-      .then(drain)
-      .finally(() => {
-        flushing = undefined;
-        if (queue.length) kick();
-      });
-  }
+  const loop = createDrainLoop(drain, () => queue.length > 0);
 
   return {
     get lastSeq() {
@@ -250,15 +242,15 @@ export async function openJournal(opts: JournalOptions): Promise<Journal> {
       lastSeq = seq;
       return new Promise<Committed[]>((resolve, reject) => {
         queue.push({ items, resolve, reject });
-        kick();
+        loop.kick();
       });
     },
     async flush() {
-      while (flushing) await flushing;
+      await loop.idle();
     },
     async close() {
       closed = true;
-      while (flushing) await flushing;
+      await loop.idle();
       for (const f of files.values()) await f.fh.close();
     },
   };

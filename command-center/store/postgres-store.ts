@@ -21,6 +21,7 @@ import { isVaultMeshError, VaultMeshError } from '../../protocol/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import { parseJournalLine } from '../../lib/journal/index.js';
 import { committedEntry, type Committed, type EnvelopeStore, type ReplayReport, type TailFrom, type TailOptions, type Visit } from './envelope-store.js';
+import { createDrainLoop } from './drain-loop.js';
 import { migrate, WRITER_LOCK } from '../../lib/postgres-schema.js';
 import { realTimers, type Timers } from '../../lib/timers.js';
 
@@ -98,7 +99,6 @@ export function createPostgresStore(opts: PostgresStoreOptions): PostgresStore {
   let replayed = false;
   let closed = false;
   let queue: Pending[] = [];
-  let flushing: Promise<void> | undefined;
   let role: StoreRole = 'leader';
   const timers = opts.timers ?? realTimers;
   const followPollMs = opts.followPollMs ?? 1000;
@@ -228,15 +228,7 @@ export function createPostgresStore(opts: PostgresStoreOptions): PostgresStore {
     }
   }
 
-  function kick(): void {
-    if (flushing) return;
-    flushing = new Promise<void>((resolve) => setImmediate(resolve))
-      .then(drain)
-      .finally(() => {
-        flushing = undefined;
-        if (queue.length) kick();
-      });
-  }
+  const loop = createDrainLoop(drain, () => queue.length > 0);
 
   /** Pages through stored rows in seq order (or reverse) while `visit` wants more. */
   async function page(where: string, params: unknown[], order: 'ASC' | 'DESC', visit: (row: Row) => boolean): Promise<void> {
@@ -459,7 +451,7 @@ export function createPostgresStore(opts: PostgresStoreOptions): PostgresStore {
       }
       return new Promise<Committed[]>((resolve, reject) => {
         queue.push({ items, resolve, reject });
-        kick();
+        loop.kick();
       });
     },
 
@@ -480,14 +472,14 @@ export function createPostgresStore(opts: PostgresStoreOptions): PostgresStore {
     },
 
     async flush() {
-      while (flushing) await flushing;
+      await loop.idle();
     },
 
     async close() {
       if (closed) return;
       closed = true;
       if (pollTimer !== undefined) timers.clearTimeout(pollTimer);
-      while (flushing) await flushing;
+      await loop.idle();
       const l = listener;
       listener = undefined;
       await l?.end().catch(() => undefined);
