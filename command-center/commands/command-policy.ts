@@ -3,12 +3,10 @@
  * (`--policy` / VAULTMESH_POLICY; default the shipped `systemd/policy.json`). The center refuses to sign anything
  * outside it; agents enforce their own local allowlist as well (defence in depth). `checkPolicy` is pure.
  */
-import { readFileSync } from 'node:fs';
-import { readAssetText } from '../../lib/assets.js';
 import { z } from 'zod';
+import { loadConfigFile, parseConfigValue } from '../config-file.js';
 import { UNIT_ACTIONS } from '../../protocol/actions.js';
 import { actionNameSchema, type CommandArgs } from '../../protocol/command.js';
-import { VaultMeshError, detailsFromZodIssues } from '../../protocol/errors.js';
 
 /** A unit pattern: an exact unit name, `*` (any unit) or a prefix ending in `*` (`vaultmesh-*`). */
 const unitPatternSchema = z.string().regex(/^(?:\*|[A-Za-z0-9][A-Za-z0-9@._:-]{0,127}\*?)$/, 'must be a unit name, a prefix ending in *, or *');
@@ -37,30 +35,12 @@ export type CommandPolicy = z.infer<typeof commandPolicySchema>;
 export type PolicyDecision = { ok: true } | { ok: false; code: 'NO_PROFILE' | 'ACTION_NOT_ALLOWED' | 'UNIT_NOT_ALLOWED'; reason: string };
 
 export function parsePolicy(value: unknown, source = 'policy'): CommandPolicy {
-  const r = commandPolicySchema.safeParse(value);
-  if (!r.success) {
-    const i = r.error.issues[0]!;
-    throw new VaultMeshError('CONFIG_INVALID', `${source}: ${i.path.join('.')}: ${i.message}`, { details: detailsFromZodIssues(r.error.issues) });
-  }
-  return r.data;
+  return parseConfigValue(commandPolicySchema, value, source);
 }
 
 /** Reads `path`, or without one the shipped default `systemd/policy.json` (a package asset, lib/assets.ts). */
 export function loadPolicyFile(path?: string): CommandPolicy {
-  if (path === undefined) return parsePolicy(JSON.parse(readAssetText('systemd/policy.json')), 'systemd/policy.json');
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (cause) {
-    throw new VaultMeshError('CONFIG_INVALID', `cannot read policy file ${path}: ${(cause as Error).message}`, { cause });
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (cause) {
-    throw new VaultMeshError('CONFIG_INVALID', `policy file ${path} is not JSON: ${(cause as Error).message}`, { cause });
-  }
-  return parsePolicy(json, path);
+  return loadConfigFile(commandPolicySchema, 'policy', 'systemd/policy.json', path);
 }
 
 /** Whether `unit` matches one of the policy's unit patterns (exact, `*`, or a prefix ending in `*`). */

@@ -4,12 +4,10 @@
  * `systemd/schedule.json`). It says what is *wanted*; whether it is *allowed* stays the command policy's call
  * (command-policy.ts), applied by the normal command path when the orchestrator issues.
  */
-import { readFileSync } from 'node:fs';
-import { readAssetText } from '../../lib/assets.js';
 import { z } from 'zod';
+import { loadConfigFile, parseConfigValue } from '../config-file.js';
 import { parseActionArgs } from '../../protocol/actions.js';
 import { actionNameSchema, type CommandArgs } from '../../protocol/command.js';
-import { VaultMeshError, detailsFromZodIssues } from '../../protocol/errors.js';
 
 export const scheduleEntrySchema = z
   .object({
@@ -58,28 +56,10 @@ export function schedulesFor(file: ScheduleFile, osProfile: string): readonly Sc
 }
 
 export function parseSchedule(value: unknown, source = 'schedule'): ScheduleFile {
-  const r = scheduleFileSchema.safeParse(value);
-  if (!r.success) {
-    const i = r.error.issues[0]!;
-    throw new VaultMeshError('CONFIG_INVALID', `${source}: ${i.path.join('.')}: ${i.message}`, { details: detailsFromZodIssues(r.error.issues) });
-  }
-  return r.data;
+  return parseConfigValue(scheduleFileSchema, value, source);
 }
 
 /** Reads `path`, or without one the shipped default `systemd/schedule.json` (a package asset, lib/assets.ts). */
 export function loadScheduleFile(path?: string): ScheduleFile {
-  if (path === undefined) return parseSchedule(JSON.parse(readAssetText('systemd/schedule.json')), 'systemd/schedule.json');
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (cause) {
-    throw new VaultMeshError('CONFIG_INVALID', `cannot read schedule file ${path}: ${(cause as Error).message}`, { cause });
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (cause) {
-    throw new VaultMeshError('CONFIG_INVALID', `schedule file ${path} is not JSON: ${(cause as Error).message}`, { cause });
-  }
-  return parseSchedule(json, path);
+  return loadConfigFile(scheduleFileSchema, 'schedule', 'systemd/schedule.json', path);
 }
