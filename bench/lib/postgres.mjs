@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cpuSecondsOf } from './proc.mjs';
 
-export const PG_BIN = '/usr/lib/postgresql/15/bin';
+/** Where initdb and postgres are; VAULTMESH_BENCH_PG_BIN for another install. */
+export const PG_BIN = process.env.VAULTMESH_BENCH_PG_BIN ?? '/usr/lib/postgresql/15/bin';
 const START_MS = 60_000;
 const asRoot = process.getuid?.() === 0;
 const wrap = (cmd, args) => (asRoot ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args]);
