@@ -109,13 +109,12 @@ describe.skipIf(!requirePostgres('PostgreSQL failover under a running center'))(
     };
     const pause = () => new Promise((r) => setTimeout(r, 20)); // after a 503: a real agent backs off too
     const workers = [
-      ...nodes.map(async (node, n) => {
+      ...nodes.map(async (node) => {
         for (let i = 0; !done(); i++) {
           const sentAt = elapsed();
           const r = await node.send('POST', '/api/agent/heartbeat', heartbeatBody(node.id, { id: `${node.id}-hb-${i}` }));
           record(sentAt, r.status, r.json, 200);
           if (r.status !== 200) await pause();
-          void n;
         }
       }),
       (async () => {
