@@ -8,15 +8,15 @@
  *
  * What must hold: every acknowledged envelope is in the promoted database at the seq it was acknowledged with, the
  * seq is gapless, writes answered 503 JOURNAL_UNAVAILABLE (never another 5xx) during the gap and 200/201 after it,
- * and the center's state equals what a fresh center replays from the new primary.
+ * and the state of every center equals what a fresh center replays from the new primary.
  */
-import { readFileSync } from 'node:fs';
+import { cpSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { request } from 'undici';
 import { assertBuilt, spawnCenter, type CenterProcess } from './process-helpers.js';
-import { cleanupAfterEach, enrolledNode, heartbeatBody, tempDir, type TestCenter, type TestNode } from './helpers.js';
+import { cleanupAfterEach, enrolledNode, heartbeatBody, tempDir, testNode, type TestCenter, type TestNode } from './helpers.js';
 import { requirePostgres } from './postgres.js';
 import { startReplicatedPostgres, type ReplicatedPostgres } from './postgres-replication.js';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
@@ -29,6 +29,15 @@ const AFTER_REPOINT = 100;
 const LOAD_MS = 30_000;
 /** How long replication is stalled before the primary is lost. */
 const STALL_MS = 400;
+/**
+ * Center processes on the one database, agents spread over them (node k → center k mod REPLICAS), notes round
+ * robin. Today one center writes and the others need `--standby` (they refuse writes, and whichever center takes
+ * the writer lock on the new primary first becomes the writer: docs/SCALING.md, "Failure modes"), so this is 1;
+ * with replicas that all write, raise it and drop the `--standby`.
+ */
+const REPLICAS = 1;
+const REPLICA_ARGS: string[] = ['--standby'];
+const CATCH_UP_MS = 5000;
 
 interface Ack {
   id: string;
@@ -52,6 +61,17 @@ function adminClient(url: string, token: string): Pick<TestCenter, 'url' | 'api'
       return { status: res.statusCode, json: text ? JSON.parse(text) : undefined, headers: res.headers };
     },
   };
+}
+
+/** Waits (bounded) until `check` holds on every center: followers apply what another center committed. */
+async function converged<A>(centers: A[], check: (c: A) => Promise<boolean>): Promise<void> {
+  const end = Date.now() + CATCH_UP_MS;
+  for (const c of centers) {
+    while (!(await check(c))) {
+      if (Date.now() > end) throw new Error(`a center did not catch up within ${CATCH_UP_MS} ms`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
 }
 
 async function stopCenter(c: CenterProcess): Promise<void> {
@@ -79,14 +99,25 @@ describe.skipIf(!requirePostgres('PostgreSQL failover under a running center'))(
     const db = await rep.newDatabase();
     const t = tempDir();
     onCleanup(t.cleanup);
-    const centerArgs = ['--store', 'postgres', '--log-dir', join(t.dir, 'logs'), '--state-dir', join(t.dir, 'state')];
+    const centerArgs = (i: number) => ['--store', 'postgres', '--log-dir', join(t.dir, `c${i}`, 'logs'), '--state-dir', join(t.dir, `c${i}`, 'state')];
     // One generator on 127.0.0.1 for every node: the per-IP limits would measure themselves, not the failover.
-    const env = { VAULTMESH_RATE_LIMIT: '0' };
-    const center = await spawnCenter(centerArgs, { ...env, VAULTMESH_DATABASE_URL: `postgres://postgres@127.0.0.1:${proxy.port}/${db}` });
-    onCleanup(() => stopCenter(center));
-    const admin = adminClient(center.url, readFileSync(join(t.dir, 'state', 'admin.token'), 'utf8').trim());
+    const env = { VAULTMESH_RATE_LIMIT: '0', VAULTMESH_DATABASE_URL: `postgres://postgres@127.0.0.1:${proxy.port}/${db}` };
+    const centers: CenterProcess[] = [];
+    for (let i = 0; i < REPLICAS; i++) {
+      // Replicas share the center's key and admin token (a copy of the state dir), not its log dir.
+      if (i > 0) cpSync(join(t.dir, 'c0', 'state'), join(t.dir, `c${i}`, 'state'), { recursive: true, filter: (src) => !src.endsWith('.sock') && !src.endsWith('.lock') });
+      const c = await spawnCenter([...centerArgs(i), ...(i > 0 ? REPLICA_ARGS : [])], env);
+      onCleanup(() => stopCenter(c));
+      centers.push(c);
+    }
+    const token = readFileSync(join(t.dir, 'c0', 'state', 'admin.token'), 'utf8').trim();
+    const admins = centers.map((c) => adminClient(c.url, token));
     const nodes: TestNode[] = [];
-    for (let i = 0; i < NODES; i++) nodes.push(await enrolledNode(admin as TestCenter, `fo-${i}`));
+    for (let i = 0; i < NODES; i++) {
+      const enrolled = await enrolledNode(admins[0] as TestCenter, `fo-${i}`);
+      nodes.push(testNode(centers[i % REPLICAS]!, enrolled.id, enrolled.key));
+    }
+    await converged(admins, (a) => a.api('GET', '/api/nodes').then((r) => r.json.length === NODES));
 
     // The load: one worker per node (signed heartbeats) and one operator (notes), each one request at a time.
     const acks: Ack[] = [];
@@ -120,7 +151,7 @@ describe.skipIf(!requirePostgres('PostgreSQL failover under a running center'))(
       (async () => {
         for (let i = 0; !done(); i++) {
           const sentAt = elapsed();
-          const r = await admin.api('POST', '/api/events', { kind: 'note', body: { text: `note ${i} (${phase})` } });
+          const r = await admins[i % REPLICAS]!.api('POST', '/api/events', { kind: 'note', body: { text: `note ${i} (${phase})` } });
           record(sentAt, r.status, r.json, 201);
           if (r.status !== 201) await pause();
         }
@@ -172,16 +203,17 @@ describe.skipIf(!requirePostgres('PostgreSQL failover under a running center'))(
         `(promote + re-point ${(repointAt - killAt).toFixed(0)} ms), statuses ${JSON.stringify(statuses)}`,
     );
 
-    // The center that lived through it equals a fresh replay of the new primary.
-    const live = { nodes: (await admin.api('GET', '/api/nodes')).json, notes: (await admin.api('GET', '/api/events?kind=note&limit=1000')).json };
-    expect(live.nodes).toHaveLength(NODES);
+    // Every center that lived through it equals a fresh replay of the new primary.
+    const stateOf = async (a: Pick<TestCenter, 'api'>) => ({ nodes: (await a.api('GET', '/api/nodes')).json, notes: (await a.api('GET', '/api/events?kind=note&limit=1000')).json });
+    await converged(admins, async (a) => (await a.api('GET', '/healthz')).json.seq === head);
+    const live = await Promise.all(admins.map(stateOf));
+    expect(live[0]!.nodes).toHaveLength(NODES);
     // Notes whose answer was lost in the gap may be there too: at least every acknowledged one is.
-    expect(live.notes.items.length).toBeGreaterThanOrEqual(acks.filter((a) => !a.id.includes('-hb-')).length);
-    await stopCenter(center);
-    const fresh = await spawnCenter(centerArgs, { ...env, VAULTMESH_DATABASE_URL: promotedUrl });
+    expect(live[0]!.notes.items.length).toBeGreaterThanOrEqual(acks.filter((a) => !a.id.includes('-hb-')).length);
+    for (const c of centers) await stopCenter(c);
+    const fresh = await spawnCenter(centerArgs(0), { ...env, VAULTMESH_DATABASE_URL: promotedUrl });
     onCleanup(() => stopCenter(fresh));
-    const freshAdmin = adminClient(fresh.url, readFileSync(join(t.dir, 'state', 'admin.token'), 'utf8').trim());
-    const replayed = { nodes: (await freshAdmin.api('GET', '/api/nodes')).json, notes: (await freshAdmin.api('GET', '/api/events?kind=note&limit=1000')).json };
-    expect(replayed).toEqual(live);
+    const replayed = await stateOf(adminClient(fresh.url, token));
+    for (const l of live) expect(replayed).toEqual(l);
   }, 90_000);
 });
