@@ -4,6 +4,9 @@
  * `runuser`), which owns the temp dir. `stop()` ends it and removes the dir; a process exit ends it too, so a failing
  * or interrupted file leaves no server behind.
  *
+ * `standbyOf` makes the server a streaming standby of another (test/postgres-replication.ts builds a primary with a
+ * synchronous standby from two of these).
+ *
  * Suites guard themselves with `requirePostgres(suite)`: under CI a missing postgresql-15 fails the run.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -220,7 +223,8 @@ function runTool(cmd: string, args: string[], timeoutMs: number): Promise<{ stat
       clearTimeout(timer);
       resolve({ status: null, stderr, error });
     });
-    child.once('exit', (status) => {
+    child.once('close', (status) => {
+      // 'close', not 'exit': stderr is read to its end.
       clearTimeout(timer);
       resolve({ status, stderr });
     });
