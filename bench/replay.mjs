@@ -2,7 +2,7 @@
 /**
  * Replay benchmark (run `npm run build` first; it imports dist/):
  *  - 1,000,000 heartbeat lines from 10,000 nodes (plus their 10,000 enrollments in events.jsonl), canonical
- *    envelopes exactly as the journal writes them, generated once into bench/out/replay-1m/ and reused.
+ *    envelopes exactly as the journal writes them, generated once by bench/lib/replay-log.mjs and reused.
  *  - replayJournals + applyEnvelope (dist/) vs a plain readline + JSON.parse loop over the same files: ratio of
  *    throughputs (target ≥ 0.7), MiB/s of both, and RSS after replay (target ≤ 400 MB for 10,000 nodes).
  *  - the real center starting on that log dir (replay + bus ring + event windows + ledgers), its replay time and RSS.
@@ -14,86 +14,22 @@
  * VAULTMESH_BENCH_REPLAY_NODES (default 10000) shrink it.
  */
 import { spawn } from 'node:child_process';
-import { createReadStream, createWriteStream, existsSync, linkSync, mkdirSync, copyFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
-import { once } from 'node:events';
+import { createReadStream, linkSync, mkdirSync, copyFileSync, rmSync, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ROOT, dist, startCenterProcess } from './lib/center-process.mjs';
 import { round } from './lib/stats.mjs';
+import { REPLAY_JOURNALS as JOURNALS, ensureReplayLog, replayLogDir } from './lib/replay-log.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
 const LINES = Number(process.env.VAULTMESH_BENCH_REPLAY_LINES ?? 1_000_000);
 const NODES = Number(process.env.VAULTMESH_BENCH_REPLAY_NODES ?? 10_000);
-const OUT = join(ROOT, 'bench', 'out', `replay-${LINES}-${NODES}`);
-const T0 = Date.UTC(2025, 0, 1);
+const OUT = replayLogDir(LINES, NODES);
 const CHILD_MS = 120_000;
 
-const nodeId = (i) => `node-${String(i).padStart(5, '0')}`;
+const ensureJournals = async (log) => (await ensureReplayLog({ lines: LINES, nodes: NODES, log })).generated;
 
-/** A canonical heartbeat envelope line (keys sorted, as RFC 8785 writes them). */
-function heartbeatLine(seq, i) {
-  const n = i % NODES;
-  const id = nodeId(n);
-  const ts = new Date(T0 + Math.floor(i / NODES) * 30_000 + (n % 30_000)).toISOString();
-  const load = ((i * 7) % 400) / 100;
-  return (
-    `{"author":"node:${id}","body":{"agent_version":"0.1.0","cloudflare_ok":true,"hostname":"${id}.example","id":"${id}-hb-${i}",` +
-    `"metrics":{"disk_total_bytes":100000000000,"disk_used_bytes":${40_000_000_000 + (i % 1000) * 1_000_000},"load":[${load},0.5,0.25],` +
-    `"mem_total_bytes":8000000000,"mem_used_bytes":${2_000_000_000 + (i % 997) * 1_000_000},"uptime_s":${86400 + i}},` +
-    `"node_id":"${id}","os_profile":"debian","services_ok":true,"timestamp":"${ts}","vaultmesh_root":"/var/lib/vaultmesh"},` +
-    `"id":"${id}-hb-${i}","kind":"heartbeat","node_id":"${id}","seq":${seq},"ts":"${ts}","v":1}`
-  );
-}
-
-async function writeLines(file, n, lineOf) {
-  const out = createWriteStream(file);
-  let chunk = [];
-  for (let i = 0; i < n; i++) {
-    chunk.push(lineOf(i));
-    if (chunk.length === 2000) {
-      if (!out.write(chunk.join('\n') + '\n')) await once(out, 'drain');
-      chunk = [];
-    }
-  }
-  if (chunk.length) out.write(chunk.join('\n') + '\n');
-  out.end();
-  await once(out, 'finish');
-}
-
-/** Generates the journal set once (in a temp dir renamed into place, so an interrupted run is not reused). */
-async function ensureJournals(log) {
-  if (existsSync(join(OUT, 'heartbeats.jsonl'))) return false;
-  const { canonicalJson } = await dist('protocol/canonical-json.js');
-  const { generateKeyPair } = await dist('protocol/keys.js');
-  // The template must produce exactly what the journal writes.
-  const sample = heartbeatLine(NODES + 1, 12345);
-  if (canonicalJson(JSON.parse(sample)) !== sample) throw new Error('heartbeatLine is not canonical JSON');
-  const tmp = `${OUT}.tmp-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
-  const key = generateKeyPair(); // one key for all: replay never verifies signatures
-  const ts = new Date(T0 - 3_600_000).toISOString();
-  await writeLines(join(tmp, 'events.jsonl'), NODES, (i) =>
-    canonicalJson({
-      v: 1,
-      id: `enroll-${i}`,
-      seq: i + 1,
-      ts,
-      kind: 'enrollment',
-      node_id: nodeId(i),
-      author: `node:${nodeId(i)}`,
-      body: { action: 'request', token_id: 'bench', hostname: `${nodeId(i)}.example`, os_profile: 'debian', public_key: key.publicKeyHex, key_id: key.keyId, agent_version: '0.1.0', facts: {}, auto_approved: true },
-    }),
-  );
-  await writeLines(join(tmp, 'heartbeats.jsonl'), LINES, (i) => heartbeatLine(NODES + 1 + i, i));
-  mkdirSync(join(ROOT, 'bench', 'out'), { recursive: true });
-  renameSync(tmp, OUT);
-  log(`generated ${OUT}`);
-  return true;
-}
-
-const JOURNALS = ['events.jsonl', 'heartbeats.jsonl'];
 
 // ---- child side: one measurement per process ----
 async function child(mode, dir) {

@@ -33,6 +33,7 @@ export const MODULES = [
   { id: 'events', file: 'events.mjs', budgetS: 90, env: { VAULTMESH_BENCH_EVENTS: '500000' }, what: 'GET/POST /api/events over a large events.jsonl' },
   { id: 'commands', file: 'commands.mjs', budgetS: 60, what: 'signed command round trip' },
   { id: 'console', file: 'console.mjs', budgetS: 45, what: 'console first render and fragment rate' },
+  { id: 'postgres', file: 'postgres.mjs', budgetS: 240, env: { VAULTMESH_BENCH_PG_REPLAY_LINES: '200000' }, what: 'PostgreSQL store vs JSONL: ingest, bytes per envelope, start-up replay' },
   { id: 'logs', file: 'logs.mjs', budgetS: 150, env: { VAULTMESH_BENCH_MB: '256' }, what: 'vaultmesh logs vs jq' },
 ];
 

@@ -4,10 +4,13 @@
  * `runuser`), which owns the temp dir. `stop()` ends it and removes the dir; a process exit ends it too, so a failing
  * or interrupted file leaves no server behind.
  *
+ * `standbyOf` makes the server a streaming standby of another (test/postgres-replication.ts builds a primary with a
+ * synchronous standby from two of these).
+ *
  * Suites guard themselves with `requirePostgres(suite)`: under CI a missing postgresql-15 fails the run.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,8 +38,11 @@ export interface TestPostgres {
   newDatabase(): Promise<string>;
   /** The postmaster's pid (not runuser's). */
   pid: number;
-  /** SIGKILL the postmaster, as a crashed machine would. */
-  kill9(): Promise<void>;
+  /**
+   * SIGKILL the postmaster. Its backends notice and exit on their own; with `backends` they are killed too, in the
+   * same instant, as when the machine is lost (no backend gets to finish anything).
+   */
+  kill9(opts?: { backends?: boolean }): Promise<void>;
   /** Start it again on the same dir and port (after kill9 or stop({ keep: true })). */
   restart(): Promise<void>;
   /** Fast shutdown; removes the dir unless `keep`. */
@@ -78,21 +84,37 @@ function killAllOnExit(): void {
   });
 }
 
-export async function startPostgres(opts: { settings?: Record<string, string> } = {}): Promise<TestPostgres> {
+export interface StartOptions {
+  /** `-c` settings over the harness's defaults. */
+  settings?: Record<string, string>;
+  /**
+   * Make this server a streaming standby of the one on `port` (loopback): its data dir is a `pg_basebackup` of that
+   * server, with `standby.signal`; it connects as `application_name = name`, which is what the primary's
+   * `synchronous_standby_names` lists.
+   */
+  standbyOf?: { port: number; name: string };
+}
+
+export async function startPostgres(opts: StartOptions = {}): Promise<TestPostgres> {
   killAllOnExit();
   const dir = mkdtempSync(join(tmpdir(), 'vm-pg-'));
   const data = join(dir, 'data');
   dirs.add(dir);
   if (asRoot) chownSync(dir, pgUid(), pgGid());
-  const [initCmd, initArgs] = wrap(join(PG_BIN, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync']);
-  const init = spawnSync(initCmd, initArgs, { encoding: 'utf8', timeout: START_TIMEOUT_MS });
+  // A standby starts from a base backup of its primary (-R writes standby.signal); a primary from initdb.
+  const [initCmd, initArgs] = opts.standbyOf
+    ? wrap(join(PG_BIN, 'pg_basebackup'), ['-h', '127.0.0.1', '-p', String(opts.standbyOf.port), '-U', 'postgres', '-D', data, '-R', '-X', 'stream', '--no-sync', '-c', 'fast'])
+    : wrap(join(PG_BIN, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync']);
+  // Not spawnSync: a base backup may stream through a proxy that lives on this process's event loop.
+  const init = await runTool(initCmd, initArgs, START_TIMEOUT_MS);
   if (init.status !== 0) {
     rmSync(dir, { recursive: true, force: true });
-    throw new Error(`initdb failed (${init.status}): ${init.stderr || init.error?.message}`);
+    throw new Error(`${opts.standbyOf ? 'pg_basebackup' : 'initdb'} failed (${init.status}): ${init.stderr || init.error?.message}`);
   }
   const port = await freePort();
   // fsync off: these tests kill processes, not machines; the page cache survives a killed postmaster.
-  const settings = { listen_addresses: '127.0.0.1', unix_socket_directories: dir, fsync: 'off', max_connections: '100', ...opts.settings };
+  const settings: Record<string, string> = { listen_addresses: '127.0.0.1', unix_socket_directories: dir, fsync: 'off', max_connections: '100', ...opts.settings };
+  if (opts.standbyOf) settings.primary_conninfo = `host=127.0.0.1 port=${opts.standbyOf.port} user=postgres application_name=${opts.standbyOf.name}`;
   let child: ChildProcess & { postmasterPid?: number };
   let pid = 0;
 
@@ -114,7 +136,8 @@ export async function startPostgres(opts: { settings?: Record<string, string> } 
       const onData = (chunk: Buffer) => {
         log += chunk.toString();
         if (log.length > 64 * 1024) log = log.slice(-32 * 1024);
-        if (/database system is ready to accept connections/.test(log)) {
+        // A standby says "ready to accept read-only connections".
+        if (/database system is ready to accept (read-only )?connections/.test(log)) {
           clearTimeout(timer);
           child.stderr!.off('data', onData);
           child.removeAllListeners('exit');
@@ -156,8 +179,16 @@ export async function startPostgres(opts: { settings?: Record<string, string> } 
       }
       return `postgres://postgres@127.0.0.1:${port}/${name}`;
     },
-    async kill9() {
+    async kill9(killOpts = {}) {
+      const backends = killOpts.backends ? childrenOf(pid) : [];
       process.kill(pid, 'SIGKILL');
+      for (const p of backends) {
+        try {
+          process.kill(p, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+      }
       await exited();
     },
     async restart() {
@@ -180,6 +211,41 @@ export async function startPostgres(opts: { settings?: Record<string, string> } 
       }
     },
   };
+}
+
+function runTool(cmd: string, args: string[], timeoutMs: number): Promise<{ status: number | null; stderr: string; error?: Error }> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      resolve({ status: null, stderr, error });
+    });
+    child.once('close', (status) => {
+      // 'close', not 'exit': stderr is read to its end.
+      clearTimeout(timer);
+      resolve({ status, stderr });
+    });
+  });
+}
+
+/** The pids whose parent is `pid` (from /proc), e.g. a postmaster's backends, walsender and background workers. */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      // Fields after the parenthesised command name: state, then ppid.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) out.push(Number(name));
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return out;
 }
 
 function pgUid(): number {
