@@ -77,9 +77,7 @@ function stateDirOf(opts: ApiOptions, env: NodeJS.ProcessEnv): string {
   return opts.stateDir ?? (env.VAULTMESH_STATE_DIR || './state');
 }
 
-/** The flags that choose the transport, shared by every command that calls the API (`.option(...ADMIN_SOCKET_OPTION)`). */
-export const ADMIN_SOCKET_OPTION = ['--admin-socket <path>', "The center's admin socket (VAULTMESH_ADMIN_SOCKET; default <state-dir>/admin.sock when it exists and no --cc-url is given)"] as const;
-export const ADMIN_SOCKET_OFF_OPTION = ['--admin-socket-off', 'Never use the admin socket; go over TCP (VAULTMESH_ADMIN_SOCKET_OFF)'] as const;
+export { ADMIN_SOCKET_OFF_OPTION, ADMIN_SOCKET_OPTION } from './api-flags.js';
 
 /** The API options of a command's flags (cac camel-cases them). */
 export function apiOptionsFromFlags(f: { ccUrl?: unknown; stateDir?: unknown; token?: unknown; adminSocket?: unknown; adminSocketOff?: unknown }): ApiOptions {
