@@ -7,9 +7,14 @@
  * and any message a client never got. The clients run in this process, so their own event loop's delay counts
  * against the figure (conservative).
  *
+ * The append → receipt figure includes making the envelope durable (fdatasync) before it is published; the
+ * journal's own append → durable mean is reported beside it, so the fan-out's share is visible.
+ *
  *   node bench/sse-fanout.mjs                    # prints a table
  *   import { run } from './bench/sse-fanout.mjs' # rows { name, value, unit, baseline?, ratio? }
  * Bounded: ≈ 20-40 s. VAULTMESH_BENCH_SSE_CLIENTS (default 1000), VAULTMESH_BENCH_SSE_POSTS (default 40).
+ * VAULTMESH_BENCH_SSE_BASELINE_DIST=<another build's dist/> runs the same measurement first against that build
+ * (e.g. main's) and reports the p99 against it (before/after in one run; twice as long).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,7 +22,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { enrollViaApi, makeNodes, protocol, signedHeartbeat } from './lib/agents.mjs';
-import { startCenterProcess } from './lib/center-process.mjs';
+import { histogramMean, spawnServer, startCenterProcess, BENCH_ENV } from './lib/center-process.mjs';
+import { readFileSync } from 'node:fs';
 import { openSseClients, wallNow } from './lib/sse-clients.mjs';
 import { quantile, round } from './lib/stats.mjs';
 
@@ -63,31 +69,46 @@ export async function measureFanout(center, node, clients, { posts = POSTS, gapM
   return { fromAppend, fromAck, missing, pairs: sent.length * clients.length };
 }
 
-export async function run({ log = () => {} } = {}) {
-  const rows = [];
+/** One center (this build's, or `dist`'s), CLIENTS clients, POSTS heartbeats: the raw figures. */
+async function measureOnce(distDir, log) {
   const dir = mkdtempSync(join(tmpdir(), 'vm-bench-sse-'));
   let center;
   let clients = [];
   try {
-    center = await startCenterProcess(dir, ['--auto-approve'], { maxMs: 120_000 });
+    if (distDir) {
+      const server = await spawnServer(join(distDir, 'command-center', 'main.js'), ['--port', '0', '--log-dir', join(dir, 'logs'), '--state-dir', join(dir, 'state'), '--auto-approve'], { env: BENCH_ENV, maxMs: 120_000 });
+      center = Object.assign(server, { token: readFileSync(join(dir, 'state', 'admin.token'), 'utf8').trim() });
+    } else center = await startCenterProcess(dir, ['--auto-approve'], { maxMs: 120_000 });
     const [node] = await makeNodes(1, 'fanout');
     await enrollViaApi(center.url, center.token, [node]);
     const rss0 = center.memory().rssMb;
     const t0 = performance.now();
     clients = await openSseClients(center.url, center.token, CLIENTS, { maxMs: 45_000 });
-    log(`${clients.length} SSE clients connected in ${(performance.now() - t0).toFixed(0)} ms`);
+    log(`${distDir ? 'baseline: ' : ''}${clients.length} SSE clients connected in ${(performance.now() - t0).toFixed(0)} ms`);
     const m = await measureFanout(center, node, clients);
-    rows.push({ name: `SSE fan-out to ${CLIENTS} clients: append → receipt p50`, value: round(quantile(m.fromAppend, 0.5), 1), unit: 'ms' });
-    rows.push({ name: `SSE fan-out to ${CLIENTS} clients: append → receipt p99`, value: round(quantile(m.fromAppend, 0.99), 1), unit: 'ms', target: '≤ 50 ms' });
-    rows.push({ name: `SSE fan-out: POST acknowledged → receipt p50 / p99`, value: `${round(quantile(m.fromAck, 0.5), 1)} / ${round(quantile(m.fromAck, 0.99), 1)}`, unit: 'ms' });
-    rows.push({ name: 'SSE fan-out: (client, heartbeat) pairs measured / missed', value: `${m.pairs - m.missing} / ${m.missing}`, unit: '' });
-    const rss1 = center.memory().rssMb;
-    rows.push({ name: `center RSS with ${CLIENTS} SSE clients`, value: round(rss1, 0), unit: 'MB', note: `${round(rss0, 0)} MB before they connected` });
+    const metrics = await (await request(`${center.url}/metrics`, { headers: { authorization: `Bearer ${center.token}` } })).body.text();
+    const durable = histogramMean(metrics, 'vaultmesh_journal_append_seconds');
+    return { ...m, durableMs: durable ? durable.mean * 1000 : undefined, rss0, rss1: center.memory().rssMb };
   } finally {
     for (const c of clients) c.close();
     await center?.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+export async function run({ log = () => {} } = {}) {
+  const rows = [];
+  const baseDist = process.env.VAULTMESH_BENCH_SSE_BASELINE_DIST;
+  const base = baseDist ? await measureOnce(baseDist, log) : undefined;
+  const m = await measureOnce(undefined, log);
+  const p = (xs, q) => round(quantile(xs, q), 1);
+  const vs = (q) => (base ? { baseline: p(base.fromAppend, q), ratio: round(quantile(m.fromAppend, q) / quantile(base.fromAppend, q), 2) } : {});
+  const baseNote = base ? `; baseline: the same run against ${baseDist}` : '';
+  rows.push({ name: `SSE fan-out to ${CLIENTS} clients: append → receipt p50`, value: p(m.fromAppend, 0.5), unit: 'ms', ...vs(0.5), ...(base ? { note: baseNote.slice(2) } : {}) });
+  rows.push({ name: `SSE fan-out to ${CLIENTS} clients: append → receipt p99`, value: p(m.fromAppend, 0.99), unit: 'ms', ...vs(0.99), target: '≤ 50 ms', note: `includes append → durable (mean ${m.durableMs === undefined ? '?' : round(m.durableMs, 1)} ms)${baseNote}` });
+  rows.push({ name: `SSE fan-out: POST acknowledged → receipt p50 / p99`, value: `${p(m.fromAck, 0.5)} / ${p(m.fromAck, 0.99)}`, unit: 'ms', ...(base ? { note: `baseline ${p(base.fromAck, 0.5)} / ${p(base.fromAck, 0.99)} ms` } : {}) });
+  rows.push({ name: 'SSE fan-out: (client, heartbeat) pairs measured / missed', value: `${m.pairs - m.missing} / ${m.missing}`, unit: '' });
+  rows.push({ name: `center RSS with ${CLIENTS} SSE clients`, value: round(m.rss1, 0), unit: 'MB', note: `${round(m.rss0, 0)} MB before they connected` });
   return rows;
 }
 
