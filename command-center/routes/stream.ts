@@ -9,6 +9,7 @@ import { Hono } from 'hono';
 import type { Envelope } from '../../protocol/envelope.js';
 import { envelopeEventBytes, formatSseComment, formatSseMessage } from '../http/sse-format.js';
 import { longRequest } from '../http/long-request.js';
+import { announceStreamEnd } from '../http/stream-end.js';
 import { requireScope } from '../auth/require-operator.js';
 import { DEFAULT_STREAM_CHECK_MS, streamLease, type StreamLease } from '../http/stream-lease.js';
 import type { AppEnv, Services } from '../services.js';
@@ -68,11 +69,13 @@ export function sseResponse(
   const checkMs = opts.checkMs ?? opts.keepaliveMs;
   let lastWrite = performance.now();
   let done = false;
+  let announceEnd = (): void => {};
   const finish = () => {
     if (done) return;
     done = true;
     sub.close();
     services.metrics.sseClients.dec();
+    announceEnd();
   };
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
@@ -124,6 +127,8 @@ export function sseResponse(
       finish();
     },
   }, { highWaterMark: 0 });
+  // The SSE cap learns of the end from here rather than by wrapping the body in another stream.
+  announceEnd = announceStreamEnd(body);
   return new Response(body, {
     headers: {
       'content-type': 'text/event-stream; charset=utf-8',
