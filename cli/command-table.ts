@@ -1,6 +1,6 @@
 /**
  * Every `vaultmesh` command as cac needs it for parsing and help (name, arguments, options, usage, examples), and
- * where its action lives. The action modules pull in zod, undici, the protocol and the ledger; loading them all
+ * where its action lives. The action modules pull in zod, the HTTP client, the protocol and the ledger; loading them all
  * made every start-up, even `--help`, pay for all of them. This table imports only option texts, so `main.ts`
  * registers every command from it and imports one action module, the matched command's, when it runs.
  */
