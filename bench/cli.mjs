@@ -3,8 +3,10 @@
  * `vaultmesh` start-up (run `npm run build` first): wall time from spawn to exit of `vaultmesh --help` and of
  * `vaultmesh nodes list`, against the same CLI with every command module imported up front, which is what
  * cli/main.ts did before the command table (cli/command-table.ts): the baseline runs
- * `node --import <every dist/cli/commands/*.js> dist/cli/main.js ...`, the same code plus the eager imports, in the
- * same run, interleaved with ours. `nodes list` asks a real center (a child process with an empty fleet) over TCP,
+ * `node --import <every dist/cli/commands/*.js, and undici> dist/cli/main.js ...`, the same code plus the eager
+ * imports (undici too: the API client loaded it until cli/http-request.ts replaced it), in the same run,
+ * interleaved with ours. VAULTMESH_BENCH_CLI_BASELINE_DIST=<another build's dist/> (e.g. main's) adds rows timed
+ * against that build's own `cli/main.js` directly. `nodes list` asks a real center (a child process with an empty fleet) over TCP,
  * so what is timed is start-up, loading its module and one API round trip, in both cases. A bare `node -e ''` is
  * reported as the floor no CLI start-up can go below.
  *
@@ -16,7 +18,8 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { DIST, startCenterProcess } from './lib/center-process.mjs';
+import { createRequire } from 'node:module';
+import { DIST, ROOT, startCenterProcess } from './lib/center-process.mjs';
 import { median, round } from './lib/stats.mjs';
 
 const RUNS = Number(process.env.VAULTMESH_BENCH_CLI_RUNS ?? 15);
@@ -38,7 +41,9 @@ export async function run({ log = () => {} } = {}) {
   try {
     center = await startCenterProcess(tmp, [], { maxMs: 120_000 });
     const eager = join(tmp, 'eager.mjs');
-    writeFileSync(eager, modules.map((f) => `import ${JSON.stringify(pathToFileURL(join(commandsDir, f)).href)};`).join('\n') + '\n');
+    const undici = createRequire(join(ROOT, 'package.json')).resolve('undici');
+    writeFileSync(eager, [...modules.map((f) => pathToFileURL(join(commandsDir, f)).href), pathToFileURL(undici).href].map((u) => `import ${JSON.stringify(u)};`).join('\n') + '\n');
+    const otherMain = process.env.VAULTMESH_BENCH_CLI_BASELINE_DIST ? join(process.env.VAULTMESH_BENCH_CLI_BASELINE_DIST, 'cli/main.js') : undefined;
     const nodesList = ['nodes', 'list', '--cc-url', center.url, '--token', center.token, '--admin-socket-off'];
     const cases = {
       bare: ['-e', ''],
@@ -46,6 +51,7 @@ export async function run({ log = () => {} } = {}) {
       helpEager: ['--import', pathToFileURL(eager).href, main, '--help'],
       nodes: [main, ...nodesList],
       nodesEager: ['--import', pathToFileURL(eager).href, main, ...nodesList],
+      ...(otherMain ? { helpOther: [otherMain, '--help'], nodesOther: [otherMain, ...nodesList] } : {}),
     };
     // Every case must succeed, or the times would compare failures.
     for (const [name, args] of Object.entries(cases)) {
@@ -61,8 +67,15 @@ export async function run({ log = () => {} } = {}) {
     const m = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
     const n = times.bare.length;
     log(`medians over ${n} runs: ${JSON.stringify(Object.fromEntries(Object.entries(m).map(([k, v]) => [k, round(v, 0)])))}`);
-    const note = `median of ${n}; baseline: the same CLI with all ${modules.length} command modules imported up front (the old main.ts)`;
+    const note = `median of ${n}; baseline: the same CLI with all ${modules.length} command modules and undici imported up front (the old main.ts)`;
+    const other = otherMain
+      ? [
+          { name: `vaultmesh --help vs ${otherMain}`, value: round(m.help, 0), unit: 'ms', baseline: round(m.helpOther, 0), ratio: round(m.help / m.helpOther, 2), target: '≤ 0.5×', note: `median of ${n}` },
+          { name: `vaultmesh nodes list vs ${otherMain}`, value: round(m.nodes, 0), unit: 'ms', baseline: round(m.nodesOther, 0), ratio: round(m.nodes / m.nodesOther, 2), target: '≤ 0.5×', note: `median of ${n}` },
+        ]
+      : [];
     return [
+      ...other,
       { name: 'vaultmesh --help: start-up to exit', value: round(m.help, 0), unit: 'ms', baseline: round(m.helpEager, 0), ratio: round(m.help / m.helpEager, 2), target: '≤ 0.5×', note },
       { name: 'vaultmesh nodes list (a real center, empty fleet): start-up to exit', value: round(m.nodes, 0), unit: 'ms', baseline: round(m.nodesEager, 0), ratio: round(m.nodes / m.nodesEager, 2), target: '≤ 0.5×', note },
       { name: "bare node -e '' (the floor)", value: round(m.bare, 0), unit: 'ms', note: `--help above the floor: ${round(m.help - m.bare, 0)} ms now, ${round(m.helpEager - m.bare, 0)} ms with every module` },
