@@ -4,6 +4,7 @@
  * cac matches a command on one word, so `logs <action>` is registered once and dispatched here.
  */
 import type { Writable } from 'node:stream';
+import { setFlagsFromString } from 'node:v8';
 import { parseFilter, usageError, type RawFilterOptions } from '../logs/filters.js';
 import { printOut, renderCliError, renderJsonLine } from '../output.js';
 import { computeStats, renderStatsTable } from '../logs/stats.js';
@@ -104,6 +105,11 @@ export async function runLogs(action: string | undefined, flags: LogsFlags, deps
 
 /** `vaultmesh logs` as the CLI runs it (declared in cli/command-table.ts): sets the exit code. */
 export async function logsAction(action: string, flags: LogsFlags): Promise<void> {
+  // A pass over the journals allocates a few objects per line that die at once. V8 answers that allocation rate by
+  // doubling its young generation up to 3 × 16 MB, which made peak RSS grow with the journals' size (about 100 MB
+  // at 64 MB, 160 MB at 1 GB). Keeping the young generation at its start size (the growth factor is read each time
+  // V8 would grow it) costs more, cheaper scavenges and no measurable time, and keeps the peak flat.
+  setFlagsFromString('--semi-space-growth-factor=1');
   const deps = defaultDeps();
   deps.setExitCode(await runLogs(action, flags, deps));
 }
