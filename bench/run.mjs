@@ -1,13 +1,19 @@
 #!/usr/bin/env node
 /**
  * `npm run bench`: runs every benchmark module (each exports `run()` → rows {name, value, unit, baseline?, ratio?,
- * note?}), each in its own child process with a time budget inside a 10-minute total, prints one table with the
- * machine description and writes bench/REPORT.md. A module that is missing, fails or runs out of time is reported
- * as "not available" with the reason; the others still run.
+ * note?, target?}), each in its own child process with a time budget inside a total budget, prints one table with
+ * the machine description and writes bench/REPORT.md. A module that is missing, fails or runs out of time is
+ * reported as "not available" with the reason; the others still run.
+ *
+ * Targets: a row's `target` is `<≥|≤> number [unit]`. With a unit ('≤ 50 ms', '≤ 64 MB') it is checked against the
+ * row's value, and the unit must be the row's (KB = KiB, MB = MiB); a bare number or × ('≥ 0.30', '≤ 0.5×') is a
+ * ratio target, checked against the row's ratio (or its value when the row's unit is ×). The report shows the
+ * target and a mark: pass, FAIL, or n/a with the reason (value not a number, units differ). The rule is
+ * bench/lib/targets.mjs (checkTarget), tested in test/bench-targets.test.ts; docs/BENCHMARKS.md describes it.
  *
  *   node bench/run.mjs                 # all modules (after `npm run build`)
  *   node bench/run.mjs ingest replay   # a subset
- *   VAULTMESH_BENCH_TOTAL_SECS=600     # overall budget (default 600)
+ *   VAULTMESH_BENCH_TOTAL_SECS=1500    # overall budget (default 1500: the sum of the module budgets fits)
  */
 import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
@@ -15,13 +21,15 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { BENCH_ENV } from './lib/center-process.mjs';
 import { loadAverage, machineDescription } from './lib/proc.mjs';
+import { checkTarget, targetCell } from './lib/targets.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
 const BENCH = resolve(SELF, '..');
 
 /**
  * Order matters: the fleet-level figures of issue 9 first, the large-file ones last. `env` shrinks a module where
- * its default would not fit the 10-minute total on a 2-core machine (the shrink is printed in the report).
+ * its default would not fit the total on a 2-core machine (the shrink is printed in the report). One module a
+ * line, so modules added on different branches merge as separate lines.
  */
 export const MODULES = [
   { id: 'ingest', file: 'ingest.mjs', budgetS: 100, what: 'signed durable heartbeats vs bare Hono; Ed25519 backends' },
@@ -34,8 +42,12 @@ export const MODULES = [
   { id: 'commands', file: 'commands.mjs', budgetS: 60, what: 'signed command round trip' },
   { id: 'console', file: 'console.mjs', budgetS: 45, what: 'console first render and fragment rate' },
   { id: 'postgres', file: 'postgres.mjs', budgetS: 240, env: { VAULTMESH_BENCH_PG_REPLAY_LINES: '200000' }, what: 'PostgreSQL store vs JSONL: ingest, bytes per envelope, start-up replay' },
-  { id: 'logs', file: 'logs.mjs', budgetS: 150, env: { VAULTMESH_BENCH_MB: '256' }, what: 'vaultmesh logs vs jq' },
+  { id: 'logs', file: 'logs.mjs', budgetS: 360, env: { VAULTMESH_BENCH_MB: '1024', VAULTMESH_BENCH_SMALL_MB: '64' }, what: 'vaultmesh logs vs jq at 64 MB and 1 GB; peak RSS' },
+  { id: 'cli', file: 'cli.mjs', budgetS: 100, what: 'vaultmesh CLI start-up: lazy command modules vs every module loaded' },
 ];
+
+/** Total budget (s) when VAULTMESH_BENCH_TOTAL_SECS is not set: every module's budget plus room for the ones being added. */
+export const DEFAULT_TOTAL_SECS = 1500;
 
 function runModule(mod, budgetMs) {
   return new Promise((res) => {
@@ -99,14 +111,18 @@ function markdown(machine, results, meta) {
   );
   for (const { mod, rows, error, seconds } of results) {
     lines.push(`## ${mod.id} — ${mod.what}`, '');
-    const shrink = mod.env ? ` Run with ${Object.entries(mod.env).map(([k, v]) => `\`${k}=${v}\``).join(', ')} to fit the 10-minute total.` : '';
+    const shrink = mod.env ? ` Run with ${Object.entries(mod.env).map(([k, v]) => `\`${k}=${v}\``).join(', ')} to fit the total budget.` : '';
     lines.push(`bench/${mod.file}, ${seconds} s.${shrink}`, '');
     if (error) {
       lines.push(`**${error}**`, '');
       continue;
     }
-    lines.push('| figure | value | unit | baseline | ratio | note |', '|---|--:|---|--:|--:|---|');
-    for (const r of rows) lines.push(`| ${esc(r.name)} | ${esc(r.value)} | ${esc(r.unit)} | ${esc(r.baseline)} | ${esc(r.ratio)} | ${esc(r.note)} |`);
+    lines.push('| figure | value | unit | baseline | ratio | target | met | note |', '|---|--:|---|--:|--:|---|---|---|');
+    for (const r of rows) {
+      const c = checkTarget(r);
+      const met = c ? `${c.mark}${c.against === 'ratio' ? ' (ratio)' : ''}${c.reason ? ` (${c.reason})` : ''}` : '';
+      lines.push(`| ${esc(r.name)} | ${esc(r.value)} | ${esc(r.unit)} | ${esc(r.baseline)} | ${esc(r.ratio)} | ${esc(r.target)} | ${esc(met)} | ${esc(r.note)} |`);
+    }
     lines.push('');
   }
   return lines.join('\n');
@@ -114,7 +130,7 @@ function markdown(machine, results, meta) {
 
 async function main(selected) {
   const machine = machineDescription();
-  const totalMs = Number(process.env.VAULTMESH_BENCH_TOTAL_SECS ?? 600) * 1000;
+  const totalMs = Number(process.env.VAULTMESH_BENCH_TOTAL_SECS ?? DEFAULT_TOTAL_SECS) * 1000;
   const t0 = Date.now();
   console.log(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.ramGb} GiB RAM, ${machine.platform}, node ${machine.node}, load ${machine.load}`);
   const results = [];
@@ -122,14 +138,14 @@ async function main(selected) {
     const left = totalMs - (Date.now() - t0);
     const s0 = Date.now();
     let r;
-    if (left < 10_000) r = { error: 'not available: the 10-minute total was used up before it could run' };
+    if (left < 10_000) r = { error: `not available: the ${Math.round(totalMs / 1000)} s total was used up before it could run` };
     else {
       console.log(`running ${mod.id} (budget ${Math.round(Math.min(mod.budgetS * 1000, left) / 1000)} s)…`);
       r = await runModule(mod, Math.min(mod.budgetS * 1000, left));
     }
     results.push({ mod, ...r, seconds: Math.round((Date.now() - s0) / 1000) });
     if (r.error) console.log(`  ${mod.id}: ${r.error}`);
-    else for (const row of r.rows) console.log(`  ${row.name}: ${fmt(row.value)} ${row.unit}${row.baseline !== undefined ? `  (baseline ${fmt(row.baseline)}${row.ratio !== undefined ? `, ratio ${row.ratio}` : ''})` : ''}`);
+    else for (const row of r.rows) console.log(`  ${row.name}: ${fmt(row.value)} ${row.unit}${row.baseline !== undefined ? `  (baseline ${fmt(row.baseline)}${row.ratio !== undefined ? `, ratio ${row.ratio}` : ''})` : ''}${row.target !== undefined ? `  [target ${targetCell(row)}]` : ''}`);
   }
   const meta = { date: new Date().toISOString(), totalS: Math.round((Date.now() - t0) / 1000), loadEnd: loadAverage() };
   const md = markdown(machine, results, meta);

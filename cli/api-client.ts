@@ -1,12 +1,12 @@
 /**
- * The CLI's client for the operator API (undici): over TCP to a URL with a Bearer token from VAULTMESH_TOKEN or the
+ * The CLI's client for the operator API (node:http, cli/http-request.ts): over TCP to a URL with a Bearer token from VAULTMESH_TOKEN or the
  * local state dir, or over the center's admin socket (the local admin, no token needed; resolveTransport says
  * which); clear one-line errors (unreachable, 401/403 with the center's reason, timeout), retries for idempotent
  * calls.
  */
 import { accessSync, constants as fsConstants, lstatSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Agent, request, type Dispatcher } from 'undici';
+import { httpSend } from './http-request.js';
 import { z } from 'zod';
 import { VaultMeshError, describeConnectError, detailsFromZodIssues, parseApiAnswer } from '../protocol/errors.js';
 import { assertPrivateFile } from '../lib/key-file.js';
@@ -77,9 +77,7 @@ function stateDirOf(opts: ApiOptions, env: NodeJS.ProcessEnv): string {
   return opts.stateDir ?? (env.VAULTMESH_STATE_DIR || './state');
 }
 
-/** The flags that choose the transport, shared by every command that calls the API (`.option(...ADMIN_SOCKET_OPTION)`). */
-export const ADMIN_SOCKET_OPTION = ['--admin-socket <path>', "The center's admin socket (VAULTMESH_ADMIN_SOCKET; default <state-dir>/admin.sock when it exists and no --cc-url is given)"] as const;
-export const ADMIN_SOCKET_OFF_OPTION = ['--admin-socket-off', 'Never use the admin socket; go over TCP (VAULTMESH_ADMIN_SOCKET_OFF)'] as const;
+export { ADMIN_SOCKET_OFF_OPTION, ADMIN_SOCKET_OPTION } from './api-flags.js';
 
 /** The API options of a command's flags (cac camel-cases them). */
 export function apiOptionsFromFlags(f: { ccUrl?: unknown; stateDir?: unknown; token?: unknown; adminSocket?: unknown; adminSocketOff?: unknown }): ApiOptions {
@@ -150,7 +148,7 @@ export function createApiClient(opts: ApiOptions, env: NodeJS.ProcessEnv = proce
   const transport = resolveTransport(opts, env);
   let baseUrl: string;
   let target: string;
-  let dispatcher: Dispatcher | undefined;
+  let socketPath: string | undefined;
   let token: string | undefined;
   let access: Record<string, string> = {};
   if (transport.kind === 'socket') {
@@ -158,7 +156,7 @@ export function createApiClient(opts: ApiOptions, env: NodeJS.ProcessEnv = proce
     // The socket's identity is the local admin; a token is sent only when one is given explicitly (it then wins).
     baseUrl = 'http://localhost';
     target = `admin socket ${transport.path}`;
-    dispatcher = new Agent({ connect: { socketPath: transport.path } });
+    socketPath = transport.path;
     token = opts.token ?? (env.VAULTMESH_TOKEN || undefined);
   } else {
     baseUrl = transport.baseUrl.replace(/\/+$/, '');
@@ -173,13 +171,12 @@ export function createApiClient(opts: ApiOptions, env: NodeJS.ProcessEnv = proce
     for (let attempt = 1; ; attempt++) {
       let res;
       try {
-        res = await request(baseUrl + path, {
-          method: method as 'GET',
+        res = await httpSend(baseUrl + path, {
+          method,
           headers: { ...access, ...(token !== undefined ? { authorization: `Bearer ${token}` } : {}), accept: 'application/json', ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
           ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-          headersTimeout: timeoutMs,
-          bodyTimeout: timeoutMs,
-          ...(dispatcher ? { dispatcher } : {}),
+          timeoutMs,
+          ...(socketPath !== undefined ? { socketPath } : {}),
         });
       } catch (cause) {
         const e = cause as { code?: string; message: string };
@@ -196,7 +193,7 @@ export function createApiClient(opts: ApiOptions, env: NodeJS.ProcessEnv = proce
         return Array.isArray(v) ? v[0] : v;
       };
       const meta = { url: transport.kind === 'socket' ? `${target} ${path}` : baseUrl + path, ...optional('contentType', header('content-type')), ...optional('location', header('location')) };
-      const { json, error } = parseApiAnswer(res.statusCode, await res.body.text(), meta);
+      const { json, error } = parseApiAnswer(res.statusCode, res.text, meta);
       if (res.statusCode >= 500 && attempt < attempts) {
         await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
         continue;

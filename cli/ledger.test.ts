@@ -397,7 +397,7 @@ describe('vaultmesh ledger (cac layer, in process)', () => {
   });
 
   const bin = join(process.cwd(), 'dist/cli/main.js');
-  const built = existsSync(bin) && existsSync(join(process.cwd(), 'dist/cli/commands/ledger.js')) && readFileSync(bin, 'utf8').includes('registerLedgerCommands');
+  const built = existsSync(bin) && existsSync(join(process.cwd(), 'dist/cli/commands/ledger.js')) && readFileSync(join(process.cwd(), 'dist/cli/command-table.js'), 'utf8').includes('./commands/ledger.js');
   const hasBin = requirePart({ name: `the built CLI (${bin})`, present: built, install: 'run npm run build first (npm ci builds it)', suite: 'vaultmesh ledger: the built binary' });
   it.skipIf(!hasBin)('the built binary verifies a log dir (node dist/cli/main.js ledger verify --json)', async () => {
     const { stdout } = await promisify(execFile)(process.execPath, [bin, 'ledger', 'verify', '--dir', clean, '--json']);

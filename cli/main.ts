@@ -3,25 +3,13 @@
 import { cac } from 'cac';
 import { isVaultMeshError } from '../protocol/errors.js';
 import { renderCliError } from './output.js';
-import { registerOperatorCommands } from './commands/operator.js';
-import { registerLogsCommands } from './commands/logs.js';
-import { registerCmdCommands } from './commands/cmd.js';
-import { registerLedgerCommands } from './commands/ledger.js';
-import { registerTokensCommands } from './commands/tokens.js';
-import { registerEventsCommands } from './commands/events.js';
-import { registerStoreCommands } from './commands/store.js';
+import { registerCommands } from './command-table.js';
 import { VERSION } from '../lib/version.js';
 
 async function main(argv: string[]): Promise<void> {
   const cli = cac('vaultmesh');
-  // register commands
-  registerCmdCommands(cli);
-  registerLedgerCommands(cli);
-  registerLogsCommands(cli);
-  registerOperatorCommands(cli);
-  registerTokensCommands(cli);
-  registerEventsCommands(cli);
-  registerStoreCommands(cli);
+  // Every command is declared from the table; only the one that runs loads its module.
+  registerCommands(cli);
   cli.help();
   cli.version(VERSION);
   cli.parse(argv, { run: false });

@@ -3,8 +3,9 @@
  * Cloudflare Access service tokens and console sessions carry a subset (docs/API.md, "Scopes").
  */
 import { z } from 'zod';
+import { SCOPES } from './scope-names.js';
 
-export const SCOPES = ['admin', 'events:read', 'events:write', 'nodes:read', 'nodes:approve', 'commands:write', 'metrics:read', 'ledger:read'] as const;
+export { SCOPES };
 export type Scope = (typeof SCOPES)[number];
 export const scopeSchema = z.enum(SCOPES);
 

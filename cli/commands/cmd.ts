@@ -2,10 +2,9 @@
  * `vaultmesh cmd send|list|show`: issue signed commands and read their status and receipts over the operator API.
  * `send --wait` polls `GET /api/commands/:id` until the command has a receipt (or is expired) and prints it.
  */
-import type { CAC } from 'cac';
 import { randomUUID } from 'node:crypto';
 import { VaultMeshError } from '../../protocol/errors.js';
-import { ADMIN_SOCKET_OFF_OPTION, ADMIN_SOCKET_OPTION, apiOptionsFromFlags, createApiClient, type ApiClient } from '../api-client.js';
+import { apiOptionsFromFlags, createApiClient, type ApiClient } from '../api-client.js';
 import { commandAnswer, commandsAnswer } from '../answers.js';
 import { printOut, renderJson, renderRecord, renderTable } from '../output.js';
 import { sanitize, terminalText } from '../terminal-text.js';
@@ -50,64 +49,44 @@ export function renderReceipt(c: CommandJson): string {
   return head + (out ? (out.endsWith('\n') ? out : `${out}\n`) : '');
 }
 
-export function registerCmdCommands(cli: CAC): void {
-  cli
-    .command('cmd <action> [...params]', 'Signed commands: send <node_id> <action> | list | show <id>')
-    .usage('cmd send <node_id> <action> [--arg k=v ...] [--wait] [--json]\n  cmd list [--node <id>] [--status s]\n  cmd show <id>')
-    .option('--arg <k=v>', 'send: an action argument (repeatable), e.g. --arg unit=nginx.service --arg lines=200')
-    .option('--wait', 'send: wait for the receipt and print it (exit 1 unless it succeeded)')
-    .option('--timeout <duration>', 'send --wait: give up after this long (default 6m)')
-    .option('--ttl <duration>', 'send: command lifetime (default 5m)')
-    .option('--node <id>', 'list: only this node')
-    .option('--status <status>', 'list: only this status')
-    .option('--limit <n>', 'list: at most n (default 50)')
-    .option('--cc-url <url>', 'Command center URL (VAULTMESH_CC_URL, default http://127.0.0.1:8088)')
-    .option('--state-dir <dir>', 'Where admin.token and admin.sock live (VAULTMESH_STATE_DIR, default ./state)')
-    .option(...ADMIN_SOCKET_OPTION)
-    .option(...ADMIN_SOCKET_OFF_OPTION)
-    .option('--token <token>', 'Operator token (VAULTMESH_TOKEN)')
-    .option('--json', 'Machine-readable output')
-    .example('  $ vaultmesh cmd send web-01 ping --wait')
-    .example('  $ vaultmesh cmd send web-01 collect-journal --arg unit=nginx.service --arg lines=200 --wait')
-    .example('  $ vaultmesh cmd list --node web-01 --json')
-    .action(async (sub: string, params: string[], f: CommonFlags & { arg?: unknown; wait?: boolean; timeout?: string; ttl?: string; node?: string; status?: string; limit?: string | number }) => {
-      const api = createApiClient(apiOptionsFromFlags(f));
-      if (sub === 'send') {
-        const [nodeId, action, ...extra] = params;
-        if (!nodeId || !action || extra.length) throw usage('cmd send needs <node_id> <action> (arguments go in --arg k=v)');
-        // One key per invocation: the client's own retries (a timeout, a 503) can never send the command twice.
-        const issued = await api.post(
-          '/api/commands',
-          commandAnswer,
-          { node_id: nodeId, action, args: parseArgPairs(f.arg), ...(f.ttl ? { ttl_secs: parseDuration(f.ttl) } : {}) },
-          { 'idempotency-key': randomUUID() },
-        );
-        if (!f.wait) return void write(f.json ? renderJson(issued) : `${issued.id}  ${issued.status}\n`);
-        const done = await waitForReceipt(api, issued.id, parseDuration(f.timeout ?? '6m') * 1000);
-        write(f.json ? renderJson(done) : renderReceipt(done));
-        if (done.receipt?.payload.status !== 'succeeded') process.exitCode = 1;
-        return;
-      }
-      if (sub === 'list') {
-        const q = new URLSearchParams();
-        if (f.node) q.set('node_id', String(f.node));
-        if (f.status) q.set('status', String(f.status));
-        q.set('limit', String(f.limit ?? 50));
-        const list = await api.get(`/api/commands?${q}`, commandsAnswer);
-        const rows = list.map((c) => ({ ...c, reason: c.receipt?.payload.reason ?? null }));
-        write(f.json ? renderJson(list) : renderTable(rows, ['id', 'node_id', 'action', 'status', 'reason', 'issued_by', 'issued_at', 'deliveries']));
-        return;
-      }
-      if (sub === 'show') {
-        const [id] = params;
-        if (!id) throw usage('cmd show needs a command id (see cmd list)');
-        const c = await api.get(`/api/commands/${encodeURIComponent(id)}`, commandAnswer);
-        if (f.json) return void write(renderJson(c));
-        const { signed, receipt, args, ...rest } = c;
-        write(renderRecord([...Object.entries(rest), ['args', args], ['signed by key', (signed as { key_id: string }).key_id]], 18));
-        if (receipt) write(`receipt:\n${renderReceipt(c)}`);
-        return;
-      }
-      throw usage(`unknown action cmd ${sub}: use send, list or show`);
-    });
+/** `vaultmesh cmd` (declared in cli/command-table.ts). */
+export async function cmdAction(sub: string, params: string[], f: CommonFlags & { arg?: unknown; wait?: boolean; timeout?: string; ttl?: string; node?: string; status?: string; limit?: string | number }): Promise<void> {
+  const api = createApiClient(apiOptionsFromFlags(f));
+  if (sub === 'send') {
+    const [nodeId, action, ...extra] = params;
+    if (!nodeId || !action || extra.length) throw usage('cmd send needs <node_id> <action> (arguments go in --arg k=v)');
+    // One key per invocation: the client's own retries (a timeout, a 503) can never send the command twice.
+    const issued = await api.post(
+      '/api/commands',
+      commandAnswer,
+      { node_id: nodeId, action, args: parseArgPairs(f.arg), ...(f.ttl ? { ttl_secs: parseDuration(f.ttl) } : {}) },
+      { 'idempotency-key': randomUUID() },
+    );
+    if (!f.wait) return void write(f.json ? renderJson(issued) : `${issued.id}  ${issued.status}\n`);
+    const done = await waitForReceipt(api, issued.id, parseDuration(f.timeout ?? '6m') * 1000);
+    write(f.json ? renderJson(done) : renderReceipt(done));
+    if (done.receipt?.payload.status !== 'succeeded') process.exitCode = 1;
+    return;
+  }
+  if (sub === 'list') {
+    const q = new URLSearchParams();
+    if (f.node) q.set('node_id', String(f.node));
+    if (f.status) q.set('status', String(f.status));
+    q.set('limit', String(f.limit ?? 50));
+    const list = await api.get(`/api/commands?${q}`, commandsAnswer);
+    const rows = list.map((c) => ({ ...c, reason: c.receipt?.payload.reason ?? null }));
+    write(f.json ? renderJson(list) : renderTable(rows, ['id', 'node_id', 'action', 'status', 'reason', 'issued_by', 'issued_at', 'deliveries']));
+    return;
+  }
+  if (sub === 'show') {
+    const [id] = params;
+    if (!id) throw usage('cmd show needs a command id (see cmd list)');
+    const c = await api.get(`/api/commands/${encodeURIComponent(id)}`, commandAnswer);
+    if (f.json) return void write(renderJson(c));
+    const { signed, receipt, args, ...rest } = c;
+    write(renderRecord([...Object.entries(rest), ['args', args], ['signed by key', (signed as { key_id: string }).key_id]], 18));
+    if (receipt) write(`receipt:\n${renderReceipt(c)}`);
+    return;
+  }
+  throw usage(`unknown action cmd ${sub}: use send, list or show`);
 }

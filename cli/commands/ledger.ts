@@ -4,7 +4,6 @@
  * failed or other failure, 2 usage). cac matches a command on one word, so `ledger <action>` is registered once
  * and dispatched here.
  */
-import type { CAC } from 'cac';
 import type { Writable } from 'node:stream';
 import { VaultMeshError } from '../../protocol/errors.js';
 import { renderCliError, renderJson, renderJsonLine } from '../output.js';
@@ -238,35 +237,8 @@ export async function runLedger(action: string | undefined, arg: string | undefi
   }
 }
 
-/** Adds `vaultmesh ledger <root|verify|prove|check>` to the CLI. */
-export function registerLedgerCommands(cli: CAC, deps?: Partial<LedgerDeps>): void {
-  const resolved = { ...defaultDeps(), ...deps };
-  cli
-    .command('ledger <action> [arg]', 'Merkle ledger tools, offline on a log dir: root | verify | prove <id|seq:N> | check <bundle> | vkey | tiles; on the API: status')
-    .usage('ledger <root|verify|prove <id|seq:N>|check <bundle.json>|vkey|tiles|status> [options]')
-    .option('--dir, --log-dir <dir>', 'Log dir holding the journals, ROOT.txt and PROOFCHAIN.json (env VAULTMESH_LOG_DIR; default ./logs)')
-    .option('--log <name>', 'Which ledger: scans (sovereign-scans.jsonl) or commands (commands.jsonl) (default scans)')
-    .option('--json', 'Machine-readable output (root: {"tree_size":n,"root_hash":hex})')
-    .option('--out <file>', 'prove: write the bundle to this file instead of stdout; tiles: the output directory')
-    .option('--seq <n>', 'prove: the envelope with this seq (as vaultmesh logs view shows it) instead of an id')
-    .option('--pubkey <hex>', 'verify/check/vkey/tiles: require heads signed by this center public key (env VAULTMESH_LEDGER_PUBKEY)')
-    .option('--cc-url <url>', 'status: command center URL (VAULTMESH_CC_URL, default http://127.0.0.1:8088)')
-    .option('--state-dir <dir>', 'status: where admin.token lives (VAULTMESH_STATE_DIR, default ./state)')
-    .option('--token <token>', 'status: a token with ledger:read (VAULTMESH_TOKEN)')
-    .option('--origin <origin>', 'vkey: compute from the center\'s --ledger-origin and --pubkey instead of the log dir\'s checkpoint')
-    .option('--allow-unsigned-tail', 'verify: lines after the last signed head are a warning, not a failure')
-    .example('  $ vaultmesh ledger root --dir /var/lib/vaultmesh/logs --json')
-    .example('  $ vaultmesh ledger verify --dir logs --pubkey $(cat state/cc-key.pem.pub)')
-    .example('  $ vaultmesh ledger prove scan-01J9... --out proof.json')
-    .example('  $ vaultmesh ledger prove seq:1234     # or --seq 1234: the seq column of vaultmesh logs view')
-    .example('  $ vaultmesh ledger check proof.json')
-    .example('  $ vaultmesh ledger verify --log commands')
-    .example('  $ vaultmesh ledger vkey --dir logs                  # the C2SP verifier key of the scans checkpoints')
-    .example('  $ vaultmesh ledger tiles --dir logs --out public/ledger   # static checkpoint + tiles of both logs')
-    .example('  $ vaultmesh ledger status                           # how many nodes witnessed the latest checkpoints')
-    .example('')
-    .example('Exit codes: 0 ok, 1 verification failed (or unreadable input), 2 usage')
-    .action(async (action: string, arg: string | undefined, flags: LedgerFlags) => {
-      resolved.setExitCode(await runLedger(action, arg, flags, resolved));
-    });
+/** `vaultmesh ledger` as the CLI runs it (declared in cli/command-table.ts): sets the exit code. */
+export async function ledgerAction(action: string, arg: string | undefined, flags: LedgerFlags): Promise<void> {
+  const deps = defaultDeps();
+  deps.setExitCode(await runLedger(action, arg, flags, deps));
 }

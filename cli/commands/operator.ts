@@ -2,7 +2,6 @@
  * Operator commands over the API: `nodes`, `join-token`, `keys`. Each action maps flags to one API call and
  * renders the result as a table or, with --json, as data.
  */
-import type { CAC } from 'cac';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -10,7 +9,7 @@ import { VaultMeshError } from '../../protocol/errors.js';
 import { keyIdOf } from '../../protocol/keys.js';
 import { readKeyFile } from '../../lib/key-file.js';
 import { NODE_STATUSES } from '../../protocol/node-statuses.js';
-import { ADMIN_SOCKET_OFF_OPTION, ADMIN_SOCKET_OPTION, apiOptionsFromFlags, createApiClient, type ApiOptions } from '../api-client.js';
+import { apiOptionsFromFlags, createApiClient, type ApiOptions } from '../api-client.js';
 import { joinTokenCreatedAnswer, joinTokenRevokedAnswer, joinTokensAnswer, nodeDecisionAnswer, nodeDetailAnswer, nodesAnswer } from '../answers.js';
 import { printOut, renderJson, renderRecord, renderTable } from '../output.js';
 
@@ -30,16 +29,6 @@ const NODE_STATUS_NAMES: readonly string[] = NODE_STATUSES;
 /** The center's accepted join-token lifetimes (POST /api/join-tokens), checked here to name the flag. */
 const JOIN_TOKEN_TTL = { min: 60, max: 30 * 86_400 };
 
-function withCommon(cmd: ReturnType<CAC['command']>) {
-  return cmd
-    .option('--cc-url <url>', 'Command center URL (VAULTMESH_CC_URL, default http://127.0.0.1:8088)')
-    .option('--state-dir <dir>', 'Where admin.token and admin.sock live (VAULTMESH_STATE_DIR, default ./state)')
-    .option('--token <token>', 'Operator token (VAULTMESH_TOKEN)')
-    .option(...ADMIN_SOCKET_OPTION)
-    .option(...ADMIN_SOCKET_OFF_OPTION)
-    .option('--json', 'Machine-readable output');
-}
-
 /** Parses durations like 30m, 1h, 7d into seconds. */
 export function parseDuration(s: string): number {
   const m = /^(\d+)(s|m|h|d)$/.exec(s.trim());
@@ -47,120 +36,103 @@ export function parseDuration(s: string): number {
   return Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86_400 }[m[2] as 's']!;
 }
 
-export function registerOperatorCommands(cli: CAC): void {
-  withCommon(cli.command('nodes <action> [...node_ids]', 'Fleet nodes: list | show | approve | reject | revoke'))
-    .usage('nodes <list|show|approve|reject|revoke> [node_id...] [options]')
-    .option('--status <status>', `list: only nodes with this status (${NODE_STATUS_NAMES.join(', ')})`)
-    .example('  $ vaultmesh nodes list --status pending')
-    .example('  $ vaultmesh nodes approve web-01 web-02 web-03')
-    .example('  $ vaultmesh nodes show web-01 --json | jq .last_heartbeat.metrics')
-    .action(async (action: string, nodeIds: string[], f: CommonFlags & { status?: string }) => {
-      if (f.status !== undefined && !NODE_STATUS_NAMES.includes(String(f.status))) throw usage(`--status must be one of ${NODE_STATUS_NAMES.join(', ')}, not ${JSON.stringify(f.status)}`);
-      const api = createApiClient(apiOpts(f));
-      if (action === 'list') {
-        if (nodeIds.length) throw usage('nodes list takes no node id (filter with --status)');
-        const nodes = (await api.get('/api/nodes', nodesAnswer)).filter((n) => f.status === undefined || n.status === f.status);
-        write(f.json ? renderJson(nodes) : renderTable(nodes, ['node_id', 'hostname', 'os_profile', 'status', 'enrollment', 'last_seen', 'agent_version']));
-        return;
-      }
-      if (action === 'approve' || action === 'reject' || action === 'revoke') {
-        if (!nodeIds.length) throw usage(`nodes ${action} needs at least one node id`);
-        // One decision per node; a failure is reported and the rest still go through (exit 1 if any failed).
-        const results: Array<Record<string, unknown>> = [];
-        for (const nodeId of nodeIds) {
-          try {
-            const r = await api.post(`/api/nodes/${encodeURIComponent(nodeId)}/${action}`, nodeDecisionAnswer);
-            results.push(r);
-            if (!f.json) write(`${nodeId}: ${r.enrollment}\n`);
-          } catch (err) {
-            if (!(err instanceof VaultMeshError) || nodeIds.length === 1) throw err;
-            results.push({ node_id: nodeId, error: { code: err.code, message: err.message } });
-            process.stderr.write(`vaultmesh: ${nodeId}: ${err.message}\n`);
-            process.exitCode = 1;
-          }
-        }
-        if (f.json) write(renderJson(nodeIds.length === 1 ? results[0] : results));
-        return;
-      }
-      if (nodeIds.length !== 1) throw usage(`nodes ${action} needs one node id`);
-      const nodeId = nodeIds[0]!;
-      const id = encodeURIComponent(nodeId);
-      if (action === 'show') {
-        const node = await api.get(`/api/nodes/${id}`, nodeDetailAnswer);
-        if (f.json) return void write(renderJson(node));
-        const { history, last_heartbeat, facts, attention, ...rest } = node;
-        write(
-          renderRecord(
-            [
-              ...Object.entries(rest),
-              ...(attention?.reasons ?? []).map((r): [string, string] => ['attention', `${r.severity}: ${r.message} (${r.code})`]),
-              ['facts', facts],
-              ['history', `${history.length} samples`],
-            ],
-            16,
-          ),
-        );
-        return;
-      }
-      throw usage(`unknown action nodes ${action}: use list, show, approve, reject or revoke`);
-    });
-
-  withCommon(cli.command('join-token <action> [token_id]', 'Join tokens for enrollment: create | list | revoke'))
-    .usage('join-token <create|list|revoke> [token_id] [--ttl 1h] [--uses 5] [--label text]')
-    .option('--ttl <duration>', 'create: lifetime such as 30m, 1h, 7d (default 1h)')
-    .option('--uses <n>', 'create: how many enrollments it admits (default 1)')
-    .option('--label <text>', 'create: a note for the token list')
-    .example('  $ vaultmesh join-token create --ttl 1h --uses 5')
-    .example('  $ vaultmesh join-token create --json | jq -r .token')
-    .action(async (action: string, tokenId: string | undefined, f: CommonFlags & { ttl?: string; uses?: string | number; label?: string }) => {
-      const api = createApiClient(apiOpts(f));
-      if (action === 'create') {
-        const uses = z.coerce.number().int().min(1).max(10_000).safeParse(f.uses ?? 1);
-        if (!uses.success) throw usage('--uses must be an integer from 1 to 10000');
-        const ttl = parseDuration(f.ttl ?? '1h');
-        if (ttl < JOIN_TOKEN_TTL.min || ttl > JOIN_TOKEN_TTL.max) throw usage(`--ttl must be from 1m to 30d, not ${f.ttl}`);
-        const r = await api.post('/api/join-tokens', joinTokenCreatedAnswer, {
-          ttl_secs: ttl,
-          uses: uses.data,
-          ...(f.label ? { label: String(f.label) } : {}),
-        });
-        write(f.json ? renderJson({ token: r.token, expires_at: r.expires_at, uses: r.uses, token_id: r.token_id }) : `${r.token}\n(id ${r.token_id}, ${r.uses} use(s), expires ${r.expires_at}; shown once, store it safely)\n`);
-        return;
-      }
-      if (action === 'list') {
-        const list = await api.get('/api/join-tokens', joinTokensAnswer);
-        write(f.json ? renderJson(list) : renderTable(list, ['token_id', 'label', 'state', 'used', 'uses', 'expires_at', 'created_by']));
-        return;
-      }
-      if (action === 'revoke') {
-        if (!tokenId) throw usage('join-token revoke needs a token id (see join-token list)');
-        const r = await api.del(`/api/join-tokens/${encodeURIComponent(tokenId)}`, joinTokenRevokedAnswer);
-        write(f.json ? renderJson(r) : `${tokenId}: revoked\n`);
-        return;
-      }
-      throw usage(`unknown action join-token ${action}: use create, list or revoke`);
-    });
-
-  cli
-    .command('keys <action>', 'The command-center signing key: show')
-    .option('--state-dir <dir>', 'Center state dir holding cc-key.pem (VAULTMESH_STATE_DIR, default ./state)')
-    .option('--json', 'Machine-readable output: { public_key, key_id }')
-    .example('  $ vaultmesh keys show --json')
-    .action(async (action: string, f: { stateDir?: string; json?: boolean }) => {
-      if (action !== 'show') throw usage(`unknown action keys ${action}: use show`);
-      const dir = f.stateDir ?? process.env.VAULTMESH_STATE_DIR ?? './state';
-      let publicKey: string;
+/** `vaultmesh nodes` (declared in cli/command-table.ts). */
+export async function nodesAction(action: string, nodeIds: string[], f: CommonFlags & { status?: string }): Promise<void> {
+  if (f.status !== undefined && !NODE_STATUS_NAMES.includes(String(f.status))) throw usage(`--status must be one of ${NODE_STATUS_NAMES.join(', ')}, not ${JSON.stringify(f.status)}`);
+  const api = createApiClient(apiOpts(f));
+  if (action === 'list') {
+    if (nodeIds.length) throw usage('nodes list takes no node id (filter with --status)');
+    const nodes = (await api.get('/api/nodes', nodesAnswer)).filter((n) => f.status === undefined || n.status === f.status);
+    write(f.json ? renderJson(nodes) : renderTable(nodes, ['node_id', 'hostname', 'os_profile', 'status', 'enrollment', 'last_seen', 'agent_version']));
+    return;
+  }
+  if (action === 'approve' || action === 'reject' || action === 'revoke') {
+    if (!nodeIds.length) throw usage(`nodes ${action} needs at least one node id`);
+    // One decision per node; a failure is reported and the rest still go through (exit 1 if any failed).
+    const results: Array<Record<string, unknown>> = [];
+    for (const nodeId of nodeIds) {
       try {
-        publicKey = readKeyFile(join(dir, 'cc-key.pem')).publicKeyHex;
+        const r = await api.post(`/api/nodes/${encodeURIComponent(nodeId)}/${action}`, nodeDecisionAnswer);
+        results.push(r);
+        if (!f.json) write(`${nodeId}: ${r.enrollment}\n`);
       } catch (err) {
-        // An operator without read access to the private key can still read the public half.
-        try {
-          publicKey = readFileSync(join(dir, 'cc-key.pem.pub'), 'utf8').trim();
-        } catch {
-          throw new VaultMeshError('NO_KEY', `no command-center key in ${dir} (${(err as Error).message}); start vaultmesh-cc once or pass --state-dir`);
-        }
+        if (!(err instanceof VaultMeshError) || nodeIds.length === 1) throw err;
+        results.push({ node_id: nodeId, error: { code: err.code, message: err.message } });
+        process.stderr.write(`vaultmesh: ${nodeId}: ${err.message}\n`);
+        process.exitCode = 1;
       }
-      const out = { public_key: publicKey, key_id: keyIdOf(publicKey) };
-      write(f.json ? renderJson(out) : `public_key ${out.public_key}\nkey_id     ${out.key_id}\n`);
+    }
+    if (f.json) write(renderJson(nodeIds.length === 1 ? results[0] : results));
+    return;
+  }
+  if (nodeIds.length !== 1) throw usage(`nodes ${action} needs one node id`);
+  const nodeId = nodeIds[0]!;
+  const id = encodeURIComponent(nodeId);
+  if (action === 'show') {
+    const node = await api.get(`/api/nodes/${id}`, nodeDetailAnswer);
+    if (f.json) return void write(renderJson(node));
+    const { history, last_heartbeat, facts, attention, ...rest } = node;
+    write(
+      renderRecord(
+        [
+          ...Object.entries(rest),
+          ...(attention?.reasons ?? []).map((r): [string, string] => ['attention', `${r.severity}: ${r.message} (${r.code})`]),
+          ['facts', facts],
+          ['history', `${history.length} samples`],
+        ],
+        16,
+      ),
+    );
+    return;
+  }
+  throw usage(`unknown action nodes ${action}: use list, show, approve, reject or revoke`);
+}
+
+/** `vaultmesh join-token` (declared in cli/command-table.ts). */
+export async function joinTokenAction(action: string, tokenId: string | undefined, f: CommonFlags & { ttl?: string; uses?: string | number; label?: string }): Promise<void> {
+  const api = createApiClient(apiOpts(f));
+  if (action === 'create') {
+    const uses = z.coerce.number().int().min(1).max(10_000).safeParse(f.uses ?? 1);
+    if (!uses.success) throw usage('--uses must be an integer from 1 to 10000');
+    const ttl = parseDuration(f.ttl ?? '1h');
+    if (ttl < JOIN_TOKEN_TTL.min || ttl > JOIN_TOKEN_TTL.max) throw usage(`--ttl must be from 1m to 30d, not ${f.ttl}`);
+    const r = await api.post('/api/join-tokens', joinTokenCreatedAnswer, {
+      ttl_secs: ttl,
+      uses: uses.data,
+      ...(f.label ? { label: String(f.label) } : {}),
     });
+    write(f.json ? renderJson({ token: r.token, expires_at: r.expires_at, uses: r.uses, token_id: r.token_id }) : `${r.token}\n(id ${r.token_id}, ${r.uses} use(s), expires ${r.expires_at}; shown once, store it safely)\n`);
+    return;
+  }
+  if (action === 'list') {
+    const list = await api.get('/api/join-tokens', joinTokensAnswer);
+    write(f.json ? renderJson(list) : renderTable(list, ['token_id', 'label', 'state', 'used', 'uses', 'expires_at', 'created_by']));
+    return;
+  }
+  if (action === 'revoke') {
+    if (!tokenId) throw usage('join-token revoke needs a token id (see join-token list)');
+    const r = await api.del(`/api/join-tokens/${encodeURIComponent(tokenId)}`, joinTokenRevokedAnswer);
+    write(f.json ? renderJson(r) : `${tokenId}: revoked\n`);
+    return;
+  }
+  throw usage(`unknown action join-token ${action}: use create, list or revoke`);
+}
+
+/** `vaultmesh keys` (declared in cli/command-table.ts). */
+export async function keysAction(action: string, f: { stateDir?: string; json?: boolean }): Promise<void> {
+  if (action !== 'show') throw usage(`unknown action keys ${action}: use show`);
+  const dir = f.stateDir ?? process.env.VAULTMESH_STATE_DIR ?? './state';
+  let publicKey: string;
+  try {
+    publicKey = readKeyFile(join(dir, 'cc-key.pem')).publicKeyHex;
+  } catch (err) {
+    // An operator without read access to the private key can still read the public half.
+    try {
+      publicKey = readFileSync(join(dir, 'cc-key.pem.pub'), 'utf8').trim();
+    } catch {
+      throw new VaultMeshError('NO_KEY', `no command-center key in ${dir} (${(err as Error).message}); start vaultmesh-cc once or pass --state-dir`);
+    }
+  }
+  const out = { public_key: publicKey, key_id: keyIdOf(publicKey) };
+  write(f.json ? renderJson(out) : `public_key ${out.public_key}\nkey_id     ${out.key_id}\n`);
 }

@@ -2,7 +2,6 @@
  * `vaultmesh store copy --from <log dir | postgres URL> --to <log dir | postgres URL>`: moves an envelope log
  * between the JSONL and the PostgreSQL store, byte for byte (cli/store-copy.ts). Offline: stop the center first.
  */
-import type { CAC } from 'cac';
 import { z } from 'zod';
 import { VaultMeshError } from '../../protocol/errors.js';
 import { printOut, renderJson } from '../output.js';
@@ -27,20 +26,12 @@ function shown(location: string): string {
   }
 }
 
-export function registerStoreCommands(cli: CAC): void {
-  cli
-    .command('store <action>', 'Envelope log stores: copy between a log dir and PostgreSQL, byte for byte')
-    .usage('store copy --from <log dir | postgres://…> --to <log dir | postgres://…> [--json]')
-    .option('--from <location>', 'the source: a log dir or a postgres:// URL')
-    .option('--to <location>', 'the target, which must be empty: a log dir or a postgres:// URL')
-    .option('--json', 'print the result as JSON')
-    .example('vaultmesh store copy --from /var/log/vaultmesh --to "$(cat /etc/vaultmesh/database-url)"')
-    .action(async (action: string, flags: Record<string, unknown>) => {
-      const parsed = flagsSchema.safeParse({ action, from: flags.from, to: flags.to, json: flags.json });
-      if (!parsed.success) throw new VaultMeshError('USAGE', parsed.error.issues[0]!.message);
-      const { from, to, json } = parsed.data;
-      const r = await copyStore(parseLocation(from), parseLocation(to));
-      if (json) printOut(renderJson({ envelopes: r.envelopes, last_seq: r.lastSeq, bytes: r.bytes }));
-      else printOut(`copied ${r.envelopes} envelopes (up to seq ${r.lastSeq}, ${r.bytes} bytes of lines) from ${shown(from)} to ${shown(to)}\n`);
-    });
+/** `vaultmesh store` (declared in cli/command-table.ts). */
+export async function storeAction(action: string, flags: Record<string, unknown>): Promise<void> {
+  const parsed = flagsSchema.safeParse({ action, from: flags.from, to: flags.to, json: flags.json });
+  if (!parsed.success) throw new VaultMeshError('USAGE', parsed.error.issues[0]!.message);
+  const { from, to, json } = parsed.data;
+  const r = await copyStore(parseLocation(from), parseLocation(to));
+  if (json) printOut(renderJson({ envelopes: r.envelopes, last_seq: r.lastSeq, bytes: r.bytes }));
+  else printOut(`copied ${r.envelopes} envelopes (up to seq ${r.lastSeq}, ${r.bytes} bytes of lines) from ${shown(from)} to ${shown(to)}\n`);
 }

@@ -40,6 +40,8 @@ export interface ScanOptions {
   /** One-line warnings for stderr (skipped corrupt lines, torn tails). */
   warn: (message: string) => void;
   visit: (entry: JournalEntry) => void | Promise<void>;
+  /** The visitor copies whatever it keeps of `entry.line.bytes`: read through two fixed buffers (constant memory). */
+  reuseBuffers?: boolean;
 }
 
 export interface ScanResult {
@@ -65,6 +67,7 @@ export async function scanJournals(opts: ScanOptions): Promise<ScanResult> {
       files.map((f) => f.path),
       {
         visit: opts.visit,
+        reuseBuffers: opts.reuseBuffers === true,
         onCorrupt: (bad) => {
           const where = `${bad.file}:${bad.line.lineNo}: ${bad.reason}`;
           if (!opts.skipCorrupt) {

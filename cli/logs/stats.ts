@@ -348,6 +348,7 @@ export async function computeStats(opts: StatsOptions): Promise<StatsReport & { 
     journals: journalsForFilter(filter),
     skipCorrupt: opts.skipCorrupt,
     warn: opts.warn,
+    reuseBuffers: true,
     visit: unfiltered ? (e) => acc.add(e.envelope) : (e) => (matchesFilter(e.envelope, filter) ? acc.add(e.envelope) : undefined),
   });
   return { ...acc.report(), skipped_corrupt: scan.skippedCorrupt, torn_tails: scan.tornTails };

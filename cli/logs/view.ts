@@ -41,6 +41,8 @@ export async function viewLogs(opts: ViewOptions): Promise<ViewResult> {
     journals: journalsForFilter(filter),
     skipCorrupt: opts.skipCorrupt,
     warn: opts.warn,
+    // The line writer copies the bytes into its batch before the next line is read.
+    reuseBuffers: true,
     visit: (entry) => {
       if (!opts.json) actions.see(entry.envelope);
       if (!matchesFilter(entry.envelope, filter)) return;

@@ -8,6 +8,8 @@ import type { Envelope } from '../../protocol/envelope.js';
 export interface Subscription {
   /** Next envelope; `undefined` once closed; 'idle' when `idleMs` passed with nothing to send. */
   next(idleMs?: number): Promise<Envelope | 'idle' | undefined>;
+  /** Up to `max` envelopes already queued, without waiting (to send a burst in one write). */
+  takeQueued(max: number): Envelope[];
   close(): void;
   readonly closed: boolean;
   /** Why the bus closed it ('overflow' for a client that stopped reading). */
@@ -66,6 +68,9 @@ export function createEventBus(opts: { retain?: number; defaultMaxQueue?: number
       this.waiter = undefined;
       clearTimeout(this.timer);
       w?.(v);
+    }
+    takeQueued(max: number): Envelope[] {
+      return max > 0 && this.queue.length ? this.queue.splice(0, max) : [];
     }
     next(idleMs?: number): Promise<Envelope | 'idle' | undefined> {
       if (this.queue.length) return Promise.resolve(this.queue.shift());

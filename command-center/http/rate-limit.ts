@@ -22,6 +22,7 @@ import type { CenterConfig } from '../config.js';
 import { longRequestKind } from './long-request.js';
 import type { AppEnv } from '../services.js';
 import { realTimers, type Timers } from '../../lib/timers.js';
+import { whenStreamEnds } from './stream-end.js';
 
 export interface BucketSpec {
   /** Sustained rate. */
@@ -198,12 +199,16 @@ function reject(c: Context, r: BucketResult, what: string): never {
   throw rateLimitedError(r, what);
 }
 
-/** Wraps a streaming response so `onEnd` runs exactly once when the client goes or the stream ends. */
+/**
+ * Makes `onEnd` run exactly once when the client goes or the stream ends: through the stream's own announcement
+ * when it makes one (stream-end.ts), else by wrapping the body.
+ */
 function onStreamEnd(res: Response, onEnd: () => void): Response {
   if (!res.body) {
     onEnd();
     return res;
   }
+  if (whenStreamEnds(res.body, onEnd)) return res;
   let ended = false;
   const end = () => {
     if (!ended) {

@@ -7,13 +7,16 @@
  */
 import { Hono } from 'hono';
 import type { Envelope } from '../../protocol/envelope.js';
-import { formatSseComment, formatSseMessage } from '../http/sse-format.js';
+import { envelopeEventBytes, formatSseComment, formatSseMessage } from '../http/sse-format.js';
 import { longRequest } from '../http/long-request.js';
+import { announceStreamEnd } from '../http/stream-end.js';
 import { requireScope } from '../auth/require-operator.js';
 import { DEFAULT_STREAM_CHECK_MS, streamLease, type StreamLease } from '../http/stream-lease.js';
 import type { AppEnv, Services } from '../services.js';
 
 export const KEEPALIVE_MS = 15_000;
+/** At most this many queued envelopes go out in one write. */
+const MAX_COALESCED = 64;
 
 export interface StreamRouteOptions {
   keepaliveMs?: number;
@@ -36,7 +39,7 @@ export function streamRoutes(opts: StreamRouteOptions = {}): Hono<AppEnv> {
       keepaliveMs: opts.keepaliveMs ?? KEEPALIVE_MS,
       checkMs: opts.streamCheckMs ?? DEFAULT_STREAM_CHECK_MS,
       lease: streamLease(c),
-      render: (env) => formatSseMessage({ event: env.kind, id: env.seq, data: JSON.stringify(env) }),
+      render: envelopeEventBytes,
     });
   });
   return app;
@@ -51,7 +54,8 @@ export function sseResponse(
     /** Re-check the lease at least this often while idle (and before every event). */
     checkMs?: number;
     lease?: StreamLease;
-    render: (env: Envelope) => string;
+    /** An envelope's message; bytes are sent as they are (shared between streams), a string is encoded. */
+    render: (env: Envelope) => string | Uint8Array;
     prelude?: () => string;
   },
 ): Response {
@@ -65,11 +69,13 @@ export function sseResponse(
   const checkMs = opts.checkMs ?? opts.keepaliveMs;
   let lastWrite = performance.now();
   let done = false;
+  let announceEnd = (): void => {};
   const finish = () => {
     if (done) return;
     done = true;
     sub.close();
     services.metrics.sseClients.dec();
+    announceEnd();
   };
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
@@ -105,7 +111,15 @@ export function sseResponse(
         }
         if (opts.lease?.()) continue; // nothing more for a credential that ended while waiting
         lastWrite = performance.now();
-        controller.enqueue(encoder.encode(opts.render(next)));
+        // What queued up behind it (a burst, a slow reader) goes out in the same write.
+        const more = sub.takeQueued(MAX_COALESCED - 1);
+        const first = opts.render(next);
+        if (!more.length) {
+          controller.enqueue(typeof first === 'string' ? encoder.encode(first) : first);
+          return;
+        }
+        const parts = [first, ...more.map(opts.render)].map((p) => (typeof p === 'string' ? encoder.encode(p) : p));
+        controller.enqueue(Buffer.concat(parts));
         return;
       }
     },
@@ -113,6 +127,8 @@ export function sseResponse(
       finish();
     },
   }, { highWaterMark: 0 });
+  // The SSE cap learns of the end from here rather than by wrapping the body in another stream.
+  announceEnd = announceStreamEnd(body);
   return new Response(body, {
     headers: {
       'content-type': 'text/event-stream; charset=utf-8',
