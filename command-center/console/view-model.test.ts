@@ -162,7 +162,7 @@ describe('mission bar and rows', () => {
     const rows = nodeRows(s, st, NO_FILTER, 'a');
     expect(rows.map((r) => [r.id, r.pill.label])).toEqual([
       ['b', 'ATTN'],
-      ['c', 'OFFLINE'],
+      ['c', 'WAITING'],
       ['p', 'PENDING'],
       ['a', 'OK'],
     ]);
@@ -184,7 +184,7 @@ describe('mission bar and rows', () => {
 describe('attention, pending, feed, timeline', () => {
   test.each([
     ['b', 5000, ['services not OK: nginx.service failed']],
-    ['c', 5000, ['never sent a heartbeat']],
+    ['c', 5000, ['approved, waiting for its first heartbeat']],
     ['a', 200_000, ['no heartbeat for 3m 19s']],
     ['a', 70_000, ['no heartbeat for 69 s (expected every 30 s)']],
     ['a', 5000, []],
@@ -278,11 +278,11 @@ describe('feed, timeline and state from a log written by a real center', () => {
     expect(items.filter((i) => i.kind === 'command').map((i) => i.status)).not.toContain('succeeded');
     const receipts = items.filter((i) => i.kind === 'receipt').reverse();
     expect(receipts.map((i) => [i.nodeId, i.status, i.text])).toEqual([
-      ['web-1', 'succeeded', 'receipt: ping succeeded (exit 0) — {"pong":true,"node_id":"web-1"}'],
-      ['web-2', 'failed', 'receipt: service-status failed (EXIT_NONZERO, exit 3) — nginx.service: inactive (dead)'],
-      ['web-2', 'rejected', 'receipt: service-restart rejected (ACTION_NOT_ALLOWED) — action service-restart is not allowed on this node'],
-      ['db-1', 'expired', 'receipt: ping expired (EXPIRED) — command expired before it could run'],
-      ['web-1', 'succeeded', 'receipt: sovereign-scan succeeded (exit 0) — {"findings":1}'],
+      ['web-1', 'succeeded', 'receipt: ping succeeded (exit 0, 150 ms) — pong=true node_id=web-1'],
+      ['web-2', 'failed', 'receipt: service-status failed (EXIT_NONZERO, exit 3, 150 ms) — nginx.service: inactive (dead)'],
+      ['web-2', 'rejected', 'receipt: service-restart rejected (ACTION_NOT_ALLOWED, 150 ms) — action service-restart is not allowed on this node'],
+      ['db-1', 'expired', 'receipt: ping expired (EXPIRED, 150 ms) — command expired before it could run'],
+      ['web-1', 'succeeded', 'receipt: sovereign-scan succeeded (exit 0, 150 ms) — findings=1'],
     ]);
     for (const i of items) expect(i.text, `${i.kind} ${i.seq}`).not.toMatch(/^[a-z_]+: \{|undefined/);
   });
@@ -296,7 +296,7 @@ describe('feed, timeline and state from a log written by a real center', () => {
       ['enrollment', '', 'enrollment revoked by admin'],
       ['attention', '', expect.stringMatching(/^attention OK → CRIT: no heartbeat for \d+ s \(expected every 30 s\)$/)],
       ['command', 'expired', 'command collect-journal expired without a receipt'],
-      ['receipt', 'expired', 'receipt: ping expired (EXPIRED) — command expired before it could run'],
+      ['receipt', 'expired', 'receipt: ping expired (EXPIRED, 150 ms) — command expired before it could run'],
       ['command', 'delivered', 'command collect-journal delivered'],
       ['command', 'delivered', 'command ping delivered'],
     ]);
