@@ -174,8 +174,9 @@ export class ConsoleLive {
 
     let snap: FleetSnapshot | undefined;
     if (scanDue || this.membershipDirty || this.scansDirty) {
-      // A new or re-decided node needs an exact snapshot to appear now; otherwise one up to a scan old will do.
-      snap = fleetSnapshot(this.src, nowMs, this.membershipDirty ? 0 : scanMs);
+      // A new or re-decided node needs an exact snapshot to appear now; otherwise one up to half a scan old will do
+      // (shared with every client scanning in that half second), so the KPIs lag by at most 1.5 scans.
+      snap = fleetSnapshot(this.src, nowMs, this.membershipDirty ? 0 : scanMs / 2);
     }
     if (snap && (scanDue || this.membershipDirty)) {
       const page = nodePage(snap.sorted(this.view.sort), snap.statuses, this.view, this.ctx.selected);
