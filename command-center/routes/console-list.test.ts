@@ -127,7 +127,7 @@ describe('older history from the event log', () => {
     expect(m).not.toBeNull();
     const page = await (await get(m![1]!, { 'hx-request': 'true' })).text();
     // 40 notes fill the first page; the node's enrollment, older than all of them, is the next and last.
-    expect(page).toMatch(/<li id="tl-\d+" class="k-enrollment"[^]*enrollment requested by vm-0/);
+    expect(page).toMatch(/<li id="tl-\d+" class="k-enrollment"/);
     expect(page).not.toContain('note 79');
     expect(page).toContain('Start of the log.');
   });
