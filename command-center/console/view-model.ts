@@ -156,15 +156,21 @@ const emptyAsUndefined = (v: unknown) => (v === '' ? undefined : v);
  * valid is refused, so a mistyped shared link says what is wrong instead of silently showing another view.
  */
 export const listViewQuerySchema = z.object({
-  q: z.preprocess((v) => (typeof v === 'string' ? v.trim() : v), z.string().max(64, 'q: at most 64 characters')).optional(),
-  profile: z.preprocess(emptyAsUndefined, z.string().regex(/^[a-z0-9][a-z0-9._-]{0,31}$/, 'profile: a profile name such as debian')).optional(),
-  status: z.preprocess(emptyAsUndefined, z.enum(STATUS_FILTERS, { message: `status: one of ${STATUS_FILTERS.join(', ')}` })).optional(),
-  sort: z.preprocess(emptyAsUndefined, z.enum(SORT_KEYS, { message: `sort: one of ${SORT_KEYS.join(', ')}` })).optional(),
-  page: z.preprocess(emptyAsUndefined, z.coerce.number({ message: 'page: a whole number from 1' }).int('page: a whole number from 1').min(1, 'page: a whole number from 1').max(1_000_000, 'page: at most 1000000')).optional(),
+  q: z.preprocess((v) => (typeof v === 'string' ? v.trim() : v), z.string().max(64, 'q: at most 64 characters').optional()),
+  profile: z.preprocess(emptyAsUndefined, z.string().regex(/^[a-z0-9][a-z0-9._-]{0,31}$/, 'profile: a profile name such as debian').optional()),
+  status: z.preprocess(emptyAsUndefined, z.enum(STATUS_FILTERS, { message: `status: one of ${STATUS_FILTERS.join(', ')}` }).optional()),
+  sort: z.preprocess(emptyAsUndefined, z.enum(SORT_KEYS, { message: `sort: one of ${SORT_KEYS.join(', ')}` }).optional()),
+  page: z.preprocess(
+    emptyAsUndefined,
+    z.coerce.number({ message: 'page: a whole number from 1' }).int('page: a whole number from 1').min(1, 'page: a whole number from 1').max(1_000_000, 'page: at most 1000000').optional(),
+  ),
   size: z.preprocess(
     emptyAsUndefined,
-    z.coerce.number({ message: `size: one of ${PAGE_SIZES.join(', ')}` }).refine((n) => (PAGE_SIZES as readonly number[]).includes(n), `size: one of ${PAGE_SIZES.join(', ')}`),
-  ).optional(),
+    z.coerce
+      .number({ message: `size: one of ${PAGE_SIZES.join(', ')}` })
+      .refine((n) => (PAGE_SIZES as readonly number[]).includes(n), `size: one of ${PAGE_SIZES.join(', ')}`)
+      .optional(),
+  ),
 });
 
 export type ViewParse = { ok: true; view: ListView } | { ok: false; issues: Array<{ path: string; message: string }> };
