@@ -72,8 +72,8 @@ describe('GET /console: the node list is a page of the fleet', () => {
 
   test('nodes sharing a hostname are told apart by a short id; hostile hostnames are escaped', async () => {
     const html = await (await get('/console?q=vm-0&sort=name')).text();
-    expect(html).toMatch(/vm-0 <small class="nid" title="node id node-000">node-000<\/small>/);
-    expect(html).toMatch(/vm-0 <small class="nid" title="node id node-001">node-001<\/small>/);
+    expect(html).toMatch(/vm-0<\/span> <small class="nid" title="node id node-000">node-000<\/small>/);
+    expect(html).toMatch(/vm-0<\/span> <small class="nid" title="node id node-001">node-001<\/small>/);
     const all = await (await get('/console?size=200')).text();
     expect(all).not.toContain('<img src=x');
     expect(all).toContain('&lt;img src=x onerror=alert(1)&gt;');
