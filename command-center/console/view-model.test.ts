@@ -32,6 +32,7 @@ import {
   nodePill,
   parseFilter,
   parseListView,
+  readableTimes,
   shortId,
   sortNodes,
   pendingEnrollments,
@@ -532,6 +533,8 @@ describe('list views: validation, order and pages', () => {
     expect(nodePill(s.nodes.get('a')!, 'offline').label).toBe('OFFLINE');
     expect(formatStamp('2025-01-01T12:00:01.123Z')).toBe('2025-01-01 12:00:01 UTC');
     expect(formatStamp(undefined)).toBe('—');
+    expect(readableTimes('command ping issued by admin, expires 2026-12-03T13:32:59.506Z')).toBe('command ping issued by admin, expires 2026\u201112\u201103\u00a013:32:59\u00a0UTC');
+    expect(readableTimes('no time here 2026-12-03')).toBe('no time here 2026-12-03');
     expect(clip('short', 10)).toBe('short');
     expect(clip('one two three four five six', 16)).toBe('one two three …');
   });

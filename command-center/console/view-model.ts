@@ -550,6 +550,17 @@ export interface FeedItem {
   status: string;
 }
 
+const ISO_IN_TEXT = /\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z\b/g;
+
+/**
+ * RFC 3339 times inside a description (`expires 2026-12-03T13:32:59.506Z`) as `2026‑12‑03 13:32:59 UTC` that
+ * cannot break across lines (non-breaking hyphens and spaces): a narrow panel otherwise wraps them mid-date or
+ * leaves a lone `Z` on the next line.
+ */
+export function readableTimes(text: string): string {
+  return text.replace(ISO_IN_TEXT, (iso) => formatStamp(iso).replace(/-/g, '\u2011').replace(/ /g, '\u00a0'));
+}
+
 /** At most `max` characters, cut at a word boundary when one is near, marked with an ellipsis. */
 export function clip(text: string, max: number): string {
   if (text.length <= max) return text;
@@ -570,7 +581,7 @@ export function feedItem(env: Envelope, filter: ListFilter = NO_FILTER, ctx: Des
     clock: formatClock(env.ts),
     kind: env.kind,
     nodeId: env.node_id ?? '',
-    text: clip(describeEnvelope(env, ctx), 300),
+    text: readableTimes(clip(describeEnvelope(env, ctx), 300)),
     author: env.author,
     href: env.node_id ? consoleHref(filter, env.node_id) : '',
     status: envelopeStatus(env),
@@ -616,7 +627,7 @@ export function timeline(envelopes: readonly Envelope[], limit = 40, ctx: Descri
         last.fromClock = formatClock(env.ts);
       } else out.push({ type: 'heartbeats', count: 1, from: env.ts, to: env.ts, fromClock: formatClock(env.ts), toClock: formatClock(env.ts) });
     } else if (isFeedEnvelope(env)) {
-      out.push({ type: 'event', seq: env.seq, kind: env.kind, clock: formatClock(env.ts), ts: env.ts, text: describeEnvelope(env, ctx), author: env.author, status: envelopeStatus(env) });
+      out.push({ type: 'event', seq: env.seq, kind: env.kind, clock: formatClock(env.ts), ts: env.ts, text: readableTimes(describeEnvelope(env, ctx)), author: env.author, status: envelopeStatus(env) });
     }
   }
   return out;
