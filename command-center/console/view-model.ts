@@ -9,6 +9,7 @@ import { readEnvelope, type BodyOf } from '../../protocol/envelope-kinds.js';
 import { describe, type DescribeContext } from '../../protocol/describe.js';
 import { ACTIONABLE_SEVERITIES, SEVERITIES } from '../../protocol/scan.js';
 import { ACTION_NAMES, MAX_JOURNAL_LINES, UNIT_ACTIONS } from '../../protocol/actions.js';
+import { tagSchema } from '../../protocol/event-kinds.js';
 import type { FleetState, NodeRecord } from '../fleet/fleet-state.js';
 import { assessNode } from '../ops/attention.js';
 import { policyProfileFor, unitMatches, type CommandPolicy } from '../commands/command-policy.js';
@@ -112,6 +113,8 @@ export interface ListFilter {
   q: string;
   profile: string;
   status: string;
+  /** A tag the node carries (exact match); '' or absent for any. */
+  tag?: string;
 }
 
 export const NO_FILTER: ListFilter = { q: '', profile: '', status: '' };
@@ -127,6 +130,7 @@ export function parseFilter(query: Record<string, string | undefined>): ListFilt
 export function matchesFilter(node: NodeRecord, status: NodeStatus, f: ListFilter): boolean {
   if (f.status && status !== f.status) return false;
   if (f.profile && node.os_profile !== f.profile) return false;
+  if (f.tag && !node.tags.includes(f.tag)) return false;
   if (f.q) {
     const q = f.q.toLowerCase();
     if (!node.hostname.toLowerCase().includes(q) && !node.node_id.toLowerCase().includes(q)) return false;
@@ -159,6 +163,7 @@ export const listViewQuerySchema = z.object({
   q: z.preprocess((v) => (typeof v === 'string' ? v.trim() : v), z.string().max(64, 'q: at most 64 characters').optional()),
   profile: z.preprocess(emptyAsUndefined, z.string().regex(/^[a-z0-9][a-z0-9._-]{0,31}$/, 'profile: a profile name such as debian').optional()),
   status: z.preprocess(emptyAsUndefined, z.enum(STATUS_FILTERS, { message: `status: one of ${STATUS_FILTERS.join(', ')}` }).optional()),
+  tag: z.preprocess(emptyAsUndefined, tagSchema.optional()),
   sort: z.preprocess(emptyAsUndefined, z.enum(SORT_KEYS, { message: `sort: one of ${SORT_KEYS.join(', ')}` }).optional()),
   page: z.preprocess(
     emptyAsUndefined,
@@ -177,10 +182,12 @@ export type ViewParse = { ok: true; view: ListView } | { ok: false; issues: Arra
 
 /** Reads a list view from query parameters (other parameters, such as `node`, are ignored here). */
 export function parseListView(query: Record<string, string | undefined>): ViewParse {
-  const r = listViewQuerySchema.safeParse({ q: query.q, profile: query.profile, status: query.status, sort: query.sort, page: query.page, size: query.size });
-  if (!r.success) return { ok: false, issues: r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) };
+  const r = listViewQuerySchema.safeParse({ q: query.q, profile: query.profile, status: query.status, tag: query.tag, sort: query.sort, page: query.page, size: query.size });
+  if (!r.success) return { ok: false, issues: r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.path[0] === 'tag' ? `tag: ${i.message}` : i.message })) };
   const d = r.data;
-  return { ok: true, view: { q: d.q ?? '', profile: d.profile ?? '', status: d.status ?? '', sort: d.sort ?? 'status', page: d.page ?? 1, size: d.size ?? DEFAULT_PAGE_SIZE } };
+  const view: ListView = { q: d.q ?? '', profile: d.profile ?? '', status: d.status ?? '', sort: d.sort ?? 'status', page: d.page ?? 1, size: d.size ?? DEFAULT_PAGE_SIZE };
+  if (d.tag) view.tag = d.tag;
+  return { ok: true, view };
 }
 
 /**
@@ -199,6 +206,7 @@ export function viewQuery(f: ListFilter & Partial<Pick<ListView, 'sort' | 'page'
   if (f.q) p.set('q', f.q);
   if (f.profile) p.set('profile', f.profile);
   if (f.status) p.set('status', f.status);
+  if (f.tag) p.set('tag', f.tag);
   if (f.sort && f.sort !== 'status') p.set('sort', f.sort);
   if (f.size && f.size !== DEFAULT_PAGE_SIZE) p.set('size', String(f.size));
   if (f.page && f.page > 1) p.set('page', String(f.page));
@@ -372,7 +380,7 @@ const SORT_LABELS: Record<SortKey, string> = { status: 'status', name: 'name', l
  * last page, so a page that emptied as nodes left shows the last one that exists). Rows are built for that page only.
  */
 export function nodePage(sorted: readonly NodeRecord[], statuses: StatusMap, view: ListView, selected?: string): NodePage {
-  const filtering = !!(view.q || view.profile || view.status);
+  const filtering = !!(view.q || view.profile || view.status || view.tag);
   const matching = filtering ? sorted.filter((n) => matchesFilter(n, statuses.get(n.node_id)!, view)) : sorted;
   const total = matching.length;
   const pages = Math.max(1, Math.ceil(total / view.size));
@@ -401,6 +409,13 @@ export function nodePage(sorted: readonly NodeRecord[], statuses: StatusMap, vie
     view: shown,
     fleetEmpty: sorted.length === 0,
   };
+}
+
+/** Every tag some node carries, sorted (the filter offers them; empty when the fleet uses no tags). */
+export function tagsOf(state: FleetState): string[] {
+  const s = new Set<string>();
+  for (const n of state.nodes.values()) for (const t of n.tags) s.add(t);
+  return [...s].sort();
 }
 
 export function profilesOf(state: FleetState): string[] {

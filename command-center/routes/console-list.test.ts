@@ -29,6 +29,7 @@ beforeAll(async () => {
     const hostname = i === 7 ? '<img src=x onerror=alert(1)>' : `vm-${Math.floor(i / 3)}`;
     await submit({ kind: 'enrollment', node_id: id, author: 'admin', body: { action: 'request', hostname, os_profile: i % 2 ? 'debian' : 'ubuntu', public_key: 'ab'.repeat(32), key_id: 'k'.repeat(16), agent_version: '0.1.0', facts: {}, auto_approved: true } });
   }
+  for (const i of [3, 33, 63]) await submit({ kind: 'tag', node_id: ids[i]!, author: 'admin', body: { add: ['gpu', 'env=prod'] } });
   for (let i = 0; i < 80; i++) await submit({ kind: 'note', author: 'admin', body: { text: `note ${i}` }, ...(i % 2 ? { node_id: 'node-001' } : {}) });
 }, 60_000);
 
@@ -68,6 +69,11 @@ describe('GET /console: the node list is a page of the fleet', () => {
     const deb = await (await get('/console?profile=debian&size=100')).text();
     expect(rowIds(deb)).toHaveLength(N / 2);
     expect(await (await get('/console?q=zzz')).text()).toContain('No node matches this filter.');
+    const gpu = await (await get('/console?tag=gpu')).text();
+    expect(rowIds(gpu).sort()).toEqual([ids[3], ids[33], ids[63]]);
+    expect(gpu).toMatch(/<option value="gpu" selected>gpu<\/option>/);
+    expect(rowIds(await (await get('/console?tag=env%3Dprod&profile=debian')).text()).sort()).toEqual([ids[3], ids[33], ids[63]]);
+    expect(rowIds(await (await get('/console?tag=env%3Dprod&profile=ubuntu')).text())).toEqual([]);
   });
 
   test('nodes sharing a hostname are told apart by a short id; hostile hostnames are escaped', async () => {
@@ -93,6 +99,7 @@ describe('GET /console: the node list is a page of the fleet', () => {
     ['size=7', 'size: one of 25, 50, 100, 200'],
     ['profile=Bad%20Profile', 'profile: a profile name'],
     [`q=${'x'.repeat(65)}`, 'q: at most 64 characters'],
+    ['tag=has%20space', 'tag: must be 1-64 of'],
   ])('?%s is refused with 400 and says why', async (query, message) => {
     const r = await get(`/console?${query}`);
     expect(r.status).toBe(400);
