@@ -114,7 +114,7 @@ export class ConsoleLive {
   /** Full state of every live panel as out-of-band swaps, and resets what this connection thinks the client has. */
   full(nowMs = this.src.now().getTime(), opts: { render?: boolean } = {}): string {
     const snap = fleetSnapshot(this.src, nowMs);
-    const p = buildPanels(this.src, { ...this.ctx, history: { feed: this.ctx.history?.feed ?? [], node: this.nodeHistory } }, nowMs, snap);
+    const p = buildPanels(this.src, { ...this.ctx, history: { feed: this.ctx.history?.feed ?? [], node: this.nodeHistory, nodeOlder: this.ctx.history?.nodeOlder } }, nowMs, snap);
     const r = this.renderer;
     const list = this.listHtml(p.list);
     this.feedSeqs = p.feed.map((f) => f.seq);
@@ -210,7 +210,7 @@ export class ConsoleLive {
 
     const sel = this.ctx.selected ? state.nodes.get(this.ctx.selected) : undefined;
     if (sel && (this.dirty.has(sel.node_id) || scanDue)) {
-      const d = detailOf(this.src, sel, nodeStatus(sel, nowMs, statusPolicy), nowMs, mergeEnvelopes(recentEnvelopes(this.src), this.nodeHistory));
+      const d = detailOf(this.src, sel, nodeStatus(sel, nowMs, statusPolicy), nowMs, mergeEnvelopes(recentEnvelopes(this.src), this.nodeHistory), this.ctx.history?.nodeOlder);
       const html = r.partial('node-detail', { d, oob: true });
       if (html !== this.sent.detail) out.push((this.sent.detail = html));
     } else if (!sel && snap && (scanDue || this.newFeed.length)) {

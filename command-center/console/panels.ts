@@ -52,6 +52,8 @@ export interface PanelContext {
 export interface ConsoleHistory {
   feed: readonly Envelope[];
   node: readonly Envelope[];
+  /** Where the node's older history continues when its read stopped short of a full page (the log's `next`). */
+  nodeOlder?: number | undefined;
 }
 
 export const FEED_LIMIT = 50;
@@ -92,7 +94,14 @@ export function nodeEnvelopes(recent: readonly Envelope[], nodeId: string): Enve
 }
 
 /** The selected node's detail: its envelopes in the window, its latest scan, and its schedule. */
-export function detailOf(src: ConsoleSource, node: NodeRecord, status: NodeStatus, nowMs: number, recent: readonly Envelope[]): NodeDetailView & { older: number | undefined } {
+export function detailOf(
+  src: ConsoleSource,
+  node: NodeRecord,
+  status: NodeStatus,
+  nowMs: number,
+  recent: readonly Envelope[],
+  olderFallback?: number,
+): NodeDetailView & { older: number | undefined } {
   const d = nodeDetail(node, status, {
     nowMs,
     policy: src.statusPolicy,
@@ -102,7 +111,8 @@ export function detailOf(src: ConsoleSource, node: NodeRecord, status: NodeStatu
   });
   // Older history pages from the oldest event the timeline shows, when it is full.
   const events = d.timeline.filter((t) => t.type === 'event');
-  return { ...d, older: d.timeline.length >= TIMELINE_LIMIT && events.length ? (events[events.length - 1] as { seq: number }).seq : undefined };
+  const oldest = events.length ? (events[events.length - 1] as { seq: number }).seq : undefined;
+  return { ...d, older: d.timeline.length >= TIMELINE_LIMIT && oldest !== undefined ? oldest : olderFallback !== undefined && (oldest === undefined || olderFallback <= oldest) ? olderFallback : undefined };
 }
 
 export function buildPanels(src: ConsoleSource, ctx: PanelContext, nowMs = src.now().getTime(), snap: FleetSnapshot = fleetSnapshot(src, nowMs)) {
@@ -126,7 +136,7 @@ export function buildPanels(src: ConsoleSource, ctx: PanelContext, nowMs = src.n
     feed,
     /** The oldest seq shown when the feed is full (the "older" link pages from it). */
     feedOlder: feed.length === FEED_LIMIT ? feed[feed.length - 1]!.seq : undefined,
-    detail: sel ? detailOf(src, sel, statuses.get(sel.node_id)!, nowMs, mergeEnvelopes(recent, ctx.history?.node ?? [])) : undefined,
+    detail: sel ? detailOf(src, sel, statuses.get(sel.node_id)!, nowMs, mergeEnvelopes(recent, ctx.history?.node ?? []), ctx.history?.nodeOlder) : undefined,
     overview: sel ? undefined : overviewOf(src, bar, attention, view),
   };
 }

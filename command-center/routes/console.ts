@@ -104,10 +104,16 @@ async function readHistory(services: Services, selected: string | undefined): Pr
   const [feed, node] = await Promise.all([
     // A few extra: `completed` command events are read but not shown.
     services.eventLog.query({ kinds: HISTORY_KINDS, order: 'desc', limit: FEED_LIMIT + 20 }),
-    selected ? services.eventLog.query({ kinds: HISTORY_KINDS, nodeId: selected, order: 'desc', limit: TIMELINE_LIMIT }) : undefined,
+    selected ? services.eventLog.query({ kinds: HISTORY_KINDS, nodeId: selected, order: 'desc', limit: TIMELINE_LIMIT, scanLimit: HISTORY_SCAN_LIMIT }) : undefined,
   ]);
-  return { feed: feed.items, node: node?.items ?? [] };
+  return { feed: feed.items, node: node?.items ?? [], nodeOlder: node?.next ? Number(node.next) : undefined };
 }
+
+/**
+ * Envelopes read per journal for one node's page of history before it answers with what it found: a node with few
+ * events of its own must not make every console load read whole journals. The "older" link continues from there.
+ */
+const HISTORY_SCAN_LIMIT = 20_000;
 
 const olderQuerySchema = z.object({ before: z.coerce.number({ message: 'before: a seq' }).int('before: a seq').min(1, 'before: a seq').max(Number.MAX_SAFE_INTEGER) });
 
@@ -250,7 +256,7 @@ export function consoleRoutes(opts: ConsoleRouteOptions = {}): Hono<AppEnv> {
     if (!hasScope(identity, 'nodes:read')) throw new VaultMeshError('FORBIDDEN', 'the console needs the nodes:read scope', { status: 403 });
     const q = olderQuerySchema.safeParse(c.req.query());
     if (!q.success) throw new VaultMeshError('VALIDATION_ERROR', q.error.issues[0]!.message, { status: 400, details: q.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) });
-    const page = await services.eventLog.query({ kinds: HISTORY_KINDS, ...(opts.nodeId ? { nodeId: opts.nodeId } : {}), order: 'desc', before: q.data.before, limit: opts.nodeId ? TIMELINE_LIMIT : FEED_LIMIT });
+    const page = await services.eventLog.query({ kinds: HISTORY_KINDS, ...(opts.nodeId ? { nodeId: opts.nodeId } : {}), order: 'desc', before: q.data.before, limit: opts.nodeId ? TIMELINE_LIMIT : FEED_LIMIT, scanLimit: HISTORY_SCAN_LIMIT });
     const describe = describeContextOf(services);
     const shown = page.items.filter((e: Envelope) => isFeedEnvelope(e));
     const items = opts.nodeId ? timeline([...shown].reverse(), TIMELINE_LIMIT, describe) : shown.map((e) => feedItem(e, parseFilter({}), describe));
