@@ -80,8 +80,8 @@ try {
   }
   // Two stay pending; one is approved but never reports (offline).
   for (const n of nodes.slice(0, 16)) await api(`/api/nodes/${n.id}/approve`);
-  const hb = (n, i, o = {}) =>
-    agent(n.key, n.id, '/api/agent/heartbeat', {
+  const hb = (n, i, o = {}) => agent(n.key, n.id, '/api/agent/heartbeat', heartbeatOf(n, i, o));
+  const heartbeatOf = (n, i, o = {}) => ({
       node_id: n.id,
       hostname: `${n.id}.fra1.example.net`,
       os_profile: n.profile,
@@ -99,10 +99,20 @@ try {
         uptime_s: 86_400 * 3 + i * 30,
       },
       services: { 'nginx.service': o.svc === false ? 'failed' : 'active', 'ssh.service': 'active', 'cloudflared.service': o.cf === false ? 'activating' : 'active', 'vaultmesh-agent.service': 'active' },
-    });
+  });
   for (let i = 0; i < 16; i++) {
     for (const [k, n] of nodes.slice(0, 15).entries()) {
       await hb(n, i, { busy: k === 0 && i > 9, svc: k === 4 && i > 13 ? false : true, cf: k === 7 && i > 14 ? false : true, disk: k === 2 ? 48 : 0 });
+    }
+  }
+  // Three VMs from one image, all calling themselves "vm" (as the demo's do): the list tells them apart by id.
+  const twins = ['3f9c1e7a-52b4-4d0e-9a61-0c2d8e4b71f3', 'b81d6a0c-7e23-4f95-8c4a-5e9f1d3a2b60', 'e4a27f5d-1c98-43b6-b0d2-9f6e8a7c5d14'].map((id) => ({ id, key: generateKeyPair(), profile: 'debian' }));
+  for (const n of twins) {
+    await agent(n.key, n.id, '/api/agent/enroll', { token, node_id: n.id, hostname: 'vm', os_profile: n.profile, public_key: n.key.publicKeyHex, agent_version: '0.1.0', facts: { arch: 'x86_64', region: 'fra1' } });
+    await api(`/api/nodes/${n.id}/approve`);
+    for (let i = 0; i < 3; i++) {
+      const r = await agent(n.key, n.id, '/api/agent/heartbeat', { ...heartbeatOf(n, i), hostname: 'vm' });
+      if (!r.ok) throw new Error(`heartbeat refused: ${r.status}`);
     }
   }
   await api('/api/events', { kind: 'note', node_id: nodes[0].id, body: { text: 'kernel 6.1.0-28 rolled out to web tier' } });
@@ -139,7 +149,11 @@ try {
   await page.waitForFunction(() => document.documentElement.dataset.sse === 'live');
   const send = async (action, fill) => {
     await page.selectOption('#cmd-action', action);
-    if (fill) await page.fill(fill[0], fill[1]);
+    // A unit is a <select> when the policy lists exact units, a text input for patterns.
+    if (fill) {
+      if ((await page.$eval(fill[0], (el) => el.tagName)) === 'SELECT') await page.selectOption(fill[0], fill[1]);
+      else await page.fill(fill[0], fill[1]);
+    }
     await page.check('#cmd-confirm');
     await page.click('#cmd-form button[type=submit]');
     await page.waitForSelector('#cmd-result .ok');

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe as group, expect, it } from 'vitest';
 import type { Envelope } from './envelope.js';
-import { describe } from './describe.js';
+import { describe, outputSummary, runDuration } from './describe.js';
 import { generateFleetFixture, type FleetFixture } from '../test/fleet-fixture.js';
 import { readLogDir } from '../test/journal-lines.js';
 
@@ -27,15 +27,28 @@ group('describe, on a log written by a real center', () => {
   it('gives receipts their action, status, reason and exit code', () => {
     const receipts = envs.filter((e) => e.kind === 'receipt').map((e) => describe(e, { actionOf }));
     expect(receipts).toEqual([
-      'receipt: ping succeeded (exit 0) — {"pong":true,"node_id":"web-1"}',
-      'receipt: service-status failed (EXIT_NONZERO, exit 3) — nginx.service: inactive (dead)',
-      'receipt: service-restart rejected (ACTION_NOT_ALLOWED) — action service-restart is not allowed on this node',
-      'receipt: ping expired (EXPIRED) — command expired before it could run',
-      'receipt: sovereign-scan succeeded (exit 0) — {"findings":1}',
+      'receipt: ping succeeded (exit 0, 150 ms) — pong=true node_id=web-1',
+      'receipt: service-status failed (EXIT_NONZERO, exit 3, 150 ms) — nginx.service: inactive (dead)',
+      'receipt: service-restart rejected (ACTION_NOT_ALLOWED, 150 ms) — action service-restart is not allowed on this node',
+      'receipt: ping expired (EXPIRED, 150 ms) — command expired before it could run',
+      'receipt: sovereign-scan succeeded (exit 0, 150 ms) — findings=1',
     ]);
     // Without the lookup, the command id stands in for the action.
     const first = envs.find((e) => e.kind === 'receipt')!;
-    expect(describe(first)).toBe(`receipt: ${fx.commands[0]!.id} succeeded (exit 0) — {"pong":true,"node_id":"web-1"}`);
+    expect(describe(first)).toBe(`receipt: ${fx.commands[0]!.id} succeeded (exit 0, 150 ms) — pong=true node_id=web-1`);
+  });
+
+  it('summarises output without cutting it mid-key, and gives long runs a duration', () => {
+    expect(outputSummary('{"a":"' + 'x'.repeat(40) + '","b":"' + 'y'.repeat(40) + '","c":1}')).toBe(`a=${'x'.repeat(40)} …`);
+    expect(outputSummary('{"list":[1,2,3],"obj":{"k":1},"n":null}')).toBe('list=[3] obj={…} n=null');
+    expect(outputSummary('{not json')).toBe('{not json');
+    expect(outputSummary('first line\nsecond')).toBe('first line');
+    expect(outputSummary('word '.repeat(30))).toMatch(/^(word ){15}word …$|^(word ){14,15}word …$/);
+    expect(outputSummary('word '.repeat(30)).length).toBeLessThanOrEqual(82);
+    expect(runDuration('2025-01-01T00:00:00Z', '2025-01-01T00:00:02.500Z')).toBe('2.5 s');
+    expect(runDuration('2025-01-01T00:00:00Z', '2025-01-01T00:03:00Z')).toBe('3m 0s');
+    expect(runDuration('2025-01-01T00:00:01Z', '2025-01-01T00:00:00Z')).toBe('');
+    expect(runDuration(undefined, '2025-01-01T00:00:00Z')).toBe('');
   });
 
   it('gives heartbeats the metrics agents really send', () => {

@@ -77,12 +77,50 @@ function command(env: EnvelopeOf<'command'>, ctx: DescribeContext): string {
   }
 }
 
+/**
+ * The first line of a command's output, at most `max` characters. A JSON object (what `ping` and `sovereign-scan`
+ * print) is summarised as `key=value` of its scalar fields, cut between fields, so a line never ends mid-key.
+ */
+export function outputSummary(output: string, max = 80): string {
+  const first = output.trim().split('\n')[0]!.trim();
+  let text = first;
+  if (first.startsWith('{')) {
+    try {
+      const obj = JSON.parse(first) as unknown;
+      if (obj && typeof obj === 'object' && !Array.isArray(obj)) {
+        const parts: string[] = [];
+        for (const [k, v] of Object.entries(obj)) parts.push(`${k}=${v !== null && typeof v === 'object' ? (Array.isArray(v) ? `[${v.length}]` : '{…}') : String(v)}`);
+        let out = '';
+        for (const p of parts) {
+          if ((out ? out.length + 1 : 0) + p.length > max) return out ? `${out} …` : `${p.slice(0, max - 1)}…`;
+          out = out ? `${out} ${p}` : p;
+        }
+        return out;
+      }
+    } catch {
+      // Not JSON after all: shown as text.
+    }
+  }
+  if (text.length <= max) return text;
+  const cut = text.slice(0, max);
+  const space = cut.lastIndexOf(' ');
+  text = space > max / 2 ? cut.slice(0, space) : cut;
+  return `${text} …`;
+}
+
+/** How long a command ran, from its receipt's times ('' when they are missing or make no sense). */
+export function runDuration(startedAt: string | undefined, finishedAt: string | undefined): string {
+  const ms = Date.parse(finishedAt ?? '') - Date.parse(startedAt ?? '');
+  if (!Number.isFinite(ms) || ms <= 0) return '';
+  return ms < 1000 ? `${ms} ms` : ms < 60_000 ? `${(ms / 1000).toFixed(1)} s` : shortDuration(ms / 1000);
+}
+
 function receipt(env: EnvelopeOf<'receipt'>, ctx: DescribeContext): string {
   const p = env.body.payload;
   const action = ctx.actionOf?.(p.command_id) ?? p.command_id;
-  const detail = [p.reason ?? '', p.exit_code !== null ? `exit ${p.exit_code}` : ''].filter(Boolean).join(', ');
-  const out = p.output.trim().split('\n')[0]!.slice(0, 80);
-  return `receipt: ${action} ${p.status}${detail ? ` (${detail})` : ''}${out ? ` — ${out}${p.truncated ? ' …' : ''}` : ''}`;
+  const detail = [p.reason ?? '', p.exit_code !== null ? `exit ${p.exit_code}` : '', runDuration(p.started_at, p.finished_at)].filter(Boolean).join(', ');
+  const out = outputSummary(p.output);
+  return `receipt: ${action} ${p.status}${detail ? ` (${detail})` : ''}${out ? ` — ${out}${p.truncated && !out.endsWith('…') ? ' …' : ''}` : ''}`;
 }
 
 function describeKnown(env: Envelope, ctx: DescribeContext): string | undefined {

@@ -137,12 +137,14 @@ describe.skipIf(!hasChromium)(SUITE, () => {
     await page.click('#pending-web-01 button.ok');
     await page.waitForSelector('#pending-web-01', { state: 'detached' });
     await page.waitForSelector('#node-web-01 .pill.s-offline'); // approved, not heard from yet
+    expect((await page.textContent('#node-web-01 .pill'))?.trim()).toContain('WAITING');
     expect((await (await api('/api/nodes/web-01')).json()).enrollment).toBe('approved');
 
     expect(await heartbeat(key, 'web-01', 'web-01.example')).toBe(200);
     await page.waitForSelector('#node-web-01 .pill.s-ok');
     expect((await page.textContent('#node-web-01 .pill'))?.trim()).toContain('OK');
-    await expect.poll(() => page.textContent('#mission-bar .kpi.s-ok dd')).toBe('1');
+    // The KPIs are coalesced to the stream's status scan (1 s, from a snapshot shared by all clients).
+    await expect.poll(() => page.textContent('#mission-bar .kpi.s-ok dd'), { timeout: 4000 }).toBe('1');
 
     expect(await heartbeat(key, 'web-01', 'web-01.example', { servicesOk: false })).toBe(200);
     await page.waitForSelector('#node-web-01 .pill.s-attn');

@@ -271,8 +271,8 @@ describe('logs on a real center’s log', () => {
     expect(r.code).toBe(0);
     const summaries = outLines(r.stdout).map((l) => l.split(/\s{2,}/).slice(5).join('  '));
     expect(summaries).toContain('heartbeat from web-2.example: load 0.10, mem 25%, disk 97%, up 20m 34s, services not OK (nginx.service failed)');
-    expect(summaries).toContain('receipt: service-status failed (EXIT_NONZERO, exit 3) — nginx.service: inactive (dead)');
-    expect(summaries).toContain('receipt: service-restart rejected (ACTION_NOT_ALLOWED) — action service-restart is not allowed on this node');
+    expect(summaries).toContain('receipt: service-status failed (EXIT_NONZERO, exit 3, 150 ms) — nginx.service: inactive (dead)');
+    expect(summaries).toContain('receipt: service-restart rejected (ACTION_NOT_ALLOWED, 150 ms) — action service-restart is not allowed on this node');
     expect(summaries).toContain('command service-restart delivered');
     for (const s of summaries) expect(s).not.toMatch(/^\{|: \{"|undefined/);
   });

@@ -51,14 +51,15 @@ describe('ConsoleLive', () => {
     expect(live.flush()).toBe(''); // nothing changed, and the status scan is not due yet
   });
 
-  test('a new node is appended once, then patched in place; heartbeats coalesce into one row update with glow', () => {
+  test('a new node joins the list at once (the list and pager are re-sent), then is patched in place; heartbeats coalesce with glow', () => {
     const h = harness();
     const live = new ConsoleLive(h.src, renderer, { filter: NO_FILTER, canApprove: true, csrf: 't' });
-    live.full();
+    expect(live.full()).toContain('id="node-list-empty"');
     live.note(h.enroll('a'));
     let out = live.flush();
-    expect(out).toContain('<li id="node-list-empty" hx-swap-oob="delete"></li>');
-    expect(out).toContain('hx-swap-oob="beforeend:#node-list"');
+    expect(out).toMatch(/<ul id="node-list"[^>]*hx-swap-oob="true"/);
+    expect(out).toMatch(/<nav id="node-pager"[^>]*hx-swap-oob="true"[^]*1–1 of 1/);
+    expect(out).not.toContain('node-list-empty');
     expect(count(out, /id="node-a"/g)).toBe(1);
     expect(out).toContain('hx-swap-oob="afterbegin:#feed"');
 
@@ -66,24 +67,11 @@ describe('ConsoleLive', () => {
     out = live.flush();
     expect(count(out, /id="node-a"/g)).toBe(1);
     expect(out).toMatch(/<li id="node-a" class="row s-ok glow"[^>]*hx-swap-oob="true"/);
-    expect(out).not.toContain('beforeend:#node-list');
+    expect(out).not.toContain('id="node-list"');
     expect(out).not.toContain('#feed'); // heartbeats stay out of the feed
   });
 
-  test('time alone turns a row OFFLINE and updates the KPIs', () => {
-    const h = harness();
-    h.enroll('a');
-    h.heartbeat('a');
-    const live = new ConsoleLive(h.src, renderer, { filter: NO_FILTER, canApprove: true, csrf: 't' });
-    live.full();
-    h.tick(5 * 60_000);
-    const out = live.flush();
-    expect(out).toMatch(/<li id="node-a" class="row s-offline"/);
-    expect(out).toMatch(/id="mission-bar"/);
-    expect(h.now).toBeGreaterThan(T0);
-  });
-
-  test('a row that leaves the filter is deleted, and comes back by append', () => {
+  test('a row that leaves the filter leaves the list at the next scan, and comes back', () => {
     const h = harness();
     h.enroll('a');
     h.heartbeat('a');
@@ -91,9 +79,63 @@ describe('ConsoleLive', () => {
     live.full();
     expect(live.shownRows().has('a')).toBe(true);
     h.tick(5 * 60_000);
-    expect(live.flush()).toContain('<li id="node-a" hx-swap-oob="delete"></li>');
+    let out = live.flush();
+    expect(out).toMatch(/<ul id="node-list"[^>]*hx-swap-oob="true"/);
+    expect(out).not.toContain('id="node-a"');
+    expect(out).toContain('No node matches this filter.');
+    expect(live.shownRows().has('a')).toBe(false);
     live.note(h.heartbeat('a'));
-    expect(live.flush()).toContain('beforeend:#node-list');
+    h.tick(1000);
+    out = live.flush();
+    expect(count(out, /<li id="node-a"/g)).toBe(1);
+    expect(live.shownRows().has('a')).toBe(true);
+  });
+
+  test('only the shown page is rendered and patched: a heartbeat from a node on another page sends nothing', () => {
+    const h = harness();
+    const ids = Array.from({ length: 30 }, (_, i) => `n${String(i).padStart(2, '0')}`);
+    for (const id of ids) h.enroll(id);
+    for (const id of ids) h.heartbeat(id);
+    const live = new ConsoleLive(h.src, renderer, { filter: { ...NO_FILTER, sort: 'name', size: 25, page: 1 }, canApprove: true, csrf: 't' });
+    const html = live.full();
+    expect(count(html, /<li id="node-n\d+"/g)).toBe(25);
+    expect(html).toContain('1–25 of 30');
+    expect(html).not.toContain('id="node-n29"');
+    expect([...live.shownRows().keys()]).toEqual(ids.slice(0, 25));
+    h.tick(100);
+    live.note(h.heartbeat('n29')); // page 2
+    expect(live.flush()).toBe('');
+    live.note(h.heartbeat('n03')); // page 1
+    const out = live.flush();
+    expect(out).toMatch(/<li id="node-n03" class="row s-ok glow"[^>]*hx-swap-oob="true"/);
+    expect(count(out, /<li id="node-/g)).toBe(1);
+
+    const page2 = new ConsoleLive(h.src, renderer, { filter: { ...NO_FILTER, sort: 'name', size: 25, page: 2 }, canApprove: true, csrf: 't' });
+    const p2 = page2.full();
+    expect(count(p2, /<li id="node-n\d+"/g)).toBe(5);
+    expect(p2).toContain('26–30 of 30');
+    page2.note(h.heartbeat('n03'));
+    expect(page2.flush()).toBe('');
+  });
+
+  test('sorted by last seen, the page follows heartbeats at the scan cadence, not per envelope', () => {
+    const h = harness();
+    for (const id of ['a', 'b', 'c']) h.enroll(id);
+    for (const id of ['a', 'b', 'c']) {
+      h.tick(10);
+      h.heartbeat(id);
+    }
+    const live = new ConsoleLive(h.src, renderer, { filter: { ...NO_FILTER, sort: 'last_seen', size: 25 }, canApprove: true, csrf: 't' });
+    live.full();
+    expect([...live.shownRows().keys()]).toEqual(['c', 'b', 'a']);
+    h.tick(10);
+    live.note(h.heartbeat('a'));
+    expect(count(live.flush(), /<li id="node-a"/g)).toBe(1); // patched in place first
+    expect([...live.shownRows().keys()]).toEqual(['c', 'b', 'a']);
+    h.tick(1000);
+    const out = live.flush();
+    expect(out).toMatch(/<ul id="node-list"[^>]*hx-swap-oob="true"/);
+    expect([...live.shownRows().keys()]).toEqual(['a', 'c', 'b']);
   });
 
   test('the feed never repeats a seq and keeps at most 50 items', () => {

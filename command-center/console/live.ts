@@ -13,23 +13,28 @@ import { formatSseMessage } from '../http/sse-format.js';
 import { sseResponse } from '../routes/stream.js';
 import type { StreamLease } from '../http/stream-lease.js';
 import type { Services } from '../services.js';
-import { buildPanels, describeContextOf, detailOf, ledgerRootOf, recentEnvelopes, type ConsoleSource, type PanelContext } from './panels.js';
+import { nodeStatus } from '../fleet/node-status.js';
+import { fleetSnapshot, type FleetSnapshot } from './fleet-snapshot.js';
+import { buildPanels, overviewOf, describeContextOf, detailOf, FEED_LIMIT, ledgerRootOf, mergeEnvelopes, recentEnvelopes, viewOf, type ConsoleSource, type PanelContext } from './panels.js';
 import type { ConsoleRenderer } from './render.js';
 import {
   attentionSummary,
-  computeStatuses,
   feedItem,
   feedDomId,
   findingsBySeverity,
   isFeedEnvelope,
-  matchesFilter,
   missionBar,
-  nodeDomId,
+  nodePage,
   nodeRow,
   pendingEnrollments,
+  viewQuery,
+  type ListView,
 } from './view-model.js';
 
-export const FEED_LIMIT = 50;
+export { FEED_LIMIT };
+
+/** Events of the selected node kept for its timeline beyond the bus's window (the log page plus what arrived since). */
+const NODE_HISTORY_LIMIT = 200;
 
 export interface LiveContext extends PanelContext {
   canApprove: boolean;
@@ -37,61 +42,100 @@ export interface LiveContext extends PanelContext {
 }
 
 export class ConsoleLive {
-  /** Rows the browser shows: node id → status last sent. */
+  /** Rows the browser shows (the current page only): node id → status last sent. */
   private readonly rows = new Map<string, string>();
+  /** The shown page's identity: its ids in order, the total and the page number; a change re-sends the list. */
+  private listSig = '';
   /** Feed items the browser shows, newest first. */
   private feedSeqs: number[] = [];
   private readonly sent = { bar: '', pending: '', attention: '', findings: '', detail: '' };
-  /** Nodes touched by envelopes since the last flush → whether a heartbeat touched them (plays the glow). */
+  /** Shown nodes touched by envelopes since the last flush → whether a heartbeat touched them (plays the glow). */
   private readonly dirty = new Map<string, boolean>();
   private newFeed: Envelope[] = [];
+  private nodeHistory: Envelope[] = [];
   private pendingDirty = false;
   private scansDirty = false;
+  /** A node enrolled or changed enrollment: the page's membership is recomputed at the next flush, not the next scan. */
+  private membershipDirty = false;
   private lastScanMs = -Infinity;
+  private readonly view: ListView;
 
   constructor(
     private readonly src: ConsoleSource,
     private readonly renderer: ConsoleRenderer,
     private readonly ctx: LiveContext,
     private readonly opts: { statusScanMs?: number } = {},
-  ) {}
+  ) {
+    this.view = viewOf(ctx);
+    this.nodeHistory = [...(ctx.history?.node ?? [])];
+  }
 
-  /** Records a committed envelope (cheap: the work happens at the next flush). */
+  /**
+   * Records a committed envelope (cheap: the work happens at the next flush). Envelopes about nodes this client
+   * does not show cost a map lookup and nothing more: at 10,000 nodes almost every heartbeat is one of those.
+   */
   note(env: Envelope): void {
-    if (env.node_id) this.dirty.set(env.node_id, (this.dirty.get(env.node_id) ?? false) || env.kind === 'heartbeat');
+    const id = env.node_id;
+    if (id && (this.rows.has(id) || id === this.ctx.selected)) this.dirty.set(id, (this.dirty.get(id) ?? false) || env.kind === 'heartbeat');
     if (isFeedEnvelope(env)) {
       this.newFeed.push(env);
       if (this.newFeed.length > FEED_LIMIT) this.newFeed.shift();
+      if (id && id === this.ctx.selected) {
+        this.nodeHistory.push(env);
+        if (this.nodeHistory.length > NODE_HISTORY_LIMIT) this.nodeHistory.shift();
+      }
     }
-    if (env.kind === 'enrollment') this.pendingDirty = true;
+    if (env.kind === 'enrollment') this.pendingDirty = this.membershipDirty = true;
     if (env.kind === 'scan') this.scansDirty = true;
+  }
+
+  private listHtml(page: ReturnType<typeof nodePage>): string {
+    this.rows.clear();
+    for (const row of page.rows) this.rows.set(row.id, row.pill.status);
+    this.listSig = `${page.rows.map((r) => r.id).join(',')}|${page.total}|${page.page}|${page.pages}`;
+    return this.renderer.partial('node-list', { list: page, oob: true });
+  }
+
+  /** The mission bar from a snapshot, rendered once per snapshot and ledger state for every client. */
+  private barHtml(snap: FleetSnapshot, nowMs: number): string {
+    const ledger = ledgerRootOf(this.src);
+    return snap.memo(`bar:${JSON.stringify(ledger ?? null)}`, () =>
+      this.renderer.partial('mission-bar', { bar: missionBar(snap.statuses, { seq: snap.seq, nowMs, startedAtMs: this.src.startedAt.getTime(), ledger }), oob: true }),
+    );
+  }
+
+  /** The attention panel; its links keep the list's view, so clients with the same view share one rendering. */
+  private attentionHtml(snap: FleetSnapshot): string {
+    return snap.memo(`attention:${viewQuery(this.view)}`, () =>
+      this.renderer.partial('attention', { a: attentionSummary(this.src.state, snap.statuses, { nowMs: snap.atMs, policy: this.src.statusPolicy, filter: this.view }), oob: true }),
+    );
   }
 
   /** Full state of every live panel as out-of-band swaps, and resets what this connection thinks the client has. */
   full(nowMs = this.src.now().getTime(), opts: { render?: boolean } = {}): string {
-    const p = buildPanels(this.src, this.ctx, nowMs);
+    const snap = fleetSnapshot(this.src, nowMs);
+    const p = buildPanels(this.src, { ...this.ctx, history: { feed: this.ctx.history?.feed ?? [], node: this.nodeHistory, nodeOlder: this.ctx.history?.nodeOlder } }, nowMs, snap);
     const r = this.renderer;
-    this.rows.clear();
-    for (const row of p.rows) this.rows.set(row.id, row.pill.status);
+    const list = this.listHtml(p.list);
     this.feedSeqs = p.feed.map((f) => f.seq);
     this.dirty.clear();
     this.newFeed = [];
-    this.pendingDirty = this.scansDirty = false;
+    this.pendingDirty = this.scansDirty = this.membershipDirty = false;
     this.lastScanMs = nowMs;
     this.sent.bar = r.partial('mission-bar', { bar: p.bar, oob: true });
     this.sent.pending = r.partial('pending', { pending: p.pending, csrf: this.ctx.csrf, canApprove: this.ctx.canApprove, oob: true });
     this.sent.attention = r.partial('attention', { a: p.attention, oob: true });
     this.sent.findings = r.partial('findings', { groups: p.findings, oob: true });
-    this.sent.detail = r.partial('node-detail', { d: p.detail, oob: true });
+    this.sent.detail = r.partial('node-detail', { d: p.detail, o: p.overview, oob: true });
     if (opts.render === false) return '';
     return [
       this.sent.bar,
       this.sent.pending,
-      r.partial('node-list', { rows: p.rows, oob: true }),
+      list,
       this.sent.detail,
       this.sent.attention,
       this.sent.findings,
-      r.partial('feed', { items: p.feed, oob: true }),
+      r.partial('feed', { items: p.feed, older: p.feedOlder, oob: true }),
     ].join('\n');
   }
 
@@ -104,66 +148,78 @@ export class ConsoleLive {
     this.full(renderedAtMs, { render: false });
   }
 
-  /** Out-of-band fragments for everything that changed since the last flush, or '' when nothing did. */
+  /**
+   * Out-of-band fragments for everything that changed since the last flush, or '' when nothing did. Rows this
+   * client shows are patched at every tick; which rows it shows (the page's membership and order), the KPIs and
+   * the attention panel follow the clock once per status scan (default 1 s), from a fleet snapshot shared by all
+   * clients, so a client's cost does not grow with the fleet's heartbeat rate.
+   */
   flush(nowMs = this.src.now().getTime()): string {
-    const scanDue = nowMs - this.lastScanMs >= (this.opts.statusScanMs ?? 1000);
-    if (!this.dirty.size && !this.newFeed.length && !this.pendingDirty && !scanDue) return '';
-    this.lastScanMs = nowMs;
+    const scanMs = this.opts.statusScanMs ?? 1000;
+    const scanDue = nowMs - this.lastScanMs >= scanMs;
+    if (!this.dirty.size && !this.newFeed.length && !this.pendingDirty && !this.scansDirty && !this.membershipDirty && !scanDue) return '';
+    if (scanDue) this.lastScanMs = nowMs;
     const { state, statusPolicy } = this.src;
     const r = this.renderer;
-    const statuses = computeStatuses(state, nowMs, statusPolicy);
     const out: string[] = [];
-    const appended: string[] = [];
-    let statusChanged = false;
-    const hadRows = this.rows.size > 0;
+    const rendered = new Set<string>();
+    const rowHtml = (id: string, glow: boolean) => {
+      const node = state.nodes.get(id);
+      if (!node) return;
+      const status = nodeStatus(node, nowMs, statusPolicy);
+      out.push(r.partial('node-row', { r: nodeRow(node, status, { filter: this.view, selected: this.ctx.selected, glow }), oob: true }));
+      this.rows.set(id, status);
+      rendered.add(id);
+    };
 
-    for (const node of state.nodes.values()) {
-      const id = node.node_id;
-      const status = statuses.get(id)!;
-      const shown = this.rows.get(id);
-      const wanted = matchesFilter(node, status, this.ctx.filter);
-      const touched = this.dirty.get(id);
-      if (shown !== undefined && shown !== status) statusChanged = true;
-      if (wanted && shown === undefined) {
-        appended.push(r.partial('node-row', { r: nodeRow(node, status, { filter: this.ctx.filter, selected: this.ctx.selected, glow: touched === true }), oob: false }));
-        this.rows.set(id, status);
-        statusChanged = true;
-      } else if (!wanted && shown !== undefined) {
-        out.push(`<li id="${nodeDomId(id)}" hx-swap-oob="delete"></li>`);
-        this.rows.delete(id);
-      } else if (wanted && (touched !== undefined || shown !== status)) {
-        out.push(r.partial('node-row', { r: nodeRow(node, status, { filter: this.ctx.filter, selected: this.ctx.selected, glow: touched === true }), oob: true }));
-        this.rows.set(id, status);
+    let snap: FleetSnapshot | undefined;
+    if (scanDue || this.membershipDirty || this.scansDirty) {
+      // A new or re-decided node needs an exact snapshot to appear now; otherwise one up to half a scan old will do
+      // (shared with every client scanning in that half second), so the KPIs lag by at most 1.5 scans.
+      snap = fleetSnapshot(this.src, nowMs, this.membershipDirty ? 0 : scanMs / 2);
+    }
+    if (snap && (scanDue || this.membershipDirty)) {
+      const page = nodePage(snap.sorted(this.view.sort), snap.statuses, this.view, this.ctx.selected);
+      const sig = `${page.rows.map((x) => x.id).join(',')}|${page.total}|${page.page}|${page.pages}`;
+      if (sig !== this.listSig) {
+        out.push(this.listHtml(page));
+        for (const row of page.rows) rendered.add(row.id);
+      } else {
+        // Same rows in the same order: patch those whose status moved with the clock.
+        for (const row of page.rows) if (this.rows.get(row.id) !== nodeStatus(state.nodes.get(row.id)!, nowMs, statusPolicy)) rowHtml(row.id, this.dirty.get(row.id) === true);
       }
     }
-    if (appended.length) {
-      if (!hadRows) out.push('<li id="node-list-empty" hx-swap-oob="delete"></li>');
-      // `beforeend` strips the wrapper and appends its children: new rows land at the end of the list.
-      out.push(`<div hx-swap-oob="beforeend:#node-list">${appended.join('')}</div>`);
-    }
+    for (const [id, glow] of this.dirty) if (this.rows.has(id) && !rendered.has(id)) rowHtml(id, glow);
 
-    const bar = r.partial('mission-bar', { bar: missionBar(statuses, { seq: state.lastSeq, nowMs, startedAtMs: this.src.startedAt.getTime(), ledger: ledgerRootOf(this.src) }), oob: true });
-    if (bar !== this.sent.bar) out.push((this.sent.bar = bar));
+    if (snap && (scanDue || this.scansDirty || this.membershipDirty)) {
+      const bar = this.barHtml(snap, nowMs);
+      if (bar !== this.sent.bar) out.push((this.sent.bar = bar));
+      const att = this.attentionHtml(snap);
+      if (att !== this.sent.attention) out.push((this.sent.attention = att));
+    }
 
     if (this.pendingDirty) {
       const html = r.partial('pending', { pending: pendingEnrollments(state), csrf: this.ctx.csrf, canApprove: this.ctx.canApprove, oob: true });
       if (html !== this.sent.pending) out.push((this.sent.pending = html));
     }
 
-    const recent = this.dirty.size || this.scansDirty || this.newFeed.length ? recentEnvelopes(this.src) : undefined;
-    if (statusChanged || this.dirty.size || scanDue) {
-      const html = r.partial('attention', { a: attentionSummary(state, statuses, { nowMs, policy: statusPolicy, filter: this.ctx.filter }), oob: true });
-      if (html !== this.sent.attention) out.push((this.sent.attention = html));
-    }
     if (this.scansDirty) {
-      const html = r.partial('findings', { groups: findingsBySeverity(state, this.ctx.filter), oob: true });
+      const html = r.partial('findings', { groups: findingsBySeverity(state, this.view), oob: true });
       if (html !== this.sent.findings) out.push((this.sent.findings = html));
     }
 
     const sel = this.ctx.selected ? state.nodes.get(this.ctx.selected) : undefined;
     if (sel && (this.dirty.has(sel.node_id) || scanDue)) {
-      const d = detailOf(this.src, sel, statuses.get(sel.node_id)!, nowMs, recent ?? recentEnvelopes(this.src));
+      const d = detailOf(this.src, sel, nodeStatus(sel, nowMs, statusPolicy), nowMs, mergeEnvelopes(recentEnvelopes(this.src), this.nodeHistory), this.ctx.history?.nodeOlder);
       const html = r.partial('node-detail', { d, oob: true });
+      if (html !== this.sent.detail) out.push((this.sent.detail = html));
+    } else if (!sel && snap && (scanDue || this.newFeed.length)) {
+      // The fleet overview (no node selected) follows the KPIs' cadence.
+      const ledger = ledgerRootOf(this.src);
+      const html = snap.memo(`overview:${viewQuery(this.view)}:${state.commands.byId.size}:${JSON.stringify(ledger ?? null)}`, () => {
+        const bar = missionBar(snap!.statuses, { seq: snap!.seq, nowMs, startedAtMs: this.src.startedAt.getTime(), ledger });
+        return r.partial('node-detail', { d: undefined, o: buildOverview(this.src, snap!, bar, this.view), oob: true });
+      });
       if (html !== this.sent.detail) out.push((this.sent.detail = html));
     }
 
@@ -171,7 +227,7 @@ export class ConsoleLive {
       const fresh = this.newFeed.filter((e) => !this.feedSeqs.includes(e.seq)).reverse(); // newest first
       const describe = describeContextOf(this.src);
       if (fresh.length) {
-        out.push(`<div hx-swap-oob="afterbegin:#feed">${fresh.map((e) => r.partial('feed-item', { e: feedItem(e, this.ctx.filter, describe) })).join('')}</div>`);
+        out.push(`<div hx-swap-oob="afterbegin:#feed">${fresh.map((e) => r.partial('feed-item', { e: feedItem(e, this.view, describe) })).join('')}</div>`);
         this.feedSeqs = [...fresh.map((e) => e.seq), ...this.feedSeqs];
         for (const seq of this.feedSeqs.splice(FEED_LIMIT)) out.push(`<li id="${feedDomId(seq)}" hx-swap-oob="delete"></li>`);
       }
@@ -179,7 +235,7 @@ export class ConsoleLive {
 
     this.dirty.clear();
     this.newFeed = [];
-    this.pendingDirty = this.scansDirty = false;
+    this.pendingDirty = this.scansDirty = this.membershipDirty = false;
     return out.join('\n');
   }
 
@@ -187,6 +243,11 @@ export class ConsoleLive {
   shownRows(): ReadonlyMap<string, string> {
     return this.rows;
   }
+}
+
+function buildOverview(src: ConsoleSource, snap: FleetSnapshot, bar: ReturnType<typeof missionBar>, view: ListView) {
+  const attention = attentionSummary(src.state, snap.statuses, { nowMs: snap.atMs, policy: src.statusPolicy, filter: view });
+  return overviewOf(src, bar, attention, view);
 }
 
 /**

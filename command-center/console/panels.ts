@@ -7,20 +7,22 @@ import type { FleetState, NodeRecord } from '../fleet/fleet-state.js';
 import type { NodeStatus, StatusPolicy } from '../fleet/node-status.js';
 import type { EventBus } from '../http/event-bus.js';
 import type { Orchestrator } from '../ops/orchestrator.js';
+import { fleetSnapshot, type FleetSnapshot } from './fleet-snapshot.js';
 import {
+  DEFAULT_VIEW,
   attentionSummary,
-  computeStatuses,
   feedItems,
   findingsBySeverity,
   missionBar,
   nodeDetail,
-  nodeRows,
+  nodePage,
   pendingEnrollments,
+  recentCommands,
   type DescribeContext,
   type LedgerRootView,
   type ListFilter,
+  type ListView,
   type NodeDetailView,
-  type StatusMap,
 } from './view-model.js';
 
 /** The parts of Services the console reads (kept narrow so tests and benches can build it from plain objects). */
@@ -39,8 +41,35 @@ export interface ConsoleSource {
 }
 
 export interface PanelContext {
-  filter: ListFilter;
+  /** The list's filter, and its order and page (defaults when left out). */
+  filter: ListFilter & Partial<Pick<ListView, 'sort' | 'page' | 'size'>>;
   selected?: string | undefined;
+  /** Older history from the event log, so the feed and the timeline reach past the bus's short window. */
+  history?: ConsoleHistory | undefined;
+}
+
+/** Envelopes read from the event log (store-backed) when a page or stream starts, in any order. */
+export interface ConsoleHistory {
+  feed: readonly Envelope[];
+  node: readonly Envelope[];
+  /** Where the node's older history continues when its read stopped short of a full page (the log's `next`). */
+  nodeOlder?: number | undefined;
+}
+
+export const FEED_LIMIT = 50;
+export const TIMELINE_LIMIT = 40;
+
+export function viewOf(ctx: Pick<PanelContext, 'filter'>): ListView {
+  return { ...DEFAULT_VIEW, ...ctx.filter };
+}
+
+/** `a` and `b` as one list in seq order, each seq once (the bus's window and a page read from the log overlap). */
+export function mergeEnvelopes(a: readonly Envelope[], b: readonly Envelope[]): Envelope[] {
+  if (!b.length) return [...a];
+  const bySeq = new Map<number, Envelope>();
+  for (const e of a) bySeq.set(e.seq, e);
+  for (const e of b) bySeq.set(e.seq, e);
+  return [...bySeq.values()].sort((x, y) => x.seq - y.seq);
 }
 
 /** The scan ledger's current root for the mission bar (every appended scan, signed head or not). */
@@ -65,28 +94,55 @@ export function nodeEnvelopes(recent: readonly Envelope[], nodeId: string): Enve
 }
 
 /** The selected node's detail: its envelopes in the window, its latest scan, and its schedule. */
-export function detailOf(src: ConsoleSource, node: NodeRecord, status: NodeStatus, nowMs: number, recent: readonly Envelope[]): NodeDetailView {
-  return nodeDetail(node, status, {
+export function detailOf(
+  src: ConsoleSource,
+  node: NodeRecord,
+  status: NodeStatus,
+  nowMs: number,
+  recent: readonly Envelope[],
+  olderFallback?: number,
+): NodeDetailView & { older: number | undefined } {
+  const d = nodeDetail(node, status, {
     nowMs,
     policy: src.statusPolicy,
     envelopes: nodeEnvelopes(recent, node.node_id),
     schedule: src.orchestrator?.view({ nodeId: node.node_id })[0],
     describe: describeContextOf(src),
   });
+  // Older history pages from the oldest event the timeline shows, when it is full.
+  const events = d.timeline.filter((t) => t.type === 'event');
+  const oldest = events.length ? (events[events.length - 1] as { seq: number }).seq : undefined;
+  return { ...d, older: d.timeline.length >= TIMELINE_LIMIT && oldest !== undefined ? oldest : olderFallback !== undefined && (oldest === undefined || olderFallback <= oldest) ? olderFallback : undefined };
 }
 
-export function buildPanels(src: ConsoleSource, ctx: PanelContext, nowMs = src.now().getTime(), statuses: StatusMap = computeStatuses(src.state, nowMs, src.statusPolicy)) {
+export function buildPanels(src: ConsoleSource, ctx: PanelContext, nowMs = src.now().getTime(), snap: FleetSnapshot = fleetSnapshot(src, nowMs)) {
   const recent = recentEnvelopes(src);
+  const statuses = snap.statuses;
+  const view = viewOf(ctx);
   const sel = ctx.selected ? src.state.nodes.get(ctx.selected) : undefined;
+  const feedFrom = mergeEnvelopes(recent, ctx.history?.feed ?? []);
+  const feed = feedItems(feedFrom, view, FEED_LIMIT, describeContextOf(src));
+  const attention = attentionSummary(src.state, statuses, { nowMs, policy: src.statusPolicy, filter: view });
+  const bar = missionBar(statuses, { seq: src.state.lastSeq, nowMs, startedAtMs: src.startedAt.getTime(), ledger: ledgerRootOf(src) });
+  const list = nodePage(snap.sorted(view.sort), statuses, view, ctx.selected);
   return {
     statuses,
-    bar: missionBar(statuses, { seq: src.state.lastSeq, nowMs, startedAtMs: src.startedAt.getTime(), ledger: ledgerRootOf(src) }),
-    rows: nodeRows(src.state, statuses, ctx.filter, ctx.selected),
+    bar,
+    list,
+    rows: list.rows,
     pending: pendingEnrollments(src.state),
-    attention: attentionSummary(src.state, statuses, { nowMs, policy: src.statusPolicy, filter: ctx.filter }),
-    findings: findingsBySeverity(src.state, ctx.filter),
-    feed: feedItems(recent, ctx.filter, 50, describeContextOf(src)),
-    detail: sel ? detailOf(src, sel, statuses.get(sel.node_id)!, nowMs, recent) : undefined,
+    attention,
+    findings: findingsBySeverity(src.state, view),
+    feed,
+    /** The oldest seq shown when the feed is full (the "older" link pages from it). */
+    feedOlder: feed.length === FEED_LIMIT ? feed[feed.length - 1]!.seq : undefined,
+    detail: sel ? detailOf(src, sel, statuses.get(sel.node_id)!, nowMs, mergeEnvelopes(recent, ctx.history?.node ?? []), ctx.history?.nodeOlder) : undefined,
+    overview: sel ? undefined : overviewOf(src, bar, attention, view),
   };
+}
+
+/** What the centre panel shows with no node selected: the fleet's counts, what needs attention, the latest commands, the ledger. */
+export function overviewOf(src: ConsoleSource, bar: ReturnType<typeof missionBar>, attention: ReturnType<typeof attentionSummary>, view: ListView) {
+  return { bar, attention: { ...attention, items: attention.items.slice(0, 6) }, commands: recentCommands(src.state, view, 8) };
 }
 

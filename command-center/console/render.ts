@@ -20,7 +20,9 @@ export type PartialName =
   | 'findings'
   | 'feed'
   | 'feed-item'
-  | 'command-result';
+  | 'command-result'
+  | 'timeline-item'
+  | 'history-page';
 
 export interface ConsoleRenderer {
   page(data: object): string;

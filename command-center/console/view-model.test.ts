@@ -25,7 +25,16 @@ import {
   nodeRow,
   nodeRows,
   NO_FILTER,
+  DEFAULT_VIEW,
+  clip,
+  formatStamp,
+  nodePage,
+  nodePill,
   parseFilter,
+  parseListView,
+  readableTimes,
+  shortId,
+  sortNodes,
   pendingEnrollments,
   pill,
   scanView,
@@ -162,7 +171,7 @@ describe('mission bar and rows', () => {
     const rows = nodeRows(s, st, NO_FILTER, 'a');
     expect(rows.map((r) => [r.id, r.pill.label])).toEqual([
       ['b', 'ATTN'],
-      ['c', 'OFFLINE'],
+      ['c', 'WAITING'],
       ['p', 'PENDING'],
       ['a', 'OK'],
     ]);
@@ -184,7 +193,7 @@ describe('mission bar and rows', () => {
 describe('attention, pending, feed, timeline', () => {
   test.each([
     ['b', 5000, ['services not OK: nginx.service failed']],
-    ['c', 5000, ['never sent a heartbeat']],
+    ['c', 5000, ['approved, waiting for its first heartbeat']],
     ['a', 200_000, ['no heartbeat for 3m 19s']],
     ['a', 70_000, ['no heartbeat for 69 s (expected every 30 s)']],
     ['a', 5000, []],
@@ -278,11 +287,11 @@ describe('feed, timeline and state from a log written by a real center', () => {
     expect(items.filter((i) => i.kind === 'command').map((i) => i.status)).not.toContain('succeeded');
     const receipts = items.filter((i) => i.kind === 'receipt').reverse();
     expect(receipts.map((i) => [i.nodeId, i.status, i.text])).toEqual([
-      ['web-1', 'succeeded', 'receipt: ping succeeded (exit 0) — {"pong":true,"node_id":"web-1"}'],
-      ['web-2', 'failed', 'receipt: service-status failed (EXIT_NONZERO, exit 3) — nginx.service: inactive (dead)'],
-      ['web-2', 'rejected', 'receipt: service-restart rejected (ACTION_NOT_ALLOWED) — action service-restart is not allowed on this node'],
-      ['db-1', 'expired', 'receipt: ping expired (EXPIRED) — command expired before it could run'],
-      ['web-1', 'succeeded', 'receipt: sovereign-scan succeeded (exit 0) — {"findings":1}'],
+      ['web-1', 'succeeded', 'receipt: ping succeeded (exit 0, 150 ms) — pong=true node_id=web-1'],
+      ['web-2', 'failed', 'receipt: service-status failed (EXIT_NONZERO, exit 3, 150 ms) — nginx.service: inactive (dead)'],
+      ['web-2', 'rejected', 'receipt: service-restart rejected (ACTION_NOT_ALLOWED, 150 ms) — action service-restart is not allowed on this node'],
+      ['db-1', 'expired', 'receipt: ping expired (EXPIRED, 150 ms) — command expired before it could run'],
+      ['web-1', 'succeeded', 'receipt: sovereign-scan succeeded (exit 0, 150 ms) — findings=1'],
     ]);
     for (const i of items) expect(i.text, `${i.kind} ${i.seq}`).not.toMatch(/^[a-z_]+: \{|undefined/);
   });
@@ -296,7 +305,7 @@ describe('feed, timeline and state from a log written by a real center', () => {
       ['enrollment', '', 'enrollment revoked by admin'],
       ['attention', '', expect.stringMatching(/^attention OK → CRIT: no heartbeat for \d+ s \(expected every 30 s\)$/)],
       ['command', 'expired', 'command collect-journal expired without a receipt'],
-      ['receipt', 'expired', 'receipt: ping expired (EXPIRED) — command expired before it could run'],
+      ['receipt', 'expired', 'receipt: ping expired (EXPIRED, 150 ms) — command expired before it could run'],
       ['command', 'delivered', 'command collect-journal delivered'],
       ['command', 'delivered', 'command ping delivered'],
     ]);
@@ -469,4 +478,64 @@ describe('command form', () => {
     ['collect-journal', { 'collect-journal.unit': 'a.service', 'collect-journal.lines': '' }, { unit: 'a.service' }],
     ['collect-journal', { 'collect-journal.unit': 'a.service', 'collect-journal.lines': '50' }, { unit: 'a.service', lines: '50' }],
   ])('commandArgsFromForm(%s, %j)', (action, form, out) => expect(commandArgsFromForm(action, form)).toEqual(out));
+});
+
+describe('list views: validation, order and pages', () => {
+  test('parseListView takes defaults, refuses bad values with a message per parameter', () => {
+    expect(parseListView({})).toEqual({ ok: true, view: DEFAULT_VIEW });
+    expect(parseListView({ q: ' web ', status: 'attn', sort: 'last_seen', page: '3', size: '100', profile: '', node: 'x' })).toEqual({
+      ok: true,
+      view: { q: 'web', profile: '', status: 'attn', sort: 'last_seen', page: 3, size: 100 },
+    });
+    const bad = parseListView({ status: 'nope', page: '-1', size: '1000' });
+    expect(bad.ok).toBe(false);
+    expect(bad.ok ? [] : bad.issues.map((i) => i.path).sort()).toEqual(['page', 'size', 'status']);
+    expect(parseListView({ page: '1.5' }).ok).toBe(false);
+  });
+
+  test('consoleHref keeps a non-default order, size and page, and leaves defaults out', () => {
+    expect(consoleHref(DEFAULT_VIEW)).toBe('/console');
+    expect(consoleHref({ ...DEFAULT_VIEW, sort: 'name', page: 2, size: 25, status: 'ok' }, 'n1')).toBe('/console?node=n1&status=ok&sort=name&size=25&page=2');
+  });
+
+  test('orders: status worst first, name with id as tie-break, last seen newest first with never-seen last', () => {
+    const s = fleet();
+    const st = computeStatuses(s, T0 + 5000, policy);
+    expect(sortNodes(s, st, 'status').map((n) => n.node_id)).toEqual(['b', 'c', 'p', 'a']);
+    expect(sortNodes(s, st, 'name').map((n) => n.node_id)).toEqual(['a', 'b', 'c', 'p']);
+    expect(sortNodes(s, st, 'last_seen').map((n) => n.node_id)).toEqual(['b', 'a', 'c', 'p']);
+  });
+
+  test('nodePage slices after filtering, clamps past the end, and links its neighbours', () => {
+    const s = fleet();
+    const st = computeStatuses(s, T0 + 5000, policy);
+    const sorted = sortNodes(s, st, 'name');
+    const view = { ...DEFAULT_VIEW, sort: 'name' as const, size: 25 };
+    const p = nodePage(sorted, st, view);
+    expect(p).toMatchObject({ total: 4, page: 1, pages: 1, from: 1, to: 4, prev: undefined, next: undefined, fleetEmpty: false });
+    const tiny = nodePage(sorted, st, { ...view, size: 1, page: 9 } as never);
+    expect(tiny.rows.map((r) => r.id)).toEqual(['p']);
+    expect(tiny).toMatchObject({ page: 4, pages: 4, from: 4, to: 4, next: undefined });
+    expect(tiny.prev?.href).toBe('/console?sort=name&size=1&page=3');
+    expect(tiny.first?.href).toBe('/console?sort=name&size=1');
+    const filtered = nodePage(sorted, st, { ...view, profile: 'ubuntu' });
+    expect(filtered.rows.map((r) => r.id)).toEqual(['c']);
+    expect(filtered.total).toBe(1);
+    expect(nodePage([], st, view)).toMatchObject({ total: 0, from: 0, to: 0, fleetEmpty: true });
+    expect(p.sorts.find((x) => x.current)?.key).toBe('name');
+  });
+
+  test('legibility helpers: short ids, waiting pill, readable stamps, clipped text', () => {
+    expect(shortId('web-01')).toBe('web-01');
+    expect(shortId('4f1c2e9a-77b0-4c55-9d1e-0a9c3b7e2f10')).toBe('…3b7e2f10');
+    const s = fleet();
+    expect(nodePill(s.nodes.get('c')!, 'offline').label).toBe('WAITING');
+    expect(nodePill(s.nodes.get('a')!, 'offline').label).toBe('OFFLINE');
+    expect(formatStamp('2025-01-01T12:00:01.123Z')).toBe('2025-01-01 12:00:01 UTC');
+    expect(formatStamp(undefined)).toBe('—');
+    expect(readableTimes('command ping issued by admin, expires 2026-12-03T13:32:59.506Z')).toBe('command ping issued by admin, expires 2026\u201112\u201103\u00a013:32:59\u00a0UTC');
+    expect(readableTimes('no time here 2026-12-03')).toBe('no time here 2026-12-03');
+    expect(clip('short', 10)).toBe('short');
+    expect(clip('one two three four five six', 16)).toBe('one two three …');
+  });
 });

@@ -3,11 +3,13 @@
  * lay these objects out; every decision (status pill, which reasons, how heartbeats fold, the sparkline path) is
  * made here, so it is table-tested without a browser.
  */
+import { z } from 'zod';
 import type { Envelope } from '../../protocol/envelope.js';
 import { readEnvelope, type BodyOf } from '../../protocol/envelope-kinds.js';
 import { describe, type DescribeContext } from '../../protocol/describe.js';
 import { ACTIONABLE_SEVERITIES, SEVERITIES } from '../../protocol/scan.js';
 import { ACTION_NAMES, MAX_JOURNAL_LINES, UNIT_ACTIONS } from '../../protocol/actions.js';
+import { tagSchema } from '../../protocol/event-kinds.js';
 import type { FleetState, NodeRecord } from '../fleet/fleet-state.js';
 import { assessNode } from '../ops/attention.js';
 import { policyProfileFor, unitMatches, type CommandPolicy } from '../commands/command-policy.js';
@@ -46,8 +48,23 @@ export function formatClock(iso: string | undefined): string {
   return iso && iso.length >= 19 ? iso.slice(11, 19) : '—';
 }
 
+/** `2025-01-01 12:00:01 UTC` of an RFC 3339 UTC timestamp (fractions dropped), or the input when it is not one. */
+export function formatStamp(iso: string | undefined): string {
+  if (!iso) return '—';
+  const m = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(?:\.\d+)?Z$/.exec(iso);
+  return m ? `${m[1]} ${m[2]} UTC` : iso;
+}
+
 export function percent(used: number, total: number): number | undefined {
   return total > 0 ? Math.min(100, Math.max(0, (used / total) * 100)) : undefined;
+}
+
+/**
+ * The part of a node id that tells nodes apart when several share a hostname: ids are chosen by agents and are often
+ * `host-<random>` or a UUID, so the last 8 characters carry the distinguishing part.
+ */
+export function shortId(id: string): string {
+  return id.length <= 12 ? id : `…${id.slice(-8)}`;
 }
 
 export function shortHash(hex: string | undefined, n = 12): string {
@@ -78,6 +95,16 @@ export function pill(status: NodeStatus): Pill {
   return { status, ...PILLS[status] };
 }
 
+/**
+ * The pill of a node as the console shows it: an approved node that has never sent a heartbeat is OFFLINE to the
+ * API (the status contract), but the console says it is waiting for its first one, which is what an operator who
+ * just approved it needs to read.
+ */
+export function nodePill(node: Pick<NodeRecord, 'enrollment' | 'last_seen'>, status: NodeStatus): Pill {
+  if (status === 'offline' && node.enrollment === 'approved' && !node.last_seen) return { status, label: 'WAITING', icon: '◔' };
+  return pill(status);
+}
+
 // ---------------------------------------------------------------- filters and URLs
 
 export const STATUS_FILTERS = ['ok', 'attn', 'crit', 'pending', 'offline'] as const;
@@ -86,6 +113,8 @@ export interface ListFilter {
   q: string;
   profile: string;
   status: string;
+  /** A tag the node carries (exact match); '' or absent for any. */
+  tag?: string;
 }
 
 export const NO_FILTER: ListFilter = { q: '', profile: '', status: '' };
@@ -101,6 +130,7 @@ export function parseFilter(query: Record<string, string | undefined>): ListFilt
 export function matchesFilter(node: NodeRecord, status: NodeStatus, f: ListFilter): boolean {
   if (f.status && status !== f.status) return false;
   if (f.profile && node.os_profile !== f.profile) return false;
+  if (f.tag && !node.tags.includes(f.tag)) return false;
   if (f.q) {
     const q = f.q.toLowerCase();
     if (!node.hostname.toLowerCase().includes(q) && !node.node_id.toLowerCase().includes(q)) return false;
@@ -108,15 +138,79 @@ export function matchesFilter(node: NodeRecord, status: NodeStatus, f: ListFilte
   return true;
 }
 
-/** `/console?…` keeping the filter and selection; empty parameters are left out so URLs stay short. */
-export function consoleHref(f: ListFilter, node?: string): string {
+export const SORT_KEYS = ['status', 'name', 'last_seen'] as const;
+export type SortKey = (typeof SORT_KEYS)[number];
+export const PAGE_SIZES = [25, 50, 100, 200] as const;
+export const DEFAULT_PAGE_SIZE = 50;
+
+/** What one client's node list shows: the filter, the order, and which page of it. */
+export interface ListView extends ListFilter {
+  sort: SortKey;
+  /** 1-based. */
+  page: number;
+  size: number;
+}
+
+export const DEFAULT_VIEW: ListView = { ...NO_FILTER, sort: 'status', page: 1, size: DEFAULT_PAGE_SIZE };
+
+const emptyAsUndefined = (v: unknown) => (v === '' ? undefined : v);
+
+/**
+ * The console's list query parameters. Unlike `parseFilter` (lenient, for links), a value that is present but not
+ * valid is refused, so a mistyped shared link says what is wrong instead of silently showing another view.
+ */
+export const listViewQuerySchema = z.object({
+  q: z.preprocess((v) => (typeof v === 'string' ? v.trim() : v), z.string().max(64, 'q: at most 64 characters').optional()),
+  profile: z.preprocess(emptyAsUndefined, z.string().regex(/^[a-z0-9][a-z0-9._-]{0,31}$/, 'profile: a profile name such as debian').optional()),
+  status: z.preprocess(emptyAsUndefined, z.enum(STATUS_FILTERS, { message: `status: one of ${STATUS_FILTERS.join(', ')}` }).optional()),
+  tag: z.preprocess(emptyAsUndefined, tagSchema.optional()),
+  sort: z.preprocess(emptyAsUndefined, z.enum(SORT_KEYS, { message: `sort: one of ${SORT_KEYS.join(', ')}` }).optional()),
+  page: z.preprocess(
+    emptyAsUndefined,
+    z.coerce.number({ message: 'page: a whole number from 1' }).int('page: a whole number from 1').min(1, 'page: a whole number from 1').max(1_000_000, 'page: at most 1000000').optional(),
+  ),
+  size: z.preprocess(
+    emptyAsUndefined,
+    z.coerce
+      .number({ message: `size: one of ${PAGE_SIZES.join(', ')}` })
+      .refine((n) => (PAGE_SIZES as readonly number[]).includes(n), `size: one of ${PAGE_SIZES.join(', ')}`)
+      .optional(),
+  ),
+});
+
+export type ViewParse = { ok: true; view: ListView } | { ok: false; issues: Array<{ path: string; message: string }> };
+
+/** Reads a list view from query parameters (other parameters, such as `node`, are ignored here). */
+export function parseListView(query: Record<string, string | undefined>): ViewParse {
+  const r = listViewQuerySchema.safeParse({ q: query.q, profile: query.profile, status: query.status, tag: query.tag, sort: query.sort, page: query.page, size: query.size });
+  if (!r.success) return { ok: false, issues: r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.path[0] === 'tag' ? `tag: ${i.message}` : i.message })) };
+  const d = r.data;
+  const view: ListView = { q: d.q ?? '', profile: d.profile ?? '', status: d.status ?? '', sort: d.sort ?? 'status', page: d.page ?? 1, size: d.size ?? DEFAULT_PAGE_SIZE };
+  if (d.tag) view.tag = d.tag;
+  return { ok: true, view };
+}
+
+/**
+ * `/console?…` keeping the filter, the list's order and page, and the selection; parameters at their defaults are
+ * left out so URLs stay short.
+ */
+export function consoleHref(f: ListFilter & Partial<Pick<ListView, 'sort' | 'page' | 'size'>>, node?: string, path = '/console'): string {
+  const s = viewQuery(f, node);
+  return s ? `${path}?${s}` : path;
+}
+
+/** The query string of a view (without `?`), as `consoleHref` writes it. */
+export function viewQuery(f: ListFilter & Partial<Pick<ListView, 'sort' | 'page' | 'size'>>, node?: string): string {
   const p = new URLSearchParams();
   if (node) p.set('node', node);
   if (f.q) p.set('q', f.q);
   if (f.profile) p.set('profile', f.profile);
   if (f.status) p.set('status', f.status);
-  const s = p.toString();
-  return s ? `/console?${s}` : '/console';
+  if (f.tag) p.set('tag', f.tag);
+  if (f.sort && f.sort !== 'status') p.set('sort', f.sort);
+  if (f.size && f.size !== DEFAULT_PAGE_SIZE) p.set('size', String(f.size));
+  if (f.page && f.page > 1) p.set('page', String(f.page));
+  return p.toString();
 }
 
 // ---------------------------------------------------------------- mission bar
@@ -182,6 +276,8 @@ export interface NodeRow {
   id: string;
   domId: string;
   hostname: string;
+  /** The id's distinguishing tail, shown beside the hostname (several nodes may share one). */
+  shortId: string;
   profile: string;
   pill: Pill;
   load: string;
@@ -205,8 +301,9 @@ export function nodeRow(node: NodeRecord, status: NodeStatus, opts: { filter: Li
     id: node.node_id,
     domId: nodeDomId(node.node_id),
     hostname: node.hostname,
+    shortId: shortId(node.node_id),
     profile: node.os_profile,
-    pill: pill(status),
+    pill: nodePill(node, status),
     load: m ? m.load[0].toFixed(2) : '—',
     mem: mem === undefined ? '—' : `${Math.round(mem)}%`,
     lastSeen: formatClock(node.last_seen),
@@ -217,7 +314,7 @@ export function nodeRow(node: NodeRecord, status: NodeStatus, opts: { filter: Li
   };
 }
 
-/** Rows for the list: filtered, worst status first, then hostname. */
+/** Rows for the list: filtered, worst status first, then hostname (the whole list; the console pages with `nodePage`). */
 export function nodeRows(state: FleetState, statuses: StatusMap, filter: ListFilter, selected?: string): NodeRow[] {
   const rows: NodeRow[] = [];
   for (const n of state.nodes.values()) {
@@ -233,10 +330,137 @@ export function compareRows(a: NodeRow, b: NodeRow): number {
   return STATUS_ORDER[a.pill.status] - STATUS_ORDER[b.pill.status] || (a.hostname < b.hostname ? -1 : a.hostname > b.hostname ? 1 : a.id < b.id ? -1 : 1);
 }
 
+const byName = (a: NodeRecord, b: NodeRecord): number =>
+  a.hostname < b.hostname ? -1 : a.hostname > b.hostname ? 1 : a.node_id < b.node_id ? -1 : a.node_id > b.node_id ? 1 : 0;
+
+/** The list's order for a sort key: status (worst first), name (hostname, then id), last seen (newest first, never-seen last). */
+export function nodeComparator(sort: SortKey, statuses: StatusMap): (a: NodeRecord, b: NodeRecord) => number {
+  if (sort === 'name') return byName;
+  if (sort === 'last_seen') return (a, b) => (a.last_seen ?? '') < (b.last_seen ?? '') ? 1 : (a.last_seen ?? '') > (b.last_seen ?? '') ? -1 : byName(a, b);
+  return (a, b) => STATUS_ORDER[statuses.get(a.node_id)!] - STATUS_ORDER[statuses.get(b.node_id)!] || byName(a, b);
+}
+
+/** Every node in a sort key's order (shared by all clients with that order; filtering and paging come after). */
+export function sortNodes(state: FleetState, statuses: StatusMap, sort: SortKey): NodeRecord[] {
+  return [...state.nodes.values()].sort(nodeComparator(sort, statuses));
+}
+
+export interface PageLink {
+  label: string;
+  href: string;
+  /** For the stream URL and the htmx controls: the same view as query parameters. */
+  query: string;
+}
+
+export interface NodePage {
+  rows: NodeRow[];
+  /** Nodes matching the filter, on all pages. */
+  total: number;
+  page: number;
+  pages: number;
+  size: number;
+  /** 1-based positions of the first and last row shown ('0–0' when empty). */
+  from: number;
+  to: number;
+  prev: PageLink | undefined;
+  next: PageLink | undefined;
+  first: PageLink | undefined;
+  last: PageLink | undefined;
+  sorts: Array<{ key: SortKey; label: string; href: string; current: boolean }>;
+  sizes: readonly number[];
+  view: ListView;
+  /** Whether the fleet has any node at all (to tell "no nodes yet" from "none match"). */
+  fleetEmpty: boolean;
+}
+
+const SORT_LABELS: Record<SortKey, string> = { status: 'status', name: 'name', last_seen: 'last seen' };
+
+/**
+ * One page of the list: the nodes of `sorted` that match the view's filter, from the view's page (clamped to the
+ * last page, so a page that emptied as nodes left shows the last one that exists). Rows are built for that page only.
+ */
+export function nodePage(sorted: readonly NodeRecord[], statuses: StatusMap, view: ListView, selected?: string): NodePage {
+  const filtering = !!(view.q || view.profile || view.status || view.tag);
+  const matching = filtering ? sorted.filter((n) => matchesFilter(n, statuses.get(n.node_id)!, view)) : sorted;
+  const total = matching.length;
+  const pages = Math.max(1, Math.ceil(total / view.size));
+  const page = Math.min(view.page, pages);
+  const start = (page - 1) * view.size;
+  const shown = { ...view, page };
+  const rows = matching.slice(start, start + view.size).map((n) => nodeRow(n, statuses.get(n.node_id)!, { filter: shown, selected }));
+  const link = (p: number, label: string): PageLink => {
+    const v = { ...view, page: p };
+    return { label, href: consoleHref(v, selected), query: viewQuery(v, selected) };
+  };
+  return {
+    rows,
+    total,
+    page,
+    pages,
+    size: view.size,
+    from: total ? start + 1 : 0,
+    to: start + rows.length,
+    prev: page > 1 ? link(page - 1, 'Previous') : undefined,
+    next: page < pages ? link(page + 1, 'Next') : undefined,
+    first: page > 2 ? link(1, 'First') : undefined,
+    last: page < pages - 1 ? link(pages, 'Last') : undefined,
+    sorts: SORT_KEYS.map((key) => ({ key, label: SORT_LABELS[key], href: consoleHref({ ...view, sort: key, page: 1 }, selected), current: key === view.sort })),
+    sizes: PAGE_SIZES,
+    view: shown,
+    fleetEmpty: sorted.length === 0,
+  };
+}
+
+/** Every tag some node carries, sorted (the filter offers them; empty when the fleet uses no tags). */
+export function tagsOf(state: FleetState): string[] {
+  const s = new Set<string>();
+  for (const n of state.nodes.values()) for (const t of n.tags) s.add(t);
+  return [...s].sort();
+}
+
 export function profilesOf(state: FleetState): string[] {
   const s = new Set<string>();
   for (const n of state.nodes.values()) s.add(n.os_profile);
   return [...s].sort();
+}
+
+// ---------------------------------------------------------------- fleet overview (nothing selected)
+
+export interface CommandLine {
+  id: string;
+  action: string;
+  nodeId: string;
+  hostname: string;
+  shortId: string;
+  status: string;
+  issuedAt: string;
+  clock: string;
+  by: string;
+  href: string;
+}
+
+/** The latest commands, newest first: what the centre panel lists when no node is selected. */
+export function recentCommands(state: FleetState, filter: ListFilter = NO_FILTER, limit = 8): CommandLine[] {
+  const out: CommandLine[] = [];
+  // byId keeps issue order; reading its tail needs the values as an array (bounded by the commands ever issued).
+  const all = [...state.commands.byId.values()];
+  for (let i = all.length - 1; i >= 0 && out.length < limit; i--) {
+    const c = all[i]!;
+    const node = state.nodes.get(c.node_id);
+    out.push({
+      id: c.id,
+      action: c.action,
+      nodeId: c.node_id,
+      hostname: node?.hostname ?? c.node_id,
+      shortId: shortId(c.node_id),
+      status: c.status,
+      issuedAt: c.issued_at,
+      clock: formatClock(c.issued_at),
+      by: c.issued_by,
+      href: consoleHref(filter, c.node_id),
+    });
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------- pending enrollments
@@ -261,7 +485,7 @@ export function pendingEnrollments(state: FleetState, limit = 50): { items: Pend
 
 /** Why a node needs attention: the attention model's reasons (attention.ts), or how long an offline node is silent. */
 export function attentionReasons(node: NodeRecord, status: NodeStatus, nowMs: number, policy: StatusPolicy): string[] {
-  if (status === 'offline') return [node.last_seen ? `no heartbeat for ${formatDuration(nowMs - Date.parse(node.last_seen))}` : 'never sent a heartbeat'];
+  if (status === 'offline') return [node.last_seen ? `no heartbeat for ${formatDuration(nowMs - Date.parse(node.last_seen))}` : 'approved, waiting for its first heartbeat'];
   if (node.enrollment !== 'approved') return [];
   return assessNode(node, nowMs, policy).reasons.map((r) => r.message);
 }
@@ -269,6 +493,7 @@ export function attentionReasons(node: NodeRecord, status: NodeStatus, nowMs: nu
 export interface AttentionItem {
   id: string;
   hostname: string;
+  shortId: string;
   pill: Pill;
   reasons: string[];
   href: string;
@@ -300,7 +525,8 @@ export function attentionSummary(
     items: picked.slice(0, limit).map(({ node, status }) => ({
       id: node.node_id,
       hostname: node.hostname,
-      pill: pill(status),
+      shortId: shortId(node.node_id),
+      pill: nodePill(node, status),
       reasons: attentionReasons(node, status, ctx.nowMs, ctx.policy),
       href: consoleHref(ctx.filter, node.node_id),
     })),
@@ -339,6 +565,25 @@ export interface FeedItem {
   status: string;
 }
 
+const ISO_IN_TEXT = /\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z\b/g;
+
+/**
+ * RFC 3339 times inside a description (`expires 2026-12-03T13:32:59.506Z`) as `2026‑12‑03 13:32:59 UTC` that
+ * cannot break across lines (non-breaking hyphens and spaces): a narrow panel otherwise wraps them mid-date or
+ * leaves a lone `Z` on the next line.
+ */
+export function readableTimes(text: string): string {
+  return text.replace(ISO_IN_TEXT, (iso) => formatStamp(iso).replace(/-/g, '\u2011').replace(/ /g, '\u00a0'));
+}
+
+/** At most `max` characters, cut at a word boundary when one is near, marked with an ellipsis. */
+export function clip(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const cut = text.slice(0, max - 2);
+  const space = cut.lastIndexOf(' ');
+  return `${space > max * 0.6 ? cut.slice(0, space) : cut} …`;
+}
+
 export function feedDomId(seq: number): string {
   return `ev-${seq}`;
 }
@@ -351,7 +596,7 @@ export function feedItem(env: Envelope, filter: ListFilter = NO_FILTER, ctx: Des
     clock: formatClock(env.ts),
     kind: env.kind,
     nodeId: env.node_id ?? '',
-    text: describeEnvelope(env, ctx).slice(0, 300),
+    text: readableTimes(clip(describeEnvelope(env, ctx), 300)),
     author: env.author,
     href: env.node_id ? consoleHref(filter, env.node_id) : '',
     status: envelopeStatus(env),
@@ -397,7 +642,7 @@ export function timeline(envelopes: readonly Envelope[], limit = 40, ctx: Descri
         last.fromClock = formatClock(env.ts);
       } else out.push({ type: 'heartbeats', count: 1, from: env.ts, to: env.ts, fromClock: formatClock(env.ts), toClock: formatClock(env.ts) });
     } else if (isFeedEnvelope(env)) {
-      out.push({ type: 'event', seq: env.seq, kind: env.kind, clock: formatClock(env.ts), ts: env.ts, text: describeEnvelope(env, ctx), author: env.author, status: envelopeStatus(env) });
+      out.push({ type: 'event', seq: env.seq, kind: env.kind, clock: formatClock(env.ts), ts: env.ts, text: readableTimes(describeEnvelope(env, ctx)), author: env.author, status: envelopeStatus(env) });
     }
   }
   return out;
@@ -654,6 +899,11 @@ export interface NodeDetailView {
   keyId: string;
   lastSeen: string;
   firstSeen: string;
+  /** The same times for reading (`2025-01-01 12:00:01 UTC`); the ISO forms go in `datetime` and `title`. */
+  lastSeenText: string;
+  firstSeenText: string;
+  /** Approved and never heard from: the detail says it waits for the first heartbeat. */
+  waiting: boolean;
   heartbeats: number;
   uptime: string;
   tunnel: string;
@@ -689,12 +939,15 @@ export function nodeDetail(
     id: node.node_id,
     hostname: node.hostname,
     profile: node.os_profile,
-    pill: pill(status),
+    pill: nodePill(node, status),
     enrollment: node.enrollment,
     agentVersion: node.agent_version,
     keyId: node.key_id,
     lastSeen: node.last_seen ?? '—',
     firstSeen: node.first_seen ?? '—',
+    lastSeenText: node.last_seen ? formatStamp(node.last_seen) : node.enrollment === 'approved' ? 'waiting for the first heartbeat' : '—',
+    firstSeenText: formatStamp(node.first_seen),
+    waiting: node.enrollment === 'approved' && !node.last_seen,
     heartbeats: node.heartbeat_count,
     uptime: m ? formatDuration(m.uptime_s * 1000) : '—',
     tunnel: hb ? (hb.cloudflare_ok ? 'up' : 'DOWN') : '—',

@@ -20,6 +20,14 @@ export function nodeStatus(node: NodeRecord, nowMs: number, policy: StatusPolicy
   if (!node.last_seen) return 'offline';
   const age = nowMs - Date.parse(node.last_seen);
   if (age > (policy.offlineAfter ?? policy.staleCritAfter ?? 5) * policy.heartbeatIntervalMs) return 'offline';
-  const attnPolicy = policy.lateAfter !== undefined && policy.staleAttnAfter === undefined ? { ...policy, staleAttnAfter: policy.lateAfter } : policy;
-  return assessNode(node, nowMs, attnPolicy).status;
+  return assessNode(node, nowMs, attentionPolicyOf(policy)).status;
+}
+
+/** `lateAfter` as `staleAttnAfter`, derived once per policy object (a fleet-wide pass asks once per node). */
+const derived = new WeakMap<StatusPolicy, AttentionPolicy>();
+function attentionPolicyOf(policy: StatusPolicy): AttentionPolicy {
+  if (policy.lateAfter === undefined || policy.staleAttnAfter !== undefined) return policy;
+  let p = derived.get(policy);
+  if (!p) derived.set(policy, (p = { ...policy, staleAttnAfter: policy.lateAfter }));
+  return p;
 }

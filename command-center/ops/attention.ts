@@ -103,7 +103,7 @@ function usageReason(code: string, what: string, used: number, total: number, at
  */
 export function assessNode(node: NodeRecord, nowMs: number, policy: AttentionPolicy): Assessment {
   if (node.enrollment !== 'approved') return { status: 'ok', reasons: [] };
-  const p = { ...DEFAULT_ATTENTION, ...stripUndefined(policy) };
+  const p = withDefaults(policy);
   const reasons: AttentionReason[] = [];
   const interval = policy.heartbeatIntervalMs;
 
@@ -154,6 +154,17 @@ export function assessNode(node: NodeRecord, nowMs: number, policy: AttentionPol
   let status: AttentionStatus = 'ok';
   for (const r of reasons) status = worseStatus(status, r.severity);
   return { status, reasons };
+}
+
+/**
+ * The policy with its defaults filled in, once per policy object: the console assesses every node of a large fleet
+ * in one pass, and merging the defaults per node was most of that pass's cost. Policies are not mutated after use.
+ */
+const merged = new WeakMap<AttentionPolicy, AttentionPolicy & typeof DEFAULT_ATTENTION>();
+function withDefaults(policy: AttentionPolicy): AttentionPolicy & typeof DEFAULT_ATTENTION {
+  let p = merged.get(policy);
+  if (!p) merged.set(policy, (p = { ...DEFAULT_ATTENTION, ...stripUndefined(policy) } as AttentionPolicy & typeof DEFAULT_ATTENTION));
+  return p;
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

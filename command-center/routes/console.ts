@@ -16,11 +16,28 @@ import { operatorOf, requireOperator } from '../auth/require-operator.js';
 import { longRequest } from '../http/long-request.js';
 import type { AppEnv, Services } from '../services.js';
 import { ConsoleLive, consoleStreamResponse } from '../console/live.js';
-import { buildPanels } from '../console/panels.js';
+import { buildPanels, FEED_LIMIT, TIMELINE_LIMIT, describeContextOf, type ConsoleHistory } from '../console/panels.js';
+import { ENVELOPE_KIND_NAMES } from '../../protocol/envelope-kinds.js';
+import type { Envelope } from '../../protocol/envelope.js';
+import { z } from 'zod';
 import { readAsset } from '../../lib/assets.js';
 import { createConsoleRenderer, type ConsoleRenderer } from '../console/render.js';
 import { clearedSessionCookie, crossOriginReason, readCookie, SESSION_COOKIE, sessionCookie } from '../console/session.js';
-import { STATUS_FILTERS, commandArgsFromForm, commandForm, consoleHref, parseFilter, profilesOf } from '../console/view-model.js';
+import {
+  STATUS_FILTERS,
+  commandArgsFromForm,
+  commandForm,
+  consoleHref,
+  feedItem,
+  isFeedEnvelope,
+  parseFilter,
+  parseListView,
+  profilesOf,
+  tagsOf,
+  timeline,
+  viewQuery,
+  type ListView,
+} from '../console/view-model.js';
 import { KEEPALIVE_MS } from './stream.js';
 import { DEFAULT_STREAM_CHECK_MS, streamLease } from '../http/stream-lease.js';
 import { readForm } from '../http/http-errors.js';
@@ -61,6 +78,8 @@ function loadAssets(renderer: ConsoleRenderer): Map<string, Asset> {
 
 const SIGN_IN_FIRST = 'sign in to the console first';
 
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+
 /** Who a token typed into the login form is: the Bearer authenticators, asked directly. */
 function identityForToken(services: Services, token: string): Identity | undefined {
   if (!/^\S{1,512}$/.test(token)) return undefined;
@@ -75,6 +94,33 @@ function selectedNode(raw: string | undefined): string | undefined {
   if (!raw) return undefined;
   const r = nodeIdSchema.safeParse(raw);
   return r.success ? r.data : undefined;
+}
+
+/** Every kind but heartbeats: the feed and the timelines read these from the event log (heartbeats would drown them). */
+const HISTORY_KINDS = ENVELOPE_KIND_NAMES.filter((k) => k !== 'heartbeat');
+
+/** The feed's and the selected node's history from the event log (store-backed, so it reaches past the bus's window). */
+async function readHistory(services: Services, selected: string | undefined): Promise<ConsoleHistory> {
+  const [feed, node] = await Promise.all([
+    // A few extra: `completed` command events are read but not shown.
+    services.eventLog.query({ kinds: HISTORY_KINDS, order: 'desc', limit: FEED_LIMIT + 20 }),
+    selected ? services.eventLog.query({ kinds: HISTORY_KINDS, nodeId: selected, order: 'desc', limit: TIMELINE_LIMIT, scanLimit: HISTORY_SCAN_LIMIT }) : undefined,
+  ]);
+  return { feed: feed.items, node: node?.items ?? [], nodeOlder: node?.next ? Number(node.next) : undefined };
+}
+
+/**
+ * Envelopes read per journal for one node's page of history before it answers with what it found: a node with few
+ * events of its own must not make every console load read whole journals. The "older" link continues from there.
+ */
+const HISTORY_SCAN_LIMIT = 20_000;
+
+const olderQuerySchema = z.object({ before: z.coerce.number({ message: 'before: a seq' }).int('before: a seq').min(1, 'before: a seq').max(Number.MAX_SAFE_INTEGER) });
+
+function viewOrThrow(query: Record<string, string | undefined>): ListView {
+  const r = parseListView(query);
+  if (!r.ok) throw new VaultMeshError('VALIDATION_ERROR', r.issues.map((i) => i.message).join('; '), { status: 400, details: r.issues });
+  return r.view;
 }
 
 export function consoleRoutes(opts: ConsoleRouteOptions = {}): Hono<AppEnv> {
@@ -136,13 +182,20 @@ export function consoleRoutes(opts: ConsoleRouteOptions = {}): Hono<AppEnv> {
       return c.redirect(`/console/login?next=${encodeURIComponent(url.pathname + url.search)}`, 303);
     }
     if (!hasScope(identity, 'nodes:read')) throw new VaultMeshError('FORBIDDEN', 'the console needs the nodes:read scope', { status: 403 });
-    const filter = parseFilter(c.req.query());
+    const parsed = parseListView(c.req.query());
+    if (!parsed.ok) {
+      // A page, not an API: the refusal is readable, names each bad parameter, and links back to a working view.
+      const html = `<ul class="result error">${parsed.issues.map((i) => `<li>${escapeHtml(i.message)}</li>`).join('')}</ul>`;
+      return c.html(renderer.notice({ title: 'That list view is not valid', html, back: '/console' }), 400);
+    }
+    const filter = parsed.view;
     const selected = selectedNode(c.req.query('node'));
+    const history = await readHistory(services, selected);
     const nowMs = services.now().getTime();
     const seq = services.state.lastSeq;
-    const p = buildPanels(services, { filter, selected }, nowMs);
+    const p = buildPanels(services, { filter, selected, history }, nowMs);
     const csrf = c.get('session')?.csrfToken ?? '';
-    const stream = new URLSearchParams(consoleHref(filter, selected).split('?')[1] ?? '');
+    const stream = new URLSearchParams(viewQuery(p.list.view, selected));
     stream.set('seq', String(seq));
     stream.set('at', String(nowMs));
     return c.html(
@@ -151,17 +204,20 @@ export function consoleRoutes(opts: ConsoleRouteOptions = {}): Hono<AppEnv> {
         identity,
         csrf,
         bar: p.bar,
-        rows: p.rows,
+        list: p.list,
         pending: p.pending,
         canApprove: hasScope(identity, 'nodes:approve'),
         filter,
         profiles: profilesOf(services.state),
+        tags: tagsOf(services.state),
         statusFilters: STATUS_FILTERS,
         selected,
         detail: p.detail,
+        overview: p.overview,
         attention: p.attention,
         findings: p.findings,
         feed: p.feed,
+        feedOlder: p.feedOlder,
         command: commandForm(services.commands.policy, selected ? services.state.nodes.get(selected) : undefined, { canIssue: hasScope(identity, 'commands:write') }),
         note: { available: hasScope(identity, 'events:write'), node: p.detail ? selected : undefined, severities: INCIDENT_SEVERITIES },
         streamUrl: `/console/stream?${stream}`,
@@ -173,9 +229,11 @@ export function consoleRoutes(opts: ConsoleRouteOptions = {}): Hono<AppEnv> {
     const services = c.get('services');
     const identity = c.get('identity');
     if (!hasScope(identity, 'nodes:read')) throw new VaultMeshError('FORBIDDEN', 'the console needs the nodes:read scope', { status: 403 });
-    const filter = parseFilter(c.req.query());
+    // The stream carries the page's view (filter, order, page): it renders and sends only the rows that page shows.
+    const filter = viewOrThrow(c.req.query());
     const selected = selectedNode(c.req.query('node'));
-    const live = new ConsoleLive(services, renderer, { filter, selected, canApprove: hasScope(identity, 'nodes:approve'), csrf: c.get('session')?.csrfToken ?? '' });
+    const history = await readHistory(services, selected);
+    const live = new ConsoleLive(services, renderer, { filter, selected, history, canApprove: hasScope(identity, 'nodes:approve'), csrf: c.get('session')?.csrfToken ?? '' });
     // The page's own first stream may skip re-sending what the page just rendered, if nothing was committed since;
     // every later (re)connect gets full state, since the client may have missed anything.
     const nowMs = services.now().getTime();
@@ -188,6 +246,33 @@ export function consoleRoutes(opts: ConsoleRouteOptions = {}): Hono<AppEnv> {
       lease: streamLease(c),
       ...(opts.tickMs !== undefined ? { tickMs: opts.tickMs } : {}),
     });
+  });
+
+  // Older history, a page at a time by seq, from the event log: the feed's and a node timeline's "Older events"
+  // links. htmx swaps the fragment in place of the link; without script the link opens a plain page.
+  const historyPage = async (c: Context<AppEnv>, opts: { nodeId?: string; target: string; path: string }) => {
+    const services = c.get('services');
+    const identity = c.get('identity');
+    if (!hasScope(identity, 'nodes:read')) throw new VaultMeshError('FORBIDDEN', 'the console needs the nodes:read scope', { status: 403 });
+    const q = olderQuerySchema.safeParse(c.req.query());
+    if (!q.success) throw new VaultMeshError('VALIDATION_ERROR', q.error.issues[0]!.message, { status: 400, details: q.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) });
+    const page = await services.eventLog.query({ kinds: HISTORY_KINDS, ...(opts.nodeId ? { nodeId: opts.nodeId } : {}), order: 'desc', before: q.data.before, limit: opts.nodeId ? TIMELINE_LIMIT : FEED_LIMIT, scanLimit: HISTORY_SCAN_LIMIT });
+    const describe = describeContextOf(services);
+    const shown = page.items.filter((e: Envelope) => isFeedEnvelope(e));
+    const items = opts.nodeId ? timeline([...shown].reverse(), TIMELINE_LIMIT, describe) : shown.map((e) => feedItem(e, parseFilter({}), describe));
+    const older = page.next ? `${opts.path}?before=${page.next}` : '';
+    const html = renderer.partial('history-page', { items, timeline: !!opts.nodeId, older, target: opts.target });
+    if (c.req.header('hx-request')) return c.html(html);
+    return c.html(renderer.notice({ title: opts.nodeId ? `Timeline of ${opts.nodeId}` : 'Event feed', html: `<ol class="${opts.nodeId ? 'timeline' : 'feed'}">${html}</ol>`, back: consoleHref(parseFilter({}), opts.nodeId) }));
+  };
+
+  app.get('/feed', requireOperator(SIGN_IN_FIRST), (c) => historyPage(c, { target: 'feed-older', path: '/console/feed' }));
+
+  app.get('/nodes/:id/timeline', requireOperator(SIGN_IN_FIRST), (c) => {
+    const nodeId = selectedNode(c.req.param('id'));
+    if (!nodeId) throw new VaultMeshError('VALIDATION_ERROR', 'invalid node id', { status: 400 });
+    if (!c.get('services').state.nodes.has(nodeId)) throw new VaultMeshError('NOT_FOUND', `no node ${nodeId}`, { status: 404 });
+    return historyPage(c, { nodeId, target: 'timeline-older', path: `/console/nodes/${nodeId}/timeline` });
   });
 
   for (const action of ENROLLMENT_ACTIONS) {

@@ -142,3 +142,56 @@ describe.each(stores)('createEventLog (%s store)', (storeName, openStore) => {
     expect(log.stats()).toMatchObject({ events: { retained: 4 }, heartbeats: { retained: 4 }, scans: { retained: 0, evictedUpToSeq: 0 } });
   });
 });
+
+describe('createEventLog: newest first with a scan bound', () => {
+  // Notes every second seq in the events journal, with one node's note every 100th; scans (another journal) between.
+  const journals: Record<string, Envelope[]> = { events: [], scans: [] };
+  for (let seq = 1; seq <= 2000; seq++) {
+    if (seq % 2) journals.events!.push(env(seq, 'note'));
+    else journals.scans!.push(env(seq, 'scan'));
+  }
+  const withNode = (e: Envelope) => (e.seq % 100 === 1 ? { ...e, node_id: 'n1' } : e);
+  journals.events = journals.events!.map(withNode);
+  journals.scans = journals.scans!.map(withNode);
+  let read = 0;
+  const store = {
+    tail: async () => {},
+    readNewestFirst: async (journal: string, visit: (l: { envelope: Envelope }) => boolean) => {
+      const list = journals[journal] ?? [];
+      for (let i = list.length - 1; i >= 0; i--) {
+        read++;
+        if (!visit({ envelope: list[i]! })) return;
+      }
+    },
+  } as unknown as Pick<EnvelopeStore, 'tail' | 'readNewestFirst'>;
+  // A window of 1 per journal: everything older comes from the store.
+  const log = createEventLog({ store, window: 1, lastSeq: () => 2000 });
+  for (const e of [...journals.events!, ...journals.scans!].sort((a, b) => a.seq - b.seq)) log.add(e);
+
+  it('stops each journal after scanLimit envelopes, answers what is complete, and pages on without a gap', async () => {
+    const want = [...journals.events!, ...journals.scans!].filter((e) => e.node_id === 'n1').map((e) => e.seq).sort((a, b) => b - a);
+    expect(want).toHaveLength(20);
+    const got: number[] = [];
+    let before: number | undefined;
+    let pages = 0;
+    for (;;) {
+      read = 0;
+      const page = await log.query({ order: 'desc', nodeId: 'n1', kinds: ['note', 'scan'], limit: 5, scanLimit: 150, ...(before !== undefined ? { before } : {}) });
+      expect(read).toBeLessThanOrEqual(2 * 150 + 2000); // bounded per journal (skipping newer lines is not counted)
+      got.push(...page.items.map((e) => e.seq));
+      pages++;
+      if (!page.next) break;
+      expect(Number(page.next)).toBeLessThan(before ?? Infinity);
+      before = Number(page.next);
+      expect(pages).toBeLessThan(100);
+    }
+    expect(got).toEqual(want); // every match once, newest first, none skipped at the cuts
+    expect(pages).toBeGreaterThan(4); // the bound cut pages short
+  });
+
+  it('without a bound the same query reads until the page is full', async () => {
+    const page = await log.query({ order: 'desc', nodeId: 'n1', kinds: ['note', 'scan'], limit: 5 });
+    expect(page.items.map((e) => e.seq)).toEqual([1901, 1801, 1701, 1601, 1501]);
+    expect(page.next).toBe('1501');
+  });
+});

@@ -18,6 +18,12 @@ export interface EventQuery {
   order?: 'asc' | 'desc';
   /** With order 'desc': items strictly before this seq (the `next` cursor of the previous page). */
   before?: number;
+  /**
+   * With order 'desc': read at most this many envelopes from each journal in the store. A sparse query (one node's
+   * events) on a long history would otherwise read whole journals; with a bound the page holds what was found down
+   * to where every journal was read, and `next` continues from there, so paging still misses nothing.
+   */
+  scanLimit?: number;
 }
 
 export interface EventPage {
@@ -68,6 +74,7 @@ export function createEventLog(opts: { store: Pick<EnvelopeStore, 'tail' | 'read
   /** True when nothing older than `e` can match: it is at or before the `since` bound. */
   const pastSince = (q: EventQuery, e: Envelope): boolean => !!q.since && ('seq' in q.since ? e.seq <= q.since.seq : Date.parse(e.ts) < q.since.tsMs);
 
+  const upToNow = () => opts.lastSeq();
   const queryNewestFirst = async (q: EventQuery): Promise<EventPage> => {
     const names: JournalName[] = q.kinds?.length ? [...new Set(q.kinds.map(journalForKind))] : (Object.keys(JOURNAL_FILES) as JournalName[]);
     const matches = matcher(q, opts.lastSeq());
@@ -90,19 +97,35 @@ export function createEventLog(opts: { store: Pick<EnvelopeStore, 'tail' | 'read
     // oldest item is newer than the journal's evicted tail.
     const cutoff = fromMemory.items.length === q.limit ? fromMemory.items[fromMemory.items.length - 1]!.seq : -1;
     if (names.every((n) => covers(windows.get(n)!, q.since) || cutoff > windows.get(n)!.evictedSeq)) return fromMemory;
-    const items: Envelope[] = [];
+    let items: Envelope[] = [];
+    // Seq down to which every journal cut short by scanLimit was read: everything at or above it is complete.
+    let readDownTo = -1;
     for (const n of names) {
       let taken = 0;
+      let scanned = 0;
+      let last: number | undefined;
+      let cut = false;
       await opts.store.readNewestFirst(n, ({ envelope: e }) => {
         if (pastSince(q, e)) return false;
+        if (e.seq > upToNow() || (q.before !== undefined && e.seq >= q.before)) return true; // not counted: newer than the page
+        last = e.seq;
         if (matches(e)) {
           items.push(e);
           if (++taken >= q.limit) return false;
         }
+        if (q.scanLimit !== undefined && ++scanned >= q.scanLimit) {
+          cut = true;
+          return false;
+        }
         return true;
       });
+      if (cut && last !== undefined) readDownTo = Math.max(readDownTo, last);
     }
-    return newestFirst(items, 'journal');
+    if (readDownTo < 0) return newestFirst(items, 'journal');
+    items = items.filter((e) => e.seq >= readDownTo);
+    const page = newestFirst(items, 'journal');
+    // Not full: the page ends where the reading stopped, and the next one starts there.
+    return page.next === null ? { ...page, next: String(readDownTo) } : page;
   };
 
   return {
