@@ -195,7 +195,7 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   };
   const store =
     config.store === 'postgres'
-      ? createPostgresStore({ url: databaseUrl(config), now, log, onCommit: fanout.commit, onFlush, standby: config.standby, timers })
+      ? createPostgresStore({ url: databaseUrl(config), now, log, onCommit: fanout.commit, onFlush, timers })
       : createJsonlStore({
           dir: logDir,
           fsync: config.fsync,
