@@ -156,7 +156,7 @@ describe.skipIf(!requirePostgres('replicas on PostgreSQL'))('replicas on Postgre
     const raced = await Promise.all(racers.map((n, i) => agentCall(urls[i]!, n, 'POST', '/api/agent/enroll', enrollBody(n.id, n.key, tok.json.token))));
     expect(raced.map((r) => r.status).sort()).toEqual([202, 401, 401]);
     for (const r of raced.filter((x) => x.status === 401)) expect(r.json.error.code).toBe('JOIN_TOKEN_USED_UP');
-    const requests = await sql(set.dbUrl, "SELECT count(*)::int AS n FROM envelopes WHERE kind = 'enrollment' AND line::text LIKE '%' || $1 || '%'", [tok.json.token_id]);
+    const requests = await sql(set.dbUrl, "SELECT count(*)::int AS n FROM envelopes WHERE kind = 'enrollment' AND convert_from(line, 'UTF8') LIKE '%' || $1 || '%'", [tok.json.token_id]);
     expect(requests).toEqual([{ n: 1 }]);
 
     // One node id enrolled with two tokens and two keys on two replicas at once: one enrollment, the other NODE_EXISTS.
@@ -195,7 +195,7 @@ describe.skipIf(!requirePostgres('replicas on PostgreSQL'))('replicas on Postgre
     const cmds = await Promise.all([0, 1, 2].map((i) => set.api(i, 'POST', '/api/commands', { node_id: node.id, action: 'ping' }, { 'idempotency-key': 'scan-once' })));
     expect(cmds.map((r) => r.status).sort()).toEqual([200, 200, 201]);
     expect(new Set(cmds.map((r) => r.json.id)).size).toBe(1);
-    const rows = await sql<{ author: string; id: string; n: number }>(set.dbUrl, "SELECT author, id, count(*)::int AS n FROM envelopes WHERE id IN ('hb-dup', 'note-once') OR line::text LIKE '%scan-once%' GROUP BY author, id");
+    const rows = await sql<{ author: string; id: string; n: number }>(set.dbUrl, "SELECT author, id, count(*)::int AS n FROM envelopes WHERE id IN ('hb-dup', 'note-once') OR convert_from(line, 'UTF8') LIKE '%scan-once%' GROUP BY author, id");
     expect(rows.map((r) => r.n)).toEqual([1, 1, 1]);
 
     // Two operators approving and rejecting one pending node on two replicas at once: one decision.
