@@ -218,6 +218,7 @@ describe.skipIf(!requirePostgres('replicas on PostgreSQL'))('replicas on Postgre
     for (let k = 0; k < 3; k++) nodes.push(await enrollNode(set, k, `crash-${k}`));
     await set.converge();
     for (let round = 0; round < 2; round++) {
+      // TODO(h14b): leader assertions go in `afterRound` (see test/replica-crash-round.ts) once leadership is merged.
       const r = await replicaCrashRound(set, nodes, round);
       expect(r.acked).toBeGreaterThan(0);
       expect([r.lost, r.duplicated]).toEqual([0, 0]);
