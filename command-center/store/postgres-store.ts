@@ -36,8 +36,6 @@ export interface PostgresStoreOptions {
   /** The commit fan-out: each durable batch, in seq order (other replicas' entries too), before any append of it resolves. */
   onCommit: (batch: Committed[]) => void;
   onFlush?: (stats: { entries: number; writeMs: number; fsyncMs: number }) => void;
-  /** Each time entries of other replicas are applied: how many, and how far behind the head this replica was. */
-  onFollow?: (stats: { entries: number; lagSeqs: number }) => void;
   now?: () => Date;
   newId?: () => string;
   /** How long a connection attempt may take before the append (or read) fails with 503. */
@@ -148,8 +146,7 @@ export function createPostgresStore(opts: PostgresStoreOptions): PostgresStore {
    * Applies stored entries after `lastSeq` (up to `upTo` when given) in seq order. Caller holds `applying`. Stops at
    * a hole (which a reader could only see if commits became visible out of order; the next call picks it up).
    */
-  async function applyStored(q: Pick<pg.ClientBase, 'query'>, upTo = Number.MAX_SAFE_INTEGER): Promise<number> {
-    let applied = 0;
+  async function applyStored(q: Pick<pg.ClientBase, 'query'>, upTo = Number.MAX_SAFE_INTEGER): Promise<void> {
     for (;;) {
       const r = await q.query<Row>('SELECT seq, line FROM envelopes WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3', [lastSeq, upTo, pageSize]);
       const batch: Committed[] = [];
@@ -159,11 +156,10 @@ export function createPostgresStore(opts: PostgresStoreOptions): PostgresStore {
         if (typeof e === 'string') throw new VaultMeshError('JOURNAL_CORRUPT', `stored envelope at seq ${row.seq}: ${e}`, { status: 500 });
         batch.push(e);
       }
-      if (batch.length === 0) return applied;
+      if (batch.length === 0) return;
       lastSeq = batch[batch.length - 1]!.envelope.seq;
-      applied += batch.length;
       fanOut(batch);
-      if (batch.length < r.rows.length || r.rows.length < pageSize) return applied;
+      if (batch.length < r.rows.length || r.rows.length < pageSize) return;
     }
   }
 
@@ -175,14 +171,11 @@ export function createPostgresStore(opts: PostgresStoreOptions): PostgresStore {
     const slot = {} as { p: Promise<void> };
     slot.p = applying.run(async () => {
       if (queuedSync === slot) queuedSync = undefined;
-      const before = lastSeq;
-      let n: number;
       try {
-        n = await applyStored(pool);
+        await applyStored(pool);
       } catch (err) {
         throw unavailable(err, 'follow');
       }
-      if (n > 0) opts.onFollow?.({ entries: n, lagSeqs: lastSeq - before });
     });
     queuedSync = slot;
     return slot.p;
