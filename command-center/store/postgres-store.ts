@@ -164,9 +164,12 @@ export function createPostgresStore(opts: PostgresStoreOptions): PostgresStore {
   }
 
   // sync(): calls that arrive while one is waiting for the mutex share it (it starts after them, so it sees their log).
+  // The writer's own catch-up (drain) needs no start(): it runs after the fan-out is sealed.
   let queuedSync: { p: Promise<void> } | undefined;
   function sync(): Promise<void> {
-    if (closed || !replayed) return Promise.resolve();
+    // Not before start(): until the center is composed, the consumers are not all in place (replay covers the log
+    // up to its head; start() catches up from there).
+    if (closed || !started) return Promise.resolve();
     if (queuedSync) return queuedSync.p;
     const slot = {} as { p: Promise<void> };
     slot.p = applying.run(async () => {
