@@ -32,6 +32,7 @@ export const MODULES = [
   { id: 'ledger', file: 'ledger.mjs', budgetS: 150, env: { VAULTMESH_BENCH_HEADS: '20000' }, what: 'RFC 6962 ledger vs raw SHA-256 and merkletreejs' },
   { id: 'events', file: 'events.mjs', budgetS: 90, env: { VAULTMESH_BENCH_EVENTS: '500000' }, what: 'GET/POST /api/events over a large events.jsonl' },
   { id: 'commands', file: 'commands.mjs', budgetS: 60, what: 'signed command round trip' },
+  { id: 'replicas', file: 'replicas.mjs', budgetS: 90, what: 'PostgreSQL: commit latency on 3 replicas vs 1 center; tail lag between replicas' },
   { id: 'console', file: 'console.mjs', budgetS: 45, what: 'console first render and fragment rate' },
   { id: 'logs', file: 'logs.mjs', budgetS: 150, env: { VAULTMESH_BENCH_MB: '256' }, what: 'vaultmesh logs vs jq' },
 ];
