@@ -6,7 +6,7 @@ import { hb, note, scan, storeContract } from '../../test/store-contract.js';
 import { canonicalJson } from '../../protocol/canonical-json.js';
 import { claimKey, type Committed } from './envelope-store.js';
 import { createPostgresStore } from './postgres-store.js';
-import { migrate, SCHEMA_VERSION } from '../../lib/postgres-schema.js';
+import { migrate, SCHEMA_VERSION, WRITER_LOCK } from '../../lib/postgres-schema.js';
 
 const onCleanup = cleanupAfterEach();
 
@@ -113,6 +113,36 @@ describe.skipIf(!requirePostgres('the PostgreSQL store'))('the PostgreSQL store'
     await new Promise((r) => setTimeout(r, 400));
     await b.store.claim([{ ...nonce, expiresAtMs: Date.now() + 60_000 }]);
     await expect(c.store.claim([nonce])).rejects.toMatchObject({ kind: 'claim' });
+  });
+
+  it('every open store holds the writer lock shared, so `store copy` (which takes it exclusively) refuses while any replica runs', async () => {
+    const url = await server.newDatabase();
+    const tryExclusive = async () => {
+      const c = new pg.Client({ connectionString: url });
+      await c.connect();
+      const r = await c.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS locked', [...WRITER_LOCK]);
+      return { locked: r.rows[0]!.locked, end: () => c.end() };
+    };
+    const a = await open(url);
+    await open(url); // a second replica shares it
+    const during = await tryExclusive();
+    expect(during.locked).toBe(false);
+    await during.end();
+    await a.store.close();
+    const copy = await tryExclusive().catch((e) => e);
+    expect(copy.locked).toBe(false); // the second store still holds it
+    await copy.end();
+  });
+
+  it('a store refuses to start while a store copy holds the writer lock (CENTER_LOCKED)', async () => {
+    const url = await server.newDatabase();
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    onCleanup(() => c.end());
+    await c.query('SELECT pg_advisory_lock($1, $2)', [...WRITER_LOCK]);
+    const store = createPostgresStore({ url, log: quietLogger, onCommit: () => {} });
+    onCleanup(() => store.close());
+    await expect(store.replay(() => {})).rejects.toMatchObject({ code: 'CENTER_LOCKED' });
   });
 
   it('a batch whose COMMIT landed but whose answer was lost is applied before the next append, so memory equals a replay', async () => {
