@@ -145,7 +145,7 @@ describe.skipIf(!requirePostgres('replicas on PostgreSQL'))('replicas on Postgre
     );
   });
 
-  it('one-time rules hold across replicas: a 1-use join token, one enrollment per node id, request nonces, Idempotency-Keys and envelope ids', async () => {
+  it('one-time rules hold across replicas: a 1-use join token, one enrollment per node id, request nonces, Idempotency-Keys, envelope ids and scan ids, enrollment decisions', async () => {
     const set = await replicas(3);
     const urls = set.replicas.map((r) => r.url);
 
@@ -197,6 +197,14 @@ describe.skipIf(!requirePostgres('replicas on PostgreSQL'))('replicas on Postgre
     expect(new Set(cmds.map((r) => r.json.id)).size).toBe(1);
     const rows = await sql<{ author: string; id: string; n: number }>(set.dbUrl, "SELECT author, id, count(*)::int AS n FROM envelopes WHERE id IN ('hb-dup', 'note-once') OR convert_from(line, 'UTF8') LIKE '%scan-once%' GROUP BY author, id");
     expect(rows.map((r) => r.n)).toEqual([1, 1, 1]);
+
+    // One scan id from two nodes on two replicas at once: one report; the other 409 ID_CONFLICT (a ledger leaf id).
+    const other = await enrollNode(set, 1, 'web-02');
+    await set.converge();
+    const scans = await Promise.all([agentCall(urls[0]!, node, 'POST', '/api/agent/scan', scanBody(node.id, 'scan-shared')), agentCall(urls[1]!, other, 'POST', '/api/agent/scan', scanBody(other.id, 'scan-shared'))]);
+    expect(scans.map((r) => r.status).sort()).toEqual([200, 409]);
+    expect(scans.find((r) => r.status === 409)!.json.error.code).toBe('ID_CONFLICT');
+    expect(await sql(set.dbUrl, "SELECT count(*)::int AS n FROM envelopes WHERE id = 'scan-shared'")).toEqual([{ n: 1 }]);
 
     // Two operators approving and rejecting one pending node on two replicas at once: one decision.
     const pendingTok = await set.api(0, 'POST', '/api/join-tokens', { uses: 1 });

@@ -5,7 +5,7 @@ import { SIGNATURE_HEADERS } from '../../protocol/request-signing.js';
 import { VaultMeshError } from '../../protocol/errors.js';
 import { keyIdOf } from '../../protocol/keys.js';
 import { rememberNonce, requireEnrolledNode, verifyAgentSignature, withCatchUp } from '../auth/agent-auth.js';
-import { isClaimTaken } from '../store/envelope-store.js';
+import { claimKey, isClaimTaken } from '../store/envelope-store.js';
 import { parseJsonBytes, validationError } from '../http/http-errors.js';
 import { decideEnrollment, enrollmentClaim, joinTokenUseClaim } from '../fleet/enrollment.js';
 import type { AppEnv } from '../services.js';
@@ -110,13 +110,23 @@ export function agentRoutes(): Hono<AppEnv> {
     if (report.id !== undefined && services.seenEnvelopeId(`node:${nodeId}`, report.id) === undefined && services.ledgers.scans.indexOf(report.id) !== undefined) {
       throw new VaultMeshError('ID_CONFLICT', `scan id ${report.id} is already in the ledger`, { status: 409 });
     }
-    const { envelope, duplicate } = await services.submit({
-      ...(report.id !== undefined ? { id: report.id } : {}),
-      kind: 'scan',
-      node_id: nodeId,
-      author: `node:${nodeId}`,
-      body: report,
-    });
+    // Across replicas the scan id is claimed with the report, so two nodes cannot take one id on two replicas at once
+    // (the node's own retry is recognised first, by its envelope id, and answered as a duplicate).
+    const { envelope, duplicate } = await services
+      .submit(
+        {
+          ...(report.id !== undefined ? { id: report.id } : {}),
+          kind: 'scan',
+          node_id: nodeId,
+          author: `node:${nodeId}`,
+          body: report,
+        },
+        report.id !== undefined ? { claims: [{ key: claimKey('scan-id', report.id) }] } : undefined,
+      )
+      .catch((err: unknown) => {
+        if (isClaimTaken(err)) throw new VaultMeshError('ID_CONFLICT', `scan id ${report.id} is already in the ledger`, { status: 409 });
+        throw err;
+      });
     return c.json({ ok: true, id: envelope.id, seq: envelope.seq, duplicate, server_time: services.now().toISOString() });
   });
 
