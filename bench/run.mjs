@@ -40,6 +40,7 @@ export const MODULES = [
   { id: 'ledger', file: 'ledger.mjs', budgetS: 150, env: { VAULTMESH_BENCH_HEADS: '20000' }, what: 'RFC 6962 ledger vs raw SHA-256 and merkletreejs' },
   { id: 'events', file: 'events.mjs', budgetS: 90, env: { VAULTMESH_BENCH_EVENTS: '500000' }, what: 'GET/POST /api/events over a large events.jsonl' },
   { id: 'commands', file: 'commands.mjs', budgetS: 60, what: 'signed command round trip' },
+  { id: 'replicas', file: 'replicas.mjs', budgetS: 90, what: 'PostgreSQL: commit latency on 3 replicas vs 1 center; tail lag between replicas' },
   { id: 'console', file: 'console.mjs', budgetS: 45, what: 'console at 1,000 and 10,000 nodes: first page, size, CPU per live client' },
   { id: 'postgres', file: 'postgres.mjs', budgetS: 240, env: { VAULTMESH_BENCH_PG_REPLAY_LINES: '200000' }, what: 'PostgreSQL store vs JSONL: ingest, bytes per envelope, start-up replay' },
   { id: 'logs', file: 'logs.mjs', budgetS: 360, env: { VAULTMESH_BENCH_MB: '1024', VAULTMESH_BENCH_SMALL_MB: '64' }, what: 'vaultmesh logs vs jq at 64 MB and 1 GB; peak RSS' },

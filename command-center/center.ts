@@ -195,7 +195,7 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   };
   const store =
     config.store === 'postgres'
-      ? createPostgresStore({ url: databaseUrl(config), now, log, onCommit: fanout.commit, onFlush, standby: config.standby, timers })
+      ? createPostgresStore({ url: databaseUrl(config), now, log, onCommit: fanout.commit, onFlush, timers })
       : createJsonlStore({
           dir: logDir,
           fsync: config.fsync,
@@ -208,7 +208,9 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
           summarizeHeartbeats: (throughSeq) => summarizeHeartbeats(state, throughSeq),
           onFlush,
         });
-  if (config.store === 'postgres') log.info(`envelope log in PostgreSQL at ${redactedUrl(databaseUrl(config))}`);
+  if (config.store === 'postgres') log.info(`envelope log in PostgreSQL at ${redactedUrl(databaseUrl(config))}; every center on this database is a replica that writes`);
+  // Since every replica writes, a standby has nothing to wait for: the flag is accepted and changes nothing.
+  if (config.standby) log.warn('--standby (VAULTMESH_STANDBY) no longer changes anything: every center on a PostgreSQL database accepts writes (docs/SCALING.md)');
   const eventLog = createEventLog({ store, window: config.eventsWindow, lastSeq: () => state.lastSeq });
   // After a key rotation the last heads were signed by a previous key: accept those the operator names.
   const trustedKeys = [centerKey.publicKeyHex, ...config.previousKeys, ...recordedKeys];
@@ -270,10 +272,10 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   }
 
   const pipeline = createPipeline({ store, recentIds });
-  const submit: Services['submit'] = async (draft) => {
+  const submit: Services['submit'] = async (draft, appendOpts) => {
     const end = metrics.journalAppendSeconds.startTimer();
     try {
-      return await pipeline.submit(draft);
+      return await pipeline.submit(draft, appendOpts);
     } finally {
       end();
     }
@@ -295,6 +297,7 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   const commands = createCommandService({
     state,
     submit,
+    ...(store.sync ? { sync: () => store.sync!() } : {}),
     centerKey,
     policy,
     now,
@@ -308,6 +311,8 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
     : null;
 
   // Reactors: live commits only, after the projections; they may submit.
+  // A command issued on another replica wakes the long-poll of its node here.
+  fanout.addReactor('command-wake', commands);
   const attention = createAttentionMonitor({
     state,
     submit,
@@ -354,6 +359,13 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
     bus,
     metrics,
     submit,
+    replicated: store.enforcesClaims === true,
+    claim: async (claims) => {
+      if (store.enforcesClaims) await store.claim!(claims);
+    },
+    syncLog: async () => {
+      await store.sync?.();
+    },
     // Bearer credentials first (admin, then scoped tokens), then the Access assertion, then the console cookie.
     authenticators: {
       bearer: [adminTokenAuthenticator(admin.hash), apiTokenAuthenticator({ state: () => (state.apiTokens ??= createApiTokenState()), usage: apiTokenUsage, now })],

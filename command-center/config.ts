@@ -26,7 +26,7 @@ export const centerConfigSchema = z.object({
   /** `--store postgres`: the database, as a postgres:// URL, or a 0600 file holding it (keeps the password out of ps). */
   databaseUrl: z.string().regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres:// or postgresql:// URL').optional(),
   databaseUrlFile: z.string().min(1).optional(),
-  /** `--store postgres`: when another center holds the database, follow it as a hot standby instead of refusing to start. */
+  /** Accepted for compatibility and without effect: every center on a PostgreSQL database is a replica that writes. */
   standby: bool.default(false),
   repair: bool.default(false),
   /** Journals exist but the state dir has no key: make a new one anyway (center-key.ts); otherwise start-up refuses. */

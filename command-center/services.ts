@@ -1,5 +1,6 @@
 /** The shared services every route can reach through Hono's typed context (`c.get('services')`). */
 import type { Envelope, EnvelopeDraft } from '../protocol/envelope.js';
+import type { AppendOptions, Claim } from './store/envelope-store.js';
 import type { KeyPair } from '../protocol/keys.js';
 import type { CenterConfig } from './config.js';
 import type { EventBus } from './http/event-bus.js';
@@ -27,8 +28,20 @@ export interface Services {
   state: FleetState;
   bus: EventBus;
   metrics: CenterMetrics;
-  /** Journal (durable) → state → bus. Resolves once durable; a duplicate envelope id resolves `duplicate: true`. */
-  submit(draft: EnvelopeDraft): Promise<{ envelope: Envelope; duplicate: boolean }>;
+  /**
+   * Journal (durable) → state → bus. Resolves once durable; a duplicate envelope id resolves `duplicate: true`.
+   * `opts.claims`: one-time keys taken with the envelope (replicas on PostgreSQL); a taken one rejects ClaimTaken.
+   */
+  submit(draft: EnvelopeDraft, opts?: AppendOptions): Promise<{ envelope: Envelope; duplicate: boolean }>;
+  /**
+   * The log is shared with other replicas (`--store postgres`): one-time rules are also enforced by the store
+   * (claims), and this replica's memory may lag the others' writes by up to the tail lag.
+   */
+  replicated: boolean;
+  /** Takes one-time keys with no envelope (request nonces) in the shared store; resolves at once when not replicated. */
+  claim(claims: readonly Claim[]): Promise<void>;
+  /** Applies the other replicas' writes committed up to now (before answering "unknown"); immediate when not replicated. */
+  syncLog(): Promise<void>;
   /** Operator/bot credentials → identities; resolved once per request by `identify` (require-operator.ts). */
   authenticators: Authenticators;
   replayGuard: ReplayGuard;

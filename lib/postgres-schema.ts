@@ -41,11 +41,30 @@ export const MIGRATIONS: readonly Migration[] = [
       INSERT INTO log_head (one, last_seq) VALUES (true, 0);
     `,
   },
+  {
+    version: 2,
+    description: 'claims: one-time keys taken by appends across replicas',
+    sql: `
+      -- A unique key an append took with its entries (join-token use, enrollment generation, Idempotency-Key) or on
+      -- its own (a request nonce): the primary key is what makes one-time rules hold across replicas. seq is the
+      -- envelope that took it (0: none); a key with an expiry can be taken again once it has passed.
+      CREATE TABLE claims (
+        key text PRIMARY KEY,
+        seq bigint NOT NULL CHECK (seq >= 0),
+        expires_at timestamptz
+      );
+      CREATE INDEX claims_expires_at ON claims (expires_at) WHERE expires_at IS NOT NULL;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 
-/** Arbitrary but fixed keys of the advisory locks the store takes ("vmcc" and 1 / 2). */
+/**
+ * Arbitrary but fixed keys of the advisory locks ("vmcc" and 1 / 2). Every running center holds WRITER_LOCK in
+ * shared mode (any number of replicas write); `vaultmesh-cc store copy` takes it exclusively, so it never copies
+ * into a database a center is writing, and no center starts during a copy.
+ */
 export const MIGRATE_LOCK: readonly [number, number] = [0x766d6363, 1];
 export const WRITER_LOCK: readonly [number, number] = [0x766d6363, 2];
 

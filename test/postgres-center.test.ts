@@ -29,16 +29,16 @@ describe.skipIf(!requirePostgres('vaultmesh-cc on PostgreSQL'))('vaultmesh-cc on
     expect(refused.stderr).toMatch(/INSECURE_KEY_FILE: .*database-url is accessible by group\/others \(mode 644\); run: chmod 600/);
     chmodSync(file, 0o600);
     const first = await runNode(CC_BIN, ['migrate', '--database-url-file', file]);
-    expect(first).toMatchObject({ code: 0, stdout: 'schema migrated from version 0 to 1: 1 (the envelope log and its seq counter)\n' });
+    expect(first).toMatchObject({ code: 0, stdout: 'schema migrated from version 0 to 2: 1 (the envelope log and its seq counter), 2 (claims: one-time keys taken by appends across replicas)\n' });
     const again = await runNode(CC_BIN, ['migrate'], { VAULTMESH_DATABASE_URL: url });
-    expect(again).toMatchObject({ code: 0, stdout: 'schema already at version 1\n' });
+    expect(again).toMatchObject({ code: 0, stdout: 'schema already at version 2\n' });
     const c = new pg.Client({ connectionString: url });
     await c.connect();
-    await c.query("INSERT INTO schema_version (version, description) VALUES (2, 'from a newer center')");
+    await c.query("INSERT INTO schema_version (version, description) VALUES (3, 'from a newer center')");
     await c.end();
     const newer = await runNode(CC_BIN, ['migrate', '--database-url', url]);
     expect(newer.code).toBe(1);
-    expect(newer.stderr).toMatch(/SCHEMA_TOO_NEW: the database schema is version 2, newer than this center knows \(1\)/);
+    expect(newer.stderr).toMatch(/SCHEMA_TOO_NEW: the database schema is version 3, newer than this center knows \(2\)/);
   });
 
   it('--store postgres needs exactly one database URL setting', () => {
@@ -86,36 +86,31 @@ describe.skipIf(!requirePostgres('vaultmesh-cc on PostgreSQL'))('vaultmesh-cc on
     expect(existsSync(join(lost, 'cc-key.pem'))).toBe(true);
   });
 
-  it('a --standby center follows the one that writes (SSE ids are the same seqs), answers 503 to writes, and writes once the first one stops', async () => {
+  it('a second center on the same database is a replica that writes too (--standby is accepted and changes nothing): SSE ids are the same seqs on both', async () => {
     const url = await server.newDatabase();
     const a = tempDir();
     const b = tempDir();
     onCleanup(a.cleanup);
     onCleanup(b.cleanup);
-    const leader = await startTestCenter(a.dir, { store: 'postgres', databaseUrl: url });
-    onCleanup(() => leader.close());
-    expect((await leader.api('POST', '/api/events', { kind: 'note', body: { text: 'before' } })).status).toBe(201);
-    // A standby shares the center's key and admin token (a copy of the state dir), not its log dir.
+    const first = await startTestCenter(a.dir, { store: 'postgres', databaseUrl: url });
+    onCleanup(() => first.close());
+    expect((await first.api('POST', '/api/events', { kind: 'note', body: { text: 'before' } })).status).toBe(201);
+    // A replica shares the center's key and admin token (a copy of the state dir), not its log dir.
     cpSync(join(a.dir, 'state'), join(b.dir, 'state'), { recursive: true, filter: (src) => !src.endsWith('.sock') && !src.endsWith('.lock') });
-    const standby = await startTestCenter(b.dir, { store: 'postgres', databaseUrl: url, standby: true });
-    onCleanup(() => standby.close());
-    const sse = await openSse(`${standby.url}/events`, { authorization: `Bearer ${standby.adminToken}` });
+    const second = await startTestCenter(b.dir, { store: 'postgres', databaseUrl: url, standby: true });
+    onCleanup(() => second.close());
+    const sse = await openSse(`${second.url}/events`, { authorization: `Bearer ${second.adminToken}` });
     onCleanup(() => sse.close());
-    const posted = await leader.api('POST', '/api/events', { kind: 'note', body: { text: 'after' } });
+    const posted = await first.api('POST', '/api/events', { kind: 'note', body: { text: 'after' } });
     const seen = await sse.waitFor((e) => e.event === 'note');
     expect([seen.id, JSON.parse(seen.data).body.text]).toEqual([String(posted.json.seq), 'after']);
-    const refused = await standby.api('POST', '/api/events', { kind: 'note', body: { text: 'on the standby' } });
-    expect([refused.status, refused.json.error.code]).toEqual([503, 'JOURNAL_UNAVAILABLE']);
-
-    await leader.close();
-    const end = Date.now() + 5000; // the standby checks the lock every second
-    let took: { status: number; json: any } | undefined;
-    while (Date.now() < end) {
-      took = await standby.api('POST', '/api/events', { kind: 'note', body: { text: 'standby writes' } });
-      if (took.status === 201) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    expect(took!.status).toBe(201);
-    expect(took!.json.seq).toBe(posted.json.seq + 1);
+    const own = await second.api('POST', '/api/events', { kind: 'note', body: { text: 'on the second' } });
+    expect([own.status, own.json.seq]).toEqual([201, posted.json.seq + 1]);
+    // The first one answers it too once it follows (read-your-writes holds on the replica written to).
+    await first.services.syncLog();
+    expect(first.services.state.lastSeq).toBe(own.json.seq);
+    await first.close();
+    const after = await second.api('POST', '/api/events', { kind: 'note', body: { text: 'alone' } });
+    expect([after.status, after.json.seq]).toEqual([201, own.json.seq + 1]);
   });
 });

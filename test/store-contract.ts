@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { canonicalJson } from '../protocol/canonical-json.js';
 import type { EnvelopeDraft, JournalName } from '../protocol/envelope.js';
-import type { Committed, EnvelopeStore, TailFrom, TailOptions } from '../command-center/store/envelope-store.js';
+import { claimKey, type Committed, type EnvelopeStore, type TailFrom, type TailOptions } from '../command-center/store/envelope-store.js';
 
 export const T0 = Date.parse('2025-03-01T00:00:00Z');
 
@@ -122,6 +122,31 @@ export function storeContract(name: string, sut: StoreUnderTest): void {
       const { store } = await openStore(await sut.newLocation());
       await expect(store.append([{ kind: 'note', author: 'op', body: { s: '\ud800' } }])).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
       expect((await store.append([note(1)]))[0]!.envelope.seq).toBe(1);
+    });
+
+    it('claims: a store that enforces them refuses a taken claim or stored id (with the seq that took it) and survives a restart; one that does not (JSONL, one writer) accepts them and leaves the rules to the center', async () => {
+      const location = await sut.newLocation();
+      const { store, commits } = await openStore(location);
+      const claims = [{ key: claimKey('join-token-use', 't1', 1) }];
+      const [won] = await store.append([note(1)], { claims });
+      if (!store.enforcesClaims) {
+        expect((await store.append([note(2)], { claims }))[0]!.envelope.seq).toBe(2);
+        expect(store.claim).toBeUndefined();
+        return;
+      }
+      await expect(store.append([note(2)], { claims })).rejects.toMatchObject({ code: 'ID_CONFLICT', kind: 'claim', seq: won!.envelope.seq });
+      const [s1] = await store.append([scan(3)]);
+      await expect(store.append([note(4), scan(3)])).rejects.toMatchObject({ kind: 'id', key: 'scan-3', seq: s1!.envelope.seq });
+      // Refused appends take no seq and reach no consumer; in one batch, the first of two equal claims wins.
+      const both = await Promise.allSettled([store.append([note(5)], { claims: [{ key: 'k' }] }), store.append([note(6)], { claims: [{ key: 'k' }] })]);
+      expect(both.map((r) => r.status)).toEqual(['fulfilled', 'rejected']);
+      expect(commits.flat().map((c) => c.envelope.seq)).toEqual([1, 2, 3]);
+      await store.claim!([{ key: 'nonce-1', expiresAtMs: Date.now() + 60_000 }]);
+      await expect(store.claim!([{ key: 'nonce-1' }])).rejects.toMatchObject({ kind: 'claim' });
+      await store.close();
+      const again = await openStore(location);
+      await expect(again.store.append([note(7)], { claims })).rejects.toMatchObject({ kind: 'claim' });
+      await expect(again.store.claim!([{ key: 'nonce-1' }])).rejects.toMatchObject({ kind: 'claim' });
     });
   });
 }

@@ -5,7 +5,8 @@
  */
 import type { Context, MiddlewareHandler } from 'hono';
 import { SIGNATURE_HEADERS, checkSignedRequest } from '../../protocol/request-signing.js';
-import { VaultMeshError } from '../../protocol/errors.js';
+import { isVaultMeshError, VaultMeshError } from '../../protocol/errors.js';
+import { claimKey, isClaimTaken } from '../store/envelope-store.js';
 import { generateKeyPair } from '../../protocol/keys.js';
 import type { AppEnv, Services } from '../services.js';
 
@@ -63,10 +64,36 @@ export function verifyAgentSignature(
   }
 }
 
-/** Records the request nonce; a second use inside the acceptance window is a replay (401). */
-export function rememberNonce(c: Context<AppEnv>, services: Services, nodeId: string): void {
-  if (!services.replayGuard.remember(nodeId, c.req.header(SIGNATURE_HEADERS.nonce)!, services.now().getTime())) {
-    throw new VaultMeshError('REPLAYED_REQUEST', 'this request nonce was already used', { status: 401 });
+const replayed = () => new VaultMeshError('REPLAYED_REQUEST', 'this request nonce was already used', { status: 401 });
+
+/**
+ * Records the request nonce; a second use inside the acceptance window is a replay (401). With replicas the nonce
+ * is also claimed in the shared store, so the same request sent to another replica is refused there too; the claim
+ * lasts as long as the memory entry (twice the skew window) and is then pruned.
+ */
+export async function rememberNonce(c: Context<AppEnv>, services: Services, nodeId: string): Promise<void> {
+  const nonce = c.req.header(SIGNATURE_HEADERS.nonce)!;
+  const nowMs = services.now().getTime();
+  if (!services.replayGuard.remember(nodeId, nonce, nowMs)) throw replayed();
+  if (!services.replicated) return;
+  try {
+    await services.claim([{ key: claimKey('nonce', nodeId, nonce), expiresAtMs: nowMs + 2 * services.config.maxSkewSecs * 1000 }]);
+  } catch (err) {
+    throw isClaimTaken(err) ? replayed() : err;
+  }
+}
+
+/**
+ * Runs `lookup` and, on a replica, once more after catching up with the log when it answers with one of `codes`:
+ * the node may have enrolled (or been approved, or its token been created) on another replica a moment ago.
+ */
+export async function withCatchUp<T>(services: Services, codes: readonly string[], lookup: () => T): Promise<T> {
+  try {
+    return lookup();
+  } catch (err) {
+    if (!services.replicated || !isVaultMeshError(err) || !codes.includes(err.code)) throw err;
+    await services.syncLog();
+    return lookup();
   }
 }
 
@@ -78,16 +105,24 @@ export function requireEnrolledNode(): MiddlewareHandler<AppEnv> {
     if (!nodeId || !c.req.header(SIGNATURE_HEADERS.signature)) {
       throw new VaultMeshError('MISSING_SIGNATURE', 'agent requests must be signed (x-vm-node, x-vm-timestamp, x-vm-nonce, x-vm-signature)', { status: 401 });
     }
-    const node = services.state.nodes.get(nodeId);
     const body = Buffer.from(await c.req.arrayBuffer());
-    // An unknown node is verified against a throw-away key: same checks, same work, same answer as a forgery.
-    verifyAgentSignature(c, services, nodeId, node?.public_key ?? NO_KEY, body, () => unknownNode(nodeId));
-    if (!node) throw unknownNode(nodeId);
-    rememberNonce(c, services, nodeId);
-    if (node.enrollment !== 'approved') {
-      const code = node.enrollment === 'pending' ? 'NODE_PENDING' : node.enrollment === 'revoked' ? 'NODE_REVOKED' : 'NODE_REJECTED';
-      throw new VaultMeshError(code, `node ${nodeId} is ${node.enrollment}${node.enrollment === 'pending' ? ': waiting for operator approval' : ''}`, { status: 403 });
-    }
+    const verified = () => {
+      const node = services.state.nodes.get(nodeId);
+      // An unknown node is verified against a throw-away key: same checks, same work, same answer as a forgery.
+      verifyAgentSignature(c, services, nodeId, node?.public_key ?? NO_KEY, body, () => unknownNode(nodeId));
+      if (!node) throw unknownNode(nodeId);
+      return node;
+    };
+    await withCatchUp(services, ['UNKNOWN_NODE'], verified);
+    await rememberNonce(c, services, nodeId);
+    const approved = () => {
+      const n = services.state.nodes.get(nodeId)!;
+      if (n.enrollment === 'approved') return;
+      const code = n.enrollment === 'pending' ? 'NODE_PENDING' : n.enrollment === 'revoked' ? 'NODE_REVOKED' : 'NODE_REJECTED';
+      throw new VaultMeshError(code, `node ${nodeId} is ${n.enrollment}${n.enrollment === 'pending' ? ': waiting for operator approval' : ''}`, { status: 403 });
+    };
+    // Approved a moment ago on another replica: catch up once before refusing.
+    await withCatchUp(services, ['NODE_PENDING'], approved);
     c.set('nodeId', nodeId);
     c.set('rawBody', body);
     await next();

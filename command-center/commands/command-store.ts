@@ -27,6 +27,7 @@ import type { KeyPair } from '../../protocol/keys.js';
 import { checkPolicy, type CommandPolicy } from './command-policy.js';
 import type { FleetState } from '../fleet/fleet-state.js';
 import { realTimers, type Timers } from '../../lib/timers.js';
+import { claimKey, isClaimTaken, type AppendOptions, type Committed } from '../store/envelope-store.js';
 
 export const COMMAND_STATUSES = ['queued', 'delivered', 'running', 'succeeded', 'failed', 'expired', 'rejected'] as const;
 export type CommandStatus = (typeof COMMAND_STATUSES)[number];
@@ -191,13 +192,20 @@ export interface CommandService {
   acceptReceipt(nodeId: string, body: unknown): Promise<{ record: CommandRecord; duplicate: boolean }>;
   /** Marks overdue open commands expired; returns how many. The timer calls it every second. */
   sweep(): Promise<number>;
+  /**
+   * The commit fan-out's reactor: wakes the long-poll of a node a command was just issued for, whichever replica
+   * issued it (commands issued here wake it at once as well).
+   */
+  onCommit(batch: readonly Committed[]): void;
   start(): void;
   stop(): void;
 }
 
 export interface CommandServiceDeps {
   state: FleetState;
-  submit(draft: EnvelopeDraft): Promise<{ envelope: Envelope; duplicate: boolean }>;
+  submit(draft: EnvelopeDraft, opts?: AppendOptions): Promise<{ envelope: Envelope; duplicate: boolean }>;
+  /** Catches up with other replicas' writes (an Idempotency-Key or a command issued elsewhere); none on one center. */
+  sync?: () => Promise<void>;
   centerKey: KeyPair;
   policy: CommandPolicy;
   now?: () => Date;
@@ -265,6 +273,8 @@ export function createCommandService(deps: CommandServiceDeps): CommandService {
         { event: 'issued', command_id: signed.payload.id, status: 'queued', action: signed.payload.action, signed, ...(idempotencyKey !== undefined ? { idempotency_key: idempotencyKey } : {}) },
         `cmd-issued-${signed.payload.id}`,
       ),
+      // Across replicas the key is claimed with the command: the same key sent to two replicas signs one command.
+      idempotencyKey !== undefined ? { claims: [{ key: claimKey('idempotency-key', 'command', author, idempotencyKey) }] } : undefined,
     );
     wake(nodeId);
     return cs().byId.get(signed.payload.id)!;
@@ -328,6 +338,13 @@ export function createCommandService(deps: CommandServiceDeps): CommandService {
       issuing.set(key, p);
       try {
         return { record: await p, duplicate: false };
+      } catch (err) {
+        if (!isClaimTaken(err) || !deps.sync) throw err;
+        // Another replica issued under this key a moment ago: answer with its command once it is applied here.
+        await deps.sync();
+        const first = cs().byIdempotencyKey.get(key);
+        if (first === undefined) throw err;
+        return answer(cs().byId.get(first)!);
       } finally {
         issuing.delete(key);
       }
@@ -413,7 +430,12 @@ export function createCommandService(deps: CommandServiceDeps): CommandService {
       if (receipt.key_id !== node.key_id || !verifyReceipt(receipt, node.public_key)) {
         throw new VaultMeshError('BAD_SIGNATURE', `receipt is not signed by the enrolled key of ${nodeId}`, { status: 401 });
       }
-      const rec = cs().byId.get(receipt.payload.command_id);
+      let rec = cs().byId.get(receipt.payload.command_id);
+      // Issued on another replica and not applied here yet.
+      if (!rec && deps.sync) {
+        await deps.sync();
+        rec = cs().byId.get(receipt.payload.command_id);
+      }
       if (!rec || rec.node_id !== nodeId || issuedBefore(rec, node.enrolled_at)) {
         throw new VaultMeshError('UNKNOWN_COMMAND', `no command ${receipt.payload.command_id} for node ${nodeId}`, { status: 404 });
       }
@@ -444,6 +466,12 @@ export function createCommandService(deps: CommandServiceDeps): CommandService {
         for (const r of overdue) expiring.delete(r.id);
       }
       return overdue.length;
+    },
+
+    onCommit(batch) {
+      for (const { envelope } of batch) {
+        if (envelope.kind === 'command' && envelope.node_id !== undefined && (envelope.body as { event?: unknown }).event === 'issued') wake(envelope.node_id);
+      }
     },
 
     start() {

@@ -4,7 +4,8 @@
  */
 import type { EnrollRequest } from '../../protocol/agent-api.js';
 import { VaultMeshError } from '../../protocol/errors.js';
-import type { FleetState } from './fleet-state.js';
+import type { FleetState, NodeRecord } from './fleet-state.js';
+import { claimKey } from '../store/envelope-store.js';
 import { hashSecret } from '../auth/secrets.js';
 import { keyIdOf } from '../../protocol/keys.js';
 
@@ -32,3 +33,16 @@ export function decideEnrollment(state: FleetState, req: EnrollRequest, now: Dat
   }
   return { kind: 'new', tokenId: token.token_id };
 }
+
+/** The n-th use of a join token: claimed once across replicas, so a token is never used more than `uses` times. */
+export const joinTokenUseClaim = (tokenId: string, use: number): string => claimKey('join-token-use', tokenId, use);
+
+/**
+ * One enrollment per node id and generation: the generation is the node as this replica knows it (none yet, or its
+ * enrollment time and status), so two replicas enrolling the same node from the same state claim the same key.
+ */
+export const enrollmentClaim = (nodeId: string, node: NodeRecord | undefined): string =>
+  claimKey('enrollment', nodeId, node ? `${node.enrolled_at} ${node.enrollment}` : 'new');
+
+/** An operator decision on one enrollment state: of two replicas deciding on the same state, one wins. */
+export const enrollmentDecisionClaim = (nodeId: string, node: NodeRecord): string => claimKey('enrollment-decision', nodeId, `${node.enrolled_at} ${node.enrollment}`);

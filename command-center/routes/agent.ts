@@ -4,9 +4,10 @@ import { enrollRequestSchema, heartbeatSchema } from '../../protocol/agent-api.j
 import { SIGNATURE_HEADERS } from '../../protocol/request-signing.js';
 import { VaultMeshError } from '../../protocol/errors.js';
 import { keyIdOf } from '../../protocol/keys.js';
-import { rememberNonce, requireEnrolledNode, verifyAgentSignature } from '../auth/agent-auth.js';
+import { rememberNonce, requireEnrolledNode, verifyAgentSignature, withCatchUp } from '../auth/agent-auth.js';
+import { claimKey, isClaimTaken } from '../store/envelope-store.js';
 import { parseJsonBytes, validationError } from '../http/http-errors.js';
-import { decideEnrollment } from '../fleet/enrollment.js';
+import { decideEnrollment, enrollmentClaim, joinTokenUseClaim } from '../fleet/enrollment.js';
 import type { AppEnv } from '../services.js';
 import { registerAgentCommandRoutes } from './agent-commands.js';
 import { scanReportSchema } from '../../protocol/scan.js';
@@ -28,32 +29,50 @@ export function agentRoutes(): Hono<AppEnv> {
     verifyAgentSignature(c, services, req.node_id, req.public_key, raw);
     return services.enrollLock.run(async () => {
       // The join token is checked before the nonce is remembered: without a real token a request takes no memory.
-      const decision = decideEnrollment(services.state, req, services.now());
-      rememberNonce(c, services, req.node_id);
-      if (decision.kind === 'existing') {
-        return c.json(enrollResponse(decision.status, services), decision.status === 'approved' ? 200 : 202);
+      // A token created on another replica a moment ago is found after one catch-up.
+      let decision = await withCatchUp(services, ['BAD_JOIN_TOKEN'], () => decideEnrollment(services.state, req, services.now()));
+      await rememberNonce(c, services, req.node_id);
+      // With replicas, the token use and the node's enrollment are claimed in the same transaction as the envelope:
+      // of several replicas admitting the same token use or node id at once, one wins; the others catch up with
+      // the log and decide again (the answer is then USED_UP, NODE_EXISTS, or this node's own status on a retry).
+      for (let attempt = 1; ; attempt++) {
+        if (decision.kind === 'existing') {
+          return c.json(enrollResponse(decision.status, services), decision.status === 'approved' ? 200 : 202);
+        }
+        const token = services.state.joinTokens.get(decision.tokenId)!;
+        const existing = services.state.nodes.get(req.node_id);
+        // Auto-approve (demos) admits new node ids only: a revoked or rejected node coming back with a new key is
+        // an operator's decision, or anyone holding a multi-use token could take over its name.
+        const auto = services.config.autoApprove && !existing;
+        try {
+          await services.submit(
+            {
+              kind: 'enrollment',
+              node_id: req.node_id,
+              author: `node:${req.node_id}`,
+              body: {
+                action: 'request',
+                token_id: decision.tokenId,
+                hostname: req.hostname,
+                os_profile: req.os_profile,
+                public_key: req.public_key,
+                key_id: keyIdOf(req.public_key),
+                agent_version: req.agent_version,
+                facts: req.facts,
+                ...(auto ? { auto_approved: true } : {}),
+              },
+            },
+            { claims: [{ key: joinTokenUseClaim(token.token_id, token.used + 1) }, { key: enrollmentClaim(req.node_id, existing) }] },
+          );
+        } catch (err) {
+          if (!isClaimTaken(err) || attempt >= 3) throw err;
+          await services.syncLog();
+          decision = decideEnrollment(services.state, req, services.now());
+          continue;
+        }
+        const status = auto ? 'approved' : 'pending';
+        return c.json(enrollResponse(status, services), auto ? 200 : 202);
       }
-      // Auto-approve (demos) admits new node ids only: a revoked or rejected node coming back with a new key is
-      // an operator's decision, or anyone holding a multi-use token could take over its name.
-      const auto = services.config.autoApprove && !services.state.nodes.has(req.node_id);
-      await services.submit({
-        kind: 'enrollment',
-        node_id: req.node_id,
-        author: `node:${req.node_id}`,
-        body: {
-          action: 'request',
-          token_id: decision.tokenId,
-          hostname: req.hostname,
-          os_profile: req.os_profile,
-          public_key: req.public_key,
-          key_id: keyIdOf(req.public_key),
-          agent_version: req.agent_version,
-          facts: req.facts,
-          ...(auto ? { auto_approved: true } : {}),
-        },
-      });
-      const status = auto ? 'approved' : 'pending';
-      return c.json(enrollResponse(status, services), auto ? 200 : 202);
     });
   });
 
@@ -91,13 +110,23 @@ export function agentRoutes(): Hono<AppEnv> {
     if (report.id !== undefined && services.seenEnvelopeId(`node:${nodeId}`, report.id) === undefined && services.ledgers.scans.indexOf(report.id) !== undefined) {
       throw new VaultMeshError('ID_CONFLICT', `scan id ${report.id} is already in the ledger`, { status: 409 });
     }
-    const { envelope, duplicate } = await services.submit({
-      ...(report.id !== undefined ? { id: report.id } : {}),
-      kind: 'scan',
-      node_id: nodeId,
-      author: `node:${nodeId}`,
-      body: report,
-    });
+    // Across replicas the scan id is claimed with the report, so two nodes cannot take one id on two replicas at once
+    // (the node's own retry is recognised first, by its envelope id, and answered as a duplicate).
+    const { envelope, duplicate } = await services
+      .submit(
+        {
+          ...(report.id !== undefined ? { id: report.id } : {}),
+          kind: 'scan',
+          node_id: nodeId,
+          author: `node:${nodeId}`,
+          body: report,
+        },
+        report.id !== undefined ? { claims: [{ key: claimKey('scan-id', report.id) }] } : undefined,
+      )
+      .catch((err: unknown) => {
+        if (isClaimTaken(err)) throw new VaultMeshError('ID_CONFLICT', `scan id ${report.id} is already in the ledger`, { status: 409 });
+        throw err;
+      });
     return c.json({ ok: true, id: envelope.id, seq: envelope.seq, duplicate, server_time: services.now().toISOString() });
   });
 

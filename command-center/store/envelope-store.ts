@@ -12,6 +12,10 @@
  * - `tail` reads what is stored after a point, oldest first, and `readNewestFirst` one journal from its end: what
  *   history pages, a follower or a second replica need. Neither sees an entry before it is durable.
  * - `readLines` gives one journal's stored lines, in order and unparsed: the ledgers hash them as they are.
+ * - Claims (a store with `enforcesClaims`: PostgreSQL): an append may carry unique keys; the store takes them in the
+ *   same transaction as the entries, or refuses the whole append with `ClaimTaken` when one is already taken (by
+ *   any replica). A draft with an `id` whose (author, id) is already stored is refused the same way. This is how
+ *   one-time rules hold across several replicas; a single-writer store (JSONL) leaves them to the center's memory.
  */
 import { canonicalJson } from '../../protocol/canonical-json.js';
 import { ENVELOPE_VERSION, journalForKind, type Envelope, type EnvelopeDraft, type JournalName } from '../../protocol/envelope.js';
@@ -43,6 +47,40 @@ export interface TailOptions {
   onCorrupt?: 'skip' | 'throw';
 }
 
+/**
+ * A unique key an append takes with its entries (a join-token use, a node's enrollment generation, an
+ * Idempotency-Key, a request nonce). Keys expire only when `expiresAtMs` is set; an expired key can be taken again.
+ */
+export interface Claim {
+  key: string;
+  expiresAtMs?: number;
+}
+
+export interface AppendOptions {
+  /** Taken atomically with the entries (stores with `enforcesClaims`); the append is refused if one is taken. */
+  claims?: readonly Claim[];
+}
+
+/**
+ * An append refused because what it claims is already taken: `kind: 'id'` when an envelope with the draft's author
+ * and id is already stored (`seq` is that envelope's), `kind: 'claim'` for a claim key (`seq`: the envelope that
+ * took it, 0 for a claim taken on its own). Callers turn it into their own answer (a duplicate, USED_UP, ...).
+ */
+export class ClaimTaken extends VaultMeshError<'ID_CONFLICT'> {
+  constructor(
+    readonly kind: 'id' | 'claim',
+    readonly key: string,
+    readonly seq: number,
+  ) {
+    super('ID_CONFLICT', kind === 'id' ? `an envelope with this id is already stored (seq ${seq})` : `already taken: ${key}`);
+  }
+}
+
+export const isClaimTaken = (err: unknown): err is ClaimTaken => err instanceof ClaimTaken;
+
+/** A claim key from its parts (JSON, so no part can run into the next and no NUL reaches the database). */
+export const claimKey = (...parts: Array<string | number>): string => JSON.stringify(parts);
+
 /** Return false from a visitor to stop reading. */
 export type Visit = (entry: Committed) => boolean | void;
 
@@ -60,12 +98,21 @@ export interface EnvelopeStore extends EnvelopeReader {
   /** The highest durable seq (after replay: the last replayed one); `tail` reads up to it. */
   readonly lastSeq: number;
   replay(visit: (entry: Committed) => void): Promise<ReplayReport>;
-  append(drafts: readonly EnvelopeDraft[]): Promise<Committed[]>;
+  append(drafts: readonly EnvelopeDraft[], opts?: AppendOptions): Promise<Committed[]>;
+  /** Whether `append` enforces claims and id uniqueness itself (across every process sharing the store). */
+  readonly enforcesClaims?: boolean;
+  /** Takes claims with no entry (request nonces); rejects with ClaimTaken. Only stores with `enforcesClaims`. */
+  claim?(claims: readonly Claim[]): Promise<void>;
+  /**
+   * Applies (through `onCommit`, in seq order) every entry other processes committed up to now; resolves when this
+   * process has caught up with the log as it was when `sync` was called. Only stores shared by several replicas.
+   */
+  sync?(): Promise<void>;
   /** Resolves when everything appended so far is durable (or failed). */
   flush(): Promise<void>;
   /**
    * Called once the center is composed (after replay and the ledgers' load): a store that receives entries it did
-   * not append (a PostgreSQL standby following another center) starts handing them to `onCommit` from here on.
+   * not append (PostgreSQL: the other replicas' entries) starts handing them to `onCommit` from here on.
    */
   start?(): void;
   close(): Promise<void>;

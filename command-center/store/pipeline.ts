@@ -3,7 +3,7 @@
  * id so an agent retrying a request (timeout, offline outbox) never stores a fact twice.
  */
 import type { Envelope, EnvelopeDraft } from '../../protocol/envelope.js';
-import type { EnvelopeStore } from './envelope-store.js';
+import { isClaimTaken, type AppendOptions, type EnvelopeStore } from './envelope-store.js';
 import { perEntry, type Projection } from './commit-fanout.js';
 
 /**
@@ -44,18 +44,21 @@ export function dedupKey(author: string, id: string): string {
 }
 
 export interface Pipeline {
-  submit(draft: EnvelopeDraft): Promise<{ envelope: Envelope; duplicate: boolean }>;
+  /** Rejects with ClaimTaken (kind 'claim') when one of `opts.claims` is taken; a taken id is a duplicate answer. */
+  submit(draft: EnvelopeDraft, opts?: AppendOptions): Promise<{ envelope: Envelope; duplicate: boolean }>;
 }
 
 /**
  * Submission with de-duplication. The durable batch reaches state, bus and the rest through the store's commit
  * hook (commit-fanout.ts); `recentIds` is one of those projections, so a retry arriving after the commit is
- * recognised, and one arriving while the first is still in flight shares its promise.
+ * recognised, and one arriving while the first is still in flight shares its promise. Across replicas (a store
+ * that enforces claims) the store itself refuses an id already stored by another replica this one has not applied
+ * yet: that answer is the same duplicate, with the stored seq.
  */
 export function createPipeline(deps: { store: Pick<EnvelopeStore, 'append'>; recentIds: RecentIds }): Pipeline {
   const inflight = new Map<string, Promise<{ envelope: Envelope; duplicate: boolean }>>();
   return {
-    submit(draft) {
+    submit(draft, opts) {
       const key = draft.id === undefined ? undefined : dedupKey(draft.author, draft.id);
       if (key !== undefined) {
         const seq = deps.recentIds.get(key);
@@ -63,7 +66,13 @@ export function createPipeline(deps: { store: Pick<EnvelopeStore, 'append'>; rec
         const pending = inflight.get(key);
         if (pending) return pending.then((r) => ({ ...r, duplicate: true }));
       }
-      const p = deps.store.append([draft]).then(([c]) => ({ envelope: c!.envelope, duplicate: false }));
+      const p = deps.store.append([draft], opts).then(
+        ([c]) => ({ envelope: c!.envelope, duplicate: false }),
+        (err: unknown) => {
+          if (isClaimTaken(err) && err.kind === 'id') return { envelope: { ...draftToStub(draft), seq: err.seq }, duplicate: true };
+          throw err;
+        },
+      );
       if (key !== undefined) {
         inflight.set(key, p);
         p.finally(() => inflight.delete(key)).catch(() => undefined);

@@ -1,18 +1,20 @@
 /**
  * The PostgreSQL store (`--store postgres`): the `EnvelopeStore` over one table of envelopes keyed by the global
  * seq, each row holding the exact canonical line that the JSONL store would write, so ledger leaves, exports and the
- * `logs` tools see the same bytes.
+ * `logs` tools see the same bytes. Any number of centers (replicas) share one database, and every one of them writes.
  *
- * Appends: one transaction per group-commit batch. The transaction takes the seq range by updating the counter row
- * (`log_head`) conditionally on the last seq this center knows; the row lock it holds until COMMIT makes seq order
- * commit order with no gaps (a rolled-back batch returns its range), and the condition fences off a writer whose
- * view is stale. An append resolves only after COMMIT.
+ * Appends: one transaction per group-commit batch. It locks the counter row (`log_head`) first, so transactions
+ * from every replica take their seq ranges one after another and commit in seq order, with no gaps (a rolled-back
+ * batch returns its range). Under that lock it checks the batch's claims and draft ids against what is stored
+ * (every earlier append is committed and visible by then), drops the appends whose claim is taken (ClaimTaken),
+ * and inserts the rest with their claims. An append resolves only after COMMIT.
  *
- * One writing center per database for now: the center holds a session advisory lock on its writer connection and
- * refuses to start while another holds it. When the database goes away the writer connection (and the lock) goes
- * with it: appends reject with 503 JOURNAL_UNAVAILABLE, state stays in memory, and the next append reconnects,
- * takes the lock again and first applies what is in the log past its last seq (a COMMIT whose answer was lost may
- * have landed), so memory stays equal to a replay.
+ * Applying: each replica's memory is the log applied in seq order, its own entries and the others'. After a COMMIT
+ * the replica first applies what other replicas committed before its range, then its own batch; a follower applies
+ * the rest as it lands (LISTEN/NOTIFY wakes it, it reads `seq > last`, a periodic poll covers a lost notification).
+ * One mutex orders the two, so each entry is applied once, in seq order. When the database goes away appends reject
+ * with 503 JOURNAL_UNAVAILABLE, state stays in memory, and the next append reconnects; a COMMIT whose answer was
+ * lost is found and applied by the same catch-up, so memory stays equal to a replay.
  */
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
@@ -20,8 +22,9 @@ import { journalForKind, type EnvelopeDraft, type JournalName } from '../../prot
 import { isVaultMeshError, VaultMeshError } from '../../protocol/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import { parseJournalLine } from '../../lib/journal/index.js';
-import { committedEntry, type Committed, type EnvelopeStore, type ReplayReport, type TailFrom, type TailOptions, type Visit } from './envelope-store.js';
+import { ClaimTaken, committedEntry, type Claim, type Committed, type EnvelopeStore, type ReplayReport, type TailFrom, type TailOptions, type Visit } from './envelope-store.js';
 import { createDrainLoop } from './drain-loop.js';
+import { createMutex } from './mutex.js';
 import { migrate, WRITER_LOCK } from '../../lib/postgres-schema.js';
 import { realTimers, type Timers } from '../../lib/timers.js';
 
@@ -30,7 +33,7 @@ const CHANNEL = 'vaultmesh_log';
 export interface PostgresStoreOptions {
   url: string;
   log: Logger;
-  /** The commit fan-out: each durable batch, in seq order, before any append of it resolves. */
+  /** The commit fan-out: each durable batch, in seq order (other replicas' entries too), before any append of it resolves. */
   onCommit: (batch: Committed[]) => void;
   onFlush?: (stats: { entries: number; writeMs: number; fsyncMs: number }) => void;
   now?: () => Date;
@@ -41,25 +44,18 @@ export interface PostgresStoreOptions {
   queryTimeoutMs?: number;
   /** Rows per read round trip. */
   pageSize?: number;
-  /**
-   * Another center holds the writer lock: follow its log instead of refusing to start (a hot standby). The store
-   * replays, then applies the leader's entries as they commit (LISTEN/NOTIFY wakes it, it reads `seq > last`), refuses
-   * appends with 503, and takes the lock, and the writing, when the leader's connection is gone.
-   */
-  standby?: boolean;
-  /** How often a standby checks the lock and the log without a notification (bounds the takeover time). */
+  /** How often the follower reads the log without a notification (bounds how late a lost notification makes it). */
   followPollMs?: number;
+  /** How often expired claims (request nonces) are deleted. */
+  claimPruneMs?: number;
   timers?: Timers;
 }
 
-export type StoreRole = 'leader' | 'standby';
-
-export interface PostgresStore extends EnvelopeStore {
-  readonly role: StoreRole;
-}
+export type PostgresStore = EnvelopeStore & Required<Pick<EnvelopeStore, 'claim' | 'sync'>>;
 
 interface Pending {
   items: Array<{ draft: EnvelopeDraft; id: string }>;
+  claims: readonly Claim[];
   resolve: (committed: Committed[]) => void;
   reject: (err: unknown) => void;
 }
@@ -79,6 +75,9 @@ function toCommitted(row: Row): Committed | string {
   return { envelope: env, journal: journalForKind(env.kind), line: row.line };
 }
 
+/** Key of an (author, id) pair in the lookups below (JSON: no separator can be forged, no NUL reaches the database). */
+const idKey = (author: string, id: string) => JSON.stringify([author, id]);
+
 export function createPostgresStore(opts: PostgresStoreOptions): PostgresStore {
   const { log } = opts;
   const now = opts.now ?? (() => new Date());
@@ -95,18 +94,21 @@ export function createPostgresStore(opts: PostgresStoreOptions): PostgresStore {
   pool.on('error', (err) => log.warn(`postgres store: idle connection lost: ${err.message}`));
 
   let writer: pg.Client | undefined;
+  /** The last seq applied to this replica's memory (every entry up to it went through onCommit or replay). */
   let lastSeq = 0;
   let replayed = false;
   let closed = false;
   let queue: Pending[] = [];
-  let role: StoreRole = 'leader';
   const timers = opts.timers ?? realTimers;
   const followPollMs = opts.followPollMs ?? 1000;
+  const claimPruneMs = opts.claimPruneMs ?? 60_000;
   let listener: pg.Client | undefined;
   let pollTimer: unknown;
-  let following = false;
-  let followAgain = false;
+  let pruneTimer: unknown;
   let started = false;
+  // Applying is one at a time: the writer's own batch and the follower's reads never interleave, so entries reach
+  // onCommit once each, in seq order.
+  const applying = createMutex();
 
   const dropWriter = (c: pg.Client | undefined) => {
     if (!c) return;
@@ -114,8 +116,7 @@ export function createPostgresStore(opts: PostgresStoreOptions): PostgresStore {
     c.end().catch(() => undefined);
   };
 
-  /** The writer connection with the advisory lock held; a new one first applies what is past our last seq. */
-  async function ensureWriter(onStart: boolean): Promise<pg.Client> {
+  async function ensureWriter(): Promise<pg.Client> {
     if (writer) return writer;
     const c = new pg.Client(clientConfig);
     c.on('error', (err) => {
@@ -124,38 +125,12 @@ export function createPostgresStore(opts: PostgresStoreOptions): PostgresStore {
     });
     try {
       await c.connect();
-      const r = await c.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS locked', [...WRITER_LOCK]);
-      if (!r.rows[0]!.locked) {
-        throw new VaultMeshError(
-          onStart ? 'CENTER_LOCKED' : 'JOURNAL_UNAVAILABLE',
-          'another center writes to this database (it holds the writer lock); stop it first, or start this one with --standby to follow it',
-          onStart ? {} : { status: 503 },
-        );
-      }
     } catch (err) {
       dropWriter(c);
       throw err;
     }
     writer = c;
-    if (!onStart) await catchUp(c);
     return c;
-  }
-
-  /** Applies entries committed past `lastSeq` (a batch whose COMMIT answer was lost) through the commit fan-out. */
-  async function catchUp(c: pg.Client): Promise<void> {
-    for (;;) {
-      const r = await c.query<Row>('SELECT seq, line FROM envelopes WHERE seq > $1 ORDER BY seq LIMIT $2', [lastSeq, pageSize]);
-      if (r.rows.length === 0) return;
-      const batch: Committed[] = [];
-      for (const row of r.rows) {
-        const e = toCommitted(row);
-        if (typeof e === 'string') throw new VaultMeshError('JOURNAL_CORRUPT', `stored envelope after seq ${lastSeq}: ${e}`, { status: 500 });
-        batch.push(e);
-      }
-      log.warn(`postgres store: applying ${batch.length} stored envelope(s) after seq ${lastSeq} (committed while the answer was lost)`);
-      lastSeq = batch[batch.length - 1]!.envelope.seq;
-      fanOut(batch);
-    }
   }
 
   function fanOut(batch: Committed[]): void {
@@ -167,42 +142,143 @@ export function createPostgresStore(opts: PostgresStoreOptions): PostgresStore {
     }
   }
 
-  async function writeBatch(batch: Pending[]): Promise<Committed[]> {
-    const c = await ensureWriter(false);
-    const drafts = batch.flatMap((p) => p.items);
+  /**
+   * Applies stored entries after `lastSeq` (up to `upTo` when given) in seq order. Caller holds `applying`. Stops at
+   * a hole (which a reader could only see if commits became visible out of order; the next call picks it up).
+   */
+  async function applyStored(q: Pick<pg.ClientBase, 'query'>, upTo = Number.MAX_SAFE_INTEGER): Promise<void> {
+    for (;;) {
+      const r = await q.query<Row>('SELECT seq, line FROM envelopes WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3', [lastSeq, upTo, pageSize]);
+      const batch: Committed[] = [];
+      for (const row of r.rows) {
+        if (Number(row.seq) !== lastSeq + batch.length + 1) break;
+        const e = toCommitted(row);
+        if (typeof e === 'string') throw new VaultMeshError('JOURNAL_CORRUPT', `stored envelope at seq ${row.seq}: ${e}`, { status: 500 });
+        batch.push(e);
+      }
+      if (batch.length === 0) return;
+      lastSeq = batch[batch.length - 1]!.envelope.seq;
+      fanOut(batch);
+      if (batch.length < r.rows.length || r.rows.length < pageSize) return;
+    }
+  }
+
+  // sync(): calls that arrive while one is waiting for the mutex share it (it starts after them, so it sees their log).
+  // The writer's own catch-up (drain) needs no start(): it runs after the fan-out is sealed.
+  let queuedSync: { p: Promise<void> } | undefined;
+  function sync(): Promise<void> {
+    // Not before start(): until the center is composed, the consumers are not all in place (replay covers the log
+    // up to its head; start() catches up from there).
+    if (closed || !started) return Promise.resolve();
+    if (queuedSync) return queuedSync.p;
+    const slot = {} as { p: Promise<void> };
+    slot.p = applying.run(async () => {
+      if (queuedSync === slot) queuedSync = undefined;
+      try {
+        await applyStored(pool);
+      } catch (err) {
+        throw unavailable(err, 'follow');
+      }
+    });
+    queuedSync = slot;
+    return slot.p;
+  }
+
+  /**
+   * One transaction: lock the head, refuse what is taken, insert the rest. Returns the kept appends' entries (in
+   * batch order) and, per pending, its entries or the reason it was refused.
+   */
+  async function writeBatch(batch: Pending[]): Promise<{ first: number; last: number; outcome: Array<Committed[] | ClaimTaken> }> {
+    const c = await ensureWriter();
     const t0 = performance.now();
     try {
-      await c.query('BEGIN');
-      // The counter row is locked until COMMIT: the next batch (from any connection) gets the range after ours.
-      const head = await c.query<{ last_seq: string }>('UPDATE log_head SET last_seq = last_seq + $1 WHERE last_seq = $2 RETURNING last_seq', [drafts.length, lastSeq]);
-      if (head.rowCount !== 1) throw new VaultMeshError('JOURNAL_UNAVAILABLE', `the log moved past seq ${lastSeq} without this center`, { status: 503 });
+      // One round trip: the transaction and the head's row lock (the wait for other replicas' batches is here).
+      const opened = (await c.query('BEGIN; SELECT last_seq FROM log_head FOR UPDATE')) as unknown as pg.QueryResult[];
+      const head = Number((opened[1]!.rows[0] as { last_seq: string }).last_seq);
+      // Under the lock every earlier append is committed and visible to this (new) statement's snapshot.
+      const authors: string[] = [];
+      const ids: string[] = [];
+      for (const p of batch) for (const { draft, id } of p.items) if (draft.id !== undefined) (authors.push(draft.author), ids.push(id));
+      const claimKeys = batch.flatMap((p) => p.claims.map((cl) => cl.key));
+      const taken = new Map<string, { kind: 'id' | 'claim'; seq: number }>();
+      if (ids.length || claimKeys.length) {
+        const r = await c.query<{ k: string; key: string; seq: string }>(
+          `SELECT 'id' AS k, json_build_array(e.author, e.id)::text AS key, min(e.seq) AS seq
+             FROM envelopes e JOIN unnest($1::text[], $2::text[]) AS d(author, id) ON e.author = d.author AND e.id = d.id
+             GROUP BY e.author, e.id
+           UNION ALL
+           SELECT 'claim', key, seq FROM claims WHERE key = ANY($3::text[]) AND (expires_at IS NULL OR expires_at > now())`,
+          [authors, ids, claimKeys],
+        );
+        for (const row of r.rows) taken.set(row.k === 'id' ? idKey(...(JSON.parse(row.key) as [string, string])) : `c${row.key}`, { kind: row.k as 'id' | 'claim', seq: Number(row.seq) });
+      }
       const ts = now().toISOString();
-      let seq = lastSeq;
-      const items: Committed[] = drafts.map(({ draft, id }) => committedEntry(draft, id, ++seq, ts));
+      let seq = head;
+      const kept: Committed[] = [];
+      const keptClaims: Array<{ key: string; seq: number; expires: string | null }> = [];
+      const outcome: Array<Committed[] | ClaimTaken> = [];
+      for (const p of batch) {
+        let refused: ClaimTaken | undefined;
+        for (const { draft, id } of p.items) {
+          const t = draft.id !== undefined ? taken.get(idKey(draft.author, id)) : undefined;
+          if (t) refused ??= new ClaimTaken('id', id, t.seq);
+        }
+        for (const cl of p.claims) {
+          const t = taken.get(`c${cl.key}`);
+          if (t) refused ??= new ClaimTaken('claim', cl.key, t.seq);
+        }
+        if (refused) {
+          outcome.push(refused);
+          continue;
+        }
+        const entries = p.items.map(({ draft, id }) => committedEntry(draft, id, ++seq, ts));
+        // Later appends in this batch see what this one takes.
+        for (const e of entries) if (p.items.some((i) => i.draft.id !== undefined && i.id === e.envelope.id)) taken.set(idKey(e.envelope.author, e.envelope.id), { kind: 'id', seq: e.envelope.seq });
+        const claimSeq = entries[0]?.envelope.seq ?? 0;
+        for (const cl of p.claims) {
+          taken.set(`c${cl.key}`, { kind: 'claim', seq: claimSeq });
+          keptClaims.push({ key: cl.key, seq: claimSeq, expires: cl.expiresAtMs === undefined ? null : new Date(cl.expiresAtMs).toISOString() });
+        }
+        kept.push(...entries);
+        outcome.push(entries);
+      }
+      if (kept.length === 0 && keptClaims.length === 0) {
+        await c.query('ROLLBACK');
+        return { first: head + 1, last: head, outcome };
+      }
+      // One statement: the entries, their claims (an expired one is taken over), the new head and the wake-up for
+      // the other replicas (a NOTIFY is delivered at COMMIT; a missed one only delays them until their poll).
       await c.query(
-        `INSERT INTO envelopes (seq, journal, kind, id, author, node_id, ts, line)
-         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::bytea[])`,
+        `WITH e AS (
+           INSERT INTO envelopes (seq, journal, kind, id, author, node_id, ts, line)
+           SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::bytea[])
+         ), cl AS (
+           INSERT INTO claims (key, seq, expires_at) SELECT * FROM unnest($9::text[], $10::bigint[], $11::timestamptz[])
+           ON CONFLICT (key) DO UPDATE SET seq = EXCLUDED.seq, expires_at = EXCLUDED.expires_at
+         )
+         UPDATE log_head SET last_seq = $12::bigint RETURNING pg_notify('${CHANNEL}', $12::bigint::text)`,
         [
-          items.map((i) => i.envelope.seq),
-          items.map((i) => i.journal),
-          items.map((i) => i.envelope.kind),
-          items.map((i) => i.envelope.id),
-          items.map((i) => i.envelope.author),
-          items.map((i) => i.envelope.node_id ?? null),
-          items.map((i) => i.envelope.ts),
-          items.map((i) => i.line),
+          kept.map((i) => i.envelope.seq),
+          kept.map((i) => i.journal),
+          kept.map((i) => i.envelope.kind),
+          kept.map((i) => i.envelope.id),
+          kept.map((i) => i.envelope.author),
+          kept.map((i) => i.envelope.node_id ?? null),
+          kept.map((i) => i.envelope.ts),
+          kept.map((i) => i.line),
+          keptClaims.map((k) => k.key),
+          keptClaims.map((k) => k.seq),
+          keptClaims.map((k) => k.expires),
+          seq,
         ],
       );
-      // Delivered at COMMIT: wakes standbys, which then read by seq (a missed notification only delays them).
-      await c.query('SELECT pg_notify($1, $2)', [CHANNEL, String(seq)]);
       const t1 = performance.now();
       await c.query('COMMIT');
-      lastSeq = seq;
-      opts.onFlush?.({ entries: items.length, writeMs: t1 - t0, fsyncMs: performance.now() - t1 });
-      return items;
+      opts.onFlush?.({ entries: kept.length, writeMs: t1 - t0, fsyncMs: performance.now() - t1 });
+      return { first: head + 1, last: seq, outcome };
     } catch (err) {
       // Whatever failed, the outcome of this transaction may be unknown (a lost COMMIT answer): drop the connection,
-      // so the next batch starts on a fresh one and first applies anything that did land.
+      // so the next batch starts on a fresh one; the catch-up applies anything that did land.
       dropWriter(c);
       throw err;
     }
@@ -211,20 +287,49 @@ export function createPostgresStore(opts: PostgresStoreOptions): PostgresStore {
   async function drain(): Promise<void> {
     while (queue.length) {
       const batch = queue.splice(0, queue.length);
-      let items: Committed[];
+      let written: Awaited<ReturnType<typeof writeBatch>>;
       try {
-        items = await writeBatch(batch);
+        written = await writeBatch(batch);
       } catch (cause) {
         const err = unavailable(cause, 'append failed');
         for (const p of batch) p.reject(err);
         continue;
       }
-      fanOut(items);
-      let at = 0;
-      for (const p of batch) {
-        p.resolve(items.slice(at, at + p.items.length));
-        at += p.items.length;
+      // Committed. Memory first: other replicas' entries before ours, then ours (unless the follower already applied
+      // them from the table), so a client reads its own write here as soon as it is answered.
+      try {
+        await applying.run(async () => {
+          if (lastSeq < written.first - 1) await applyStored(writer ?? pool, written.first - 1);
+          if (lastSeq < written.first - 1) throw new Error(`the log before seq ${written.first} could not be read`);
+          if (lastSeq < written.last) {
+            const own = written.outcome.flatMap((o) => (o instanceof ClaimTaken ? [] : o));
+            lastSeq = written.last;
+            if (own.length) fanOut(own);
+          }
+        });
+      } catch (cause) {
+        // Durable but not in memory yet: answering now would break read-your-writes, so wait until the follower
+        // (retrying on its poll) has applied it, in order.
+        log.warn(`postgres store: committed seq ${written.first}..${written.last} but could not apply the entries before it yet: ${(cause as Error).message}`);
+        await waitApplied(written.last);
       }
+      for (const [i, p] of batch.entries()) {
+        const o = written.outcome[i]!;
+        if (o instanceof ClaimTaken) p.reject(o);
+        else p.resolve(o);
+      }
+    }
+  }
+
+  /**
+   * Waits (bounded) until `seq` is applied, the follower retrying on each poll. Past the bound the append is
+   * answered anyway: it is durable, and memory gets it as soon as the database answers reads again.
+   */
+  async function waitApplied(seq: number): Promise<void> {
+    const end = performance.now() + 5000;
+    while (lastSeq < seq && !closed && performance.now() < end) {
+      await new Promise((r) => timers.setTimeout(() => r(undefined), Math.min(followPollMs, 200)));
+      await sync().catch(() => undefined);
     }
   }
 
@@ -283,77 +388,50 @@ export function createPostgresStore(opts: PostgresStoreOptions): PostgresStore {
     if (corrupt) throw new VaultMeshError('JOURNAL_CORRUPT', `corrupt stored envelope at ${corrupt}`, { status: 500 });
   }
 
-  /** A standby's wake-up: take the lock if it is free (then this center writes), else apply what was committed. */
-  async function followOnce(): Promise<void> {
-    if (!listener) {
-      const c = new pg.Client(clientConfig);
-      c.on('error', (err) => {
-        log.warn(`postgres store: standby connection lost: ${err.message}`);
-        if (listener === c) listener = undefined;
-        c.end().catch(() => undefined);
-      });
-      c.on('notification', () => kickFollow());
+  /** The follower's connection: LISTEN for commits, and the shared writer lock that tells `store copy` a center runs. */
+  async function ensureListener(): Promise<void> {
+    if (listener) return;
+    const c = new pg.Client(clientConfig);
+    c.on('error', (err) => {
+      log.warn(`postgres store: follower connection lost: ${err.message}`);
+      if (listener === c) listener = undefined;
+      c.end().catch(() => undefined);
+    });
+    c.on('notification', () => {
+      sync().catch((err) => log.warn(`postgres store: could not follow the log: ${(err as Error).message}`));
+    });
+    try {
       await c.connect();
+      const r = await c.query<{ locked: boolean }>('SELECT pg_try_advisory_lock_shared($1, $2) AS locked', [...WRITER_LOCK]);
+      if (!r.rows[0]!.locked) throw new VaultMeshError('CENTER_LOCKED', 'a store copy into this database is running (it holds the writer lock); start the center once it is done');
       await c.query(`LISTEN ${CHANNEL}`);
-      listener = c;
+    } catch (err) {
+      c.end().catch(() => undefined);
+      throw err;
     }
-    const got = await listener.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS locked', [...WRITER_LOCK]);
-    if (got.rows[0]!.locked) {
-      const c = listener;
-      listener = undefined;
-      await c.query(`UNLISTEN ${CHANNEL}`);
-      c.removeAllListeners('notification');
-      writer = c;
-      try {
-        await catchUp(c);
-      } catch (err) {
-        dropWriter(c); // releases the lock: the next wake-up tries again from a fresh connection
-        throw err;
-      }
-      role = 'leader';
-      log.warn(`postgres store: the writer lock was free; this center now writes the log (from seq ${lastSeq + 1})`);
-      return;
-    }
-    for (;;) {
-      const r = await listener.query<Row>('SELECT seq, line FROM envelopes WHERE seq > $1 ORDER BY seq LIMIT $2', [lastSeq, pageSize]);
-      if (r.rows.length === 0) return;
-      const batch: Committed[] = [];
-      for (const row of r.rows) {
-        const e = toCommitted(row);
-        if (typeof e === 'string') throw new VaultMeshError('JOURNAL_CORRUPT', `stored envelope at seq ${row.seq}: ${e}`, { status: 500 });
-        batch.push(e);
-      }
-      lastSeq = batch[batch.length - 1]!.envelope.seq;
-      fanOut(batch);
-      if (r.rows.length < pageSize) return;
-    }
-  }
-
-  /** Runs followOnce, one at a time; a wake-up during a run runs it again after. */
-  function kickFollow(): void {
-    if (closed || role !== 'standby') return;
-    if (following) {
-      followAgain = true;
-      return;
-    }
-    following = true;
-    followOnce()
-      .catch((err) => log.warn(`postgres store: standby could not follow the log: ${(err as Error).message}`))
-      .finally(() => {
-        following = false;
-        if (followAgain) {
-          followAgain = false;
-          kickFollow();
-        }
-      });
+    listener = c;
   }
 
   function schedulePoll(): void {
-    if (closed || role !== 'standby') return;
+    if (closed) return;
     pollTimer = timers.setTimeout(() => {
-      kickFollow();
-      schedulePoll();
+      // The poll also brings back a lost follower connection.
+      ensureListener()
+        .then(() => sync())
+        .catch((err) => log.warn(`postgres store: could not follow the log: ${(err as Error).message}`))
+        .finally(schedulePoll);
     }, followPollMs);
+  }
+
+  /** Deletes expired claims (request nonces past their window); any replica may, concurrent deletes are harmless. */
+  function schedulePrune(): void {
+    if (closed) return;
+    pruneTimer = timers.setTimeout(() => {
+      pool
+        .query('DELETE FROM claims WHERE expires_at IS NOT NULL AND expires_at <= now()')
+        .catch((err) => log.warn(`postgres store: could not prune expired claims: ${(err as Error).message}`))
+        .finally(schedulePrune);
+    }, claimPruneMs);
   }
 
   async function replayAll(visit: (entry: Committed) => void): Promise<ReplayReport> {
@@ -366,17 +444,9 @@ export function createPostgresStore(opts: PostgresStoreOptions): PostgresStore {
     } finally {
       c.release();
     }
-    // The lock before the read: nobody appends between the replay and our first append. A standby replays what is
-    // committed now and follows the rest.
-    let w: pg.Client | undefined;
-    try {
-      w = await ensureWriter(true);
-    } catch (err) {
-      if (!(opts.standby && isVaultMeshError(err) && err.code === 'CENTER_LOCKED')) throw err;
-      role = 'standby';
-      log.info('postgres store: another center holds the writer lock; this one is a standby and follows its log');
-    }
-    const head = await (w ?? pool).query<{ last_seq: string }>('SELECT last_seq FROM log_head');
+    // Listening before reading the head: a commit after the read wakes the follower (which starts in start()).
+    await ensureListener();
+    const head = await pool.query<{ last_seq: string }>('SELECT last_seq FROM log_head');
     const upTo = Number(head.rows[0]!.last_seq);
     let envelopes = 0;
     let previous = 0;
@@ -406,16 +476,35 @@ export function createPostgresStore(opts: PostgresStoreOptions): PostgresStore {
     get lastSeq() {
       return lastSeq;
     },
-    get role() {
-      return role;
-    },
+    enforcesClaims: true,
 
     start() {
       if (started) return;
       started = true;
-      if (role === 'standby') {
-        kickFollow();
-        schedulePoll();
+      sync().catch((err) => log.warn(`postgres store: could not follow the log: ${(err as Error).message}`));
+      schedulePoll();
+      schedulePrune();
+    },
+
+    sync,
+
+    async claim(claims) {
+      if (closed) throw new VaultMeshError('SHUTTING_DOWN', 'the command center is shutting down', { status: 503 });
+      for (const cl of claims) {
+        let r: pg.QueryResult;
+        try {
+          // Taken unless it is absent or expired; a concurrent append taking the same key makes this wait for it.
+          r = await pool.query(
+            `INSERT INTO claims (key, seq, expires_at) VALUES ($1, 0, $2)
+             ON CONFLICT (key) DO UPDATE SET seq = 0, expires_at = EXCLUDED.expires_at
+               WHERE claims.expires_at IS NOT NULL AND claims.expires_at <= now()
+             RETURNING key`,
+            [cl.key, cl.expiresAtMs === undefined ? null : new Date(cl.expiresAtMs).toISOString()],
+          );
+        } catch (err) {
+          throw unavailable(err, 'claim failed');
+        }
+        if (r.rowCount !== 1) throw new ClaimTaken('claim', cl.key, 0);
       }
     },
 
@@ -428,15 +517,16 @@ export function createPostgresStore(opts: PostgresStoreOptions): PostgresStore {
         // A refused start must not leave connections open (they would keep the process alive).
         closed = true;
         dropWriter(writer);
+        await listener?.end().catch(() => undefined);
+        listener = undefined;
         await pool.end().catch(() => undefined);
         throw err;
       }
     },
 
-    append(drafts) {
+    append(drafts, appendOpts) {
       if (closed) return Promise.reject(new VaultMeshError('SHUTTING_DOWN', 'the command center is shutting down', { status: 503 }));
       if (!replayed) return Promise.reject(new Error('postgres store: append before replay'));
-      if (role === 'standby') return Promise.reject(new VaultMeshError('JOURNAL_UNAVAILABLE', 'this center is a standby: another center writes the log (it takes over when that one is gone)', { status: 503 }));
       if (drafts.length === 0) return Promise.resolve([]);
       const items: Pending['items'] = [];
       for (const draft of drafts) {
@@ -450,7 +540,7 @@ export function createPostgresStore(opts: PostgresStoreOptions): PostgresStore {
         items.push({ draft, id });
       }
       return new Promise<Committed[]>((resolve, reject) => {
-        queue.push({ items, resolve, reject });
+        queue.push({ items, claims: appendOpts?.claims ?? [], resolve, reject });
         loop.kick();
       });
     },
@@ -479,6 +569,7 @@ export function createPostgresStore(opts: PostgresStoreOptions): PostgresStore {
       if (closed) return;
       closed = true;
       if (pollTimer !== undefined) timers.clearTimeout(pollTimer);
+      if (pruneTimer !== undefined) timers.clearTimeout(pruneTimer);
       await loop.idle();
       const l = listener;
       listener = undefined;
