@@ -52,6 +52,10 @@ import { createOrchestrator } from './ops/orchestrator.js';
 import { realTimers, type Timers } from '../lib/timers.js';
 import { loadScheduleFile } from './ops/schedule.js';
 import { adminSocketPath, listenAdminSocket } from './admin-socket.js';
+import { soleLeader, whileLeader, type Leadership } from './leadership.js';
+import { createPostgresLeadership } from './store/postgres-leadership.js';
+import { createPostgresHeads, HEADS_CHANNEL } from './store/postgres-heads.js';
+import { createTailLag, noTailLag } from './store/tail-lag.js';
 
 /** Everything but the HTTP server: what `createApp` serves. */
 export interface ComposedCenter {
@@ -209,6 +213,12 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
           onFlush,
         });
   if (config.store === 'postgres') log.info(`envelope log in PostgreSQL at ${redactedUrl(databaseUrl(config))}`);
+  // One leader among the replicas of a database runs the singletons and signs the heads, kept in the database
+  // (postgres-heads.ts) so every replica serves the same chain; a JSONL center is its log dir's only center.
+  const pgLeadership =
+    config.store === 'postgres' ? createPostgresLeadership({ url: databaseUrl(config), log, takeoverMs: config.leaderTakeoverSecs * 1000, timers }) : undefined;
+  const leadership: Leadership = pgLeadership ?? soleLeader();
+  const sharedHeads = pgLeadership ? createPostgresHeads(pgLeadership) : undefined;
   const eventLog = createEventLog({ store, window: config.eventsWindow, lastSeq: () => state.lastSeq });
   // After a key rotation the last heads were signed by a previous key: accept those the operator names.
   const trustedKeys = [centerKey.publicKeyHex, ...config.previousKeys, ...recordedKeys];
@@ -225,6 +235,7 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
       timers,
       trustedKeys,
       minHeadIntervalMs: config.ledgerHeadSecs * 1000,
+      ...(sharedHeads ? { shared: sharedHeads, leads: () => leadership.isLeader } : {}),
       onError: (err) => log.error(`ledger (${name}): ${(err as Error).message}`),
       onHead: (head) => {
         checkpoints[name].update(head);
@@ -266,6 +277,7 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
     checkpoints.commands.update(ledgers.commands.latestHead());
   } catch (err) {
     await store.close(); // replay opened the journals for appends: do not leave them open on a refused start
+    await leadership.close();
     throw err;
   }
 
@@ -327,7 +339,8 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
         timers,
       })
     : null;
-  if (webhooks) fanout.addReactor('webhooks', webhooks);
+  // Deliveries are the leader's alone (every replica sees every commit): a follower's commits are not queued.
+  if (webhooks) fanout.addReactor('webhooks', { onCommit: (batch) => leadership.isLeader && webhooks.onCommit(batch) });
   fanout.seal();
 
   const witnesses = createWitnessBook({
@@ -377,14 +390,39 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
     orchestrator,
     attention,
     webhooks,
+    leadership,
+    tailLag: pgLeadership
+      ? createTailLag({
+          readHead: async () => Number((await pgLeadership.query<{ last_seq: string }>('SELECT last_seq FROM log_head')).rows[0]?.last_seq ?? 0),
+          applied: () => store.lastSeq,
+        })
+      : noTailLag,
   };
 
   limits.start();
   apiTokenUsage.start();
   commands.start();
-  orchestrator?.start();
-  attention.start();
-  webhooks?.start();
+  // The singletons run on the leader only, from when it leads until it stops leading (leadership.ts).
+  if (orchestrator) whileLeader(leadership, orchestrator);
+  whileLeader(leadership, attention);
+  if (webhooks) whileLeader(leadership, webhooks);
+  // A new leader adopts the shared chain (checking it) and signs a head over what arrived since the last one.
+  const signNow = () => {
+    for (const name of ['scans', 'commands'] as const) ledgers[name].publishHead().catch((err) => log.error(`ledger (${name}): ${(err as Error).message}`));
+  };
+  leadership.onChange((leader) => {
+    metrics.leaderChanges.inc();
+    metrics.isLeader.set(leader ? 1 : 0);
+    if (leader) signNow();
+  });
+  if (pgLeadership) {
+    // Followers adopt a new head as soon as the leader announces it (NOTIFY), not only on their next commit.
+    pgLeadership.listen(HEADS_CHANNEL, () => {
+      for (const name of ['scans', 'commands'] as const) ledgers[name].sync().catch((err) => log.warn(`ledger (${name}): ${(err as Error).message}`));
+    });
+  }
+  metrics.tailLagSource.read = () => services.tailLag.get();
+  leadership.start();
   // A PostgreSQL standby starts applying the leader's entries only now, with every consumer in place.
   store.start?.();
 
@@ -409,10 +447,11 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
         await store.close();
         limits.stop();
         apiTokenUsage.stop(); // flushes last-used times
-        await ledgers.scans.flush();
-        await ledgers.commands.flush();
+        // The last heads while still leading (the lock is given up only after them).
+        await ledgers.scans.flush().finally(() => ledgers.commands.flush());
         await ledgers.scans.close();
         await ledgers.commands.close();
+        await leadership.close();
       })();
       return closing;
     },

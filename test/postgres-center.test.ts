@@ -29,16 +29,16 @@ describe.skipIf(!requirePostgres('vaultmesh-cc on PostgreSQL'))('vaultmesh-cc on
     expect(refused.stderr).toMatch(/INSECURE_KEY_FILE: .*database-url is accessible by group\/others \(mode 644\); run: chmod 600/);
     chmodSync(file, 0o600);
     const first = await runNode(CC_BIN, ['migrate', '--database-url-file', file]);
-    expect(first).toMatchObject({ code: 0, stdout: 'schema migrated from version 0 to 1: 1 (the envelope log and its seq counter)\n' });
+    expect(first).toMatchObject({ code: 0, stdout: "schema migrated from version 0 to 2: 1 (the envelope log and its seq counter), 2 (leadership term and the ledgers' signed tree heads)\n" });
     const again = await runNode(CC_BIN, ['migrate'], { VAULTMESH_DATABASE_URL: url });
-    expect(again).toMatchObject({ code: 0, stdout: 'schema already at version 1\n' });
+    expect(again).toMatchObject({ code: 0, stdout: 'schema already at version 2\n' });
     const c = new pg.Client({ connectionString: url });
     await c.connect();
-    await c.query("INSERT INTO schema_version (version, description) VALUES (2, 'from a newer center')");
+    await c.query("INSERT INTO schema_version (version, description) VALUES (3, 'from a newer center')");
     await c.end();
     const newer = await runNode(CC_BIN, ['migrate', '--database-url', url]);
     expect(newer.code).toBe(1);
-    expect(newer.stderr).toMatch(/SCHEMA_TOO_NEW: the database schema is version 2, newer than this center knows \(1\)/);
+    expect(newer.stderr).toMatch(/SCHEMA_TOO_NEW: the database schema is version 3, newer than this center knows \(2\)/);
   });
 
   it('--store postgres needs exactly one database URL setting', () => {
