@@ -1,0 +1,150 @@
+/**
+ * One leader among centers on one PostgreSQL database, with real processes: the leader runs the singletons (here:
+ * webhook delivery) and signs the ledger heads, kept in the database; followers serve the same heads; killing the
+ * leader with -9 hands leadership (and signing) to a follower within the takeover period.
+ *
+ * Until every replica may write (a separate change), the second center is a `--standby`; nothing here depends on it
+ * refusing writes.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cpSync, readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import pg from 'pg';
+import { request } from 'undici';
+import { cleanupAfterEach, tempDir, testNode } from './helpers.js';
+import { requirePostgres, startPostgres, type TestPostgres } from './postgres.js';
+import { assertBuilt, spawnCenter, type CenterProcess } from './process-helpers.js';
+
+const onCleanup = cleanupAfterEach();
+
+interface Replica extends CenterProcess {
+  dir: string;
+  token: string;
+  api(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }>;
+  health(): Promise<{ role: string; tail_lag: number | null; seq: number }>;
+}
+
+async function replica(dir: string, url: string, extra: string[] = []): Promise<Replica> {
+  const p = await spawnCenter(['--store', 'postgres', '--database-url', url, '--log-dir', join(dir, 'logs'), '--state-dir', join(dir, 'state'), '--admin-socket-off', ...extra]);
+  onCleanup(async () => {
+    if (p.child.exitCode === null && p.child.signalCode === null) {
+      p.child.kill('SIGTERM');
+      await p.exited;
+    }
+  });
+  const token = readFileSync(join(dir, 'state', 'admin.token'), 'utf8').trim();
+  const api = async (method: string, path: string, body?: unknown) => {
+    const res = await request(p.url + path, {
+      method: method as 'GET',
+      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await res.body.text();
+    return { status: res.statusCode, json: text ? JSON.parse(text) : undefined };
+  };
+  return Object.assign(p, { dir, token, api, health: async () => (await (await request(`${p.url}/healthz`)).body.json()) as any });
+}
+
+async function until<T>(what: string, f: () => Promise<T | undefined | false>, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await f().catch(() => undefined);
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** A webhook receiver counting deliveries per delivery id. */
+async function receiver(): Promise<{ url: string; deliveries: Map<string, number>; server: Server }> {
+  const deliveries = new Map<string, number>();
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const id = String(req.headers['x-vaultmesh-delivery']);
+      deliveries.set(id, (deliveries.get(id) ?? 0) + 1);
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  onCleanup(() => new Promise<void>((r) => server.close(() => r())));
+  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}/hook`, deliveries, server };
+}
+
+describe.skipIf(!requirePostgres('one leader among centers on PostgreSQL'))('one leader among centers on PostgreSQL', () => {
+  let server: TestPostgres;
+  beforeAll(async () => {
+    assertBuilt();
+    server = await startPostgres();
+  });
+  afterAll(() => server?.stop());
+
+  it('one leader delivers each webhook once and signs the heads every replica serves; after kill -9 a follower leads and signs', async () => {
+    const url = await server.newDatabase();
+    const hook = await receiver();
+    const a = tempDir();
+    const b = tempDir();
+    onCleanup(a.cleanup);
+    onCleanup(b.cleanup);
+    const common = ['--leader-takeover-secs', '1', '--ledger-head-secs', '1', '--webhook-urls', hook.url];
+    const first = await replica(a.dir, url, common);
+    expect(await until('first leads', async () => (await first.health()).role === 'leader')).toBe(true);
+    // The second shares the key, the admin token and the webhook secret (a copy of the state dir), not the log dir.
+    cpSync(join(a.dir, 'state'), join(b.dir, 'state'), { recursive: true, filter: (src) => !src.endsWith('.sock') && !src.endsWith('.lock') });
+    const second = await replica(b.dir, url, [...common, '--standby']);
+    await new Promise((r) => setTimeout(r, 1500)); // more than one takeover period: the second must stay a follower
+    const [h1, h2] = [await first.health(), await second.health()];
+    expect([h1.role, h2.role]).toEqual(['leader', 'follower']);
+    expect([h1.tail_lag, h2.tail_lag]).toEqual([0, 0]);
+
+    // Webhooks: both replicas apply the incident, only the leader delivers it.
+    const inc = await first.api('POST', '/api/events', { kind: 'incident', body: { title: 'disk on fire', severity: 'critical' } });
+    expect(inc.status).toBe(201);
+    await until('delivered', async () => hook.deliveries.size > 0);
+    await until('the follower applied it', async () => (await second.health()).seq >= inc.json.seq);
+    await new Promise((r) => setTimeout(r, 2500)); // the follower's delivery tick would have run twice by now
+    expect([...hook.deliveries.values()]).toEqual([1]);
+
+    // A command is a leaf of the commands ledger: the leader signs a head, the follower serves the same one.
+    const tok = await first.api('POST', '/api/join-tokens', { uses: 1 });
+    const node = testNode(first, 'n1');
+    const enrolled = await node.send('POST', '/api/agent/enroll', { token: tok.json.token, node_id: 'n1', hostname: 'n1.example', os_profile: 'debian', public_key: node.key.publicKeyHex, agent_version: '0.1.0', facts: {} });
+    expect(enrolled.status).toBeLessThan(300);
+    expect((await first.api('POST', '/api/nodes/n1/approve')).status).toBe(200);
+    expect((await first.api('POST', '/api/commands', { node_id: 'n1', action: 'ping' })).status).toBe(201);
+    const signed = await until('the leader signs', async () => {
+      const r = await first.api('GET', '/api/ledger/root');
+      return r.json.commands.head?.tree_size === 1 && r.json.commands.head;
+    });
+    const served = await until('the follower serves the head', async () => {
+      const r = await second.api('GET', '/api/ledger/root');
+      return r.json.commands.head?.tree_size === 1 && r.json.commands.head;
+    });
+    expect(served).toEqual(signed);
+
+    // kill -9 the leader: the follower leads within the period and signs a head over an entry appended after the kill.
+    first.child.kill('SIGKILL');
+    await first.exited;
+    await until('the follower leads', async () => (await second.health()).role === 'leader', 5000);
+    const issued = await until('the new leader accepts writes', async () => {
+      const r = await second.api('POST', '/api/commands', { node_id: 'n1', action: 'ping' });
+      return r.status === 201 && r;
+    });
+    expect(issued.status).toBe(201);
+    const next = await until('the new leader signs', async () => {
+      const r = await second.api('GET', '/api/ledger/root');
+      return r.json.commands.head?.tree_size === 2 && r.json.commands.head;
+    });
+    expect(next.previous_head_hash).not.toBeNull();
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    onCleanup(() => c.end());
+    const rows = (await c.query<{ idx: string; term: string; tree_size: string }>("SELECT idx, term, tree_size FROM ledger_heads WHERE log = 'commands' ORDER BY idx")).rows;
+    expect(rows.map((r) => [Number(r.idx), Number(r.tree_size)])).toEqual([
+      [0, 1],
+      [1, 2],
+    ]);
+    expect(Number(rows[1]!.term)).toBeGreaterThan(Number(rows[0]!.term));
+  });
+});
