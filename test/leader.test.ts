@@ -7,14 +7,14 @@
  * refusing writes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cpSync, readFileSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import pg from 'pg';
 import { request } from 'undici';
-import { cleanupAfterEach, tempDir, testNode } from './helpers.js';
+import { cleanupAfterEach, enrolledNode, startTestCenter, tempDir, testNode } from './helpers.js';
 import { requirePostgres, startPostgres, type TestPostgres } from './postgres.js';
-import { assertBuilt, spawnCenter, type CenterProcess } from './process-helpers.js';
+import { assertBuilt, CLI_BIN, runNode, spawnCenter, type CenterProcess } from './process-helpers.js';
 
 const onCleanup = cleanupAfterEach();
 
@@ -146,5 +146,50 @@ describe.skipIf(!requirePostgres('one leader among centers on PostgreSQL'))('one
       [1, 2],
     ]);
     expect(Number(rows[1]!.term)).toBeGreaterThan(Number(rows[0]!.term));
+  });
+
+  it('ledger export writes what ledger verify checks offline: it passes, and fails on a changed line; /healthz and metrics show role and lag', async () => {
+    const url = await server.newDatabase();
+    const t = tempDir();
+    onCleanup(t.cleanup);
+    const c = await startTestCenter(t.dir, { store: 'postgres', databaseUrl: url, ledgerHeadSecs: 1, leaderTakeoverSecs: 1 });
+    onCleanup(() => c.close());
+    await until('it leads', async () => c.services.leadership.isLeader);
+    const health = (await (await request(`${c.url}/healthz`)).body.json()) as any;
+    expect([health.role, health.tail_lag]).toEqual(['leader', 0]);
+    await enrolledNode(c, 'n1');
+    for (let i = 0; i < 3; i++) expect((await c.api('POST', '/api/commands', { node_id: 'n1', action: 'ping' })).status).toBe(201);
+    await until('signed', async () => c.services.ledgers.commands.latestHead()?.tree_size === 3);
+    const metrics = await (await request(`${c.url}/metrics`, { headers: { authorization: `Bearer ${c.adminToken}` } })).body.text();
+    expect(metrics).toMatch(/^vaultmesh_leader 1$/m);
+    expect(metrics).toMatch(/^vaultmesh_leader_changes_total 1$/m);
+    expect(metrics).toMatch(/^vaultmesh_tail_lag_seq 0$/m);
+
+    const out = join(t.dir, 'export');
+    const exported = await runNode(CLI_BIN, ['ledger', 'export', '--database-url', url, '--out', out, '--json']);
+    expect(exported.stderr).toBe('');
+    expect(exported.code).toBe(0);
+    const r = JSON.parse(exported.stdout);
+    expect(r.ledgers.find((l: any) => l.log === 'commands')).toMatchObject({ heads: 1, tree_size: 3, unsigned: 0 });
+    expect(readdirSync(out)).toEqual(expect.arrayContaining(['commands.jsonl', 'COMMANDS_PROOFCHAIN.json', 'COMMANDS_ROOT.txt']));
+    const verified = await runNode(CLI_BIN, ['ledger', 'verify', '--dir', out, '--log', 'commands', '--json']);
+    expect([verified.code, JSON.parse(verified.stdout).ok]).toEqual([0, true]);
+    expect((await runNode(CLI_BIN, ['ledger', 'verify', '--dir', out, '--log', 'scans'])).code).toBe(0);
+
+    // One changed byte in a signed line: verify fails, naming it.
+    const journal = join(out, 'commands.jsonl');
+    const lines = readFileSync(journal, 'utf8').split('\n');
+    lines[1] = lines[1]!.replace('"ping"', '"pong"');
+    writeFileSync(journal, lines.join('\n'));
+    const tampered = await runNode(CLI_BIN, ['ledger', 'verify', '--dir', out, '--log', 'commands']);
+    expect(tampered.code).toBe(1);
+    expect(tampered.stdout).toMatch(/^FAILED: head #0 \(tree_size 3\): root_hash does not match lines 1\.\.3 of commands\.jsonl/);
+
+    // A database URL in a file others can read is refused, like the center's.
+    const file = join(t.dir, 'url');
+    writeFileSync(file, url, { mode: 0o644 });
+    const refused = await runNode(CLI_BIN, ['ledger', 'export', '--database-url-file', file, '--out', join(t.dir, 'other')]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/INSECURE_KEY_FILE/);
   });
 });

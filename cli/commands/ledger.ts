@@ -27,6 +27,9 @@ import { hasSignedHead, readLogCheckpoint, renderWitnessStatus, witnessesAnswer,
 import { createApiClient } from '../api-client.js';
 import { assertLedgerOrigin, ledgerVerifierKey, logOrigin } from '../../protocol/ledger-checkpoints.js';
 import { fromHex } from '../../protocol/hex.js';
+import { readFileSync } from 'node:fs';
+import { assertPrivateFile } from '../../lib/key-file.js';
+import { exportLedgers } from '../ledger-export.js';
 
 export interface LedgerDeps {
   stdout: Writable;
@@ -56,6 +59,8 @@ export interface LedgerFlags {
   ccUrl?: unknown;
   stateDir?: unknown;
   token?: unknown;
+  databaseUrl?: unknown;
+  databaseUrlFile?: unknown;
 }
 
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -122,6 +127,20 @@ function progressPrinter(stderr: Writable, label: string): { update: (p: VerifyP
       if (drawn) stderr.write('\r\x1b[K');
     },
   };
+}
+
+/** `export`'s database: the flag, or the 0600 file holding it, else the center's environment twins. */
+function exportDatabaseUrl(flags: LedgerFlags, env: NodeJS.ProcessEnv): string {
+  const direct = stringFlag('database-url', flags.databaseUrl) ?? (env.VAULTMESH_DATABASE_URL || undefined);
+  const file = stringFlag('database-url-file', flags.databaseUrlFile) ?? (env.VAULTMESH_DATABASE_URL_FILE || undefined);
+  if ((direct === undefined) === (file === undefined)) throw usage('export needs exactly one of --database-url and --database-url-file (or VAULTMESH_DATABASE_URL / VAULTMESH_DATABASE_URL_FILE)');
+  let url = direct;
+  if (file !== undefined) {
+    assertPrivateFile(file);
+    url = readFileSync(file, 'utf8').trim();
+  }
+  if (!/^postgres(ql)?:\/\/\S+$/.test(url!)) throw usage(`${file ?? '--database-url'} does not hold a postgres:// URL`);
+  return url!;
 }
 
 /** Runs one `ledger` action; resolves to the exit code. Exported for in-process tests. */
@@ -228,8 +247,19 @@ export async function runLedger(action: string | undefined, arg: string | undefi
         );
         return EXIT.ok;
       }
+      case 'export': {
+        if (!out) throw usage('usage: vaultmesh ledger export --database-url URL | --database-url-file FILE --out DIR');
+        const r = await exportLedgers(exportDatabaseUrl(flags, env), out);
+        if (json) stdout.write(`${JSON.stringify({ out, ...r })}\n`);
+        else {
+          stdout.write(`exported ${r.envelopes} envelopes (up to seq ${r.last_seq}) to ${terminalText(out)}\n`);
+          for (const l of r.ledgers) stdout.write(`  ${l.log}: ${l.heads} signed heads, last over ${l.tree_size} leaves${l.unsigned ? `; ${l.unsigned} leaves after it (not signed yet)` : ''}\n`);
+          stdout.write(`check it with: vaultmesh ledger verify --dir ${terminalText(out)} [--log commands]\n`);
+        }
+        return EXIT.ok;
+      }
       default:
-        throw usage(action ? `unknown ledger action "${action}": use root, verify, prove, check, vkey, tiles or status` : 'missing ledger action: use root, verify, prove, check, vkey, tiles or status');
+        throw usage(action ? `unknown ledger action "${action}": use root, verify, prove, check, vkey, tiles, export or status` : 'missing ledger action: use root, verify, prove, check, vkey, tiles, export or status');
     }
   } catch (err) {
     const { text, exitCode } = renderCliError('vaultmesh ledger', err);
@@ -242,18 +272,20 @@ export async function runLedger(action: string | undefined, arg: string | undefi
 export function registerLedgerCommands(cli: CAC, deps?: Partial<LedgerDeps>): void {
   const resolved = { ...defaultDeps(), ...deps };
   cli
-    .command('ledger <action> [arg]', 'Merkle ledger tools, offline on a log dir: root | verify | prove <id|seq:N> | check <bundle> | vkey | tiles; on the API: status')
-    .usage('ledger <root|verify|prove <id|seq:N>|check <bundle.json>|vkey|tiles|status> [options]')
+    .command('ledger <action> [arg]', 'Merkle ledger tools, offline on a log dir: root | verify | prove <id|seq:N> | check <bundle> | vkey | tiles; export (a PostgreSQL center\'s ledgers into a log dir); on the API: status')
+    .usage('ledger <root|verify|prove <id|seq:N>|check <bundle.json>|vkey|tiles|export|status> [options]')
     .option('--dir, --log-dir <dir>', 'Log dir holding the journals, ROOT.txt and PROOFCHAIN.json (env VAULTMESH_LOG_DIR; default ./logs)')
     .option('--log <name>', 'Which ledger: scans (sovereign-scans.jsonl) or commands (commands.jsonl) (default scans)')
     .option('--json', 'Machine-readable output (root: {"tree_size":n,"root_hash":hex})')
-    .option('--out <file>', 'prove: write the bundle to this file instead of stdout; tiles: the output directory')
+    .option('--out <file>', 'prove: write the bundle to this file instead of stdout; tiles, export: the output directory')
     .option('--seq <n>', 'prove: the envelope with this seq (as vaultmesh logs view shows it) instead of an id')
     .option('--pubkey <hex>', 'verify/check/vkey/tiles: require heads signed by this center public key (env VAULTMESH_LEDGER_PUBKEY)')
     .option('--cc-url <url>', 'status: command center URL (VAULTMESH_CC_URL, default http://127.0.0.1:8088)')
     .option('--state-dir <dir>', 'status: where admin.token lives (VAULTMESH_STATE_DIR, default ./state)')
     .option('--token <token>', 'status: a token with ledger:read (VAULTMESH_TOKEN)')
     .option('--origin <origin>', 'vkey: compute from the center\'s --ledger-origin and --pubkey instead of the log dir\'s checkpoint')
+    .option('--database-url <url>', 'export: the PostgreSQL database of the center (env VAULTMESH_DATABASE_URL)')
+    .option('--database-url-file <file>', 'export: a 0600 file holding that URL (env VAULTMESH_DATABASE_URL_FILE)')
     .option('--allow-unsigned-tail', 'verify: lines after the last signed head are a warning, not a failure')
     .example('  $ vaultmesh ledger root --dir /var/lib/vaultmesh/logs --json')
     .example('  $ vaultmesh ledger verify --dir logs --pubkey $(cat state/cc-key.pem.pub)')
