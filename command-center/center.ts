@@ -54,7 +54,7 @@ import { loadScheduleFile } from './ops/schedule.js';
 import { adminSocketPath, listenAdminSocket } from './admin-socket.js';
 import { soleLeader, whileLeader, type Leadership } from './leadership.js';
 import { createPostgresLeadership } from './store/postgres-leadership.js';
-import { createPostgresHeads, HEADS_CHANNEL } from './store/postgres-heads.js';
+import { createPostgresHeads, HEADS_CHANNEL, storedHeadSigners } from './store/postgres-heads.js';
 import { createTailLag, noTailLag } from './store/tail-lag.js';
 
 /** Everything but the HTTP server: what `createApp` serves. */
@@ -169,16 +169,31 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
 
   // The key first: when it is missing beside existing journals, start-up refuses before writing a token.
   // The key check looks at the log dir's journals; a log in PostgreSQL is asked too, before a key could be made.
-  if (config.store === 'postgres' && !config.newCenterKey && !existsSync(centerKeyPath(stateDir))) {
+  // With PostgreSQL the log and the heads are in the database: a missing key beside a stored log is refused as it is
+  // beside journals, and --new-center-key trusts the database's last heads' signers (center-key.ts).
+  let storedLog: string[] = [];
+  let storedSigners: Awaited<ReturnType<typeof storedHeadSigners>> = [];
+  if (config.store === 'postgres' && !existsSync(centerKeyPath(stateDir))) {
     const lastSeq = await storedLastSeq(databaseUrl(config));
-    if (lastSeq > 0) {
+    if (lastSeq > 0 && !config.newCenterKey) {
       throw new VaultMeshError(
         'CENTER_KEY_MISSING',
-        `${centerKeyPath(stateDir)} is missing, but the database holds an envelope log (up to seq ${lastSeq}) written by a center whose key is not here. Restore the state dir from your backup (docs/OPERATIONS.md, "Backup and restore"), or check --state-dir / VAULTMESH_STATE_DIR`,
+        `${centerKeyPath(stateDir)} is missing, but the database holds an envelope log (up to seq ${lastSeq}) written by a center whose key is not here. Restore the state dir from your backup (docs/OPERATIONS.md, "Backup and restore"), or check --state-dir / VAULTMESH_STATE_DIR; to replace the key on purpose, start once with --new-center-key`,
       );
     }
+    if (lastSeq > 0) {
+      storedLog = [`the database's envelope log (up to seq ${lastSeq})`];
+      storedSigners = await storedHeadSigners(databaseUrl(config));
+    }
   }
-  const { key: centerKey, previousKeys: recordedKeys } = openCenterKey({ stateDir, logDir, journals: writtenJournals(logDir), newCenterKey: config.newCenterKey, log });
+  const { key: centerKey, previousKeys: recordedKeys } = openCenterKey({
+    stateDir,
+    logDir,
+    journals: [...writtenJournals(logDir), ...storedLog],
+    newCenterKey: config.newCenterKey,
+    log,
+    storedSigners,
+  });
   if (recordedKeys.length) log.info(`trusting ${recordedKeys.length} replaced center key(s) from ${previousKeysPath(stateDir)} on the ledgers' old heads`);
   const admin = loadOrCreateAdminToken(stateDir, log);
 

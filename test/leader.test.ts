@@ -192,4 +192,35 @@ describe.skipIf(!requirePostgres('one leader among centers on PostgreSQL'))('one
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/INSECURE_KEY_FILE/);
   });
+
+  it('--new-center-key on a database whose heads were signed by a lost key: the new key continues the chain in the database, and the export verifies', async () => {
+    const url = await server.newDatabase();
+    const t = tempDir();
+    onCleanup(t.cleanup);
+    const old = await startTestCenter(t.dir, { store: 'postgres', databaseUrl: url, ledgerHeadSecs: 1, leaderTakeoverSecs: 1 });
+    await until('it leads', async () => old.services.leadership.isLeader);
+    await enrolledNode(old, 'n1');
+    expect((await old.api('POST', '/api/commands', { node_id: 'n1', action: 'ping' })).status).toBe(201);
+    await until('signed', async () => old.services.ledgers.commands.latestHead()?.tree_size === 1);
+    const oldKey = old.services.centerKey.publicKeyHex;
+    await old.close();
+
+    // The state dir and the log dir are gone; the database is all that is left.
+    const lost = { stateDir: join(t.dir, 'state-new'), logDir: join(t.dir, 'logs-new') };
+    await expect(startTestCenter(t.dir, { store: 'postgres', databaseUrl: url, ...lost })).rejects.toMatchObject({ code: 'CENTER_KEY_MISSING' });
+    const c = await startTestCenter(t.dir, { store: 'postgres', databaseUrl: url, ...lost, newCenterKey: true, ledgerHeadSecs: 1, leaderTakeoverSecs: 1 });
+    onCleanup(() => c.close());
+    expect(c.services.centerKey.publicKeyHex).not.toBe(oldKey);
+    expect(readFileSync(join(lost.stateDir, 'previous-keys'), 'utf8')).toContain(oldKey);
+    await until('it leads', async () => c.services.leadership.isLeader);
+    expect(c.services.ledgers.commands.latestHead()?.tree_size).toBe(1); // adopted from the database
+    expect((await c.api('POST', '/api/commands', { node_id: 'n1', action: 'ping' })).status).toBe(201);
+    const head = await until('signed by the new key', async () => c.services.ledgers.commands.latestHead()?.tree_size === 2 && c.services.ledgers.commands.latestHead());
+    expect(head.key_id).toBe(c.services.centerKey.keyId);
+
+    const out = join(t.dir, 'export');
+    expect((await runNode(CLI_BIN, ['ledger', 'export', '--database-url', url, '--out', out])).code).toBe(0);
+    const verified = await runNode(CLI_BIN, ['ledger', 'verify', '--dir', out, '--log', 'commands', '--json']);
+    expect([verified.code, JSON.parse(verified.stdout).heads]).toEqual([0, 2]);
+  });
 });

@@ -7,6 +7,7 @@
  * deposed leader (its session gone, or a newer term raised by a newer leader) gets zero rows: NOT_LEADER, and it
  * writes no file either (the ledger writes its files after this succeeds).
  */
+import pg from 'pg';
 import { VaultMeshError } from '../../protocol/errors.js';
 import type { ChainEntry, LedgerName } from '../../protocol/ledger-files.js';
 import type { SharedHeads } from '../ledger/ledger.js';
@@ -46,4 +47,26 @@ export function createPostgresHeads(leadership: PostgresLeadership): SharedHeads
       await leadership.query('SELECT pg_notify($1, $2)', [HEADS_CHANNEL, log]).catch(() => undefined);
     },
   };
+}
+
+/**
+ * The signers of each ledger's last head in the database, for `--new-center-key` (center-key.ts): the replaced key
+ * is trusted on those heads, so the new key's first head continues the chain. None before migration 2.
+ */
+export async function storedHeadSigners(url: string, connectTimeoutMs = 5000): Promise<Array<{ chainFile: string; keyId: string; publicKey: string }>> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: connectTimeoutMs });
+  try {
+    await client.connect();
+    const exists = await client.query<{ t: string | null }>(`SELECT to_regclass('ledger_heads')::text AS t`);
+    if (!exists.rows[0]?.t) return [];
+    const r = await client.query<{ log: string; entry: string }>('SELECT DISTINCT ON (log) log, entry FROM ledger_heads ORDER BY log, idx DESC');
+    return r.rows.map((row) => {
+      const e = JSON.parse(row.entry) as ChainEntry;
+      return { chainFile: `ledger_heads (${row.log})`, keyId: e.head.key_id, publicKey: e.public_key };
+    });
+  } catch (err) {
+    throw new VaultMeshError('JOURNAL_UNAVAILABLE', `start-up: database unavailable: ${(err as Error).message}`, { status: 503, cause: err });
+  } finally {
+    await client.end().catch(() => undefined);
+  }
 }
