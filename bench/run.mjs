@@ -34,6 +34,7 @@ export const MODULES = [
   { id: 'commands', file: 'commands.mjs', budgetS: 60, what: 'signed command round trip' },
   { id: 'console', file: 'console.mjs', budgetS: 45, what: 'console first render and fragment rate' },
   { id: 'logs', file: 'logs.mjs', budgetS: 150, env: { VAULTMESH_BENCH_MB: '256' }, what: 'vaultmesh logs vs jq' },
+  { id: 'leader-failover', file: 'leader-failover.mjs', budgetS: 150, what: 'PostgreSQL leader failover: kill -9 → new leader, → its first head' },
 ];
 
 function runModule(mod, budgetMs) {
