@@ -56,6 +56,7 @@ import { soleLeader, whileLeader, type Leadership } from './leadership.js';
 import { createPostgresLeadership } from './store/postgres-leadership.js';
 import { createPostgresHeads, HEADS_CHANNEL, storedHeadSigners } from './store/postgres-heads.js';
 import { createTailLag, noTailLag } from './store/tail-lag.js';
+import { createPostgresHeartbeatRetention } from './store/postgres-retention.js';
 
 /** Everything but the HTTP server: what `createApp` serves. */
 export interface ComposedCenter {
@@ -262,7 +263,7 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   // The ledgers rebuild themselves from the store in load() (checking the signed heads), so replay skips them.
   fanout.addProjection('ledgers', { replay: () => {}, commit: createLedgerObserver(ledgers) });
   // Heartbeat retention: old heartbeats are summarised, not replayed (heartbeat-segments.ts).
-  fanout.addProjection('heartbeat-summary', heartbeatSummaryProjection(state, store.heartbeatSummary));
+  fanout.addProjection('heartbeat-summary', heartbeatSummaryProjection(state, () => store.heartbeatSummary));
   fanout.addProjection('fleet-state', perEntry(({ envelope }) => applyEnvelope(state, envelope)));
   fanout.addProjection('recent-ids', recentIdsProjection(recentIds));
   fanout.addProjection('sse', {
@@ -421,6 +422,12 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   if (orchestrator) whileLeader(leadership, orchestrator);
   whileLeader(leadership, attention);
   if (webhooks) whileLeader(leadership, webhooks);
+  // Heartbeat retention in the database (the JSONL store prunes its own segments): the leader's job.
+  const retention =
+    config.store === 'postgres' && config.heartbeatRetentionDays > 0
+      ? createPostgresHeartbeatRetention({ url: databaseUrl(config), days: config.heartbeatRetentionDays, keepPerNode: config.historySize, nodes: () => state.nodes.keys(), now, log, timers })
+      : undefined;
+  if (retention) whileLeader(leadership, retention);
   // A new leader adopts the shared chain (checking it) and signs a head over what arrived since the last one.
   const signNow = () => {
     for (const name of ['scans', 'commands'] as const) ledgers[name].publishHead().catch((err) => log.error(`ledger (${name}): ${(err as Error).message}`));
@@ -459,6 +466,7 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
         await attention.idle();
         await orchestrator?.idle();
         await webhooks?.stop();
+        await retention?.stop();
         await store.close();
         limits.stop();
         apiTokenUsage.stop(); // flushes last-used times
@@ -527,16 +535,18 @@ export async function startCenter(config: CenterConfig, opts: CenterOptions & { 
  * (from the newest closed segment) are already counted in the summary, so they are counted once here and the
  * summary is applied net of them when replay ends. Live heartbeats are counted by the fleet state itself.
  */
-function heartbeatSummaryProjection(state: FleetState, summary: HeartbeatSummary | undefined): Projection {
+function heartbeatSummaryProjection(state: FleetState, summaryOf: () => HeartbeatSummary | undefined): Projection {
   const replayedUpTo = new Map<string, number>();
   let replayedTotalUpTo = 0;
   return {
     replay: ({ envelope }) => {
+      const summary = summaryOf(); // PostgreSQL reads it at the start of replay
       if (!summary || envelope.kind !== 'heartbeat' || envelope.seq > summary.through_seq) return;
       replayedTotalUpTo++;
       if (envelope.node_id) replayedUpTo.set(envelope.node_id, (replayedUpTo.get(envelope.node_id) ?? 0) + 1);
     },
     replayed: () => {
+      const summary = summaryOf();
       if (summary) applySummary(state, summary, replayedUpTo, replayedTotalUpTo);
     },
     commit: () => {},

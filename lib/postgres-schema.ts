@@ -43,7 +43,7 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 2,
-    description: 'leadership term and the ledgers\' signed tree heads',
+    description: 'leadership term, the ledgers\' signed tree heads, the heartbeat summary',
     sql: `
       -- The leader's fencing term: raised by one by each new leader, on its lock connection, right after taking the
       -- leader lock. A head write names its term and lands only while that term is current.
@@ -64,6 +64,12 @@ export const MIGRATIONS: readonly Migration[] = [
         root_hash text NOT NULL,
         entry text NOT NULL,
         PRIMARY KEY (log, idx)
+      );
+      -- Heartbeat retention (command-center/store/postgres-retention.ts): what the deleted heartbeats contributed to
+      -- the fleet state, in the JSON of heartbeats.summary.json (store/heartbeat-segments.ts).
+      CREATE TABLE heartbeat_summary (
+        one boolean PRIMARY KEY DEFAULT true CHECK (one),
+        summary text NOT NULL
       );
     `,
   },

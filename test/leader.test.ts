@@ -12,7 +12,8 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import pg from 'pg';
 import { request } from 'undici';
-import { cleanupAfterEach, enrolledNode, startTestCenter, tempDir, testNode } from './helpers.js';
+import { cleanupAfterEach, enrolledNode, heartbeatBody, quietLogger, startTestCenter, tempDir, testNode } from './helpers.js';
+import { createPostgresHeartbeatRetention } from '../command-center/store/postgres-retention.js';
 import { requirePostgres, startPostgres, type TestPostgres } from './postgres.js';
 import { assertBuilt, CLI_BIN, runNode, spawnCenter, type CenterProcess } from './process-helpers.js';
 
@@ -222,5 +223,63 @@ describe.skipIf(!requirePostgres('one leader among centers on PostgreSQL'))('one
     expect((await runNode(CLI_BIN, ['ledger', 'export', '--database-url', url, '--out', out])).code).toBe(0);
     const verified = await runNode(CLI_BIN, ['ledger', 'verify', '--dir', out, '--log', 'commands', '--json']);
     expect([verified.code, JSON.parse(verified.stdout).heads]).toEqual([0, 2]);
+  });
+
+  it('heartbeat retention in the database: old heartbeats go, each node keeps its newest ones, and a replay equals the state before', async () => {
+    const url = await server.newDatabase();
+    const t = tempDir();
+    onCleanup(t.cleanup);
+    const today = Date.now();
+    let clock = today - 40 * 86_400_000; // the center starts 40 days ago: requests signed before its start are refused
+    const now = () => new Date(clock);
+    const settings = { store: 'postgres', databaseUrl: url, historySize: 4, heartbeatRetentionDays: 0, maxSkewSecs: 3600 };
+    const c = await startTestCenter(t.dir, settings, { now });
+    const beat = async (n: ReturnType<typeof testNode>) => {
+      const r = await n.send('POST', '/api/agent/heartbeat', heartbeatBody(n.id, { timestamp: now().toISOString() }), { now });
+      expect([r.status, r.json]).toEqual([200, expect.anything()]);
+      clock += 60_000;
+    };
+    const enroll = async (id: string) => {
+      const tok = await c.api('POST', '/api/join-tokens', { uses: 1 });
+      const n = testNode(c, id);
+      const r = await n.send('POST', '/api/agent/enroll', { token: tok.json.token, node_id: id, hostname: `${id}.example`, os_profile: 'debian', public_key: n.key.publicKeyHex, agent_version: '0.1.0', facts: {} }, { now });
+      expect(r.status).toBeLessThan(300);
+      expect((await c.api('POST', `/api/nodes/${id}/approve`)).status).toBe(200);
+      return n;
+    };
+    const n1 = await enroll('n1');
+    const n2 = await enroll('n2');
+    for (let i = 0; i < 10; i++) await beat(n1);
+    for (let i = 0; i < 3; i++) await beat(n2);
+    clock = today;
+    for (let i = 0; i < 3; i++) await beat(n1);
+    const snapshot = (s: typeof c.services.state) => ({
+      total: s.counts.heartbeat,
+      nodes: ['n1', 'n2'].map((id) => {
+        const n = s.nodes.get(id)!;
+        return { id, count: n.heartbeat_count, first: n.first_seen, last: n.last_seen, history: n.history.samples() };
+      }),
+    });
+    const before = snapshot(c.services.state);
+    expect(before.total).toBe(16);
+    await c.close();
+
+    const retention = createPostgresHeartbeatRetention({ url, days: 30, keepPerNode: 4, nodes: () => ['n1', 'n2'], now, log: quietLogger, batch: 2 });
+    const ran = await retention.runOnce();
+    // n1: 10 old + 3 new, its newest 4 stay (3 new, 1 old): 9 go. n2: 3 old, fewer than 4: all stay.
+    expect(ran.deleted).toBe(9);
+    const db = new pg.Client({ connectionString: url });
+    await db.connect();
+    onCleanup(() => db.end());
+    const left = await db.query<{ node_id: string; n: string }>("SELECT node_id, count(*) AS n FROM envelopes WHERE journal = 'heartbeats' GROUP BY node_id ORDER BY node_id");
+    expect(left.rows.map((r) => [r.node_id, Number(r.n)])).toEqual([
+      ['n1', 4],
+      ['n2', 3],
+    ]);
+    expect(await retention.runOnce()).toEqual({ throughSeq: ran.throughSeq, deleted: 0 }); // nothing more to do
+
+    const again = await startTestCenter(t.dir, settings, { now });
+    onCleanup(() => again.close());
+    expect(snapshot(again.services.state)).toEqual(before);
   });
 });

@@ -24,6 +24,7 @@ import { committedEntry, type Committed, type EnvelopeStore, type ReplayReport, 
 import { createDrainLoop } from './drain-loop.js';
 import { migrate, WRITER_LOCK } from '../../lib/postgres-schema.js';
 import { realTimers, type Timers } from '../../lib/timers.js';
+import { parseSummary, type HeartbeatSummary } from './heartbeat-segments.js';
 
 const CHANNEL = 'vaultmesh_log';
 
@@ -107,6 +108,7 @@ export function createPostgresStore(opts: PostgresStoreOptions): PostgresStore {
   let following = false;
   let followAgain = false;
   let started = false;
+  let heartbeatSummary: HeartbeatSummary | undefined;
 
   const dropWriter = (c: pg.Client | undefined) => {
     if (!c) return;
@@ -376,6 +378,9 @@ export function createPostgresStore(opts: PostgresStoreOptions): PostgresStore {
       role = 'standby';
       log.info('postgres store: another center holds the writer lock; this one is a standby and follows its log');
     }
+    // Heartbeats deleted by retention (postgres-retention.ts) are in the summary; read before the rows it covers.
+    const summary = await (w ?? pool).query<{ summary: string }>('SELECT summary FROM heartbeat_summary');
+    heartbeatSummary = summary.rows[0] ? parseSummary(summary.rows[0].summary) : undefined;
     const head = await (w ?? pool).query<{ last_seq: string }>('SELECT last_seq FROM log_head');
     const upTo = Number(head.rows[0]!.last_seq);
     let envelopes = 0;
@@ -402,7 +407,9 @@ export function createPostgresStore(opts: PostgresStoreOptions): PostgresStore {
   }
 
   return {
-    heartbeatSummary: undefined,
+    get heartbeatSummary() {
+      return heartbeatSummary;
+    },
     get lastSeq() {
       return lastSeq;
     },
