@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { startCenterProcess } from './lib/center-process.mjs';
 import { enrollViaApi, makeNodes, protocol, signedHeartbeat } from './lib/agents.mjs';
-import { startPostgresServer } from './lib/pg-server.mjs';
+import { postgresMissing, startBenchPostgres } from './lib/postgres.mjs';
 import { quantile, round, row } from './lib/stats.mjs';
 
 const REQUESTS = Number(process.env.VAULTMESH_BENCH_REPLICA_REQUESTS ?? 600);
@@ -126,12 +126,14 @@ async function load(set, p, nodes) {
 
 export async function run() {
   const p = await protocol();
-  const server = await startPostgresServer();
+  const missing = postgresMissing();
+  if (missing) throw new Error(`not available: ${missing}`);
+  const server = await startBenchPostgres();
   const rows = [];
   try {
     const results = {};
     for (const count of [1, 3]) {
-      const set = await centers(await server.newDatabase(), count);
+      const set = await centers(server.url(await server.newDatabase()), count);
       try {
         const nodes = await makeNodes(24, `rep${count}`);
         await enrollViaApi(set.all[0].url, set.token, nodes, 8);

@@ -63,18 +63,20 @@ export const COMMANDS: readonly CommandEntry[] = [
     name: 'ledger',
     define: (cli) =>
       cli
-        .command('ledger <action> [arg]', 'Merkle ledger tools, offline on a log dir: root | verify | prove <id|seq:N> | check <bundle> | vkey | tiles; on the API: status')
-        .usage('ledger <root|verify|prove <id|seq:N>|check <bundle.json>|vkey|tiles|status> [options]')
+        .command('ledger <action> [arg]', "Merkle ledger tools, offline on a log dir: root | verify | prove <id|seq:N> | check <bundle> | vkey | tiles; export (a PostgreSQL center's ledgers into a log dir); on the API: status")
+        .usage('ledger <root|verify|prove <id|seq:N>|check <bundle.json>|vkey|tiles|export|status> [options]')
         .option('--dir, --log-dir <dir>', 'Log dir holding the journals, ROOT.txt and PROOFCHAIN.json (env VAULTMESH_LOG_DIR; default ./logs)')
         .option('--log <name>', 'Which ledger: scans (sovereign-scans.jsonl) or commands (commands.jsonl) (default scans)')
         .option('--json', 'Machine-readable output (root: {"tree_size":n,"root_hash":hex})')
-        .option('--out <file>', 'prove: write the bundle to this file instead of stdout; tiles: the output directory')
+        .option('--out <file>', 'prove: write the bundle to this file instead of stdout; tiles, export: the output directory')
         .option('--seq <n>', 'prove: the envelope with this seq (as vaultmesh logs view shows it) instead of an id')
         .option('--pubkey <hex>', 'verify/check/vkey/tiles: require heads signed by this center public key (env VAULTMESH_LEDGER_PUBKEY)')
         .option('--cc-url <url>', 'status: command center URL (VAULTMESH_CC_URL, default http://127.0.0.1:8088)')
         .option('--state-dir <dir>', 'status: where admin.token lives (VAULTMESH_STATE_DIR, default ./state)')
         .option('--token <token>', 'status: a token with ledger:read (VAULTMESH_TOKEN)')
         .option('--origin <origin>', "vkey: compute from the center's --ledger-origin and --pubkey instead of the log dir's checkpoint")
+        .option('--database-url <url>', 'export: the PostgreSQL database of the center (env VAULTMESH_DATABASE_URL)')
+        .option('--database-url-file <file>', 'export: a 0600 file holding that URL (env VAULTMESH_DATABASE_URL_FILE)')
         .option('--allow-unsigned-tail', 'verify: lines after the last signed head are a warning, not a failure')
         .example('  $ vaultmesh ledger root --dir /var/lib/vaultmesh/logs --json')
         .example('  $ vaultmesh ledger verify --dir logs --pubkey $(cat state/cc-key.pem.pub)')

@@ -60,7 +60,7 @@ async function readDir(dir: string, visit: (e: Entry) => Promise<void>): Promise
   }
 }
 
-async function readDatabase(url: string, visit: (e: Entry) => Promise<void>): Promise<void> {
+async function readDatabase(url: string, visit: (e: Entry) => Promise<void>, atSnapshot?: (client: pg.Client) => Promise<void>): Promise<void> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
@@ -68,6 +68,7 @@ async function readDatabase(url: string, visit: (e: Entry) => Promise<void>): Pr
     if (!exists.rows[0]?.t) throw new VaultMeshError('USAGE', 'the source database has no envelope log (run vaultmesh-cc migrate or start a center on it first)');
     // One snapshot for the whole read: a center appending meanwhile does not tear the copy.
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    await atSnapshot?.(client);
     let after = 0;
     for (;;) {
       const r = await client.query<{ seq: string; journal: JournalName; line: Buffer }>('SELECT seq, journal, line FROM envelopes WHERE seq > $1 ORDER BY seq LIMIT $2', [after, PAGE]);
@@ -172,7 +173,7 @@ export interface CopyResult {
   bytes: number;
 }
 
-export async function copyStore(from: StoreLocation, to: StoreLocation): Promise<CopyResult> {
+export async function copyStore(from: StoreLocation, to: StoreLocation, opts: { atSourceSnapshot?: (client: pg.Client) => Promise<void> } = {}): Promise<CopyResult> {
   if (from.kind === to.kind && (from.kind === 'jsonl' ? from.dir === (to as { dir: string }).dir : from.url === (to as { url: string }).url)) {
     throw new VaultMeshError('USAGE', '--from and --to are the same store');
   }
@@ -186,7 +187,7 @@ export async function copyStore(from: StoreLocation, to: StoreLocation): Promise
   };
   try {
     if (from.kind === 'jsonl') await readDir(from.dir, visit);
-    else await readDatabase(from.url, visit);
+    else await readDatabase(from.url, visit, opts.atSourceSnapshot);
     await sink.finish();
   } catch (err) {
     await sink.abort();

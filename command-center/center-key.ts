@@ -93,7 +93,15 @@ export interface CenterKey {
  * Loads the key, creates it on a first start, refuses (CENTER_KEY_MISSING) when journals exist without it, or, with
  * `newCenterKey`, creates a new one and records the old chains' keys. Writes nothing when it refuses.
  */
-export function openCenterKey(opts: { stateDir: string; logDir: string; journals: readonly string[]; newCenterKey: boolean; log: Logger }): CenterKey {
+export function openCenterKey(opts: {
+  stateDir: string;
+  logDir: string;
+  journals: readonly string[];
+  newCenterKey: boolean;
+  log: Logger;
+  /** Signers of heads kept elsewhere than the log dir's chain files (a PostgreSQL center's ledger_heads). */
+  storedSigners?: readonly ChainSigner[];
+}): CenterKey {
   const keyFile = centerKeyPath(opts.stateDir);
   const journals = opts.journals;
   const decision = decideCenterKey({ keyExists: existsSync(keyFile), journals, newCenterKey: opts.newCenterKey });
@@ -101,7 +109,7 @@ export function openCenterKey(opts: { stateDir: string; logDir: string; journals
     if (opts.newCenterKey) opts.log.warn(`--new-center-key / VAULTMESH_NEW_CENTER_KEY is set but ${keyFile} exists: keeping it (remove the setting)`);
     return { key: readKeyFile(keyFile), previousKeys: readPreviousKeys(opts.stateDir) };
   }
-  const signers = chainSigners(opts.logDir);
+  const signers = [...chainSigners(opts.logDir), ...(opts.storedSigners ?? [])];
   if (decision === 'refuse') {
     throw new VaultMeshError('CENTER_KEY_MISSING', missingKeyMessage({ keyFile, logDir: opts.logDir, journals, signers }));
   }

@@ -52,6 +52,11 @@ import { createOrchestrator } from './ops/orchestrator.js';
 import { realTimers, type Timers } from '../lib/timers.js';
 import { loadScheduleFile } from './ops/schedule.js';
 import { adminSocketPath, listenAdminSocket } from './admin-socket.js';
+import { soleLeader, whileLeader, type Leadership } from './leadership.js';
+import { createPostgresLeadership } from './store/postgres-leadership.js';
+import { createPostgresHeads, HEADS_CHANNEL, storedHeadSigners } from './store/postgres-heads.js';
+import { createTailLag, noTailLag } from './store/tail-lag.js';
+import { createPostgresHeartbeatRetention } from './store/postgres-retention.js';
 
 /** Everything but the HTTP server: what `createApp` serves. */
 export interface ComposedCenter {
@@ -165,16 +170,31 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
 
   // The key first: when it is missing beside existing journals, start-up refuses before writing a token.
   // The key check looks at the log dir's journals; a log in PostgreSQL is asked too, before a key could be made.
-  if (config.store === 'postgres' && !config.newCenterKey && !existsSync(centerKeyPath(stateDir))) {
+  // With PostgreSQL the log and the heads are in the database: a missing key beside a stored log is refused as it is
+  // beside journals, and --new-center-key trusts the database's last heads' signers (center-key.ts).
+  let storedLog: string[] = [];
+  let storedSigners: Awaited<ReturnType<typeof storedHeadSigners>> = [];
+  if (config.store === 'postgres' && !existsSync(centerKeyPath(stateDir))) {
     const lastSeq = await storedLastSeq(databaseUrl(config));
-    if (lastSeq > 0) {
+    if (lastSeq > 0 && !config.newCenterKey) {
       throw new VaultMeshError(
         'CENTER_KEY_MISSING',
-        `${centerKeyPath(stateDir)} is missing, but the database holds an envelope log (up to seq ${lastSeq}) written by a center whose key is not here. Restore the state dir from your backup (docs/OPERATIONS.md, "Backup and restore"), or check --state-dir / VAULTMESH_STATE_DIR`,
+        `${centerKeyPath(stateDir)} is missing, but the database holds an envelope log (up to seq ${lastSeq}) written by a center whose key is not here. Restore the state dir from your backup (docs/OPERATIONS.md, "Backup and restore"), or check --state-dir / VAULTMESH_STATE_DIR; to replace the key on purpose, start once with --new-center-key`,
       );
     }
+    if (lastSeq > 0) {
+      storedLog = [`the database's envelope log (up to seq ${lastSeq})`];
+      storedSigners = await storedHeadSigners(databaseUrl(config));
+    }
   }
-  const { key: centerKey, previousKeys: recordedKeys } = openCenterKey({ stateDir, logDir, journals: writtenJournals(logDir), newCenterKey: config.newCenterKey, log });
+  const { key: centerKey, previousKeys: recordedKeys } = openCenterKey({
+    stateDir,
+    logDir,
+    journals: [...writtenJournals(logDir), ...storedLog],
+    newCenterKey: config.newCenterKey,
+    log,
+    storedSigners,
+  });
   if (recordedKeys.length) log.info(`trusting ${recordedKeys.length} replaced center key(s) from ${previousKeysPath(stateDir)} on the ledgers' old heads`);
   const admin = loadOrCreateAdminToken(stateDir, log);
 
@@ -211,6 +231,12 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   if (config.store === 'postgres') log.info(`envelope log in PostgreSQL at ${redactedUrl(databaseUrl(config))}; every center on this database is a replica that writes`);
   // Since every replica writes, a standby has nothing to wait for: the flag is accepted and changes nothing.
   if (config.standby) log.warn('--standby (VAULTMESH_STANDBY) no longer changes anything: every center on a PostgreSQL database accepts writes (docs/SCALING.md)');
+  // One leader among the replicas of a database runs the singletons and signs the heads, kept in the database
+  // (postgres-heads.ts) so every replica serves the same chain; a JSONL center is its log dir's only center.
+  const pgLeadership =
+    config.store === 'postgres' ? createPostgresLeadership({ url: databaseUrl(config), log, takeoverMs: config.leaderTakeoverSecs * 1000, timers }) : undefined;
+  const leadership: Leadership = pgLeadership ?? soleLeader();
+  const sharedHeads = pgLeadership ? createPostgresHeads(pgLeadership) : undefined;
   const eventLog = createEventLog({ store, window: config.eventsWindow, lastSeq: () => state.lastSeq });
   // After a key rotation the last heads were signed by a previous key: accept those the operator names.
   const trustedKeys = [centerKey.publicKeyHex, ...config.previousKeys, ...recordedKeys];
@@ -227,6 +253,7 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
       timers,
       trustedKeys,
       minHeadIntervalMs: config.ledgerHeadSecs * 1000,
+      ...(sharedHeads ? { shared: sharedHeads, leads: () => leadership.isLeader } : {}),
       onError: (err) => log.error(`ledger (${name}): ${(err as Error).message}`),
       onHead: (head) => {
         checkpoints[name].update(head);
@@ -238,7 +265,7 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   // The ledgers rebuild themselves from the store in load() (checking the signed heads), so replay skips them.
   fanout.addProjection('ledgers', { replay: () => {}, commit: createLedgerObserver(ledgers) });
   // Heartbeat retention: old heartbeats are summarised, not replayed (heartbeat-segments.ts).
-  fanout.addProjection('heartbeat-summary', heartbeatSummaryProjection(state, store.heartbeatSummary));
+  fanout.addProjection('heartbeat-summary', heartbeatSummaryProjection(state, () => store.heartbeatSummary));
   fanout.addProjection('fleet-state', perEntry(({ envelope }) => applyEnvelope(state, envelope)));
   fanout.addProjection('recent-ids', recentIdsProjection(recentIds));
   fanout.addProjection('sse', {
@@ -268,6 +295,7 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
     checkpoints.commands.update(ledgers.commands.latestHead());
   } catch (err) {
     await store.close(); // replay opened the journals for appends: do not leave them open on a refused start
+    await leadership.close();
     throw err;
   }
 
@@ -332,7 +360,8 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
         timers,
       })
     : null;
-  if (webhooks) fanout.addReactor('webhooks', webhooks);
+  // Deliveries are the leader's alone (every replica sees every commit): a follower's commits are not queued.
+  if (webhooks) fanout.addReactor('webhooks', { onCommit: (batch) => leadership.isLeader && webhooks.onCommit(batch) });
   fanout.seal();
 
   const witnesses = createWitnessBook({
@@ -389,14 +418,45 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
     orchestrator,
     attention,
     webhooks,
+    leadership,
+    tailLag: pgLeadership
+      ? createTailLag({
+          readHead: async () => Number((await pgLeadership.query<{ last_seq: string }>('SELECT last_seq FROM log_head')).rows[0]?.last_seq ?? 0),
+          applied: () => store.lastSeq,
+        })
+      : noTailLag,
   };
 
   limits.start();
   apiTokenUsage.start();
   commands.start();
-  orchestrator?.start();
-  attention.start();
-  webhooks?.start();
+  // The singletons run on the leader only, from when it leads until it stops leading (leadership.ts).
+  if (orchestrator) whileLeader(leadership, orchestrator);
+  whileLeader(leadership, attention);
+  if (webhooks) whileLeader(leadership, webhooks);
+  // Heartbeat retention in the database (the JSONL store prunes its own segments): the leader's job.
+  const retention =
+    config.store === 'postgres' && config.heartbeatRetentionDays > 0
+      ? createPostgresHeartbeatRetention({ url: databaseUrl(config), days: config.heartbeatRetentionDays, keepPerNode: config.historySize, nodes: () => state.nodes.keys(), now, log, timers })
+      : undefined;
+  if (retention) whileLeader(leadership, retention);
+  // A new leader adopts the shared chain (checking it) and signs a head over what arrived since the last one.
+  const signNow = () => {
+    for (const name of ['scans', 'commands'] as const) ledgers[name].publishHead().catch((err) => log.error(`ledger (${name}): ${(err as Error).message}`));
+  };
+  leadership.onChange((leader) => {
+    metrics.leaderChanges.inc();
+    metrics.isLeader.set(leader ? 1 : 0);
+    if (leader) signNow();
+  });
+  if (pgLeadership) {
+    // Followers adopt a new head as soon as the leader announces it (NOTIFY), not only on their next commit.
+    pgLeadership.listen(HEADS_CHANNEL, () => {
+      for (const name of ['scans', 'commands'] as const) ledgers[name].sync().catch((err) => log.warn(`ledger (${name}): ${(err as Error).message}`));
+    });
+  }
+  metrics.tailLagSource.read = () => services.tailLag.get();
+  leadership.start();
   // A PostgreSQL standby starts applying the leader's entries only now, with every consumer in place.
   store.start?.();
 
@@ -418,13 +478,15 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
         await attention.idle();
         await orchestrator?.idle();
         await webhooks?.stop();
+        await retention?.stop();
         await store.close();
         limits.stop();
         apiTokenUsage.stop(); // flushes last-used times
-        await ledgers.scans.flush();
-        await ledgers.commands.flush();
+        // The last heads while still leading (the lock is given up only after them).
+        await ledgers.scans.flush().finally(() => ledgers.commands.flush());
         await ledgers.scans.close();
         await ledgers.commands.close();
+        await leadership.close();
       })();
       return closing;
     },
@@ -485,16 +547,18 @@ export async function startCenter(config: CenterConfig, opts: CenterOptions & { 
  * (from the newest closed segment) are already counted in the summary, so they are counted once here and the
  * summary is applied net of them when replay ends. Live heartbeats are counted by the fleet state itself.
  */
-function heartbeatSummaryProjection(state: FleetState, summary: HeartbeatSummary | undefined): Projection {
+function heartbeatSummaryProjection(state: FleetState, summaryOf: () => HeartbeatSummary | undefined): Projection {
   const replayedUpTo = new Map<string, number>();
   let replayedTotalUpTo = 0;
   return {
     replay: ({ envelope }) => {
+      const summary = summaryOf(); // PostgreSQL reads it at the start of replay
       if (!summary || envelope.kind !== 'heartbeat' || envelope.seq > summary.through_seq) return;
       replayedTotalUpTo++;
       if (envelope.node_id) replayedUpTo.set(envelope.node_id, (replayedUpTo.get(envelope.node_id) ?? 0) + 1);
     },
     replayed: () => {
+      const summary = summaryOf();
       if (summary) applySummary(state, summary, replayedUpTo, replayedTotalUpTo);
     },
     commit: () => {},

@@ -28,6 +28,8 @@ export const centerConfigSchema = z.object({
   databaseUrlFile: z.string().min(1).optional(),
   /** Accepted for compatibility and without effect: every center on a PostgreSQL database is a replica that writes. */
   standby: bool.default(false),
+  /** `--store postgres`: a follower tries the leader lock this often, so it leads at most this long after the leader is gone. */
+  leaderTakeoverSecs: int(1, 3600).default(5),
   repair: bool.default(false),
   /** Journals exist but the state dir has no key: make a new one anyway (center-key.ts); otherwise start-up refuses. */
   newCenterKey: bool.default(false),
@@ -159,6 +161,7 @@ const ENV: Record<keyof Omit<CenterConfig, 'hostExplicit'>, string> = {
   databaseUrl: 'VAULTMESH_DATABASE_URL',
   databaseUrlFile: 'VAULTMESH_DATABASE_URL_FILE',
   standby: 'VAULTMESH_STANDBY',
+  leaderTakeoverSecs: 'VAULTMESH_LEADER_TAKEOVER_SECS',
   repair: 'VAULTMESH_REPAIR',
   newCenterKey: 'VAULTMESH_NEW_CENTER_KEY',
   autoApprove: 'VAULTMESH_AUTO_APPROVE',

@@ -22,6 +22,8 @@ import type { VaultMeshError } from '../protocol/errors.js';
 import type { Session } from './console/session.js';
 import type { AbuseLimits } from './http/rate-limit.js';
 import type { Orchestrator } from './ops/orchestrator.js';
+import type { Leadership } from './leadership.js';
+import type { TailLag } from './store/tail-lag.js';
 
 export interface Services {
   config: CenterConfig;
@@ -72,6 +74,10 @@ export interface Services {
   limits: AbuseLimits;
   /** Scheduled scans: schedules, next run times and last runs per node (orchestrator.ts); null when disabled. */
   orchestrator: Orchestrator | null;
+  /** Whether this replica runs the singletons (leadership.ts): always the leader with JSONL. */
+  leadership: Leadership;
+  /** How far this replica trails the log, in seq (store/tail-lag.ts): 0 with JSONL. */
+  tailLag: TailLag;
 }
 
 export type AppEnv = {

@@ -56,17 +56,51 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX claims_expires_at ON claims (expires_at) WHERE expires_at IS NOT NULL;
     `,
   },
+  {
+    version: 3,
+    description: 'leadership term, the ledgers\' signed tree heads, the heartbeat summary',
+    sql: `
+      -- The leader's fencing term: raised by one by each new leader, on its lock connection, right after taking the
+      -- leader lock. A head write names its term and lands only while that term is current.
+      CREATE TABLE leader_term (
+        one boolean PRIMARY KEY DEFAULT true CHECK (one),
+        term bigint NOT NULL CHECK (term >= 0),
+        holder text,
+        since timestamptz
+      );
+      INSERT INTO leader_term (one, term) VALUES (true, 0);
+      -- The ledgers' proof chains, one row per signed tree head (idx = its index in the chain, as in PROOFCHAIN.json);
+      -- entry holds the canonical chain entry (head, public key, consistency proof) exactly as the chain file would.
+      CREATE TABLE ledger_heads (
+        log text NOT NULL CHECK (log IN ('scans', 'commands')),
+        idx bigint NOT NULL CHECK (idx >= 0),
+        term bigint NOT NULL,
+        tree_size bigint NOT NULL CHECK (tree_size > 0),
+        root_hash text NOT NULL,
+        entry text NOT NULL,
+        PRIMARY KEY (log, idx)
+      );
+      -- Heartbeat retention (command-center/store/postgres-retention.ts): what the deleted heartbeats contributed to
+      -- the fleet state, in the JSON of heartbeats.summary.json (store/heartbeat-segments.ts).
+      CREATE TABLE heartbeat_summary (
+        one boolean PRIMARY KEY DEFAULT true CHECK (one),
+        summary text NOT NULL
+      );
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 
 /**
- * Arbitrary but fixed keys of the advisory locks ("vmcc" and 1 / 2). Every running center holds WRITER_LOCK in
+ * Arbitrary but fixed keys of the advisory locks ("vmcc" and 1 / 2 / 3). Every running center holds WRITER_LOCK in
  * shared mode (any number of replicas write); `vaultmesh-cc store copy` takes it exclusively, so it never copies
  * into a database a center is writing, and no center starts during a copy.
  */
 export const MIGRATE_LOCK: readonly [number, number] = [0x766d6363, 1];
 export const WRITER_LOCK: readonly [number, number] = [0x766d6363, 2];
+/** Held by the leader among the replicas (command-center/store/postgres-leadership.ts), on its own connection. */
+export const LEADER_LOCK: readonly [number, number] = [0x766d6363, 3];
 
 export interface MigrateResult {
   from: number;

@@ -78,6 +78,7 @@ export const ERROR_CODES = {
   INSECURE_KEY_FILE: null,
   BAD_BUNDLE: null,
   LEDGER_CACHE_WRITE: null,
+  NOT_LEADER: null,
 } as const satisfies Record<string, number | null>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

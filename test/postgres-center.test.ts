@@ -29,9 +29,9 @@ describe.skipIf(!requirePostgres('vaultmesh-cc on PostgreSQL'))('vaultmesh-cc on
     expect(refused.stderr).toMatch(/INSECURE_KEY_FILE: .*database-url is accessible by group\/others \(mode 644\); run: chmod 600/);
     chmodSync(file, 0o600);
     const first = await runNode(CC_BIN, ['migrate', '--database-url-file', file]);
-    expect(first).toMatchObject({ code: 0, stdout: 'schema migrated from version 0 to 2: 1 (the envelope log and its seq counter), 2 (claims: one-time keys taken by appends across replicas)\n' });
+    expect(first).toMatchObject({ code: 0, stdout: "schema migrated from version 0 to 3: 1 (the envelope log and its seq counter), 2 (claims: one-time keys taken by appends across replicas), 3 (leadership term, the ledgers' signed tree heads, the heartbeat summary)\n" });
     const again = await runNode(CC_BIN, ['migrate'], { VAULTMESH_DATABASE_URL: url });
-    expect(again).toMatchObject({ code: 0, stdout: 'schema already at version 2\n' });
+    expect(again).toMatchObject({ code: 0, stdout: 'schema already at version 3\n' });
     const c = new pg.Client({ connectionString: url });
     await c.connect();
     await c.query("INSERT INTO schema_version (version, description) VALUES (3, 'from a newer center')");

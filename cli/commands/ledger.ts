@@ -26,6 +26,9 @@ import { hasSignedHead, readLogCheckpoint, renderWitnessStatus, witnessesAnswer,
 import { createApiClient } from '../api-client.js';
 import { assertLedgerOrigin, ledgerVerifierKey, logOrigin } from '../../protocol/ledger-checkpoints.js';
 import { fromHex } from '../../protocol/hex.js';
+import { readFileSync } from 'node:fs';
+import { assertPrivateFile } from '../../lib/key-file.js';
+import { exportLedgers } from '../ledger-export.js';
 
 export interface LedgerDeps {
   stdout: Writable;
@@ -55,6 +58,8 @@ export interface LedgerFlags {
   ccUrl?: unknown;
   stateDir?: unknown;
   token?: unknown;
+  databaseUrl?: unknown;
+  databaseUrlFile?: unknown;
 }
 
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -121,6 +126,20 @@ function progressPrinter(stderr: Writable, label: string): { update: (p: VerifyP
       if (drawn) stderr.write('\r\x1b[K');
     },
   };
+}
+
+/** `export`'s database: the flag, or the 0600 file holding it, else the center's environment twins. */
+function exportDatabaseUrl(flags: LedgerFlags, env: NodeJS.ProcessEnv): string {
+  const direct = stringFlag('database-url', flags.databaseUrl) ?? (env.VAULTMESH_DATABASE_URL || undefined);
+  const file = stringFlag('database-url-file', flags.databaseUrlFile) ?? (env.VAULTMESH_DATABASE_URL_FILE || undefined);
+  if ((direct === undefined) === (file === undefined)) throw usage('export needs exactly one of --database-url and --database-url-file (or VAULTMESH_DATABASE_URL / VAULTMESH_DATABASE_URL_FILE)');
+  let url = direct;
+  if (file !== undefined) {
+    assertPrivateFile(file);
+    url = readFileSync(file, 'utf8').trim();
+  }
+  if (!/^postgres(ql)?:\/\/\S+$/.test(url!)) throw usage(`${file ?? '--database-url'} does not hold a postgres:// URL`);
+  return url!;
 }
 
 /** Runs one `ledger` action; resolves to the exit code. Exported for in-process tests. */
@@ -227,8 +246,19 @@ export async function runLedger(action: string | undefined, arg: string | undefi
         );
         return EXIT.ok;
       }
+      case 'export': {
+        if (!out) throw usage('usage: vaultmesh ledger export --database-url URL | --database-url-file FILE --out DIR');
+        const r = await exportLedgers(exportDatabaseUrl(flags, env), out);
+        if (json) stdout.write(`${JSON.stringify({ out, ...r })}\n`);
+        else {
+          stdout.write(`exported ${r.envelopes} envelopes (up to seq ${r.last_seq}) to ${terminalText(out)}\n`);
+          for (const l of r.ledgers) stdout.write(`  ${l.log}: ${l.heads} signed heads, last over ${l.tree_size} leaves${l.unsigned ? `; ${l.unsigned} leaves after it (not signed yet)` : ''}\n`);
+          stdout.write(`check it with: vaultmesh ledger verify --dir ${terminalText(out)} [--log commands]\n`);
+        }
+        return EXIT.ok;
+      }
       default:
-        throw usage(action ? `unknown ledger action "${action}": use root, verify, prove, check, vkey, tiles or status` : 'missing ledger action: use root, verify, prove, check, vkey, tiles or status');
+        throw usage(action ? `unknown ledger action "${action}": use root, verify, prove, check, vkey, tiles, export or status` : 'missing ledger action: use root, verify, prove, check, vkey, tiles, export or status');
     }
   } catch (err) {
     const { text, exitCode } = renderCliError('vaultmesh ledger', err);

@@ -82,8 +82,17 @@ export function createApp(services: Services, opts: { keepaliveMs?: number; stre
   // Abuse limits (rate-limit.ts): timeout, per-IP/per-node buckets.
   app.use('*', services.limits.requestTimeout(), services.limits.clientLimit());
 
-  app.get('/healthz', (c) =>
-    c.json({ status: 'ok', version: VERSION, uptime_s: Math.round((services.now().getTime() - services.startedAt.getTime()) / 1000), seq: services.state.lastSeq }),
+  // Role and lag are for load balancers and probes (send writes anywhere, alert on a trailing replica); nothing in
+  // them names the database, the peers or a secret.
+  app.get('/healthz', async (c) =>
+    c.json({
+      status: 'ok',
+      version: VERSION,
+      uptime_s: Math.round((services.now().getTime() - services.startedAt.getTime()) / 1000),
+      seq: services.state.lastSeq,
+      role: services.leadership.role,
+      tail_lag: await services.tailLag.get(),
+    }),
   );
 
   app.route('/api/agent', agentRoutes());

@@ -14,11 +14,19 @@ export interface CenterMetrics {
   nodesByStatus: Gauge<'status'>;
   replaySeconds: Gauge;
   journalSeq: Gauge;
+  /** 1 while this replica leads (runs the singletons, signs heads). */
+  isLeader: Gauge;
+  leaderChanges: Counter;
+  /** Seqs committed to the log that this replica has not applied (0 with JSONL); set on scrape. */
+  tailLag: Gauge;
+  /** Where the tail-lag gauge reads from at scrape time (set by the center). */
+  tailLagSource: { read?: () => Promise<number | null> };
 }
 
 export function createMetrics(opts: { defaultMetrics?: boolean } = {}): CenterMetrics {
   const registry = new Registry();
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'vaultmesh_cc_' });
+  const tailLagSource: CenterMetrics['tailLagSource'] = {};
   const latency = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
   return {
     registry,
@@ -30,5 +38,17 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): CenterMe
     nodesByStatus: new Gauge({ name: 'vaultmesh_nodes', help: 'Nodes by status', labelNames: ['status'], registers: [registry] }),
     replaySeconds: new Gauge({ name: 'vaultmesh_replay_duration_seconds', help: 'Journal replay duration at start-up', registers: [registry] }),
     journalSeq: new Gauge({ name: 'vaultmesh_journal_seq', help: 'Highest journal seq', registers: [registry] }),
+    isLeader: new Gauge({ name: 'vaultmesh_leader', help: '1 while this center is the leader among the replicas of its log', registers: [registry] }),
+    leaderChanges: new Counter({ name: 'vaultmesh_leader_changes_total', help: 'Times this center became or stopped being the leader', registers: [registry] }),
+    tailLag: new Gauge({
+      name: 'vaultmesh_tail_lag_seq',
+      help: 'Entries committed to the log that this center has not applied yet',
+      registers: [registry],
+      async collect() {
+        const lag = await tailLagSource.read?.();
+        if (typeof lag === 'number') this.set(lag);
+      },
+    }),
+    tailLagSource,
   };
 }

@@ -33,7 +33,9 @@ import {
   envelopeSeqOf,
   formatProofChain,
   formatRootFile,
+  chainEntrySchema,
   headHash,
+  parseProofChain,
   leavesFileFor,
   signTreeHead,
   type ChainEntry,
@@ -87,6 +89,25 @@ export interface LedgerOptions {
   trustedKeys?: readonly string[];
   /** Called after each new head is written (chain, then root file): the C2SP checkpoint is made from it. */
   onHead?: (head: SignedTreeHead) => void;
+  /**
+   * The proof chain shared by the replicas of one database (store/postgres-heads.ts). When set it is the record: a
+   * head is written there first (fenced: only the leader's lands) and only then to the files, which become this
+   * replica's mirror; heads signed by another replica are checked and adopted from it. Unset (JSONL): the files are
+   * the record.
+   */
+  shared?: SharedHeads;
+  /** Whether this replica signs heads (the leader; default always). A follower only adopts the shared ones. */
+  leads?: () => boolean;
+}
+
+/** The replicas' common proof chain of each log (one row per head, `line` = the canonical chain entry). */
+export interface SharedHeads {
+  /** Index of the last head of `log`; -1 when it has none. */
+  lastIndex(log: LedgerName): Promise<number>;
+  /** Heads of `log` from chain index `from` on, in order, at most `limit`. */
+  since(log: LedgerName, from: number, limit: number): Promise<Array<{ index: number; line: string }>>;
+  /** Records the head at chain index `index`; throws NOT_LEADER when this replica may not (fenced). */
+  append(log: LedgerName, index: number, entry: ChainEntry, line: string): Promise<void>;
 }
 
 export const DEFAULT_MAX_CHAIN_HEADS = 1000;
@@ -105,8 +126,13 @@ export interface Ledger {
   load(): Promise<void>;
   /** Lines of this journal just made durable, in file order, without newlines. O(log n) per line. */
   append(lines: readonly Buffer[]): void;
-  /** Signs and writes a new head if the log grew since the last one. Calls are serialised. */
+  /**
+   * Adopts the shared heads past this replica's (when shared), then, if this replica leads, signs and writes a new
+   * head if the log grew since the last one. Calls are serialised.
+   */
   publishHead(): Promise<SignedTreeHead | undefined>;
+  /** Adopts the shared heads past this replica's (no-op without shared heads). */
+  sync(): Promise<void>;
   /** Publishes a head soon: at most one per `minHeadIntervalMs`. */
   scheduleHead(): void;
   /** Cancels the pending timer and publishes now (shutdown); throws if that write fails. */
@@ -198,6 +224,114 @@ export function createLedger(opts: LedgerOptions): Ledger {
     }
     if (existing === undefined) writeFileAtomicSync(path, text, ARCHIVE_MODE);
     else if (existing !== text) throw ledgerError(`${name} already exists with other heads; refusing to overwrite an archive segment (run: vaultmesh ledger verify)`);
+  };
+
+  const nextIndex = () => position.first_index + entryLines.length;
+
+  /** Appends one head to the chain file (archiving a full one first) and rewrites the root file. */
+  const record = (entry: ChainEntry, line: string): void => {
+    let nextLines: string[];
+    let nextPosition = position;
+    if (entryLines.length >= maxChainHeads) {
+      // Full: archive its heads first (durably), then start the chain file after them. A crash in between
+      // leaves them in both files, which readers tolerate; the reverse order could lose them.
+      const lastIndex = position.first_index + entryLines.length - 1;
+      writeArchiveSegment(archiveFileName(opts.chainFile, position.first_index, lastIndex), formatProofChain(opts.journalFile, entryLines, position));
+      nextLines = [line];
+      nextPosition = { first_index: lastIndex + 1, previous_head_hash: headHash(last!.head) };
+    } else {
+      nextLines = [...entryLines, line];
+    }
+    // The chain first: ROOT.txt must never name a root that no signed head covers.
+    writeFileAtomicSync(files.chain, formatProofChain(opts.journalFile, nextLines, nextPosition), LEDGER_FILE_MODE);
+    entryLines = nextLines;
+    position = nextPosition;
+    last = entry;
+    rootFileStale = true;
+    writeFileAtomicSync(files.root, formatRootFile(entry.head), LEDGER_FILE_MODE);
+    rootFileStale = false;
+  };
+
+  /** Checks a run of chain entries (links, consistency proofs, last signature) as `vaultmesh ledger verify` would. */
+  const checkRun = (lines: readonly string[], at: ChainPosition): void => {
+    const chain = parseProofChain(formatProofChain(opts.journalFile, lines, at), `${opts.chainFile} (shared)`);
+    const { problems } = checkProofChain([{ file: `${opts.chainFile} (shared)`, chain }], {
+      journalFile: opts.journalFile,
+      chainFile: opts.chainFile,
+      backend,
+      start: 'first-file',
+      signatures: 'last',
+    });
+    if (problems.length > 0) throw ledgerError(`shared proof chain of ${opts.journalFile}: ${problems[0]!.message}`);
+  };
+
+  /** The longest prefix of `entries` whose trees this replica's log already holds; the last one's root checked. */
+  const adoptable = (entries: readonly ChainEntry[]): number => {
+    let n = 0;
+    while (n < entries.length && entries[n]!.head.tree_size <= log.size) n++;
+    if (n === 0) return 0;
+    const e = entries[n - 1]!;
+    if (!trusted.has(e.public_key)) throw ledgerError(`a shared head of ${opts.journalFile} (tree size ${e.head.tree_size}) is signed by key_id ${e.head.key_id}, not a key this center trusts`);
+    if (toHex(log.rootAt(e.head.tree_size)) !== e.head.root_hash) {
+      throw ledgerError(`${opts.journalFile}: the first ${e.head.tree_size} entries of this replica's log do not hash to the root of the shared head: the replicas' logs differ`);
+    }
+    return n;
+  };
+
+  /**
+   * Brings the local chain up to the shared one. Returns false while a shared head covers more entries than this
+   * replica has applied (it is adopted on a later call). A local chain that is not a prefix of the shared one (files
+   * from before the shared chain, or another history) is replaced by the shared chain's newest window.
+   */
+  const syncShared = async (): Promise<boolean> => {
+    const shared = opts.shared;
+    if (!shared) return true;
+    const name = opts.journal as LedgerName;
+    const dbLast = await shared.lastIndex(name);
+    if (dbLast < 0) return true; // nothing shared yet: this chain (if any) is continued by the next head
+    const next = nextIndex();
+    if (dbLast < next - 1) return rebuild(dbLast);
+    if (dbLast === next - 1 && last && entryLines.length) {
+      const [mine] = await shared.since(name, next - 1, 1);
+      return mine?.line === entryLines.at(-1) ? true : rebuild(dbLast);
+    }
+    if (!last || entryLines.length === 0) return rebuild(dbLast);
+    const rows = await shared.since(name, next - 1, maxChainHeads + 1);
+    if (rows[0]?.index !== next - 1 || rows[0].line !== entryLines.at(-1)) return rebuild(dbLast);
+    const more = rows.slice(1);
+    checkRun(
+      rows.map((r) => r.line),
+      { first_index: next - 1, previous_head_hash: last.head.previous_head_hash },
+    );
+    const entries = more.map((r) => chainEntrySchema.parse(JSON.parse(r.line)) as ChainEntry);
+    const n = adoptable(entries);
+    for (let i = 0; i < n; i++) {
+      record(entries[i]!, more[i]!.line);
+      opts.onHead?.(entries[i]!.head);
+    }
+    return n === entries.length && next - 1 + more.length >= dbLast;
+  };
+
+  const rebuild = async (dbLast: number): Promise<boolean> => {
+    const name = opts.journal as LedgerName;
+    const from = Math.max(0, dbLast - maxChainHeads + 1);
+    const rows = await opts.shared!.since(name, from, maxChainHeads);
+    if (rows.length === 0) return true;
+    const entries = rows.map((r) => chainEntrySchema.parse(JSON.parse(r.line)) as ChainEntry);
+    const at: ChainPosition = { first_index: rows[0]!.index, previous_head_hash: entries[0]!.head.previous_head_hash };
+    checkRun(rows.map((r) => r.line), at);
+    const n = adoptable(entries);
+    if (n === 0) return false;
+    const lines = rows.slice(0, n).map((r) => r.line);
+    writeFileAtomicSync(files.chain, formatProofChain(opts.journalFile, lines, at), LEDGER_FILE_MODE);
+    entryLines = lines;
+    position = at;
+    last = entries[n - 1]!;
+    rootFileStale = true;
+    writeFileAtomicSync(files.root, formatRootFile(last.head), LEDGER_FILE_MODE);
+    rootFileStale = false;
+    opts.onHead?.(last.head);
+    return n === entries.length;
   };
 
   const ledger: Ledger = {
@@ -305,6 +439,10 @@ export function createLedger(opts: LedgerOptions): Ledger {
       const run = queue.then(async (): Promise<SignedTreeHead | undefined> => {
         if (!loaded) throw new VaultMeshError('LEDGER_NOT_LOADED', 'ledger.publishHead before load()', { status: 500 });
         lastPublishAt = clockMs();
+        // Another replica's heads first; one this replica cannot check yet (its log is behind) blocks signing, as a
+        // head of a smaller tree after it would break the chain.
+        if (opts.shared && !(await syncShared())) return undefined;
+        if (opts.leads && !opts.leads()) return undefined;
         const size = log.size;
         if (size === (last?.head.tree_size ?? 0)) {
           if (rootFileStale && last) {
@@ -330,30 +468,22 @@ export function createLedger(opts: LedgerOptions): Ledger {
           consistency_proof: last ? log.consistencyProof(last.head.tree_size, size).map(toHex) : [],
         };
         const line = canonicalJson(entry);
-        let nextLines: string[];
-        let nextPosition = position;
-        if (entryLines.length >= maxChainHeads) {
-          // Full: archive its heads first (durably), then start the chain file after them. A crash in between
-          // leaves them in both files, which readers tolerate; the reverse order could lose them.
-          const lastIndex = position.first_index + entryLines.length - 1;
-          writeArchiveSegment(archiveFileName(opts.chainFile, position.first_index, lastIndex), formatProofChain(opts.journalFile, entryLines, position));
-          nextLines = [line];
-          nextPosition = { first_index: lastIndex + 1, previous_head_hash: headHash(last!.head) };
-        } else {
-          nextLines = [...entryLines, line];
-        }
-        // The chain first: ROOT.txt must never name a root that no signed head covers.
-        writeFileAtomicSync(files.chain, formatProofChain(opts.journalFile, nextLines, nextPosition), LEDGER_FILE_MODE);
-        entryLines = nextLines;
-        position = nextPosition;
-        last = entry;
-        rootFileStale = true;
-        writeFileAtomicSync(files.root, formatRootFile(head), LEDGER_FILE_MODE);
-        rootFileStale = false;
+        // The shared chain first (fenced): a deposed leader writes neither it nor its files.
+        await opts.shared?.append(opts.journal as LedgerName, nextIndex(), entry, line);
+        record(entry, line);
         opts.onHead?.(head);
         return head;
       });
       queue = run.catch(() => undefined); // a failed write must not block later ones; the caller gets the error
+      return run;
+    },
+
+    sync() {
+      const run = queue.then(async () => {
+        if (!loaded) throw new VaultMeshError('LEDGER_NOT_LOADED', 'ledger.sync before load()', { status: 500 });
+        await syncShared();
+      });
+      queue = run.catch(() => undefined);
       return run;
     },
 

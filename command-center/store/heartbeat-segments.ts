@@ -35,6 +35,10 @@ export function readSummary(dir: string): HeartbeatSummary | undefined {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
+  return parseSummary(text);
+}
+
+export function parseSummary(text: string): HeartbeatSummary {
   return summarySchema.parse(JSON.parse(text));
 }
 

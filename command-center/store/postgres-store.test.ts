@@ -6,7 +6,7 @@ import { hb, note, scan, storeContract } from '../../test/store-contract.js';
 import { canonicalJson } from '../../protocol/canonical-json.js';
 import { claimKey, type Committed } from './envelope-store.js';
 import { createPostgresStore } from './postgres-store.js';
-import { migrate, SCHEMA_VERSION, WRITER_LOCK } from '../../lib/postgres-schema.js';
+import { migrate, MIGRATIONS, SCHEMA_VERSION, WRITER_LOCK } from '../../lib/postgres-schema.js';
 
 const onCleanup = cleanupAfterEach();
 
@@ -49,7 +49,7 @@ describe.skipIf(!requirePostgres('the PostgreSQL store'))('the PostgreSQL store'
     expect(rows.map((r) => [Number(r.seq), r.journal, r.kind, r.id, r.author, r.node_id])).toEqual(committed.map((c) => [c.envelope.seq, c.journal, c.envelope.kind, c.envelope.id, c.envelope.author, c.envelope.node_id ?? null]));
     for (const [i, r] of rows.entries()) expect(r.line.equals(Buffer.from(canonicalJson(committed[i]!.envelope)))).toBe(true);
     expect(await sql(url, 'SELECT last_seq FROM log_head')).toEqual([{ last_seq: '3' }]);
-    expect(await sql(url, 'SELECT version FROM schema_version ORDER BY version')).toEqual([{ version: 1 }, { version: SCHEMA_VERSION }]);
+    expect(await sql(url, 'SELECT max(version) AS version FROM schema_version')).toEqual([{ version: SCHEMA_VERSION }]);
   });
 
   it('migrate is idempotent, and a schema newer than the center is refused at start', async () => {
@@ -57,7 +57,7 @@ describe.skipIf(!requirePostgres('the PostgreSQL store'))('the PostgreSQL store'
     const c = new pg.Client({ connectionString: url });
     await c.connect();
     try {
-      expect((await migrate(c)).applied.map((m) => m.version)).toEqual([1, 2]);
+      expect((await migrate(c)).applied.map((m) => m.version)).toEqual(MIGRATIONS.map((m) => m.version));
       expect(await migrate(c)).toEqual({ from: SCHEMA_VERSION, to: SCHEMA_VERSION, applied: [] });
       await c.query(`INSERT INTO schema_version (version, description) VALUES (${SCHEMA_VERSION + 1}, 'from the future')`);
     } finally {

@@ -27,6 +27,7 @@ import { createDrainLoop } from './drain-loop.js';
 import { createMutex } from './mutex.js';
 import { migrate, WRITER_LOCK } from '../../lib/postgres-schema.js';
 import { realTimers, type Timers } from '../../lib/timers.js';
+import { parseSummary, type HeartbeatSummary } from './heartbeat-segments.js';
 
 const CHANNEL = 'vaultmesh_log';
 
@@ -109,6 +110,7 @@ export function createPostgresStore(opts: PostgresStoreOptions): PostgresStore {
   // Applying is one at a time: the writer's own batch and the follower's reads never interleave, so entries reach
   // onCommit once each, in seq order.
   const applying = createMutex();
+  let heartbeatSummary: HeartbeatSummary | undefined;
 
   const dropWriter = (c: pg.Client | undefined) => {
     if (!c) return;
@@ -446,6 +448,9 @@ export function createPostgresStore(opts: PostgresStoreOptions): PostgresStore {
     }
     // Listening before reading the head: a commit after the read wakes the follower (which starts in start()).
     await ensureListener();
+    // Heartbeats deleted by retention (postgres-retention.ts) are in the summary; read before the rows it covers.
+    const summary = await pool.query<{ summary: string }>('SELECT summary FROM heartbeat_summary');
+    heartbeatSummary = summary.rows[0] ? parseSummary(summary.rows[0].summary) : undefined;
     const head = await pool.query<{ last_seq: string }>('SELECT last_seq FROM log_head');
     const upTo = Number(head.rows[0]!.last_seq);
     let envelopes = 0;
@@ -472,7 +477,9 @@ export function createPostgresStore(opts: PostgresStoreOptions): PostgresStore {
   }
 
   return {
-    heartbeatSummary: undefined,
+    get heartbeatSummary() {
+      return heartbeatSummary;
+    },
     get lastSeq() {
       return lastSeq;
     },
