@@ -52,11 +52,20 @@ import { createOrchestrator } from './ops/orchestrator.js';
 import { realTimers, type Timers } from '../lib/timers.js';
 import { loadScheduleFile } from './ops/schedule.js';
 import { adminSocketPath, listenAdminSocket } from './admin-socket.js';
+import { VERSION } from '../lib/version.js';
+import { SNAPSHOT_FILE } from './snapshot/snapshot-file.js';
+import { loadSnapshot, type SnapshotLoad } from './snapshot/snapshot-load.js';
+import { captureState } from './snapshot/center-state.js';
+import { createSnapshotter, type Snapshotter } from './snapshot/snapshotter.js';
 
 /** Everything but the HTTP server: what `createApp` serves. */
 export interface ComposedCenter {
   services: Services;
   replay: ReplayReport;
+  /** Whether start-up used the state snapshot (and replayed only after its seq), or why not. */
+  snapshot: SnapshotLoad;
+  /** Takes the periodic state snapshots; null with --snapshot-off. */
+  snapshotter: Snapshotter | null;
   adminTokenFile: string;
   /** Stops issuing and answers held long-polls (the first step of a shutdown, before the server drains). */
   release(): void;
@@ -236,7 +245,9 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   // The ledgers rebuild themselves from the store in load() (checking the signed heads), so replay skips them.
   fanout.addProjection('ledgers', { replay: () => {}, commit: createLedgerObserver(ledgers) });
   // Heartbeat retention: old heartbeats are summarised, not replayed (heartbeat-segments.ts).
-  fanout.addProjection('heartbeat-summary', heartbeatSummaryProjection(state, store.heartbeatSummary));
+  // A restored snapshot already counts the summarised heartbeats (it was taken after the summary was applied).
+  let summaryForReplay = store.heartbeatSummary;
+  fanout.addProjection('heartbeat-summary', heartbeatSummaryProjection(state, () => summaryForReplay));
   fanout.addProjection('fleet-state', perEntry(({ envelope }) => applyEnvelope(state, envelope)));
   fanout.addProjection('recent-ids', recentIdsProjection(recentIds));
   fanout.addProjection('sse', {
@@ -247,12 +258,47 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   });
   fanout.addProjection('event-log', perEntry(({ envelope }) => eventLog.add(envelope)));
 
-  const replay = await store.replay(fanout.replay);
+  // Start-up from the state snapshot when it can stand for the log up to its seq (snapshot-load.ts); else in full.
+  const snapshotSettings = { historySize: config.historySize, sseRetain: config.sseRetain, eventsWindow: config.eventsWindow, recentIds: RecentIds.DEFAULT_MAX };
+  const snapshotFile = join(stateDir, SNAPSHOT_FILE);
+  const parts = { state, recentIds, bus, eventLog };
+  const snapshotter = config.snapshotOff
+    ? null
+    : createSnapshotter({
+        file: snapshotFile,
+        everyEntries: config.snapshotEntries,
+        everyMs: config.snapshotSecs * 1000,
+        timers,
+        now,
+        centerVersion: VERSION,
+        settings: snapshotSettings,
+        capture: () => captureState(parts),
+        log,
+        onWritten: (s) => {
+          metrics.snapshotPauseSeconds.observe(s.pauseMs / 1000);
+          metrics.snapshotBytes.set(s.bytes);
+        },
+      });
+  if (snapshotter) fanout.addProjection('snapshot-mark', snapshotter.projection);
+  let snapshot: SnapshotLoad;
+  if (config.snapshotOff) snapshot = { used: false, reason: 'snapshots are off (--snapshot-off)' };
+  else if (config.repair) snapshot = { used: false, reason: '--repair checks the whole log' };
+  else snapshot = await loadSnapshot({ file: snapshotFile, store, expect: { centerVersion: VERSION, settings: snapshotSettings }, parts });
+  if (snapshot.used) {
+    summaryForReplay = undefined;
+    snapshotter?.coveredBy(snapshot.seq, snapshot.lineSha256);
+    log.info(`loaded the state snapshot at seq ${snapshot.seq} (${(snapshot.bytes / 2 ** 20).toFixed(1)} MiB) in ${snapshot.ms.toFixed(0)} ms; replaying the log after it`);
+  } else if (snapshot.reason !== 'there is none' && !config.snapshotOff) {
+    log.warn(`state snapshot ${snapshotFile} not used (${snapshot.reason}): replaying the whole log`);
+  }
+  const afterSeq = snapshot.used ? snapshot.seq : 0;
+
+  const replay = await store.replay(fanout.replay, { afterSeq });
   fanout.endReplay();
   metrics.replaySeconds.set(replay.durationMs / 1000);
   for (const t of replay.tornTails) log.warn(`torn last line (${t.bytes} bytes without a newline: an interrupted write) in ${t.file} moved to ${t.movedTo}; if this log was restored from a copy, compare it with the source`);
   for (const q of replay.quarantined) log.warn(`quarantined ${q.file}:${q.line} (${q.reason}) into ${q.movedTo}`);
-  log.info(`replayed ${replay.envelopes} envelopes up to seq ${replay.lastSeq} in ${replay.durationMs.toFixed(0)} ms`);
+  log.info(`replayed ${replay.envelopes} envelopes up to seq ${replay.lastSeq} in ${replay.durationMs.toFixed(0)} ms${afterSeq ? ` (after the state snapshot at seq ${afterSeq})` : ''}`);
 
   // The ledgers read the journals as left by replay (torn tails already set aside) and refuse to start on a log
   // shorter than its last signed head.
@@ -385,6 +431,7 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   orchestrator?.start();
   attention.start();
   webhooks?.start();
+  snapshotter?.start();
   // A PostgreSQL standby starts applying the leader's entries only now, with every consumer in place.
   store.start?.();
 
@@ -396,6 +443,8 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   return {
     services,
     replay,
+    snapshot,
+    snapshotter,
     adminTokenFile: admin.file,
     release,
     close() {
@@ -407,6 +456,8 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
         await orchestrator?.idle();
         await webhooks?.stop();
         await store.close();
+        // After the journal closed: the last snapshot covers every acknowledged entry, so the next start replays none.
+        await snapshotter?.close();
         limits.stop();
         apiTokenUsage.stop(); // flushes last-used times
         await ledgers.scans.flush();
@@ -473,16 +524,18 @@ export async function startCenter(config: CenterConfig, opts: CenterOptions & { 
  * (from the newest closed segment) are already counted in the summary, so they are counted once here and the
  * summary is applied net of them when replay ends. Live heartbeats are counted by the fleet state itself.
  */
-function heartbeatSummaryProjection(state: FleetState, summary: HeartbeatSummary | undefined): Projection {
+function heartbeatSummaryProjection(state: FleetState, summaryOf: () => HeartbeatSummary | undefined): Projection {
   const replayedUpTo = new Map<string, number>();
   let replayedTotalUpTo = 0;
   return {
     replay: ({ envelope }) => {
+      const summary = summaryOf();
       if (!summary || envelope.kind !== 'heartbeat' || envelope.seq > summary.through_seq) return;
       replayedTotalUpTo++;
       if (envelope.node_id) replayedUpTo.set(envelope.node_id, (replayedUpTo.get(envelope.node_id) ?? 0) + 1);
     },
     replayed: () => {
+      const summary = summaryOf();
       if (summary) applySummary(state, summary, replayedUpTo, replayedTotalUpTo);
     },
     commit: () => {},

@@ -32,6 +32,20 @@ export class HeartbeatHistory {
     this.data[o + 5] = s.disk_total;
   }
 
+  /**
+   * A history read back from a state snapshot (v8 serialisation keeps the fields but not the class): checked, then
+   * given its prototype again, without copying the samples.
+   */
+  static revive(o: unknown): HeartbeatHistory {
+    const h = o as { capacity?: unknown; data?: unknown; start?: unknown; count?: unknown };
+    const ok =
+      typeof h === 'object' && h !== null && Number.isSafeInteger(h.capacity) && (h.capacity as number) > 0 && h.data instanceof Float64Array &&
+      h.data.length === (h.capacity as number) * W && Number.isSafeInteger(h.start) && Number.isSafeInteger(h.count) &&
+      (h.start as number) >= 0 && (h.start as number) < (h.capacity as number) && (h.count as number) >= 0 && (h.count as number) <= (h.capacity as number);
+    if (!ok) throw new Error('snapshot: malformed heartbeat history');
+    return Object.setPrototypeOf(h, HeartbeatHistory.prototype) as HeartbeatHistory;
+  }
+
   /** Oldest first. */
   samples(): HistorySample[] {
     const out: HistorySample[] = [];

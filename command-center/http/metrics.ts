@@ -14,6 +14,8 @@ export interface CenterMetrics {
   nodesByStatus: Gauge<'status'>;
   replaySeconds: Gauge;
   journalSeq: Gauge;
+  snapshotPauseSeconds: Histogram;
+  snapshotBytes: Gauge;
 }
 
 export function createMetrics(opts: { defaultMetrics?: boolean } = {}): CenterMetrics {
@@ -30,5 +32,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): CenterMe
     nodesByStatus: new Gauge({ name: 'vaultmesh_nodes', help: 'Nodes by status', labelNames: ['status'], registers: [registry] }),
     replaySeconds: new Gauge({ name: 'vaultmesh_replay_duration_seconds', help: 'Journal replay duration at start-up', registers: [registry] }),
     journalSeq: new Gauge({ name: 'vaultmesh_journal_seq', help: 'Highest journal seq', registers: [registry] }),
+    snapshotPauseSeconds: new Histogram({ name: 'vaultmesh_snapshot_pause_seconds', help: 'Event-loop pause of serialising a state snapshot', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry] }),
+    snapshotBytes: new Gauge({ name: 'vaultmesh_snapshot_bytes', help: 'Size of the last state snapshot written', registers: [registry] }),
   };
 }

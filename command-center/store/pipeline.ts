@@ -12,10 +12,11 @@ import { perEntry, type Projection } from './commit-fanout.js';
  * bottleneck of replaying a million-line journal.
  */
 export class RecentIds {
-  private readonly ids = new Map<string, number>();
-  private readonly order: Array<string | undefined>;
+  static readonly DEFAULT_MAX = 200_000;
+  private ids = new Map<string, number>();
+  private order: Array<string | undefined>;
   private next = 0;
-  constructor(private readonly max = 200_000) {
+  constructor(private readonly max = RecentIds.DEFAULT_MAX) {
     this.order = new Array(max);
   }
   add(id: string, seq: number): void {
@@ -31,6 +32,18 @@ export class RecentIds {
   }
   get(id: string): number | undefined {
     return this.ids.get(id);
+  }
+  /** Its contents for a state snapshot (the live structures: serialise before the next commit). */
+  exportState(): { max: number; ids: Map<string, number>; order: Array<string | undefined>; next: number } {
+    return { max: this.max, ids: this.ids, order: this.order, next: this.next };
+  }
+  /** Takes the contents of a snapshot taken with the same bound; false (and unchanged) otherwise. */
+  importState(s: { max: number; ids: Map<string, number>; order: Array<string | undefined>; next: number }): boolean {
+    if (s.max !== this.max || !(s.ids instanceof Map) || !Array.isArray(s.order) || s.order.length !== this.max || !Number.isSafeInteger(s.next)) return false;
+    this.ids = s.ids;
+    this.order = s.order;
+    this.next = s.next;
+    return true;
   }
 }
 

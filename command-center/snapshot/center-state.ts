@@ -1,0 +1,66 @@
+/**
+ * What a state snapshot holds: everything replay builds in memory (the fleet state with its join tokens, API
+ * tokens, commands, incidents, attention and heartbeat histories; the de-duplication window; the SSE resume ring;
+ * the event-log windows), serialised with v8's structured serialiser in one call, so objects shared between them
+ * (an envelope in both the SSE ring and an event window, a heartbeat body in a node record) stay shared.
+ *
+ * The ledgers are not in it: they rebuild their trees from the journal lines at load (ledger.ts), which also
+ * checks those lines against the signed heads.
+ */
+import { deserialize, serialize } from 'node:v8';
+import type { FleetState, NodeRecord } from '../fleet/fleet-state.js';
+import { HeartbeatHistory } from '../fleet/heartbeat-history.js';
+import type { RecentIds } from '../store/pipeline.js';
+import type { EventBus } from '../http/event-bus.js';
+import type { EventLog, WindowContents } from '../store/event-log.js';
+import type { Envelope } from '../../protocol/envelope.js';
+
+export interface SnapshotParts {
+  state: FleetState;
+  recentIds: RecentIds;
+  bus: EventBus;
+  eventLog: EventLog;
+}
+
+interface Payload {
+  fleet: Omit<FleetState, 'historySize'>;
+  recentIds: ReturnType<RecentIds['exportState']>;
+  bus: { envelopes: Envelope[]; droppedUpTo: number };
+  eventLog: Record<string, WindowContents>;
+}
+
+/** The payload, synchronously: this is the pause a snapshot costs the event loop (measured by the snapshotter). */
+export function captureState(p: SnapshotParts): Buffer {
+  const { historySize: _size, ...fleet } = p.state;
+  const payload: Payload = { fleet, recentIds: p.recentIds.exportState(), bus: p.bus.exportRing(), eventLog: p.eventLog.exportWindows() };
+  return serialize(payload);
+}
+
+/**
+ * Reads a payload back and checks its shape, without touching the live parts; `apply` then installs it. Throws on
+ * a payload it cannot use (the caller replays in full instead), so a bad snapshot never leaves half a state.
+ */
+export function prepareRestore(payload: Buffer, p: SnapshotParts): { seq: number; apply(): void } {
+  const data = deserialize(payload) as Payload;
+  const f = data?.fleet;
+  if (!f || !(f.nodes instanceof Map) || !(f.joinTokens instanceof Map) || !(f.joinTokenByHash instanceof Map) || !(f.attention instanceof Map)) throw new Error('snapshot: malformed fleet state');
+  if (!(f.commands?.byId instanceof Map) || !(f.incidents?.open instanceof Map) || !Number.isSafeInteger(f.lastSeq)) throw new Error('snapshot: malformed fleet state');
+  for (const node of f.nodes.values() as Iterable<NodeRecord>) {
+    node.history = HeartbeatHistory.revive(node.history);
+    if (node.history.capacity !== p.state.historySize) throw new Error('snapshot: heartbeat history of another size');
+  }
+  if (!data.bus || !Array.isArray(data.bus.envelopes) || !data.eventLog || typeof data.eventLog !== 'object') throw new Error('snapshot: malformed rings');
+  const probe = data.recentIds;
+  if (!probe || !(probe.ids instanceof Map)) throw new Error('snapshot: malformed recent ids');
+  return {
+    seq: f.lastSeq,
+    apply() {
+      if (!p.recentIds.importState(data.recentIds)) throw new Error('snapshot: recent-id window of another size');
+      // In place: the store's summariser and the services hold this object.
+      delete p.state.apiTokens;
+      Object.assign(p.state, f);
+      p.bus.importRing(data.bus);
+      p.eventLog.importWindows(data.eventLog);
+    },
+  };
+}

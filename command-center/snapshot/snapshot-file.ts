@@ -1,0 +1,54 @@
+/**
+ * Reading and writing the state snapshot file. The write is atomic and durable like lib/atomic-file.ts (temp file,
+ * fsync, rename, directory fsync) but asynchronous, with the checksum computed in slices that yield to the event
+ * loop: a snapshot of a large fleet is tens of MB, and only its serialisation (captureState) may pause requests.
+ * Mode 0600: it holds the hashes of join tokens and API tokens.
+ */
+import { createHash } from 'node:crypto';
+import { open, readFile, rename, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { dirname } from 'node:path';
+import { fsyncDirSync } from '../../lib/atomic-file.js';
+import { headerLine, snapshotPrefix, type SnapshotHeader } from './snapshot-format.js';
+
+export const SNAPSHOT_FILE = 'state.snapshot';
+export const SNAPSHOT_MODE = 0o600;
+const SLICE = 4 << 20;
+
+const yieldToLoop = () => new Promise<void>((res) => setImmediate(res));
+
+/** The file's bytes, or undefined when there is none. */
+export async function readSnapshotFile(path: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** Writes header + payload atomically; returns the file's size. */
+export async function writeSnapshotFile(path: string, header: SnapshotHeader, payload: Buffer): Promise<number> {
+  const hash = createHash('sha256').update(headerLine(header));
+  for (let at = 0; at < payload.length; at += SLICE) {
+    hash.update(payload.subarray(at, Math.min(payload.length, at + SLICE)));
+    if (at + SLICE < payload.length) await yieldToLoop();
+  }
+  const prefix = snapshotPrefix(header, hash.digest('hex'));
+  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const fh = await open(tmp, 'wx', SNAPSHOT_MODE);
+  try {
+    const { bytesWritten } = await fh.writev([prefix, payload]);
+    if (bytesWritten !== prefix.length + payload.length) throw new Error(`short write (${bytesWritten} of ${prefix.length + payload.length} bytes)`);
+    await fh.chmod(SNAPSHOT_MODE);
+    await fh.sync();
+  } catch (err) {
+    await fh.close().catch(() => undefined);
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  await fh.close();
+  await rename(tmp, path);
+  fsyncDirSync(dirname(path));
+  return prefix.length + payload.length;
+}
