@@ -55,7 +55,7 @@ import { adminSocketPath, listenAdminSocket } from './admin-socket.js';
 import { VERSION } from '../lib/version.js';
 import { SNAPSHOT_FILE } from './snapshot/snapshot-file.js';
 import { loadSnapshot, type SnapshotLoad } from './snapshot/snapshot-load.js';
-import { captureState } from './snapshot/center-state.js';
+import { captureState, type SnapshotParts } from './snapshot/center-state.js';
 import { createSnapshotter, type Snapshotter } from './snapshot/snapshotter.js';
 
 /** Everything but the HTTP server: what `createApp` serves. */
@@ -66,6 +66,8 @@ export interface ComposedCenter {
   snapshot: SnapshotLoad;
   /** Takes the periodic state snapshots; null with --snapshot-off. */
   snapshotter: Snapshotter | null;
+  /** The in-memory projections replay builds and a snapshot holds (for checks that they are whole). */
+  snapshotParts: SnapshotParts;
   adminTokenFile: string;
   /** Stops issuing and answers held long-polls (the first step of a shutdown, before the server drains). */
   release(): void;
@@ -261,7 +263,7 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   // Start-up from the state snapshot when it can stand for the log up to its seq (snapshot-load.ts); else in full.
   const snapshotSettings = { historySize: config.historySize, sseRetain: config.sseRetain, eventsWindow: config.eventsWindow, recentIds: RecentIds.DEFAULT_MAX };
   const snapshotFile = join(stateDir, SNAPSHOT_FILE);
-  const parts = { state, recentIds, bus, eventLog };
+  const parts: SnapshotParts = { state, recentIds, bus, eventLog };
   const snapshotter = config.snapshotOff
     ? null
     : createSnapshotter({
@@ -445,6 +447,7 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
     replay,
     snapshot,
     snapshotter,
+    snapshotParts: parts,
     adminTokenFile: admin.file,
     release,
     close() {
