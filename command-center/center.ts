@@ -277,6 +277,7 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
         capture: () => captureState(parts),
         log,
         onWritten: (s) => {
+          log.info(`wrote the state snapshot at seq ${s.seq} (${(s.bytes / 2 ** 20).toFixed(1)} MiB): event loop held ${s.pauseMs.toFixed(0)} ms, written in ${s.totalMs.toFixed(0)} ms`);
           metrics.snapshotPauseSeconds.observe(s.pauseMs / 1000);
           metrics.snapshotBytes.set(s.bytes);
         },
