@@ -51,7 +51,7 @@ export function prepareRestore(payload: Buffer, p: SnapshotParts): { seq: number
   }
   if (!data.bus || !Array.isArray(data.bus.envelopes) || !data.eventLog || typeof data.eventLog !== 'object') throw new Error('snapshot: malformed rings');
   const probe = data.recentIds;
-  if (!probe || !(probe.ids instanceof Map)) throw new Error('snapshot: malformed recent ids');
+  if (!probe || !(probe.seqs instanceof Float64Array) || !Array.isArray(probe.order)) throw new Error('snapshot: malformed recent ids');
   return {
     seq: f.lastSeq,
     apply() {
