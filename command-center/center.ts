@@ -263,7 +263,7 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   // Start-up from the state snapshot when it can stand for the log up to its seq (snapshot-load.ts); else in full.
   const snapshotSettings = { historySize: config.historySize, sseRetain: config.sseRetain, eventsWindow: config.eventsWindow, recentIds: RecentIds.DEFAULT_MAX };
   const snapshotFile = join(stateDir, SNAPSHOT_FILE);
-  const parts: SnapshotParts = { state, recentIds, bus, eventLog };
+  const parts: SnapshotParts = { state, recentIds, bus, eventLog, ledgers };
   const snapshotter = config.snapshotOff
     ? null
     : createSnapshotter({
@@ -306,8 +306,13 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   // The ledgers read the journals as left by replay (torn tails already set aside) and refuse to start on a log
   // shorter than its last signed head.
   try {
-    await ledgers.scans.load();
-    await ledgers.commands.load();
+    const t0 = performance.now();
+    for (const name of ['scans', 'commands'] as const) {
+      const from = snapshot.used ? { ...snapshot.ledgers[name], afterSeq } : undefined;
+      const source = await ledgers[name].load(from);
+      if (from && source !== 'snapshot') log.warn(`ledger (${name}): its leaf cache does not give the snapshot's root; rehashed the whole journal`);
+    }
+    log.info(`ledgers loaded (${ledgers.scans.size} + ${ledgers.commands.size} leaves) in ${(performance.now() - t0).toFixed(0)} ms`);
     // Lines written while no head could be published (a crash right after an append) get a head now.
     await ledgers.scans.publishHead();
     await ledgers.commands.publishHead();

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createHash } from 'node:crypto';
+import { deserialize } from 'node:v8';
 import type { ComposedCenter } from '../command-center/center.js';
 import type { Logger } from '../lib/logger.js';
 import type { Timers } from '../lib/timers.js';
@@ -57,7 +58,7 @@ function stateOf(c: ComposedCenter): Record<string, string> {
     dedup: digest((c.snapshotParts.recentIds as unknown as { ids: Map<string, number> }).ids),
     sse: digest(s.bus.exportRing()),
     eventLog: digest(s.eventLog.exportWindows()),
-    ledgers: digest([s.ledgers.scans.root(), s.ledgers.commands.root()]),
+    ledgers: digest([s.ledgers.scans.root(), s.ledgers.commands.root(), s.ledgers.scans.exportState(), s.ledgers.commands.exportState(), s.ledgers.scans.latestHead()?.tree_size]),
   };
 }
 
@@ -139,6 +140,8 @@ describe.each(centerStores('state snapshot'))('state snapshot (%s store)', (stor
     expect(b.replay.afterSeq).toBe(cut);
     expect(b.replay.envelopes).toBe(total - cut);
     expect(b.log.lines.some((l) => /replayed \d+ envelopes up to seq \d+ in \d+ ms \(after the state snapshot at seq \d+\)/.test(l))).toBe(true);
+    expect(b.log.lines.filter((l) => l.startsWith('WARN'))).toEqual([]); // the ledgers took their trees from it too
+    expect(b.services.ledgers.scans.size).toBeGreaterThan(0);
     const fromSnapshot = stateOf(b);
     // Retries of envelopes from before the snapshot are still recognised.
     const early1 = [...b.services.state.commands.byId.values()][0]!;
@@ -181,7 +184,7 @@ describe('state snapshot fallbacks (jsonl store)', () => {
   let cut: number;
 
   beforeAll(async () => {
-    cut = Math.floor(total / 3);
+    cut = Math.floor((total * 4) / 5); // late enough that both ledgers have leaves before it
     const early = copyFixture(cut);
     const a = await composeTestCenter(early, { attentionCheckSecs: 3600, orchestratorTickSecs: 0 }, { timers: inert, log: recordingLog() });
     await a.snapshotter!.snapshot();
@@ -229,6 +232,30 @@ describe('state snapshot fallbacks (jsonl store)', () => {
       expect(c.replay.afterSeq).toBe(0);
       expect(c.replay.envelopes).toBe(total);
       if (bytes) expect(log.lines.some((l) => l.startsWith('WARN state snapshot') && /replaying the whole log/.test(l))).toBe(true);
+      expect(stateOf(c)).toEqual(full);
+    } finally {
+      await c.close();
+    }
+  }, 60_000);
+
+  it('a leaf cache that does not give the snapshot\'s root: the ledger rehashes its journal, the rest still comes from the snapshot', async () => {
+    const dir = copyFixture();
+    writeFileSync(join(dir, 'state', SNAPSHOT_FILE), good, { mode: 0o600 });
+    const d = decodeSnapshot(good, { centerVersion: VERSION, settings: {} });
+    if (!d.ok) throw new Error(d.reason);
+    const sizes = (deserialize(d.payload) as { ledgers: Record<string, { size: number }> }).ledgers;
+    const [changed, kept] = sizes.scans!.size > 0 ? ['scans', 'commands'] : ['commands', 'scans'];
+    expect(sizes[changed]!.size).toBeGreaterThan(0);
+    const leaves = join(dir, 'logs', changed === 'scans' ? 'sovereign-scans.leaves' : 'commands.leaves');
+    const cache = readFileSync(leaves);
+    cache[5] ^= 0xff;
+    writeFileSync(leaves, cache);
+    const log = recordingLog();
+    const c = await composeTestCenter(dir, { attentionCheckSecs: 3600, orchestratorTickSecs: 0 }, { timers: inert, log });
+    try {
+      expect(c.snapshot.used).toBe(true);
+      expect(log.lines.some((l) => l.startsWith(`WARN ledger (${changed}): its leaf cache does not give the snapshot's root`))).toBe(true);
+      expect(log.lines.some((l) => l.startsWith(`WARN ledger (${kept})`))).toBe(false);
       expect(stateOf(c)).toEqual(full);
     } finally {
       await c.close();

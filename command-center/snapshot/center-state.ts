@@ -4,8 +4,8 @@
  * the event-log windows), serialised with v8's structured serialiser in one call, so objects shared between them
  * (an envelope in both the SSE ring and an event window, a heartbeat body in a node record) stay shared.
  *
- * The ledgers are not in it: they rebuild their trees from the journal lines at load (ledger.ts), which also
- * checks those lines against the signed heads.
+ * The ledgers' id index and leaf seqs are in it too, with their size and root; their leaf hashes are in their leaf
+ * cache files, which the ledgers accept at load only when they give that root and the signed head's (ledger.ts).
  */
 import { deserialize, serialize } from 'node:v8';
 import type { FleetState, NodeRecord } from '../fleet/fleet-state.js';
@@ -14,15 +14,21 @@ import type { RecentIds } from '../store/pipeline.js';
 import type { EventBus } from '../http/event-bus.js';
 import type { EventLog, WindowContents } from '../store/event-log.js';
 import type { Envelope } from '../../protocol/envelope.js';
+import type { Ledger, LedgerSnapshot } from '../ledger/ledger.js';
 
 export interface SnapshotParts {
   state: FleetState;
   recentIds: RecentIds;
   bus: EventBus;
   eventLog: EventLog;
+  /** The ledgers' trees (their leaf hashes stay in the leaf cache files): start-up then hashes only the tail. */
+  ledgers: { scans: Ledger; commands: Ledger };
 }
 
+export type LedgerStates = { scans: LedgerSnapshot; commands: LedgerSnapshot };
+
 interface Payload {
+  ledgers: LedgerStates;
   fleet: Omit<FleetState, 'historySize'>;
   recentIds: ReturnType<RecentIds['exportState']>;
   bus: { envelopes: Envelope[]; droppedUpTo: number };
@@ -32,7 +38,8 @@ interface Payload {
 /** The payload, synchronously: this is the pause a snapshot costs the event loop (measured by the snapshotter). */
 export function captureState(p: SnapshotParts): Buffer {
   const { historySize: _size, ...fleet } = p.state;
-  const payload: Payload = { fleet, recentIds: p.recentIds.exportState(), bus: p.bus.exportRing(), eventLog: p.eventLog.exportWindows() };
+  const ledgers = { scans: p.ledgers.scans.exportState(), commands: p.ledgers.commands.exportState() };
+  const payload: Payload = { ledgers, fleet, recentIds: p.recentIds.exportState(), bus: p.bus.exportRing(), eventLog: p.eventLog.exportWindows() };
   return serialize(payload);
 }
 
@@ -40,7 +47,7 @@ export function captureState(p: SnapshotParts): Buffer {
  * Reads a payload back and checks its shape, without touching the live parts; `apply` then installs it. Throws on
  * a payload it cannot use (the caller replays in full instead), so a bad snapshot never leaves half a state.
  */
-export function prepareRestore(payload: Buffer, p: SnapshotParts): { seq: number; apply(): void } {
+export function prepareRestore(payload: Buffer, p: SnapshotParts): { seq: number; ledgers: LedgerStates; apply(): void } {
   const data = deserialize(payload) as Payload;
   const f = data?.fleet;
   if (!f || !(f.nodes instanceof Map) || !(f.joinTokens instanceof Map) || !(f.joinTokenByHash instanceof Map) || !(f.attention instanceof Map)) throw new Error('snapshot: malformed fleet state');
@@ -52,8 +59,12 @@ export function prepareRestore(payload: Buffer, p: SnapshotParts): { seq: number
   if (!data.bus || !Array.isArray(data.bus.envelopes) || !data.eventLog || typeof data.eventLog !== 'object') throw new Error('snapshot: malformed rings');
   const probe = data.recentIds;
   if (!probe || !(probe.seqs instanceof Float64Array) || !Array.isArray(probe.order)) throw new Error('snapshot: malformed recent ids');
+  for (const l of [data.ledgers?.scans, data.ledgers?.commands]) {
+    if (!l || !Number.isSafeInteger(l.size) || typeof l.root !== 'string' || !(l.ids instanceof Map) || !(l.seqs instanceof Float64Array)) throw new Error('snapshot: malformed ledger state');
+  }
   return {
     seq: f.lastSeq,
+    ledgers: data.ledgers,
     apply() {
       if (!p.recentIds.importState(data.recentIds)) throw new Error('snapshot: recent-id window of another size');
       // In place: the store's summariser and the services hold this object.

@@ -8,9 +8,9 @@ import { createHash } from 'node:crypto';
 import type { EnvelopeStore } from '../store/envelope-store.js';
 import { decodeSnapshot, type SnapshotExpectation } from './snapshot-format.js';
 import { readSnapshotFile } from './snapshot-file.js';
-import { prepareRestore, type SnapshotParts } from './center-state.js';
+import { prepareRestore, type LedgerStates, type SnapshotParts } from './center-state.js';
 
-export type SnapshotLoad = { used: true; seq: number; lineSha256: string; bytes: number; ms: number } | { used: false; reason: string };
+export type SnapshotLoad = { used: true; seq: number; lineSha256: string; bytes: number; ms: number; ledgers: LedgerStates } | { used: false; reason: string };
 
 export async function loadSnapshot(opts: {
   file: string;
@@ -51,5 +51,5 @@ export async function loadSnapshot(opts: {
   } catch (err) {
     return { used: false, reason: (err as Error).message };
   }
-  return { used: true, seq, lineSha256: line_sha256, bytes: buf.length, ms: performance.now() - t0 };
+  return { used: true, seq, lineSha256: line_sha256, bytes: buf.length, ms: performance.now() - t0, ledgers: restore.ledgers };
 }
