@@ -34,6 +34,14 @@ export const MODULES = [
   { id: 'commands', file: 'commands.mjs', budgetS: 60, what: 'signed command round trip' },
   { id: 'console', file: 'console.mjs', budgetS: 45, what: 'console first render and fragment rate' },
   { id: 'logs', file: 'logs.mjs', budgetS: 150, env: { VAULTMESH_BENCH_MB: '256' }, what: 'vaultmesh logs vs jq' },
+  {
+    id: 'startup',
+    file: 'startup.mjs',
+    budgetS: 240,
+    // A quarter of the 1.4M-envelope log fits the total; `node bench/startup.mjs` alone runs the full size.
+    env: { VAULTMESH_BENCH_STARTUP_HEARTBEATS: '250000', VAULTMESH_BENCH_STARTUP_SCANS: '50000', VAULTMESH_BENCH_STARTUP_COMMANDS: '50000', VAULTMESH_BENCH_STARTUP_NODES: '10000', VAULTMESH_BENCH_STARTUP_TAIL: '5000' },
+    what: 'center start-up from the state snapshot vs full replay; RSS; snapshot pause',
+  },
 ];
 
 function runModule(mod, budgetMs) {
