@@ -21,7 +21,7 @@ const mem = () => {
   gc();
   gc();
   const m = process.memoryUsage();
-  return { heap: m.heapUsed / 1e6, ab: m.arrayBuffers / 1e6, rss: m.rss / 1e6 };
+  return { heap: m.heapUsed / 1e6, heapTotal: m.heapTotal / 1e6, ab: m.arrayBuffers / 1e6, external: m.external / 1e6, rss: m.rss / 1e6 };
 };
 const before = mem();
 const config = resolveCenterConfig({ port: 0, logDir: join(dir, 'logs'), stateDir: join(dir, 'state'), snapshotOff: true, newCenterKey: true, orchestratorTickSecs: 0, attentionCheckSecs: 3600 }, {});
@@ -54,5 +54,5 @@ release('SSE ring + event windows', () => {
   eventLog.importWindows({});
 });
 // What is left: the ledgers (Merkle trees of the scan and command logs, their id index and seq list) and the services.
-process.stdout.write(JSON.stringify({ rssMb: after.rss, heapMb: after.heap - before.heap, arrayBuffersMb: after.ab - before.ab, remainingMb: last.heap - before.heap + last.ab - before.ab, parts }) + '\n');
+process.stdout.write(JSON.stringify({ rssMb: after.rss, heapTotalMb: after.heapTotal, externalMb: after.external, baseRssMb: before.rss, heapMb: after.heap - before.heap, arrayBuffersMb: after.ab - before.ab, remainingMb: last.heap - before.heap + last.ab - before.ab, parts }) + '\n');
 process.exit(0);

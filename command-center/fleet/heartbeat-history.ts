@@ -32,18 +32,36 @@ export class HeartbeatHistory {
     this.data[o + 5] = s.disk_total;
   }
 
+  /** Samples held per history (6 numbers each): the stride of a packed block. */
+  static readonly FIELDS = W;
+
   /**
-   * A history read back from a state snapshot (v8 serialisation keeps the fields but not the class): checked, then
-   * given its prototype again, without copying the samples.
+   * Histories packed into one block for a state snapshot: each takes `capacity × FIELDS` numbers at `i × stride`,
+   * with its ring position. One typed array serialises and reads back as a single copy.
    */
-  static revive(o: unknown): HeartbeatHistory {
-    const h = o as { capacity?: unknown; data?: unknown; start?: unknown; count?: unknown };
-    const ok =
-      typeof h === 'object' && h !== null && Number.isSafeInteger(h.capacity) && (h.capacity as number) > 0 && h.data instanceof Float64Array &&
-      h.data.length === (h.capacity as number) * W && Number.isSafeInteger(h.start) && Number.isSafeInteger(h.count) &&
-      (h.start as number) >= 0 && (h.start as number) < (h.capacity as number) && (h.count as number) >= 0 && (h.count as number) <= (h.capacity as number);
-    if (!ok) throw new Error('snapshot: malformed heartbeat history');
-    return Object.setPrototypeOf(h, HeartbeatHistory.prototype) as HeartbeatHistory;
+  static pack(histories: readonly HeartbeatHistory[], capacity: number): { data: Float64Array; start: Uint32Array; count: Uint32Array } {
+    const stride = capacity * W;
+    const data = new Float64Array(histories.length * stride);
+    const start = new Uint32Array(histories.length);
+    const count = new Uint32Array(histories.length);
+    histories.forEach((h, i) => {
+      if (h.capacity !== capacity) throw new Error(`heartbeat history of capacity ${h.capacity}, not ${capacity}`);
+      data.set(h.data, i * stride);
+      start[i] = h.start;
+      count[i] = h.count;
+    });
+    return { data, start, count };
+  }
+
+  /** History `i` of a packed block, as a view on it (no copy): the restored histories share one buffer. */
+  static unpack(block: { data: Float64Array; start: Uint32Array; count: Uint32Array }, i: number, capacity: number): HeartbeatHistory {
+    const stride = capacity * W;
+    const h = Object.create(HeartbeatHistory.prototype) as HeartbeatHistory;
+    const start = block.start[i]!;
+    const count = block.count[i]!;
+    if ((i + 1) * stride > block.data.length || start >= capacity || count > capacity) throw new Error('snapshot: malformed heartbeat history');
+    Object.assign(h, { capacity, data: block.data.subarray(i * stride, (i + 1) * stride), start, count });
+    return h;
   }
 
   /** Oldest first. */
