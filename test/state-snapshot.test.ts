@@ -243,7 +243,7 @@ describe('state snapshot fallbacks (jsonl store)', () => {
     writeFileSync(join(dir, 'state', SNAPSHOT_FILE), good, { mode: 0o600 });
     const d = decodeSnapshot(good, { centerVersion: VERSION, settings: {} });
     if (!d.ok) throw new Error(d.reason);
-    const sizes = (deserialize(d.payload) as { ledgers: Record<string, { size: number }> }).ledgers;
+    const sizes = (deserialize(d.payload.subarray(8 + Number(d.payload.readBigUInt64LE(0)))) as { ledgers: Record<string, { size: number }> }).ledgers;
     const [changed, kept] = sizes.scans!.size > 0 ? ['scans', 'commands'] : ['commands', 'scans'];
     expect(sizes[changed]!.size).toBeGreaterThan(0);
     const leaves = join(dir, 'logs', changed === 'scans' ? 'sovereign-scans.leaves' : 'commands.leaves');

@@ -34,22 +34,30 @@ interface Payload {
    * times faster than its structured serialisation of the same objects. Histories are one packed typed array.
    */
   nodesJson: string;
-  histories: { data: Float64Array; start: Uint32Array; count: Uint32Array };
+  /** The packed histories' ring positions; their samples are the raw block before this part (see captureState). */
+  histories: { floats: number; start: Uint32Array; count: Uint32Array };
   fleet: Omit<FleetState, 'historySize' | 'nodes'>;
   recentIds: ReturnType<RecentIds['exportState']>;
   bus: { envelopes: Envelope[]; droppedUpTo: number };
   eventLog: Record<string, WindowContents>;
 }
 
-/** The payload, synchronously: this is the pause a snapshot costs the event loop (measured by the snapshotter). */
-export function captureState(p: SnapshotParts): Buffer {
+/**
+ * The payload, synchronously: this is the pause a snapshot costs the event loop (measured by the snapshotter). Three
+ * parts: the byte length of the history block (8 bytes, little-endian), the history block (all nodes' samples, raw
+ * float64: it is most of the bytes, and structured serialisation would copy it once more), then the rest.
+ */
+export function captureState(p: SnapshotParts): Buffer[] {
   const { historySize, nodes, ...fleet } = p.state;
   const records = [...nodes.values()];
   const histories = HeartbeatHistory.pack(records.map((n) => n.history), historySize);
   const nodesJson = JSON.stringify(records.map(({ history: _h, ...n }) => n));
   const ledgers = { scans: p.ledgers.scans.exportState(), commands: p.ledgers.commands.exportState() };
-  const payload: Payload = { ledgers, nodesJson, histories, fleet, recentIds: p.recentIds.exportState(), bus: p.bus.exportRing(), eventLog: p.eventLog.exportWindows() };
-  return serialize(payload);
+  const block = Buffer.from(histories.data.buffer, histories.data.byteOffset, histories.data.byteLength);
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(block.length));
+  const payload: Payload = { ledgers, nodesJson, histories: { floats: histories.data.length, start: histories.start, count: histories.count }, fleet, recentIds: p.recentIds.exportState(), bus: p.bus.exportRing(), eventLog: p.eventLog.exportWindows() };
+  return [length, block, serialize(payload)];
 }
 
 /**
@@ -57,15 +65,22 @@ export function captureState(p: SnapshotParts): Buffer {
  * a payload it cannot use (the caller replays in full instead), so a bad snapshot never leaves half a state.
  */
 export function prepareRestore(payload: Buffer, p: SnapshotParts): { seq: number; ledgers: LedgerStates; apply(): void } {
-  const data = deserialize(payload) as Payload;
+  if (payload.length < 8) throw new Error('snapshot: malformed payload');
+  const blockBytes = Number(payload.readBigUInt64LE(0));
+  if (blockBytes % 8 !== 0 || 8 + blockBytes > payload.length) throw new Error('snapshot: malformed history block');
+  const data = deserialize(payload.subarray(8 + blockBytes)) as Payload;
   const f = data?.fleet;
-  if (!f || typeof data.nodesJson !== 'string' || !(data.histories?.data instanceof Float64Array) || !(f.joinTokens instanceof Map) || !(f.joinTokenByHash instanceof Map) || !(f.attention instanceof Map)) throw new Error('snapshot: malformed fleet state');
+  if (!f || typeof data.nodesJson !== 'string' || !(data.histories?.start instanceof Uint32Array) || data.histories.floats * 8 !== blockBytes || !(f.joinTokens instanceof Map) || !(f.joinTokenByHash instanceof Map) || !(f.attention instanceof Map)) throw new Error('snapshot: malformed fleet state');
   if (!(f.commands?.byId instanceof Map) || !(f.incidents?.open instanceof Map) || !Number.isSafeInteger(f.lastSeq)) throw new Error('snapshot: malformed fleet state');
+  // Copied out of the file's buffer (one memcpy) so that buffer can go once start-up is done.
+  const samples = new Float64Array(data.histories.floats);
+  new Uint8Array(samples.buffer).set(payload.subarray(8, 8 + blockBytes));
+  const block = { data: samples, start: data.histories.start, count: data.histories.count };
   const records = JSON.parse(data.nodesJson) as NodeRecord[];
   if (!Array.isArray(records) || records.length !== data.histories.start.length) throw new Error('snapshot: malformed node records');
   const nodes = new Map<string, NodeRecord>();
   records.forEach((node, i) => {
-    node.history = HeartbeatHistory.unpack(data.histories, i, p.state.historySize);
+    node.history = HeartbeatHistory.unpack(block, i, p.state.historySize);
     nodes.set(node.node_id, node);
   });
   if (!data.bus || !Array.isArray(data.bus.envelopes) || !data.eventLog || typeof data.eventLog !== 'object') throw new Error('snapshot: malformed rings');

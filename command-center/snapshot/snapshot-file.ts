@@ -28,18 +28,21 @@ export async function readSnapshotFile(path: string): Promise<Buffer | undefined
 }
 
 /** Writes header + payload atomically; returns the file's size. */
-export async function writeSnapshotFile(path: string, header: SnapshotHeader, payload: Buffer): Promise<number> {
+export async function writeSnapshotFile(path: string, header: SnapshotHeader, payload: readonly Buffer[]): Promise<number> {
   const hash = createHash('sha256').update(headerLine(header));
-  for (let at = 0; at < payload.length; at += SLICE) {
-    hash.update(payload.subarray(at, Math.min(payload.length, at + SLICE)));
-    if (at + SLICE < payload.length) await yieldToLoop();
+  for (const part of payload) {
+    for (let at = 0; at < part.length; at += SLICE) {
+      hash.update(part.subarray(at, Math.min(part.length, at + SLICE)));
+      await yieldToLoop();
+    }
   }
+  const payloadBytes = payload.reduce((n, b) => n + b.length, 0);
   const prefix = snapshotPrefix(header, hash.digest('hex'));
   const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   const fh = await open(tmp, 'wx', SNAPSHOT_MODE);
   try {
-    const { bytesWritten } = await fh.writev([prefix, payload]);
-    if (bytesWritten !== prefix.length + payload.length) throw new Error(`short write (${bytesWritten} of ${prefix.length + payload.length} bytes)`);
+    const { bytesWritten } = await fh.writev([prefix, ...payload]);
+    if (bytesWritten !== prefix.length + payloadBytes) throw new Error(`short write (${bytesWritten} of ${prefix.length + payloadBytes} bytes)`);
     await fh.chmod(SNAPSHOT_MODE);
     await fh.sync();
   } catch (err) {
@@ -50,5 +53,5 @@ export async function writeSnapshotFile(path: string, header: SnapshotHeader, pa
   await fh.close();
   await rename(tmp, path);
   fsyncDirSync(dirname(path));
-  return prefix.length + payload.length;
+  return prefix.length + payloadBytes;
 }

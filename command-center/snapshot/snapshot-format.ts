@@ -36,12 +36,18 @@ export type SnapshotHeader = z.infer<typeof headerSchema>;
 
 /** The bytes before the payload, given the payload's SHA-256 state already fed with it (see `snapshotHasher`). */
 export function snapshotPrefix(header: SnapshotHeader, digestHex: string): Buffer {
-  return Buffer.from(`${SNAPSHOT_MAGIC}${digestHex}\n${JSON.stringify(header)}\n`, 'utf8');
+  return Buffer.concat([Buffer.from(`${SNAPSHOT_MAGIC}${digestHex}\n`, 'latin1'), headerLine(header)]);
 }
 
-/** The header line as hashed: the checksum starts with it, then the payload follows. */
+/**
+ * The header line as hashed: the checksum starts with it, then the payload follows. Padded with spaces (still one
+ * JSON line) so that the payload starts at a multiple of 8 bytes (the magic and checksum lines are 72 bytes): a
+ * typed array in it can then be read in place.
+ */
 export function headerLine(header: SnapshotHeader): Buffer {
-  return Buffer.from(`${JSON.stringify(header)}\n`, 'utf8');
+  const json = Buffer.from(JSON.stringify(header), 'utf8');
+  const padded = Math.ceil((json.length + 1) / 8) * 8;
+  return Buffer.concat([json, Buffer.alloc(padded - json.length - 1, 0x20), Buffer.from('\n')]);
 }
 
 /** Whole file in one call (tests, small states); the snapshotter hashes large payloads in slices instead. */

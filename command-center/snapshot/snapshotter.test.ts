@@ -45,7 +45,7 @@ describe('snapshotter', () => {
       now: () => new Date(0),
       centerVersion: '1.2.3',
       settings: { historySize: 120 },
-      capture: () => Buffer.from(`state at ${state}`),
+      capture: () => [Buffer.from('state '), Buffer.from(`at ${state}`)],
       log: { info: () => {}, warn: () => {} },
     });
     const read = () => decodeSnapshot(readFileSync(join(t.dir, 'state.snapshot')), { centerVersion: '1.2.3', settings: { historySize: 120 } });
@@ -100,7 +100,7 @@ describe('snapshotter', () => {
       now: () => new Date(0),
       centerVersion: '1',
       settings: {},
-      capture: () => Buffer.from('x'),
+      capture: () => [Buffer.from('x')],
       log: { info: () => {}, warn: (m) => warnings.push(m) },
     });
     s.projection.commit([entry(1)]);

@@ -34,7 +34,7 @@ export interface SnapshotterOptions {
   centerVersion: string;
   settings: Record<string, number | string>;
   /** Serialises the projections (captureState); runs synchronously between commits. */
-  capture: () => Buffer;
+  capture: () => Buffer[];
   log: { info(msg: string): void; warn(msg: string): void };
   onWritten?: (stats: SnapshotStats) => void;
 }
@@ -87,7 +87,7 @@ export function createSnapshotter(opts: SnapshotterOptions): Snapshotter {
       created_at: opts.now().toISOString(),
       center_version: opts.centerVersion,
       settings: opts.settings,
-      payload_bytes: payload.length,
+      payload_bytes: payload.reduce((n, b) => n + b.length, 0),
     };
     const bytes = await writeSnapshotFile(opts.file, header, payload);
     writtenSeq = seq;
