@@ -155,7 +155,16 @@ async function ensureJournals(log) {
 
 const JOURNALS = ['events.jsonl', 'heartbeats.jsonl', 'sovereign-scans.jsonl', 'commands.jsonl'];
 
-const snapshotLine = (out) => /wrote the state snapshot at seq (\d+) \(([\d.]+) MiB\): event loop held (\d+) ms, written in (\d+) ms/.exec(out);
+const snapshotLine = /wrote the state snapshot at seq (\d+) \(([\d.]+) MiB\): event loop held (\d+) ms, written in (\d+) ms/;
+
+/** SIGTERM and wait for the clean stop (it writes the shutdown snapshot: allow it more than center-process's 10 s). */
+async function stopCleanly(center) {
+  if (center.child.exitCode !== null || center.child.signalCode !== null) return;
+  center.child.kill('SIGTERM');
+  const t = setTimeout(() => center.child.kill('SIGKILL'), 120_000);
+  await center.exited;
+  clearTimeout(t);
+}
 
 async function startTimed(dir, env) {
   const t0 = performance.now();
@@ -180,8 +189,9 @@ export async function run({ log = () => {} } = {}) {
 
     // 1. Full replay of the generated log; its clean stop writes the snapshot.
     const first = await startTimed(dir, { VAULTMESH_NEW_CENTER_KEY: '1' }); // a generated log has no state dir yet
-    await first.center.stop();
-    const snap = snapshotLine(first.center.output());
+    await stopCleanly(first.center);
+    // The last snapshot line: a heartbeat rotation may have taken one before the shutdown's.
+    const snap = [...first.center.output().matchAll(new RegExp(snapshotLine.source, 'g'))].at(-1);
     if (!snap) throw new Error(`the first center wrote no snapshot:\n${first.center.output().slice(-1500)}`);
     const snapSeq = Number(snap[1]);
     log(`first start ${first.startMs.toFixed(0)} ms, snapshot at seq ${snapSeq}: ${snap[2]} MiB, pause ${snap[3]} ms`);
@@ -194,12 +204,12 @@ export async function run({ log = () => {} } = {}) {
     // 3. Full replay, then snapshot + tail, on the same log.
     const full = await startTimed(dir, { VAULTMESH_SNAPSHOT_OFF: '1' });
     const fullReplayMs = full.center.replayMs;
-    await full.center.stop();
+    await stopCleanly(full.center);
     const fromSnap = await startTimed(dir, {});
     const out = fromSnap.center.output();
     const used = /loaded the state snapshot at seq (\d+) \(([\d.]+) MiB\) in (\d+) ms/.exec(out);
     const snapReplayMs = fromSnap.center.replayMs;
-    await fromSnap.center.stop();
+    await stopCleanly(fromSnap.center);
     if (!used) throw new Error(`the second center did not use the snapshot:\n${out.slice(-1500)}`);
     if (Number(used[1]) !== snapSeq) throw new Error(`the snapshot used is at seq ${used[1]}, not ${snapSeq}`);
 

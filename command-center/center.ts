@@ -217,6 +217,8 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
           heartbeatSegmentBytes: config.heartbeatSegmentBytes,
           heartbeatRetentionDays: config.heartbeatRetentionDays,
           summarizeHeartbeats: (throughSeq) => summarizeHeartbeats(state, throughSeq),
+          // A snapshot older than the new summary would not be used: take one once the current commit is through.
+          onRotated: () => void timers.setTimeout(() => void snapshotter?.snapshot(), 0),
           onFlush,
         });
   if (config.store === 'postgres') log.info(`envelope log in PostgreSQL at ${redactedUrl(databaseUrl(config))}`);

@@ -32,6 +32,8 @@ export interface JsonlStoreOptions {
   heartbeatRetentionDays?: number;
   /** What state knows of heartbeats up to a seq: written as the summary at each rotation. */
   summarizeHeartbeats?: (throughSeq: number) => HeartbeatSummary;
+  /** After a rotation and its summary (a state snapshot taken before it can no longer be used: take a new one). */
+  onRotated?: () => void;
   fileOps?: Partial<JournalFileOps>;
   /** Test seams for the log dir's mode. */
   dirOps?: { chmod?: (path: string, mode: number) => void };
@@ -199,6 +201,7 @@ export function createJsonlStore(opts: JsonlStoreOptions): EnvelopeStore {
           onRotate: (segment) => {
             writeSummary(dir, summarize!(segment.lastSeq));
             log.info(`rotated heartbeats into ${segment.path}`);
+            opts.onRotated?.();
             const days = opts.heartbeatRetentionDays ?? 0;
             if (days > 0) for (const p of pruneSegments(dir, days * 86_400_000, now().getTime())) log.info(`retention: deleted ${p}`);
           },
