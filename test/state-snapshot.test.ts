@@ -262,6 +262,17 @@ describe('state snapshot fallbacks (jsonl store)', () => {
     }
   }, 60_000);
 
+  it('the temp file of a snapshot write a crash interrupted is removed at start', async () => {
+    const dir = copyFixture();
+    writeFileSync(join(dir, 'state', SNAPSHOT_FILE), good, { mode: 0o600 });
+    const stale = join(dir, 'state', `${SNAPSHOT_FILE}.tmp-4242-deadbeef`);
+    writeFileSync(stale, good.subarray(0, 100), { mode: 0o600 });
+    const c = await composeTestCenter(dir, { attentionCheckSecs: 3600, orchestratorTickSecs: 0 }, { timers: inert, log: recordingLog() });
+    expect(c.snapshot.used).toBe(true);
+    expect(existsSync(stale)).toBe(false);
+    await c.close();
+  }, 60_000);
+
   it('--repair never uses a snapshot: it checks the whole log', async () => {
     const dir = copyFixture();
     writeFileSync(join(dir, 'state', SNAPSHOT_FILE), good, { mode: 0o600 });

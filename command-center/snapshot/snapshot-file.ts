@@ -5,9 +5,9 @@
  * Mode 0600: it holds the hashes of join tokens and API tokens.
  */
 import { createHash } from 'node:crypto';
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fsyncDirSync } from '../../lib/atomic-file.js';
 import { headerLine, snapshotPrefix, type SnapshotHeader } from './snapshot-format.js';
 
@@ -16,6 +16,12 @@ export const SNAPSHOT_MODE = 0o600;
 const SLICE = 4 << 20;
 
 const yieldToLoop = () => new Promise<void>((res) => setImmediate(res));
+
+/** Removes the temp files of snapshot writes a crash interrupted (never renamed, so never read). */
+export async function removeStaleTemps(path: string): Promise<void> {
+  const prefix = `${basename(path)}.tmp-`;
+  for (const f of await readdir(dirname(path)).catch(() => [] as string[])) if (f.startsWith(prefix)) await rm(join(dirname(path), f), { force: true });
+}
 
 /** The file's bytes, or undefined when there is none. */
 export async function readSnapshotFile(path: string): Promise<Buffer | undefined> {

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { EnvelopeStore } from '../store/envelope-store.js';
 import { decodeSnapshot, type SnapshotExpectation } from './snapshot-format.js';
-import { readSnapshotFile } from './snapshot-file.js';
+import { readSnapshotFile, removeStaleTemps } from './snapshot-file.js';
 import { prepareRestore, type LedgerStates, type SnapshotParts } from './center-state.js';
 
 export type SnapshotLoad = { used: true; seq: number; lineSha256: string; bytes: number; ms: number; ledgers: LedgerStates } | { used: false; reason: string };
@@ -19,6 +19,8 @@ export async function loadSnapshot(opts: {
   parts: SnapshotParts;
 }): Promise<SnapshotLoad> {
   const t0 = performance.now();
+  // Only this center writes here (the state dir is locked), and it has not started a snapshot yet.
+  await removeStaleTemps(opts.file);
   let buf: Buffer | undefined;
   try {
     buf = await readSnapshotFile(opts.file);
