@@ -19,7 +19,11 @@ import { z } from 'zod';
 
 export const SNAPSHOT_MAGIC = 'VMSNAP\n';
 export const SNAPSHOT_FORMAT = 'vaultmesh-state-snapshot';
-/** Bumped whenever the payload's layout changes; a snapshot of another version is not used. */
+/**
+ * Bumped whenever the payload's layout changes, or a reducer or projection changes what it builds from the same
+ * entries (a release bump invalidates snapshots too, but development builds share a version): a snapshot of another
+ * version is not used.
+ */
 export const SNAPSHOT_VERSION = 1;
 
 const headerSchema = z.object({
