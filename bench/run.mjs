@@ -46,6 +46,14 @@ export const MODULES = [
   { id: 'logs', file: 'logs.mjs', budgetS: 360, env: { VAULTMESH_BENCH_MB: '1024', VAULTMESH_BENCH_SMALL_MB: '64' }, what: 'vaultmesh logs vs jq at 64 MB and 1 GB; peak RSS' },
   { id: 'cli', file: 'cli.mjs', budgetS: 100, what: 'vaultmesh CLI start-up: lazy command modules vs every module loaded' },
   { id: 'leader-failover', file: 'leader-failover.mjs', budgetS: 150, what: 'PostgreSQL leader failover: kill -9 → new leader, → its first head' },
+  {
+    id: 'startup',
+    file: 'startup.mjs',
+    budgetS: 240,
+    // A quarter of the 1.4M-envelope log fits the total; `node bench/startup.mjs` alone runs the full size.
+    env: { VAULTMESH_BENCH_STARTUP_HEARTBEATS: '250000', VAULTMESH_BENCH_STARTUP_SCANS: '50000', VAULTMESH_BENCH_STARTUP_COMMANDS: '50000', VAULTMESH_BENCH_STARTUP_NODES: '10000', VAULTMESH_BENCH_STARTUP_TAIL: '5000' },
+    what: 'center start-up from the state snapshot vs full replay; RSS; snapshot pause',
+  },
 ];
 
 /** Total budget (s) when VAULTMESH_BENCH_TOTAL_SECS is not set: every module's budget plus room for the ones being added. */

@@ -57,11 +57,22 @@ import { createPostgresLeadership } from './store/postgres-leadership.js';
 import { createPostgresHeads, HEADS_CHANNEL, storedHeadSigners } from './store/postgres-heads.js';
 import { createTailLag, noTailLag } from './store/tail-lag.js';
 import { createPostgresHeartbeatRetention } from './store/postgres-retention.js';
+import { VERSION } from '../lib/version.js';
+import { SNAPSHOT_FILE } from './snapshot/snapshot-file.js';
+import { loadSnapshot, type SnapshotLoad } from './snapshot/snapshot-load.js';
+import { captureState, type SnapshotParts } from './snapshot/center-state.js';
+import { createSnapshotter, type Snapshotter } from './snapshot/snapshotter.js';
 
 /** Everything but the HTTP server: what `createApp` serves. */
 export interface ComposedCenter {
   services: Services;
   replay: ReplayReport;
+  /** Whether start-up used the state snapshot (and replayed only after its seq), or why not. */
+  snapshot: SnapshotLoad;
+  /** Takes the periodic state snapshots; null with --snapshot-off. */
+  snapshotter: Snapshotter | null;
+  /** The in-memory projections replay builds and a snapshot holds (for checks that they are whole). */
+  snapshotParts: SnapshotParts;
   adminTokenFile: string;
   /** Stops issuing and answers held long-polls (the first step of a shutdown, before the server drains). */
   release(): void;
@@ -226,6 +237,8 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
           heartbeatSegmentBytes: config.heartbeatSegmentBytes,
           heartbeatRetentionDays: config.heartbeatRetentionDays,
           summarizeHeartbeats: (throughSeq) => summarizeHeartbeats(state, throughSeq),
+          // A snapshot older than the new summary would not be used: take one once the current commit is through.
+          onRotated: () => void timers.setTimeout(() => void snapshotter?.snapshot(), 0),
           onFlush,
         });
   if (config.store === 'postgres') log.info(`envelope log in PostgreSQL at ${redactedUrl(databaseUrl(config))}; every center on this database is a replica that writes`);
@@ -265,7 +278,10 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   // The ledgers rebuild themselves from the store in load() (checking the signed heads), so replay skips them.
   fanout.addProjection('ledgers', { replay: () => {}, commit: createLedgerObserver(ledgers) });
   // Heartbeat retention: old heartbeats are summarised, not replayed (heartbeat-segments.ts).
-  fanout.addProjection('heartbeat-summary', heartbeatSummaryProjection(state, () => store.heartbeatSummary));
+  // A restored snapshot already counts the summarised heartbeats (it was taken after the summary was applied).
+  // PostgreSQL reads its summary at the start of replay, so it is looked up when replay ends.
+  let summaryForReplay = true;
+  fanout.addProjection('heartbeat-summary', heartbeatSummaryProjection(state, () => (summaryForReplay ? store.heartbeatSummary : undefined)));
   fanout.addProjection('fleet-state', perEntry(({ envelope }) => applyEnvelope(state, envelope)));
   fanout.addProjection('recent-ids', recentIdsProjection(recentIds));
   fanout.addProjection('sse', {
@@ -276,18 +292,59 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   });
   fanout.addProjection('event-log', perEntry(({ envelope }) => eventLog.add(envelope)));
 
-  const replay = await store.replay(fanout.replay);
+  // Start-up from the state snapshot when it can stand for the log up to its seq (snapshot-load.ts); else in full.
+  const snapshotSettings = { historySize: config.historySize, sseRetain: config.sseRetain, eventsWindow: config.eventsWindow, recentIds: RecentIds.DEFAULT_MAX };
+  const snapshotFile = join(stateDir, SNAPSHOT_FILE);
+  const parts: SnapshotParts = { state, recentIds, bus, eventLog, ledgers };
+  const snapshotter = config.snapshotOff
+    ? null
+    : createSnapshotter({
+        file: snapshotFile,
+        everyEntries: config.snapshotEntries,
+        everyMs: config.snapshotSecs * 1000,
+        timers,
+        now,
+        centerVersion: VERSION,
+        settings: snapshotSettings,
+        capture: () => captureState(parts),
+        log,
+        onWritten: (s) => {
+          log.info(`wrote the state snapshot at seq ${s.seq} (${(s.bytes / 2 ** 20).toFixed(1)} MiB): event loop held ${s.pauseMs.toFixed(0)} ms, written in ${s.totalMs.toFixed(0)} ms`);
+          metrics.snapshotPauseSeconds.observe(s.pauseMs / 1000);
+          metrics.snapshotBytes.set(s.bytes);
+        },
+      });
+  if (snapshotter) fanout.addProjection('snapshot-mark', snapshotter.projection);
+  let snapshot: SnapshotLoad;
+  if (config.snapshotOff) snapshot = { used: false, reason: 'snapshots are off (--snapshot-off)' };
+  else if (config.repair) snapshot = { used: false, reason: '--repair checks the whole log' };
+  else snapshot = await loadSnapshot({ file: snapshotFile, store, expect: { centerVersion: VERSION, settings: snapshotSettings }, parts });
+  if (snapshot.used) {
+    summaryForReplay = false;
+    snapshotter?.coveredBy(snapshot.seq, snapshot.lineSha256);
+    log.info(`loaded the state snapshot at seq ${snapshot.seq} (${(snapshot.bytes / 2 ** 20).toFixed(1)} MiB) in ${snapshot.ms.toFixed(0)} ms; replaying the log after it`);
+  } else if (snapshot.reason !== 'there is none' && !config.snapshotOff) {
+    log.warn(`state snapshot ${snapshotFile} not used (${snapshot.reason}): replaying the whole log`);
+  }
+  const afterSeq = snapshot.used ? snapshot.seq : 0;
+
+  const replay = await store.replay(fanout.replay, { afterSeq });
   fanout.endReplay();
   metrics.replaySeconds.set(replay.durationMs / 1000);
   for (const t of replay.tornTails) log.warn(`torn last line (${t.bytes} bytes without a newline: an interrupted write) in ${t.file} moved to ${t.movedTo}; if this log was restored from a copy, compare it with the source`);
   for (const q of replay.quarantined) log.warn(`quarantined ${q.file}:${q.line} (${q.reason}) into ${q.movedTo}`);
-  log.info(`replayed ${replay.envelopes} envelopes up to seq ${replay.lastSeq} in ${replay.durationMs.toFixed(0)} ms`);
+  log.info(`replayed ${replay.envelopes} envelopes up to seq ${replay.lastSeq} in ${replay.durationMs.toFixed(0)} ms${afterSeq ? ` (after the state snapshot at seq ${afterSeq})` : ''}`);
 
   // The ledgers read the journals as left by replay (torn tails already set aside) and refuse to start on a log
   // shorter than its last signed head.
   try {
-    await ledgers.scans.load();
-    await ledgers.commands.load();
+    const t0 = performance.now();
+    for (const name of ['scans', 'commands'] as const) {
+      const from = snapshot.used ? { ...snapshot.ledgers[name], afterSeq } : undefined;
+      const source = await ledgers[name].load(from);
+      if (from && source !== 'snapshot') log.warn(`ledger (${name}): its leaf cache does not give the snapshot's root; rehashed the whole journal`);
+    }
+    log.info(`ledgers loaded (${ledgers.scans.size} + ${ledgers.commands.size} leaves) in ${(performance.now() - t0).toFixed(0)} ms`);
     // Lines written while no head could be published (a crash right after an append) get a head now.
     await ledgers.scans.publishHead();
     await ledgers.commands.publishHead();
@@ -456,6 +513,7 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
     });
   }
   metrics.tailLagSource.read = () => services.tailLag.get();
+  snapshotter?.start();
   leadership.start();
   // A PostgreSQL standby starts applying the leader's entries only now, with every consumer in place.
   store.start?.();
@@ -468,6 +526,9 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   return {
     services,
     replay,
+    snapshot,
+    snapshotter,
+    snapshotParts: parts,
     adminTokenFile: admin.file,
     release,
     close() {
@@ -480,6 +541,8 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
         await webhooks?.stop();
         await retention?.stop();
         await store.close();
+        // After the journal closed: the last snapshot covers every acknowledged entry, so the next start replays none.
+        await snapshotter?.close();
         limits.stop();
         apiTokenUsage.stop(); // flushes last-used times
         // The last heads while still leading (the lock is given up only after them).

@@ -74,6 +74,12 @@ export const centerConfigSchema = z.object({
         ctx.addIssue({ code: 'custom', message: (err as Error).message });
       }
     }),
+  /** State snapshots (command-center/snapshot/): after this many committed entries (0: not by count). */
+  snapshotEntries: int(0, 100_000_000).default(250_000),
+  /** ... and at most this long apart while entries are committed (0: not by time). Always on a clean shutdown. */
+  snapshotSecs: int(0, 86_400).default(600),
+  /** Neither take nor use state snapshots: every start replays the whole log. */
+  snapshotOff: bool.default(false),
   /** Most recent envelopes kept in memory per journal for GET /api/events. */
   eventsWindow: int(1, 1_000_000).default(500),
   /** Attention model: stale after N heartbeat intervals, disk/memory thresholds (%), sweep period, fleet agent version. */
@@ -180,6 +186,9 @@ const ENV: Record<keyof Omit<CenterConfig, 'hostExplicit'>, string> = {
   ledgerCosignatures: 'VAULTMESH_LEDGER_COSIGNATURES',
   ledgerWitnesses: 'VAULTMESH_LEDGER_WITNESSES',
   eventsWindow: 'VAULTMESH_EVENTS_WINDOW',
+  snapshotEntries: 'VAULTMESH_SNAPSHOT_ENTRIES',
+  snapshotSecs: 'VAULTMESH_SNAPSHOT_SECS',
+  snapshotOff: 'VAULTMESH_SNAPSHOT_OFF',
   staleAttnAfter: 'VAULTMESH_STALE_ATTN_AFTER',
   staleCritAfter: 'VAULTMESH_STALE_CRIT_AFTER',
   diskAttnPct: 'VAULTMESH_DISK_ATTN_PCT',

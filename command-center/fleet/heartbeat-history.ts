@@ -32,6 +32,38 @@ export class HeartbeatHistory {
     this.data[o + 5] = s.disk_total;
   }
 
+  /** Samples held per history (6 numbers each): the stride of a packed block. */
+  static readonly FIELDS = W;
+
+  /**
+   * Histories packed into one block for a state snapshot: each takes `capacity × FIELDS` numbers at `i × stride`,
+   * with its ring position. One typed array serialises and reads back as a single copy.
+   */
+  static pack(histories: readonly HeartbeatHistory[], capacity: number): { data: Float64Array; start: Uint32Array; count: Uint32Array } {
+    const stride = capacity * W;
+    const data = new Float64Array(histories.length * stride);
+    const start = new Uint32Array(histories.length);
+    const count = new Uint32Array(histories.length);
+    histories.forEach((h, i) => {
+      if (h.capacity !== capacity) throw new Error(`heartbeat history of capacity ${h.capacity}, not ${capacity}`);
+      data.set(h.data, i * stride);
+      start[i] = h.start;
+      count[i] = h.count;
+    });
+    return { data, start, count };
+  }
+
+  /** History `i` of a packed block, as a view on it (no copy): the restored histories share one buffer. */
+  static unpack(block: { data: Float64Array; start: Uint32Array; count: Uint32Array }, i: number, capacity: number): HeartbeatHistory {
+    const stride = capacity * W;
+    const h = Object.create(HeartbeatHistory.prototype) as HeartbeatHistory;
+    const start = block.start[i]!;
+    const count = block.count[i]!;
+    if ((i + 1) * stride > block.data.length || start >= capacity || count > capacity) throw new Error('snapshot: malformed heartbeat history');
+    Object.assign(h, { capacity, data: block.data.subarray(i * stride, (i + 1) * stride), start, count });
+    return h;
+  }
+
   /** Oldest first. */
   samples(): HistorySample[] {
     const out: HistorySample[] = [];

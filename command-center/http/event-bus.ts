@@ -23,6 +23,10 @@ export interface EventBus {
   /** Subscribes; when `afterSeq` is given, first delivers retained envelopes with a greater seq. */
   subscribe(opts?: { afterSeq?: number; maxQueue?: number; filter?: (env: Envelope) => boolean }): { sub: Subscription; resumed: boolean };
   recent(afterSeq: number, limit: number): Envelope[];
+  /** The resume ring, oldest first, and the seq of the newest envelope it dropped: what a state snapshot keeps. */
+  exportRing(): { envelopes: Envelope[]; droppedUpTo: number };
+  /** Refills the resume ring from a snapshot (before any subscriber; the tail of replay follows through `retain`). */
+  importRing(r: { envelopes: Envelope[]; droppedUpTo: number }): void;
   readonly subscribers: number;
   readonly oldestRetainedSeq: number | undefined;
   close(): void;
@@ -99,6 +103,17 @@ export function createEventBus(opts: { retain?: number; defaultMaxQueue?: number
       for (const s of subs) s.offer(env);
     },
     retain: pushRing,
+    exportRing() {
+      return { envelopes: [...inRing()], droppedUpTo };
+    },
+    importRing(r) {
+      head = 0;
+      size = 0;
+      ring.fill(undefined);
+      for (const env of r.envelopes) pushRing(env);
+      // A snapshot taken with a larger ring: what did not fit counts as dropped, as in a replay with this one.
+      droppedUpTo = Math.max(r.droppedUpTo, droppedUpTo);
+    },
     subscribe({ afterSeq, maxQueue, filter } = {}) {
       const sub = new SubscriptionImpl(maxQueue ?? opts.defaultMaxQueue ?? 1024, filter);
       let resumed = true;

@@ -21,6 +21,8 @@ export interface CenterMetrics {
   tailLag: Gauge;
   /** Where the tail-lag gauge reads from at scrape time (set by the center). */
   tailLagSource: { read?: () => Promise<number | null> };
+  snapshotPauseSeconds: Histogram;
+  snapshotBytes: Gauge;
 }
 
 export function createMetrics(opts: { defaultMetrics?: boolean } = {}): CenterMetrics {
@@ -50,5 +52,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): CenterMe
       },
     }),
     tailLagSource,
+    snapshotPauseSeconds: new Histogram({ name: 'vaultmesh_snapshot_pause_seconds', help: 'Event-loop pause of serialising a state snapshot', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry] }),
+    snapshotBytes: new Gauge({ name: 'vaultmesh_snapshot_bytes', help: 'Size of the last state snapshot written', registers: [registry] }),
   };
 }

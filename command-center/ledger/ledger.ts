@@ -121,9 +121,27 @@ export interface InclusionProofResult {
   public_key: string;
 }
 
+/**
+ * A ledger's tree as a state snapshot saves it: the leaf count and root it had at the snapshot's seq, the id index
+ * and each leaf's seq. The leaf hashes themselves are not in it: they are in the leaf cache file.
+ */
+export interface LedgerSnapshot {
+  size: number;
+  root: string;
+  ids: Map<string, number>;
+  seqs: Float64Array;
+}
+
 export interface Ledger {
-  /** Builds the tree from the journal (after torn-tail recovery) and checks it against the last signed head. */
-  load(): Promise<void>;
+  /**
+   * Builds the tree from the journal (after torn-tail recovery) and checks it against the last signed head. With
+   * `from` (a state snapshot's ledger state and seq), the leaves up to it come from the leaf cache, accepted only if
+   * they give the snapshot's root, and only the journal's lines after that seq are read and hashed. Returns where
+   * the leaves came from.
+   */
+  load(from?: LedgerSnapshot & { afterSeq: number }): Promise<'snapshot' | 'journal'>;
+  /** The tree for a state snapshot (live structures: serialise before the next commit). */
+  exportState(): LedgerSnapshot;
   /** Lines of this journal just made durable, in file order, without newlines. O(log n) per line. */
   append(lines: readonly Buffer[]): void;
   /**
@@ -340,7 +358,11 @@ export function createLedger(opts: LedgerOptions): Ledger {
       return log.size;
     },
 
-    async load() {
+    exportState() {
+      return { size: log.size, root: toHex(log.root()), ids, seqs: Float64Array.from(seqs) };
+    },
+
+    async load(from) {
       const chain = readProofChain(files.chain);
       const at = chain ? chainPosition(chain) : { first_index: 0, previous_head_hash: null };
       if (!chain) {
@@ -367,17 +389,33 @@ export function createLedger(opts: LedgerOptions): Ledger {
       }
       const cached = cache ? Math.floor(cache.length / HASH_SIZE) : 0;
 
-      log = new MerkleLog();
-      ids = new Map();
-      seqs = [];
       let firstCacheMismatch: number | undefined;
-      await opts.store.readLines(opts.journal, (bytes) => {
+      const addChecked = (bytes: Buffer) => {
         const i = log.size;
         const h = addLine(bytes);
         if (firstCacheMismatch === undefined && i < cached && cache!.compare(h, 0, HASH_SIZE, i * HASH_SIZE, (i + 1) * HASH_SIZE) !== 0) {
           firstCacheMismatch = i;
         }
-      });
+      };
+      let source: 'snapshot' | 'journal' = 'journal';
+      if (from && cache && cached >= from.size && from.seqs.length === from.size) {
+        // The cache's first leaves must give the root the snapshot recorded (and, below, the signed head's root).
+        const candidate = new MerkleLog({ capacity: Math.max(1024, from.size) });
+        for (let i = 0; i < from.size; i++) candidate.append(cache.subarray(i * HASH_SIZE, (i + 1) * HASH_SIZE));
+        if (toHex(candidate.root()) === from.root) {
+          log = candidate;
+          ids = from.ids;
+          seqs = Array.from(from.seqs);
+          source = 'snapshot';
+          await opts.store.tail({ afterSeq: from.afterSeq }, (entry) => void addChecked(entry.line), { journals: [opts.journal] });
+        }
+      }
+      if (source === 'journal') {
+        log = new MerkleLog();
+        ids = new Map();
+        seqs = [];
+        await opts.store.readLines(opts.journal, addChecked);
+      }
 
       const heads = chain?.heads ?? [];
       last = heads.at(-1);
@@ -427,6 +465,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
       })();
       rootFileStale = last !== undefined && rootText !== formatRootFile(last.head);
       loaded = true;
+      return source;
     },
 
     append(lines) {

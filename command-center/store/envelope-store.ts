@@ -4,7 +4,8 @@
  * implementing this interface, with the same canonical lines and the same global seq.
  *
  * Contract:
- * - `replay` once, before anything else: every stored envelope in seq order, with the backend's own recovery (for
+ * - `replay` once, before anything else (`entryAt` may come before it): every stored envelope in seq order, or
+ *   only those after a seq a state snapshot covers, with the backend's own recovery (for
  *   JSONL: torn tails set aside, corrupt lines refused or quarantined with `--repair`, old heartbeats summarised).
  * - `append` after replay: assigns the next global seq and the time, and resolves once the entries are durable,
  *   with their canonical line bytes (ledger leaf bytes). Concurrent appends share a group commit. The store hands
@@ -35,6 +36,13 @@ export interface ReplayReport {
   tornTails: Array<{ file: string; movedTo: string; bytes: number }>;
   quarantined: Array<{ file: string; line: number; reason: string; movedTo: string }>;
   durationMs: number;
+  /** Replay visited only entries after this seq (a state snapshot covered the rest); 0 for a full replay. */
+  afterSeq: number;
+}
+
+/** Where replay starts: after a seq a state snapshot covers (center/state-snapshot), or at the beginning. */
+export interface ReplayOptions {
+  afterSeq?: number;
 }
 
 /** Where `tail` starts: after a seq, or at the first entry at or after a time (ms). */
@@ -97,7 +105,16 @@ export interface EnvelopeStore extends EnvelopeReader {
   readonly heartbeatSummary: HeartbeatSummary | undefined;
   /** The highest durable seq (after replay: the last replayed one); `tail` reads up to it. */
   readonly lastSeq: number;
-  replay(visit: (entry: Committed) => void): Promise<ReplayReport>;
+  /**
+   * With `afterSeq`, only the entries after it (the tail behind a state snapshot). The backend's recovery still runs:
+   * JSONL torn tails are found at the ends of the files whatever the start, so they are set aside as in a full replay.
+   */
+  replay(visit: (entry: Committed) => void, opts?: ReplayOptions): Promise<ReplayReport>;
+  /**
+   * Before replay: the stored entry with this seq, or undefined when the log has none (it ends before it, or it
+   * fell in a gap). What a state snapshot is checked against: its seq must be in this log, with the same line.
+   */
+  entryAt(seq: number): Promise<Committed | undefined>;
   append(drafts: readonly EnvelopeDraft[], opts?: AppendOptions): Promise<Committed[]>;
   /** Whether `append` enforces claims and id uniqueness itself (across every process sharing the store). */
   readonly enforcesClaims?: boolean;

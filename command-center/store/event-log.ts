@@ -39,6 +39,16 @@ export interface EventLog {
   add(env: Envelope): void;
   query(q: EventQuery): Promise<EventPage>;
   stats(): Record<JournalName, { retained: number; evictedUpToSeq: number }>;
+  /** Each journal's window, oldest first, with what it evicted: what a state snapshot keeps. */
+  exportWindows(): Record<string, WindowContents>;
+  /** Refills the windows from a snapshot (before the tail of replay adds the rest). */
+  importWindows(w: Record<string, WindowContents>): void;
+}
+
+export interface WindowContents {
+  envelopes: Envelope[];
+  evictedSeq: number;
+  evictedTsMs: number;
 }
 
 interface Window {
@@ -183,6 +193,34 @@ export function createEventLog(opts: { store: Pick<EnvelopeStore, 'tail' | 'read
         { journals: names, onCorrupt: 'skip' }, // replay already refused or quarantined bad lines; a reader never stops on one
       );
       return page(items, 'journal');
+    },
+
+    exportWindows() {
+      const out: Record<string, WindowContents> = {};
+      for (const [n, w] of windows) {
+        const envelopes: Envelope[] = [];
+        for (let i = 0; i < w.size; i++) envelopes.push(w.ring[(w.head + i) % cap]!);
+        out[n] = { envelopes, evictedSeq: w.evictedSeq, evictedTsMs: w.evictedTsMs };
+      }
+      return out;
+    },
+
+    importWindows(saved) {
+      for (const [n, w] of windows) {
+        const s = saved[n];
+        w.ring.fill(undefined);
+        w.head = 0;
+        w.size = 0;
+        w.evictedSeq = 0;
+        w.evictedTsMs = -Infinity;
+        if (!s) continue;
+        for (const env of s.envelopes) this.add(env);
+        // A window smaller than the snapshot's evicted some while refilling; never forget older evictions.
+        if (s.evictedSeq > w.evictedSeq) {
+          w.evictedSeq = s.evictedSeq;
+          w.evictedTsMs = s.evictedTsMs;
+        }
+      }
     },
 
     stats() {

@@ -1,4 +1,4 @@
-import { readdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { enrolledNode, heartbeatBody, startTestCenter, tempDir, cleanupAfterEach } from '../../test/helpers.js';
@@ -34,6 +34,32 @@ describe('heartbeat segments', () => {
     // It read the newest summarised segment and what follows, not the whole history.
     expect(c2.replay.envelopes).toBeLessThan(c1.services.state.lastSeq);
     expect((await c2.api('GET', '/api/nodes/a')).json.history.length).toBeGreaterThan(0);
+  });
+
+  it('a rotation takes a state snapshot, so a restart after a crash still starts from one and counts the same', async () => {
+    const t = tempDir();
+    onCleanup(t.cleanup);
+    const c1 = await startTestCenter(t.dir, { heartbeatSegmentBytes: 8192, snapshotEntries: 0, snapshotSecs: 0 });
+    onCleanup(() => c1.close());
+    const a = await enrolledNode(c1, 'a');
+    for (let i = 0; i < 40; i++) await a.send('POST', '/api/agent/heartbeat', heartbeatBody('a'));
+    const summary = JSON.parse(readFileSync(join(t.dir, 'logs', 'heartbeats.summary.json'), 'utf8')) as { through_seq: number };
+    for (let i = 0; i < 100 && (c1.snapshotter!.last?.seq ?? 0) < summary.through_seq; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(c1.snapshotter!.last!.seq).toBeGreaterThanOrEqual(summary.through_seq);
+    await c1.services.submit({ kind: 'note', author: 'admin', body: { text: 'after the snapshot' } });
+    const before = (await c1.api('GET', '/api/nodes')).json;
+    // What a crash leaves: the dirs as they are, without the snapshot a clean shutdown would write.
+    const copy = tempDir();
+    onCleanup(copy.cleanup);
+    cpSync(t.dir, copy.dir, { recursive: true, filter: (src) => !src.endsWith('.sock') });
+    const c2 = await startTestCenter(copy.dir, { heartbeatSegmentBytes: 8192 });
+    onCleanup(() => c2.close());
+    expect(c2.snapshot.used).toBe(true);
+    expect(c2.replay.afterSeq).toBeGreaterThanOrEqual(summary.through_seq);
+    const after = (await c2.api('GET', '/api/nodes')).json;
+    expect(after.map((n: any) => [n.node_id, n.heartbeat_count, n.first_seen, n.last_seen])).toEqual(before.map((n: any) => [n.node_id, n.heartbeat_count, n.first_seen, n.last_seen]));
+    expect(after[0].heartbeat_count).toBe(40);
+    expect((await c2.api('GET', '/api/nodes/a')).json.history).toEqual((await c1.api('GET', '/api/nodes/a')).json.history);
   });
 
   it('chooses the newest summarised segment and everything after it', () => {

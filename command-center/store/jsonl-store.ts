@@ -32,6 +32,8 @@ export interface JsonlStoreOptions {
   heartbeatRetentionDays?: number;
   /** What state knows of heartbeats up to a seq: written as the summary at each rotation. */
   summarizeHeartbeats?: (throughSeq: number) => HeartbeatSummary;
+  /** After a rotation and its summary (a state snapshot taken before it can no longer be used: take a new one). */
+  onRotated?: () => void;
   fileOps?: Partial<JournalFileOps>;
   /** Test seams for the log dir's mode. */
   dirOps?: { chmod?: (path: string, mode: number) => void };
@@ -156,13 +158,26 @@ export function createJsonlStore(opts: JsonlStoreOptions): EnvelopeStore {
       return lastSeq;
     },
 
-    async replay(visit) {
+    async entryAt(seq) {
+      // Before replay nothing bounds the read: every complete line is a candidate (a torn tail is not a line).
+      let found: Committed | undefined;
+      await createJsonlReader({ dir }).tail({ afterSeq: seq - 1 }, (entry) => {
+        if (entry.envelope.seq === seq) found = entry;
+        return false;
+      }, { onCorrupt: 'skip' });
+      return found;
+    },
+
+    async replay(visit, replayOpts = {}) {
       if (replayed) throw new Error('jsonl store: replay runs once, at start');
       replayed = true;
-      const segments = segmentsToReplay(listSegments(dir), heartbeatSummary);
+      const afterSeq = replayOpts.afterSeq ?? 0;
+      // Behind a snapshot the tail may begin in any segment, so all of them are entered (each by a binary search).
+      const segments = afterSeq > 0 ? listSegments(dir) : segmentsToReplay(listSegments(dir), heartbeatSummary);
       const report = await replayJournals({
         dir,
         files: [...segments.map((s) => s.path), ...journalPaths(dir)],
+        afterSeq,
         ...(opts.repair !== undefined ? { repair: opts.repair } : {}),
         now,
         visit: ({ envelope, line }) => visit(committed(envelope, line.bytes)),
@@ -186,6 +201,7 @@ export function createJsonlStore(opts: JsonlStoreOptions): EnvelopeStore {
           onRotate: (segment) => {
             writeSummary(dir, summarize!(segment.lastSeq));
             log.info(`rotated heartbeats into ${segment.path}`);
+            opts.onRotated?.();
             const days = opts.heartbeatRetentionDays ?? 0;
             if (days > 0) for (const p of pruneSegments(dir, days * 86_400_000, now().getTime())) log.info(`retention: deleted ${p}`);
           },

@@ -12,10 +12,11 @@ import { perEntry, type Projection } from './commit-fanout.js';
  * bottleneck of replaying a million-line journal.
  */
 export class RecentIds {
-  private readonly ids = new Map<string, number>();
-  private readonly order: Array<string | undefined>;
+  static readonly DEFAULT_MAX = 200_000;
+  private ids = new Map<string, number>();
+  private order: Array<string | undefined>;
   private next = 0;
-  constructor(private readonly max = 200_000) {
+  constructor(private readonly max = RecentIds.DEFAULT_MAX) {
     this.order = new Array(max);
   }
   add(id: string, seq: number): void {
@@ -32,6 +33,42 @@ export class RecentIds {
   get(id: string): number | undefined {
     return this.ids.get(id);
   }
+  /**
+   * Its contents for a state snapshot: the eviction ring and each slot's seq. The map is not copied: its keys are
+   * exactly the ring's ids, in ring order from the oldest (an id enters the ring only when it is not in the map, and
+   * leaves both at once), so it is rebuilt from the ring and each id string is stored once.
+   */
+  exportState(): RecentIdsState {
+    const seqs = new Float64Array(this.max);
+    for (let i = 0; i < this.max; i++) {
+      const id = this.order[i];
+      seqs[i] = id === undefined ? -1 : this.ids.get(id)!;
+    }
+    return { max: this.max, next: this.next, order: this.order, seqs };
+  }
+  /** Takes the contents of a snapshot taken with the same bound; false (and unchanged) otherwise. */
+  importState(s: RecentIdsState): boolean {
+    if (s?.max !== this.max || !Array.isArray(s.order) || s.order.length !== this.max || !(s.seqs instanceof Float64Array) || s.seqs.length !== this.max) return false;
+    if (!Number.isSafeInteger(s.next) || s.next < 0 || s.next >= this.max) return false;
+    const ids = new Map<string, number>();
+    for (let k = 0; k < this.max; k++) {
+      const i = (s.next + k) % this.max;
+      const id = s.order[i];
+      if (id !== undefined) ids.set(id, s.seqs[i]!);
+    }
+    this.ids = ids;
+    this.order = s.order;
+    this.next = s.next;
+    return true;
+  }
+}
+
+export interface RecentIdsState {
+  max: number;
+  next: number;
+  order: Array<string | undefined>;
+  /** The seq of each ring slot's id (-1 for an empty slot). */
+  seqs: Float64Array;
 }
 
 /**

@@ -436,7 +436,13 @@ export function createPostgresStore(opts: PostgresStoreOptions): PostgresStore {
     }, claimPruneMs);
   }
 
-  async function replayAll(visit: (entry: Committed) => void): Promise<ReplayReport> {
+    /** The summary of heartbeats deleted by retention (postgres-retention.ts); read before the rows it covers. */
+  async function readHeartbeatSummary(): Promise<void> {
+    const summary = await pool.query<{ summary: string }>('SELECT summary FROM heartbeat_summary');
+    heartbeatSummary = summary.rows[0] ? parseSummary(summary.rows[0].summary) : undefined;
+  }
+
+  async function replayAll(visit: (entry: Committed) => void, afterSeq: number): Promise<ReplayReport> {
     const started = performance.now();
     const c = await pool.connect().catch((err) => {
       throw unavailable(err, 'start-up');
@@ -448,17 +454,16 @@ export function createPostgresStore(opts: PostgresStoreOptions): PostgresStore {
     }
     // Listening before reading the head: a commit after the read wakes the follower (which starts in start()).
     await ensureListener();
-    // Heartbeats deleted by retention (postgres-retention.ts) are in the summary; read before the rows it covers.
-    const summary = await pool.query<{ summary: string }>('SELECT summary FROM heartbeat_summary');
-    heartbeatSummary = summary.rows[0] ? parseSummary(summary.rows[0].summary) : undefined;
+    await readHeartbeatSummary();
     const head = await pool.query<{ last_seq: string }>('SELECT last_seq FROM log_head');
     const upTo = Number(head.rows[0]!.last_seq);
     let envelopes = 0;
-    let previous = 0;
+    let previous = afterSeq;
     let corrupt: string | undefined;
     lastSeq = upTo; // bounds the reads below
+    if (afterSeq > upTo) throw new VaultMeshError('JOURNAL_CORRUPT', `replay after seq ${afterSeq} asked of a log that ends at ${upTo}`, { status: 500 });
     // Gaps are allowed (a log copied from JSONL keeps the holes of its failed batches); the line and its row agree.
-    await page('seq <= $1', [upTo], 'ASC', (row) => {
+    await page('seq > $1 AND seq <= $2', [afterSeq, upTo], 'ASC', (row) => {
       const e = toCommitted(row);
       if (typeof e === 'string' || e.envelope.seq !== Number(row.seq)) {
         corrupt = `seq ${row.seq}: ${typeof e === 'string' ? e : `its line says seq ${e.envelope.seq}`}`;
@@ -473,7 +478,7 @@ export function createPostgresStore(opts: PostgresStoreOptions): PostgresStore {
     if (corrupt) {
       throw new VaultMeshError('JOURNAL_CORRUPT', `the envelope log in the database is not whole: ${corrupt}`, { status: 500 });
     }
-    return { lastSeq, envelopes, tornTails: [], quarantined: [], durationMs: performance.now() - started };
+    return { lastSeq, envelopes, tornTails: [], quarantined: [], durationMs: performance.now() - started, afterSeq };
   }
 
   return {
@@ -515,11 +520,28 @@ export function createPostgresStore(opts: PostgresStoreOptions): PostgresStore {
       }
     },
 
-    async replay(visit): Promise<ReplayReport> {
+    async entryAt(seq) {
+      let r: pg.QueryResult<Row>;
+      try {
+        // A state snapshot is checked against the summary too (summarised after it was taken: not usable).
+        await readHeartbeatSummary();
+        r = await pool.query<Row>('SELECT seq, line FROM envelopes WHERE seq = $1', [seq]);
+      } catch (err) {
+        // Before the first migration there is no table, so no entry: the caller falls back to a full replay.
+        if ((err as { code?: string }).code === '42P01') return undefined;
+        throw unavailable(err, 'read failed');
+      }
+      const row = r.rows[0];
+      if (!row) return undefined;
+      const e = toCommitted(row);
+      return typeof e === 'string' || e.envelope.seq !== seq ? undefined : e;
+    },
+
+    async replay(visit, replayOpts = {}): Promise<ReplayReport> {
       if (replayed) throw new Error('postgres store: replay runs once, at start');
       replayed = true;
       try {
-        return await replayAll(visit);
+        return await replayAll(visit, replayOpts.afterSeq ?? 0);
       } catch (err) {
         // A refused start must not leave connections open (they would keep the process alive).
         closed = true;
