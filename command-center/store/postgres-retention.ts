@@ -48,6 +48,8 @@ export function createPostgresHeartbeatRetention(opts: HeartbeatRetentionOptions
 
   async function runOnce(): Promise<{ throughSeq: number; deleted: number }> {
     const client = new pg.Client({ connectionString: opts.url, application_name: 'vaultmesh-cc retention', query_timeout: 120_000 });
+    // A connection lost between two statements is an 'error' event; without a listener it would end the process.
+    client.on('error', (err) => opts.log.warn(`heartbeat retention: connection lost: ${err.message}`));
     await client.connect();
     try {
       const cutoff = new Date(opts.now().getTime() - opts.days * 86_400_000).toISOString();
