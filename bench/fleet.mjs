@@ -80,10 +80,10 @@ export async function run({ log = () => {} } = {}) {
       const mem = center.memory();
       const bad = Object.entries(r.statuses).filter(([s]) => s !== '200');
       rows.push({ name: `fleet ${FLEET} agents @ ${label} (${rate.toFixed(0)} hb/s offered): ingest p50`, value: round(quantile(r.latencies, 0.5), 1), unit: 'ms' });
-      rows.push({ name: `fleet ${FLEET} agents @ ${label}: ingest p99`, value: round(quantile(r.latencies, 0.99), 1), unit: 'ms', note: `from scheduled send time; ${r.ok}/${r.sent} acknowledged${bad.length ? `, others ${JSON.stringify(Object.fromEntries(bad))}` : ''}${r.errors ? `, ${r.errors} transport errors` : ''}${r.unanswered ? `, ${r.unanswered} unanswered after drain` : ''}` });
+      rows.push({ name: `fleet ${FLEET} agents @ ${label}: ingest p99`, value: round(quantile(r.latencies, 0.99), 1), unit: 'ms', ...(factor === 3 ? { target: '≤ 100 ms' } : {}), note: `from scheduled send time; ${r.ok}/${r.sent} acknowledged${bad.length ? `, others ${JSON.stringify(Object.fromEntries(bad))}` : ''}${r.errors ? `, ${r.errors} transport errors` : ''}${r.unanswered ? `, ${r.unanswered} unanswered after drain` : ''}` });
       // Acknowledged per second until the last answer (answers that came after sending stopped count their wait).
       const ackRate = r.ok / Math.max(r.secs, r.answerSecs);
-      rows.push({ name: `fleet @ ${label}: acknowledged rate`, value: round(ackRate, 0), unit: 'hb/s', baseline: round(r.offered, 0), ratio: round(ackRate / r.offered, 2), note: `baseline: offered rate; generator's worst send lag ${round(r.maxLagMs, 0)} ms` });
+      rows.push({ name: `fleet @ ${label}: acknowledged rate`, value: round(ackRate, 0), unit: 'hb/s', baseline: round(r.offered, 0), ratio: round(ackRate / r.offered, 2), ...(factor === 3 ? { target: '≥ 0.99' } : {}), note: `baseline: offered rate; generator's worst send lag ${round(r.maxLagMs, 0)} ms` });
       rows.push({ name: `fleet @ ${label}: center CPU / RSS`, value: `${round(cpuPct, 0)} % / ${round(mem.rssMb, 0)} MB`, unit: '', note: `peak RSS ${round(mem.hwmMb, 0)} MB` });
     }
     const metrics = await (await request(`${center.url}/metrics`, { headers: { authorization: `Bearer ${center.token}` } })).body.text();

@@ -351,6 +351,7 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   }
 
   const verifier = createVerifyPool({ workers: verifyWorkerCount(config.verifyWorkers, availableParallelism()), inline: nodeCryptoBackend, log });
+  metrics.verifyFrom(() => ({ ...verifier.stats(), workers: verifier.workers }));
   const services: Services = {
     config,
     state,
