@@ -87,11 +87,13 @@ try {
   await center.stop();
   center = undefined;
   const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'));
-  // The main thread's profile is the largest (workers, when there are any, write their own files).
-  const profiles = files.map((f) => JSON.parse(readFileSync(join(profDir, f), 'utf8'))).sort((a, b) => b.samples.length - a.samples.length);
+  // CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile: thread 0 is the main thread, workers write their own files.
+  const threadOf = (f) => Number(f.split('.')[4]);
+  const profiles = files.sort((a, b) => threadOf(a) - threadOf(b)).map((f) => JSON.parse(readFileSync(join(profDir, f), 'utf8')));
   console.log(`load: ${r.ok} acknowledged in ${r.secs.toFixed(1)} s = ${(r.ok / r.secs).toFixed(0)}/s; center process CPU ${cpuPct.toFixed(0)} % of a core; ${files.length} thread profile(s)`);
   // The profile spans start-up, enrollment and warm-up too; per-request figures divide the whole by every request served.
   const served = r.ok + 1000 + 200;
+  if (values.keep) console.log(`profiles kept in ${profDir} (open them in Chrome DevTools → Performance)`);
   profiles.forEach((profile, i) => {
     const a = analyse(profile);
     console.log(`\n${i === 0 ? 'main thread' : `thread ${i}`}: ${(a.total / 1000).toFixed(0)} ms busy, ${(a.total / served).toFixed(1)} µs/request`);
