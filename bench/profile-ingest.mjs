@@ -4,8 +4,10 @@
  * a tool for docs/BENCHMARKS.md. It starts the built center with `node --cpu-prof` (and `--verify-workers` as
  * given), drives the same closed-loop load as bench/ingest.mjs for VAULTMESH_BENCH_PROFILE_SECS (default 8), stops
  * it, and prints the main thread's top self-time functions and µs of CPU per acknowledged request by stage.
+ * It also prints CPU µs per acknowledged request of the main thread and of the whole process, read from /proc
+ * during the loaded window; with --no-profile that is all it does (the profiler itself costs CPU).
  *
- *   node bench/profile-ingest.mjs [--verify-workers N] [--keep DIR]
+ *   node bench/profile-ingest.mjs [--verify-workers N] [--keep DIR] [--no-profile]
  * Bounded: ≈ 30 s.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
@@ -17,7 +19,18 @@ import { startCenterProcess } from './lib/center-process.mjs';
 import { closedLoop } from './lib/load.mjs';
 import { cpuMeter } from './lib/proc.mjs';
 
-const { values } = parseArgs({ options: { 'verify-workers': { type: 'string' }, keep: { type: 'string' } } });
+const { values } = parseArgs({ options: { 'verify-workers': { type: 'string' }, keep: { type: 'string' }, 'no-profile': { type: 'boolean' } } });
+
+/** CPU seconds of one thread (a task of the process) from /proc: the main thread's task id is the pid. */
+function threadCpuSeconds(pid, tid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(rest[11]) + Number(rest[12])) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return NaN;
+  }
+}
 const SECS = Number(process.env.VAULTMESH_BENCH_PROFILE_SECS ?? 8);
 
 /**
@@ -74,7 +87,7 @@ mkdirSync(profDir, { recursive: true });
 let center;
 try {
   const args = ['--auto-approve', ...(values['verify-workers'] !== undefined ? ['--verify-workers', values['verify-workers']] : [])];
-  center = await startCenterProcess(dir, args, { maxMs: 120_000, nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir] });
+  center = await startCenterProcess(dir, args, { maxMs: 120_000, nodeArgs: values['no-profile'] ? [] : ['--cpu-prof', '--cpu-prof-dir', profDir] });
   const nodes = await makeNodes(200, 'prof');
   await enrollViaApi(center.url, center.token, nodes);
   const p = await protocol();
@@ -82,26 +95,33 @@ try {
   await closedLoop(center.url, requests.slice(0, 1000), { concurrency: 16, connections: 16 });
   const cpu = cpuMeter(center.pid);
   cpu.start();
+  const main0 = threadCpuSeconds(center.pid, center.pid);
   const r = await closedLoop(center.url, requests.slice(1000), { concurrency: 64, connections: 64, maxMs: SECS * 1000 });
+  const mainSecs = threadCpuSeconds(center.pid, center.pid) - main0;
   const cpuPct = cpu.stop();
-  await center.stop();
-  center = undefined;
-  const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'));
-  // CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile: thread 0 is the main thread, workers write their own files.
-  const threadOf = (f) => Number(f.split('.')[4]);
-  const profiles = files.sort((a, b) => threadOf(a) - threadOf(b)).map((f) => JSON.parse(readFileSync(join(profDir, f), 'utf8')));
-  console.log(`load: ${r.ok} acknowledged in ${r.secs.toFixed(1)} s = ${(r.ok / r.secs).toFixed(0)}/s; center process CPU ${cpuPct.toFixed(0)} % of a core; ${files.length} thread profile(s)`);
-  // The profile spans start-up, enrollment and warm-up too; per-request figures divide the whole by every request served.
-  const served = r.ok + 1000 + 200;
-  if (values.keep) console.log(`profiles kept in ${profDir} (open them in Chrome DevTools → Performance)`);
-  profiles.forEach((profile, i) => {
-    const a = analyse(profile);
-    console.log(`\n${i === 0 ? 'main thread' : `thread ${i}`}: ${(a.total / 1000).toFixed(0)} ms busy, ${(a.total / served).toFixed(1)} µs/request`);
-    console.log('  by stage (µs/request):');
-    for (const [name, us] of a.stages) console.log(`    ${(us / served).toFixed(1).padStart(6)}  ${name}`);
-    console.log('  top self time:');
-    for (const [name, us] of a.fns.slice(0, 20)) console.log(`    ${(us / served).toFixed(1).padStart(6)} µs  ${((100 * us) / a.total).toFixed(1).padStart(5)} %  ${name}`);
-  });
+  console.log(`CPU per acknowledged request: main thread ${((mainSecs * 1e6) / r.ok).toFixed(0)} µs, whole process ${((cpuPct / 100) * r.secs * 1e6 / r.ok).toFixed(0)} µs`);
+  if (values['no-profile']) {
+    console.log(`load: ${r.ok} acknowledged in ${r.secs.toFixed(1)} s = ${(r.ok / r.secs).toFixed(0)}/s; center process CPU ${cpuPct.toFixed(0)} % of a core, main thread ${((100 * mainSecs) / r.secs).toFixed(0)} %`);
+  } else {
+    await center.stop();
+    center = undefined;
+    const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'));
+    // CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile: thread 0 is the main thread, workers write their own files.
+    const threadOf = (f) => Number(f.split('.')[4]);
+    const profiles = files.sort((a, b) => threadOf(a) - threadOf(b)).map((f) => JSON.parse(readFileSync(join(profDir, f), 'utf8')));
+    console.log(`load: ${r.ok} acknowledged in ${r.secs.toFixed(1)} s = ${(r.ok / r.secs).toFixed(0)}/s; center process CPU ${cpuPct.toFixed(0)} % of a core; ${files.length} thread profile(s)`);
+    // The profile spans start-up, enrollment and warm-up too; per-request figures divide the whole by every request served.
+    const served = r.ok + 1000 + 200;
+    if (values.keep) console.log(`profiles kept in ${profDir} (open them in Chrome DevTools → Performance)`);
+    profiles.forEach((profile, i) => {
+      const a = analyse(profile);
+      console.log(`\n${i === 0 ? 'main thread' : `thread ${i}`}: ${(a.total / 1000).toFixed(0)} ms busy, ${(a.total / served).toFixed(1)} µs/request`);
+      console.log('  by stage (µs/request):');
+      for (const [name, us] of a.stages) console.log(`    ${(us / served).toFixed(1).padStart(6)}  ${name}`);
+      console.log('  top self time:');
+      for (const [name, us] of a.fns.slice(0, 20)) console.log(`    ${(us / served).toFixed(1).padStart(6)} µs  ${((100 * us) / a.total).toFixed(1).padStart(5)} %  ${name}`);
+    });
+  }
 } finally {
   await center?.stop();
   if (!values.keep) rmSync(dir, { recursive: true, force: true });
