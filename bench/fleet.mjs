@@ -48,7 +48,8 @@ export async function run({ log = () => {} } = {}) {
     const nodes = await makeNodes(FLEET, 'fleet');
     await seedEnrollments(join(dir, 'logs'), nodes);
     log(`generated and seeded ${FLEET} agents in ${(performance.now() - t0).toFixed(0)} ms`);
-    center = await startCenterProcess(dir, [], { maxMs: 170_000 });
+    // The seeded journals were written by no center: this one makes its key (start-up refuses that by default).
+    center = await startCenterProcess(dir, ['--new-center-key'], { maxMs: 170_000 });
     const nodesSeen = (await (await request(`${center.url}/api/nodes`, { headers: { authorization: `Bearer ${center.token}` } })).body.json()).length;
     if (nodesSeen !== FLEET) throw new Error(`center has ${nodesSeen} nodes, expected ${FLEET}`);
     const p = await protocol();
