@@ -21,7 +21,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { makeNodes, presignHeartbeats, protocol, seedEnrollments } from './lib/agents.mjs';
-import { histogramMean, startCenterProcess } from './lib/center-process.mjs';
+import { histogramMean, signatureChecksRow, startCenterProcess } from './lib/center-process.mjs';
 import { openLoop } from './lib/load.mjs';
 import { cpuMeter } from './lib/proc.mjs';
 import { median, quantile, round } from './lib/stats.mjs';
@@ -92,6 +92,8 @@ export async function run({ log = () => {} } = {}) {
     const fsync = histogramMean(metrics, 'vaultmesh_journal_fsync_seconds');
     const append = histogramMean(metrics, 'vaultmesh_journal_append_seconds');
     if (batch && fsync && append) rows.push({ name: 'fleet: group commit mean batch / fdatasync / append→durable', value: `${round(batch.mean, 1)} / ${round(fsync.mean * 1000, 1)} ms / ${round(append.mean * 1000, 1)} ms`, unit: '' });
+    const sig = signatureChecksRow(metrics);
+    if (sig) rows.push({ ...sig, name: `fleet: ${sig.name}` });
     if (consoleRows) {
       const ok = consoleRows.filter((s) => s.status === 200);
       if (ok.length) rows.push({ name: 'console first render under 3× fleet load (GET /console, Bearer)', value: round(ok[0].ms, 0), unit: 'ms', note: `median of ${ok.length}: ${round(median(ok.map((s) => s.ms)), 0)} ms; ${ok[0].bytes} bytes of HTML` });

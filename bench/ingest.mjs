@@ -26,7 +26,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { presignHeartbeats, makeNodes, enrollViaApi, protocol } from './lib/agents.mjs';
-import { ROOT, dist, histogramMean, spawnServer, startCenterProcess } from './lib/center-process.mjs';
+import { ROOT, dist, histogramMean, signatureChecksRow, spawnServer, startCenterProcess } from './lib/center-process.mjs';
 import { closedLoop, openLoop } from './lib/load.mjs';
 import { cpuMeter } from './lib/proc.mjs';
 import { quantile, round } from './lib/stats.mjs';
@@ -159,19 +159,8 @@ export async function run({ log = () => {} } = {}) {
     if (batch) rows.push({ name: 'group commit: mean envelopes per fsync batch', value: round(batch.mean, 1), unit: 'entries', note: `${batch.count} batches` });
     if (fsync) rows.push({ name: 'group commit: mean fdatasync time', value: round(fsync.mean * 1000, 2), unit: 'ms' });
     if (append) rows.push({ name: 'journal append → durable, mean', value: round(append.mean * 1000, 2), unit: 'ms' });
-    const counter = (name, labels = '') => Number(new RegExp(`^${name}${labels.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(metrics)?.[1] ?? NaN);
-    const onWorkers = counter('vaultmesh_signature_checks_total', '{where="worker"}');
-    const inline = counter('vaultmesh_signature_checks_total', '{where="inline"}');
-    const batches = counter('vaultmesh_signature_check_batches_total');
-    const workers = counter('vaultmesh_signature_workers');
-    if (Number.isFinite(onWorkers)) {
-      rows.push({
-        name: 'signature checks on worker threads',
-        value: round((100 * onWorkers) / (onWorkers + inline), 1),
-        unit: '%',
-        note: `${workers} worker(s); mean ${round(onWorkers / batches, 1)} checks per batch; ${inline} inline`,
-      });
-    }
+    const sig = signatureChecksRow(metrics);
+    if (sig) rows.push(sig);
     rows.push({ name: "pre-signing cost in the generator (before the window)", value: round((signMs * 1000) / requests.length, 1), unit: "µs/request" });
   } finally {
     await bare?.stop();
