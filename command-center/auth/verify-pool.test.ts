@@ -53,7 +53,8 @@ describe('verify pool', () => {
   });
 
   it('verifies good signatures and rejects bad ones on its workers, each answer to its own request', async () => {
-    pool = createVerifyPool({ workers: 2, inline: nodeCryptoBackend, maxBatch: 16 });
+    // No lag limit here: on a busy test machine a worker may well take longer than 10 ms to start.
+    pool = createVerifyPool({ workers: 2, inline: nodeCryptoBackend, maxBatch: 16, maxLagMs: 60_000 });
     const cs = cases(300);
     const answers = await Promise.all(cs.map((c) => pool!.verify(c.publicKey, c.message, c.signature)));
     expect(answers).toEqual(cs.map((c) => c.expect));
@@ -84,7 +85,7 @@ describe('verify pool', () => {
     expect(pool.stats()).toMatchObject({ inline: 30, onWorkers: 0 });
     await pool.close();
 
-    pool = createVerifyPool({ workers: 1, inline: nodeCryptoBackend, maxBatch: 8, maxInFlight: 8 });
+    pool = createVerifyPool({ workers: 1, inline: nodeCryptoBackend, maxBatch: 8, maxInFlight: 8, maxLagMs: 60_000 });
     const more = cases(100);
     expect(await Promise.all(more.map((c) => pool!.verify(c.publicKey, c.message, c.signature)))).toEqual(more.map((c) => c.expect));
     const s = pool.stats();
@@ -93,12 +94,31 @@ describe('verify pool', () => {
     expect(s.inline).toBeGreaterThan(0);
   });
 
+  it('a lagging worker (answers late, e.g. descheduled) is skipped: new checks run inline, its own batch still answers', async () => {
+    // The real worker program, with every message handled 300 ms late.
+    const slow = `const wt = require('node:worker_threads'); const on = wt.parentPort.on.bind(wt.parentPort);
+      wt.parentPort.on = (ev, fn) => on(ev, (m) => setTimeout(() => fn(m), 300));
+      { ${VERIFY_WORKER_SOURCE} }`;
+    pool = createVerifyPool({ workers: 1, inline: nodeCryptoBackend, maxLagMs: 20, spawn: () => new Worker(slow, { eval: true }) });
+    const first = cases(10);
+    const t0 = performance.now();
+    const firstAnswers = Promise.all(first.map((c) => pool!.verify(c.publicKey, c.message, c.signature)));
+    await new Promise((r) => setTimeout(r, 60));
+    const second = cases(12);
+    expect(await Promise.all(second.map((c) => pool!.verify(c.publicKey, c.message, c.signature)))).toEqual(second.map((c) => c.expect));
+    expect(performance.now() - t0).toBeLessThan(250); // did not wait behind the slow batch
+    expect(pool.stats()).toMatchObject({ inline: 12, onWorkers: 0 });
+    expect(await firstAnswers).toEqual(first.map((c) => c.expect));
+    expect(pool.stats()).toMatchObject({ inline: 12, onWorkers: 10 });
+  });
+
   it('a killed worker is replaced; what it had in flight is still verified, and later requests go to the new one', async () => {
     const spawned: Worker[] = [];
     const errors: string[] = [];
     pool = createVerifyPool({
       workers: 1,
       inline: nodeCryptoBackend,
+      maxLagMs: 60_000,
       log: { error: (m) => errors.push(m) },
       spawn: () => {
         const w = new Worker(VERIFY_WORKER_SOURCE, { eval: true });

@@ -4,8 +4,9 @@
  *
  * - Verifications asked for in the same turn of the event loop go to a worker as one batch (one transferred buffer,
  *   verify-batch.ts), which amortises postMessage; the least-busy worker gets it.
- * - When every worker already has `maxInFlight` verifications queued, or the pool has no workers (`workers: 0`),
- *   or it is closed, the check runs inline on the calling thread: a saturated pool never becomes a queue of its own.
+ * - When every worker already has `maxInFlight` verifications queued or has left a batch unanswered for more than
+ *   `maxLagMs` (a worker thread descheduled on a busy machine), or the pool has no workers (`workers: 0`), or it is
+ *   closed, the check runs inline on the calling thread: a saturated pool never becomes a queue of its own.
  * - A worker that dies (crash, OOM, terminated) is replaced; what it had in flight is verified inline, so no request
  *   is lost or answered twice. Workers that die before answering anything, several times running, are not replaced
  *   again (verification stays inline and the failure is logged) rather than respawning in a loop.
@@ -34,6 +35,8 @@ export interface VerifyPoolOptions {
   maxBatch?: number;
   /** Verifications queued on one worker before further ones run inline. */
   maxInFlight?: number;
+  /** A worker whose oldest unanswered batch is older than this is lagging (descheduled on a busy machine): new checks skip it. */
+  maxLagMs?: number;
   log?: { error(msg: string): void };
   /** Starts one worker running VERIFY_WORKER_SOURCE (tests wrap it to reach the threads). */
   spawn?: () => Worker;
@@ -80,10 +83,16 @@ interface Pending extends VerifyItem {
   resolve(ok: boolean): void;
 }
 
+interface Batch {
+  items: Pending[];
+  sentAt: number;
+}
+
 interface Slot {
   worker: Worker;
   inFlight: number;
-  batches: Map<number, Pending[]>;
+  /** Unanswered batches in the order they were sent (a Map iterates in insertion order). */
+  batches: Map<number, Batch>;
   answered: boolean;
   exited: boolean;
 }
@@ -102,6 +111,7 @@ export function verifyWorkerCount(setting: number | 'auto', cores: number): numb
 export function createVerifyPool(opts: VerifyPoolOptions): VerifyPool {
   const maxBatch = opts.maxBatch ?? 64;
   const maxInFlight = opts.maxInFlight ?? 512;
+  const maxLagMs = opts.maxLagMs ?? 10;
   const spawn = opts.spawn ?? defaultSpawn;
   const slots: Slot[] = [];
   let queue: Pending[] = [];
@@ -120,7 +130,7 @@ export function createVerifyPool(opts: VerifyPoolOptions): VerifyPool {
     const worker = spawn();
     const slot: Slot = { worker, inFlight: 0, batches: new Map(), answered: false, exited: false };
     worker.on('message', (msg: { id: number; ok: Uint8Array }) => {
-      const batch = slot.batches.get(msg.id);
+      const batch = slot.batches.get(msg.id)?.items;
       if (!batch) return;
       slot.batches.delete(msg.id);
       slot.inFlight -= batch.length;
@@ -143,7 +153,7 @@ export function createVerifyPool(opts: VerifyPoolOptions): VerifyPool {
     slot.exited = true;
     slots.splice(slots.indexOf(slot), 1);
     // Pure work: the dead worker's batches are verified here, in the order they were asked for.
-    for (const batch of slot.batches.values()) for (const it of batch) it.resolve(verifyInline(it));
+    for (const batch of slot.batches.values()) for (const it of batch.items) it.resolve(verifyInline(it));
     slot.batches.clear();
     if (closed) return;
     if (!slot.answered) deathsWithoutAnswer++;
@@ -156,15 +166,21 @@ export function createVerifyPool(opts: VerifyPoolOptions): VerifyPool {
     start();
   }
 
-  function leastBusy(): Slot | undefined {
+  /** The worker with the least queued that is neither full nor lagging; undefined = verify inline. */
+  function leastBusy(now: number): Slot | undefined {
     let best: Slot | undefined;
-    for (const s of slots) if (!best || s.inFlight < best.inFlight) best = s;
-    return best && best.inFlight < maxInFlight ? best : undefined;
+    for (const s of slots) {
+      if (s.inFlight >= maxInFlight) continue;
+      const oldest = s.batches.values().next().value as Batch | undefined;
+      if (oldest && now - oldest.sentAt > maxLagMs) continue;
+      if (!best || s.inFlight < best.inFlight) best = s;
+    }
+    return best;
   }
 
-  function send(slot: Slot, batch: Pending[]): void {
+  function send(slot: Slot, batch: Pending[], now: number): void {
     const id = nextId++;
-    slot.batches.set(id, batch);
+    slot.batches.set(id, { items: batch, sentAt: now });
     if (slot.inFlight === 0) slot.worker.ref();
     slot.inFlight += batch.length;
     counts.batches++;
@@ -176,15 +192,16 @@ export function createVerifyPool(opts: VerifyPoolOptions): VerifyPool {
     flushScheduled = false;
     const items = queue;
     queue = [];
+    const now = performance.now();
     for (let i = 0; i < items.length; ) {
-      const slot = leastBusy();
+      const slot = leastBusy(now);
       if (!slot) {
-        // Every worker is full: this thread helps rather than letting the queue grow.
+        // Every worker is full or lagging: this thread helps rather than letting the queue grow.
         for (; i < items.length; i++) items[i]!.resolve(verifyInline(items[i]!));
         return;
       }
       const n = Math.min(maxBatch, items.length - i, maxInFlight - slot.inFlight);
-      send(slot, items.slice(i, i + n));
+      send(slot, items.slice(i, i + n), now);
       i += n;
     }
   }
