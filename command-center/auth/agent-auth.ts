@@ -81,11 +81,14 @@ export function requireEnrolledNode(): MiddlewareHandler<AppEnv> {
     if (!nodeId || !c.req.header(SIGNATURE_HEADERS.signature)) {
       throw new VaultMeshError('MISSING_SIGNATURE', 'agent requests must be signed (x-vm-node, x-vm-timestamp, x-vm-nonce, x-vm-signature)', { status: 401 });
     }
-    const node = services.state.nodes.get(nodeId);
     const body = Buffer.from(await c.req.arrayBuffer());
     // An unknown node is verified against a throw-away key: same checks, same work, same answer as a forgery.
-    await verifyAgentSignature(c, services, nodeId, node?.public_key ?? NO_KEY, body, () => unknownNode(nodeId));
-    if (!node) throw unknownNode(nodeId);
+    const verifiedKey = services.state.nodes.get(nodeId)?.public_key ?? NO_KEY;
+    await verifyAgentSignature(c, services, nodeId, verifiedKey, body, () => unknownNode(nodeId));
+    // The check may have waited for a worker thread: judge the node as it is now, and only while its key is still
+    // the one that verified (a re-enrollment in between replaces it).
+    const node = services.state.nodes.get(nodeId);
+    if (!node || node.public_key !== verifiedKey) throw unknownNode(nodeId);
     rememberNonce(c, services, nodeId);
     if (node.enrollment !== 'approved') {
       const code = node.enrollment === 'pending' ? 'NODE_PENDING' : node.enrollment === 'revoked' ? 'NODE_REVOKED' : 'NODE_REJECTED';
