@@ -124,5 +124,6 @@ try {
   }
 } finally {
   await center?.stop();
-  if (!values.keep) rmSync(dir, { recursive: true, force: true });
+  // The center's journals and keys always go; with --keep the profiles are in their own directory.
+  rmSync(dir, { recursive: true, force: true });
 }
