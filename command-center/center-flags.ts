@@ -37,6 +37,7 @@ export function parseCenterArgs(argv: string[], line: CenterCommandLine, env: No
     .option('--heartbeat-secs <n>', `Expected agent heartbeat interval (VAULTMESH_HEARTBEAT_SECS, ${dflt('heartbeatSecs', '30')})`)
     .option('--max-body-bytes <n>', 'Request body limit (VAULTMESH_MAX_BODY_BYTES, default 262144)')
     .option('--max-skew-secs <n>', 'Accepted clock skew of signed requests (VAULTMESH_MAX_SKEW_SECS, default 300)')
+    .option('--verify-workers <n>', 'Threads verifying agent request signatures: auto = min(2, cores - 1), 0 = inline (VAULTMESH_VERIFY_WORKERS, default auto)')
     .option('--policy <file>', 'Command policy JSON (VAULTMESH_POLICY, default: the shipped systemd/policy.json)')
     .option('--command-poll-secs <n>', 'Longest agent command long-poll (VAULTMESH_COMMAND_POLL_SECS, default 25)')
     .option('--command-redeliver-secs <n>', 'Redeliver an unanswered command after (VAULTMESH_COMMAND_REDELIVER_SECS, default 30)')

@@ -6,7 +6,7 @@
 import { createAdaptorServer, type ServerType } from '@hono/node-server';
 import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { KeyPair } from '../protocol/keys.js';
 import { writeFileAtomicSync } from '../lib/atomic-file.js';
@@ -26,6 +26,8 @@ import { databaseUrl, redactedUrl } from './store/database-url.js';
 import { createCommitFanout, perEntry, type Projection } from './store/commit-fanout.js';
 import type { StatusPolicy } from './fleet/node-status.js';
 import { createMetrics } from './http/metrics.js';
+import { createVerifyPool, verifyWorkerCount } from './auth/verify-pool.js';
+import { nodeCryptoBackend } from '../protocol/ed25519.js';
 import { createMutex } from './store/mutex.js';
 import { adminTokenAuthenticator } from './auth/operator-auth.js';
 import { apiTokenAuthenticator, createApiTokenState, createApiTokenUsage } from './auth/api-tokens.js';
@@ -439,6 +441,8 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
     void witnessPusher.push('commands');
   }
 
+  const verifier = createVerifyPool({ workers: verifyWorkerCount(config.verifyWorkers, availableParallelism()), inline: nodeCryptoBackend, log });
+  metrics.verifyFrom(() => ({ ...verifier.stats(), workers: verifier.workers }));
   const services: Services = {
     config,
     state,
@@ -461,6 +465,7 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
     apiTokenUsage,
     limits,
     replayGuard: createReplayGuard({ windowMs: config.maxSkewSecs * 1000 }),
+    verifier,
     centerKey: centerKey as KeyPair,
     now,
     startedAt: now(),
@@ -543,6 +548,7 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
         await store.close();
         // After the journal closed: the last snapshot covers every acknowledged entry, so the next start replays none.
         await snapshotter?.close();
+        await verifier.close();
         limits.stop();
         apiTokenUsage.stop(); // flushes last-used times
         // The last heads while still leading (the lock is given up only after them).

@@ -8,6 +8,7 @@ import type { FleetState } from './fleet/fleet-state.js';
 import type { CenterMetrics } from './http/metrics.js';
 import type { Authenticators, Identity } from './auth/operator-auth.js';
 import type { ReplayGuard } from './auth/replay-guard.js';
+import type { VerifyPool } from './auth/verify-pool.js';
 import type { Mutex } from './store/mutex.js';
 import type { StatusPolicy } from './fleet/node-status.js';
 import type { CommandService } from './commands/command-store.js';
@@ -47,6 +48,8 @@ export interface Services {
   /** Operator/bot credentials → identities; resolved once per request by `identify` (require-operator.ts). */
   authenticators: Authenticators;
   replayGuard: ReplayGuard;
+  /** Ed25519 checks of agent request signatures, on worker threads when `--verify-workers` > 0 (verify-pool.ts). */
+  verifier: VerifyPool;
   centerKey: KeyPair;
   now(): Date;
   startedAt: Date;

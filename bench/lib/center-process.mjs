@@ -85,3 +85,25 @@ export function histogramMean(metricsText, name) {
   const count = Number(new RegExp(`^${name}_count(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(metricsText)?.[1]);
   return count > 0 ? { mean: sum / count, count } : undefined;
 }
+
+/** One unlabelled or labelled sample's value from /metrics text, e.g. `metricValue(t, 'x_total', '{where="worker"}')`. */
+export function metricValue(metricsText, name, labels = '') {
+  const esc = (x) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return Number(new RegExp(`^${esc(name)}${esc(labels)} (\\S+)$`, 'm').exec(metricsText)?.[1] ?? NaN);
+}
+
+/** A row for where the center's signature checks ran (verify-pool.ts); undefined for a center without the metrics. */
+export function signatureChecksRow(metricsText) {
+  const onWorkers = metricValue(metricsText, 'vaultmesh_signature_checks_total', '{where="worker"}');
+  const inline = metricValue(metricsText, 'vaultmesh_signature_checks_total', '{where="inline"}');
+  if (!Number.isFinite(onWorkers)) return undefined;
+  const batches = metricValue(metricsText, 'vaultmesh_signature_check_batches_total');
+  const workers = metricValue(metricsText, 'vaultmesh_signature_workers');
+  const share = onWorkers + inline > 0 ? (100 * onWorkers) / (onWorkers + inline) : 0;
+  return {
+    name: 'signature checks on worker threads',
+    value: +share.toFixed(1),
+    unit: '%',
+    note: `${workers} worker(s); mean ${batches > 0 ? (onWorkers / batches).toFixed(1) : 'n/a'} checks per batch; ${inline} inline`,
+  };
+}

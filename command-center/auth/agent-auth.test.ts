@@ -98,4 +98,59 @@ describe('agent request authentication', () => {
     }
     expect(c.services.replayGuard.size).toBe(before);
   });
+
+  it.each([0, 2])('with --verify-workers %i: signatures, skew window, replays and forgeries answer alike, concurrent requests each get their own answer', async (workers) => {
+    const t = tempDir();
+    onCleanup(t.cleanup);
+    const c = await startTestCenter(t.dir, { orchestratorTickSecs: 0, verifyWorkers: workers });
+    onCleanup(() => c.close());
+    expect(c.services.verifier.workers).toBe(workers);
+    const nodes = await Promise.all(['w1', 'w2', 'w3'].map((id) => enrolledNode(c, id)));
+    const stranger = generateKeyPair();
+
+    // 60 at once: good ones from three nodes interleaved with forged ones (a stranger's key) and tampered bodies.
+    const sends = Array.from({ length: 60 }, (_, i) => {
+      const n = nodes[i % 3]!;
+      const id = `w${(i % 3) + 1}`;
+      const kind = i % 4 === 3 ? 'forged' : i % 4 === 2 ? 'tampered' : 'good';
+      const body = JSON.stringify(heartbeatBody(id, { id: `hb-${workers}-${i}` }));
+      const headers = signRequest({ method: 'POST', path: '/api/agent/heartbeat', nodeId: id, body }, kind === 'forged' ? stranger : n.key);
+      const sent = kind === 'tampered' ? body.replace(`hb-${workers}-${i}`, `hb-${workers}-${i}x`) : body;
+      return sendRaw(c.url, 'POST', '/api/agent/heartbeat', headers, sent).then((r) => ({ kind, i, r }));
+    });
+    for (const { kind, i, r } of await Promise.all(sends)) {
+      if (kind === 'good') {
+        expect(r.status, `request ${i}`).toBe(200);
+        expect(r.json.id).toBe(`hb-${workers}-${i}`);
+      } else {
+        expect(r.status, `request ${i}`).toBe(401);
+        expect(r.json.error.code).toBe('UNKNOWN_NODE'); // not this node's key, whichever way
+      }
+    }
+
+    // The same signed request sent twice at once: exactly one is accepted, the other is a replay.
+    const body = JSON.stringify(heartbeatBody('w1'));
+    const headers = signRequest({ method: 'POST', path: '/api/agent/heartbeat', nodeId: 'w1', body }, nodes[0]!.key);
+    const twice = await Promise.all([sendRaw(c.url, 'POST', '/api/agent/heartbeat', headers, body), sendRaw(c.url, 'POST', '/api/agent/heartbeat', headers, body)]);
+    expect(twice.map((r) => r.status).sort()).toEqual([200, 401]);
+    expect(twice.find((r) => r.status === 401)!.json.error.code).toBe('REPLAYED_REQUEST');
+
+    // Outside the skew window: refused before any signature check.
+    const old = signRequest({ method: 'POST', path: '/api/agent/heartbeat', nodeId: 'w1', body }, nodes[0]!.key, { now: () => new Date(Date.now() - 3_600_000) });
+    expect((await sendRaw(c.url, 'POST', '/api/agent/heartbeat', old, body)).json.error.code).toBe('CLOCK_SKEW');
+
+    const metrics = await (await request(`${c.url}/metrics`, { headers: { authorization: `Bearer ${c.adminToken}` } })).body.text();
+    expect(metrics).toMatch(new RegExp(`^vaultmesh_signature_workers ${workers}$`, 'm'));
+    const stats = c.services.verifier.stats();
+    if (workers > 0) {
+      // A worker that lags (> 10 ms, likely on a loaded test machine) is skipped for inline checks, so only the split varies.
+      expect(stats.onWorkers + stats.inline).toBeGreaterThanOrEqual(60);
+      expect(stats.onWorkers).toBeGreaterThan(0);
+      expect(stats.batches).toBeLessThanOrEqual(stats.onWorkers);
+      expect(metrics).toMatch(new RegExp(`^vaultmesh_signature_checks_total\\{where="worker"\\} ${stats.onWorkers}$`, 'm'));
+    } else {
+      expect(stats.onWorkers).toBe(0);
+      expect(stats.inline).toBeGreaterThanOrEqual(60);
+    }
+  });
 });

@@ -4,7 +4,7 @@
  * (pending, rejected, revoked) 403 with the reason.
  */
 import type { Context, MiddlewareHandler } from 'hono';
-import { SIGNATURE_HEADERS, checkSignedRequest } from '../../protocol/request-signing.js';
+import { SIGNATURE_HEADERS, prepareSignedRequest, signedRequestVerdict } from '../../protocol/request-signing.js';
 import { isVaultMeshError, VaultMeshError } from '../../protocol/errors.js';
 import { claimKey, isClaimTaken } from '../store/envelope-store.js';
 import { generateKeyPair } from '../../protocol/keys.js';
@@ -30,23 +30,25 @@ const NO_KEY = generateKeyPair().publicKeyHex;
  * Verifies the signature headers against `publicKeyHex`. Throws 401 on any failure; a well-formed, fresh request
  * that is not signed by that key throws `mismatch()` (BAD_SIGNATURE unless the caller says otherwise). The nonce is
  * recorded separately (`rememberNonce`), so a caller can check cheaper preconditions (a join token) before an
- * unauthenticated request may take memory.
+ * unauthenticated request may take memory. The cheap checks and the canonical bytes are done here; only the Ed25519
+ * verification itself goes to `services.verifier` (a worker thread when there are any).
  */
-export function verifyAgentSignature(
+export async function verifyAgentSignature(
   c: Context<AppEnv>,
   services: Services,
   nodeId: string,
   publicKeyHex: string,
   body: Buffer,
   mismatch?: () => VaultMeshError,
-): void {
+): Promise<void> {
   const nowMs = services.now().getTime();
-  const check = checkSignedRequest(
+  const timestamp = c.req.header(SIGNATURE_HEADERS.timestamp) ?? '';
+  const prepared = prepareSignedRequest(
     {
       method: c.req.method,
       path: signedPath(c),
       nodeId,
-      timestamp: c.req.header(SIGNATURE_HEADERS.timestamp) ?? '',
+      timestamp,
       nonce: c.req.header(SIGNATURE_HEADERS.nonce) ?? '',
       body,
       signature: c.req.header(SIGNATURE_HEADERS.signature) ?? '',
@@ -55,10 +57,11 @@ export function verifyAgentSignature(
     nowMs,
     services.config.maxSkewSecs * 1000,
   );
+  const check = prepared.ok ? signedRequestVerdict(await services.verifier.verify(prepared.publicKey, prepared.message, prepared.signature)) : prepared;
   if (!check.ok) throw check.mismatch && mismatch ? mismatch() : new VaultMeshError(check.code, check.message, { status: 401 });
   // The replay guard lives in memory: a request signed before this process started may have been accepted by the
   // previous one, so it is refused. Agents sign every attempt afresh, so they recover on their next try.
-  const signedAt = Date.parse(c.req.header(SIGNATURE_HEADERS.timestamp)!);
+  const signedAt = Date.parse(timestamp);
   if (signedAt < services.startedAt.getTime()) {
     throw new VaultMeshError('CLOCK_SKEW', 'request was signed before the center started (replay protection across restarts): sign it again', { status: 401 });
   }
@@ -87,9 +90,9 @@ export async function rememberNonce(c: Context<AppEnv>, services: Services, node
  * Runs `lookup` and, on a replica, once more after catching up with the log when it answers with one of `codes`:
  * the node may have enrolled (or been approved, or its token been created) on another replica a moment ago.
  */
-export async function withCatchUp<T>(services: Services, codes: readonly string[], lookup: () => T): Promise<T> {
+export async function withCatchUp<T>(services: Services, codes: readonly string[], lookup: () => T | Promise<T>): Promise<T> {
   try {
-    return lookup();
+    return await lookup();
   } catch (err) {
     if (!services.replicated || !isVaultMeshError(err) || !codes.includes(err.code)) throw err;
     await services.syncLog();
@@ -106,11 +109,14 @@ export function requireEnrolledNode(): MiddlewareHandler<AppEnv> {
       throw new VaultMeshError('MISSING_SIGNATURE', 'agent requests must be signed (x-vm-node, x-vm-timestamp, x-vm-nonce, x-vm-signature)', { status: 401 });
     }
     const body = Buffer.from(await c.req.arrayBuffer());
-    const verified = () => {
-      const node = services.state.nodes.get(nodeId);
+    const verified = async () => {
       // An unknown node is verified against a throw-away key: same checks, same work, same answer as a forgery.
-      verifyAgentSignature(c, services, nodeId, node?.public_key ?? NO_KEY, body, () => unknownNode(nodeId));
-      if (!node) throw unknownNode(nodeId);
+      const verifiedKey = services.state.nodes.get(nodeId)?.public_key ?? NO_KEY;
+      await verifyAgentSignature(c, services, nodeId, verifiedKey, body, () => unknownNode(nodeId));
+      // The check may have waited for a worker thread: judge the node as it is now, and only while its key is still
+      // the one that verified (a re-enrollment in between replaces it).
+      const node = services.state.nodes.get(nodeId);
+      if (!node || node.public_key !== verifiedKey) throw unknownNode(nodeId);
       return node;
     };
     await withCatchUp(services, ['UNKNOWN_NODE'], verified);

@@ -53,7 +53,7 @@ export function createApp(services: Services, opts: { keepaliveMs?: number; stre
     try {
       await next();
     } finally {
-      services.metrics.httpRequests.inc({ route: routePath(c) || 'unmatched', method: c.req.method, status: String(c.res.status) });
+      services.metrics.countHttpRequest(routePath(c) || 'unmatched', c.req.method, c.res.status);
     }
   });
   const maxBody = services.config.maxBodyBytes;

@@ -23,6 +23,10 @@ export interface CenterMetrics {
   tailLagSource: { read?: () => Promise<number | null> };
   snapshotPauseSeconds: Histogram;
   snapshotBytes: Gauge;
+  /** Counts one answered HTTP request; label children are cached, so the hot path allocates no label object. */
+  countHttpRequest(route: string, method: string, status: number): void;
+  /** Where signature checks ran (verify-pool.ts), read at scrape time from `source`. */
+  verifyFrom(source: () => { onWorkers: number; inline: number; batches: number; replaced: number; workers: number }): void;
 }
 
 export function createMetrics(opts: { defaultMetrics?: boolean } = {}): CenterMetrics {
@@ -30,9 +34,69 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): CenterMe
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'vaultmesh_cc_' });
   const tailLagSource: CenterMetrics['tailLagSource'] = {};
   const latency = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+  const httpRequests = new Counter({ name: 'vaultmesh_http_requests_total', help: 'HTTP requests by route, method and status', labelNames: ['route', 'method', 'status'] as const, registers: [registry] });
+  // Routes are the registered patterns and statuses a handful: this stays small.
+  const children = new Map<string, { inc(): void }>();
+  let verifySource: (() => { onWorkers: number; inline: number; batches: number; replaced: number; workers: number }) | undefined;
+  new Counter({
+    name: 'vaultmesh_signature_checks_total',
+    help: 'Ed25519 checks of agent request signatures, by where they ran (worker thread or inline on the main thread)',
+    labelNames: ['where'] as const,
+    registers: [registry],
+    collect() {
+      const s = verifySource?.();
+      if (!s) return;
+      this.reset();
+      this.inc({ where: 'worker' }, s.onWorkers);
+      this.inc({ where: 'inline' }, s.inline);
+    },
+  });
+  new Counter({
+    name: 'vaultmesh_signature_check_batches_total',
+    help: 'Batches of signature checks sent to verification workers',
+    registers: [registry],
+    collect() {
+      const s = verifySource?.();
+      if (!s) return;
+      this.reset();
+      this.inc(s.batches);
+    },
+  });
+  new Counter({
+    name: 'vaultmesh_signature_workers_replaced_total',
+    help: 'Verification workers that died and were replaced',
+    registers: [registry],
+    collect() {
+      const s = verifySource?.();
+      if (!s) return;
+      this.reset();
+      this.inc(s.replaced);
+    },
+  });
+  new Gauge({
+    name: 'vaultmesh_signature_workers',
+    help: 'Verification worker threads alive (0 = checks run on the main thread)',
+    registers: [registry],
+    collect() {
+      const s = verifySource?.();
+      if (s) this.set(s.workers);
+    },
+  });
   return {
     registry,
-    httpRequests: new Counter({ name: 'vaultmesh_http_requests_total', help: 'HTTP requests by route, method and status', labelNames: ['route', 'method', 'status'], registers: [registry] }),
+    httpRequests,
+    countHttpRequest(route, method, status) {
+      const key = `${status} ${method} ${route}`;
+      let child = children.get(key);
+      if (!child) {
+        child = httpRequests.labels(route, method, String(status));
+        children.set(key, child);
+      }
+      child.inc();
+    },
+    verifyFrom(source) {
+      verifySource = source;
+    },
     journalAppendSeconds: new Histogram({ name: 'vaultmesh_journal_append_seconds', help: 'Time from append to durable acknowledgement', buckets: latency, registers: [registry] }),
     journalFsyncSeconds: new Histogram({ name: 'vaultmesh_journal_fsync_seconds', help: 'fdatasync duration per group commit', buckets: latency, registers: [registry] }),
     journalBatchSize: new Histogram({ name: 'vaultmesh_journal_batch_entries', help: 'Envelopes per group commit', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512], registers: [registry] }),

@@ -26,7 +26,7 @@ export function agentRoutes(): Hono<AppEnv> {
       throw new VaultMeshError('MISSING_SIGNATURE', 'enrollment must be signed by the key it enrolls, for the node it names', { status: 401 });
     }
     // Proof of possession: the request is signed by the very key being enrolled.
-    verifyAgentSignature(c, services, req.node_id, req.public_key, raw);
+    await verifyAgentSignature(c, services, req.node_id, req.public_key, raw);
     return services.enrollLock.run(async () => {
       // The join token is checked before the nonce is remembered: without a real token a request takes no memory.
       // A token created on another replica a moment ago is found after one catch-up.

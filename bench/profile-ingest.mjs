@@ -1,0 +1,129 @@
+#!/usr/bin/env node
+/**
+ * Where the center's CPU goes under signed heartbeat load (run `npm run build` first). Not a bench/run.mjs module:
+ * a tool for docs/BENCHMARKS.md. It starts the built center with `node --cpu-prof` (and `--verify-workers` as
+ * given), drives the same closed-loop load as bench/ingest.mjs for VAULTMESH_BENCH_PROFILE_SECS (default 8), stops
+ * it, and prints the main thread's top self-time functions and µs of CPU per acknowledged request by stage.
+ * It also prints CPU µs per acknowledged request of the main thread and of the whole process, read from /proc
+ * during the loaded window; with --no-profile that is all it does (the profiler itself costs CPU).
+ *
+ *   node bench/profile-ingest.mjs [--verify-workers N] [--keep DIR] [--no-profile]
+ * Bounded: ≈ 30 s.
+ */
+import { mkdtempSync, readdirSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { enrollViaApi, makeNodes, presignHeartbeats, protocol } from './lib/agents.mjs';
+import { startCenterProcess } from './lib/center-process.mjs';
+import { closedLoop } from './lib/load.mjs';
+import { cpuMeter } from './lib/proc.mjs';
+
+const { values } = parseArgs({ options: { 'verify-workers': { type: 'string' }, keep: { type: 'string' }, 'no-profile': { type: 'boolean' } } });
+
+/** CPU seconds of one thread (a task of the process) from /proc: the main thread's task id is the pid. */
+function threadCpuSeconds(pid, tid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(rest[11]) + Number(rest[12])) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return NaN;
+  }
+}
+const SECS = Number(process.env.VAULTMESH_BENCH_PROFILE_SECS ?? 8);
+
+/**
+ * Stages, matched on a profile node's call stack (innermost frame first): the first stage whose test matches any
+ * frame owns the sample's self time. Order matters: Ed25519 inside the request check counts as "ed25519".
+ */
+const STAGES = [
+  ['ed25519 verify (main thread)', (f) => f.functionName === 'verify' && /ed25519|crypto/.test(f.url)],
+  ['gc', (f) => f.functionName === '(garbage collector)'],
+  ['journal write + fsync', (f) => /store\/(jsonl-store|journal|drain-loop)|node:fs|fs\/promises/.test(f.url)],
+  ['commit fan-out (state, SSE ring, ledgers)', (f) => /store\/commit-fanout|fleet\/|http\/event-bus|ledger\//.test(f.url)],
+  ['request signature check (canonical JSON, SHA-256, replay guard)', (f) => /request-signing|canonical|agent-auth|replay-guard|verify-pool|verify-batch/.test(f.url)],
+  ['heartbeat route (JSON parse, zod, response)', (f) => /routes\/agent|http-errors|well-formed|zod/.test(f.url)],
+  ['metrics', (f) => /prom-client|http\/metrics/.test(f.url)],
+  ['abuse limits', (f) => /rate-limit/.test(f.url)],
+  ['hono + node:http (routing, Request/Response, sockets)', (f) => /hono|node:_http|node:net|undici|node:internal\/(http|streams|webstreams)|node:stream/.test(f.url)],
+];
+
+function analyse(profile) {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const self = new Map();
+  const dt = profile.timeDeltas;
+  for (let i = 0; i < profile.samples.length; i++) self.set(profile.samples[i], (self.get(profile.samples[i]) ?? 0) + (dt[i] ?? 0));
+  const fns = new Map();
+  const stages = new Map();
+  let total = 0;
+  for (const [id, us] of self) {
+    const n = byId.get(id);
+    const f = n.callFrame;
+    if (f.functionName === '(idle)' || f.functionName === '(program)') continue;
+    total += us;
+    const key = `${f.functionName || '(anonymous)'} ${f.url.replace(/^.*\/(node_modules|dist)\//, '$1/').replace(/^file:\/\//, '')}:${f.lineNumber + 1}`;
+    fns.set(key, (fns.get(key) ?? 0) + us);
+    let stage = 'other';
+    for (let cur = id; cur !== undefined && stage === 'other'; cur = parent.get(cur)) {
+      const frame = byId.get(cur).callFrame;
+      for (const [name, test] of STAGES) {
+        if (test(frame)) {
+          stage = name;
+          break;
+        }
+      }
+    }
+    stages.set(stage, (stages.get(stage) ?? 0) + us);
+  }
+  return { total, fns: [...fns].sort((a, b) => b[1] - a[1]), stages: [...stages].sort((a, b) => b[1] - a[1]) };
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'vm-bench-profile-'));
+const profDir = values.keep ?? join(dir, 'prof');
+mkdirSync(profDir, { recursive: true });
+let center;
+try {
+  const args = ['--auto-approve', ...(values['verify-workers'] !== undefined ? ['--verify-workers', values['verify-workers']] : [])];
+  center = await startCenterProcess(dir, args, { maxMs: 120_000, nodeArgs: values['no-profile'] ? [] : ['--cpu-prof', '--cpu-prof-dir', profDir] });
+  const nodes = await makeNodes(200, 'prof');
+  await enrollViaApi(center.url, center.token, nodes);
+  const p = await protocol();
+  const { requests } = presignHeartbeats(p, nodes, 1000 + SECS * 5000, { maxMs: 20_000 });
+  await closedLoop(center.url, requests.slice(0, 1000), { concurrency: 16, connections: 16 });
+  const cpu = cpuMeter(center.pid);
+  cpu.start();
+  const main0 = threadCpuSeconds(center.pid, center.pid);
+  const r = await closedLoop(center.url, requests.slice(1000), { concurrency: 64, connections: 64, maxMs: SECS * 1000 });
+  const mainSecs = threadCpuSeconds(center.pid, center.pid) - main0;
+  const cpuPct = cpu.stop();
+  console.log(`CPU per acknowledged request: main thread ${((mainSecs * 1e6) / r.ok).toFixed(0)} µs, whole process ${((cpuPct / 100) * r.secs * 1e6 / r.ok).toFixed(0)} µs`);
+  if (values['no-profile']) {
+    console.log(`load: ${r.ok} acknowledged in ${r.secs.toFixed(1)} s = ${(r.ok / r.secs).toFixed(0)}/s; center process CPU ${cpuPct.toFixed(0)} % of a core, main thread ${((100 * mainSecs) / r.secs).toFixed(0)} %`);
+  } else {
+    await center.stop();
+    center = undefined;
+    const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'));
+    // CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile: thread 0 is the main thread, workers write their own files.
+    const threadOf = (f) => Number(f.split('.')[4]);
+    const profiles = files.sort((a, b) => threadOf(a) - threadOf(b)).map((f) => JSON.parse(readFileSync(join(profDir, f), 'utf8')));
+    console.log(`load: ${r.ok} acknowledged in ${r.secs.toFixed(1)} s = ${(r.ok / r.secs).toFixed(0)}/s; center process CPU ${cpuPct.toFixed(0)} % of a core; ${files.length} thread profile(s)`);
+    // The profile spans start-up, enrollment and warm-up too; per-request figures divide the whole by every request served.
+    const served = r.ok + 1000 + 200;
+    if (values.keep) console.log(`profiles kept in ${profDir} (open them in Chrome DevTools → Performance)`);
+    profiles.forEach((profile, i) => {
+      const a = analyse(profile);
+      console.log(`\n${i === 0 ? 'main thread' : `thread ${i}`}: ${(a.total / 1000).toFixed(0)} ms busy, ${(a.total / served).toFixed(1)} µs/request`);
+      console.log('  by stage (µs/request):');
+      for (const [name, us] of a.stages) console.log(`    ${(us / served).toFixed(1).padStart(6)}  ${name}`);
+      console.log('  top self time:');
+      for (const [name, us] of a.fns.slice(0, 20)) console.log(`    ${(us / served).toFixed(1).padStart(6)} µs  ${((100 * us) / a.total).toFixed(1).padStart(5)} %  ${name}`);
+    });
+  }
+} finally {
+  await center?.stop();
+  // The center's journals and keys always go; with --keep the profiles are in their own directory.
+  rmSync(dir, { recursive: true, force: true });
+}
