@@ -80,16 +80,22 @@ export class LineSource {
       }
       this.position += bytesRead;
       const data = this.buf.length ? Buffer.concat([this.buf, chunk.subarray(0, bytesRead)]) : chunk.subarray(0, bytesRead);
-      const lines: RawLine[] = [];
-      let start = 0;
-      for (let nl = data.indexOf(10, start); nl !== -1; nl = data.indexOf(10, start)) {
-        lines.push({ bytes: data.subarray(start, nl), lineNo: ++this.lineNo, offset: this.bufStart + start });
-        start = nl + 1;
-      }
+      const { lines, start } = this.splitLines(data);
       this.bufStart += start;
       this.buf = Buffer.from(data.subarray(start));
       if (lines.length) return lines;
     }
+  }
+
+  /** The complete lines of `data` (numbered and placed from where the last batch ended) and where the rest starts. */
+  private splitLines(data: Buffer): { lines: RawLine[]; start: number } {
+    const lines: RawLine[] = [];
+    let start = 0;
+    for (let nl = data.indexOf(10, start); nl !== -1; nl = data.indexOf(10, start)) {
+      lines.push({ bytes: data.subarray(start, nl), lineNo: ++this.lineNo, offset: this.bufStart + start });
+      start = nl + 1;
+    }
+    return { lines, start };
   }
 
   private async nextReusedBatch(): Promise<RawLine[] | undefined> {
@@ -117,12 +123,7 @@ export class LineSource {
       this.position += bytesRead;
       const end = this.carry + bytesRead;
       const data = block.subarray(0, end);
-      const lines: RawLine[] = [];
-      let start = 0;
-      for (let nl = data.indexOf(10, start); nl !== -1; nl = data.indexOf(10, start)) {
-        lines.push({ bytes: data.subarray(start, nl), lineNo: ++this.lineNo, offset: this.bufStart + start });
-        start = nl + 1;
-      }
+      const { lines, start } = this.splitLines(data);
       this.bufStart += start;
       this.carry = end - start;
       this.carryFrom = start;
