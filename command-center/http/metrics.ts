@@ -4,6 +4,15 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+/** What the signature-check pool (auth/verify-pool.ts) counts. */
+export interface VerifyStats {
+  onWorkers: number;
+  inline: number;
+  batches: number;
+  replaced: number;
+  workers: number;
+}
+
 export interface CenterMetrics {
   registry: Registry;
   httpRequests: Counter<'route' | 'method' | 'status'>;
@@ -26,7 +35,7 @@ export interface CenterMetrics {
   /** Counts one answered HTTP request; label children are cached, so the hot path allocates no label object. */
   countHttpRequest(route: string, method: string, status: number): void;
   /** Where signature checks ran (verify-pool.ts), read at scrape time from `source`. */
-  verifyFrom(source: () => { onWorkers: number; inline: number; batches: number; replaced: number; workers: number }): void;
+  verifyFrom(source: () => VerifyStats): void;
 }
 
 export function createMetrics(opts: { defaultMetrics?: boolean } = {}): CenterMetrics {
@@ -37,7 +46,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): CenterMe
   const httpRequests = new Counter({ name: 'vaultmesh_http_requests_total', help: 'HTTP requests by route, method and status', labelNames: ['route', 'method', 'status'] as const, registers: [registry] });
   // Routes are the registered patterns and statuses a handful: this stays small.
   const children = new Map<string, { inc(): void }>();
-  let verifySource: (() => { onWorkers: number; inline: number; batches: number; replaced: number; workers: number }) | undefined;
+  let verifySource: (() => VerifyStats) | undefined;
   new Counter({
     name: 'vaultmesh_signature_checks_total',
     help: 'Ed25519 checks of agent request signatures, by where they ran (worker thread or inline on the main thread)',
@@ -51,28 +60,21 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): CenterMe
       this.inc({ where: 'inline' }, s.inline);
     },
   });
-  new Counter({
-    name: 'vaultmesh_signature_check_batches_total',
-    help: 'Batches of signature checks sent to verification workers',
-    registers: [registry],
-    collect() {
-      const s = verifySource?.();
-      if (!s) return;
-      this.reset();
-      this.inc(s.batches);
-    },
-  });
-  new Counter({
-    name: 'vaultmesh_signature_workers_replaced_total',
-    help: 'Verification workers that died and were replaced',
-    registers: [registry],
-    collect() {
-      const s = verifySource?.();
-      if (!s) return;
-      this.reset();
-      this.inc(s.replaced);
-    },
-  });
+  // Totals kept by the pool itself, copied in at scrape time.
+  const verifyTotal = (name: string, help: string, pick: (s: VerifyStats) => number) =>
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const s = verifySource?.();
+        if (!s) return;
+        this.reset();
+        this.inc(pick(s));
+      },
+    });
+  verifyTotal('vaultmesh_signature_check_batches_total', 'Batches of signature checks sent to verification workers', (s) => s.batches);
+  verifyTotal('vaultmesh_signature_workers_replaced_total', 'Verification workers that died and were replaced', (s) => s.replaced);
   new Gauge({
     name: 'vaultmesh_signature_workers',
     help: 'Verification worker threads alive (0 = checks run on the main thread)',
