@@ -34,11 +34,11 @@ describe.skipIf(!requirePostgres('vaultmesh-cc on PostgreSQL'))('vaultmesh-cc on
     expect(again).toMatchObject({ code: 0, stdout: 'schema already at version 3\n' });
     const c = new pg.Client({ connectionString: url });
     await c.connect();
-    await c.query("INSERT INTO schema_version (version, description) VALUES (3, 'from a newer center')");
+    await c.query("INSERT INTO schema_version (version, description) VALUES (4, 'from a newer center')");
     await c.end();
     const newer = await runNode(CC_BIN, ['migrate', '--database-url', url]);
     expect(newer.code).toBe(1);
-    expect(newer.stderr).toMatch(/SCHEMA_TOO_NEW: the database schema is version 3, newer than this center knows \(2\)/);
+    expect(newer.stderr).toMatch(/SCHEMA_TOO_NEW: the database schema is version 4, newer than this center knows \(3\)/);
   });
 
   it('--store postgres needs exactly one database URL setting', () => {
