@@ -117,11 +117,12 @@ export async function replicaCrashRound(
   await set.kill9(victim);
   const killedAt = performance.now();
   const takeover = victim === leader ? watchTakeover(set, killedAt) : undefined;
+  takeover?.catch(() => undefined); // awaited below
   // One leaf in each ledger appended after the kill (while no replica may lead yet): a new leader must sign over it.
   const appended = opts.leader ? await appendLeaves(set, nodes, round) : undefined;
   const deadline = opts.leader ? killedAt + (victim === leader ? opts.leader.takeoverMs : 0) + opts.leader.headMs + (opts.leader.slackMs ?? 4000) : 0;
   const headWatch = appended ? signedOver(set, appended.on, appended, deadline) : undefined;
-  headWatch?.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
+  headWatch?.catch(() => undefined); // awaited below
   await new Promise((r) => setTimeout(r, 100 + Math.random() * 200)); // the others keep writing
   stop = true;
   const outcomes = await settled;
