@@ -50,7 +50,7 @@ async function trial(pg, bound) {
     first = await startCenterProcess(a, args);
     await until('first leads', async () => (await role(first)) === 'leader');
     cpSync(join(a, 'state'), join(b, 'state'), { recursive: true, filter: (s) => !s.endsWith('.sock') && !s.endsWith('.lock') });
-    second = await startCenterProcess(b, [...args, '--standby']);
+    second = await startCenterProcess(b, args); // a replica like the first: it follows because the first leads
     await until('second follows', async () => (await role(second)) === 'follower');
     const [node] = await makeNodes(1, 'fo');
     await enrollViaApi(first.url, first.token, [node], 1);

@@ -8,9 +8,10 @@
  *    alternately; latency p50/p99; CPU per acknowledged heartbeat in the center and in PostgreSQL; bytes per
  *    heartbeat in the JSONL file, in the table (with its indexes) and in the WAL, the inputs of docs/SCALING.md's
  *    sizing.
- *  - replicas: VAULTMESH_BENCH_PG_REPLICAS=N (default 1) also runs N centers on the one database and spreads the
- *    agents over them (node k → replica k mod N). Replicas 2..N start with VAULTMESH_BENCH_PG_REPLICA_ARGS (default
- *    `--standby`). While a standby refuses writes the row is "not available" with the answer it gave.
+ *  - replicas: VAULTMESH_BENCH_PG_REPLICAS=N (default 1; bench/run.mjs runs 3) also runs N centers on the one
+ *    database, every one taking writes, and spreads the agents over them (node k → replica k mod N), against 1
+ *    replica in the same run. Replicas 2..N start with VAULTMESH_BENCH_PG_REPLICA_ARGS (default none). A replica
+ *    that refuses a probe heartbeat makes the row "not available" with the answer it gave.
  *  - start-up: the log of bench/replay.mjs (VAULTMESH_BENCH_PG_REPLAY_LINES heartbeats, default 1,000,000, from
  *    10,000 nodes) copied into PostgreSQL with `vaultmesh store copy`, then the center's start-up (replay until
  *    it listens) from PostgreSQL vs from the JSONL files.
@@ -36,7 +37,7 @@ import { quantile, round } from './lib/stats.mjs';
 const SECS = Number(process.env.VAULTMESH_BENCH_PG_SECS ?? 8);
 const NODES = Number(process.env.VAULTMESH_BENCH_PG_NODES ?? 200);
 const REPLICAS = Math.max(1, Number(process.env.VAULTMESH_BENCH_PG_REPLICAS ?? 1));
-const REPLICA_ARGS = (process.env.VAULTMESH_BENCH_PG_REPLICA_ARGS ?? '--standby').split(' ').filter(Boolean);
+const REPLICA_ARGS = (process.env.VAULTMESH_BENCH_PG_REPLICA_ARGS ?? '').split(' ').filter(Boolean);
 const REPLAY_LINES = Number(process.env.VAULTMESH_BENCH_PG_REPLAY_LINES ?? 1_000_000);
 const REPLAY_NODES = 10_000;
 const ROUNDS = 2;
@@ -69,6 +70,19 @@ function merge(results) {
 async function probe(url, req) {
   const res = await request(url + req.path, { method: req.method, headers: req.headers, body: req.body });
   return { status: res.statusCode, text: await res.body.text() };
+}
+
+/** Waits (at most 30 s) until every replica's /healthz seq is the same, and unchanged for 200 ms. */
+async function waitForTails(centers) {
+  const end = Date.now() + 30_000;
+  let last = '';
+  while (Date.now() < end) {
+    const seqs = await Promise.all(centers.map(async (c) => (await (await request(`${c.url}/healthz`)).body.json()).seq));
+    const now = seqs.join(',');
+    if (new Set(seqs).size === 1 && now === last) return;
+    last = now;
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 /** Copies a center's state dir (key, admin token) for another center: replicas and start-ups share the key. */
@@ -115,13 +129,14 @@ async function ingestRows(pg, log) {
     await closedLoop(jsonl.url, warm, { concurrency: 16, connections: 16 });
     await closedLoop(primary.url, warm, { concurrency: 16, connections: 16 });
 
-    // N replicas: does every replica take writes? Asked with the last requests of the pool, kept out of the rounds.
+    // N replicas: does every replica take writes? Asked with the last requests of the pool, kept out of the rounds,
+    // once the replicas' tails applied the enrollments and the warm-up (a node a replica has not seen yet is a 401).
     if (REPLICAS > 1 && !spreadRefused) {
+      await waitForTails(replicas);
       for (let r = 1; r < REPLICAS && !spreadRefused; r++) {
         const a = await probe(replicas[r].url, pool[pool.length - r]);
         if (a.status !== 200) spreadRefused = `replica ${r + 1} answered ${a.status} ${a.text.slice(0, 160)}`;
       }
-      await new Promise((r) => setTimeout(r, 1500)); // the replicas' tails catch up with the warm-up
     }
     // The spread rounds need requests the database has never seen (nonces and heartbeat ids are the log's, not one
     // replica's, once replicas share it): with N > 1 the pool is halved, the second half for the spread.
@@ -193,7 +208,7 @@ async function ingestRows(pg, log) {
     rows.push({ name: 'center CPU per acknowledged heartbeat (PostgreSQL store)', value: perReq(cpuPs, P.ok), unit: 'µs', baseline: perReq(cpuJs, J.ok), note: 'baseline: the JSONL store; CPU time of the center process' });
     rows.push({ name: 'PostgreSQL server CPU per acknowledged heartbeat', value: perReq(cpuDbs, P.ok), unit: 'µs', note: 'postmaster + backends + WAL writer, same rounds' });
     if (REPLICAS > 1) {
-      if (spreadRefused) rows.push(notAvailable(`PostgreSQL ingest over ${REPLICAS} replicas (agents spread)`, `${spreadRefused}${REPLICA_ARGS.length ? `; replicas 2..${REPLICAS} ran with ${REPLICA_ARGS.join(' ')}` : ''}: several writing replicas are not in this build`));
+      if (spreadRefused) rows.push(notAvailable(`PostgreSQL ingest over ${REPLICAS} replicas (agents spread)`, `${spreadRefused}${REPLICA_ARGS.length ? `; replicas 2..${REPLICAS} ran with ${REPLICA_ARGS.join(' ')}` : ''}`));
       else {
         const N = merge(nn);
         const ranOut = usedBy.some((k, i) => k >= parts[i].length);

@@ -491,8 +491,10 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
 
   limits.start();
   apiTokenUsage.start();
-  commands.start();
-  // The singletons run on the leader only, from when it leads until it stops leading (leadership.ts).
+  // The singletons run on the leader only, from when it leads until it stops leading (leadership.ts). The command
+  // expiry sweep is one (each replica would journal the same expiry); every replica keeps answering long-polls,
+  // which never hand out a command past its expires_at, swept or not.
+  whileLeader(leadership, commands.expirySweep);
   if (orchestrator) whileLeader(leadership, orchestrator);
   whileLeader(leadership, attention);
   if (webhooks) whileLeader(leadership, webhooks);

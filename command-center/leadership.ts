@@ -1,6 +1,6 @@
 /**
  * Leadership: which of the centers sharing one log runs the singletons (signing ledger heads, the orchestrator, the
- * attention monitor, webhook delivery, heartbeat retention). Several replicas may accept writes; exactly one at a
+ * attention monitor, webhook delivery, heartbeat retention, the command expiry sweep). Several replicas may accept writes; exactly one at a
  * time leads. A JSONL center is alone on its log dir (the dir lock), so it always leads (`soleLeader`); with
  * `--store postgres` the leader is whoever holds a session advisory lock (store/postgres-leadership.ts).
  *

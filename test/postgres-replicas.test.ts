@@ -7,7 +7,7 @@ import { assertBuilt } from './process-helpers.js';
 import { cleanupAfterEach, tempDir } from './helpers.js';
 import { requirePostgres, startPostgres, type TestPostgres } from './postgres.js';
 import { agentCall, call, enrollBody, enrollNode, heartbeat, openStream, percentile, ReplicaSet, scanBody, send, signedRequest, sql } from './replicas.js';
-import { replicaCrashRound } from './replica-crash-round.js';
+import { killFollower, killLeader, LEADER_ARGS, LEADER_BOUNDS, replicaCrashRound } from './replica-crash-round.js';
 
 const onCleanup = cleanupAfterEach();
 
@@ -19,10 +19,10 @@ describe.skipIf(!requirePostgres('replicas on PostgreSQL'))('replicas on Postgre
   });
   afterAll(() => server?.stop());
 
-  async function replicas(count: number, running = count): Promise<ReplicaSet> {
+  async function replicas(count: number, running = count, extraArgs: string[] = []): Promise<ReplicaSet> {
     const t = tempDir('vm-replicas-');
     onCleanup(t.cleanup);
-    const set = new ReplicaSet(await server.newDatabase(), t.dir, count);
+    const set = new ReplicaSet(await server.newDatabase(), t.dir, count, extraArgs);
     onCleanup(() => set.stop());
     await set.start(running);
     return set;
@@ -220,16 +220,19 @@ describe.skipIf(!requirePostgres('replicas on PostgreSQL'))('replicas on Postgre
     expect(digests[2]).toEqual(digests[0]);
   });
 
-  it('kill -9 a random replica under mixed load, restart it (2 rounds): nothing acknowledged lost or duplicated, seqs gapless, every replica equal to a fresh replay', async () => {
-    const set = await replicas(3);
+  it('kill -9 the leader, then a follower, under mixed load, restart it: nothing acknowledged lost or duplicated, seqs gapless, every replica equal to a fresh replay; one leader, which signs heads over leaves appended after the kill; the export verifies', async () => {
+    const set = await replicas(3, 3, LEADER_ARGS);
     const nodes = [];
     for (let k = 0; k < 3; k++) nodes.push(await enrollNode(set, k, `crash-${k}`));
     await set.converge();
-    for (let round = 0; round < 2; round++) {
-      // TODO(h14b): leader assertions go in `afterRound` (see test/replica-crash-round.ts) once leadership is merged.
-      const r = await replicaCrashRound(set, nodes, round);
+    const picks = [killLeader, killFollower];
+    for (let round = 0; round < picks.length; round++) {
+      const r = await replicaCrashRound(set, nodes, round, { pick: picks[round], leader: LEADER_BOUNDS });
       expect(r.acked).toBeGreaterThan(0);
       expect([r.lost, r.duplicated]).toEqual([0, 0]);
+      expect(r.leaderKilled).toBe(round === 0);
+      if (r.leaderKilled) expect(r.takeoverMs).toBeDefined();
+      expect(r.headMs).toBeGreaterThan(0);
     }
   });
 });

@@ -112,4 +112,27 @@ describe('command service timers', () => {
     service.stop();
     expect(manual.active).toBe(0);
   });
+
+  it('the expiry sweep as a leader job: stopping it stops expiring but leaves long-polls waiting and answered; it starts again', async () => {
+    const { manual, service, command } = await setup();
+    const expiring = command(10_000);
+    await service.enqueueSigned(expiring, { author: 'test' });
+    service.expirySweep.start();
+    expect(manual.active).toBe(1);
+    service.expirySweep.stop(); // this replica stopped leading
+    expect(manual.active).toBe(0);
+    manual.advance(20_000);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(service.get(expiring.payload.id)!.status).toBe('queued'); // nobody swept: the leader's job
+    // A follower's long-poll still waits and is answered, and never hands out the command past its expiry.
+    const poll = service.poll('n1', 60_000);
+    expect(await peek(poll)).toBe('waiting');
+    const fresh = command();
+    await service.enqueueSigned(fresh, { author: 'test' });
+    expect((await poll).map((c) => c.payload.id)).toEqual([fresh.payload.id]);
+    service.expirySweep.start(); // leading again
+    manual.advance(1_000);
+    for (let i = 0; i < 50 && service.get(expiring.payload.id)!.status !== 'expired'; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(service.get(expiring.payload.id)!.status).toBe('expired');
+  });
 });

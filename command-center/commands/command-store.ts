@@ -197,7 +197,14 @@ export interface CommandService {
    * issued it (commands issued here wake it at once as well).
    */
   onCommit(batch: readonly Committed[]): void;
+  /**
+   * The expiry sweep alone, as a job to run on the leader only (`whileLeader`): with several replicas the one
+   * sweeping replica journals each expiry, and the others apply it from the log. Stopping it leaves long-polls alone.
+   */
+  readonly expirySweep: { start(): void; stop(): void };
+  /** Starts the expiry sweep (a center without replicas: `expirySweep.start()`). */
   start(): void;
+  /** Stops the sweep and releases every waiting long-poll (shutdown). */
   stop(): void;
 }
 
@@ -474,17 +481,26 @@ export function createCommandService(deps: CommandServiceDeps): CommandService {
       }
     },
 
+    expirySweep: {
+      start() {
+        if (timer !== undefined || stopped) return;
+        timer = timers.setInterval(() => {
+          service.sweep().catch((err) => deps.onError?.(err));
+        }, deps.sweepIntervalMs ?? 1000);
+      },
+      stop() {
+        if (timer !== undefined) timers.clearInterval(timer);
+        timer = undefined;
+      },
+    },
+
     start() {
-      if (timer !== undefined) return;
-      timer = timers.setInterval(() => {
-        service.sweep().catch((err) => deps.onError?.(err));
-      }, deps.sweepIntervalMs ?? 1000);
+      service.expirySweep.start();
     },
 
     stop() {
       stopped = true;
-      if (timer !== undefined) timers.clearInterval(timer);
-      timer = undefined;
+      service.expirySweep.stop();
       for (const w of [...waiters.values()]) w();
     },
   };
