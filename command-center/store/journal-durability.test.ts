@@ -91,6 +91,21 @@ describe('journal rollback durability', () => {
   });
 });
 
+describe('heartbeat rotation', () => {
+  it('waits for a heartbeat written by this process: a file already over the size is not named after seq 0 on the first other append', async () => {
+    const dir = newDir();
+    writeFileSync(join(dir, 'heartbeats.jsonl'), '{"author":"node:n1","body":{},"id":"h1","kind":"heartbeat","node_id":"n1","seq":1,"ts":"2025-01-01T00:00:00.000Z","v":1}\n');
+    const rotated: number[] = [];
+    const j = await openJournal({ dir, lastSeq: 1, rotateHeartbeats: { maxBytes: 1, onRotate: (s) => rotated.push(s.lastSeq) } });
+    await appendOne(j, note(2));
+    expect(rotated).toEqual([]);
+    await appendOne(j, { kind: 'heartbeat', node_id: 'n1', author: 'node:n1', body: {} });
+    await j.close();
+    expect(rotated).toEqual([3]);
+    expect(readFileSync(join(dir, 'heartbeats-000000000003.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l).seq)).toEqual([1, 3]);
+  });
+});
+
 describe('file modes', () => {
   it('creates journals and a rotated heartbeat segment 0640', async () => {
     const dir = newDir();

@@ -189,7 +189,9 @@ export async function openJournal(opts: JournalOptions): Promise<Journal> {
   async function maybeRotate(): Promise<void> {
     const r = opts.rotateHeartbeats;
     const f = files.get('heartbeats')!;
-    if (!r || r.maxBytes <= 0 || f.size < r.maxBytes || f.dirty) return;
+    // f.lastSeq is known only once this process wrote a heartbeat: before that the segment would be named after seq 0
+    // and summarised through seq 0, and a later replay would count its heartbeats twice.
+    if (!r || r.maxBytes <= 0 || f.size < r.maxBytes || f.dirty || f.lastSeq === 0) return;
     const active = join(opts.dir, JOURNAL_FILES.heartbeats);
     const segment = join(opts.dir, segmentName(f.lastSeq));
     try {
