@@ -91,8 +91,9 @@ async function centerStartup(bytes) {
       copyFileSync(join(OUT, 'heartbeats.jsonl'), join(dir, 'logs', 'heartbeats.jsonl'));
     }
     const t0 = performance.now();
-    // The copy's attention monitor may journal staleness for these old heartbeats: it writes to the copy only.
-    const center = await startCenterProcess(dir, [], { maxMs: CHILD_MS, startMs: CHILD_MS - 5000, env: { VAULTMESH_ATTENTION_CHECK_SECS: '3600' } });
+    // The copy's attention monitor may journal staleness for these old heartbeats: it writes to the copy only. The log
+    // was generated, not written by a center, so there is no key to keep: --new-center-key (as bench/fleet.mjs).
+    const center = await startCenterProcess(dir, ['--new-center-key'], { maxMs: CHILD_MS, startMs: CHILD_MS - 5000, env: { VAULTMESH_ATTENTION_CHECK_SECS: '3600' } });
     const startMs = performance.now() - t0;
     const mem = center.memory();
     await center.stop();
