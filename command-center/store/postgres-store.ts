@@ -97,23 +97,6 @@ export function createPostgresStore(opts: PostgresStoreOptions): PostgresStore {
   let writer: pg.Client | undefined;
   /** The last seq applied to this replica's memory (every entry up to it went through onCommit or replay). */
   let lastSeq = 0;
-  /** The stored line of `lastSeq`, to recognise the log after a reconnect. */
-  let lastLine: Buffer | undefined;
-  /** Set once the log was found to disagree with memory (logged once); writes are refused from then on. */
-  let diverged: string | undefined;
-
-  /**
-   * The database lost commits this replica has applied (an asynchronous standby promoted, a restore from backup):
-   * appending would reuse seqs this memory already holds, so writes are refused until the center is restarted and
-   * replays the log as it now is.
-   */
-  const divergence = (what: string) => {
-    if (!diverged) {
-      diverged = what;
-      log.error(`postgres store: ${what}, but this center has applied up to seq ${lastSeq}: the database lost commits (an asynchronous standby promoted, or a restore); writes are refused until every center is restarted (docs/SCALING.md)`);
-    }
-    return new VaultMeshError('JOURNAL_UNAVAILABLE', `the database's log no longer holds what this center applied (${diverged}): restart the center`, { status: 503 });
-  };
   let replayed = false;
   let closed = false;
   let queue: Pending[] = [];
@@ -144,12 +127,6 @@ export function createPostgresStore(opts: PostgresStoreOptions): PostgresStore {
     });
     try {
       await c.connect();
-      // A new connection may reach another server (a promoted standby): the entry this memory ends with must be there.
-      if (!diverged && lastLine && lastSeq > 0) {
-        const r = await c.query<Row>('SELECT seq, line FROM envelopes WHERE seq = $1', [lastSeq]);
-        if (!r.rows[0]?.line.equals(lastLine)) divergence(r.rows[0] ? `the database holds another entry at seq ${lastSeq}` : `the database has no entry at seq ${lastSeq}`);
-      }
-      if (diverged) throw divergence(diverged);
     } catch (err) {
       dropWriter(c);
       throw err;
@@ -183,7 +160,6 @@ export function createPostgresStore(opts: PostgresStoreOptions): PostgresStore {
       }
       if (batch.length === 0) return;
       lastSeq = batch[batch.length - 1]!.envelope.seq;
-      lastLine = batch[batch.length - 1]!.line;
       fanOut(batch);
       if (batch.length < r.rows.length || r.rows.length < pageSize) return;
     }
@@ -221,11 +197,6 @@ export function createPostgresStore(opts: PostgresStoreOptions): PostgresStore {
       // One round trip: the transaction and the head's row lock (the wait for other replicas' batches is here).
       const opened = (await c.query('BEGIN; SELECT last_seq FROM log_head FOR UPDATE')) as unknown as pg.QueryResult[];
       const head = Number((opened[1]!.rows[0] as { last_seq: string }).last_seq);
-      // The log ends before what this replica has applied: the database lost commits (see divergence()).
-      if (head < lastSeq) {
-        await c.query('ROLLBACK');
-        throw divergence(`the database's log ends at seq ${head}`);
-      }
       // Under the lock every earlier append is committed and visible to this (new) statement's snapshot.
       const authors: string[] = [];
       const ids: string[] = [];
@@ -335,7 +306,6 @@ export function createPostgresStore(opts: PostgresStoreOptions): PostgresStore {
           if (lastSeq < written.last) {
             const own = written.outcome.flatMap((o) => (o instanceof ClaimTaken ? [] : o));
             lastSeq = written.last;
-            if (own.length) lastLine = own[own.length - 1]!.line;
             if (own.length) fanOut(own);
           }
         });
@@ -500,7 +470,6 @@ export function createPostgresStore(opts: PostgresStoreOptions): PostgresStore {
         return false;
       }
       previous = e.envelope.seq;
-      lastLine = e.line;
       envelopes++;
       visit(e);
       return true;
