@@ -184,8 +184,18 @@ async function appendLeaves(set: ReplicaSet, nodes: Array<{ id: string; key: Key
   return { on: r.index, commands: root.commands.tree_size, scans: root.tree_size };
 }
 
-const rootOf = async (set: ReplicaSet, i: number) =>
-  (await call(set.replicas[i]!.url, 'GET', '/api/ledger/root', undefined, { authorization: `Bearer ${set.token}` })).json;
+/**
+ * The heads replica `i` serves. A replica that answers with an error for a moment (busy, just restarted) is asked
+ * again; the callers' deadlines bound the waiting.
+ */
+const rootOf = async (set: ReplicaSet, i: number) => {
+  for (let tries = 0; ; tries++) {
+    const res = await call(set.replicas[i]!.url, 'GET', '/api/ledger/root', undefined, { authorization: `Bearer ${set.token}` });
+    if (res.status === 200) return res.json;
+    if (tries >= 50) throw new Error(`replica ${i}: GET /api/ledger/root answered ${res.status} ${JSON.stringify(res.json)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+};
 
 /**
  * Resolves with when (performance.now()) replica `on` first served signed heads covering `sizes` in both ledgers;
