@@ -23,6 +23,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ROOT, dist, startCenterProcess } from './lib/center-process.mjs';
 import { round } from './lib/stats.mjs';
+import { heartbeatLineAt, nodeId } from './lib/replay-log.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
 const HEARTBEATS = Number(process.env.VAULTMESH_BENCH_STARTUP_HEARTBEATS ?? 1_000_000);
@@ -36,22 +37,9 @@ const CENTER_MS = 240_000;
 // The centers must not add envelopes of their own: no scheduled scans, no attention sweeps during the run.
 const QUIET = { VAULTMESH_ORCHESTRATOR_TICK_SECS: '0', VAULTMESH_ATTENTION_CHECK_SECS: '3600', VAULTMESH_SNAPSHOT_SECS: '0', VAULTMESH_SNAPSHOT_ENTRIES: '0' };
 
-const nodeId = (i) => `node-${String(i).padStart(5, '0')}`;
 const iso = (ms) => new Date(ms).toISOString();
 
-function heartbeatLine(seq, i, tsMs) {
-  const n = i % NODES;
-  const id = nodeId(n);
-  const ts = iso(tsMs);
-  const load = ((i * 7) % 400) / 100;
-  return (
-    `{"author":"node:${id}","body":{"agent_version":"0.1.0","cloudflare_ok":true,"hostname":"${id}.example","id":"${id}-hb-${i}",` +
-    `"metrics":{"disk_total_bytes":100000000000,"disk_used_bytes":${40_000_000_000 + (i % 1000) * 1_000_000},"load":[${load},0.5,0.25],` +
-    `"mem_total_bytes":8000000000,"mem_used_bytes":${2_000_000_000 + (i % 997) * 1_000_000},"uptime_s":${86400 + i}},` +
-    `"node_id":"${id}","os_profile":"debian","services_ok":true,"timestamp":"${ts}","vaultmesh_root":"/var/lib/vaultmesh"},` +
-    `"id":"${id}-hb-${i}","kind":"heartbeat","node_id":"${id}","seq":${seq},"ts":"${ts}","v":1}`
-  );
-}
+const heartbeatLine = (seq, i, tsMs) => heartbeatLineAt(seq, i, NODES, iso(tsMs));
 
 class Out {
   constructor(file) {

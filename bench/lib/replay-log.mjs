@@ -13,13 +13,11 @@ const T0 = Date.UTC(2025, 0, 1);
 
 export const replayLogDir = (lines, nodes) => join(ROOT, 'bench', 'out', `replay-${lines}-${nodes}`);
 
-const nodeId = (i) => `node-${String(i).padStart(5, '0')}`;
+export const nodeId = (i) => `node-${String(i).padStart(5, '0')}`;
 
-/** A canonical heartbeat envelope line (keys sorted, as RFC 8785 writes them). */
-function heartbeatLine(seq, i, nodes) {
-  const n = i % nodes;
-  const id = nodeId(n);
-  const ts = new Date(T0 + Math.floor(i / nodes) * 30_000 + (n % 30_000)).toISOString();
+/** A canonical heartbeat envelope line (keys sorted, as RFC 8785 writes them) of node `i % nodes`, stamped `ts`. */
+export function heartbeatLineAt(seq, i, nodes, ts) {
+  const id = nodeId(i % nodes);
   const load = ((i * 7) % 400) / 100;
   return (
     `{"author":"node:${id}","body":{"agent_version":"0.1.0","cloudflare_ok":true,"hostname":"${id}.example","id":"${id}-hb-${i}",` +
@@ -28,6 +26,12 @@ function heartbeatLine(seq, i, nodes) {
     `"node_id":"${id}","os_profile":"debian","services_ok":true,"timestamp":"${ts}","vaultmesh_root":"/var/lib/vaultmesh"},` +
     `"id":"${id}-hb-${i}","kind":"heartbeat","node_id":"${id}","seq":${seq},"ts":"${ts}","v":1}`
   );
+}
+
+/** The replay log's heartbeats: each node every 30 s from T0. */
+function heartbeatLine(seq, i, nodes) {
+  const n = i % nodes;
+  return heartbeatLineAt(seq, i, nodes, new Date(T0 + Math.floor(i / nodes) * 30_000 + (n % 30_000)).toISOString());
 }
 
 async function writeLines(file, n, lineOf) {
