@@ -1,7 +1,7 @@
 /**
  * Leadership: which of the centers sharing one log runs the singletons (signing ledger heads, the orchestrator, the
- * attention monitor, webhook delivery, heartbeat retention, the command expiry sweep). Several replicas may accept writes; exactly one at a
- * time leads. A JSONL center is alone on its log dir (the dir lock), so it always leads (`soleLeader`); with
+ * attention monitor, webhook delivery, heartbeat retention, the command expiry sweep). Several replicas may accept
+ * writes; exactly one at a time leads. A JSONL center is alone on its log dir (the dir lock), so it always leads (`soleLeader`); with
  * `--store postgres` the leader is whoever holds a session advisory lock (store/postgres-leadership.ts).
  *
  * Consumers subscribe with `onChange` and start/stop their jobs on it. A lost lock connection deposes the leader at
