@@ -30,12 +30,16 @@ export function agentRoutes(): Hono<AppEnv> {
     return services.enrollLock.run(async () => {
       // The join token is checked before the nonce is remembered: without a real token a request takes no memory.
       // A token created on another replica a moment ago is found after one catch-up.
-      let decision = await withCatchUp(services, ['BAD_JOIN_TOKEN'], () => decideEnrollment(services.state, req, services.now()));
+      await withCatchUp(services, ['BAD_JOIN_TOKEN'], () => decideEnrollment(services.state, req, services.now()));
       await rememberNonce(c, services, req.node_id);
       // With replicas, the token use and the node's enrollment are claimed in the same transaction as the envelope:
       // of several replicas admitting the same token use or node id at once, one wins; the others catch up with
       // the log and decide again (the answer is then USED_UP, NODE_EXISTS, or this node's own status on a retry).
       for (let attempt = 1; ; attempt++) {
+        // Decided again in the same turn as the claims are made: the claims name the token use and the node state
+        // this decision saw (the await above lets the log move on, and a use counted after a stale decision would
+        // claim the next use of a token that is already used up).
+        const decision = decideEnrollment(services.state, req, services.now());
         if (decision.kind === 'existing') {
           return c.json(enrollResponse(decision.status, services), decision.status === 'approved' ? 200 : 202);
         }
@@ -67,7 +71,6 @@ export function agentRoutes(): Hono<AppEnv> {
         } catch (err) {
           if (!isClaimTaken(err) || attempt >= 3) throw err;
           await services.syncLog();
-          decision = decideEnrollment(services.state, req, services.now());
           continue;
         }
         const status = auto ? 'approved' : 'pending';
