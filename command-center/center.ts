@@ -513,11 +513,16 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
     metrics.isLeader.set(leader ? 1 : 0);
     if (leader) signNow();
   });
+  let adoptTimer: unknown;
   if (pgLeadership) {
-    // Followers adopt a new head as soon as the leader announces it (NOTIFY), not only on their next commit.
-    pgLeadership.listen(HEADS_CHANNEL, () => {
+    const adoptHeads = () => {
       for (const name of ['scans', 'commands'] as const) ledgers[name].sync().catch((err) => log.warn(`ledger (${name}): ${(err as Error).message}`));
-    });
+    };
+    // Followers adopt a new head as soon as the leader announces it (NOTIFY), not only on their next commit; and a
+    // head that covered entries this replica had not applied yet when it came (just restarted, or behind) is not
+    // left waiting for the next announcement: asked again every second.
+    pgLeadership.listen(HEADS_CHANNEL, adoptHeads);
+    adoptTimer = timers.setInterval(adoptHeads, 1000);
   }
   metrics.tailLagSource.read = () => services.tailLag.get();
   snapshotter?.start();
@@ -541,6 +546,7 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
     close() {
       closing ??= (async () => {
         release();
+        if (adoptTimer !== undefined) timers.clearInterval(adoptTimer);
         bus.close();
         attention.stop();
         await attention.idle();

@@ -3,7 +3,8 @@
  * random live replicas while one of them (`pick`, default random; the leader or not) is killed with SIGKILL at a
  * random moment; the load goes on against the others, then the killed one is started again (replaying the
  * database). Then: every acknowledged envelope is stored exactly once, the seqs are gapless, and every replica's
- * state equals the restarted one's (a fresh replay).
+ * state equals the restarted one's (a fresh replay), and an SSE client that was on the killed replica resumes on
+ * another with Last-Event-ID and misses nothing.
  *
  * Leadership (the replicas run with a short `--leader-takeover-secs` and `--ledger-head-secs`, `leader`): right
  * after the kill a command and a scan (one leaf in each ledger) are appended on a surviving replica; when the
@@ -17,7 +18,7 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import type { KeyPair } from '../protocol/keys.js';
 import { CLI_BIN, runNode } from './process-helpers.js';
-import { agentCall, call, heartbeat, scanBody, sql, type ReplicaSet } from './replicas.js';
+import { agentCall, call, heartbeat, openStream, scanBody, sql, type ReplicaSet } from './replicas.js';
 
 export interface ReplicaRoundResult {
   acked: number;
@@ -85,6 +86,9 @@ export async function replicaCrashRound(
   const acked: Array<{ author: string; id: string }> = [];
   const leader = await soleLeader(set);
   const victim = (opts.pick ?? randomVictim)(leader, set.count);
+  // An SSE client on the replica about to die: after the kill it resumes on another with Last-Event-ID.
+  const before = Number((await sql<{ max: string | null }>(set.dbUrl, 'SELECT max(seq) AS max FROM envelopes'))[0]!.max ?? 0);
+  const dropped = await openStream(set.replicas[victim]!.url, set.token, before);
   let stop = false;
   let n = 0;
   const worker = async (w: number) => {
@@ -145,6 +149,16 @@ export async function replicaCrashRound(
   const digests = await Promise.all(set.replicas.map((r) => set.digest(r.index)));
   for (const d of digests.slice(1)) expect(d).toEqual(digests[victim]);
   expect((await call(set.replicas[victim]!.url, 'GET', '/healthz')).status).toBe(200);
+  // The dropped SSE client, resumed on another replica from the last id it got, has every seq once, in order.
+  await dropped.close();
+  const other = set.live().find((r) => r.index !== victim)!;
+  const resumed = await openStream(other.url, set.token, dropped.seqs.at(-1) ?? before);
+  try {
+    await resumed.waitFor(head);
+    expect([...dropped.seqs, ...resumed.seqs.filter((q) => q <= head)], `round ${round}: SSE resumed on replica ${other.index}`).toEqual(Array.from({ length: head - before }, (_, i) => before + 1 + i));
+  } finally {
+    await resumed.close();
+  }
   const result: ReplicaRoundResult = { acked: acked.length, killed: victim, lost, duplicated, head, leader, leaderKilled: victim === leader };
   if (opts.leader && appended && headWatch) {
     const bounds = opts.leader;
