@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { cleanupAfterEach, quietLogger } from '../../test/helpers.js';
-import { requirePostgres, startPostgres, type TestPostgres } from '../../test/postgres.js';
+import { requirePostgres, sql, startPostgres, type TestPostgres } from '../../test/postgres.js';
 import { hb, note, scan, storeContract } from '../../test/store-contract.js';
 import { canonicalJson } from '../../protocol/canonical-json.js';
 import { claimKey, type Committed } from './envelope-store.js';
@@ -9,16 +9,6 @@ import { createPostgresStore } from './postgres-store.js';
 import { migrate, MIGRATIONS, SCHEMA_VERSION, WRITER_LOCK } from '../../lib/postgres-schema.js';
 
 const onCleanup = cleanupAfterEach();
-
-async function sql<T = Record<string, unknown>>(url: string, text: string, params: unknown[] = []): Promise<T[]> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query(text, params)).rows as T[];
-  } finally {
-    await c.end();
-  }
-}
 
 describe.skipIf(!requirePostgres('the PostgreSQL store'))('the PostgreSQL store', () => {
   let server: TestPostgres;
