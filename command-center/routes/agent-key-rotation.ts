@@ -35,6 +35,9 @@ export function registerAgentKeyRotationRoute(app: Hono<AppEnv>): void {
         }
         const check = checkRotation(req, node.public_key);
         if (!check.ok) throw new VaultMeshError('BAD_SIGNATURE', `key rotation refused: ${check.message}`, { status: 401 });
+        // Read before submitting: applying the envelope updates this record in place.
+        const oldKeyId = node.key_id;
+        const oldPublicKey = node.public_key;
         const validUntil = new Date(services.now().getTime() + services.config.nodeKeyOverlapSecs * 1000).toISOString();
         try {
           const { envelope } = await services.submit(
@@ -44,8 +47,8 @@ export function registerAgentKeyRotationRoute(app: Hono<AppEnv>): void {
               author: `node:${nodeId}`,
               body: {
                 action: 'rotate',
-                old_key_id: node.key_id,
-                old_public_key: node.public_key,
+                old_key_id: oldKeyId,
+                old_public_key: oldPublicKey,
                 new_key_id: req.statement.new_key_id,
                 new_public_key: req.statement.new_public_key,
                 statement: req.statement,
@@ -54,9 +57,9 @@ export function registerAgentKeyRotationRoute(app: Hono<AppEnv>): void {
                 old_key_valid_until: validUntil,
               },
             },
-            { claims: [{ key: nodeKeyClaim(nodeId, node.key_id) }] },
+            { claims: [{ key: nodeKeyClaim(nodeId, oldKeyId) }] },
           );
-          return c.json({ ok: true, node_id: nodeId, old_key_id: node.key_id, new_key_id: req.statement.new_key_id, rotated: true, seq: envelope.seq, old_key_valid_until: validUntil });
+          return c.json({ ok: true, node_id: nodeId, old_key_id: oldKeyId, new_key_id: req.statement.new_key_id, rotated: true, seq: envelope.seq, old_key_valid_until: validUntil });
         } catch (err) {
           // Another replica journaled a rotation of this key first: catch up and decide again (a retry of the same
           // rotation is then `done`; a different one a conflict).
