@@ -49,8 +49,13 @@ async function main(argv: string[]): Promise<void> {
     .option('--rotate-key-every <duration>', 'Rotate the node key when it is this old, e.g. 30d (VAULTMESH_ROTATE_KEY_EVERY, default off)')
     .example('vaultmesh-agent --once --cc-url http://127.0.0.1:8088 --join-token vmjoin_... --state-dir ./agent-state')
     .example('vaultmesh-agent rotate-key --state-dir ./agent-state   (agent stopped; a running one: vaultmesh cmd send <node> rotate-key)');
+  const rotateKeyHelp =
+    "Replace this node's key: a new key is written (node-key.next.pem, 0600), announced to the center signed by the old and the new key, then swapped in. " +
+    'Needs the state dir, so stop the daemon first, or ask the running one with `vaultmesh cmd send <node> rotate-key`. See docs/OPERATIONS.md, "Rotating an agent key".';
+  cli.usage('[options]   run the agent (a daemon; one cycle with --once)\n  $ vaultmesh-agent rotate-key [options]');
   cli
-    .command('rotate-key', "Replace this node's key: a new key is made, announced to the center signed by the old and the new key, then used. Needs the state dir, so stop the daemon first, or ask the running one with `vaultmesh cmd send <node> rotate-key` (docs/OPERATIONS.md, Rotating an agent key)")
+    .command('rotate-key', rotateKeyHelp)
+    .usage(`rotate-key [options]\n\n${rotateKeyHelp}`)
     .example('vaultmesh-agent rotate-key --settings /etc/vaultmesh/agent.env');
   cli
     .help()
