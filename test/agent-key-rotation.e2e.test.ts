@@ -62,6 +62,10 @@ describe('vaultmesh-agent key rotation (real processes)', () => {
     expect(hb.code, hb.stderr).toBe(0);
     expect(hb.stdout).toMatch(/heartbeat accepted/);
     expect((await c.api('GET', '/api/nodes/kr-stopped')).json.key_rotations).toEqual([expect.objectContaining({ old_key_id: before, new_key_id: after })]);
+    const shown = await runNode(CLI_BIN, ['nodes', 'show', 'kr-stopped', '--cc-url', c.url, '--state-dir', join(t.dir, 'state')]);
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(shown.stdout).toMatch(new RegExp(`key rotated\\s+\\S+: ${before} → ${after} \\(old key accepted until \\S+\\)`));
+    expect(shown.stdout).toMatch(new RegExp(`key_id\\s+${after}`));
   });
 
   it('rotate-key --help explains itself; an agent that is not enrolled has nothing to rotate', async () => {
@@ -145,5 +149,34 @@ describe('vaultmesh-agent key rotation (real processes)', () => {
     expect(refused.stdout).toMatch(/heartbeat accepted/);
     expect(keyFileId('kr-crash2')).toBe(next.keyId);
     expect(await rotations('kr-crash2')).toHaveLength(1);
+  });
+
+  it('--rotate-key-every rotates on schedule in the daemon, and heartbeats carry on across the rotations', async () => {
+    await enrolled('kr-sched');
+    const child = spawn(process.execPath, [AGENT_BIN, ...common('kr-sched'), '--heartbeat-secs', '1', '--command-poll-secs', '2', '--rotate-key-every', '2s'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d));
+    child.stderr!.on('data', (d: Buffer) => (out += d));
+    const until = Date.now() + 30_000;
+    let node = (await c.api('GET', '/api/nodes/kr-sched')).json;
+    while (node.key_rotations.length < 2) {
+      if (Date.now() > until) throw new Error(`no scheduled rotations; agent output:\n${out}`);
+      await new Promise((r) => setTimeout(r, 200));
+      node = (await c.api('GET', '/api/nodes/kr-sched')).json;
+    }
+    // Chained: each rotation starts from the key the one before installed.
+    const [second, first] = node.key_rotations;
+    expect(second.old_key_id).toBe(first.new_key_id);
+    const count = node.heartbeat_count as number;
+    const later = Date.now() + 15_000;
+    while ((await c.api('GET', '/api/nodes/kr-sched')).json.heartbeat_count < count + 2) {
+      if (Date.now() > later) throw new Error(`heartbeats stopped; agent output:\n${out}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+    expect(keyFileId('kr-sched')).toBe((await c.api('GET', '/api/nodes/kr-sched')).json.key_id);
+    expect(out).not.toMatch(/cycle failed|scheduled key rotation failed/);
   });
 });
