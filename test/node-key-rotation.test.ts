@@ -8,6 +8,7 @@ import { generateKeyPair, type KeyPair } from '../protocol/keys.js';
 import { signRotation, checkNodeKeyBody } from '../protocol/node-key-rotation.js';
 import { signPayload } from '../protocol/signing.js';
 import { signRequest } from '../protocol/request-signing.js';
+import { COMMAND_VERSION, signReceipt, type ReceiptPayload } from '../protocol/command.js';
 import { request } from 'undici';
 import { cleanupAfterEach, enrolledNode, heartbeatBody, startTestCenter, tempDir, testNode, type TestCenter } from './helpers.js';
 
@@ -57,6 +58,14 @@ describe('POST /api/agent/rotate-key', () => {
     const e = events.items[0];
     expect(e).toMatchObject({ kind: 'node_key', node_id: 'rk-1', author: 'node:rk-1', body: { old_key_id: old.key.keyId, new_key_id: next.keyId } });
     expect(checkNodeKeyBody('rk-1', e.body)).toEqual({ ok: true });
+
+    // The console's node page lists the rotation, and its timeline says what happened.
+    const page = await request(`${c.url}/console?node=rk-1`, { headers: { authorization: `Bearer ${c.adminToken}` } });
+    const html = await page.body.text();
+    expect(page.statusCode).toBe(200);
+    expect(html).toContain('Key rotations');
+    expect(html).toMatch(new RegExp(`<code>${old.key.keyId}</code> → <code>${next.keyId}</code>`));
+    expect(html).toContain(`node key rotated: ${old.key.keyId} → ${next.keyId}`);
 
     shiftMs = 601_000;
     const refused = await hb(c, old.key);
@@ -124,6 +133,26 @@ describe('POST /api/agent/rotate-key', () => {
     expect(unsigned.json.error.code).toBe('MISSING_SIGNATURE');
     expect((await c.api('GET', '/api/events?kind=node_key')).json.items).toHaveLength(0);
     expect((await c.api('GET', '/api/nodes/rk-1')).json.key_id).toBe(old.key.keyId);
+  });
+
+  it('a receipt signed by the old key (the command finished just before the rotation) counts inside the window, not after it', async () => {
+    const { c, old } = await setup();
+    const issue = async () => (await c.api('POST', '/api/commands', { node_id: 'rk-1', action: 'ping' })).json.id as string;
+    const [inside, after] = [await issue(), await issue()];
+    expect((await old.send('GET', '/api/agent/commands?wait=0', undefined, { now })).json.commands).toHaveLength(2);
+    const receipt = (id: string) => {
+      const t = now().toISOString();
+      const payload: ReceiptPayload = { v: COMMAND_VERSION, command_id: id, node_id: 'rk-1', status: 'succeeded', exit_code: 0, started_at: t, finished_at: t, output: '{}', truncated: false };
+      return signReceipt(payload, old.key);
+    };
+    const next = generateKeyPair();
+    expect((await old.send('POST', '/api/agent/rotate-key', signRotation('rk-1', old.key, next, now()), { now })).status).toBe(200);
+    const ok = await as(c, next).send('POST', '/api/agent/receipts', receipt(inside), { now });
+    expect(ok.status, JSON.stringify(ok.json)).toBe(200);
+    shiftMs = 601_000;
+    const late = await as(c, next).send('POST', '/api/agent/receipts', receipt(after), { now });
+    expect(late.status).toBe(401);
+    expect(late.json.error.code).toBe('BAD_SIGNATURE');
   });
 
   it('a replayed rotation request (same signed headers) is refused', async () => {
