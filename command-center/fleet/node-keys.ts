@@ -24,7 +24,7 @@ export interface ReplacedKey {
  * Replaced keys kept per node, newest last. Each is one signature check when a request does not verify under the
  * current key (to tell NODE_KEY_ROTATED from UNKNOWN_NODE), so the list is bounded; older rotations stay in the journal.
  */
-export const MAX_REPLACED_KEYS = 16;
+export const MAX_REPLACED_KEYS = 8;
 
 export function applyNodeKey(state: FleetState, env: EnvelopeOf<'node_key'>): void {
   const node = env.node_id ? state.nodes.get(env.node_id) : undefined;
