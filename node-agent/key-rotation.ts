@@ -124,8 +124,21 @@ async function askCenter(deps: KeyRotationDeps, next: KeyPair): Promise<RotateKe
   return r.data;
 }
 
-/** Creates the key rotator of one agent process: `rotate()` runs one rotation at a time. */
-export function createKeyRotator(deps: KeyRotationDeps): { rotate(): Promise<KeyRotationResult>; pending(): boolean } {
+export interface KeyRotator {
+  /** One rotation (finishing a pending one first if there is one); rotations run one at a time. */
+  rotate(): Promise<KeyRotationResult>;
+  /** Is a rotation pending (a next key on disk)? */
+  pending(): boolean;
+  /** Finishes a pending rotation, if any; a failure is logged and left pending for the next turn. */
+  finishPending(): Promise<void>;
+  /** Rotates when the key is `everySecs` old (0: never); a failure is logged and tried again next turn. */
+  rotateIfDue(everySecs: number, nowMs?: number): Promise<void>;
+}
+
+const describeError = (err: unknown) => (isVaultMeshError(err) ? `${err.code}: ${err.message}` : String(err));
+
+/** Creates the key rotator of one agent process. */
+export function createKeyRotator(deps: KeyRotationDeps): KeyRotator {
   let running: Promise<KeyRotationResult> | undefined;
   const once = async (): Promise<KeyRotationResult> => {
     const pendingKey = pendingNextKey(deps.stateDir);
@@ -154,12 +167,21 @@ export function createKeyRotator(deps: KeyRotationDeps): { rotate(): Promise<Key
     deps.log(`node key rotated: ${oldKeyId} → ${next.keyId}${answer.rotated ? '' : ' (the center already had it)'}; the old key is accepted until ${answer.old_key_valid_until}`);
     return { old_key_id: oldKeyId, new_key_id: next.keyId, rotated: answer.rotated, resumed: pendingKey !== undefined, old_key_valid_until: answer.old_key_valid_until };
   };
-  return {
+  const rotator: KeyRotator = {
     rotate() {
       const run = (running ?? Promise.resolve()).catch(() => undefined).then(once);
       running = run;
       return run;
     },
     pending: () => pendingNextKey(deps.stateDir) !== undefined,
+    async finishPending() {
+      if (!rotator.pending()) return;
+      await rotator.rotate().catch((err: unknown) => deps.log(`pending key rotation not finished yet: ${describeError(err)}`));
+    },
+    async rotateIfDue(everySecs, nowMs = Date.now()) {
+      if (!keyRotationDue(keyBornAt(deps.stateDir).getTime(), everySecs, nowMs)) return;
+      await rotator.rotate().catch((err: unknown) => deps.log(`scheduled key rotation failed: ${describeError(err)}`));
+    },
   };
+  return rotator;
 }

@@ -2,7 +2,7 @@
 /** `vaultmesh-agent`: the node daemon (outbound-only). */
 import { cac } from 'cac';
 import { isVaultMeshError, VaultMeshError } from '../protocol/errors.js';
-import { createKeyRotator, keyBornAt, keyRotationDue, liveKey } from './key-rotation.js';
+import { createKeyRotator, liveKey } from './key-rotation.js';
 import { readEnvFile } from './env-file.js';
 import { resolveAgentConfig } from './config.js';
 import { lockStateDir, openAgentState } from './agent-state.js';
@@ -120,15 +120,6 @@ async function main(argv: string[]): Promise<void> {
     console.log(`node ${config.nodeId}: key ${r.old_key_id} replaced by ${r.new_key_id}${r.resumed ? ' (finished a rotation started before)' : ''}; the center accepts the old key until ${r.old_key_valid_until}`);
     return;
   }
-  // A rotation left pending (a crash, or the center was unreachable) is finished before anything is signed.
-  const finishPendingRotation = async () => {
-    if (!rotator.pending()) return;
-    await rotator.rotate().catch((err: Error) => log(`pending key rotation not finished yet: ${isVaultMeshError(err) ? `${err.code}: ${err.message}` : String(err)}`));
-  };
-  const scheduledRotation = async () => {
-    if (!keyRotationDue(keyBornAt(config.stateDir).getTime(), config.rotateKeyEvery, Date.now())) return;
-    await rotator.rotate().catch((err: Error) => log(`scheduled key rotation failed: ${isVaultMeshError(err) ? `${err.code}: ${err.message}` : String(err)}`));
-  };
   // Offline outbox (daemon mode only; --once reports an unreachable center as a failure): heartbeats and scan
   // uploads wait in <state dir>/outbox.jsonl and are delivered in order when the center answers again.
   const sender = o.once
@@ -147,7 +138,8 @@ async function main(argv: string[]): Promise<void> {
   const { runner, scheduledScan } = setupCommandRunner({ config, store, client: commandClient, agentVersion: VERSION, log, rotateKey: () => rotator.rotate() });
 
   if (o.once) {
-    await finishPendingRotation();
+    // A rotation left pending (a crash, or the center was unreachable) is finished before anything else is signed.
+    await rotator.finishPending();
     const r = await runCycle(deps);
     log(r.outcome === 'heartbeat' ? `heartbeat accepted (seq ${r.seq})` : 'waiting for approval');
     if (r.outcome === 'heartbeat') {
@@ -198,10 +190,10 @@ async function main(argv: string[]): Promise<void> {
   while (!stopping) {
     lastTurn = Date.now();
     try {
-      await finishPendingRotation();
+      await rotator.finishPending();
       const r = await runCycle(deps);
       if (r.outcome === 'heartbeat' && !commandLoop && !stopping) commandLoop = runner.loop({ waitSecs: config.commandPollSecs, signal: commandsAbort.signal });
-      if (r.outcome === 'heartbeat') await scheduledRotation();
+      if (r.outcome === 'heartbeat') await rotator.rotateIfDue(config.rotateKeyEvery);
     } catch (err) {
       log(`cycle failed: ${isVaultMeshError(err) ? `${err.code}: ${err.message}` : String(err)}`);
     }
