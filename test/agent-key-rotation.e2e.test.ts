@@ -16,7 +16,7 @@ import { signRotation } from '../protocol/node-key-rotation.js';
 import { startTestCenter, tempDir, testNode, type TestCenter } from './helpers.js';
 import { AGENT_BIN, CLI_BIN, assertBuilt, runNode } from './process-helpers.js';
 
-describe('vaultmesh-agent key rotation (real processes)', () => {
+describe('vaultmesh-agent key rotation (real processes)', { timeout: 180_000 }, () => {
   const t = tempDir();
   let c: TestCenter;
   const children: ChildProcess[] = [];
@@ -87,7 +87,7 @@ describe('vaultmesh-agent key rotation (real processes)', () => {
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d));
     child.stderr!.on('data', (d: Buffer) => (out += d));
-    const waitFor = async (what: string, ok: () => boolean | Promise<boolean>, ms = 20_000) => {
+    const waitFor = async (what: string, ok: () => boolean | Promise<boolean>, ms = 60_000) => {
       const until = Date.now() + ms;
       while (!(await ok())) {
         if (Date.now() > until) throw new Error(`timed out waiting for ${what}; agent output:\n${out}`);
@@ -158,7 +158,7 @@ describe('vaultmesh-agent key rotation (real processes)', () => {
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d));
     child.stderr!.on('data', (d: Buffer) => (out += d));
-    const until = Date.now() + 30_000;
+    const until = Date.now() + 60_000;
     let node = (await c.api('GET', '/api/nodes/kr-sched')).json;
     while (node.key_rotations.length < 2) {
       if (Date.now() > until) throw new Error(`no scheduled rotations; agent output:\n${out}`);
@@ -169,7 +169,7 @@ describe('vaultmesh-agent key rotation (real processes)', () => {
     const [second, first] = node.key_rotations;
     expect(second.old_key_id).toBe(first.new_key_id);
     const count = node.heartbeat_count as number;
-    const later = Date.now() + 15_000;
+    const later = Date.now() + 60_000;
     while ((await c.api('GET', '/api/nodes/kr-sched')).json.heartbeat_count < count + 2) {
       if (Date.now() > later) throw new Error(`heartbeats stopped; agent output:\n${out}`);
       await new Promise((r) => setTimeout(r, 200));

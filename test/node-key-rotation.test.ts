@@ -14,7 +14,7 @@ import { cleanupAfterEach, enrolledNode, heartbeatBody, startTestCenter, tempDir
 
 const later = cleanupAfterEach();
 
-describe('POST /api/agent/rotate-key', () => {
+describe('POST /api/agent/rotate-key', { timeout: 120_000 }, () => {
   let shiftMs = 0;
   const now = () => new Date(Date.now() + shiftMs);
   afterEach(() => {

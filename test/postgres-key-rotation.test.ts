@@ -12,7 +12,7 @@ import { agentCall, enrollNode, heartbeat, ReplicaSet, sql } from './replicas.js
 
 const onCleanup = cleanupAfterEach();
 
-describe.skipIf(!requirePostgres('agent key rotation on PostgreSQL replicas'))('agent key rotation on PostgreSQL replicas', () => {
+describe.skipIf(!requirePostgres('agent key rotation on PostgreSQL replicas'))('agent key rotation on PostgreSQL replicas', { timeout: 180_000 }, () => {
   let server: TestPostgres;
   beforeAll(async () => {
     assertBuilt();
