@@ -13,6 +13,7 @@ export const nodeDetailAnswer = z.looseObject({
   facts: z.unknown(),
   // Optional: an older center does not send it.
   attention: z.object({ status: z.string(), reasons: z.array(z.object({ code: z.string(), severity: z.string(), message: z.string() })) }).optional(),
+  key_rotations: z.array(z.object({ old_key_id: z.string(), new_key_id: z.string(), at: z.string(), old_key_valid_until: z.string() })).optional(),
 });
 export const nodeDecisionAnswer = z.looseObject({ node_id: z.string(), enrollment: z.string() });
 

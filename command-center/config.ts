@@ -37,6 +37,8 @@ export const centerConfigSchema = z.object({
   heartbeatSecs: int(1, 86_400).default(30),
   maxBodyBytes: int(1024, 16 * 1024 * 1024).default(256 * 1024),
   maxSkewSecs: int(1, 3600).default(300),
+  /** After an agent rotates its key, requests signed by the old key are still accepted this long (in-flight requests). */
+  nodeKeyOverlapSecs: int(0, 30 * 86_400).default(600),
   /** Threads that verify agent request signatures (verify-pool.ts): `auto` = min(2, cores − 1); 0 = inline on the main thread. */
   verifyWorkers: z.union([z.literal('auto'), int(0, 64)]).default('auto'),
   sseRetain: int(16, 1_000_000).default(2048),
@@ -176,6 +178,7 @@ const ENV: Record<keyof Omit<CenterConfig, 'hostExplicit'>, string> = {
   heartbeatSecs: 'VAULTMESH_HEARTBEAT_SECS',
   maxBodyBytes: 'VAULTMESH_MAX_BODY_BYTES',
   maxSkewSecs: 'VAULTMESH_MAX_SKEW_SECS',
+  nodeKeyOverlapSecs: 'VAULTMESH_NODE_KEY_OVERLAP_SECS',
   verifyWorkers: 'VAULTMESH_VERIFY_WORKERS',
   sseRetain: 'VAULTMESH_SSE_RETAIN',
   sseMaxQueue: 'VAULTMESH_SSE_MAX_QUEUE',

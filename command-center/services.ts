@@ -95,5 +95,7 @@ export type AppEnv = {
     /** Set on agent routes after the request signature verified. */
     nodeId: string;
     rawBody: Buffer;
+    /** The key id that verified the agent request: the node's current key, or a replaced one inside its overlap window. */
+    signingKeyId: string;
   };
 };

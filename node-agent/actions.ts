@@ -96,6 +96,8 @@ export interface ActionDeps {
   restartableUnits: ReadonlySet<string>;
   /** Runs a sovereign scan and uploads it; returns a short summary for the receipt. */
   sovereignScan?: (ctx: ActionContext) => Promise<ActionResult>;
+  /** Rotates the node key (key-rotation.ts); the output names the old and new key ids. */
+  rotateKey?: () => Promise<ActionResult>;
   run?: typeof runProgram;
   now?: () => Date;
 }
@@ -110,6 +112,10 @@ export function createActionRegistry(deps: ActionDeps): ActionRegistry {
     async 'sovereign-scan'(_args, ctx) {
       if (!deps.sovereignScan) return { status: 'failed', exit_code: null, output: 'sovereign scans are not available in this agent', reason: 'NOT_IMPLEMENTED' };
       return deps.sovereignScan(ctx);
+    },
+    async 'rotate-key'() {
+      if (!deps.rotateKey) return { status: 'failed', exit_code: null, output: 'key rotation is not available in this agent', reason: 'NOT_IMPLEMENTED' };
+      return deps.rotateKey();
     },
     async 'service-status'(args, ctx) {
       // systemctl status exits 0 (active) or 3 (not active): both are a successful answer to "what is its state".

@@ -19,8 +19,11 @@ const persistedSchema = z.object({
 export type PersistedAgentState = z.infer<typeof persistedSchema>;
 
 export interface AgentStateStore {
-  key: KeyPair;
+  /** The node key now: replaced in place when the agent rotates it (key-rotation.ts), so read it at each use. */
+  readonly key: KeyPair;
   keyCreated: boolean;
+  /** Installs a rotated key (its file is already in place). */
+  setKey(key: KeyPair): void;
   read(): PersistedAgentState;
   write(s: PersistedAgentState): void;
 }
@@ -28,11 +31,17 @@ export interface AgentStateStore {
 export function openAgentState(stateDir: string): AgentStateStore {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   chmodSync(stateDir, 0o700);
-  const { key, created } = loadOrCreateKeyFile(join(stateDir, 'node-key.pem'));
+  const loaded = loadOrCreateKeyFile(join(stateDir, 'node-key.pem'));
+  let key = loaded.key;
   const file = join(stateDir, 'agent-state.json');
   return {
-    key,
-    keyCreated: created,
+    get key() {
+      return key;
+    },
+    keyCreated: loaded.created,
+    setKey(k) {
+      key = k;
+    },
     read() {
       try {
         return persistedSchema.parse(JSON.parse(readFileSync(file, 'utf8')));

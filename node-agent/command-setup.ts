@@ -17,6 +17,7 @@ import { runSovereignScan } from './scan/run-scan.js';
 import { defaultScanConfig, parseScanConfig, type ScanConfig } from './scan/scan-config.js';
 import { readFileSync } from 'node:fs';
 import { VaultMeshError } from '../protocol/errors.js';
+import { liveKey, type KeyRotationResult } from './key-rotation.js';
 
 /** Scan settings from a JSON file (validated), or the built-in defaults. */
 export function loadScanConfig(file: string | undefined): ScanConfig {
@@ -33,7 +34,7 @@ export function loadScanConfig(file: string | undefined): ScanConfig {
 /** Default local allowlist: read-only actions; service-restart only when restartable units are configured. */
 export function localAllowedActions(config: Pick<AgentConfig, 'allowedActions' | 'restartableUnits'>): Set<string> {
   if (config.allowedActions.length) return new Set(config.allowedActions);
-  const base = ['ping', 'sovereign-scan', 'service-status', 'collect-journal'];
+  const base = ['ping', 'sovereign-scan', 'service-status', 'collect-journal', 'rotate-key'];
   if (config.restartableUnits.length) base.push('service-restart');
   return new Set(base);
 }
@@ -58,6 +59,17 @@ export function pinnedCenterKeys(configured: readonly string[], tofu: ReadonlyAr
   return out;
 }
 
+/** The `rotate-key` action: the receipt's output is the rotation (old and new key id), its failure the reason. */
+export function rotateKeyAction(rotate: () => Promise<KeyRotationResult>): () => Promise<ActionResult> {
+  return async () => {
+    try {
+      return { status: 'succeeded', exit_code: 0, output: JSON.stringify(await rotate()) };
+    } catch (err) {
+      return { status: 'failed', exit_code: 1, output: isVaultMeshError(err) ? `${err.code}: ${err.message}` : String(err), reason: 'ACTION_ERROR' };
+    }
+  };
+}
+
 export function setupCommandRunner(deps: {
   config: AgentConfig;
   store: AgentStateStore;
@@ -65,6 +77,8 @@ export function setupCommandRunner(deps: {
   agentVersion: string;
   log: (msg: string) => void;
   now?: () => Date;
+  /** Rotates the node key for the `rotate-key` command (key-rotation.ts); without it the action fails NOT_IMPLEMENTED. */
+  rotateKey?: () => Promise<KeyRotationResult>;
 }): { runner: CommandRunner; nonces: NonceStore; scheduledScan: () => Promise<ActionResult> } {
   const { config, store, client, log } = deps;
   const nonces = openNonceStore({ file: join(config.stateDir, 'command-nonces.jsonl'), retainMs: config.commandSkewSecs * 1000 + 60_000 });
@@ -93,14 +107,20 @@ export function setupCommandRunner(deps: {
 
   const runner = createCommandRunner({
     nodeId: config.nodeId,
-    key: store.key,
+    key: liveKey(store),
     client,
     nonces,
     pinnedKeys: () => pinnedCenterKeys(config.ccPubkeys, store.read().tofu_center_keys),
     allowedActions: localAllowedActions(config),
     restartableUnits: new Set(config.restartableUnits),
     readableUnits: localReadableUnits(config),
-    actions: createActionRegistry({ nodeId: config.nodeId, agentVersion: deps.agentVersion, restartableUnits: new Set(config.restartableUnits), sovereignScan }),
+    actions: createActionRegistry({
+      nodeId: config.nodeId,
+      agentVersion: deps.agentVersion,
+      restartableUnits: new Set(config.restartableUnits),
+      sovereignScan,
+      ...(deps.rotateKey ? { rotateKey: rotateKeyAction(deps.rotateKey) } : {}),
+    }),
     maxSkewMs: config.commandSkewSecs * 1000,
     timeoutsMs: { default: config.commandTimeoutSecs * 1000, 'sovereign-scan': Math.max(config.commandTimeoutSecs, 300) * 1000 },
     log,

@@ -11,6 +11,20 @@ const list = z
   .string()
   .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
 
+/** Seconds, from `3600`, `90s`, `30m`, `12h` or `30d`; `0` or `off` is 0 (disabled). */
+const durationSecs = z
+  .union([z.number(), z.string()])
+  .transform((v, ctx) => {
+    const m = /^(\d+)(s|m|h|d)?$/.exec(String(v).trim());
+    if (String(v).trim() === 'off') return 0;
+    if (!m) {
+      ctx.addIssue({ code: 'custom', message: 'must be a duration like 3600, 90s, 30m, 12h, 30d, or off' });
+      return z.NEVER;
+    }
+    return Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86_400 }[(m[2] ?? 's') as 's'];
+  })
+  .pipe(z.number().int().min(0).max(3650 * 86_400));
+
 export const agentConfigSchema = z.object({
   ccUrl: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:8088'),
   root: z.string().min(1).default('/var/lib/vaultmesh'),
@@ -42,6 +56,8 @@ export const agentConfigSchema = z.object({
   outboxMaxBytes: z.coerce.number().int().min(64 * 1024).max(1024 * 1024 * 1024).default(16 * 1024 * 1024),
   /** JSON file with scan settings (node-agent/scan/scan-config.ts); unset = built-in defaults. */
   scanConfig: z.string().min(1).optional(),
+  /** Rotate the node key when it is this old (key-rotation.ts); 0 = only on `vaultmesh-agent rotate-key` or the `rotate-key` command. */
+  rotateKeyEvery: durationSecs.default(0),
 });
 
 export type AgentConfig = Omit<z.infer<typeof agentConfigSchema>, 'stateDir' | 'osProfile' | 'nodeId' | 'hostname'> & {
@@ -75,6 +91,7 @@ export const AGENT_ENV: Record<string, string> = {
   scanIntervalSecs: 'VAULTMESH_SCAN_INTERVAL_SECS',
   outboxMaxBytes: 'VAULTMESH_OUTBOX_MAX_BYTES',
   scanConfig: 'VAULTMESH_SCAN_CONFIG',
+  rotateKeyEvery: 'VAULTMESH_ROTATE_KEY_EVERY',
 };
 
 /** `ID` from /etc/os-release (debian, ubuntu, rhel…), the default os_profile. */

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /** `vaultmesh-agent`: the node daemon (outbound-only). */
 import { cac } from 'cac';
-import { isVaultMeshError } from '../protocol/errors.js';
+import { isVaultMeshError, VaultMeshError } from '../protocol/errors.js';
+import { createKeyRotator, liveKey } from './key-rotation.js';
 import { readEnvFile } from './env-file.js';
 import { resolveAgentConfig } from './config.js';
 import { lockStateDir, openAgentState } from './agent-state.js';
@@ -34,7 +35,7 @@ async function main(argv: string[]): Promise<void> {
     .option('--services <units>', 'Comma-separated systemd units to report (VAULTMESH_SERVICES)')
     .option('--cloudflared-check <how>', 'unit | url:<ready url> | none (VAULTMESH_CLOUDFLARED_CHECK, default unit)')
     .option('--cc-pubkey <hex>', 'Pinned command-center public key(s), comma-separated (VAULTMESH_CC_PUBKEY)')
-    .option('--allowed-actions <list>', 'Local command allowlist (VAULTMESH_ALLOWED_ACTIONS, default ping,sovereign-scan,service-status,collect-journal)')
+    .option('--allowed-actions <list>', 'Local command allowlist (VAULTMESH_ALLOWED_ACTIONS, default ping,sovereign-scan,service-status,collect-journal,rotate-key)')
     .option('--restartable-units <units>', 'Units service-restart may restart; enables it (VAULTMESH_RESTARTABLE_UNITS)')
     .option('--readable-units <units>', 'Units service-status and collect-journal may read, * for any (VAULTMESH_READABLE_UNITS, default vaultmesh-agent, cloudflared, ssh + --services + restartable)')
     .option('--cf-access-client-id <id>', 'Cloudflare Access service token id sent with every request (VAULTMESH_CF_ACCESS_CLIENT_ID)')
@@ -45,7 +46,18 @@ async function main(argv: string[]): Promise<void> {
     .option('--outbox-max-bytes <n>', 'Offline outbox size cap (VAULTMESH_OUTBOX_MAX_BYTES, default 16777216)')
     .option('--scan-config <file>', 'Scan settings JSON (VAULTMESH_SCAN_CONFIG, default: built-in; see docs/SCANS.md)')
     .option('--command-timeout-secs <n>', 'Per-action timeout (VAULTMESH_COMMAND_TIMEOUT_SECS, default 60; scans ≥ 300)')
+    .option('--rotate-key-every <duration>', 'Rotate the node key when it is this old, e.g. 30d (VAULTMESH_ROTATE_KEY_EVERY, default off)')
     .example('vaultmesh-agent --once --cc-url http://127.0.0.1:8088 --join-token vmjoin_... --state-dir ./agent-state')
+    .example('vaultmesh-agent rotate-key --state-dir ./agent-state   (agent stopped; a running one: vaultmesh cmd send <node> rotate-key)');
+  const rotateKeyHelp =
+    "Replace this node's key: a new key is written (node-key.next.pem, 0600), announced to the center signed by the old and the new key, then swapped in. " +
+    'Needs the state dir, so stop the daemon first, or ask the running one with `vaultmesh cmd send <node> rotate-key`. See docs/OPERATIONS.md, "Rotating an agent key".';
+  cli.usage('[options]   run the agent (a daemon; one cycle with --once)\n  $ vaultmesh-agent rotate-key [options]');
+  cli
+    .command('rotate-key', rotateKeyHelp)
+    .usage(`rotate-key [options]\n\n${rotateKeyHelp}`)
+    .example('vaultmesh-agent rotate-key --settings /etc/vaultmesh/agent.env');
+  cli
     .help()
     .version(VERSION);
   const parsed = cli.parse(argv, { run: false });
@@ -75,12 +87,22 @@ async function main(argv: string[]): Promise<void> {
       scanIntervalSecs: o.scanIntervalSecs,
       scanConfig: o.scanConfig,
       outboxMaxBytes: o.outboxMaxBytes,
+      rotateKeyEvery: o.rotateKeyEvery,
     },
     process.env,
     readEnvFile(o.settings ?? process.env.VAULTMESH_SETTINGS ?? '/etc/vaultmesh/agent.env'),
   );
+  const rotateOnly = cli.matchedCommandName === 'rotate-key';
   // Locked before the key or the state file is touched, so a second agent changes nothing.
-  const unlock = lockStateDir(config.stateDir);
+  let unlock: () => void;
+  try {
+    unlock = lockStateDir(config.stateDir);
+  } catch (err) {
+    if (rotateOnly && isVaultMeshError(err) && err.code === 'AGENT_LOCKED') {
+      throw new VaultMeshError('AGENT_LOCKED', `${err.message}. A running agent rotates its key when the center asks: vaultmesh cmd send ${config.nodeId} rotate-key`);
+    }
+    throw err;
+  }
   process.once('exit', unlock);
   const store = openAgentState(config.stateDir);
   if (store.keyCreated) log(`created node key ${store.key.keyId} in ${config.stateDir}/node-key.pem`);
@@ -89,7 +111,15 @@ async function main(argv: string[]): Promise<void> {
     extraHeaders['cf-access-client-id'] = config.cfAccessClientId;
     extraHeaders['cf-access-client-secret'] = config.cfAccessClientSecret;
   }
-  const client = createCcClient({ baseUrl: config.ccUrl, nodeId: config.nodeId, key: store.key, timeoutMs: config.requestTimeoutSecs * 1000, extraHeaders });
+  const clientOpts = { baseUrl: config.ccUrl, nodeId: config.nodeId, timeoutMs: config.requestTimeoutSecs * 1000, extraHeaders };
+  // Signs with the key of the moment: a rotation in this process applies to every request signed after it.
+  const client = createCcClient({ ...clientOpts, key: liveKey(store) });
+  const rotator = createKeyRotator({ stateDir: config.stateDir, nodeId: config.nodeId, store, log, post: (key, path, body) => createCcClient({ ...clientOpts, key }).post(path, body) });
+  if (rotateOnly) {
+    const r = await rotator.rotate();
+    console.log(`node ${config.nodeId}: key ${r.old_key_id} replaced by ${r.new_key_id}${r.resumed ? ' (finished a rotation started before)' : ''}; the center accepts the old key until ${r.old_key_valid_until}`);
+    return;
+  }
   // Offline outbox (daemon mode only; --once reports an unreachable center as a failure): heartbeats and scan
   // uploads wait in <state dir>/outbox.jsonl and are delivered in order when the center answers again.
   const sender = o.once
@@ -103,11 +133,13 @@ async function main(argv: string[]): Promise<void> {
   const commandClient: CcClient = sender
     ? { post: (path, body) => (path === '/api/agent/scan' ? sender.send('scan', path, body) : client.post(path, body)) as never, get: client.get, get lastServerDate() { return client.lastServerDate; } }
     : client;
-  const witness = createLedgerWitness({ stateDir: config.stateDir, nodeId: config.nodeId, key: store.key, log });
+  const witness = createLedgerWitness({ stateDir: config.stateDir, nodeId: config.nodeId, key: liveKey(store), log });
   const deps = { config, client, store, log, witness, ...(sender ? { outbox: sender } : {}) };
-  const { runner, scheduledScan } = setupCommandRunner({ config, store, client: commandClient, agentVersion: VERSION, log });
+  const { runner, scheduledScan } = setupCommandRunner({ config, store, client: commandClient, agentVersion: VERSION, log, rotateKey: () => rotator.rotate() });
 
   if (o.once) {
+    // A rotation left pending (a crash, or the center was unreachable) is finished before anything else is signed.
+    await rotator.finishPending();
     const r = await runCycle(deps);
     log(r.outcome === 'heartbeat' ? `heartbeat accepted (seq ${r.seq})` : 'waiting for approval');
     if (r.outcome === 'heartbeat') {
@@ -158,8 +190,10 @@ async function main(argv: string[]): Promise<void> {
   while (!stopping) {
     lastTurn = Date.now();
     try {
+      await rotator.finishPending();
       const r = await runCycle(deps);
       if (r.outcome === 'heartbeat' && !commandLoop && !stopping) commandLoop = runner.loop({ waitSecs: config.commandPollSecs, signal: commandsAbort.signal });
+      if (r.outcome === 'heartbeat') await rotator.rotateIfDue(config.rotateKeyEvery);
     } catch (err) {
       log(`cycle failed: ${isVaultMeshError(err) ? `${err.code}: ${err.message}` : String(err)}`);
     }

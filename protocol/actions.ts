@@ -17,6 +17,8 @@ export const ACTION_ARGS = {
   'service-status': z.object({ unit: commandUnitSchema }).strict(),
   'service-restart': z.object({ unit: commandUnitSchema }).strict(),
   'collect-journal': z.object({ unit: commandUnitSchema, lines: z.coerce.number().int().min(1).max(MAX_JOURNAL_LINES).default(100) }).strict(),
+  /** The node replaces its own key (POST /api/agent/rotate-key); the receipt names the new key id. */
+  'rotate-key': z.object({}).strict(),
 } as const;
 
 export type ActionName = keyof typeof ACTION_ARGS;

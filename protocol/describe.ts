@@ -151,6 +151,10 @@ function describeKnown(env: Envelope, ctx: DescribeContext): string | undefined 
       if (b.action === 'create') return `API token ${b.name} (${b.token_id}) created with ${b.scopes.join(', ')}${b.expires_at ? `, expires ${b.expires_at}` : ''}`;
       return `API token ${b.token_id} revoked`;
     }
+    case 'node_key': {
+      const b = e.body;
+      return `node key rotated: ${b.old_key_id} → ${b.new_key_id} (old key accepted until ${b.old_key_valid_until})`;
+    }
     case 'attention': {
       const b = e.body;
       const reasons = b.reasons.map((r) => r.message);

@@ -239,7 +239,7 @@ describe.skipIf(!hasChromium)(SUITE, () => {
     // The node detail shows the orchestrator's next scheduled scan.
     expect(await page.textContent('#node-detail .schedule')).toContain('sovereign-scan');
     // Only what the shipped policy allows for debian, in catalogue order; only the chosen action's args show.
-    expect(await page.$$eval('#cmd-action option', (os) => os.map((o) => (o as HTMLOptionElement).value))).toEqual(['ping', 'sovereign-scan', 'service-status', 'service-restart', 'collect-journal']);
+    expect(await page.$$eval('#cmd-action option', (os) => os.map((o) => (o as HTMLOptionElement).value))).toEqual(['ping', 'sovereign-scan', 'service-status', 'service-restart', 'collect-journal', 'rotate-key']);
     expect(await page.isVisible('#cmd-service-status-unit')).toBe(false);
     expect(await page.$$eval('#cmd-service-restart-unit option', (os) => os.map((o) => (o as HTMLOptionElement).value))).toEqual(['cloudflared.service', 'nginx.service', 'vaultmesh-agent.service']);
 

@@ -11,6 +11,7 @@
  * - commands ending in each receipt status (succeeded, failed, rejected, expired), signed receipts posted like
  *   node-agent/command-runner.ts does, a `sovereign-scan` answered with a scan report, and one command nobody
  *   answers that the center expires itself;
+ * - web-2 rotates its node key after its heartbeats (a `node_key` envelope) and signs with the new key after that;
  * - notes, incidents (acknowledged, resolved, left open), tags, an API token created and revoked.
  * Then the center is closed (journals flushed) and the log dir returned. What was done is returned beside it, but
  * tests should count the files themselves.
@@ -18,7 +19,9 @@
 import { join } from 'node:path';
 import { COMMAND_VERSION, signReceipt, type ReceiptPayload, type SignedCommand } from '../protocol/command.js';
 import { summarize, type Finding, type ScanReport } from '../protocol/scan.js';
-import { enrolledNode, heartbeatBody, startTestCenter, tempDir, type TestCenter, type TestNode } from './helpers.js';
+import { enrolledNode, heartbeatBody, startTestCenter, tempDir, testNode, type TestCenter, type TestNode } from './helpers.js';
+import { generateKeyPair } from '../protocol/keys.js';
+import { signRotation } from '../protocol/node-key-rotation.js';
 
 export interface FixtureCommand {
   id: string;
@@ -75,7 +78,7 @@ export async function generateFleetFixture(): Promise<FleetFixture> {
 
     // Enrollment: enrolledNode creates a one-use join token per node.
     const web1 = await enrolledNode(center, 'web-1');
-    const web2 = await enrolledNode(center, 'web-2');
+    let web2 = await enrolledNode(center, 'web-2');
     const db1 = await enrolledNode(center, 'db-1');
     await enrolledNode(center, 'edge-1', { approve: false });
     await ok('reject edge-1', center.api('POST', '/api/nodes/edge-1/reject'));
@@ -93,6 +96,11 @@ export async function generateFleetFixture(): Promise<FleetFixture> {
       await send(db1, 'POST', '/api/agent/heartbeat', heartbeatBody('db-1', { timestamp: now().toISOString() }));
       advance(HEARTBEAT_MS);
     }
+
+    // web-2 rotates its key (POST /api/agent/rotate-key, signed by the old key) and signs with the new one from then on.
+    const web2Key = generateKeyPair();
+    await send(web2, 'POST', '/api/agent/rotate-key', signRotation('web-2', web2.key, web2Key, now()));
+    web2 = testNode(center, 'web-2', web2Key);
 
     // Scheduled scans.
     await send(web1, 'POST', '/api/agent/scan', scanReport('web-1', now(), [finding('ssh-hardening', 'high', 'SSH allows password login'), finding('updates', 'low', '3 packages can be upgraded'), finding('uptime', 'info', 'up 20 minutes')]));

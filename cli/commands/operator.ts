@@ -71,12 +71,13 @@ export async function nodesAction(action: string, nodeIds: string[], f: CommonFl
   if (action === 'show') {
     const node = await api.get(`/api/nodes/${id}`, nodeDetailAnswer);
     if (f.json) return void write(renderJson(node));
-    const { history, last_heartbeat, facts, attention, ...rest } = node;
+    const { history, last_heartbeat, facts, attention, key_rotations, ...rest } = node;
     write(
       renderRecord(
         [
           ...Object.entries(rest),
           ...(attention?.reasons ?? []).map((r): [string, string] => ['attention', `${r.severity}: ${r.message} (${r.code})`]),
+          ...(key_rotations ?? []).map((r): [string, string] => ['key rotated', `${r.at}: ${r.old_key_id} → ${r.new_key_id} (old key accepted until ${r.old_key_valid_until})`]),
           ['facts', facts],
           ['history', `${history.length} samples`],
         ],

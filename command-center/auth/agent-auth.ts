@@ -9,6 +9,8 @@ import { isVaultMeshError, VaultMeshError } from '../../protocol/errors.js';
 import { claimKey, isClaimTaken } from '../store/envelope-store.js';
 import { generateKeyPair } from '../../protocol/keys.js';
 import type { AppEnv, Services } from '../services.js';
+import type { NodeRecord } from '../fleet/fleet-state.js';
+import { isWithinOverlap, nodeKeyRotatedError } from '../fleet/node-keys.js';
 
 export function signedPath(c: Context): string {
   const url = new URL(c.req.url);
@@ -100,36 +102,85 @@ export async function withCatchUp<T>(services: Services, codes: readonly string[
   }
 }
 
-/** For every agent route after enrollment: sets `nodeId` and `rawBody` for the handler. */
+/**
+ * A request that did not verify under the node's current key, tried against the keys the node rotated away from:
+ * inside its overlap window a replaced key still signs (requests in flight while the agent swapped keys); after it
+ * the answer is NODE_KEY_ROTATED, which names the successor, instead of a bare UNKNOWN_NODE. Only the holder of a
+ * replaced key learns this, so it tells nobody else which node ids exist.
+ */
+async function verifyReplacedKey(c: Context<AppEnv>, services: Services, node: NodeRecord, body: Buffer): Promise<string | undefined> {
+  const keys = node.replaced_keys ?? [];
+  const mismatch = new VaultMeshError('BAD_SIGNATURE', 'not this key', { status: 401 });
+  for (let i = keys.length - 1; i >= 0; i--) {
+    const k = keys[i]!;
+    try {
+      await verifyAgentSignature(c, services, node.node_id, k.public_key, body, () => mismatch);
+    } catch (err) {
+      if (err === mismatch) continue;
+      throw err;
+    }
+    if (!isWithinOverlap(k, services.now().getTime())) throw nodeKeyRotatedError(node.node_id, k);
+    return k.key_id;
+  }
+  return undefined;
+}
+
+/**
+ * Checks that the request is signed by the key (current, or replaced and inside its overlap window) of an enrolled,
+ * approved node, and records its nonce. Returns the node id and the key id that verified.
+ */
+export async function authenticateNode(c: Context<AppEnv>, services: Services, body: Buffer): Promise<{ nodeId: string; keyId: string }> {
+  const nodeId = c.req.header(SIGNATURE_HEADERS.node);
+  if (!nodeId || !c.req.header(SIGNATURE_HEADERS.signature)) {
+    throw new VaultMeshError('MISSING_SIGNATURE', 'agent requests must be signed (x-vm-node, x-vm-timestamp, x-vm-nonce, x-vm-signature)', { status: 401 });
+  }
+  const verified = async (): Promise<string> => {
+    // An unknown node is verified against a throw-away key: same checks, same work, same answer as a forgery.
+    const known = services.state.nodes.get(nodeId);
+    const verifiedKey = known?.public_key ?? NO_KEY;
+    try {
+      await verifyAgentSignature(c, services, nodeId, verifiedKey, body, () => unknownNode(nodeId));
+    } catch (err) {
+      if (!known?.replaced_keys?.length || !isVaultMeshError(err) || err.code !== 'UNKNOWN_NODE') throw err;
+      const replaced = await verifyReplacedKey(c, services, known, body);
+      if (replaced === undefined) throw err;
+      return replaced;
+    }
+    // The check may have waited for a worker thread: judge the node as it is now, and only while its key is still
+    // the one that verified (a re-enrollment in between replaces it; a rotation keeps it valid for its window).
+    const node = services.state.nodes.get(nodeId);
+    if (!node) throw unknownNode(nodeId);
+    if (node.public_key === verifiedKey) return node.key_id;
+    const r = node.replaced_keys?.find((k) => k.public_key === verifiedKey);
+    if (!r) throw unknownNode(nodeId);
+    if (!isWithinOverlap(r, services.now().getTime())) throw nodeKeyRotatedError(nodeId, r);
+    return r.key_id;
+  };
+  // Enrolled or rotated a moment ago on another replica: catch up once before refusing.
+  const keyId = await withCatchUp(services, ['UNKNOWN_NODE', 'NODE_KEY_ROTATED'], verified);
+  await rememberNonce(c, services, nodeId);
+  const approved = () => {
+    const n = services.state.nodes.get(nodeId)!;
+    if (n.enrollment === 'approved') return;
+    const code = n.enrollment === 'pending' ? 'NODE_PENDING' : n.enrollment === 'revoked' ? 'NODE_REVOKED' : 'NODE_REJECTED';
+    throw new VaultMeshError(code, `node ${nodeId} is ${n.enrollment}${n.enrollment === 'pending' ? ': waiting for operator approval' : ''}`, { status: 403 });
+  };
+  // Approved a moment ago on another replica: catch up once before refusing.
+  await withCatchUp(services, ['NODE_PENDING'], approved);
+  return { nodeId, keyId };
+}
+
+/** For every agent route after enrollment: sets `nodeId`, `signingKeyId` and `rawBody` for the handler. */
 export function requireEnrolledNode(): MiddlewareHandler<AppEnv> {
   return async function requireEnrolledNode(c, next) {
     const services = c.get('services');
-    const nodeId = c.req.header(SIGNATURE_HEADERS.node);
-    if (!nodeId || !c.req.header(SIGNATURE_HEADERS.signature)) {
+    if (!c.req.header(SIGNATURE_HEADERS.node) || !c.req.header(SIGNATURE_HEADERS.signature)) {
       throw new VaultMeshError('MISSING_SIGNATURE', 'agent requests must be signed (x-vm-node, x-vm-timestamp, x-vm-nonce, x-vm-signature)', { status: 401 });
     }
     const body = Buffer.from(await c.req.arrayBuffer());
-    const verified = async () => {
-      // An unknown node is verified against a throw-away key: same checks, same work, same answer as a forgery.
-      const verifiedKey = services.state.nodes.get(nodeId)?.public_key ?? NO_KEY;
-      await verifyAgentSignature(c, services, nodeId, verifiedKey, body, () => unknownNode(nodeId));
-      // The check may have waited for a worker thread: judge the node as it is now, and only while its key is still
-      // the one that verified (a re-enrollment in between replaces it).
-      const node = services.state.nodes.get(nodeId);
-      if (!node || node.public_key !== verifiedKey) throw unknownNode(nodeId);
-      return node;
-    };
-    await withCatchUp(services, ['UNKNOWN_NODE'], verified);
-    await rememberNonce(c, services, nodeId);
-    const approved = () => {
-      const n = services.state.nodes.get(nodeId)!;
-      if (n.enrollment === 'approved') return;
-      const code = n.enrollment === 'pending' ? 'NODE_PENDING' : n.enrollment === 'revoked' ? 'NODE_REVOKED' : 'NODE_REJECTED';
-      throw new VaultMeshError(code, `node ${nodeId} is ${n.enrollment}${n.enrollment === 'pending' ? ': waiting for operator approval' : ''}`, { status: 403 });
-    };
-    // Approved a moment ago on another replica: catch up once before refusing.
-    await withCatchUp(services, ['NODE_PENDING'], approved);
+    const { nodeId, keyId } = await authenticateNode(c, services, body);
     c.set('nodeId', nodeId);
+    c.set('signingKeyId', keyId);
     c.set('rawBody', body);
     await next();
   };

@@ -7,6 +7,7 @@
  * command), delivered (attempt n), expired (no receipt in time), completed (after a verified receipt). A `receipt`
  * envelope's body is the signed receipt exactly as the node sent it, so it can be re-verified offline.
  */
+import { acceptedPublicKey } from '../fleet/node-keys.js';
 import { randomBytes } from 'node:crypto';
 import type { Envelope, EnvelopeDraft } from '../../protocol/envelope.js';
 import type { EnvelopeOf } from '../../protocol/envelope-kinds.js';
@@ -434,7 +435,9 @@ export function createCommandService(deps: CommandServiceDeps): CommandService {
       const receipt = parsed.data;
       if (receipt.payload.node_id !== nodeId) throw new VaultMeshError('NODE_MISMATCH', 'receipt node_id differs from the signing node', { status: 403 });
       const node = deps.state.nodes.get(nodeId)!;
-      if (receipt.key_id !== node.key_id || !verifyReceipt(receipt, node.public_key)) {
+      // A command that finished just before its node rotated keys carries the old key's signature: good in the overlap.
+      const receiptKey = acceptedPublicKey(node, receipt.key_id, now().getTime());
+      if (!receiptKey || !verifyReceipt(receipt, receiptKey)) {
         throw new VaultMeshError('BAD_SIGNATURE', `receipt is not signed by the enrolled key of ${nodeId}`, { status: 401 });
       }
       let rec = cs().byId.get(receipt.payload.command_id);

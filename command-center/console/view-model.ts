@@ -3,6 +3,7 @@
  * lay these objects out; every decision (status pill, which reasons, how heartbeats fold, the sparkline path) is
  * made here, so it is table-tested without a browser.
  */
+import { keyRotations } from '../fleet/node-keys.js';
 import { z } from 'zod';
 import type { Envelope } from '../../protocol/envelope.js';
 import { readEnvelope, type BodyOf } from '../../protocol/envelope-kinds.js';
@@ -897,6 +898,8 @@ export interface NodeDetailView {
   enrollment: string;
   agentVersion: string;
   keyId: string;
+  /** Key rotations, newest first (fleet/node-keys.ts). */
+  keyRotations: Array<{ oldKeyId: string; newKeyId: string; at: string; clock: string; validUntil: string }>;
   lastSeen: string;
   firstSeen: string;
   /** The same times for reading (`2025-01-01 12:00:01 UTC`); the ISO forms go in `datetime` and `title`. */
@@ -943,6 +946,7 @@ export function nodeDetail(
     enrollment: node.enrollment,
     agentVersion: node.agent_version,
     keyId: node.key_id,
+    keyRotations: keyRotations(node).map((r) => ({ oldKeyId: r.old_key_id, newKeyId: r.new_key_id, at: r.at, clock: formatStamp(r.at), validUntil: r.old_key_valid_until })),
     lastSeen: node.last_seen ?? '—',
     firstSeen: node.first_seen ?? '—',
     lastSeenText: node.last_seen ? formatStamp(node.last_seen) : node.enrollment === 'approved' ? 'waiting for the first heartbeat' : '—',

@@ -12,6 +12,7 @@ import { applyCommandEnvelope, applyReceiptEnvelope, createCommandState, type Co
 import { applyAttentionEvent, type AttentionRecord } from '../ops/attention.js';
 import { applyIncidentEvent, applyTagEvent, createIncidentState, type IncidentState, type NodeIncidentRef } from './incidents.js';
 import { applyApiTokenEnvelope, createApiTokenState, type ApiTokenState } from '../auth/api-tokens.js';
+import { applyNodeKey, type ReplacedKey } from './node-keys.js';
 
 export type EnrollmentStatus = 'pending' | 'approved' | 'rejected' | 'revoked';
 
@@ -34,6 +35,8 @@ export interface NodeRecord {
   history: HeartbeatHistory;
   latest_scan?: LatestScan;
   tags: string[];
+  /** Keys this node rotated away from (`node_key` envelopes, node-keys.ts), oldest first; reset by a re-enrollment. */
+  replaced_keys?: ReplacedKey[];
   /** Open incidents about this node (maintained by incidents.ts, read by the attention model). */
   open_incidents?: NodeIncidentRef[];
 }
@@ -114,6 +117,8 @@ export function applyEnvelope(state: FleetState, env: Envelope): void {
       return applyReceiptEnvelope(state.commands, e);
     case 'api_token':
       return applyApiTokenEnvelope((state.apiTokens ??= createApiTokenState()), e);
+    case 'node_key':
+      return applyNodeKey(state, e);
     case 'note':
       return;
   }

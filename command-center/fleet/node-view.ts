@@ -2,6 +2,7 @@
 import type { NodeRecord } from './fleet-state.js';
 import { nodeStatus, type StatusPolicy } from './node-status.js';
 import { assessNode } from '../ops/attention.js';
+import { keyRotations } from './node-keys.js';
 
 export function nodeSummary(node: NodeRecord, nowMs: number, policy: StatusPolicy) {
   const hb = node.last_heartbeat;
@@ -28,6 +29,8 @@ export function nodeDetail(node: NodeRecord, nowMs: number, policy: StatusPolicy
   return {
     ...nodeSummary(node, nowMs, policy),
     public_key: node.public_key,
+    // Newest first; `old_key_valid_until` is when the replaced key stopped (or stops) being accepted.
+    key_rotations: keyRotations(node),
     facts: node.facts,
     enrolled_at: node.enrolled_at,
     decided_at: node.decided_at ?? null,

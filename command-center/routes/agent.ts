@@ -10,6 +10,7 @@ import { parseJsonBytes, validationError } from '../http/http-errors.js';
 import { decideEnrollment, enrollmentClaim, joinTokenUseClaim } from '../fleet/enrollment.js';
 import type { AppEnv } from '../services.js';
 import { registerAgentCommandRoutes } from './agent-commands.js';
+import { registerAgentKeyRotationRoute } from './agent-key-rotation.js';
 import { scanReportSchema } from '../../protocol/scan.js';
 import { witnessHeartbeat } from '../ledger/witnesses.js';
 
@@ -134,6 +135,7 @@ export function agentRoutes(): Hono<AppEnv> {
   });
 
   registerAgentCommandRoutes(app);
+  registerAgentKeyRotationRoute(app);
 
   return app;
 }

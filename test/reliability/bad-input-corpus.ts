@@ -6,6 +6,7 @@
 import { request } from 'undici';
 import { generateKeyPair, type KeyPair } from '../../protocol/keys.js';
 import { signRequest } from '../../protocol/request-signing.js';
+import { signRotation } from '../../protocol/node-key-rotation.js';
 import { heartbeatBody } from '../helpers.js';
 
 export interface BadCase {
@@ -247,6 +248,16 @@ export function buildCorpus(ctx: CorpusContext): BadCase[] {
       base: { payload: { command_id: 'ghost-command', node_id: node.id, status: 'succeeded', exit_code: 0, output: '', started_at: now().toISOString(), finished_at: now().toISOString() }, signature: '0'.repeat(128), key_id: '0'.repeat(16) },
       fields: { payload: 'object', signature: 'string', key_id: 'string', 'payload.command_id': 'string', 'payload.status': 'string', 'payload.exit_code': 'number' },
       required: ['payload', 'signature'],
+    },
+    {
+      // A key rotation whose proof of possession is by another key than the new one: refused, the key stays.
+      path: '/api/agent/rotate-key',
+      base: (() => {
+        const r = signRotation(node.id, node.key, generateKeyPair(), now());
+        return { ...r, new_key_signature: signRotation(node.id, node.key, generateKeyPair(), now()).new_key_signature };
+      })(),
+      fields: { statement: 'object', new_key_signature: 'string', old_key_signature: 'string', 'statement.node_id': 'string', 'statement.old_key_id': 'string', 'statement.new_public_key': 'string', 'statement.issued_at': 'time' },
+      required: ['statement', 'new_key_signature', 'old_key_signature'],
     },
     {
       // Enrollment with a join token that does not exist (signed by the key it enrolls, as required).
