@@ -1,0 +1,190 @@
+// m-of-n approval on a real center: proposal (202, nothing signed), approvals by distinct operators with their own
+// tokens, the refusals, a restart in the middle (replay keeps 1 of 2), the issue in the approval's own envelope,
+// the agent getting a command it can verify, deny and expiry, and two approvals at once issuing exactly once.
+import { describe, expect, it } from 'vitest';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { cleanupAfterEach, startTestCenter, tempDir, testNode, type TestCenter, type TestNode } from '../../test/helpers.js';
+import { verifyCommand, type SignedCommand } from '../../protocol/command.js';
+
+const onCleanup = cleanupAfterEach();
+
+const POLICY = {
+  v: 1,
+  proposal_ttl_secs: 600,
+  profiles: {
+    prod: {
+      actions: ['ping', 'service-restart', 'service-status'],
+      units: ['nginx.service'],
+      restart_units: ['nginx.service'],
+      approvals: { 'service-restart': 2, 'service-status': 1 },
+    },
+  },
+};
+
+export async function prodNode(c: TestCenter, id: string): Promise<TestNode> {
+  const tok = await c.api('POST', '/api/join-tokens', { uses: 1 });
+  const node = testNode(c, id);
+  const r = await node.send('POST', '/api/agent/enroll', { token: tok.json.token, node_id: id, hostname: `${id}.example`, os_profile: 'prod', public_key: node.key.publicKeyHex, agent_version: '0.1.0', facts: {} });
+  expect(r.status).toBeLessThan(300);
+  expect((await c.api('POST', `/api/nodes/${id}/approve`)).status).toBe(200);
+  return node;
+}
+
+type Api = (method: string, path: string, body?: unknown, headers?: Record<string, string>) => Promise<{ status: number; json: any }>;
+function apiAs(c: { url: string }, token: string): Api {
+  return async (method, path, body, headers = {}) => {
+    const res = await request(c.url + path, {
+      method: method as 'GET',
+      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await res.body.text();
+    return { status: res.statusCode, json: text ? JSON.parse(text) : undefined };
+  };
+}
+
+/** Operators with their own API tokens (identities `token:<name>`); the tokens outlive a restart of the center. */
+async function operatorTokens(c: TestCenter, names: string[]): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const name of names) {
+    const t = await c.api('POST', '/api/tokens', { name, scopes: ['commands:write', 'nodes:read'] });
+    expect(t.status).toBe(201);
+    out[name] = t.json.token;
+  }
+  return out;
+}
+const apisOf = (c: { url: string }, tokens: Record<string, string>): Record<string, Api> => Object.fromEntries(Object.entries(tokens).map(([n, t]) => [n, apiAs(c, t)]));
+const operators = async (c: TestCenter, names: string[]) => apisOf(c, await operatorTokens(c, names));
+
+const commandLines = (dir: string) =>
+  readFileSync(join(dir, 'logs', 'commands.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.kind === 'command');
+
+describe('m-of-n approval of commands', () => {
+  let clockOffsetMs = 0;
+  const now = () => new Date(Date.now() + clockOffsetMs);
+
+  async function center(dir: string): Promise<TestCenter> {
+    const c = await startTestCenter(dir, { policy: join(dir, 'policy.json'), orchestratorTickSecs: 0 }, { now });
+    onCleanup(() => c.close());
+    return c;
+  }
+  function setup() {
+    const t = tempDir();
+    onCleanup(t.cleanup);
+    writeFileSync(join(t.dir, 'policy.json'), JSON.stringify(POLICY));
+    clockOffsetMs = 0;
+    return t.dir;
+  }
+
+  it('proposes, refuses self and double approval, survives a restart at 1 of 2, issues on the 2nd with the approvals in the issued line', async () => {
+    const dir = setup();
+    let c = await center(dir);
+    const node = await prodNode(c, 'db-01');
+    const tokens = await operatorTokens(c, ['alice', 'bob', 'carol']);
+    let ops = apisOf(c, tokens);
+
+    const proposed = await ops.alice!('POST', '/api/commands', { node_id: 'db-01', action: 'service-restart', args: { unit: 'nginx.service' } }, { 'idempotency-key': 'restart-1' });
+    expect(proposed.status).toBe(202);
+    expect(proposed.json).toMatchObject({ status: 'proposed', signed: null, issued_by: 'token:alice', proposal: { proposed_by: 'token:alice', approvals_required: 2, approvals: [], denied: null } });
+    const id = proposed.json.id as string;
+    const retry = await ops.alice!('POST', '/api/commands', { node_id: 'db-01', action: 'service-restart', args: { unit: 'nginx.service' } }, { 'idempotency-key': 'restart-1' });
+    expect(retry).toMatchObject({ status: 200, json: { id, duplicate: true, status: 'proposed' } });
+    // Nothing is signed, so nothing reaches the node.
+    expect((await node.send('GET', '/api/agent/commands?wait=0')).json.commands).toEqual([]);
+    expect((await ops.alice!('GET', `/api/commands?status=proposed`)).json.map((x: { id: string }) => x.id)).toEqual([id]);
+
+    const self = await ops.alice!('POST', `/api/commands/${id}/approve`);
+    expect(self).toMatchObject({ status: 403, json: { error: { code: 'SELF_APPROVAL' } } });
+    const first = await ops.bob!('POST', `/api/commands/${id}/approve`);
+    expect(first.status).toBe(200);
+    expect(first.json).toMatchObject({ status: 'proposed', proposal: { approvals: [{ by: 'token:bob', seq: expect.any(Number) }] } });
+    expect(await ops.bob!('POST', `/api/commands/${id}/approve`)).toMatchObject({ status: 409, json: { error: { code: 'ALREADY_APPROVED' } } });
+    // The author is the authenticated identity: a body naming someone else is refused, not believed.
+    expect((await ops.bob!('POST', `/api/commands/${id}/approve`, { by: 'token:carol' })).status).toBe(400);
+    expect((await ops.bob!('POST', '/api/commands/not%20an%20id/approve')).status).toBe(400);
+    expect((await ops.bob!('POST', '/api/commands/cmd-nope/approve')).status).toBe(404);
+
+    // Restart: replay keeps the proposal at 1 of 2.
+    await c.close();
+    c = await center(dir);
+    const after = await c.api('GET', `/api/commands/${id}`);
+    expect(after.json).toMatchObject({ status: 'proposed', proposal: { approvals: [{ by: 'token:bob' }] } });
+    ops = apisOf(c, tokens);
+    expect(await ops.bob!('POST', `/api/commands/${id}/approve`)).toMatchObject({ status: 409, json: { error: { code: 'ALREADY_APPROVED' } } });
+
+    const second = await ops.carol!('POST', `/api/commands/${id}/approve`, { reason: 'change ticket 42' });
+    expect(second.status).toBe(200);
+    expect(second.json.status).toBe('queued');
+    expect(second.json.signed.payload).toMatchObject({ id, node_id: 'db-01', action: 'service-restart', args: { unit: 'nginx.service' } });
+    const approvals = second.json.proposal.approvals as Array<{ by: string; seq: number }>;
+    expect(approvals.map((a) => a.by)).toEqual(['token:bob', 'token:carol']);
+    expect(await ops.bob!('POST', `/api/commands/${id}/deny`)).toMatchObject({ status: 409, json: { error: { code: 'PROPOSAL_CLOSED' } } });
+
+    // The issued line in commands.jsonl (the commands ledger's leaf) names the proposer and both approvals.
+    const issued = commandLines(dir).filter((e) => e.body.command_id === id && e.body.event === 'issued');
+    expect(issued).toHaveLength(1);
+    expect(approvals[1]!.seq).toBe(issued[0].seq); // the approval that met the threshold is the issued line itself
+    expect(issued[0]).toMatchObject({ author: 'token:carol', body: { proposed_by: 'token:alice', approvals: [{ by: 'token:bob', seq: approvals[0]!.seq }, { by: 'token:carol' }] } });
+    const proof = await c.api('GET', `/api/ledger/proof/cmd-issued-${id}?log=commands`);
+    expect(proof.status).toBe(200);
+    expect(proof.json.leaf_line).toContain('"approvals":[{"at":');
+
+    const polled = await testNode(c, 'db-01', node.key).send('GET', '/api/agent/commands?wait=0'); // the restarted center has a new port
+    const cmd = polled.json.commands[0] as SignedCommand;
+    const keys = { [c.services.centerKey.keyId]: c.services.centerKey.publicKeyHex };
+    expect(verifyCommand(cmd, { nodeId: 'db-01', pinnedKeys: keys, nowMs: Date.now(), maxSkewMs: 60_000, nonceSeen: () => false, allowedActions: ['service-restart'] }).ok).toBe(true);
+
+    // A restart replays the issued proposal to the same state.
+    const before = (await c.api('GET', `/api/commands/${id}`)).json;
+    await c.close();
+    c = await center(dir);
+    expect((await c.api('GET', `/api/commands/${id}`)).json).toEqual(before);
+  });
+
+  it('one deny ends a proposal; a lapsed proposal refuses approval and the sweep journals it proposal_expired', async () => {
+    const dir = setup();
+    const c = await center(dir);
+    await prodNode(c, 'db-02');
+    const ops = await operators(c, ['alice', 'bob', 'carol']);
+    const send = () => ops.alice!('POST', '/api/commands', { node_id: 'db-02', action: 'service-restart', args: { unit: 'nginx.service' } });
+
+    const a = (await send()).json.id as string;
+    await ops.bob!('POST', `/api/commands/${a}/approve`);
+    const denied = await ops.carol!('POST', `/api/commands/${a}/deny`, { reason: 'not during the sale' });
+    expect(denied.json).toMatchObject({ status: 'denied', signed: null, proposal: { denied: { by: 'token:carol', reason: 'not during the sale' } } });
+    expect(await ops.bob!('POST', `/api/commands/${a}/approve`)).toMatchObject({ status: 409, json: { error: { code: 'PROPOSAL_CLOSED' } } });
+    expect((await ops.bob!('POST', `/api/commands/${a}/deny`, { reason: 'x'.repeat(513) })).status).toBe(400);
+
+    const b = (await send()).json.id as string;
+    clockOffsetMs = 601_000;
+    expect(await ops.bob!('POST', `/api/commands/${b}/approve`)).toMatchObject({ status: 409, json: { error: { code: 'PROPOSAL_EXPIRED' } } });
+    expect(await c.services.commands.sweep()).toBe(1);
+    expect((await c.api('GET', `/api/commands/${b}`)).json.status).toBe('proposal_expired');
+    expect(await c.services.commands.sweep()).toBe(0);
+    expect(commandLines(dir).filter((e) => e.body.command_id === b).map((e) => e.body.event)).toEqual(['proposed', 'proposal_expired']);
+    // Never signed: no issued line for either.
+    expect(commandLines(dir).filter((e) => e.body.event === 'issued')).toHaveLength(0);
+  });
+
+  it('two approvals at once reach the threshold exactly once', async () => {
+    const dir = setup();
+    const c = await center(dir);
+    const node = await prodNode(c, 'db-03');
+    const ops = await operators(c, ['alice', 'bob', 'carol', 'dave']);
+    for (let round = 0; round < 5; round++) {
+      // 1 of n: the two approvals race for the one slot; exactly one issues, the other is told it is closed.
+      const one = (await ops.alice!('POST', '/api/commands', { node_id: 'db-03', action: 'service-status', args: { unit: 'nginx.service' } })).json.id as string;
+      const [x, y] = await Promise.all([ops.bob!('POST', `/api/commands/${one}/approve`), ops.carol!('POST', `/api/commands/${one}/approve`)]);
+      expect([x.status, y.status].sort()).toEqual([200, 409]);
+      expect([x, y].find((r) => r.status === 409)!.json.error.code).toBe('PROPOSAL_CLOSED');
+      // 2 of n with three approvers at once: two succeed (one of them issues), the third is closed.
+      const two = (await ops.alice!('POST', '/api/commands', { node_id: 'db-03', action: 'service-restart', args: { unit: 'nginx.service' } })).json.id as string;
+      const all = await Promise.all(['bob', 'carol', 'dave'].map((n) => ops[n]!('POST', `/api/commands/${two}/approve`)));
+      expect(all.map((r) => r.status).sort()).toEqual([200, 200, 409]);
+      for (const cid of [one, two]) expect(commandLines(dir).filter((e) => e.body.command_id === cid && e.body.event === 'issued')).toHaveLength(1);
+    }
+    expect((await node.send('GET', '/api/agent/commands?wait=0')).json.commands).toHaveLength(10);
+  });
+});
