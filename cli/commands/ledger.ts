@@ -106,15 +106,15 @@ export function renderCheck(r: CheckResult): string {
   if (!r.ok) return `FAILED: ${r.problems[0]}${r.problems.length > 1 ? ` (+${r.problems.length - 1} more)` : ''}\n`;
   const env = r.envelope;
   const what = env && typeof env.id === 'string' ? `${String(env.kind)} ${env.id}${typeof env.node_id === 'string' ? ` from ${env.node_id}` : ''}` : `leaf ${r.leaf_index}`;
-  return `ok: ${what} is leaf ${r.leaf_index} of the tree of ${r.tree_size} (root ${r.root_hash}) signed ${r.timestamp} by key ${r.key_id}\n${approvalsLine(env)}`;
+  return `ok: ${what} is leaf ${r.leaf_index} of the tree of ${r.tree_size} (root ${r.root_hash}) signed ${r.timestamp} by key ${r.key_id}\n${approvalsLine(r)}`;
 }
 
 /** A command that needed approval: the proven line names who proposed and who approved it (docs/LEDGER.md). */
-function approvalsLine(env: Record<string, unknown> | undefined): string {
-  const b = env?.kind === 'command' ? (env.body as { event?: unknown; proposed_by?: unknown; approvals?: unknown } | undefined) : undefined;
-  if (b?.event !== 'issued' || !Array.isArray(b.approvals)) return '';
-  const list = (b.approvals as Array<{ by?: unknown; at?: unknown; seq?: unknown }>).map((a) => `${String(a.by)} at ${String(a.at)} (seq ${a.seq ?? `${String(env!.seq)}, this entry`})`);
-  return sanitize(`  proposed by ${String(b.proposed_by)}; approved by ${list.join(', ')}`) + '\n';
+function approvalsLine(r: CheckResult): string {
+  if (!r.approval) return '';
+  const seq = r.envelope?.seq;
+  const list = r.approval.approvals.map((a) => `${String(a.by)} at ${String(a.at)} (seq ${String(a.seq)}${a.seq === seq ? ', this entry' : ''})`);
+  return sanitize(`  proposed by ${String(r.approval.proposed_by)}; approved by ${list.join(', ')}`) + '\n';
 }
 
 /** A one-line progress bar on a terminal, redrawn at most 10 times a second. */

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { cleanupAfterEach, startTestCenter, tempDir, testNode, type TestCenter, type TestNode } from '../../test/helpers.js';
 import { verifyCommand, type SignedCommand } from '../../protocol/command.js';
+import { CLI_BIN, assertBuilt, runNode } from '../../test/process-helpers.js';
 
 const onCleanup = cleanupAfterEach();
 
@@ -186,5 +187,50 @@ describe('m-of-n approval of commands', () => {
       for (const cid of [one, two]) expect(commandLines(dir).filter((e) => e.body.command_id === cid && e.body.event === 'issued')).toHaveLength(1);
     }
     expect((await node.send('GET', '/api/agent/commands?wait=0')).json.commands).toHaveLength(10);
+  });
+
+  it('vaultmesh cmd send/list/approve/deny/show, and ledger prove + check on the issued line name the approvals', async () => {
+    assertBuilt();
+    const dir = setup();
+    const c = await center(dir);
+    await prodNode(c, 'db-04');
+    const tokens = await operatorTokens(c, ['alice', 'bob', 'carol']);
+    const cli = (who: string, ...args: string[]) => runNode(CLI_BIN, [...args, '--cc-url', c.url], { VAULTMESH_TOKEN: tokens[who]!, VAULTMESH_ADMIN_SOCKET: '' });
+
+    const sent = await cli('alice', 'cmd', 'send', 'db-04', 'service-restart', '--arg', 'unit=nginx.service');
+    expect(sent.code, sent.stderr).toBe(0);
+    const id = /^(cmd-[0-9a-f]{16})  proposed: needs 2 approvals by other operators/.exec(sent.stdout)?.[1];
+    expect(id, sent.stdout).toBeDefined();
+    const listed = await cli('bob', 'cmd', 'list', '--status', 'proposed');
+    expect(listed.stdout).toMatch(new RegExp(`${id}\\s+db-04\\s+service-restart\\s+proposed\\s+0/2`));
+
+    const self = await cli('alice', 'cmd', 'approve', id!);
+    expect(self.code).not.toBe(0);
+    expect(self.stderr).toMatch(/SELF_APPROVAL/);
+    const bob = await cli('bob', 'cmd', 'approve', id!);
+    expect(bob.code, bob.stderr).toBe(0);
+    expect(bob.stdout).toBe(`${id}  proposed  approvals 1/2 (token:bob)  expires ${(await c.api('GET', `/api/commands/${id}`)).json.proposal.expires_at}\n`);
+    const carol = await cli('carol', 'cmd', 'approve', id!);
+    expect(carol.stdout).toBe(`${id}  queued  approvals 2/2 (token:bob, token:carol)\n`);
+    const show = await cli('alice', 'cmd', 'show', id!);
+    expect(show.stdout).toMatch(/approved by +token:bob at \S+ \(seq \d+\)/);
+    expect(show.stdout).toMatch(/approved by +token:carol at \S+ \(seq \d+\)/);
+
+    const other = (await cli('alice', 'cmd', 'send', 'db-04', 'service-restart', '--arg', 'unit=nginx.service', '--json'));
+    const otherId = JSON.parse(other.stdout).id as string;
+    const denied = await cli('bob', 'cmd', 'deny', otherId, '--reason', 'freeze week');
+    expect(denied.stdout).toBe(`${otherId}  denied  approvals 0/2  denied by token:bob: freeze week\n`);
+    expect((await cli('carol', 'cmd', 'approve', otherId)).stderr).toMatch(/PROPOSAL_CLOSED/);
+    expect((await cli('carol', 'cmd', 'approve')).stderr).toMatch(/needs one command id/);
+
+    await c.close(); // a signed head covers every line
+    const logDir = join(dir, 'logs');
+    const prove = await runNode(CLI_BIN, ['ledger', 'prove', `cmd-issued-${id}`, '--log', 'commands', '--dir', logDir, '--out', join(dir, 'proof.json')], { VAULTMESH_LOG_DIR: '' });
+    expect(prove.code, prove.stderr).toBe(0);
+    const bundle = JSON.parse(readFileSync(join(dir, 'proof.json'), 'utf8'));
+    expect(JSON.parse(bundle.leaf_line).body).toMatchObject({ event: 'issued', proposed_by: 'token:alice', approvals: [{ by: 'token:bob' }, { by: 'token:carol' }] });
+    const check = await runNode(CLI_BIN, ['ledger', 'check', join(dir, 'proof.json')], { VAULTMESH_LOG_DIR: '' });
+    expect(check.code, check.stderr).toBe(0);
+    expect(check.stdout).toMatch(new RegExp(`^ok: command cmd-issued-${id} from db-04 is leaf \\d+ .*\\n  proposed by token:alice; approved by token:bob at \\S+ \\(seq \\d+\\), token:carol at \\S+ \\(seq \\d+, this entry\\)\\n$`));
   });
 });
