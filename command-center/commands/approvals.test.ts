@@ -233,4 +233,38 @@ describe('m-of-n approval of commands', () => {
     expect(check.code, check.stderr).toBe(0);
     expect(check.stdout).toMatch(new RegExp(`^ok: command cmd-issued-${id} from db-04 is leaf \\d+ .*\\n  proposed by token:alice; approved by token:bob at \\S+ \\(seq \\d+\\), token:carol at \\S+ \\(seq \\d+, this entry\\)\\n$`));
   });
+
+  it('a state snapshot holds proposals: snapshot + tail equals a full replay, and 1 of 2 still needs exactly 1 more', async () => {
+    const dir = setup();
+    let c = await center(dir);
+    await prodNode(c, 'db-05');
+    const tokens = await operatorTokens(c, ['alice', 'bob', 'carol']);
+    let ops = apisOf(c, tokens);
+    const propose = async () => (await ops.alice!('POST', '/api/commands', { node_id: 'db-05', action: 'service-restart', args: { unit: 'nginx.service' } })).json.id as string;
+    const [open0, open1, issued, denied] = [await propose(), await propose(), await propose(), await propose()];
+    await ops.bob!('POST', `/api/commands/${open1}/approve`);
+    await ops.bob!('POST', `/api/commands/${issued}/approve`);
+    expect((await ops.carol!('POST', `/api/commands/${issued}/approve`)).json.status).toBe('queued');
+    await ops.carol!('POST', `/api/commands/${denied}/deny`);
+    expect((await c.snapshotter!.snapshot())?.seq).toBe(c.services.state.lastSeq);
+    const tail = await propose(); // after the snapshot: replayed from the log
+    await ops.bob!('POST', `/api/commands/${tail}/approve`);
+    await c.close();
+
+    c = await center(dir);
+    expect(c.snapshot).toMatchObject({ used: true });
+    const fromSnapshot = structuredClone(c.services.state.commands);
+    expect([...fromSnapshot.proposals]).toEqual([open0, open1, tail]);
+    await c.close();
+    const full = await startTestCenter(dir, { policy: join(dir, 'policy.json'), orchestratorTickSecs: 0, snapshotOff: true }, { now });
+    onCleanup(() => full.close());
+    expect(fromSnapshot).toEqual(full.services.state.commands);
+    await full.close();
+
+    c = await center(dir);
+    ops = apisOf(c, tokens);
+    expect(await ops.bob!('POST', `/api/commands/${open1}/approve`)).toMatchObject({ status: 409, json: { error: { code: 'ALREADY_APPROVED' } } });
+    expect((await ops.carol!('POST', `/api/commands/${open1}/approve`)).json.status).toBe('queued');
+    expect((await ops.bob!('POST', `/api/commands/${open0}/approve`)).json.status).toBe('proposed');
+  });
 });
