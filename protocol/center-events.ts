@@ -23,7 +23,7 @@ import { scopeSchema } from './scopes.js';
  * envelope itself (its author and seq), written in the same append as the signature.
  */
 export const commandApprovalSchema = z
-  .object({ by: z.string().min(1).max(256), at: rfc3339Schema, seq: z.number().int().positive().optional() })
+  .object({ by: z.string().min(1).max(256), at: rfc3339Schema, seq: z.number().int().positive().optional(), reason: z.string().min(1).max(512).optional() })
   .strict();
 export type CommandApproval = z.infer<typeof commandApprovalSchema>;
 
@@ -71,11 +71,13 @@ export const commandApprovedSchema = z
     status: z.literal('proposed'),
     approval: z.number().int().min(1).max(MAX_APPROVALS),
     of: z.number().int().min(1).max(MAX_APPROVALS),
+    /** Why, in the approver's words (a change ticket). */
+    reason: z.string().min(1).max(512).optional(),
   })
   .strict();
 /** One deny ends a proposal: it is never signed. */
 export const commandDeniedSchema = z
-  .object({ event: z.literal('denied'), command_id: idSchema, status: z.literal('denied'), reason: z.string().max(512).optional() })
+  .object({ event: z.literal('denied'), command_id: idSchema, status: z.literal('denied'), reason: z.string().min(1).max(512).optional() })
   .strict();
 export const commandProposalExpiredSchema = z
   .object({ event: z.literal('proposal_expired'), command_id: idSchema, status: z.literal('proposal_expired') })

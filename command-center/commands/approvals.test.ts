@@ -116,6 +116,7 @@ describe('m-of-n approval of commands', () => {
     expect(await ops.bob!('POST', `/api/commands/${id}/approve`)).toMatchObject({ status: 409, json: { error: { code: 'ALREADY_APPROVED' } } });
 
     const second = await ops.carol!('POST', `/api/commands/${id}/approve`, { reason: 'change ticket 42' });
+    expect(second.json.proposal.approvals[1]).toMatchObject({ by: 'token:carol', reason: 'change ticket 42' });
     expect(second.status).toBe(200);
     expect(second.json.status).toBe('queued');
     expect(second.json.signed.payload).toMatchObject({ id, node_id: 'db-01', action: 'service-restart', args: { unit: 'nginx.service' } });
@@ -144,7 +145,7 @@ describe('m-of-n approval of commands', () => {
     expect((await c.api('GET', `/api/commands/${id}`)).json).toEqual(before);
   });
 
-  it('one deny ends a proposal; a lapsed proposal refuses approval and the sweep journals it proposal_expired', async () => {
+  it('one deny ends a proposal; a revoked node is not signed for; a lapsed proposal refuses approval and the sweep journals it proposal_expired', async () => {
     const dir = setup();
     const c = await center(dir);
     await prodNode(c, 'db-02');
@@ -158,13 +159,24 @@ describe('m-of-n approval of commands', () => {
     expect(await ops.bob!('POST', `/api/commands/${a}/approve`)).toMatchObject({ status: 409, json: { error: { code: 'PROPOSAL_CLOSED' } } });
     expect((await ops.bob!('POST', `/api/commands/${a}/deny`, { reason: 'x'.repeat(513) })).status).toBe(400);
 
-    const b = (await send()).json.id as string;
+    // The approval that would sign checks the node again: revoked since the proposal, it is refused and nothing is signed.
+    const r = (await send()).json.id as string;
+    await ops.bob!('POST', `/api/commands/${r}/approve`);
+    expect((await c.api('POST', '/api/nodes/db-02/revoke')).status).toBe(200);
+    expect(await ops.carol!('POST', `/api/commands/${r}/approve`)).toMatchObject({ status: 409, json: { error: { code: 'NODE_NOT_APPROVED' } } });
+    expect((await c.api('GET', `/api/commands/${r}`)).json).toMatchObject({ status: 'proposed', signed: null, proposal: { approvals: [{ by: 'token:bob' }] } });
+    expect((await ops.carol!('POST', `/api/commands/${r}/deny`)).json.status).toBe('denied');
+
+    const b = (await ops.alice!('POST', '/api/commands', { node_id: 'db-02', action: 'service-restart', args: { unit: 'nginx.service' } })).json;
+    expect(b.error?.code).toBe('NODE_NOT_APPROVED'); // a revoked node gets no new proposals either
+    await prodNode(c, 'db-06');
+    const bId = (await ops.alice!('POST', '/api/commands', { node_id: 'db-06', action: 'service-restart', args: { unit: 'nginx.service' } })).json.id as string;
     clockOffsetMs = 601_000;
-    expect(await ops.bob!('POST', `/api/commands/${b}/approve`)).toMatchObject({ status: 409, json: { error: { code: 'PROPOSAL_EXPIRED' } } });
+    expect(await ops.bob!('POST', `/api/commands/${bId}/approve`)).toMatchObject({ status: 409, json: { error: { code: 'PROPOSAL_EXPIRED' } } });
     expect(await c.services.commands.sweep()).toBe(1);
-    expect((await c.api('GET', `/api/commands/${b}`)).json.status).toBe('proposal_expired');
+    expect((await c.api('GET', `/api/commands/${bId}`)).json.status).toBe('proposal_expired');
     expect(await c.services.commands.sweep()).toBe(0);
-    expect(commandLines(dir).filter((e) => e.body.command_id === b).map((e) => e.body.event)).toEqual(['proposed', 'proposal_expired']);
+    expect(commandLines(dir).filter((e) => e.body.command_id === bId).map((e) => e.body.event)).toEqual(['proposed', 'proposal_expired']);
     // Never signed: no issued line for either.
     expect(commandLines(dir).filter((e) => e.body.event === 'issued')).toHaveLength(0);
   });

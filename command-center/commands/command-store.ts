@@ -150,7 +150,7 @@ export function applyCommandEnvelope(state: CommandState, env: EnvelopeOf<'comma
     case 'approved': {
       const p = rec.proposal;
       if (rec.status !== 'proposed' || !p || p.approvals.some((a) => a.by === env.author)) return;
-      p.approvals.push({ by: env.author, at: env.ts, seq: env.seq });
+      p.approvals.push({ by: env.author, at: env.ts, seq: env.seq, ...(b.reason !== undefined ? { reason: b.reason } : {}) });
       break;
     }
     case 'denied':
@@ -221,7 +221,7 @@ export function proposalView(p: Proposal): Record<string, unknown> {
     proposed_at: p.proposed_at,
     proposed_seq: p.proposed_seq,
     approvals_required: p.required,
-    approvals: p.approvals.map((a) => ({ by: a.by, at: a.at, seq: a.seq ?? null })),
+    approvals: p.approvals.map((a) => ({ by: a.by, at: a.at, seq: a.seq ?? null, reason: a.reason ?? null })),
     expires_at: p.expires_at,
     ttl_secs: p.ttl_secs,
     denied: p.denied ? { by: p.denied.by, at: p.denied.at, seq: p.denied.seq, reason: p.denied.reason ?? null } : null,
@@ -390,6 +390,21 @@ export function createCommandService(deps: CommandServiceDeps): CommandService {
     return cs().byId.get(id)!;
   };
 
+  /**
+   * What was true when the command was proposed must still be when it is signed: the node approved and not enrolled
+   * again since (a new identity never gets its predecessor's commands), and the policy (which a restart may have
+   * changed) still allowing it. Otherwise the approval is refused and the proposal stays as it was.
+   */
+  const checkStillIssuable = (rec: CommandRecord, p: Proposal): void => {
+    const node = deps.state.nodes.get(rec.node_id);
+    if (!node || node.enrollment !== 'approved') throw new VaultMeshError('NODE_NOT_APPROVED', `node ${rec.node_id} is ${node?.enrollment ?? 'unknown'}: command ${rec.id} cannot be signed (deny it)`, { status: 409 });
+    if (Date.parse(node.enrolled_at) > Date.parse(p.proposed_at)) {
+      throw new VaultMeshError('PROPOSAL_CLOSED', `node ${rec.node_id} enrolled again after command ${rec.id} was proposed: propose it anew`, { status: 409 });
+    }
+    const decision = checkPolicy(deps.policy, { osProfile: node.os_profile, action: rec.action, args: rec.args });
+    if (!decision.ok) throw new VaultMeshError('POLICY_DENIED', `${decision.reason} (the policy changed since command ${rec.id} was proposed)`, { status: 403 });
+  };
+
   /** Approvals, denies and proposal expiries of this center, one at a time (replicas: the decision claims as well). */
   const decisions = createMutex();
 
@@ -472,8 +487,9 @@ export function createCommandService(deps: CommandServiceDeps): CommandService {
             if (input.kind === 'deny') {
               await deps.submit(commandDraft(rec.node_id, input.author, { event: 'denied', command_id: rec.id, status: 'denied', ...(input.reason ? { reason: input.reason } : {}) }), claims);
             } else if (!d.issues) {
-              await deps.submit(commandDraft(rec.node_id, input.author, { event: 'approved', command_id: rec.id, status: 'proposed', approval: d.slot, of: p.required }), claims);
+              await deps.submit(commandDraft(rec.node_id, input.author, { event: 'approved', command_id: rec.id, status: 'proposed', approval: d.slot, of: p.required, ...(input.reason ? { reason: input.reason } : {}) }), claims);
             } else {
+              checkStillIssuable(rec, p);
               const at = now();
               const signed = signCommand(
                 createCommandPayload({ id: rec.id, nodeId: rec.node_id, action: rec.action, args: rec.args, nonce: Buffer.from(random(16)).toString('hex'), now: at, ttlMs: p.ttl_secs * 1000, keyId: deps.centerKey.keyId }),
@@ -481,7 +497,10 @@ export function createCommandService(deps: CommandServiceDeps): CommandService {
               );
               // The approval that meets the threshold and the signature are one envelope: no crash can leave a
               // proposal approved but unsigned, or signed without the approval that allowed it.
-              const approvals = [...p.approvals.map((a) => ({ by: a.by, at: a.at, ...(a.seq !== undefined ? { seq: a.seq } : {}) })), { by: input.author, at: at.toISOString() }];
+              const approvals = [
+                ...p.approvals.map((a) => ({ by: a.by, at: a.at, ...(a.seq !== undefined ? { seq: a.seq } : {}), ...(a.reason !== undefined ? { reason: a.reason } : {}) })),
+                { by: input.author, at: at.toISOString(), ...(input.reason ? { reason: input.reason } : {}) },
+              ];
               await deps.submit(
                 commandDraft(rec.node_id, input.author, { event: 'issued', command_id: rec.id, status: 'queued', action: rec.action, signed, proposed_by: p.proposed_by, approvals }, `cmd-issued-${rec.id}`),
                 claims,
