@@ -95,7 +95,8 @@ describe.skipIf(!hasChromium || !hasAgent)(SUITE, () => {
     const carol = await signedIn(tokens.carol!, '/console?node=prod-01');
     expect(await bob.$$('#proposals li')).toHaveLength(0);
 
-    // alice proposes from the command form: nothing is signed, the form says it waits for 2 approvals.
+    // alice proposes from the command form (the option says it needs approvals): nothing is signed, the answer says so.
+    expect(await alice.textContent('#cmd-action option[value=ping]')).toBe('ping (needs 2 approvals)');
     await alice.selectOption('#cmd-action', 'ping');
     await alice.check('#cmd-confirm');
     await alice.click('#cmd-form button[type=submit]');
