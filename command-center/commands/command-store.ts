@@ -26,7 +26,6 @@ import { VaultMeshError, detailsFromZodIssues } from '../../protocol/errors.js';
 import type { KeyPair } from '../../protocol/keys.js';
 import { approvalsRequired, checkPolicy, type CommandPolicy } from './command-policy.js';
 import { decide, decisionClaim, proposalLapsed, type Proposal } from './approval-rules.js';
-import { createMutex } from '../store/mutex.js';
 import type { FleetState } from '../fleet/fleet-state.js';
 import { realTimers, type Timers } from '../../lib/timers.js';
 import { claimKey, isClaimTaken, type AppendOptions, type Committed } from '../store/envelope-store.js';
@@ -405,31 +404,49 @@ export function createCommandService(deps: CommandServiceDeps): CommandService {
     if (!decision.ok) throw new VaultMeshError('POLICY_DENIED', `${decision.reason} (the policy changed since command ${rec.id} was proposed)`, { status: 403 });
   };
 
-  /** Approvals, denies and proposal expiries of this center, one at a time (replicas: the decision claims as well). */
-  const decisions = createMutex();
-
-  const expireProposals = (nowMs: number): Promise<number> =>
-    decisions.run(async () => {
-      const lapsed: CommandRecord[] = [];
-      for (const id of cs().proposals) {
-        const rec = cs().byId.get(id)!;
-        if (rec.proposal && proposalLapsed(rec.proposal, nowMs)) lapsed.push(rec);
-      }
-      let n = 0;
-      for (const r of lapsed) {
-        try {
-          await deps.submit(
-            commandDraft(r.node_id, 'center', { event: 'proposal_expired', command_id: r.id, status: 'proposal_expired' }, `cmd-proposal-expired-${r.id}`),
-            { claims: [{ key: decisionClaim(r.id, r.proposal!.approvals.length + 1) }] },
-          );
-          n++;
-        } catch (err) {
-          // A decision on another replica took the slot: the next sweep sees its outcome.
-          if (!isClaimTaken(err)) throw err;
-        }
-      }
-      return n;
+  /**
+   * Decisions on one proposal (approvals, denies, its expiry) run one at a time on this center; decisions on
+   * different proposals run side by side, so their appends share a durable write. Replicas: the slot claims.
+   */
+  const deciding = new Map<string, Promise<unknown>>();
+  const oneAtATime = <T>(id: string, fn: () => Promise<T>): Promise<T> => {
+    const result = (deciding.get(id) ?? Promise.resolve()).then(fn, fn);
+    const tail = result.catch(() => undefined);
+    deciding.set(id, tail);
+    // The last one out removes the entry, so the map holds only proposals being decided right now.
+    void tail.then(() => {
+      if (deciding.get(id) === tail) deciding.delete(id);
     });
+    return result;
+  };
+
+  const expireProposals = async (nowMs: number): Promise<number> => {
+    const lapsed: CommandRecord[] = [];
+    for (const id of cs().proposals) {
+      const rec = cs().byId.get(id)!;
+      if (rec.proposal && proposalLapsed(rec.proposal, nowMs)) lapsed.push(rec);
+    }
+    const expired: number[] = await Promise.all(
+      lapsed.map((r) =>
+        oneAtATime(r.id, async () => {
+          // Decided meanwhile (an approval just before the lapse, the lock's previous holder).
+          if (r.status !== 'proposed') return 0;
+          try {
+            await deps.submit(
+              commandDraft(r.node_id, 'center', { event: 'proposal_expired', command_id: r.id, status: 'proposal_expired' }, `cmd-proposal-expired-${r.id}`),
+              { claims: [{ key: decisionClaim(r.id, r.proposal!.approvals.length + 1) }] },
+            );
+            return 1;
+          } catch (err) {
+            // A decision on another replica took the slot: the next sweep sees its outcome.
+            if (!isClaimTaken(err)) throw err;
+            return 0;
+          }
+        }),
+      ),
+    );
+    return expired.reduce((a, b) => a + b, 0);
+  };
 
   // Issues under way per idempotency key, so concurrent retries wait for the first instead of signing twice.
   const issuing = new Map<string, Promise<CommandRecord>>();
@@ -471,7 +488,7 @@ export function createCommandService(deps: CommandServiceDeps): CommandService {
     },
 
     decide(input) {
-      return decisions.run(async () => {
+      return oneAtATime(input.id, async () => {
         for (let attempt = 1; ; attempt++) {
           let rec = cs().byId.get(input.id);
           if (!rec && deps.sync) {
