@@ -40,6 +40,7 @@ export const MODULES = [
   { id: 'ledger', file: 'ledger.mjs', budgetS: 150, env: { VAULTMESH_BENCH_HEADS: '20000' }, what: 'RFC 6962 ledger vs raw SHA-256 and merkletreejs' },
   { id: 'events', file: 'events.mjs', budgetS: 90, env: { VAULTMESH_BENCH_EVENTS: '500000' }, what: 'GET/POST /api/events over a large events.jsonl' },
   { id: 'commands', file: 'commands.mjs', budgetS: 60, what: 'signed command round trip' },
+  { id: 'approvals', file: 'approvals.mjs', budgetS: 45, what: 'm-of-n approval: proposed + 2 approvals vs signed at once; concurrent approvals' },
   { id: 'replicas', file: 'replicas.mjs', budgetS: 90, what: 'PostgreSQL: commit latency on 3 replicas vs 1 center; tail lag between replicas' },
   { id: 'console', file: 'console.mjs', budgetS: 45, what: 'console at 1,000 and 10,000 nodes: first page, size, CPU per live client' },
   { id: 'postgres', file: 'postgres.mjs', budgetS: 300, env: { VAULTMESH_BENCH_PG_REPLAY_LINES: '200000', VAULTMESH_BENCH_PG_REPLICAS: '3' }, what: 'PostgreSQL store vs JSONL: ingest on 1 and 3 replicas, bytes per envelope, start-up replay' },

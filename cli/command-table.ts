@@ -39,8 +39,8 @@ export const COMMANDS: readonly CommandEntry[] = [
     name: 'cmd',
     define: (cli) =>
       cli
-        .command('cmd <action> [...params]', 'Signed commands: send <node_id> <action> | list | show <id>')
-        .usage('cmd send <node_id> <action> [--arg k=v ...] [--wait] [--json]\n  cmd list [--node <id>] [--status s]\n  cmd show <id>')
+        .command('cmd <action> [...params]', 'Signed commands: send <node_id> <action> | list | show <id> | approve <id> | deny <id>')
+        .usage('cmd send <node_id> <action> [--arg k=v ...] [--wait] [--json]\n  cmd list [--node <id>] [--status s]\n  cmd show <id>\n  cmd approve <id>\n  cmd deny <id> [--reason text]')
         .option('--arg <k=v>', 'send: an action argument (repeatable), e.g. --arg unit=nginx.service --arg lines=200')
         .option('--wait', 'send: wait for the receipt and print it (exit 1 unless it succeeded)')
         .option('--timeout <duration>', 'send --wait: give up after this long (default 6m)')
@@ -48,6 +48,7 @@ export const COMMANDS: readonly CommandEntry[] = [
         .option('--node <id>', 'list: only this node')
         .option('--status <status>', 'list: only this status')
         .option('--limit <n>', 'list: at most n (default 50)')
+        .option('--reason <text>', 'deny (or approve): why, journaled with a deny')
         .option('--cc-url <url>', 'Command center URL (VAULTMESH_CC_URL, default http://127.0.0.1:8088)')
         .option('--state-dir <dir>', 'Where admin.token and admin.sock live (VAULTMESH_STATE_DIR, default ./state)')
         .option(...ADMIN_SOCKET_OPTION)
@@ -55,6 +56,9 @@ export const COMMANDS: readonly CommandEntry[] = [
         .option('--token <token>', 'Operator token (VAULTMESH_TOKEN)')
         .option('--json', 'Machine-readable output')
         .example('  $ vaultmesh cmd send web-01 ping --wait')
+        .example('  $ vaultmesh cmd list --status proposed')
+        .example('  $ vaultmesh cmd approve cmd-3f2a9c01d4e5b6a7')
+        .example('  $ vaultmesh cmd deny cmd-3f2a9c01d4e5b6a7 --reason "not during the sale"')
         .example('  $ vaultmesh cmd send web-01 collect-journal --arg unit=nginx.service --arg lines=200 --wait')
         .example('  $ vaultmesh cmd list --node web-01 --json'),
     load: async () => (await import('./commands/cmd.js')).cmdAction,

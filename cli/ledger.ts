@@ -354,6 +354,8 @@ export interface CheckResult {
   timestamp?: string;
   /** The envelope's id/kind/node_id/seq/ts when the line is an envelope. */
   envelope?: { id?: unknown; kind?: unknown; node_id?: unknown; seq?: unknown; ts?: unknown };
+  /** A command signed after m-of-n approval: who proposed it and who approved it, as the proven line says. */
+  approval?: { proposed_by: unknown; approvals: Array<{ by: unknown; at: unknown; seq: unknown }> };
 }
 
 /** Verifies a proof bundle with no other input (optionally pinning the center's public key). */
@@ -361,9 +363,15 @@ export function ledgerCheck(bundle: unknown, opts: { pubkey?: string; backend?: 
   const { problems, bundle: b } = checkProofBundle(bundle, opts);
   if (!b) return { ok: false, problems };
   let envelope: CheckResult['envelope'];
+  let approval: CheckResult['approval'];
   try {
     const v = JSON.parse(b.leaf_line) as Record<string, unknown>;
     envelope = { id: v.id, kind: v.kind, node_id: v.node_id, seq: v.seq, ts: v.ts };
+    const body = v.body as { event?: unknown; proposed_by?: unknown; approvals?: unknown } | undefined;
+    if (v.kind === 'command' && body?.event === 'issued' && Array.isArray(body.approvals)) {
+      // The approval that met the threshold is this very line: its seq is the line's.
+      approval = { proposed_by: body.proposed_by, approvals: (body.approvals as Array<Record<string, unknown>>).map((a) => ({ by: a.by, at: a.at, seq: a.seq ?? v.seq })) };
+    }
   } catch {
     envelope = undefined; // the proof is about bytes; a non-JSON line can still be proven, it just has no summary
   }
@@ -376,6 +384,7 @@ export function ledgerCheck(bundle: unknown, opts: { pubkey?: string; backend?: 
     key_id: keyIdOf(b.public_key),
     timestamp: b.head.timestamp,
     ...(envelope ? { envelope } : {}),
+    ...(approval ? { approval } : {}),
   };
 }
 

@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { idSchema, rfc3339Schema } from './envelope.js';
 import { factsSchema, hostnameSchema, osProfileSchema } from './agent-api.js';
-import { RECEIPT_STATUSES, actionNameSchema, signedCommandSchema } from './command.js';
+import { RECEIPT_STATUSES, actionNameSchema, commandArgsSchema, signedCommandSchema } from './command.js';
 import { hexKeySchema, keyIdSchema, sha256HexSchema } from './hex.js';
 import { scopeSchema } from './scopes.js';
 
@@ -17,6 +17,19 @@ import { scopeSchema } from './scopes.js';
  * A command's life as `command` envelopes; each carries `command_id` and the status it leads to, so an SSE client
  * can follow a command from these alone. The outcome itself is the `receipt` envelope journaled beside `completed`.
  */
+/**
+ * One approval of a proposed command, as the `issued` event names it: who (the authenticated identity), when, and
+ * the seq of its `approved` envelope. The approval that met the threshold has no seq of its own: it is the `issued`
+ * envelope itself (its author and seq), written in the same append as the signature.
+ */
+export const commandApprovalSchema = z
+  .object({ by: z.string().min(1).max(256), at: rfc3339Schema, seq: z.number().int().positive().optional(), reason: z.string().min(1).max(512).optional() })
+  .strict();
+export type CommandApproval = z.infer<typeof commandApprovalSchema>;
+
+/** Most approvals a policy may require for one action (docs/OPERATIONS.md, "Approvals"). */
+export const MAX_APPROVALS = 16;
+
 export const commandIssuedSchema = z
   .object({
     event: z.literal('issued'),
@@ -26,14 +39,64 @@ export const commandIssuedSchema = z
     signed: signedCommandSchema,
     /** The client's `Idempotency-Key`, when it sent one. */
     idempotency_key: idSchema.optional(),
+    /** A command that needed approval: who proposed it and who approved it, in order (the last one is this envelope's author). */
+    proposed_by: z.string().min(1).max(256).optional(),
+    approvals: z.array(commandApprovalSchema).min(1).max(MAX_APPROVALS).optional(),
   })
+  .strict();
+/**
+ * A command the policy makes wait for approvals: journaled unsigned; the center signs it (an `issued` event with the
+ * same command_id) when `approvals_required` distinct operators other than the proposer have approved it.
+ */
+export const commandProposedSchema = z
+  .object({
+    event: z.literal('proposed'),
+    command_id: idSchema,
+    status: z.literal('proposed'),
+    action: actionNameSchema,
+    args: commandArgsSchema,
+    /** The signed command's lifetime, counted from when it is signed. */
+    ttl_secs: z.number().int().min(10).max(86_400),
+    approvals_required: z.number().int().min(1).max(MAX_APPROVALS),
+    /** The proposal is journaled `proposal_expired` if the threshold is not met by then. */
+    expires_at: rfc3339Schema,
+    idempotency_key: idSchema.optional(),
+  })
+  .strict();
+/** An approval that did not meet the threshold yet (`approval` n of `of`). */
+export const commandApprovedSchema = z
+  .object({
+    event: z.literal('approved'),
+    command_id: idSchema,
+    status: z.literal('proposed'),
+    approval: z.number().int().min(1).max(MAX_APPROVALS),
+    of: z.number().int().min(1).max(MAX_APPROVALS),
+    /** Why, in the approver's words (a change ticket). */
+    reason: z.string().min(1).max(512).optional(),
+  })
+  .strict();
+/** One deny ends a proposal: it is never signed. */
+export const commandDeniedSchema = z
+  .object({ event: z.literal('denied'), command_id: idSchema, status: z.literal('denied'), reason: z.string().min(1).max(512).optional() })
+  .strict();
+export const commandProposalExpiredSchema = z
+  .object({ event: z.literal('proposal_expired'), command_id: idSchema, status: z.literal('proposal_expired') })
   .strict();
 export const commandDeliveredSchema = z
   .object({ event: z.literal('delivered'), command_id: idSchema, status: z.literal('delivered'), attempt: z.number().int().positive() })
   .strict();
 export const commandExpiredSchema = z.object({ event: z.literal('expired'), command_id: idSchema, status: z.literal('expired') }).strict();
 export const commandCompletedSchema = z.object({ event: z.literal('completed'), command_id: idSchema, status: z.enum(RECEIPT_STATUSES) }).strict();
-export const commandEventSchema = z.discriminatedUnion('event', [commandIssuedSchema, commandDeliveredSchema, commandExpiredSchema, commandCompletedSchema]);
+export const commandEventSchema = z.discriminatedUnion('event', [
+  commandIssuedSchema,
+  commandDeliveredSchema,
+  commandExpiredSchema,
+  commandCompletedSchema,
+  commandProposedSchema,
+  commandApprovedSchema,
+  commandDeniedSchema,
+  commandProposalExpiredSchema,
+]);
 export type CommandEvent = z.infer<typeof commandEventSchema>;
 export type CommandEventName = CommandEvent['event'];
 

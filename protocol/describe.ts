@@ -62,12 +62,25 @@ function argsText(args: Readonly<Record<string, unknown>>): string {
 
 function command(env: EnvelopeOf<'command'>, ctx: DescribeContext): string {
   const b = env.body;
-  const action = (b.event === 'issued' ? b.action : ctx.actionOf?.(b.command_id)) ?? b.command_id;
+  const action = (b.event === 'issued' || b.event === 'proposed' ? b.action : ctx.actionOf?.(b.command_id)) ?? b.command_id;
   switch (b.event) {
     case 'issued': {
       const args = argsText(b.signed.payload.args);
+      if (b.approvals) {
+        return `command ${action}${args ? ` (${args})` : ''} approved by ${b.approvals.map((a) => a.by).join(', ')} and signed (proposed by ${b.proposed_by ?? 'unknown'}), expires ${b.signed.payload.expires_at}`;
+      }
       return `command ${action}${args ? ` (${args})` : ''} issued by ${env.author}, expires ${b.signed.payload.expires_at}`;
     }
+    case 'proposed': {
+      const args = argsText(b.args);
+      return `command ${action}${args ? ` (${args})` : ''} proposed by ${env.author}: needs ${plural(b.approvals_required, 'approval')} by ${b.expires_at}`;
+    }
+    case 'approved':
+      return `command ${action} approved by ${env.author} (${b.approval} of ${b.of})`;
+    case 'denied':
+      return `command ${action} denied by ${env.author}${b.reason ? `: ${b.reason}` : ''}`;
+    case 'proposal_expired':
+      return `proposal of command ${action} expired without enough approvals`;
     case 'delivered':
       return `command ${action} delivered${b.attempt > 1 ? ` (attempt ${b.attempt})` : ''}`;
     case 'expired':

@@ -28,7 +28,7 @@ export interface EnvelopeKindSpec {
 export const ENVELOPE_KINDS = {
   heartbeat: { schema: heartbeatSchema, journal: 'heartbeats', writer: 'agent', summary: 'host metrics and service states, every heartbeat interval' },
   scan: { schema: scanReportSchema, journal: 'scans', writer: 'agent', summary: 'a sovereign scan report: findings and their summary' },
-  command: { schema: commandEventSchema, journal: 'commands', writer: 'center', summary: 'a step in a signed command’s life: issued, delivered, expired, completed' },
+  command: { schema: commandEventSchema, journal: 'commands', writer: 'center', summary: 'a step in a signed command’s life: proposed, approved, denied, proposal_expired, issued, delivered, expired, completed' },
   receipt: { schema: signedReceiptSchema, journal: 'commands', writer: 'agent', summary: 'the signed receipt of a command, exactly as the node sent it' },
   enrollment: { schema: enrollmentBodySchema, journal: 'events', writer: 'center', summary: 'an enrollment request, or an operator’s approve / reject / revoke' },
   join_token: { schema: joinTokenBodySchema, journal: 'events', writer: 'center', summary: 'a join token created or revoked (only its hash is kept)' },

@@ -47,6 +47,11 @@ export const ERROR_CODES = {
   UNKNOWN_COMMAND: 404,
   ID_CONFLICT: 409,
   NAME_TAKEN: 409,
+  // Approval of proposed commands
+  SELF_APPROVAL: 403,
+  ALREADY_APPROVED: 409,
+  PROPOSAL_EXPIRED: 409,
+  PROPOSAL_CLOSED: 409,
   // Ledger and journals
   NOT_YET_SIGNED: 409,
   LEDGER_ENTRY_TOO_LARGE: 422,

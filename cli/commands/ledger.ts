@@ -7,7 +7,7 @@
 import type { Writable } from 'node:stream';
 import { VaultMeshError } from '../../protocol/errors.js';
 import { renderCliError, renderJson, renderJsonLine } from '../output.js';
-import { terminalText } from '../terminal-text.js';
+import { sanitize, terminalText } from '../terminal-text.js';
 import { isHex } from '../../protocol/hex.js';
 import { writeFileAtomicSync } from '../../lib/atomic-file.js';
 import {
@@ -106,7 +106,15 @@ export function renderCheck(r: CheckResult): string {
   if (!r.ok) return `FAILED: ${r.problems[0]}${r.problems.length > 1 ? ` (+${r.problems.length - 1} more)` : ''}\n`;
   const env = r.envelope;
   const what = env && typeof env.id === 'string' ? `${String(env.kind)} ${env.id}${typeof env.node_id === 'string' ? ` from ${env.node_id}` : ''}` : `leaf ${r.leaf_index}`;
-  return `ok: ${what} is leaf ${r.leaf_index} of the tree of ${r.tree_size} (root ${r.root_hash}) signed ${r.timestamp} by key ${r.key_id}\n`;
+  return `ok: ${what} is leaf ${r.leaf_index} of the tree of ${r.tree_size} (root ${r.root_hash}) signed ${r.timestamp} by key ${r.key_id}\n${approvalsLine(r)}`;
+}
+
+/** A command that needed approval: the proven line names who proposed and who approved it (docs/LEDGER.md). */
+function approvalsLine(r: CheckResult): string {
+  if (!r.approval) return '';
+  const seq = r.envelope?.seq;
+  const list = r.approval.approvals.map((a) => `${String(a.by)} at ${String(a.at)} (seq ${String(a.seq)}${a.seq === seq ? ', this entry' : ''})`);
+  return sanitize(`  proposed by ${String(r.approval.proposed_by)}; approved by ${list.join(', ')}`) + '\n';
 }
 
 /** A one-line progress bar on a terminal, redrawn at most 10 times a second. */

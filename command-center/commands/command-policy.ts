@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { loadConfigFile, parseConfigValue } from '../config-file.js';
 import { UNIT_ACTIONS } from '../../protocol/actions.js';
 import { actionNameSchema, type CommandArgs } from '../../protocol/command.js';
+import { MAX_APPROVALS } from '../../protocol/center-events.js';
 
 /** A unit pattern: an exact unit name, `*` (any unit) or a prefix ending in `*` (`vaultmesh-*`). */
 const unitPatternSchema = z.string().regex(/^(?:\*|[A-Za-z0-9][A-Za-z0-9@._:-]{0,127}\*?)$/, 'must be a unit name, a prefix ending in *, or *');
@@ -18,12 +19,27 @@ export const policyProfileSchema = z
     units: z.array(unitPatternSchema).max(1024).default([]),
     /** Units that service-restart may name (kept apart: restarting is the only mutating action). */
     restart_units: z.array(unitPatternSchema).max(1024).default([]),
+    /**
+     * Actions that wait for approvals before the center signs them: action → how many distinct operators other than
+     * the proposer must approve (1-16). An action not named here is signed at once.
+     */
+    approvals: z.record(actionNameSchema, z.number().int().min(1).max(MAX_APPROVALS)).default({}),
   })
-  .strict();
+  .strict()
+  .superRefine((p, ctx) => {
+    for (const action of Object.keys(p.approvals)) {
+      if (!p.actions.includes(action)) ctx.addIssue({ code: 'custom', path: ['approvals', action], message: `${action} needs approvals but is not in this profile's actions` });
+    }
+  });
+
+/** How long a proposal waits for its approvals when the policy file does not say (1 h). */
+export const DEFAULT_PROPOSAL_TTL_SECS = 3600;
 
 export const commandPolicySchema = z
   .object({
     v: z.literal(1),
+    /** How long a proposal (a command waiting for approvals) stays open before it is journaled proposal_expired. */
+    proposal_ttl_secs: z.number().int().min(60).max(7 * 86_400).default(DEFAULT_PROPOSAL_TTL_SECS),
     profiles: z
       .record(z.string().regex(/^(?:\*|[a-z0-9][a-z0-9._-]{0,31})$/, 'must be an os_profile or *'), policyProfileSchema)
       .refine((p) => Object.keys(p).length > 0, 'at least one profile'),
@@ -73,4 +89,13 @@ export function checkPolicy(policy: CommandPolicy, req: { osProfile: string; act
     }
   }
   return { ok: true };
+}
+
+/**
+ * How many approvals (distinct operators besides the proposer) `action` needs on a node of `osProfile`: 0 when it is
+ * signed at once. Read from the same profile `checkPolicy` uses, so the two can never disagree about the profile.
+ */
+export function approvalsRequired(policy: CommandPolicy, osProfile: string, action: string): number {
+  const found = policyProfileFor(policy, osProfile);
+  return found && Object.hasOwn(found.profile.approvals, action) ? found.profile.approvals[action]! : 0;
 }

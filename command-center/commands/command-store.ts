@@ -25,12 +25,13 @@ import {
 } from '../../protocol/command.js';
 import { VaultMeshError, detailsFromZodIssues } from '../../protocol/errors.js';
 import type { KeyPair } from '../../protocol/keys.js';
-import { checkPolicy, type CommandPolicy } from './command-policy.js';
+import { approvalsRequired, checkPolicy, type CommandPolicy } from './command-policy.js';
+import { decide, decisionClaim, proposalLapsed, type Proposal } from './approval-rules.js';
 import type { FleetState } from '../fleet/fleet-state.js';
 import { realTimers, type Timers } from '../../lib/timers.js';
 import { claimKey, isClaimTaken, type AppendOptions, type Committed } from '../store/envelope-store.js';
 
-export const COMMAND_STATUSES = ['queued', 'delivered', 'running', 'succeeded', 'failed', 'expired', 'rejected'] as const;
+export const COMMAND_STATUSES = ['queued', 'delivered', 'running', 'succeeded', 'failed', 'expired', 'rejected', 'proposed', 'denied', 'proposal_expired'] as const;
 export type CommandStatus = (typeof COMMAND_STATUSES)[number];
 const OPEN: ReadonlySet<CommandStatus> = new Set(['queued', 'delivered', 'running']);
 
@@ -40,11 +41,17 @@ export interface CommandRecord {
   action: string;
   args: CommandArgs;
   status: CommandStatus;
-  signed: SignedCommand;
+  /** Absent while the command is a proposal waiting for approvals (and for ever once denied or lapsed). */
+  signed?: SignedCommand;
+  /** The proposer, for a command that needed approval. */
   issued_by: string;
+  /** For a proposal: when it was proposed and when the proposal lapses; once signed, the signed command's times. */
   issued_at: string;
   expires_at: string;
+  /** The `issued` envelope's seq (the `proposed` one's until then). */
   issued_seq: number;
+  /** Commands the policy makes wait for approvals (approval-rules.ts). */
+  proposal?: Proposal;
   updated_at: string;
   deliveries: number;
   last_delivered_at?: string;
@@ -57,10 +64,12 @@ export interface CommandState {
   open: Map<string, Set<string>>;
   /** `idempotencyIndexKey(author, key)` → command id, for retried `POST /api/commands`. */
   byIdempotencyKey: Map<string, string>;
+  /** Ids of proposals still waiting for approvals, oldest first (the expiry sweep and the console's list). */
+  proposals: Set<string>;
 }
 
 export function createCommandState(): CommandState {
-  return { byId: new Map(), open: new Map(), byIdempotencyKey: new Map() };
+  return { byId: new Map(), open: new Map(), byIdempotencyKey: new Map(), proposals: new Set() };
 }
 
 /** Idempotency keys are scoped per author: another identity's key never answers for yours. */
@@ -79,9 +88,41 @@ function close(state: CommandState, rec: CommandRecord): void {
 export function applyCommandEnvelope(state: CommandState, env: EnvelopeOf<'command'>): void {
   const b: CommandEvent = env.body;
   const id = b.command_id;
+  if (b.event === 'proposed') {
+    if (!env.node_id || state.byId.has(id)) return;
+    state.byId.set(id, {
+      id,
+      node_id: env.node_id,
+      action: b.action,
+      args: b.args,
+      status: 'proposed',
+      issued_by: env.author,
+      issued_at: env.ts,
+      expires_at: b.expires_at,
+      issued_seq: env.seq,
+      updated_at: env.ts,
+      deliveries: 0,
+      proposal: { proposed_by: env.author, proposed_at: env.ts, proposed_seq: env.seq, required: b.approvals_required, ttl_secs: b.ttl_secs, expires_at: b.expires_at, approvals: [] },
+    });
+    if (b.idempotency_key !== undefined) state.byIdempotencyKey.set(idempotencyIndexKey(env.author, b.idempotency_key), id);
+    state.proposals.add(id);
+    return;
+  }
   if (b.event === 'issued') {
     const signed = b.signed;
-    if (!env.node_id || state.byId.has(id)) return;
+    if (!env.node_id) return;
+    const proposed = state.byId.get(id);
+    if (proposed) {
+      // Only the approval that met the threshold turns a proposal into a signed command; anything else is a repeat.
+      if (proposed.status !== 'proposed' || !proposed.proposal || !b.approvals) return;
+      proposed.proposal.approvals = b.approvals.map((a) => ({ ...a, seq: a.seq ?? env.seq }));
+      Object.assign(proposed, { status: 'queued', signed, issued_at: signed.payload.issued_at, expires_at: signed.payload.expires_at, issued_seq: env.seq, updated_at: env.ts });
+      state.proposals.delete(id);
+      let open = state.open.get(proposed.node_id);
+      if (!open) state.open.set(proposed.node_id, (open = new Set()));
+      open.add(id);
+      return;
+    }
     const rec: CommandRecord = {
       id,
       node_id: env.node_id,
@@ -106,6 +147,23 @@ export function applyCommandEnvelope(state: CommandState, env: EnvelopeOf<'comma
   const rec = state.byId.get(id);
   if (!rec) return;
   switch (b.event) {
+    case 'approved': {
+      const p = rec.proposal;
+      if (rec.status !== 'proposed' || !p || p.approvals.some((a) => a.by === env.author)) return;
+      p.approvals.push({ by: env.author, at: env.ts, seq: env.seq, ...(b.reason !== undefined ? { reason: b.reason } : {}) });
+      break;
+    }
+    case 'denied':
+      if (rec.status !== 'proposed' || !rec.proposal) return;
+      rec.status = 'denied';
+      rec.proposal.denied = { by: env.author, at: env.ts, seq: env.seq, ...(b.reason !== undefined ? { reason: b.reason } : {}) };
+      state.proposals.delete(id);
+      break;
+    case 'proposal_expired':
+      if (rec.status !== 'proposed') return;
+      rec.status = 'proposal_expired';
+      state.proposals.delete(id);
+      break;
     case 'delivered':
       rec.deliveries = Math.max(rec.deliveries + 1, b.attempt);
       rec.last_delivered_at = env.ts;
@@ -150,8 +208,23 @@ export function commandView(rec: CommandRecord): Record<string, unknown> {
     updated_at: rec.updated_at,
     deliveries: rec.deliveries,
     last_delivered_at: rec.last_delivered_at ?? null,
-    signed: rec.signed,
+    signed: rec.signed ?? null,
     receipt: rec.receipt ?? null,
+    ...(rec.proposal ? { proposal: proposalView(rec.proposal) } : {}),
+  };
+}
+
+/** The `proposal` member of a command that needed approval (docs/API.md). */
+export function proposalView(p: Proposal): Record<string, unknown> {
+  return {
+    proposed_by: p.proposed_by,
+    proposed_at: p.proposed_at,
+    proposed_seq: p.proposed_seq,
+    approvals_required: p.required,
+    approvals: p.approvals.map((a) => ({ by: a.by, at: a.at, seq: a.seq ?? null, reason: a.reason ?? null })),
+    expires_at: p.expires_at,
+    ttl_secs: p.ttl_secs,
+    denied: p.denied ? { by: p.denied.by, at: p.denied.at, seq: p.denied.seq, reason: p.denied.reason ?? null } : null,
   };
 }
 
@@ -170,12 +243,21 @@ export interface IssueInput {
   idempotencyKey?: string;
 }
 
+export interface DecisionInput {
+  id: string;
+  /** The authenticated identity deciding (never taken from a request body). */
+  author: string;
+  kind: 'approve' | 'deny';
+  reason?: string;
+}
+
 export interface CommandService {
   readonly policy: CommandPolicy;
   /**
    * Validates args, checks the node (enrolled, approved) and the policy, signs with the center key, journals kind
-   * `command` and queues it. Throws VaultMeshError: NOT_FOUND (404), NODE_NOT_APPROVED (409), VALIDATION_ERROR
-   * (400), POLICY_DENIED (403, message = reason).
+   * `command` and queues it. When the policy requires approvals for the action on the node's profile, it journals a
+   * `proposed` event instead and signs nothing (status `proposed`). Throws VaultMeshError: NOT_FOUND (404),
+   * NODE_NOT_APPROVED (409), VALIDATION_ERROR (400), POLICY_DENIED (403, message = reason).
    */
   issue(input: IssueInput): Promise<CommandRecord>;
   /** `issue`, saying whether the answer is an earlier command found by its idempotency key. */
@@ -185,13 +267,19 @@ export interface CommandService {
    * agent is the verifier. In-process only; there is no HTTP route for it.
    */
   enqueueSigned(signed: SignedCommand, opts: { author: string; nodeId?: string }): Promise<CommandRecord>;
+  /**
+   * Approves or denies a proposal as `author`. The approval that meets the threshold signs the command and queues it
+   * in the same `issued` envelope, which names every approval. Throws NOT_FOUND (404), SELF_APPROVAL (403),
+   * ALREADY_APPROVED, PROPOSAL_EXPIRED, PROPOSAL_CLOSED (409).
+   */
+  decide(input: DecisionInput): Promise<CommandRecord>;
   get(id: string): CommandRecord | undefined;
   list(filter?: { nodeId?: string; status?: CommandStatus; limit?: number }): CommandRecord[];
   /** Long-poll for a node: resolves with deliverable commands (marked delivered, durably) or [] after `waitMs`. */
   poll(nodeId: string, waitMs: number, signal?: AbortSignal): Promise<SignedCommand[]>;
   /** Records a receipt after verifying it with the node's enrolled key. */
   acceptReceipt(nodeId: string, body: unknown): Promise<{ record: CommandRecord; duplicate: boolean }>;
-  /** Marks overdue open commands expired; returns how many. The timer calls it every second. */
+  /** Marks overdue open commands expired and lapsed proposals proposal_expired; returns how many. The timer calls it every second. */
   sweep(): Promise<number>;
   /**
    * The commit fan-out's reactor: wakes the long-poll of a node a command was just issued for, whichever replica
@@ -234,7 +322,7 @@ function commandDraft(nodeId: string, author: string, body: CommandEvent, id?: s
 }
 
 function issuedBefore(rec: CommandRecord, isoTime: string): boolean {
-  return Date.parse(rec.signed.payload.issued_at) < Date.parse(isoTime);
+  return Date.parse(rec.issued_at) < Date.parse(isoTime);
 }
 
 export function createCommandService(deps: CommandServiceDeps): CommandService {
@@ -288,6 +376,79 @@ export function createCommandService(deps: CommandServiceDeps): CommandService {
     return cs().byId.get(signed.payload.id)!;
   };
 
+  const propose = async (input: IssueInput & { args: CommandArgs }, id: string, ttlSecs: number, required: number): Promise<CommandRecord> => {
+    const expiresAt = new Date(now().getTime() + deps.policy.proposal_ttl_secs * 1000).toISOString();
+    await deps.submit(
+      commandDraft(
+        input.nodeId,
+        input.author,
+        { event: 'proposed', command_id: id, status: 'proposed', action: input.action, args: input.args, ttl_secs: ttlSecs, approvals_required: required, expires_at: expiresAt, ...(input.idempotencyKey !== undefined ? { idempotency_key: input.idempotencyKey } : {}) },
+        `cmd-proposed-${id}`,
+      ),
+      input.idempotencyKey !== undefined ? { claims: [{ key: claimKey('idempotency-key', 'command', input.author, input.idempotencyKey) }] } : undefined,
+    );
+    return cs().byId.get(id)!;
+  };
+
+  /**
+   * What was true when the command was proposed must still be when it is signed: the node approved and not enrolled
+   * again since (a new identity never gets its predecessor's commands), and the policy (which a restart may have
+   * changed) still allowing it. Otherwise the approval is refused and the proposal stays as it was.
+   */
+  const checkStillIssuable = (rec: CommandRecord, p: Proposal): void => {
+    const node = deps.state.nodes.get(rec.node_id);
+    if (!node || node.enrollment !== 'approved') throw new VaultMeshError('NODE_NOT_APPROVED', `node ${rec.node_id} is ${node?.enrollment ?? 'unknown'}: command ${rec.id} cannot be signed (deny it)`, { status: 409 });
+    if (Date.parse(node.enrolled_at) > Date.parse(p.proposed_at)) {
+      throw new VaultMeshError('PROPOSAL_CLOSED', `node ${rec.node_id} enrolled again after command ${rec.id} was proposed: propose it anew`, { status: 409 });
+    }
+    const decision = checkPolicy(deps.policy, { osProfile: node.os_profile, action: rec.action, args: rec.args });
+    if (!decision.ok) throw new VaultMeshError('POLICY_DENIED', `${decision.reason} (the policy changed since command ${rec.id} was proposed)`, { status: 403 });
+  };
+
+  /**
+   * Decisions on one proposal (approvals, denies, its expiry) run one at a time on this center; decisions on
+   * different proposals run side by side, so their appends share a durable write. Replicas: the slot claims.
+   */
+  const deciding = new Map<string, Promise<unknown>>();
+  const oneAtATime = <T>(id: string, fn: () => Promise<T>): Promise<T> => {
+    const result = (deciding.get(id) ?? Promise.resolve()).then(fn, fn);
+    const tail = result.catch(() => undefined);
+    deciding.set(id, tail);
+    // The last one out removes the entry, so the map holds only proposals being decided right now.
+    void tail.then(() => {
+      if (deciding.get(id) === tail) deciding.delete(id);
+    });
+    return result;
+  };
+
+  const expireProposals = async (nowMs: number): Promise<number> => {
+    const lapsed: CommandRecord[] = [];
+    for (const id of cs().proposals) {
+      const rec = cs().byId.get(id)!;
+      if (rec.proposal && proposalLapsed(rec.proposal, nowMs)) lapsed.push(rec);
+    }
+    const expired: number[] = await Promise.all(
+      lapsed.map((r) =>
+        oneAtATime(r.id, async () => {
+          // Decided meanwhile (an approval just before the lapse, the lock's previous holder).
+          if (r.status !== 'proposed') return 0;
+          try {
+            await deps.submit(
+              commandDraft(r.node_id, 'center', { event: 'proposal_expired', command_id: r.id, status: 'proposal_expired' }, `cmd-proposal-expired-${r.id}`),
+              { claims: [{ key: decisionClaim(r.id, r.proposal!.approvals.length + 1) }] },
+            );
+            return 1;
+          } catch (err) {
+            // A decision on another replica took the slot: the next sweep sees its outcome.
+            if (!isClaimTaken(err)) throw err;
+            return 0;
+          }
+        }),
+      ),
+    );
+    return expired.reduce((a, b) => a + b, 0);
+  };
+
   // Issues under way per idempotency key, so concurrent retries wait for the first instead of signing twice.
   const issuing = new Map<string, Promise<CommandRecord>>();
   const service: CommandService = {
@@ -322,7 +483,56 @@ export function createCommandService(deps: CommandServiceDeps): CommandService {
         ttlMs: ttlSecs * 1000,
         keyId: deps.centerKey.keyId,
       });
+      const required = approvalsRequired(deps.policy, node.os_profile, input.action);
+      if (required > 0) return propose({ ...input, args: parsed.args }, payload.id, ttlSecs, required);
       return queue(signCommand(payload, deps.centerKey), input.nodeId, input.author, input.idempotencyKey);
+    },
+
+    decide(input) {
+      return oneAtATime(input.id, async () => {
+        for (let attempt = 1; ; attempt++) {
+          let rec = cs().byId.get(input.id);
+          if (!rec && deps.sync) {
+            await deps.sync(); // proposed on another replica a moment ago
+            rec = cs().byId.get(input.id);
+          }
+          if (!rec) throw new VaultMeshError('NOT_FOUND', `no such command ${input.id}`, { status: 404 });
+          const d = decide(rec, input.author, input.kind, now().getTime());
+          if (!d.ok) throw new VaultMeshError(d.code, d.message, { status: d.status });
+          const p = rec.proposal!;
+          const claims = { claims: [{ key: decisionClaim(rec.id, d.slot) }] };
+          try {
+            if (input.kind === 'deny') {
+              await deps.submit(commandDraft(rec.node_id, input.author, { event: 'denied', command_id: rec.id, status: 'denied', ...(input.reason ? { reason: input.reason } : {}) }), claims);
+            } else if (!d.issues) {
+              await deps.submit(commandDraft(rec.node_id, input.author, { event: 'approved', command_id: rec.id, status: 'proposed', approval: d.slot, of: p.required, ...(input.reason ? { reason: input.reason } : {}) }), claims);
+            } else {
+              checkStillIssuable(rec, p);
+              const at = now();
+              const signed = signCommand(
+                createCommandPayload({ id: rec.id, nodeId: rec.node_id, action: rec.action, args: rec.args, nonce: Buffer.from(random(16)).toString('hex'), now: at, ttlMs: p.ttl_secs * 1000, keyId: deps.centerKey.keyId }),
+                deps.centerKey,
+              );
+              // The approval that meets the threshold and the signature are one envelope: no crash can leave a
+              // proposal approved but unsigned, or signed without the approval that allowed it.
+              const approvals = [
+                ...p.approvals.map((a) => ({ by: a.by, at: a.at, ...(a.seq !== undefined ? { seq: a.seq } : {}), ...(a.reason !== undefined ? { reason: a.reason } : {}) })),
+                { by: input.author, at: at.toISOString(), ...(input.reason ? { reason: input.reason } : {}) },
+              ];
+              await deps.submit(
+                commandDraft(rec.node_id, input.author, { event: 'issued', command_id: rec.id, status: 'queued', action: rec.action, signed, proposed_by: p.proposed_by, approvals }, `cmd-issued-${rec.id}`),
+                claims,
+              );
+              wake(rec.node_id);
+            }
+            return cs().byId.get(rec.id)!;
+          } catch (err) {
+            // Another replica decided in this slot: catch up and decide again on the new state.
+            if (!isClaimTaken(err) || !deps.sync || attempt >= 5) throw err;
+            await deps.sync();
+          }
+        }
+      });
     },
 
     async issueOnce(input) {
@@ -402,7 +612,7 @@ export function createCommandService(deps: CommandServiceDeps): CommandService {
             } finally {
               for (const r of ready) delivering.delete(r.id);
             }
-            return ready.map((r) => r.signed);
+            return ready.map((r) => r.signed!); // open commands are always signed
           }
           if (timedOut) return [];
           await new Promise<void>((resolve) => {
@@ -475,7 +685,7 @@ export function createCommandService(deps: CommandServiceDeps): CommandService {
       } finally {
         for (const r of overdue) expiring.delete(r.id);
       }
-      return overdue.length;
+      return overdue.length + (cs().proposals.size ? await expireProposals(nowMs) : 0);
     },
 
     onCommit(batch) {

@@ -17,6 +17,7 @@ import { nodeStatus } from '../fleet/node-status.js';
 import { fleetSnapshot, type FleetSnapshot } from './fleet-snapshot.js';
 import { buildPanels, overviewOf, describeContextOf, detailOf, FEED_LIMIT, ledgerRootOf, mergeEnvelopes, recentEnvelopes, viewOf, type ConsoleSource, type PanelContext } from './panels.js';
 import type { ConsoleRenderer } from './render.js';
+import { proposalsAwaiting } from './proposals.js';
 import {
   attentionSummary,
   feedItem,
@@ -39,7 +40,13 @@ const NODE_HISTORY_LIMIT = 200;
 export interface LiveContext extends PanelContext {
   canApprove: boolean;
   csrf: string;
+  /** May approve or deny proposed commands (commands:write), and as whom (their own proposals cannot be approved). */
+  canDecide?: boolean;
+  me?: string;
 }
+
+/** `command` events that change the proposals panel. */
+const PROPOSAL_EVENTS: ReadonlySet<unknown> = new Set(['proposed', 'approved', 'denied', 'proposal_expired', 'issued']);
 
 export class ConsoleLive {
   /** Rows the browser shows (the current page only): node id → status last sent. */
@@ -48,12 +55,13 @@ export class ConsoleLive {
   private listSig = '';
   /** Feed items the browser shows, newest first. */
   private feedSeqs: number[] = [];
-  private readonly sent = { bar: '', pending: '', attention: '', findings: '', detail: '' };
+  private readonly sent = { bar: '', pending: '', proposals: '', attention: '', findings: '', detail: '' };
   /** Shown nodes touched by envelopes since the last flush → whether a heartbeat touched them (plays the glow). */
   private readonly dirty = new Map<string, boolean>();
   private newFeed: Envelope[] = [];
   private nodeHistory: Envelope[] = [];
   private pendingDirty = false;
+  private proposalsDirty = false;
   private scansDirty = false;
   /** A node enrolled or changed enrollment: the page's membership is recomputed at the next flush, not the next scan. */
   private membershipDirty = false;
@@ -86,7 +94,12 @@ export class ConsoleLive {
       }
     }
     if (env.kind === 'enrollment') this.pendingDirty = this.membershipDirty = true;
+    if (env.kind === 'command' && PROPOSAL_EVENTS.has((env.body as { event?: unknown }).event)) this.proposalsDirty = true;
     if (env.kind === 'scan') this.scansDirty = true;
+  }
+
+  private proposalsHtml(nowMs: number): string {
+    return this.renderer.partial('proposals', { proposals: proposalsAwaiting(this.src.state, nowMs), csrf: this.ctx.csrf, canDecide: this.ctx.canDecide === true, me: this.ctx.me ?? '', oob: true });
   }
 
   private listHtml(page: ReturnType<typeof nodePage>): string {
@@ -124,6 +137,8 @@ export class ConsoleLive {
     this.lastScanMs = nowMs;
     this.sent.bar = r.partial('mission-bar', { bar: p.bar, oob: true });
     this.sent.pending = r.partial('pending', { pending: p.pending, csrf: this.ctx.csrf, canApprove: this.ctx.canApprove, oob: true });
+    this.proposalsDirty = false;
+    this.sent.proposals = this.proposalsHtml(nowMs);
     this.sent.attention = r.partial('attention', { a: p.attention, oob: true });
     this.sent.findings = r.partial('findings', { groups: p.findings, oob: true });
     this.sent.detail = r.partial('node-detail', { d: p.detail, o: p.overview, oob: true });
@@ -131,6 +146,7 @@ export class ConsoleLive {
     return [
       this.sent.bar,
       this.sent.pending,
+      this.sent.proposals,
       list,
       this.sent.detail,
       this.sent.attention,
@@ -157,7 +173,7 @@ export class ConsoleLive {
   flush(nowMs = this.src.now().getTime()): string {
     const scanMs = this.opts.statusScanMs ?? 1000;
     const scanDue = nowMs - this.lastScanMs >= scanMs;
-    if (!this.dirty.size && !this.newFeed.length && !this.pendingDirty && !this.scansDirty && !this.membershipDirty && !scanDue) return '';
+    if (!this.dirty.size && !this.newFeed.length && !this.pendingDirty && !this.proposalsDirty && !this.scansDirty && !this.membershipDirty && !scanDue) return '';
     if (scanDue) this.lastScanMs = nowMs;
     const { state, statusPolicy } = this.src;
     const r = this.renderer;
@@ -201,6 +217,13 @@ export class ConsoleLive {
     if (this.pendingDirty) {
       const html = r.partial('pending', { pending: pendingEnrollments(state), csrf: this.ctx.csrf, canApprove: this.ctx.canApprove, oob: true });
       if (html !== this.sent.pending) out.push((this.sent.pending = html));
+    }
+
+    // Also once per scan: a proposal that lapsed leaves the list before the sweep journals it.
+    if (this.proposalsDirty || (scanDue && state.commands.proposals.size)) {
+      this.proposalsDirty = false;
+      const html = this.proposalsHtml(nowMs);
+      if (html !== this.sent.proposals) out.push((this.sent.proposals = html));
     }
 
     if (this.scansDirty) {

@@ -15,6 +15,7 @@ export type PartialName =
   | 'node-row'
   | 'node-list'
   | 'pending'
+  | 'proposals'
   | 'node-detail'
   | 'attention'
   | 'findings'

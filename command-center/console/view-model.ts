@@ -823,7 +823,8 @@ export interface CommandFormView {
   profile?: string;
   /** The policy profile that applies (the node's own or `*`). */
   policyProfile?: string;
-  actions: Array<{ name: string; args: CommandArgField[] }>;
+  /** `approvals`: how many other operators must approve it before it is signed (absent: none). */
+  actions: Array<{ name: string; args: CommandArgField[]; approvals?: number }>;
 }
 
 const fieldId = (name: string) => `cmd-${name.replace(/[^A-Za-z0-9-]/g, '-')}`;
@@ -870,7 +871,8 @@ export function commandForm(
       const name = `${action}.lines`;
       args.push({ name, id: fieldId(name), label: 'Lines', input: 'number', options: [], required: false, min: 1, max: MAX_JOURNAL_LINES, value: '100' });
     }
-    actions.push({ name: action, args });
+    const approvals = Object.hasOwn(profile.approvals, action) ? profile.approvals[action]! : 0;
+    actions.push({ name: action, args, ...(approvals > 0 ? { approvals } : {}) });
   }
   if (!actions.length) return none(`The policy allows no action for os_profile ${node.os_profile} (profile ${policyProfile}).`, { ...who, policyProfile });
   return { available: true, reason: '', ...who, policyProfile, actions };

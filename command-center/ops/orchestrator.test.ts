@@ -110,6 +110,7 @@ const POLICY = parsePolicy({
   profiles: {
     '*': { actions: ['ping', 'sovereign-scan'] },
     locked: { actions: ['ping'] },
+    gated: { actions: ['ping', 'sovereign-scan'], approvals: { 'sovereign-scan': 1 } },
   },
 });
 
@@ -233,6 +234,25 @@ describe('orchestrator (fake clock)', () => {
     await h.commands.issue({ nodeId: 'a', action: 'sovereign-scan', author: 'admin', ttlSecs: 86_400 });
     await h.run(T0 + 2 * HOUR, { alive: ['a'] });
     expect(h.scheduled('a')).toHaveLength(0);
+  });
+
+  it('an action that needs approvals is proposed, once: no second proposal while one waits, nothing signed', async () => {
+    const h = harness();
+    h.orchestrator.start();
+    h.enroll('a', { os_profile: 'gated' });
+    await h.run(T0 + 13 * HOUR, { alive: ['a'] }); // nobody approves, nothing sweeps: the proposal stays open
+    const proposed = h.journal.filter((e) => e.kind === 'command' && (e.body as { event: string }).event === 'proposed' && e.author === ORCHESTRATOR_AUTHOR);
+    expect(proposed).toHaveLength(1);
+    expect(h.scheduled('a')).toHaveLength(0);
+    expect(h.state.commands.proposals.size).toBe(1);
+
+    // Approved by an operator within the proposal's hour, it is signed and queued like any scheduled scan.
+    const h2 = harness();
+    h2.orchestrator.start();
+    h2.enroll('a', { os_profile: 'gated' });
+    await h2.run(T0 + 40 * MIN, { alive: ['a'] });
+    const rec = await h2.commands.decide({ id: [...h2.state.commands.proposals][0]!, author: 'admin', kind: 'approve' });
+    expect(rec).toMatchObject({ status: 'queued', issued_by: ORCHESTRATOR_AUTHOR, proposal: { approvals: [{ by: 'admin' }] } });
   });
 
   it('offline and never-seen nodes get nothing queued; a node coming back gets one scan, not a backlog', async () => {

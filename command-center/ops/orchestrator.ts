@@ -122,6 +122,11 @@ export function pendingFromCommands(state: FleetState): Set<string> {
       if (rec) out.add(runKey(nodeId, rec.action));
     }
   }
+  // A proposal waiting for approvals is pending too: the schedule does not propose the same run again meanwhile.
+  for (const id of state.commands.proposals) {
+    const rec = state.commands.byId.get(id);
+    if (rec) out.add(runKey(rec.node_id, rec.action));
+  }
   return out;
 }
 

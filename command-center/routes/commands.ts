@@ -1,11 +1,14 @@
-/** Operator API for signed commands: issue (policy-checked, signed, journaled, queued), show, list. */
+/**
+ * Operator API for signed commands: issue (policy-checked, signed, journaled, queued, or proposed when the policy
+ * wants approvals), approve or deny a proposal, show, list.
+ */
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { idSchema, nodeIdSchema } from '../../protocol/envelope.js';
 import { VaultMeshError } from '../../protocol/errors.js';
 import { actionNameSchema } from '../../protocol/command.js';
 import { COMMAND_STATUSES, commandView } from '../commands/command-store.js';
-import { readJson, validationError } from '../http/http-errors.js';
+import { parseJsonBytes, readJson, validationError } from '../http/http-errors.js';
 import { requireScope } from '../auth/require-operator.js';
 import type { AppEnv } from '../services.js';
 
@@ -17,6 +20,8 @@ const issueSchema = z
     ttl_secs: z.number().int().min(10).max(86_400).optional(),
   })
   .strict();
+
+const decisionSchema = z.object({ reason: z.string().trim().min(1).max(512).optional() }).strict();
 
 const listQuerySchema = z.object({
   node_id: nodeIdSchema.optional(),
@@ -44,8 +49,31 @@ export function commandRoutes(): Hono<AppEnv> {
       author: c.get('identity').name,
       ...(key !== undefined ? { idempotencyKey: key } : {}),
     });
-    return c.json({ ...commandView(record), ...(duplicate ? { duplicate: true } : {}) }, duplicate ? 200 : 201);
+    // 202: accepted as a proposal, nothing signed yet (docs/API.md, "Approvals").
+    return c.json({ ...commandView(record), ...(duplicate ? { duplicate: true } : {}) }, duplicate ? 200 : record.status === 'proposed' ? 202 : 201);
   });
+
+  // The decision's author is the authenticated identity, never a body field; approving needs what issuing needs.
+  for (const kind of ['approve', 'deny'] as const) {
+    app.post(`/commands/:id/${kind}`, requireScope('commands:write'), async (c) => {
+      const id = idSchema.safeParse(c.req.param('id'));
+      if (!id.success) throw validationError(id.error, 'command id');
+      // The body is optional (`{"reason": "..."}`); an empty one decides without a reason.
+      const bytes = Buffer.from(await c.req.arrayBuffer());
+      if (bytes.length && !/^application\/(?:[\w.+-]+\+)?json\b/i.test(c.req.header('content-type') ?? '')) {
+        throw new VaultMeshError('UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json', { status: 415 });
+      }
+      const body = decisionSchema.safeParse(bytes.length ? parseJsonBytes(bytes) : {});
+      if (!body.success) throw validationError(body.error);
+      const rec = await c.get('services').commands.decide({
+        id: id.data,
+        author: c.get('identity').name,
+        kind,
+        ...(body.data.reason !== undefined ? { reason: body.data.reason } : {}),
+      });
+      return c.json(commandView(rec));
+    });
+  }
 
   app.get('/commands', requireScope('nodes:read'), (c) => {
     const q = listQuerySchema.safeParse(c.req.query());

@@ -7,7 +7,7 @@
  */
 import { Hono, type Context } from 'hono';
 import { createHash } from 'node:crypto';
-import { nodeIdSchema } from '../../protocol/envelope.js';
+import { idSchema, nodeIdSchema } from '../../protocol/envelope.js';
 import { INCIDENT_SEVERITIES, validateClientEvent } from '../../protocol/event-kinds.js';
 import { VaultMeshError } from '../../protocol/errors.js';
 import { decideNodeEnrollment, ENROLLMENT_ACTIONS } from '../fleet/enrollment-actions.js';
@@ -41,6 +41,7 @@ import {
 import { KEEPALIVE_MS } from './stream.js';
 import { DEFAULT_STREAM_CHECK_MS, streamLease } from '../http/stream-lease.js';
 import { readForm } from '../http/http-errors.js';
+import { proposalsAwaiting } from '../console/proposals.js';
 
 /** CSP for console responses: scripts only from this origin (no inline), no framing, no plugins. */
 export const CONSOLE_CSP =
@@ -207,6 +208,9 @@ export function consoleRoutes(opts: ConsoleRouteOptions = {}): Hono<AppEnv> {
         list: p.list,
         pending: p.pending,
         canApprove: hasScope(identity, 'nodes:approve'),
+        proposals: proposalsAwaiting(services.state, nowMs),
+        canDecide: hasScope(identity, 'commands:write'),
+        me: identity.name,
         filter,
         profiles: profilesOf(services.state),
         tags: tagsOf(services.state),
@@ -233,7 +237,7 @@ export function consoleRoutes(opts: ConsoleRouteOptions = {}): Hono<AppEnv> {
     const filter = viewOrThrow(c.req.query());
     const selected = selectedNode(c.req.query('node'));
     const history = await readHistory(services, selected);
-    const live = new ConsoleLive(services, renderer, { filter, selected, history, canApprove: hasScope(identity, 'nodes:approve'), csrf: c.get('session')?.csrfToken ?? '' });
+    const live = new ConsoleLive(services, renderer, { filter, selected, history, canApprove: hasScope(identity, 'nodes:approve'), canDecide: hasScope(identity, 'commands:write'), me: identity.name, csrf: c.get('session')?.csrfToken ?? '' });
     // The page's own first stream may skip re-sending what the page just rendered, if nothing was committed since;
     // every later (re)connect gets full state, since the client may have missed anything.
     const nowMs = services.now().getTime();
@@ -288,6 +292,41 @@ export function consoleRoutes(opts: ConsoleRouteOptions = {}): Hono<AppEnv> {
     });
   }
 
+  // Approve or deny a proposed command, as the signed-in operator (CommandService.decide enforces the rules). The
+  // answer is a short fragment for the panel's result area; the panel itself follows over the stream.
+  for (const kind of ['approve', 'deny'] as const) {
+    app.post(`/commands/:id/${kind}`, async (c) => {
+      const htmx = c.req.header('hx-request') !== undefined;
+      const answer = (status: 200 | 400 | 401 | 403 | 404 | 409 | 429 | 503, ok: boolean, text: string) => {
+        const html = `<p class="result ${ok ? 'ok' : 'error'}" role="${ok ? 'status' : 'alert'}">${escapeHtml(text)}</p>`;
+        if (htmx) return c.html(html, status);
+        return c.html(renderer.notice({ title: ok ? 'Done' : 'Not done', html, back: '/console' }), status);
+      };
+      try {
+        const identity = operatorOf(c, SIGN_IN_FIRST); // a cookie without the CSRF token or from another site throws 403 here
+        if (!hasScope(identity, 'commands:write')) throw new VaultMeshError('FORBIDDEN', `${kind} needs the commands:write scope`, { status: 403 });
+        const id = idSchema.safeParse(c.req.param('id'));
+        if (!id.success) throw new VaultMeshError('VALIDATION_ERROR', 'invalid command id', { status: 400 });
+        const form = await readForm(c);
+        const reason = typeof form.reason === 'string' && form.reason.trim() ? form.reason.trim().slice(0, 512) : undefined;
+        const rec = await c.get('services').commands.decide({ id: id.data, author: identity.name, kind, ...(reason ? { reason } : {}) });
+        if (!htmx) return c.redirect('/console', 303);
+        const p = rec.proposal!;
+        const text =
+          rec.status === 'denied'
+            ? `Denied ${rec.action} (${rec.id}): it will not be signed.`
+            : rec.status === 'proposed'
+              ? `Approved ${rec.action} (${rec.id}): ${p.approvals.length} of ${p.required} approvals.`
+              : `Approved ${rec.action} (${rec.id}): ${p.approvals.length} of ${p.required} approvals, so it is signed and queued.`;
+        return answer(200, true, text);
+      } catch (err) {
+        if (!(err instanceof VaultMeshError) || (err.status >= 500 && err.status !== 503)) throw err;
+        const status = ([400, 401, 403, 404, 409, 429, 503] as const).find((x) => x === err.status) ?? 400;
+        return answer(status, false, `${err.message} (${err.code})`);
+      }
+    });
+  }
+
   // Notes and incidents: the same validation as POST /api/events (the kind registry), authored by the operator.
   app.post('/events', requireOperator(SIGN_IN_FIRST), async (c) => {
     const identity = c.get('identity');
@@ -329,7 +368,7 @@ export function consoleRoutes(opts: ConsoleRouteOptions = {}): Hono<AppEnv> {
       const rec = await services.commands.issue({ nodeId, action, args: commandArgsFromForm(action, form), author: identity.name });
       if (!htmx) return c.redirect(consoleHref(parseFilter({}), nodeId), 303);
       const hostname = services.state.nodes.get(nodeId)?.hostname ?? nodeId;
-      return answer(201, { ok: true, action: rec.action, hostname, commandId: rec.id, status: rec.status });
+      return answer(201, { ok: true, action: rec.action, hostname, commandId: rec.id, status: rec.status, required: rec.proposal?.required ?? 0 });
     } catch (err) {
       if (!(err instanceof VaultMeshError) || (err.status >= 500 && err.status !== 503)) throw err;
       const status = ([400, 401, 403, 404, 409, 429, 503] as const).find((s) => s === err.status) ?? 400;

@@ -175,7 +175,7 @@ export function buildCorpus(ctx: CorpusContext): BadCase[] {
     fuzzed(ep.base, FUZZ_PER_ENDPOINT, 1000 + k).forEach((b, i) => add({ name: `POST ${ep.path} fuzz #${i}`, method: 'POST', path: ep.path, headers: adminJson, body: JSON.stringify(b) }));
     add({ name: `POST ${ep.path} unacceptable base`, method: 'POST', path: ep.path, headers: adminJson, body: JSON.stringify(ep.base) });
   }
-  const allJsonPosts = ['/api/join-tokens', '/api/commands', '/api/events', '/api/nodes/ghost-node/approve', '/api/nodes/ghost-node/reject', '/api/nodes/ghost-node/revoke'];
+  const allJsonPosts = ['/api/join-tokens', '/api/commands', '/api/events', '/api/nodes/ghost-node/approve', '/api/nodes/ghost-node/reject', '/api/nodes/ghost-node/revoke', '/api/commands/ghost-cmd/approve', '/api/commands/ghost-cmd/deny'];
   for (const path of allJsonPosts) {
     MALFORMED.forEach((text, i) => add({ name: `POST ${path} malformed #${i}`, method: 'POST', path, headers: adminJson, body: text }));
     INVALID_UTF8.forEach((buf, i) => add({ name: `POST ${path} invalid UTF-8 #${i}`, method: 'POST', path, headers: adminJson, body: buf }));
@@ -208,6 +208,7 @@ export function buildCorpus(ctx: CorpusContext): BadCase[] {
   for (const id of badIds) {
     for (const tpl of ['/api/nodes/:id', '/api/commands/:id', '/api/ledger/proof/:id']) add({ name: `GET ${tpl} id=${id.slice(0, 40)}`, method: 'GET', path: tpl.replace(':id', id), headers: admin });
     for (const action of ['approve', 'reject', 'revoke']) add({ name: `POST /api/nodes/${id.slice(0, 40)}/${action}`, method: 'POST', path: `/api/nodes/${id}/${action}`, headers: adminJson, body: '{}' });
+    for (const action of ['approve', 'deny']) add({ name: `POST /api/commands/${id.slice(0, 40)}/${action}`, method: 'POST', path: `/api/commands/${id}/${action}`, headers: adminJson, body: '{}' });
     add({ name: `DELETE /api/join-tokens/${id.slice(0, 40)}`, method: 'DELETE', path: `/api/join-tokens/${id}`, headers: admin });
   }
 
