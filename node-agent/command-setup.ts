@@ -1,6 +1,6 @@
 /**
- * Builds the agent's command runner from its configuration: the nonce store in the state dir, the pinned center
- * keys (VAULTMESH_CC_PUBKEY ∪ trust-on-first-use keys from agent-state.json), the local allowlist and the action
+ * Builds the agent's command runner from its configuration: the nonce store in the state dir, the trusted center
+ * keys (VAULTMESH_CC_PUBKEY, else trust-on-first-use keys, carried forward by accepted rotations; agent-state.json), the local allowlist and the action
  * registry, with `sovereign-scan` wired to the scan runner and uploaded to `POST /api/agent/scan`.
  */
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import { openNonceStore, type NonceStore } from './nonce-store.js';
 import { runSovereignScan } from './scan/run-scan.js';
 import { defaultScanConfig, parseScanConfig, type ScanConfig } from './scan/scan-config.js';
 import { readFileSync } from 'node:fs';
+import { trustedCenterKeys } from './center-key-rotation.js';
 import { VaultMeshError } from '../protocol/errors.js';
 
 /** Scan settings from a JSON file (validated), or the built-in defaults. */
@@ -96,7 +97,7 @@ export function setupCommandRunner(deps: {
     key: store.key,
     client,
     nonces,
-    pinnedKeys: () => pinnedCenterKeys(config.ccPubkeys, store.read().tofu_center_keys),
+    pinnedKeys: () => trustedCenterKeys(config.ccPubkeys, store.read(), (deps.now ?? (() => new Date()))()),
     allowedActions: localAllowedActions(config),
     restartableUnits: new Set(config.restartableUnits),
     readableUnits: localReadableUnits(config),

@@ -15,6 +15,7 @@ import { scanReportSchema } from './scan.js';
 import { signedReceiptSchema } from './command.js';
 import { apiTokenBodySchema, attentionBodySchema, commandEventSchema, enrollmentBodySchema, joinTokenBodySchema } from './center-events.js';
 import { EVENT_KINDS } from './event-kinds.js';
+import { centerKeyBodySchema } from './center-key-rotation.js';
 
 export interface EnvelopeKindSpec {
   schema: z.ZodType;
@@ -32,6 +33,7 @@ export const ENVELOPE_KINDS = {
   enrollment: { schema: enrollmentBodySchema, journal: 'events', writer: 'center', summary: 'an enrollment request, or an operator’s approve / reject / revoke' },
   join_token: { schema: joinTokenBodySchema, journal: 'events', writer: 'center', summary: 'a join token created or revoked (only its hash is kept)' },
   api_token: { schema: apiTokenBodySchema, journal: 'events', writer: 'center', summary: 'a scoped API token created or revoked (only its hash is kept)' },
+  center_key: { schema: centerKeyBodySchema, journal: 'events', writer: 'center', summary: 'a center key rotation: the statement signed by the old key and the new one' },
   attention: { schema: attentionBodySchema, journal: 'events', writer: 'center', summary: 'a node’s attention status changed (OK / ATTN / CRIT) with the reasons' },
   note: { schema: EVENT_KINDS.note.schema, journal: 'events', writer: 'client', summary: EVENT_KINDS.note.summary },
   incident: { schema: EVENT_KINDS.incident.schema, journal: 'events', writer: 'client', summary: EVENT_KINDS.incident.summary },
