@@ -145,12 +145,15 @@ export const COMMANDS: readonly CommandEntry[] = [
   {
     name: 'keys',
     define: (cli) =>
-      cli
-        .command('keys <action>', 'The command-center signing key: show')
-        .option('--state-dir <dir>', 'Center state dir holding cc-key.pem (VAULTMESH_STATE_DIR, default ./state)')
-        .option('--json', 'Machine-readable output: { public_key, key_id }')
-        .example('  $ vaultmesh keys show --json'),
-    load: async () => (await import('./commands/operator.js')).keysAction,
+      withCommon(cli.command('keys <action>', 'The command-center signing key: show | rotate'))
+        .usage('keys show [--history] [--json]\n  keys rotate [--overlap-secs n] [--prepare]')
+        .option('--history', 'show: also the retired keys and the rotation statements (asks the center)')
+        .option('--overlap-secs <n>', 'rotate: how long agents still accept the old key (default: the center\'s --center-key-overlap-secs, 7 days)')
+        .option('--prepare', 'rotate: only write the next key (cc-key.next.pem) on the center host, to copy to every replica first')
+        .example('  $ vaultmesh keys show --json')
+        .example('  $ vaultmesh keys rotate')
+        .example('  $ vaultmesh keys show --history'),
+    load: async () => (await import('./commands/keys.js')).keysAction,
   },
   {
     name: 'tokens',
