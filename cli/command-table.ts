@@ -70,7 +70,7 @@ export const COMMANDS: readonly CommandEntry[] = [
         .option('--json', 'Machine-readable output (root: {"tree_size":n,"root_hash":hex})')
         .option('--out <file>', 'prove: write the bundle to this file instead of stdout; tiles, export: the output directory')
         .option('--seq <n>', 'prove: the envelope with this seq (as vaultmesh logs view shows it) instead of an id')
-        .option('--pubkey <hex>', 'verify/check/vkey/tiles: require heads signed by this center public key (env VAULTMESH_LEDGER_PUBKEY)')
+        .option('--pubkey <hex>', 'verify/check/vkey/tiles: require heads signed by this center public key (env VAULTMESH_LEDGER_PUBKEY); verify: old,new after a key rotation')
         .option('--cc-url <url>', 'status: command center URL (VAULTMESH_CC_URL, default http://127.0.0.1:8088)')
         .option('--state-dir <dir>', 'status: where admin.token lives (VAULTMESH_STATE_DIR, default ./state)')
         .option('--token <token>', 'status: a token with ledger:read (VAULTMESH_TOKEN)')
