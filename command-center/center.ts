@@ -16,6 +16,7 @@ import { VaultMeshError } from '../protocol/errors.js';
 import { centerKeyPath, openCenterKey, previousKeysPath } from './center-key.js';
 import { createCenterKeyRing, notHeld } from './keys/center-key-ring.js';
 import { createRotator } from './keys/rotate-center-key.js';
+import { missedRotation } from '../protocol/center-key-rotation.js';
 import { consoleLogger, type Logger } from '../lib/logger.js';
 import { createApp } from './http/app.js';
 import { limitedServerFactory, serverLimitsFromConfig } from './http/server-limits.js';
@@ -391,6 +392,7 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
     memAttnPct: config.memAttnPct,
     memCritPct: config.memCritPct,
     ...(config.expectedAgentVersion ? { expectedAgentVersion: config.expectedAgentVersion } : {}),
+    centerKeyMissed: (ids) => missedRotation(state.centerKeys?.rotations ?? [], centerKey.keyId, ids, now()),
   };
   const cfAccess = cfAccessFromConfig(config) ?? null;
   const limits = abuseLimitsFromConfig(config, { timers });

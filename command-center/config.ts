@@ -55,7 +55,7 @@ export const centerConfigSchema = z.object({
     .transform((s) => s.split(',').map((k) => k.trim().toLowerCase()).filter(Boolean))
     .pipe(z.array(hexKeySchema).max(16)),
   /** After `vaultmesh keys rotate`, how long agents still accept the old center key and may still take the statement (default 7 days). */
-  centerKeyOverlapSecs: int(60, 366 * 86_400).default(7 * 86_400),
+  centerKeyOverlapSecs: int(1, 366 * 86_400).default(7 * 86_400),
   /** Origin of the ledgers' C2SP checkpoints (`<origin>/scans`, `<origin>/commands`); default `<hostname>/vaultmesh`. */
   ledgerOrigin: z
     .string()

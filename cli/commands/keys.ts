@@ -63,7 +63,7 @@ export async function keysAction(action: string, f: KeysFlags): Promise<void> {
     let overlap: number | undefined;
     if (f.overlapSecs !== undefined) {
       overlap = Number(f.overlapSecs);
-      if (!Number.isInteger(overlap) || overlap < 60 || overlap > 366 * 86_400) throw usage('--overlap-secs must be a whole number of seconds from 60 to 31622400');
+      if (!Number.isInteger(overlap) || overlap < 1 || overlap > 366 * 86_400) throw usage('--overlap-secs must be a whole number of seconds from 1 to 31622400');
     }
     const api = createApiClient(apiOptionsFromFlags(f));
     if (f.prepare) {

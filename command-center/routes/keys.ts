@@ -13,7 +13,7 @@ import type { AppEnv, Services } from '../services.js';
 const rotateSchema = z
   .object({
     /** Overrides --center-key-overlap-secs for this rotation. */
-    overlap_secs: z.number().int().min(60).max(366 * 86_400).optional(),
+    overlap_secs: z.number().int().min(1).max(366 * 86_400).optional(),
     /** Only make (or show) the next key on this host; announce nothing. */
     prepare: z.boolean().optional(),
   })
