@@ -151,6 +151,10 @@ function describeKnown(env: Envelope, ctx: DescribeContext): string | undefined 
       if (b.action === 'create') return `API token ${b.name} (${b.token_id}) created with ${b.scopes.join(', ')}${b.expires_at ? `, expires ${b.expires_at}` : ''}`;
       return `API token ${b.token_id} revoked`;
     }
+    case 'center_key': {
+      const s = e.body.rotation.statement;
+      return `center key rotated ${s.old_key_id} → ${s.new_key_id} (#${s.serial}) by ${e.author}; old key accepted until ${s.overlap_until}`;
+    }
     case 'attention': {
       const b = e.body;
       const reasons = b.reasons.map((r) => r.message);
