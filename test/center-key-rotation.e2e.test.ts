@@ -124,7 +124,8 @@ describe('center key rotation (real center, agents and CLI)', () => {
   it('rotates: a running agent takes the statement and runs a command signed by the new key; an agent away during it takes it on return and runs a command queued before it', { timeout: 90_000 }, async () => {
     const a = startAgent('rot-a');
     const b = startAgent('rot-b');
-    await until('both agents trust the first key', () => (existsSync(join(t.dir, 'agent-rot-b', 'agent-state.json')) && agentState('rot-a').tofu_center_keys.length && agentState('rot-b').tofu_center_keys.length ? true : undefined));
+    const trustsFirst = (id: string) => existsSync(join(t.dir, `agent-${id}`, 'agent-state.json')) && agentState(id).tofu_center_keys.length > 0;
+    await until('both agents trust the first key', () => (trustsFirst('rot-a') && trustsFirst('rot-b') ? true : undefined));
     await b.stop();
     const queued = await command('rot-b'); // signed by k0, waits for rot-b
 
@@ -216,6 +217,16 @@ describe('center key rotation (real center, agents and CLI)', () => {
     });
     expect(node.last_heartbeat.center_key_ids).toEqual([keyIds[0], keyIds[1]].sort());
     expect(node.attention.reasons.find((r: { code: string }) => r.code === 'CENTER_KEY_ROTATION_MISSED').message).toContain(`${keyIds[1]} → ${keyIds[2]}`);
+    // The console shows the key and its rotations, the rotation in the event feed, and what the node trusts.
+    const page = async (q: string) => (await fetch(`${center!.url}/console${q}`, { headers: { authorization: `Bearer ${token()}` } })).text();
+    const overview = await page('');
+    expect(overview).toContain('Center key');
+    expect(overview).toMatch(new RegExp(`signing with <code>${keyIds[2]}</code>`));
+    expect(overview).toMatch(new RegExp(`#2 <code>${keyIds[1]}</code> → <code>${keyIds[2]}</code>`));
+    expect(overview).toContain(`center key rotated ${keyIds[1]} → ${keyIds[2]} (#2)`);
+    const detail = await page('?node=rot-a');
+    expect(detail).toContain('does not trust the current key');
+    expect(detail).toContain('missed the center key rotation');
     // Its commands are refused for the key, not silently lost.
     const id = await command('rot-a');
     expect(await signerOf(id)).toBe(keyIds[2]);
