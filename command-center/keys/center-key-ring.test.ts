@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { signRotation, type SignedRotation } from '../../protocol/center-key-rotation.js';
@@ -67,6 +67,23 @@ describe('center key ring', () => {
       writeFileSync(join(t.dir, 'cc-key.pem.pub'), `${key.publicKeyHex}\n`);
       open().settle([statement]);
       expect(readFileSync(join(t.dir, 'cc-key.pem.pub'), 'utf8').trim()).toBe(next.publicKeyHex);
+    } finally {
+      t.cleanup();
+    }
+  });
+
+  it('a file swap that fails after the statement still signs with the announced key, and keeps the next key file for the next start', () => {
+    const { t, key, errors, ring: open } = setup();
+    try {
+      const ring = open();
+      const next = ring.prepare().key;
+      // Something the rename cannot replace: a non-empty directory where cc-key.pem was.
+      rmSync(join(t.dir, 'cc-key.pem'));
+      mkdirSync(join(t.dir, 'cc-key.pem', 'x'), { recursive: true });
+      expect(ring.settle([announce(1, key, next)])).toEqual({ state: 'ok', key_id: next.keyId });
+      expect(signPayload({ a: 1 }, ring.key)).toBe(signPayload({ a: 1 }, next));
+      expect(errors.join('\n')).toMatch(/key file swap failed/);
+      expect(existsSync(nextKeyPath(t.dir))).toBe(true);
     } finally {
       t.cleanup();
     }

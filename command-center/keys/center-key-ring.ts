@@ -121,15 +121,28 @@ export function createCenterKeyRing(opts: { stateDir: string; initial: KeyPair; 
       const want = last.statement;
       if (current.publicKeyHex !== want.new_public_key) {
         const next = prepared();
-        if (next?.publicKeyHex === want.new_public_key) swapTo(next);
+        if (next?.publicKeyHex === want.new_public_key) {
+          try {
+            swapTo(next);
+          } catch (err) {
+            // The log says the new key signs from here: sign with it (it is in memory) and let the next start redo
+            // the file swap, which it does before signing anything (the files are as a crash would leave them).
+            log.error(`center key ${next.keyId} is announced but the key file swap failed (${(err as Error).message}); signing with it, the swap is redone at the next start`);
+            current = next;
+          }
+        }
       }
       if (current.publicKeyHex === want.new_public_key) {
         lacking = undefined;
-        // A .pub left stale by a crash between the rename and its rewrite.
-        const pub = readOrEmpty(`${keyFile}.pub`).trim();
-        if (pub !== current.publicKeyHex) writeFileAtomicSync(`${keyFile}.pub`, `${current.publicKeyHex}\n`, 0o644);
-        const stale = prepared();
-        if (stale && stale.publicKeyHex === current.publicKeyHex) unlinkSync(nextFile);
+        try {
+          // A .pub left stale by a crash between the rename and its rewrite.
+          const pub = readOrEmpty(`${keyFile}.pub`).trim();
+          if (pub !== current.publicKeyHex) writeFileAtomicSync(`${keyFile}.pub`, `${current.publicKeyHex}\n`, 0o644);
+          const stale = prepared();
+          if (stale && stale.publicKeyHex === current.publicKeyHex && readKeyFile(keyFile).publicKeyHex === current.publicKeyHex) unlinkSync(nextFile);
+        } catch (err) {
+          log.warn(`center key files: ${(err as Error).message}`);
+        }
         return { state: 'ok', key_id: current.keyId };
       }
       if (lacking?.public_key !== want.new_public_key) {
