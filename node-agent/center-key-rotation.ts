@@ -22,11 +22,16 @@ const answerPartSchema = z.looseObject({
 export interface RotationLearner {
   /** Reads the rotation parts of an enroll or heartbeat answer; accepts what it may, logs what it must not. */
   learn(answer: unknown): void;
+  /** Why commands signed by `keyId` are refused, when it is the key of a rotation this agent missed. */
+  explainUnknownKey(keyId: string): string | undefined;
 }
 
 export function createRotationLearner(deps: { configured: readonly string[]; store: AgentStateStore; log: (msg: string) => void; now: () => Date }): RotationLearner {
   // Said once per process and key: every heartbeat would otherwise repeat it.
   const said = new Set<string>();
+  // Missed rotations by new key id, and the center's last notice: the words a refused command's receipt carries.
+  const missed = new Map<string, string>();
+  let notice: string | undefined;
   const sayOnce = (key: string, msg: string) => {
     if (said.has(key)) return;
     said.add(key);
@@ -54,12 +59,16 @@ export function createRotationLearner(deps: { configured: readonly string[]; sto
         }
         if (review.missed) {
           const full = offered.find((o) => o.statement.new_key_id === review.missed!.new_key_id);
-          sayOnce(`missed:${review.missed.new_key_id}`, `ERROR: CENTER_KEY_ROTATION_MISSED: ${missedRotationMessage(review.missed, full?.statement.new_public_key)}`);
+          const words = `CENTER_KEY_ROTATION_MISSED: ${missedRotationMessage(review.missed, full?.statement.new_public_key)}`;
+          missed.set(review.missed.new_key_id, words);
+          sayOnce(`missed:${review.missed.new_key_id}`, `ERROR: ${words}`);
           return;
         }
       }
-      const notice = r.data.center_key_notice;
-      if (notice) sayOnce(`notice:${notice.code}:${notice.message}`, `ERROR: ${notice.code} (from the center): ${notice.message}`);
+      const n = r.data.center_key_notice;
+      notice = n ? `${n.code}: ${n.message}` : undefined;
+      if (n) sayOnce(`notice:${n.code}:${n.message}`, `ERROR: ${n.code} (from the center): ${n.message}`);
     },
+    explainUnknownKey: (keyId) => missed.get(keyId) ?? notice,
   };
 }

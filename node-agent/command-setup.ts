@@ -16,7 +16,7 @@ import { openNonceStore, type NonceStore } from './nonce-store.js';
 import { runSovereignScan } from './scan/run-scan.js';
 import { defaultScanConfig, parseScanConfig, type ScanConfig } from './scan/scan-config.js';
 import { readFileSync } from 'node:fs';
-import { trustedCenterKeys } from './center-key-rotation.js';
+import { trustedCenterKeys, type RotationLearner } from './center-key-rotation.js';
 import { VaultMeshError } from '../protocol/errors.js';
 
 /** Scan settings from a JSON file (validated), or the built-in defaults. */
@@ -66,6 +66,8 @@ export function setupCommandRunner(deps: {
   agentVersion: string;
   log: (msg: string) => void;
   now?: () => Date;
+  /** Center key rotations: a command refused for a key the agent missed says why (center-key-rotation.ts). */
+  rotations?: Pick<RotationLearner, 'explainUnknownKey'>;
 }): { runner: CommandRunner; nonces: NonceStore; scheduledScan: () => Promise<ActionResult> } {
   const { config, store, client, log } = deps;
   const nonces = openNonceStore({ file: join(config.stateDir, 'command-nonces.jsonl'), retainMs: config.commandSkewSecs * 1000 + 60_000 });
@@ -106,6 +108,7 @@ export function setupCommandRunner(deps: {
     timeoutsMs: { default: config.commandTimeoutSecs * 1000, 'sovereign-scan': Math.max(config.commandTimeoutSecs, 300) * 1000 },
     log,
     ...(deps.now ? { now: deps.now } : {}),
+    ...(deps.rotations ? { explainUnknownKey: (id: string) => deps.rotations!.explainUnknownKey(id) } : {}),
   });
   return { runner, nonces, scheduledScan: () => sovereignScan({}) };
 }

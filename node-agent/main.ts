@@ -107,7 +107,7 @@ async function main(argv: string[]): Promise<void> {
   const witness = createLedgerWitness({ stateDir: config.stateDir, nodeId: config.nodeId, key: store.key, log });
   const rotations = createRotationLearner({ configured: config.ccPubkeys, store, log, now: () => new Date() });
   const deps = { config, client, store, log, witness, rotations, ...(sender ? { outbox: sender } : {}) };
-  const { runner, scheduledScan } = setupCommandRunner({ config, store, client: commandClient, agentVersion: VERSION, log });
+  const { runner, scheduledScan } = setupCommandRunner({ config, store, client: commandClient, agentVersion: VERSION, log, rotations });
 
   if (o.once) {
     const r = await runCycle(deps);

@@ -231,6 +231,7 @@ describe('center key rotation (real center, agents and CLI)', () => {
     const id = await command('rot-a');
     expect(await signerOf(id)).toBe(keyIds[2]);
     const refused = await outcome(id);
-    expect(refused.status).not.toBe('succeeded');
+    expect(refused).toMatchObject({ status: 'rejected', receipt: { payload: { reason: 'UNKNOWN_KEY' } } });
+    expect(refused.receipt.payload.output).toMatch(new RegExp(`not a pinned command-center key: CENTER_KEY_ROTATION_MISSED: .*from ${keyIds[1]} to ${keyIds[2]}`));
   });
 });
