@@ -7,13 +7,16 @@
 import { missedRotation, missedRotationMessage, rotationsToOffer, type SignedRotation } from '../../protocol/center-key-rotation.js';
 import type { RotationRecord } from './center-key-history.js';
 
+const NOTHING = Object.freeze({});
+
 export function rotationAnswer(
   rotations: readonly RotationRecord[] | undefined,
   currentKeyId: string,
   agentKeyIds: readonly string[] | undefined,
   now: Date,
 ): { center_key_rotations?: SignedRotation[]; center_key_notice?: { code: 'CENTER_KEY_ROTATION_MISSED'; message: string } } {
-  if (!rotations?.length) return {};
+  // The steady state, on every heartbeat: an agent that trusts the current key needs nothing.
+  if (!rotations?.length || agentKeyIds?.includes(currentKeyId)) return NOTHING;
   const offer = rotationsToOffer(rotations, currentKeyId, agentKeyIds, now).map(({ statement, old_signature, new_signature }) => ({ statement, old_signature, new_signature }));
   const missed = missedRotation(rotations, currentKeyId, agentKeyIds, now);
   const full = missed && rotations.find((r) => r.statement.new_key_id === missed.new_key_id);
