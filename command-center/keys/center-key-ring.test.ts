@@ -89,6 +89,26 @@ describe('center key ring', () => {
     }
   });
 
+  it('a key no rotation names (a lost key replaced with --new-center-key) signs, with a warning, and can rotate again', () => {
+    const { t, key } = setup();
+    try {
+      const warnings: string[] = [];
+      const announced = generateKeyPair();
+      const history = [announce(1, key, announced)];
+      const replacement = generateKeyPair();
+      writeFileSync(join(t.dir, 'cc-key.pem'), privateKeyPem(replacement.seed), { mode: 0o600 });
+      const ring = createCenterKeyRing({ stateDir: t.dir, initial: readKeyFile(join(t.dir, 'cc-key.pem')), log: { ...quietLogger, warn: (m: string) => warnings.push(m) } });
+      expect(ring.settle(history)).toEqual({ state: 'ok', key_id: replacement.keyId });
+      expect(signPayload({ a: 1 }, ring.key)).toBe(signPayload({ a: 1 }, replacement));
+      expect(warnings.join('\n')).toMatch(new RegExp(`announces ${announced.keyId}.*signs with ${replacement.keyId}, which no rotation names`));
+      // Its own rotation then continues the chain from it.
+      const next = ring.prepare().key;
+      expect(ring.settle([...history, announce(2, replacement, next)])).toEqual({ state: 'ok', key_id: next.keyId });
+    } finally {
+      t.cleanup();
+    }
+  });
+
   it('a crash before the journal line leaves a prepared key, which the next rotation uses', () => {
     const { t, key, ring: open } = setup();
     try {

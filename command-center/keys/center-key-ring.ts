@@ -11,8 +11,10 @@
  * any point is completed by the next start (which settles against the replayed journal) — or, before the journal
  * line, leaves a prepared key for the next rotation.
  *
- * A center whose journal announces a key it does not hold (a replica the operator did not give cc-key.next.pem)
- * refuses to sign: reading the key's seed throws CENTER_KEY_NOT_HELD (503), and the ring says so loudly.
+ * A center whose journal announces a key it does not hold while its own key is an older one of the chain (a replica
+ * the operator did not give cc-key.next.pem) refuses to sign: reading the key's seed throws CENTER_KEY_NOT_HELD
+ * (503), and the ring says so loudly. A key no statement names (--new-center-key after a lost key, a key swapped by
+ * hand) is the operator's choice and signs, with a warning.
  */
 import { existsSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -59,6 +61,7 @@ export function createCenterKeyRing(opts: { stateDir: string; initial: KeyPair; 
   const nextFile = nextKeyPath(stateDir);
   let current = opts.initial;
   let lacking: Extract<RingStatus, { state: 'lacking' }> | undefined;
+  let saidReplaced = false;
 
   const facade: KeyPair = {
     get seed() {
@@ -142,6 +145,20 @@ export function createCenterKeyRing(opts: { stateDir: string; initial: KeyPair; 
           if (stale && stale.publicKeyHex === current.publicKeyHex && readKeyFile(keyFile).publicKeyHex === current.publicKeyHex) unlinkSync(nextFile);
         } catch (err) {
           log.warn(`center key files: ${(err as Error).message}`);
+        }
+        return { state: 'ok', key_id: current.keyId };
+      }
+      // A key no statement names was put in place outside rotations (--new-center-key after a lost key, or a key
+      // swapped by hand): it is the operator's choice, not a replica left behind, so it signs (said once).
+      const named = history.some((r) => r.statement.old_public_key === current.publicKeyHex || r.statement.new_public_key === current.publicKeyHex);
+      if (!named) {
+        lacking = undefined;
+        if (!saidReplaced) {
+          saidReplaced = true;
+          log.warn(
+            `the last center key rotation (#${want.serial}) announces ${want.new_key_id}, but this center signs with ${current.keyId}, which no rotation names ` +
+              `(replaced with --new-center-key or by hand): agents that follow rotations refuse its commands until they pin it (VAULTMESH_CC_PUBKEY=${current.publicKeyHex})`,
+          );
         }
         return { state: 'ok', key_id: current.keyId };
       }
