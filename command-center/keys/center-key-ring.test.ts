@@ -44,6 +44,7 @@ describe('center key ring', () => {
       expect(readKeyFile(join(t.dir, 'cc-key.pem')).publicKeyHex).toBe(next.publicKeyHex);
       expect(readFileSync(join(t.dir, 'cc-key.pem.pub'), 'utf8').trim()).toBe(next.publicKeyHex);
       expect(existsSync(nextKeyPath(t.dir))).toBe(false);
+      expect(existsSync(`${nextKeyPath(t.dir)}.pub`)).toBe(false);
       // The old private key is gone from the state dir; its public key stays for verification.
       expect(readPreviousKeys(t.dir)).toEqual([key.publicKeyHex]);
       expect(readFileSync(join(t.dir, 'cc-key.pem'), 'utf8')).not.toBe(privateKeyPem(key.seed));

@@ -16,7 +16,7 @@
  * (503), and the ring says so loudly. A key no statement names (--new-center-key after a lost key, a key swapped by
  * hand) is the operator's choice and signs, with a warning.
  */
-import { existsSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { VaultMeshError } from '../../protocol/errors.js';
 import { keyIdOf, type KeyPair } from '../../protocol/keys.js';
@@ -98,6 +98,7 @@ export function createCenterKeyRing(opts: { stateDir: string; initial: KeyPair; 
     renameSync(nextFile, keyFile); // the old private key is gone with this rename
     fsyncDirSync(dirname(keyFile));
     writeFileAtomicSync(`${keyFile}.pub`, `${next.publicKeyHex}\n`, 0o644);
+    rmSync(`${nextFile}.pub`, { force: true });
     log.info(`center key ${next.keyId} is now the signing key; ${current.keyId} is retired (kept in previous-keys for verification only)`);
     current = next;
   };
@@ -142,7 +143,10 @@ export function createCenterKeyRing(opts: { stateDir: string; initial: KeyPair; 
           const pub = readOrEmpty(`${keyFile}.pub`).trim();
           if (pub !== current.publicKeyHex) writeFileAtomicSync(`${keyFile}.pub`, `${current.publicKeyHex}\n`, 0o644);
           const stale = prepared();
-          if (stale && stale.publicKeyHex === current.publicKeyHex && readKeyFile(keyFile).publicKeyHex === current.publicKeyHex) unlinkSync(nextFile);
+          if (stale && stale.publicKeyHex === current.publicKeyHex && readKeyFile(keyFile).publicKeyHex === current.publicKeyHex) {
+            unlinkSync(nextFile);
+            rmSync(`${nextFile}.pub`, { force: true });
+          }
         } catch (err) {
           log.warn(`center key files: ${(err as Error).message}`);
         }
