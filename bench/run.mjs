@@ -55,6 +55,7 @@ export const MODULES = [
     env: { VAULTMESH_BENCH_STARTUP_HEARTBEATS: '250000', VAULTMESH_BENCH_STARTUP_SCANS: '50000', VAULTMESH_BENCH_STARTUP_COMMANDS: '50000', VAULTMESH_BENCH_STARTUP_NODES: '10000', VAULTMESH_BENCH_STARTUP_TAIL: '5000' },
     what: 'center start-up from the state snapshot vs full replay; RSS; snapshot pause',
   },
+  { id: 'center-key', file: 'center-key.mjs', budgetS: 30, what: 'center key rotation: heartbeat answer and attention check after 16 rotations; an agent taking the chain' },
 ];
 
 /** Total budget (s) when VAULTMESH_BENCH_TOTAL_SECS is not set: every module's budget plus room for the ones being added. */

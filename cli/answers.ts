@@ -34,3 +34,18 @@ export const eventsPageAnswer = z.looseObject({
 export const apiTokenCreatedAnswer = z.looseObject({ token: z.string(), token_id: z.string(), name: z.string(), scopes: z.array(z.string()), expires_at: z.string().nullable() });
 export const apiTokensAnswer = z.array(z.looseObject({ token_id: z.string(), name: z.string() }));
 export const apiTokenAnswer = z.looseObject({ token_id: z.string(), status: z.string() });
+
+const keyEntry = z.looseObject({ public_key: z.string(), key_id: z.string() });
+const rotationEntry = z.looseObject({
+  seq: z.number(),
+  author: z.string(),
+  statement: z.looseObject({ serial: z.number(), old_key_id: z.string(), new_key_id: z.string(), effective_at: z.string(), overlap_until: z.string() }),
+});
+export const keysAnswer = keyEntry.extend({
+  status: z.string(),
+  previous: z.array(keyEntry.extend({ retired_at: z.string(), overlap_until: z.string(), in_overlap: z.boolean() })),
+  rotations: z.array(rotationEntry),
+  prepared: keyEntry.nullable(),
+});
+export const keyRotatedAnswer = z.looseObject({ rotation: rotationEntry, keys: keysAnswer });
+export const keyPreparedAnswer = z.looseObject({ prepared: keyEntry.extend({ created: z.boolean(), file: z.string() }) });

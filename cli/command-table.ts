@@ -74,7 +74,7 @@ export const COMMANDS: readonly CommandEntry[] = [
         .option('--json', 'Machine-readable output (root: {"tree_size":n,"root_hash":hex})')
         .option('--out <file>', 'prove: write the bundle to this file instead of stdout; tiles, export: the output directory')
         .option('--seq <n>', 'prove: the envelope with this seq (as vaultmesh logs view shows it) instead of an id')
-        .option('--pubkey <hex>', 'verify/check/vkey/tiles: require heads signed by this center public key (env VAULTMESH_LEDGER_PUBKEY)')
+        .option('--pubkey <hex>', 'verify/check/vkey/tiles: require heads signed by this center public key (env VAULTMESH_LEDGER_PUBKEY); verify: old,new after a key rotation')
         .option('--cc-url <url>', 'status: command center URL (VAULTMESH_CC_URL, default http://127.0.0.1:8088)')
         .option('--state-dir <dir>', 'status: where admin.token lives (VAULTMESH_STATE_DIR, default ./state)')
         .option('--token <token>', 'status: a token with ledger:read (VAULTMESH_TOKEN)')
@@ -149,12 +149,15 @@ export const COMMANDS: readonly CommandEntry[] = [
   {
     name: 'keys',
     define: (cli) =>
-      cli
-        .command('keys <action>', 'The command-center signing key: show')
-        .option('--state-dir <dir>', 'Center state dir holding cc-key.pem (VAULTMESH_STATE_DIR, default ./state)')
-        .option('--json', 'Machine-readable output: { public_key, key_id }')
-        .example('  $ vaultmesh keys show --json'),
-    load: async () => (await import('./commands/operator.js')).keysAction,
+      withCommon(cli.command('keys <action>', 'The command-center signing key: show | rotate'))
+        .usage('keys show [--history] [--json]\n  keys rotate [--overlap-secs n] [--prepare]')
+        .option('--history', 'show: also the retired keys and the rotation statements (asks the center)')
+        .option('--overlap-secs <n>', 'rotate: how long agents still accept the old key (default: the center\'s --center-key-overlap-secs, 7 days)')
+        .option('--prepare', 'rotate: only write the next key (cc-key.next.pem) on the center host, to copy to every replica first')
+        .example('  $ vaultmesh keys show --json')
+        .example('  $ vaultmesh keys rotate')
+        .example('  $ vaultmesh keys show --history'),
+    load: async () => (await import('./commands/keys.js')).keysAction,
   },
   {
     name: 'tokens',

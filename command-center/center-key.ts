@@ -68,7 +68,7 @@ export function chainSigners(logDir: string): ChainSigner[] {
   return out;
 }
 
-/** Public keys recorded by an earlier `--new-center-key` start. */
+/** Public keys recorded by an earlier `--new-center-key` start or retired by a rotation (keys/center-key-ring.ts). */
 export function readPreviousKeys(stateDir: string): string[] {
   let text: string;
   try {

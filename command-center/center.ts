@@ -14,6 +14,9 @@ import { assertPrivateFile } from '../lib/key-file.js';
 import { isHeld, tryLockDir, type DirLock } from '../lib/dir-lock.js';
 import { VaultMeshError } from '../protocol/errors.js';
 import { centerKeyPath, openCenterKey, previousKeysPath } from './center-key.js';
+import { createCenterKeyRing, notHeld } from './keys/center-key-ring.js';
+import { createRotator } from './keys/rotate-center-key.js';
+import { missedRotation } from '../protocol/center-key-rotation.js';
 import { consoleLogger, type Logger } from '../lib/logger.js';
 import { createApp } from './http/app.js';
 import { limitedServerFactory, serverLimitsFromConfig } from './http/server-limits.js';
@@ -200,7 +203,7 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
       storedSigners = await storedHeadSigners(databaseUrl(config));
     }
   }
-  const { key: centerKey, previousKeys: recordedKeys } = openCenterKey({
+  const { key: startKey, previousKeys: recordedKeys } = openCenterKey({
     stateDir,
     logDir,
     journals: [...writtenJournals(logDir), ...storedLog],
@@ -209,6 +212,9 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
     storedSigners,
   });
   if (recordedKeys.length) log.info(`trusting ${recordedKeys.length} replaced center key(s) from ${previousKeysPath(stateDir)} on the ledgers' old heads`);
+  // Every signer below holds the ring's key, which follows `center_key` rotations (keys/center-key-ring.ts).
+  const centerKeyRing = createCenterKeyRing({ stateDir, initial: startKey, log });
+  const centerKey = centerKeyRing.key;
   const admin = loadOrCreateAdminToken(stateDir, log);
 
   const policy = loadPolicyFile(config.policy);
@@ -337,6 +343,15 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   for (const q of replay.quarantined) log.warn(`quarantined ${q.file}:${q.line} (${q.reason}) into ${q.movedTo}`);
   log.info(`replayed ${replay.envelopes} envelopes up to seq ${replay.lastSeq} in ${replay.durationMs.toFixed(0)} ms${afterSeq ? ` (after the state snapshot at seq ${afterSeq})` : ''}`);
 
+  // A rotation journaled before a crash is completed now (the key file swap), before anything is signed; a center
+  // that lacks the announced key does not start (it could sign nothing).
+  const keyStatus = centerKeyRing.settle(state.centerKeys?.rotations ?? []);
+  if (keyStatus.state !== 'ok') {
+    await store.close();
+    await leadership.close();
+    throw notHeld(keyStatus, stateDir);
+  }
+
   // The ledgers read the journals as left by replay (torn tails already set aside) and refuse to start on a log
   // shorter than its last signed head.
   try {
@@ -377,6 +392,7 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
     memAttnPct: config.memAttnPct,
     memCritPct: config.memCritPct,
     ...(config.expectedAgentVersion ? { expectedAgentVersion: config.expectedAgentVersion } : {}),
+    centerKeyMissed: (ids) => missedRotation(state.centerKeys?.rotations ?? [], centerKey.keyId, ids, now()),
   };
   const cfAccess = cfAccessFromConfig(config) ?? null;
   const limits = abuseLimitsFromConfig(config, { timers });
@@ -420,6 +436,12 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
       })
     : null;
   // Deliveries are the leader's alone (every replica sees every commit): a follower's commits are not queued.
+  // A rotation another replica announced: take its key (from cc-key.next.pem) or refuse to sign, loudly.
+  fanout.addReactor('center-key', {
+    onCommit: (batch) => {
+      if (batch.some(({ envelope }) => envelope.kind === 'center_key')) centerKeyRing.settle(state.centerKeys?.rotations ?? []);
+    },
+  });
   if (webhooks) fanout.addReactor('webhooks', { onCommit: (batch) => leadership.isLeader && webhooks.onCommit(batch) });
   fanout.seal();
 
@@ -467,6 +489,8 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
     replayGuard: createReplayGuard({ windowMs: config.maxSkewSecs * 1000 }),
     verifier,
     centerKey: centerKey as KeyPair,
+    centerKeyRing,
+    centerKeyRotator: createRotator({ ring: centerKeyRing, history: () => state.centerKeys?.rotations ?? [], submit, syncLog: async () => void (await store.sync?.()), now }),
     now,
     startedAt: now(),
     enrollLock: createMutex(),

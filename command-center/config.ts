@@ -56,6 +56,8 @@ export const centerConfigSchema = z.object({
     .default('')
     .transform((s) => s.split(',').map((k) => k.trim().toLowerCase()).filter(Boolean))
     .pipe(z.array(hexKeySchema).max(16)),
+  /** After `vaultmesh keys rotate`, how long agents still accept the old center key and may still take the statement (default 7 days). */
+  centerKeyOverlapSecs: int(1, 366 * 86_400).default(7 * 86_400),
   /** Origin of the ledgers' C2SP checkpoints (`<origin>/scans`, `<origin>/commands`); default `<hostname>/vaultmesh`. */
   ledgerOrigin: z
     .string()
@@ -187,6 +189,7 @@ const ENV: Record<keyof Omit<CenterConfig, 'hostExplicit'>, string> = {
   heartbeatRetentionDays: 'VAULTMESH_HEARTBEAT_RETENTION_DAYS',
   ledgerHeadSecs: 'VAULTMESH_LEDGER_HEAD_SECS',
   previousKeys: 'VAULTMESH_PREVIOUS_KEYS',
+  centerKeyOverlapSecs: 'VAULTMESH_CENTER_KEY_OVERLAP_SECS',
   ledgerOrigin: 'VAULTMESH_LEDGER_ORIGIN',
   ledgerPublic: 'VAULTMESH_LEDGER_PUBLIC',
   ledgerCosignatures: 'VAULTMESH_LEDGER_COSIGNATURES',

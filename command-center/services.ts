@@ -2,6 +2,8 @@
 import type { Envelope, EnvelopeDraft } from '../protocol/envelope.js';
 import type { AppendOptions, Claim } from './store/envelope-store.js';
 import type { KeyPair } from '../protocol/keys.js';
+import type { CenterKeyRing } from './keys/center-key-ring.js';
+import type { Rotator } from './keys/rotate-center-key.js';
 import type { CenterConfig } from './config.js';
 import type { EventBus } from './http/event-bus.js';
 import type { FleetState } from './fleet/fleet-state.js';
@@ -50,7 +52,10 @@ export interface Services {
   replayGuard: ReplayGuard;
   /** Ed25519 checks of agent request signatures, on worker threads when `--verify-workers` > 0 (verify-pool.ts). */
   verifier: VerifyPool;
+  /** Always the current center key (keys/center-key-ring.ts: it follows rotations). */
   centerKey: KeyPair;
+  centerKeyRing: CenterKeyRing;
+  centerKeyRotator: Rotator;
   now(): Date;
   startedAt: Date;
   /** Enrollment decisions read-then-write state (token uses), so they run one at a time. */

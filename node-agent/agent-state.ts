@@ -1,6 +1,6 @@
 /**
  * The agent's small persistent state in its state dir (0700): its key (`node-key.pem`, 0600) and what it learned
- * from the center (`agent-state.json`: center keys trusted on first use, enrollment status).
+ * from the center (`agent-state.json`: center keys trusted on first use, accepted center key rotations, enrollment status).
  */
 import { mkdirSync, readFileSync, chmodSync } from 'node:fs';
 import { VaultMeshError } from '../protocol/errors.js';
@@ -11,10 +11,13 @@ import { writeFileAtomicSync } from '../lib/atomic-file.js';
 import { loadOrCreateKeyFile } from '../lib/key-file.js';
 import { isHeld, tryLockDir } from '../lib/dir-lock.js';
 import { hexKeySchema } from '../protocol/agent-api.js';
+import { signedRotationSchema } from '../protocol/center-key-rotation.js';
 
 const persistedSchema = z.object({
   enrollment: z.enum(['none', 'pending', 'approved']).default('none'),
   tofu_center_keys: z.array(z.object({ public_key: hexKeySchema, key_id: z.string() })).default([]),
+  /** Center key rotation statements this agent accepted, in order (center-key-rotation.ts). */
+  center_key_rotations: z.array(signedRotationSchema).default([]),
 });
 export type PersistedAgentState = z.infer<typeof persistedSchema>;
 

@@ -15,8 +15,8 @@ import { request } from 'undici';
 import { randomBytes } from 'node:crypto';
 import type { OutboxSender } from './outbox.js';
 import { VERSION } from '../lib/version.js';
-import { pinnedCenterKeys } from './command-setup.js';
 import type { LedgerWitness } from './ledger-witness.js';
+import { trustedCenterKeys, type RotationLearner } from './center-key-rotation.js';
 
 export type CycleResult = { outcome: 'heartbeat'; seq: number } | { outcome: 'pending' } | { outcome: 'queued'; waiting: number };
 
@@ -30,6 +30,8 @@ export interface AgentDeps {
   outbox?: OutboxSender;
   /** Witnesses the center's ledgers through the heartbeat (ledger-witness.ts). */
   witness?: LedgerWitness;
+  /** Takes the center key rotation statements answers carry (center-key-rotation.ts). */
+  rotations?: RotationLearner;
 }
 
 /** A unique heartbeat id chosen by the agent, so a retried heartbeat is stored once. */
@@ -94,7 +96,14 @@ export async function runCycle(deps: AgentDeps): Promise<CycleResult> {
 
 async function sendHeartbeat(deps: AgentDeps, now: Date): Promise<CycleResult> {
   const witness = deps.witness?.report();
-  const hb = { ...(await buildHeartbeat(deps.config, now)), id: heartbeatId(deps.config.nodeId, now), ...(witness ? { witness } : {}) };
+  // The keys this agent trusts, so the center can offer the rotations it lacks and see one that missed a rotation.
+  const keyIds = Object.keys(trustedCenterKeys(deps.config.ccPubkeys, deps.store.read(), now)).sort();
+  const hb = {
+    ...(await buildHeartbeat(deps.config, now)),
+    id: heartbeatId(deps.config.nodeId, now),
+    ...(witness ? { witness } : {}),
+    ...(keyIds.length ? { center_key_ids: keyIds } : {}),
+  };
   // With an outbox, only an approved node queues: enrollment questions need the center's answer.
   const res = deps.outbox
     ? await deps.outbox.send<HeartbeatAnswer>('heartbeat', '/api/agent/heartbeat', hb, { canQueue: deps.store.read().enrollment === 'approved' })
@@ -105,7 +114,8 @@ async function sendHeartbeat(deps: AgentDeps, now: Date): Promise<CycleResult> {
   // A node approved after it enrolled learns the center key from its first accepted heartbeat.
   const tofu = trustOnFirstUse(deps, s.tofu_center_keys, answer.center_keys);
   if (s.enrollment !== 'approved' || tofu !== s.tofu_center_keys) deps.store.write({ ...s, enrollment: 'approved', tofu_center_keys: tofu });
-  deps.witness?.observe(answer.ledger, Object.values(pinnedCenterKeys(deps.config.ccPubkeys, tofu)));
+  deps.rotations?.learn(res);
+  deps.witness?.observe(answer.ledger, Object.values(trustedCenterKeys(deps.config.ccPubkeys, deps.store.read(), now)));
   return { outcome: 'heartbeat', seq: answer.seq };
 }
 
@@ -155,6 +165,7 @@ async function enroll(deps: AgentDeps): Promise<string> {
   const s = store.read();
   const tofu = res.status === 'approved' ? trustOnFirstUse(deps, s.tofu_center_keys, res.center_keys) : s.tofu_center_keys;
   store.write({ ...s, enrollment: res.status === 'approved' ? 'approved' : 'pending', tofu_center_keys: tofu });
+  if (res.status === 'approved') deps.rotations?.learn(raw);
   deps.log(`enrollment ${res.status} for node ${config.nodeId} (key ${store.key.keyId})`);
   return res.status;
 }

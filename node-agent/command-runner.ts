@@ -45,6 +45,8 @@ export interface CommandRunnerDeps {
   timeoutsMs: { default: number } & Partial<Record<string, number>>;
   now?: () => Date;
   log?: (msg: string) => void;
+  /** Why a command key is unknown, when the agent knows (a center key rotation it missed): added to the receipt. */
+  explainUnknownKey?: (keyId: string) => string | undefined;
 }
 
 export type HandleOutcome =
@@ -147,7 +149,8 @@ export function createCommandRunner(deps: CommandRunnerDeps): CommandRunner {
           // A different command reusing a nonce is a replay: answer it, but do not remember it by id.
           return reject(commandId, verdict.code, verdict.message, undefined);
         }
-        return reject(commandId, verdict.code, verdict.message, authentic ? { expiresMs: Date.parse(cmd.payload.expires_at) } : undefined);
+        const why = verdict.code === 'UNKNOWN_KEY' && typeof cmd?.key_id === 'string' ? deps.explainUnknownKey?.(cmd.key_id) : undefined;
+        return reject(commandId, verdict.code, why ? `${verdict.message}: ${why}` : verdict.message, authentic ? { expiresMs: Date.parse(cmd.payload.expires_at) } : undefined);
       }
 
       const p = verdict.command.payload;

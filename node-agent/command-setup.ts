@@ -1,6 +1,6 @@
 /**
- * Builds the agent's command runner from its configuration: the nonce store in the state dir, the pinned center
- * keys (VAULTMESH_CC_PUBKEY ∪ trust-on-first-use keys from agent-state.json), the local allowlist and the action
+ * Builds the agent's command runner from its configuration: the nonce store in the state dir, the trusted center
+ * keys (VAULTMESH_CC_PUBKEY, else trust-on-first-use keys, carried forward by accepted rotations; agent-state.json), the local allowlist and the action
  * registry, with `sovereign-scan` wired to the scan runner and uploaded to `POST /api/agent/scan`.
  */
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import { openNonceStore, type NonceStore } from './nonce-store.js';
 import { runSovereignScan } from './scan/run-scan.js';
 import { defaultScanConfig, parseScanConfig, type ScanConfig } from './scan/scan-config.js';
 import { readFileSync } from 'node:fs';
+import { trustedCenterKeys, type RotationLearner } from './center-key-rotation.js';
 import { VaultMeshError } from '../protocol/errors.js';
 import { liveKey, type KeyRotationResult } from './key-rotation.js';
 
@@ -79,6 +80,8 @@ export function setupCommandRunner(deps: {
   now?: () => Date;
   /** Rotates the node key for the `rotate-key` command (key-rotation.ts); without it the action fails NOT_IMPLEMENTED. */
   rotateKey?: () => Promise<KeyRotationResult>;
+  /** Center key rotations: a command refused for a key the agent missed says why (center-key-rotation.ts). */
+  rotations?: Pick<RotationLearner, 'explainUnknownKey'>;
 }): { runner: CommandRunner; nonces: NonceStore; scheduledScan: () => Promise<ActionResult> } {
   const { config, store, client, log } = deps;
   const nonces = openNonceStore({ file: join(config.stateDir, 'command-nonces.jsonl'), retainMs: config.commandSkewSecs * 1000 + 60_000 });
@@ -110,7 +113,7 @@ export function setupCommandRunner(deps: {
     key: liveKey(store),
     client,
     nonces,
-    pinnedKeys: () => pinnedCenterKeys(config.ccPubkeys, store.read().tofu_center_keys),
+    pinnedKeys: () => trustedCenterKeys(config.ccPubkeys, store.read(), (deps.now ?? (() => new Date()))()),
     allowedActions: localAllowedActions(config),
     restartableUnits: new Set(config.restartableUnits),
     readableUnits: localReadableUnits(config),
@@ -125,6 +128,7 @@ export function setupCommandRunner(deps: {
     timeoutsMs: { default: config.commandTimeoutSecs * 1000, 'sovereign-scan': Math.max(config.commandTimeoutSecs, 300) * 1000 },
     log,
     ...(deps.now ? { now: deps.now } : {}),
+    ...(deps.rotations ? { explainUnknownKey: (id: string) => deps.rotations!.explainUnknownKey(id) } : {}),
   });
   return { runner, nonces, scheduledScan: () => sovereignScan({}) };
 }

@@ -10,6 +10,7 @@ import { createSdNotifier } from '../lib/sd-notify.js';
 import { createCcClient } from './cc-client.js';
 import { runCycle } from './agent.js';
 import { createLedgerWitness } from './ledger-witness.js';
+import { createRotationLearner } from './center-key-rotation.js';
 import { VERSION } from '../lib/version.js';
 import { getGlobalDispatcher } from 'undici';
 import { setupCommandRunner } from './command-setup.js';
@@ -134,8 +135,9 @@ async function main(argv: string[]): Promise<void> {
     ? { post: (path, body) => (path === '/api/agent/scan' ? sender.send('scan', path, body) : client.post(path, body)) as never, get: client.get, get lastServerDate() { return client.lastServerDate; } }
     : client;
   const witness = createLedgerWitness({ stateDir: config.stateDir, nodeId: config.nodeId, key: liveKey(store), log });
-  const deps = { config, client, store, log, witness, ...(sender ? { outbox: sender } : {}) };
-  const { runner, scheduledScan } = setupCommandRunner({ config, store, client: commandClient, agentVersion: VERSION, log, rotateKey: () => rotator.rotate() });
+  const rotations = createRotationLearner({ configured: config.ccPubkeys, store, log, now: () => new Date() });
+  const deps = { config, client, store, log, witness, rotations, ...(sender ? { outbox: sender } : {}) };
+  const { runner, scheduledScan } = setupCommandRunner({ config, store, client: commandClient, agentVersion: VERSION, log, rotations, rotateKey: () => rotator.rotate() });
 
   if (o.once) {
     // A rotation left pending (a crash, or the center was unreachable) is finished before anything else is signed.

@@ -97,6 +97,8 @@ export const heartbeatSchema = z
       .refine((r) => Object.keys(r).length <= 64, 'at most 64 services')
       .optional(),
     witness: witnessReportsSchema.optional(),
+    /** The center keys the agent trusts for commands (key ids): the center offers the rotations it lacks. */
+    center_key_ids: z.array(keyIdSchema).max(16).optional(),
   })
   .strict();
 export type Heartbeat = z.infer<typeof heartbeatSchema>;

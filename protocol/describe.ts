@@ -168,6 +168,10 @@ function describeKnown(env: Envelope, ctx: DescribeContext): string | undefined 
       const b = e.body;
       return `node key rotated: ${b.old_key_id} → ${b.new_key_id} (old key accepted until ${b.old_key_valid_until})`;
     }
+    case 'center_key': {
+      const s = e.body.rotation.statement;
+      return `center key rotated ${s.old_key_id} → ${s.new_key_id} (#${s.serial}) by ${e.author}; old key accepted until ${s.overlap_until}`;
+    }
     case 'attention': {
       const b = e.body;
       const reasons = b.reasons.map((r) => r.message);

@@ -16,6 +16,7 @@ import { signedReceiptSchema } from './command.js';
 import { apiTokenBodySchema, attentionBodySchema, commandEventSchema, enrollmentBodySchema, joinTokenBodySchema } from './center-events.js';
 import { EVENT_KINDS } from './event-kinds.js';
 import { nodeKeyBodySchema } from './node-key-rotation.js';
+import { centerKeyBodySchema } from './center-key-rotation.js';
 
 export interface EnvelopeKindSpec {
   schema: z.ZodType;
@@ -34,6 +35,7 @@ export const ENVELOPE_KINDS = {
   join_token: { schema: joinTokenBodySchema, journal: 'events', writer: 'center', summary: 'a join token created or revoked (only its hash is kept)' },
   api_token: { schema: apiTokenBodySchema, journal: 'events', writer: 'center', summary: 'a scoped API token created or revoked (only its hash is kept)' },
   node_key: { schema: nodeKeyBodySchema, journal: 'events', writer: 'center', summary: 'a node replaced its key: the statement signed by the old and the new key, and the old key’s overlap end' },
+  center_key: { schema: centerKeyBodySchema, journal: 'events', writer: 'center', summary: 'a center key rotation: the statement signed by the old key and the new one' },
   attention: { schema: attentionBodySchema, journal: 'events', writer: 'center', summary: 'a node’s attention status changed (OK / ATTN / CRIT) with the reasons' },
   note: { schema: EVENT_KINDS.note.schema, journal: 'events', writer: 'client', summary: EVENT_KINDS.note.summary },
   incident: { schema: EVENT_KINDS.incident.schema, journal: 'events', writer: 'client', summary: EVENT_KINDS.incident.summary },

@@ -66,6 +66,7 @@ export const ERROR_CODES = {
   REQUEST_TIMEOUT: 503,
   JOURNAL_UNAVAILABLE: 503,
   SHUTTING_DOWN: 503,
+  CENTER_KEY_NOT_HELD: 503,
   INTERNAL: 500,
   // Raised locally by the CLI or the agent
   USAGE: null,
@@ -86,6 +87,7 @@ export const ERROR_CODES = {
   BAD_BUNDLE: null,
   LEDGER_CACHE_WRITE: null,
   NOT_LEADER: null,
+  CENTER_KEY_ROTATION_MISSED: null,
 } as const satisfies Record<string, number | null>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

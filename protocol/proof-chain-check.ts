@@ -36,7 +36,7 @@ export interface ChainCheckOptions {
   /** The journal file the chain must belong to (its `log`). */
   journalFile: string;
   chainFile: string;
-  /** Every head must be signed by this public key (hex). */
+  /** Every head must be signed by this public key (hex), or by one of a comma-separated list (the keys of a rotation). */
   pubkey?: string;
   backend?: Ed25519Backend;
   /**
@@ -133,6 +133,7 @@ export interface ChainCheckResult {
 
 export function checkProofChain(files: Iterable<ChainFileInput>, opts: ChainCheckOptions): ChainCheckResult {
   const backend = opts.backend ?? nodeCryptoBackend;
+  const pinned = opts.pubkey?.split(',').map((k) => k.trim().toLowerCase());
   const { chainFile, journalFile } = opts;
   const problems: ChainProblem[] = [];
   const table = new HeadTable();
@@ -181,7 +182,7 @@ export function checkProofChain(files: Iterable<ChainFileInput>, opts: ChainChec
       const sigProblem = opts.signatures === 'last' ? undefined : headSignatureProblem(entry, backend);
       if (sigProblem) bad(sigProblem);
       lastFile = file;
-      if (opts.pubkey !== undefined && entry.public_key !== opts.pubkey) bad(`signed by ${entry.public_key}, not the pinned key ${opts.pubkey}`);
+      if (pinned !== undefined && !pinned.includes(entry.public_key)) bad(`signed by ${entry.public_key}, not the pinned key ${opts.pubkey}`);
       table.push(entry, sigProblem === undefined, file);
       heads++;
       const before = prev;

@@ -71,6 +71,6 @@ describe('vaultmesh help from the command table', () => {
     const keys = await runTraced(['keys', 'show', '--state-dir', empty]);
     expect(keys.code).toBe(1);
     expect(keys.stderr).toMatch(/no command-center key/);
-    expect(keys.loaded).toEqual(['commands/operator.js']);
+    expect(keys.loaded).toEqual(['commands/keys.js']);
   });
 });

@@ -175,6 +175,8 @@ export async function generateFleetFixture(): Promise<FleetFixture> {
     }
     commands.push({ id: journal, node: 'db-1', action: 'collect-journal', outcome: 'unanswered' });
 
+    // The center key rotated last: every command above is signed by the first key, every later head by the second.
+    await ok('rotate the center key', center.api('POST', '/api/keys/rotate', { overlap_secs: 86_400 }));
     await ok('revoke db-1', center.api('POST', '/api/nodes/db-1/revoke'));
     await center.close();
     c = undefined;

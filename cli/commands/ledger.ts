@@ -159,7 +159,9 @@ export async function runLedger(action: string | undefined, arg: string | undefi
     if (log !== 'scans' && log !== 'commands') throw usage(`--log must be scans or commands, not "${log}"`);
     const which: LedgerWhich = log;
     const pubkey = stringFlag('pubkey', flags.pubkey) ?? (env.VAULTMESH_LEDGER_PUBKEY || undefined);
-    if (pubkey !== undefined && !isHex(pubkey, 32)) throw usage('--pubkey must be 64 lowercase hex characters (the center public key)');
+    // verify takes the keys of a rotation too (old,new): each head must be signed by one of them.
+    const pubkeyOk = (k: string) => (action === 'verify' ? k.split(',').every((x) => isHex(x, 32)) : isHex(k, 32));
+    if (pubkey !== undefined && !pubkeyOk(pubkey)) throw usage('--pubkey must be 64 lowercase hex characters (the center public key; for verify, a comma-separated list after a key rotation)');
     const json = flags.json === true;
     const out = stringFlag('out', flags.out);
 

@@ -1,13 +1,9 @@
 /**
- * Operator commands over the API: `nodes`, `join-token`, `keys`. Each action maps flags to one API call and
+ * Operator commands over the API: `nodes`, `join-token` (`keys` is in keys.ts). Each action maps flags to one API call and
  * renders the result as a table or, with --json, as data.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { z } from 'zod';
 import { VaultMeshError } from '../../protocol/errors.js';
-import { keyIdOf } from '../../protocol/keys.js';
-import { readKeyFile } from '../../lib/key-file.js';
 import { NODE_STATUSES } from '../../protocol/node-statuses.js';
 import { apiOptionsFromFlags, createApiClient, type ApiOptions } from '../api-client.js';
 import { joinTokenCreatedAnswer, joinTokenRevokedAnswer, joinTokensAnswer, nodeDecisionAnswer, nodeDetailAnswer, nodesAnswer } from '../answers.js';
@@ -119,21 +115,3 @@ export async function joinTokenAction(action: string, tokenId: string | undefine
   throw usage(`unknown action join-token ${action}: use create, list or revoke`);
 }
 
-/** `vaultmesh keys` (declared in cli/command-table.ts). */
-export async function keysAction(action: string, f: { stateDir?: string; json?: boolean }): Promise<void> {
-  if (action !== 'show') throw usage(`unknown action keys ${action}: use show`);
-  const dir = f.stateDir ?? process.env.VAULTMESH_STATE_DIR ?? './state';
-  let publicKey: string;
-  try {
-    publicKey = readKeyFile(join(dir, 'cc-key.pem')).publicKeyHex;
-  } catch (err) {
-    // An operator without read access to the private key can still read the public half.
-    try {
-      publicKey = readFileSync(join(dir, 'cc-key.pem.pub'), 'utf8').trim();
-    } catch {
-      throw new VaultMeshError('NO_KEY', `no command-center key in ${dir} (${(err as Error).message}); start vaultmesh-cc once or pass --state-dir`);
-    }
-  }
-  const out = { public_key: publicKey, key_id: keyIdOf(publicKey) };
-  write(f.json ? renderJson(out) : `public_key ${out.public_key}\nkey_id     ${out.key_id}\n`);
-}

@@ -8,6 +8,7 @@ import type { NodeStatus, StatusPolicy } from '../fleet/node-status.js';
 import type { EventBus } from '../http/event-bus.js';
 import type { Orchestrator } from '../ops/orchestrator.js';
 import { fleetSnapshot, type FleetSnapshot } from './fleet-snapshot.js';
+import { centerKeyPanel, nodeCenterKeys } from './center-key-panel.js';
 import {
   DEFAULT_VIEW,
   attentionSummary,
@@ -38,6 +39,8 @@ export interface ConsoleSource {
   witnesses?: { status(log: 'scans'): { witnessed_latest: number; forks: readonly unknown[] } } | undefined;
   /** Scheduled scans, when the orchestrator runs: the node detail shows the next run. */
   orchestrator?: Pick<Orchestrator, 'view'> | null | undefined;
+  /** The current center key: the overview shows it with its recent rotations. */
+  centerKey?: { keyId: string } | undefined;
 }
 
 export interface PanelContext {
@@ -101,7 +104,7 @@ export function detailOf(
   nowMs: number,
   recent: readonly Envelope[],
   olderFallback?: number,
-): NodeDetailView & { older: number | undefined } {
+): NodeDetailView & { older: number | undefined; centerKeys: ReturnType<typeof nodeCenterKeys> } {
   const d = nodeDetail(node, status, {
     nowMs,
     policy: src.statusPolicy,
@@ -112,7 +115,8 @@ export function detailOf(
   // Older history pages from the oldest event the timeline shows, when it is full.
   const events = d.timeline.filter((t) => t.type === 'event');
   const oldest = events.length ? (events[events.length - 1] as { seq: number }).seq : undefined;
-  return { ...d, older: d.timeline.length >= TIMELINE_LIMIT && oldest !== undefined ? oldest : olderFallback !== undefined && (oldest === undefined || olderFallback <= oldest) ? olderFallback : undefined };
+  const centerKeys = src.centerKey ? nodeCenterKeys(node, src.centerKey.keyId) : undefined;
+  return { ...d, centerKeys, older: d.timeline.length >= TIMELINE_LIMIT && oldest !== undefined ? oldest : olderFallback !== undefined && (oldest === undefined || olderFallback <= oldest) ? olderFallback : undefined };
 }
 
 export function buildPanels(src: ConsoleSource, ctx: PanelContext, nowMs = src.now().getTime(), snap: FleetSnapshot = fleetSnapshot(src, nowMs)) {
@@ -143,6 +147,11 @@ export function buildPanels(src: ConsoleSource, ctx: PanelContext, nowMs = src.n
 
 /** What the centre panel shows with no node selected: the fleet's counts, what needs attention, the latest commands, the ledger. */
 export function overviewOf(src: ConsoleSource, bar: ReturnType<typeof missionBar>, attention: ReturnType<typeof attentionSummary>, view: ListView) {
-  return { bar, attention: { ...attention, items: attention.items.slice(0, 6) }, commands: recentCommands(src.state, view, 8) };
+  return {
+    bar,
+    attention: { ...attention, items: attention.items.slice(0, 6) },
+    commands: recentCommands(src.state, view, 8),
+    centerKey: src.centerKey ? centerKeyPanel(src.state, src.centerKey.keyId, src.now().getTime()) : undefined,
+  };
 }
 

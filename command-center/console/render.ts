@@ -22,6 +22,7 @@ export type PartialName =
   | 'feed'
   | 'feed-item'
   | 'command-result'
+  | 'key-result'
   | 'timeline-item'
   | 'history-page';
 

@@ -13,6 +13,7 @@ import { applyAttentionEvent, type AttentionRecord } from '../ops/attention.js';
 import { applyIncidentEvent, applyTagEvent, createIncidentState, type IncidentState, type NodeIncidentRef } from './incidents.js';
 import { applyApiTokenEnvelope, createApiTokenState, type ApiTokenState } from '../auth/api-tokens.js';
 import { applyNodeKey, type ReplacedKey } from './node-keys.js';
+import { applyCenterKeyEnvelope, type CenterKeyHistory } from '../keys/center-key-history.js';
 
 export type EnrollmentStatus = 'pending' | 'approved' | 'rejected' | 'revoked';
 
@@ -69,6 +70,8 @@ export interface FleetState {
   commands: CommandState;
   /** Scoped API tokens (api-tokens.ts); created on the first `api_token` envelope. */
   apiTokens?: ApiTokenState;
+  /** Center key rotations (keys/center-key-history.ts); created on the first `center_key` envelope. */
+  centerKeys?: CenterKeyHistory;
 }
 
 export function createFleetState(opts: { historySize?: number; maxOpenIncidents?: number } = {}): FleetState {
@@ -119,6 +122,8 @@ export function applyEnvelope(state: FleetState, env: Envelope): void {
       return applyApiTokenEnvelope((state.apiTokens ??= createApiTokenState()), e);
     case 'node_key':
       return applyNodeKey(state, e);
+    case 'center_key':
+      return applyCenterKeyEnvelope((state.centerKeys ??= { rotations: [] }), e);
     case 'note':
       return;
   }

@@ -20,6 +20,7 @@ import { consoleRoutes } from '../routes/console.js';
 import { eventRoutes } from '../routes/events.js';
 import { attentionRoutes } from '../routes/attention.js';
 import { tokenRoutes } from '../routes/tokens.js';
+import { keyRoutes } from '../routes/keys.js';
 import { webhookRoutes } from '../routes/webhooks.js';
 import { orchestratorRoutes } from '../routes/orchestrator.js';
 import { entryRoutes, tlogApiRoutes, treeRoutes } from '../routes/tlog.js';
@@ -105,6 +106,7 @@ export function createApp(services: Services, opts: { keepaliveMs?: number; stre
 
   app.use('/api/*', requireOperator());
   app.route('/api', tokenRoutes());
+  app.route('/api', keyRoutes());
   app.route('/api', operatorRoutes());
   app.route('/api', ledgerRoutes());
   app.route('/api', commandRoutes());

@@ -61,7 +61,10 @@ export function createCheckpointWriter(opts: CheckpointWriterOptions): Checkpoin
   return {
     log: opts.log,
     origin: logOrigin(opts.origin, opts.log),
-    vkey: ledgerVerifierKey(opts.origin, opts.log, opts.key.publicKey),
+    // A getter: the center key can be rotated while the center runs (keys/center-key-ring.ts).
+    get vkey() {
+      return ledgerVerifierKey(opts.origin, opts.log, opts.key.publicKey);
+    },
     file,
     note: () => current,
     treeSize: () => size,

@@ -184,7 +184,9 @@ export function createLedger(opts: LedgerOptions): Ledger {
   const onError = opts.onError ?? ((err: unknown) => console.error(`ledger ${opts.journalFile}: head not written:`, err));
   const maxChainHeads = opts.maxChainHeads ?? DEFAULT_MAX_CHAIN_HEADS;
   if (!Number.isSafeInteger(maxChainHeads) || maxChainHeads < 1) throw new VaultMeshError('USAGE', `maxChainHeads must be a positive integer, not ${maxChainHeads}`);
-  const trusted = new Set([opts.key.publicKeyHex, ...(opts.trustedKeys ?? []).map((k) => k.toLowerCase())]);
+  const trustedAtStart = new Set([opts.key.publicKeyHex, ...(opts.trustedKeys ?? []).map((k) => k.toLowerCase())]);
+  // The key may be rotated while the center runs (keys/center-key-ring.ts): its current public key is trusted too.
+  const trusted = { has: (k: string) => trustedAtStart.has(k) || k === opts.key.publicKeyHex };
   const files = {
     journal: join(opts.dir, opts.journalFile),
     root: join(opts.dir, opts.rootFile),

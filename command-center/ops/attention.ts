@@ -27,6 +27,11 @@ export interface AttentionPolicy {
   memCritPct?: number;
   /** The agent version the fleet should run; unset means no version check. */
   expectedAgentVersion?: string;
+  /**
+   * The center key rotation a node missed, from the key ids its heartbeat says it trusts (keys/agent-answer.ts):
+   * past the overlap it refuses every command signed by the current key. Unset: no check.
+   */
+  centerKeyMissed?: (trustedKeyIds: readonly string[]) => { old_key_id: string; new_key_id: string; effective_at: string } | undefined;
 }
 
 export const DEFAULT_ATTENTION = {
@@ -125,6 +130,14 @@ export function assessNode(node: NodeRecord, nowMs: number, policy: AttentionPol
       reasons.push({ code: 'SERVICES_FAILED', severity: 'attn', message: `services not OK${failing.length ? `: ${failing.join(', ')}` : ''}` });
     }
     if (hb.cloudflare_ok === false) reasons.push({ code: 'CLOUDFLARE_DOWN', severity: 'attn', message: 'Cloudflare tunnel not OK' });
+    const missed = hb.center_key_ids && policy.centerKeyMissed?.(hb.center_key_ids);
+    if (missed) {
+      reasons.push({
+        code: 'CENTER_KEY_ROTATION_MISSED',
+        severity: 'attn',
+        message: `missed the center key rotation ${missed.old_key_id} → ${missed.new_key_id} of ${missed.effective_at}: refuses commands until the new key is pinned`,
+      });
+    }
     const m = hb.metrics;
     if (m) {
       usageReason('DISK_HIGH', 'disk', m.disk_used_bytes, m.disk_total_bytes, p.diskAttnPct, p.diskCritPct, reasons);

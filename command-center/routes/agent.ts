@@ -6,9 +6,10 @@ import { VaultMeshError } from '../../protocol/errors.js';
 import { keyIdOf } from '../../protocol/keys.js';
 import { rememberNonce, requireEnrolledNode, verifyAgentSignature, withCatchUp } from '../auth/agent-auth.js';
 import { claimKey, isClaimTaken } from '../store/envelope-store.js';
+import { rotationAnswer } from '../keys/agent-answer.js';
 import { parseJsonBytes, validationError } from '../http/http-errors.js';
 import { decideEnrollment, enrollmentClaim, joinTokenUseClaim } from '../fleet/enrollment.js';
-import type { AppEnv } from '../services.js';
+import type { AppEnv, Services } from '../services.js';
 import { registerAgentCommandRoutes } from './agent-commands.js';
 import { registerAgentKeyRotationRoute } from './agent-key-rotation.js';
 import { scanReportSchema } from '../../protocol/scan.js';
@@ -99,7 +100,9 @@ export function agentRoutes(): Hono<AppEnv> {
     });
     // The fleet witnesses the ledgers: cosignatures in, latest checkpoints and consistency proofs out.
     const ledger = await witnessHeartbeat(services, nodeId, hb.witness);
-    return c.json({ ok: true, id: envelope.id, seq: envelope.seq, duplicate, server_time: services.now().toISOString(), center_keys: centerKeys(services), ledger });
+    // Rotation statements the agent lacks (none when it trusts the current key), or a notice that it missed one.
+    const rotation = rotationAnswer(services.state.centerKeys?.rotations, services.centerKey.keyId, hb.center_key_ids, services.now());
+    return c.json({ ok: true, id: envelope.id, seq: envelope.seq, duplicate, server_time: services.now().toISOString(), center_keys: centerKeys(services), ledger, ...rotation });
   });
 
   // Scan reports are ledger material: they stay Ed25519-signed per request, and land in sovereign-scans.jsonl.
@@ -140,7 +143,7 @@ export function agentRoutes(): Hono<AppEnv> {
   return app;
 }
 
-type KeyHolder = { centerKey: { publicKeyHex: string; keyId: string } };
+type KeyHolder = Pick<Services, 'centerKey' | 'state' | 'now'>;
 
 /** Handed to approved agents so one without a pinned center key can trust it on first use (it logs that loudly). */
 function centerKeys(services: KeyHolder) {
@@ -148,5 +151,7 @@ function centerKeys(services: KeyHolder) {
 }
 
 function enrollResponse(status: string, services: KeyHolder) {
-  return { status, center_keys: status === 'approved' ? centerKeys(services) : [] };
+  if (status !== 'approved') return { status, center_keys: [] };
+  // A node that enrolls during an overlap may have pinned the old key (VAULTMESH_CC_PUBKEY): it gets the statements.
+  return { status, center_keys: centerKeys(services), ...rotationAnswer(services.state.centerKeys?.rotations, services.centerKey.keyId, undefined, services.now()) };
 }

@@ -5,6 +5,7 @@
  * Access); only the login page and the static assets (htmx, its SSE extension, CSS, JS, all served from this
  * package, never a CDN) are public.
  */
+import { shortDuration } from '../../protocol/describe.js';
 import { Hono, type Context } from 'hono';
 import { createHash } from 'node:crypto';
 import { idSchema, nodeIdSchema } from '../../protocol/envelope.js';
@@ -211,6 +212,8 @@ export function consoleRoutes(opts: ConsoleRouteOptions = {}): Hono<AppEnv> {
         proposals: proposalsAwaiting(services.state, nowMs),
         canDecide: hasScope(identity, 'commands:write'),
         me: identity.name,
+        // Rotating the center key is the admin's alone, and only offered on the fleet overview.
+        keyForm: { available: !selected && hasScope(identity, 'admin'), keyId: services.centerKey.keyId, overlap: shortDuration(services.config.centerKeyOverlapSecs) },
         filter,
         profiles: profilesOf(services.state),
         tags: tagsOf(services.state),
@@ -372,6 +375,30 @@ export function consoleRoutes(opts: ConsoleRouteOptions = {}): Hono<AppEnv> {
     } catch (err) {
       if (!(err instanceof VaultMeshError) || (err.status >= 500 && err.status !== 503)) throw err;
       const status = ([400, 401, 403, 404, 409, 429, 503] as const).find((s) => s === err.status) ?? 400;
+      return answer(status, { ok: false, code: err.code, message: err.message, status });
+    }
+  });
+
+  // Center key rotation (admin): the same rotator as POST /api/keys/rotate, behind an explicit confirmation.
+  app.post('/keys/rotate', async (c) => {
+    const services = c.get('services');
+    const htmx = c.req.header('hx-request') !== undefined;
+    const answer = (status: 201 | 400 | 401 | 403 | 409 | 429 | 503, data: Record<string, unknown>) => {
+      const html = renderer.partial('key-result', data);
+      if (htmx) return c.html(html, status);
+      return c.html(renderer.notice({ title: data.ok ? 'Center key rotated' : 'Center key not rotated', html, back: '/console' }), status);
+    };
+    try {
+      const identity = operatorOf(c, SIGN_IN_FIRST); // a cookie without the CSRF token or from another site throws 403 here
+      if (!hasScope(identity, 'admin')) throw new VaultMeshError('FORBIDDEN', 'rotating the center key needs the admin scope', { status: 403 });
+      const form = await readForm(c);
+      if (form.confirm !== 'yes') throw new VaultMeshError('CONFIRMATION_REQUIRED', 'tick "I confirm" to rotate the center key', { status: 400 });
+      const r = await services.centerKeyRotator.rotate({ author: identity.name, overlapSecs: services.config.centerKeyOverlapSecs });
+      const s = r.statement;
+      return answer(201, { ok: true, from: s.old_key_id, to: s.new_key_id, serial: s.serial, overlapUntil: s.overlap_until });
+    } catch (err) {
+      if (!(err instanceof VaultMeshError) || (err.status >= 500 && err.status !== 503)) throw err;
+      const status = ([400, 401, 403, 409, 429, 503] as const).find((s) => s === err.status) ?? 400;
       return answer(status, { ok: false, code: err.code, message: err.message, status });
     }
   });

@@ -101,10 +101,13 @@ export async function fleetSnapshot(cc: { url: string; token: string }): Promise
   const nodes = await adminCall(cc.url, cc.token, 'GET', '/api/nodes');
   const tokens = await adminCall(cc.url, cc.token, 'GET', '/api/join-tokens');
   const commands = await adminCall(cc.url, cc.token, 'GET', '/api/commands');
+  const keys = await adminCall(cc.url, cc.token, 'GET', '/api/keys');
   return {
     nodes: (nodes.json as any[]).map(({ status: _s, ...rest }) => rest),
     tokens: tokens.json,
     commands: commands.status === 200 ? commands.json : commands.status,
+    // The center key, any prepared next key and the rotations: bad input must rotate or prepare nothing.
+    keys: keys.status === 200 ? (({ previous: _p, ...k }: any) => k)(keys.json) : keys.status,
   };
 }
 

@@ -20,14 +20,14 @@
   // The first message after a (re)connect is the full-state fragment: only then is the page current again.
   document.addEventListener('htmx:sse:after:message', () => setLive(true));
   // A posted note clears its form; the note itself arrives through the stream like everyone else's. A sent command
-  // clears its confirmation, so sending it again needs a new one.
+  // clears its confirmation, so sending it again needs a new one; so does a key rotation.
   document.addEventListener('htmx:after:request', (e) => {
     const el = e.target instanceof Element ? e.target : null;
     const status = e.detail && e.detail.ctx && e.detail.ctx.response ? e.detail.ctx.response.status : 0;
     if (!el || status < 200 || status >= 300) return;
     const note = el.closest('#note-form');
     if (note) note.reset();
-    const confirm = el.closest('#cmd-form') ? document.getElementById('cmd-confirm') : null;
+    const confirm = el.closest('#cmd-form') ? document.getElementById('cmd-confirm') : el.closest('#key-form') ? document.getElementById('key-confirm') : null;
     if (confirm) confirm.checked = false;
   });
   // The command form shows only the selected action's arguments; the others are disabled, so they are neither

@@ -1,0 +1,61 @@
+/**
+ * A center key rotation, in the order that makes a crash at any step safe (center-key-ring.ts): the next key is on
+ * disk (0600) first, then the statement is journaled, then the ring switches (the key file swap). One rotation at
+ * a time per center; across replicas the statement's serial is claimed with it, so two replicas rotating at once
+ * cannot both announce rotation #n.
+ */
+import { signRotation, type CenterKeyStatement, type SignedRotation } from '../../protocol/center-key-rotation.js';
+import { VaultMeshError } from '../../protocol/errors.js';
+import type { EnvelopeDraft, Envelope } from '../../protocol/envelope.js';
+import type { AppendOptions } from '../store/envelope-store.js';
+import { claimKey, isClaimTaken } from '../store/envelope-store.js';
+import { createMutex } from '../store/mutex.js';
+import type { CenterKeyRing } from './center-key-ring.js';
+import type { RotationRecord } from './center-key-history.js';
+
+export interface RotatorDeps {
+  ring: CenterKeyRing;
+  history: () => readonly RotationRecord[];
+  submit(draft: EnvelopeDraft, opts?: AppendOptions): Promise<{ envelope: Envelope; duplicate: boolean }>;
+  /** Applies other replicas' writes first, so the serial and the old key are the latest. */
+  syncLog: () => Promise<void>;
+  now: () => Date;
+}
+
+export interface Rotator {
+  rotate(input: { author: string; overlapSecs: number }): Promise<RotationRecord>;
+}
+
+export function createRotator(deps: RotatorDeps): Rotator {
+  const lock = createMutex();
+  return {
+    rotate: (input) =>
+      lock.run(async () => {
+        await deps.syncLog();
+        const oldKey = deps.ring.current(); // CENTER_KEY_NOT_HELD on a replica that lacks the announced key
+        const next = deps.ring.prepare().key;
+        const serial = deps.history().reduce((m, r) => Math.max(m, r.statement.serial), 0) + 1;
+        const at = deps.now();
+        const statement: CenterKeyStatement = {
+          serial,
+          old_public_key: oldKey.publicKeyHex,
+          old_key_id: oldKey.keyId,
+          new_public_key: next.publicKeyHex,
+          new_key_id: next.keyId,
+          effective_at: at.toISOString(),
+          overlap_until: new Date(at.getTime() + input.overlapSecs * 1000).toISOString(),
+        };
+        const rotation: SignedRotation = signRotation(statement, oldKey, next);
+        const { envelope } = await deps
+          .submit({ kind: 'center_key', author: input.author, body: { action: 'rotate', rotation } }, { claims: [{ key: claimKey('center-key-rotation', serial) }] })
+          .catch((err: unknown) => {
+            if (isClaimTaken(err)) throw new VaultMeshError('INVALID_STATE', `another replica announced center key rotation #${serial} at the same moment; check vaultmesh keys show --history`, { status: 409 });
+            throw err;
+          });
+        const record: RotationRecord = { ...rotation, seq: envelope.seq, author: envelope.author };
+        const status = deps.ring.settle([...deps.history().filter((r) => r.statement.serial !== serial), record]);
+        if (status.state !== 'ok') throw new VaultMeshError('CENTER_KEY_NOT_HELD', `rotation #${serial} was journaled but the key file swap did not complete; restart the center`, { status: 503 });
+        return record;
+      }),
+  };
+}
