@@ -15,6 +15,7 @@ import { scanReportSchema } from './scan.js';
 import { signedReceiptSchema } from './command.js';
 import { apiTokenBodySchema, attentionBodySchema, commandEventSchema, enrollmentBodySchema, joinTokenBodySchema } from './center-events.js';
 import { EVENT_KINDS } from './event-kinds.js';
+import { offlineBodySchema, rejoinBodySchema } from './outage-events.js';
 
 export interface EnvelopeKindSpec {
   schema: z.ZodType;
@@ -33,6 +34,8 @@ export const ENVELOPE_KINDS = {
   join_token: { schema: joinTokenBodySchema, journal: 'events', writer: 'center', summary: 'a join token created or revoked (only its hash is kept)' },
   api_token: { schema: apiTokenBodySchema, journal: 'events', writer: 'center', summary: 'a scoped API token created or revoked (only its hash is kept)' },
   attention: { schema: attentionBodySchema, journal: 'events', writer: 'center', summary: 'a node’s attention status changed (OK / ATTN / CRIT) with the reasons' },
+  offline: { schema: offlineBodySchema, journal: 'events', writer: 'center', summary: 'a node went silent: declared offline once per outage, with its last heartbeat' },
+  rejoin: { schema: rejoinBodySchema, journal: 'events', writer: 'center', summary: 'a node back after an outage: the gap and the buffered entries it delivered' },
   note: { schema: EVENT_KINDS.note.schema, journal: 'events', writer: 'client', summary: EVENT_KINDS.note.summary },
   incident: { schema: EVENT_KINDS.incident.schema, journal: 'events', writer: 'client', summary: EVENT_KINDS.incident.summary },
   ack: { schema: EVENT_KINDS.ack.schema, journal: 'events', writer: 'client', summary: EVENT_KINDS.ack.summary },

@@ -12,6 +12,7 @@ import { applyCommandEnvelope, applyReceiptEnvelope, createCommandState, type Co
 import { applyAttentionEvent, type AttentionRecord } from '../ops/attention.js';
 import { applyIncidentEvent, applyTagEvent, createIncidentState, type IncidentState, type NodeIncidentRef } from './incidents.js';
 import { applyApiTokenEnvelope, createApiTokenState, type ApiTokenState } from '../auth/api-tokens.js';
+import { applyOfflineEvent, applyRejoinEvent, noteHeartbeat, type OutageMap } from './outages.js';
 
 export type EnrollmentStatus = 'pending' | 'approved' | 'rejected' | 'revoked';
 
@@ -30,6 +31,8 @@ export interface NodeRecord {
   first_seen?: string;
   last_seen?: string;
   last_heartbeat?: Heartbeat;
+  /** The seq of that heartbeat (an outage names it: outages.ts). */
+  last_heartbeat_seq?: number;
   heartbeat_count: number;
   history: HeartbeatHistory;
   latest_scan?: LatestScan;
@@ -66,6 +69,8 @@ export interface FleetState {
   commands: CommandState;
   /** Scoped API tokens (api-tokens.ts); created on the first `api_token` envelope. */
   apiTokens?: ApiTokenState;
+  /** Open outages: nodes declared offline and not rejoined yet (outages.ts). */
+  outages: OutageMap;
 }
 
 export function createFleetState(opts: { historySize?: number; maxOpenIncidents?: number } = {}): FleetState {
@@ -79,6 +84,7 @@ export function createFleetState(opts: { historySize?: number; maxOpenIncidents?
     incidents: createIncidentState(opts.maxOpenIncidents),
     attention: new Map(),
     commands: createCommandState(),
+    outages: new Map(),
   };
 }
 
@@ -114,6 +120,10 @@ export function applyEnvelope(state: FleetState, env: Envelope): void {
       return applyReceiptEnvelope(state.commands, e);
     case 'api_token':
       return applyApiTokenEnvelope((state.apiTokens ??= createApiTokenState()), e);
+    case 'offline':
+      return applyOfflineEvent(state.outages, e);
+    case 'rejoin':
+      return applyRejoinEvent(state.outages, e);
     case 'note':
       return;
   }
@@ -124,6 +134,8 @@ function applyHeartbeat(state: FleetState, env: EnvelopeOf<'heartbeat'>): void {
   if (!node) return; // only enrolled nodes can produce heartbeats; an orphan line changes nothing
   const hb: Heartbeat = env.body;
   node.last_heartbeat = hb;
+  node.last_heartbeat_seq = env.seq;
+  if (state.outages.size) noteHeartbeat(state.outages, env);
   node.hostname = hb.hostname;
   node.agent_version = hb.agent_version;
   node.first_seen ??= env.ts;
