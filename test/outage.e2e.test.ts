@@ -120,6 +120,10 @@ describe('offline and rejoin (real center, real agent)', () => {
     expect(offline.body.silent_s).toBeGreaterThan(3);
     expect(offline.body.silent_s).toBeLessThan(10);
 
+    // The console's attention panel and node detail say since when it is offline and which heartbeat was its last.
+    const attention = (await (await fetch(`${cc.url}/console?node=ob-1`, { headers: auth })).text()).replace(/\u00a0/g, ' ');
+    expect(attention).toContain(`offline since ${offline.ts.slice(0, 10)} ${offline.ts.slice(11, 19)} UTC, last heartbeat seq ${last.seq}`);
+
     // A restart while the node is offline (the close writes a state snapshot, the start loads it): no second offline.
     cc.child.kill('SIGTERM');
     expect(await cc.exited).toBe(0);
