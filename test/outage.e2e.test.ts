@@ -194,6 +194,24 @@ describe('offline and rejoin (real center, real agent)', () => {
     expect(node.outage).toBeNull();
     console.log(`offline after ${offline.body.silent_s} s of silence; rejoined after ${rejoin.body.gap_s} s with ${rejoin.body.delivered} buffered entries delivered (${buffered} seen queued)`);
 
+    // A second outage that happens while the center is down: declared at its next start, marked late, then a rejoin.
+    cc.child.kill('SIGTERM');
+    expect(await cc.exited).toBe(0);
+    const lastBefore = heartbeats().at(-1)!;
+    await new Promise((r) => setTimeout(r, 4500)); // past the 3 s threshold with no center
+    cc = await start(); // on a new port: the proxy still points at the old one, so the agent cannot reach it yet
+    await until(() => events('offline').length === 2, 20_000, () => `the late offline envelope\n${cc.output()}`);
+    const late = events('offline')[1]! as Envelope & { body: OfflineBody };
+    expect(late.body).toMatchObject({ last_heartbeat_seq: lastBefore.seq, last_heartbeat_ts: lastBefore.ts, declared_late: true });
+    expect(late.body.silent_s).toBeGreaterThan(4.5);
+    proxy.point(port());
+    await until(() => events('rejoin').length === 2, 40_000, () => `the second rejoin\n${agentOut}`);
+    const back = heartbeats().filter((h) => h.seq > lastBefore.seq);
+    const drained2 = back.findIndex((h) => (h.body as { outbox?: { queued: number } }).outbox?.queued === 0);
+    expect(events('rejoin')[1]!.body).toMatchObject({ offline_seq: late.seq, last_heartbeat_seq: lastBefore.seq, first_heartbeat_seq: back[0]!.seq, delivered: drained2 + 1, outbox: 'drained' });
+    expect(drained2 + 1).toBeGreaterThanOrEqual(4); // at least the 4.5 s of heartbeats buffered while the center was down
+    expect(events('offline')).toHaveLength(2);
+
     agent.kill('SIGTERM');
     cc.child.kill('SIGTERM');
     await cc.exited;
