@@ -177,6 +177,7 @@ function applyEnrollment(state: FleetState, env: EnvelopeOf<'enrollment'>): void
         ...(node?.open_incidents ? { open_incidents: node.open_incidents } : {}),
         ...(node?.first_seen ? { first_seen: node.first_seen } : {}),
         ...(node?.last_seen ? { last_seen: node.last_seen } : {}),
+        ...(node?.last_heartbeat_seq !== undefined ? { last_heartbeat_seq: node.last_heartbeat_seq } : {}),
       };
       if (b.auto_approved === true) {
         record.enrollment = 'approved';
