@@ -232,6 +232,16 @@ describe('outage monitor', () => {
     expect(h2.duplicates).toBe(1);
   });
 
+  it('decides silence the same on canonical journal times (compared as strings) and on other shapes (parsed)', () => {
+    const state = createFleetState();
+    const node = { ...({} as never), node_id: 'x', enrollment: 'approved', last_heartbeat_seq: 7 } as Parameters<typeof outageActions>[0];
+    const ctx = { nowMs: T0 + THRESHOLD + 1, thresholdMs: THRESHOLD, sinceMs: T0 };
+    for (const lastSeen of ['2025-03-01T12:00:00.000Z', '2025-03-01T12:00:00Z', '2025-03-01T13:00:00+01:00']) {
+      expect(outageActions({ ...node, last_seen: lastSeen }, state.outages.get('x'), ctx).map((a) => a.kind), lastSeen).toEqual(['offline']);
+      expect(outageActions({ ...node, last_seen: lastSeen }, undefined, { ...ctx, nowMs: T0 + THRESHOLD }), lastSeen).toEqual([]);
+    }
+  });
+
   it('runs only between start and stop', async () => {
     const h = harness();
     h.enroll('a');

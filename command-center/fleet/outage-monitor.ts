@@ -7,7 +7,7 @@
 import { realTimers, type Timers } from '../../lib/timers.js';
 import type { Envelope, EnvelopeDraft } from '../../protocol/envelope.js';
 import type { FleetState } from './fleet-state.js';
-import { outageActions } from './outages.js';
+import { outageActions, type OutageContext } from './outages.js';
 
 export const OUTAGE_AUTHOR = 'system:outages';
 
@@ -48,11 +48,13 @@ export function createOutageMonitor(opts: OutageMonitorOptions): OutageMonitor {
   let stopped = true;
   let sinceMs = 0;
 
-  function evaluate(nodeId: string, nowMs: number): void {
+  const context = (): OutageContext => ({ nowMs: opts.now().getTime(), thresholdMs: opts.thresholdMs, sinceMs });
+
+  function evaluate(nodeId: string, ctx: OutageContext): void {
     if (busy.has(nodeId)) return;
     const node = opts.state.nodes.get(nodeId);
     if (!node) return;
-    const actions = outageActions(node, opts.state.outages.get(nodeId), { nowMs, thresholdMs: opts.thresholdMs, sinceMs });
+    const actions = outageActions(node, opts.state.outages.get(nodeId), ctx);
     if (!actions.length) return;
     const p = (async () => {
       // In order: a rejoin before the next offline of the same node.
@@ -66,10 +68,10 @@ export function createOutageMonitor(opts: OutageMonitorOptions): OutageMonitor {
   function flush(): void {
     scheduled = false;
     if (stopped) return;
-    const nowMs = opts.now().getTime();
+    const ctx = context();
     const ids = [...dirty];
     dirty.clear();
-    for (const id of ids) evaluate(id, nowMs);
+    for (const id of ids) evaluate(id, ctx);
   }
 
   const monitor: OutageMonitor = {
@@ -85,8 +87,8 @@ export function createOutageMonitor(opts: OutageMonitorOptions): OutageMonitor {
     },
     sweep() {
       if (stopped) return;
-      const nowMs = opts.now().getTime();
-      for (const id of opts.state.nodes.keys()) evaluate(id, nowMs);
+      const ctx = context();
+      for (const id of opts.state.nodes.keys()) evaluate(id, ctx);
     },
     start() {
       if (!stopped) return;

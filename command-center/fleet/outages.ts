@@ -57,6 +57,7 @@ export type OutageAction = { kind: 'offline'; id: string; body: OfflineBody } | 
 export const offlineEventId = (nodeId: string, lastHeartbeatSeq: number): string => `offline:${nodeId}:${lastHeartbeatSeq}`;
 export const rejoinEventId = (nodeId: string, offlineSeq: number): string => `rejoin:${nodeId}:${offlineSeq}`;
 
+/** One per evaluation pass (a sweep makes one for all nodes); not changed after use. */
 export interface OutageContext {
   nowMs: number;
   /** Silence after which an approved node is offline (node-status.ts `offlineAfterMs`). */
@@ -68,6 +69,22 @@ export interface OutageContext {
 const seconds = (ms: number) => Math.max(0, Math.round(ms) / 1000);
 
 /**
+ * Whether a node's last heartbeat is older than the threshold. A sweep asks this of every node, so the cut-off is
+ * made once per context as an ISO string and compared with the journal's own `ts` strings (the center writes them
+ * with `toISOString()`, which orders like the time); any other shape is parsed.
+ */
+const cutoffs = new WeakMap<OutageContext, string>();
+function isSilent(lastSeen: string | undefined, ctx: OutageContext): boolean {
+  if (lastSeen === undefined) return false;
+  if (lastSeen.length === 24 && lastSeen.charCodeAt(23) === 90 /* Z */) {
+    let cutoff = cutoffs.get(ctx);
+    if (cutoff === undefined) cutoffs.set(ctx, (cutoff = new Date(ctx.nowMs - ctx.thresholdMs).toISOString()));
+    return lastSeen < cutoff;
+  }
+  return ctx.nowMs - Date.parse(lastSeen) > ctx.thresholdMs;
+}
+
+/**
  * What to journal about one node now, in order. A returning node gets its `rejoin` once its agent reports an empty
  * outbox (so the count is its whole backlog), at once when the agent does not report (count unknown), or, when it
  * falls silent again before draining, with what arrived (`interrupted`) and then a new `offline`. Nodes never heard
@@ -75,8 +92,7 @@ const seconds = (ms: number) => Math.max(0, Math.round(ms) / 1000);
  */
 export function outageActions(node: NodeRecord, outage: NodeOutage | undefined, ctx: OutageContext): OutageAction[] {
   if (node.enrollment !== 'approved') return [];
-  const silentMs = node.last_seen ? ctx.nowMs - Date.parse(node.last_seen) : NaN;
-  const silent = silentMs > ctx.thresholdMs;
+  const silent = isSilent(node.last_seen, ctx);
   const out: OutageAction[] = [];
   let open = outage !== undefined;
   const back = outage?.returned;
@@ -103,6 +119,7 @@ export function outageActions(node: NodeRecord, outage: NodeOutage | undefined, 
   }
   if (!open && silent && node.last_heartbeat_seq !== undefined && node.last_seen && node.last_heartbeat_seq !== outage?.last_heartbeat_seq) {
     const lastMs = Date.parse(node.last_seen);
+    const silentMs = ctx.nowMs - lastMs;
     const dueMs = lastMs + ctx.thresholdMs;
     out.push({
       kind: 'offline',
