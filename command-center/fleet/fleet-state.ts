@@ -121,7 +121,7 @@ export function applyEnvelope(state: FleetState, env: Envelope): void {
     case 'api_token':
       return applyApiTokenEnvelope((state.apiTokens ??= createApiTokenState()), e);
     case 'offline':
-      return applyOfflineEvent(state.outages, e);
+      return applyOfflineEvent(state.outages, e, e.node_id ? state.nodes.get(e.node_id) : undefined);
     case 'rejoin':
       return applyRejoinEvent(state.outages, e);
     case 'note':

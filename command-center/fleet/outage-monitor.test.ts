@@ -232,6 +232,21 @@ describe('outage monitor', () => {
     expect(h2.duplicates).toBe(1);
   });
 
+  it('a heartbeat that raced the declaration (journaled between the last one it names and the offline) is the return', async () => {
+    const h = harness();
+    h.enroll('n1');
+    const last = h.heartbeat('n1');
+    const state = h.state;
+    // The journal's order when a heartbeat is appended while the offline is on its way: heartbeat first, then it.
+    const raced = h.heartbeat('n1', { queued: 0, delivered: 0 });
+    applyEnvelope(state, { v: 1, id: `offline:n1:${last.seq}`, seq: raced.seq + 1, ts: raced.ts, kind: 'offline', node_id: 'n1', author: 'system:outages', body: { last_heartbeat_seq: last.seq, last_heartbeat_ts: last.ts, silent_s: 151, threshold_s: 150, due_at: last.ts, declared_late: false } });
+    expect(state.outages.get('n1')).toMatchObject({ offline_seq: raced.seq + 1, returned: { seq: raced.seq, ts: raced.ts, report: { queued: 0, delivered: 0 } } });
+    // The next sweep journals its rejoin (the report says drained) rather than leaving the outage open.
+    expect(outageActions(state.nodes.get('n1')!, state.outages.get('n1'), { nowMs: Date.parse(raced.ts) + 1000, thresholdMs: THRESHOLD, sinceMs: T0 }).map((a) => [a.kind, a.body])).toEqual([
+      ['rejoin', expect.objectContaining({ first_heartbeat_seq: raced.seq, delivered: 0, outbox: 'drained' })],
+    ]);
+  });
+
   it('decides silence the same on canonical journal times (compared as strings) and on other shapes (parsed)', () => {
     const state = createFleetState();
     const node = { ...({} as never), node_id: 'x', enrollment: 'approved', last_heartbeat_seq: 7 } as Parameters<typeof outageActions>[0];

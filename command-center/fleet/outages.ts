@@ -27,14 +27,23 @@ export interface NodeOutage {
 /** Open outages by node id (a node with none is not in the map). */
 export type OutageMap = Map<string, NodeOutage>;
 
-export function applyOfflineEvent(outages: OutageMap, env: EnvelopeOf<'offline'>): void {
+/**
+ * `node`: its record as the log stands just before this envelope. A heartbeat journaled after the one the outage
+ * names but before the `offline` itself (it raced the declaration: it was in flight, or committed on another replica
+ * the leader had not applied yet) is already the return.
+ */
+export function applyOfflineEvent(outages: OutageMap, env: EnvelopeOf<'offline'>, node: NodeRecord | undefined): void {
   if (!env.node_id) return;
-  outages.set(env.node_id, {
+  const outage: NodeOutage = {
     offline_seq: env.seq,
     offline_ts: env.ts,
     last_heartbeat_seq: env.body.last_heartbeat_seq,
     last_heartbeat_ts: env.body.last_heartbeat_ts,
-  });
+  };
+  if (node?.last_heartbeat_seq !== undefined && node.last_heartbeat_seq > outage.last_heartbeat_seq && node.last_seen) {
+    outage.returned = { seq: node.last_heartbeat_seq, ts: node.last_seen, report: node.last_heartbeat?.outbox ?? null };
+  }
+  outages.set(env.node_id, outage);
 }
 
 export function applyRejoinEvent(outages: OutageMap, env: EnvelopeOf<'rejoin'>): void {
