@@ -247,6 +247,21 @@ describe('outage monitor', () => {
     ]);
   });
 
+  it('keeps the drained report’s count when later heartbeats are applied before the rejoin is journaled', async () => {
+    const h = harness();
+    h.monitor.start();
+    h.enroll('n1');
+    h.heartbeat('n1');
+    await h.advance(THRESHOLD + 1000);
+    h.monitor.stop(); // a leader change: nobody journals the rejoin for a while
+    h.heartbeat('n1', { queued: 1, delivered: 1 });
+    h.heartbeat('n1', { queued: 0, delivered: 2 });
+    h.heartbeat('n1', { queued: 0, delivered: 0 }); // the agent counts afresh after reporting empty
+    h.monitor.start();
+    await h.monitor.idle();
+    expect(h.of('rejoin').map((e) => e.body)).toMatchObject([{ delivered: 2, outbox: 'drained' }]);
+  });
+
   it('decides silence the same on canonical journal times (compared as strings) and on other shapes (parsed)', () => {
     const state = createFleetState();
     const node = { ...({} as never), node_id: 'x', enrollment: 'approved', last_heartbeat_seq: 7 } as Parameters<typeof outageActions>[0];

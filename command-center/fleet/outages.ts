@@ -57,8 +57,9 @@ export function noteHeartbeat(outages: OutageMap, env: EnvelopeOf<'heartbeat'>):
   if (!o || env.seq <= o.last_heartbeat_seq) return;
   const report = env.body.outbox ?? null;
   if (!o.returned) o.returned = { seq: env.seq, ts: env.ts, report };
-  // An agent reports on every heartbeat once it does at all; keep the newest.
-  else if (report) o.returned.report = report;
+  // The newest report until one says the backlog is delivered: that one holds the count (the agent starts counting
+  // again after it), even when later heartbeats are applied before the rejoin is journaled (a lagging or new leader).
+  else if (report && o.returned.report?.queued !== 0) o.returned.report = report;
 }
 
 export type OutageAction = { kind: 'offline'; id: string; body: OfflineBody } | { kind: 'rejoin'; id: string; body: RejoinBody };
