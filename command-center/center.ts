@@ -27,7 +27,8 @@ import { createJsonlStore, writtenJournals } from './store/jsonl-store.js';
 import { createPostgresStore, storedLastSeq } from './store/postgres-store.js';
 import { databaseUrl, redactedUrl } from './store/database-url.js';
 import { createCommitFanout, perEntry, type Projection } from './store/commit-fanout.js';
-import type { StatusPolicy } from './fleet/node-status.js';
+import { offlineAfterMs, type StatusPolicy } from './fleet/node-status.js';
+import { createOutageMonitor } from './fleet/outage-monitor.js';
 import { createMetrics } from './http/metrics.js';
 import { createVerifyPool, verifyWorkerCount } from './auth/verify-pool.js';
 import { nodeCryptoBackend } from '../protocol/ed25519.js';
@@ -426,6 +427,17 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
     onError: (err) => log.error(`attention monitor: ${(err as Error).message ?? err}`),
   });
   fanout.addReactor('attention', attention);
+  // `offline` and `rejoin` envelopes (outages.ts): the leader's job, like the attention monitor's transitions.
+  const outages = createOutageMonitor({
+    state,
+    submit,
+    now,
+    thresholdMs: offlineAfterMs(statusPolicy),
+    intervalMs: config.attentionCheckSecs * 1000,
+    timers,
+    onError: (err) => log.error(`outage monitor: ${(err as Error).message ?? err}`),
+  });
+  fanout.addReactor('outages', { onCommit: (batch) => leadership.isLeader && outages.onCommit(batch) });
   const webhooks = config.webhookUrls.length
     ? createWebhooks({
         urls: config.webhookUrls,
@@ -521,6 +533,7 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   whileLeader(leadership, commands.expirySweep);
   if (orchestrator) whileLeader(leadership, orchestrator);
   whileLeader(leadership, attention);
+  whileLeader(leadership, outages);
   if (webhooks) whileLeader(leadership, webhooks);
   // Heartbeat retention in the database (the JSONL store prunes its own segments): the leader's job.
   const retention =
@@ -573,7 +586,9 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
         if (adoptTimer !== undefined) timers.clearInterval(adoptTimer);
         bus.close();
         attention.stop();
+        outages.stop();
         await attention.idle();
+        await outages.idle();
         await orchestrator?.idle();
         await webhooks?.stop();
         await retention?.stop();

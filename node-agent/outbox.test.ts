@@ -119,4 +119,89 @@ describe('outbox sender', () => {
     expect(s.outbox.length).toBe(0);
     s.stop();
   });
+
+  it('reports its outbox in every heartbeat: entries queued behind it, and buffered entries delivered since it last reported empty', async () => {
+    const seen: Array<{ id: string; outbox?: unknown }> = [];
+    let up = true;
+    const stored = new Set<string>();
+    const post = async <T>(_path: string, body: unknown): Promise<T> => {
+      if (!up) throw unreachable();
+      const b = body as { id: string; outbox?: unknown };
+      seen.push(b);
+      const duplicate = stored.has(b.id);
+      stored.add(b.id);
+      return { seq: seen.length, duplicate } as T;
+    };
+    const s = createOutboxSender({ outbox: openOutbox({ file: file() }), post, backoff: () => 10_000 });
+    s.start();
+    await s.send('heartbeat', '/h', { id: 'live' });
+    expect(seen.at(-1)).toEqual({ id: 'live', outbox: { queued: 0, delivered: 0 } });
+    // An outage: two heartbeats and a scan are buffered; then the center answers and the next cycle drains them.
+    up = false;
+    await s.send('heartbeat', '/h', { id: 'b1' });
+    await s.send('scan', '/s', { id: 's1' });
+    await s.send('heartbeat', '/h', { id: 'b2' });
+    up = true;
+    await s.send('heartbeat', '/h', { id: 'b3' }); // queued behind them (the retry timer is pending)
+    await s.flush(); // the retry: delivers all four in order
+    expect(seen.slice(1)).toEqual([
+      { id: 'b1', outbox: { queued: 3, delivered: 1 } },
+      { id: 's1' }, // scans carry no report, but count
+      { id: 'b2', outbox: { queued: 1, delivered: 3 } },
+      { id: 'b3', outbox: { queued: 0, delivered: 4 } },
+    ]);
+    // Reported empty and stored: the count starts again.
+    await s.send('heartbeat', '/h', { id: 'after' });
+    expect(seen.at(-1)).toEqual({ id: 'after', outbox: { queued: 0, delivered: 0 } });
+    s.stop();
+  });
+
+  it('a backlog ending in a scan is reported by the next live heartbeat; a duplicate answer does not reset the count', async () => {
+    const seen: Array<{ id: string; outbox?: unknown }> = [];
+    let up = true;
+    const post = async <T>(_path: string, body: unknown): Promise<T> => {
+      if (!up) throw unreachable();
+      const b = body as { id: string; outbox?: unknown };
+      seen.push(b);
+      // The center had stored b2 already (its first answer was lost): a duplicate, stored with its first report.
+      return { seq: seen.length, duplicate: b.id === 'b2' } as T;
+    };
+    const s = createOutboxSender({ outbox: openOutbox({ file: file() }), post, backoff: () => 10_000 });
+    s.start();
+    up = false;
+    await s.send('heartbeat', '/h', { id: 'b1' });
+    await s.send('scan', '/s', { id: 's1' });
+    up = true;
+    await s.flush();
+    expect(seen).toEqual([{ id: 'b1', outbox: { queued: 1, delivered: 1 } }, { id: 's1' }]);
+    await s.send('heartbeat', '/h', { id: 'live' });
+    expect(seen.at(-1)).toEqual({ id: 'live', outbox: { queued: 0, delivered: 2 } });
+    up = false;
+    await s.send('heartbeat', '/h', { id: 'b2' });
+    up = true;
+    await s.flush();
+    expect(seen.at(-1)).toEqual({ id: 'b2', outbox: { queued: 0, delivered: 1 } });
+    await s.send('heartbeat', '/h', { id: 'next' });
+    expect(seen.at(-1)).toEqual({ id: 'next', outbox: { queued: 0, delivered: 1 } });
+    s.stop();
+  });
+
+  it('a center that refuses the report (older than it) gets heartbeats without it, and nothing is lost', async () => {
+    const seen: unknown[] = [];
+    const post = async <T>(_path: string, body: unknown): Promise<T> => {
+      if ((body as { outbox?: unknown }).outbox !== undefined) {
+        throw new VaultMeshError('VALIDATION_ERROR', 'invalid request body', { status: 400, details: [{ path: '', message: 'Unrecognized key: "outbox"' }] });
+      }
+      seen.push(body);
+      return { seq: seen.length } as T;
+    };
+    const logs: string[] = [];
+    const s = createOutboxSender({ outbox: openOutbox({ file: file() }), post, backoff: () => 10_000, log: (m) => logs.push(m) });
+    s.start();
+    expect(await s.send('heartbeat', '/h', { id: 'a' })).toEqual({ seq: 1 });
+    expect(await s.send('heartbeat', '/h', { id: 'b' })).toEqual({ seq: 2 });
+    expect(seen).toEqual([{ id: 'a' }, { id: 'b' }]);
+    expect(logs.filter((l) => l.includes('without it'))).toHaveLength(1);
+    s.stop();
+  });
 });

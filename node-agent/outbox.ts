@@ -11,9 +11,13 @@
  *   center rejects as invalid (other 4xx) is dropped with a log line so it cannot block the queue forever.
  * - The file is appended per item; sent items are cut from the head by rewriting the file (atomically) every
  *   `compactEvery` deliveries and when the queue empties. A crash in between re-sends a few items: harmless.
+ * - Every heartbeat posted carries an outbox report (`outbox: { queued, delivered }`, docs/PROTOCOL.md): the
+ *   center journals a node's `rejoin` once a report says the backlog is delivered, with that count. The report is
+ *   added when the heartbeat is posted, not when it is queued, so it says what the queue holds then.
  */
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { isVaultMeshError } from '../protocol/errors.js';
+import type { OutboxReport } from '../protocol/agent-api.js';
 import { writeFileAtomicSync } from '../lib/atomic-file.js';
 
 export type OutboxKind = 'heartbeat' | 'scan';
@@ -133,6 +137,11 @@ export function openOutbox(opts: OutboxOptions): Outbox {
   };
 }
 
+/** A center older than the outbox report refuses a heartbeat that has it (an unrecognised key). */
+function refusesReport(err: unknown): boolean {
+  return isVaultMeshError(err) && err.code === 'VALIDATION_ERROR' && (err.details ?? []).some((d) => d.path === 'body.outbox' || d.path === 'outbox' || d.message.includes('"outbox"'));
+}
+
 /** Whether a failed delivery should be retried later (true) or the item dropped (false). */
 export function isTransient(err: unknown): boolean {
   if (!isVaultMeshError(err)) return true;
@@ -170,6 +179,13 @@ export function createOutboxSender(deps: {
   const { outbox } = deps;
   const log = deps.log ?? (() => undefined);
   const backoff = deps.backoff ?? ((a: number) => backoffMs(a));
+  /**
+   * Buffered entries delivered since the center last stored a report of an empty outbox: the count a `rejoin`
+   * gives. In memory: an agent restarted while delivering a backlog counts what it delivers after the restart.
+   */
+  let backlogDelivered = 0;
+  /** Off once a center older than the report refused it (its heartbeat schema is strict): then sent without. */
+  let reportOutbox = true;
   let attempt = 0;
   let timer: NodeJS.Timeout | undefined;
   let running = false;
@@ -186,11 +202,37 @@ export function createOutboxSender(deps: {
     timer.unref?.();
   };
 
+  /**
+   * Posts one item; a heartbeat with the report. `fromOutbox`: it is the queue's head (it counts as delivered).
+   * A heartbeat answered as a duplicate was stored before, with the report of that first attempt, so only a fresh
+   * one that reported an empty outbox resets the count.
+   */
+  const post = async <T>(kind: OutboxKind, path: string, body: unknown, fromOutbox: boolean): Promise<T> => {
+    if (kind !== 'heartbeat' || !reportOutbox || typeof body !== 'object' || body === null) {
+      const res = await deps.post<T>(path, body);
+      if (fromOutbox) backlogDelivered++;
+      return res;
+    }
+    const report: OutboxReport = fromOutbox ? { queued: outbox.length - 1, delivered: backlogDelivered + 1 } : { queued: 0, delivered: backlogDelivered };
+    let res: T;
+    try {
+      res = await deps.post<T>(path, { ...body, outbox: report });
+    } catch (err) {
+      if (!refusesReport(err)) throw err;
+      reportOutbox = false;
+      log('the center does not take the outbox report in heartbeats (it is older than this agent): sending heartbeats without it');
+      return post(kind, path, body, fromOutbox);
+    }
+    if (fromOutbox) backlogDelivered++;
+    if (report.queued === 0 && (res as { duplicate?: unknown } | undefined)?.duplicate !== true) backlogDelivered = 0;
+    return res;
+  };
+
   const flushOnce = async (): Promise<void> => {
     let sent = 0;
     for (let e = outbox.peek(); e; e = outbox.peek()) {
       try {
-        await deps.post(e.path, e.body);
+        await post(e.kind, e.path, e.body, true);
         sent++;
         outbox.shift();
         attempt = 0;
@@ -226,7 +268,7 @@ export function createOutboxSender(deps: {
         return { queued: true as const };
       }
       try {
-        return await deps.post<T & { queued?: false }>(path, body);
+        return await post<T & { queued?: false }>(kind, path, body, false);
       } catch (err) {
         if (!canQueue || !isTransient(err)) throw err;
         outbox.enqueue(kind, path, body);

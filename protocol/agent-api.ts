@@ -79,6 +79,17 @@ export const ledgerOfferSchema = z
 export type LedgerOffer = z.infer<typeof ledgerOfferSchema>;
 export const ledgerOffersSchema = z.object({ scans: ledgerOfferSchema.optional(), commands: ledgerOfferSchema.optional() }).strict();
 
+/**
+ * What the agent tells the center of its offline outbox in each heartbeat, so the center can say how many buffered
+ * entries a node delivered when it came back (the `rejoin` envelope). `queued`: entries still waiting behind this
+ * heartbeat; `delivered`: buffered entries (heartbeats and scans) delivered since the agent last reported an empty
+ * outbox, this heartbeat included when it came from the outbox.
+ */
+export const outboxReportSchema = z
+  .object({ queued: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER), delivered: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER) })
+  .strict();
+export type OutboxReport = z.infer<typeof outboxReportSchema>;
+
 export const heartbeatSchema = z
   .object({
     /** Agent-chosen id: a retried heartbeat (offline outbox) is recognised and stored once. */
@@ -99,6 +110,8 @@ export const heartbeatSchema = z
     witness: witnessReportsSchema.optional(),
     /** The center keys the agent trusts for commands (key ids): the center offers the rotations it lacks. */
     center_key_ids: z.array(keyIdSchema).max(16).optional(),
+    /** The agent's offline outbox as this heartbeat was posted (docs/PROTOCOL.md, "Outbox report"); absent from older agents. */
+    outbox: outboxReportSchema.optional(),
   })
   .strict();
 export type Heartbeat = z.infer<typeof heartbeatSchema>;

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe as group, expect, it } from 'vitest';
 import type { Envelope } from './envelope.js';
-import { describe, outputSummary, runDuration } from './describe.js';
+import { describe, outputSummary, runDuration, shortDuration } from './describe.js';
 import { generateFleetFixture, type FleetFixture } from '../test/fleet-fixture.js';
 import { readLogDir } from '../test/journal-lines.js';
 
@@ -76,6 +76,24 @@ group('describe, on a log written by a real center', () => {
     expect(text).toContainEqual(expect.stringMatching(/^API token pagerbot \([0-9a-f]{12}\) created with events:read, events:write, expires /));
     expect(text).toContain('attention OK → CRIT: disk 97.0% used (critical at 95%)');
     expect(text).toContain('enrollment rejected by admin');
+  });
+
+  it('describes outages: offline with the last heartbeat, rejoin with the gap and the delivered backlog', () => {
+    const lastOf = (node: string, before: number) => envs.filter((e) => e.kind === 'heartbeat' && e.node_id === node && e.seq < before).at(-1)!;
+    const offline = envs.filter((e) => e.kind === 'offline');
+    expect(offline.map((e) => e.node_id).sort()).toEqual(['web-1', 'web-2']);
+    for (const e of offline) {
+      const last = lastOf(e.node_id!, e.seq);
+      expect(describe(e)).toMatch(new RegExp(`^offline — last heartbeat ${last.ts} \\(seq ${last.seq}\\), silent for \\dm \\d+s$`));
+    }
+    const rejoin = envs.filter((e) => e.kind === 'rejoin');
+    expect(rejoin.map((e) => e.node_id)).toEqual(['web-1']);
+    const b = rejoin[0]!.body as { gap_s: number; first_heartbeat_seq: number };
+    const first = envs.find((e) => e.seq === b.first_heartbeat_seq)!;
+    expect(b.gap_s).toBe((Date.parse(first.ts) - Date.parse(lastOf('web-1', first.seq).ts)) / 1000);
+    // Its last heartbeat was 30 s + the 131 s expiry wait + the 150 s silence (and the real time the fixture took) before.
+    expect(b.gap_s).toBeGreaterThanOrEqual(311);
+    expect(describe(rejoin[0]!)).toBe(`rejoined after ${shortDuration(b.gap_s)}, 3 buffered entries delivered`);
   });
 });
 

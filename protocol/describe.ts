@@ -136,6 +136,19 @@ function receipt(env: EnvelopeOf<'receipt'>, ctx: DescribeContext): string {
   return `receipt: ${action} ${p.status}${detail ? ` (${detail})` : ''}${out ? ` — ${out}${p.truncated && !out.endsWith('…') ? ' …' : ''}` : ''}`;
 }
 
+function offline(env: EnvelopeOf<'offline'>): string {
+  const b = env.body;
+  const late = b.declared_late ? ' (declared late: it went silent while the center was down)' : '';
+  return `offline — last heartbeat ${b.last_heartbeat_ts} (seq ${b.last_heartbeat_seq}), silent for ${shortDuration(b.silent_s)}${late}`;
+}
+
+function rejoin(env: EnvelopeOf<'rejoin'>): string {
+  const b = env.body;
+  const entries = b.delivered === null ? 'buffered entries unknown (the agent does not report its outbox)' : `${b.delivered} buffered ${b.delivered === 1 ? 'entry' : 'entries'} delivered`;
+  const cut = b.outbox === 'interrupted' ? ' before it went silent again' : '';
+  return `rejoined after ${shortDuration(b.gap_s)}, ${entries}${cut}`;
+}
+
 function describeKnown(env: Envelope, ctx: DescribeContext): string | undefined {
   const parsed = parseEnvelope(env);
   if (!parsed.ok) return undefined;
@@ -177,6 +190,10 @@ function describeKnown(env: Envelope, ctx: DescribeContext): string | undefined 
       const reasons = b.reasons.map((r) => r.message);
       return `attention ${b.previous.toUpperCase()} → ${b.status.toUpperCase()}${reasons.length ? `: ${reasons.join('; ')}` : ''}`;
     }
+    case 'offline':
+      return offline(e);
+    case 'rejoin':
+      return rejoin(e);
     case 'note':
       return `note: ${e.body.text}`;
     case 'incident': {

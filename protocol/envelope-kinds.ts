@@ -17,6 +17,7 @@ import { apiTokenBodySchema, attentionBodySchema, commandEventSchema, enrollment
 import { EVENT_KINDS } from './event-kinds.js';
 import { nodeKeyBodySchema } from './node-key-rotation.js';
 import { centerKeyBodySchema } from './center-key-rotation.js';
+import { offlineBodySchema, rejoinBodySchema } from './outage-events.js';
 
 export interface EnvelopeKindSpec {
   schema: z.ZodType;
@@ -37,6 +38,8 @@ export const ENVELOPE_KINDS = {
   node_key: { schema: nodeKeyBodySchema, journal: 'events', writer: 'center', summary: 'a node replaced its key: the statement signed by the old and the new key, and the old key’s overlap end' },
   center_key: { schema: centerKeyBodySchema, journal: 'events', writer: 'center', summary: 'a center key rotation: the statement signed by the old key and the new one' },
   attention: { schema: attentionBodySchema, journal: 'events', writer: 'center', summary: 'a node’s attention status changed (OK / ATTN / CRIT) with the reasons' },
+  offline: { schema: offlineBodySchema, journal: 'events', writer: 'center', summary: 'a node went silent: declared offline once per outage, with its last heartbeat' },
+  rejoin: { schema: rejoinBodySchema, journal: 'events', writer: 'center', summary: 'a node back after an outage: the gap and the buffered entries it delivered' },
   note: { schema: EVENT_KINDS.note.schema, journal: 'events', writer: 'client', summary: EVENT_KINDS.note.summary },
   incident: { schema: EVENT_KINDS.incident.schema, journal: 'events', writer: 'client', summary: EVENT_KINDS.incident.summary },
   ack: { schema: EVENT_KINDS.ack.schema, journal: 'events', writer: 'client', summary: EVENT_KINDS.ack.summary },

@@ -12,7 +12,8 @@
  *   node-agent/command-runner.ts does, a `sovereign-scan` answered with a scan report, and one command nobody
  *   answers that the center expires itself;
  * - web-2 rotates its node key after its heartbeats (a `node_key` envelope) and signs with the new key after that;
- * - notes, incidents (acknowledged, resolved, left open), tags, an API token created and revoked.
+ * - notes, incidents (acknowledged, resolved, left open), tags, an API token created and revoked;
+ * - a silence past the offline threshold (`offline` for web-1 and web-2) and web-1's return (`rejoin`).
  * Then the center is closed (journals flushed) and the log dir returned. What was done is returned beside it, but
  * tests should count the files themselves.
  */
@@ -43,6 +44,15 @@ export interface FleetFixture {
 
 const HEARTBEAT_MS = 30_000;
 
+/** Waits (bounded) for the center's own timers to do something. */
+async function until(done: () => boolean, what: string): Promise<void> {
+  const end = Date.now() + 20_000;
+  while (!done()) {
+    if (Date.now() > end) throw new Error(`fleet fixture: timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
 function finding(check: string, severity: Finding['severity'], title: string): Finding {
   return { check, severity, title, detail: `${title} (fixture)`, evidence: { source: 'fixture' } };
 }
@@ -67,7 +77,8 @@ export async function generateFleetFixture(): Promise<FleetFixture> {
   const advance = (ms: number) => void (offsetMs += ms);
   let c: TestCenter | undefined;
   try {
-    c = await startTestCenter(tmp.dir, { fsync: 'off' }, { now });
+    // Sweeps (attention, outages) every second, so the fixture waits little for the offline declarations.
+    c = await startTestCenter(tmp.dir, { fsync: 'off', attentionCheckSecs: 1 }, { now });
     const center = c;
     const ok = async (what: string, p: Promise<{ status: number; json: any }>) => {
       const r = await p;
@@ -178,6 +189,14 @@ export async function generateFleetFixture(): Promise<FleetFixture> {
     // The center key rotated last: every command above is signed by the first key, every later head by the second.
     await ok('rotate the center key', center.api('POST', '/api/keys/rotate', { overlap_secs: 86_400 }));
     await ok('revoke db-1', center.api('POST', '/api/nodes/db-1/revoke'));
+
+    // Past the offline threshold (5 intervals of silence) the center declares the approved nodes offline (web-1 and
+    // web-2; db-1 is revoked); web-1 comes back reporting a drained outbox of 3 entries and rejoins.
+    advance(5 * HEARTBEAT_MS);
+    const outages = center.services.state.outages;
+    await until(() => outages.has('web-1') && outages.has('web-2'), 'offline envelopes');
+    await send(web1, 'POST', '/api/agent/heartbeat', { ...heartbeatBody('web-1', { timestamp: now().toISOString() }), outbox: { queued: 0, delivered: 3 } });
+    await until(() => !outages.has('web-1'), 'the rejoin envelope');
     await center.close();
     c = undefined;
     return {

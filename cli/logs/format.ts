@@ -25,6 +25,8 @@ const KIND_COLOURS: Readonly<Record<string, string>> = {
   receipt: '35',
   incident: '31',
   attention: '33',
+  offline: '33',
+  rejoin: '32',
   enrollment: '32',
   note: '34',
 };

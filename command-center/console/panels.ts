@@ -111,6 +111,7 @@ export function detailOf(
     envelopes: nodeEnvelopes(recent, node.node_id),
     schedule: src.orchestrator?.view({ nodeId: node.node_id })[0],
     describe: describeContextOf(src),
+    outage: src.state.outages.get(node.node_id),
   });
   // Older history pages from the oldest event the timeline shows, when it is full.
   const events = d.timeline.filter((t) => t.type === 'event');

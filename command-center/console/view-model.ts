@@ -16,6 +16,7 @@ import { assessNode } from '../ops/attention.js';
 import { policyProfileFor, unitMatches, type CommandPolicy } from '../commands/command-policy.js';
 import { nodeStatus, type NodeStatus, type StatusPolicy } from '../fleet/node-status.js';
 import type { NodeScheduleView } from '../ops/orchestrator.js';
+import type { NodeOutage } from '../fleet/outages.js';
 
 // ---------------------------------------------------------------- formatting
 
@@ -484,9 +485,16 @@ export function pendingEnrollments(state: FleetState, limit = 50): { items: Pend
 
 // ---------------------------------------------------------------- attention
 
-/** Why a node needs attention: the attention model's reasons (attention.ts), or how long an offline node is silent. */
-export function attentionReasons(node: NodeRecord, status: NodeStatus, nowMs: number, policy: StatusPolicy): string[] {
-  if (status === 'offline') return [node.last_seen ? `no heartbeat for ${formatDuration(nowMs - Date.parse(node.last_seen))}` : 'approved, waiting for its first heartbeat'];
+/**
+ * Why a node needs attention: the attention model's reasons (attention.ts), or how long an offline node is silent
+ * and, once its outage is journaled (outages.ts), since when and which heartbeat was its last.
+ */
+export function attentionReasons(node: NodeRecord, status: NodeStatus, nowMs: number, policy: StatusPolicy, outage?: NodeOutage): string[] {
+  if (status === 'offline') {
+    if (!node.last_seen) return ['approved, waiting for its first heartbeat'];
+    const silent = `no heartbeat for ${formatDuration(nowMs - Date.parse(node.last_seen))}`;
+    return outage && !outage.returned ? [`${silent}; offline since ${formatStamp(outage.offline_ts)}, last heartbeat seq ${outage.last_heartbeat_seq}`] : [silent];
+  }
   if (node.enrollment !== 'approved') return [];
   return assessNode(node, nowMs, policy).reasons.map((r) => r.message);
 }
@@ -528,7 +536,7 @@ export function attentionSummary(
       hostname: node.hostname,
       shortId: shortId(node.node_id),
       pill: nodePill(node, status),
-      reasons: attentionReasons(node, status, ctx.nowMs, ctx.policy),
+      reasons: attentionReasons(node, status, ctx.nowMs, ctx.policy, state.outages.get(node.node_id)),
       href: consoleHref(ctx.filter, node.node_id),
     })),
     more: Math.max(0, picked.length - limit),
@@ -933,6 +941,8 @@ export function nodeDetail(
     /** The orchestrator's view of this node (its scheduled runs), when the orchestrator runs. */
     schedule?: Pick<NodeScheduleView, 'runs'> | undefined;
     describe?: DescribeContext;
+    /** Its open outage, if it was declared offline (outages.ts). */
+    outage?: NodeOutage | undefined;
   },
 ): NodeDetailView {
   const hb = node.last_heartbeat;
@@ -969,6 +979,6 @@ export function nodeDetail(
     scan: scanView(node.latest_scan),
     schedule: scheduleRows(ctx.schedule),
     timeline: timeline(ctx.envelopes, 40, ctx.describe),
-    reasons: attentionReasons(node, status, ctx.nowMs, ctx.policy),
+    reasons: attentionReasons(node, status, ctx.nowMs, ctx.policy, ctx.outage),
   };
 }

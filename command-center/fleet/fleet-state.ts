@@ -14,6 +14,7 @@ import { applyIncidentEvent, applyTagEvent, createIncidentState, type IncidentSt
 import { applyApiTokenEnvelope, createApiTokenState, type ApiTokenState } from '../auth/api-tokens.js';
 import { applyNodeKey, type ReplacedKey } from './node-keys.js';
 import { applyCenterKeyEnvelope, type CenterKeyHistory } from '../keys/center-key-history.js';
+import { applyOfflineEvent, applyRejoinEvent, noteHeartbeat, type OutageMap } from './outages.js';
 
 export type EnrollmentStatus = 'pending' | 'approved' | 'rejected' | 'revoked';
 
@@ -32,6 +33,8 @@ export interface NodeRecord {
   first_seen?: string;
   last_seen?: string;
   last_heartbeat?: Heartbeat;
+  /** The seq of that heartbeat (an outage names it: outages.ts). */
+  last_heartbeat_seq?: number;
   heartbeat_count: number;
   history: HeartbeatHistory;
   latest_scan?: LatestScan;
@@ -72,6 +75,8 @@ export interface FleetState {
   apiTokens?: ApiTokenState;
   /** Center key rotations (keys/center-key-history.ts); created on the first `center_key` envelope. */
   centerKeys?: CenterKeyHistory;
+  /** Open outages: nodes declared offline and not rejoined yet (outages.ts). */
+  outages: OutageMap;
 }
 
 export function createFleetState(opts: { historySize?: number; maxOpenIncidents?: number } = {}): FleetState {
@@ -85,6 +90,7 @@ export function createFleetState(opts: { historySize?: number; maxOpenIncidents?
     incidents: createIncidentState(opts.maxOpenIncidents),
     attention: new Map(),
     commands: createCommandState(),
+    outages: new Map(),
   };
 }
 
@@ -124,6 +130,10 @@ export function applyEnvelope(state: FleetState, env: Envelope): void {
       return applyNodeKey(state, e);
     case 'center_key':
       return applyCenterKeyEnvelope((state.centerKeys ??= { rotations: [] }), e);
+    case 'offline':
+      return applyOfflineEvent(state.outages, e, e.node_id ? state.nodes.get(e.node_id) : undefined);
+    case 'rejoin':
+      return applyRejoinEvent(state.outages, e);
     case 'note':
       return;
   }
@@ -134,6 +144,8 @@ function applyHeartbeat(state: FleetState, env: EnvelopeOf<'heartbeat'>): void {
   if (!node) return; // only enrolled nodes can produce heartbeats; an orphan line changes nothing
   const hb: Heartbeat = env.body;
   node.last_heartbeat = hb;
+  node.last_heartbeat_seq = env.seq;
+  if (state.outages.size) noteHeartbeat(state.outages, env);
   node.hostname = hb.hostname;
   node.agent_version = hb.agent_version;
   node.first_seen ??= env.ts;
@@ -175,6 +187,7 @@ function applyEnrollment(state: FleetState, env: EnvelopeOf<'enrollment'>): void
         ...(node?.open_incidents ? { open_incidents: node.open_incidents } : {}),
         ...(node?.first_seen ? { first_seen: node.first_seen } : {}),
         ...(node?.last_seen ? { last_seen: node.last_seen } : {}),
+        ...(node?.last_heartbeat_seq !== undefined ? { last_heartbeat_seq: node.last_heartbeat_seq } : {}),
       };
       if (b.auto_approved === true) {
         record.enrollment = 'approved';

@@ -19,8 +19,13 @@ export function nodeStatus(node: NodeRecord, nowMs: number, policy: StatusPolicy
   if (node.enrollment !== 'approved') return node.enrollment;
   if (!node.last_seen) return 'offline';
   const age = nowMs - Date.parse(node.last_seen);
-  if (age > (policy.offlineAfter ?? policy.staleCritAfter ?? 5) * policy.heartbeatIntervalMs) return 'offline';
+  if (age > offlineAfterMs(policy)) return 'offline';
   return assessNode(node, nowMs, attentionPolicyOf(policy)).status;
+}
+
+/** The silence after which an approved node is OFFLINE (and an outage is declared: outages.ts). */
+export function offlineAfterMs(policy: StatusPolicy): number {
+  return (policy.offlineAfter ?? policy.staleCritAfter ?? 5) * policy.heartbeatIntervalMs;
 }
 
 /** `lateAfter` as `staleAttnAfter`, derived once per policy object (a fleet-wide pass asks once per node). */

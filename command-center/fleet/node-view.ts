@@ -3,6 +3,7 @@ import type { NodeRecord } from './fleet-state.js';
 import { nodeStatus, type StatusPolicy } from './node-status.js';
 import { assessNode } from '../ops/attention.js';
 import { keyRotations } from './node-keys.js';
+import type { NodeOutage } from './outages.js';
 
 export function nodeSummary(node: NodeRecord, nowMs: number, policy: StatusPolicy) {
   const hb = node.last_heartbeat;
@@ -25,7 +26,7 @@ export function nodeSummary(node: NodeRecord, nowMs: number, policy: StatusPolic
   };
 }
 
-export function nodeDetail(node: NodeRecord, nowMs: number, policy: StatusPolicy) {
+export function nodeDetail(node: NodeRecord, nowMs: number, policy: StatusPolicy, outage?: NodeOutage) {
   return {
     ...nodeSummary(node, nowMs, policy),
     public_key: node.public_key,
@@ -39,6 +40,10 @@ export function nodeDetail(node: NodeRecord, nowMs: number, policy: StatusPolicy
     latest_scan: node.latest_scan ?? null,
     // Why the status pill says ATTN or CRIT, so an API client (and `vaultmesh nodes show`) need not guess.
     attention: assessNode(node, nowMs, policy),
+    // The open outage (declared offline, no rejoin yet); `returned_at` once its first heartbeat after it arrived.
+    outage: outage
+      ? { offline_seq: outage.offline_seq, offline_at: outage.offline_ts, last_heartbeat_seq: outage.last_heartbeat_seq, last_heartbeat_at: outage.last_heartbeat_ts, returned_at: outage.returned?.ts ?? null }
+      : null,
     history: node.history.samples().map((s) => ({ ...s, t: new Date(s.t).toISOString() })),
   };
 }

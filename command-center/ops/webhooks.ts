@@ -1,5 +1,5 @@
 /**
- * Outbound webhooks on attention transitions and incident events: each committed envelope of those kinds becomes
+ * Outbound webhooks on attention transitions, incident events and node outages (offline, rejoin): each committed envelope of those kinds becomes
  * one delivery per configured URL, HMAC-SHA256 signed, retried with exponential backoff, kept in a bounded outbox
  * file (rewritten atomically) so pending deliveries survive a restart. Delivery status is data for
  * `GET /api/webhooks`.
@@ -13,7 +13,10 @@ import { writeFileAtomicSync } from '../../lib/atomic-file.js';
 import { assertPrivateFile } from '../../lib/key-file.js';
 import { realTimers, type Timers } from '../../lib/timers.js';
 
-export const WEBHOOK_KINDS: ReadonlySet<string> = new Set<EnvelopeKind>(['attention', 'incident', 'ack', 'resolve']);
+/** A node's outages (fleet/outages.ts): declared offline, and back. */
+export const OUTAGE_WEBHOOK_KINDS: readonly EnvelopeKind[] = ['offline', 'rejoin'];
+
+export const WEBHOOK_KINDS: ReadonlySet<string> = new Set<EnvelopeKind>(['attention', 'incident', 'ack', 'resolve', ...OUTAGE_WEBHOOK_KINDS]);
 
 export interface Delivery {
   id: string;

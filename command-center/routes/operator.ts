@@ -39,7 +39,7 @@ export function operatorRoutes(): Hono<AppEnv> {
     const s = c.get('services');
     const node = s.state.nodes.get(nodeIdParam(c.req.param('id')));
     if (!node) throw new VaultMeshError('NOT_FOUND', 'no such node', { status: 404 });
-    return c.json(nodeDetail(node, s.now().getTime(), s.statusPolicy));
+    return c.json(nodeDetail(node, s.now().getTime(), s.statusPolicy, s.state.outages.get(node.node_id)));
   });
 
   for (const action of ENROLLMENT_ACTIONS) {
