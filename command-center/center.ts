@@ -51,6 +51,8 @@ import { createEventLog } from './store/event-log.js';
 import { createAttentionMonitor } from './ops/attention-monitor.js';
 import { createWebhooks, loadOrCreateWebhookSecret } from './ops/webhooks.js';
 import { createOrchestrator } from './ops/orchestrator.js';
+import { createMaintenanceService } from './ops/maintenance-service.js';
+import { activeWindowsFor, isHeldEnvelope, maintenanceSummary } from './ops/maintenance.js';
 import { realTimers, type Timers } from '../lib/timers.js';
 import { loadScheduleFile } from './ops/schedule.js';
 import { adminSocketPath, listenAdminSocket } from './admin-socket.js';
@@ -377,6 +379,7 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
     memAttnPct: config.memAttnPct,
     memCritPct: config.memCritPct,
     ...(config.expectedAgentVersion ? { expectedAgentVersion: config.expectedAgentVersion } : {}),
+    inMaintenance: (node, nowMs) => activeWindowsFor(state, node, nowMs).length > 0,
   };
   const cfAccess = cfAccessFromConfig(config) ?? null;
   const limits = abuseLimitsFromConfig(config, { timers });
@@ -417,11 +420,22 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
         outboxFile: join(stateDir, 'webhooks-outbox.jsonl'),
         now,
         timers,
+        maintenance: { isHeld: (env) => isHeldEnvelope(state, env), summary: (env) => maintenanceSummary(state, env) },
       })
     : null;
   // Deliveries are the leader's alone (every replica sees every commit): a follower's commits are not queued.
   if (webhooks) fanout.addReactor('webhooks', { onCommit: (batch) => leadership.isLeader && webhooks.onCommit(batch) });
   fanout.seal();
+  const maintenance = createMaintenanceService({
+    state,
+    submit,
+    syncLog: async () => {
+      await store.sync?.();
+    },
+    now,
+    timers,
+    onError: (err) => log.error(`maintenance: ${(err as Error).message ?? err}`),
+  });
 
   const witnesses = createWitnessBook({
     ledgers,
@@ -487,6 +501,7 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
           applied: () => store.lastSeq,
         })
       : noTailLag,
+    maintenance,
   };
 
   limits.start();
@@ -498,6 +513,8 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   if (orchestrator) whileLeader(leadership, orchestrator);
   whileLeader(leadership, attention);
   if (webhooks) whileLeader(leadership, webhooks);
+  // Windows end on time on the leader (the state already stops silencing at the end time on every replica).
+  whileLeader(leadership, maintenance.timer);
   // Heartbeat retention in the database (the JSONL store prunes its own segments): the leader's job.
   const retention =
     config.store === 'postgres' && config.heartbeatRetentionDays > 0
@@ -550,6 +567,7 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
         bus.close();
         attention.stop();
         await attention.idle();
+        await maintenance.timer.stop();
         await orchestrator?.idle();
         await webhooks?.stop();
         await retention?.stop();

@@ -45,6 +45,9 @@ export const ERROR_CODES = {
   UNKNOWN_COMMAND: 404,
   ID_CONFLICT: 409,
   NAME_TAKEN: 409,
+  // Maintenance windows
+  MAINTENANCE_NOT_FOUND: 404,
+  MAINTENANCE_ENDED: 409,
   // Ledger and journals
   NOT_YET_SIGNED: 409,
   LEDGER_ENTRY_TOO_LARGE: 422,

@@ -12,6 +12,7 @@ import { applyCommandEnvelope, applyReceiptEnvelope, createCommandState, type Co
 import { applyAttentionEvent, type AttentionRecord } from '../ops/attention.js';
 import { applyIncidentEvent, applyTagEvent, createIncidentState, type IncidentState, type NodeIncidentRef } from './incidents.js';
 import { applyApiTokenEnvelope, createApiTokenState, type ApiTokenState } from '../auth/api-tokens.js';
+import { applyMaintenanceEvent, countHeld, type MaintenanceState } from '../ops/maintenance.js';
 
 export type EnrollmentStatus = 'pending' | 'approved' | 'rejected' | 'revoked';
 
@@ -66,6 +67,8 @@ export interface FleetState {
   commands: CommandState;
   /** Scoped API tokens (api-tokens.ts); created on the first `api_token` envelope. */
   apiTokens?: ApiTokenState;
+  /** Maintenance windows (ops/maintenance.ts); created on the first `maintenance` envelope. */
+  maintenance?: MaintenanceState;
 }
 
 export function createFleetState(opts: { historySize?: number; maxOpenIncidents?: number } = {}): FleetState {
@@ -91,6 +94,7 @@ export function applyEnvelope(state: FleetState, env: Envelope): void {
   state.counts[env.kind] = (state.counts[env.kind] ?? 0) + 1;
   const e = readEnvelope(env);
   if (!e) return;
+  countHeld(state, env);
   switch (e.kind) {
     case 'heartbeat':
       return applyHeartbeat(state, e);
@@ -114,6 +118,8 @@ export function applyEnvelope(state: FleetState, env: Envelope): void {
       return applyReceiptEnvelope(state.commands, e);
     case 'api_token':
       return applyApiTokenEnvelope((state.apiTokens ??= createApiTokenState()), e);
+    case 'maintenance':
+      return applyMaintenanceEvent(state, e);
     case 'note':
       return;
   }
