@@ -33,3 +33,17 @@ export const eventsPageAnswer = z.looseObject({
 export const apiTokenCreatedAnswer = z.looseObject({ token: z.string(), token_id: z.string(), name: z.string(), scopes: z.array(z.string()), expires_at: z.string().nullable() });
 export const apiTokensAnswer = z.array(z.looseObject({ token_id: z.string(), name: z.string() }));
 export const apiTokenAnswer = z.looseObject({ token_id: z.string(), status: z.string() });
+
+const maintenanceWindow = z.looseObject({
+  id: z.string(),
+  target: z.record(z.string(), z.string()),
+  reason: z.string(),
+  scans: z.string(),
+  starts_at: z.string(),
+  ends_at: z.string(),
+  state: z.string(),
+  nodes: z.array(z.string()),
+  held: z.looseObject({ total: z.number() }),
+});
+export const maintenanceWindowAnswer = maintenanceWindow;
+export const maintenanceListAnswer = z.looseObject({ items: z.array(maintenanceWindow) });

@@ -30,6 +30,8 @@ export interface MaintenanceWindow {
   endedMs?: number;
   ended_by?: string;
   ended_early?: boolean;
+  /** The seq of the `ended` envelope that closed it (the one that gets the summary webhook). */
+  ended_seq?: number;
   extended?: number;
   /** Webhook-worthy envelopes about covered nodes while the window was active, per kind and per node. */
   held: HeldCounts;
@@ -158,6 +160,7 @@ export function applyMaintenanceEvent(state: FleetState, env: EnvelopeOf<'mainte
       w.ended_at = new Date(at).toISOString();
       w.ended_by = env.author;
       w.ended_early = b.early;
+      w.ended_seq = env.seq;
       forgetOldEnded(m);
       return;
     }
@@ -286,7 +289,8 @@ export function maintenanceSummary(state: FleetState, env: Envelope): Record<str
   const b = env.body as { event?: unknown; window_id?: unknown };
   if (b.event !== 'ended' || typeof b.window_id !== 'string') return undefined;
   const w = state.maintenance?.windows.get(b.window_id);
-  if (!w) return undefined;
+  // Only the end that closed the window: a second `ended` (which the service's claim prevents) sends nothing.
+  if (!w || w.ended_seq !== env.seq) return undefined;
   return {
     maintenance: {
       window_id: w.id,

@@ -84,10 +84,17 @@ export function adjustForMaintenance(
   atMs: number,
   anchorMs: number,
   windows: readonly MaintenanceSpan[] | undefined,
+  nowMs: number,
   random: JitterSource = hashUnit,
 ): { atMs: number; window?: MaintenanceSpan } {
   if (!windows?.length) return { atMs };
   let at = atMs;
+  // An overdue slot (the node was offline, or the window began before the next tick) would run now: if a window
+  // holds now, the slot counts as falling at the window's start (stable from tick to tick).
+  if (at < nowMs) {
+    const holding = windows.find((s) => nowMs >= s.fromMs && nowMs < s.toMs);
+    if (holding) at = Math.max(at, holding.fromMs);
+  }
   let moved: MaintenanceSpan | undefined;
   for (let guard = 0; guard < MAX_SKIPPED_SLOTS; guard++) {
     const w = windows.find((s) => at >= s.fromMs && at < s.toMs);
@@ -117,7 +124,7 @@ export function planTick(
     for (const entry of schedulesFor(schedules, node.os_profile)) {
       const key = runKey(node.node_id, entry.action);
       if (pending.has(key)) continue;
-      const { atMs: at } = adjustForMaintenance(entry, node.node_id, nextRunMs(entry, node.node_id, lastRuns.get(key), node.anchorMs, random), node.anchorMs, node.windows, random);
+      const { atMs: at } = adjustForMaintenance(entry, node.node_id, nextRunMs(entry, node.node_id, lastRuns.get(key), node.anchorMs, random), node.anchorMs, node.windows, nowMs, random);
       if (at > nowMs) continue;
       due.push({ nodeId: node.node_id, action: entry.action, args: entry.args, ttlSecs: entry.ttl_secs, dueMs: at });
     }
@@ -316,7 +323,7 @@ export function createOrchestrator(opts: OrchestratorOptions): Orchestrator {
           const last = lastRuns.get(key);
           const b = blocked.get(key);
           const live = b && b.untilMs > nowMs ? b : undefined;
-          const adjusted = adjustForMaintenance(entry, n.node_id, nextRunMs(entry, n.node_id, last?.ms, anchorOf(n), random), anchorOf(n), windows, random);
+          const adjusted = adjustForMaintenance(entry, n.node_id, nextRunMs(entry, n.node_id, last?.ms, anchorOf(n), random), anchorOf(n), windows, nowMs, random);
           const next = Math.max(adjusted.atMs, live?.untilMs ?? -Infinity);
           const inWindow = adjusted.window && adjusted.window.fromMs <= nowMs && nowMs < adjusted.window.toMs;
           const state: RunState = pending.has(key) || inflight.has(key) ? 'pending' : inWindow ? 'maintenance' : NOT_ONLINE.has(status) ? 'offline' : live ? 'blocked' : next <= nowMs ? 'due' : 'scheduled';
