@@ -11,7 +11,8 @@
  * - commands ending in each receipt status (succeeded, failed, rejected, expired), signed receipts posted like
  *   node-agent/command-runner.ts does, a `sovereign-scan` answered with a scan report, and one command nobody
  *   answers that the center expires itself;
- * - notes, incidents (acknowledged, resolved, left open), tags, an API token created and revoked.
+ * - notes, incidents (acknowledged, resolved, left open), tags, an API token created and revoked, a maintenance window
+ *   started, extended and ended early.
  * Then the center is closed (journals flushed) and the log dir returned. What was done is returned beside it, but
  * tests should count the files themselves.
  */
@@ -109,6 +110,10 @@ export async function generateFleetFixture(): Promise<FleetFixture> {
     await event({ kind: 'incident', body: { title: 'upstream DNS flapping', severity: 'medium', description: 'resolver timeouts from all nodes' } });
     await event({ kind: 'tag', node_id: 'web-1', body: { add: ['env=prod', 'tier=edge', 'canary'] } });
     await event({ kind: 'tag', node_id: 'web-1', body: { remove: ['canary'] } });
+    // A maintenance window for a node, extended and ended early.
+    const window = await ok('start maintenance', center.api('POST', '/api/maintenance', { node_id: 'db-1', reason: 'PostgreSQL minor upgrade', for_secs: 3600, scans: 'defer' }));
+    await ok('extend maintenance', center.api('POST', `/api/maintenance/${window.id}/extend`, { for_secs: 7200 }));
+    await ok('end maintenance', center.api('POST', `/api/maintenance/${window.id}/end`));
 
     // An API token for a bot, created then revoked.
     const token = await ok('create API token', center.api('POST', '/api/tokens', { name: 'pagerbot', scopes: ['events:read', 'events:write'], ttl_secs: 86_400 }));
