@@ -192,6 +192,10 @@ describe('replay and the state snapshot', () => {
     prepareRestore(buf, parts(restored) as never).apply();
     expect(restored.maintenance!.windows.get('w')).toEqual(s.maintenance!.windows.get('w'));
     expect(maintenanceSpans(restored, restored.nodes.get('web-1')!)).toEqual([{ windowId: 'w', fromMs: T0, toMs: T0 + HOUR, scans: 'skip' }]);
+    // One object in both maps after the round trip too: an end must close the window for coverage and listing alike.
+    expect(restored.maintenance!.open.get('w')).toBe(restored.maintenance!.windows.get('w'));
+    applyEnvelope(restored, mw(T0 + 2 * MIN, { event: 'ended', window_id: 'w', early: true }, 'web-1'));
+    expect(activeWindowsFor(restored, restored.nodes.get('web-1')!, T0 + 3 * MIN)).toEqual([]);
   });
 });
 

@@ -45,6 +45,11 @@ export interface HeldCounts {
 
 export interface MaintenanceState {
   windows: Map<string, MaintenanceWindow>;
+  /**
+   * The windows not ended yet (a subset of `windows`): what coverage checks scan. The console assesses every node
+   * of a large fleet each second, and the kept ended windows must not make that pass slower.
+   */
+  open: Map<string, MaintenanceWindow>;
   /** Ended windows dropped (oldest first) to keep at most `keepEnded`. */
   forgotten: number;
 }
@@ -59,7 +64,7 @@ export const KEEP_ENDED_WINDOWS = 200;
 export const HELD_KINDS: ReadonlySet<string> = new Set(['attention', 'incident', 'ack', 'resolve', 'offline', 'rejoin']);
 
 export function createMaintenanceState(): MaintenanceState {
-  return { windows: new Map(), forgotten: 0 };
+  return { windows: new Map(), open: new Map(), forgotten: 0 };
 }
 
 /** The end that counts: the early end when there was one, else the planned end. */
@@ -85,9 +90,9 @@ export function targetMatches(target: MaintenanceTarget, node: Pick<NodeRecord, 
 /** The windows active at `nowMs` that cover the node (usually none; windows are few, so a scan of them is cheap). */
 export function activeWindowsFor(state: FleetState, node: Pick<NodeRecord, 'node_id' | 'os_profile' | 'tags'>, nowMs: number): MaintenanceWindow[] {
   const m = state.maintenance;
-  if (!m || m.windows.size === 0) return [];
+  if (!m || m.open.size === 0) return [];
   const out: MaintenanceWindow[] = [];
-  for (const w of m.windows.values()) if (isActive(w, nowMs) && targetMatches(w.target, node)) out.push(w);
+  for (const w of m.open.values()) if (isActive(w, nowMs) && targetMatches(w.target, node)) out.push(w);
   return out;
 }
 
@@ -110,13 +115,13 @@ export function coveredNodes(state: FleetState, w: MaintenanceWindow): string[] 
 export function overdueWindows(state: FleetState, nowMs: number): MaintenanceWindow[] {
   const m = state.maintenance;
   if (!m) return [];
-  return [...m.windows.values()].filter((w) => w.endedMs === undefined && w.endsMs <= nowMs);
+  return [...m.open.values()].filter((w) => w.endsMs <= nowMs);
 }
 
 /** The next planned end of an open window after `nowMs` (the leader's timer sleeps until then). */
 export function nextEndMs(state: FleetState): number | undefined {
   let next: number | undefined;
-  for (const w of state.maintenance?.windows.values() ?? []) if (w.endedMs === undefined && (next === undefined || w.endsMs < next)) next = w.endsMs;
+  for (const w of state.maintenance?.open.values() ?? []) if (next === undefined || w.endsMs < next) next = w.endsMs;
   return next;
 }
 
@@ -127,7 +132,7 @@ export function applyMaintenanceEvent(state: FleetState, env: EnvelopeOf<'mainte
   switch (b.event) {
     case 'started': {
       if (m.windows.has(b.window_id)) return;
-      m.windows.set(b.window_id, {
+      const w: MaintenanceWindow = {
         id: b.window_id,
         target: b.target,
         reason: b.reason,
@@ -140,7 +145,9 @@ export function applyMaintenanceEvent(state: FleetState, env: EnvelopeOf<'mainte
         created_at: env.ts,
         seq: env.seq,
         held: { total: 0, by_kind: {}, by_node: {} },
-      });
+      };
+      m.windows.set(w.id, w);
+      m.open.set(w.id, w);
       return;
     }
     case 'extended': {
@@ -161,6 +168,7 @@ export function applyMaintenanceEvent(state: FleetState, env: EnvelopeOf<'mainte
       w.ended_by = env.author;
       w.ended_early = b.early;
       w.ended_seq = env.seq;
+      m.open.delete(w.id);
       forgetOldEnded(m);
       return;
     }
@@ -185,10 +193,10 @@ function forgetOldEnded(m: MaintenanceState): void {
  * Called from `applyEnvelope` for every envelope, so it is a cheap no-op without windows.
  */
 export function countHeld(state: FleetState, env: Envelope): void {
-  if (!env.node_id || !state.maintenance?.windows.size || !HELD_KINDS.has(env.kind)) return;
+  if (!env.node_id || !state.maintenance?.open.size || !HELD_KINDS.has(env.kind)) return;
   const node = state.nodes.get(env.node_id);
   const t = Date.parse(env.ts);
-  for (const w of state.maintenance.windows.values()) {
+  for (const w of state.maintenance.open.values()) {
     if (!isActive(w, t)) continue;
     if (!(node ? targetMatches(w.target, node) : 'node_id' in w.target && w.target.node_id === env.node_id)) continue;
     w.held.total++;
@@ -199,10 +207,10 @@ export function countHeld(state: FleetState, env: Envelope): void {
 
 /** Whether a webhook for this envelope is held: it is about a node that an active window covered at its time. */
 export function isHeldEnvelope(state: FleetState, env: Envelope): boolean {
-  if (!env.node_id || !state.maintenance?.windows.size) return false;
+  if (!env.node_id || !state.maintenance?.open.size) return false;
   const node = state.nodes.get(env.node_id);
   const t = Date.parse(env.ts);
-  for (const w of state.maintenance.windows.values()) {
+  for (const w of state.maintenance.open.values()) {
     if (!isActive(w, t)) continue;
     if (node ? targetMatches(w.target, node) : 'node_id' in w.target && w.target.node_id === env.node_id) return true;
   }
