@@ -67,6 +67,11 @@ describe('maintenance windows through the API and the CLI', () => {
     const detail = (await c.api('GET', '/api/nodes/web-01')).json;
     expect(detail.attention.status).toBe('ok');
     expect(detail.attention.silenced.map((r: { code: string }) => r.code)).toContain('STALE');
+    const listedNodes = (await c.api('GET', '/api/nodes')).json;
+    expect(listedNodes.map((n: { node_id: string; in_maintenance: boolean }) => [n.node_id, n.in_maintenance])).toEqual([
+      ['web-01', true],
+      ['web-02', false],
+    ]);
     const inc = await c.api('POST', '/api/events', { kind: 'incident', node_id: 'web-01', body: { title: 'reboot loop?', severity: 'high' } });
     expect(inc.status).toBe(201);
     await until('web-02 webhook', () => hook.got.find((g) => g.body.envelope.node_id === 'web-02'));
@@ -75,6 +80,11 @@ describe('maintenance windows through the API and the CLI', () => {
     // The open high incident is not silenced (ATTN), staleness is: nothing CRIT was journaled for web-01.
     expect(attentionEvents.map((e: { body: { status: string } }) => e.body.status)).not.toContain('crit');
 
+    const ext = await cli(['maintenance', 'extend', w.id, '--for', '3h', '--json']);
+    expect(ext.code, ext.stderr).toBe(0);
+    const extended = JSON.parse(ext.stdout);
+    expect(extended.extended).toBe(1);
+    expect(Date.parse(extended.ends_at) - Date.now()).toBeGreaterThan(2.9 * 3600_000);
     const listed = await cli(['maintenance', 'list']);
     expect(listed.code, listed.stderr).toBe(0);
     expect(listed.stdout).toMatch(new RegExp(`${w.id}\\s+node web-01\\s+active`));
@@ -113,6 +123,8 @@ describe('maintenance windows through the API and the CLI', () => {
     const only = (await c.api('GET', '/api/maintenance?node_id=web-01')).json.items.map((x: { id: string }) => x.id);
     expect(only).toEqual([p.json.id]);
     expect((await c.api('POST', `/api/maintenance/${p.json.id}/end`)).status).toBe(200);
+    const late = await c.api('POST', `/api/maintenance/${p.json.id}/extend`, { for_secs: 600 });
+    expect([late.status, late.json.error.code]).toEqual([409, 'MAINTENANCE_ENDED']);
   });
 
   it('answers bad input with 4xx codes, and the CLI with usage errors', async () => {
@@ -129,6 +141,9 @@ describe('maintenance windows through the API and the CLI', () => {
       ['GET', '/api/maintenance?recent=maybe', undefined, 400, 'VALIDATION_ERROR'],
       ['GET', '/api/maintenance?what=1', undefined, 400, 'VALIDATION_ERROR'],
       ['GET', '/api/maintenance/mw-000000000000', undefined, 404, 'MAINTENANCE_NOT_FOUND'],
+      ['POST', '/api/maintenance/mw-000000000000/extend', { for_secs: 600 }, 404, 'MAINTENANCE_NOT_FOUND'],
+      ['POST', '/api/maintenance/mw-000000000000/extend', { for_secs: 600, until: '2030-01-01T00:00:00Z' }, 400, 'VALIDATION_ERROR'],
+      ['POST', '/api/maintenance/mw-000000000000/end', { now: true }, 400, 'VALIDATION_ERROR'],
     ];
     for (const [method, path, body, status, code] of cases) {
       const r = await c.api(method, path, body);
@@ -147,6 +162,8 @@ describe('maintenance windows through the API and the CLI', () => {
       ['maintenance', 'start', '--node', 'web-01', '--reason', 'x', '--for', 'soon'],
       ['maintenance', 'start', '--node', 'web-01', '--reason', 'x', '--for', '1h', '--scans', 'never'],
       ['maintenance', 'end'],
+      ['maintenance', 'extend', 'mw-1'],
+      ['maintenance', 'extend', 'mw-1', '--for', '1h', '--until', '2030-01-01T00:00:00Z'],
       ['maintenance', 'pause'],
     ]) {
       const r = await cli(args);

@@ -1,5 +1,5 @@
 /**
- * `vaultmesh maintenance start|end|list`: maintenance windows for a node, an os_profile or a tag (events:write to
+ * `vaultmesh maintenance start|extend|end|list`: maintenance windows for a node, an os_profile or a tag (events:write to
  * start and end, nodes:read to list). During a window the center silences staleness, service and tunnel alarms of the
  * covered nodes, holds their webhooks (one summary at the end) and skips or defers their scheduled scans.
  */
@@ -77,6 +77,21 @@ export async function maintenanceAction(action: string, id: string | undefined, 
     printOut(f.json ? renderJson(w) : `${w.id}: ended (${w.held.total} webhook event${w.held.total === 1 ? '' : 's'} held; one summary goes out now)\n`);
     return;
   }
+  if (action === 'extend') {
+    if (!id) throw usage('maintenance extend needs a window id (see maintenance list)');
+    const until = str(f.until);
+    const forText = str(f.for);
+    if ((until === undefined) === (forText === undefined)) throw usage('maintenance extend needs exactly one of --until <RFC 3339 time> or --for <duration from now>');
+    let body: Record<string, unknown> = { until };
+    if (forText !== undefined) {
+      const secs = parseDuration(forText);
+      if (secs === undefined) throw usage(`bad duration ${JSON.stringify(forText)}: use e.g. 90m, 2h, 1d12h`);
+      body = { for_secs: secs };
+    }
+    const w = await createApiClient(apiOptionsFromFlags(f)).post(`/api/maintenance/${encodeURIComponent(id)}/extend`, maintenanceWindowAnswer, body);
+    printOut(f.json ? renderJson(w) : `${w.id}: now until ${w.ends_at}\n`);
+    return;
+  }
   if (action === 'list') {
     if (id !== undefined) throw usage('maintenance list takes no window id');
     const r = await createApiClient(apiOptionsFromFlags(f)).get(`/api/maintenance${f.recent ? '?recent=1' : ''}`, maintenanceListAnswer);
@@ -88,5 +103,5 @@ export async function maintenanceAction(action: string, id: string | undefined, 
     printOut(rows.length ? renderTable(rows, ['id', 'target', 'state', 'ends_at', 'scans', 'nodes', 'held', 'reason']) : 'no maintenance windows\n');
     return;
   }
-  throw usage(`unknown action maintenance ${action}: use start, end or list`);
+  throw usage(`unknown action maintenance ${action}: use start, extend, end or list`);
 }
