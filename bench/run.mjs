@@ -45,6 +45,7 @@ export const MODULES = [
   { id: 'postgres', file: 'postgres.mjs', budgetS: 300, env: { VAULTMESH_BENCH_PG_REPLAY_LINES: '200000', VAULTMESH_BENCH_PG_REPLICAS: '3' }, what: 'PostgreSQL store vs JSONL: ingest on 1 and 3 replicas, bytes per envelope, start-up replay' },
   { id: 'logs', file: 'logs.mjs', budgetS: 360, env: { VAULTMESH_BENCH_MB: '1024', VAULTMESH_BENCH_SMALL_MB: '64' }, what: 'vaultmesh logs vs jq at 64 MB and 1 GB; peak RSS' },
   { id: 'cli', file: 'cli.mjs', budgetS: 100, what: 'vaultmesh CLI start-up: lazy command modules vs every module loaded' },
+  { id: 'maintenance', file: 'maintenance.mjs', budgetS: 90, what: 'maintenance windows: fleet status pass and envelope apply with 20 open windows vs none' },
   { id: 'leader-failover', file: 'leader-failover.mjs', budgetS: 150, what: 'PostgreSQL leader failover: kill -9 → new leader, → its first head' },
   {
     id: 'startup',

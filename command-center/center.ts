@@ -52,7 +52,7 @@ import { createAttentionMonitor } from './ops/attention-monitor.js';
 import { createWebhooks, loadOrCreateWebhookSecret } from './ops/webhooks.js';
 import { createOrchestrator } from './ops/orchestrator.js';
 import { createMaintenanceService } from './ops/maintenance-service.js';
-import { activeWindowsFor, isHeldEnvelope, maintenanceSummary } from './ops/maintenance.js';
+import { isCovered, isHeldEnvelope, maintenanceSummary } from './ops/maintenance.js';
 import { realTimers, type Timers } from '../lib/timers.js';
 import { loadScheduleFile } from './ops/schedule.js';
 import { adminSocketPath, listenAdminSocket } from './admin-socket.js';
@@ -379,7 +379,7 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
     memAttnPct: config.memAttnPct,
     memCritPct: config.memCritPct,
     ...(config.expectedAgentVersion ? { expectedAgentVersion: config.expectedAgentVersion } : {}),
-    inMaintenance: (node, nowMs) => activeWindowsFor(state, node, nowMs).length > 0,
+    inMaintenance: (node, nowMs) => isCovered(state, node, nowMs),
   };
   const cfAccess = cfAccessFromConfig(config) ?? null;
   const limits = abuseLimitsFromConfig(config, { timers });

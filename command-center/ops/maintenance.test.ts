@@ -6,7 +6,7 @@ import { applyEnvelope, createFleetState, type FleetState, type NodeRecord } fro
 import { HeartbeatHistory } from '../fleet/heartbeat-history.js';
 import { captureState, prepareRestore } from '../snapshot/center-state.js';
 import { assessNode, MAINTENANCE_SILENCED, type AttentionPolicy } from './attention.js';
-import { activeWindowsFor, coveredNodes, HELD_KINDS, isHeldEnvelope, listWindows, maintenanceSpans, maintenanceSummary, nextEndMs, overdueWindows, KEEP_ENDED_WINDOWS } from './maintenance.js';
+import { activeWindowsFor, coveredNodes, isCovered, HELD_KINDS, isHeldEnvelope, listWindows, maintenanceSpans, maintenanceSummary, nextEndMs, overdueWindows, KEEP_ENDED_WINDOWS } from './maintenance.js';
 import { WEBHOOK_KINDS } from './webhooks.js';
 
 const T0 = Date.parse('2026-12-03T12:00:00Z');
@@ -145,7 +145,7 @@ describe('silencing in assessNode', () => {
     const n = s.nodes.get('db-1')!;
     n.last_seen = iso(T0 - 20 * MIN);
     start(s, 'w', { node_id: 'db-1' }, T0 - 30 * MIN, T0 + HOUR);
-    const p: AttentionPolicy = { ...policy, inMaintenance: (x, t) => activeWindowsFor(s, x, t).length > 0 };
+    const p: AttentionPolicy = { ...policy, inMaintenance: (x, t) => isCovered(s, x, t) };
     expect(assessNode(n, T0, p).status).toBe('ok');
     expect(assessNode(n, T0 + HOUR, p).status).toBe('crit'); // the window is over: the silence is not
   });

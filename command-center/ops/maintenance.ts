@@ -82,9 +82,11 @@ export function isOpen(w: MaintenanceWindow, nowMs: number): boolean {
 }
 
 export function targetMatches(target: MaintenanceTarget, node: Pick<NodeRecord, 'node_id' | 'os_profile' | 'tags'>): boolean {
-  if ('node_id' in target) return node.node_id === target.node_id;
-  if ('os_profile' in target) return node.os_profile === target.os_profile;
-  return node.tags.includes(target.tag);
+  // Property reads rather than `in`: this runs per node per open window in the console's status pass.
+  const t = target as { node_id?: string; os_profile?: string; tag?: string };
+  if (t.node_id !== undefined) return node.node_id === t.node_id;
+  if (t.os_profile !== undefined) return node.os_profile === t.os_profile;
+  return node.tags.includes(t.tag!);
 }
 
 /** The windows active at `nowMs` that cover the node (usually none; windows are few, so a scan of them is cheap). */
@@ -94,6 +96,14 @@ export function activeWindowsFor(state: FleetState, node: Pick<NodeRecord, 'node
   const out: MaintenanceWindow[] = [];
   for (const w of m.open.values()) if (isActive(w, nowMs) && targetMatches(w.target, node)) out.push(w);
   return out;
+}
+
+/** Whether an active window covers the node at `nowMs`: the attention model asks this for every node it assesses. */
+export function isCovered(state: FleetState, node: Pick<NodeRecord, 'node_id' | 'os_profile' | 'tags'>, nowMs: number): boolean {
+  const m = state.maintenance;
+  if (!m || m.open.size === 0) return false;
+  for (const w of m.open.values()) if (isActive(w, nowMs) && targetMatches(w.target, node)) return true;
+  return false;
 }
 
 /** The covering window that lasts longest (what the console and the orchestrator show), or undefined. */
@@ -193,12 +203,12 @@ function forgetOldEnded(m: MaintenanceState): void {
  * Called from `applyEnvelope` for every envelope, so it is a cheap no-op without windows.
  */
 export function countHeld(state: FleetState, env: Envelope): void {
-  if (!env.node_id || !state.maintenance?.open.size || !HELD_KINDS.has(env.kind)) return;
+  if (!HELD_KINDS.has(env.kind) || !env.node_id || !state.maintenance?.open.size) return;
   const node = state.nodes.get(env.node_id);
   const t = Date.parse(env.ts);
   for (const w of state.maintenance.open.values()) {
-    if (!isActive(w, t)) continue;
-    if (!(node ? targetMatches(w.target, node) : 'node_id' in w.target && w.target.node_id === env.node_id)) continue;
+    if (t < w.startsMs || t >= w.endsMs) continue;
+    if (!(node ? targetMatches(w.target, node) : (w.target as { node_id?: string }).node_id === env.node_id)) continue;
     w.held.total++;
     w.held.by_kind[env.kind] = (w.held.by_kind[env.kind] ?? 0) + 1;
     w.held.by_node[env.node_id] = (w.held.by_node[env.node_id] ?? 0) + 1;
@@ -211,8 +221,8 @@ export function isHeldEnvelope(state: FleetState, env: Envelope): boolean {
   const node = state.nodes.get(env.node_id);
   const t = Date.parse(env.ts);
   for (const w of state.maintenance.open.values()) {
-    if (!isActive(w, t)) continue;
-    if (node ? targetMatches(w.target, node) : 'node_id' in w.target && w.target.node_id === env.node_id) return true;
+    if (t < w.startsMs || t >= w.endsMs) continue;
+    if (node ? targetMatches(w.target, node) : (w.target as { node_id?: string }).node_id === env.node_id) return true;
   }
   return false;
 }
