@@ -186,6 +186,7 @@ export const COMMANDS: readonly CommandEntry[] = [
         .option('--start <time>', 'start: begin later, RFC 3339 (default now)')
         .option('--scans <rule>', 'start: scheduled scans of covered nodes: skip, or defer until the window ends (default defer)')
         .option('--recent', 'list: also the windows that ended')
+        .option('--idempotency-key <key>', 'start: retry-safe key (default: a fresh UUID); the same key answers the window it started')
         .example('  $ vaultmesh maintenance start --node web-01 --reason "kernel upgrade" --for 2h')
         .example('  $ vaultmesh maintenance start --tag env=staging --reason "DB migration" --until 2026-12-04T06:00:00Z --scans skip')
         .example('  $ vaultmesh maintenance list --json')

@@ -117,8 +117,17 @@ describe('maintenance windows through the API and the CLI', () => {
     const r = await cli(['maintenance', 'start', '--tag', 'rack=b12', '--reason', 'power work', '--start', soon, '--until', later, '--scans', 'skip', '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ target: { tag: 'rack=b12' }, state: 'scheduled', scans: 'skip', nodes: ['web-02'], ends_at: later });
-    const p = await c.api('POST', '/api/maintenance', { os_profile: 'debian', reason: 'patch tuesday', for_secs: 600 });
+    const p = await c.api('POST', '/api/maintenance', { os_profile: 'debian', reason: 'patch tuesday', for_secs: 600 }, { 'idempotency-key': 'patch-1' });
     expect(p.status).toBe(201);
+    // A retry with the same key answers the same window (200, duplicate) and journals nothing.
+    const seqBefore = (await c.api('GET', '/healthz')).json.seq;
+    const retry = await c.api('POST', '/api/maintenance', { os_profile: 'debian', reason: 'patch tuesday', for_secs: 600 }, { 'idempotency-key': 'patch-1' });
+    expect([retry.status, retry.json.id, retry.json.duplicate]).toEqual([200, p.json.id, true]);
+    expect((await c.api('GET', '/healthz')).json.seq).toBe(seqBefore);
+    const bothKeys = await cli(['maintenance', 'start', '--profile', 'debian', '--reason', 'again', '--for', '10m', '--idempotency-key', 'patch-1', '--json']);
+    expect(bothKeys.code, bothKeys.stderr).toBe(0);
+    expect(JSON.parse(bothKeys.stdout)).toMatchObject({ id: p.json.id, duplicate: true }); // the same author (admin), the same key
+
     expect(p.json.nodes.sort()).toEqual(['web-01', 'web-02']);
     const only = (await c.api('GET', '/api/maintenance?node_id=web-01')).json.items.map((x: { id: string }) => x.id);
     expect(only).toEqual([p.json.id]);
@@ -149,6 +158,8 @@ describe('maintenance windows through the API and the CLI', () => {
       const r = await c.api(method, path, body);
       expect([path, r.status, r.json?.error?.code]).toEqual([path, status, code]);
     }
+    const badKey = await c.api('POST', '/api/maintenance', { node_id: 'web-01', reason: 'r', for_secs: 600 }, { 'idempotency-key': 'no spaces allowed' });
+    expect([badKey.status, badKey.json.error.code]).toEqual([400, 'VALIDATION_ERROR']);
     // A token without events:write may read windows but not start one.
     const tok = (await c.api('POST', '/api/tokens', { name: 'reader', scopes: ['nodes:read'] })).json.token;
     const denied = await c.api('POST', '/api/maintenance', { node_id: 'web-01', reason: 'r', for_secs: 600 }, { authorization: `Bearer ${tok}` });

@@ -3,6 +3,7 @@
  * start and end, nodes:read to list). During a window the center silences staleness, service and tunnel alarms of the
  * covered nodes, holds their webhooks (one summary at the end) and skips or defers their scheduled scans.
  */
+import { randomUUID } from 'node:crypto';
 import { VaultMeshError } from '../../protocol/errors.js';
 import { parseDuration } from '../../protocol/maintenance.js';
 import { apiOptionsFromFlags, createApiClient } from '../api-client.js';
@@ -22,6 +23,7 @@ export interface MaintenanceFlags extends CommonFlags {
   start?: string;
   scans?: string;
   recent?: boolean;
+  idempotencyKey?: string;
 }
 
 const str = (v: unknown): string | undefined => (v === undefined || v === true || v === false ? undefined : String(v));
@@ -63,7 +65,9 @@ export async function maintenanceAction(action: string, id: string | undefined, 
   if (action === 'start') {
     if (id !== undefined) throw usage('maintenance start takes no window id (name the target with --node, --profile or --tag)');
     const body = startRequest(f);
-    const w = await createApiClient(apiOptionsFromFlags(f)).post('/api/maintenance', maintenanceWindowAnswer, body);
+    // Retried with the same key, the center answers the window it started the first time instead of a second one.
+    const key = f.idempotencyKey !== undefined ? String(f.idempotencyKey) : randomUUID();
+    const w = await createApiClient(apiOptionsFromFlags(f)).post('/api/maintenance', maintenanceWindowAnswer, body, { 'idempotency-key': key });
     printOut(
       f.json
         ? renderJson(w)

@@ -7,7 +7,7 @@
  * One end per window: ends run one at a time here, and on replicas sharing PostgreSQL each `ended` claims
  * `maintenance-end/<window>` with its append, so an operator's end racing the timer (or another replica) journals one.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { realTimers, type Timers } from '../../lib/timers.js';
 import type { EnvelopeDraft } from '../../protocol/envelope.js';
 import { VaultMeshError } from '../../protocol/errors.js';
@@ -21,7 +21,7 @@ export const MAINTENANCE_AUTHOR = 'system:maintenance';
 
 export interface MaintenanceServiceOptions {
   state: FleetState;
-  submit: (draft: EnvelopeDraft, opts?: AppendOptions) => Promise<unknown>;
+  submit: (draft: EnvelopeDraft, opts?: AppendOptions) => Promise<{ duplicate: boolean }>;
   /** Applies other replicas' writes (after a lost claim); immediate without replicas. */
   syncLog: () => Promise<void>;
   now: () => Date;
@@ -32,7 +32,11 @@ export interface MaintenanceServiceOptions {
 }
 
 export interface MaintenanceService {
-  start(req: MaintenanceStartRequest, author: string): Promise<MaintenanceView>;
+  /**
+   * `idempotencyKey`: a retry with the same key (same author) answers the window the first request started, with
+   * `duplicate: true`, instead of starting a second one (the key is the `started` envelope's id).
+   */
+  start(req: MaintenanceStartRequest, author: string, opts?: { idempotencyKey?: string | undefined }): Promise<MaintenanceView & { duplicate?: true }>;
   extend(id: string, req: { until?: string | undefined; for_secs?: number | undefined }, author: string): Promise<MaintenanceView>;
   /** Ends a window early (an operator). */
   end(id: string, author: string): Promise<MaintenanceView>;
@@ -47,6 +51,11 @@ export const endClaim = (windowId: string) => claimKey('maintenance-end', window
 
 export function newWindowId(): string {
   return `mw-${randomBytes(6).toString('hex')}`;
+}
+
+/** The window id of a keyed start: the same author and key always name the same window. */
+export function keyedWindowId(author: string, key: string): string {
+  return `mw-${createHash('sha256').update(`${author}\n${key}`).digest('hex').slice(0, 12)}`;
 }
 
 export function createMaintenanceService(opts: MaintenanceServiceOptions): MaintenanceService {
@@ -81,8 +90,18 @@ export function createMaintenanceService(opts: MaintenanceServiceOptions): Maint
   }
 
   const service: MaintenanceService = {
-    start(req, author) {
+    start(req, author, startOpts = {}) {
       return lock.run(async () => {
+        const key = startOpts.idempotencyKey;
+        const id = key !== undefined ? keyedWindowId(author, key) : newWindowId();
+        const again = () => {
+          const w = opts.state.maintenance?.windows.get(id);
+          return w ? { ...windowView(opts.state, w, opts.now().getTime()), duplicate: true as const } : undefined;
+        };
+        if (key !== undefined) {
+          const seen = again();
+          if (seen) return seen;
+        }
         const nowMs = opts.now().getTime();
         const target: MaintenanceTarget = req.node_id !== undefined ? { node_id: req.node_id } : req.os_profile !== undefined ? { os_profile: req.os_profile } : { tag: req.tag! };
         if ('node_id' in target && !opts.state.nodes.has(target.node_id)) throw new VaultMeshError('NOT_FOUND', `no node ${target.node_id}`, { status: 404 });
@@ -92,9 +111,14 @@ export function createMaintenanceService(opts: MaintenanceServiceOptions): Maint
         const endsMs = endOf(req, startsMs);
         if (endsMs <= startsMs) throw bad('until', 'the window must end after it starts (and after now)');
         if (endsMs - startsMs > MAINTENANCE_LIMITS.maxDurationSecs * 1000) throw bad('until', `a window lasts at most ${MAINTENANCE_LIMITS.maxDurationSecs / 86_400} days`);
-        const id = newWindowId();
         const body: MaintenanceBody = { event: 'started', window_id: id, target, reason: req.reason, starts_at: new Date(startsMs).toISOString(), ends_at: new Date(endsMs).toISOString(), scans: req.scans };
-        await opts.submit({ kind: 'maintenance', author, ...nodeIdOf(target), body });
+        const r = await opts.submit({ kind: 'maintenance', ...(key !== undefined ? { id: key } : {}), author, ...nodeIdOf(target), body });
+        if (r.duplicate) {
+          // Another replica journaled this key first: answer its window once this replica has applied it.
+          await opts.syncLog();
+          const seen = again();
+          if (seen) return seen;
+        }
         return windowView(opts.state, windowOf(id), opts.now().getTime());
       });
     },

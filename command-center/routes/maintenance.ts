@@ -6,7 +6,7 @@
  */
 import { Hono } from 'hono';
 import { VaultMeshError } from '../../protocol/errors.js';
-import { nodeIdSchema } from '../../protocol/envelope.js';
+import { idSchema, nodeIdSchema } from '../../protocol/envelope.js';
 import { maintenanceExtendRequestSchema, maintenanceIdSchema, maintenanceStartRequestSchema } from '../../protocol/maintenance.js';
 import { listWindows, windowView } from '../ops/maintenance.js';
 import { readJson, validationError } from '../http/http-errors.js';
@@ -33,10 +33,13 @@ export function maintenanceRoutes(): Hono<AppEnv> {
 
   app.post('/maintenance', requireScope('events:write'), async (c) => {
     const s = c.get('services');
+    const rawKey = c.req.header('idempotency-key');
+    const key = rawKey === undefined ? undefined : idSchema.safeParse(rawKey);
+    if (key && !key.success) throw bad('Idempotency-Key', `Idempotency-Key ${key.error.issues[0]?.message ?? 'is invalid'}`);
     const parsed = maintenanceStartRequestSchema.safeParse(await readJson(c));
     if (!parsed.success) throw validationError(parsed.error);
-    const view = await s.maintenance.start(parsed.data, c.get('identity').name);
-    return c.json(view, 201);
+    const view = await s.maintenance.start(parsed.data, c.get('identity').name, { idempotencyKey: key?.data });
+    return c.json(view, view.duplicate ? 200 : 201);
   });
 
   app.get('/maintenance', requireScope('nodes:read'), (c) => {
