@@ -47,6 +47,7 @@ export const MODULES = [
   { id: 'logs', file: 'logs.mjs', budgetS: 360, env: { VAULTMESH_BENCH_MB: '1024', VAULTMESH_BENCH_SMALL_MB: '64' }, what: 'vaultmesh logs vs jq at 64 MB and 1 GB; peak RSS' },
   { id: 'cli', file: 'cli.mjs', budgetS: 100, what: 'vaultmesh CLI start-up: lazy command modules vs every module loaded' },
   { id: 'outages', file: 'outages.mjs', budgetS: 30, what: 'outage sweep (offline / rejoin) vs the attention sweep at 10,000 nodes' },
+  { id: 'maintenance', file: 'maintenance.mjs', budgetS: 90, what: 'maintenance windows: fleet status pass and envelope apply with 20 open windows vs none' },
   { id: 'leader-failover', file: 'leader-failover.mjs', budgetS: 150, what: 'PostgreSQL leader failover: kill -9 → new leader, → its first head' },
   {
     id: 'startup',

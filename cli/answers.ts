@@ -49,3 +49,16 @@ export const keysAnswer = keyEntry.extend({
 });
 export const keyRotatedAnswer = z.looseObject({ rotation: rotationEntry, keys: keysAnswer });
 export const keyPreparedAnswer = z.looseObject({ prepared: keyEntry.extend({ created: z.boolean(), file: z.string() }) });
+const maintenanceWindow = z.looseObject({
+  id: z.string(),
+  target: z.record(z.string(), z.string()),
+  reason: z.string(),
+  scans: z.string(),
+  starts_at: z.string(),
+  ends_at: z.string(),
+  state: z.string(),
+  nodes: z.array(z.string()),
+  held: z.looseObject({ total: z.number() }),
+});
+export const maintenanceWindowAnswer = maintenanceWindow;
+export const maintenanceListAnswer = z.looseObject({ items: z.array(maintenanceWindow) });

@@ -180,6 +180,27 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./commands/tokens.js')).tokensAction,
   },
   {
+    name: 'maintenance',
+    define: (cli) =>
+      withCommon(cli.command('maintenance <action> [window_id]', 'Maintenance windows: start | extend <id> | end <id> | list (silence alarms, hold webhooks, skip or defer scans)'))
+        .usage('maintenance start (--node <id> | --profile <p> | --tag <t>) --reason <text> (--until <RFC 3339> | --for <duration>) [--scans skip|defer] [--start <RFC 3339>]\n  maintenance extend <window_id> (--until <RFC 3339> | --for <duration from now>)\n  maintenance end <window_id>\n  maintenance list [--recent] [--json]')
+        .option('--node <id>', 'start: the window covers this node')
+        .option('--profile <os_profile>', 'start: the window covers every node of this os_profile')
+        .option('--tag <tag>', 'start: the window covers every node carrying this tag')
+        .option('--reason <text>', 'start: why (required; shown with the silenced alarms)')
+        .option('--until <time>', 'start, extend: end time, RFC 3339 (e.g. 2026-12-03T18:00:00Z)')
+        .option('--for <duration>', 'start: length from the start; extend: from now; e.g. 90m, 2h, 1d12h (at most 30d)')
+        .option('--start <time>', 'start: begin later, RFC 3339 (default now)')
+        .option('--scans <rule>', 'start: scheduled scans of covered nodes: skip, or defer until the window ends (default defer)')
+        .option('--recent', 'list: also the windows that ended')
+        .option('--idempotency-key <key>', 'start: retry-safe key (default: a fresh UUID); the same key answers the window it started')
+        .example('  $ vaultmesh maintenance start --node web-01 --reason "kernel upgrade" --for 2h')
+        .example('  $ vaultmesh maintenance start --tag env=staging --reason "DB migration" --until 2026-12-04T06:00:00Z --scans skip')
+        .example('  $ vaultmesh maintenance list --json')
+        .example('  $ vaultmesh maintenance end mw-0123456789ab'),
+    load: async () => (await import('./commands/maintenance.js')).maintenanceAction,
+  },
+  {
     name: 'events',
     define: (cli) =>
       cli

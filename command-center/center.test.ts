@@ -293,9 +293,9 @@ describe.each(centerStores('center: SSE and restart'))('SSE and restart (%s stor
     const s = c.services;
     // The singletons start once this center leads (at once with JSONL; after its first lock round with PostgreSQL).
     await until(() => s.leadership.isLeader);
-    // command expiry, orchestrator, attention, outages, webhooks, rate-limit sweep, and with PostgreSQL the leader
-    // lock's ping and heartbeat retention in the database and the followers' head adoption
-    expect(manual.active).toBe(s.config.store === 'postgres' ? 9 : 6);
+    // command expiry, orchestrator, attention, outages, webhooks, maintenance window ends, rate-limit sweep, and with
+    // PostgreSQL the leader lock's ping and heartbeat retention in the database and the followers' head adoption
+    expect(manual.active).toBe(s.config.store === 'postgres' ? 10 : 7);
     const { createCommandPayload, signCommand } = await import('../protocol/command.js');
     const signed = signCommand(createCommandPayload({ id: 'cmd-t1', nodeId: 'n1', action: 'ping', args: {}, nonce: '0'.repeat(32), now: s.now(), ttlMs: 10_000, keyId: s.centerKey.keyId }), s.centerKey);
     await s.commands.enqueueSigned(signed, { author: 'test' });

@@ -55,6 +55,8 @@ import { createEventLog } from './store/event-log.js';
 import { createAttentionMonitor } from './ops/attention-monitor.js';
 import { createWebhooks, loadOrCreateWebhookSecret } from './ops/webhooks.js';
 import { createOrchestrator } from './ops/orchestrator.js';
+import { createMaintenanceService } from './ops/maintenance-service.js';
+import { isCovered, isHeldEnvelope, maintenanceSummary } from './ops/maintenance.js';
 import { realTimers, type Timers } from '../lib/timers.js';
 import { loadScheduleFile } from './ops/schedule.js';
 import { adminSocketPath, listenAdminSocket } from './admin-socket.js';
@@ -394,6 +396,7 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
     memCritPct: config.memCritPct,
     ...(config.expectedAgentVersion ? { expectedAgentVersion: config.expectedAgentVersion } : {}),
     centerKeyMissed: (ids) => missedRotation(state.centerKeys?.rotations ?? [], centerKey.keyId, ids, now()),
+    inMaintenance: (node, nowMs) => isCovered(state, node, nowMs),
   };
   const cfAccess = cfAccessFromConfig(config) ?? null;
   const limits = abuseLimitsFromConfig(config, { timers });
@@ -445,6 +448,7 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
         outboxFile: join(stateDir, 'webhooks-outbox.jsonl'),
         now,
         timers,
+        maintenance: { isHeld: (env) => isHeldEnvelope(state, env), summary: (env) => maintenanceSummary(state, env) },
       })
     : null;
   // Deliveries are the leader's alone (every replica sees every commit): a follower's commits are not queued.
@@ -456,6 +460,16 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   });
   if (webhooks) fanout.addReactor('webhooks', { onCommit: (batch) => leadership.isLeader && webhooks.onCommit(batch) });
   fanout.seal();
+  const maintenance = createMaintenanceService({
+    state,
+    submit,
+    syncLog: async () => {
+      await store.sync?.();
+    },
+    now,
+    timers,
+    onError: (err) => log.error(`maintenance: ${(err as Error).message ?? err}`),
+  });
 
   const witnesses = createWitnessBook({
     ledgers,
@@ -523,6 +537,7 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
           applied: () => store.lastSeq,
         })
       : noTailLag,
+    maintenance,
   };
 
   limits.start();
@@ -535,6 +550,8 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   whileLeader(leadership, attention);
   whileLeader(leadership, outages);
   if (webhooks) whileLeader(leadership, webhooks);
+  // Windows end on time on the leader (the state already stops silencing at the end time on every replica).
+  whileLeader(leadership, maintenance.timer);
   // Heartbeat retention in the database (the JSONL store prunes its own segments): the leader's job.
   const retention =
     config.store === 'postgres' && config.heartbeatRetentionDays > 0
@@ -589,6 +606,7 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
         outages.stop();
         await attention.idle();
         await outages.idle();
+        await maintenance.timer.stop();
         await orchestrator?.idle();
         await webhooks?.stop();
         await retention?.stop();

@@ -27,6 +27,7 @@ import type { AbuseLimits } from './http/rate-limit.js';
 import type { Orchestrator } from './ops/orchestrator.js';
 import type { Leadership } from './leadership.js';
 import type { TailLag } from './store/tail-lag.js';
+import type { MaintenanceService } from './ops/maintenance-service.js';
 
 export interface Services {
   config: CenterConfig;
@@ -86,6 +87,8 @@ export interface Services {
   leadership: Leadership;
   /** How far this replica trails the log, in seq (store/tail-lag.ts): 0 with JSONL. */
   tailLag: TailLag;
+  /** Maintenance windows: start, extend, end, and the leader's end-time timer (ops/maintenance-service.ts). */
+  maintenance: MaintenanceService;
 }
 
 export type AppEnv = {

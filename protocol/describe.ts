@@ -8,6 +8,7 @@
 import type { Envelope } from './envelope.js';
 import { parseEnvelope, type EnvelopeOf } from './envelope-kinds.js';
 import { SEVERITIES, severityRankOf, type Finding } from './scan.js';
+import { describeTarget } from './maintenance.js';
 
 /** What describing may look up: the action of a command by id (only its `issued` envelope names it). */
 export interface DescribeContext {
@@ -204,6 +205,12 @@ function describeKnown(env: Envelope, ctx: DescribeContext): string | undefined 
       return `incident ${e.body.incident_id} acknowledged${e.body.text ? `: ${e.body.text}` : ''}`;
     case 'resolve':
       return `incident ${e.body.incident_id} resolved${e.body.text ? `: ${e.body.text}` : ''}`;
+    case 'maintenance': {
+      const b = e.body;
+      if (b.event === 'started') return `maintenance ${b.window_id} for ${describeTarget(b.target)} by ${e.author}, ${b.starts_at} → ${b.ends_at} (scans: ${b.scans}): ${b.reason}`;
+      if (b.event === 'extended') return `maintenance ${b.window_id} extended to ${b.ends_at} by ${e.author}`;
+      return b.early ? `maintenance ${b.window_id} ended early by ${e.author}` : `maintenance ${b.window_id} ended at its end time`;
+    }
     case 'tag': {
       const changes = [...(e.body.add ?? []).map((t) => `+${t}`), ...(e.body.remove ?? []).map((t) => `-${t}`)];
       return `tags ${changes.join(' ')}`;

@@ -18,6 +18,7 @@ import { EVENT_KINDS } from './event-kinds.js';
 import { nodeKeyBodySchema } from './node-key-rotation.js';
 import { centerKeyBodySchema } from './center-key-rotation.js';
 import { offlineBodySchema, rejoinBodySchema } from './outage-events.js';
+import { maintenanceBodySchema } from './maintenance.js';
 
 export interface EnvelopeKindSpec {
   schema: z.ZodType;
@@ -45,6 +46,7 @@ export const ENVELOPE_KINDS = {
   ack: { schema: EVENT_KINDS.ack.schema, journal: 'events', writer: 'client', summary: EVENT_KINDS.ack.summary },
   resolve: { schema: EVENT_KINDS.resolve.schema, journal: 'events', writer: 'client', summary: EVENT_KINDS.resolve.summary },
   tag: { schema: EVENT_KINDS.tag.schema, journal: 'events', writer: 'client', summary: EVENT_KINDS.tag.summary },
+  maintenance: { schema: maintenanceBodySchema, journal: 'events', writer: 'center', summary: 'a maintenance window started, extended or ended (silences alarms and webhooks of the nodes it covers)' },
 } as const satisfies Record<string, EnvelopeKindSpec>;
 
 export type EnvelopeKind = keyof typeof ENVELOPE_KINDS;

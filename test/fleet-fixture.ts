@@ -12,7 +12,8 @@
  *   node-agent/command-runner.ts does, a `sovereign-scan` answered with a scan report, and one command nobody
  *   answers that the center expires itself;
  * - web-2 rotates its node key after its heartbeats (a `node_key` envelope) and signs with the new key after that;
- * - notes, incidents (acknowledged, resolved, left open), tags, an API token created and revoked;
+ * - notes, incidents (acknowledged, resolved, left open), tags, an API token created and revoked, a maintenance window
+ *   started, extended and ended early;
  * - a silence past the offline threshold (`offline` for web-1 and web-2) and web-1's return (`rejoin`).
  * Then the center is closed (journals flushed) and the log dir returned. What was done is returned beside it, but
  * tests should count the files themselves.
@@ -128,6 +129,10 @@ export async function generateFleetFixture(): Promise<FleetFixture> {
     await event({ kind: 'incident', body: { title: 'upstream DNS flapping', severity: 'medium', description: 'resolver timeouts from all nodes' } });
     await event({ kind: 'tag', node_id: 'web-1', body: { add: ['env=prod', 'tier=edge', 'canary'] } });
     await event({ kind: 'tag', node_id: 'web-1', body: { remove: ['canary'] } });
+    // A maintenance window for a node, extended and ended early.
+    const window = await ok('start maintenance', center.api('POST', '/api/maintenance', { node_id: 'db-1', reason: 'PostgreSQL minor upgrade', for_secs: 3600, scans: 'defer' }));
+    await ok('extend maintenance', center.api('POST', `/api/maintenance/${window.id}/extend`, { for_secs: 7200 }));
+    await ok('end maintenance', center.api('POST', `/api/maintenance/${window.id}/end`));
 
     // An API token for a bot, created then revoked.
     const token = await ok('create API token', center.api('POST', '/api/tokens', { name: 'pagerbot', scopes: ['events:read', 'events:write'], ttl_secs: 86_400 }));

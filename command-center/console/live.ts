@@ -18,6 +18,7 @@ import { fleetSnapshot, type FleetSnapshot } from './fleet-snapshot.js';
 import { buildPanels, overviewOf, describeContextOf, detailOf, FEED_LIMIT, ledgerRootOf, mergeEnvelopes, recentEnvelopes, viewOf, type ConsoleSource, type PanelContext } from './panels.js';
 import type { ConsoleRenderer } from './render.js';
 import { proposalsAwaiting } from './proposals.js';
+import { maintenanceBadge } from './maintenance-view.js';
 import {
   attentionSummary,
   feedItem,
@@ -95,6 +96,11 @@ export class ConsoleLive {
     }
     if (env.kind === 'enrollment') this.pendingDirty = this.membershipDirty = true;
     if (env.kind === 'command' && PROPOSAL_EVENTS.has((env.body as { event?: unknown }).event)) this.proposalsDirty = true;
+    // A profile or tag window names no node: every shown row (and the selected node) may have gained or lost its badge.
+    if (env.kind === 'maintenance') {
+      for (const shown of this.rows.keys()) if (!this.dirty.has(shown)) this.dirty.set(shown, false);
+      if (this.ctx.selected && !this.dirty.has(this.ctx.selected)) this.dirty.set(this.ctx.selected, false);
+    }
     if (env.kind === 'scan') this.scansDirty = true;
   }
 
@@ -141,7 +147,7 @@ export class ConsoleLive {
     this.sent.proposals = this.proposalsHtml(nowMs);
     this.sent.attention = r.partial('attention', { a: p.attention, oob: true });
     this.sent.findings = r.partial('findings', { groups: p.findings, oob: true });
-    this.sent.detail = r.partial('node-detail', { d: p.detail, o: p.overview, oob: true });
+    this.sent.detail = r.partial('node-detail', { d: p.detail, o: p.overview, oob: true, csrf: this.ctx.csrf });
     if (opts.render === false) return '';
     return [
       this.sent.bar,
@@ -183,7 +189,7 @@ export class ConsoleLive {
       const node = state.nodes.get(id);
       if (!node) return;
       const status = nodeStatus(node, nowMs, statusPolicy);
-      out.push(r.partial('node-row', { r: nodeRow(node, status, { filter: this.view, selected: this.ctx.selected, glow }), oob: true }));
+      out.push(r.partial('node-row', { r: nodeRow(node, status, { filter: this.view, selected: this.ctx.selected, glow, maint: maintenanceBadge(state, node, nowMs) }), oob: true }));
       this.rows.set(id, status);
       rendered.add(id);
     };
@@ -195,7 +201,7 @@ export class ConsoleLive {
       snap = fleetSnapshot(this.src, nowMs, this.membershipDirty ? 0 : scanMs / 2);
     }
     if (snap && (scanDue || this.membershipDirty)) {
-      const page = nodePage(snap.sorted(this.view.sort), snap.statuses, this.view, this.ctx.selected);
+      const page = nodePage(snap.sorted(this.view.sort), snap.statuses, this.view, this.ctx.selected, (n) => maintenanceBadge(state, n, nowMs));
       const sig = `${page.rows.map((x) => x.id).join(',')}|${page.total}|${page.page}|${page.pages}`;
       if (sig !== this.listSig) {
         out.push(this.listHtml(page));
@@ -234,7 +240,7 @@ export class ConsoleLive {
     const sel = this.ctx.selected ? state.nodes.get(this.ctx.selected) : undefined;
     if (sel && (this.dirty.has(sel.node_id) || scanDue)) {
       const d = detailOf(this.src, sel, nodeStatus(sel, nowMs, statusPolicy), nowMs, mergeEnvelopes(recentEnvelopes(this.src), this.nodeHistory), this.ctx.history?.nodeOlder);
-      const html = r.partial('node-detail', { d, oob: true });
+      const html = r.partial('node-detail', { d, oob: true, csrf: this.ctx.csrf });
       if (html !== this.sent.detail) out.push((this.sent.detail = html));
     } else if (!sel && snap && (scanDue || this.newFeed.length)) {
       // The fleet overview (no node selected) follows the KPIs' cadence.

@@ -2,6 +2,7 @@
  * Gathers what every console panel shows from the live services (state, the bus's recent envelopes, the ledger),
  * by calling the pure view-model functions. Used for the full page and for the stream's full-state fragment.
  */
+import { maintenanceBadge, maintenanceOverview, maintenancePanel, type MaintenancePanel } from './maintenance-view.js';
 import type { Envelope } from '../../protocol/envelope.js';
 import type { FleetState, NodeRecord } from '../fleet/fleet-state.js';
 import type { NodeStatus, StatusPolicy } from '../fleet/node-status.js';
@@ -104,7 +105,7 @@ export function detailOf(
   nowMs: number,
   recent: readonly Envelope[],
   olderFallback?: number,
-): NodeDetailView & { older: number | undefined; centerKeys: ReturnType<typeof nodeCenterKeys> } {
+): NodeDetailView & { older: number | undefined; centerKeys: ReturnType<typeof nodeCenterKeys>; maintenance: MaintenancePanel } {
   const d = nodeDetail(node, status, {
     nowMs,
     policy: src.statusPolicy,
@@ -117,7 +118,7 @@ export function detailOf(
   const events = d.timeline.filter((t) => t.type === 'event');
   const oldest = events.length ? (events[events.length - 1] as { seq: number }).seq : undefined;
   const centerKeys = src.centerKey ? nodeCenterKeys(node, src.centerKey.keyId) : undefined;
-  return { ...d, centerKeys, older: d.timeline.length >= TIMELINE_LIMIT && oldest !== undefined ? oldest : olderFallback !== undefined && (oldest === undefined || olderFallback <= oldest) ? olderFallback : undefined };
+  return { ...d, centerKeys, maintenance: maintenancePanel(src.state, node, nowMs), older: d.timeline.length >= TIMELINE_LIMIT && oldest !== undefined ? oldest : olderFallback !== undefined && (oldest === undefined || olderFallback <= oldest) ? olderFallback : undefined };
 }
 
 export function buildPanels(src: ConsoleSource, ctx: PanelContext, nowMs = src.now().getTime(), snap: FleetSnapshot = fleetSnapshot(src, nowMs)) {
@@ -129,7 +130,7 @@ export function buildPanels(src: ConsoleSource, ctx: PanelContext, nowMs = src.n
   const feed = feedItems(feedFrom, view, FEED_LIMIT, describeContextOf(src));
   const attention = attentionSummary(src.state, statuses, { nowMs, policy: src.statusPolicy, filter: view });
   const bar = missionBar(statuses, { seq: src.state.lastSeq, nowMs, startedAtMs: src.startedAt.getTime(), ledger: ledgerRootOf(src) });
-  const list = nodePage(snap.sorted(view.sort), statuses, view, ctx.selected);
+  const list = nodePage(snap.sorted(view.sort), statuses, view, ctx.selected, (n) => maintenanceBadge(src.state, n, nowMs));
   return {
     statuses,
     bar,
@@ -152,6 +153,7 @@ export function overviewOf(src: ConsoleSource, bar: ReturnType<typeof missionBar
     bar,
     attention: { ...attention, items: attention.items.slice(0, 6) },
     commands: recentCommands(src.state, view, 8),
+    maintenance: maintenanceOverview(src.state, src.now().getTime()),
     centerKey: src.centerKey ? centerKeyPanel(src.state, src.centerKey.keyId, src.now().getTime()) : undefined,
   };
 }

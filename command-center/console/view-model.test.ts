@@ -386,7 +386,14 @@ describe('findings and node detail', () => {
       schedule: { runs: [{ action: 'sovereign-scan', every_secs: 21600, jitter_pct: 10, state: 'scheduled', next_run_at: '2025-01-01T18:03:00.000Z', last_run_at: null, last_command_id: null, last_status: null }] },
     });
     expect(d.scan?.findings).toEqual([{ severity: 'high', check: 'fw', title: 'firewall off' }]);
-    expect(d.schedule).toEqual([{ action: 'sovereign-scan', state: 'scheduled', nextAt: '2025-01-01T18:03:00.000Z', nextClock: '2025-01-01 18:03:00', every: '6h 0m', lastAt: '', lastStatus: '', blockedReason: '' }]);
+    expect(d.schedule).toEqual([{ action: 'sovereign-scan', state: 'scheduled', nextAt: '2025-01-01T18:03:00.000Z', nextClock: '2025-01-01 18:03:00', every: '6h 0m', lastAt: '', lastStatus: '', blockedReason: '', maintenance: '' }]);
+    const held = nodeDetail(s.nodes.get('a')!, 'ok', {
+      nowMs: T0,
+      policy,
+      envelopes: [],
+      schedule: { runs: [{ action: 'sovereign-scan', every_secs: 21600, jitter_pct: 10, state: 'maintenance', next_run_at: '2025-01-01T20:00:00.000Z', last_run_at: null, last_command_id: null, last_status: null, maintenance: { window_id: 'mw-1', scans: 'defer', until: '2025-01-01T20:00:00.000Z' } }] },
+    });
+    expect(held.schedule[0]!.maintenance).toBe('deferred by maintenance mw-1 until 20:00 UTC');
     expect(nodeDetail(s.nodes.get('b')!, 'attn', { nowMs: T0, policy, envelopes: [] })).toMatchObject({ scan: undefined, schedule: [] });
   });
 

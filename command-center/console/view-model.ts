@@ -290,13 +290,15 @@ export interface NodeRow {
   selected: boolean;
   /** Set when this rendering is caused by a fresh heartbeat, to play the glow once. */
   glow: boolean;
+  /** A maintenance window covers the node: the MAINT badge's tooltip (console/maintenance-view.ts). */
+  maint?: string | undefined;
 }
 
 export function nodeDomId(id: string): string {
   return `node-${id}`;
 }
 
-export function nodeRow(node: NodeRecord, status: NodeStatus, opts: { filter: ListFilter; selected?: string | undefined; glow?: boolean }): NodeRow {
+export function nodeRow(node: NodeRecord, status: NodeStatus, opts: { filter: ListFilter; selected?: string | undefined; glow?: boolean; maint?: string | undefined }): NodeRow {
   const m = node.last_heartbeat?.metrics;
   const mem = m ? percent(m.mem_used_bytes, m.mem_total_bytes) : undefined;
   return {
@@ -313,6 +315,7 @@ export function nodeRow(node: NodeRecord, status: NodeStatus, opts: { filter: Li
     href: consoleHref(opts.filter, node.node_id),
     selected: opts.selected === node.node_id,
     glow: opts.glow ?? false,
+    ...(opts.maint ? { maint: opts.maint } : {}),
   };
 }
 
@@ -381,7 +384,7 @@ const SORT_LABELS: Record<SortKey, string> = { status: 'status', name: 'name', l
  * One page of the list: the nodes of `sorted` that match the view's filter, from the view's page (clamped to the
  * last page, so a page that emptied as nodes left shows the last one that exists). Rows are built for that page only.
  */
-export function nodePage(sorted: readonly NodeRecord[], statuses: StatusMap, view: ListView, selected?: string): NodePage {
+export function nodePage(sorted: readonly NodeRecord[], statuses: StatusMap, view: ListView, selected?: string, maintOf?: (node: NodeRecord) => string | undefined): NodePage {
   const filtering = !!(view.q || view.profile || view.status || view.tag);
   const matching = filtering ? sorted.filter((n) => matchesFilter(n, statuses.get(n.node_id)!, view)) : sorted;
   const total = matching.length;
@@ -389,7 +392,7 @@ export function nodePage(sorted: readonly NodeRecord[], statuses: StatusMap, vie
   const page = Math.min(view.page, pages);
   const start = (page - 1) * view.size;
   const shown = { ...view, page };
-  const rows = matching.slice(start, start + view.size).map((n) => nodeRow(n, statuses.get(n.node_id)!, { filter: shown, selected }));
+  const rows = matching.slice(start, start + view.size).map((n) => nodeRow(n, statuses.get(n.node_id)!, { filter: shown, selected, maint: maintOf?.(n) }));
   const link = (p: number, label: string): PageLink => {
     const v = { ...view, page: p };
     return { label, href: consoleHref(v, selected), query: viewQuery(v, selected) };
@@ -787,6 +790,8 @@ export interface ScheduleRow {
   lastAt: string;
   lastStatus: string;
   blockedReason: string;
+  /** Why a maintenance window moved the next run ('' when none did). */
+  maintenance: string;
 }
 
 /** The node's scheduled runs (orchestrator.view), soonest first; absolute times only, so the panel does not churn. */
@@ -803,6 +808,7 @@ export function scheduleRows(view: Pick<NodeScheduleView, 'runs'> | undefined): 
       lastAt: r.last_run_at ?? '',
       lastStatus: r.last_status ?? '',
       blockedReason: r.blocked_reason ?? '',
+      maintenance: r.maintenance ? `${r.maintenance.scans === 'skip' ? 'skipped' : 'deferred'} by maintenance ${r.maintenance.window_id} until ${r.maintenance.until.slice(11, 16)} UTC` : '',
     }));
 }
 

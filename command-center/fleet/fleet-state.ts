@@ -15,6 +15,7 @@ import { applyApiTokenEnvelope, createApiTokenState, type ApiTokenState } from '
 import { applyNodeKey, type ReplacedKey } from './node-keys.js';
 import { applyCenterKeyEnvelope, type CenterKeyHistory } from '../keys/center-key-history.js';
 import { applyOfflineEvent, applyRejoinEvent, noteHeartbeat, type OutageMap } from './outages.js';
+import { applyMaintenanceEvent, countHeld, type MaintenanceState } from '../ops/maintenance.js';
 
 export type EnrollmentStatus = 'pending' | 'approved' | 'rejected' | 'revoked';
 
@@ -77,6 +78,8 @@ export interface FleetState {
   centerKeys?: CenterKeyHistory;
   /** Open outages: nodes declared offline and not rejoined yet (outages.ts). */
   outages: OutageMap;
+  /** Maintenance windows (ops/maintenance.ts); created on the first `maintenance` envelope. */
+  maintenance?: MaintenanceState;
 }
 
 export function createFleetState(opts: { historySize?: number; maxOpenIncidents?: number } = {}): FleetState {
@@ -103,6 +106,7 @@ export function applyEnvelope(state: FleetState, env: Envelope): void {
   state.counts[env.kind] = (state.counts[env.kind] ?? 0) + 1;
   const e = readEnvelope(env);
   if (!e) return;
+  countHeld(state, env);
   switch (e.kind) {
     case 'heartbeat':
       return applyHeartbeat(state, e);
@@ -134,6 +138,8 @@ export function applyEnvelope(state: FleetState, env: Envelope): void {
       return applyOfflineEvent(state.outages, e, e.node_id ? state.nodes.get(e.node_id) : undefined);
     case 'rejoin':
       return applyRejoinEvent(state.outages, e);
+    case 'maintenance':
+      return applyMaintenanceEvent(state, e);
     case 'note':
       return;
   }

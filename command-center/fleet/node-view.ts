@@ -23,6 +23,8 @@ export function nodeSummary(node: NodeRecord, nowMs: number, policy: StatusPolic
     services_ok: hb?.services_ok ?? null,
     metrics: hb?.metrics ?? null,
     findings: node.latest_scan?.summary ?? null,
+    // A maintenance window covers the node now (its silenced reasons are in the detail's `attention.silenced`).
+    in_maintenance: policy.inMaintenance?.(node, nowMs) ?? false,
   };
 }
 

@@ -23,6 +23,7 @@ import { tokenRoutes } from '../routes/tokens.js';
 import { keyRoutes } from '../routes/keys.js';
 import { webhookRoutes } from '../routes/webhooks.js';
 import { orchestratorRoutes } from '../routes/orchestrator.js';
+import { maintenanceRoutes } from '../routes/maintenance.js';
 import { entryRoutes, tlogApiRoutes, treeRoutes } from '../routes/tlog.js';
 import { nodeStatus } from '../fleet/node-status.js';
 import { NODE_STATUSES, type NodeStatus } from '../../protocol/node-statuses.js';
@@ -114,6 +115,7 @@ export function createApp(services: Services, opts: { keepaliveMs?: number; stre
   app.route('/api', attentionRoutes());
   app.route('/api', webhookRoutes());
   app.route('/api', orchestratorRoutes());
+  app.route('/api', maintenanceRoutes());
   app.route('/api', tlogApiRoutes());
 
   app.use('/ledger/*', requireOperator());

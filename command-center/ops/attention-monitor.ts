@@ -8,6 +8,7 @@ import { realTimers, type Timers } from '../../lib/timers.js';
 import type { Envelope, EnvelopeDraft } from '../../protocol/envelope.js';
 import { assessNode, journaledStatus, type AttentionBody, type AttentionPolicy, type AttentionStatus } from './attention.js';
 import type { FleetState } from '../fleet/fleet-state.js';
+import { coveredNodes } from './maintenance.js';
 
 export const ATTENTION_AUTHOR = 'system:attention';
 
@@ -79,6 +80,8 @@ export function createAttentionMonitor(opts: AttentionMonitorOptions): Attention
   const monitor: AttentionMonitor = {
     onCommit(batch) {
       for (const { envelope } of batch) {
+        // A window started or ended: its nodes' alarms are silenced or back now, not at the next sweep.
+        if (envelope.kind === 'maintenance') for (const id of maintenanceNodes(opts.state, envelope)) dirty.add(id);
         if (envelope.kind === 'attention' || !envelope.node_id) continue;
         dirty.add(envelope.node_id);
       }
@@ -110,4 +113,10 @@ export function createAttentionMonitor(opts: AttentionMonitorOptions): Attention
     },
   };
   return monitor;
+}
+
+function maintenanceNodes(state: FleetState, env: Envelope): string[] {
+  const id = (env.body as { window_id?: unknown }).window_id;
+  const w = typeof id === 'string' ? state.maintenance?.windows.get(id) : undefined;
+  return w ? coveredNodes(state, w) : [];
 }

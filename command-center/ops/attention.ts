@@ -13,6 +13,20 @@ export type ReasonSeverity = Exclude<AttentionStatus, 'ok'>;
 export interface Assessment {
   status: AttentionStatus;
   reasons: AttentionReason[];
+  /** Reasons a maintenance window keeps out of the status (present only when one covers the node). */
+  silenced?: AttentionReason[];
+}
+
+/**
+ * What a maintenance window silences: the signs of planned work on a host (it stops reporting, services and the
+ * tunnel go down, the agent is upgraded). Disk and memory pressure, scan findings, file-integrity drift and open
+ * incidents still count: they outlast the window, and a window must not become a blind spot for a compromise.
+ */
+export const MAINTENANCE_SILENCED: ReadonlySet<string> = new Set(['STALE', 'SERVICES_FAILED', 'CLOUDFLARE_DOWN', 'AGENT_VERSION_DRIFT']);
+
+export interface AssessOptions {
+  /** A maintenance window covers the node now (ops/maintenance.ts). */
+  inMaintenance?: boolean;
 }
 
 export interface AttentionPolicy {
@@ -32,6 +46,11 @@ export interface AttentionPolicy {
    * past the overlap it refuses every command signed by the current key. Unset: no check.
    */
   centerKeyMissed?: (trustedKeyIds: readonly string[]) => { old_key_id: string; new_key_id: string; effective_at: string } | undefined;
+  /**
+   * Whether a maintenance window covers the node at this time (the center passes ops/maintenance.ts over its state),
+   * so every reader of the model (monitor, API, console pills) silences the same reasons.
+   */
+  inMaintenance?: (node: NodeRecord, nowMs: number) => boolean;
 }
 
 export const DEFAULT_ATTENTION = {
@@ -106,7 +125,7 @@ function usageReason(code: string, what: string, used: number, total: number, at
  * Assesses one node. Meaningful for approved nodes (others are reported OK with no reasons: their enrollment is
  * their status). Staleness counts from the last heartbeat, or from approval for a node not heard from yet.
  */
-export function assessNode(node: NodeRecord, nowMs: number, policy: AttentionPolicy): Assessment {
+export function assessNode(node: NodeRecord, nowMs: number, policy: AttentionPolicy, opts?: AssessOptions): Assessment {
   if (node.enrollment !== 'approved') return { status: 'ok', reasons: [] };
   const p = withDefaults(policy);
   const reasons: AttentionReason[] = [];
@@ -164,9 +183,24 @@ export function assessNode(node: NodeRecord, nowMs: number, policy: AttentionPol
     });
   }
 
+  if (opts?.inMaintenance ?? policy.inMaintenance?.(node, nowMs)) return silence(reasons);
   let status: AttentionStatus = 'ok';
   for (const r of reasons) status = worseStatus(status, r.severity);
   return { status, reasons };
+}
+
+function silence(all: AttentionReason[]): Assessment {
+  const reasons: AttentionReason[] = [];
+  const silenced: AttentionReason[] = [];
+  let status: AttentionStatus = 'ok';
+  for (const r of all) {
+    if (MAINTENANCE_SILENCED.has(r.code)) silenced.push(r);
+    else {
+      reasons.push(r);
+      status = worseStatus(status, r.severity);
+    }
+  }
+  return { status, reasons, silenced };
 }
 
 /**

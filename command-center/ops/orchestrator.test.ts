@@ -6,7 +6,7 @@ import type { Logger } from '../../lib/logger.js';
 import { parsePolicy } from '../commands/command-policy.js';
 import { createCommandService } from '../commands/command-store.js';
 import { applyEnvelope, createFleetState, type FleetState } from '../fleet/fleet-state.js';
-import { createOrchestrator, hashUnit, lastRunsFromCommands, nextRunMs, planTick, runKey, ORCHESTRATOR_AUTHOR, type PlanNode } from './orchestrator.js';
+import { adjustForMaintenance, createOrchestrator, hashUnit, lastRunsFromCommands, nextRunMs, planTick, runKey, ORCHESTRATOR_AUTHOR, type PlanNode } from './orchestrator.js';
 import { loadScheduleFile, parseSchedule } from './schedule.js';
 
 const T0 = Date.parse('2025-03-01T12:00:00Z');
@@ -359,5 +359,74 @@ describe('GET /api/orchestrator', () => {
     expect(tok.status).toBe(201);
     const r = await center.api('GET', '/api/orchestrator', undefined, { authorization: `Bearer ${tok.json.token}` });
     expect(r.status).toBe(403);
+  });
+});
+
+describe('maintenance windows: skip and defer', () => {
+  const node = (id: string, over: Partial<PlanNode> = {}): PlanNode => ({ node_id: id, os_profile: 'debian', enrollment: 'approved', online: true, anchorMs: T0, ...over });
+  const span = (from: number, to: number, scans: 'skip' | 'defer') => [{ windowId: 'w', fromMs: from, toMs: to, scans }];
+  const due = (n: PlanNode, now: number) => planTick([n], SIX_H, new Map([[runKey(n.node_id, 'sovereign-scan'), T0]]), new Set(), now, half).map((r) => r.nodeId);
+
+  it('defer: a run due inside the window waits for its end, then runs once', () => {
+    const n = node('a', { windows: span(T0 + 5 * HOUR, T0 + 8 * HOUR, 'defer') });
+    expect(due(n, T0 + 6 * HOUR)).toEqual([]);
+    expect(due(n, T0 + 8 * HOUR - 1)).toEqual([]);
+    expect(due(n, T0 + 8 * HOUR)).toEqual(['a']);
+    expect(adjustForMaintenance(SIX_H.profiles['*']![0]!, 'a', T0 + 6 * HOUR, T0, n.windows, T0, half)).toEqual({ atMs: T0 + 8 * HOUR, window: n.windows![0] });
+  });
+
+  it('skip: the slot inside the window is dropped; the next slot after it runs', () => {
+    const n = node('a', { windows: span(T0 + 5 * HOUR, T0 + 8 * HOUR, 'skip') });
+    expect(due(n, T0 + 6 * HOUR)).toEqual([]);
+    expect(due(n, T0 + 8 * HOUR)).toEqual([]); // not caught up at the end, unlike defer
+    expect(due(n, T0 + 12 * HOUR - 1)).toEqual([]);
+    expect(due(n, T0 + 12 * HOUR)).toEqual(['a']);
+  });
+
+  it('skip over several slots (a long window on a short schedule) lands on the first slot after it', () => {
+    const entry = parseSchedule({ v: 1, profiles: { '*': [{ action: 'sovereign-scan', every_secs: 3600, jitter_pct: 0 }] } }).profiles['*']![0]!;
+    const r = adjustForMaintenance(entry, 'a', T0 + HOUR, T0, span(T0 + 30 * MIN, T0 + 10 * HOUR + 5 * MIN, 'skip'), T0, half);
+    expect(r.atMs).toBe(T0 + 11 * HOUR);
+  });
+
+  it('a slot overdue before the window does not run inside it: defer waits for the end, skip drops it', () => {
+    // Ran at T0, due at T0 + 6 h; the window began at T0 + 7 h before anything issued it (the node was offline).
+    expect(due(node('a', { windows: span(T0 + 7 * HOUR, T0 + 8 * HOUR, 'defer') }), T0 + 7 * HOUR + MIN)).toEqual([]);
+    expect(due(node('a', { windows: span(T0 + 7 * HOUR, T0 + 8 * HOUR, 'defer') }), T0 + 8 * HOUR)).toEqual(['a']);
+    expect(due(node('a', { windows: span(T0 + 7 * HOUR, T0 + 8 * HOUR, 'skip') }), T0 + 7 * HOUR + MIN)).toEqual([]);
+    expect(due(node('a', { windows: span(T0 + 7 * HOUR, T0 + 8 * HOUR, 'skip') }), T0 + 8 * HOUR)).toEqual(['a']); // the window is over: the overdue slot is not held any more
+  });
+
+  it('windows of the node that do not hold the slot change nothing', () => {
+    const n = node('a', { windows: span(T0 + 7 * HOUR, T0 + 8 * HOUR, 'skip') });
+    expect(due(n, T0 + 6 * HOUR)).toEqual(['a']);
+  });
+});
+
+describe('maintenance windows in the orchestrator shell', () => {
+  it('the schedule view says maintenance (with the window and its rule) and the tick issues nothing; after the window it runs', async () => {
+    let now = T0 + 6 * HOUR;
+    const state = createFleetState();
+    let seq = 0;
+    const put = (e: Omit<Envelope, 'v' | 'seq' | 'id'>) => applyEnvelope(state, { v: 1, seq: ++seq, id: `e${seq}`, ...e } as Envelope);
+    put({ ts: new Date(T0).toISOString(), kind: 'enrollment', node_id: 'a', author: 'a', body: { action: 'request', token_id: 't', hostname: 'a', os_profile: 'debian', public_key: '00'.repeat(32), key_id: 'k', agent_version: '1', facts: {}, auto_approved: true } });
+    put({ ts: new Date(now).toISOString(), kind: 'heartbeat', node_id: 'a', author: 'a', body: heartbeatBody('a') as never });
+    put({ ts: new Date(now).toISOString(), kind: 'maintenance', node_id: 'a', author: 'op', body: { event: 'started', window_id: 'mw-1', target: { node_id: 'a' }, reason: 'r', starts_at: new Date(now).toISOString(), ends_at: new Date(now + HOUR).toISOString(), scans: 'defer' } });
+    const issued: string[] = [];
+    const o = createOrchestrator({
+      state,
+      commands: { issue: async (req) => (issued.push(req.nodeId), { id: 'c1', issued_at: new Date(now).toISOString() }) as never },
+      schedule: SIX_H,
+      statusPolicy: { heartbeatIntervalMs: 3_600_000 },
+      now: () => new Date(now),
+      tickMs: TICK,
+      random: half,
+      log: { info: () => {}, warn: () => {}, error: () => {} },
+    });
+    expect(o.view()[0]!.runs[0]).toMatchObject({ state: 'maintenance', maintenance: { window_id: 'mw-1', scans: 'defer', until: new Date(T0 + 7 * HOUR).toISOString() }, next_run_at: new Date(T0 + 7 * HOUR).toISOString() });
+    expect(await o.tick()).toEqual([]);
+    now = T0 + 7 * HOUR;
+    await o.tick();
+    expect(issued).toEqual(['a']);
   });
 });

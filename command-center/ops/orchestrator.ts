@@ -18,6 +18,7 @@ import type { CommandRecord, CommandService, CommandStatus } from '../commands/c
 import type { FleetState, EnrollmentStatus } from '../fleet/fleet-state.js';
 import { nodeStatus, type NodeStatus, type StatusPolicy } from '../fleet/node-status.js';
 import { schedulesFor, type ScheduleEntry, type ScheduleFile } from './schedule.js';
+import { maintenanceSpans, type MaintenanceSpan } from './maintenance.js';
 
 export const ORCHESTRATOR_AUTHOR = 'orchestrator';
 
@@ -30,6 +31,8 @@ export interface PlanNode {
   online: boolean;
   /** When the node was approved (ms); a node never run is first due within one jitter span of it. */
   anchorMs: number;
+  /** Maintenance windows covering the node, in start order (ops/maintenance.ts `maintenanceSpans`). */
+  windows?: readonly MaintenanceSpan[];
 }
 
 export interface PlannedRun {
@@ -67,6 +70,41 @@ export function nextRunMs(entry: ScheduleEntry, nodeId: string, lastRunMs: numbe
   return lastRunMs + intervalMs + Math.round((2 * u - 1) * spanMs);
 }
 
+/** Bound on the run slots skipped in one computation (a 30-day window over a 1-minute schedule is 43 200). */
+const MAX_SKIPPED_SLOTS = 50_000;
+
+/**
+ * The next run time once maintenance windows had their say: a slot inside a `skip` window is dropped (the next slot
+ * is computed from it, as if it had run), a slot inside a `defer` window moves to the window's end. `window` names the
+ * window that moved it last (for the schedule view).
+ */
+export function adjustForMaintenance(
+  entry: ScheduleEntry,
+  nodeId: string,
+  atMs: number,
+  anchorMs: number,
+  windows: readonly MaintenanceSpan[] | undefined,
+  nowMs: number,
+  random: JitterSource = hashUnit,
+): { atMs: number; window?: MaintenanceSpan } {
+  if (!windows?.length) return { atMs };
+  let at = atMs;
+  // An overdue slot (the node was offline, or the window began before the next tick) would run now: if a window
+  // holds now, the slot counts as falling at the window's start (stable from tick to tick).
+  if (at < nowMs) {
+    const holding = windows.find((s) => nowMs >= s.fromMs && nowMs < s.toMs);
+    if (holding) at = Math.max(at, holding.fromMs);
+  }
+  let moved: MaintenanceSpan | undefined;
+  for (let guard = 0; guard < MAX_SKIPPED_SLOTS; guard++) {
+    const w = windows.find((s) => at >= s.fromMs && at < s.toMs);
+    if (!w) return moved ? { atMs: at, window: moved } : { atMs: at };
+    moved = w;
+    at = w.scans === 'defer' ? w.toMs : Math.max(nextRunMs(entry, nodeId, at, anchorMs, random), at + 1);
+  }
+  return { atMs: moved ? moved.toMs : at, ...(moved ? { window: moved } : {}) };
+}
+
 /**
  * The runs due at `nowMs`: for every approved, online node, each schedule of its profile whose next run time has
  * come and that has nothing pending. Sorted most overdue first (then by node id), at most `max_per_tick`.
@@ -86,7 +124,7 @@ export function planTick(
     for (const entry of schedulesFor(schedules, node.os_profile)) {
       const key = runKey(node.node_id, entry.action);
       if (pending.has(key)) continue;
-      const at = nextRunMs(entry, node.node_id, lastRuns.get(key), node.anchorMs, random);
+      const { atMs: at } = adjustForMaintenance(entry, node.node_id, nextRunMs(entry, node.node_id, lastRuns.get(key), node.anchorMs, random), node.anchorMs, node.windows, nowMs, random);
       if (at > nowMs) continue;
       due.push({ nodeId: node.node_id, action: entry.action, args: entry.args, ttlSecs: entry.ttl_secs, dueMs: at });
     }
@@ -130,7 +168,7 @@ export function pendingFromCommands(state: FleetState): Set<string> {
   return out;
 }
 
-export type RunState = 'scheduled' | 'due' | 'pending' | 'offline' | 'blocked';
+export type RunState = 'scheduled' | 'due' | 'pending' | 'offline' | 'blocked' | 'maintenance';
 
 export interface NodeRunView {
   action: string;
@@ -144,6 +182,8 @@ export interface NodeRunView {
   last_status: CommandStatus | null;
   /** Why the last attempt failed (e.g. the policy's reason), while the orchestrator waits to retry. */
   blocked_reason?: string;
+  /** The maintenance window that skipped or deferred the next run (state `maintenance` while it is active). */
+  maintenance?: { window_id: string; scans: MaintenanceSpan['scans']; until: string };
 }
 
 export interface NodeScheduleView {
@@ -206,7 +246,8 @@ export function createOrchestrator(opts: OrchestratorOptions): Orchestrator {
     const out: PlanNode[] = [];
     for (const n of opts.state.nodes.values()) {
       if (n.enrollment !== 'approved') continue;
-      out.push({ node_id: n.node_id, os_profile: n.os_profile, enrollment: n.enrollment, online: !NOT_ONLINE.has(nodeStatus(n, nowMs, opts.statusPolicy)), anchorMs: anchorOf(n) });
+      const windows = maintenanceSpans(opts.state, n);
+      out.push({ node_id: n.node_id, os_profile: n.os_profile, enrollment: n.enrollment, online: !NOT_ONLINE.has(nodeStatus(n, nowMs, opts.statusPolicy)), anchorMs: anchorOf(n), ...(windows.length ? { windows } : {}) });
     }
     return out;
   }
@@ -281,13 +322,16 @@ export function createOrchestrator(opts: OrchestratorOptions): Orchestrator {
       for (const n of nodes) {
         if (n.enrollment !== 'approved') continue;
         const status = nodeStatus(n, nowMs, opts.statusPolicy);
+        const windows = maintenanceSpans(opts.state, n);
         const runs: NodeRunView[] = schedulesFor(opts.schedule, n.os_profile).map((entry) => {
           const key = runKey(n.node_id, entry.action);
           const last = lastRuns.get(key);
           const b = blocked.get(key);
           const live = b && b.untilMs > nowMs ? b : undefined;
-          const next = Math.max(nextRunMs(entry, n.node_id, last?.ms, anchorOf(n), random), live?.untilMs ?? -Infinity);
-          const state: RunState = pending.has(key) || inflight.has(key) ? 'pending' : NOT_ONLINE.has(status) ? 'offline' : live ? 'blocked' : next <= nowMs ? 'due' : 'scheduled';
+          const adjusted = adjustForMaintenance(entry, n.node_id, nextRunMs(entry, n.node_id, last?.ms, anchorOf(n), random), anchorOf(n), windows, nowMs, random);
+          const next = Math.max(adjusted.atMs, live?.untilMs ?? -Infinity);
+          const inWindow = adjusted.window && adjusted.window.fromMs <= nowMs && nowMs < adjusted.window.toMs;
+          const state: RunState = pending.has(key) || inflight.has(key) ? 'pending' : inWindow ? 'maintenance' : NOT_ONLINE.has(status) ? 'offline' : live ? 'blocked' : next <= nowMs ? 'due' : 'scheduled';
           return {
             action: entry.action,
             every_secs: entry.every_secs,
@@ -298,6 +342,7 @@ export function createOrchestrator(opts: OrchestratorOptions): Orchestrator {
             last_command_id: last?.commandId ?? null,
             last_status: last ? (opts.state.commands.byId.get(last.commandId)?.status ?? null) : null,
             ...(live ? { blocked_reason: live.reason } : {}),
+            ...(adjusted.window && adjusted.window.toMs > nowMs ? { maintenance: { window_id: adjusted.window.windowId, scans: adjusted.window.scans, until: new Date(adjusted.window.toMs).toISOString() } } : {}),
           };
         });
         out.push({ node_id: n.node_id, hostname: n.hostname, os_profile: n.os_profile, status, runs });

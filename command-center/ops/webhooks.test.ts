@@ -168,3 +168,42 @@ describe('webhooks in a running center', () => {
     }
   });
 });
+
+describe('webhooks during maintenance windows', () => {
+  it('holds deliveries about covered nodes and sends exactly one summary when the window ends', async () => {
+    const { applyEnvelope, createFleetState } = await import('../fleet/fleet-state.js');
+    const { isHeldEnvelope, maintenanceSummary } = await import('./maintenance.js');
+    const { HeartbeatHistory } = await import('../fleet/heartbeat-history.js');
+    const r = await receiver([]);
+    const dir = mkdtempSync(join(tmpdir(), 'vm-hooks-'));
+    dirs.push(dir);
+    const state = createFleetState();
+    for (const id of ['n1', 'n2']) {
+      state.nodes.set(id, { node_id: id, hostname: id, os_profile: 'debian', enrollment: 'approved', public_key: '', key_id: '', agent_version: '1', facts: {}, enrolled_at: '2025-01-01T00:00:00.000Z', heartbeat_count: 0, history: new HeartbeatHistory(4), tags: [] });
+    }
+    const hooks = createWebhooks({ urls: [r.url], secret: 's', outboxFile: join(dir, 'o.jsonl'), now: () => new Date('2025-01-01T02:00:00Z'), maintenance: { isHeld: (e) => isHeldEnvelope(state, e), summary: (e) => maintenanceSummary(state, e) } });
+    let seq = 0;
+    const commit = (e: Omit<Envelope, 'v' | 'seq' | 'id'>) => {
+      const envelope = { v: 1, seq: ++seq, id: `e${seq}`, ...e } as Envelope;
+      applyEnvelope(state, envelope); // projections first, then the reactor, as in the center
+      hooks.onCommit([{ envelope }]);
+    };
+    const att = (node: string, ts: string) => commit({ ts, kind: 'attention', node_id: node, author: 'system:attention', body: { status: 'crit', previous: 'ok', reasons: [] } });
+    commit({ ts: '2025-01-01T00:00:00.000Z', kind: 'maintenance', node_id: 'n1', author: 'op', body: { event: 'started', window_id: 'mw-1', target: { node_id: 'n1' }, reason: 'r', starts_at: '2025-01-01T00:00:00.000Z', ends_at: '2025-01-01T01:00:00.000Z', scans: 'defer' } });
+    att('n1', '2025-01-01T00:10:00.000Z');
+    att('n1', '2025-01-01T00:20:00.000Z');
+    att('n2', '2025-01-01T00:20:00.000Z'); // not covered: delivered
+    commit({ ts: '2025-01-01T00:25:00.000Z', kind: 'incident', node_id: 'n1', author: 'op', body: { title: 't', severity: 'high', status: 'open' } });
+    commit({ ts: '2025-01-01T00:40:00.000Z', kind: 'maintenance', node_id: 'n1', author: 'op', body: { event: 'ended', window_id: 'mw-1', early: true } });
+    commit({ ts: '2025-01-01T00:41:00.000Z', kind: 'maintenance', node_id: 'n1', author: 'system:maintenance', body: { event: 'ended', window_id: 'mw-1', early: false } }); // a late duplicate changes nothing
+    att('n1', '2025-01-01T00:50:00.000Z'); // after the early end: delivered again
+    await hooks.deliverDue();
+    const kinds = r.got.map((g) => g.headers['x-vaultmesh-event']);
+    expect(kinds).toEqual(['attention', 'maintenance', 'attention']);
+    const summaries = r.got.filter((g) => g.headers['x-vaultmesh-event'] === 'maintenance').map((g) => JSON.parse(g.body));
+    expect(summaries).toHaveLength(1);
+    expect(summaries[0].envelope.body).toEqual({ event: 'ended', window_id: 'mw-1', early: true });
+    expect(summaries[0].maintenance).toMatchObject({ window_id: 'mw-1', ended_early: true, held: { total: 3, by_kind: { attention: 2, incident: 1 }, by_node: { n1: 3 } } });
+    expect(hooks.status()).toMatchObject({ held: 3, delivered: 3 });
+  });
+});

@@ -49,6 +49,15 @@ export interface WebhookOptions {
   tickMs?: number;
   /** The delivery tick runs on these (fake ones in tests). */
   timers?: Timers;
+  /** Maintenance windows (ops/maintenance.ts): what to hold back, and the one summary sent when a window ends. */
+  maintenance?: WebhookMaintenance;
+}
+
+export interface WebhookMaintenance {
+  /** The envelope is about a node a window covered at its time: no delivery (it is counted in the window). */
+  isHeld(envelope: Envelope): boolean;
+  /** For a window's `ended` envelope: what the summary delivery carries besides it (the window and its held counts). */
+  summary(envelope: Envelope): Record<string, unknown> | undefined;
 }
 
 /** `sha256=<hex>` over `<timestamp>.<body>`: the receiver recomputes it with the shared secret. */
@@ -60,7 +69,7 @@ export interface Webhooks {
   onCommit(batch: ReadonlyArray<{ envelope: Envelope }>): void;
   /** Attempts every due delivery once; resolves when those attempts finished. */
   deliverDue(): Promise<void>;
-  status(): { urls: string[]; pending: number; delivered: number; failed: number; dropped: number; items: Delivery[] };
+  status(): { urls: string[]; pending: number; delivered: number; failed: number; dropped: number; held: number; items: Delivery[] };
   start(): void;
   stop(): Promise<void>;
 }
@@ -80,6 +89,8 @@ export function createWebhooks(opts: WebhookOptions): Webhooks {
         .map((l) => JSON.parse(l) as Delivery)
     : [];
   let dropped = 0;
+  /** Deliveries not queued because a maintenance window held them (since this process started). */
+  let held = 0;
   const timers = opts.timers ?? realTimers;
   let timer: unknown;
   let running: Promise<void> | undefined;
@@ -129,8 +140,16 @@ export function createWebhooks(opts: WebhookOptions): Webhooks {
     onCommit(batch) {
       let added = false;
       for (const { envelope } of batch) {
-        if (!WEBHOOK_KINDS.has(envelope.kind)) continue;
-        const payload = canonicalJson({ envelope });
+        let extra: Record<string, unknown> | undefined;
+        if (envelope.kind === 'maintenance') {
+          extra = opts.maintenance?.summary(envelope);
+          if (!extra) continue;
+        } else if (!WEBHOOK_KINDS.has(envelope.kind)) continue;
+        else if (opts.maintenance?.isHeld(envelope)) {
+          held++;
+          continue;
+        }
+        const payload = canonicalJson({ envelope, ...extra });
         opts.urls.forEach((url, i) => {
           outbox.push({ id: `${envelope.id}.${i}`, url, kind: envelope.kind, seq: envelope.seq, payload, status: 'pending', attempts: 0, next_at: 0 });
           added = true;
@@ -151,7 +170,7 @@ export function createWebhooks(opts: WebhookOptions): Webhooks {
     },
     status() {
       const count = (s: Delivery['status']) => outbox.filter((d) => d.status === s).length;
-      return { urls: opts.urls, pending: count('pending'), delivered: count('delivered'), failed: count('failed'), dropped, items: outbox.slice(-100).reverse() };
+      return { urls: opts.urls, pending: count('pending'), delivered: count('delivered'), failed: count('failed'), dropped, held, items: outbox.slice(-100).reverse() };
     },
     start() {
       timer ??= timers.setInterval(() => {

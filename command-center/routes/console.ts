@@ -41,7 +41,9 @@ import {
 } from '../console/view-model.js';
 import { KEEPALIVE_MS } from './stream.js';
 import { DEFAULT_STREAM_CHECK_MS, streamLease } from '../http/stream-lease.js';
-import { readForm } from '../http/http-errors.js';
+import { readForm, validationError } from '../http/http-errors.js';
+import { CONSOLE_DURATIONS } from '../console/maintenance-view.js';
+import { MAINTENANCE_SCAN_RULES, maintenanceIdSchema, maintenanceStartRequestSchema } from '../../protocol/maintenance.js';
 import { proposalsAwaiting } from '../console/proposals.js';
 
 /** CSP for console responses: scripts only from this origin (no inline), no framing, no plugins. */
@@ -227,6 +229,7 @@ export function consoleRoutes(opts: ConsoleRouteOptions = {}): Hono<AppEnv> {
         feedOlder: p.feedOlder,
         command: commandForm(services.commands.policy, selected ? services.state.nodes.get(selected) : undefined, { canIssue: hasScope(identity, 'commands:write') }),
         note: { available: hasScope(identity, 'events:write'), node: p.detail ? selected : undefined, severities: INCIDENT_SEVERITIES },
+        maintenance: { available: hasScope(identity, 'events:write'), node: p.detail ? selected : undefined, durations: CONSOLE_DURATIONS, scanRules: MAINTENANCE_SCAN_RULES },
         streamUrl: `/console/stream?${stream}`,
       }),
     );
@@ -344,6 +347,30 @@ export function consoleRoutes(opts: ConsoleRouteOptions = {}): Hono<AppEnv> {
     if (nodeId && !c.get('services').state.nodes.has(nodeId)) throw new VaultMeshError('NOT_FOUND', `no node ${nodeId}`, { status: 404 });
     await c.get('services').submit({ kind: result.event.kind, ...(nodeId ? { node_id: nodeId } : {}), author: identity.name, body: result.event.body as Record<string, unknown> });
     return c.req.header('hx-request') ? c.body(null, 204) : c.redirect(consoleHref(parseFilter({}), nodeId), 303);
+  });
+
+  // Maintenance windows for the selected node: the same request schema and service as POST /api/maintenance.
+  app.post('/maintenance', requireOperator(SIGN_IN_FIRST), async (c) => {
+    const identity = c.get('identity');
+    if (!hasScope(identity, 'events:write')) throw new VaultMeshError('FORBIDDEN', 'maintenance windows need the events:write scope', { status: 403 });
+    const form = await readForm(c);
+    const field = (k: string) => (typeof form[k] === 'string' ? (form[k] as string).trim() : '');
+    const secs = /^\d{1,8}$/.test(field('for_secs')) ? Number(field('for_secs')) : NaN;
+    const parsed = maintenanceStartRequestSchema.safeParse({ node_id: field('node_id'), reason: field('reason'), for_secs: secs, ...(field('scans') ? { scans: field('scans') } : {}) });
+    if (!parsed.success) throw validationError(parsed.error, 'maintenance form');
+    await c.get('services').maintenance.start(parsed.data, identity.name);
+    return c.req.header('hx-request') ? c.body(null, 204) : c.redirect(consoleHref(parseFilter({}), parsed.data.node_id), 303);
+  });
+
+  app.post('/maintenance/:id/end', requireOperator(SIGN_IN_FIRST), async (c) => {
+    const identity = c.get('identity');
+    if (!hasScope(identity, 'events:write')) throw new VaultMeshError('FORBIDDEN', 'maintenance windows need the events:write scope', { status: 403 });
+    const id = maintenanceIdSchema.safeParse(c.req.param('id'));
+    if (!id.success) throw new VaultMeshError('VALIDATION_ERROR', 'invalid maintenance window id', { status: 400 });
+    const form = await readForm(c);
+    await c.get('services').maintenance.end(id.data, identity.name);
+    const back = selectedNode(typeof form.node_id === 'string' ? form.node_id : undefined);
+    return c.req.header('hx-request') ? c.body(null, 204) : c.redirect(consoleHref(parseFilter({}), back), 303);
   });
 
   // Commands: the selected node, an action the policy allows for its profile, the action's args from its

@@ -7,7 +7,7 @@ export function webhookRoutes(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.get('/webhooks', requireScope('admin'), (c) => {
     const hooks = c.get('services').webhooks;
-    if (!hooks) return c.json({ enabled: false, urls: [], pending: 0, delivered: 0, failed: 0, dropped: 0, items: [] });
+    if (!hooks) return c.json({ enabled: false, urls: [], pending: 0, delivered: 0, failed: 0, dropped: 0, held: 0, items: [] });
     const { items, ...summary } = hooks.status();
     // Payloads can be large; the status view shows what and where, not the bytes.
     return c.json({ enabled: true, ...summary, items: items.map(({ payload: _payload, ...d }) => d) });

@@ -96,6 +96,7 @@ export function prepareRestore(payload: Buffer, p: SnapshotParts): { seq: number
       if (!p.recentIds.importState(data.recentIds)) throw new Error('snapshot: recent-id window of another size');
       // In place: the store's summariser and the services hold this object.
       delete p.state.apiTokens;
+      delete p.state.maintenance;
       Object.assign(p.state, f, { nodes });
       p.bus.importRing(data.bus);
       p.eventLog.importWindows(data.eventLog);

@@ -171,13 +171,15 @@ export function buildCorpus(ctx: CorpusContext): BadCase[] {
     { path: '/api/events', base: { kind: 'ack', body: { incident_id: 'no-such-incident' } }, fields: { kind: 'string', body: 'object', 'body.incident_id': 'string', node_id: 'string', id: 'string', author: 'string' }, required: ['kind', 'body.incident_id'] },
     // Strict schema: a "fixed" overlap or prepare flag still carries `poison`, so no key is rotated or prepared.
     { path: '/api/keys/rotate', base: { overlap_secs: 0, poison: true }, fields: { overlap_secs: 'number', prepare: 'bool' }, required: [] },
+    // A maintenance window for a node that does not exist, with a field the strict schema refuses.
+    { path: '/api/maintenance', base: { node_id: 'ghost-node', reason: 'r', for_secs: 3600, scans: 'defer', poison: true }, fields: { node_id: 'string', reason: 'string', for_secs: 'number', scans: 'string' }, required: ['reason'] },
   ];
   for (const [k, ep] of operatorPosts.entries()) {
     for (const m of mutations(ep.base, ep.fields, ep.required)) add({ name: `POST ${ep.path} ${m.label}`, method: 'POST', path: ep.path, headers: adminJson, body: JSON.stringify(m.body) });
     fuzzed(ep.base, FUZZ_PER_ENDPOINT, 1000 + k).forEach((b, i) => add({ name: `POST ${ep.path} fuzz #${i}`, method: 'POST', path: ep.path, headers: adminJson, body: JSON.stringify(b) }));
     add({ name: `POST ${ep.path} unacceptable base`, method: 'POST', path: ep.path, headers: adminJson, body: JSON.stringify(ep.base) });
   }
-  const allJsonPosts = ['/api/join-tokens', '/api/commands', '/api/events', '/api/keys/rotate', '/api/nodes/ghost-node/approve', '/api/nodes/ghost-node/reject', '/api/nodes/ghost-node/revoke', '/api/commands/ghost-cmd/approve', '/api/commands/ghost-cmd/deny'];
+  const allJsonPosts = ['/api/join-tokens', '/api/commands', '/api/events', '/api/keys/rotate', '/api/maintenance', '/api/nodes/ghost-node/approve', '/api/nodes/ghost-node/reject', '/api/nodes/ghost-node/revoke', '/api/commands/ghost-cmd/approve', '/api/commands/ghost-cmd/deny'];
   for (const path of allJsonPosts) {
     MALFORMED.forEach((text, i) => add({ name: `POST ${path} malformed #${i}`, method: 'POST', path, headers: adminJson, body: text }));
     INVALID_UTF8.forEach((buf, i) => add({ name: `POST ${path} invalid UTF-8 #${i}`, method: 'POST', path, headers: adminJson, body: buf }));
@@ -189,7 +191,7 @@ export function buildCorpus(ctx: CorpusContext): BadCase[] {
   }
 
   // ---- authentication of operator endpoints ----
-  const operatorGets = ['/api/nodes', '/api/nodes/ghost-node', '/api/join-tokens', '/api/commands', '/api/commands/ghost', '/api/events', '/api/incidents', '/api/attention', '/api/ledger/root', '/api/ledger/proof/ghost', '/api/keys', '/metrics', '/events'];
+  const operatorGets = ['/api/nodes', '/api/nodes/ghost-node', '/api/join-tokens', '/api/commands', '/api/commands/ghost', '/api/events', '/api/incidents', '/api/attention', '/api/maintenance', '/api/ledger/root', '/api/ledger/proof/ghost', '/api/keys', '/metrics', '/events'];
   const badAuth: Array<[string, Record<string, string>]> = [
     ['none', {}],
     ['wrong token', { authorization: 'Bearer vmadmin_wrong' }],
@@ -387,7 +389,7 @@ export function buildCorpus(ctx: CorpusContext): BadCase[] {
   ];
   const formCredentials: Array<[string, Record<string, string>]> = [['bearer', { authorization: `Bearer ${ctx.adminToken}` }]];
   if (ctx.sessionCookie) formCredentials.push(['session', { cookie: ctx.sessionCookie, 'sec-fetch-site': 'same-origin' }]);
-  for (const path of ['/console/events', '/console/commands', '/console/nodes/ghost/approve', '/api/events']) {
+  for (const path of ['/console/events', '/console/commands', '/console/maintenance', '/console/maintenance/mw-ghost/end', '/console/nodes/ghost/approve', '/api/events']) {
     for (const [label, creds] of formCredentials) {
       for (const [type, body] of brokenForms) {
         add({ name: `POST ${path} malformed multipart (${label}, ${type})`, method: 'POST', path, headers: { ...creds, 'content-type': type }, body, kind: path.startsWith('/api/') ? 'json' : 'html' });

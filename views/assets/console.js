@@ -24,12 +24,28 @@
   document.addEventListener('htmx:after:request', (e) => {
     const el = e.target instanceof Element ? e.target : null;
     const status = e.detail && e.detail.ctx && e.detail.ctx.response ? e.detail.ctx.response.status : 0;
+    // Maintenance forms say why a request was refused (the window ended meanwhile, a missing reason …).
+    const mwError = document.getElementById('mw-error');
+    if (el && mwError && (el.closest('#maintenance-form') || el.closest('.maintenance'))) {
+      mwError.textContent = status >= 400 ? `Not done (HTTP ${status}): ${errorText(e.detail.ctx)}` : '';
+      mwError.hidden = status < 400;
+    }
     if (!el || status < 200 || status >= 300) return;
+    const mw = el.closest('#maintenance-form');
+    if (mw) mw.reset();
     const note = el.closest('#note-form');
     if (note) note.reset();
     const confirm = el.closest('#cmd-form') ? document.getElementById('cmd-confirm') : el.closest('#key-form') ? document.getElementById('key-confirm') : null;
     if (confirm) confirm.checked = false;
   });
+  const errorText = (ctx) => {
+    try {
+      const body = ctx && typeof ctx.text === 'string' ? JSON.parse(ctx.text) : undefined;
+      return body && body.error && body.error.message ? body.error.message : 'refused';
+    } catch {
+      return 'refused';
+    }
+  };
   // The command form shows only the selected action's arguments; the others are disabled, so they are neither
   // validated nor sent. Without this script every action's inputs show and the server picks the right ones.
   const showArgs = () => {
