@@ -6,8 +6,8 @@
 import { z } from 'zod';
 import { journalForKind, kindSchema, nodeIdSchema, type Envelope, type JournalName } from '../../protocol/envelope.js';
 import { VaultMeshError } from '../../protocol/errors.js';
-import { readEnvelope } from '../../protocol/envelope-kinds.js';
-import { SEVERITIES as MOST_SEVERE_FIRST, severityRank as rankOfSeverity, severityRankOf, type Severity } from '../../protocol/scan.js';
+import type { KnownEnvelope } from '../../protocol/envelope-kinds.js';
+import { SEVERITIES as MOST_SEVERE_FIRST, severityRank as rankOfSeverity, severityRankOf, type Severity } from '../../protocol/severities.js';
 
 /** Least severe first, as `--min-severity` lists them. */
 export const SEVERITIES = [...MOST_SEVERE_FIRST].reverse() as Severity[];
@@ -141,9 +141,10 @@ export function parseFilter(raw: RawFilterOptions, now: number = Date.now()): Lo
 
 /** Highest severity an envelope carries: a scan's worst finding or an incident's severity; -1 for everything else. */
 export function envelopeSeverityRank(env: Envelope): number {
-  const e = readEnvelope(env);
-  if (e?.kind === 'incident') return severityRank(e.body?.severity);
-  if (e?.kind !== 'scan') return -1;
+  // Typed as the registry types it; only `incident` and `scan` are read, by name (the registry's schemas stay unloaded).
+  const e = env as unknown as KnownEnvelope;
+  if (e.kind === 'incident') return severityRank(e.body?.severity);
+  if (e.kind !== 'scan') return -1;
   // Read defensively: a filter runs on every line of a journal that may have been copied or edited by hand.
   let rank = -1;
   const findings: unknown = e.body?.findings;
