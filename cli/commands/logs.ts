@@ -61,7 +61,7 @@ export async function runLogs(action: string | undefined, flags: LogsFlags, deps
     const dirFlag = Array.isArray(flags.dir) ? flags.dir[flags.dir.length - 1] : flags.dir;
     if (dirFlag === true || dirFlag === '') throw usageError('--dir needs a value', 'e.g. --dir /var/lib/vaultmesh/logs', 'dir');
     const dir = String(dirFlag ?? env.VAULTMESH_LOG_DIR ?? './logs');
-    const filter = parseFilter(flags, deps.now());
+    const filter = await parseFilter(flags, deps.now());
     const common = { dir, filter, skipCorrupt: flags.skipCorrupt === true, warn };
     if (flags.ids !== undefined && action !== 'view') throw usageError('--ids applies to view', 'vaultmesh logs view --ids', 'ids');
     if (flags.ids !== undefined && flags.json === true) throw usageError('--ids does not apply to --json', 'the JSON lines already carry id and seq', 'ids');

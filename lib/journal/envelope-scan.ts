@@ -13,7 +13,8 @@
  * Pure: no IO. The lazy envelope reads the line's bytes when its body is first touched, so with reused read
  * buffers that must happen during the visit (as for `line.bytes`).
  */
-import { ENVELOPE_VERSION, type Envelope } from '../../protocol/envelope.js';
+import { ENVELOPE_VERSION } from '../../protocol/envelope-shape.js';
+import type { Envelope } from '../../protocol/envelope.js';
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;

@@ -4,7 +4,8 @@
  * Used by the center's JSONL store (replay, tail, event history) and by the offline CLI (logs, ledger).
  */
 import { open, type FileHandle } from 'node:fs/promises';
-import { looksLikeEnvelope, type Envelope } from '../../protocol/envelope.js';
+import { looksLikeEnvelope } from '../../protocol/envelope-shape.js';
+import type { Envelope } from '../../protocol/envelope.js';
 import { scanEnvelopeLine } from './envelope-scan.js';
 
 const CHUNK = 1 << 20;
