@@ -6,8 +6,6 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { VaultMeshError } from '../../protocol/errors.js';
-import { keyIdOf } from '../../protocol/keys.js';
-import { readKeyFile } from '../../lib/key-file.js';
 import { NODE_STATUSES } from '../../protocol/node-statuses.js';
 import { apiOptionsFromFlags, createApiClient, type ApiOptions } from '../api-client.js';
 import { joinTokenCreatedAnswer, joinTokenRevokedAnswer, joinTokensAnswer, nodeDecisionAnswer, nodeDetailAnswer, nodesAnswer } from '../answers.js';
@@ -122,6 +120,8 @@ export async function joinTokenAction(action: string, tokenId: string | undefine
 export async function keysAction(action: string, f: { stateDir?: string; json?: boolean }): Promise<void> {
   if (action !== 'show') throw usage(`unknown action keys ${action}: use show`);
   const dir = f.stateDir ?? process.env.VAULTMESH_STATE_DIR ?? './state';
+  // The key code (and node:crypto) only for `keys`: `nodes` and `join-token` start without it.
+  const [{ readKeyFile }, { keyIdOf }] = await Promise.all([import('../../lib/key-file.js'), import('../../protocol/keys.js')]);
   let publicKey: string;
   try {
     publicKey = readKeyFile(join(dir, 'cc-key.pem')).publicKeyHex;
