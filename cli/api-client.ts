@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { httpSend } from './http-request.js';
 import { z } from 'zod';
 import { VaultMeshError, describeConnectError, detailsFromZodIssues, parseApiAnswer } from '../protocol/errors.js';
-import { assertPrivateFile } from '../lib/key-file.js';
+import { assertPrivateFile } from '../lib/private-file.js';
 
 export interface ApiOptions {
   ccUrl?: string;

@@ -3,8 +3,11 @@
  * `seq` is global and increasing, assigned by the center; `author` comes from the authenticated identity.
  */
 import { z } from 'zod';
+import { ENVELOPE_VERSION } from './envelope-shape.js';
 
-export const ENVELOPE_VERSION = 1 as const;
+// The zod-free half (version, journal table, replay's structural check) lives in envelope-shape.ts, for readers
+// that parse no foreign input (the journal module, the offline `vaultmesh logs`).
+export { ENVELOPE_VERSION, JOURNAL_FILES, journalForKind, looksLikeEnvelope, type JournalName } from './envelope-shape.js';
 
 /** Ids that are safe in URLs, file names and log lines (no path traversal, no whitespace). */
 export const idSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'must be 1-128 of A-Z a-z 0-9 . _ : - starting with a letter or digit');
@@ -35,49 +38,3 @@ export type EnvelopeDraft<B = Record<string, unknown>> = {
   on_behalf_of?: string;
   body: B;
 };
-
-export const JOURNAL_FILES = {
-  heartbeats: 'heartbeats.jsonl',
-  scans: 'sovereign-scans.jsonl',
-  commands: 'commands.jsonl',
-  events: 'events.jsonl',
-} as const;
-
-export type JournalName = keyof typeof JOURNAL_FILES;
-
-/** Which journal an envelope kind belongs to (the table in docs/EVENT_ENVELOPE.md, "Journals"). */
-export function journalForKind(kind: string): JournalName {
-  switch (kind) {
-    case 'heartbeat':
-      return 'heartbeats';
-    case 'scan':
-      return 'scans';
-    case 'command':
-    case 'receipt':
-      return 'commands';
-    default:
-      return 'events';
-  }
-}
-
-/**
- * Cheap structural check used on replay, where the journal is our own output and a full zod parse per line would
- * dominate start-up time. Anything failing it is a corrupt line.
- */
-export function looksLikeEnvelope(value: unknown): value is Envelope {
-  if (typeof value !== 'object' || value === null) return false;
-  const e = value as Record<string, unknown>;
-  return (
-    e.v === ENVELOPE_VERSION &&
-    typeof e.id === 'string' &&
-    Number.isSafeInteger(e.seq) &&
-    (e.seq as number) > 0 &&
-    typeof e.ts === 'string' &&
-    typeof e.kind === 'string' &&
-    typeof e.author === 'string' &&
-    typeof e.body === 'object' &&
-    e.body !== null &&
-    !Array.isArray(e.body) &&
-    (e.node_id === undefined || typeof e.node_id === 'string')
-  );
-}

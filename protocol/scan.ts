@@ -7,24 +7,9 @@ import { z } from 'zod';
 import { idSchema, nodeIdSchema, rfc3339Schema } from './envelope.js';
 import { agentVersionSchema } from './agent-api.js';
 
-/** Severities, most severe first. The order is part of the contract (sorting, summaries, console colours). */
-export const SEVERITIES = ['critical', 'high', 'medium', 'low', 'info'] as const;
-export type Severity = (typeof SEVERITIES)[number];
-
-/**
- * Numeric rank of a severity: `critical` = 4 … `info` = 0, so `severityRank(a) > severityRank(b)` means
- * "a is worse than b" and `findings.sort((a, b) => severityRank(b.severity) - severityRank(a.severity))` puts the
- * worst first.
- */
-export function severityRank(severity: Severity): number {
-  return SEVERITIES.length - 1 - SEVERITIES.indexOf(severity);
-}
-
-/** `severityRank` of any value read from a journal: -1 for anything that is not a severity. */
-export function severityRankOf(value: unknown): number {
-  const i = typeof value === 'string' ? SEVERITIES.indexOf(value as Severity) : -1;
-  return i === -1 ? -1 : SEVERITIES.length - 1 - i;
-}
+// The severities and their ranks live in severities.ts, without zod, for readers that only need the names.
+export { SEVERITIES, severityRank, severityRankOf, type Severity } from './severities.js';
+import { SEVERITIES, severityRank, type Severity } from './severities.js';
 
 /** Severities above `info`: what an incident may have, and the findings a node's latest scan keeps open. */
 export type ActionableSeverity = Exclude<Severity, 'info'>;

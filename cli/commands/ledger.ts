@@ -27,7 +27,7 @@ import { createApiClient } from '../api-client.js';
 import { assertLedgerOrigin, ledgerVerifierKey, logOrigin } from '../../protocol/ledger-checkpoints.js';
 import { fromHex } from '../../protocol/hex.js';
 import { readFileSync } from 'node:fs';
-import { assertPrivateFile } from '../../lib/key-file.js';
+import { assertPrivateFile } from '../../lib/private-file.js';
 import { exportLedgers } from '../ledger-export.js';
 
 export interface LedgerDeps {

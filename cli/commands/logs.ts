@@ -1,15 +1,13 @@
 /**
  * The cac layer for `vaultmesh logs view|tail|stats`: maps flags to typed options, calls the library functions in
  * cli/logs/, and turns failures into one line on stderr and an exit code (0 ok, 1 failure, 2 usage).
- * cac matches a command on one word, so `logs <action>` is registered once and dispatched here.
+ * cac matches a command on one word, so `logs <action>` is registered once and dispatched here. Each action's
+ * module is imported when it runs: what one pass loads stays in its memory for the whole pass (docs/BENCHMARKS.md).
  */
 import type { Writable } from 'node:stream';
 import { setFlagsFromString } from 'node:v8';
 import { parseFilter, usageError, type RawFilterOptions } from '../logs/filters.js';
 import { printOut, renderCliError, renderJsonLine } from '../output.js';
-import { computeStats, renderStatsTable } from '../logs/stats.js';
-import { tailLogs } from '../logs/tail.js';
-import { viewLogs } from '../logs/view.js';
 
 export interface LogsDeps {
   stdout: Writable & { isTTY?: boolean };
@@ -63,17 +61,20 @@ export async function runLogs(action: string | undefined, flags: LogsFlags, deps
     const dirFlag = Array.isArray(flags.dir) ? flags.dir[flags.dir.length - 1] : flags.dir;
     if (dirFlag === true || dirFlag === '') throw usageError('--dir needs a value', 'e.g. --dir /var/lib/vaultmesh/logs', 'dir');
     const dir = String(dirFlag ?? env.VAULTMESH_LOG_DIR ?? './logs');
-    const filter = parseFilter(flags, deps.now());
+    const filter = await parseFilter(flags, deps.now());
     const common = { dir, filter, skipCorrupt: flags.skipCorrupt === true, warn };
     if (flags.ids !== undefined && action !== 'view') throw usageError('--ids applies to view', 'vaultmesh logs view --ids', 'ids');
     if (flags.ids !== undefined && flags.json === true) throw usageError('--ids does not apply to --json', 'the JSON lines already carry id and seq', 'ids');
     switch (action) {
-      case 'view':
+      case 'view': {
+        const { viewLogs } = await import('../logs/view.js');
         await viewLogs({ ...common, json: flags.json === true, ids: flags.ids === true, colour: wantsColour(stdout, env), out: stdout });
         return EXIT.ok;
+      }
       case 'tail': {
         if (filter.limit !== undefined) throw usageError('--limit does not apply to tail', 'use -n <count> for how many past lines to show', 'limit');
         const lines = parseLines(flags.lines);
+        const { tailLogs } = await import('../logs/tail.js');
         const ctl = new AbortController();
         const stop = (): void => ctl.abort();
         deps.signals.once('SIGINT', stop);
@@ -88,6 +89,7 @@ export async function runLogs(action: string | undefined, flags: LogsFlags, deps
       }
       case 'stats': {
         if (filter.limit !== undefined) throw usageError('--limit does not apply to stats', 'stats always covers every matching envelope; narrow it with --since/--node/--kind', 'limit');
+        const { computeStats, renderStatsTable } = await import('../logs/stats.js');
         const report = await computeStats(common);
         // Node ids and times come from the journal as written, which anyone with access to the files may have edited.
         printOut(flags.json === true ? `${renderJsonLine(report)}\n` : `${renderStatsTable(report)}\n`, stdout);

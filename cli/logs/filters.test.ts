@@ -38,8 +38,8 @@ describe('parseTimeBound', () => {
 });
 
 describe('parseFilter', () => {
-  it('parses every flag', () => {
-    const f = parseFilter({ kind: 'scan, incident', node: 'web-01', since: '2h', until: '2026-11-20T11:30Z', minSeverity: 'HIGH', limit: '5' }, NOW);
+  it('parses every flag', async () => {
+    const f = await parseFilter({ kind: 'scan, incident', node: 'web-01', since: '2h', until: '2026-11-20T11:30Z', minSeverity: 'HIGH', limit: '5' }, NOW);
     expect([...f.kinds!]).toEqual(['scan', 'incident']);
     expect(f.node).toBe('web-01');
     expect(f.since).toBe(NOW - 7_200_000);
@@ -48,16 +48,16 @@ describe('parseFilter', () => {
     expect(f.limit).toBe(5);
   });
 
-  it('accepts numbers as cac hands them over', () => {
-    expect(parseFilter({ node: 42, limit: 7 }, NOW)).toEqual({ node: '42', limit: 7 });
+  it('accepts numbers as cac hands them over', async () => {
+    expect(await parseFilter({ node: 42, limit: 7 }, NOW)).toEqual({ node: '42', limit: 7 });
   });
 
-  it('takes the last of repeated flags', () => {
-    expect(parseFilter({ node: ['a', 'b'] }, NOW).node).toBe('b');
+  it('takes the last of repeated flags', async () => {
+    expect((await parseFilter({ node: ['a', 'b'] }, NOW)).node).toBe('b');
   });
 
-  it('returns an empty filter without flags', () => {
-    expect(parseFilter({}, NOW)).toEqual({});
+  it('returns an empty filter without flags', async () => {
+    expect(await parseFilter({}, NOW)).toEqual({});
   });
 
   it.each([
@@ -72,9 +72,9 @@ describe('parseFilter', () => {
     [{ limit: '0' }, /bad --limit "0"/],
     [{ limit: '1.5' }, /bad --limit/],
     [{ limit: 'ten' }, /bad --limit/],
-  ])('rejects %j with USAGE and a hint', (raw, message) => {
+  ])('rejects %j with USAGE and a hint', async (raw, message) => {
     try {
-      parseFilter(raw, NOW);
+      await parseFilter(raw, NOW);
       expect.unreachable();
     } catch (err) {
       expect(isVaultMeshError(err) && err.code).toBe('USAGE');
@@ -88,16 +88,16 @@ describe('matchesFilter', () => {
   const scan = (severities: string[]): Envelope =>
     env({ kind: 'scan', node_id: 'n1', body: { findings: severities.map((severity) => ({ check: 'c', severity, title: 't' })), summary: 's' } });
 
-  it('filters by kind and node', () => {
-    const f = parseFilter({ kind: 'scan', node: 'n1' }, NOW);
+  it('filters by kind and node', async () => {
+    const f = await parseFilter({ kind: 'scan', node: 'n1' }, NOW);
     expect(matchesFilter(scan([]), f)).toBe(true);
     expect(matchesFilter({ ...scan([]), node_id: 'n2' }, f)).toBe(false);
     expect(matchesFilter(env({ node_id: 'n1' }), f)).toBe(false);
-    expect(matchesFilter(env({}), parseFilter({ node: 'n1' }, NOW))).toBe(false);
+    expect(matchesFilter(env({}), await parseFilter({ node: 'n1' }, NOW))).toBe(false);
   });
 
-  it('uses an inclusive since and an exclusive until', () => {
-    const f = parseFilter({ since: '2026-11-20T11:00Z', until: '2026-11-20T11:30Z' }, NOW);
+  it('uses an inclusive since and an exclusive until', async () => {
+    const f = await parseFilter({ since: '2026-11-20T11:00Z', until: '2026-11-20T11:30Z' }, NOW);
     expect(matchesFilter(env({ ts: '2026-11-20T11:00:00Z' }), f)).toBe(true);
     expect(matchesFilter(env({ ts: '2026-11-20T10:59:59.999Z' }), f)).toBe(false);
     expect(matchesFilter(env({ ts: '2026-11-20T11:29:59Z' }), f)).toBe(true);
@@ -105,8 +105,8 @@ describe('matchesFilter', () => {
     expect(matchesFilter(env({ ts: 'garbage' }), f)).toBe(false);
   });
 
-  it('keeps scans with a finding at or above --min-severity and incidents by body.severity', () => {
-    const f = parseFilter({ minSeverity: 'high' }, NOW);
+  it('keeps scans with a finding at or above --min-severity and incidents by body.severity', async () => {
+    const f = await parseFilter({ minSeverity: 'high' }, NOW);
     expect(matchesFilter(scan(['low', 'high']), f)).toBe(true);
     expect(matchesFilter(scan(['critical']), f)).toBe(true);
     expect(matchesFilter(scan(['low', 'medium', 'info']), f)).toBe(false);
@@ -118,9 +118,9 @@ describe('matchesFilter', () => {
     expect(matchesFilter(env({ kind: 'scan', body: { findings: [null, 3, { severity: 9 }] } }), f)).toBe(false);
   });
 
-  it('narrows the journals to read from the kinds', () => {
+  it('narrows the journals to read from the kinds', async () => {
     expect(journalsForFilter({})).toBeUndefined();
-    expect([...journalsForFilter(parseFilter({ kind: 'scan' }, NOW))!]).toEqual(['scans']);
-    expect([...journalsForFilter(parseFilter({ kind: 'receipt,incident,note' }, NOW))!].sort()).toEqual(['commands', 'events']);
+    expect([...journalsForFilter(await parseFilter({ kind: 'scan' }, NOW))!]).toEqual(['scans']);
+    expect([...journalsForFilter(await parseFilter({ kind: 'receipt,incident,note' }, NOW))!].sort()).toEqual(['commands', 'events']);
   });
 });

@@ -3,11 +3,11 @@
  * one typed `LogFilter`, and decides whether an envelope matches it. Pure: the clock is a parameter.
  * Bad values become a VaultMeshError with code USAGE and a hint (the CLI exits 2 with them).
  */
-import { z } from 'zod';
-import { journalForKind, kindSchema, nodeIdSchema, type Envelope, type JournalName } from '../../protocol/envelope.js';
+import { journalForKind, type JournalName } from '../../protocol/envelope-shape.js';
+import type { Envelope } from '../../protocol/envelope.js';
 import { VaultMeshError } from '../../protocol/errors.js';
-import { readEnvelope } from '../../protocol/envelope-kinds.js';
-import { SEVERITIES as MOST_SEVERE_FIRST, severityRank as rankOfSeverity, severityRankOf, type Severity } from '../../protocol/scan.js';
+import type { KnownEnvelope } from '../../protocol/envelope-kinds.js';
+import { SEVERITIES as MOST_SEVERE_FIRST, severityRank as rankOfSeverity, severityRankOf, type Severity } from '../../protocol/severities.js';
 
 /** Least severe first, as `--min-severity` lists them. */
 export const SEVERITIES = [...MOST_SEVERE_FIRST].reverse() as Severity[];
@@ -85,19 +85,19 @@ function flagString(flag: string, value: unknown, hint: string): string | undefi
   return String(value);
 }
 
-const kindListSchema = z.array(kindSchema).min(1);
-const limitSchema = z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER);
-const severitySchema = z.enum(MOST_SEVERE_FIRST);
-
-/** Validates every filter flag once, at the edge; the result is trusted everywhere else. */
-export function parseFilter(raw: RawFilterOptions, now: number = Date.now()): LogFilter {
+/**
+ * Validates every filter flag once, at the edge, with the zod schemas of filter-schemas.ts (loaded only when a flag
+ * that needs one is given); the result is trusted everywhere else.
+ */
+export async function parseFilter(raw: RawFilterOptions, now: number = Date.now()): Promise<LogFilter> {
   const filter: LogFilter = {};
+  const schemas = () => import('./filter-schemas.js');
 
   const kindHint = 'give a comma-separated list of kinds, e.g. --kind scan,incident';
   const kind = flagString('kind', raw.kind, kindHint);
   if (kind !== undefined) {
     const list = kind.split(',').map((k) => k.trim()).filter((k) => k.length > 0);
-    const parsed = kindListSchema.safeParse(list);
+    const parsed = (await schemas()).kindListSchema.safeParse(list);
     if (!parsed.success) throw usageError(`bad --kind "${kind}": ${parsed.error.issues[0]?.message ?? 'invalid'}`, kindHint, 'kind');
     filter.kinds = new Set(parsed.data);
   }
@@ -105,7 +105,7 @@ export function parseFilter(raw: RawFilterOptions, now: number = Date.now()): Lo
   const nodeHint = 'pass a node id as shown by `vaultmesh logs stats`, e.g. --node web-01';
   const node = flagString('node', raw.node, nodeHint);
   if (node !== undefined) {
-    const parsed = nodeIdSchema.safeParse(node);
+    const parsed = (await schemas()).nodeIdSchema.safeParse(node);
     if (!parsed.success) throw usageError(`bad --node "${node}": ${parsed.error.issues[0]?.message ?? 'invalid'}`, nodeHint, 'node');
     filter.node = parsed.data;
   }
@@ -124,7 +124,7 @@ export function parseFilter(raw: RawFilterOptions, now: number = Date.now()): Lo
   const sevHint = `use one of ${SEVERITIES.join(', ')}`;
   const sev = flagString('min-severity', raw.minSeverity, sevHint);
   if (sev !== undefined) {
-    const parsed = severitySchema.safeParse(sev.toLowerCase());
+    const parsed = (await schemas()).severitySchema.safeParse(sev.toLowerCase());
     if (!parsed.success) throw usageError(`bad --min-severity "${sev}"`, sevHint, 'min-severity');
     filter.minSeverity = parsed.data;
   }
@@ -132,7 +132,7 @@ export function parseFilter(raw: RawFilterOptions, now: number = Date.now()): Lo
   const limitHint = 'give a positive whole number, e.g. --limit 100';
   const limit = flagString('limit', raw.limit, limitHint);
   if (limit !== undefined) {
-    const parsed = limitSchema.safeParse(limit);
+    const parsed = (await schemas()).limitSchema.safeParse(limit);
     if (!parsed.success) throw usageError(`bad --limit "${limit}": must be a positive integer`, limitHint, 'limit');
     filter.limit = parsed.data;
   }
@@ -141,9 +141,10 @@ export function parseFilter(raw: RawFilterOptions, now: number = Date.now()): Lo
 
 /** Highest severity an envelope carries: a scan's worst finding or an incident's severity; -1 for everything else. */
 export function envelopeSeverityRank(env: Envelope): number {
-  const e = readEnvelope(env);
-  if (e?.kind === 'incident') return severityRank(e.body?.severity);
-  if (e?.kind !== 'scan') return -1;
+  // Typed as the registry types it; only `incident` and `scan` are read, by name (the registry's schemas stay unloaded).
+  const e = env as unknown as KnownEnvelope;
+  if (e.kind === 'incident') return severityRank(e.body?.severity);
+  if (e.kind !== 'scan') return -1;
   // Read defensively: a filter runs on every line of a journal that may have been copied or edited by hand.
   let rank = -1;
   const findings: unknown = e.body?.findings;

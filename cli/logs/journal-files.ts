@@ -42,6 +42,8 @@ export interface ScanOptions {
   visit: (entry: JournalEntry) => void | Promise<void>;
   /** The visitor copies whatever it keeps of `entry.line.bytes`: read through two fixed buffers (constant memory). */
   reuseBuffers?: boolean;
+  /** An entry's envelope parses its body (and id, author) only when the visitor reads it, during the visit. */
+  lazyBodies?: boolean;
 }
 
 export interface ScanResult {
@@ -68,6 +70,7 @@ export async function scanJournals(opts: ScanOptions): Promise<ScanResult> {
       {
         visit: opts.visit,
         reuseBuffers: opts.reuseBuffers === true,
+        lazyBodies: opts.lazyBodies === true,
         onCorrupt: (bad) => {
           const where = `${bad.file}:${bad.line.lineNo}: ${bad.reason}`;
           if (!opts.skipCorrupt) {

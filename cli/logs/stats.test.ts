@@ -165,3 +165,22 @@ describe('formatDuration', () => {
     [3 * 86400, '3d'],
   ])('%s', (s, out) => expect(formatDuration(s)).toBe(out));
 });
+
+describe('stats keeps timestamps exactly as written', () => {
+  it('gives first/last seen and the latest scan time in the form each line has, and the latest counts of the last scan', () => {
+    const acc = createStatsAccumulator();
+    acc.add(env('heartbeat', 'ts-node', '2026-11-20T10:00:00Z'));
+    acc.add(env('scan', 'ts-node', '2026-11-20T10:00:30.000+00:00', scan([finding('high'), finding('low')])));
+    acc.add(env('heartbeat', 'ts-node', at(60)));
+    const first = acc.report().nodes.find((n) => n.node_id === 'ts-node')!;
+    expect([first.first_seen, first.last_seen, first.findings.latest_scan_ts]).toEqual(['2026-11-20T10:00:00Z', at(60), '2026-11-20T10:00:30.000+00:00']);
+    acc.add(env('scan', 'ts-node', at(90), scan([finding('critical')])));
+    acc.add(env('heartbeat', 'ts-node', 'not a time'));
+    const next = acc.report().nodes.find((n) => n.node_id === 'ts-node')!;
+    expect([next.last_seen, next.findings.latest_scan_ts]).toEqual(['not a time', at(90)]);
+    expect(next.findings.latest).toEqual({ critical: 1, high: 0, medium: 0, low: 0, info: 0 });
+    // A report is a snapshot: later lines do not change one already taken.
+    expect(first.findings.latest).toEqual({ critical: 0, high: 1, medium: 0, low: 1, info: 0 });
+    expect(next.findings.total).toEqual({ critical: 1, high: 1, medium: 0, low: 1, info: 0 });
+  });
+});

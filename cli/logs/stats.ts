@@ -4,13 +4,14 @@
  * total. The accumulator is pure and bounded per node (no per-event memory), so multi-GB journals cost the same
  * memory as small ones; rendering (table or JSON) is separate from computing.
  *
- * Bodies are read through the kind registry (`readEnvelope`): a command is counted once, at its `issued` event (a
+ * Bodies are read as the kind registry types them (`KnownEnvelope`; the kinds counted here are switched on by name,
+ * so the registry's schemas are not loaded): a command is counted once, at its `issued` event (a
  * command's later `delivered` / `expired` / `completed` lines are steps, not commands), and its outcome is the
  * `status` inside the signed receipt's payload.
  */
 import type { Envelope } from '../../protocol/envelope.js';
-import { readEnvelope } from '../../protocol/envelope-kinds.js';
-import { SEVERITIES } from '../../protocol/scan.js';
+import type { KnownEnvelope } from '../../protocol/envelope-kinds.js';
+import { SEVERITIES } from '../../protocol/severities.js';
 import { journalsForFilter, matchesFilter, type LogFilter } from './filters.js';
 import { scanJournals } from './journal-files.js';
 import { sanitize } from '../terminal-text.js';
@@ -71,18 +72,46 @@ const bucketOf = (ms: number): number => Math.floor(Math.log(Math.max(ms, 1)) / 
 const bucketLow = (b: number): number => Math.exp(b * LOG_STEP);
 const bucketMid = (b: number): number => Math.exp((b + 0.5) * LOG_STEP);
 
+/**
+ * A node's latest timestamp, kept without holding the string of the line it came from. The accumulator lives for
+ * the whole pass while most of a node's values are replaced every few hundred lines: a line's string kept in it
+ * outlives two young-generation collections and is promoted, and a pass over a multi-GB journal then left tens of MB
+ * in the old generation for its next full collection. A timestamp in the center's own form (what toISOString gives)
+ * is kept as its time value, updated in place; any other text is kept as it is.
+ */
+class TimeSlot {
+  private ms = Number.NaN;
+  private text: string | undefined = undefined;
+  set(ts: string): void {
+    const ms = Date.parse(ts);
+    if (!Number.isNaN(ms) && ts.length === 24 && new Date(ms).toISOString() === ts) {
+      this.ms = ms;
+      this.text = undefined;
+    } else {
+      this.text = ts;
+    }
+  }
+  /** The timestamp exactly as written, or null before the first `set`. */
+  get(): string | null {
+    return this.text ?? (Number.isNaN(this.ms) ? null : new Date(this.ms).toISOString());
+  }
+}
+
 interface NodeAcc {
   node_id: string | null;
   total: number;
   kinds: Map<string, number>;
   first: string;
-  last: string;
+  last: TimeSlot;
   hbCount: number;
-  hbLastMs: number | undefined;
-  hbMaxGapMs: number | undefined;
+  /** NaN before the first heartbeat (a number field V8 updates in place). */
+  hbLastMs: number;
+  /** -1 before the first interval. */
+  hbMaxGapMs: number;
   hbIntervals: Map<number, number>;
   scans: number;
-  latestScanTs: string | null;
+  latestScanTs: TimeSlot;
+  /** Updated in place from each scan (null before the first). */
   latest: SeverityCounts | null;
   findingsTotal: SeverityCounts;
   issued: number;
@@ -124,13 +153,13 @@ export function createStatsAccumulator(): StatsAccumulator {
         total: 0,
         kinds: new Map(),
         first: ts,
-        last: ts,
+        last: new TimeSlot(),
         hbCount: 0,
-        hbLastMs: undefined,
-        hbMaxGapMs: undefined,
+        hbLastMs: Number.NaN,
+        hbMaxGapMs: -1,
         hbIntervals: new Map(),
         scans: 0,
-        latestScanTs: null,
+        latestScanTs: new TimeSlot(),
         latest: null,
         findingsTotal: zeroSeverities(),
         issued: 0,
@@ -143,24 +172,24 @@ export function createStatsAccumulator(): StatsAccumulator {
   };
 
   const add = (env: Envelope): void => {
-    const e = readEnvelope(env);
+    // The kinds below are known kinds; any other (a newer center's) falls through the switch.
+    const e = env as unknown as KnownEnvelope;
     const acc = nodeAcc(env.node_id ?? null, env.ts);
     acc.total++;
     const kinds = acc.kinds;
     kinds.set(env.kind, (kinds.get(env.kind) ?? 0) + 1);
     // Seq order is the center's order of arrival, so the first and last envelopes bound the node's activity.
-    acc.last = env.ts;
-    if (!e) return;
+    acc.last.set(env.ts);
     switch (e.kind) {
       case 'heartbeat': {
         acc.hbCount++;
         const ms = Date.parse(env.ts);
         if (Number.isNaN(ms)) break;
-        if (acc.hbLastMs !== undefined) {
+        if (!Number.isNaN(acc.hbLastMs)) {
           const gap = ms - acc.hbLastMs;
           const b = bucketOf(gap);
           acc.hbIntervals.set(b, (acc.hbIntervals.get(b) ?? 0) + 1);
-          if (acc.hbMaxGapMs === undefined || gap > acc.hbMaxGapMs) acc.hbMaxGapMs = gap;
+          if (acc.hbMaxGapMs < 0 || gap > acc.hbMaxGapMs) acc.hbMaxGapMs = gap;
         }
         acc.hbLastMs = ms;
         break;
@@ -169,8 +198,9 @@ export function createStatsAccumulator(): StatsAccumulator {
         acc.scans++;
         const counts = findingCounts(e.body?.findings);
         for (const s of FINDING_SEVERITIES) acc.findingsTotal[s] += counts[s];
-        acc.latest = counts;
-        acc.latestScanTs = env.ts;
+        if (acc.latest) Object.assign(acc.latest, counts);
+        else acc.latest = counts;
+        acc.latestScanTs.set(env.ts);
         break;
       }
       case 'command':
@@ -205,7 +235,7 @@ export function createStatsAccumulator(): StatsAccumulator {
     return {
       count: acc.hbCount,
       median_interval_s: roundTo(medianMs / 1000, 1),
-      max_gap_s: roundTo((acc.hbMaxGapMs ?? 0) / 1000, 3),
+      max_gap_s: roundTo(Math.max(acc.hbMaxGapMs, 0) / 1000, 3),
       gaps_over_2x_median: longGaps,
     };
   };
@@ -227,11 +257,12 @@ export function createStatsAccumulator(): StatsAccumulator {
       commands: { issued: 0, by_status: {}, expired_unanswered: 0 },
     };
     const out: NodeStats[] = list.map((acc) => {
+      const last = acc.last.get() ?? acc.first;
       fleet.total += acc.total;
       for (const [k, v] of acc.kinds) bump(fleetKinds, k, v);
       for (const [k, v] of acc.byStatus) bump(fleetStatus, k, v);
       if (fleet.first_seen === null || acc.first < fleet.first_seen) fleet.first_seen = acc.first;
-      if (fleet.last_seen === null || acc.last > fleet.last_seen) fleet.last_seen = acc.last;
+      if (fleet.last_seen === null || last > fleet.last_seen) fleet.last_seen = last;
       fleet.heartbeats += acc.hbCount;
       fleet.findings.scans += acc.scans;
       for (const s of FINDING_SEVERITIES) {
@@ -245,9 +276,9 @@ export function createStatsAccumulator(): StatsAccumulator {
         total: acc.total,
         kinds: sortedRecord(acc.kinds),
         first_seen: acc.first,
-        last_seen: acc.last,
+        last_seen: last,
         heartbeats: heartbeatStats(acc),
-        findings: { scans: acc.scans, latest_scan_ts: acc.latestScanTs, latest: acc.latest, total: acc.findingsTotal },
+        findings: { scans: acc.scans, latest_scan_ts: acc.latestScanTs.get(), latest: acc.latest && { ...acc.latest }, total: acc.findingsTotal },
         commands: { issued: acc.issued, by_status: sortedRecord(acc.byStatus), expired_unanswered: acc.expiredUnanswered },
       };
     });
@@ -349,6 +380,8 @@ export async function computeStats(opts: StatsOptions): Promise<StatsReport & { 
     skipCorrupt: opts.skipCorrupt,
     warn: opts.warn,
     reuseBuffers: true,
+    // Most lines need only seq, kind, node and time: their bodies are not parsed unless read.
+    lazyBodies: true,
     visit: unfiltered ? (e) => acc.add(e.envelope) : (e) => (matchesFilter(e.envelope, filter) ? acc.add(e.envelope) : undefined),
   });
   return { ...acc.report(), skipped_corrupt: scan.skippedCorrupt, torn_tails: scan.tornTails };

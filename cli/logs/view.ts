@@ -3,13 +3,12 @@
  * multi-GB journals), as aligned human lines or as the exact journal lines (--json).
  */
 import type { Writable } from 'node:stream';
-import { createCommandActionMemo, formatHuman, sanitize } from './format.js';
-
-/** Room for a UUID or an agent's heartbeat id; longer ids push the line on. */
-const ID_WIDTH = 36;
 import { journalsForFilter, matchesFilter, type LogFilter } from './filters.js';
 import { scanJournals, StopScan } from './journal-files.js';
 import { createLineWriter } from './line-writer.js';
+
+/** Room for a UUID or an agent's heartbeat id; longer ids push the line on. */
+const ID_WIDTH = 36;
 
 export interface ViewOptions {
   dir: string;
@@ -35,7 +34,9 @@ export async function viewLogs(opts: ViewOptions): Promise<ViewResult> {
   const { filter } = opts;
   const writer = createLineWriter(opts.out);
   let printed = 0;
-  const actions = createCommandActionMemo();
+  // The human formatter (and the kind registry it describes bodies with) only for human output: --json passes bytes.
+  const format = opts.json ? undefined : await import('./format.js');
+  const actions = format?.createCommandActionMemo();
   const scan = await scanJournals({
     dir: opts.dir,
     journals: journalsForFilter(filter),
@@ -43,14 +44,17 @@ export async function viewLogs(opts: ViewOptions): Promise<ViewResult> {
     warn: opts.warn,
     // The line writer copies the bytes into its batch before the next line is read.
     reuseBuffers: true,
+    // --json: most lines need only seq, kind, node and time, so bodies are parsed only when a filter reads them.
+    // Human lines describe every body they print, from plain envelopes (the describer spreads them).
+    lazyBodies: opts.json,
     visit: (entry) => {
-      if (!opts.json) actions.see(entry.envelope);
+      actions?.see(entry.envelope);
       if (!matchesFilter(entry.envelope, filter)) return;
       printed++;
       // --json passes the stored bytes through untouched: what jq sees is exactly what the ledger hashed.
       const human = (): string => {
-        const line = formatHuman(entry.envelope, { colour: opts.colour, describe: actions.context });
-        return opts.ids ? `${sanitize(entry.envelope.id).padEnd(ID_WIDTH)}  ${line}` : line;
+        const line = format!.formatHuman(entry.envelope, { colour: opts.colour, describe: actions!.context });
+        return opts.ids ? `${format!.sanitize(entry.envelope.id).padEnd(ID_WIDTH)}  ${line}` : line;
       };
       const pending = writer.line(opts.json ? entry.line.bytes : human());
       if (printed === filter.limit) throw new StopScan();

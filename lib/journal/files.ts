@@ -6,7 +6,7 @@
 import { readdirSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { JOURNAL_FILES, type JournalName } from '../../protocol/envelope.js';
+import { JOURNAL_FILES, type JournalName } from '../../protocol/envelope-shape.js';
 
 export { JOURNAL_FILES, type JournalName };
 

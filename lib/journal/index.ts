@@ -6,6 +6,7 @@
  */
 export { JOURNAL_FILES, journalNameOf, journalPaths, listJournalFiles, listSegments, segmentLastSeq, segmentName, type JournalFile, type JournalName, type Segment } from './files.js';
 export { LineSource, mergeJournals, parseJournalLine, type CorruptLine, type JournalEntry, type MergeOptions, type MergeResult, type RawLine } from './reader.js';
+export { scanEnvelopeLine, ScannedEnvelope } from './envelope-scan.js';
 export { seekJournal } from './seek.js';
 export { readLinesBackward } from './reverse.js';
 export { classifyChange, pinJournals, splitLines, type FileChange, type FollowOptions, type FollowedEntry, type PinnedJournals } from './follow.js';

@@ -71,3 +71,75 @@ describe('LineSource with reused buffers', () => {
     expect(reused).toEqual(await seen(false));
   });
 });
+
+describe('LineSource one line at a time', () => {
+  // What the merge does: takeLine until it has none, then fill; the line stays valid until the fill after the next.
+  async function takeAll(path: string, reuseBuffers: boolean) {
+    const src = new LineSource(path, 0, 1, { reuseBuffers });
+    const lines: Array<[string, number, number]> = [];
+    let previous: { bytes: Buffer; text: string } | undefined;
+    for (;;) {
+      const l = src.takeLine();
+      if (!l) {
+        if (!(await src.fill())) break;
+        // The last line taken before this read is still intact (the read after it may reuse its buffer).
+        if (previous) expect(previous.bytes.toString('latin1') === previous.text).toBe(true);
+        previous = undefined;
+        continue;
+      }
+      const text = l.bytes.toString('latin1');
+      previous = { bytes: l.bytes, text };
+      lines.push([text, l.lineNo, l.offset]);
+    }
+    return { lines, tail: src.tail && [src.tail.bytes.toString('latin1'), src.tail.lineNo, src.tail.offset] };
+  }
+
+  const MB = 1 << 20;
+  const cases: Record<string, string> = {
+    empty: '',
+    'a torn tail only': 'abc',
+    'empty lines': '\n\n\nx\n\n',
+    'lines across read boundaries': Array.from({ length: 700 }, (_, i) => 'x'.repeat((i * 7919) % 90000)).join('\n') + '\ntorn',
+    'lines longer than the buffers, growing twice in a row': `a\n${'y'.repeat(300_000)}\n${'v'.repeat(1.1 * MB)}\nb\n`,
+  };
+  for (const [name, content] of Object.entries(cases)) {
+    it(`gives the lines, numbers, offsets and tail of batches: ${name}`, async () => {
+      const f = file(content);
+      const batches = await readAll(f, false);
+      expect(await takeAll(f, true)).toEqual(batches);
+      expect(await takeAll(f, false)).toEqual(batches);
+    });
+  }
+});
+
+describe('mergeJournals with lazyBodies', () => {
+  it('visits the same envelopes and reports the same corrupt lines as full parsing', async () => {
+    const t = tempDir();
+    onCleanup(t.cleanup);
+    const env = (seq: number) => JSON.stringify({ author: 'node:n', body: { id: `hb-${seq}`, n: seq % 7 }, id: `e${seq}`, kind: seq % 5 ? 'heartbeat' : 'scan', node_id: `n${seq % 3}`, seq, ts: '2026-11-01T00:00:00.000Z', v: 1 });
+    const a = join(t.dir, 'a.jsonl');
+    const b = join(t.dir, 'b.jsonl');
+    const aLines = Array.from({ length: 2000 }, (_, i) => env(2 * i + 1));
+    aLines.splice(100, 0, '{"this is": not json', JSON.stringify({ v: 1, seq: 5000 }));
+    writeFileSync(a, aLines.join('\n') + '\n');
+    writeFileSync(b, Array.from({ length: 2000 }, (_, i) => env(2 * i + 2)).join('\n') + '\n');
+    const seen = async (lazyBodies: boolean) => {
+      const out: unknown[] = [];
+      const bad: string[] = [];
+      await mergeJournals([a, b], {
+        reuseBuffers: true,
+        lazyBodies,
+        onCorrupt: (c) => {
+          bad.push(`${c.line.lineNo}: ${c.reason}`);
+          return 'skip';
+        },
+        visit: (e) => void out.push([e.envelope.seq, e.envelope.kind, e.envelope.node_id, e.envelope.ts, e.envelope.body]),
+      });
+      return { out, bad };
+    };
+    const lazy = await seen(true);
+    expect(lazy.out).toHaveLength(4000);
+    expect(lazy.bad).toHaveLength(2);
+    expect(lazy).toEqual(await seen(false));
+  });
+});

@@ -4,13 +4,12 @@
  * Used by the center's JSONL store (replay, tail, event history) and by the offline CLI (logs, ledger).
  */
 import { open, type FileHandle } from 'node:fs/promises';
-import { looksLikeEnvelope, type Envelope } from '../../protocol/envelope.js';
+import { looksLikeEnvelope } from '../../protocol/envelope-shape.js';
+import type { Envelope } from '../../protocol/envelope.js';
+import { scanEnvelopeLine } from './envelope-scan.js';
 
 const CHUNK = 1 << 20;
-/**
- * Smaller chunks when the buffers are reused: each batch's line objects are alive across a scavenge, and fewer of
- * them per batch keeps V8 from growing its young generation (64 KiB: ~4 MB less peak RSS per MB of chunk, same speed).
- */
+/** Reused buffers are all a pass over the journals keeps; 64 KiB reads cost no measurable time against 1 MiB. */
 const REUSED_CHUNK = 64 * 1024;
 
 export interface RawLine {
@@ -25,14 +24,16 @@ export interface RawLine {
 export interface LineSourceOptions {
   /**
    * Read into two fixed buffers in turn instead of a fresh one per read: the lines of a batch are then valid only
-   * until the next `nextBatch()` call (copy what you keep). Memory stays at two chunks however large the file,
+   * until the next `nextBatch()` call, a line of `takeLine()` until the `fill()` after the next one (copy what you
+   * keep). Memory stays at two chunks however large the file,
    * where fresh buffers pile up as external memory until the next GC (tens of MB on a multi-GB scan).
    */
   reuseBuffers?: boolean;
 }
 
 /**
- * Reads complete lines of a file in batches. A final segment without '\n' is a torn tail: it is not returned as a
+ * Reads complete lines of a file, in batches (`nextBatch`) or one at a time (`takeLine`, and `fill` when it has none
+ * left; the merge reads this way). A final segment without '\n' is a torn tail: it is not returned as a
  * line but reported through `tail` once reading is done.
  */
 export class LineSource {
@@ -46,18 +47,22 @@ export class LineSource {
   /** Set at end of file when the last bytes have no newline. */
   tail: RawLine | undefined;
 
-  /** The two buffers of `reuseBuffers` mode, used in turn; `carry` bytes of an unfinished line start the next one. */
+  /** The two buffers of `reuseBuffers` mode, used in turn. */
   private blocks: [Buffer, Buffer] | undefined;
   private turn = 0;
-  private carry = 0;
-  private carryFrom = 0;
+  /** Reused mode: the bytes read into the current buffer, and where the next line starts in them. */
+  private data: Buffer = Buffer.alloc(0);
+  private scan = 0;
+  /** Fresh mode: the lines of the last batch not taken yet by `takeLine`. */
+  private pending: RawLine[] = [];
+  private pendingPos = 0;
 
   constructor(path: string, fromOffset = 0, firstLineNo = 1, opts: LineSourceOptions = {}) {
     this.path = path;
     this.position = fromOffset;
     this.bufStart = fromOffset;
     this.lineNo = firstLineNo - 1;
-    if (opts.reuseBuffers) this.blocks = [Buffer.allocUnsafe(262144), Buffer.allocUnsafe(262144)];
+    if (opts.reuseBuffers) this.blocks = [Buffer.allocUnsafe(REUSED_CHUNK), Buffer.allocUnsafe(REUSED_CHUNK)];
   }
 
   async open(): Promise<void> {
@@ -66,9 +71,86 @@ export class LineSource {
 
   /** Next batch of complete lines, or undefined at end of file. */
   async nextBatch(): Promise<RawLine[] | undefined> {
+    if (!this.blocks) {
+      // Lines handed out one by one and then a batch: the batch starts with what `takeLine` left.
+      if (this.pendingPos < this.pending.length) {
+        const rest = this.pending.slice(this.pendingPos);
+        this.pending = [];
+        this.pendingPos = 0;
+        return rest;
+      }
+      return this.nextFreshBatch();
+    }
+    for (;;) {
+      const lines: RawLine[] = [];
+      for (let l = this.takeLine(); l; l = this.takeLine()) lines.push(l);
+      if (lines.length) return lines;
+      if (!(await this.fill())) return undefined;
+    }
+  }
+
+  /**
+   * The next complete line of what has been read, or undefined when `fill()` must read more. With reused buffers
+   * this makes one line object at a time, where a batch keeps a few thousand of them (and their Buffer views)
+   * alive across the young-generation collections of the pass, which then promote them: the old generation of a
+   * multi-GB scan grew by tens of MB between full collections.
+   */
+  takeLine(): RawLine | undefined {
+    if (!this.blocks) return this.pendingPos < this.pending.length ? this.pending[this.pendingPos++] : undefined;
+    const data = this.data;
+    const start = this.scan;
+    const nl = data.indexOf(10, start);
+    if (nl === -1) return undefined;
+    this.scan = nl + 1;
+    return { bytes: data.subarray(start, nl), lineNo: ++this.lineNo, offset: this.bufStart + start };
+  }
+
+  /**
+   * Reads more of the file for `takeLine`; false at end of file (the torn tail, if any, is then in `tail`). With
+   * reused buffers, the line handed out last stays valid until this returns.
+   */
+  async fill(): Promise<boolean> {
+    if (this.eof) return false;
+    if (!this.fh) await this.open();
+    if (!this.blocks) {
+      const batch = await this.nextFreshBatch();
+      this.pending = batch ?? [];
+      this.pendingPos = 0;
+      return batch !== undefined;
+    }
+    const blocks = this.blocks;
+    // The unfinished line at the end of this buffer starts the other one.
+    const prev = this.data;
+    const carryFrom = this.scan;
+    const carry = prev.length - carryFrom;
+    this.turn ^= 1;
+    let block = blocks[this.turn]!;
+    if (carry >= block.length) {
+      // One line longer than a chunk: each buffer grows to fit it when its turn comes (the other one is in use).
+      let size = block.length * 2;
+      while (size <= carry) size *= 2;
+      block = Buffer.allocUnsafe(size);
+      blocks[this.turn] = block;
+    }
+    if (carry) prev.copy(block, 0, carryFrom, carryFrom + carry);
+    this.bufStart += carryFrom;
+    this.scan = 0;
+    const { bytesRead } = await this.fh!.read(block, carry, block.length - carry, this.position);
+    if (bytesRead === 0) {
+      this.eof = true;
+      this.data = block.subarray(0, 0);
+      if (carry > 0) this.tail = { bytes: Buffer.from(block.subarray(0, carry)), lineNo: this.lineNo + 1, offset: this.bufStart };
+      await this.close();
+      return false;
+    }
+    this.position += bytesRead;
+    this.data = block.subarray(0, carry + bytesRead);
+    return true;
+  }
+
+  private async nextFreshBatch(): Promise<RawLine[] | undefined> {
     if (this.eof) return undefined;
     if (!this.fh) await this.open();
-    if (this.blocks) return this.nextReusedBatch();
     for (;;) {
       const chunk = Buffer.allocUnsafe(CHUNK);
       const { bytesRead } = await this.fh!.read(chunk, 0, CHUNK, this.position);
@@ -96,39 +178,6 @@ export class LineSource {
       start = nl + 1;
     }
     return { lines, start };
-  }
-
-  private async nextReusedBatch(): Promise<RawLine[] | undefined> {
-    const blocks = this.blocks!;
-    for (;;) {
-      // The unfinished line of the previous read sits at the end of the other buffer; the lines handed out last
-      // time stay intact in it until this read returns.
-      const prev = blocks[this.turn]!;
-      this.turn ^= 1;
-      let block = blocks[this.turn]!;
-      if (this.carry >= block.length) {
-        // One line longer than a chunk: both buffers grow to fit it.
-        block = Buffer.allocUnsafe(block.length * 2);
-        blocks[this.turn] = block;
-        blocks[this.turn ^ 1] = Buffer.allocUnsafe(block.length);
-      }
-      if (this.carry) prev.copy(block, 0, this.carryFrom, this.carryFrom + this.carry);
-      const { bytesRead } = await this.fh!.read(block, this.carry, block.length - this.carry, this.position);
-      if (bytesRead === 0) {
-        this.eof = true;
-        if (this.carry > 0) this.tail = { bytes: Buffer.from(block.subarray(0, this.carry)), lineNo: this.lineNo + 1, offset: this.bufStart };
-        await this.close();
-        return undefined;
-      }
-      this.position += bytesRead;
-      const end = this.carry + bytesRead;
-      const data = block.subarray(0, end);
-      const { lines, start } = this.splitLines(data);
-      this.bufStart += start;
-      this.carry = end - start;
-      this.carryFrom = start;
-      if (lines.length) return lines;
-    }
   }
 
   async close(): Promise<void> {
@@ -169,6 +218,11 @@ export interface MergeOptions {
   fromOffsets?: Record<string, { offset: number; lineNo: number }>;
   /** LineSourceOptions.reuseBuffers for every file: an entry's `line.bytes` is valid only during its visit. */
   reuseBuffers?: boolean;
+  /**
+   * Read each line's `seq`, `kind`, `node_id` and `ts` from its bytes and parse the rest only when the visitor
+   * reads it (envelope-scan.ts), during the visit. Every line is still checked to be a valid JSON envelope.
+   */
+  lazyBodies?: boolean;
 }
 
 export interface MergeResult {
@@ -181,8 +235,6 @@ export interface MergeResult {
 }
 
 class Cursor {
-  batch: RawLine[] = [];
-  pos = 0;
   head: JournalEntry | undefined;
   lastSeq = 0;
   endOffset: number;
@@ -199,6 +251,7 @@ class Cursor {
  */
 export async function mergeJournals(files: string[], opts: MergeOptions): Promise<MergeResult> {
   const onCorrupt = opts.onCorrupt ?? (() => 'stop' as const);
+  const lazy = opts.lazyBodies === true;
   const cursors: Cursor[] = [];
   for (const file of files) {
     const start = opts.fromOffsets?.[file] ?? { offset: 0, lineNo: 1 };
@@ -217,17 +270,13 @@ export async function mergeJournals(files: string[], opts: MergeOptions): Promis
   const advance = async (c: Cursor): Promise<boolean> => {
     c.head = undefined;
     for (;;) {
-      if (c.pos >= c.batch.length) {
-        const next = await c.source.nextBatch();
-        if (!next) {
-          if (c.source.tail) result.tails.push({ file: c.file, line: c.source.tail });
-          return true;
-        }
-        c.batch = next;
-        c.pos = 0;
+      const line = c.source.takeLine();
+      if (!line) {
+        if (await c.source.fill()) continue;
+        if (c.source.tail) result.tails.push({ file: c.file, line: c.source.tail });
+        return true;
       }
-      const line = c.batch[c.pos++]!;
-      const parsed = parseJournalLine(line.bytes);
+      const parsed = (lazy && scanEnvelopeLine(line.bytes)) || parseJournalLine(line.bytes);
       let reason: string | undefined;
       if (typeof parsed === 'string') reason = parsed;
       else if (parsed.seq <= c.lastSeq) reason = `seq ${parsed.seq} does not increase (previous ${c.lastSeq})`;
