@@ -27,37 +27,108 @@ export interface SnapshotParts {
 
 export type LedgerStates = { scans: LedgerSnapshot; commands: LedgerSnapshot };
 
+/** What is serialised in one piece, when the capture starts. */
 interface Payload {
   ledgers: LedgerStates;
-  /**
-   * The node records without their histories, as JSON: they came from JSON bodies, and V8 reads JSON back several
-   * times faster than its structured serialisation of the same objects. Histories are one packed typed array.
-   */
-  nodesJson: string;
-  /** The packed histories' ring positions; their samples are the raw block before this part (see captureState). */
-  histories: { floats: number; start: Uint32Array; count: Uint32Array };
   fleet: Omit<FleetState, 'historySize' | 'nodes'>;
   recentIds: ReturnType<RecentIds['exportState']>;
   bus: { envelopes: Envelope[]; droppedUpTo: number };
   eventLog: Record<string, WindowContents>;
 }
 
+/** Called between the slices of a capture; resolves when the event loop may give the capture another turn. */
+export type YieldToLoop = () => Promise<void>;
+
 /**
- * The payload, synchronously: this is the pause a snapshot costs the event loop (measured by the snapshotter). Three
- * parts: the byte length of the history block (8 bytes, little-endian), the history block (all nodes' samples, raw
- * float64: it is most of the bytes, and structured serialisation would copy it once more), then the rest.
+ * Histories copied per slice (≈ 5.8 MB of samples at 120 per history) and node records stringified per slice. A
+ * test shrinks them, and sets `between` to commit entries at every slice boundary (after the yield).
  */
-export function captureState(p: SnapshotParts): Buffer[] {
+export const captureSlices: { histories: number; nodes: number; between?: () => Promise<void> } = { histories: 1000, nodes: 500 };
+
+/**
+ * The payload, as of the moment it is called (the seq the snapshotter stamps on it): what changes in place is fixed
+ * in the first, synchronous turn, and the large parts are then copied and encoded in slices, between which the
+ * center goes on serving and committing. Layout (all lengths u64 little-endian):
+ *
+ *   [history block bytes][history block: every node's samples, raw float64]
+ *   [node count][ring starts: u32 × count][ring counts: u32 × count]
+ *   [node JSON bytes][the node records without their histories, as JSON (V8 reads JSON back several times faster
+ *   than its structured serialisation of the same objects)]
+ *   [the rest: ledgers, the other fleet maps, recent ids, SSE ring, event windows; v8 structured serialisation, so
+ *   objects shared between them (an envelope in both the SSE ring and an event window) stay shared]
+ *
+ * Consistency: the histories are copied on write (HistoryCapture: one pushed to before its turn is copied first);
+ * the node records are copied in the first turn — their fields are replaced, not changed in place, by the reducers,
+ * apart from arrays, which are copied too (`open_incidents` grows in place) — and the rest is serialised in the
+ * first turn. `state-snapshot.test.ts` commits entries during a capture and checks snapshot + tail = full replay.
+ */
+export async function captureState(p: SnapshotParts, yieldToLoop?: YieldToLoop): Promise<Buffer[]> {
   const { historySize, nodes, ...fleet } = p.state;
   const records = [...nodes.values()];
-  const histories = HeartbeatHistory.pack(records.map((n) => n.history), historySize);
-  const nodesJson = JSON.stringify(records.map(({ history: _h, ...n }) => n));
-  const ledgers = { scans: p.ledgers.scans.exportState(), commands: p.ledgers.commands.exportState() };
-  const block = Buffer.from(histories.data.buffer, histories.data.byteOffset, histories.data.byteLength);
-  const length = Buffer.alloc(8);
-  length.writeBigUInt64LE(BigInt(block.length));
-  const payload: Payload = { ledgers, nodesJson, histories: { floats: histories.data.length, start: histories.start, count: histories.count }, fleet, recentIds: p.recentIds.exportState(), bus: p.bus.exportRing(), eventLog: p.eventLog.exportWindows() };
-  return [length, block, serialize(payload)];
+  const histories = HeartbeatHistory.capture(records.map((n) => n.history), historySize);
+  let copies: Array<Record<string, unknown>>;
+  let rest: Buffer;
+  try {
+    copies = records.map(copyRecord);
+    const ledgers = { scans: p.ledgers.scans.exportState(), commands: p.ledgers.commands.exportState() };
+    const payload: Payload = { ledgers, fleet, recentIds: p.recentIds.exportState(), bus: p.bus.exportRing(), eventLog: p.eventLog.exportWindows() };
+    rest = serialize(payload);
+  } catch (err) {
+    histories.finish(); // lets go of the histories
+    throw err;
+  }
+  const slice = async () => {
+    await yieldToLoop?.();
+    await captureSlices.between?.();
+  };
+  while (!histories.step(captureSlices.histories)) await slice();
+  const block = histories.finish();
+  const json: string[] = [];
+  for (let i = 0, n = captureSlices.nodes; i < copies.length; i += n) {
+    await slice();
+    json.push(JSON.stringify(copies.slice(i, i + n)).slice(1, -1));
+  }
+  const nodesJson = Buffer.from(`[${json.filter((j) => j.length).join(',')}]`, 'utf8');
+  const u64 = (n: number) => {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64LE(BigInt(n));
+    return b;
+  };
+  const bytes = (a: Float64Array | Uint32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+  return [u64(block.data.byteLength), bytes(block.data), u64(records.length), bytes(block.start), bytes(block.count), u64(nodesJson.length), nodesJson, rest];
+}
+
+/** A node record without its history, as it is now: a shallow copy, with its arrays copied (they may grow in place). */
+function copyRecord(node: NodeRecord): Record<string, unknown> {
+  const { history: _h, ...copy } = node;
+  for (const [k, v] of Object.entries(copy)) if (Array.isArray(v)) (copy as Record<string, unknown>)[k] = v.slice();
+  return copy;
+}
+
+/** A payload cut into its parts (see captureState); throws on one whose lengths do not add up. */
+export function splitPayload(payload: Buffer): { block: Buffer; start: Uint32Array; count: Uint32Array; nodesJson: string; rest: Buffer } {
+  let at = 0;
+  const take = (n: number, what: string): Buffer => {
+    if (!Number.isSafeInteger(n) || n < 0 || at + n > payload.length) throw new Error(`snapshot: malformed ${what}`);
+    const part = payload.subarray(at, at + n);
+    at += n;
+    return part;
+  };
+  const u64 = (what: string) => Number(take(8, what).readBigUInt64LE(0));
+  const blockBytes = u64('history block');
+  if (blockBytes % 8 !== 0) throw new Error('snapshot: malformed history block');
+  const block = take(blockBytes, 'history block');
+  const nodes = u64('node count');
+  // Copied out of the file's buffer so that buffer can go once start-up is done.
+  const u32s = (what: string) => {
+    const a = new Uint32Array(nodes);
+    new Uint8Array(a.buffer).set(take(nodes * 4, what));
+    return a;
+  };
+  const start = u32s('history starts');
+  const count = u32s('history counts');
+  const nodesJson = take(u64('node records'), 'node records').toString('utf8');
+  return { block, start, count, nodesJson, rest: payload.subarray(at) };
 }
 
 /**
@@ -65,19 +136,19 @@ export function captureState(p: SnapshotParts): Buffer[] {
  * a payload it cannot use (the caller replays in full instead), so a bad snapshot never leaves half a state.
  */
 export function prepareRestore(payload: Buffer, p: SnapshotParts): { seq: number; ledgers: LedgerStates; apply(): void } {
-  if (payload.length < 8) throw new Error('snapshot: malformed payload');
-  const blockBytes = Number(payload.readBigUInt64LE(0));
-  if (blockBytes % 8 !== 0 || 8 + blockBytes > payload.length) throw new Error('snapshot: malformed history block');
-  const data = deserialize(payload.subarray(8 + blockBytes)) as Payload;
+  const { block: blockPart, start, count: counts, nodesJson, rest } = splitPayload(payload);
+  const count = start.length;
+  const blockBytes = blockPart.length;
+  const data = deserialize(rest) as Payload;
   const f = data?.fleet;
-  if (!f || typeof data.nodesJson !== 'string' || !(data.histories?.start instanceof Uint32Array) || data.histories.floats * 8 !== blockBytes || !(f.joinTokens instanceof Map) || !(f.joinTokenByHash instanceof Map) || !(f.attention instanceof Map)) throw new Error('snapshot: malformed fleet state');
+  if (!f || !(f.joinTokens instanceof Map) || !(f.joinTokenByHash instanceof Map) || !(f.attention instanceof Map)) throw new Error('snapshot: malformed fleet state');
   if (!(f.commands?.byId instanceof Map) || !(f.incidents?.open instanceof Map) || !Number.isSafeInteger(f.lastSeq)) throw new Error('snapshot: malformed fleet state');
-  // Copied out of the file's buffer (one memcpy) so that buffer can go once start-up is done.
-  const samples = new Float64Array(data.histories.floats);
-  new Uint8Array(samples.buffer).set(payload.subarray(8, 8 + blockBytes));
-  const block = { data: samples, start: data.histories.start, count: data.histories.count };
-  const records = JSON.parse(data.nodesJson) as NodeRecord[];
-  if (!Array.isArray(records) || records.length !== data.histories.start.length) throw new Error('snapshot: malformed node records');
+  if (blockBytes !== count * p.state.historySize * HeartbeatHistory.FIELDS * 8) throw new Error('snapshot: malformed history block');
+  const samples = new Float64Array(blockBytes / 8);
+  new Uint8Array(samples.buffer).set(blockPart);
+  const block = { data: samples, start, count: counts };
+  const records = JSON.parse(nodesJson) as NodeRecord[];
+  if (!Array.isArray(records) || records.length !== count) throw new Error('snapshot: malformed node records');
   const nodes = new Map<string, NodeRecord>();
   records.forEach((node, i) => {
     node.history = HeartbeatHistory.unpack(block, i, p.state.historySize);

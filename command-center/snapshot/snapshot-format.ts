@@ -24,7 +24,7 @@ export const SNAPSHOT_FORMAT = 'vaultmesh-state-snapshot';
  * entries (a release bump invalidates snapshots too, but development builds share a version): a snapshot of another
  * version is not used.
  */
-export const SNAPSHOT_VERSION = 1;
+export const SNAPSHOT_VERSION = 2;
 
 const headerSchema = z.object({
   format: z.literal(SNAPSHOT_FORMAT),
