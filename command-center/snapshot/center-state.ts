@@ -15,6 +15,7 @@ import type { EventBus } from '../http/event-bus.js';
 import type { EventLog, WindowContents } from '../store/event-log.js';
 import type { Envelope } from '../../protocol/envelope.js';
 import type { Ledger, LedgerSnapshot } from '../ledger/ledger.js';
+import type { CommandRecord, CommandState } from '../commands/command-store.js';
 
 export interface SnapshotParts {
   state: FleetState;
@@ -27,10 +28,27 @@ export interface SnapshotParts {
 
 export type LedgerStates = { scans: LedgerSnapshot; commands: LedgerSnapshot };
 
-/** What is serialised in one piece, when the capture starts. */
+/** What the restore puts together (the parts below, read back). */
 interface Payload {
   ledgers: LedgerStates;
   fleet: Omit<FleetState, 'historySize' | 'nodes'>;
+  recentIds: ReturnType<RecentIds['exportState']>;
+  bus: { envelopes: Envelope[]; droppedUpTo: number };
+  eventLog: Record<string, WindowContents>;
+}
+
+/** Serialised in the capture's first turn: what is small or changes in place in ways a shallow copy would not fix. */
+interface Early {
+  ledgers: LedgerStates;
+  fleet: Omit<FleetState, 'historySize' | 'nodes' | 'commands'>;
+  /** The command state's other parts (byId, open and byIdempotencyKey are in the later parts). */
+  commands: Record<string, unknown>;
+}
+
+/** Serialised after the command records: copies taken in the first turn. */
+interface Late {
+  open: CommandState['open'];
+  byIdempotencyKey: CommandState['byIdempotencyKey'];
   recentIds: ReturnType<RecentIds['exportState']>;
   bus: { envelopes: Envelope[]; droppedUpTo: number };
   eventLog: Record<string, WindowContents>;
@@ -40,39 +58,55 @@ interface Payload {
 export type YieldToLoop = () => Promise<void>;
 
 /**
- * Histories copied per slice (≈ 5.8 MB of samples at 120 per history) and node records stringified per slice. A
- * test shrinks them, and sets `between` to commit entries at every slice boundary (after the yield).
+ * Histories copied per slice (≈ 5.8 MB of samples at 120 per history), node records stringified and command records
+ * serialised per slice. A test shrinks them, and sets `between` to commit entries at every slice boundary.
  */
-export const captureSlices: { histories: number; nodes: number; between?: () => Promise<void> } = { histories: 1000, nodes: 500 };
+export const captureSlices: { histories: number; nodes: number; commands: number; between?: () => Promise<void> } = { histories: 1000, nodes: 500, commands: 2000 };
 
 /**
- * The payload, as of the moment it is called (the seq the snapshotter stamps on it): what changes in place is fixed
- * in the first, synchronous turn, and the large parts are then copied and encoded in slices, between which the
- * center goes on serving and committing. Layout (all lengths u64 little-endian):
+ * The payload, as of the moment it is called (the seq the snapshotter stamps on it): what changes is fixed in the
+ * first, synchronous turn, cheaply, and the large parts are then encoded in slices, between which the center goes on
+ * serving and committing. Layout (all lengths u64 little-endian):
  *
  *   [history block bytes][history block: every node's samples, raw float64]
  *   [node count][ring starts: u32 × count][ring counts: u32 × count]
  *   [node JSON bytes][the node records without their histories, as JSON (V8 reads JSON back several times faster
  *   than its structured serialisation of the same objects)]
- *   [the rest: ledgers, the other fleet maps, recent ids, SSE ring, event windows; v8 structured serialisation, so
- *   objects shared between them (an envelope in both the SSE ring and an event window) stay shared]
+ *   [early bytes][Early: ledgers, the fleet maps but commands; v8 structured serialisation]
+ *   [chunk count]([chunk bytes][an array of command records, v8])…
+ *   [late bytes][Late: open commands, idempotency keys, recent ids, SSE ring, event windows (in one call, so an
+ *   envelope in both the SSE ring and an event window stays one object)]
  *
- * Consistency: the histories are copied on write (HistoryCapture: one pushed to before its turn is copied first);
- * the node records are copied in the first turn — their fields are replaced, not changed in place, by the reducers,
- * apart from arrays, which are copied too (`open_incidents` grows in place) — and the rest is serialised in the
- * first turn. `state-snapshot.test.ts` commits entries during a capture and checks snapshot + tail = full replay.
+ * Consistency: the histories are copied on write (HistoryCapture: one pushed to before its turn is copied first).
+ * Node records and command records are copied shallowly in the first turn: the reducers replace their fields
+ * rather than change them in place, apart from arrays, which are copied too (`open_incidents` grows in place); a
+ * reducer that changed a nested object of either in place would have to copy it here. The open-command sets, the
+ * idempotency map, the recent-id ring and the SSE and event rings are copied in the first turn (their envelopes do
+ * not change), and the rest is serialised there. `state-snapshot.test.ts` commits entries at every slice boundary
+ * and checks snapshot + tail = full replay.
  */
 export async function captureState(p: SnapshotParts, yieldToLoop?: YieldToLoop): Promise<Buffer[]> {
-  const { historySize, nodes, ...fleet } = p.state;
+  const { historySize, nodes, commands, ...fleet } = p.state;
   const records = [...nodes.values()];
   const histories = HeartbeatHistory.capture(records.map((n) => n.history), historySize);
   let copies: Array<Record<string, unknown>>;
-  let rest: Buffer;
+  let commandCopies: Array<Record<string, unknown>>;
+  let early: Buffer;
+  let late: Late;
   try {
     copies = records.map(copyRecord);
+    const { byId, open, byIdempotencyKey, ...otherCommandState } = commands;
+    commandCopies = [...byId.values()].map(copyRecord);
     const ledgers = { scans: p.ledgers.scans.exportState(), commands: p.ledgers.commands.exportState() };
-    const payload: Payload = { ledgers, fleet, recentIds: p.recentIds.exportState(), bus: p.bus.exportRing(), eventLog: p.eventLog.exportWindows() };
-    rest = serialize(payload);
+    early = serialize({ ledgers, fleet, commands: otherCommandState } satisfies Early);
+    const recent = p.recentIds.exportState();
+    late = {
+      open: new Map([...open].map(([node, ids]) => [node, new Set(ids)])),
+      byIdempotencyKey: new Map(byIdempotencyKey),
+      recentIds: { ...recent, order: recent.order.slice(), seqs: recent.seqs.slice() },
+      bus: p.bus.exportRing(),
+      eventLog: p.eventLog.exportWindows(),
+    };
   } catch (err) {
     histories.finish(); // lets go of the histories
     throw err;
@@ -94,24 +128,38 @@ export async function captureState(p: SnapshotParts, yieldToLoop?: YieldToLoop):
     b.writeBigUInt64LE(BigInt(n));
     return b;
   };
+  const chunks: Buffer[] = [];
+  for (let i = 0, n = captureSlices.commands; i < commandCopies.length; i += n) {
+    await slice();
+    const chunk = serialize(commandCopies.slice(i, i + n));
+    chunks.push(u64(chunk.length), chunk);
+  }
+  await slice();
+  const lateBytes = serialize(late);
   const bytes = (a: Float64Array | Uint32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
-  return [u64(block.data.byteLength), bytes(block.data), u64(records.length), bytes(block.start), bytes(block.count), u64(nodesJson.length), nodesJson, rest];
+  return [
+    u64(block.data.byteLength), bytes(block.data), u64(records.length), bytes(block.start), bytes(block.count),
+    u64(nodesJson.length), nodesJson,
+    u64(early.length), early,
+    u64(chunks.length / 2), ...chunks,
+    u64(lateBytes.length), lateBytes,
+  ];
 }
 
-/** A node record without its history, as it is now: a shallow copy, with its arrays copied (they may grow in place). */
-function copyRecord(node: NodeRecord): Record<string, unknown> {
+/** A record as it is now (a node's without its history): a shallow copy, with its arrays copied (they may grow in place). */
+function copyRecord(node: object): Record<string, unknown> {
   // for-in with plain assignment: several times faster than a rest spread plus Object.entries at 10,000 records.
   const copy: Record<string, unknown> = {};
   for (const k in node) {
     if (k === 'history') continue;
-    const v = (node as unknown as Record<string, unknown>)[k];
+    const v = (node as Record<string, unknown>)[k];
     copy[k] = Array.isArray(v) ? v.slice() : v;
   }
   return copy;
 }
 
 /** A payload cut into its parts (see captureState); throws on one whose lengths do not add up. */
-export function splitPayload(payload: Buffer): { block: Buffer; start: Uint32Array; count: Uint32Array; nodesJson: string; rest: Buffer } {
+export function splitPayload(payload: Buffer): { block: Buffer; start: Uint32Array; count: Uint32Array; nodesJson: string; early: Buffer; commandChunks: Buffer[]; late: Buffer } {
   let at = 0;
   const take = (n: number, what: string): Buffer => {
     if (!Number.isSafeInteger(n) || n < 0 || at + n > payload.length) throw new Error(`snapshot: malformed ${what}`);
@@ -133,7 +181,13 @@ export function splitPayload(payload: Buffer): { block: Buffer; start: Uint32Arr
   const start = u32s('history starts');
   const count = u32s('history counts');
   const nodesJson = take(u64('node records'), 'node records').toString('utf8');
-  return { block, start, count, nodesJson, rest: payload.subarray(at) };
+  const early = take(u64('early part'), 'early part');
+  const chunkCount = u64('command chunks');
+  const commandChunks: Buffer[] = [];
+  for (let i = 0; i < chunkCount; i++) commandChunks.push(take(u64('command chunk'), 'command chunk'));
+  const late = take(u64('late part'), 'late part');
+  if (at !== payload.length) throw new Error('snapshot: malformed payload (bytes after the last part)');
+  return { block, start, count, nodesJson, early, commandChunks, late };
 }
 
 /**
@@ -141,11 +195,20 @@ export function splitPayload(payload: Buffer): { block: Buffer; start: Uint32Arr
  * a payload it cannot use (the caller replays in full instead), so a bad snapshot never leaves half a state.
  */
 export function prepareRestore(payload: Buffer, p: SnapshotParts): { seq: number; ledgers: LedgerStates; apply(): void } {
-  const { block: blockPart, start, count: counts, nodesJson, rest } = splitPayload(payload);
+  const { block: blockPart, start, count: counts, nodesJson, early, commandChunks, late } = splitPayload(payload);
   const count = start.length;
   const blockBytes = blockPart.length;
-  const data = deserialize(rest) as Payload;
+  const e = deserialize(early) as Early;
+  const l = deserialize(late) as Late;
+  const byId = new Map<string, CommandRecord>();
+  for (const chunk of commandChunks) {
+    const recs = deserialize(chunk) as CommandRecord[];
+    if (!Array.isArray(recs)) throw new Error('snapshot: malformed command records');
+    for (const r of recs) byId.set(r.id, r);
+  }
+  const data: Payload | undefined = e?.fleet && l ? { ledgers: e.ledgers, fleet: { ...e.fleet, commands: { ...e.commands, byId, open: l.open, byIdempotencyKey: l.byIdempotencyKey } as CommandState }, recentIds: l.recentIds, bus: l.bus, eventLog: l.eventLog } : undefined;
   const f = data?.fleet;
+  if (!data || !f) throw new Error('snapshot: malformed fleet state');
   if (!f || !(f.joinTokens instanceof Map) || !(f.joinTokenByHash instanceof Map) || !(f.attention instanceof Map)) throw new Error('snapshot: malformed fleet state');
   if (!(f.commands?.byId instanceof Map) || !(f.incidents?.open instanceof Map) || !Number.isSafeInteger(f.lastSeq)) throw new Error('snapshot: malformed fleet state');
   if (blockBytes !== count * p.state.historySize * HeartbeatHistory.FIELDS * 8) throw new Error('snapshot: malformed history block');
