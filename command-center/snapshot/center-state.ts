@@ -45,11 +45,14 @@ interface Early {
   commands: Record<string, unknown>;
 }
 
-/** Serialised after the command records: copies taken in the first turn. */
+/** Serialised after the command records, in two calls: copies taken in the first turn. */
 interface Late {
   open: CommandState['open'];
   byIdempotencyKey: CommandState['byIdempotencyKey'];
   recentIds: ReturnType<RecentIds['exportState']>;
+}
+/** One call, so that an envelope in both the SSE ring and an event window stays one object. */
+interface Rings {
   bus: { envelopes: Envelope[]; droppedUpTo: number };
   eventLog: Record<string, WindowContents>;
 }
@@ -61,7 +64,7 @@ export type YieldToLoop = () => Promise<void>;
  * Histories copied per slice (≈ 5.8 MB of samples at 120 per history), node records stringified and command records
  * serialised per slice. A test shrinks them, and sets `between` to commit entries at every slice boundary.
  */
-export const captureSlices: { histories: number; nodes: number; commands: number; between?: () => Promise<void> } = { histories: 1000, nodes: 500, commands: 2000 };
+export const captureSlices: { histories: number; nodes: number; commands: number; between?: () => Promise<void> } = { histories: 1000, nodes: 100, commands: 250 };
 
 /**
  * The payload, as of the moment it is called (the seq the snapshotter stamps on it): what changes is fixed in the
@@ -74,8 +77,8 @@ export const captureSlices: { histories: number; nodes: number; commands: number
  *   than its structured serialisation of the same objects)]
  *   [early bytes][Early: ledgers, the fleet maps but commands; v8 structured serialisation]
  *   [chunk count]([chunk bytes][an array of command records, v8])…
- *   [late bytes][Late: open commands, idempotency keys, recent ids, SSE ring, event windows (in one call, so an
- *   envelope in both the SSE ring and an event window stays one object)]
+ *   [late bytes][Late: open commands, idempotency keys, recent ids; v8]
+ *   [rings bytes][Rings: SSE ring and event windows, in one call, so an envelope in both stays one object; v8]
  *
  * Consistency: the histories are copied on write (HistoryCapture: one pushed to before its turn is copied first).
  * Node records and command records are copied shallowly in the first turn: the reducers replace their fields
@@ -93,6 +96,7 @@ export async function captureState(p: SnapshotParts, yieldToLoop?: YieldToLoop):
   let commandCopies: Array<Record<string, unknown>>;
   let early: Buffer;
   let late: Late;
+  let rings: Rings;
   try {
     copies = records.map(copyRecord);
     const { byId, open, byIdempotencyKey, ...otherCommandState } = commands;
@@ -104,9 +108,8 @@ export async function captureState(p: SnapshotParts, yieldToLoop?: YieldToLoop):
       open: new Map([...open].map(([node, ids]) => [node, new Set(ids)])),
       byIdempotencyKey: new Map(byIdempotencyKey),
       recentIds: { ...recent, order: recent.order.slice(), seqs: recent.seqs.slice() },
-      bus: p.bus.exportRing(),
-      eventLog: p.eventLog.exportWindows(),
     };
+    rings = { bus: p.bus.exportRing(), eventLog: p.eventLog.exportWindows() };
   } catch (err) {
     histories.finish(); // lets go of the histories
     throw err;
@@ -136,6 +139,8 @@ export async function captureState(p: SnapshotParts, yieldToLoop?: YieldToLoop):
   }
   await slice();
   const lateBytes = serialize(late);
+  await slice();
+  const ringBytes = serialize(rings);
   const bytes = (a: Float64Array | Uint32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
   return [
     u64(block.data.byteLength), bytes(block.data), u64(records.length), bytes(block.start), bytes(block.count),
@@ -143,6 +148,7 @@ export async function captureState(p: SnapshotParts, yieldToLoop?: YieldToLoop):
     u64(early.length), early,
     u64(chunks.length / 2), ...chunks,
     u64(lateBytes.length), lateBytes,
+    u64(ringBytes.length), ringBytes,
   ];
 }
 
@@ -159,7 +165,7 @@ function copyRecord(node: object): Record<string, unknown> {
 }
 
 /** A payload cut into its parts (see captureState); throws on one whose lengths do not add up. */
-export function splitPayload(payload: Buffer): { block: Buffer; start: Uint32Array; count: Uint32Array; nodesJson: string; early: Buffer; commandChunks: Buffer[]; late: Buffer } {
+export function splitPayload(payload: Buffer): { block: Buffer; start: Uint32Array; count: Uint32Array; nodesJson: string; early: Buffer; commandChunks: Buffer[]; late: Buffer; rings: Buffer } {
   let at = 0;
   const take = (n: number, what: string): Buffer => {
     if (!Number.isSafeInteger(n) || n < 0 || at + n > payload.length) throw new Error(`snapshot: malformed ${what}`);
@@ -186,8 +192,9 @@ export function splitPayload(payload: Buffer): { block: Buffer; start: Uint32Arr
   const commandChunks: Buffer[] = [];
   for (let i = 0; i < chunkCount; i++) commandChunks.push(take(u64('command chunk'), 'command chunk'));
   const late = take(u64('late part'), 'late part');
+  const rings = take(u64('rings'), 'rings');
   if (at !== payload.length) throw new Error('snapshot: malformed payload (bytes after the last part)');
-  return { block, start, count, nodesJson, early, commandChunks, late };
+  return { block, start, count, nodesJson, early, commandChunks, late, rings };
 }
 
 /**
@@ -195,18 +202,19 @@ export function splitPayload(payload: Buffer): { block: Buffer; start: Uint32Arr
  * a payload it cannot use (the caller replays in full instead), so a bad snapshot never leaves half a state.
  */
 export function prepareRestore(payload: Buffer, p: SnapshotParts): { seq: number; ledgers: LedgerStates; apply(): void } {
-  const { block: blockPart, start, count: counts, nodesJson, early, commandChunks, late } = splitPayload(payload);
+  const { block: blockPart, start, count: counts, nodesJson, early, commandChunks, late, rings } = splitPayload(payload);
   const count = start.length;
   const blockBytes = blockPart.length;
   const e = deserialize(early) as Early;
   const l = deserialize(late) as Late;
+  const r = deserialize(rings) as Rings;
   const byId = new Map<string, CommandRecord>();
   for (const chunk of commandChunks) {
     const recs = deserialize(chunk) as CommandRecord[];
     if (!Array.isArray(recs)) throw new Error('snapshot: malformed command records');
     for (const r of recs) byId.set(r.id, r);
   }
-  const data: Payload | undefined = e?.fleet && l ? { ledgers: e.ledgers, fleet: { ...e.fleet, commands: { ...e.commands, byId, open: l.open, byIdempotencyKey: l.byIdempotencyKey } as CommandState }, recentIds: l.recentIds, bus: l.bus, eventLog: l.eventLog } : undefined;
+  const data: Payload | undefined = e?.fleet && l && r ? { ledgers: e.ledgers, fleet: { ...e.fleet, commands: { ...e.commands, byId, open: l.open, byIdempotencyKey: l.byIdempotencyKey } as CommandState }, recentIds: l.recentIds, bus: r.bus, eventLog: r.eventLog } : undefined;
   const f = data?.fleet;
   if (!data || !f) throw new Error('snapshot: malformed fleet state');
   if (!f || !(f.joinTokens instanceof Map) || !(f.joinTokenByHash instanceof Map) || !(f.attention instanceof Map)) throw new Error('snapshot: malformed fleet state');
