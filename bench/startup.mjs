@@ -213,7 +213,7 @@ export async function run({ log = () => {} } = {}) {
     });
     rows.push({ name: `center RSS after start-up from the snapshot (${NODES} nodes)`, value: round(fromSnap.rssMb, 0), unit: 'MB', baseline: round(full.rssMb, 0), target: '≤ 300 MB', note: 'baseline: RSS after a full replay of the same log' });
     rows.push({ name: 'state snapshot size', value: round(Number(snap[2]), 1), unit: 'MiB', note: `at seq ${snapSeq}; written in ${snap[4]} ms (hashing and writing yield to the event loop)` });
-    rows.push({ name: 'state snapshot event-loop pause (serialisation)', value: Number(snap[3]), unit: 'ms', note: `the only synchronous part of a snapshot, ${NODES} nodes` });
+    rows.push({ name: 'state snapshot event-loop pause (longest turn of the capture)', value: Number(snap[3]), unit: 'ms', note: `the longest turn of the capture (it runs in slices; bench/snapshot-pause.mjs measures it under load), ${NODES} nodes` });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
