@@ -84,9 +84,9 @@ export class HeartbeatHistory {
   get heldBy(): { capture: HistoryCapture; index: number } | undefined {
     return this.capture ? { capture: this.capture, index: this.captureIndex } : undefined;
   }
-  /** Copies this ring into history slot `i` of a packed block. */
-  packInto(block: { data: Float64Array; start: Uint32Array; count: Uint32Array }, i: number): void {
-    block.data.set(this.data, i * this.capacity * W);
+  /** Copies this ring into history slot `i` of a packed block (its samples at slot `at` of `data`). */
+  packInto(block: { data: Float64Array; start: Uint32Array; count: Uint32Array }, i: number, at = i): void {
+    block.data.set(this.data, at * this.capacity * W);
     block.start[i] = this.start;
     block.count[i] = this.count;
   }
@@ -103,9 +103,16 @@ export class HeartbeatHistory {
   }
 }
 
-/** A packing of many histories in progress (HeartbeatHistory.capture): the same block `pack` makes, filled lazily. */
+/** Histories per chunk of a capture's sample block. */
+const CHUNK = 1000;
+
+/**
+ * A packing of many histories in progress (HeartbeatHistory.capture): the block `pack` makes, filled lazily, in
+ * chunks of CHUNK histories allocated when first written. One 58 MB allocation in the capture's first turn made V8
+ * collect garbage there ("external memory pressure"), inside the pause the slicing is meant to avoid.
+ */
 export class HistoryCapture {
-  readonly data: Float64Array;
+  readonly chunks: Array<Float64Array | undefined>;
   readonly start: Uint32Array;
   readonly count: Uint32Array;
   private next = 0;
@@ -114,7 +121,7 @@ export class HistoryCapture {
     private readonly histories: readonly HeartbeatHistory[],
     readonly capacity: number,
   ) {
-    this.data = new Float64Array(histories.length * capacity * W);
+    this.chunks = new Array(Math.ceil(histories.length / CHUNK));
     this.start = new Uint32Array(histories.length);
     this.count = new Uint32Array(histories.length);
     histories.forEach((h, i) => {
@@ -125,11 +132,16 @@ export class HistoryCapture {
     });
   }
 
+  private chunk(c: number): Float64Array {
+    return (this.chunks[c] ??= new Float64Array(Math.min(CHUNK, this.histories.length - c * CHUNK) * this.capacity * W));
+  }
+
   /** Copies history `h` if this capture still holds it (called by the history before it changes, or by `step`). */
   take(h: HeartbeatHistory): void {
     const held = h.heldBy;
     if (held?.capture !== this) return;
-    h.packInto(this, held.index);
+    const c = Math.floor(held.index / CHUNK);
+    h.packInto({ data: this.chunk(c), start: this.start, count: this.count }, held.index, held.index - c * CHUNK);
     h.heldFor(undefined);
   }
 
@@ -140,9 +152,10 @@ export class HistoryCapture {
     return this.next >= this.histories.length;
   }
 
-  /** Copies the rest at once (also how a capture that is given up lets go of its histories). */
-  finish(): { data: Float64Array; start: Uint32Array; count: Uint32Array } {
+  /** Copies the rest at once (also how a capture that is given up lets go of its histories); the block in chunks. */
+  finish(): { chunks: Float64Array[]; start: Uint32Array; count: Uint32Array } {
     this.step(Infinity);
-    return { data: this.data, start: this.start, count: this.count };
+    const chunks = Array.from({ length: this.chunks.length }, (_, c) => this.chunk(c));
+    return { chunks, start: this.start, count: this.count };
   }
 }

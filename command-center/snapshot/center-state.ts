@@ -143,7 +143,7 @@ export async function captureState(p: SnapshotParts, yieldToLoop?: YieldToLoop):
   const ringBytes = serialize(rings);
   const bytes = (a: Float64Array | Uint32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
   return [
-    u64(block.data.byteLength), bytes(block.data), u64(records.length), bytes(block.start), bytes(block.count),
+    u64(block.chunks.reduce((n, c) => n + c.byteLength, 0)), ...block.chunks.map(bytes), u64(records.length), bytes(block.start), bytes(block.count),
     u64(nodesJson.length), nodesJson,
     u64(early.length), early,
     u64(chunks.length / 2), ...chunks,
