@@ -110,6 +110,7 @@ export async function run({ log = () => {} } = {}) {
     const nodes = parts.state.nodes.size;
     log(`one turn: ${JSON.stringify(base)}; sliced: ${JSON.stringify(ours)}`);
     rows.push({ name: `state snapshot: longest event-loop stall during the capture (${nodes} nodes, ${RATE} hb/s)`, value: round(ours.stallMs, 0), unit: 'ms', baseline: round(base.stallMs, 0), ratio: round(ours.stallMs / base.stallMs, 3), note: `baseline: the same capture in one turn; sliced capture took ${round(ours.captureMs, 0)} ms in all (${round(ours.bytes / 2 ** 20, 1)} MiB)` });
+    rows.push({ name: 'state snapshot: longest turn of the capture itself', value: round(ours.longestTurnMs, 0), unit: 'ms', baseline: round(base.longestTurnMs, 0), ratio: round(ours.longestTurnMs / base.longestTurnMs, 3), note: `the first of ${ours.turns} turns is ${round(ours.firstTurnMs, 0)} ms; the stall row also counts what runs between turns (garbage collection, the heartbeats themselves)` });
     rows.push({ name: 'state snapshot: heartbeat acknowledgement p99 (1,000 hb/s) during the capture', value: round(ours.ackP99, 0), unit: 'ms', baseline: round(base.ackP99, 0), ratio: round(ours.ackP99 / base.ackP99, 3), note: `from each heartbeat's due time; ${ours.acked} / ${base.acked} heartbeats due during the capture (sliced / one turn); p99 before the capture ${round(ours.ackP99Before, 0)} / ${round(base.ackP99Before, 0)} ms${ours.failed + base.failed ? `; ${ours.failed + base.failed} failed` : ''}` });
   } finally {
     await center.close();

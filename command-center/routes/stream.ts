@@ -113,7 +113,7 @@ export function sseResponse(
 
   /**
    * Writes straight to the Node response, past the body stream. Through Web Streams every envelope cost each client
-   * a promise chain (the bus waking a pull, the pull enqueueing, the server's reader resolving, its write), ≈ a third
+   * a promise chain (the bus waking a pull, the pull enqueueing, the server's reader resolving, its write), ≈ a fifth
    * of the fan-out's CPU at 1,000 clients (docs/BENCHMARKS.md). Here `publish` queues the envelope and schedules one
    * flush per client in a microtask, so what one commit batch published goes out in one write per client. The body
    * stream stays open, the server holding a pending read on it, and is closed to end the response: the middleware
