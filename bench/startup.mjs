@@ -31,7 +31,7 @@ const SCANS = Number(process.env.VAULTMESH_BENCH_STARTUP_SCANS ?? 200_000);
 const COMMANDS = Math.floor(Number(process.env.VAULTMESH_BENCH_STARTUP_COMMANDS ?? 200_000) / 4) * 4;
 const NODES = Number(process.env.VAULTMESH_BENCH_STARTUP_NODES ?? 10_000);
 const TAIL = Number(process.env.VAULTMESH_BENCH_STARTUP_TAIL ?? 20_000);
-const OUT = join(ROOT, 'bench', 'out', `startup-${HEARTBEATS}-${SCANS}-${COMMANDS}-${NODES}`);
+export const OUT = join(ROOT, 'bench', 'out', `startup-${HEARTBEATS}-${SCANS}-${COMMANDS}-${NODES}`);
 const T0 = Date.UTC(2025, 0, 1);
 const CENTER_MS = 240_000;
 // The centers must not add envelopes of their own: no scheduled scans, no attention sweeps during the run.
@@ -64,7 +64,7 @@ class Out {
 }
 
 /** Generates the journal set once (in a temp dir renamed into place, so an interrupted run is not reused). */
-async function ensureJournals(log) {
+export async function ensureJournals(log) {
   if (existsSync(join(OUT, 'done'))) return false;
   const { canonicalJson } = await dist('protocol/canonical-json.js');
   const { generateKeyPair } = await dist('protocol/keys.js');
@@ -141,7 +141,7 @@ async function ensureJournals(log) {
   return true;
 }
 
-const JOURNALS = ['events.jsonl', 'heartbeats.jsonl', 'sovereign-scans.jsonl', 'commands.jsonl'];
+export const JOURNALS = ['events.jsonl', 'heartbeats.jsonl', 'sovereign-scans.jsonl', 'commands.jsonl'];
 
 const snapshotLine = /wrote the state snapshot at seq (\d+) \(([\d.]+) MiB\): event loop held (\d+) ms, written in (\d+) ms/;
 
@@ -213,7 +213,7 @@ export async function run({ log = () => {} } = {}) {
     });
     rows.push({ name: `center RSS after start-up from the snapshot (${NODES} nodes)`, value: round(fromSnap.rssMb, 0), unit: 'MB', baseline: round(full.rssMb, 0), target: '≤ 300 MB', note: 'baseline: RSS after a full replay of the same log' });
     rows.push({ name: 'state snapshot size', value: round(Number(snap[2]), 1), unit: 'MiB', note: `at seq ${snapSeq}; written in ${snap[4]} ms (hashing and writing yield to the event loop)` });
-    rows.push({ name: 'state snapshot event-loop pause (serialisation)', value: Number(snap[3]), unit: 'ms', note: `the only synchronous part of a snapshot, ${NODES} nodes` });
+    rows.push({ name: 'state snapshot event-loop pause (longest turn of the capture)', value: Number(snap[3]), unit: 'ms', note: `the longest turn of the capture (it runs in slices; bench/snapshot-pause.mjs measures it under load), ${NODES} nodes` });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

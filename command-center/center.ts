@@ -317,7 +317,7 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
         now,
         centerVersion: VERSION,
         settings: snapshotSettings,
-        capture: () => captureState(parts),
+        capture: (yieldToLoop) => captureState(parts, yieldToLoop),
         log,
         onWritten: (s) => {
           log.info(`wrote the state snapshot at seq ${s.seq} (${(s.bytes / 2 ** 20).toFixed(1)} MiB): event loop held ${s.pauseMs.toFixed(0)} ms, written in ${s.totalMs.toFixed(0)} ms`);

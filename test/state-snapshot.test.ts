@@ -20,7 +20,8 @@ import { copyStore } from '../cli/store-copy.js';
 import { SNAPSHOT_FILE } from '../command-center/snapshot/snapshot-file.js';
 import { SNAPSHOT_VERSION, decodeSnapshot, encodeSnapshot } from '../command-center/snapshot/snapshot-format.js';
 import { generateFleetFixture, type FleetFixture } from './fleet-fixture.js';
-import { composeTestCenter, tempDir } from './helpers.js';
+import { composeTestCenter, heartbeatBody, tempDir } from './helpers.js';
+import { captureSlices, splitPayload } from '../command-center/snapshot/center-state.js';
 import { centerStores } from './center-stores.js';
 
 // Background jobs never run: nothing but the history under test reaches the log.
@@ -176,6 +177,56 @@ describe.each(centerStores('state snapshot'))('state snapshot (%s store)', (stor
     expect(stateOf(c)).toEqual(full);
     await c.close();
   }, 120_000);
+
+  it('a snapshot taken in slices while entries are committed holds exactly the state at its seq', async () => {
+    const cut = Math.floor((total * 4) / 5); // late enough that commands exist
+    const dir = copyFixture(cut);
+    const store = await storeFor(dir);
+    const a = await compose(dir, store);
+    // One history and one node record per slice: every slice is a turn in which the commits below can land, and
+    // they change what the capture has not copied yet (histories pushed to, node records replaced).
+    const atCut = a.services.state.nodes.size;
+    const atCommands = a.services.state.commands.byId.size;
+    const saved = { ...captureSlices };
+    Object.assign(captureSlices, { histories: 1, nodes: 1, commands: 1 });
+    let during = 0;
+    let snap: Buffer;
+    try {
+      const nodes = [...a.services.state.nodes.values()].filter((n) => n.enrollment === 'approved').map((n) => n.node_id);
+      expect(nodes.length).toBeGreaterThan(2);
+      const commandIds = [...a.services.state.commands.byId.keys()];
+      expect(commandIds.length).toBeGreaterThan(2);
+      captureSlices.between = async () => {
+        const i = during++;
+        // From the far end: histories and records the capture has not reached yet (it goes in node order).
+        const node = nodes[nodes.length - 1 - (i % nodes.length)]!;
+        await a.services.submit({ kind: 'heartbeat', node_id: node, author: `node:${node}`, body: heartbeatBody(node, { id: `during-${i}`, services_ok: i % 3 !== 0 }) });
+        if (i % 4 === 0) await a.services.submit({ kind: 'note', author: 'admin', body: { text: `during ${i}` } });
+        // Command records the capture has not serialised yet change too (deliveries, status, updated_at).
+        const cmd = commandIds[commandIds.length - 1 - (i % commandIds.length)]!;
+        await a.services.submit({ kind: 'command', author: 'cc', body: { event: 'delivered', command_id: cmd, status: 'delivered', attempt: 100 + i } });
+      };
+      const taken = await a.snapshotter!.snapshot();
+      expect(taken?.seq).toBe(cut);
+      snap = readFileSync(join(dir, 'state', SNAPSHOT_FILE));
+    } finally {
+      Object.assign(captureSlices, saved);
+      delete captureSlices.between;
+    }
+    expect(during).toBeGreaterThanOrEqual(2 * atCut + atCommands); // at every slice boundary
+    expect(a.services.state.lastSeq).toBeGreaterThan(cut + during);
+    await a.close(); // writes a final snapshot: put the sliced one back
+    writeFileSync(join(dir, 'state', SNAPSHOT_FILE), snap, { mode: 0o600 });
+
+    const b = await compose(dir, store);
+    expect(b.snapshot).toMatchObject({ used: true, seq: cut });
+    const fromSnapshot = stateOf(b);
+    await b.close();
+    const c = await compose(dir, store, { snapshotOff: true });
+    const full = stateOf(c);
+    await c.close();
+    expect(fromSnapshot).toEqual(full);
+  }, 120_000);
 });
 
 describe('state snapshot fallbacks (jsonl store)', () => {
@@ -212,7 +263,8 @@ describe('state snapshot fallbacks (jsonl store)', () => {
     }, /checksum mismatch/],
     ['truncated', () => good.subarray(0, Math.floor(good.length * 0.7)), /checksum mismatch|truncated/],
     ['empty', () => Buffer.alloc(0), /not a state snapshot/],
-    ['an older format version', () => reheader({ v: 0 }), /malformed header|format version/],
+    ['an older format version', () => reheader({ v: SNAPSHOT_VERSION - 1 }), new RegExp(`format version ${SNAPSHOT_VERSION - 1}`)],
+    ['no format version', () => reheader({ v: 0 }), /malformed header/],
     ['a newer format version', () => reheader({ v: SNAPSHOT_VERSION + 1 }), new RegExp(`format version ${SNAPSHOT_VERSION + 1}`)],
     ['another release', () => reheader({ center_version: '0.0.1-old' }), /written by release 0\.0\.1-old/],
     ['other projection settings', () => reheader({ settings: { historySize: 7, sseRetain: 2048, eventsWindow: 500, recentIds: 200000 } }), /historySize/],
@@ -243,7 +295,7 @@ describe('state snapshot fallbacks (jsonl store)', () => {
     writeFileSync(join(dir, 'state', SNAPSHOT_FILE), good, { mode: 0o600 });
     const d = decodeSnapshot(good, { centerVersion: VERSION, settings: {} });
     if (!d.ok) throw new Error(d.reason);
-    const sizes = (deserialize(d.payload.subarray(8 + Number(d.payload.readBigUInt64LE(0)))) as { ledgers: Record<string, { size: number }> }).ledgers;
+    const sizes = (deserialize(splitPayload(d.payload).early) as { ledgers: Record<string, { size: number }> }).ledgers;
     const [changed, kept] = sizes.scans!.size > 0 ? ['scans', 'commands'] : ['commands', 'scans'];
     expect(sizes[changed]!.size).toBeGreaterThan(0);
     const leaves = join(dir, 'logs', changed === 'scans' ? 'sovereign-scans.leaves' : 'commands.leaves');

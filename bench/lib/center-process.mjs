@@ -20,10 +20,18 @@ export function dist(path) {
 }
 
 /**
+ * Node options for every server a benchmark spawns, from VAULTMESH_BENCH_NODE_ARGS (space-separated), e.g.
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the center during a run (NODE_OPTIONS refuses --cpu-prof).
+ */
+function extraNodeArgs() {
+  return (process.env.VAULTMESH_BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+}
+
+/**
  * Spawns `node <script> ...args` and resolves when it prints "listening on http://..." (both the center and the
  * bare baseline server print that). Killed with SIGKILL after `maxMs` whatever happens.
  */
-export async function spawnServer(script, args = [], { env = {}, maxMs = 180_000, startMs = 60_000, nodeArgs = [] } = {}) {
+export async function spawnServer(script, args = [], { env = {}, maxMs = 180_000, startMs = 60_000, nodeArgs = extraNodeArgs() } = {}) {
   const child = spawn(process.execPath, [...nodeArgs, script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const exited = new Promise((r) => child.once('exit', (code, signal) => r(code ?? signal)));

@@ -115,7 +115,7 @@ export function applyCommandEnvelope(state: CommandState, env: EnvelopeOf<'comma
     if (proposed) {
       // Only the approval that met the threshold turns a proposal into a signed command; anything else is a repeat.
       if (proposed.status !== 'proposed' || !proposed.proposal || !b.approvals) return;
-      proposed.proposal.approvals = b.approvals.map((a) => ({ ...a, seq: a.seq ?? env.seq }));
+      proposed.proposal = { ...proposed.proposal, approvals: b.approvals.map((a) => ({ ...a, seq: a.seq ?? env.seq })) };
       Object.assign(proposed, { status: 'queued', signed, issued_at: signed.payload.issued_at, expires_at: signed.payload.expires_at, issued_seq: env.seq, updated_at: env.ts });
       state.proposals.delete(id);
       let open = state.open.get(proposed.node_id);
@@ -150,13 +150,14 @@ export function applyCommandEnvelope(state: CommandState, env: EnvelopeOf<'comma
     case 'approved': {
       const p = rec.proposal;
       if (rec.status !== 'proposed' || !p || p.approvals.some((a) => a.by === env.author)) return;
-      p.approvals.push({ by: env.author, at: env.ts, seq: env.seq, ...(b.reason !== undefined ? { reason: b.reason } : {}) });
+      // Replaced, not pushed: a state snapshot copies records shallowly in its first turn (snapshot/center-state.ts).
+      rec.proposal = { ...p, approvals: [...p.approvals, { by: env.author, at: env.ts, seq: env.seq, ...(b.reason !== undefined ? { reason: b.reason } : {}) }] };
       break;
     }
     case 'denied':
       if (rec.status !== 'proposed' || !rec.proposal) return;
       rec.status = 'denied';
-      rec.proposal.denied = { by: env.author, at: env.ts, seq: env.seq, ...(b.reason !== undefined ? { reason: b.reason } : {}) };
+      rec.proposal = { ...rec.proposal, denied: { by: env.author, at: env.ts, seq: env.seq, ...(b.reason !== undefined ? { reason: b.reason } : {}) } };
       state.proposals.delete(id);
       break;
     case 'proposal_expired':

@@ -10,6 +10,12 @@ export interface Subscription {
   next(idleMs?: number): Promise<Envelope | 'idle' | undefined>;
   /** Up to `max` envelopes already queued, without waiting (to send a burst in one write). */
   takeQueued(max: number): Envelope[];
+  /**
+   * Push instead of pull: `fn` runs (synchronously, inside `publish`) whenever an envelope is queued and when the
+   * subscription closes; the owner then drains it with `takeQueued`. For a writer that should not pay a promise per
+   * envelope (one SSE stream per client, a thousand clients). Not to be mixed with a pending `next`.
+   */
+  listen(fn: () => void): void;
   close(): void;
   readonly closed: boolean;
   /** Why the bus closed it ('overflow' for a client that stopped reading). */
@@ -56,6 +62,7 @@ export function createEventBus(opts: { retain?: number; defaultMaxQueue?: number
   class SubscriptionImpl implements Subscription {
     queue: Envelope[] = [];
     waiter: ((v: Envelope | 'idle' | undefined) => void) | undefined;
+    listener: (() => void) | undefined;
     timer: NodeJS.Timeout | undefined;
     closed = false;
     reason: Subscription['reason'];
@@ -66,6 +73,11 @@ export function createEventBus(opts: { retain?: number; defaultMaxQueue?: number
       if (this.waiter) return this.wake(env);
       if (this.queue.length >= this.maxQueue) return this.end('overflow');
       this.queue.push(env);
+      this.listener?.();
+    }
+    listen(fn: () => void): void {
+      this.listener = fn;
+      if (this.queue.length || this.closed) fn();
     }
     wake(v: Envelope | 'idle' | undefined): void {
       const w = this.waiter;
@@ -91,6 +103,7 @@ export function createEventBus(opts: { retain?: number; defaultMaxQueue?: number
       this.queue = [];
       subs.delete(this);
       this.wake(undefined);
+      this.listener?.();
     }
     close(): void {
       this.end('closed');

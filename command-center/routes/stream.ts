@@ -5,10 +5,12 @@
  * A stream holds a lease on its credential (stream-lease.ts), checked before each event and at least every
  * `checkMs`: when it ends, the stream sends `event: end` with the reason and closes.
  */
+import type { ServerResponse } from 'node:http';
 import { Hono } from 'hono';
 import type { Envelope } from '../../protocol/envelope.js';
 import { envelopeEventBytes, formatSseComment, formatSseMessage } from '../http/sse-format.js';
 import { longRequest } from '../http/long-request.js';
+import { nodeResponse } from '../http/node-response.js';
 import { announceStreamEnd } from '../http/stream-end.js';
 import { requireScope } from '../auth/require-operator.js';
 import { DEFAULT_STREAM_CHECK_MS, streamLease, type StreamLease } from '../http/stream-lease.js';
@@ -40,6 +42,7 @@ export function streamRoutes(opts: StreamRouteOptions = {}): Hono<AppEnv> {
       checkMs: opts.streamCheckMs ?? DEFAULT_STREAM_CHECK_MS,
       lease: streamLease(c),
       render: envelopeEventBytes,
+      ...nodeResponse(c),
     });
   });
   return app;
@@ -57,6 +60,11 @@ export function sseResponse(
     /** An envelope's message; bytes are sent as they are (shared between streams), a string is encoded. */
     render: (env: Envelope) => string | Uint8Array;
     prelude?: () => string;
+    /**
+     * The Node response under this request, when there is one (not under `app.request()`): once the headers and
+     * the first messages have gone out through the body stream, envelopes are written to it directly.
+     */
+    outgoing?: ServerResponse;
   },
 ): Response {
   const { sub, resumed } = services.bus.subscribe({
@@ -67,59 +75,171 @@ export function sseResponse(
   services.metrics.sseClients.inc();
   const encoder = new TextEncoder();
   const checkMs = opts.checkMs ?? opts.keepaliveMs;
+  const out = opts.outgoing;
   let lastWrite = performance.now();
   let done = false;
+  let timer: NodeJS.Timeout | undefined;
   let announceEnd = (): void => {};
   const finish = () => {
     if (done) return;
     done = true;
+    clearTimeout(timer);
     sub.close();
     services.metrics.sseClients.dec();
     announceEnd();
   };
+  const endMessage = (reason: string) => encoder.encode(formatSseMessage({ event: 'end', data: JSON.stringify({ reason }) }));
+  /** One write's worth of envelopes (the first, and what queued up behind it: a burst, a slow reader). */
+  const renderBatch = (batch: Envelope[]): Uint8Array | undefined => {
+    const parts: Uint8Array[] = [];
+    for (const env of batch) {
+      const r = opts.render(env);
+      const bytes = typeof r === 'string' ? encoder.encode(r) : r;
+      if (bytes.byteLength) parts.push(bytes);
+    }
+    if (parts.length <= 1) return parts[0];
+    return Buffer.concat(parts);
+  };
+
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  const close = () => {
+    try {
+      controller.close();
+    } catch {
+      // already closed or cancelled: the client went first
+    }
+  };
+  const direct = out ? directWriter(out) : undefined;
+
+  /**
+   * Writes straight to the Node response, past the body stream. Through Web Streams every envelope cost each client
+   * a promise chain (the bus waking a pull, the pull enqueueing, the server's reader resolving, its write), ≈ a fifth
+   * of the fan-out's CPU at 1,000 clients (docs/BENCHMARKS.md). Here `publish` queues the envelope and schedules one
+   * flush per client in a microtask, so what one commit batch published goes out in one write per client. The body
+   * stream stays open, the server holding a pending read on it, and is closed to end the response: the middleware
+   * that watch it (the SSE cap's slot, headers, metrics) see the same response as before.
+   *
+   * Order: the server writes the headers and the first message (`hello`) together. Until then, and until it has
+   * taken and written anything else handed to the stream (it asks for more — `pull` — only after writing), bytes
+   * go through the stream, one chunk at a time; after that, to the response.
+   */
+  function directWriter(res: ServerResponse) {
+    let viaStream = true;
+    let handedToStream = 0; // chunks after the head given to the body stream
+    let streamWants = false; // the server has a read pending on an empty stream
+    let blocked = false;
+    let scheduled = false;
+    const writable = (): boolean => {
+      if (viaStream && res.headersSent && handedToStream === 0) viaStream = false;
+      return viaStream ? streamWants : !blocked;
+    };
+    const write = (bytes: Uint8Array) => {
+      lastWrite = performance.now();
+      if (viaStream) {
+        streamWants = false;
+        handedToStream++;
+        controller.enqueue(bytes);
+      } else if (!res.write(bytes)) {
+        // The socket's buffer is full: envelopes wait in the subscription's bounded queue, which drops this client
+        // when it overflows, until the kernel takes more.
+        blocked = true;
+        res.once('drain', onDrain);
+      }
+    };
+    const end = (reason?: string) => {
+      if (reason && !res.destroyed) {
+        if (viaStream) controller.enqueue(endMessage(reason));
+        else res.write(endMessage(reason));
+      }
+      finish();
+      close();
+    };
+    const flush = () => {
+      scheduled = false;
+      if (done) return;
+      if (res.destroyed) return end();
+      for (;;) {
+        if (sub.closed) return end(); // overflow or shutdown (the bus drops its queue)
+        if (!writable()) return;
+        const ended = opts.lease?.();
+        if (ended) return end(ended);
+        const batch = sub.takeQueued(MAX_COALESCED);
+        if (!batch.length) return;
+        const bytes = renderBatch(batch);
+        if (bytes) write(bytes);
+      }
+    };
+    const schedule = () => {
+      if (scheduled || done) return;
+      scheduled = true;
+      queueMicrotask(flush);
+    };
+    const onDrain = () => {
+      blocked = false;
+      schedule();
+    };
+    // Re-checks the lease at least every `checkMs` and keeps an idle stream alive; one timer per stream, re-armed
+    // when it fires rather than on every write.
+    const tick = () => {
+      if (done) return;
+      const ended = opts.lease?.();
+      if (ended) return end(ended);
+      if (performance.now() - lastWrite >= opts.keepaliveMs && writable()) write(encoder.encode(formatSseComment('keepalive')));
+      arm();
+    };
+    const arm = () => {
+      timer = setTimeout(tick, Math.max(1, Math.min(opts.keepaliveMs - (performance.now() - lastWrite), checkMs)));
+    };
+    arm();
+    sub.listen(schedule);
+    return {
+      pulled() {
+        streamWants = true;
+        if (res.headersSent) viaStream = false;
+        schedule();
+      },
+    };
+  }
+
   const body = new ReadableStream<Uint8Array>({
-    start(controller) {
+    start(c) {
+      controller = c;
       let head = formatSseMessage({ event: 'hello', data: JSON.stringify({ seq: services.state.lastSeq }), retry: 2000 });
       if (opts.afterSeq !== undefined && !resumed) {
         head += formatSseMessage({ event: 'reset', id: services.state.lastSeq, data: JSON.stringify({ reason: 'too_far_behind', seq: services.state.lastSeq }) });
       }
       if (opts.prelude) head += opts.prelude();
-      controller.enqueue(encoder.encode(head));
+      c.enqueue(encoder.encode(head));
     },
-    async pull(controller) {
+    async pull(c) {
+      if (direct) return direct.pulled();
       for (;;) {
         const ended = opts.lease?.();
         if (ended) {
-          controller.enqueue(encoder.encode(formatSseMessage({ event: 'end', data: JSON.stringify({ reason: ended }) })));
+          c.enqueue(endMessage(ended));
           finish();
-          controller.close();
+          c.close();
           return;
         }
         const sinceWrite = performance.now() - lastWrite;
         const next = await sub.next(Math.max(1, Math.min(opts.keepaliveMs - sinceWrite, checkMs)));
         if (next === undefined) {
           finish();
-          controller.close();
+          c.close();
           return;
         }
         if (next === 'idle') {
           if (performance.now() - lastWrite < opts.keepaliveMs) continue; // a lease check, not yet a keepalive
           if (opts.lease?.()) continue; // end, rather than keep alive
           lastWrite = performance.now();
-          controller.enqueue(encoder.encode(formatSseComment('keepalive')));
+          c.enqueue(encoder.encode(formatSseComment('keepalive')));
           return;
         }
         if (opts.lease?.()) continue; // nothing more for a credential that ended while waiting
         lastWrite = performance.now();
-        // What queued up behind it (a burst, a slow reader) goes out in the same write.
-        const more = sub.takeQueued(MAX_COALESCED - 1);
-        const first = opts.render(next);
-        if (!more.length) {
-          controller.enqueue(typeof first === 'string' ? encoder.encode(first) : first);
-          return;
-        }
-        const parts = [first, ...more.map(opts.render)].map((p) => (typeof p === 'string' ? encoder.encode(p) : p));
-        controller.enqueue(Buffer.concat(parts));
+        const bytes = renderBatch([next, ...sub.takeQueued(MAX_COALESCED - 1)]);
+        if (!bytes) continue;
+        c.enqueue(bytes);
         return;
       }
     },

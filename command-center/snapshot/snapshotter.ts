@@ -3,9 +3,10 @@
  * anything was committed since the last one, and once more on a clean shutdown (after the journal is closed, so it
  * covers every acknowledged entry).
  *
- * A snapshot is taken between two commits, so every projection is at the same seq: serialising is synchronous (the
- * pause this costs is measured and exported), hashing and writing are not. One at a time; a trigger during a write
- * is remembered and served after it.
+ * A snapshot starts between two commits, so every projection is at the same seq: the capture fixes that state in its
+ * first turn and encodes the large parts in slices that yield to the event loop (center-state.ts), and hashing and
+ * writing yield too. The longest turn is the pause a snapshot costs requests: measured and exported. One at a time;
+ * a trigger during a write is remembered and served after it.
  */
 import { createHash } from 'node:crypto';
 import type { Timers } from '../../lib/timers.js';
@@ -17,7 +18,7 @@ import { writeSnapshotFile } from './snapshot-file.js';
 export interface SnapshotStats {
   seq: number;
   bytes: number;
-  /** Time the event loop was held serialising the state. */
+  /** The longest time the event loop was held in one turn of the capture. */
   pauseMs: number;
   /** From the start of the capture to the rename (the write yields). */
   totalMs: number;
@@ -33,8 +34,11 @@ export interface SnapshotterOptions {
   now: () => Date;
   centerVersion: string;
   settings: Record<string, number | string>;
-  /** Serialises the projections (captureState); runs synchronously between commits. */
-  capture: () => Buffer[];
+  /**
+   * Serialises the projections (captureState) as they are when it is called, between commits; may go on in slices,
+   * awaiting `yieldToLoop` between them.
+   */
+  capture: (yieldToLoop: () => Promise<void>) => Buffer[] | Promise<Buffer[]>;
   log: { info(msg: string): void; warn(msg: string): void };
   onWritten?: (stats: SnapshotStats) => void;
 }
@@ -76,9 +80,18 @@ export function createSnapshotter(opts: SnapshotterOptions): Snapshotter {
     const t0 = performance.now();
     const seq = lastSeq;
     const lineSha = lastLineSha ?? createHash('sha256').update(lastLine!).digest('hex');
-    const payload = opts.capture();
-    const pauseMs = performance.now() - t0;
+    let pauseMs = 0;
+    let turn = t0;
+    const yieldToLoop = async () => {
+      pauseMs = Math.max(pauseMs, performance.now() - turn);
+      await new Promise<void>((res) => setImmediate(res));
+      turn = performance.now();
+    };
+    // The capture's first turn runs now, at `seq`; what is committed while it goes on counts toward the next one.
+    const capturing = opts.capture(yieldToLoop);
     sinceLast = 0;
+    const payload = await capturing;
+    pauseMs = Math.max(pauseMs, performance.now() - turn);
     const header: SnapshotHeader = {
       format: SNAPSHOT_FORMAT,
       v: SNAPSHOT_VERSION,

@@ -13,38 +13,39 @@ import { perEntry, type Projection } from './commit-fanout.js';
  */
 export class RecentIds {
   static readonly DEFAULT_MAX = 200_000;
+  /** id → its ring slot; the slot's seq is in `seqs`, so a snapshot takes the ring as it is, with no lookups. */
   private ids = new Map<string, number>();
   private order: Array<string | undefined>;
+  private seqs: Float64Array;
   private next = 0;
   constructor(private readonly max = RecentIds.DEFAULT_MAX) {
     this.order = new Array(max);
+    this.seqs = new Float64Array(max).fill(-1);
   }
   add(id: string, seq: number): void {
-    if (this.ids.has(id)) {
-      this.ids.set(id, seq);
+    const slot = this.ids.get(id);
+    if (slot !== undefined) {
+      this.seqs[slot] = seq;
       return;
     }
     const evicted = this.order[this.next];
     if (evicted !== undefined) this.ids.delete(evicted);
     this.order[this.next] = id;
+    this.seqs[this.next] = seq;
+    this.ids.set(id, this.next);
     this.next = (this.next + 1) % this.max;
-    this.ids.set(id, seq);
   }
   get(id: string): number | undefined {
-    return this.ids.get(id);
+    const slot = this.ids.get(id);
+    return slot === undefined ? undefined : this.seqs[slot];
   }
   /**
-   * Its contents for a state snapshot: the eviction ring and each slot's seq. The map is not copied: its keys are
-   * exactly the ring's ids, in ring order from the oldest (an id enters the ring only when it is not in the map, and
-   * leaves both at once), so it is rebuilt from the ring and each id string is stored once.
+   * Its contents for a state snapshot: the eviction ring and each slot's seq, as they are (serialise them before
+   * the next add). The map is not stored: its keys are exactly the ring's ids (an id enters the ring only when it is
+   * not in the map, and leaves both at once), so it is rebuilt from the ring and each id string is stored once.
    */
   exportState(): RecentIdsState {
-    const seqs = new Float64Array(this.max);
-    for (let i = 0; i < this.max; i++) {
-      const id = this.order[i];
-      seqs[i] = id === undefined ? -1 : this.ids.get(id)!;
-    }
-    return { max: this.max, next: this.next, order: this.order, seqs };
+    return { max: this.max, next: this.next, order: this.order, seqs: this.seqs };
   }
   /** Takes the contents of a snapshot taken with the same bound; false (and unchanged) otherwise. */
   importState(s: RecentIdsState): boolean {
@@ -54,10 +55,11 @@ export class RecentIds {
     for (let k = 0; k < this.max; k++) {
       const i = (s.next + k) % this.max;
       const id = s.order[i];
-      if (id !== undefined) ids.set(id, s.seqs[i]!);
+      if (id !== undefined) ids.set(id, i);
     }
     this.ids = ids;
     this.order = s.order;
+    this.seqs = s.seqs;
     this.next = s.next;
     return true;
   }
