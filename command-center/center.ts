@@ -516,7 +516,17 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
     verifier,
     centerKey: centerKey as KeyPair,
     centerKeyRing,
-    centerKeyRotator: createRotator({ ring: centerKeyRing, history: () => state.centerKeys?.rotations ?? [], submit, syncLog: async () => void (await store.sync?.()), now }),
+    centerKeyRotator: createRotator({
+      ring: centerKeyRing,
+      history: () => state.centerKeys?.rotations ?? [],
+      submit,
+      syncLog: async () => void (await store.sync?.()),
+      // A failed seal does not stop the rotation: the new key's next head still covers those leaves.
+      sealLedgers: async () => {
+        for (const name of ['scans', 'commands'] as const) await ledgers[name].publishHead().catch((err) => log.error(`ledger (${name}): ${(err as Error).message}`));
+      },
+      now,
+    }),
     now,
     startedAt: now(),
     enrollLock: createMutex(),

@@ -145,7 +145,9 @@ describe('center key rotation (real center, agents and CLI)', () => {
     expect(JSON.stringify(events)).toContain(keyIds[1]);
 
     await until('rot-a takes the rotation', () => (agentState('rot-a').center_key_rotations.length === 1 ? true : undefined));
-    expect(a.out()).toMatch(new RegExp(`center key rotated: now trusting ${keyIds[1]} \\(announced by ${keyIds[0]}`));
+    // The line comes through the agent's stdout pipe, which can arrive after its state file is read here.
+    const said = new RegExp(`center key rotated: now trusting ${keyIds[1]} \\(announced by ${keyIds[0]}`);
+    await until('rot-a to say it took the rotation', () => (said.test(a.out()) ? true : undefined), 5_000);
     const fresh = await command('rot-a');
     expect(await signerOf(fresh)).toBe(keyIds[1]);
     expect(await outcome(fresh)).toMatchObject({ status: 'succeeded' });

@@ -1,8 +1,8 @@
 /**
  * A center key rotation, in the order that makes a crash at any step safe (center-key-ring.ts): the next key is on
- * disk (0600) first, then the statement is journaled, then the ring switches (the key file swap). One rotation at
- * a time per center; across replicas the statement's serial is claimed with it, so two replicas rotating at once
- * cannot both announce rotation #n.
+ * disk (0600) first, the ledgers get a last head under the old key, then the statement is journaled, then the ring
+ * switches (the key file swap). One rotation at a time per center; across replicas the statement's serial is claimed
+ * with it, so two replicas rotating at once cannot both announce rotation #n.
  */
 import { signRotation, type CenterKeyStatement, type SignedRotation } from '../../protocol/center-key-rotation.js';
 import { VaultMeshError } from '../../protocol/errors.js';
@@ -19,6 +19,12 @@ export interface RotatorDeps {
   submit(draft: EnvelopeDraft, opts?: AppendOptions): Promise<{ envelope: Envelope; duplicate: boolean }>;
   /** Applies other replicas' writes first, so the serial and the old key are the latest. */
   syncLog: () => Promise<void>;
+  /**
+   * Signs a head with the old key over every ledger leaf so far (a no-op on an empty ledger or a follower), so the
+   * chain hands over at the rotation: what the old key signed is covered by its own last head, not only by the new
+   * key's first one, and a head timer that has not fired yet cannot leave the old key without a head.
+   */
+  sealLedgers: () => Promise<void>;
   now: () => Date;
 }
 
@@ -34,6 +40,7 @@ export function createRotator(deps: RotatorDeps): Rotator {
         await deps.syncLog();
         const oldKey = deps.ring.current(); // CENTER_KEY_NOT_HELD on a replica that lacks the announced key
         const next = deps.ring.prepare().key;
+        await deps.sealLedgers(); // before the statement: once it is journaled, the ring may sign with the new key
         const serial = deps.history().reduce((m, r) => Math.max(m, r.statement.serial), 0) + 1;
         const at = deps.now();
         const statement: CenterKeyStatement = {
