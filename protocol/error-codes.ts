@@ -70,6 +70,7 @@ export const ERROR_CODES = {
   JOURNAL_UNAVAILABLE: 503,
   SHUTTING_DOWN: 503,
   CENTER_KEY_NOT_HELD: 503,
+  CENTER_KEY_CHANGED: 409,
   INTERNAL: 500,
   // Raised locally by the CLI or the agent
   USAGE: null,

@@ -79,6 +79,17 @@ describe.skipIf(!hasChromium)(SUITE, () => {
     await expect.poll(() => page.textContent('#feed')).toContain(`center key rotated ${before} → ${keys.key_id} (#1)`);
     // The confirmation is cleared: a second rotation needs a new one.
     await expect.poll(() => page.isChecked('#key-confirm')).toBe(false);
+    // The page still names the key it showed: submitting it again is refused, never a second rotation.
+    await page.check('#key-confirm');
+    await page.click('#key-form button[type=submit]');
+    await page.waitForSelector('#key-result .result.error');
+    expect(await page.textContent('#key-result')).toContain('CENTER_KEY_CHANGED');
+    expect(((await (await api('/api/keys')).json()) as { key_id: string; rotations: unknown[] })).toMatchObject({ key_id: keys.key_id, rotations: [{}] });
+    // The API the same way: a retried POST naming the replaced key changes nothing.
+    const retried = await api('/api/keys/rotate', { from_key_id: before });
+    expect(retried.status).toBe(409);
+    expect(((await retried.json()) as { error: { code: string } }).error.code).toBe('CENTER_KEY_CHANGED');
+    expect(((await (await api('/api/keys')).json()) as { rotations: unknown[] }).rotations).toHaveLength(1);
     await page.close();
   });
 

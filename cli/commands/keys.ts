@@ -77,7 +77,10 @@ export async function keysAction(action: string, f: KeysFlags): Promise<void> {
       );
       return;
     }
-    const r = await api.post('/api/keys/rotate', keyRotatedAnswer, overlap !== undefined ? { overlap_secs: overlap } : {});
+    // The key this rotation replaces, named in the request: a retried POST after a rotation went through is refused
+    // (409 CENTER_KEY_CHANGED) instead of rotating a second time.
+    const current = await api.get('/api/keys', keysAnswer);
+    const r = await api.post('/api/keys/rotate', keyRotatedAnswer, { ...(overlap !== undefined ? { overlap_secs: overlap } : {}), from_key_id: current.key_id });
     const s = r.rotation.statement;
     write(
       f.json

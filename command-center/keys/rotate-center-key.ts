@@ -29,7 +29,11 @@ export interface RotatorDeps {
 }
 
 export interface Rotator {
-  rotate(input: { author: string; overlapSecs: number }): Promise<RotationRecord>;
+  /**
+   * `fromKeyId`: the key the caller means to rotate away from (the CLI and the console send the one they showed). A
+   * retried or repeated request finds another key current and is refused instead of rotating a second time.
+   */
+  rotate(input: { author: string; overlapSecs: number; fromKeyId?: string }): Promise<RotationRecord>;
 }
 
 export function createRotator(deps: RotatorDeps): Rotator {
@@ -39,6 +43,9 @@ export function createRotator(deps: RotatorDeps): Rotator {
       lock.run(async () => {
         await deps.syncLog();
         const oldKey = deps.ring.current(); // CENTER_KEY_NOT_HELD on a replica that lacks the announced key
+        if (input.fromKeyId !== undefined && input.fromKeyId !== oldKey.keyId) {
+          throw new VaultMeshError('CENTER_KEY_CHANGED', `the center key is ${oldKey.keyId}, not ${input.fromKeyId}: it was rotated since (vaultmesh keys show --history); nothing was done`, { status: 409 });
+        }
         const next = deps.ring.prepare().key;
         await deps.sealLedgers(); // before the statement: once it is journaled, the ring may sign with the new key
         const serial = deps.history().reduce((m, r) => Math.max(m, r.statement.serial), 0) + 1;

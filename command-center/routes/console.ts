@@ -42,6 +42,7 @@ import {
 import { KEEPALIVE_MS } from './stream.js';
 import { DEFAULT_STREAM_CHECK_MS, streamLease } from '../http/stream-lease.js';
 import { readForm, validationError } from '../http/http-errors.js';
+import { keyIdSchema } from '../../protocol/hex.js';
 import { CONSOLE_DURATIONS } from '../console/maintenance-view.js';
 import { MAINTENANCE_SCAN_RULES, maintenanceIdSchema, maintenanceStartRequestSchema } from '../../protocol/maintenance.js';
 import { proposalsAwaiting } from '../console/proposals.js';
@@ -420,7 +421,10 @@ export function consoleRoutes(opts: ConsoleRouteOptions = {}): Hono<AppEnv> {
       if (!hasScope(identity, 'admin')) throw new VaultMeshError('FORBIDDEN', 'rotating the center key needs the admin scope', { status: 403 });
       const form = await readForm(c);
       if (form.confirm !== 'yes') throw new VaultMeshError('CONFIRMATION_REQUIRED', 'tick "I confirm" to rotate the center key', { status: 400 });
-      const r = await services.centerKeyRotator.rotate({ author: identity.name, overlapSecs: services.config.centerKeyOverlapSecs });
+      const from = keyIdSchema.safeParse(form.from_key_id);
+      if (!from.success) throw new VaultMeshError('VALIDATION_ERROR', 'the form names no valid current key id: reload the console', { status: 400 });
+      // The key the page showed: a second submit (or a stale page) after a rotation is refused, not a second rotation.
+      const r = await services.centerKeyRotator.rotate({ author: identity.name, overlapSecs: services.config.centerKeyOverlapSecs, fromKeyId: from.data });
       const s = r.statement;
       return answer(201, { ok: true, from: s.old_key_id, to: s.new_key_id, serial: s.serial, overlapUntil: s.overlap_until });
     } catch (err) {

@@ -5,6 +5,7 @@
  */
 import { Hono } from 'hono';
 import { z } from 'zod';
+import { keyIdSchema } from '../../protocol/hex.js';
 import { inWindow } from '../../protocol/center-key-rotation.js';
 import { readJson, validationError } from '../http/http-errors.js';
 import { requireScope } from '../auth/require-operator.js';
@@ -16,6 +17,8 @@ const rotateSchema = z
     overlap_secs: z.number().int().min(1).max(366 * 86_400).optional(),
     /** Only make (or show) the next key on this host; announce nothing. */
     prepare: z.boolean().optional(),
+    /** The key to rotate away from: refused with 409 CENTER_KEY_CHANGED when another is current (a retried request). */
+    from_key_id: keyIdSchema.optional(),
   })
   .strict();
 
@@ -60,7 +63,7 @@ export function keyRoutes(): Hono<AppEnv> {
       const { key, created } = s.centerKeyRing.prepare();
       return c.json({ prepared: { public_key: key.publicKeyHex, key_id: key.keyId, created, file: s.centerKeyRing.nextFile } }, created ? 201 : 200);
     }
-    const r = await s.centerKeyRotator.rotate({ author: c.get('identity').name, overlapSecs: parsed.data.overlap_secs ?? s.config.centerKeyOverlapSecs });
+    const r = await s.centerKeyRotator.rotate({ author: c.get('identity').name, overlapSecs: parsed.data.overlap_secs ?? s.config.centerKeyOverlapSecs, ...(parsed.data.from_key_id !== undefined ? { fromKeyId: parsed.data.from_key_id } : {}) });
     return c.json({ rotation: { seq: r.seq, author: r.author, statement: r.statement, old_signature: r.old_signature, new_signature: r.new_signature }, keys: keysView(s) }, 201);
   });
 
