@@ -176,7 +176,7 @@ describe('held webhooks', () => {
 });
 
 describe('replay and the state snapshot', () => {
-  it('a snapshot mid-window restores the windows, their held counts and their spans', () => {
+  it('a snapshot mid-window restores the windows, their held counts and their spans', async () => {
     const s = fleet();
     start(s, 'w', { node_id: 'web-1' }, T0, T0 + HOUR, 'skip');
     applyEnvelope(s, env('attention', T0 + MIN, { status: 'crit', previous: 'ok', reasons: [] }, { node_id: 'web-1' }));
@@ -187,7 +187,7 @@ describe('replay and the state snapshot', () => {
       eventLog: { exportWindows: () => ({}), importWindows: () => {} },
       ledgers: { scans: { exportState: () => ({ size: 0, root: '', ids: new Map(), seqs: new Float64Array(0) }) }, commands: { exportState: () => ({ size: 0, root: '', ids: new Map(), seqs: new Float64Array(0) }) } },
     });
-    const buf = Buffer.concat(captureState(parts(s) as never));
+    const buf = Buffer.concat(await captureState(parts(s) as never));
     const restored = createFleetState();
     prepareRestore(buf, parts(restored) as never).apply();
     expect(restored.maintenance!.windows.get('w')).toEqual(s.maintenance!.windows.get('w'));
