@@ -122,7 +122,8 @@ describe.skipIf(!hasChromium || !hasAgent)(SUITE, () => {
     await bob.click(`#proposal-${id} button.ok`);
     await bob.waitForSelector('#proposal-result .ok >> text=1 of 2 approvals');
     for (const p of [alice, carol]) await p.waitForSelector(`#proposal-${id} >> text=1 of 2 approvals`);
-    expect(await bob.isDisabled(`#proposal-${id} button.ok`)).toBe(true); // bob approved already
+    // bob approved already: his own list re-renders over its live stream, a moment after his answer arrived.
+    await expect.poll(() => bob.isDisabled(`#proposal-${id} button.ok`), { timeout: 10_000 }).toBe(true);
     expect((await (await api(`/api/commands/${id}`)).json()).status).toBe('proposed');
 
     await carol.click(`#proposal-${id} button.ok`);
