@@ -3,7 +3,6 @@
  * its public key as hex in `<file>.pub`. A secret file others can read is refused.
  */
 import { readFileSync } from 'node:fs';
-import { VaultMeshError } from '../protocol/errors.js';
 import { generateKeyPair, keyPairFromSeed, privateKeyPem, seedFromPem, type KeyPair } from '../protocol/keys.js';
 import { writeFileAtomicSync } from './atomic-file.js';
 

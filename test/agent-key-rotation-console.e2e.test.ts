@@ -8,17 +8,17 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { startCenter, type RunningCenter } from '../command-center/center.js';
 import { resolveCenterConfig } from '../command-center/config.js';
 import { readKeyFile } from '../lib/key-file.js';
 import { requirePart } from './required-part.js';
+import { launchProfile, requireChromium } from './chromium.js';
 import { AGENT_BIN } from './process-helpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const quiet = { info() {}, warn() {}, error() {} };
 const SUITE = 'agent key rotation from the console (Chromium)';
-const hasChromium = requirePart({ name: `chromium (${CHROMIUM})`, present: existsSync(CHROMIUM), install: 'apt-get install chromium (.ci/run installs it when missing)', suite: SUITE });
+const hasChromium = requireChromium(SUITE);
 const hasAgent = requirePart({ name: `the built agent (${AGENT_BIN})`, present: existsSync(AGENT_BIN), install: 'run npm run build first (npm ci builds it)', suite: SUITE });
 
 describe.skipIf(!hasChromium || !hasAgent)(SUITE, () => {
@@ -40,12 +40,7 @@ describe.skipIf(!hasChromium || !hasAgent)(SUITE, () => {
     dir = mkdtempSync(join(tmpdir(), 'vm-keyrot-console-'));
     center = await startCenter(resolveCenterConfig({ port: 0, logDir: join(dir, 'logs'), stateDir: join(dir, 'state'), fsync: 'off' }, {}), { log: quiet, keepaliveMs: 1000 });
     adminToken = readFileSync(center.adminTokenFile, 'utf8').trim();
-    browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'vm-chromium-')), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-      viewport: { width: 1280, height: 800 },
-    });
+    browser = await launchProfile();
     page = browser.pages()[0] ?? (await browser.newPage());
     // The suite shares the machine with many others: waits are generous, each still bounded.
     page.setDefaultTimeout(60_000);

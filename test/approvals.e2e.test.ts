@@ -9,17 +9,17 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { startCenter, type RunningCenter } from '../command-center/center.js';
 import { resolveCenterConfig } from '../command-center/config.js';
 import { requirePart } from './required-part.js';
+import { launchBrowser, requireChromium } from './chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const AGENT = resolve(import.meta.dirname, '../dist/node-agent/main.js');
 const quiet = { info() {}, warn() {}, error() {} };
 
 const SUITE = 'm-of-n approval in headless Chromium with a real agent';
-const hasChromium = requirePart({ name: `chromium (${CHROMIUM})`, present: existsSync(CHROMIUM), install: 'apt-get install chromium (.ci/run installs it when missing)', suite: SUITE });
+const hasChromium = requireChromium(SUITE);
 const hasAgent = requirePart({ name: `the built agent (${AGENT})`, present: existsSync(AGENT), install: 'run npm run build first (npm ci builds it)', suite: SUITE });
 
 let dir: string;
@@ -56,7 +56,7 @@ describe.skipIf(!hasChromium || !hasAgent)(SUITE, () => {
     writeFileSync(policy, JSON.stringify({ v: 1, profiles: { prod: { actions: ['ping'], approvals: { ping: 2 } } } }));
     center = await startCenter(resolveCenterConfig({ port: 0, logDir: join(dir, 'logs'), stateDir: join(dir, 'state'), fsync: 'off', policy, orchestratorTickSecs: 0 }, {}), { log: quiet, keepaliveMs: 1000 });
     adminToken = readFileSync(center.adminTokenFile, 'utf8').trim();
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+    browser = await launchBrowser();
   });
 
   afterAll(async () => {

@@ -5,18 +5,17 @@
  * refused (403) even when it posts the form by hand.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { startCenter, type RunningCenter } from '../command-center/center.js';
 import { resolveCenterConfig } from '../command-center/config.js';
-import { requirePart } from './required-part.js';
+import { launchProfile, requireChromium } from './chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const quiet = { info() {}, warn() {}, error() {} };
 const SUITE = 'center key rotation from the console in headless Chromium';
-const hasChromium = requirePart({ name: `chromium (${CHROMIUM})`, present: existsSync(CHROMIUM), install: 'apt-get install chromium (.ci/run installs it when missing)', suite: SUITE });
+const hasChromium = requireChromium(SUITE);
 
 describe.skipIf(!hasChromium)(SUITE, () => {
   let dir: string;
@@ -44,12 +43,7 @@ describe.skipIf(!hasChromium)(SUITE, () => {
     dir = mkdtempSync(join(tmpdir(), 'vm-keyrot-console-'));
     center = await startCenter(resolveCenterConfig({ port: 0, logDir: join(dir, 'logs'), stateDir: join(dir, 'state'), fsync: 'off' }, {}), { log: quiet, keepaliveMs: 1000 });
     adminToken = readFileSync(center.adminTokenFile, 'utf8').trim();
-    browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'vm-chromium-')), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-      viewport: { width: 1280, height: 900 },
-    });
+    browser = await launchProfile({ width: 1280, height: 900 });
   });
 
   afterAll(async () => {

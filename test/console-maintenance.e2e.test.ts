@@ -4,21 +4,20 @@
  * button, and see both go; the journal holds the operator as the author of both steps.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { startCenter, type RunningCenter } from '../command-center/center.js';
 import { resolveCenterConfig } from '../command-center/config.js';
 import { generateKeyPair } from '../protocol/keys.js';
 import { signRequest } from '../protocol/request-signing.js';
 import { heartbeatBody } from './helpers.js';
-import { requirePart } from './required-part.js';
+import { launchProfile, requireChromium } from './chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const quiet = { info() {}, warn() {}, error() {} };
 const SUITE = 'maintenance windows in the console (headless Chromium)';
-const hasChromium = requirePart({ name: `chromium (${CHROMIUM})`, present: existsSync(CHROMIUM), install: 'apt-get install chromium (.ci/run installs it when missing)', suite: SUITE });
+const hasChromium = requireChromium(SUITE);
 
 let dir: string;
 let center: RunningCenter;
@@ -51,12 +50,7 @@ describe.skipIf(!hasChromium)(SUITE, () => {
     expect(await agentPost(key, 'web-01', '/api/agent/enroll', { token, node_id: 'web-01', hostname: 'web-01.example', os_profile: 'debian', public_key: key.publicKeyHex, agent_version: '0.1.0', facts: {} })).toBe(202);
     await api('/api/nodes/web-01/approve', { method: 'POST' });
     expect(await agentPost(key, 'web-01', '/api/agent/heartbeat', heartbeatBody('web-01'))).toBe(200);
-    browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'vm-chromium-')), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-      viewport: { width: 1280, height: 800 },
-    });
+    browser = await launchProfile();
     page = browser.pages()[0] ?? (await browser.newPage());
   });
 

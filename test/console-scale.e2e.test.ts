@@ -6,16 +6,15 @@
  * through `services.submit` (journaled and applied like agent traffic), which takes seconds, not minutes.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { startCenter, type RunningCenter } from '../command-center/center.js';
 import { resolveCenterConfig } from '../command-center/config.js';
 import { heartbeatBody } from './helpers.js';
-import { requirePart } from './required-part.js';
+import { launchProfile, requireChromium } from './chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const quiet = { info() {}, warn() {}, error() {} };
 const N = 10_000;
 const id = (i: number) => `node-${String(i).padStart(5, '0')}`;
@@ -40,7 +39,7 @@ const heartbeat = (i: number, servicesOk = true) =>
   });
 
 const SUITE = 'console at 10,000 nodes in headless Chromium';
-const hasChromium = requirePart({ name: `chromium (${CHROMIUM})`, present: existsSync(CHROMIUM), install: 'apt-get install chromium (.ci/run installs it when missing)', suite: SUITE });
+const hasChromium = requireChromium(SUITE);
 
 describe.skipIf(!hasChromium)(SUITE, () => {
   beforeAll(async () => {
@@ -64,12 +63,7 @@ describe.skipIf(!hasChromium)(SUITE, () => {
       await Promise.all(Array.from({ length: 1000 }, (_, k) => heartbeat(from + k, !attnNode(from + k))));
     }
     expect(center.services.state.nodes.size).toBe(N);
-    browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'vm-chromium-')), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-      viewport: { width: 1280, height: 800 },
-    });
+    browser = await launchProfile();
     page = browser.pages()[0] ?? (await browser.newPage());
     await page.goto(center.url + '/console/login');
     await page.fill('#token', adminToken);

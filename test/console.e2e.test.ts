@@ -9,14 +9,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { startCenter, type RunningCenter } from '../command-center/center.js';
 import { resolveCenterConfig } from '../command-center/config.js';
 import { generateKeyPair, type KeyPair } from '../protocol/keys.js';
 import { signRequest } from '../protocol/request-signing.js';
 import { requirePart } from './required-part.js';
+import { launchProfile, requireChromium } from './chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const AGENT = resolve(import.meta.dirname, '../dist/node-agent/main.js');
 const quiet = { info() {}, warn() {}, error() {} };
 
@@ -74,7 +74,7 @@ async function heartbeat(key: KeyPair, nodeId: string, hostname: string, opts: {
 const rowIds = (p: Page) => p.$$eval('#node-list > li[id^="node-"]', (els) => els.map((e) => e.id));
 
 const SUITE = 'console in headless Chromium';
-const hasChromium = requirePart({ name: `chromium (${CHROMIUM})`, present: existsSync(CHROMIUM), install: 'apt-get install chromium (.ci/run installs it when missing)', suite: SUITE });
+const hasChromium = requireChromium(SUITE);
 const hasAgent = requirePart({ name: `the built agent (${AGENT})`, present: existsSync(AGENT), install: 'run npm run build first (npm ci builds it)', suite: `${SUITE}: a real agent` });
 
 describe.skipIf(!hasChromium)(SUITE, () => {
@@ -84,12 +84,7 @@ describe.skipIf(!hasChromium)(SUITE, () => {
     adminToken = readFileSync(center.adminTokenFile, 'utf8').trim();
     const t = await api('/api/join-tokens', { method: 'POST', body: { uses: 10 } });
     joinToken = ((await t.json()) as { token: string }).token;
-    browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'vm-chromium-')), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-      viewport: { width: 1280, height: 800 },
-    });
+    browser = await launchProfile();
     page = browser.pages()[0] ?? (await browser.newPage());
   });
 
