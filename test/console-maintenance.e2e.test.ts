@@ -92,6 +92,14 @@ describe.skipIf(!hasChromium)(SUITE, () => {
     await page.waitForSelector('#node-detail .maintenance', { state: 'detached' });
     expect(await api(`/api/maintenance/${w.id}`)).toMatchObject({ state: 'ended', ended_early: true, ended_by: 'admin' });
 
+    // The same form covers the node's whole profile.
+    await page.selectOption('#mw-cover', 'os_profile');
+    await page.fill('#mw-reason', 'debian point release');
+    await page.click('#maintenance-form button[type=submit]');
+    await page.waitForSelector('#node-web-01 .maint');
+    const profileWindow = (await api('/api/maintenance')).items.find((x: { reason: string }) => x.reason === 'debian point release');
+    expect(profileWindow).toMatchObject({ target: { os_profile: 'debian' }, nodes: ['web-01'], state: 'active' });
+
     // A refused request says why in the form (here: no reason, which the browser lets through with a space).
     await page.fill('#mw-reason', ' ');
     await page.click('#maintenance-form button[type=submit]');

@@ -57,3 +57,32 @@ export function maintenanceOverview(state: FleetState, nowMs: number) {
     by: w.created_by,
   }));
 }
+
+/**
+ * The start form for the selected node: it covers the node, every node of its profile, or every node carrying one
+ * of its tags (`cover` = `node`, `os_profile` or `tag:<tag>`).
+ */
+export function maintenanceFormView(available: boolean, node: NodeRecord | undefined) {
+  return {
+    available,
+    node: node?.node_id,
+    covers: node
+      ? [
+          { value: 'node', label: `this node (${node.node_id})` },
+          { value: 'os_profile', label: `every ${node.os_profile} node` },
+          ...node.tags.map((t) => ({ value: `tag:${t}`, label: `every node tagged ${t}` })),
+        ]
+      : [],
+    osProfile: node?.os_profile,
+    durations: CONSOLE_DURATIONS,
+    scanRules: MAINTENANCE_SCAN_RULES,
+  };
+}
+
+/** The form's `cover` choice as the target fields of a start request (validated by its schema afterwards). */
+export function consoleTarget(cover: string, nodeId: string, osProfile: string): { node_id?: string; os_profile?: string; tag?: string } {
+  if (cover === '' || cover === 'node') return { node_id: nodeId };
+  if (cover === 'os_profile') return { os_profile: osProfile };
+  if (cover.startsWith('tag:')) return { tag: cover.slice(4) };
+  return {};
+}

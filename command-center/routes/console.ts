@@ -43,8 +43,8 @@ import { KEEPALIVE_MS } from './stream.js';
 import { DEFAULT_STREAM_CHECK_MS, streamLease } from '../http/stream-lease.js';
 import { readForm, validationError } from '../http/http-errors.js';
 import { keyIdSchema } from '../../protocol/hex.js';
-import { CONSOLE_DURATIONS } from '../console/maintenance-view.js';
-import { MAINTENANCE_SCAN_RULES, maintenanceIdSchema, maintenanceStartRequestSchema } from '../../protocol/maintenance.js';
+import { consoleTarget, maintenanceFormView } from '../console/maintenance-view.js';
+import { maintenanceIdSchema, maintenanceStartRequestSchema } from '../../protocol/maintenance.js';
 import { proposalsAwaiting } from '../console/proposals.js';
 
 /** CSP for console responses: scripts only from this origin (no inline), no framing, no plugins. */
@@ -230,7 +230,7 @@ export function consoleRoutes(opts: ConsoleRouteOptions = {}): Hono<AppEnv> {
         feedOlder: p.feedOlder,
         command: commandForm(services.commands.policy, selected ? services.state.nodes.get(selected) : undefined, { canIssue: hasScope(identity, 'commands:write') }),
         note: { available: hasScope(identity, 'events:write'), node: p.detail ? selected : undefined, severities: INCIDENT_SEVERITIES },
-        maintenance: { available: hasScope(identity, 'events:write'), node: p.detail ? selected : undefined, durations: CONSOLE_DURATIONS, scanRules: MAINTENANCE_SCAN_RULES },
+        maintenance: maintenanceFormView(hasScope(identity, 'events:write'), p.detail && selected ? services.state.nodes.get(selected) : undefined),
         streamUrl: `/console/stream?${stream}`,
       }),
     );
@@ -357,10 +357,12 @@ export function consoleRoutes(opts: ConsoleRouteOptions = {}): Hono<AppEnv> {
     const form = await readForm(c);
     const field = (k: string) => (typeof form[k] === 'string' ? (form[k] as string).trim() : '');
     const secs = /^\d{1,8}$/.test(field('for_secs')) ? Number(field('for_secs')) : NaN;
-    const parsed = maintenanceStartRequestSchema.safeParse({ node_id: field('node_id'), reason: field('reason'), for_secs: secs, ...(field('scans') ? { scans: field('scans') } : {}) });
+    // The form covers the selected node, its profile or one of its tags; the schema refuses anything else.
+    const parsed = maintenanceStartRequestSchema.safeParse({ ...consoleTarget(field('cover'), field('node_id'), field('os_profile')), reason: field('reason'), for_secs: secs, ...(field('scans') ? { scans: field('scans') } : {}) });
     if (!parsed.success) throw validationError(parsed.error, 'maintenance form');
     await c.get('services').maintenance.start(parsed.data, identity.name);
-    return c.req.header('hx-request') ? c.body(null, 204) : c.redirect(consoleHref(parseFilter({}), parsed.data.node_id), 303);
+    const selected = nodeIdSchema.safeParse(field('node_id'));
+    return c.req.header('hx-request') ? c.body(null, 204) : c.redirect(consoleHref(parseFilter({}), selected.success ? selected.data : undefined), 303);
   });
 
   app.post('/maintenance/:id/end', requireOperator(SIGN_IN_FIRST), async (c) => {
