@@ -17,6 +17,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { printTable } from './lib/stats.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SELF = fileURLToPath(import.meta.url);
@@ -111,13 +112,6 @@ export async function run({ log = () => {} } = {}) {
   });
 }
 
-function printTable(rows) {
-  const fmt = (v) => (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(2));
-  const lines = rows.map((r) => [r.name, `${fmt(r.value)} ${r.unit}`, r.baseline === undefined ? '' : `${fmt(r.baseline)} ${r.unit} (${r.baseline_name})`, r.ratio === undefined ? '' : `${r.ratio.toFixed(2)}×`]);
-  const head = ['measure', 'value', 'baseline', 'ratio'];
-  const w = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
-  console.log([head, w.map((n) => '-'.repeat(n)), ...lines].map((l) => l.map((c, i) => c.padEnd(w[i])).join('  ')).join('\n'));
-}
 
 if (process.argv[1] && resolve(process.argv[1]) === SELF) {
   const t = performance.now();

@@ -15,3 +15,12 @@ export const ms = (t0) => performance.now() - t0;
 export function row(name, value, unit, extra = {}) {
   return { name, value, unit, ...extra };
 }
+
+/** Prints rows as a plain table (measure, value, baseline, ratio) when a module runs on its own. */
+export function printTable(rows) {
+  const fmt = (v) => (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(2));
+  const lines = rows.map((r) => [r.name, `${fmt(r.value)} ${r.unit}`, r.baseline === undefined ? '' : `${fmt(r.baseline)} ${r.unit} (${r.baseline_name})`, r.ratio === undefined ? '' : `${r.ratio.toFixed(2)}×`]);
+  const head = ['measure', 'value', 'baseline', 'ratio'];
+  const w = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
+  console.log([head, w.map((n) => '-'.repeat(n)), ...lines].map((l) => l.map((c, i) => c.padEnd(w[i])).join('  ')).join('\n'));
+}
