@@ -43,9 +43,14 @@ export function nodeDetail(node: NodeRecord, nowMs: number, policy: StatusPolicy
     // Why the status pill says ATTN or CRIT, so an API client (and `vaultmesh nodes show`) need not guess.
     attention: assessNode(node, nowMs, policy),
     // The open outage (declared offline, no rejoin yet); `returned_at` once its first heartbeat after it arrived.
-    outage: outage
-      ? { offline_seq: outage.offline_seq, offline_at: outage.offline_ts, last_heartbeat_seq: outage.last_heartbeat_seq, last_heartbeat_at: outage.last_heartbeat_ts, returned_at: outage.returned?.ts ?? null }
-      : null,
+    outage: outageView(outage),
     history: node.history.samples().map((s) => ({ ...s, t: new Date(s.t).toISOString() })),
   };
+}
+
+/** An open outage as the API shows it (node detail, attention items); null when the node has none. */
+export function outageView(outage: NodeOutage | undefined) {
+  return outage
+    ? { offline_seq: outage.offline_seq, offline_at: outage.offline_ts, last_heartbeat_seq: outage.last_heartbeat_seq, last_heartbeat_at: outage.last_heartbeat_ts, returned_at: outage.returned?.ts ?? null }
+    : null;
 }

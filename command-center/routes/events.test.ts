@@ -221,6 +221,7 @@ describe('GET /api/attention', () => {
     ]);
     expect((await api('GET', '/api/attention?status=crit')).json.items.map((i: any) => i.node_id)).toEqual(['c']);
     expect((await api('GET', '/api/attention?status=bad')).status).toBe(400);
+    expect(r.json.items.every((i: any) => i.outage === null)).toBe(true);
 
     // Time passes without heartbeats: the sweep journals staleness, visible in the history.
     now += 61_000;
@@ -229,5 +230,17 @@ describe('GET /api/attention', () => {
     const att = await api('GET', '/api/events?kind=attention&node_id=a');
     expect(att.json.items.map((e: Envelope) => [e.body.previous, e.body.status])).toEqual([['ok', 'attn']]);
     expect((await api('GET', '/api/nodes')).json.find((n: any) => n.node_id === 'a').status).toBe('attn');
+
+    // Declared offline (as the leader's outage monitor journals it): the attention item names the outage.
+    const last = center.services.state.nodes.get('a')!;
+    const { envelope: offline } = await center.services.submit({
+      id: `offline:a:${last.last_heartbeat_seq}`,
+      kind: 'offline',
+      node_id: 'a',
+      author: 'system:outages',
+      body: { last_heartbeat_seq: last.last_heartbeat_seq!, last_heartbeat_ts: last.last_seen!, silent_s: 61, threshold_s: 60, due_at: last.last_seen!, declared_late: false },
+    });
+    const a = (await api('GET', '/api/attention')).json.items.find((i: any) => i.node_id === 'a');
+    expect(a.outage).toEqual({ offline_seq: offline.seq, offline_at: offline.ts, last_heartbeat_seq: last.last_heartbeat_seq, last_heartbeat_at: last.last_seen, returned_at: null });
   });
 });
