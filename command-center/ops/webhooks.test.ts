@@ -59,6 +59,23 @@ describe('webhooks', () => {
     expect(hooks.status()).toMatchObject({ pending: 0, delivered: 2, failed: 0 });
   });
 
+  it('delivers command proposals, denials and expiries, not other command events, also for a node in maintenance', async () => {
+    const r = await receiver([]);
+    const dir = mkdtempSync(join(tmpdir(), 'vm-hooks-'));
+    dirs.push(dir);
+    const hooks = createWebhooks({ urls: [r.url], secret: 's', outboxFile: join(dir, 'outbox.jsonl'), maintenance: { isHeld: () => true, summary: () => undefined } });
+    const cmd = (seq: number, event: string): Envelope => ({ ...env(seq, 'command'), author: 'alice', body: { event, command_id: 'c1' } });
+    hooks.onCommit(['proposed', 'approved', 'issued', 'delivered', 'receipt', 'completed', 'denied', 'proposal_expired'].map((e, i) => ({ envelope: cmd(i + 1, e) })));
+    hooks.onCommit([{ envelope: env(20, 'incident') }]); // held: the node is covered
+    await hooks.deliverDue();
+    expect(r.got.map((g) => [g.headers['x-vaultmesh-event'], JSON.parse(g.body).envelope.body.event])).toEqual([
+      ['command', 'proposed'],
+      ['command', 'denied'],
+      ['command', 'proposal_expired'],
+    ]);
+    expect(hooks.status().held).toBe(1);
+  });
+
   it('retries with backoff, survives a restart, and gives up after maxAttempts', async () => {
     const r = await receiver([500, 503]);
     const a = setup(r.url);

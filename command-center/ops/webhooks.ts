@@ -1,5 +1,6 @@
 /**
- * Outbound webhooks on attention transitions, incident events and node outages (offline, rejoin): each committed envelope of those kinds becomes
+ * Outbound webhooks on attention transitions, incident events, node outages (offline, rejoin) and command proposals
+ * (waiting for approvals, denied, expired): each committed envelope of those kinds becomes
  * one delivery per configured URL, HMAC-SHA256 signed, retried with exponential backoff, kept in a bounded outbox
  * file (rewritten atomically) so pending deliveries survive a restart. Delivery status is data for
  * `GET /api/webhooks`.
@@ -17,6 +18,12 @@ import { realTimers, type Timers } from '../../lib/timers.js';
 export const OUTAGE_WEBHOOK_KINDS: readonly EnvelopeKind[] = ['offline', 'rejoin'];
 
 export const WEBHOOK_KINDS: ReadonlySet<string> = new Set<EnvelopeKind>(['attention', 'incident', 'ack', 'resolve', ...OUTAGE_WEBHOOK_KINDS]);
+
+/**
+ * `command` events that need a person: a proposal waiting for its approvers, and a proposal closed without being
+ * signed. Delivered whatever maintenance window covers the target: approving is what such a window is for.
+ */
+export const PROPOSAL_WEBHOOK_EVENTS: ReadonlySet<string> = new Set(['proposed', 'denied', 'proposal_expired']);
 
 export interface Delivery {
   id: string;
@@ -144,6 +151,8 @@ export function createWebhooks(opts: WebhookOptions): Webhooks {
         if (envelope.kind === 'maintenance') {
           extra = opts.maintenance?.summary(envelope);
           if (!extra) continue;
+        } else if (envelope.kind === 'command') {
+          if (!PROPOSAL_WEBHOOK_EVENTS.has(String(envelope.body.event))) continue;
         } else if (!WEBHOOK_KINDS.has(envelope.kind)) continue;
         else if (opts.maintenance?.isHeld(envelope)) {
           held++;
