@@ -52,8 +52,11 @@ export function identifyBearer(bearer: readonly Authenticator[], token: string):
   return undefined;
 }
 
+/** The identity the admin token authenticates as (journaled as the author of what it does). */
+export const ADMIN_TOKEN_NAME = 'admin';
+
 export function adminTokenAuthenticator(adminTokenHash: string): Authenticator {
-  const identity: Identity = { via: 'admin-token', name: 'admin', scopes: new Set<Scope>(['admin']) };
+  const identity: Identity = { via: 'admin-token', name: ADMIN_TOKEN_NAME, scopes: new Set<Scope>(['admin']) };
   return (token) => (secretMatches(token, adminTokenHash) ? identity : undefined);
 }
 

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { decide, proposalLapsed, type Proposal } from './approval-rules.js';
+import { decide, HOST_ADMIN_IDENTITIES, proposalLapsed, type Proposal } from './approval-rules.js';
+import { LOCAL_ADMIN_NAME } from '../auth/local-admin.js';
+import { ADMIN_TOKEN_NAME } from '../auth/operator-auth.js';
 import { approvalsRequired, parsePolicy, DEFAULT_PROPOSAL_TTL_SECS, loadPolicyFile } from './command-policy.js';
 
 const T0 = Date.parse('2026-01-01T00:00:00.000Z');
@@ -20,6 +22,17 @@ describe('approval rules', () => {
     expect(decide(rec(proposal()), 'alice', 'approve', T0)).toMatchObject({ ok: false, code: 'SELF_APPROVAL', status: 403 });
     const one = proposal({ approvals: [{ by: 'bob', at: '2026-01-01T00:01:00.000Z', seq: 6 }] });
     expect(decide(rec(one), 'bob', 'approve', T0)).toMatchObject({ ok: false, code: 'ALREADY_APPROVED', status: 409 });
+  });
+
+  it('the admin token and the admin socket are one operator: neither approves what the other proposed or approved', () => {
+    expect([...HOST_ADMIN_IDENTITIES].sort()).toEqual([ADMIN_TOKEN_NAME, LOCAL_ADMIN_NAME].sort());
+    expect(decide(rec(proposal({ proposed_by: 'admin' })), 'local-admin', 'approve', T0)).toMatchObject({ ok: false, code: 'SELF_APPROVAL', message: expect.stringContaining('one operator') });
+    expect(decide(rec(proposal({ proposed_by: 'local-admin' })), 'admin', 'approve', T0)).toMatchObject({ ok: false, code: 'SELF_APPROVAL' });
+    const one = proposal({ approvals: [{ by: 'local-admin', at: '2026-01-01T00:01:00.000Z', seq: 6 }] });
+    expect(decide(rec(one), 'admin', 'approve', T0)).toMatchObject({ ok: false, code: 'ALREADY_APPROVED' });
+    // Either of them approving someone else's proposal once is fine, and so is a token named like them.
+    expect(decide(rec(proposal()), 'local-admin', 'approve', T0)).toEqual({ ok: true, slot: 1, issues: false });
+    expect(decide(rec(proposal({ proposed_by: 'admin' })), 'token:admin', 'approve', T0)).toEqual({ ok: true, slot: 1, issues: false });
   });
 
   it('a deny is open to the proposer and to an earlier approver, and takes the next slot', () => {

@@ -30,6 +30,18 @@ export type Decision =
   | { ok: true; slot: number; /** approve only: this approval meets the threshold, so it signs and queues the command */ issues: boolean }
   | { ok: false; code: DecisionRefusal; status: 403 | 409; message: string };
 
+/**
+ * The identities of whoever runs the host: the admin token (operator-auth.ts) and the admin socket (local-admin.ts).
+ * One person holds both, so for approvals they are one operator; otherwise that person could propose with one and
+ * approve with the other.
+ */
+export const HOST_ADMIN_IDENTITIES: ReadonlySet<string> = new Set(['admin', 'local-admin']);
+
+/** Who an identity is for the rules of approval: the host's two admin identities are the same operator. */
+export function approverOf(who: string): string {
+  return HOST_ADMIN_IDENTITIES.has(who) ? 'host admin' : who;
+}
+
 /** Whether the proposal is past its expiry at `nowMs` (whether or not the sweep has journaled it yet). */
 export function proposalLapsed(p: Proposal, nowMs: number): boolean {
   return nowMs >= Date.parse(p.expires_at);
@@ -48,8 +60,10 @@ export function decide(rec: { id: string; status: string; proposal?: Proposal },
   if (proposalLapsed(p, nowMs)) return { ok: false, code: 'PROPOSAL_EXPIRED', status: 409, message: `the proposal of command ${rec.id} expired at ${p.expires_at}` };
   const slot = p.approvals.length + 1;
   if (kind === 'deny') return { ok: true, slot, issues: false };
-  if (who === p.proposed_by) return { ok: false, code: 'SELF_APPROVAL', status: 403, message: `you proposed command ${rec.id}: another operator must approve it` };
-  if (p.approvals.some((a) => a.by === who)) return { ok: false, code: 'ALREADY_APPROVED', status: 409, message: `you already approved command ${rec.id} (${p.approvals.length} of ${p.required})` };
+  const me = approverOf(who);
+  const sameHost = HOST_ADMIN_IDENTITIES.has(who) ? ' (the admin token and the admin socket are one operator)' : '';
+  if (me === approverOf(p.proposed_by)) return { ok: false, code: 'SELF_APPROVAL', status: 403, message: `you proposed command ${rec.id}: another operator must approve it${sameHost}` };
+  if (p.approvals.some((a) => approverOf(a.by) === me)) return { ok: false, code: 'ALREADY_APPROVED', status: 409, message: `you already approved command ${rec.id} (${p.approvals.length} of ${p.required})${sameHost}` };
   return { ok: true, slot, issues: slot >= p.required };
 }
 
