@@ -148,18 +148,25 @@ export function applyEnvelope(state: FleetState, env: Envelope): void {
 function applyHeartbeat(state: FleetState, env: EnvelopeOf<'heartbeat'>): void {
   const node = env.node_id ? state.nodes.get(env.node_id) : undefined;
   if (!node) return; // only enrolled nodes can produce heartbeats; an orphan line changes nothing
-  const hb: Heartbeat = env.body;
-  node.last_heartbeat = hb;
-  node.last_heartbeat_seq = env.seq;
   if (state.outages.size) noteHeartbeat(state.outages, env);
+  node.first_seen ??= env.ts;
+  node.heartbeat_count++;
+  takeLastHeartbeat(node, env.seq, env.ts, env.body);
+}
+
+/**
+ * What a node's newest heartbeat sets on its record. Also used after a replay that started past a silent node's last
+ * heartbeat, from the copy the heartbeat summary keeps (store/heartbeat-segments.ts).
+ */
+export function takeLastHeartbeat(node: NodeRecord, seq: number, ts: string, hb: Heartbeat): void {
+  node.last_heartbeat = hb;
+  node.last_heartbeat_seq = seq;
   node.hostname = hb.hostname;
   node.agent_version = hb.agent_version;
-  node.first_seen ??= env.ts;
-  node.last_seen = env.ts;
-  node.heartbeat_count++;
+  node.last_seen = ts;
   const m = hb.metrics;
   node.history.push({
-    t: Date.parse(env.ts),
+    t: Date.parse(ts),
     load1: m.load[0],
     mem_used: m.mem_used_bytes,
     mem_total: m.mem_total_bytes,

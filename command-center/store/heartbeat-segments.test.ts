@@ -36,6 +36,43 @@ describe('heartbeat segments', () => {
     expect((await c2.api('GET', '/api/nodes/a')).json.history.length).toBeGreaterThan(0);
   });
 
+  it('a node silent since an old segment keeps its last heartbeat across a full replay (from the summary)', async () => {
+    const t = tempDir();
+    onCleanup(t.cleanup);
+    const c1 = await startTestCenter(t.dir, { heartbeatSegmentBytes: 8192, snapshotOff: true });
+    const quiet = await enrolledNode(c1, 'quiet');
+    const busy = await enrolledNode(c1, 'busy');
+    for (let i = 0; i < 3; i++) await quiet.send('POST', '/api/agent/heartbeat', heartbeatBody('quiet'));
+    for (let i = 0; i < 80; i++) await busy.send('POST', '/api/agent/heartbeat', heartbeatBody('busy'));
+    const lastQuiet = c1.services.state.nodes.get('quiet')!.last_heartbeat_seq!;
+    const before = (await c1.api('GET', '/api/nodes/quiet')).json;
+    await c1.close();
+    const summary = JSON.parse(readFileSync(join(t.dir, 'logs', 'heartbeats.summary.json'), 'utf8'));
+    expect(summary.v).toBe(2);
+    expect(summary.nodes.quiet.last.seq).toBe(lastQuiet);
+    // The segment replay starts from is newer than quiet's last heartbeat: replay alone would not see it.
+    const replayed = segmentsToReplay(listSegments(join(t.dir, 'logs')), summary);
+    expect(replayed.length).toBeGreaterThan(0);
+    expect(replayed[0]!.lastSeq).toBeGreaterThan(lastQuiet);
+
+    const c2 = await startTestCenter(t.dir, { heartbeatSegmentBytes: 8192, snapshotOff: true });
+    onCleanup(() => c2.close());
+    expect(c2.snapshot.used).toBe(false);
+    const after = (await c2.api('GET', '/api/nodes/quiet')).json;
+    for (const k of ['last_seen', 'first_seen', 'heartbeat_count', 'hostname', 'agent_version', 'status', 'last_heartbeat']) expect(after[k], k).toEqual(before[k]);
+    expect(after.history).toEqual(before.history.slice(-1));
+
+    // A version 1 summary (no last heartbeats) still reads: the counts stay right, the last-seen time is unknown.
+    delete summary.nodes.quiet.last;
+    delete summary.nodes.busy.last;
+    writeFileSync(join(t.dir, 'logs', 'heartbeats.summary.json'), JSON.stringify({ ...summary, v: 1 }));
+    await c2.close();
+    const c3 = await startTestCenter(t.dir, { heartbeatSegmentBytes: 8192, snapshotOff: true });
+    onCleanup(() => c3.close());
+    const old = (await c3.api('GET', '/api/nodes/quiet')).json;
+    expect([old.heartbeat_count, old.first_seen, old.last_seen ?? null]).toEqual([3, before.first_seen, null]);
+  });
+
   it('a rotation takes a state snapshot, so a restart after a crash still starts from one and counts the same', async () => {
     const t = tempDir();
     onCleanup(t.cleanup);

@@ -4,7 +4,9 @@
  * - Rotation: when `heartbeats.jsonl` passes a size, the journal renames it to `heartbeats-<lastSeq>.jsonl` (the
  *   segment names live in the journal module, lib/journal/files.ts) and starts a new one.
  * - Summary: at each rotation the center writes `heartbeats.summary.json`, holding what old heartbeats contribute to
- *   state that the recent ones cannot rebuild: per node `first_seen` and `heartbeat_count` up to `through_seq`.
+ *   state that the recent ones cannot rebuild: per node `first_seen`, `heartbeat_count` and its last heartbeat up to
+ *   `through_seq` (a node silent since before the segment replay starts from still has its last-seen time, metrics
+ *   and one history sample after a restart; version 1 summaries, without it, still read).
  * - Replay reads the summary, the newest segment at or below `through_seq` (to refill the 120-sample histories), the
  *   segments after it, and the active file. It does not read months of heartbeats.
  * - Retention deletes whole segments older than N days. Scans, commands and events are never rotated away (the
@@ -15,15 +17,22 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomicSync } from '../../lib/atomic-file.js';
 import { listSegments, type Segment } from '../../lib/journal/index.js';
-import type { FleetState } from '../fleet/fleet-state.js';
+import type { Heartbeat } from '../../protocol/agent-api.js';
+import { takeLastHeartbeat, type FleetState } from '../fleet/fleet-state.js';
 
 export const SUMMARY_FILE = 'heartbeats.summary.json';
 
+/** A node's newest heartbeat at `through_seq`: its seq, journal time and body (validated when it was journaled). */
+const lastHeartbeatSchema = z.object({ seq: z.number().int().positive(), ts: z.string(), body: z.looseObject({}) });
+
 const summarySchema = z.object({
-  v: z.literal(1),
+  v: z.union([z.literal(1), z.literal(2)]),
   through_seq: z.number().int().nonnegative(),
   total: z.number().int().nonnegative(),
-  nodes: z.record(z.string(), z.object({ first_seen: z.string().nullable(), heartbeat_count: z.number().int().nonnegative() })),
+  nodes: z.record(
+    z.string(),
+    z.object({ first_seen: z.string().nullable(), heartbeat_count: z.number().int().nonnegative(), last: lastHeartbeatSchema.optional() }),
+  ),
 });
 export type HeartbeatSummary = z.infer<typeof summarySchema>;
 
@@ -45,8 +54,11 @@ export function parseSummary(text: string): HeartbeatSummary {
 /** What state knows of heartbeats up to `throughSeq` (called right after a rotation, when that is all of them). */
 export function summarize(state: FleetState, throughSeq: number): HeartbeatSummary {
   const nodes: HeartbeatSummary['nodes'] = {};
-  for (const n of state.nodes.values()) nodes[n.node_id] = { first_seen: n.first_seen ?? null, heartbeat_count: n.heartbeat_count };
-  return { v: 1, through_seq: throughSeq, total: state.counts.heartbeat ?? 0, nodes };
+  for (const n of state.nodes.values()) {
+    const last = n.last_heartbeat && n.last_heartbeat_seq !== undefined && n.last_seen ? { seq: n.last_heartbeat_seq, ts: n.last_seen, body: n.last_heartbeat } : undefined;
+    nodes[n.node_id] = { first_seen: n.first_seen ?? null, heartbeat_count: n.heartbeat_count, ...(last ? { last } : {}) };
+  }
+  return { v: 2, through_seq: throughSeq, total: state.counts.heartbeat ?? 0, nodes };
 }
 
 export function writeSummary(dir: string, summary: HeartbeatSummary): void {
@@ -74,6 +86,8 @@ export function applySummary(state: FleetState, summary: HeartbeatSummary, repla
     if (!node) continue;
     node.heartbeat_count = s.heartbeat_count + node.heartbeat_count - (replayedUpTo.get(id) ?? 0);
     if (s.first_seen) node.first_seen = s.first_seen;
+    // Silent since before the replayed segments: nothing replayed told its last heartbeat, the summary does.
+    if (s.last && node.last_heartbeat_seq === undefined) takeLastHeartbeat(node, s.last.seq, s.last.ts, s.last.body as unknown as Heartbeat);
   }
   state.counts.heartbeat = summary.total + (state.counts.heartbeat ?? 0) - replayedTotalUpTo;
 }
