@@ -14,7 +14,7 @@
  *   import { run } from './bench/cli.mjs'
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -34,6 +34,9 @@ function timeOnce(args) {
 
 export async function run({ log = () => {} } = {}) {
   const main = join(DIST, 'cli/main.js');
+  // The baseline runs tsc's output module by module, as before the CLI was bundled (scripts/bundle-cli.mjs keeps
+  // it as main.unbundled.js; a build without the bundle step has it as main.js).
+  const unbundledMain = existsSync(join(DIST, 'cli/main.unbundled.js')) ? join(DIST, 'cli/main.unbundled.js') : main;
   const commandsDir = join(DIST, 'cli/commands');
   const modules = readdirSync(commandsDir).filter((f) => f.endsWith('.js'));
   const tmp = mkdtempSync(join(tmpdir(), 'vm-bench-cli-'));
@@ -48,9 +51,9 @@ export async function run({ log = () => {} } = {}) {
     const cases = {
       bare: ['-e', ''],
       help: [main, '--help'],
-      helpEager: ['--import', pathToFileURL(eager).href, main, '--help'],
+      helpEager: ['--import', pathToFileURL(eager).href, unbundledMain, '--help'],
       nodes: [main, ...nodesList],
-      nodesEager: ['--import', pathToFileURL(eager).href, main, ...nodesList],
+      nodesEager: ['--import', pathToFileURL(eager).href, unbundledMain, ...nodesList],
       ...(otherMain ? { helpOther: [otherMain, '--help'], nodesOther: [otherMain, ...nodesList] } : {}),
     };
     // Every case must succeed, or the times would compare failures.
