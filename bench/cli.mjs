@@ -3,7 +3,8 @@
  * `vaultmesh` start-up (run `npm run build` first): wall time from spawn to exit of `vaultmesh --help` and of
  * `vaultmesh nodes list`, against the same CLI with every command module imported up front, which is what
  * cli/main.ts did before the command table (cli/command-table.ts): the baseline runs
- * `node --import <every dist/cli/commands/*.js, and undici> dist/cli/main.js ...`, the same code plus the eager
+ * `node --import <every dist/cli/commands/*.js, and undici> dist/cli/main.unbundled.js ...` (tsc's output module by
+ * module, as every build ran before dist/cli/main.js became a bundle, scripts/bundle-cli.mjs), the same code plus the eager
  * imports (undici too: the API client loaded it until cli/http-request.ts replaced it), in the same run,
  * interleaved with ours. VAULTMESH_BENCH_CLI_BASELINE_DIST=<another build's dist/> (e.g. main's) adds rows timed
  * against that build's own `cli/main.js` directly. `nodes list` asks a real center (a child process with an empty fleet) over TCP,
@@ -14,7 +15,7 @@
  *   import { run } from './bench/cli.mjs'
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -34,6 +35,9 @@ function timeOnce(args) {
 
 export async function run({ log = () => {} } = {}) {
   const main = join(DIST, 'cli/main.js');
+  // The baseline runs tsc's output module by module, as before the CLI was bundled (scripts/bundle-cli.mjs keeps
+  // it as main.unbundled.js; a build without the bundle step has it as main.js).
+  const unbundledMain = existsSync(join(DIST, 'cli/main.unbundled.js')) ? join(DIST, 'cli/main.unbundled.js') : main;
   const commandsDir = join(DIST, 'cli/commands');
   const modules = readdirSync(commandsDir).filter((f) => f.endsWith('.js'));
   const tmp = mkdtempSync(join(tmpdir(), 'vm-bench-cli-'));
@@ -48,9 +52,9 @@ export async function run({ log = () => {} } = {}) {
     const cases = {
       bare: ['-e', ''],
       help: [main, '--help'],
-      helpEager: ['--import', pathToFileURL(eager).href, main, '--help'],
+      helpEager: ['--import', pathToFileURL(eager).href, unbundledMain, '--help'],
       nodes: [main, ...nodesList],
-      nodesEager: ['--import', pathToFileURL(eager).href, main, ...nodesList],
+      nodesEager: ['--import', pathToFileURL(eager).href, unbundledMain, ...nodesList],
       ...(otherMain ? { helpOther: [otherMain, '--help'], nodesOther: [otherMain, ...nodesList] } : {}),
     };
     // Every case must succeed, or the times would compare failures.
@@ -67,7 +71,7 @@ export async function run({ log = () => {} } = {}) {
     const m = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
     const n = times.bare.length;
     log(`medians over ${n} runs: ${JSON.stringify(Object.fromEntries(Object.entries(m).map(([k, v]) => [k, round(v, 0)])))}`);
-    const note = `median of ${n}; baseline: the same CLI with all ${modules.length} command modules and undici imported up front (the old main.ts)`;
+    const note = `median of ${n}; baseline: the same CLI, tsc's output module by module, with all ${modules.length} command modules and undici imported up front (the old main.ts)`;
     const other = otherMain
       ? [
           { name: `vaultmesh --help vs ${otherMain}`, value: round(m.help, 0), unit: 'ms', baseline: round(m.helpOther, 0), ratio: round(m.help / m.helpOther, 2), target: '≤ 0.5×', note: `median of ${n}` },

@@ -54,8 +54,20 @@ export async function measureFanout(center, node, clients, { posts = POSTS, gapM
   const fromAppend = [];
   const fromAck = [];
   let missing = 0;
+  // Per heartbeat: append → first and → last client, and POST ack − append (durable wait + the answer's trip).
+  const perPost = [];
   for (const { seq, ackAt } of sent) {
     const ts = tsBySeq.get(seq);
+    let first = Infinity;
+    let last = -Infinity;
+    for (const c of clients) {
+      const t = c.seqs.get(seq);
+      if (t !== undefined && ts !== undefined) {
+        first = Math.min(first, t - ts);
+        last = Math.max(last, t - ts);
+      }
+    }
+    if (ts !== undefined) perPost.push({ seq, first, last, ack: ackAt - ts });
     for (const c of clients) {
       const t = c.seqs.get(seq);
       if (t === undefined) {
@@ -66,7 +78,7 @@ export async function measureFanout(center, node, clients, { posts = POSTS, gapM
       fromAck.push(Math.max(0, t - ackAt));
     }
   }
-  return { fromAppend, fromAck, missing, pairs: sent.length * clients.length };
+  return { fromAppend, fromAck, missing, pairs: sent.length * clients.length, perPost };
 }
 
 /** A center (this build's, or `distDir`'s) with one enrolled node and CLIENTS connected SSE clients. */
@@ -123,6 +135,7 @@ export async function run({ log = () => {} } = {}) {
       a.fromAck.push(...r.fromAck);
       a.missing += r.missing;
       a.pairs += r.pairs;
+      (a.perPost ??= []).push(...r.perPost);
     };
     for (let done = 0; done < POSTS; done += 10) {
       const posts = Math.min(10, POSTS - done);
@@ -130,6 +143,10 @@ export async function run({ log = () => {} } = {}) {
       await round10(ours, posts);
     }
     const m = ours.m;
+    for (const s of setups) {
+      const f = (x) => x.toFixed(0).padStart(4);
+      log(`${s === base ? 'baseline' : 'this build'} per heartbeat, append → first client / last client / POST ack (ms):\n  ${s.m.perPost.map((x) => `${f(x.first)}${f(x.last)}${f(x.ack)}`).join('\n  ')}`);
+    }
     const p = (xs, q) => round(quantile(xs, q), 1);
     const vs = (q) => (base ? { baseline: p(base.m.fromAppend, q), ratio: round(quantile(m.fromAppend, q) / quantile(base.m.fromAppend, q), 2) } : {});
     const baseNote = base ? `; baseline: ${baseDist} in the same run, interleaved` : '';

@@ -29,10 +29,20 @@ export const PROGRAMS = {
  * vaultmesh-cc's entry: the CLI when its name is `vaultmesh` (the symlink in the package, or the release file
  * name `vaultmesh-<version>-linux-x64`), the center otherwise. Each main runs on import, so only one is required.
  */
-const CC_ENTRY = `const name = require('node:path').basename(process.argv0 || '');
-if (/^vaultmesh(?:-\\d[^/]*)?$/.test(name)) require('./${PROGRAMS.vaultmesh}');
+const CC_ENTRY = () => `const name = require('node:path').basename(process.argv0 || '');
+if (/^vaultmesh(?:-\\d[^/]*)?$/.test(name)) require('./${bundleSource(PROGRAMS.vaultmesh)}');
 else require('./${PROGRAMS['vaultmesh-cc']}');
 `;
+
+/**
+ * What esbuild bundles for a program: its entry, except the CLI's, which npm's build already bundled as ESM chunks
+ * (scripts/bundle-cli.mjs): from tsc's entry kept beside it, the CLI shares vaultmesh-cc's modules (one zod) and the
+ * single executable holds one CommonJS bundle without the chunks' split.
+ */
+function bundleSource(entry) {
+  const unbundled = entry.replace(/main\.js$/, 'main.unbundled.js');
+  return entry === PROGRAMS.vaultmesh && existsSync(join(ROOT, unbundled)) ? unbundled : entry;
+}
 
 /** Every asset lib/assets.ts may be asked for, by name → file. */
 export function assetFiles() {
@@ -55,7 +65,7 @@ export function assetFiles() {
 
 async function bundle(entry, outfile) {
   const r = await build({
-    ...(entry === PROGRAMS['vaultmesh-cc'] ? { stdin: { contents: CC_ENTRY, resolveDir: ROOT, sourcefile: 'vaultmesh-cc-entry.cjs', loader: 'js' } } : { entryPoints: [join(ROOT, entry)] }),
+    ...(entry === PROGRAMS['vaultmesh-cc'] ? { stdin: { contents: CC_ENTRY(), resolveDir: ROOT, sourcefile: 'vaultmesh-cc-entry.cjs', loader: 'js' } } : { entryPoints: [join(ROOT, bundleSource(entry))] }),
     outfile,
     bundle: true,
     platform: 'node',

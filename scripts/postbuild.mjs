@@ -3,6 +3,10 @@
 // dependencies there, never the package's own).
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { bundleCli } from './bundle-cli.mjs';
+
+// The CLI is bundled first: `bin` points at the bundle's entry (scripts/bundle-cli.mjs).
+await bundleCli();
 
 const pkg = JSON.parse(readFileSync('package.json', 'utf8'));
 const binDir = join('node_modules', '.bin');

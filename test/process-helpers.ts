@@ -1,5 +1,5 @@
 /** Real child processes for tests: the built center and agent from dist/. */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -7,6 +7,15 @@ export const ROOT = join(import.meta.dirname, '..');
 export const CC_BIN = join(ROOT, 'dist/command-center/main.js');
 export const AGENT_BIN = join(ROOT, 'dist/node-agent/main.js');
 export const CLI_BIN = join(ROOT, 'dist/cli/main.js');
+
+/**
+ * Rebuilds dist/ from the current sources as `npm run build` does: tsc (which emits even when other files have type
+ * errors), then the CLI bundle (scripts/bundle-cli.mjs, via postbuild), so dist/cli/main.js stays the bundle.
+ */
+export function rebuildDist(): void {
+  spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.json')], { cwd: ROOT, stdio: 'ignore' });
+  spawnSync(process.execPath, [join(ROOT, 'scripts/postbuild.mjs')], { cwd: ROOT, stdio: 'ignore' });
+}
 
 export function assertBuilt(): void {
   if (!existsSync(CC_BIN)) throw new Error('dist/ is missing: run `npm run build` (npm test does it first)');

@@ -1,16 +1,15 @@
 /** Process tests: the built `vaultmesh tokens` against an in-process center. */
-import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestCenter, tempDir, type TestCenter } from '../../test/helpers.js';
-import { CLI_BIN, ROOT, runNode } from '../../test/process-helpers.js';
+import { CLI_BIN, rebuildDist, runNode } from '../../test/process-helpers.js';
 import { parseScopes } from './tokens.js';
 
 let c: TestCenter;
 let cleanup: () => void;
 
 beforeAll(async () => {
-  spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.json')], { cwd: ROOT, stdio: 'ignore' });
+  rebuildDist();
   const t = tempDir();
   cleanup = t.cleanup;
   c = await startTestCenter(t.dir);

@@ -14,6 +14,7 @@ import { summarize as summarizeFindings, type Finding } from '../../protocol/sca
 import { heartbeatBody } from '../../test/helpers.js';
 import { generateFleetFixture, type FleetFixture } from '../../test/fleet-fixture.js';
 import { readLogDir } from '../../test/journal-lines.js';
+import { rebuildDist } from '../../test/process-helpers.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const MAIN = join(ROOT, 'dist/cli/main.js');
@@ -94,7 +95,7 @@ const outLines = (s: string): string[] => s.split('\n').filter((l) => l.length >
 beforeAll(() => {
   tmp = mkdtempSync(join(tmpdir(), 'vaultmesh-logs-'));
   // Always rebuild so the process tests exercise the current sources (tsc emits even if others' files have type errors).
-  spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.json')], { cwd: ROOT, stdio: 'ignore' });
+  rebuildDist();
   expect(existsSync(join(ROOT, 'dist/cli/commands/logs.js'))).toBe(true);
   expect(existsSync(MAIN)).toBe(true);
   expect(readFileSync(join(ROOT, 'dist/cli/command-table.js'), 'utf8')).toContain('./commands/logs.js');

@@ -76,6 +76,77 @@ describe('GET /events on a real server', () => {
     expect(reader.events.filter((e) => e.event === 'heartbeat').map((e) => Number(e.id))).toEqual(seqs.sort((a, b) => a - b));
     await reader.close();
   }, 30_000);
+
+  it('the body is well-formed HTTP/1.1 chunks (each message framed once, written to the socket), raw bytes for HTTP/1.0, and ends with the last chunk', async () => {
+    const t = tempDir();
+    onCleanup(t.cleanup);
+    const c = await startTestCenter(t.dir, { rateLimit: false });
+    onCleanup(() => c.close());
+    const n = await enrolledNode(c, 'n1');
+    const created = await c.api('POST', '/api/tokens', { name: 'reader', scopes: ['events:read'] });
+    expect(created.status).toBe(201);
+    const { token, token_id } = created.json as { token: string; token_id: string };
+    const u = new URL(c.url);
+    /** A raw client keeping every byte the server sends. */
+    const rawClient = (version: '1.1' | '1.0') => {
+      const sock = connect({ host: u.hostname, port: Number(u.port) });
+      onCleanup(() => sock.destroy());
+      let bytes = Buffer.alloc(0);
+      let closed = false;
+      sock.on('data', (d: Buffer) => (bytes = Buffer.concat([bytes, d])));
+      sock.on('close', () => (closed = true));
+      sock.write(`GET /events?kind=heartbeat HTTP/${version}\r\nHost: ${u.host}\r\nAuthorization: Bearer ${token}\r\n\r\n`);
+      return { bytes: () => bytes, closed: () => closed };
+    };
+    const until = async (ok: () => boolean) => {
+      const deadline = Date.now() + 10_000;
+      while (!ok() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      expect(ok()).toBe(true);
+    };
+    const v11 = rawClient('1.1');
+    const v10 = rawClient('1.0');
+    for (const cl of [v11, v10]) await until(() => cl.bytes().includes('event: hello'));
+    const seqs: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const r = await n.send('POST', '/api/agent/heartbeat', heartbeatBody('n1'));
+      expect(r.status).toBe(200);
+      seqs.push(r.json.seq as number);
+    }
+    for (const cl of [v11, v10]) await until(() => cl.bytes().includes(`id: ${seqs.at(-1)}\n`));
+    // Revoking the token ends both streams: `event: end`, then the end of the body (HTTP/1.0: of the connection).
+    expect((await c.api('DELETE', `/api/tokens/${token_id}`)).status).toBe(200);
+    // (The lease is checked before the next message, or at the next idle check.)
+    expect((await n.send('POST', '/api/agent/heartbeat', heartbeatBody('n1'))).status).toBe(200);
+    await until(() => v11.bytes().includes('event: end') && v11.bytes().subarray(-5).toString('latin1') === '0\r\n\r\n');
+    await until(() => v10.closed());
+
+    // Strict de-chunking: a size line, exactly that many bytes, CRLF; the last chunk has size 0 and nothing follows.
+    const all11 = v11.bytes();
+    const headEnd = all11.indexOf('\r\n\r\n');
+    expect(all11.subarray(0, headEnd).toString('latin1')).toMatch(/transfer-encoding: chunked/i);
+    let rest = all11.subarray(headEnd + 4);
+    const body: Buffer[] = [];
+    for (;;) {
+      const lineEnd = rest.indexOf('\r\n');
+      expect(lineEnd).toBeGreaterThan(0);
+      const size = Number.parseInt(rest.subarray(0, lineEnd).toString('latin1'), 16);
+      expect(Number.isInteger(size)).toBe(true);
+      if (size === 0) {
+        expect(rest.subarray(lineEnd).toString('latin1')).toBe('\r\n\r\n');
+        break;
+      }
+      body.push(rest.subarray(lineEnd + 2, lineEnd + 2 + size));
+      expect(rest.subarray(lineEnd + 2 + size, lineEnd + 4 + size).toString('latin1')).toBe('\r\n');
+      rest = rest.subarray(lineEnd + 4 + size);
+    }
+    const all10 = v10.bytes();
+    expect(all10.subarray(0, all10.indexOf('\r\n\r\n')).toString('latin1')).not.toMatch(/transfer-encoding/i);
+    for (const text of [Buffer.concat(body).toString('utf8'), all10.subarray(all10.indexOf('\r\n\r\n') + 4).toString('utf8')]) {
+      expect(text.startsWith('event: hello\n')).toBe(true);
+      expect([...text.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]))).toEqual(seqs);
+      expect(text).toMatch(/\n\nevent: end\ndata: \{"reason":"[a-z_]+"\}\n\n$/);
+    }
+  });
 });
 
 async function metricsText(c: { url: string; adminToken: string }): Promise<string> {

@@ -48,6 +48,31 @@ export function streamRoutes(opts: StreamRouteOptions = {}): Hono<AppEnv> {
   return app;
 }
 
+/**
+ * Whether the response's body is chunked (true) or raw bytes (false), once the head has reached its socket and
+ * nothing of the response waits in front of it; undefined when res.write must do the writing. `chunkedEncoding`
+ * and `outputData` are Node's own fields on OutgoingMessage (stable since Node 0.x, not in its typings).
+ */
+function chunkedBody(res: ServerResponse): boolean | undefined {
+  const r = res as ServerResponse & { chunkedEncoding?: boolean; outputData?: unknown[]; _headerSent?: boolean };
+  if (!r._headerSent || r.writableEnded || (r.outputData?.length ?? 1) !== 0 || typeof r.chunkedEncoding !== 'boolean') return undefined;
+  return r.chunkedEncoding;
+}
+
+const CRLF = Buffer.from('\r\n');
+// Framed once per message, like the message's bytes (envelopeEventBytes): weak, so it lives as long as they do.
+const framed = new WeakMap<Uint8Array, Buffer>();
+
+/** One HTTP/1.1 chunk holding `bytes` (RFC 9112 §7.1): size in hex, CRLF, the bytes, CRLF. */
+export function chunkedFrame(bytes: Uint8Array): Buffer {
+  let frame = framed.get(bytes);
+  if (!frame) {
+    frame = Buffer.concat([Buffer.from(`${bytes.byteLength.toString(16)}\r\n`, 'latin1'), bytes, CRLF]);
+    framed.set(bytes, frame);
+  }
+  return frame;
+}
+
 export function sseResponse(
   services: Services,
   opts: {
@@ -139,11 +164,21 @@ export function sseResponse(
         streamWants = false;
         handedToStream++;
         controller.enqueue(bytes);
-      } else if (!res.write(bytes)) {
+        return;
+      }
+      // Past the head the response is only a framing around the socket: a chunked body's chunk, framed once per
+      // message for every client (chunkedFrame), goes to the socket as one buffer. res.write did that framing per
+      // client in four writes (size, CRLF, data, CRLF), corked the socket and uncorked it on the next tick.
+      const socket = res.socket;
+      const chunked = socket ? chunkedBody(res) : undefined;
+      const raw = socket !== null && chunked !== undefined;
+      // (A zero-length chunk would end the body; no message is empty.)
+      const ok = raw ? socket.write(chunked ? chunkedFrame(bytes) : bytes) : res.write(bytes);
+      if (!ok) {
         // The socket's buffer is full: envelopes wait in the subscription's bounded queue, which drops this client
         // when it overflows, until the kernel takes more.
         blocked = true;
-        res.once('drain', onDrain);
+        (raw ? socket : res).once('drain', onDrain);
       }
     };
     const end = (reason?: string) => {
