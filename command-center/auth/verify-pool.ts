@@ -4,8 +4,9 @@
  *
  * - Each worker has a shared-memory ring (verify-ring.ts): a check is handed over by copying it into the ring and
  *   bumping a counter, at once, in the caller's turn. The worker drains the ring and sleeps on the counter when it is
- *   empty; only a hand-off that finds it asleep wakes it (one futex call), so a busy worker costs the main thread no
- *   wake-ups and no message serialisation. Answers come back in the ring; the main thread learns of them through
+ *   empty. A worker found asleep is woken once at the end of the event-loop turn (one futex call for every check
+ *   asked for in the turn); a busy worker is never woken, so it costs the main thread no wake-ups and no message
+ *   serialisation. Answers come back in the ring; the main thread learns of them through
  *   `Atomics.waitAsync` on the worker's answer counter, collecting every answer ready at that moment. The least-busy
  *   worker gets each check.
  * - When every worker already has `maxInFlight` checks queued or has left one unanswered for more than `maxLagMs`
@@ -131,6 +132,8 @@ interface Slot {
   collected: number;
   /** An Atomics.waitAsync on the answer counter is outstanding. */
   armed: boolean;
+  /** A wake-up of the sleeping worker is due at the end of this event-loop turn. */
+  wakeScheduled: boolean;
   answered: boolean;
   exited: boolean;
 }
@@ -174,6 +177,7 @@ export function createVerifyPool(opts: VerifyPoolOptions): VerifyPool {
       produced: 0,
       collected: 0,
       armed: false,
+      wakeScheduled: false,
       answered: false,
       exited: false,
     };
@@ -277,11 +281,21 @@ export function createVerifyPool(opts: VerifyPoolOptions): VerifyPool {
     if (slot.produced === slot.collected) slot.worker.ref();
     slot.produced = (slot.produced + 1) | 0;
     Atomics.store(slot.ring.ctl, CTL.produced, slot.produced);
-    if (Atomics.load(slot.ring.ctl, CTL.sleeping) === 1) {
-      counts.batches++;
-      Atomics.notify(slot.ring.ctl, CTL.produced, 1);
+    // A worker that is awake takes the check without being told. A sleeping one is woken once, after this turn of
+    // the event loop: the checks of every request read in the turn then cost it (and this thread) one wake-up.
+    if (!slot.wakeScheduled && Atomics.load(slot.ring.ctl, CTL.sleeping) === 1) {
+      slot.wakeScheduled = true;
+      setImmediate(wake, slot);
     }
     arm(slot);
+  }
+
+  function wake(slot: Slot): void {
+    slot.wakeScheduled = false;
+    // Still asleep: it has not seen the checks yet (an awake worker reads the counter before it sleeps again).
+    if (slot.exited || Atomics.load(slot.ring.ctl, CTL.sleeping) !== 1) return;
+    counts.batches++;
+    Atomics.notify(slot.ring.ctl, CTL.produced, 1);
   }
 
   for (let i = 0; i < opts.workers; i++) start();
