@@ -6,7 +6,7 @@ import type { Logger } from '../../lib/logger.js';
 import { parsePolicy } from '../commands/command-policy.js';
 import { createCommandService } from '../commands/command-store.js';
 import { applyEnvelope, createFleetState, type FleetState } from '../fleet/fleet-state.js';
-import { adjustForMaintenance, createOrchestrator, hashUnit, lastRunsFromCommands, nextRunMs, planTick, runKey, ORCHESTRATOR_AUTHOR, type PlanNode } from './orchestrator.js';
+import { adjustForMaintenance, createOrchestrator, hashUnit, rememberedJitter, lastRunsFromCommands, nextRunMs, planTick, runKey, ORCHESTRATOR_AUTHOR, type PlanNode } from './orchestrator.js';
 import { loadScheduleFile, parseSchedule } from './schedule.js';
 
 const T0 = Date.parse('2025-03-01T12:00:00Z');
@@ -79,6 +79,22 @@ describe('planTick', () => {
     // A later run of the same node draws a new offset.
     expect(nextRunMs(entry, 'n1', T0 + 6 * HOUR, T0) - (T0 + 12 * HOUR)).not.toBe(nexts[1]! - (T0 + 6 * HOUR));
     expect(hashUnit('x')).toBe(hashUnit('x'));
+  });
+
+  it('rememberedJitter answers what its source does, asks it once per key, and stays within its bound', () => {
+    const asked: string[] = [];
+    const source = (k: string) => {
+      asked.push(k);
+      return hashUnit(k);
+    };
+    const r = rememberedJitter(source, 3);
+    const keys = ['a|scan|first', 'b|scan|first', 'a|scan|first', 'c|scan|1', 'a|scan|first'];
+    expect(keys.map(r)).toEqual(keys.map(hashUnit));
+    expect(asked).toEqual(['a|scan|first', 'b|scan|first', 'c|scan|1']);
+    // A fourth key starts afresh (bounded memory): the old ones are asked again.
+    expect(r('d|scan|2')).toBe(hashUnit('d|scan|2'));
+    expect(r('a|scan|first')).toBe(hashUnit('a|scan|first'));
+    expect(asked.slice(3)).toEqual(['d|scan|2', 'a|scan|first']);
   });
 });
 

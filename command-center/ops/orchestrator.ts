@@ -58,6 +58,24 @@ export function hashUnit(key: string): number {
 }
 
 /**
+ * `source` remembering its answers (at most `max` keys; past that it starts afresh). Every tick asks for the jitter
+ * of every approved node, and the keys change only when a node runs: at 10,000 nodes hashing them all again was
+ * ≈ 10,000 SHA-256 per tick, a stall of tens of ms on the event loop that ingest shares.
+ */
+export function rememberedJitter(source: JitterSource, max = 200_000): JitterSource {
+  const seen = new Map<string, number>();
+  return (key) => {
+    let u = seen.get(key);
+    if (u === undefined) {
+      if (seen.size >= max) seen.clear();
+      u = source(key);
+      seen.set(key, u);
+    }
+    return u;
+  };
+}
+
+/**
  * When (node, action) is next due. After a run: last + interval ± jitter, the jitter drawn from a hash of node,
  * action and last run, so it differs from run to run but not from tick to tick. Never run: the anchor (approval)
  * plus a hashed offset within one jitter span, so a fleet approved at once does not scan at once.
@@ -226,7 +244,7 @@ const NOT_ONLINE: ReadonlySet<NodeStatus> = new Set(['offline', 'pending', 'reje
 
 export function createOrchestrator(opts: OrchestratorOptions): Orchestrator {
   const timers = opts.timers ?? realTimers;
-  const random = opts.random ?? hashUnit;
+  const random = opts.random ?? rememberedJitter(hashUnit);
   const lastRuns = lastRunsFromCommands(opts.state.commands.byId.values());
   /** (node, action) → no retry before untilMs (a denied or failed issue), with the reason for the view. */
   const blocked = new Map<string, { untilMs: number; reason: string }>();
