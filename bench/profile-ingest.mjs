@@ -63,6 +63,8 @@ function analyse(profile) {
     const n = byId.get(id);
     const f = n.callFrame;
     if (f.functionName === '(idle)' || f.functionName === '(program)') continue;
+    // A verification worker sleeping in Atomics.wait (verify-pool.ts) is charged to its program's top level: idle.
+    if (f.functionName === '' && f.url === '[worker eval]') continue;
     total += us;
     const key = `${f.functionName || '(anonymous)'} ${f.url.replace(/^.*\/(node_modules|dist)\//, '$1/').replace(/^file:\/\//, '')}:${f.lineNumber + 1}`;
     fns.set(key, (fns.get(key) ?? 0) + us);

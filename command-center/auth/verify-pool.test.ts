@@ -6,8 +6,8 @@ import { pathToFileURL } from 'node:url';
 import { ROOT, assertBuilt } from '../../test/process-helpers.js';
 import { nodeCryptoBackend } from '../../protocol/ed25519.js';
 import { generateKeyPair } from '../../protocol/keys.js';
-import { packBatch, unpackBatch } from './verify-batch.js';
-import { VERIFY_WORKER_SOURCE, createVerifyPool, verifyWorkerCount, type VerifyPool } from './verify-pool.js';
+import { CTL, HEAD, fitsSlot, readItem, ringBytes, ringViews, slotsFor, writeItem } from './verify-ring.js';
+import { VERIFY_WORKER_SOURCE, createVerifyPool, verifyWorkerCount, type VerifyPool, type VerifyWorkerData } from './verify-pool.js';
 
 const keys = Array.from({ length: 4 }, () => generateKeyPair());
 
@@ -34,14 +34,23 @@ afterEach(async () => {
   pool = undefined;
 });
 
-describe('verify batch format', () => {
-  it('packs and unpacks items, messages of any length', () => {
-    const items = cases(7).map(({ publicKey, message, signature }) => ({ publicKey, message, signature }));
-    const back = unpackBatch(packBatch(items));
+describe('verify ring layout', () => {
+  it('writes and reads items in their slots, messages of any length that fit; refuses what does not fit', () => {
+    const layout = { slots: 8, slotBytes: HEAD + 300 };
+    const ring = ringViews(new SharedArrayBuffer(ringBytes(layout)), layout);
+    const items = cases(8).map(({ publicKey, message, signature }) => ({ publicKey, message, signature }));
+    items.forEach((it, i) => writeItem(ring, layout.slotBytes, 7 - i, it));
+    const back = items.map((_, i) => readItem(ring, layout.slotBytes, 7 - i));
     expect(back.map((b) => [Buffer.from(b.publicKey), Buffer.from(b.signature), Buffer.from(b.message)])).toEqual(
       items.map((b) => [Buffer.from(b.publicKey), Buffer.from(b.signature), Buffer.from(b.message)]),
     );
-    expect(() => unpackBatch(packBatch(items).slice(0, 150))).toThrow(RangeError);
+    const [c] = cases(1);
+    expect(fitsSlot({ ...c!, message: new Uint8Array(300) }, layout.slotBytes)).toBe(true);
+    expect(fitsSlot({ ...c!, message: new Uint8Array(301) }, layout.slotBytes)).toBe(false);
+    expect(fitsSlot({ ...c!, publicKey: new Uint8Array(31) }, layout.slotBytes)).toBe(false);
+    // The two threads' counters never share a cache line; the ring's size is a power of two.
+    expect(new Set(Object.values(CTL).map((i) => Math.floor((i * 4) / 64))).size).toBe(Object.keys(CTL).length);
+    expect([1, 2, 3, 500, 512, 513].map(slotsFor)).toEqual([1, 2, 4, 512, 512, 1024]);
   });
 });
 
@@ -54,16 +63,39 @@ describe('verify pool', () => {
 
   it('verifies good signatures and rejects bad ones on its workers, each answer to its own request', async () => {
     // No lag limit here: on a busy test machine a worker may well take longer than 10 ms to start.
-    pool = createVerifyPool({ workers: 2, inline: nodeCryptoBackend, maxBatch: 16, maxLagMs: 60_000 });
+    pool = createVerifyPool({ workers: 2, inline: nodeCryptoBackend, maxLagMs: 60_000 });
     const cs = cases(300);
     const answers = await Promise.all(cs.map((c) => pool!.verify(c.publicKey, c.message, c.signature)));
     expect(answers).toEqual(cs.map((c) => c.expect));
     const s = pool.stats();
     expect(s.onWorkers).toBe(300);
     expect(s.inline).toBe(0);
-    // Batched: far fewer messages than verifications.
-    expect(s.batches).toBeGreaterThanOrEqual(300 / 16);
-    expect(s.batches).toBeLessThan(60);
+    // A worker that is awake (or not yet started) takes further checks without a wake-up: far fewer wake-ups than checks.
+    expect(s.batches).toBeLessThan(30);
+  });
+
+  it('answers checks handed over one at a time, each as soon as its worker is done, across many laps of the ring', async () => {
+    pool = createVerifyPool({ workers: 1, inline: nodeCryptoBackend, maxInFlight: 4, maxLagMs: 60_000 });
+    const cs = cases(40);
+    for (const [i, c] of cs.entries()) {
+      expect(await pool.verify(c.publicKey, c.message, c.signature)).toBe(c.expect);
+      // Now and then the worker is left long enough to fall asleep, so the hand-off must wake it.
+      if (i % 10 === 0) await new Promise((r) => setTimeout(r, 30));
+    }
+    // Ten laps of a four-slot ring, nothing inline.
+    expect(pool.stats()).toMatchObject({ onWorkers: 40, inline: 0 });
+    expect(pool.stats().batches).toBeGreaterThanOrEqual(4);
+    expect(pool.stats().batches).toBeLessThanOrEqual(40);
+  });
+
+  it('a message longer than a ring slot is verified inline', async () => {
+    pool = createVerifyPool({ workers: 1, inline: nodeCryptoBackend, maxMessageBytes: 64, maxLagMs: 60_000 });
+    const key = keys[0]!;
+    const long = Buffer.alloc(65, 1);
+    const short = Buffer.alloc(64, 1);
+    expect(await pool.verify(key.publicKey, long, nodeCryptoBackend.sign(key.seed, long))).toBe(true);
+    expect(await pool.verify(key.publicKey, short, nodeCryptoBackend.sign(key.seed, short))).toBe(true);
+    expect(pool.stats()).toMatchObject({ inline: 1, onWorkers: 1 });
   });
 
   it('answers malformed keys and signatures false without a fault', async () => {
@@ -85,7 +117,7 @@ describe('verify pool', () => {
     expect(pool.stats()).toMatchObject({ inline: 30, onWorkers: 0 });
     await pool.close();
 
-    pool = createVerifyPool({ workers: 1, inline: nodeCryptoBackend, maxBatch: 8, maxInFlight: 8, maxLagMs: 60_000 });
+    pool = createVerifyPool({ workers: 1, inline: nodeCryptoBackend, maxInFlight: 8, maxLagMs: 60_000 });
     const more = cases(100);
     expect(await Promise.all(more.map((c) => pool!.verify(c.publicKey, c.message, c.signature)))).toEqual(more.map((c) => c.expect));
     const s = pool.stats();
@@ -95,11 +127,11 @@ describe('verify pool', () => {
   });
 
   it('a lagging worker (answers late, e.g. descheduled) is skipped: new checks run inline, its own batch still answers', async () => {
-    // The real worker program, with every message handled 300 ms late.
-    const slow = `const wt = require('node:worker_threads'); const on = wt.parentPort.on.bind(wt.parentPort);
-      wt.parentPort.on = (ev, fn) => on(ev, (m) => setTimeout(() => fn(m), 300));
+    // The real worker program, stalled for 300 ms before its first check (as if descheduled).
+    const slow = `const c = require('node:crypto'); const real = c.verify; let stalled = false;
+      c.verify = (...a) => { if (!stalled) { stalled = true; Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300); } return real(...a); };
       { ${VERIFY_WORKER_SOURCE} }`;
-    pool = createVerifyPool({ workers: 1, inline: nodeCryptoBackend, maxLagMs: 20, spawn: () => new Worker(slow, { eval: true }) });
+    pool = createVerifyPool({ workers: 1, inline: nodeCryptoBackend, maxLagMs: 20, spawn: (workerData) => new Worker(slow, { eval: true, workerData }) });
     const first = cases(10);
     const t0 = performance.now();
     const firstAnswers = Promise.all(first.map((c) => pool!.verify(c.publicKey, c.message, c.signature)));
@@ -120,15 +152,15 @@ describe('verify pool', () => {
       inline: nodeCryptoBackend,
       maxLagMs: 60_000,
       log: { error: (m) => errors.push(m) },
-      spawn: () => {
-        const w = new Worker(VERIFY_WORKER_SOURCE, { eval: true });
+      spawn: (workerData: VerifyWorkerData) => {
+        const w = new Worker(VERIFY_WORKER_SOURCE, { eval: true, workerData });
         spawned.push(w);
         return w;
       },
     });
     const cs = cases(200);
     const inFlight = Promise.all(cs.map((c) => pool!.verify(c.publicKey, c.message, c.signature)));
-    await new Promise((r) => setImmediate(r)); // the batch has been posted
+    await new Promise((r) => setTimeout(r, 5)); // the worker has started on them
     await spawned[0]!.terminate();
     expect(await inFlight).toEqual(cs.map((c) => c.expect));
     await expect.poll(() => spawned.length).toBe(2);

@@ -73,7 +73,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): CenterMe
         this.inc(pick(s));
       },
     });
-  verifyTotal('vaultmesh_signature_check_batches_total', 'Batches of signature checks sent to verification workers', (s) => s.batches);
+  verifyTotal('vaultmesh_signature_check_batches_total', 'Wake-ups of a sleeping verification worker (each takes every check handed over until it sleeps again)', (s) => s.batches);
   verifyTotal('vaultmesh_signature_workers_replaced_total', 'Verification workers that died and were replaced', (s) => s.replaced);
   new Gauge({
     name: 'vaultmesh_signature_workers',

@@ -6,7 +6,7 @@ import type { Logger } from '../../lib/logger.js';
 import { parsePolicy } from '../commands/command-policy.js';
 import { createCommandService } from '../commands/command-store.js';
 import { applyEnvelope, createFleetState, type FleetState } from '../fleet/fleet-state.js';
-import { adjustForMaintenance, createOrchestrator, hashUnit, lastRunsFromCommands, nextRunMs, planTick, runKey, ORCHESTRATOR_AUTHOR, type PlanNode } from './orchestrator.js';
+import { adjustForMaintenance, createOrchestrator, hashUnit, mergePlans, rememberedJitter, lastRunsFromCommands, nextRunMs, planTick, runKey, ORCHESTRATOR_AUTHOR, type PlanNode } from './orchestrator.js';
 import { loadScheduleFile, parseSchedule } from './schedule.js';
 
 const T0 = Date.parse('2025-03-01T12:00:00Z');
@@ -79,6 +79,22 @@ describe('planTick', () => {
     // A later run of the same node draws a new offset.
     expect(nextRunMs(entry, 'n1', T0 + 6 * HOUR, T0) - (T0 + 12 * HOUR)).not.toBe(nexts[1]! - (T0 + 6 * HOUR));
     expect(hashUnit('x')).toBe(hashUnit('x'));
+  });
+
+  it('rememberedJitter answers what its source does, asks it once per key, and stays within its bound', () => {
+    const asked: string[] = [];
+    const source = (k: string) => {
+      asked.push(k);
+      return hashUnit(k);
+    };
+    const r = rememberedJitter(source, 3);
+    const keys = ['a|scan|first', 'b|scan|first', 'a|scan|first', 'c|scan|1', 'a|scan|first'];
+    expect(keys.map(r)).toEqual(keys.map(hashUnit));
+    expect(asked).toEqual(['a|scan|first', 'b|scan|first', 'c|scan|1']);
+    // A fourth key starts afresh (bounded memory): the old ones are asked again.
+    expect(r('d|scan|2')).toBe(hashUnit('d|scan|2'));
+    expect(r('a|scan|first')).toBe(hashUnit('a|scan|first'));
+    expect(asked.slice(3)).toEqual(['d|scan|2', 'a|scan|first']);
   });
 });
 
@@ -305,6 +321,37 @@ describe('orchestrator (fake clock)', () => {
     expect(h2.orchestrator.view()[0]!.runs[0]).toMatchObject({ last_run_at: '2025-03-01T12:18:00.000Z', next_run_at: '2025-03-01T18:18:00.000Z', last_status: 'succeeded' });
     await h2.run(T0 + 7 * HOUR, { alive: ['a'], answering: ['a'] });
     expect(h2.scheduled('a').map((e) => e.ts)).toEqual(['2025-03-01T12:18:00.000Z', '2025-03-01T18:18:00.000Z']);
+  });
+});
+
+describe('orchestrator tick at fleet scale', () => {
+  it('plans 2,500 nodes in slices, yielding to the event loop, and issues exactly the most overdue max_per_tick', async () => {
+    const h = harness({ random: hashUnit });
+    const ids = Array.from({ length: 2500 }, (_, i) => `n${String(i).padStart(4, '0')}`);
+    for (const id of ids) h.enroll(id);
+    h.time.set(T0 + 2 * HOUR); // every first run (approval + up to 36 min) is due
+    for (const id of ids) h.heartbeat(id);
+    const span = 0.1 * 21_600_000;
+    const offset = (id: string) => Math.floor(hashUnit(`${id}|sovereign-scan|first`) * span);
+    const expected = [...ids].sort((a, b) => offset(a) - offset(b) || (a < b ? -1 : 1)).slice(0, 200);
+    let turns = 0;
+    let ticking = true;
+    const spin = () => {
+      turns++;
+      if (ticking) setImmediate(spin);
+    };
+    setImmediate(spin);
+    const issued = await h.orchestrator.tick();
+    ticking = false;
+    expect(issued.map((r) => r.node_id).sort()).toEqual([...expected].sort());
+    expect(h.scheduled()).toHaveLength(200);
+    // Three plan slices and eight issue slices: the loop had turns in between.
+    expect(turns).toBeGreaterThanOrEqual(8);
+  });
+
+  it('mergePlans keeps the most overdue max of two plans, in plan order', () => {
+    const run = (nodeId: string, dueMs: number) => ({ nodeId, action: 'sovereign-scan', args: {}, ttlSecs: 60, dueMs });
+    expect(mergePlans([run('b', 1), run('d', 5)], [run('a', 1), run('c', 3)], 3).map((r) => r.nodeId)).toEqual(['a', 'b', 'c']);
   });
 });
 

@@ -15,7 +15,7 @@ import type { CommandArgs } from '../../protocol/command.js';
 import { isVaultMeshError } from '../../protocol/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import type { CommandRecord, CommandService, CommandStatus } from '../commands/command-store.js';
-import type { FleetState, EnrollmentStatus } from '../fleet/fleet-state.js';
+import type { FleetState, EnrollmentStatus, NodeRecord } from '../fleet/fleet-state.js';
 import { nodeStatus, type NodeStatus, type StatusPolicy } from '../fleet/node-status.js';
 import { schedulesFor, type ScheduleEntry, type ScheduleFile } from './schedule.js';
 import { maintenanceSpans, type MaintenanceSpan } from './maintenance.js';
@@ -55,6 +55,24 @@ export function runKey(nodeId: string, action: string): string {
 /** SHA-256 of the key, first 48 bits as a fraction of 2^48. */
 export function hashUnit(key: string): number {
   return createHash('sha256').update(key).digest().readUIntBE(0, 6) / 2 ** 48;
+}
+
+/**
+ * `source` remembering its answers (at most `max` keys; past that it starts afresh). Every tick asks for the jitter
+ * of every approved node, and the keys change only when a node runs: at 10,000 nodes hashing them all again was
+ * ≈ 10,000 SHA-256 per tick, a stall of tens of ms on the event loop that ingest shares.
+ */
+export function rememberedJitter(source: JitterSource, max = 200_000): JitterSource {
+  const seen = new Map<string, number>();
+  return (key) => {
+    let u = seen.get(key);
+    if (u === undefined) {
+      if (seen.size >= max) seen.clear();
+      u = source(key);
+      seen.set(key, u);
+    }
+    return u;
+  };
 }
 
 /**
@@ -129,8 +147,13 @@ export function planTick(
       due.push({ nodeId: node.node_id, action: entry.action, args: entry.args, ttlSecs: entry.ttl_secs, dueMs: at });
     }
   }
-  due.sort((a, b) => a.dueMs - b.dueMs || (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : a.action < b.action ? -1 : 1));
+  due.sort(byDue);
   return due.slice(0, schedules.max_per_tick);
+}
+
+/** Most overdue first, then by node id and action. */
+function byDue(a: PlannedRun, b: PlannedRun): number {
+  return a.dueMs - b.dueMs || (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : a.action < b.action ? -1 : a.action > b.action ? 1 : 0);
 }
 
 export interface LastRun {
@@ -224,9 +247,20 @@ export interface OrchestratorOptions {
 
 const NOT_ONLINE: ReadonlySet<NodeStatus> = new Set(['offline', 'pending', 'rejected', 'revoked']);
 
+/** Nodes planned, and commands started, per turn of the event loop in a tick. */
+const PLAN_SLICE = 1000;
+const ISSUE_SLICE = 25;
+const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** The most overdue `max` of two plans, in planTick's order (each is already in that order and at most `max`). */
+export function mergePlans(a: readonly PlannedRun[], b: readonly PlannedRun[], max: number): PlannedRun[] {
+  return [...a, ...b].sort(byDue).slice(0, max);
+}
+
+
 export function createOrchestrator(opts: OrchestratorOptions): Orchestrator {
   const timers = opts.timers ?? realTimers;
-  const random = opts.random ?? hashUnit;
+  const random = opts.random ?? rememberedJitter(hashUnit);
   const lastRuns = lastRunsFromCommands(opts.state.commands.byId.values());
   /** (node, action) → no retry before untilMs (a denied or failed issue), with the reason for the view. */
   const blocked = new Map<string, { untilMs: number; reason: string }>();
@@ -242,14 +276,10 @@ export function createOrchestrator(opts: OrchestratorOptions): Orchestrator {
     return Number.isFinite(ms) ? ms : 0;
   };
 
-  function planNodes(nowMs: number): PlanNode[] {
-    const out: PlanNode[] = [];
-    for (const n of opts.state.nodes.values()) {
-      if (n.enrollment !== 'approved') continue;
-      const windows = maintenanceSpans(opts.state, n);
-      out.push({ node_id: n.node_id, os_profile: n.os_profile, enrollment: n.enrollment, online: !NOT_ONLINE.has(nodeStatus(n, nowMs, opts.statusPolicy)), anchorMs: anchorOf(n), ...(windows.length ? { windows } : {}) });
-    }
-    return out;
+  function planNode(n: NodeRecord, nowMs: number): PlanNode | undefined {
+    if (n.enrollment !== 'approved') return undefined;
+    const windows = maintenanceSpans(opts.state, n);
+    return { node_id: n.node_id, os_profile: n.os_profile, enrollment: n.enrollment, online: !NOT_ONLINE.has(nodeStatus(n, nowMs, opts.statusPolicy)), anchorMs: anchorOf(n), ...(windows.length ? { windows } : {}) };
   }
 
   function waiting(nowMs: number): Set<string> {
@@ -293,13 +323,37 @@ export function createOrchestrator(opts: OrchestratorOptions): Orchestrator {
     }
   }
 
+  /**
+   * Plans over the nodes `PLAN_SLICE` at a time and issues `ISSUE_SLICE` at a time, yielding to the event loop
+   * between slices: at 10,000 nodes one tick in a single turn held ingest for ≈ 100 ms. The plan is the same as one
+   * `planTick` over every node (the most overdue `max_per_tick` of the slices' most overdue), and what became
+   * pending while it yielded (an operator's command, a run in flight) is left out just before issuing.
+   */
   async function runTick(): Promise<CommandRecord[]> {
     const nowMs = opts.now().getTime();
     const lastMs = new Map<string, number>();
     for (const [k, v] of lastRuns) lastMs.set(k, v.ms);
-    const plan = planTick(planNodes(nowMs), opts.schedule, lastMs, waiting(nowMs), nowMs, random);
-    // Issued together so the journal's group commit shares the fsyncs.
-    const issued = await Promise.all(plan.map((run) => issueOne(run, nowMs)));
+    const pending = waiting(nowMs);
+    const nodes = [...opts.state.nodes.values()];
+    let plan: PlannedRun[] = [];
+    for (let i = 0; i < nodes.length; i += PLAN_SLICE) {
+      if (i > 0) await yieldToLoop();
+      const slice: PlanNode[] = [];
+      for (const n of nodes.slice(i, i + PLAN_SLICE)) {
+        const p = planNode(n, nowMs);
+        if (p) slice.push(p);
+      }
+      plan = mergePlans(plan, planTick(slice, opts.schedule, lastMs, pending, nowMs, random), opts.schedule.max_per_tick);
+    }
+    const still = waiting(nowMs);
+    plan = plan.filter((run) => !still.has(runKey(run.nodeId, run.action)));
+    // Issued together so the journal's group commit shares the fsyncs; started a slice per turn (each issue signs).
+    const issuing: Promise<CommandRecord | undefined>[] = [];
+    for (let i = 0; i < plan.length; i += ISSUE_SLICE) {
+      if (i > 0) await yieldToLoop();
+      for (const run of plan.slice(i, i + ISSUE_SLICE)) issuing.push(issueOne(run, nowMs));
+    }
+    const issued = await Promise.all(issuing);
     return issued.filter((r): r is CommandRecord => r !== undefined);
   }
 
