@@ -71,8 +71,8 @@ export const captureSlices: { histories: number; nodes: number; commands: number
  * first, synchronous turn, cheaply, and the large parts are then encoded in slices, between which the center goes on
  * serving and committing. Layout (all lengths u64 little-endian):
  *
- *   [history block bytes][history block: every node's samples, raw float64]
- *   [node count][ring starts: u32 × count][ring counts: u32 × count]
+ *   [history block bytes][history block: every node's samples, oldest first, one node after the other, raw float64]
+ *   [node count][samples per node: u32 × count]
  *   [node JSON bytes][the node records without their histories, as JSON (V8 reads JSON back several times faster
  *   than its structured serialisation of the same objects)]
  *   [early bytes][Early: ledgers, the fleet maps but commands; v8 structured serialisation]
@@ -143,7 +143,7 @@ export async function captureState(p: SnapshotParts, yieldToLoop?: YieldToLoop):
   const ringBytes = serialize(rings);
   const bytes = (a: Float64Array | Uint32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
   return [
-    u64(block.chunks.reduce((n, c) => n + c.byteLength, 0)), ...block.chunks.map(bytes), u64(records.length), bytes(block.start), bytes(block.count),
+    u64(block.chunks.reduce((n, c) => n + c.byteLength, 0)), ...block.chunks.map(bytes), u64(records.length), bytes(block.count),
     u64(nodesJson.length), nodesJson,
     u64(early.length), early,
     u64(chunks.length / 2), ...chunks,
@@ -165,7 +165,7 @@ function copyRecord(node: object): Record<string, unknown> {
 }
 
 /** A payload cut into its parts (see captureState); throws on one whose lengths do not add up. */
-export function splitPayload(payload: Buffer): { block: Buffer; start: Uint32Array; count: Uint32Array; nodesJson: string; early: Buffer; commandChunks: Buffer[]; late: Buffer; rings: Buffer } {
+export function splitPayload(payload: Buffer): { block: Buffer; count: Uint32Array; nodesJson: string; early: Buffer; commandChunks: Buffer[]; late: Buffer; rings: Buffer } {
   let at = 0;
   const take = (n: number, what: string): Buffer => {
     if (!Number.isSafeInteger(n) || n < 0 || at + n > payload.length) throw new Error(`snapshot: malformed ${what}`);
@@ -184,7 +184,6 @@ export function splitPayload(payload: Buffer): { block: Buffer; start: Uint32Arr
     new Uint8Array(a.buffer).set(take(nodes * 4, what));
     return a;
   };
-  const start = u32s('history starts');
   const count = u32s('history counts');
   const nodesJson = take(u64('node records'), 'node records').toString('utf8');
   const early = take(u64('early part'), 'early part');
@@ -194,7 +193,7 @@ export function splitPayload(payload: Buffer): { block: Buffer; start: Uint32Arr
   const late = take(u64('late part'), 'late part');
   const rings = take(u64('rings'), 'rings');
   if (at !== payload.length) throw new Error('snapshot: malformed payload (bytes after the last part)');
-  return { block, start, count, nodesJson, early, commandChunks, late, rings };
+  return { block, count, nodesJson, early, commandChunks, late, rings };
 }
 
 /**
@@ -202,9 +201,8 @@ export function splitPayload(payload: Buffer): { block: Buffer; start: Uint32Arr
  * a payload it cannot use (the caller replays in full instead), so a bad snapshot never leaves half a state.
  */
 export function prepareRestore(payload: Buffer, p: SnapshotParts): { seq: number; ledgers: LedgerStates; apply(): void } {
-  const { block: blockPart, start, count: counts, nodesJson, early, commandChunks, late, rings } = splitPayload(payload);
-  const count = start.length;
-  const blockBytes = blockPart.length;
+  const { block: blockPart, count: counts, nodesJson, early, commandChunks, late, rings } = splitPayload(payload);
+  const count = counts.length;
   const e = deserialize(early) as Early;
   const l = deserialize(late) as Late;
   const r = deserialize(rings) as Rings;
@@ -219,15 +217,14 @@ export function prepareRestore(payload: Buffer, p: SnapshotParts): { seq: number
   if (!data || !f) throw new Error('snapshot: malformed fleet state');
   if (!f || !(f.joinTokens instanceof Map) || !(f.joinTokenByHash instanceof Map) || !(f.attention instanceof Map)) throw new Error('snapshot: malformed fleet state');
   if (!(f.commands?.byId instanceof Map) || !(f.incidents?.open instanceof Map) || !Number.isSafeInteger(f.lastSeq)) throw new Error('snapshot: malformed fleet state');
-  if (blockBytes !== count * p.state.historySize * HeartbeatHistory.FIELDS * 8) throw new Error('snapshot: malformed history block');
-  const samples = new Float64Array(blockBytes / 8);
+  const samples = new Float64Array(blockPart.length / 8);
   new Uint8Array(samples.buffer).set(blockPart);
-  const block = { data: samples, start, count: counts };
+  const histories = HeartbeatHistory.unpackAll({ data: samples, count: counts }, p.state.historySize);
   const records = JSON.parse(nodesJson) as NodeRecord[];
   if (!Array.isArray(records) || records.length !== count) throw new Error('snapshot: malformed node records');
   const nodes = new Map<string, NodeRecord>();
   records.forEach((node, i) => {
-    node.history = HeartbeatHistory.unpack(block, i, p.state.historySize);
+    node.history = histories[i]!;
     nodes.set(node.node_id, node);
   });
   if (!data.bus || !Array.isArray(data.bus.envelopes) || !data.eventLog || typeof data.eventLog !== 'object') throw new Error('snapshot: malformed rings');
