@@ -47,7 +47,7 @@ release('commands (signed commands, receipts, indexes)', () => {
 });
 release('recent ids (de-duplication window)', () => {
   const max = recentIds.exportState().max;
-  recentIds.importState({ max, next: 0, order: new Array(max), seqs: new Float64Array(max) });
+  recentIds.importState({ max, next: 0, seqs: new Float64Array(max).fill(-1), lengths: new Uint32Array(max), keys: new Uint8Array(0) });
 });
 release('SSE ring + event windows', () => {
   bus.importRing({ envelopes: [], droppedUpTo: 0 });

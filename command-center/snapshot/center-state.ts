@@ -84,8 +84,9 @@ export const captureSlices: { histories: number; nodes: number; commands: number
  * Node records and command records are copied shallowly in the first turn: the reducers replace their fields
  * rather than change them in place, apart from arrays, which are copied too (`open_incidents` grows in place); a
  * reducer that changed a nested object of either in place would have to copy it here. The open-command sets, the
- * idempotency map, the recent-id ring and the SSE and event rings are copied in the first turn (their envelopes do
- * not change), and the rest is serialised there. `state-snapshot.test.ts` commits entries at every slice boundary
+ * idempotency map, the recent-id window's slot arrays (its key bytes never change once written: RecentIds.freeze)
+ * and the SSE and event rings are copied in the first turn (their envelopes do not change), and the rest is
+ * serialised there. `state-snapshot.test.ts` commits entries at every slice boundary
  * and checks snapshot + tail = full replay.
  */
 export async function captureState(p: SnapshotParts, yieldToLoop?: YieldToLoop): Promise<Buffer[]> {
@@ -95,7 +96,8 @@ export async function captureState(p: SnapshotParts, yieldToLoop?: YieldToLoop):
   let copies: Array<Record<string, unknown>>;
   let commandCopies: Array<Record<string, unknown>>;
   let early: Buffer;
-  let late: Late;
+  let late: Omit<Late, 'recentIds'>;
+  let recentIds: () => Late['recentIds'];
   let rings: Rings;
   try {
     copies = records.map(copyRecord);
@@ -103,11 +105,11 @@ export async function captureState(p: SnapshotParts, yieldToLoop?: YieldToLoop):
     commandCopies = [...byId.values()].map(copyRecord);
     const ledgers = { scans: p.ledgers.scans.exportState(), commands: p.ledgers.commands.exportState() };
     early = serialize({ ledgers, fleet, commands: otherCommandState } satisfies Early);
-    const recent = p.recentIds.exportState();
+    // Its per-slot arrays copied now; its compact export (the keys' bytes, which never change) built in a slice.
+    recentIds = p.recentIds.freeze();
     late = {
       open: new Map([...open].map(([node, ids]) => [node, new Set(ids)])),
       byIdempotencyKey: new Map(byIdempotencyKey),
-      recentIds: { ...recent, order: recent.order.slice(), seqs: recent.seqs.slice() },
     };
     rings = { bus: p.bus.exportRing(), eventLog: p.eventLog.exportWindows() };
   } catch (err) {
@@ -138,7 +140,9 @@ export async function captureState(p: SnapshotParts, yieldToLoop?: YieldToLoop):
     chunks.push(u64(chunk.length), chunk);
   }
   await slice();
-  const lateBytes = serialize(late);
+  const lateState: Late = { ...late, recentIds: recentIds() };
+  await slice();
+  const lateBytes = serialize(lateState);
   await slice();
   const ringBytes = serialize(rings);
   const bytes = (a: Float64Array | Uint32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
@@ -229,7 +233,7 @@ export function prepareRestore(payload: Buffer, p: SnapshotParts): { seq: number
   });
   if (!data.bus || !Array.isArray(data.bus.envelopes) || !data.eventLog || typeof data.eventLog !== 'object') throw new Error('snapshot: malformed rings');
   const probe = data.recentIds;
-  if (!probe || !(probe.seqs instanceof Float64Array) || !Array.isArray(probe.order)) throw new Error('snapshot: malformed recent ids');
+  if (!probe || !(probe.seqs instanceof Float64Array) || !(probe.lengths instanceof Uint32Array) || !(probe.keys instanceof Uint8Array)) throw new Error('snapshot: malformed recent ids');
   for (const l of [data.ledgers?.scans, data.ledgers?.commands]) {
     if (!l || !Number.isSafeInteger(l.size) || typeof l.root !== 'string' || !(l.ids instanceof Map) || !(l.seqs instanceof Float64Array)) throw new Error('snapshot: malformed ledger state');
   }
@@ -237,7 +241,7 @@ export function prepareRestore(payload: Buffer, p: SnapshotParts): { seq: number
     seq: f.lastSeq,
     ledgers: data.ledgers,
     apply() {
-      if (!p.recentIds.importState(data.recentIds)) throw new Error('snapshot: recent-id window of another size');
+      if (!p.recentIds.importState(data.recentIds)) throw new Error('snapshot: recent-id window of another size, or malformed');
       // In place: the store's summariser and the services hold this object.
       delete p.state.apiTokens;
       delete p.state.maintenance;
