@@ -40,7 +40,7 @@ export class RecentIds {
   private readonly chunkOf: Uint32Array;
   private readonly offset: Uint32Array;
   private readonly length: Uint32Array;
-  private readonly hashes: Uint32Array;
+  private readonly hashes: Int32Array;
   private readonly seqs: Float64Array;
   /** Live chunks: chunk number n is chunks[n - firstChunk]; keys are only ever appended to the last one. */
   private chunks: Uint8Array[] = [];
@@ -57,7 +57,7 @@ export class RecentIds {
     this.chunkOf = new Uint32Array(max);
     this.offset = new Uint32Array(max);
     this.length = new Uint32Array(max);
-    this.hashes = new Uint32Array(max);
+    this.hashes = new Int32Array(max);
     this.seqs = new Float64Array(max).fill(EMPTY);
   }
 
@@ -129,7 +129,7 @@ export class RecentIds {
     if (total !== s.keys.length) return false;
     // Checked in full before anything changes: a duplicate key would make lookups depend on probe order.
     const table = new Int32Array(this.table.length);
-    const hashes = new Uint32Array(this.max);
+    const hashes = new Int32Array(this.max);
     const offset = new Uint32Array(this.max);
     let at = 0;
     for (let i = 0; i < this.max; i++) {
@@ -244,7 +244,8 @@ export class RecentIds {
     h ^= h >>> 13;
     h = Math.imul(h, 0xc2b2ae35);
     h ^= h >>> 16;
-    return h >>> 0;
+    // Signed: an unsigned 32-bit result above 2^31 is a heap number, allocated at every call.
+    return h | 0;
   }
 }
 
