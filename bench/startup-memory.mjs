@@ -24,7 +24,7 @@ const mem = () => {
   return { heap: m.heapUsed / 1e6, heapTotal: m.heapTotal / 1e6, ab: m.arrayBuffers / 1e6, external: m.external / 1e6, rss: m.rss / 1e6 };
 };
 const before = mem();
-const config = resolveCenterConfig({ port: 0, logDir: join(dir, 'logs'), stateDir: join(dir, 'state'), snapshotOff: true, newCenterKey: true, orchestratorTickSecs: 0, attentionCheckSecs: 3600 }, {});
+const config = resolveCenterConfig({ port: 0, logDir: join(dir, 'logs'), stateDir: join(dir, 'state'), snapshotOff: true, newCenterKey: true, orchestratorTickSecs: 0, attentionCheckSecs: 3600, verifyWorkers: 0 }, {}); // no worker: one cannot start under --expose-gc
 const center = await composeCenter(config, { log: quiet, timers: inert });
 const after = mem();
 const parts = {};

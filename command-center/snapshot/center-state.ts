@@ -236,6 +236,10 @@ export function prepareRestore(payload: Buffer, p: SnapshotParts): { seq: number
   if (!probe || !(probe.seqs instanceof Float64Array) || !(probe.lengths instanceof Uint32Array) || !(probe.keys instanceof Uint8Array)) throw new Error('snapshot: malformed recent ids');
   for (const l of [data.ledgers?.scans, data.ledgers?.commands]) {
     if (!l || !Number.isSafeInteger(l.size) || typeof l.root !== 'string' || !(l.ids instanceof Map) || !(l.seqs instanceof Float64Array)) throw new Error('snapshot: malformed ledger state');
+    // v8.deserialize makes typed arrays views of its input: whatever keeps one would keep the whole snapshot
+    // file's buffer (tens of MB) alive. What is kept past the load is copied (RecentIds.importState copies too).
+    l.seqs = l.seqs.slice();
+    if (l.tree && Array.isArray(l.tree.levels)) l.tree.levels = l.tree.levels.map((x) => (x instanceof Uint8Array ? new Uint8Array(x) : x)); // not Buffer#slice: a view
   }
   return {
     seq: f.lastSeq,

@@ -153,7 +153,9 @@ export class RecentIds {
     this.length.set(s.lengths);
     this.seqs.set(s.seqs);
     this.chunkOf.fill(0);
-    this.chunks = [s.keys];
+    // A copy: the keys given may be a view into a larger buffer (v8.deserialize makes typed arrays views of its
+    // input), which would then stay alive as long as these keys do.
+    this.chunks = [new Uint8Array(s.keys)];
     this.firstChunk = 0;
     this.fill = s.keys.length;
     this.next = s.next;
