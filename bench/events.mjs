@@ -59,7 +59,9 @@ function rssMb(pid) {
 }
 
 async function startChild(dir) {
-  const child = spawn(process.execPath, [join(DIST, 'command-center', 'main.js'), '--port', '0', '--log-dir', join(dir, 'logs'), '--state-dir', join(dir, 'state'), '--fsync', 'batch'], {
+  // The journal is generated here, not written by a center, so there is no center key to keep: --new-center-key
+  // (without it the center refuses journals whose key is missing: CENTER_KEY_MISSING).
+  const child = spawn(process.execPath, [join(DIST, 'command-center', 'main.js'), '--port', '0', '--log-dir', join(dir, 'logs'), '--state-dir', join(dir, 'state'), '--fsync', 'batch', '--new-center-key'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, VAULTMESH_HOST: '127.0.0.1' },
   });

@@ -24,7 +24,7 @@ const mem = () => {
   return { heap: m.heapUsed / 1e6, heapTotal: m.heapTotal / 1e6, ab: m.arrayBuffers / 1e6, external: m.external / 1e6, rss: m.rss / 1e6 };
 };
 const before = mem();
-const config = resolveCenterConfig({ port: 0, logDir: join(dir, 'logs'), stateDir: join(dir, 'state'), snapshotOff: true, newCenterKey: true, orchestratorTickSecs: 0, attentionCheckSecs: 3600 }, {});
+const config = resolveCenterConfig({ port: 0, logDir: join(dir, 'logs'), stateDir: join(dir, 'state'), snapshotOff: true, newCenterKey: true, orchestratorTickSecs: 0, attentionCheckSecs: 3600, verifyWorkers: 0 }, {}); // no worker: one cannot start under --expose-gc
 const center = await composeCenter(config, { log: quiet, timers: inert });
 const after = mem();
 const parts = {};
@@ -47,7 +47,7 @@ release('commands (signed commands, receipts, indexes)', () => {
 });
 release('recent ids (de-duplication window)', () => {
   const max = recentIds.exportState().max;
-  recentIds.importState({ max, next: 0, order: new Array(max), seqs: new Float64Array(max) });
+  recentIds.importState({ max, next: 0, seqs: new Float64Array(max).fill(-1), lengths: new Uint32Array(max), keys: new Uint8Array(0) });
 });
 release('SSE ring + event windows', () => {
   bus.importRing({ envelopes: [], droppedUpTo: 0 });

@@ -24,7 +24,7 @@ import type { CenterConfig } from './config.js';
 import { createEventBus } from './http/event-bus.js';
 import { applyEnvelope, createFleetState, type FleetState } from './fleet/fleet-state.js';
 import { createJsonlStore, writtenJournals } from './store/jsonl-store.js';
-import { createPostgresStore, storedLastSeq } from './store/postgres-store.js';
+import type { ChainSigner } from './center-key.js';
 import { databaseUrl, redactedUrl } from './store/database-url.js';
 import { createCommitFanout, perEntry, type Projection } from './store/commit-fanout.js';
 import { offlineAfterMs, type StatusPolicy } from './fleet/node-status.js';
@@ -61,10 +61,7 @@ import { realTimers, type Timers } from '../lib/timers.js';
 import { loadScheduleFile } from './ops/schedule.js';
 import { adminSocketPath, listenAdminSocket } from './admin-socket.js';
 import { soleLeader, whileLeader, type Leadership } from './leadership.js';
-import { createPostgresLeadership } from './store/postgres-leadership.js';
-import { createPostgresHeads, HEADS_CHANNEL, storedHeadSigners } from './store/postgres-heads.js';
 import { createTailLag, noTailLag } from './store/tail-lag.js';
-import { createPostgresHeartbeatRetention } from './store/postgres-retention.js';
 import { VERSION } from '../lib/version.js';
 import { SNAPSHOT_FILE } from './snapshot/snapshot-file.js';
 import { loadSnapshot, type SnapshotLoad } from './snapshot/snapshot-load.js';
@@ -192,9 +189,11 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   // With PostgreSQL the log and the heads are in the database: a missing key beside a stored log is refused as it is
   // beside journals, and --new-center-key trusts the database's last heads' signers (center-key.ts).
   let storedLog: string[] = [];
-  let storedSigners: Awaited<ReturnType<typeof storedHeadSigners>> = [];
-  if (config.store === 'postgres' && !existsSync(centerKeyPath(stateDir))) {
-    const lastSeq = await storedLastSeq(databaseUrl(config));
+  let storedSigners: ChainSigner[] = [];
+  // Loaded only for a PostgreSQL store: a JSONL center's start-up does not pay for `pg`.
+  const pgm = config.store === 'postgres' ? await import('./store/postgres-center.js') : undefined;
+  if (pgm && !existsSync(centerKeyPath(stateDir))) {
+    const lastSeq = await pgm.storedLastSeq(databaseUrl(config));
     if (lastSeq > 0 && !config.newCenterKey) {
       throw new VaultMeshError(
         'CENTER_KEY_MISSING',
@@ -203,7 +202,7 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
     }
     if (lastSeq > 0) {
       storedLog = [`the database's envelope log (up to seq ${lastSeq})`];
-      storedSigners = await storedHeadSigners(databaseUrl(config));
+      storedSigners = await pgm.storedHeadSigners(databaseUrl(config));
     }
   }
   const { key: startKey, previousKeys: recordedKeys } = openCenterKey({
@@ -236,8 +235,8 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
     metrics.journalFsyncSeconds.observe(fsyncMs / 1000);
   };
   const store =
-    config.store === 'postgres'
-      ? createPostgresStore({ url: databaseUrl(config), now, log, onCommit: fanout.commit, onFlush, timers })
+    pgm
+      ? pgm.createPostgresStore({ url: databaseUrl(config), now, log, onCommit: fanout.commit, onFlush, timers })
       : createJsonlStore({
           dir: logDir,
           fsync: config.fsync,
@@ -258,9 +257,9 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   // One leader among the replicas of a database runs the singletons and signs the heads, kept in the database
   // (postgres-heads.ts) so every replica serves the same chain; a JSONL center is its log dir's only center.
   const pgLeadership =
-    config.store === 'postgres' ? createPostgresLeadership({ url: databaseUrl(config), log, takeoverMs: config.leaderTakeoverSecs * 1000, timers }) : undefined;
+    pgm ? pgm.createPostgresLeadership({ url: databaseUrl(config), log, takeoverMs: config.leaderTakeoverSecs * 1000, timers }) : undefined;
   const leadership: Leadership = pgLeadership ?? soleLeader();
-  const sharedHeads = pgLeadership ? createPostgresHeads(pgLeadership) : undefined;
+  const sharedHeads = pgLeadership && pgm ? pgm.createPostgresHeads(pgLeadership) : undefined;
   const eventLog = createEventLog({ store, window: config.eventsWindow, lastSeq: () => state.lastSeq });
   // After a key rotation the last heads were signed by a previous key: accept those the operator names.
   const trustedKeys = [centerKey.publicKeyHex, ...config.previousKeys, ...recordedKeys];
@@ -564,8 +563,8 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   whileLeader(leadership, maintenance.timer);
   // Heartbeat retention in the database (the JSONL store prunes its own segments): the leader's job.
   const retention =
-    config.store === 'postgres' && config.heartbeatRetentionDays > 0
-      ? createPostgresHeartbeatRetention({ url: databaseUrl(config), days: config.heartbeatRetentionDays, keepPerNode: config.historySize, nodes: () => state.nodes.keys(), now, log, timers })
+    pgm && config.heartbeatRetentionDays > 0
+      ? pgm.createPostgresHeartbeatRetention({ url: databaseUrl(config), days: config.heartbeatRetentionDays, keepPerNode: config.historySize, nodes: () => state.nodes.keys(), now, log, timers })
       : undefined;
   if (retention) whileLeader(leadership, retention);
   // A new leader adopts the shared chain (checking it) and signs a head over what arrived since the last one.
@@ -578,14 +577,14 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
     if (leader) signNow();
   });
   let adoptTimer: unknown;
-  if (pgLeadership) {
+  if (pgLeadership && pgm) {
     const adoptHeads = () => {
       for (const name of ['scans', 'commands'] as const) ledgers[name].sync().catch((err) => log.warn(`ledger (${name}): ${(err as Error).message}`));
     };
     // Followers adopt a new head as soon as the leader announces it (NOTIFY), not only on their next commit; and a
     // head that covered entries this replica had not applied yet when it came (just restarted, or behind) is not
     // left waiting for the next announcement: asked again every second.
-    pgLeadership.listen(HEADS_CHANNEL, adoptHeads);
+    pgLeadership.listen(pgm.HEADS_CHANNEL, adoptHeads);
     adoptTimer = timers.setInterval(adoptHeads, 1000);
   }
   metrics.tailLagSource.read = () => services.tailLag.get();

@@ -3,6 +3,7 @@ import { MerkleTree } from 'merkletreejs';
 import { describe, expect, it } from 'vitest';
 import {
   EMPTY_ROOT,
+  HASH_SIZE,
   MerkleFrontier,
   MerkleLog,
   consistencyProof,
@@ -263,5 +264,48 @@ describe('MerkleLog', () => {
     }
     expect(log.at(1499)).toEqual(leaves[1499]);
     expect(log.at(1500)).toBeUndefined();
+  });
+});
+
+describe('MerkleLog.restore (a tree exported with its leaves, restored without hashing)', () => {
+  const leaf = (i: number) => leafHash(Buffer.from(`leaf ${i}`));
+  const build = (n: number) => {
+    const log = new MerkleLog({ capacity: 4 });
+    for (let i = 0; i < n; i++) log.append(leaf(i));
+    return log;
+  };
+
+  it('answers every root and proof like the original, and goes on growing identically', () => {
+    for (const n of [0, 1, 15, 16, 17, 100, 1023, 1024, 1500]) {
+      const original = build(n);
+      const { tree, leaves } = original.exportTree();
+      const restored = MerkleLog.restore(Buffer.from(leaves), tree);
+      // The export is a view that later appends do not change.
+      original.append(leaf(n));
+      expect(tree.size).toBe(n);
+      expect(leaves.length).toBe(n * HASH_SIZE);
+      restored.append(leaf(n));
+      for (let k = n + 1; k < n + 40; k++) {
+        original.append(leaf(k));
+        restored.append(leaf(k));
+      }
+      const fresh = build(n + 40);
+      expect(restored.root()).toEqual(fresh.root());
+      for (const size of [1, Math.floor(n / 2) + 1, n + 1, n + 40]) {
+        expect(restored.rootAt(size)).toEqual(fresh.rootAt(size));
+        expect(restored.inclusionProof(size - 1, size)).toEqual(fresh.inclusionProof(size - 1, size));
+        expect(restored.consistencyProof(Math.ceil(size / 3), size)).toEqual(fresh.consistencyProof(Math.ceil(size / 3), size));
+      }
+      expect(restored.exportTree()).toEqual(fresh.exportTree());
+    }
+  });
+
+  it('refuses a tree that does not fit its leaves', () => {
+    const { tree, leaves } = build(100).exportTree();
+    expect(() => MerkleLog.restore(leaves.subarray(32), tree)).toThrow(RangeError);
+    expect(() => MerkleLog.restore(leaves.subarray(1), tree)).toThrow(RangeError);
+    expect(() => MerkleLog.restore(leaves, { ...tree, levels: tree.levels.map((l) => l && l.subarray(32)) })).toThrow(RangeError);
+    expect(() => MerkleLog.restore(leaves, { ...tree, levels: [...tree.levels, new Uint8Array(32)] })).toThrow(RangeError);
+    expect(() => MerkleLog.restore(leaves, { ...tree, frontier: { size: 100, nodes: tree.frontier.nodes.slice(1) } })).toThrow(RangeError);
   });
 });

@@ -366,6 +366,31 @@ class PackedHashes {
   view(i: number): Buffer {
     return this.buf.subarray(i * HASH_SIZE, (i + 1) * HASH_SIZE);
   }
+
+  /** A view of the first `length` entries. Entries are never rewritten, so it stays valid (a growth copies them). */
+  prefix(): Buffer {
+    return this.buf.subarray(0, this.length * HASH_SIZE);
+  }
+
+  /** Entries copied from `bytes` (a multiple of 32 bytes), with room to grow. */
+  static from(bytes: Uint8Array): PackedHashes {
+    const p = new PackedHashes(Math.max(16, Math.ceil((bytes.length / HASH_SIZE) * 1.25)));
+    p.buf.set(bytes, 0);
+    p.length = bytes.length / HASH_SIZE;
+    return p;
+  }
+}
+
+/**
+ * A MerkleLog's tree apart from its leaf hashes (which a caller keeps elsewhere, e.g. a leaf cache file): the
+ * frontier and the cached perfect-subtree levels, so that it can be restored without hashing again.
+ */
+export interface MerkleTreeState {
+  size: number;
+  cacheFromLevel: number;
+  frontier: FrontierState;
+  /** levels[L]: the hashes of the complete subtrees of 2^L leaves, left to right (null below cacheFromLevel). */
+  levels: Array<Uint8Array | null>;
 }
 
 export interface MerkleLogOptions {
@@ -385,21 +410,60 @@ export interface MerkleLogOptions {
  * `cacheFromLevel` are recorded as the frontier completes them, at no extra hashing cost.
  */
 export class MerkleLog implements LeafHashList {
-  private readonly leaves: PackedHashes;
-  private readonly levels: PackedHashes[] = [];
-  private readonly frontier: MerkleFrontier;
+  private leaves: PackedHashes;
+  private levels: PackedHashes[] = [];
+  private frontier: MerkleFrontier;
   private readonly cacheFromLevel: number;
 
   constructor(opts: MerkleLogOptions = {}) {
     this.cacheFromLevel = Math.max(1, opts.cacheFromLevel ?? 4);
     this.leaves = new PackedHashes(opts.capacity ?? 1024);
-    this.frontier = new MerkleFrontier((level, index, h) => {
-      if (level < this.cacheFromLevel) return;
-      const store = (this.levels[level] ??= new PackedHashes(16));
-      // Frontier merges complete nodes of each level strictly left to right, so `index` is always the next slot.
-      if (store.length !== index) throw new Error(`merkle cache out of order at level ${level}`);
-      store.push(h);
-    });
+    this.frontier = new MerkleFrontier(this.onPerfectNode);
+  }
+
+  private readonly onPerfectNode: PerfectNodeListener = (level, index, h) => {
+    if (level < this.cacheFromLevel) return;
+    const store = (this.levels[level] ??= new PackedHashes(16));
+    // Frontier merges complete nodes of each level strictly left to right, so `index` is always the next slot.
+    if (store.length !== index) throw new Error(`merkle cache out of order at level ${level}`);
+    store.push(h);
+  };
+
+  /**
+   * The tree without its leaves, and a view of the leaves (both stay valid whatever is appended later: entries
+   * are never rewritten). Costs no hashing and no copy.
+   */
+  exportTree(): { tree: MerkleTreeState; leaves: Buffer } {
+    const levels = Array.from({ length: this.levels.length }, (_, l) => this.levels[l]?.prefix() ?? null);
+    return { tree: { size: this.size, cacheFromLevel: this.cacheFromLevel, frontier: this.frontier.toJSON(), levels }, leaves: this.leaves.prefix() };
+  }
+
+  /**
+   * A log from its leaf hashes and a tree exported with them (`exportTree`), without hashing: O(size) copying.
+   * The caller vouches that `leaves` are the leaves the tree was exported with (e.g. by a digest of them); the
+   * shapes are checked here, and a tree that does not fit throws RangeError.
+   */
+  static restore(leaves: Uint8Array, tree: MerkleTreeState): MerkleLog {
+    if (leaves.length % HASH_SIZE !== 0) throw new RangeError('leaf hashes must be a multiple of 32 bytes');
+    const size = leaves.length / HASH_SIZE;
+    if (tree?.size !== size || !Number.isSafeInteger(tree.cacheFromLevel) || tree.cacheFromLevel < 1 || !Array.isArray(tree.levels)) throw new RangeError(`a tree of ${tree?.size} leaves does not fit ${size} leaf hashes`);
+    const log = new MerkleLog({ cacheFromLevel: tree.cacheFromLevel, capacity: 16 });
+    const frontier = MerkleFrontier.fromState(tree.frontier, log.onPerfectNode);
+    if (frontier.size !== size) throw new RangeError('the frontier does not cover the leaves');
+    let top = 0;
+    while (2 ** (top + 1) <= size) top++;
+    if (tree.levels.length > top + 1) throw new RangeError('more cached levels than the tree has');
+    const levels: PackedHashes[] = [];
+    for (let l = tree.cacheFromLevel; l <= top; l++) {
+      const level = tree.levels[l];
+      const want = Math.floor(size / 2 ** l) * HASH_SIZE;
+      if (!(level instanceof Uint8Array) || level.length !== want) throw new RangeError(`cached level ${l} holds ${level?.length} bytes, not ${want}`);
+      levels[l] = PackedHashes.from(level);
+    }
+    log.leaves = PackedHashes.from(leaves);
+    log.levels = levels;
+    log.frontier = frontier;
+    return log;
   }
 
   get length(): number {

@@ -56,7 +56,6 @@ function stateOf(c: ComposedCenter): Record<string, string> {
     histories: digest(histories),
     fleet: digest(rest),
     recentIds: digest(c.snapshotParts.recentIds.exportState()),
-    dedup: digest((c.snapshotParts.recentIds as unknown as { ids: Map<string, number> }).ids),
     sse: digest(s.bus.exportRing()),
     eventLog: digest(s.eventLog.exportWindows()),
     ledgers: digest([s.ledgers.scans.root(), s.ledgers.commands.root(), s.ledgers.scans.exportState(), s.ledgers.commands.exportState(), s.ledgers.scans.latestHead()?.tree_size]),

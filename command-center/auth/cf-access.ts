@@ -12,7 +12,7 @@
  * together with a valid assertion wins: an explicit credential names the acting identity more precisely than the
  * ambient Access session.
  */
-import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import type { JWTPayload, JWTVerifyGetKey } from 'jose';
 import { VaultMeshError } from '../../protocol/errors.js';
 import type { CenterConfig } from '../config.js';
 import type { Identity, Scope } from './operator-auth.js';
@@ -79,7 +79,16 @@ class KeysUnavailable extends Error {
   }
 }
 
-function reasonOf(err: unknown): { code: 'CF_ACCESS_INVALID' | 'CF_ACCESS_UNAVAILABLE'; message: string } {
+type Jose = typeof import('jose');
+
+/**
+ * jose (≈ 46 modules) is loaded only by a center with Access configured, starting when Access is set up: a center
+ * without it does not pay for it at every start.
+ */
+let joseModule: Promise<Jose> | undefined;
+const loadJose = (): Promise<Jose> => (joseModule ??= import('jose'));
+
+function reasonOf(err: unknown, joseErrors: Jose['errors']): { code: 'CF_ACCESS_INVALID' | 'CF_ACCESS_UNAVAILABLE'; message: string } {
   if (err instanceof KeysUnavailable) {
     const cause = err.cause;
     if (cause instanceof joseErrors.JWKSTimeout) return { code: 'CF_ACCESS_UNAVAILABLE', message: 'timed out fetching the Access signing keys' };
@@ -110,29 +119,38 @@ export function createCfAccess(opts: CfAccessOptions): CfAccess {
   const team = normaliseTeamDomain(opts.teamDomain);
   const issuer = `https://${team}`;
   const certsUrl = opts.certsUrl ?? `${issuer}/cdn-cgi/access/certs`;
-  const remote = createRemoteJWKSet(new URL(certsUrl), {
-    cooldownDuration: opts.cooldownMs ?? 30_000,
-    cacheMaxAge: opts.cacheMaxAgeMs ?? 10 * 60_000,
-    timeoutDuration: opts.fetchTimeoutMs ?? 5_000,
-  });
-  const jwks: JWTVerifyGetKey = async (header, token) => {
-    try {
-      return await remote(header, token);
-    } catch (err) {
-      // The token names a key the (fetched, valid) set does not have: the token's fault.
-      if (err instanceof joseErrors.JWKSNoMatchingKey || err instanceof joseErrors.JWKSMultipleMatchingKeys) throw err;
-      throw new KeysUnavailable(err);
-    }
-  };
+  const url = new URL(certsUrl);
+  // One key set for the life of this instance (its cache and cooldown), made once jose is loaded.
+  let verifier: Promise<{ jose: Jose; jwks: JWTVerifyGetKey }> | undefined;
+  const ready = () =>
+    (verifier ??= loadJose().then((jose) => {
+      const remote = jose.createRemoteJWKSet(url, {
+        cooldownDuration: opts.cooldownMs ?? 30_000,
+        cacheMaxAge: opts.cacheMaxAgeMs ?? 10 * 60_000,
+        timeoutDuration: opts.fetchTimeoutMs ?? 5_000,
+      });
+      const jwks: JWTVerifyGetKey = async (header, token) => {
+        try {
+          return await remote(header, token);
+        } catch (err) {
+          // The token names a key the (fetched, valid) set does not have: the token's fault.
+          if (err instanceof jose.errors.JWKSNoMatchingKey || err instanceof jose.errors.JWKSMultipleMatchingKeys) throw err;
+          throw new KeysUnavailable(err);
+        }
+      };
+      return { jose, jwks };
+    }));
+  void ready().catch(() => undefined); // loads jose now, in the background; a failure shows at the first verify
   const tolerance = opts.clockToleranceSecs ?? 30;
 
   const verify = async (assertion: string): Promise<Identity> => {
     if (assertion.length > 16_384 || !/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(assertion)) {
       throw new VaultMeshError('CF_ACCESS_INVALID', 'Access token is not a compact JWS', { status: 401 });
     }
+    const { jose, jwks } = await ready();
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(assertion, jwks, {
+      ({ payload } = await jose.jwtVerify(assertion, jwks, {
         algorithms: ['RS256'],
         issuer,
         audience: opts.aud,
@@ -141,7 +159,7 @@ export function createCfAccess(opts: CfAccessOptions): CfAccess {
         ...(opts.now ? { currentDate: opts.now() } : {}),
       }));
     } catch (err) {
-      const r = reasonOf(err);
+      const r = reasonOf(err, jose.errors);
       throw new VaultMeshError(r.code, r.message, { cause: err });
     }
     const identity = identityFromClaims(payload, opts);

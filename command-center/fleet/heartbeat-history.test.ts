@@ -22,7 +22,9 @@ describe('HistoryCapture', () => {
       round++;
     }
     const block = capture.finish();
-    expect(block.chunks.map((c) => c.length)).toEqual([1000, 1000, 500].map((n) => n * capacity * HeartbeatHistory.FIELDS));
+    // Each chunk holds its histories' samples only (as they were at the start), not their capacity.
+    const held = (from: number, to: number) => expected.slice(from, to).reduce((n, h) => n + h.length, 0) * HeartbeatHistory.FIELDS;
+    expect(block.chunks.map((c) => c.length)).toEqual([held(0, 1000), held(1000, 2000), held(2000, 2500)]);
     const data = new Float64Array(block.chunks.reduce((n, c) => n + c.length, 0));
     let at = 0;
     for (const c of block.chunks) {
@@ -30,10 +32,9 @@ describe('HistoryCapture', () => {
       at += c.length;
     }
     expect(data).toEqual(before.data);
-    expect(block.start).toEqual(before.start);
     expect(block.count).toEqual(before.count);
-    const packed = { data, start: block.start, count: block.count };
-    expect(histories.map((_, i) => HeartbeatHistory.unpack(packed, i, capacity).samples())).toEqual(expected);
+    const packed = { data, count: block.count };
+    expect(HeartbeatHistory.unpackAll(packed, capacity).map((h) => h.samples())).toEqual(expected);
     // The live histories did change, and are no longer held: a later push copies nothing.
     expect(histories[2499]!.samples()).not.toEqual(expected[2499]);
     expect(histories.every((h) => h.heldBy === undefined)).toBe(true);
@@ -45,8 +46,52 @@ describe('HistoryCapture', () => {
     const first = HeartbeatHistory.capture(histories, 4);
     const second = HeartbeatHistory.capture(histories, 4);
     histories[0]!.push(sample(99));
-    expect(first.finish().chunks[0]!.subarray(0, 6)[0]).toBe(0);
-    expect(second.finish().chunks[0]!.subarray(0, 6)[0]).toBe(0);
+    expect(first.finish().chunks[0]![0]).toBe(0);
+    expect(second.finish().chunks[0]![0]).toBe(0);
     expect(histories[0]!.samples().map((s) => s.t)).toEqual([0, 99]);
+  });
+});
+
+describe('HeartbeatHistory', () => {
+  const ts = (h: HeartbeatHistory) => h.samples().map((s) => s.t);
+
+  it('grows its ring as samples come, keeps the newest `capacity` of them, oldest first', () => {
+    const h = new HeartbeatHistory(40);
+    for (let t = 1; t <= 100; t++) {
+      h.push(sample(t));
+      expect(h.length).toBe(Math.min(t, 40));
+      expect(ts(h)).toEqual(Array.from({ length: Math.min(t, 40) }, (_, k) => Math.max(1, t - 39) + k));
+    }
+    // Room for what it holds, not the capacity, while it is filling.
+    const young = new HeartbeatHistory(120);
+    for (let t = 0; t < 20; t++) young.push(sample(t));
+    expect((young as unknown as { data: Float64Array }).data.length).toBe(32 * HeartbeatHistory.FIELDS);
+  });
+
+  it('restored from a packed block (wrapped, partial and empty rings) it goes on exactly like the original', () => {
+    const capacity = 10;
+    const originals = [0, 3, 10, 23].map((n) => {
+      const h = new HeartbeatHistory(capacity);
+      for (let t = 0; t < n; t++) h.push(sample(1000 * n + t));
+      return h;
+    });
+    const restored = HeartbeatHistory.unpackAll(HeartbeatHistory.pack(originals, capacity), capacity);
+    expect(restored.map(ts)).toEqual(originals.map(ts));
+    for (let t = 0; t < 25; t++) {
+      originals.forEach((h, i) => {
+        h.push(sample(-t - 1));
+        restored[i]!.push(sample(-t - 1));
+      });
+      expect(restored.map(ts)).toEqual(originals.map(ts));
+    }
+  });
+
+  it('refuses a block whose counts do not match its samples', () => {
+    const h = new HeartbeatHistory(4);
+    h.push(sample(1));
+    const block = HeartbeatHistory.pack([h, h], 4);
+    expect(() => HeartbeatHistory.unpackAll({ data: block.data.subarray(6), count: block.count }, 4)).toThrow(/malformed/);
+    expect(() => HeartbeatHistory.unpackAll({ data: block.data, count: new Uint32Array([1]) }, 4)).toThrow(/malformed/);
+    expect(() => HeartbeatHistory.unpackAll({ data: new Float64Array(30), count: new Uint32Array([5]) }, 4)).toThrow(/malformed/);
   });
 });

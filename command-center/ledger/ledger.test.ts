@@ -447,3 +447,51 @@ describe('trusted keys', () => {
     await expect(open().load()).rejects.toMatchObject({ code: 'LEDGER_MISMATCH', message: expect.stringContaining(keyB.keyId) });
   });
 });
+
+describe('ledger load from a state snapshot', () => {
+  async function snapshotAt(n: number) {
+    const ledger = open();
+    await ledger.load();
+    write(ledger, 0, n);
+    await ledger.publishHead();
+    const state = ledger.exportState();
+    await ledger.close();
+    return state;
+  }
+
+  it('takes the tree as saved when the leaf cache holds exactly its leaves, and answers like a full load', async () => {
+    const state = await snapshotAt(40);
+    expect(state.tree?.size).toBe(40);
+    expect(state.leavesSha256).toMatch(/^[0-9a-f]{64}$/);
+    const fresh = open();
+    await fresh.load();
+    const full = [fresh.root(), fresh.consistencyProof(3, 40), Buffer.from(fresh.hashRange(16, 32))];
+    await fresh.close();
+    const fromSnap = open();
+    expect(await fromSnap.load({ ...state, afterSeq: 40 })).toBe('snapshot');
+    expect([fromSnap.root(), fromSnap.consistencyProof(3, 40), Buffer.from(fromSnap.hashRange(16, 32))]).toEqual(full);
+    write(fromSnap, 40, 45); // and goes on from it
+    expect(fromSnap.root().tree_size).toBe(45);
+    await fromSnap.close();
+  });
+
+  it('hashes the cached leaves up again when the saved tree is absent or its leaves digest differs, and reads the journal when they do not give the root', async () => {
+    const state = await snapshotAt(40);
+    const { tree: _t, leavesSha256: _d, ...withoutTree } = state;
+    for (const from of [withoutTree, { ...state, leavesSha256: 'ab'.repeat(32) }]) {
+      const l = open();
+      expect(await l.load({ ...from, afterSeq: 40 })).toBe('snapshot');
+      expect(l.root().tree_size).toBe(40);
+      await l.close();
+    }
+    // A leaf cache changed after the snapshot: neither its digest nor its root fits; the journal is the truth.
+    const cacheFile = join(dir, 'sovereign-scans.leaves');
+    const cache = readFileSync(cacheFile);
+    cache[5 * 32] ^= 1;
+    writeFileSync(cacheFile, cache);
+    const l = open();
+    expect(await l.load({ ...state, afterSeq: 40 })).toBe('journal');
+    expect(l.root()).toEqual({ tree_size: 40, root_hash: state.root });
+    await l.close();
+  });
+});

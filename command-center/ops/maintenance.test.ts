@@ -8,6 +8,7 @@ import { captureState, prepareRestore } from '../snapshot/center-state.js';
 import { assessNode, MAINTENANCE_SILENCED, type AttentionPolicy } from './attention.js';
 import { activeWindowsFor, coveredNodes, isCovered, HELD_KINDS, isHeldEnvelope, listWindows, maintenanceSpans, maintenanceSummary, nextEndMs, overdueWindows, KEEP_ENDED_WINDOWS } from './maintenance.js';
 import { WEBHOOK_KINDS } from './webhooks.js';
+import { RecentIds } from '../store/recent-ids.js';
 
 const T0 = Date.parse('2026-12-03T12:00:00Z');
 const MIN = 60_000;
@@ -182,7 +183,7 @@ describe('replay and the state snapshot', () => {
     applyEnvelope(s, env('attention', T0 + MIN, { status: 'crit', previous: 'ok', reasons: [] }, { node_id: 'web-1' }));
     const parts = (st: FleetState) => ({
       state: st,
-      recentIds: { exportState: () => ({ seqs: new Float64Array(0), order: [] }), importState: () => true },
+      recentIds: new RecentIds(4),
       bus: { exportRing: () => ({ envelopes: [], droppedUpTo: 0 }), importRing: () => {} },
       eventLog: { exportWindows: () => ({}), importWindows: () => {} },
       ledgers: { scans: { exportState: () => ({ size: 0, root: '', ids: new Map(), seqs: new Float64Array(0) }) }, commands: { exportState: () => ({ size: 0, root: '', ids: new Map(), seqs: new Float64Array(0) }) } },

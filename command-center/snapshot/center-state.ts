@@ -71,8 +71,8 @@ export const captureSlices: { histories: number; nodes: number; commands: number
  * first, synchronous turn, cheaply, and the large parts are then encoded in slices, between which the center goes on
  * serving and committing. Layout (all lengths u64 little-endian):
  *
- *   [history block bytes][history block: every node's samples, raw float64]
- *   [node count][ring starts: u32 × count][ring counts: u32 × count]
+ *   [history block bytes][history block: every node's samples, oldest first, one node after the other, raw float64]
+ *   [node count][samples per node: u32 × count]
  *   [node JSON bytes][the node records without their histories, as JSON (V8 reads JSON back several times faster
  *   than its structured serialisation of the same objects)]
  *   [early bytes][Early: ledgers, the fleet maps but commands; v8 structured serialisation]
@@ -84,8 +84,9 @@ export const captureSlices: { histories: number; nodes: number; commands: number
  * Node records and command records are copied shallowly in the first turn: the reducers replace their fields
  * rather than change them in place, apart from arrays, which are copied too (`open_incidents` grows in place); a
  * reducer that changed a nested object of either in place would have to copy it here. The open-command sets, the
- * idempotency map, the recent-id ring and the SSE and event rings are copied in the first turn (their envelopes do
- * not change), and the rest is serialised there. `state-snapshot.test.ts` commits entries at every slice boundary
+ * idempotency map, the recent-id window's slot arrays (its key bytes never change once written: RecentIds.freeze)
+ * and the SSE and event rings are copied in the first turn (their envelopes do not change), and the rest is
+ * serialised there. `state-snapshot.test.ts` commits entries at every slice boundary
  * and checks snapshot + tail = full replay.
  */
 export async function captureState(p: SnapshotParts, yieldToLoop?: YieldToLoop): Promise<Buffer[]> {
@@ -95,7 +96,8 @@ export async function captureState(p: SnapshotParts, yieldToLoop?: YieldToLoop):
   let copies: Array<Record<string, unknown>>;
   let commandCopies: Array<Record<string, unknown>>;
   let early: Buffer;
-  let late: Late;
+  let late: Omit<Late, 'recentIds'>;
+  let recentIds: () => Late['recentIds'];
   let rings: Rings;
   try {
     copies = records.map(copyRecord);
@@ -103,11 +105,11 @@ export async function captureState(p: SnapshotParts, yieldToLoop?: YieldToLoop):
     commandCopies = [...byId.values()].map(copyRecord);
     const ledgers = { scans: p.ledgers.scans.exportState(), commands: p.ledgers.commands.exportState() };
     early = serialize({ ledgers, fleet, commands: otherCommandState } satisfies Early);
-    const recent = p.recentIds.exportState();
+    // Its per-slot arrays copied now; its compact export (the keys' bytes, which never change) built in a slice.
+    recentIds = p.recentIds.freeze();
     late = {
       open: new Map([...open].map(([node, ids]) => [node, new Set(ids)])),
       byIdempotencyKey: new Map(byIdempotencyKey),
-      recentIds: { ...recent, order: recent.order.slice(), seqs: recent.seqs.slice() },
     };
     rings = { bus: p.bus.exportRing(), eventLog: p.eventLog.exportWindows() };
   } catch (err) {
@@ -138,12 +140,14 @@ export async function captureState(p: SnapshotParts, yieldToLoop?: YieldToLoop):
     chunks.push(u64(chunk.length), chunk);
   }
   await slice();
-  const lateBytes = serialize(late);
+  const lateState: Late = { ...late, recentIds: recentIds() };
+  await slice();
+  const lateBytes = serialize(lateState);
   await slice();
   const ringBytes = serialize(rings);
   const bytes = (a: Float64Array | Uint32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
   return [
-    u64(block.chunks.reduce((n, c) => n + c.byteLength, 0)), ...block.chunks.map(bytes), u64(records.length), bytes(block.start), bytes(block.count),
+    u64(block.chunks.reduce((n, c) => n + c.byteLength, 0)), ...block.chunks.map(bytes), u64(records.length), bytes(block.count),
     u64(nodesJson.length), nodesJson,
     u64(early.length), early,
     u64(chunks.length / 2), ...chunks,
@@ -165,7 +169,7 @@ function copyRecord(node: object): Record<string, unknown> {
 }
 
 /** A payload cut into its parts (see captureState); throws on one whose lengths do not add up. */
-export function splitPayload(payload: Buffer): { block: Buffer; start: Uint32Array; count: Uint32Array; nodesJson: string; early: Buffer; commandChunks: Buffer[]; late: Buffer; rings: Buffer } {
+export function splitPayload(payload: Buffer): { block: Buffer; count: Uint32Array; nodesJson: string; early: Buffer; commandChunks: Buffer[]; late: Buffer; rings: Buffer } {
   let at = 0;
   const take = (n: number, what: string): Buffer => {
     if (!Number.isSafeInteger(n) || n < 0 || at + n > payload.length) throw new Error(`snapshot: malformed ${what}`);
@@ -184,7 +188,6 @@ export function splitPayload(payload: Buffer): { block: Buffer; start: Uint32Arr
     new Uint8Array(a.buffer).set(take(nodes * 4, what));
     return a;
   };
-  const start = u32s('history starts');
   const count = u32s('history counts');
   const nodesJson = take(u64('node records'), 'node records').toString('utf8');
   const early = take(u64('early part'), 'early part');
@@ -194,7 +197,7 @@ export function splitPayload(payload: Buffer): { block: Buffer; start: Uint32Arr
   const late = take(u64('late part'), 'late part');
   const rings = take(u64('rings'), 'rings');
   if (at !== payload.length) throw new Error('snapshot: malformed payload (bytes after the last part)');
-  return { block, start, count, nodesJson, early, commandChunks, late, rings };
+  return { block, count, nodesJson, early, commandChunks, late, rings };
 }
 
 /**
@@ -202,9 +205,8 @@ export function splitPayload(payload: Buffer): { block: Buffer; start: Uint32Arr
  * a payload it cannot use (the caller replays in full instead), so a bad snapshot never leaves half a state.
  */
 export function prepareRestore(payload: Buffer, p: SnapshotParts): { seq: number; ledgers: LedgerStates; apply(): void } {
-  const { block: blockPart, start, count: counts, nodesJson, early, commandChunks, late, rings } = splitPayload(payload);
-  const count = start.length;
-  const blockBytes = blockPart.length;
+  const { block: blockPart, count: counts, nodesJson, early, commandChunks, late, rings } = splitPayload(payload);
+  const count = counts.length;
   const e = deserialize(early) as Early;
   const l = deserialize(late) as Late;
   const r = deserialize(rings) as Rings;
@@ -219,28 +221,31 @@ export function prepareRestore(payload: Buffer, p: SnapshotParts): { seq: number
   if (!data || !f) throw new Error('snapshot: malformed fleet state');
   if (!f || !(f.joinTokens instanceof Map) || !(f.joinTokenByHash instanceof Map) || !(f.attention instanceof Map)) throw new Error('snapshot: malformed fleet state');
   if (!(f.commands?.byId instanceof Map) || !(f.incidents?.open instanceof Map) || !Number.isSafeInteger(f.lastSeq)) throw new Error('snapshot: malformed fleet state');
-  if (blockBytes !== count * p.state.historySize * HeartbeatHistory.FIELDS * 8) throw new Error('snapshot: malformed history block');
-  const samples = new Float64Array(blockBytes / 8);
+  const samples = new Float64Array(blockPart.length / 8);
   new Uint8Array(samples.buffer).set(blockPart);
-  const block = { data: samples, start, count: counts };
+  const histories = HeartbeatHistory.unpackAll({ data: samples, count: counts }, p.state.historySize);
   const records = JSON.parse(nodesJson) as NodeRecord[];
   if (!Array.isArray(records) || records.length !== count) throw new Error('snapshot: malformed node records');
   const nodes = new Map<string, NodeRecord>();
   records.forEach((node, i) => {
-    node.history = HeartbeatHistory.unpack(block, i, p.state.historySize);
+    node.history = histories[i]!;
     nodes.set(node.node_id, node);
   });
   if (!data.bus || !Array.isArray(data.bus.envelopes) || !data.eventLog || typeof data.eventLog !== 'object') throw new Error('snapshot: malformed rings');
   const probe = data.recentIds;
-  if (!probe || !(probe.seqs instanceof Float64Array) || !Array.isArray(probe.order)) throw new Error('snapshot: malformed recent ids');
+  if (!probe || !(probe.seqs instanceof Float64Array) || !(probe.lengths instanceof Uint32Array) || !(probe.keys instanceof Uint8Array)) throw new Error('snapshot: malformed recent ids');
   for (const l of [data.ledgers?.scans, data.ledgers?.commands]) {
     if (!l || !Number.isSafeInteger(l.size) || typeof l.root !== 'string' || !(l.ids instanceof Map) || !(l.seqs instanceof Float64Array)) throw new Error('snapshot: malformed ledger state');
+    // v8.deserialize makes typed arrays views of its input: whatever keeps one would keep the whole snapshot
+    // file's buffer (tens of MB) alive. What is kept past the load is copied (RecentIds.importState copies too).
+    l.seqs = l.seqs.slice();
+    if (l.tree && Array.isArray(l.tree.levels)) l.tree.levels = l.tree.levels.map((x) => (x instanceof Uint8Array ? new Uint8Array(x) : x)); // not Buffer#slice: a view
   }
   return {
     seq: f.lastSeq,
     ledgers: data.ledgers,
     apply() {
-      if (!p.recentIds.importState(data.recentIds)) throw new Error('snapshot: recent-id window of another size');
+      if (!p.recentIds.importState(data.recentIds)) throw new Error('snapshot: recent-id window of another size, or malformed');
       // In place: the store's summariser and the services hold this object.
       delete p.state.apiTokens;
       delete p.state.maintenance;

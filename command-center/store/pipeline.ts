@@ -5,73 +5,9 @@
 import type { Envelope, EnvelopeDraft } from '../../protocol/envelope.js';
 import { isClaimTaken, type AppendOptions, type EnvelopeStore } from './envelope-store.js';
 import { perEntry, type Projection } from './commit-fanout.js';
+import type { RecentIds } from './recent-ids.js';
 
-/**
- * Remembers the most recent envelope ids (bounded). Eviction order is kept in a ring array, not by taking the first
- * key of the Map: after many deletions V8's Map iterator walks over tombstones, which made `keys().next()` the
- * bottleneck of replaying a million-line journal.
- */
-export class RecentIds {
-  static readonly DEFAULT_MAX = 200_000;
-  /** id → its ring slot; the slot's seq is in `seqs`, so a snapshot takes the ring as it is, with no lookups. */
-  private ids = new Map<string, number>();
-  private order: Array<string | undefined>;
-  private seqs: Float64Array;
-  private next = 0;
-  constructor(private readonly max = RecentIds.DEFAULT_MAX) {
-    this.order = new Array(max);
-    this.seqs = new Float64Array(max).fill(-1);
-  }
-  add(id: string, seq: number): void {
-    const slot = this.ids.get(id);
-    if (slot !== undefined) {
-      this.seqs[slot] = seq;
-      return;
-    }
-    const evicted = this.order[this.next];
-    if (evicted !== undefined) this.ids.delete(evicted);
-    this.order[this.next] = id;
-    this.seqs[this.next] = seq;
-    this.ids.set(id, this.next);
-    this.next = (this.next + 1) % this.max;
-  }
-  get(id: string): number | undefined {
-    const slot = this.ids.get(id);
-    return slot === undefined ? undefined : this.seqs[slot];
-  }
-  /**
-   * Its contents for a state snapshot: the eviction ring and each slot's seq, as they are (serialise them before
-   * the next add). The map is not stored: its keys are exactly the ring's ids (an id enters the ring only when it is
-   * not in the map, and leaves both at once), so it is rebuilt from the ring and each id string is stored once.
-   */
-  exportState(): RecentIdsState {
-    return { max: this.max, next: this.next, order: this.order, seqs: this.seqs };
-  }
-  /** Takes the contents of a snapshot taken with the same bound; false (and unchanged) otherwise. */
-  importState(s: RecentIdsState): boolean {
-    if (s?.max !== this.max || !Array.isArray(s.order) || s.order.length !== this.max || !(s.seqs instanceof Float64Array) || s.seqs.length !== this.max) return false;
-    if (!Number.isSafeInteger(s.next) || s.next < 0 || s.next >= this.max) return false;
-    const ids = new Map<string, number>();
-    for (let k = 0; k < this.max; k++) {
-      const i = (s.next + k) % this.max;
-      const id = s.order[i];
-      if (id !== undefined) ids.set(id, i);
-    }
-    this.ids = ids;
-    this.order = s.order;
-    this.seqs = s.seqs;
-    this.next = s.next;
-    return true;
-  }
-}
-
-export interface RecentIdsState {
-  max: number;
-  next: number;
-  order: Array<string | undefined>;
-  /** The seq of each ring slot's id (-1 for an empty slot). */
-  seqs: Float64Array;
-}
+export { RecentIds, type RecentIdsState } from './recent-ids.js';
 
 /**
  * Retries are recognised per author: the same id from another author is a different fact. Otherwise anyone able to
