@@ -1,7 +1,7 @@
 // After a build: make the three entry points executable, and link them into node_modules/.bin so that
 // `npx vaultmesh`, `npx vaultmesh-cc` and `npx vaultmesh-agent` work in the repo root (npm links the bins of
 // dependencies there, never the package's own).
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { bundleCli } from './bundle-cli.mjs';
 
@@ -19,3 +19,7 @@ for (const [name, target] of Object.entries(pkg.bin)) {
   rmSync(link, { force: true });
   symlinkSync(relative(binDir, target), link);
 }
+
+// Written last: its mtime is when dist/ was completely built (test/process-helpers.ts rebuilds only when a source
+// is newer, so a test run started by `npm test`, which builds first, never rewrites dist/ under running processes).
+writeFileSync(join('dist', '.build-stamp'), `${new Date().toISOString()}\n`);

@@ -1,6 +1,6 @@
 /** Real child processes for tests: the built center and agent from dist/. */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const ROOT = join(import.meta.dirname, '..');
@@ -8,11 +8,29 @@ export const CC_BIN = join(ROOT, 'dist/command-center/main.js');
 export const AGENT_BIN = join(ROOT, 'dist/node-agent/main.js');
 export const CLI_BIN = join(ROOT, 'dist/cli/main.js');
 
+/** Newest mtime (ms) of the TypeScript sources that tsc builds into dist/ (tsconfig.json's include). */
+function newestSourceMs(): number {
+  let newest = 0;
+  const walk = (dir: string): void => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
+    }
+  };
+  for (const d of ['protocol', 'lib', 'command-center', 'node-agent', 'cli']) walk(join(ROOT, d));
+  for (const f of ['tsconfig.json', 'scripts/postbuild.mjs', 'scripts/bundle-cli.mjs']) newest = Math.max(newest, statSync(join(ROOT, f)).mtimeMs);
+  return newest;
+}
+
 /**
- * Rebuilds dist/ from the current sources as `npm run build` does: tsc (which emits even when other files have type
- * errors), then the CLI bundle (scripts/bundle-cli.mjs, via postbuild), so dist/cli/main.js stays the bundle.
+ * Makes dist/ current as `npm run build` does (tsc, which emits even when other files have type errors, then the
+ * CLI bundle via postbuild), but only when a source is newer than the last complete build (dist/.build-stamp):
+ * rebuilding rewrites dist/ file by file, and other test files run centers, agents and the CLI from it meanwhile.
  */
 export function rebuildDist(): void {
+  const stamp = join(ROOT, 'dist/.build-stamp');
+  if (existsSync(stamp) && statSync(stamp).mtimeMs >= newestSourceMs()) return;
   spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.json')], { cwd: ROOT, stdio: 'ignore' });
   spawnSync(process.execPath, [join(ROOT, 'scripts/postbuild.mjs')], { cwd: ROOT, stdio: 'ignore' });
 }
