@@ -155,9 +155,8 @@ export function sseResponse(
    * a promise chain (the bus waking a pull, the pull enqueueing, the server's reader resolving, its write), ≈ a fifth
    * of the fan-out's CPU at 1,000 clients (docs/BENCHMARKS.md). Here `publish` queues the envelope and schedules the
    * client's flush in the turn's batch (`flushes`, after the commit's own answers), so what one turn published goes
-   * out in one write per client. The body
-   * stream stays open, the server holding a pending read on it, and is closed to end the response: the middleware
-   * that watch it (the SSE cap's slot, headers, metrics) see the same response as before.
+   * out in one write per client. The body stream stays open, the server holding a pending read on it, and is closed
+   * to end the response: the middleware that watch it (the SSE cap's slot, headers, metrics) see the same response.
    *
    * Order: the server writes the headers and the first message (`hello`) together. Until then, and until it has
    * taken and written anything else handed to the stream (it asks for more — `pull` — only after writing), bytes
