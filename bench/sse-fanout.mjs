@@ -26,6 +26,7 @@ import { histogramMean, spawnServer, startCenterProcess, BENCH_ENV } from './lib
 import { readFileSync } from 'node:fs';
 import { openSseClients, wallNow } from './lib/sse-clients.mjs';
 import { quantile, round } from './lib/stats.mjs';
+import { cpuSecondsOf } from './lib/proc.mjs';
 
 const CLIENTS = Number(process.env.VAULTMESH_BENCH_SSE_CLIENTS ?? 1000);
 const POSTS = Number(process.env.VAULTMESH_BENCH_SSE_POSTS ?? 40);
@@ -127,10 +128,14 @@ export async function run({ log = () => {} } = {}) {
     setups.push(ours);
     const base = baseDist ? await setUp(baseDist, log) : undefined;
     if (base) setups.push(base);
-    const acc = (s) => (s.m ??= { fromAppend: [], fromAck: [], missing: 0, pairs: 0 });
+    const acc = (s) => (s.m ??= { fromAppend: [], fromAck: [], missing: 0, pairs: 0, cpuS: 0 });
     const round10 = async (s, posts) => {
+      const cpu0 = cpuSecondsOf(s.center.pid);
       const r = await measureFanout(s.center, s.node, s.clients, { posts, settleMs: 2000 });
+      const cpu1 = cpuSecondsOf(s.center.pid);
       const a = acc(s);
+      // The center's CPU over the round (its posts, their fan-out, the events query after): per delivery.
+      if (cpu0 !== undefined && cpu1 !== undefined) a.cpuS += cpu1 - cpu0;
       a.fromAppend.push(...r.fromAppend);
       a.fromAck.push(...r.fromAck);
       a.missing += r.missing;
@@ -154,6 +159,10 @@ export async function run({ log = () => {} } = {}) {
     rows.push({ name: `SSE fan-out to ${CLIENTS} clients: append → receipt p50`, value: p(m.fromAppend, 0.5), unit: 'ms', ...vs(0.5), ...(base ? { note: baseNote.slice(2) } : {}) });
     rows.push({ name: `SSE fan-out to ${CLIENTS} clients: append → receipt p99`, value: p(m.fromAppend, 0.99), unit: 'ms', ...vs(0.99), target: '≤ 50 ms', note: `includes append → durable (mean ${durable === undefined ? '?' : round(durable, 1)} ms)${baseNote}` });
     rows.push({ name: `SSE fan-out: POST acknowledged → receipt p50 / p99`, value: `${p(m.fromAck, 0.5)} / ${p(m.fromAck, 0.99)}`, unit: 'ms', ...(base ? { note: `baseline ${p(base.m.fromAck, 0.5)} / ${p(base.m.fromAck, 0.99)} ms` } : {}) });
+    const ackQ = (s, q) => round(quantile(s.m.perPost.map((x) => x.ack), q), 1);
+    rows.push({ name: 'SSE fan-out: append → POST acknowledged p50 / p99', value: `${ackQ(ours, 0.5)} / ${ackQ(ours, 0.99)}`, unit: 'ms', ...(base ? { note: `baseline ${ackQ(base, 0.5)} / ${ackQ(base, 0.99)} ms` } : {}) });
+    const cpuPer = (s) => (s.m.cpuS * 1e6) / s.m.pairs;
+    rows.push({ name: 'SSE fan-out: center CPU per delivery', value: round(cpuPer(ours), 1), unit: 'µs', ...(base ? { baseline: round(cpuPer(base), 1), ratio: round(cpuPer(ours) / cpuPer(base), 2) } : {}), note: `user + system CPU of the center over the posting rounds ÷ (client, heartbeat) pairs; 10 ms clock ticks` });
     rows.push({ name: 'SSE fan-out: (client, heartbeat) pairs measured / missed', value: `${m.pairs - m.missing} / ${m.missing}`, unit: '' });
     rows.push({ name: `center RSS with ${CLIENTS} SSE clients`, value: round(ours.center.memory().rssMb, 0), unit: 'MB', note: `${round(ours.rss0, 0)} MB before they connected` });
   } finally {

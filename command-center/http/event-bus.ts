@@ -10,6 +10,8 @@ export interface Subscription {
   next(idleMs?: number): Promise<Envelope | 'idle' | undefined>;
   /** Up to `max` envelopes already queued, without waiting (to send a burst in one write). */
   takeQueued(max: number): Envelope[];
+  /** How many envelopes are queued (what `takeQueued` would find). */
+  readonly queued: number;
   /**
    * Push instead of pull: `fn` runs (synchronously, inside `publish`) whenever an envelope is queued and when the
    * subscription closes; the owner then drains it with `takeQueued`. For a writer that should not pay a promise per
@@ -86,7 +88,17 @@ export function createEventBus(opts: { retain?: number; defaultMaxQueue?: number
       w?.(v);
     }
     takeQueued(max: number): Envelope[] {
-      return max > 0 && this.queue.length ? this.queue.splice(0, max) : [];
+      if (max <= 0 || !this.queue.length) return [];
+      // The usual case (a commit's one or few envelopes, once per client per commit): hand the queue over whole.
+      if (this.queue.length <= max) {
+        const all = this.queue;
+        this.queue = [];
+        return all;
+      }
+      return this.queue.splice(0, max);
+    }
+    get queued(): number {
+      return this.queue.length;
     }
     next(idleMs?: number): Promise<Envelope | 'idle' | undefined> {
       if (this.queue.length) return Promise.resolve(this.queue.shift());

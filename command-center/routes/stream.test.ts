@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { connect } from 'node:net';
 import { request } from 'undici';
 import { cleanupAfterEach, enrolledNode, heartbeatBody, openSse, startTestCenter, tempDir } from '../../test/helpers.js';
+import { signRequest } from '../../protocol/request-signing.js';
 
 const onCleanup = cleanupAfterEach();
 
@@ -38,6 +39,55 @@ describe('GET /events on a real server', () => {
     // Whatever the fresh client saw starts somewhere in the second burst and then misses nothing.
     expect(freshIds).toEqual(all.slice(all.indexOf(freshIds[0]!)));
     for (const sse of [live, fresh, resumed]) await sse.close();
+  });
+
+  it("a commit's POST is answered before its envelope is fanned out to the streams", async () => {
+    const t = tempDir();
+    onCleanup(t.cleanup);
+    const c = await startTestCenter(t.dir, { rateLimit: false, sseMaxPerIdentity: 64 });
+    onCleanup(() => c.close());
+    const n = await enrolledNode(c, 'n1');
+    const u = new URL(c.url);
+    // Every byte's arrival, in the order this process sees it: a socket that became readable first is read first.
+    const arrivals: string[] = [];
+    const clients = Array.from({ length: 20 }, (_, i) => {
+      const sock = connect({ host: u.hostname, port: Number(u.port) });
+      onCleanup(() => sock.destroy());
+      let text = '';
+      sock.on('data', (d: Buffer) => {
+        text += d.toString('latin1');
+        for (const m of d.toString('latin1').matchAll(/id: (\d+)\n/g)) arrivals.push(`sse${i}:${m[1]}`);
+      });
+      sock.write(`GET /events?kind=heartbeat HTTP/1.1\r\nHost: ${u.host}\r\nAuthorization: Bearer ${c.adminToken}\r\n\r\n`);
+      return { hello: () => text.includes('event: hello') };
+    });
+    const deadline = Date.now() + 10_000;
+    while (clients.some((cl) => !cl.hello()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(clients.every((cl) => cl.hello())).toBe(true);
+    for (let k = 0; k < 3; k++) {
+      const body = JSON.stringify(heartbeatBody('n1'));
+      const headers = { ...signRequest({ method: 'POST', path: '/api/agent/heartbeat', nodeId: 'n1', body }, n.key), 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) };
+      const post = connect({ host: u.hostname, port: Number(u.port) });
+      onCleanup(() => post.destroy());
+      const answer = await new Promise<string>((resolve, reject) => {
+        let text = '';
+        post.on('data', (d: Buffer) => {
+          text += d.toString('latin1');
+          const seq = /"seq":(\d+)/.exec(text)?.[1];
+          if (seq) {
+            arrivals.push(`post:${seq}`);
+            resolve(seq);
+          }
+        });
+        post.on('error', reject);
+        post.write(`POST /api/agent/heartbeat HTTP/1.1\r\nHost: ${u.host}\r\nConnection: close\r\n${Object.entries(headers).map(([h, v]) => `${h}: ${v}\r\n`).join('')}\r\n${body}`);
+      });
+      const until = Date.now() + 10_000;
+      while (arrivals.filter((a) => a.endsWith(`:${answer}`)).length < 21 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+      const forSeq = arrivals.filter((a) => a.endsWith(`:${answer}`));
+      expect(forSeq).toHaveLength(21);
+      expect(forSeq[0]).toBe(`post:${answer}`);
+    }
   });
 
   it('drops a client that stops reading, and the others go on', async () => {

@@ -12,6 +12,7 @@ import { envelopeEventBytes, formatSseComment, formatSseMessage } from '../http/
 import { longRequest } from '../http/long-request.js';
 import { nodeResponse } from '../http/node-response.js';
 import { announceStreamEnd } from '../http/stream-end.js';
+import { createTurnBatch, type TurnBatch } from '../http/turn-batch.js';
 import { requireScope } from '../auth/require-operator.js';
 import { DEFAULT_STREAM_CHECK_MS, streamLease, type StreamLease } from '../http/stream-lease.js';
 import type { AppEnv, Services } from '../services.js';
@@ -19,6 +20,11 @@ import type { AppEnv, Services } from '../services.js';
 export const KEEPALIVE_MS = 15_000;
 /** At most this many queued envelopes go out in one write. */
 const MAX_COALESCED = 64;
+/**
+ * Every stream's flush after a commit runs in one batch after the commit's turn (turn-batch.ts): the POSTs that made
+ * the commit are answered first, and the fan-out's writes then go out back to back.
+ */
+const defaultFlushes = createTurnBatch();
 
 export interface StreamRouteOptions {
   keepaliveMs?: number;
@@ -90,6 +96,8 @@ export function sseResponse(
      * the first messages have gone out through the body stream, envelopes are written to it directly.
      */
     outgoing?: ServerResponse;
+    /** Where the direct writer's flushes are batched (default: one batch per turn, after it). */
+    flushes?: TurnBatch;
   },
 ): Response {
   const { sub, resumed } = services.bus.subscribe({
@@ -116,6 +124,11 @@ export function sseResponse(
   const endMessage = (reason: string) => encoder.encode(formatSseMessage({ event: 'end', data: JSON.stringify({ reason }) }));
   /** One write's worth of envelopes (the first, and what queued up behind it: a burst, a slow reader). */
   const renderBatch = (batch: Envelope[]): Uint8Array | undefined => {
+    if (batch.length === 1) {
+      const r = opts.render(batch[0]!);
+      const bytes = typeof r === 'string' ? encoder.encode(r) : r;
+      return bytes.byteLength ? bytes : undefined;
+    }
     const parts: Uint8Array[] = [];
     for (const env of batch) {
       const r = opts.render(env);
@@ -134,15 +147,16 @@ export function sseResponse(
       // already closed or cancelled: the client went first
     }
   };
+  const flushes = opts.flushes ?? defaultFlushes;
   const direct = out ? directWriter(out) : undefined;
 
   /**
    * Writes straight to the Node response, past the body stream. Through Web Streams every envelope cost each client
    * a promise chain (the bus waking a pull, the pull enqueueing, the server's reader resolving, its write), ≈ a fifth
-   * of the fan-out's CPU at 1,000 clients (docs/BENCHMARKS.md). Here `publish` queues the envelope and schedules one
-   * flush per client in a microtask, so what one commit batch published goes out in one write per client. The body
-   * stream stays open, the server holding a pending read on it, and is closed to end the response: the middleware
-   * that watch it (the SSE cap's slot, headers, metrics) see the same response as before.
+   * of the fan-out's CPU at 1,000 clients (docs/BENCHMARKS.md). Here `publish` queues the envelope and schedules the
+   * client's flush in the turn's batch (`flushes`, after the commit's own answers), so what one turn published goes
+   * out in one write per client. The body stream stays open, the server holding a pending read on it, and is closed
+   * to end the response: the middleware that watch it (the SSE cap's slot, headers, metrics) see the same response.
    *
    * Order: the server writes the headers and the first message (`hello`) together. Until then, and until it has
    * taken and written anything else handed to the stream (it asks for more — `pull` — only after writing), bytes
@@ -154,6 +168,9 @@ export function sseResponse(
     let streamWants = false; // the server has a read pending on an empty stream
     let blocked = false;
     let scheduled = false;
+    // How bytes reach the socket once the head is there (chunkedBody): decided once, since from then on only this
+    // writer writes to the socket until the end (which goes through the response).
+    let chunked: boolean | undefined;
     const writable = (): boolean => {
       if (viaStream && res.headersSent && handedToStream === 0) viaStream = false;
       return viaStream ? streamWants : !blocked;
@@ -170,7 +187,7 @@ export function sseResponse(
       // message for every client (chunkedFrame), goes to the socket as one buffer. res.write did that framing per
       // client in four writes (size, CRLF, data, CRLF), corked the socket and uncorked it on the next tick.
       const socket = res.socket;
-      const chunked = socket ? chunkedBody(res) : undefined;
+      if (chunked === undefined && socket) chunked = chunkedBody(res);
       const raw = socket !== null && chunked !== undefined;
       // (A zero-length chunk would end the body; no message is empty.)
       const ok = raw ? socket.write(chunked ? chunkedFrame(bytes) : bytes) : res.write(bytes);
@@ -195,19 +212,18 @@ export function sseResponse(
       if (res.destroyed) return end();
       for (;;) {
         if (sub.closed) return end(); // overflow or shutdown (the bus drops its queue)
-        if (!writable()) return;
+        // (An idle stream's lease is the timer's to check; an event's, here, before it goes out.)
+        if (!sub.queued || !writable()) return;
         const ended = opts.lease?.();
         if (ended) return end(ended);
-        const batch = sub.takeQueued(MAX_COALESCED);
-        if (!batch.length) return;
-        const bytes = renderBatch(batch);
+        const bytes = renderBatch(sub.takeQueued(MAX_COALESCED));
         if (bytes) write(bytes);
       }
     };
     const schedule = () => {
       if (scheduled || done) return;
       scheduled = true;
-      queueMicrotask(flush);
+      flushes.schedule(flush);
     };
     const onDrain = () => {
       blocked = false;
