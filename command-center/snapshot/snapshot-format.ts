@@ -100,7 +100,7 @@ const PREFIX_MAX = 64 << 10;
  * Checks a snapshot's framing, checksum and whether this center may use it, reading `src` piece by piece; where its
  * payload starts. Never throws on bad bytes (only if reading itself fails).
  */
-export function checkSnapshot(src: SnapshotBytes, expect: SnapshotExpectation): Checked {
+export function checkSnapshot(src: SnapshotBytes, expect: SnapshotExpectation, pieceBytes = CHECK_PIECE): Checked {
   const magicLen = SNAPSHOT_MAGIC.length;
   const prefix = src.read(0, Math.min(src.size, PREFIX_MAX));
   if (prefix.length < magicLen || prefix.subarray(0, magicLen).toString('latin1') !== SNAPSHOT_MAGIC) return { ok: false, reason: 'not a state snapshot (no VMSNAP header)' };
@@ -111,7 +111,7 @@ export function checkSnapshot(src: SnapshotBytes, expect: SnapshotExpectation): 
   if (headerEnd === -1) return { ok: false, reason: 'truncated (no complete header)' };
   const hash = createHash('sha256');
   // One piece's buffer, read into again and again: the pieces are garbage at once (no 50 MiB buffer to collect).
-  const piece = new Uint8Array(Math.min(CHECK_PIECE, Math.max(0, src.size - digestEnd - 1)));
+  const piece = new Uint8Array(Math.max(1, Math.min(pieceBytes, src.size - digestEnd - 1)));
   for (let at = digestEnd + 1; at < src.size; at += piece.length) {
     const part = piece.subarray(0, Math.min(piece.length, src.size - at));
     src.readInto(at, part);
