@@ -31,17 +31,18 @@ export const PROGRAMS = {
  */
 const CC_ENTRY = () => `const name = require('node:path').basename(process.argv0 || '');
 if (/^vaultmesh(?:-\\d[^/]*)?$/.test(name)) require('./${bundleSource(PROGRAMS.vaultmesh)}');
-else require('./${PROGRAMS['vaultmesh-cc']}');
+else require('./${bundleSource(PROGRAMS['vaultmesh-cc'])}');
 `;
 
 /**
- * What esbuild bundles for a program: its entry, except the CLI's, which npm's build already bundled as ESM chunks
- * (scripts/bundle-cli.mjs): from tsc's entry kept beside it, the CLI shares vaultmesh-cc's modules (one zod) and the
- * single executable holds one CommonJS bundle without the chunks' split.
+ * What esbuild bundles for a program: its entry, except the CLI's and the center's, which npm's build already
+ * bundled as ESM chunks (scripts/bundle-cli.mjs, scripts/bundle-center.mjs): from tsc's entries kept beside them,
+ * the CLI shares vaultmesh-cc's modules (one zod) and the single executable holds one CommonJS bundle without the
+ * chunks' split.
  */
 function bundleSource(entry) {
   const unbundled = entry.replace(/main\.js$/, 'main.unbundled.js');
-  return entry === PROGRAMS.vaultmesh && existsSync(join(ROOT, unbundled)) ? unbundled : entry;
+  return (entry === PROGRAMS.vaultmesh || entry === PROGRAMS['vaultmesh-cc']) && existsSync(join(ROOT, unbundled)) ? unbundled : entry;
 }
 
 /** Every asset lib/assets.ts may be asked for, by name → file. */

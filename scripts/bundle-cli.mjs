@@ -33,7 +33,7 @@ export const zodEnglishOnly = {
 };
 
 // CommonJS dependencies call require(); an ES module has none of its own.
-const BANNER = "import { createRequire as __vaultmeshCreateRequire } from 'node:module'; const require = __vaultmeshCreateRequire(import.meta.url);";
+export const BANNER = "import { createRequire as __vaultmeshCreateRequire } from 'node:module'; const require = __vaultmeshCreateRequire(import.meta.url);";
 
 export async function bundleCli(root = process.cwd()) {
   const dir = join(root, 'dist/cli');

@@ -4,9 +4,12 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { bundleCli } from './bundle-cli.mjs';
+import { bundleCenter } from './bundle-center.mjs';
 
-// The CLI is bundled first: `bin` points at the bundle's entry (scripts/bundle-cli.mjs).
+// The CLI and the center are bundled first: `bin` points at the bundles' entries (scripts/bundle-cli.mjs,
+// scripts/bundle-center.mjs).
 await bundleCli();
+await bundleCenter();
 
 const pkg = JSON.parse(readFileSync('package.json', 'utf8'));
 const binDir = join('node_modules', '.bin');

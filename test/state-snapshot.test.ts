@@ -18,10 +18,10 @@ import type { Timers } from '../lib/timers.js';
 import { VERSION } from '../lib/version.js';
 import { copyStore } from '../cli/store-copy.js';
 import { SNAPSHOT_FILE } from '../command-center/snapshot/snapshot-file.js';
-import { SNAPSHOT_VERSION, decodeSnapshot, encodeSnapshot } from '../command-center/snapshot/snapshot-format.js';
+import { SNAPSHOT_VERSION, bufferBytes, checkSnapshot, decodeSnapshot, encodeSnapshot } from '../command-center/snapshot/snapshot-format.js';
 import { generateFleetFixture, type FleetFixture } from './fleet-fixture.js';
 import { composeTestCenter, heartbeatBody, tempDir } from './helpers.js';
-import { captureSlices, splitPayload } from '../command-center/snapshot/center-state.js';
+import { captureSlices, prepareRestore, splitPayload } from '../command-center/snapshot/center-state.js';
 import { centerStores } from './center-stores.js';
 
 // Background jobs never run: nothing but the history under test reaches the log.
@@ -246,6 +246,12 @@ describe('state snapshot fallbacks (jsonl store)', () => {
     await c.close();
   }, 120_000);
 
+  const decodeOk = (b: Buffer) => {
+    const d = decodeSnapshot(b, { centerVersion: VERSION, settings: {} });
+    if (!d.ok) throw new Error(d.reason);
+    return d;
+  };
+
   /** Re-encodes the good snapshot with a changed header (a valid checksum: only the content is wrong). */
   const reheader = (change: Record<string, unknown>): Buffer => {
     const d = decodeSnapshot(good, { centerVersion: VERSION, settings: {} });
@@ -288,6 +294,47 @@ describe('state snapshot fallbacks (jsonl store)', () => {
       await c.close();
     }
   }, 60_000);
+
+  it('the checksum is checked piece by piece: the same verdict as over one buffer, wherever a byte is flipped', () => {
+    const expectation = { centerVersion: VERSION, settings: {} };
+    for (const piece of [1 << 20, 4096, 997]) expect(checkSnapshot(bufferBytes(good), expectation, piece)).toMatchObject({ ok: true, payloadStart: good.length - decodeOk(good).payload.length });
+    for (const at of [200, Math.floor(good.length / 2), good.length - 1]) {
+      const bad = Buffer.from(good);
+      bad[at] ^= 0x01;
+      for (const piece of [4096, 997]) expect(checkSnapshot(bufferBytes(bad), expectation, piece)).toMatchObject({ ok: false, reason: expect.stringMatching(/checksum mismatch/) });
+    }
+  });
+
+  it('a load reads the file part by part: each byte once, no read larger than the largest part, and what it keeps owns its memory', () => {
+    const d = decodeOk(good);
+    const parts = splitPayload(d.payload);
+    expect(parts.nodeChunks.length).toBeGreaterThanOrEqual(1);
+    const largest = Math.max(parts.block.byteLength, ...parts.nodeChunks.map((c) => Buffer.byteLength(c)), parts.early.length, ...parts.commandChunks.map((c) => c.length), parts.late.length, parts.rings.length);
+    const file = bufferBytes(good);
+    const reads: number[] = [];
+    // Every read returns a copy, as the file reader does: nothing decoded may be a view into another part.
+    const recording = {
+      size: file.size,
+      read: (position: number, length: number) => {
+        reads.push(length);
+        return Buffer.from(file.read(position, length));
+      },
+      readInto: (position: number, target: Uint8Array) => {
+        reads.push(target.length);
+        file.readInto(position, target);
+      },
+    };
+    const restore = prepareRestore({ src: recording, start: good.length - d.payload.length }, { state: { historySize: d.header.settings.historySize } } as never);
+    expect(restore.seq).toBe(cut);
+    expect(reads.reduce((a, b) => a + b, 0)).toBe(d.payload.length);
+    expect(Math.max(...reads)).toBe(largest);
+    expect(largest).toBeLessThan(d.payload.length); // never the whole payload in one buffer
+    const owns = (a: ArrayBufferView) => a.byteOffset === 0 && a.byteLength === a.buffer.byteLength;
+    for (const l of [restore.ledgers.scans, restore.ledgers.commands]) {
+      expect(owns(l.seqs)).toBe(true);
+      for (const level of l.tree?.levels ?? []) if (level instanceof Uint8Array) expect(owns(level)).toBe(true);
+    }
+  });
 
   it('a leaf cache that does not give the snapshot\'s root: the ledger rehashes its journal, the rest still comes from the snapshot', async () => {
     const dir = copyFixture();

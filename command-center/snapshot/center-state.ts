@@ -16,6 +16,7 @@ import type { EventLog, WindowContents } from '../store/event-log.js';
 import type { Envelope } from '../../protocol/envelope.js';
 import type { Ledger, LedgerSnapshot } from '../ledger/ledger.js';
 import type { CommandRecord, CommandState } from '../commands/command-store.js';
+import { bufferBytes, type SnapshotBytes } from './snapshot-format.js';
 
 export interface SnapshotParts {
   state: FleetState;
@@ -73,8 +74,9 @@ export const captureSlices: { histories: number; nodes: number; commands: number
  *
  *   [history block bytes][history block: every node's samples, oldest first, one node after the other, raw float64]
  *   [node count][samples per node: u32 × count]
- *   [node JSON bytes][the node records without their histories, as JSON (V8 reads JSON back several times faster
- *   than its structured serialisation of the same objects)]
+ *   [node chunk count]([chunk bytes][a JSON array of up to NODE_CHUNK node records without their histories])…
+ *   (V8 reads JSON back several times faster than its structured serialisation of the same objects; in chunks, each
+ *   string is small enough for the young generation and dies there, where one 15 MiB string outlived the load)
  *   [early bytes][Early: ledgers, the fleet maps but commands; v8 structured serialisation]
  *   [chunk count]([chunk bytes][an array of command records, v8])…
  *   [late bytes][Late: open commands, idempotency keys, recent ids; v8]
@@ -89,6 +91,12 @@ export const captureSlices: { histories: number; nodes: number; commands: number
  * serialised there. `state-snapshot.test.ts` commits entries at every slice boundary
  * and checks snapshot + tail = full replay.
  */
+/**
+ * Node records per JSON chunk: ≈ 1.5 KB each, so a chunk's text stays under V8's large-object size (128 KiB), is
+ * allocated young and is collected young once parsed.
+ */
+const NODE_CHUNK = 50;
+
 export async function captureState(p: SnapshotParts, yieldToLoop?: YieldToLoop): Promise<Buffer[]> {
   const { historySize, nodes, commands, ...fleet } = p.state;
   const records = [...nodes.values()];
@@ -122,17 +130,19 @@ export async function captureState(p: SnapshotParts, yieldToLoop?: YieldToLoop):
   };
   while (!histories.step(captureSlices.histories)) await slice();
   const block = histories.finish();
-  const json: string[] = [];
-  for (let i = 0, n = captureSlices.nodes; i < copies.length; i += n) {
-    await slice();
-    json.push(JSON.stringify(copies.slice(i, i + n)).slice(1, -1));
-  }
-  const nodesJson = Buffer.from(`[${json.filter((j) => j.length).join(',')}]`, 'utf8');
   const u64 = (n: number) => {
     const b = Buffer.alloc(8);
     b.writeBigUInt64LE(BigInt(n));
     return b;
   };
+  const nodeChunks: Buffer[] = [];
+  for (let i = 0, n = captureSlices.nodes; i < copies.length; i += n) {
+    await slice();
+    for (let j = i; j < Math.min(copies.length, i + n); j += NODE_CHUNK) {
+      const chunk = Buffer.from(JSON.stringify(copies.slice(j, Math.min(copies.length, i + n, j + NODE_CHUNK))), 'utf8');
+      nodeChunks.push(u64(chunk.length), chunk);
+    }
+  }
   const chunks: Buffer[] = [];
   for (let i = 0, n = captureSlices.commands; i < commandCopies.length; i += n) {
     await slice();
@@ -148,7 +158,7 @@ export async function captureState(p: SnapshotParts, yieldToLoop?: YieldToLoop):
   const bytes = (a: Float64Array | Uint32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
   return [
     u64(block.chunks.reduce((n, c) => n + c.byteLength, 0)), ...block.chunks.map(bytes), u64(records.length), bytes(block.count),
-    u64(nodesJson.length), nodesJson,
+    u64(nodeChunks.length / 2), ...nodeChunks,
     u64(early.length), early,
     u64(chunks.length / 2), ...chunks,
     u64(lateBytes.length), lateBytes,
@@ -168,78 +178,117 @@ function copyRecord(node: object): Record<string, unknown> {
   return copy;
 }
 
-/** A payload cut into its parts (see captureState); throws on one whose lengths do not add up. */
-export function splitPayload(payload: Buffer): { block: Buffer; count: Uint32Array; nodesJson: string; early: Buffer; commandChunks: Buffer[]; late: Buffer; rings: Buffer } {
-  let at = 0;
-  const take = (n: number, what: string): Buffer => {
-    if (!Number.isSafeInteger(n) || n < 0 || at + n > payload.length) throw new Error(`snapshot: malformed ${what}`);
-    const part = payload.subarray(at, at + n);
-    at += n;
-    return part;
-  };
-  const u64 = (what: string) => Number(take(8, what).readBigUInt64LE(0));
-  const blockBytes = u64('history block');
-  if (blockBytes % 8 !== 0) throw new Error('snapshot: malformed history block');
-  const block = take(blockBytes, 'history block');
-  const nodes = u64('node count');
-  // Copied out of the file's buffer so that buffer can go once start-up is done.
-  const u32s = (what: string) => {
-    const a = new Uint32Array(nodes);
-    new Uint8Array(a.buffer).set(take(nodes * 4, what));
+/**
+ * Reads a payload's parts in order (see captureState's layout), each as its own buffer when the source is a file, so
+ * each can be decoded and dropped before the next is read. Throws on lengths that do not add up.
+ */
+class PayloadParts {
+  private at: number;
+  constructor(
+    private readonly src: SnapshotBytes,
+    start: number,
+  ) {
+    this.at = start;
+  }
+  private claim(n: number, what: string): number {
+    if (!Number.isSafeInteger(n) || n < 0 || this.at + n > this.src.size) throw new Error(`snapshot: malformed ${what}`);
+    const at = this.at;
+    this.at += n;
+    return at;
+  }
+  /** A part's length (u64 little-endian). */
+  length(what: string): number {
+    return Number(this.src.read(this.claim(8, what), 8).readBigUInt64LE(0));
+  }
+  bytes(n: number, what: string): Buffer {
+    return this.src.read(this.claim(n, what), n);
+  }
+  /** `n` bytes straight into a typed array of their own (not a view on a larger buffer). */
+  into<T extends Float64Array | Uint32Array>(make: (count: number) => T, n: number, width: number, what: string): T {
+    if (n % width !== 0) throw new Error(`snapshot: malformed ${what}`);
+    const at = this.claim(n, what);
+    const a = make(n / width);
+    this.src.readInto(at, new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
     return a;
-  };
-  const count = u32s('history counts');
-  const nodesJson = take(u64('node records'), 'node records').toString('utf8');
-  const early = take(u64('early part'), 'early part');
-  const chunkCount = u64('command chunks');
+  }
+  end(): void {
+    if (this.at !== this.src.size) throw new Error('snapshot: malformed payload (bytes after the last part)');
+  }
+}
+
+/** A payload cut into its parts (see captureState); throws on one whose lengths do not add up. */
+export function splitPayload(payload: Buffer): { block: Float64Array; count: Uint32Array; nodeChunks: string[]; early: Buffer; commandChunks: Buffer[]; late: Buffer; rings: Buffer } {
+  const r = new PayloadParts(bufferBytes(payload), 0);
+  const block = r.into((n) => new Float64Array(n), r.length('history block'), 8, 'history block');
+  const nodes = r.length('node count');
+  const count = r.into((n) => new Uint32Array(n), nodes * 4, 4, 'history counts');
+  const nodeChunks: string[] = [];
+  for (let i = 0, n = r.length('node chunks'); i < n; i++) nodeChunks.push(r.bytes(r.length('node chunk'), 'node chunk').toString('utf8'));
+  const early = r.bytes(r.length('early part'), 'early part');
   const commandChunks: Buffer[] = [];
-  for (let i = 0; i < chunkCount; i++) commandChunks.push(take(u64('command chunk'), 'command chunk'));
-  const late = take(u64('late part'), 'late part');
-  const rings = take(u64('rings'), 'rings');
-  if (at !== payload.length) throw new Error('snapshot: malformed payload (bytes after the last part)');
-  return { block, count, nodesJson, early, commandChunks, late, rings };
+  for (let i = 0, n = r.length('command chunks'); i < n; i++) commandChunks.push(r.bytes(r.length('command chunk'), 'command chunk'));
+  const late = r.bytes(r.length('late part'), 'late part');
+  const rings = r.bytes(r.length('rings'), 'rings');
+  r.end();
+  return { block, count, nodeChunks, early, commandChunks, late, rings };
 }
 
 /**
  * Reads a payload back and checks its shape, without touching the live parts; `apply` then installs it. Throws on
  * a payload it cannot use (the caller replays in full instead), so a bad snapshot never leaves half a state.
+ *
+ * `payload` is a buffer, or where it starts in a source read by position (the snapshot file, snapshot-file.ts):
+ * then each part is read when it is decoded, in file order, and its buffer is garbage before the next is read, so
+ * the load never holds more than the largest part besides what it builds (the history block is read straight
+ * into its Float64Array). Nothing read here is installed before the whole file's checksum was checked
+ * (checkSnapshot), so a part is only ever decoded from verified bytes.
  */
-export function prepareRestore(payload: Buffer, p: SnapshotParts): { seq: number; ledgers: LedgerStates; apply(): void } {
-  const { block: blockPart, count: counts, nodesJson, early, commandChunks, late, rings } = splitPayload(payload);
-  const count = counts.length;
-  const e = deserialize(early) as Early;
-  const l = deserialize(late) as Late;
-  const r = deserialize(rings) as Rings;
-  const byId = new Map<string, CommandRecord>();
-  for (const chunk of commandChunks) {
-    const recs = deserialize(chunk) as CommandRecord[];
-    if (!Array.isArray(recs)) throw new Error('snapshot: malformed command records');
-    for (const r of recs) byId.set(r.id, r);
+export function prepareRestore(payload: Buffer | { src: SnapshotBytes; start: number }, p: SnapshotParts): { seq: number; ledgers: LedgerStates; apply(): void } {
+  const r = Buffer.isBuffer(payload) ? new PayloadParts(bufferBytes(payload), 0) : new PayloadParts(payload.src, payload.start);
+  const samples = r.into((n) => new Float64Array(n), r.length('history block'), 8, 'history block');
+  const count = r.length('node count');
+  const counts = r.into((n) => new Uint32Array(n), count * 4, 4, 'history counts');
+  const histories = HeartbeatHistory.unpackAll({ data: samples, count: counts }, p.state.historySize);
+  const nodes = new Map<string, NodeRecord>();
+  for (let c = 0, chunks = r.length('node chunks'); c < chunks; c++) {
+    const records = JSON.parse(r.bytes(r.length('node chunk'), 'node chunk').toString('utf8')) as NodeRecord[];
+    if (!Array.isArray(records) || nodes.size + records.length > count) throw new Error('snapshot: malformed node records');
+    for (const node of records) {
+      node.history = histories[nodes.size]!;
+      nodes.set(node.node_id, node);
+    }
   }
-  const data: Payload | undefined = e?.fleet && l && r ? { ledgers: e.ledgers, fleet: { ...e.fleet, commands: { ...e.commands, byId, open: l.open, byIdempotencyKey: l.byIdempotencyKey } as CommandState }, recentIds: l.recentIds, bus: r.bus, eventLog: r.eventLog } : undefined;
+  if (nodes.size !== count) throw new Error('snapshot: malformed node records');
+  const e = deserialize(r.bytes(r.length('early part'), 'early part')) as Early;
+  for (const l of [e?.ledgers?.scans, e?.ledgers?.commands]) {
+    // v8.deserialize makes typed arrays views of its input: copied at once, so the part's buffer is garbage before
+    // the next part is read (what is kept past the load must not hold a part's buffer either).
+    if (l?.seqs instanceof Float64Array) l.seqs = l.seqs.slice();
+    if (l?.tree && Array.isArray(l.tree.levels)) l.tree.levels = l.tree.levels.map((x) => (x instanceof Uint8Array ? new Uint8Array(x) : x)); // not Buffer#slice: a view
+  }
+  const byId = new Map<string, CommandRecord>();
+  for (let i = 0, n = r.length('command chunks'); i < n; i++) {
+    const recs = deserialize(r.bytes(r.length('command chunk'), 'command chunk')) as CommandRecord[];
+    if (!Array.isArray(recs)) throw new Error('snapshot: malformed command records');
+    for (const rec of recs) byId.set(rec.id, rec);
+  }
+  const l = deserialize(r.bytes(r.length('late part'), 'late part')) as Late;
+  const ids = l?.recentIds;
+  if (ids?.keys instanceof Uint8Array) ids.keys = new Uint8Array(ids.keys); // copies, as for the ledgers above
+  if (ids?.seqs instanceof Float64Array) ids.seqs = ids.seqs.slice();
+  if (ids?.lengths instanceof Uint32Array) ids.lengths = ids.lengths.slice();
+  const rg = deserialize(r.bytes(r.length('rings'), 'rings')) as Rings;
+  r.end();
+  const data: Payload | undefined = e?.fleet && l && rg ? { ledgers: e.ledgers, fleet: { ...e.fleet, commands: { ...e.commands, byId, open: l.open, byIdempotencyKey: l.byIdempotencyKey } as CommandState }, recentIds: l.recentIds, bus: rg.bus, eventLog: rg.eventLog } : undefined;
   const f = data?.fleet;
   if (!data || !f) throw new Error('snapshot: malformed fleet state');
   if (!f || !(f.joinTokens instanceof Map) || !(f.joinTokenByHash instanceof Map) || !(f.attention instanceof Map)) throw new Error('snapshot: malformed fleet state');
   if (!(f.commands?.byId instanceof Map) || !(f.incidents?.open instanceof Map) || !Number.isSafeInteger(f.lastSeq)) throw new Error('snapshot: malformed fleet state');
-  const samples = new Float64Array(blockPart.length / 8);
-  new Uint8Array(samples.buffer).set(blockPart);
-  const histories = HeartbeatHistory.unpackAll({ data: samples, count: counts }, p.state.historySize);
-  const records = JSON.parse(nodesJson) as NodeRecord[];
-  if (!Array.isArray(records) || records.length !== count) throw new Error('snapshot: malformed node records');
-  const nodes = new Map<string, NodeRecord>();
-  records.forEach((node, i) => {
-    node.history = histories[i]!;
-    nodes.set(node.node_id, node);
-  });
   if (!data.bus || !Array.isArray(data.bus.envelopes) || !data.eventLog || typeof data.eventLog !== 'object') throw new Error('snapshot: malformed rings');
   const probe = data.recentIds;
   if (!probe || !(probe.seqs instanceof Float64Array) || !(probe.lengths instanceof Uint32Array) || !(probe.keys instanceof Uint8Array)) throw new Error('snapshot: malformed recent ids');
   for (const l of [data.ledgers?.scans, data.ledgers?.commands]) {
     if (!l || !Number.isSafeInteger(l.size) || typeof l.root !== 'string' || !(l.ids instanceof Map) || !(l.seqs instanceof Float64Array)) throw new Error('snapshot: malformed ledger state');
-    // v8.deserialize makes typed arrays views of its input: whatever keeps one would keep the whole snapshot
-    // file's buffer (tens of MB) alive. What is kept past the load is copied (RecentIds.importState copies too).
-    l.seqs = l.seqs.slice();
-    if (l.tree && Array.isArray(l.tree.levels)) l.tree.levels = l.tree.levels.map((x) => (x instanceof Uint8Array ? new Uint8Array(x) : x)); // not Buffer#slice: a view
   }
   return {
     seq: f.lastSeq,

@@ -5,11 +5,12 @@
  * Mode 0600: it holds the hashes of join tokens and API tokens.
  */
 import { createHash } from 'node:crypto';
-import { open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { open, readdir, rename, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { fsyncDirSync } from '../../lib/atomic-file.js';
-import { headerLine, snapshotPrefix, type SnapshotHeader } from './snapshot-format.js';
+import { headerLine, snapshotPrefix, type SnapshotBytes, type SnapshotHeader } from './snapshot-format.js';
 
 export const SNAPSHOT_FILE = 'state.snapshot';
 export const SNAPSHOT_MODE = 0o600;
@@ -23,14 +24,41 @@ export async function removeStaleTemps(path: string): Promise<void> {
   for (const f of await readdir(dirname(path)).catch(() => [] as string[])) if (f.startsWith(prefix)) await rm(join(dirname(path), f), { force: true });
 }
 
-/** The file's bytes, or undefined when there is none. */
-export async function readSnapshotFile(path: string): Promise<Buffer | undefined> {
+/**
+ * The snapshot file opened for reading by position (SnapshotBytes), or undefined when there is none. Start-up reads
+ * it in parts, each decoded and dropped before the next is read: read whole, a 50 MiB file's buffer outlived the
+ * load (it is only freed by the next full garbage collection) and counted in the center's RSS once listening.
+ * Reads are synchronous: they come from the page cache, and nothing else runs before start-up is done. The caller
+ * closes it.
+ */
+export function openSnapshotFile(path: string): (SnapshotBytes & { close(): void }) | undefined {
+  let fd: number;
   try {
-    return await readFile(path);
+    fd = openSync(path, 'r');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
+  // The state dir is locked and the snapshot replaced only by rename: the open file does not change under us.
+  const size = fstatSync(fd).size;
+  const readInto = (position: number, target: Uint8Array) => {
+    for (let done = 0; done < target.length; ) {
+      const n = readSync(fd, target, done, target.length - done, position + done);
+      if (n === 0) throw new Error(`the file ended at ${position + done} bytes (${size} when opened)`);
+      done += n;
+    }
+  };
+  return {
+    size,
+    read(position, length) {
+      // Not from Node's shared pool: a small part kept by a decoded object would keep a pool slab alive.
+      const buf = Buffer.allocUnsafeSlow(Math.max(0, Math.min(length, size - position)));
+      readInto(position, buf);
+      return buf;
+    },
+    readInto,
+    close: () => closeSync(fd),
+  };
 }
 
 /** Writes header + payload atomically; returns the file's size. */

@@ -6,8 +6,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { EnvelopeStore } from '../store/envelope-store.js';
-import { decodeSnapshot, type SnapshotExpectation } from './snapshot-format.js';
-import { readSnapshotFile, removeStaleTemps } from './snapshot-file.js';
+import { checkSnapshot, type SnapshotBytes, type SnapshotExpectation } from './snapshot-format.js';
+import { openSnapshotFile, removeStaleTemps } from './snapshot-file.js';
 import { prepareRestore, type LedgerStates, type SnapshotParts } from './center-state.js';
 
 export type SnapshotLoad = { used: true; seq: number; lineSha256: string; bytes: number; ms: number; ledgers: LedgerStates } | { used: false; reason: string };
@@ -21,14 +21,26 @@ export async function loadSnapshot(opts: {
   const t0 = performance.now();
   // Only this center writes here (the state dir is locked), and it has not started a snapshot yet.
   await removeStaleTemps(opts.file);
-  let buf: Buffer | undefined;
+  let file;
   try {
-    buf = await readSnapshotFile(opts.file);
+    file = openSnapshotFile(opts.file);
   } catch (err) {
     return { used: false, reason: `cannot read it: ${(err as Error).message}` };
   }
-  if (!buf) return { used: false, reason: 'there is none' };
-  const d = decodeSnapshot(buf, opts.expect);
+  if (!file) return { used: false, reason: 'there is none' };
+  try {
+    return await useSnapshot(file, opts, t0);
+  } catch (err) {
+    // Reading failed part-way (an I/O error): the live parts are untouched until `apply`, which runs last.
+    return { used: false, reason: `cannot read it: ${(err as Error).message}` };
+  } finally {
+    file.close();
+  }
+}
+
+async function useSnapshot(file: SnapshotBytes, opts: Parameters<typeof loadSnapshot>[0], t0: number): Promise<SnapshotLoad> {
+  // The whole file's checksum first, read in pieces; its parts are then read and decoded one at a time.
+  const d = checkSnapshot(file, opts.expect);
   if (!d.ok) return { used: false, reason: d.reason };
   const { seq, line_sha256 } = d.header;
   let entry;
@@ -43,7 +55,7 @@ export async function loadSnapshot(opts: {
   if (summary && summary.through_seq > seq) return { used: false, reason: `heartbeats up to seq ${summary.through_seq} were summarised after it was taken` };
   let restore;
   try {
-    restore = prepareRestore(d.payload, opts.parts);
+    restore = prepareRestore({ src: file, start: d.payloadStart }, opts.parts);
   } catch (err) {
     return { used: false, reason: (err as Error).message };
   }
@@ -53,5 +65,5 @@ export async function loadSnapshot(opts: {
   } catch (err) {
     return { used: false, reason: (err as Error).message };
   }
-  return { used: true, seq, lineSha256: line_sha256, bytes: buf.length, ms: performance.now() - t0, ledgers: restore.ledgers };
+  return { used: true, seq, lineSha256: line_sha256, bytes: file.size, ms: performance.now() - t0, ledgers: restore.ledgers };
 }

@@ -40,6 +40,19 @@ describe('seekJournal', () => {
     [10_000, 200],
   ])('first line with seq > %i is line %i', async (after, index) => {
     expect(await seekJournal(file, (e) => e.seq > after)).toBe(offsets[index]);
+    // Wherever the binary search hands over to reading the last lines in order, down to the byte or not at all.
+    for (const scanBytes of [0, 1, 100, 9000, 20_000, 1 << 20]) expect(await seekJournal(file, (e) => e.seq > after, scanBytes)).toBe(offsets[index]);
+  });
+
+  it('a damaged line counts as "not yet" in the in-order scan too', async () => {
+    const damaged = join(dir, 'seek-damaged.jsonl');
+    const text = lines.slice(0, 20).map((e) => canonicalJson(e) + '\n');
+    text[10] = '{not json\n';
+    writeFileSync(damaged, text.join(''));
+    const at = (i: number) => text.slice(0, i).reduce((n, l) => n + Buffer.byteLength(l), 0);
+    for (const scanBytes of [0, 1 << 20]) {
+      expect(await seekJournal(damaged, (e) => e.seq > lines[9]!.seq, scanBytes)).toBe(at(11)); // past the damaged line
+    }
   });
 
   it('a missing file seeks to 0', async () => {

@@ -85,7 +85,8 @@ describe('RecentIds (compact window)', () => {
     for (let i = 130; i < 140; i++) a.add(key(i), i + 1); // after the freeze: not in the frozen export
     const state = frozen();
     const b = new RecentIds(50);
-    expect(b.importState(state)).toBe(true);
+    const keysBefore = Buffer.from(state.keys);
+    expect(b.importState(state)).toBe(true); // keys with a buffer of their own are taken, not copied
     expect(b.get(key(129))).toBe(130);
     expect(b.get(key(135))).toBeUndefined();
     expect(a.get(key(135))).toBe(136);
@@ -98,6 +99,7 @@ describe('RecentIds (compact window)', () => {
     }
     expect(b.exportState()).toEqual(c.exportState());
     for (let i = 100; i < 200; i++) expect(b.get(key(i))).toBe(i >= 150 ? i + 1 : undefined); // the newest 50
+    expect(Buffer.from(state.keys)).toEqual(keysBefore); // new keys went to chunks of the window's own
   });
 
   it('refuses a state of another bound, with lengths that do not add up, or with a key twice, and stays as it was', () => {

@@ -153,9 +153,11 @@ export class RecentIds {
     this.length.set(s.lengths);
     this.seqs.set(s.seqs);
     this.chunkOf.fill(0);
-    // A copy: the keys given may be a view into a larger buffer (v8.deserialize makes typed arrays views of its
-    // input), which would then stay alive as long as these keys do.
-    this.chunks = [new Uint8Array(s.keys)];
+    // A copy when the keys given are a view into a larger buffer (v8.deserialize makes typed arrays views of its
+    // input), which would then stay alive as long as these keys do. Keys with a buffer of their own are kept as
+    // they are (a snapshot load copied them already): this chunk is full, so nothing is ever written into it.
+    const own = s.keys.byteOffset === 0 && s.keys.byteLength === s.keys.buffer.byteLength;
+    this.chunks = [own ? s.keys : new Uint8Array(s.keys)];
     this.firstChunk = 0;
     this.fill = s.keys.length;
     this.next = s.next;
