@@ -1,4 +1,4 @@
-import { cpSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { enrolledNode, heartbeatBody, startTestCenter, tempDir, cleanupAfterEach } from '../../test/helpers.js';
@@ -80,6 +80,8 @@ describe('heartbeat segments', () => {
     onCleanup(() => c1.close());
     const a = await enrolledNode(c1, 'a');
     for (let i = 0; i < 40; i++) await a.send('POST', '/api/agent/heartbeat', heartbeatBody('a'));
+    // The summary is written off the event loop after the rotation: wait for it (bounded).
+    for (let i = 0; i < 100 && !existsSync(join(t.dir, 'logs', 'heartbeats.summary.json')); i++) await new Promise((r) => setTimeout(r, 20));
     const summary = JSON.parse(readFileSync(join(t.dir, 'logs', 'heartbeats.summary.json'), 'utf8')) as { through_seq: number };
     for (let i = 0; i < 100 && (c1.snapshotter!.last?.seq ?? 0) < summary.through_seq; i++) await new Promise((r) => setTimeout(r, 20));
     expect(c1.snapshotter!.last!.seq).toBeGreaterThanOrEqual(summary.through_seq);
