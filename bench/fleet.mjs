@@ -32,6 +32,20 @@ const INTERVAL_S = 30;
 // Real agents each hold their own connection; 512 keeps the generator's pool from becoming the queue at 3×.
 const CONNECTIONS = 512;
 
+/** The center's /metrics text (reading it also restarts prom-client's event-loop delay histogram). */
+async function metricsText(center) {
+  return (await request(`${center.url}/metrics`, { headers: { authorization: `Bearer ${center.token}` } })).body.text();
+}
+
+/** prom-client's event-loop delay (monitorEventLoopDelay) since the previous /metrics read: p99 and max, ms. */
+function loopDelay(metrics) {
+  const read = (name) => {
+    const m = new RegExp(`^vaultmesh_cc_nodejs_eventloop_lag_${name}_seconds (\\S+)$`, 'm').exec(metrics);
+    return m ? Number(m[1]) * 1000 : NaN;
+  };
+  return { p99: read('p99'), max: read('max') };
+}
+
 async function consoleRender(center) {
   const t0 = performance.now();
   const res = await request(`${center.url}/console`, { headers: { authorization: `Bearer ${center.token}`, accept: 'text/html' } });
@@ -65,6 +79,7 @@ export async function run({ log = () => {} } = {}) {
       index += requests.length;
       log(`${label}: pre-signed ${requests.length} in ${signMs.toFixed(0)} ms; sending at ${rate.toFixed(0)}/s`);
       const cpu = cpuMeter(center.pid);
+      await metricsText(center); // restarts the event-loop delay histogram for this phase
       cpu.start();
       const loadP = openLoop(center.url, requests, { rate, connections: CONNECTIONS, maxMs: SECS * 1000, drainMs: 10_000 });
       if (factor === 3) {
@@ -78,6 +93,7 @@ export async function run({ log = () => {} } = {}) {
       }
       const r = await loadP;
       const cpuPct = cpu.stop();
+      const delay = loopDelay(await metricsText(center));
       const mem = center.memory();
       const bad = Object.entries(r.statuses).filter(([s]) => s !== '200');
       rows.push({ name: `fleet ${FLEET} agents @ ${label} (${rate.toFixed(0)} hb/s offered): ingest p50`, value: round(quantile(r.latencies, 0.5), 1), unit: 'ms' });
@@ -85,6 +101,7 @@ export async function run({ log = () => {} } = {}) {
       // Acknowledged per second until the last answer (answers that came after sending stopped count their wait).
       const ackRate = r.ok / Math.max(r.secs, r.answerSecs);
       rows.push({ name: `fleet @ ${label}: acknowledged rate`, value: round(ackRate, 0), unit: 'hb/s', baseline: round(r.offered, 0), ratio: round(ackRate / r.offered, 2), ...(factor === 3 ? { target: '≥ 0.99' } : {}), note: `baseline: offered rate; generator's worst send lag ${round(r.maxLagMs, 0)} ms` });
+      if (Number.isFinite(delay.max)) rows.push({ name: `fleet @ ${label}: center event-loop delay p99 / max`, value: `${round(delay.p99, 0)} / ${round(delay.max, 0)} ms`, unit: '', note: 'monitorEventLoopDelay over the phase and its drain: how long the main thread held every request' });
       rows.push({ name: `fleet @ ${label}: center CPU / RSS`, value: `${round(cpuPct, 0)} % / ${round(mem.rssMb, 0)} MB`, unit: '', note: `peak RSS ${round(mem.hwmMb, 0)} MB` });
     }
     const metrics = await (await request(`${center.url}/metrics`, { headers: { authorization: `Bearer ${center.token}` } })).body.text();

@@ -278,9 +278,11 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
       minHeadIntervalMs: config.ledgerHeadSecs * 1000,
       ...(sharedHeads ? { shared: sharedHeads, leads: () => leadership.isLeader } : {}),
       onError: (err) => log.error(`ledger (${name}): ${(err as Error).message}`),
-      onHead: (head) => {
+      onHead: async (head) => {
         checkpoints[name].update(head);
         void witnessPusher?.push(name);
+        // Written off the event loop; the next head waits for it, so the file follows the heads in order.
+        await checkpoints[name].flush().catch((err) => log.error(`checkpoint (${name}): ${(err as Error).message}`));
       },
     });
   const ledgers = { scans: ledgerOf('scans'), commands: ledgerOf('commands') };
@@ -369,6 +371,7 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
     await ledgers.commands.publishHead();
     checkpoints.scans.update(ledgers.scans.latestHead());
     checkpoints.commands.update(ledgers.commands.latestHead());
+    await Promise.all([checkpoints.scans.flush(), checkpoints.commands.flush()]);
   } catch (err) {
     await store.close(); // replay opened the journals for appends: do not leave them open on a refused start
     await leadership.close();

@@ -3,7 +3,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { nodeCryptoBackend } from './ed25519.js';
+import { nodeCryptoBackend, publicKeyObject, publicKeyObjectFromSpki } from './ed25519.js';
+import { randomBytes, verify as nodeVerify } from 'node:crypto';
 import { nobleBackend } from './ed25519-noble.js';
 import { generateKeyPair, keyIdOf, keyPairFromSeed, privateKeyPem, seedFromPem } from './keys.js';
 import { signPayload, verifyPayload } from './signing.js';
@@ -71,6 +72,57 @@ describe('backends agree', () => {
       expect(nobleBackend.verify(k.publicKey, msg, s1)).toBe(true);
       expect(nodeCryptoBackend.verify(k.publicKey, msg, s2)).toBe(true);
     }
+  });
+});
+
+describe('public key import (JWK, not DER SPKI)', () => {
+  // Small-order points, the identity, y = p (non-canonical), all ones, all zeros: keys no honest signer has.
+  const odd = [
+    '0000000000000000000000000000000000000000000000000000000000000000',
+    '0100000000000000000000000000000000000000000000000000000000000000',
+    'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+    'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+    'ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff',
+    'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',
+    '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05',
+  ].map(hex);
+  const outcome = (make: (k: Uint8Array) => unknown, key: Uint8Array, msg: Uint8Array, sig: Uint8Array) => {
+    let ko;
+    try {
+      ko = make(key);
+    } catch {
+      return 'import refused';
+    }
+    try {
+      return nodeVerify(null, msg, ko as Parameters<typeof nodeVerify>[2], sig);
+    } catch {
+      return 'verify threw';
+    }
+  };
+  it('gives the same key bytes and the same verdicts as the SPKI import, honest and odd keys alike', () => {
+    const cases: Array<[Uint8Array, Uint8Array, Uint8Array]> = [];
+    for (let i = 0; i < 40; i++) {
+      const k = generateKeyPair();
+      const msg = randomBytes(i * 7);
+      const sig = nodeCryptoBackend.sign(k.seed, msg);
+      cases.push([k.publicKey, msg, sig]);
+      const bad = Uint8Array.from(sig);
+      bad[i % 64]! ^= 1;
+      cases.push([k.publicKey, msg, bad]);
+    }
+    for (const key of [...odd, ...Array.from({ length: 40 }, () => randomBytes(32))]) cases.push([key, randomBytes(9), randomBytes(64)]);
+    for (const v of VECTORS) cases.push([hex(v.pub), hex(v.msg), hex(v.sig)]);
+    let accepted = 0;
+    for (const [key, msg, sig] of cases) {
+      const jwk = outcome(publicKeyObject, key, msg, sig);
+      expect(jwk).toBe(outcome(publicKeyObjectFromSpki, key, msg, sig));
+      if (jwk === true) accepted++;
+      if (typeof jwk !== 'string') {
+        const spki = publicKeyObjectFromSpki(key).export({ format: 'der', type: 'spki' });
+        expect(publicKeyObject(key).export({ format: 'der', type: 'spki' }).equals(spki)).toBe(true);
+      }
+    }
+    expect(accepted).toBe(40 + VECTORS.length);
   });
 });
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { generateKeyPair } from '../../protocol/keys.js';
 import { signRequest } from '../../protocol/request-signing.js';
+import { signedPathOf } from './agent-auth.js';
 import { cleanupAfterEach, enrolledNode, heartbeatBody, startTestCenter, tempDir, testNode, type TestCenter } from '../../test/helpers.js';
 
 const onCleanup = cleanupAfterEach();
@@ -151,6 +152,45 @@ describe('agent request authentication', () => {
     } else {
       expect(stats.onWorkers).toBe(0);
       expect(stats.inline).toBeGreaterThanOrEqual(60);
+    }
+  });
+});
+
+describe('signedPathOf', () => {
+  it('is new URL(href).pathname + search, for plain targets (cut out) and every other kind (parsed)', () => {
+    const fixed = [
+      '/api/agent/heartbeat',
+      '/api/agent/commands/poll?wait=25&after=cmd-1',
+      '/a?',
+      '/a?#x',
+      '/a#frag',
+      '/a/./b',
+      '/a/../b',
+      '/a/..',
+      '/a/.',
+      '/a/.b/..c',
+      '/a%2e%2e/b',
+      "/a?x='y'",
+      '/a b?c d',
+      '/a\\b',
+      '/ä?ö',
+      '/a//b?c=d/e',
+      '/a?b?c',
+      '/~user/(x)*;,@:$!+=',
+      '/a/<b>?{c}|^`"',
+    ];
+    const alphabet = ['a', 'Z', '0', '/', '.', '..', '?', '#', '%', '%2e', "'", ' ', '\\', '&', '=', '+', '~', '@', ':', ';', '(', 'é', '[', ']', '{', '|', '`', '"', '<'];
+    let seed = 17;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    const random = Array.from({ length: 3000 }, () => '/' + Array.from({ length: 1 + rnd(8) }, () => alphabet[rnd(alphabet.length)]).join(''));
+    for (const target of [...fixed, ...random]) {
+      for (const origin of ['http://127.0.0.1:8080', 'https://center.example']) {
+        // A Request's url: normalised by URL, or (@hono/node-server's fast path) the raw target behind the origin.
+        for (const href of [new URL(origin + target).href, origin + target]) {
+          const url = new URL(href);
+          expect(signedPathOf(href), href).toBe(url.pathname + url.search);
+        }
+      }
     }
   });
 });

@@ -12,9 +12,29 @@ import type { AppEnv, Services } from '../services.js';
 import type { NodeRecord } from '../fleet/fleet-state.js';
 import { isWithinOverlap, nodeKeyRotatedError } from '../fleet/node-keys.js';
 
-export function signedPath(c: Context): string {
-  const url = new URL(c.req.url);
+/** Characters `new URL` leaves as they are in a path and a query (no `%`, `'`, `#`, `\\` or spaces). */
+const PLAIN_TARGET = /^\/[A-Za-z0-9\-._~!$&()*+,;=:@/?]*$/;
+const DOT_SEGMENT = /\/\.\.?(?:[/?]|$)/;
+
+/**
+ * The path and query the signature covers, as `new URL(url)` gives them. A URL of plain characters without dot
+ * segments is already in that form, so it is cut out of the string instead of parsed (a parse per signed request);
+ * anything else goes through `new URL`, whose normalisation (percent-encoding, dot segments) is the contract.
+ */
+export function signedPathOf(href: string): string {
+  const scheme = href.indexOf('://');
+  const slash = scheme < 0 ? -1 : href.indexOf('/', scheme + 3);
+  if (slash > 0) {
+    const target = href.slice(slash);
+    // A bare `?` (empty query) is dropped by `new URL`: parse that case.
+    if (PLAIN_TARGET.test(target) && !DOT_SEGMENT.test(target) && !target.endsWith('?')) return target;
+  }
+  const url = new URL(href);
   return url.pathname + url.search;
+}
+
+export function signedPath(c: Context): string {
+  return signedPathOf(c.req.url);
 }
 
 /**

@@ -10,6 +10,7 @@ import { Hono, type Context } from 'hono';
 import { routePath } from 'hono/route';
 import { VaultMeshError } from '../../protocol/errors.js';
 import { renderError } from './http-errors.js';
+import { nodeResponse } from './node-response.js';
 import { identify, requireOperator, requireScope } from '../auth/require-operator.js';
 import { agentRoutes } from '../routes/agent.js';
 import { operatorRoutes } from '../routes/operator.js';
@@ -75,6 +76,16 @@ export function createApp(services: Services, opts: { keepaliveMs?: number; stre
     return next();
   });
   app.use('*', async function securityHeaders(c, next) {
+    const { outgoing } = nodeResponse(c);
+    if (outgoing) {
+      // On node:http they go onto the ServerResponse before the route runs (writeHead merges them in), instead of
+      // turning every answer's plain header record into a Headers object afterwards; streams written straight to
+      // the socket get them too.
+      outgoing.setHeader('x-content-type-options', 'nosniff');
+      outgoing.setHeader('referrer-policy', 'no-referrer');
+      outgoing.setHeader('x-frame-options', 'DENY');
+      return next();
+    }
     await next();
     const h = c.res.headers;
     h.set('x-content-type-options', 'nosniff');

@@ -20,7 +20,7 @@ import {
   makeCheckpointNote,
   type CheckpointLog,
 } from '../../protocol/ledger-checkpoints.js';
-import { writeFileAtomicSync } from '../../lib/atomic-file.js';
+import { createLatestFileWriter } from '../../lib/latest-file-writer.js';
 
 export interface CheckpointWriter {
   readonly log: CheckpointLog;
@@ -32,8 +32,13 @@ export interface CheckpointWriter {
   note(): string | undefined;
   /** Its tree size. */
   treeSize(): number;
-  /** Makes (and writes, if it changed) the checkpoint of this head; no head = the empty tree. Returns the note. */
+  /**
+   * Makes the checkpoint of this head (no head = the empty tree) and returns the note, served from memory at once;
+   * the file is rewritten, if it changed, off the event loop (`flush` waits for it).
+   */
   update(head: { tree_size: number; root_hash: string } | undefined): string;
+  /** Resolves once the file holds the latest note; rejects if that write failed (the next change retries). */
+  flush(): Promise<void>;
 }
 
 export interface CheckpointWriterOptions {
@@ -50,6 +55,9 @@ export function createCheckpointWriter(opts: CheckpointWriterOptions): Checkpoin
   const backend = opts.backend ?? nodeCryptoBackend;
   let current: string | undefined;
   let size = 0;
+  // The newest note written or being written; undefined after a failed write, so the next update writes again.
+  let written: string | undefined;
+  const writer = createLatestFileWriter(file, 0o644);
   const onDisk = (): string | undefined => {
     try {
       return readFileSync(file, 'utf8');
@@ -73,11 +81,19 @@ export function createCheckpointWriter(opts: CheckpointWriterOptions): Checkpoin
       // Ed25519 is deterministic: the same tree and key give the same bytes, so a rewrite is needed only on change.
       const note = makeCheckpointNote(opts.origin, opts.log, root, opts.key, backend);
       if (note !== current) {
-        if (onDisk() !== note) writeFileAtomicSync(file, note, 0o644);
+        // Read once, at the first update (start-up): a restart with an unchanged tree does not rewrite the file.
+        if (current === undefined && written === undefined && onDisk() === note) written = note;
+        if (written !== note) {
+          written = note;
+          writer.write(note).catch(() => {
+            if (written === note) written = undefined;
+          });
+        }
         current = note;
       }
       size = root.tree_size;
       return note;
     },
+    flush: () => writer.flush(),
   };
 }

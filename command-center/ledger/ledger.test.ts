@@ -233,8 +233,10 @@ describe('ledger', () => {
     const errors: unknown[] = [];
     const manual = manualTimers(1_700_000_000_000);
     const a = open({ minHeadIntervalMs: 60_000, onError: (e) => errors.push(e), timers: manual.timers, clockMs: () => manual.nowMs });
-    const settled = async (size: number) => {
-      for (let i = 0; i < 200 && a.latestHead()?.tree_size !== size; i++) await new Promise((r) => setImmediate(r));
+    // Heads are written on the thread pool (fsyncs): wait in real time, bounded.
+    const settled = async (size: number, ms = 5000) => {
+      const until = Date.now() + ms;
+      while (a.latestHead()?.tree_size !== size && Date.now() < until) await new Promise((r) => setTimeout(r, 2));
       return a.latestHead()?.tree_size;
     };
     await a.load();
@@ -247,7 +249,7 @@ describe('ledger', () => {
     write(a, 2, 3);
     a.scheduleHead(); // inside the interval: waits for the rest of it
     manual.advance(59_999);
-    expect(await settled(3)).toBe(2);
+    expect(await settled(3, 300)).toBe(2);
     manual.advance(1);
     expect(await settled(3)).toBe(3);
     write(a, 3, 4);
@@ -279,6 +281,64 @@ describe('ledger', () => {
     await commands.close();
     expect(readFileSync(join(dir, 'COMMANDS_ROOT.txt'), 'utf8')).toBe(formatRootFile({ tree_size: 1, root_hash: leafHash(cmd).toString('hex') }));
     expect(parseProofChain(readFileSync(join(dir, 'COMMANDS_PROOFCHAIN.json'), 'utf8')).log).toBe('commands.jsonl');
+  });
+
+  it('writes a head off the event loop: other tasks run meanwhile, and the head is served only once its files are written', async () => {
+    const ledger = open();
+    await ledger.load();
+    write(ledger, 0, 4);
+    let turns = 0;
+    let sawHeadBeforeFiles = false;
+    let stop = false;
+    const spin = () => {
+      if (stop) return;
+      turns++;
+      // Whatever a request sees while the head is being written: no head yet, or one whose files are complete.
+      const h = ledger.latestHead();
+      if (h && (!existsSync(join(dir, 'ROOT.txt')) || readFileSync(join(dir, 'ROOT.txt'), 'utf8') !== formatRootFile(h))) {
+        const chain = parseProofChain(readFileSync(join(dir, 'PROOFCHAIN.json'), 'utf8'));
+        if (chain.heads.at(-1)?.head.tree_size !== h.tree_size) sawHeadBeforeFiles = true;
+      }
+      setImmediate(spin);
+    };
+    setImmediate(spin);
+    const h = (await ledger.publishHead())!;
+    stop = true;
+    // Four fsyncs (chain, its dir, root, its dir) on the thread pool: the loop had turns in between. With the
+    // synchronous writes it had none (the whole head was one turn).
+    expect(turns).toBeGreaterThan(2);
+    expect(sawHeadBeforeFiles).toBe(false);
+    expect(parseProofChain(readFileSync(join(dir, 'PROOFCHAIN.json'), 'utf8')).heads.at(-1)!.head).toEqual(h);
+    expect(readFileSync(join(dir, 'ROOT.txt'), 'utf8')).toBe(formatRootFile(h));
+    expect(readdirSync(dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
+    await ledger.close();
+  });
+
+  it('awaits onHead before the next head, so what it writes follows the heads in order', async () => {
+    const seen: number[] = [];
+    let release: (() => void) | undefined;
+    const ledger = open({
+      onHead: (head) =>
+        new Promise<void>((resolve) => {
+          seen.push(head.tree_size);
+          release = resolve;
+        }),
+    });
+    await ledger.load();
+    write(ledger, 0, 2);
+    const first = ledger.publishHead();
+    await new Promise((r) => setTimeout(r, 50));
+    write(ledger, 2, 3);
+    const second = ledger.publishHead();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(seen).toEqual([2]); // the second head waits for the first one's onHead
+    release!();
+    await first;
+    await new Promise((r) => setTimeout(r, 50));
+    expect(seen).toEqual([2, 3]);
+    release!();
+    expect((await second)!.tree_size).toBe(3);
+    await ledger.close();
   });
 
   it('refuses to write a head when the chain file cannot be written, and keeps its state', async () => {

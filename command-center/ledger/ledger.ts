@@ -19,6 +19,7 @@
  * matches a signed head is, by SHA-256 second-preimage resistance, the list of leaves the center signed.
  */
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { canonicalJson } from '../../protocol/canonical-json.js';
 import { nodeCryptoBackend, type Ed25519Backend } from '../../protocol/ed25519.js';
@@ -44,7 +45,7 @@ import {
   type LedgerRoot,
   type SignedTreeHead,
 } from '../../protocol/ledger-files.js';
-import { writeFileAtomicSync } from '../../lib/atomic-file.js';
+import { writeFileAtomic, writeFileAtomicSync } from '../../lib/atomic-file.js';
 import { listArchiveSegments, readProofChain } from '../../lib/ledger-files.js';
 import { checkProofChain } from '../../protocol/proof-chain-check.js';
 import { HASH_SIZE, MerkleLog, leafHash, type MerkleTreeState } from '../../protocol/merkle.js';
@@ -88,8 +89,11 @@ export interface LedgerOptions {
    * rotation. `key.publicKeyHex` is always trusted; default: only it.
    */
   trustedKeys?: readonly string[];
-  /** Called after each new head is written (chain, then root file): the C2SP checkpoint is made from it. */
-  onHead?: (head: SignedTreeHead) => void;
+  /**
+   * Called after each new head is written (chain, then root file): the C2SP checkpoint is made from it. A promise
+   * returned is awaited before the next head (the checkpoint file follows the heads in order).
+   */
+  onHead?: (head: SignedTreeHead) => void | Promise<void>;
   /**
    * The proof chain shared by the replicas of one database (store/postgres-heads.ts). When set it is the record: a
    * head is written there first (fenced: only the leader's lands) and only then to the files, which become this
@@ -239,41 +243,46 @@ export function createLedger(opts: LedgerOptions): Ledger {
   };
 
   /** Writes an archive segment once; an existing one (a retry after a crash) must already hold exactly this text. */
-  const writeArchiveSegment = (name: string, text: string): void => {
+  const writeArchiveSegment = async (name: string, text: string): Promise<void> => {
     const path = join(opts.dir, name);
     let existing: string | undefined;
     try {
-      existing = readFileSync(path, 'utf8');
+      existing = await readFile(path, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
-    if (existing === undefined) writeFileAtomicSync(path, text, ARCHIVE_MODE);
+    if (existing === undefined) await writeFileAtomic(path, text, ARCHIVE_MODE);
     else if (existing !== text) throw ledgerError(`${name} already exists with other heads; refusing to overwrite an archive segment (run: vaultmesh ledger verify)`);
   };
 
   const nextIndex = () => position.first_index + entryLines.length;
 
-  /** Appends one head to the chain file (archiving a full one first) and rewrites the root file. */
-  const record = (entry: ChainEntry, line: string): void => {
+  /**
+   * Appends one head to the chain file (archiving a full one first) and rewrites the root file. The writes run on
+   * the thread pool (each is temp + fsync + rename + directory fsync: 5-130 ms apiece on a busy disk, which on the
+   * event loop held every request behind them); heads are serialised by `queue`, so one is in flight at a time.
+   * In-memory state moves only once the chain file is durable: a proof is never served against an unwritten head.
+   */
+  const record = async (entry: ChainEntry, line: string): Promise<void> => {
     let nextLines: string[];
     let nextPosition = position;
     if (entryLines.length >= maxChainHeads) {
       // Full: archive its heads first (durably), then start the chain file after them. A crash in between
       // leaves them in both files, which readers tolerate; the reverse order could lose them.
       const lastIndex = position.first_index + entryLines.length - 1;
-      writeArchiveSegment(archiveFileName(opts.chainFile, position.first_index, lastIndex), formatProofChain(opts.journalFile, entryLines, position));
+      await writeArchiveSegment(archiveFileName(opts.chainFile, position.first_index, lastIndex), formatProofChain(opts.journalFile, entryLines, position));
       nextLines = [line];
       nextPosition = { first_index: lastIndex + 1, previous_head_hash: headHash(last!.head) };
     } else {
       nextLines = [...entryLines, line];
     }
     // The chain first: ROOT.txt must never name a root that no signed head covers.
-    writeFileAtomicSync(files.chain, formatProofChain(opts.journalFile, nextLines, nextPosition), LEDGER_FILE_MODE);
+    await writeFileAtomic(files.chain, formatProofChain(opts.journalFile, nextLines, nextPosition), LEDGER_FILE_MODE);
     entryLines = nextLines;
     position = nextPosition;
     last = entry;
     rootFileStale = true;
-    writeFileAtomicSync(files.root, formatRootFile(entry.head), LEDGER_FILE_MODE);
+    await writeFileAtomic(files.root, formatRootFile(entry.head), LEDGER_FILE_MODE);
     rootFileStale = false;
   };
 
@@ -331,8 +340,8 @@ export function createLedger(opts: LedgerOptions): Ledger {
     const entries = more.map((r) => chainEntrySchema.parse(JSON.parse(r.line)) as ChainEntry);
     const n = adoptable(entries);
     for (let i = 0; i < n; i++) {
-      record(entries[i]!, more[i]!.line);
-      opts.onHead?.(entries[i]!.head);
+      await record(entries[i]!, more[i]!.line);
+      await opts.onHead?.(entries[i]!.head);
     }
     return n === entries.length && next - 1 + more.length >= dbLast;
   };
@@ -348,14 +357,14 @@ export function createLedger(opts: LedgerOptions): Ledger {
     const n = adoptable(entries);
     if (n === 0) return false;
     const lines = rows.slice(0, n).map((r) => r.line);
-    writeFileAtomicSync(files.chain, formatProofChain(opts.journalFile, lines, at), LEDGER_FILE_MODE);
+    await writeFileAtomic(files.chain, formatProofChain(opts.journalFile, lines, at), LEDGER_FILE_MODE);
     entryLines = lines;
     position = at;
     last = entries[n - 1]!;
     rootFileStale = true;
-    writeFileAtomicSync(files.root, formatRootFile(last.head), LEDGER_FILE_MODE);
+    await writeFileAtomic(files.root, formatRootFile(last.head), LEDGER_FILE_MODE);
     rootFileStale = false;
-    opts.onHead?.(last.head);
+    await opts.onHead?.(last.head);
     return n === entries.length;
   };
 
@@ -507,7 +516,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
         const size = log.size;
         if (size === (last?.head.tree_size ?? 0)) {
           if (rootFileStale && last) {
-            writeFileAtomicSync(files.root, formatRootFile(last.head), LEDGER_FILE_MODE);
+            await writeFileAtomic(files.root, formatRootFile(last.head), LEDGER_FILE_MODE);
             rootFileStale = false;
           }
           return undefined;
@@ -531,8 +540,8 @@ export function createLedger(opts: LedgerOptions): Ledger {
         const line = canonicalJson(entry);
         // The shared chain first (fenced): a deposed leader writes neither it nor its files.
         await opts.shared?.append(opts.journal as LedgerName, nextIndex(), entry, line);
-        record(entry, line);
-        opts.onHead?.(head);
+        await record(entry, line);
+        await opts.onHead?.(head);
         return head;
       });
       queue = run.catch(() => undefined); // a failed write must not block later ones; the caller gets the error

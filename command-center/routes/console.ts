@@ -137,7 +137,8 @@ export function consoleRoutes(opts: ConsoleRouteOptions = {}): Hono<AppEnv> {
     await next();
     c.header('content-security-policy', CONSOLE_CSP);
     c.header('x-content-type-options', 'nosniff');
-    c.header('referrer-policy', 'same-origin');
+    // What the app-wide security headers (http/app.ts) always sent: they used to override this one afterwards.
+    c.header('referrer-policy', 'no-referrer');
     c.header('x-frame-options', 'DENY');
     c.header('cross-origin-opener-policy', 'same-origin');
     if (!c.res.headers.has('cache-control')) c.header('cache-control', 'no-store');

@@ -1,9 +1,10 @@
-import { cpSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { enrolledNode, heartbeatBody, startTestCenter, tempDir, cleanupAfterEach } from '../../test/helpers.js';
+import { enrolledNode, heartbeatBody, quietLogger, startTestCenter, tempDir, cleanupAfterEach } from '../../test/helpers.js';
+import { createJsonlStore } from './jsonl-store.js';
 import { listSegments, segmentName } from '../../lib/journal/index.js';
-import { pruneSegments, segmentsToReplay } from './heartbeat-segments.js';
+import { pruneSegments, readSummary, segmentsToReplay } from './heartbeat-segments.js';
 
 const onCleanup = cleanupAfterEach();
 
@@ -80,6 +81,8 @@ describe('heartbeat segments', () => {
     onCleanup(() => c1.close());
     const a = await enrolledNode(c1, 'a');
     for (let i = 0; i < 40; i++) await a.send('POST', '/api/agent/heartbeat', heartbeatBody('a'));
+    // The summary is written off the event loop after the rotation: wait for it (bounded).
+    for (let i = 0; i < 100 && !existsSync(join(t.dir, 'logs', 'heartbeats.summary.json')); i++) await new Promise((r) => setTimeout(r, 20));
     const summary = JSON.parse(readFileSync(join(t.dir, 'logs', 'heartbeats.summary.json'), 'utf8')) as { through_seq: number };
     for (let i = 0; i < 100 && (c1.snapshotter!.last?.seq ?? 0) < summary.through_seq; i++) await new Promise((r) => setTimeout(r, 20));
     expect(c1.snapshotter!.last!.seq).toBeGreaterThanOrEqual(summary.through_seq);
@@ -119,5 +122,43 @@ describe('heartbeat segments', () => {
     const deleted = pruneSegments(t.dir, 30 * 86_400_000, Date.now());
     expect(deleted.map((p) => p.split('/').pop())).toEqual([segmentName(10), segmentName(20)]);
     expect(readdirSync(t.dir).sort()).toEqual([segmentName(30), 'sovereign-scans.jsonl']);
+  });
+});
+
+describe('summary written off the event loop', () => {
+  it('each rotation writes its summary before the snapshot hook and retention run; close waits for the last one', async () => {
+    const t = tempDir();
+    onCleanup(t.cleanup);
+    const dir = join(t.dir, 'logs');
+    const atRotated: Array<{ summaryThrough: number | undefined; newestSegment: number | undefined }> = [];
+    const store = createJsonlStore({
+      dir,
+      log: quietLogger,
+      onCommit: () => {},
+      heartbeatSegmentBytes: 4096,
+      heartbeatRetentionDays: 1,
+      summarizeHeartbeats: (seq) => ({ v: 2, through_seq: seq, total: seq, nodes: {} }),
+      onRotated: () => atRotated.push({ summaryThrough: readSummary(dir)?.through_seq, newestSegment: listSegments(dir).at(-1)?.lastSeq }),
+    });
+    await store.replay(() => {});
+    let aged: string[] = [];
+    for (let i = 0; i < 120; i++) {
+      await store.append([{ kind: 'heartbeat', node_id: 'n1', author: 'node:n1', body: { node_id: 'n1', hostname: 'n1.example', pad: 'x'.repeat(200), i } }]);
+      // A segment older than the retention age: deleted at a later rotation, once a summary covering it is on disk.
+      if (i === 40) {
+        aged = listSegments(dir).map((seg) => seg.path);
+        for (const path of aged) utimesSync(path, new Date(0), new Date(0));
+      }
+    }
+    await store.close();
+    expect(atRotated.length).toBeGreaterThan(3);
+    // The hook saw a summary on disk covering the newest segment (a later rotation's summary may supersede one still
+    // waiting, so it can be newer; never older).
+    for (const r of atRotated) expect(r.summaryThrough!).toBeGreaterThanOrEqual(r.newestSegment!);
+    const segments = listSegments(dir);
+    expect(readSummary(dir)!.through_seq).toBe(segments.at(-1)!.lastSeq);
+    expect(aged.length).toBeGreaterThan(0);
+    expect(aged.filter((p) => existsSync(p))).toEqual([]); // retention ran after later summaries were on disk
+    expect(readdirSync(dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
   });
 });

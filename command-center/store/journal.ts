@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { JOURNAL_FILES, type EnvelopeDraft, type JournalName } from '../../protocol/envelope.js';
 import { VaultMeshError } from '../../protocol/errors.js';
-import { fsyncDirSync } from '../../lib/atomic-file.js';
+import { fsyncDir, fsyncDirSync } from '../../lib/atomic-file.js';
 import { consoleLogger, type Logger } from '../../lib/logger.js';
 import { segmentName } from '../../lib/journal/index.js';
 import { committedEntry, type Committed } from './envelope-store.js';
@@ -206,7 +206,7 @@ export async function openJournal(opts: JournalOptions): Promise<Journal> {
     let fresh: FileHandle;
     try {
       fresh = await open(active, 'a', JOURNAL_FILE_MODE);
-      fsyncDirSync(opts.dir);
+      await fsyncDir(opts.dir);
     } catch (err) {
       log.error(`journal: cannot open a new ${active} after rotation, keeping the old one: ${(err as Error).message}`);
       await rename(segment, active).catch((e: Error) => log.error(`journal: renaming ${segment} back failed: ${e.message}`));

@@ -15,7 +15,7 @@ import { JOURNAL_FILES, journalPaths, LineSource, listSegments, mergeJournals, r
 import type { Committed, EnvelopeReader, EnvelopeStore, TailFrom, TailOptions, Visit } from './envelope-store.js';
 import { openJournal, type FsyncMode, type Journal, type JournalFileOps } from './journal.js';
 import { replayJournals } from './replay.js';
-import { pruneSegments, readSummary, segmentsToReplay, writeSummary, type HeartbeatSummary } from './heartbeat-segments.js';
+import { createSummaryWriter, pruneSegments, readSummary, segmentsToReplay, type HeartbeatSummary } from './heartbeat-segments.js';
 
 export interface JsonlStoreOptions {
   dir: string;
@@ -143,6 +143,8 @@ export function createJsonlStore(opts: JsonlStoreOptions): EnvelopeStore {
   prepareLogDir(dir, log, opts.dirOps?.chmod);
   const heartbeatSummary = readSummary(dir);
   let journal: Journal | undefined;
+  const summaryWriter = createSummaryWriter(dir);
+  let summaryDone: Promise<unknown> = Promise.resolve(); // every rotation's summary write and what follows it
   let replayed = false;
   let lastSeq = 0;
 
@@ -199,11 +201,20 @@ export function createJsonlStore(opts: JsonlStoreOptions): EnvelopeStore {
         rotateHeartbeats: {
           maxBytes: summarize ? (opts.heartbeatSegmentBytes ?? 0) : 0,
           onRotate: (segment) => {
-            writeSummary(dir, summarize!(segment.lastSeq));
+            // The summary is taken now (state is at the segment's last seq) and written off the event loop. What
+            // relied on it being on disk waits for it: the snapshot (taken after the summary) and retention (a
+            // segment is deleted only once a durable summary covers it). A crash before it is written leaves the
+            // previous summary, with which replay reads one more segment.
             log.info(`rotated heartbeats into ${segment.path}`);
-            opts.onRotated?.();
-            const days = opts.heartbeatRetentionDays ?? 0;
-            if (days > 0) for (const p of pruneSegments(dir, days * 86_400_000, now().getTime())) log.info(`retention: deleted ${p}`);
+            const written = summaryWriter.write(JSON.stringify(summarize!(segment.lastSeq))).then(
+              () => {
+                opts.onRotated?.();
+                const days = opts.heartbeatRetentionDays ?? 0;
+                if (days > 0) for (const p of pruneSegments(dir, days * 86_400_000, now().getTime())) log.info(`retention: deleted ${p}`);
+              },
+              (err: unknown) => log.error(`heartbeat summary not written (segments kept; replay reads one more): ${(err as Error).message}`),
+            );
+            summaryDone = Promise.all([summaryDone, written]);
           },
         },
       });
@@ -217,7 +228,11 @@ export function createJsonlStore(opts: JsonlStoreOptions): EnvelopeStore {
     readLines: reader.readLines,
 
     flush: () => journal?.flush() ?? Promise.resolve(),
-    close: () => journal?.close() ?? Promise.resolve(),
+    async close() {
+      await journal?.close();
+      // A rotation's summary (and what follows it) finishes before the store is closed.
+      await summaryDone;
+    },
   };
 }
 
