@@ -19,7 +19,7 @@ function newestSourceMs(): number {
     }
   };
   for (const d of ['protocol', 'lib', 'command-center', 'node-agent', 'cli']) walk(join(ROOT, d));
-  for (const f of ['tsconfig.json', 'scripts/postbuild.mjs', 'scripts/bundle-cli.mjs', 'scripts/bundle-center.mjs']) newest = Math.max(newest, statSync(join(ROOT, f)).mtimeMs);
+  for (const f of ['tsconfig.json', 'scripts/postbuild.mjs', 'scripts/bundle-entry.mjs', 'scripts/bundle-cli.mjs', 'scripts/bundle-center.mjs']) newest = Math.max(newest, statSync(join(ROOT, f)).mtimeMs);
   return newest;
 }
 
