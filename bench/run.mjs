@@ -116,12 +116,16 @@ function markdown(machine, results, meta) {
   lines.push(`- CPU: ${machine.cpu}, ${machine.cores} cores; RAM ${machine.ramGb} GiB; ${machine.platform}; Node ${machine.node}`);
   lines.push(`- Load average at start: ${machine.load}; at end: ${meta.loadEnd}`);
   lines.push('');
+  // What the load said when the run started: the report must not call a quiet run busy, nor a busy one quiet.
+  const startLoad = Number.parseFloat(machine.load);
+  const busy = !(startLoad < machine.cores / 2);
   lines.push(
-    '> **Noise.** These figures were taken on a shared 2-core machine while other engineers were running test suites on',
-    '> it (see the load averages above: anything above 2 means processes were waiting for a core). Absolute numbers are',
-    '> therefore pessimistic and vary between runs by ±50 % or more; the **ratios**, measured against a baseline in the',
-    '> same run and usually interleaved with it, are the meaningful part. Each module runs in its own process with a',
-    '> time budget; a module that failed or ran out of time is listed as "not available".',
+    busy
+      ? `> **Noise.** Other work was running when this run started (load ${machine.load} on ${machine.cores} cores: above ${machine.cores / 2}, processes compete for the cores the benchmarks use).`
+      : `> **Noise.** The machine was otherwise idle when this run started (load ${machine.load} on ${machine.cores} cores); each benchmark's own load generator still shares the cores with the center it measures.`,
+    '> Absolute numbers vary between runs (by ±50 % or more on a busy machine); the **ratios**, measured against a',
+    '> baseline in the same run and usually interleaved with it, are the meaningful part. Each module runs in its own',
+    '> process with a time budget; a module that failed or ran out of time is listed as "not available".',
     '',
   );
   for (const { mod, rows, error, seconds } of results) {
