@@ -3,12 +3,16 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { nodeCryptoBackend, publicKeyObject, publicKeyObjectFromSpki } from './ed25519.js';
-import { randomBytes, verify as nodeVerify } from 'node:crypto';
+import { nodeCryptoBackend, publicKeyObject } from './ed25519.js';
+import { createPublicKey, randomBytes, verify as nodeVerify } from 'node:crypto';
 import { nobleBackend } from './ed25519-noble.js';
 import { generateKeyPair, keyIdOf, keyPairFromSeed, privateKeyPem, seedFromPem } from './keys.js';
 import { signPayload, verifyPayload } from './signing.js';
 import { canonicalBytes } from './canonical-json.js';
+
+/** The DER SPKI import `publicKeyObject` replaced: the reference the JWK import is held equal to. */
+const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+const publicKeyObjectFromSpki = (publicKey: Uint8Array) => createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' });
 
 const hex = (s: string) => Buffer.from(s, 'hex');
 

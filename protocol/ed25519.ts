@@ -16,9 +16,8 @@ export interface Ed25519Backend {
   verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean;
 }
 
-// DER prefixes that wrap raw 32-byte Ed25519 keys as PKCS#8 / SPKI, so node:crypto can import them.
+// The DER prefix that wraps a raw 32-byte Ed25519 seed as PKCS#8, so node:crypto can import it.
 const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
-const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
 export function privateKeyObject(seed: Uint8Array): KeyObject {
   return createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' });
@@ -32,11 +31,6 @@ export function privateKeyObject(seed: Uint8Array): KeyObject {
  */
 export function publicKeyObject(publicKey: Uint8Array): KeyObject {
   return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(publicKey).toString('base64url') }, format: 'jwk' });
-}
-
-/** The DER SPKI import `publicKeyObject` replaced (kept for the test that holds the two equal). */
-export function publicKeyObjectFromSpki(publicKey: Uint8Array): KeyObject {
-  return createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' });
 }
 
 /** Importing a KeyObject costs about as much as a verify, so the center keeps one per enrolled key. */
