@@ -29,7 +29,7 @@ export interface OutageMonitorOptions {
 export interface OutageMonitor {
   /** The journal's commit hook: a heartbeat of a node with an open outage is looked at again. */
   onCommit(batch: ReadonlyArray<{ envelope: Envelope }>): void;
-  /** Evaluates every node, paced (lib/paced-sweep.ts); while a sweep runs, returns that one instead of a second. */
+  /** Evaluates every node, paced (lib/paced-sweep.ts); during a running sweep, queues one follow-up, never a second beside it. */
   sweep(): Promise<void>;
   start(): void;
   stop(): void;

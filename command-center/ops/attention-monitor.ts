@@ -30,7 +30,7 @@ export interface AttentionMonitorOptions {
 export interface AttentionMonitor {
   /** The journal's commit hook: marks the nodes of the batch for evaluation. */
   onCommit(batch: ReadonlyArray<{ envelope: Envelope }>): void;
-  /** Evaluates every node, paced (lib/paced-sweep.ts); while a sweep runs, returns that one instead of a second. */
+  /** Evaluates every node, paced (lib/paced-sweep.ts); during a running sweep, queues one follow-up, never a second beside it. */
   sweep(): Promise<void>;
   start(): void;
   stop(): void;
@@ -71,7 +71,7 @@ export function createAttentionMonitor(opts: AttentionMonitorOptions): Attention
     return p;
   }
 
-  // The node list is copied when the sweep starts (the first sweep's set); nodes added meanwhile wait for the next.
+  // The node list is copied when the sweep starts; nodes added meanwhile wait for the next sweep.
   const sweeps = createSweepGate((cancelled) => {
     const nowMs = opts.now().getTime();
     return pacedSweep([...opts.state.nodes.keys()], (id) => evaluate(id, nowMs), { cancelled: () => stopped || cancelled(), onError });
