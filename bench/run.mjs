@@ -33,7 +33,7 @@ const BENCH = resolve(SELF, '..');
  */
 export const MODULES = [
   { id: 'ingest', file: 'ingest.mjs', budgetS: 100, what: 'signed durable heartbeats vs bare Hono; Ed25519 backends' },
-  { id: 'replay', file: 'replay.mjs', budgetS: 150, what: '1M-line replay vs readline + JSON.parse; RSS' },
+  { id: 'replay', file: 'replay.mjs', budgetS: 150, what: '1M-line replay vs readline + JSON.parse; RSS; start-up sweeps after a downtime' },
   { id: 'line-split', file: 'line-split.mjs', budgetS: 45, env: { VAULTMESH_BENCH_SPLIT_LINES: '200000' }, what: 'our JSONL splitter vs ndjson and readline' },
   { id: 'sse-fanout', file: 'sse-fanout.mjs', budgetS: 60, what: '1,000 SSE clients: append → receipt' },
   { id: 'fleet', file: 'fleet.mjs', budgetS: 120, what: '10,000 simulated agents at 1× and 3× the 30 s interval' },

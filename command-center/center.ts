@@ -340,7 +340,8 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
   }
   const afterSeq = snapshot.used ? snapshot.seq : 0;
 
-  const replay = await store.replay(fanout.replay, { afterSeq });
+  // Reused read buffers: no projection keeps a replayed line past its visit (the snapshot mark copies its one).
+  const replay = await store.replay(fanout.replay, { afterSeq, reuseBuffers: true });
   fanout.endReplay();
   metrics.replaySeconds.set(replay.durationMs / 1000);
   for (const t of replay.tornTails) log.warn(`torn last line (${t.bytes} bytes without a newline: an interrupted write) in ${t.file} moved to ${t.movedTo}; if this log was restored from a copy, compare it with the source`);

@@ -5,6 +5,7 @@ import { parseEnvelope } from '../../protocol/envelope-kinds.js';
 import { describe as describeEnvelope } from '../../protocol/describe.js';
 import type { OfflineBody, RejoinBody } from '../../protocol/outage-events.js';
 import { createOutageMonitor } from './outage-monitor.js';
+import { SWEEP_MAX_IN_FLIGHT } from '../../lib/paced-sweep.js';
 import { outageActions } from './outages.js';
 import { applyEnvelope, createFleetState, type FleetState } from './fleet-state.js';
 
@@ -286,5 +287,50 @@ describe('outage monitor', () => {
     h.heartbeat('a');
     await h.advance(10_000);
     expect(h.of('rejoin')).toEqual([]);
+  });
+
+  it('after a downtime, the sweep over many silent nodes keeps at most SWEEP_MAX_IN_FLIGHT appends pending and declares each once, in node order', async () => {
+    const h = harness();
+    const nodes = Array.from({ length: 2 * SWEEP_MAX_IN_FLIGHT + 50 }, (_, i) => `n${String(i).padStart(4, '0')}`);
+    for (const id of nodes) {
+      h.enroll(id);
+      h.heartbeat(id);
+    }
+    const state = createFleetState();
+    for (const e of h.journal) applyEnvelope(state, e);
+    const journal = [...h.journal];
+    let now = h.nowMs() + 3_600_000;
+    const manual = manualTimers();
+    const declared: string[] = [];
+    let pending = 0;
+    let maxPending = 0;
+    const monitor = createOutageMonitor({
+      state,
+      now: () => new Date(now),
+      thresholdMs: THRESHOLD,
+      intervalMs: 10_000,
+      timers: manual.timers,
+      submit: async (draft) => {
+        maxPending = Math.max(maxPending, ++pending);
+        for (let i = 0; i < 3; i++) await new Promise<void>((r) => setImmediate(r));
+        const env: Envelope = { v: 1, id: draft.id!, seq: journal.length + 1, ts: new Date(now).toISOString(), kind: draft.kind, author: draft.author, body: draft.body, node_id: draft.node_id! };
+        journal.push(env);
+        applyEnvelope(state, env);
+        declared.push(`${draft.kind}:${draft.node_id}`);
+        pending--;
+        return { envelope: env, duplicate: false };
+      },
+    });
+    monitor.start();
+    // Ticks while the first sweep runs start no second one beside it, and declare nothing twice.
+    for (let i = 0; i < 3; i++) {
+      await new Promise<void>((r) => setImmediate(r));
+      now += 10_000;
+      manual.fireAll();
+    }
+    await monitor.idle();
+    expect(maxPending).toBe(SWEEP_MAX_IN_FLIGHT);
+    expect(declared).toEqual(nodes.map((id) => `offline:${id}`));
+    monitor.stop();
   });
 });

@@ -4,6 +4,7 @@
  * heartbeats, journaling what `outageActions` says. Fed by live commits only, never by replay: a restart rebuilds
  * the open outages from the journal and declares only what changed while the center was down (marked late).
  */
+import { createSweepGate, pacedSweep } from '../../lib/paced-sweep.js';
 import { realTimers, type Timers } from '../../lib/timers.js';
 import type { Envelope, EnvelopeDraft } from '../../protocol/envelope.js';
 import type { FleetState } from './fleet-state.js';
@@ -28,8 +29,8 @@ export interface OutageMonitorOptions {
 export interface OutageMonitor {
   /** The journal's commit hook: a heartbeat of a node with an open outage is looked at again. */
   onCommit(batch: ReadonlyArray<{ envelope: Envelope }>): void;
-  /** Evaluates every node now. */
-  sweep(): void;
+  /** Evaluates every node, paced (lib/paced-sweep.ts); during a running sweep, queues one follow-up, never a second beside it. */
+  sweep(): Promise<void>;
   start(): void;
   stop(): void;
   /** Resolves when nothing is scheduled or being journaled (tests, shutdown). */
@@ -50,12 +51,13 @@ export function createOutageMonitor(opts: OutageMonitorOptions): OutageMonitor {
 
   const context = (): OutageContext => ({ nowMs: opts.now().getTime(), thresholdMs: opts.thresholdMs, sinceMs });
 
-  function evaluate(nodeId: string, ctx: OutageContext): void {
-    if (busy.has(nodeId)) return;
+  /** Returns the chain of appends it started, if any (the sweep paces on it). */
+  function evaluate(nodeId: string, ctx: OutageContext): Promise<unknown> | undefined {
+    if (busy.has(nodeId)) return undefined;
     const node = opts.state.nodes.get(nodeId);
-    if (!node) return;
+    if (!node) return undefined;
     const actions = outageActions(node, opts.state.outages.get(nodeId), ctx);
-    if (!actions.length) return;
+    if (!actions.length) return undefined;
     const p = (async () => {
       // In order: a rejoin before the next offline of the same node.
       for (const a of actions) await opts.submit({ id: a.id, kind: a.kind, node_id: nodeId, author: OUTAGE_AUTHOR, body: a.body });
@@ -63,7 +65,14 @@ export function createOutageMonitor(opts: OutageMonitorOptions): OutageMonitor {
       .catch(onError)
       .finally(() => busy.delete(nodeId));
     busy.set(nodeId, p);
+    return p;
   }
+
+  // The node list is copied when the sweep starts; nodes added meanwhile wait for the next sweep.
+  const sweeps = createSweepGate((cancelled) => {
+    const ctx = context();
+    return pacedSweep([...opts.state.nodes.keys()], (id) => evaluate(id, ctx), { cancelled: () => stopped || cancelled(), onError });
+  });
 
   function flush(): void {
     scheduled = false;
@@ -86,26 +95,27 @@ export function createOutageMonitor(opts: OutageMonitorOptions): OutageMonitor {
       }
     },
     sweep() {
-      if (stopped) return;
-      const ctx = context();
-      for (const id of opts.state.nodes.keys()) evaluate(id, ctx);
+      if (stopped) return Promise.resolve();
+      return sweeps.run().catch(onError);
     },
     start() {
       if (!stopped) return;
       stopped = false;
       // Outages that became due before now happened while this center was down or not leading: declared late.
       sinceMs = opts.now().getTime();
-      handle ??= timers.setInterval(() => monitor.sweep(), opts.intervalMs);
-      monitor.sweep();
+      handle ??= timers.setInterval(() => void monitor.sweep(), opts.intervalMs);
+      void monitor.sweep();
     },
     stop() {
       stopped = true;
+      sweeps.cancel();
       if (handle !== undefined) timers.clearInterval(handle);
       handle = undefined;
     },
     async idle() {
-      while (scheduled || busy.size) {
-        if (busy.size) await Promise.all([...busy.values()]);
+      while (scheduled || busy.size || sweeps.running) {
+        if (sweeps.running) await sweeps.running.catch(() => {});
+        else if (busy.size) await Promise.all([...busy.values()]);
         else await new Promise<void>((r) => setImmediate(r));
       }
     },

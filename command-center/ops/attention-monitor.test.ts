@@ -2,6 +2,7 @@ import { manualTimers } from '../../test/helpers.js';
 import { describe, expect, it } from 'vitest';
 import type { Envelope, EnvelopeDraft } from '../../protocol/envelope.js';
 import { createAttentionMonitor } from './attention-monitor.js';
+import { SWEEP_MAX_IN_FLIGHT } from '../../lib/paced-sweep.js';
 import { applyEnvelope, createFleetState, type FleetState } from '../fleet/fleet-state.js';
 
 const T0 = Date.parse('2025-03-01T12:00:00Z');
@@ -183,5 +184,45 @@ describe('attention monitor', () => {
     monitor.sweep();
     await monitor.idle();
     expect(appended.map((d) => d.body.status)).toEqual(['crit']);
+  });
+
+  it('after a downtime, a sweep over many stale nodes keeps at most SWEEP_MAX_IN_FLIGHT appends pending, journals each node once, in node order', async () => {
+    const state = createFleetState();
+    const time = fakeTime();
+    const nodes = Array.from({ length: 2 * SWEEP_MAX_IN_FLIGHT + 50 }, (_, i) => `n${String(i).padStart(4, '0')}`);
+    for (const [i, id] of nodes.entries()) {
+      applyEnvelope(state, { v: 1, id: `e${i}`, seq: i + 1, ts: new Date(T0 - 1e6).toISOString(), kind: 'enrollment', node_id: id, author: 't', body: { action: 'request', hostname: id, os_profile: 'u', public_key: 'k', key_id: 'k', agent_version: '1', auto_approved: true } });
+    }
+    const started: string[] = [];
+    let seq = nodes.length;
+    let pending = 0;
+    let maxPending = 0;
+    const monitor = createAttentionMonitor({
+      state,
+      now: time.now,
+      policy: { heartbeatIntervalMs: INTERVAL },
+      intervalMs: 5_000,
+      timers: time.timers,
+      submit: async (d) => {
+        started.push(d.node_id!);
+        maxPending = Math.max(maxPending, ++pending);
+        // An append takes a few turns (the journal's group commit), so many would pile up unpaced.
+        for (let i = 0; i < 3; i++) await new Promise<void>((r) => setImmediate(r));
+        seq++;
+        applyEnvelope(state, { v: 1, id: `a${seq}`, seq, ts: time.now().toISOString(), kind: d.kind, author: d.author, body: d.body, node_id: d.node_id! });
+        pending--;
+        return {};
+      },
+    });
+    monitor.start();
+    // Ticks while the first sweep runs start no second one beside it.
+    for (let i = 0; i < 3; i++) {
+      await new Promise<void>((r) => setImmediate(r));
+      time.advance(5_000);
+    }
+    await monitor.idle();
+    expect(maxPending).toBe(SWEEP_MAX_IN_FLIGHT);
+    expect(started).toEqual(nodes);
+    monitor.stop();
   });
 });

@@ -4,6 +4,7 @@
  * node's status differs from the last journaled one. It is fed by live commits only, never by replay, so
  * restarting re-applies journaled transitions without producing new ones.
  */
+import { createSweepGate, pacedSweep } from '../../lib/paced-sweep.js';
 import { realTimers, type Timers } from '../../lib/timers.js';
 import type { Envelope, EnvelopeDraft } from '../../protocol/envelope.js';
 import { assessNode, journaledStatus, type AttentionBody, type AttentionPolicy, type AttentionStatus } from './attention.js';
@@ -29,8 +30,8 @@ export interface AttentionMonitorOptions {
 export interface AttentionMonitor {
   /** The journal's commit hook: marks the nodes of the batch for evaluation. */
   onCommit(batch: ReadonlyArray<{ envelope: Envelope }>): void;
-  /** Evaluates every node now. */
-  sweep(): void;
+  /** Evaluates every node, paced (lib/paced-sweep.ts); during a running sweep, queues one follow-up, never a second beside it. */
+  sweep(): Promise<void>;
   start(): void;
   stop(): void;
   /** Resolves when nothing is scheduled or being journaled (tests, shutdown). */
@@ -49,13 +50,14 @@ export function createAttentionMonitor(opts: AttentionMonitorOptions): Attention
   let handle: unknown;
   let stopped = false;
 
-  function evaluate(nodeId: string, nowMs: number): void {
+  /** Returns the append it started, if any (the sweep paces on it). */
+  function evaluate(nodeId: string, nowMs: number): Promise<unknown> | undefined {
     const node = opts.state.nodes.get(nodeId);
-    if (!node) return;
+    if (!node) return undefined;
     const known = pending.get(nodeId) ?? journaledStatus(opts.state, nodeId);
     // A node that left the fleet (revoked, rejected) is no longer assessed; clear a standing alarm once.
     const next = node.enrollment === 'approved' ? assessNode(node, nowMs, opts.policy) : { status: 'ok' as const, reasons: [] };
-    if (next.status === known) return;
+    if (next.status === known) return undefined;
     pending.set(nodeId, next.status);
     const body: AttentionBody = { status: next.status, previous: known, reasons: next.reasons };
     const p = opts
@@ -66,7 +68,14 @@ export function createAttentionMonitor(opts: AttentionMonitorOptions): Attention
         inflight.delete(p);
       });
     inflight.add(p);
+    return p;
   }
+
+  // The node list is copied when the sweep starts; nodes added meanwhile wait for the next sweep.
+  const sweeps = createSweepGate((cancelled) => {
+    const nowMs = opts.now().getTime();
+    return pacedSweep([...opts.state.nodes.keys()], (id) => evaluate(id, nowMs), { cancelled: () => stopped || cancelled(), onError });
+  });
 
   function flush(): void {
     scheduled = false;
@@ -91,23 +100,24 @@ export function createAttentionMonitor(opts: AttentionMonitorOptions): Attention
       }
     },
     sweep() {
-      if (stopped) return;
-      const nowMs = opts.now().getTime();
-      for (const id of opts.state.nodes.keys()) evaluate(id, nowMs);
+      if (stopped) return Promise.resolve();
+      return sweeps.run().catch(onError);
     },
     start() {
       stopped = false;
-      handle ??= timers.setInterval(() => monitor.sweep(), opts.intervalMs);
-      monitor.sweep();
+      handle ??= timers.setInterval(() => void monitor.sweep(), opts.intervalMs);
+      void monitor.sweep();
     },
     stop() {
       stopped = true;
+      sweeps.cancel();
       if (handle !== undefined) timers.clearInterval(handle);
       handle = undefined;
     },
     async idle() {
-      while (scheduled || inflight.size) {
-        if (inflight.size) await Promise.all([...inflight]);
+      while (scheduled || inflight.size || sweeps.running) {
+        if (sweeps.running) await sweeps.running.catch(() => {});
+        else if (inflight.size) await Promise.all([...inflight]);
         else await new Promise<void>((r) => setImmediate(r));
       }
     },

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../../test/helpers.js';
@@ -106,6 +107,23 @@ describe('snapshotter', () => {
     s.projection.commit([entry(1)]);
     expect(await s.snapshot()).toBeUndefined();
     expect(warnings[0]).toMatch(/state snapshot not written/);
+    t.cleanup();
+  });
+
+  it('keeps the bytes of the last replayed line, though replay reuses the buffer it was read into', async () => {
+    const { t, s, read } = setup(0, 0);
+    // One read buffer for every line, as replay with reuseBuffers hands them out: each visit overwrites the last.
+    const buffer = Buffer.alloc(64);
+    const last = Buffer.from('{"seq":2,"the":"last line"}');
+    for (const [seq, bytes] of [[1, Buffer.from('{"seq":1,"a":"much longer first line"}')], [2, last]] as const) {
+      bytes.copy(buffer);
+      s.projection.replay({ ...entry(seq), line: buffer.subarray(0, bytes.length) });
+    }
+    buffer.fill(0x7a); // the next read
+    await s.snapshot();
+    const d = read();
+    expect(d.ok && d.header.seq).toBe(2);
+    expect(d.ok && d.header.line_sha256).toBe(createHash('sha256').update(last).digest('hex'));
     t.cleanup();
   });
 });

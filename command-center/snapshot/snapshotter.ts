@@ -74,6 +74,18 @@ export function createSnapshotter(opts: SnapshotterOptions): Snapshotter {
     lastLine = e.line;
     lastLineSha = undefined;
   };
+  /**
+   * A replayed line may sit in a read buffer that the next entries overwrite (ReplayOptions.reuseBuffers), so its
+   * bytes are copied, into one scratch buffer reused across the replay rather than a new one per entry.
+   */
+  let scratch = Buffer.alloc(0);
+  const markReplayed = (e: Committed) => {
+    if (scratch.length < e.line.length) scratch = Buffer.allocUnsafe(Math.max(e.line.length, 2 * scratch.length, 1024));
+    e.line.copy(scratch);
+    lastSeq = e.envelope.seq;
+    lastLine = scratch.subarray(0, e.line.length);
+    lastLineSha = undefined;
+  };
 
   const take = async (): Promise<SnapshotStats | undefined> => {
     if (lastSeq === 0 || lastSeq === writtenSeq) return undefined;
@@ -144,7 +156,7 @@ export function createSnapshotter(opts: SnapshotterOptions): Snapshotter {
 
   return {
     projection: {
-      replay: mark,
+      replay: markReplayed,
       commit(batch) {
         if (batch.length === 0) return;
         mark(batch[batch.length - 1]!);

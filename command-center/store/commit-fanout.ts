@@ -16,7 +16,10 @@
 import type { Committed } from './envelope-store.js';
 
 export interface Projection {
-  /** One journal entry at start-up, in seq order. */
+  /**
+   * One journal entry at start-up, in seq order. Its `line` may live in a read buffer the next entries reuse
+   * (ReplayOptions.reuseBuffers): a projection that keeps it copies it.
+   */
   replay(entry: Committed): void;
   /** Once, after the last replayed entry and before any live commit (e.g. to apply a summary of pruned history). */
   replayed?(): void;

@@ -43,6 +43,12 @@ export interface ReplayReport {
 /** Where replay starts: after a seq a state snapshot covers (center/state-snapshot), or at the beginning. */
 export interface ReplayOptions {
   afterSeq?: number;
+  /**
+   * The store may hand every entry's `line` in a read buffer it reuses for the next ones: valid only during that
+   * visit (the center's start-up replay sets it: its projections copy the one line they keep). Saves a fresh buffer
+   * per read on a large log. A store whose lines are its own (PostgreSQL) ignores it.
+   */
+  reuseBuffers?: boolean;
 }
 
 /** Where `tail` starts: after a seq, or at the first entry at or after a time (ms). */

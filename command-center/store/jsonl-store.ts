@@ -181,6 +181,7 @@ export function createJsonlStore(opts: JsonlStoreOptions): EnvelopeStore {
         files: [...segments.map((s) => s.path), ...journalPaths(dir)],
         afterSeq,
         ...(opts.repair !== undefined ? { repair: opts.repair } : {}),
+        ...(replayOpts.reuseBuffers ? { reuseBuffers: true } : {}),
         now,
         visit: ({ envelope, line }) => visit(committed(envelope, line.bytes)),
       });

@@ -23,6 +23,12 @@ export interface ReplayOptions {
   now?: () => Date;
   /** Visit only entries with a greater seq: each file is entered by binary search (seekJournal), not read from 0. */
   afterSeq?: number;
+  /**
+   * Read the files into two reused buffers (lib/journal LineSourceOptions) instead of a fresh 1 MiB chunk per read:
+   * `entry.line.bytes` is then valid only during its visit, and a visitor that keeps a line copies it. What the
+   * report keeps (torn tails, corrupt lines) is copied here.
+   */
+  reuseBuffers?: boolean;
 }
 
 const stamp = (d: Date) => d.toISOString().replace(/[:.]/g, '-');
@@ -41,14 +47,16 @@ export async function replayJournals(opts: ReplayOptions): Promise<ReplayReport>
     if (opts.repair) throw new Error('replayJournals: repair needs a full replay');
     for (const f of files) fromOffsets[f] = { offset: await seekJournal(f, (e) => e.seq > afterSeq), lineNo: 0 };
   }
+  const reuseBuffers = opts.reuseBuffers === true;
   const result = await mergeJournals(files, {
     fromOffsets,
+    reuseBuffers,
     visit: (entry) => {
       envelopes++;
       opts.visit(entry);
     },
     onCorrupt: (line) => {
-      bad.push(line);
+      bad.push(reuseBuffers ? { ...line, line: { ...line.line, bytes: Buffer.from(line.line.bytes) } } : line);
       return opts.repair ? 'skip' : 'stop';
     },
   });
