@@ -381,7 +381,7 @@ describe('state snapshot fallbacks (jsonl store)', () => {
     const d = decodeOk(good);
     const parts = splitPayload(d.payload);
     expect(parts.nodeChunks.length).toBeGreaterThanOrEqual(1);
-    const largest = Math.max(parts.block.byteLength, ...parts.nodeChunks.map((c) => Buffer.byteLength(c)), parts.early.length, ...parts.commandChunks.map((c) => c.length), parts.late.length, parts.rings.length);
+    const largest = Math.max(parts.block.byteLength, ...parts.nodeChunks.map((c) => Buffer.byteLength(c)), parts.early.length, ...parts.commandChunks.map((c) => c.length), parts.late.length, parts.rings.length, parts.maps.length, Buffer.byteLength(parts.ledgerIds.scans), Buffer.byteLength(parts.ledgerIds.commands));
     const file = bufferBytes(good);
     const reads: number[] = [];
     // Every read returns a copy, as the file reader does: nothing decoded may be a view into another part.

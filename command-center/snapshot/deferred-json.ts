@@ -42,12 +42,23 @@ function accessorFor(key: string): PropertyDescriptor {
   return d;
 }
 
-/** Makes `obj[key]` the value `text` holds, parsed on first read. `text` must be JSON (it came from JSON.stringify). */
-export function deferJsonField(obj: object, key: string, text: string): void {
-  let texts = pending.get(obj);
-  if (!texts) pending.set(obj, (texts = {}));
-  texts[key] = text;
-  Object.defineProperty(obj, key, accessorFor(key));
+/**
+ * A copy of `obj` (its own keys, in their order) in which each of `keys` that holds a string is the value that JSON
+ * text stands for, parsed on first read. The copy is built with the accessors in place: turning an existing data
+ * property into an accessor would drop the object to slow (dictionary) properties, ≈ 3× the cost at load.
+ */
+export function withDeferredJson<T extends object>(obj: T, keys: readonly string[]): T {
+  const copy: Record<string, unknown> = {};
+  let texts: Record<string, string> | undefined;
+  for (const k in obj) {
+    const v: unknown = obj[k];
+    if (typeof v === 'string' && keys.includes(k)) {
+      (texts ??= {})[k] = v;
+      Object.defineProperty(copy, k, accessorFor(k));
+    } else copy[k] = v;
+  }
+  if (texts) pending.set(copy, texts);
+  return copy as T;
 }
 
 /**
