@@ -7,11 +7,17 @@ import { z } from 'zod';
 
 const textSchema = z.object({ k: z.array(z.string()), v: z.array(z.number().int().nonnegative()) }).refine((t) => t.k.length === t.v.length, 'as many leaves as ids');
 
-/** The ids of the first `size` leaves (a capture's size: leaves appended since are left out). */
-export function idIndexText(ids: ReadonlyMap<string, number>, size: number): string {
+/**
+ * The ids of the first `size` leaves (a capture's size: leaves appended since are left out). `pause` is awaited
+ * every `every` entries, so a capture can give the event loop turns while it walks ≈ 100,000 ids (a Map's iteration
+ * goes on correctly over entries added meanwhile; ids are never removed).
+ */
+export async function idIndexText(ids: ReadonlyMap<string, number>, size: number, pause?: () => Promise<void>, every = 20_000): Promise<string> {
   const k: string[] = [];
   const v: number[] = [];
+  let seen = 0;
   for (const [id, index] of ids) {
+    if (pause && ++seen % every === 0) await pause();
     if (index >= size) continue;
     k.push(id);
     v.push(index);

@@ -210,11 +210,16 @@ export async function captureState(p: SnapshotParts, yieldToLoop?: YieldToLoop):
   await slice();
   const ringBytes = serialize(rings);
   await slice();
-  const mapBytes = Buffer.from(JSON.stringify(maps), 'utf8');
+  // In three turns: attention, outages, then the one JSON text (≈ 10,000 small records each at 10,000 nodes).
+  const attentionJson = JSON.stringify(maps.attention);
+  await slice();
+  const outagesJson = JSON.stringify(maps.outages);
+  await slice();
+  const mapBytes = Buffer.from(`{"attention":${attentionJson},"outages":${outagesJson}}`, 'utf8');
   const idParts: Buffer[] = [];
   for (const { ids, size } of ledgerIds) {
     await slice();
-    const text = Buffer.from(typeof ids === 'string' ? ids : idIndexText(ids, size), 'utf8');
+    const text = Buffer.from(typeof ids === 'string' ? ids : await idIndexText(ids, size, slice), 'utf8');
     idParts.push(u64(text.length), text);
   }
   const bytes = (a: Float64Array | Uint32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
