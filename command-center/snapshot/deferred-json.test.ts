@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { deferredJsonText, splitJsonArray, withDeferredJson } from './deferred-json.js';
+import { deferredJsonText, withDeferredJson } from './deferred-json.js';
 
 describe('deferred JSON fields', () => {
   it('a deferred field reads as its parsed value, once, then is a plain property; other fields and key order are kept', () => {
@@ -21,27 +21,5 @@ describe('deferred JSON fields', () => {
     rec.signed = { b: 2 };
     expect(rec.signed).toEqual({ b: 2 });
     expect(deferredJsonText(rec, 'signed')).toBeUndefined();
-  });
-
-  it('splitJsonArray gives each element exactly as JSON.stringify writes it alone', () => {
-    const values: unknown[] = [
-      {},
-      [],
-      { a: [1, { b: '],}{[' }], c: null },
-      'quote " and backslash \\ and \\" and unicode é ☃ \u2028',
-      '\\',
-      '',
-      0,
-      -1.5e-7,
-      true,
-      null,
-      [[[]], {}],
-      { payload: { args: { unit: 'x,y' } }, signature: 'ab' },
-    ];
-    expect(splitJsonArray(JSON.stringify(values))).toEqual(values.map((v) => JSON.stringify(v)));
-    expect(splitJsonArray('[]')).toEqual([]);
-    expect(splitJsonArray(JSON.stringify(['a']))).toEqual(['"a"']);
-    expect(() => splitJsonArray('{"a":1}')).toThrow();
-    expect(() => splitJsonArray('[{]')).toThrow();
   });
 });

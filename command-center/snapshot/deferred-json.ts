@@ -68,35 +68,3 @@ export function withDeferredJson<T extends object>(obj: T, keys: readonly string
 export function deferredJsonText(obj: object, key: string): string | undefined {
   return pending.get(obj)?.[key];
 }
-
-/**
- * The texts of the elements of a JSON array as `JSON.stringify` writes it (no white space): each one is exactly
- * `JSON.stringify` of that element. One `JSON.stringify` of a capture slice's values and this split cost a fraction
- * of one `JSON.stringify` call per value (≈ 3 µs each for a signed command). Throws on text it cannot split.
- */
-export function splitJsonArray(text: string): string[] {
-  if (text.charCodeAt(0) !== 0x5b || text.charCodeAt(text.length - 1) !== 0x5d) throw new Error('not a JSON array');
-  const out: string[] = [];
-  if (text.length === 2) return out;
-  let depth = 0;
-  let start = 1;
-  for (let i = 1; i < text.length - 1; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 0x22) {
-      // A string: to its closing quote, stepping over escapes (\" and \\ among them).
-      for (i++; i < text.length; i++) {
-        const d = text.charCodeAt(i);
-        if (d === 0x5c) i++;
-        else if (d === 0x22) break;
-      }
-    } else if (c === 0x7b || c === 0x5b) depth++;
-    else if (c === 0x7d || c === 0x5d) depth--;
-    else if (c === 0x2c && depth === 0) {
-      out.push(text.slice(start, i));
-      start = i + 1;
-    }
-  }
-  if (depth !== 0) throw new Error('not a JSON array');
-  out.push(text.slice(start, text.length - 1));
-  return out;
-}
