@@ -11,8 +11,8 @@
  *   --snapshot-off (full replay), then with the snapshot (snapshot + tail). Ratio = snapshot start / full start
  *   (target ≤ 0.20), both "listening" times measured from spawn. RSS of each after start-up (target ≤ 300 MB).
  * - The tail the snapshot start replays is more than the appended heartbeats: the full-replay center, once
- *   listening, journals what its outage and attention sweeps find (the generated nodes' last heartbeats are hours
- *   old) before it is stopped. A crash after the last snapshot leaves such entries too, so they stay, and the row
+ *   listening, journals what its outage sweep finds before it is stopped (at run.mjs's size: 5,000 `rejoin` for the
+ *   nodes the appended heartbeats bring back, then 5,000 `offline`, since those heartbeats are hours old too). A crash after the last snapshot leaves such entries too, so they stay, and the row
  *   names the tail's real length (the snapshot center's own "replayed N envelopes" line).
  *
  *   node bench/startup.mjs                          # prints a table
