@@ -1,8 +1,10 @@
 /**
  * What a state snapshot holds: everything replay builds in memory (the fleet state with its join tokens, API
  * tokens, commands, incidents, attention and heartbeat histories; the de-duplication window; the SSE resume ring;
- * the event-log windows), serialised with v8's structured serialiser in one call, so objects shared between them
- * (an envelope in both the SSE ring and an event window, a heartbeat body in a node record) stay shared.
+ * the event-log windows), in parts (see captureState's layout): packed typed arrays, JSON where V8 reads it back
+ * faster, v8's structured serialiser for the rest (the SSE ring and the event windows in one call, so an envelope in
+ * both stays one object). Parts nobody may need soon stay text after a load: a command record's signed command and
+ * receipt (deferred-json.ts) and each ledger's id index (ledger/id-index.ts).
  *
  * The ledgers' id index and leaf seqs are in it too, with their size and root; their leaf hashes are in their leaf
  * cache files, which the ledgers accept at load only when they give that root and the signed head's (ledger.ts).
