@@ -23,17 +23,33 @@ import { generateFleetFixture, type FleetFixture } from './fleet-fixture.js';
 import { composeTestCenter, heartbeatBody, tempDir } from './helpers.js';
 import { captureSlices, prepareRestore, splitPayload } from '../command-center/snapshot/center-state.js';
 import { centerStores } from './center-stores.js';
+import type { Ledger } from '../command-center/ledger/ledger.js';
+import { parseIdIndex } from '../command-center/ledger/id-index.js';
+import { deferredJsonText } from '../command-center/snapshot/deferred-json.js';
 
 // Background jobs never run: nothing but the history under test reaches the log.
 const inert: Timers = { setInterval: () => 0, clearInterval: () => {}, setTimeout: () => 0, clearTimeout: () => {} };
 
-/** A canonical, order-preserving text of any state value: Maps, Sets, typed arrays, holes, class names, -Infinity. */
-function canon(v: unknown, seen = new Map<object, number>()): unknown {
+/**
+ * A canonical, order-preserving text of any state value: Maps, Sets, typed arrays, holes, class names, -Infinity.
+ * An object reached twice is written out twice (compared by value; only a cycle is written as a reference): a
+ * snapshot may hold two equal objects where replay shares one (a command record's `args` is its signed payload's
+ * `args` object until the signed command, kept as JSON text, is parsed).
+ */
+function canon(v: unknown, path = new Set<object>()): unknown {
   if (v === undefined) return ['undef'];
   if (typeof v === 'number') return Number.isFinite(v) ? v : ['num', String(v)];
   if (v === null || typeof v !== 'object') return v;
-  if (seen.has(v)) return ['ref', seen.get(v)];
-  seen.set(v, seen.size);
+  if (path.has(v)) return ['cycle'];
+  path.add(v);
+  try {
+    return canonObject(v, path);
+  } finally {
+    path.delete(v);
+  }
+}
+
+function canonObject(v: object, seen: Set<object>): unknown {
   if (v instanceof Map) return ['Map', [...v].map(([k, x]) => [canon(k, seen), canon(x, seen)])];
   if (v instanceof Set) return ['Set', [...v].map((x) => canon(x, seen))];
   if (v instanceof Float64Array) return ['F64', [...v]];
@@ -58,8 +74,14 @@ function stateOf(c: ComposedCenter): Record<string, string> {
     recentIds: digest(c.snapshotParts.recentIds.exportState()),
     sse: digest(s.bus.exportRing()),
     eventLog: digest(s.eventLog.exportWindows()),
-    ledgers: digest([s.ledgers.scans.root(), s.ledgers.commands.root(), s.ledgers.scans.exportState(), s.ledgers.commands.exportState(), s.ledgers.scans.latestHead()?.tree_size]),
+    ledgers: digest([s.ledgers.scans.root(), s.ledgers.commands.root(), ledgerState(s.ledgers.scans), ledgerState(s.ledgers.commands), s.ledgers.scans.latestHead()?.tree_size]),
   };
+}
+
+/** A ledger's saved state with its id index as a Map, whether the ledger holds it parsed or still as its snapshot text. */
+function ledgerState(l: Ledger): unknown {
+  const state = l.exportState();
+  return { ...state, ids: typeof state.ids === 'string' ? parseIdIndex(state.ids) : state.ids };
 }
 
 function recordingLog(): Logger & { lines: string[] } {
@@ -175,6 +197,56 @@ describe.each(centerStores('state snapshot'))('state snapshot (%s store)', (stor
     expect(c.replay.envelopes).toBe(0);
     expect(stateOf(c)).toEqual(full);
     await c.close();
+  }, 120_000);
+
+  it('the parts a snapshot start leaves unparsed (signed commands, receipts, ledger id indexes) read back as a full replay built them, and a snapshot of them is one too', async () => {
+    const cut = Math.floor((total * 4) / 5); // late enough that commands exist before it
+    const early = copyFixture(cut);
+    const earlyStore = await storeFor(early);
+    const e = await compose(early, earlyStore);
+    await e.close(); // writes the snapshot at `cut`
+    const dir = copyFixture();
+    const store = await storeFor(dir);
+    const a = await compose(dir, store, { snapshotOff: true });
+    const full = stateOf(a);
+    const commands = [...a.services.state.commands.byId.values()].map((r) => ({ id: r.id, signed: r.signed, receipt: r.receipt }));
+    const ids = { scans: a.services.ledgers.scans.exportState().ids as Map<string, number>, commands: a.services.ledgers.commands.exportState().ids as Map<string, number> };
+    const attention = [...a.services.state.attention];
+    const outages = [...a.services.state.outages];
+    await a.close();
+    expect(commands.filter((r) => r.signed && r.receipt).length).toBeGreaterThan(0);
+    expect(ids.scans.size + ids.commands.size).toBeGreaterThan(0);
+
+    // Started from it, and snapshotted again before anything is read: the unread texts are written back as they were.
+    writeFileSync(join(dir, 'state', SNAPSHOT_FILE), readFileSync(join(early, 'state', SNAPSHOT_FILE)), { mode: 0o600 });
+    const c = await compose(dir, store);
+    expect(c.snapshot).toMatchObject({ used: true, seq: cut });
+    const byId = c.services.state.commands.byId;
+    expect([...byId.values()].filter((r) => deferredJsonText(r, 'signed') !== undefined).length).toBeGreaterThan(0);
+    expect([...byId.values()].filter((r) => deferredJsonText(r, 'receipt') !== undefined).length).toBeGreaterThan(0);
+    expect((await c.snapshotter!.snapshot())?.seq).toBe(total);
+    expect([...c.services.state.attention]).toEqual(attention);
+    expect([...c.services.state.outages]).toEqual(outages);
+    // Each field read once: parsed, then a plain property with the replayed value.
+    for (const r of commands) {
+      const rec = byId.get(r.id)!;
+      expect(rec.signed).toEqual(r.signed);
+      expect(rec.receipt).toEqual(r.receipt);
+      expect(deferredJsonText(rec, 'signed')).toBeUndefined();
+      expect(Object.getOwnPropertyDescriptor(rec, 'signed')?.get).toBeUndefined();
+    }
+    for (const [id, leaf] of ids.scans) expect(c.services.ledgers.scans.indexOf(id)).toBe(leaf);
+    for (const [id, leaf] of ids.commands) expect(c.services.ledgers.commands.indexOf(id)).toBe(leaf);
+    expect(c.services.ledgers.scans.indexOf('no-such-id')).toBeUndefined();
+    expect(stateOf(c)).toEqual(full);
+    await c.close();
+
+    // The snapshot written from the unread texts gives the same state, and its ledgers hold their index as text.
+    const d = await compose(dir, store);
+    expect(d.snapshot).toMatchObject({ used: true, seq: total });
+    expect(typeof d.services.ledgers.scans.exportState().ids).toBe('string');
+    expect(stateOf(d)).toEqual(full);
+    await d.close();
   }, 120_000);
 
   it('a snapshot taken in slices while entries are committed holds exactly the state at its seq', async () => {
@@ -309,7 +381,7 @@ describe('state snapshot fallbacks (jsonl store)', () => {
     const d = decodeOk(good);
     const parts = splitPayload(d.payload);
     expect(parts.nodeChunks.length).toBeGreaterThanOrEqual(1);
-    const largest = Math.max(parts.block.byteLength, ...parts.nodeChunks.map((c) => Buffer.byteLength(c)), parts.early.length, ...parts.commandChunks.map((c) => c.length), parts.late.length, parts.rings.length);
+    const largest = Math.max(parts.block.byteLength, ...parts.nodeChunks.map((c) => Buffer.byteLength(c)), parts.early.length, ...parts.commandChunks.map((c) => c.length), parts.late.length, parts.rings.length, parts.maps.length, Buffer.byteLength(parts.ledgerIds.scans), Buffer.byteLength(parts.ledgerIds.commands));
     const file = bufferBytes(good);
     const reads: number[] = [];
     // Every read returns a copy, as the file reader does: nothing decoded may be a view into another part.

@@ -53,6 +53,7 @@ import { createHash } from 'node:crypto';
 import type { JournalName } from '../../protocol/envelope.js';
 import type { Committed, EnvelopeReader } from '../store/envelope-store.js';
 import { realTimers, type Timers } from '../../lib/timers.js';
+import { parseIdIndex } from './id-index.js';
 
 /** Ledger files are 0640 like the journals beside them (the log dir is 0750); archive segments are also read-only. */
 export const LEDGER_FILE_MODE = 0o640;
@@ -135,7 +136,8 @@ export interface InclusionProofResult {
 export interface LedgerSnapshot {
   size: number;
   root: string;
-  ids: Map<string, number>;
+  /** Or its JSON text (id-index.ts), as a snapshot keeps it and as a ledger loaded from one holds it until used. */
+  ids: Map<string, number> | string;
   seqs: Float64Array;
   tree?: MerkleTreeState;
   leavesSha256?: string;
@@ -205,6 +207,15 @@ export function createLedger(opts: LedgerOptions): Ledger {
 
   let log = new MerkleLog();
   let ids = new Map<string, number>();
+  // The id index as a snapshot gave it, not parsed until the first lookup or append needs it (id-index.ts).
+  let idsText: string | undefined;
+  const idIndex = (): Map<string, number> => {
+    if (idsText !== undefined) {
+      ids = parseIdIndex(idsText);
+      idsText = undefined;
+    }
+    return ids;
+  };
   let seqs: number[] = []; // the seq of each leaf's envelope, to read its line back for a proof
   let entryLines: string[] = []; // the heads of the chain file (not of archive segments)
   let position: ChainPosition = { first_index: 0, previous_head_hash: null };
@@ -225,7 +236,10 @@ export function createLedger(opts: LedgerOptions): Ledger {
     seqs.push(envelopeSeqOf(bytes) ?? -1);
     const id = envelopeIdOf(bytes);
     // Ids are unique by contract; if one repeats, the first (older) leaf keeps it.
-    if (id !== undefined && !ids.has(id)) ids.set(id, index);
+    if (id !== undefined) {
+      const index_ = idIndex();
+      if (!index_.has(id)) index_.set(id, index);
+    }
     return h;
   };
 
@@ -377,7 +391,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
     exportState() {
       const { tree, leaves } = log.exportTree();
       // One linear SHA-256 (≈ 10 ms per 400,000 leaves), against the node hashes a load would otherwise redo.
-      return { size: log.size, root: toHex(log.root()), ids, seqs: Float64Array.from(seqs), tree, leavesSha256: createHash('sha256').update(leaves).digest('hex') };
+      return { size: log.size, root: toHex(log.root()), ids: idsText ?? ids, seqs: Float64Array.from(seqs), tree, leavesSha256: createHash('sha256').update(leaves).digest('hex') };
     },
 
     async load(from) {
@@ -435,7 +449,13 @@ export function createLedger(opts: LedgerOptions): Ledger {
         }
         if (toHex(candidate.root()) === from.root) {
           log = candidate;
-          ids = from.ids;
+          if (typeof from.ids === 'string') {
+            ids = new Map();
+            idsText = from.ids;
+          } else {
+            ids = from.ids;
+            idsText = undefined;
+          }
           seqs = Array.from(from.seqs);
           source = 'snapshot';
           await opts.store.tail({ afterSeq: from.afterSeq }, (entry) => void addChecked(entry.line), { journals: [opts.journal] });
@@ -444,6 +464,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
       if (source === 'journal') {
         log = new MerkleLog();
         ids = new Map();
+        idsText = undefined;
         seqs = [];
         await opts.store.readLines(opts.journal, addChecked);
       }
@@ -605,7 +626,7 @@ export function createLedger(opts: LedgerOptions): Ledger {
     },
 
     indexOf(id) {
-      return ids.get(id);
+      return idIndex().get(id);
     },
 
     hashRange: (start, end) => log.hashRange(start, end),

@@ -1,8 +1,10 @@
 /**
  * What a state snapshot holds: everything replay builds in memory (the fleet state with its join tokens, API
  * tokens, commands, incidents, attention and heartbeat histories; the de-duplication window; the SSE resume ring;
- * the event-log windows), serialised with v8's structured serialiser in one call, so objects shared between them
- * (an envelope in both the SSE ring and an event window, a heartbeat body in a node record) stay shared.
+ * the event-log windows), in parts (see captureState's layout): packed typed arrays, JSON where V8 reads it back
+ * faster, v8's structured serialiser for the rest (the SSE ring and the event windows in one call, so an envelope in
+ * both stays one object). Parts nobody may need soon stay text after a load: a command record's signed command and
+ * receipt (deferred-json.ts) and each ledger's id index (ledger/id-index.ts).
  *
  * The ledgers' id index and leaf seqs are in it too, with their size and root; their leaf hashes are in their leaf
  * cache files, which the ledgers accept at load only when they give that root and the signed head's (ledger.ts).
@@ -17,6 +19,10 @@ import type { Envelope } from '../../protocol/envelope.js';
 import type { Ledger, LedgerSnapshot } from '../ledger/ledger.js';
 import type { CommandRecord, CommandState } from '../commands/command-store.js';
 import { bufferBytes, type SnapshotBytes } from './snapshot-format.js';
+import { deferredJsonText, withDeferredJson } from './deferred-json.js';
+import { idIndexText } from '../ledger/id-index.js';
+import type { AttentionRecord } from '../ops/attention.js';
+import type { NodeOutage } from '../fleet/outages.js';
 
 export interface SnapshotParts {
   state: FleetState;
@@ -40,8 +46,9 @@ interface Payload {
 
 /** Serialised in the capture's first turn: what is small or changes in place in ways a shallow copy would not fix. */
 interface Early {
-  ledgers: LedgerStates;
-  fleet: Omit<FleetState, 'historySize' | 'nodes' | 'commands'>;
+  /** Without their id indexes (each its own JSON part, written in a later slice). */
+  ledgers: { scans: Omit<LedgerSnapshot, 'ids'>; commands: Omit<LedgerSnapshot, 'ids'> };
+  fleet: Omit<FleetState, 'historySize' | 'nodes' | 'commands' | 'attention' | 'outages'>;
   /** The command state's other parts (byId, open and byIdempotencyKey are in the later parts). */
   commands: Record<string, unknown>;
 }
@@ -57,6 +64,15 @@ interface Rings {
   bus: { envelopes: Envelope[]; droppedUpTo: number };
   eventLog: Record<string, WindowContents>;
 }
+
+/** The attention and outage maps as entry lists, one JSON part (needed at once by the sweeps: parsed at load). */
+interface Maps {
+  attention: Array<[string, AttentionRecord]>;
+  outages: Array<[string, NodeOutage]>;
+}
+
+/** A command record's fields kept as JSON text in the snapshot and parsed on first read (deferred-json.ts). */
+const DEFERRED_COMMAND_FIELDS = ['signed', 'receipt'] as const;
 
 /** Called between the slices of a capture; resolves when the event loop may give the capture another turn. */
 export type YieldToLoop = () => Promise<void>;
@@ -77,18 +93,26 @@ export const captureSlices: { histories: number; nodes: number; commands: number
  *   [node chunk count]([chunk bytes][a JSON array of up to NODE_CHUNK node records without their histories])…
  *   (V8 reads JSON back several times faster than its structured serialisation of the same objects; in chunks, each
  *   string is small enough for the young generation and dies there, where one 15 MiB string outlived the load)
- *   [early bytes][Early: ledgers, the fleet maps but commands; v8 structured serialisation]
- *   [chunk count]([chunk bytes][an array of command records, v8])…
+ *   [early bytes][Early: ledgers without their id indexes, the fleet maps but commands, attention and outages; v8
+ *   structured serialisation]
+ *   [chunk count]([chunk bytes][a JSON array of command records, each one's `signed` and `receipt` replaced by the
+ *   length of its JSON text][texts bytes][those texts, one after the other]: a load keeps each text and parses it
+ *   when the field is first read, deferred-json.ts)…
  *   [late bytes][Late: open commands, idempotency keys, recent ids; v8]
  *   [rings bytes][Rings: SSE ring and event windows, in one call, so an envelope in both stays one object; v8]
+ *   [maps bytes][Maps: the attention and outage maps as entry lists; JSON]
+ *   [scan ids bytes][the scan ledger's id index; JSON, kept as text at load (ledger/id-index.ts)]
+ *   [command ids bytes][the command ledger's id index; likewise]
  *
  * Consistency: the histories are copied on write (HistoryCapture: one pushed to before its turn is copied first).
  * Node records and command records are copied shallowly in the first turn: the reducers replace their fields
  * rather than change them in place, apart from arrays, which are copied too (`open_incidents` grows in place); a
  * reducer that changed a nested object of either in place would have to copy it here. The open-command sets, the
- * idempotency map, the recent-id window's slot arrays (its key bytes never change once written: RecentIds.freeze)
+ * idempotency map, the attention map (its records are replaced), the outages (with their `returned`, which changes
+ * in place), the recent-id window's slot arrays (its key bytes never change once written: RecentIds.freeze)
  * and the SSE and event rings are copied in the first turn (their envelopes do not change), and the rest is
- * serialised there. `state-snapshot.test.ts` commits entries at every slice boundary
+ * serialised there. The ledgers' id maps only grow (an id keeps its first leaf), so their entries below each
+ * ledger's size at the first turn, written in a later slice, are the index as of the capture. `state-snapshot.test.ts` commits entries at every slice boundary
  * and checks snapshot + tail = full replay.
  */
 /**
@@ -98,7 +122,7 @@ export const captureSlices: { histories: number; nodes: number; commands: number
 const NODE_CHUNK = 50;
 
 export async function captureState(p: SnapshotParts, yieldToLoop?: YieldToLoop): Promise<Buffer[]> {
-  const { historySize, nodes, commands, ...fleet } = p.state;
+  const { historySize, nodes, commands, attention, outages, ...fleet } = p.state;
   const records = [...nodes.values()];
   const histories = HeartbeatHistory.capture(records.map((n) => n.history), historySize);
   let copies: Array<Record<string, unknown>>;
@@ -107,12 +131,25 @@ export async function captureState(p: SnapshotParts, yieldToLoop?: YieldToLoop):
   let late: Omit<Late, 'recentIds'>;
   let recentIds: () => Late['recentIds'];
   let rings: Rings;
+  let maps: Maps;
+  let ledgerIds: Array<{ ids: Map<string, number> | string; size: number }>;
   try {
     copies = records.map(copyRecord);
     const { byId, open, byIdempotencyKey, ...otherCommandState } = commands;
-    commandCopies = [...byId.values()].map(copyRecord);
-    const ledgers = { scans: p.ledgers.scans.exportState(), commands: p.ledgers.commands.exportState() };
-    early = serialize({ ledgers, fleet, commands: otherCommandState } satisfies Early);
+    commandCopies = [...byId.values()].map(copyCommand);
+    const { ids: scanIds, ...scans } = p.ledgers.scans.exportState();
+    const { ids: commandIds, ...commandLedger } = p.ledgers.commands.exportState();
+    // The id maps only grow (an id keeps its first leaf): the entries below each ledger's size now are its state.
+    ledgerIds = [
+      { ids: scanIds, size: scans.size },
+      { ids: commandIds, size: commandLedger.size },
+    ];
+    early = serialize({ ledgers: { scans, commands: commandLedger }, fleet, commands: otherCommandState } satisfies Early);
+    // Attention records are replaced, never changed; an outage's `returned` is set and its report replaced in place.
+    maps = {
+      attention: [...attention],
+      outages: [...outages].map(([node, o]) => [node, o.returned ? { ...o, returned: { ...o.returned } } : { ...o }]),
+    };
     // Its per-slot arrays copied now; its compact export (the keys' bytes, which never change) built in a slice.
     recentIds = p.recentIds.freeze();
     late = {
@@ -146,8 +183,23 @@ export async function captureState(p: SnapshotParts, yieldToLoop?: YieldToLoop):
   const chunks: Buffer[] = [];
   for (let i = 0, n = captureSlices.commands; i < commandCopies.length; i += n) {
     await slice();
-    const chunk = serialize(commandCopies.slice(i, i + n));
-    chunks.push(u64(chunk.length), chunk);
+    const part = commandCopies.slice(i, i + n);
+    // Each text goes into the chunk's text block, its length (in UTF-16 units) in the record: inside the JSON it
+    // would be an escaped string, which JSON.parse reads ≈ 2× slower.
+    // A value not held as text yet costs one JSON.stringify (≈ 3–4 µs for a signed command; stringifying a slice's
+    // values in one call and splitting the result was measured slower).
+    const texts: string[] = [];
+    for (const c of part) {
+      for (const k of DEFERRED_COMMAND_FIELDS) {
+        if (c[k] === undefined) continue;
+        const text = typeof c[k] === 'string' ? (c[k] as string) : JSON.stringify(c[k]);
+        texts.push(text);
+        c[k] = text.length;
+      }
+    }
+    const chunk = Buffer.from(JSON.stringify(part), 'utf8');
+    const block = Buffer.from(texts.join(''), 'utf8');
+    chunks.push(u64(chunk.length), chunk, u64(block.length), block);
   }
   await slice();
   const lateState: Late = { ...late, recentIds: recentIds() };
@@ -155,14 +207,29 @@ export async function captureState(p: SnapshotParts, yieldToLoop?: YieldToLoop):
   const lateBytes = serialize(lateState);
   await slice();
   const ringBytes = serialize(rings);
+  await slice();
+  // In three turns: attention, outages, then the one JSON text (≈ 10,000 small records each at 10,000 nodes).
+  const attentionJson = JSON.stringify(maps.attention);
+  await slice();
+  const outagesJson = JSON.stringify(maps.outages);
+  await slice();
+  const mapBytes = Buffer.from(`{"attention":${attentionJson},"outages":${outagesJson}}`, 'utf8');
+  const idParts: Buffer[] = [];
+  for (const { ids, size } of ledgerIds) {
+    await slice();
+    const text = Buffer.from(typeof ids === 'string' ? ids : await idIndexText(ids, size, slice), 'utf8');
+    idParts.push(u64(text.length), text);
+  }
   const bytes = (a: Float64Array | Uint32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
   return [
     u64(block.chunks.reduce((n, c) => n + c.byteLength, 0)), ...block.chunks.map(bytes), u64(records.length), bytes(block.count),
     u64(nodeChunks.length / 2), ...nodeChunks,
     u64(early.length), early,
-    u64(chunks.length / 2), ...chunks,
+    u64(chunks.length / 4), ...chunks,
     u64(lateBytes.length), lateBytes,
     u64(ringBytes.length), ringBytes,
+    u64(mapBytes.length), mapBytes,
+    ...idParts,
   ];
 }
 
@@ -173,6 +240,24 @@ function copyRecord(node: object): Record<string, unknown> {
   for (const k in node) {
     if (k === 'history') continue;
     const v = (node as Record<string, unknown>)[k];
+    copy[k] = Array.isArray(v) ? v.slice() : v;
+  }
+  return copy;
+}
+
+/**
+ * A command record as it is now: a shallow copy (see copyRecord), whose signed command and receipt are their JSON
+ * text when they were loaded from a snapshot and never read since (not parsed for the capture), or their objects
+ * (replaced, never changed in place), stringified in a later slice.
+ */
+function copyCommand(rec: CommandRecord): Record<string, unknown> {
+  const copy: Record<string, unknown> = {};
+  for (const k in rec) {
+    if (k === 'signed' || k === 'receipt') {
+      copy[k] = deferredJsonText(rec, k) ?? rec[k];
+      continue;
+    }
+    const v = (rec as unknown as Record<string, unknown>)[k];
     copy[k] = Array.isArray(v) ? v.slice() : v;
   }
   return copy;
@@ -217,7 +302,7 @@ class PayloadParts {
 }
 
 /** A payload cut into its parts (see captureState); throws on one whose lengths do not add up. */
-export function splitPayload(payload: Buffer): { block: Float64Array; count: Uint32Array; nodeChunks: string[]; early: Buffer; commandChunks: Buffer[]; late: Buffer; rings: Buffer } {
+export function splitPayload(payload: Buffer): { block: Float64Array; count: Uint32Array; nodeChunks: string[]; early: Buffer; commandChunks: Buffer[]; late: Buffer; rings: Buffer; maps: Buffer; ledgerIds: { scans: string; commands: string } } {
   const r = new PayloadParts(bufferBytes(payload), 0);
   const block = r.into((n) => new Float64Array(n), r.length('history block'), 8, 'history block');
   const nodes = r.length('node count');
@@ -226,11 +311,14 @@ export function splitPayload(payload: Buffer): { block: Float64Array; count: Uin
   for (let i = 0, n = r.length('node chunks'); i < n; i++) nodeChunks.push(r.bytes(r.length('node chunk'), 'node chunk').toString('utf8'));
   const early = r.bytes(r.length('early part'), 'early part');
   const commandChunks: Buffer[] = [];
-  for (let i = 0, n = r.length('command chunks'); i < n; i++) commandChunks.push(r.bytes(r.length('command chunk'), 'command chunk'));
+  for (let i = 0, n = r.length('command chunks'); i < n; i++) commandChunks.push(r.bytes(r.length('command chunk'), 'command chunk'), r.bytes(r.length('command texts'), 'command texts'));
   const late = r.bytes(r.length('late part'), 'late part');
   const rings = r.bytes(r.length('rings'), 'rings');
+  const maps = r.bytes(r.length('maps'), 'maps');
+  const scans = r.bytes(r.length('scan ids'), 'scan ids').toString('utf8');
+  const commands = r.bytes(r.length('command ids'), 'command ids').toString('utf8');
   r.end();
-  return { block, count, nodeChunks, early, commandChunks, late, rings };
+  return { block, count, nodeChunks, early, commandChunks, late, rings, maps, ledgerIds: { scans, commands } };
 }
 
 /**
@@ -268,9 +356,21 @@ export function prepareRestore(payload: Buffer | { src: SnapshotBytes; start: nu
   }
   const byId = new Map<string, CommandRecord>();
   for (let i = 0, n = r.length('command chunks'); i < n; i++) {
-    const recs = deserialize(r.bytes(r.length('command chunk'), 'command chunk')) as CommandRecord[];
+    const recs = JSON.parse(r.bytes(r.length('command chunk'), 'command chunk').toString('utf8')) as Array<Record<string, unknown>>;
+    const texts = r.bytes(r.length('command texts'), 'command texts').toString('utf8');
     if (!Array.isArray(recs)) throw new Error('snapshot: malformed command records');
-    for (const rec of recs) byId.set(rec.id, rec);
+    let at = 0;
+    for (const rec of recs) {
+      for (const k of DEFERRED_COMMAND_FIELDS) {
+        const n = rec[k];
+        if (n === undefined) continue;
+        if (!Number.isSafeInteger(n) || (n as number) < 0 || at + (n as number) > texts.length) throw new Error('snapshot: malformed command records');
+        rec[k] = texts.slice(at, (at += n as number));
+      }
+      const lazy = withDeferredJson(rec, DEFERRED_COMMAND_FIELDS) as unknown as CommandRecord;
+      byId.set(lazy.id, lazy);
+    }
+    if (at !== texts.length) throw new Error('snapshot: malformed command records');
   }
   const l = deserialize(r.bytes(r.length('late part'), 'late part')) as Late;
   const ids = l?.recentIds;
@@ -278,8 +378,14 @@ export function prepareRestore(payload: Buffer | { src: SnapshotBytes; start: nu
   if (ids?.seqs instanceof Float64Array) ids.seqs = ids.seqs.slice();
   if (ids?.lengths instanceof Uint32Array) ids.lengths = ids.lengths.slice();
   const rg = deserialize(r.bytes(r.length('rings'), 'rings')) as Rings;
+  const m = JSON.parse(r.bytes(r.length('maps'), 'maps').toString('utf8')) as Maps;
+  if (!Array.isArray(m?.attention) || !Array.isArray(m.outages)) throw new Error('snapshot: malformed fleet state');
+  // Kept as text: a ledger parses it on its first id lookup or append (id-index.ts).
+  const scanIds = r.bytes(r.length('scan ids'), 'scan ids').toString('utf8');
+  const commandIds = r.bytes(r.length('command ids'), 'command ids').toString('utf8');
   r.end();
-  const data: Payload | undefined = e?.fleet && l && rg ? { ledgers: e.ledgers, fleet: { ...e.fleet, commands: { ...e.commands, byId, open: l.open, byIdempotencyKey: l.byIdempotencyKey } as CommandState }, recentIds: l.recentIds, bus: rg.bus, eventLog: rg.eventLog } : undefined;
+  const ledgers: LedgerStates | undefined = e?.ledgers?.scans && e.ledgers.commands ? { scans: { ...e.ledgers.scans, ids: scanIds }, commands: { ...e.ledgers.commands, ids: commandIds } } : undefined;
+  const data: Payload | undefined = e?.fleet && ledgers && l && rg ? { ledgers, fleet: { ...e.fleet, attention: new Map(m.attention), outages: new Map(m.outages), commands: { ...e.commands, byId, open: l.open, byIdempotencyKey: l.byIdempotencyKey } as CommandState }, recentIds: l.recentIds, bus: rg.bus, eventLog: rg.eventLog } : undefined;
   const f = data?.fleet;
   if (!data || !f) throw new Error('snapshot: malformed fleet state');
   if (!f || !(f.joinTokens instanceof Map) || !(f.joinTokenByHash instanceof Map) || !(f.attention instanceof Map)) throw new Error('snapshot: malformed fleet state');
@@ -288,7 +394,7 @@ export function prepareRestore(payload: Buffer | { src: SnapshotBytes; start: nu
   const probe = data.recentIds;
   if (!probe || !(probe.seqs instanceof Float64Array) || !(probe.lengths instanceof Uint32Array) || !(probe.keys instanceof Uint8Array)) throw new Error('snapshot: malformed recent ids');
   for (const l of [data.ledgers?.scans, data.ledgers?.commands]) {
-    if (!l || !Number.isSafeInteger(l.size) || typeof l.root !== 'string' || !(l.ids instanceof Map) || !(l.seqs instanceof Float64Array)) throw new Error('snapshot: malformed ledger state');
+    if (!l || !Number.isSafeInteger(l.size) || typeof l.root !== 'string' || typeof l.ids !== 'string' || !(l.seqs instanceof Float64Array)) throw new Error('snapshot: malformed ledger state');
   }
   return {
     seq: f.lastSeq,

@@ -24,7 +24,7 @@ export const SNAPSHOT_FORMAT = 'vaultmesh-state-snapshot';
  * entries (a release bump invalidates snapshots too, but development builds share a version): a snapshot of another
  * version is not used.
  */
-export const SNAPSHOT_VERSION = 6; // 2: commands hold proposals (m-of-n approval); 3: node records keep their last heartbeat seq, and the open outages (fleet/outages.ts); 4: captured in slices (center-state.ts); 5: histories hold their samples only (no empty room, no ring starts), the de-duplication window its keys as bytes (store/recent-ids.ts); 6: node records in JSON chunks of 50 (center-state.ts), so a load reads and parses the file part by part
+export const SNAPSHOT_VERSION = 7; // 2: commands hold proposals (m-of-n approval); 3: node records keep their last heartbeat seq, and the open outages (fleet/outages.ts); 4: captured in slices (center-state.ts); 5: histories hold their samples only (no empty room, no ring starts), the de-duplication window its keys as bytes (store/recent-ids.ts); 6: node records in JSON chunks of 50 (center-state.ts), so a load reads and parses the file part by part; 7: command records in JSON chunks with their signed command and receipt as JSON text (parsed on first read: snapshot/deferred-json.ts), the ledgers' id indexes as one JSON text each (built on first lookup: ledger/id-index.ts), the attention and outage maps as JSON, all written in later slices of the capture
 
 const headerSchema = z.object({
   format: z.literal(SNAPSHOT_FORMAT),
