@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createServer, type Socket } from 'node:net';
-import { openSseClient } from '../bench/lib/sse-clients.mjs';
+import { openSseClient, SeqTimes } from '../bench/lib/sse-clients.mjs';
 
 const frame = (m: string) => `${Buffer.byteLength(m).toString(16)}\r\n${m}\r\n`;
 
@@ -59,4 +59,21 @@ describe('benchmark SSE clients', () => {
       }
     });
   }
+
+  it('SeqTimes keeps a time per seq like a Map, growing past its capacity and below its first seq', () => {
+    const times = new SeqTimes(4);
+    const map = new Map<number, number>();
+    // From the first seq up, past the capacity, one seq twice, then one before the first.
+    for (const [seq, t] of [[1001, 1.5], [1003, 2.5], [1004, 3], [1010, 4], [1003, 5], [998, 6]] as const) {
+      times.set(seq, t);
+      map.set(seq, t);
+    }
+    expect(times.size).toBe(map.size);
+    expect([...times.keys()]).toEqual([...map.keys()].sort((a, b) => a - b));
+    for (const seq of [997, 998, 999, 1001, 1002, 1003, 1004, 1010, 1011, 5000]) {
+      expect(times.get(seq)).toBe(map.get(seq));
+      expect(times.has(seq)).toBe(map.has(seq));
+    }
+    expect(new SeqTimes().get(1)).toBeUndefined();
+  });
 });

@@ -24,3 +24,11 @@ export function printTable(rows) {
   const w = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
   console.log([head, w.map((n) => '-'.repeat(n)), ...lines].map((l) => l.map((c, i) => c.padEnd(w[i])).join('  ')).join('\n'));
 }
+
+/**
+ * The p99 of each set of samples (e.g. each round of heartbeats), in order: one overall p99 hides whether a few
+ * slow sets or a slow steady state make it. NaN for an empty set.
+ */
+export function setsP99(sets) {
+  return sets.map((xs) => quantile(xs, 0.99));
+}

@@ -10,6 +10,12 @@ export interface Subscription {
   next(idleMs?: number): Promise<Envelope | 'idle' | undefined>;
   /** Up to `max` envelopes already queued, without waiting (to send a burst in one write). */
   takeQueued(max: number): Envelope[];
+  /**
+   * The oldest queued envelope, without waiting; undefined if none. The usual flush (one envelope per commit) takes
+   * it this way: the queue array stays the subscription's, so a delivery allocates no array (≈ 170 bytes per client
+   * per envelope with `takeQueued`, and at 1,000 clients that garbage made the young generation fill faster).
+   */
+  takeOne(): Envelope | undefined;
   /** How many envelopes are queued (what `takeQueued` would find). */
   readonly queued: number;
   /**
@@ -96,6 +102,9 @@ export function createEventBus(opts: { retain?: number; defaultMaxQueue?: number
         return all;
       }
       return this.queue.splice(0, max);
+    }
+    takeOne(): Envelope | undefined {
+      return this.queue.shift();
     }
     get queued(): number {
       return this.queue.length;

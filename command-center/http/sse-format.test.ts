@@ -43,4 +43,19 @@ describe('envelopeEventBytes', () => {
     expect(sub.takeQueued(10)).toEqual([]);
     bus.close();
   });
+
+  it('takeOne takes the oldest queued envelope, in order with takeQueued, and undefined when none is queued', () => {
+    const bus = createEventBus({ retain: 16 });
+    const { sub } = bus.subscribe();
+    expect(sub.takeOne()).toBeUndefined();
+    for (let i = 1; i <= 4; i++) bus.publish(env(i));
+    expect(sub.takeOne()!.seq).toBe(1);
+    expect(sub.queued).toBe(3);
+    expect(sub.takeQueued(2).map((e) => e.seq)).toEqual([2, 3]);
+    expect(sub.takeOne()!.seq).toBe(4);
+    expect(sub.takeOne()).toBeUndefined();
+    bus.publish(env(5));
+    expect(sub.takeOne()!.seq).toBe(5);
+    bus.close();
+  });
 });

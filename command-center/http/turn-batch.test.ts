@@ -21,6 +21,21 @@ describe('turn batch', () => {
     expect(batch.pending).toBe(0);
   });
 
+  it('turn after turn, with more or fewer callbacks each time, runs each callback once, in order', () => {
+    // The batch keeps its two arrays from turn to turn: what a longer turn left in them must not run again.
+    const runs: Array<() => void> = [];
+    const batch = createTurnBatch((run) => runs.push(run));
+    for (const count of [5, 2, 0, 7, 1, 3]) {
+      const seen: number[] = [];
+      for (let i = 0; i < count; i++) batch.schedule(() => seen.push(i));
+      expect(batch.pending).toBe(count);
+      if (count) runs.shift()!();
+      expect(runs).toHaveLength(0);
+      expect(seen).toEqual(Array.from({ length: count }, (_, i) => i));
+      expect(batch.pending).toBe(0);
+    }
+  });
+
   it('answers queued before the batch goes out first: the turn ends before any callback runs', async () => {
     const batch = createTurnBatch();
     const order: string[] = [];

@@ -123,12 +123,13 @@ export function sseResponse(
   };
   const endMessage = (reason: string) => encoder.encode(formatSseMessage({ event: 'end', data: JSON.stringify({ reason }) }));
   /** One write's worth of envelopes (the first, and what queued up behind it: a burst, a slow reader). */
+  const renderOne = (env: Envelope): Uint8Array | undefined => {
+    const r = opts.render(env);
+    const bytes = typeof r === 'string' ? encoder.encode(r) : r;
+    return bytes.byteLength ? bytes : undefined;
+  };
   const renderBatch = (batch: Envelope[]): Uint8Array | undefined => {
-    if (batch.length === 1) {
-      const r = opts.render(batch[0]!);
-      const bytes = typeof r === 'string' ? encoder.encode(r) : r;
-      return bytes.byteLength ? bytes : undefined;
-    }
+    if (batch.length === 1) return renderOne(batch[0]!);
     const parts: Uint8Array[] = [];
     for (const env of batch) {
       const r = opts.render(env);
@@ -216,7 +217,7 @@ export function sseResponse(
         if (!sub.queued || !writable()) return;
         const ended = opts.lease?.();
         if (ended) return end(ended);
-        const bytes = renderBatch(sub.takeQueued(MAX_COALESCED));
+        const bytes = sub.queued === 1 ? renderOne(sub.takeOne()!) : renderBatch(sub.takeQueued(MAX_COALESCED));
         if (bytes) write(bytes);
       }
     };
