@@ -151,7 +151,7 @@ export async function captureState(p: SnapshotParts, yieldToLoop?: YieldToLoop):
       outages: [...outages].map(([node, o]) => [node, o.returned ? { ...o, returned: { ...o.returned } } : { ...o }]),
     };
     // Its per-slot arrays copied now; its compact export (the keys' bytes, which never change) built in a slice.
-    recentIds = p.recentIds.freeze();
+    recentIds = p.recentIds.freeze({ index: true });
     late = {
       open: new Map([...open].map(([node, ids]) => [node, new Set(ids)])),
       byIdempotencyKey: new Map(byIdempotencyKey),

@@ -102,6 +102,51 @@ describe('RecentIds (compact window)', () => {
     expect(Buffer.from(state.keys)).toEqual(keysBefore); // new keys went to chunks of the window's own
   });
 
+  it('imports with the saved hashes and seed when they check out, and hashes again when they do not', () => {
+    const a = new RecentIds(300);
+    for (let i = 0; i < 700; i++) a.add(key(i), i + 1);
+    const state = a.freeze({ index: true })();
+    expect(state.index?.hashes.length).toBe(300);
+    const { index, ...canonical } = state;
+    expect(canonical).toEqual(a.exportState()); // the index is not part of the contents
+
+    const b = new RecentIds(300);
+    expect(b.importState(state)).toBe(true);
+    expect(b.freeze({ index: true })().index).toEqual(index); // the saved seed and table were taken as they are
+    for (let i = 350; i < 700; i++) expect(b.get(key(i))).toBe(i >= 400 ? i + 1 : undefined);
+    for (let i = 700; i < 800; i++) b.add(key(i), i + 1);
+    expect(b.get(key(799))).toBe(800);
+    expect(b.get(key(499))).toBeUndefined(); // evicted
+
+    // A wrong seed, or hashes shifted by one slot: caught by the spot checks, the keys are hashed again.
+    const { seed, hashes, table } = index!;
+    for (const bad of [{ seed: (seed + 1) >>> 0, hashes, table }, { seed, hashes: Int32Array.from([...hashes.subarray(1), 0]), table }]) {
+      const c = new RecentIds(300);
+      expect(c.importState({ ...canonical, index: bad })).toBe(true);
+      expect(c.freeze({ index: true })().index?.seed).not.toBe(bad.seed); // its own seed kept
+      for (let i = 400; i < 700; i++) expect(c.get(key(i))).toBe(i + 1);
+      expect(c.exportState()).toEqual(canonical);
+    }
+    // Tables a lookup could not trust: the table is rebuilt from the saved hashes (same seed, same lookups).
+    const at = (t: Int32Array) => [...t.keys()].filter((p) => t[p] !== 0);
+    const [p0, p1] = at(table);
+    const swapped = table.slice();
+    [swapped[p0!], swapped[p1!]] = [table[p1!]!, table[p0!]!]; // each now far from its home, past free entries
+    const twice = table.slice();
+    twice[p1!] = table[p0!]!; // one slot twice, another missing
+    const moved = table.slice();
+    moved[(p0! - 1 + table.length) % table.length] = table[p0!]!; // in a free entry before its home
+    moved[p0!] = 0;
+    for (const badTable of [swapped, twice, moved, table.subarray(1)]) {
+      const c = new RecentIds(300);
+      expect(c.importState({ ...canonical, index: { seed, hashes, table: badTable } })).toBe(true);
+      expect(c.freeze({ index: true })().index?.seed).toBe(seed);
+      for (let i = 400; i < 700; i++) expect(c.get(key(i))).toBe(i + 1);
+      for (let i = 0; i < 400; i++) expect(c.get(key(i))).toBeUndefined();
+    }
+    expect(new RecentIds(300).importState({ ...canonical, index: { seed: -1, hashes, table } })).toBe(true);
+  });
+
   it('refuses a state of another bound, with lengths that do not add up, or with a key twice, and stays as it was', () => {
     const a = new RecentIds(4);
     for (const [i, k] of ['a', 'b', 'c'].entries()) a.add(k, i + 1);

@@ -28,19 +28,38 @@ export interface RecentIdsState {
   lengths: Uint32Array;
   /** The slots' keys, UTF-8, slot 0's first, without separators. */
   keys: Uint8Array;
+  /**
+   * The lookup table, each slot's hash and the seed they were made with (`freeze({ index: true })`, for a state
+   * snapshot): an import that has them checks them in one pass instead of hashing every key and probing the table
+   * (≈ 100–150 ms of a start at 200,000 keys). Not part of the canonical contents: two windows with the same keys
+   * have different seeds, and the table's layout depends on the order of past evictions.
+   */
+  index?: RecentIdsIndex;
 }
+
+export interface RecentIdsIndex {
+  seed: number;
+  hashes: Int32Array;
+  table: Int32Array;
+}
+
+/** Keys whose saved hash an import checks against a fresh one: a wrong seed or a shifted array shows at once. */
+const INDEX_SPOT_CHECKS = 64;
 
 export class RecentIds {
   static readonly DEFAULT_MAX = 200_000;
-  /** Per process: which keys share a probe sequence is not predictable from outside. */
-  private readonly seed = randomBytes(4).readUInt32LE(0);
+  /**
+   * Random per window, so which keys share a probe sequence is not predictable from outside. A state snapshot
+   * carries it (the snapshot is 0600, next to the admin token), so a start from the snapshot keeps the saved hashes.
+   */
+  private seed = randomBytes(4).readUInt32LE(0);
   private readonly mask: number;
   /** Slot number + 1 of the key hashed there (0: free); linear probing, at most half full. */
-  private readonly table: Int32Array;
+  private table: Int32Array;
   private readonly chunkOf: Uint32Array;
-  private readonly offset: Uint32Array;
+  private offset: Uint32Array;
   private readonly length: Uint32Array;
-  private readonly hashes: Int32Array;
+  private hashes: Int32Array;
   private readonly seqs: Float64Array;
   /** Live chunks: chunk number n is chunks[n - firstChunk]; keys are only ever appended to the last one. */
   private chunks: Uint8Array[] = [];
@@ -92,8 +111,9 @@ export class RecentIds {
    * the chunks are shared): the returned function builds the export later, e.g. in a later slice of a snapshot's
    * capture, whatever was added meanwhile.
    */
-  freeze(): () => RecentIdsState {
-    const { max, next } = this;
+  freeze(opts: { index?: boolean } = {}): () => RecentIdsState {
+    const { max, next, seed } = this;
+    const index = opts.index ? { seed, hashes: this.hashes.slice(), table: this.table.slice() } : undefined;
     const seqs = this.seqs.slice();
     const lengths = this.length.slice();
     const chunkOf = this.chunkOf.slice();
@@ -112,7 +132,7 @@ export class RecentIds {
         keys.set(chunks[chunkOf[s]! - firstChunk]!.subarray(o, o + n), at);
         at += n;
       }
-      return { max, next, seqs, lengths, keys };
+      return index ? { max, next, seqs, lengths, keys, index } : { max, next, seqs, lengths, keys };
     };
   }
 
@@ -120,36 +140,50 @@ export class RecentIds {
   importState(s: RecentIdsState): boolean {
     if (s?.max !== this.max || !Number.isSafeInteger(s.next) || s.next < 0 || s.next >= this.max) return false;
     if (!(s.seqs instanceof Float64Array) || s.seqs.length !== this.max || !(s.lengths instanceof Uint32Array) || s.lengths.length !== this.max || !(s.keys instanceof Uint8Array)) return false;
+    // Locals, not `s.…`: a deserialised object's properties are slow to read in a loop of 200,000.
+    const { seqs, lengths, keys } = s;
+    const max = this.max;
+    const mask = this.mask;
+    const offset = new Uint32Array(max);
     let total = 0;
-    for (let i = 0; i < this.max; i++) {
-      const empty = s.seqs[i] === EMPTY;
-      if (empty !== (s.lengths[i] === 0) || (!empty && !(s.seqs[i]! >= 0))) return false;
-      total += s.lengths[i]!;
+    let used = 0;
+    for (let i = 0; i < max; i++) {
+      const empty = seqs[i] === EMPTY;
+      if (empty !== (lengths[i] === 0) || (!empty && !(seqs[i]! >= 0))) return false;
+      offset[i] = total;
+      total += lengths[i]!;
+      if (!empty) used++;
     }
-    if (total !== s.keys.length) return false;
-    // Checked in full before anything changes: a duplicate key would make lookups depend on probe order.
-    const table = new Int32Array(this.table.length);
-    const hashes = new Int32Array(this.max);
-    const offset = new Uint32Array(this.max);
-    let at = 0;
-    for (let i = 0; i < this.max; i++) {
-      const n = s.lengths[i]!;
-      offset[i] = at;
-      if (n > 0) {
-        const h = this.hash(s.keys, at, n);
-        let p = h & this.mask;
-        for (; table[p] !== 0; p = (p + 1) & this.mask) {
+    if (total !== keys.length) return false;
+    const saved = this.savedIndex(s, offset);
+    let table: Int32Array;
+    let hashes: Int32Array;
+    if (saved?.table && tableHolds(saved.table, saved.hashes, lengths, used)) {
+      // Keys twice (a writer's bug; the snapshot is checksummed) are not looked for on this path.
+      table = saved.table.slice();
+      hashes = saved.hashes.slice();
+    } else {
+      // Checked in full before anything changes: a duplicate key would make lookups depend on probe order.
+      const hashOf = saved ? (i: number) => saved.hashes[i]! : (i: number) => this.hash(keys, offset[i]!, lengths[i]!);
+      table = new Int32Array(this.table.length);
+      hashes = new Int32Array(max);
+      for (let i = 0; i < max; i++) {
+        const n = lengths[i]!;
+        if (n === 0) continue;
+        const h = hashOf(i);
+        let p = h & mask;
+        for (; table[p] !== 0; p = (p + 1) & mask) {
           const other = table[p]! - 1;
-          if (hashes[other] === h && s.lengths[other] === n && equalBytes(s.keys, offset[other]!, s.keys, at, n)) return false;
+          if (hashes[other] === h && lengths[other] === n && equalBytes(keys, offset[other]!, keys, offset[i]!, n)) return false;
         }
         table[p] = i + 1;
         hashes[i] = h;
       }
-      at += n;
     }
-    this.table.set(table);
-    this.hashes.set(hashes);
-    this.offset.set(offset);
+    if (saved) this.seed = saved.seed;
+    this.table = table;
+    this.hashes = hashes;
+    this.offset = offset;
     this.length.set(s.lengths);
     this.seqs.set(s.seqs);
     this.chunkOf.fill(0);
@@ -162,6 +196,29 @@ export class RecentIds {
     this.fill = s.keys.length;
     this.next = s.next;
     return true;
+  }
+
+  /**
+   * The state's saved index when it can be used: the right shape, and a spread of keys hash to the saved hashes
+   * under the saved seed (a snapshot is checksummed, so this guards against a writer's bug, not against tampering).
+   */
+  private savedIndex(s: RecentIdsState, offset: Uint32Array): { seed: number; hashes: Int32Array; table?: Int32Array } | undefined {
+    const x = s.index;
+    if (!x || !Number.isInteger(x.seed) || x.seed < 0 || x.seed > 0xffffffff) return undefined;
+    if (!(x.hashes instanceof Int32Array) || x.hashes.length !== this.max) return undefined;
+    const own = this.seed;
+    this.seed = x.seed;
+    try {
+      const step = Math.max(1, Math.floor(this.max / INDEX_SPOT_CHECKS));
+      for (let i = 0; i < this.max; i += step) {
+        const n = s.lengths[i]!;
+        if (n > 0 && this.hash(s.keys, offset[i]!, n) !== x.hashes[i]) return undefined;
+      }
+      const table = x.table instanceof Int32Array && x.table.length === this.table.length ? x.table : undefined;
+      return { seed: x.seed, hashes: x.hashes, table };
+    } finally {
+      this.seed = own;
+    }
   }
 
   /** The key's UTF-8 bytes into `scratch`; their count. */
@@ -220,7 +277,7 @@ export class RecentIds {
     }
   }
 
-  /** Murmur3's 32-bit hash of `n` bytes of `b` from `at`, seeded per process. */
+  /** Murmur3's 32-bit hash of `n` bytes of `b` from `at`, seeded per window. */
   private hash(b: Uint8Array, at: number, n: number): number {
     let h = this.seed;
     const end4 = at + (n & ~3);
@@ -251,6 +308,33 @@ export class RecentIds {
     // Signed: an unsigned 32-bit result above 2^31 is a heap number, allocated at every call.
     return h | 0;
   }
+}
+
+/**
+ * Whether a saved table is one that lookups can trust: every used slot in it exactly once, nothing else, and each
+ * where a probe from its hash's home reaches it (no free entry between the two). One pass, in table order.
+ */
+function tableHolds(table: Int32Array, hashes: Int32Array, lengths: Uint32Array, used: number): boolean {
+  const mask = table.length - 1;
+  const seen = new Uint8Array(lengths.length);
+  const free = table.indexOf(0);
+  if (free < 0) return false;
+  let runStart = (free + 1) & mask;
+  let count = 0;
+  for (let k = 1; k <= table.length; k++) {
+    const j = (free + k) & mask;
+    const v = table[j]!;
+    if (v === 0) {
+      runStart = (j + 1) & mask;
+      continue;
+    }
+    const slot = v - 1;
+    if (slot < 0 || slot >= lengths.length || lengths[slot] === 0 || seen[slot] === 1) return false;
+    seen[slot] = 1;
+    count++;
+    if (((j - (hashes[slot]! & mask)) & mask) > ((j - runStart) & mask)) return false;
+  }
+  return count === used;
 }
 
 function equalBytes(a: Uint8Array, ao: number, b: Uint8Array, bo: number, n: number): boolean {
