@@ -62,7 +62,7 @@ export function withDeferredJson<T extends object>(obj: T, keys: readonly string
 }
 
 /**
- * The field's JSON text when it was never read nor assigned since `deferJsonField` (a capture writes it back as it is,
+ * The field's JSON text when it was never read nor assigned since `withDeferredJson` (a capture writes it back as it is,
  * without parsing it); undefined otherwise. Never triggers the parse.
  */
 export function deferredJsonText(obj: object, key: string): string | undefined {
