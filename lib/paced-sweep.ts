@@ -6,6 +6,7 @@
  * to finish before starting more, and yields to the event loop between slices of items, so requests are served
  * meanwhile. The items are still visited, and their appends started, in the caller's order.
  */
+import { nextTurn } from './next-turn.js';
 
 /** Appends one sweep keeps in flight: a journal batch's worth, few enough that their garbage stays small. */
 export const SWEEP_MAX_IN_FLIGHT = 256;
@@ -21,7 +22,6 @@ export interface PacedSweepOptions {
   yieldTurn?: () => Promise<void>;
 }
 
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * Calls `step` for each item in order; `step` returns the promise of the append it started, or nothing when the

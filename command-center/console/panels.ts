@@ -5,10 +5,11 @@
 import { maintenanceBadge, maintenanceOverview, maintenancePanel, type MaintenancePanel } from './maintenance-view.js';
 import type { Envelope } from '../../protocol/envelope.js';
 import type { FleetState, NodeRecord } from '../fleet/fleet-state.js';
-import type { NodeStatus, StatusPolicy } from '../fleet/node-status.js';
+import { nodeStatus, type NodeStatus, type StatusPolicy } from '../fleet/node-status.js';
 import type { EventBus } from '../http/event-bus.js';
 import type { Orchestrator } from '../ops/orchestrator.js';
-import { fleetSnapshot, type FleetSnapshot } from './fleet-snapshot.js';
+import { fleetSnapshot, fleetSnapshotInTurns, type FleetSnapshot } from './fleet-snapshot.js';
+import { nextTurn } from '../../lib/next-turn.js';
 import { centerKeyPanel, nodeCenterKeys } from './center-key-panel.js';
 import {
   DEFAULT_VIEW,
@@ -142,9 +143,21 @@ export function buildPanels(src: ConsoleSource, ctx: PanelContext, nowMs = src.n
     feed,
     /** The oldest seq shown when the feed is full (the "older" link pages from it). */
     feedOlder: feed.length === FEED_LIMIT ? feed[feed.length - 1]!.seq : undefined,
-    detail: sel ? detailOf(src, sel, statuses.get(sel.node_id)!, nowMs, mergeEnvelopes(recent, ctx.history?.node ?? []), ctx.history?.nodeOlder) : undefined,
+    // A node enrolled after the snapshot (buildPanelsInTurns yields) has no status in it yet.
+    detail: sel ? detailOf(src, sel, statuses.get(sel.node_id) ?? nodeStatus(sel, nowMs, src.statusPolicy), nowMs, mergeEnvelopes(recent, ctx.history?.node ?? []), ctx.history?.nodeOlder) : undefined,
     overview: sel ? undefined : overviewOf(src, bar, attention, view),
   };
+}
+
+/**
+ * `buildPanels` for a page render, in several turns of the event loop: the fleet snapshot's status pass and sort
+ * (fleetSnapshotInTurns), then the panels. A first page at 10,000 nodes held the event loop ≈ 20 ms warm and ≈ 60 ms
+ * cold in one turn; under 1,000 heartbeats/s those stalls set the heartbeats' p99 (docs/BENCHMARKS.md, fleet).
+ */
+export async function buildPanelsInTurns(src: ConsoleSource, ctx: PanelContext, nowMs = src.now().getTime(), yieldTurn: () => Promise<void> = nextTurn) {
+  const snap = await fleetSnapshotInTurns(src, nowMs, viewOf(ctx).sort, yieldTurn);
+  await yieldTurn();
+  return buildPanels(src, ctx, nowMs, snap);
 }
 
 /** What the centre panel shows with no node selected: the fleet's counts, what needs attention, the latest commands, the ledger. */

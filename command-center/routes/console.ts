@@ -17,11 +17,12 @@ import { operatorOf, requireOperator } from '../auth/require-operator.js';
 import { longRequest } from '../http/long-request.js';
 import type { AppEnv, Services } from '../services.js';
 import { ConsoleLive, consoleStreamResponse } from '../console/live.js';
-import { buildPanels, FEED_LIMIT, TIMELINE_LIMIT, describeContextOf, type ConsoleHistory } from '../console/panels.js';
+import { buildPanelsInTurns, FEED_LIMIT, TIMELINE_LIMIT, describeContextOf, type ConsoleHistory } from '../console/panels.js';
 import { ENVELOPE_KIND_NAMES } from '../../protocol/envelope-kinds.js';
 import type { Envelope } from '../../protocol/envelope.js';
 import { z } from 'zod';
 import { readAsset } from '../../lib/assets.js';
+import { nextTurn } from '../../lib/next-turn.js';
 import { createConsoleRenderer, type ConsoleRenderer } from '../console/render.js';
 import { clearedSessionCookie, crossOriginReason, readCookie, SESSION_COOKIE, sessionCookie } from '../console/session.js';
 import {
@@ -199,7 +200,9 @@ export function consoleRoutes(opts: ConsoleRouteOptions = {}): Hono<AppEnv> {
     const history = await readHistory(services, selected);
     const nowMs = services.now().getTime();
     const seq = services.state.lastSeq;
-    const p = buildPanels(services, { filter, selected, history }, nowMs);
+    // In turns, and the templates in one more: a page at 10,000 nodes must not hold the heartbeats behind it.
+    const p = await buildPanelsInTurns(services, { filter, selected, history }, nowMs);
+    await nextTurn();
     const csrf = c.get('session')?.csrfToken ?? '';
     const stream = new URLSearchParams(viewQuery(p.list.view, selected));
     stream.set('seq', String(seq));
