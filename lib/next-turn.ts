@@ -1,2 +1,2 @@
-/** Resolves in a later turn of the event loop (after pending I/O callbacks): how long work gives way to requests. */
+/** Resolves in a later turn of the event loop (after pending I/O callbacks): how long-running work gives way to requests. */
 export const nextTurn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));

@@ -22,7 +22,6 @@ export interface PacedSweepOptions {
   yieldTurn?: () => Promise<void>;
 }
 
-
 /**
  * Calls `step` for each item in order; `step` returns the promise of the append it started, or nothing when the
  * item needs none. Resolves once every started append has settled. The first slice runs synchronously, as the

@@ -152,7 +152,7 @@ export function buildPanels(src: ConsoleSource, ctx: PanelContext, nowMs = src.n
 /**
  * `buildPanels` for a page render, in several turns of the event loop: the fleet snapshot's status pass and sort
  * (fleetSnapshotInTurns), then the panels. A first page at 10,000 nodes held the event loop ≈ 20 ms warm and ≈ 60 ms
- * cold in one turn; under 1,000 heartbeats/s those stalls set the heartbeats' p99 (docs/BENCHMARKS.md, fleet).
+ * cold in one turn, and every heartbeat that arrived meanwhile waited for it (docs/BENCHMARKS.md, fleet).
  */
 export async function buildPanelsInTurns(src: ConsoleSource, ctx: PanelContext, nowMs = src.now().getTime(), yieldTurn: () => Promise<void> = nextTurn) {
   const snap = await fleetSnapshotInTurns(src, nowMs, viewOf(ctx).sort, yieldTurn);
