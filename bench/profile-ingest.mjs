@@ -13,6 +13,8 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SourceMap } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { enrollViaApi, makeNodes, presignHeartbeats, protocol } from './lib/agents.mjs';
 import { startCenterProcess } from './lib/center-process.mjs';
@@ -21,15 +23,28 @@ import { cpuMeter } from './lib/proc.mjs';
 
 const { values } = parseArgs({ options: { 'verify-workers': { type: 'string' }, keep: { type: 'string' }, 'no-profile': { type: 'boolean' } } });
 
-/** CPU seconds of one thread (a task of the process) from /proc: the main thread's task id is the pid. */
-function threadCpuSeconds(pid, tid) {
+/** User and system CPU seconds of one thread (a task of the process) from /proc: the main thread's task id is the pid. */
+function threadCpu(pid, tid) {
   try {
     const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(rest[11]) + Number(rest[12])) / 100; // USER_HZ is 100 on Linux
+    return { name, user: Number(rest[11]) / 100, sys: Number(rest[12]) / 100 }; // USER_HZ is 100 on Linux
   } catch {
-    return NaN;
+    return { name: '?', user: NaN, sys: NaN };
   }
+}
+const threadCpuSeconds = (pid, tid) => {
+  const t = threadCpu(pid, tid);
+  return t.user + t.sys;
+};
+/** Every thread's CPU, by task id. */
+function threadsCpu(pid) {
+  let tids = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {}
+  return new Map(tids.map((tid) => [tid, threadCpu(pid, tid)]));
 }
 const SECS = Number(process.env.VAULTMESH_BENCH_PROFILE_SECS ?? 8);
 
@@ -49,6 +64,29 @@ const STAGES = [
   ['hono + node:http (routing, Request/Response, sockets)', (f) => /hono|node:_http|node:net|undici|node:internal\/(http|streams|webstreams)|node:stream/.test(f.url)],
 ];
 
+/**
+ * The center is bundled (scripts/bundle-center.mjs): its frames name dist/command-center/main.js and its chunks. Each
+ * frame is mapped back through the bundle's source map to the TypeScript module it came from, so that the stages
+ * (matched on module paths) and the top list name real modules. Frames without a map keep their URL.
+ */
+const sourceMaps = new Map();
+function originalFrame(f) {
+  if (!f.url.startsWith('file://') || !f.url.endsWith('.js')) return f;
+  let map = sourceMaps.get(f.url);
+  if (map === undefined) {
+    try {
+      map = new SourceMap(JSON.parse(readFileSync(`${fileURLToPath(f.url)}.map`, 'utf8')));
+    } catch {
+      map = null;
+    }
+    sourceMaps.set(f.url, map);
+  }
+  const e = map?.findEntry(f.lineNumber, f.columnNumber);
+  if (!e?.originalSource) return f;
+  const url = e.originalSource.replace(/^(\.\.\/)+/, '');
+  return { ...f, url, lineNumber: e.originalLine, functionName: f.functionName || e.name || '' };
+}
+
 function analyse(profile) {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map();
@@ -61,7 +99,7 @@ function analyse(profile) {
   let total = 0;
   for (const [id, us] of self) {
     const n = byId.get(id);
-    const f = n.callFrame;
+    const f = originalFrame(n.callFrame);
     if (f.functionName === '(idle)' || f.functionName === '(program)') continue;
     // A verification worker sleeping in Atomics.wait (verify-pool.ts) is charged to its program's top level: idle.
     if (f.functionName === '' && f.url === '[worker eval]') continue;
@@ -70,7 +108,7 @@ function analyse(profile) {
     fns.set(key, (fns.get(key) ?? 0) + us);
     let stage = 'other';
     for (let cur = id; cur !== undefined && stage === 'other'; cur = parent.get(cur)) {
-      const frame = byId.get(cur).callFrame;
+      const frame = originalFrame(byId.get(cur).callFrame);
       for (const [name, test] of STAGES) {
         if (test(frame)) {
           stage = name;
@@ -98,9 +136,18 @@ try {
   const cpu = cpuMeter(center.pid);
   cpu.start();
   const main0 = threadCpuSeconds(center.pid, center.pid);
+  const threads0 = threadsCpu(center.pid);
   const r = await closedLoop(center.url, requests.slice(1000), { concurrency: 64, connections: 64, maxMs: SECS * 1000 });
   const mainSecs = threadCpuSeconds(center.pid, center.pid) - main0;
   const cpuPct = cpu.stop();
+  // User and kernel time per thread: a thread woken by a futex often pays more in the kernel than in its own work.
+  for (const [tid, t] of threadsCpu(center.pid)) {
+    const t0 = threads0.get(tid);
+    if (!t0) continue;
+    const user = ((t.user - t0.user) * 1e6) / r.ok;
+    const sys = ((t.sys - t0.sys) * 1e6) / r.ok;
+    if (user + sys >= 1) console.log(`  thread ${tid === String(center.pid) ? 'main' : tid} (${t.name}): ${user.toFixed(0)} µs user + ${sys.toFixed(0)} µs system per request`);
+  }
   console.log(`CPU per acknowledged request: main thread ${((mainSecs * 1e6) / r.ok).toFixed(0)} µs, whole process ${((cpuPct / 100) * r.secs * 1e6 / r.ok).toFixed(0)} µs`);
   if (values['no-profile']) {
     console.log(`load: ${r.ok} acknowledged in ${r.secs.toFixed(1)} s = ${(r.ok / r.secs).toFixed(0)}/s; center process CPU ${cpuPct.toFixed(0)} % of a core, main thread ${((100 * mainSecs) / r.secs).toFixed(0)} %`);

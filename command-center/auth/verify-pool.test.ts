@@ -110,6 +110,28 @@ describe('verify pool', () => {
     expect(pool.stats().replaced).toBe(0);
   });
 
+  it('gives the verdicts of the inline backend for keys no honest signer has (small order, non-canonical, off the curve)', async () => {
+    pool = createVerifyPool({ workers: 1, inline: nodeCryptoBackend, maxLagMs: 60_000 });
+    const odd = [
+      '0000000000000000000000000000000000000000000000000000000000000000',
+      '0100000000000000000000000000000000000000000000000000000000000000',
+      'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+      'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+      'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',
+      '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05',
+    ].map((h) => Buffer.from(h, 'hex'));
+    const msg = Buffer.from('m');
+    // R = identity, s = 0: under the identity key (01 00…) OpenSSL accepts it, inline and on the worker alike. What
+    // matters here is that the two agree, whatever OpenSSL says about such keys.
+    const identitySig = Buffer.concat([Buffer.from('01', 'hex'), Buffer.alloc(63)]);
+    const items = [...odd.flatMap((k) => [[k, msg, identitySig], [k, msg, Buffer.alloc(64)], [k, msg, nodeCryptoBackend.sign(keys[0]!.seed, msg)]]), ...cases(12).map((c) => [c.publicKey, c.message, c.signature])] as Array<[Uint8Array, Uint8Array, Uint8Array]>;
+    const onWorker = await Promise.all(items.map(([k, m, s]) => pool!.verify(k, m, s)));
+    expect(onWorker).toEqual(items.map(([k, m, s]) => nodeCryptoBackend.verify(k, m, s)));
+    expect(onWorker.slice(odd.length * 3)).toEqual(cases(12).map((c) => c.expect));
+    expect(onWorker.slice(0, odd.length * 3).filter(Boolean).length).toBe(2); // identity key + identity signature; edff…7f + zeros
+    expect(pool.stats()).toMatchObject({ inline: 0, replaced: 0 });
+  });
+
   it('with 0 workers, or past saturation, verifies inline', async () => {
     pool = createVerifyPool({ workers: 0, inline: nodeCryptoBackend });
     const cs = cases(30);

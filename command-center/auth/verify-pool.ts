@@ -60,7 +60,7 @@ export interface VerifyPoolOptions {
 /**
  * The worker's program. Plain CommonJS evaluated by `new Worker(src, { eval: true, workerData })`: the same text runs
  * from dist/ and under the test runner, with no separate build artefact to find. It keeps one KeyObject per public
- * key (importing one costs about as much as a verify), answers each check in its ring slot, publishes the answer
+ * key (importing one costs a good part of a verify), answers each check in its ring slot, publishes the answer
  * counter after each, and wakes the main thread once per pass over the checks that were queued when the pass began,
  * or every 8 answers in a longer pass (as a batch of checks used to be answered by one message).
  */
@@ -74,15 +74,16 @@ const data = new Uint8Array(buf, ${CTL_BYTES}, slots * slotBytes);
 const view = new DataView(buf, ${CTL_BYTES}, slots * slotBytes);
 const answers = new Uint8Array(buf, ${CTL_BYTES} + slots * slotBytes, slots);
 const mask = slots - 1;
-const SPKI = Buffer.from('302a300506032b6570032100', 'hex');
 const keys = new Map();
 function keyOf(pub) {
-  const id = Buffer.from(pub.buffer, pub.byteOffset, 32).toString('latin1');
-  let k = keys.get(id);
+  // A JWK, as protocol/ed25519.ts imports keys: the DER SPKI decoder costs more than the verify itself, and after a
+  // start-up every node's first heartbeat brings a key this worker has not seen.
+  const x = Buffer.from(pub.buffer, pub.byteOffset, 32).toString('base64url');
+  let k = keys.get(x);
   if (k === undefined) {
-    try { k = createPublicKey({ key: Buffer.concat([SPKI, pub]), format: 'der', type: 'spki' }); } catch { k = null; }
+    try { k = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x }, format: 'jwk' }); } catch { k = null; }
     if (keys.size >= 20000) keys.delete(keys.keys().next().value);
-    keys.set(id, k);
+    keys.set(x, k);
   }
   return k;
 }
