@@ -100,7 +100,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): CenterMe
       verifySource = source;
     },
     journalAppendSeconds: new Histogram({ name: 'vaultmesh_journal_append_seconds', help: 'Time from append to durable acknowledgement', buckets: latency, registers: [registry] }),
-    journalFsyncSeconds: new Histogram({ name: 'vaultmesh_journal_fsync_seconds', help: 'fdatasync duration per group commit', buckets: latency, registers: [registry] }),
+    journalFsyncSeconds: new Histogram({ name: 'vaultmesh_journal_fsync_seconds', help: 'time to make one group commit durable (its O_DSYNC write; for PostgreSQL, its commit)', buckets: latency, registers: [registry] }),
     journalBatchSize: new Histogram({ name: 'vaultmesh_journal_batch_entries', help: 'Envelopes per group commit', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512], registers: [registry] }),
     sseClients: new Gauge({ name: 'vaultmesh_sse_clients', help: 'Connected SSE clients', registers: [registry] }),
     nodesByStatus: new Gauge({ name: 'vaultmesh_nodes', help: 'Nodes by status', labelNames: ['status'], registers: [registry] }),

@@ -2,7 +2,7 @@
  * Rollback durability (a failed batch's truncate is synced before anything else is acknowledged) and file modes
  * (journals, segments, ledger files 0640; the log dir tightened to 0750; --repair keeps a file's mode).
  */
-import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, constants, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { FileHandle } from 'node:fs/promises';
@@ -88,6 +88,41 @@ describe('journal rollback durability', () => {
     await j.close();
     const lines = readFileSync(join(dir, 'events.jsonl'), 'utf8').trimEnd().split('\n');
     expect(lines.map((l) => JSON.parse(l).body.i)).toEqual([1, 4]);
+  });
+});
+
+/** The open flags (from /proc/self/fdinfo) of every descriptor this process holds on `path`. */
+function openFlags(path: string): number[] {
+  const flags: number[] = [];
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${fd}`) !== path) continue;
+      flags.push(parseInt(/^flags:\s+(\d+)$/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))![1]!, 8));
+    } catch {
+      // a descriptor closed meanwhile
+    }
+  }
+  return flags;
+}
+
+describe('durable writes', () => {
+  it('opens the journals O_DSYNC, so a batch is durable in one write with no separate fdatasync; not with fsync off', async () => {
+    for (const fsync of ['batch', 'always', 'off'] as const) {
+      const dir = newDir();
+      const f = faultyOps();
+      const j = await openJournal({ dir, fsync, fileOps: f.ops, rotateHeartbeats: { maxBytes: 1, onRotate: () => {} } });
+      await appendOne(j, note(1));
+      await appendOne(j, { kind: 'heartbeat', node_id: 'n1', author: 'node:n1', body: {} });
+      await j.flush(); // the rotation after it opened a fresh active file
+      expect([fsync, f.calls]).toEqual([fsync, ['write', 'write']]);
+      for (const file of ['events.jsonl', 'heartbeats.jsonl']) {
+        const flags = openFlags(join(dir, file));
+        expect(flags).toHaveLength(1);
+        expect([fsync, file, (flags[0]! & constants.O_DSYNC) !== 0]).toEqual([fsync, file, fsync !== 'off']);
+        expect(flags[0]! & constants.O_APPEND).toBe(constants.O_APPEND);
+      }
+      await j.close();
+    }
   });
 });
 

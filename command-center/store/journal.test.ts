@@ -72,7 +72,7 @@ describe('journal', () => {
         },
       },
       onCommit: (batch) => {
-        // Called after write + fdatasync, before any of these appends resolves.
+        // Called once the batch is durable, before any of these appends resolves.
         syncedBytes = readFileSync(join(dir, 'events.jsonl')).length;
         for (const c of batch) expect(acked).not.toContain(c.envelope.seq);
       },

@@ -105,12 +105,12 @@ describe('JSONL store', () => {
     let hold = false;
     const { store } = await openStore(dir, {
       fileOps: {
-        datasync: async (fh) => {
+        write: async (fh, data) => {
+          await fh.write(data);
           if (hold) {
             reached();
-            await gate; // written, not yet synced: not acknowledged
+            await gate; // in the file, but its durable write has not returned: not acknowledged
           }
-          await fh.datasync();
         },
       },
     });
