@@ -108,7 +108,7 @@ export async function run({ log = () => {} } = {}) {
     const batch = histogramMean(metrics, 'vaultmesh_journal_batch_entries');
     const fsync = histogramMean(metrics, 'vaultmesh_journal_fsync_seconds');
     const append = histogramMean(metrics, 'vaultmesh_journal_append_seconds');
-    if (batch && fsync && append) rows.push({ name: 'fleet: group commit mean batch / fdatasync / append→durable', value: `${round(batch.mean, 1)} / ${round(fsync.mean * 1000, 1)} ms / ${round(append.mean * 1000, 1)} ms`, unit: '' });
+    if (batch && fsync && append) rows.push({ name: 'fleet: group commit mean batch / durable write / append→durable', value: `${round(batch.mean, 1)} / ${round(fsync.mean * 1000, 1)} ms / ${round(append.mean * 1000, 1)} ms`, unit: '' });
     const sig = signatureChecksRow(metrics);
     if (sig) rows.push({ ...sig, name: `fleet: ${sig.name}` });
     if (consoleRows) {

@@ -159,7 +159,7 @@ export async function run({ log = () => {} } = {}) {
     const fsync = histogramMean(metrics, 'vaultmesh_journal_fsync_seconds');
     const append = histogramMean(metrics, 'vaultmesh_journal_append_seconds');
     if (batch) rows.push({ name: 'group commit: mean envelopes per fsync batch', value: round(batch.mean, 1), unit: 'entries', note: `${batch.count} batches` });
-    if (fsync) rows.push({ name: 'group commit: mean fdatasync time', value: round(fsync.mean * 1000, 2), unit: 'ms' });
+    if (fsync) rows.push({ name: 'group commit: mean durable write time', value: round(fsync.mean * 1000, 2), unit: 'ms', note: 'vaultmesh_journal_fsync_seconds: the O_DSYNC write of a batch' });
     if (append) rows.push({ name: 'journal append → durable, mean', value: round(append.mean * 1000, 2), unit: 'ms' });
     const sig = signatureChecksRow(metrics);
     if (sig) rows.push(sig);

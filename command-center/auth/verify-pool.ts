@@ -60,7 +60,7 @@ export interface VerifyPoolOptions {
 /**
  * The worker's program. Plain CommonJS evaluated by `new Worker(src, { eval: true, workerData })`: the same text runs
  * from dist/ and under the test runner, with no separate build artefact to find. It keeps one KeyObject per public
- * key (importing one costs a good part of a verify), answers each check in its ring slot, publishes the answer
+ * key (an import per check would add about a tenth to each), answers each check in its ring slot, publishes the answer
  * counter after each, and wakes the main thread once per pass over the checks that were queued when the pass began,
  * or every 8 answers in a longer pass (as a batch of checks used to be answered by one message).
  */
