@@ -492,7 +492,14 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
     void witnessPusher.push('commands');
   }
 
-  const verifier = createVerifyPool({ workers: verifyWorkerCount(config.verifyWorkers, availableParallelism()), inline: nodeCryptoBackend, log });
+  // On a quiet main thread heartbeats arrive one at a time, and waking the worker for each costs more than verifying
+  // here (bench/fleet.mjs at 1×); once the thread is busier the worker takes them.
+  const verifier = createVerifyPool({
+    workers: verifyWorkerCount(config.verifyWorkers, availableParallelism()),
+    inline: nodeCryptoBackend,
+    log,
+    ...(config.verifyInlineBelow > 0 ? { quietInline: { below: config.verifyInlineBelow / 100 } } : {}),
+  });
   metrics.verifyFrom(() => ({ ...verifier.stats(), workers: verifier.workers }));
   const services: Services = {
     config,

@@ -41,6 +41,11 @@ export const centerConfigSchema = z.object({
   nodeKeyOverlapSecs: int(0, 30 * 86_400).default(600),
   /** Threads that verify agent request signatures (verify-pool.ts): `auto` = min(2, cores − 1); 0 = inline on the main thread. */
   verifyWorkers: z.union([z.literal('auto'), int(0, 64)]).default('auto'),
+  /**
+   * While the main thread's event loop is busy less than this share of the time (percent), a check that would wake
+   * an idle worker runs inline instead (verify-pool.ts, `quietInline`); 0 = always hand over.
+   */
+  verifyInlineBelow: int(0, 100).default(50),
   sseRetain: int(16, 1_000_000).default(2048),
   sseMaxQueue: int(16, 1_000_000).default(1024),
   historySize: int(2, 10_000).default(120),
@@ -182,6 +187,7 @@ const ENV: Record<keyof Omit<CenterConfig, 'hostExplicit'>, string> = {
   maxSkewSecs: 'VAULTMESH_MAX_SKEW_SECS',
   nodeKeyOverlapSecs: 'VAULTMESH_NODE_KEY_OVERLAP_SECS',
   verifyWorkers: 'VAULTMESH_VERIFY_WORKERS',
+  verifyInlineBelow: 'VAULTMESH_VERIFY_INLINE_BELOW',
   sseRetain: 'VAULTMESH_SSE_RETAIN',
   sseMaxQueue: 'VAULTMESH_SSE_MAX_QUEUE',
   historySize: 'VAULTMESH_HISTORY_SIZE',

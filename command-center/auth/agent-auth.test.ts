@@ -103,7 +103,8 @@ describe('agent request authentication', () => {
   it.each([0, 2])('with --verify-workers %i: signatures, skew window, replays and forgeries answer alike, concurrent requests each get their own answer', async (workers) => {
     const t = tempDir();
     onCleanup(t.cleanup);
-    const c = await startTestCenter(t.dir, { orchestratorTickSecs: 0, verifyWorkers: workers });
+    // Every check goes to the workers (a quiet test process would otherwise verify inline: verify-pool.test.ts).
+    const c = await startTestCenter(t.dir, { orchestratorTickSecs: 0, verifyWorkers: workers, verifyInlineBelow: 0 });
     onCleanup(() => c.close());
     expect(c.services.verifier.workers).toBe(workers);
     const nodes = await Promise.all(['w1', 'w2', 'w3'].map((id) => enrolledNode(c, id)));

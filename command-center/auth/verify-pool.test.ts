@@ -7,7 +7,7 @@ import { ROOT, assertBuilt } from '../../test/process-helpers.js';
 import { nodeCryptoBackend } from '../../protocol/ed25519.js';
 import { generateKeyPair } from '../../protocol/keys.js';
 import { CTL, HEAD, fitsSlot, readItem, ringBytes, ringViews, slotsFor, writeItem } from './verify-ring.js';
-import { VERIFY_WORKER_SOURCE, createVerifyPool, verifyWorkerCount, type VerifyPool, type VerifyWorkerData } from './verify-pool.js';
+import { VERIFY_WORKER_SOURCE, createVerifyPool, eventLoopUtilizationGauge, verifyWorkerCount, type VerifyPool, type VerifyWorkerData } from './verify-pool.js';
 
 const keys = Array.from({ length: 4 }, () => generateKeyPair());
 
@@ -130,6 +130,60 @@ describe('verify pool', () => {
     expect(onWorker.slice(odd.length * 3)).toEqual(cases(12).map((c) => c.expect));
     expect(onWorker.slice(0, odd.length * 3).filter(Boolean).length).toBe(2); // identity key + identity signature; edff…7f + zeros
     expect(pool.stats()).toMatchObject({ inline: 0, replaced: 0 });
+  });
+
+  it('while the thread is quiet, verifies inline instead of waking an idle worker; busy, or with checks queued, hands over', async () => {
+    let util = 0.1;
+    let ctl: Int32Array | undefined;
+    const spawn = (data: VerifyWorkerData) => {
+      ctl = new Int32Array(data.buf, 0, 64);
+      return new Worker(VERIFY_WORKER_SOURCE, { eval: true, workerData: data });
+    };
+    pool = createVerifyPool({ workers: 1, inline: nodeCryptoBackend, maxLagMs: 60_000, spawn, quietInline: { below: 0.5, utilization: () => util } });
+    const asleep = async () => {
+      for (let i = 0; i < 500 && Atomics.load(ctl!, CTL.sleeping) !== 1; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(Atomics.load(ctl!, CTL.sleeping)).toBe(1);
+    };
+    await asleep();
+    const cs = cases(12);
+    for (const c of cs) expect(await pool.verify(c.publicKey, c.message, c.signature)).toBe(c.expect);
+    expect(pool.stats()).toMatchObject({ inline: 12, onWorkers: 0, batches: 0 });
+
+    util = 0.9; // busy: the worker is woken for them
+    for (const c of cs) expect(await pool.verify(c.publicKey, c.message, c.signature)).toBe(c.expect);
+    expect(pool.stats()).toMatchObject({ inline: 12, onWorkers: 12 });
+    expect(pool.stats().batches).toBeGreaterThan(0);
+
+    // Checks already queued on the worker: later ones join them even when quiet (the wake-up is paid for).
+    await asleep();
+    const first = cs.map((c) => pool!.verify(c.publicKey, c.message, c.signature));
+    util = 0.1;
+    const more = cs.map((c) => pool!.verify(c.publicKey, c.message, c.signature));
+    expect(await Promise.all([...first, ...more])).toEqual([...cs, ...cs].map((c) => c.expect));
+    expect(pool.stats()).toMatchObject({ inline: 12, onWorkers: 36 });
+  });
+
+  it('measures event-loop utilisation over windows, and sees a burst in the window still open', async () => {
+    let t = 0;
+    const spin = (ms: number) => {
+      const until = performance.now() + ms;
+      while (performance.now() < until); // the loop held: busy
+    };
+    const gauge = eventLoopUtilizationGauge(50, () => t);
+    expect(gauge()).toBe(0); // no window closed yet, and the open one too young to count
+    spin(80);
+    t = 80;
+    expect(gauge()).toBeGreaterThan(0.7);
+    await new Promise((r) => setTimeout(r, 120)); // the loop idle
+    t = 100; // inside the window just begun: the closed window's busy figure still holds
+    expect(gauge()).toBeGreaterThan(0.7);
+    t = 200;
+    expect(gauge()).toBeLessThan(0.4);
+    t = 203; // the open window is younger than a tenth of the window: the quiet figure
+    spin(30);
+    expect(gauge()).toBeLessThan(0.4);
+    t = 210; // old enough: the burst in it counts
+    expect(gauge()).toBeGreaterThan(0.7);
   });
 
   it('with 0 workers, or past saturation, verifies inline', async () => {

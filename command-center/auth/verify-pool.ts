@@ -17,6 +17,10 @@
  *   inline, so no request is lost or answered twice. Workers that die before answering anything, several times
  *   running, are not replaced again (verification stays inline and the failure is logged) rather than respawning in
  *   a loop.
+ * - With `quietInline`, a check that would have to wake an idle, sleeping worker runs inline while the calling
+ *   thread is mostly idle: checks arriving one at a time (a fleet heartbeating at its normal rate) each cost a
+ *   wake-up of the worker and of this thread, which on a virtual machine costs more CPU than the verify itself.
+ *   Once the thread is busy the workers take the checks again, and a worker with checks queued is never bypassed.
  * - `close()` verifies what is in flight inline, then terminates the workers: nothing hangs the process.
  * Verification is a pure function of its inputs, so which thread ran it never changes an answer.
  */
@@ -55,6 +59,34 @@ export interface VerifyPoolOptions {
   log?: { error(msg: string): void };
   /** Starts one worker running VERIFY_WORKER_SOURCE with `workerData` (tests wrap it to reach the threads). */
   spawn?: (workerData: VerifyWorkerData) => Worker;
+  /**
+   * Verify inline instead of waking an idle worker while this thread's event-loop utilisation (0-1, over windows of
+   * `windowMs`, default 100) is below `below`. Off unless given; `utilization` replaces the measurement (tests).
+   */
+  quietInline?: { below: number; windowMs?: number; utilization?: () => number };
+}
+
+/**
+ * This thread's event-loop utilisation, measured when asked (no timer): over the last complete window of `windowMs`,
+ * or over the window still open once it is a tenth of that long, whichever is higher, so that a burst after a quiet
+ * spell shows within a few milliseconds instead of at the end of its window.
+ */
+export function eventLoopUtilizationGauge(windowMs: number, now = () => performance.now()): () => number {
+  let mark = performance.eventLoopUtilization();
+  let markAt = now();
+  let value = 0;
+  return () => {
+    const t = now();
+    const cur = performance.eventLoopUtilization();
+    const open = performance.eventLoopUtilization(cur, mark).utilization;
+    if (t - markAt >= windowMs) {
+      value = open;
+      mark = cur;
+      markAt = t;
+      return value;
+    }
+    return t - markAt >= windowMs / 10 ? Math.max(value, open) : value;
+  };
 }
 
 /**
@@ -160,6 +192,11 @@ export function createVerifyPool(opts: VerifyPoolOptions): VerifyPool {
   let closed = false;
   let deathsWithoutAnswer = 0;
   const counts = { onWorkers: 0, inline: 0, batches: 0, replaced: 0 };
+  const quiet = opts.quietInline;
+  const utilization = quiet ? (quiet.utilization ?? eventLoopUtilizationGauge(quiet.windowMs ?? 100)) : undefined;
+  /** An idle worker asleep, and this thread mostly idle: waking the worker would cost more than the verify. */
+  const cheaperInline = (slot: Slot): boolean =>
+    utilization !== undefined && slot.produced === slot.collected && !slot.wakeScheduled && Atomics.load(slot.ring.ctl, CTL.sleeping) === 1 && utilization() < quiet!.below;
 
   const verifyInline = (it: VerifyItem): boolean => {
     counts.inline++;
@@ -310,7 +347,7 @@ export function createVerifyPool(opts: VerifyPoolOptions): VerifyPool {
       const now = performance.now();
       const slot = leastBusy(now);
       // Every worker is full or lagging: this thread helps rather than letting a queue grow.
-      if (!slot) return Promise.resolve(verifyInline(item));
+      if (!slot || cheaperInline(slot)) return Promise.resolve(verifyInline(item));
       return new Promise<boolean>((resolve) => handOver(slot, item, resolve, now));
     },
     get workers() {
