@@ -4,8 +4,9 @@
  * a tool for docs/BENCHMARKS.md. It starts the built center with `node --cpu-prof` (and `--verify-workers` as
  * given), drives the same closed-loop load as bench/ingest.mjs for VAULTMESH_BENCH_PROFILE_SECS (default 8), stops
  * it, and prints the main thread's top self-time functions and µs of CPU per acknowledged request by stage.
- * It also prints CPU µs per acknowledged request of the main thread and of the whole process, read from /proc
- * during the loaded window; with --no-profile that is all it does (the profiler itself costs CPU).
+ * It also prints CPU µs per acknowledged request of the main thread, of the whole process and (user + system) of
+ * each thread, read from /proc during the loaded window; with --no-profile that is all it does (the profiler itself
+ * costs CPU). Frames of the bundled center are named after their TypeScript modules (through its source map).
  *
  *   node bench/profile-ingest.mjs [--verify-workers N] [--keep DIR] [--no-profile]
  * Bounded: ≈ 30 s.
