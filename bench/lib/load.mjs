@@ -54,12 +54,16 @@ export async function closedLoop(origin, requests, { connections = 32, concurren
 }
 
 /**
- * Open loop: sends `requests[i]` at `t0 + i / rate` seconds (or `schedule(i)` ms), never waiting for answers,
- * until the list or `maxMs` runs out; then waits up to `drainMs` for answers in flight.
+ * Open loop: sends `requests[i]` at `t0 + i / rate` seconds, never waiting for answers, until the list or
+ * `warmMs + maxMs` runs out; then waits up to `drainMs` for answers in flight. The requests of the first `warmMs` go
+ * out on the same schedule and connections but are tallied apart (`warm`): that is where the pool opens its
+ * connections, which agents holding keep-alive connections do not pay per request.
  */
-export async function openLoop(origin, requests, { rate, connections = 64, maxMs = 20_000, drainMs = 10_000, expect = 200 } = {}) {
+export async function openLoop(origin, requests, { rate, connections = 64, maxMs = 20_000, warmMs = 0, drainMs = 10_000, expect = 200 } = {}) {
   const pool = new Pool(origin, { connections, pipelining: 1, keepAliveTimeout: 30_000 });
   const t = tally();
+  const warm = tally();
+  const warmCount = Math.ceil((warmMs * rate) / 1000); // the requests scheduled before warmMs
   const pending = new Set();
   const t0 = performance.now();
   let sent = 0;
@@ -67,9 +71,10 @@ export async function openLoop(origin, requests, { rate, connections = 64, maxMs
   let lastAnswer = 0;
   try {
     while (sent < requests.length) {
-      const due = t0 + (sent * 1000) / rate;
+      const at = (sent * 1000) / rate;
+      if (at >= warmMs + maxMs) break;
+      const due = t0 + at;
       const now = performance.now();
-      if (due - t0 > maxMs) break;
       // Sleep until the next send is due. (Waiting only when it was more than 1 ms away made this loop spin for
       // that last millisecond, starving the event loop that reads the answers: the generator, not the server,
       // was then the bottleneck at ~900 req/s.)
@@ -78,27 +83,29 @@ export async function openLoop(origin, requests, { rate, connections = 64, maxMs
         continue;
       }
       // Send everything that is due now (a timer wakes at most once per ms).
-      while (sent < requests.length && t0 + (sent * 1000) / rate <= performance.now()) {
+      while (sent < requests.length && (sent * 1000) / rate < warmMs + maxMs && t0 + (sent * 1000) / rate <= performance.now()) {
         const scheduled = t0 + (sent * 1000) / rate;
-        maxLagMs = Math.max(maxLagMs, performance.now() - scheduled);
+        const into = sent < warmCount ? warm : t;
+        if (into === t) maxLagMs = Math.max(maxLagMs, performance.now() - scheduled);
         const p = send(pool, requests[sent])
           .then((status) => {
-            count(t, status, expect);
+            count(into, status, expect);
             lastAnswer = performance.now();
-            t.latencies.push(lastAnswer - scheduled);
+            into.latencies.push(lastAnswer - scheduled);
           })
           .catch((err) => {
-            t.errors++;
-            t.firstError ??= err;
+            into.errors++;
+            into.firstError ??= err;
           })
           .finally(() => pending.delete(p));
         pending.add(p);
         sent++;
       }
     }
-    const sendSecs = (performance.now() - t0) / 1000;
+    const sendSecs = (performance.now() - t0) / 1000 - Math.min(warmMs, (sent * 1000) / rate) / 1000;
+    const measured = Math.max(0, sent - warmCount);
     await Promise.race([Promise.all([...pending]), new Promise((r) => setTimeout(r, drainMs))]);
-    return { ...t, sent, unanswered: pending.size, secs: sendSecs, offered: sent / sendSecs, maxLagMs, answerSecs: (lastAnswer - t0) / 1000 };
+    return { ...t, warm, sent: measured, unanswered: pending.size, secs: sendSecs, offered: measured / sendSecs, maxLagMs, answerSecs: (lastAnswer - t0) / 1000 };
   } finally {
     await pool.destroy();
   }
