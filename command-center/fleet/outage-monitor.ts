@@ -9,6 +9,7 @@ import { realTimers, type Timers } from '../../lib/timers.js';
 import type { Envelope, EnvelopeDraft } from '../../protocol/envelope.js';
 import type { FleetState } from './fleet-state.js';
 import { outageActions, type OutageContext } from './outages.js';
+import { nextTurn } from '../../lib/next-turn.js';
 
 export const OUTAGE_AUTHOR = 'system:outages';
 
@@ -116,7 +117,7 @@ export function createOutageMonitor(opts: OutageMonitorOptions): OutageMonitor {
       while (scheduled || busy.size || sweeps.running) {
         if (sweeps.running) await sweeps.running.catch(() => {});
         else if (busy.size) await Promise.all([...busy.values()]);
-        else await new Promise<void>((r) => setImmediate(r));
+        else await nextTurn();
       }
     },
   };

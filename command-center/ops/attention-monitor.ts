@@ -10,6 +10,7 @@ import type { Envelope, EnvelopeDraft } from '../../protocol/envelope.js';
 import { assessNode, journaledStatus, type AttentionBody, type AttentionPolicy, type AttentionStatus } from './attention.js';
 import type { FleetState } from '../fleet/fleet-state.js';
 import { coveredNodes } from './maintenance.js';
+import { nextTurn } from '../../lib/next-turn.js';
 
 export const ATTENTION_AUTHOR = 'system:attention';
 
@@ -118,7 +119,7 @@ export function createAttentionMonitor(opts: AttentionMonitorOptions): Attention
       while (scheduled || inflight.size || sweeps.running) {
         if (sweeps.running) await sweeps.running.catch(() => {});
         else if (inflight.size) await Promise.all([...inflight]);
-        else await new Promise<void>((r) => setImmediate(r));
+        else await nextTurn();
       }
     },
   };

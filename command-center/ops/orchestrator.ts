@@ -19,6 +19,7 @@ import type { FleetState, EnrollmentStatus, NodeRecord } from '../fleet/fleet-st
 import { nodeStatus, type NodeStatus, type StatusPolicy } from '../fleet/node-status.js';
 import { schedulesFor, type ScheduleEntry, type ScheduleFile } from './schedule.js';
 import { maintenanceSpans, type MaintenanceSpan } from './maintenance.js';
+import { nextTurn } from '../../lib/next-turn.js';
 
 export const ORCHESTRATOR_AUTHOR = 'orchestrator';
 
@@ -250,7 +251,6 @@ const NOT_ONLINE: ReadonlySet<NodeStatus> = new Set(['offline', 'pending', 'reje
 /** Nodes planned, and commands started, per turn of the event loop in a tick. */
 const PLAN_SLICE = 1000;
 const ISSUE_SLICE = 25;
-const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** The most overdue `max` of two plans, in planTick's order (each is already in that order and at most `max`). */
 export function mergePlans(a: readonly PlannedRun[], b: readonly PlannedRun[], max: number): PlannedRun[] {
@@ -337,7 +337,7 @@ export function createOrchestrator(opts: OrchestratorOptions): Orchestrator {
     const nodes = [...opts.state.nodes.values()];
     let plan: PlannedRun[] = [];
     for (let i = 0; i < nodes.length; i += PLAN_SLICE) {
-      if (i > 0) await yieldToLoop();
+      if (i > 0) await nextTurn();
       const slice: PlanNode[] = [];
       for (const n of nodes.slice(i, i + PLAN_SLICE)) {
         const p = planNode(n, nowMs);
@@ -350,7 +350,7 @@ export function createOrchestrator(opts: OrchestratorOptions): Orchestrator {
     // Issued together so the journal's group commit shares the fsyncs; started a slice per turn (each issue signs).
     const issuing: Promise<CommandRecord | undefined>[] = [];
     for (let i = 0; i < plan.length; i += ISSUE_SLICE) {
-      if (i > 0) await yieldToLoop();
+      if (i > 0) await nextTurn();
       for (const run of plan.slice(i, i + ISSUE_SLICE)) issuing.push(issueOne(run, nowMs));
     }
     const issued = await Promise.all(issuing);
