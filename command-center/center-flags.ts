@@ -39,6 +39,7 @@ export function parseCenterArgs(argv: string[], line: CenterCommandLine, env: No
     .option('--max-skew-secs <n>', 'Accepted clock skew of signed requests (VAULTMESH_MAX_SKEW_SECS, default 300)')
     .option('--verify-workers <n>', 'Threads verifying agent request signatures: auto = min(2, cores - 1), 0 = inline (VAULTMESH_VERIFY_WORKERS, default auto)')
     .option('--verify-inline-below <pct>', 'Verify on the main thread instead of waking an idle worker while its event loop is busy less than this % (VAULTMESH_VERIFY_INLINE_BELOW, default 50; 0 = never)')
+    .option('--verify-worker-nice <n>', 'Run signature workers this much nicer than the main thread, 0-19 (VAULTMESH_VERIFY_WORKER_NICE, default 10; 0 = same priority)')
     .option('--policy <file>', 'Command policy JSON (VAULTMESH_POLICY, default: the shipped systemd/policy.json)')
     .option('--command-poll-secs <n>', 'Longest agent command long-poll (VAULTMESH_COMMAND_POLL_SECS, default 25)')
     .option('--command-redeliver-secs <n>', 'Redeliver an unanswered command after (VAULTMESH_COMMAND_REDELIVER_SECS, default 30)')

@@ -498,6 +498,7 @@ async function composeLocked(config: CenterConfig, opts: CenterOptions, logDir: 
     workers: verifyWorkerCount(config.verifyWorkers, availableParallelism()),
     inline: nodeCryptoBackend,
     log,
+    nice: config.verifyWorkerNice,
     ...(config.verifyInlineBelow > 0 ? { quietInline: { below: config.verifyInlineBelow / 100 } } : {}),
   });
   metrics.verifyFrom(() => ({ ...verifier.stats(), workers: verifier.workers }));

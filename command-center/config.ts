@@ -46,6 +46,8 @@ export const centerConfigSchema = z.object({
    * an idle worker runs inline instead (verify-pool.ts, `quietInline`); 0 = always hand over.
    */
   verifyInlineBelow: int(0, 100).default(50),
+  /** Added to the signature workers' niceness (verify-pool.ts, `nice`): they yield the CPU to the main thread and I/O first. */
+  verifyWorkerNice: int(0, 19).default(10),
   sseRetain: int(16, 1_000_000).default(2048),
   sseMaxQueue: int(16, 1_000_000).default(1024),
   historySize: int(2, 10_000).default(120),
@@ -188,6 +190,7 @@ const ENV: Record<keyof Omit<CenterConfig, 'hostExplicit'>, string> = {
   nodeKeyOverlapSecs: 'VAULTMESH_NODE_KEY_OVERLAP_SECS',
   verifyWorkers: 'VAULTMESH_VERIFY_WORKERS',
   verifyInlineBelow: 'VAULTMESH_VERIFY_INLINE_BELOW',
+  verifyWorkerNice: 'VAULTMESH_VERIFY_WORKER_NICE',
   sseRetain: 'VAULTMESH_SSE_RETAIN',
   sseMaxQueue: 'VAULTMESH_SSE_MAX_QUEUE',
   historySize: 'VAULTMESH_HISTORY_SIZE',

@@ -75,7 +75,7 @@ describe('systemd units', () => {
 
   it('the hardening the docs promise is there', () => {
     const cc = readFileSync(join(HERE, 'vaultmesh-cc.service'), 'utf8');
-    for (const line of ['Type=notify', 'NotifyAccess=all', 'WatchdogSec=', 'Restart=on-failure', 'StateDirectory=vaultmesh-cc', 'LogsDirectory=vaultmesh', 'NoNewPrivileges=yes', 'ProtectSystem=strict', 'ProtectHome=yes', 'PrivateTmp=yes', 'PrivateDevices=yes', 'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6', 'SystemCallFilter=@system-service', 'CapabilityBoundingSet=\n', 'MemoryDenyWriteExecute=no', 'User=vaultmesh-cc']) {
+    for (const line of ['Type=notify', 'NotifyAccess=all', 'WatchdogSec=', 'Restart=on-failure', 'StateDirectory=vaultmesh-cc', 'LogsDirectory=vaultmesh', 'NoNewPrivileges=yes', 'ProtectSystem=strict', 'ProtectHome=yes', 'PrivateTmp=yes', 'PrivateDevices=yes', 'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6', 'SystemCallFilter=@system-service', 'SystemCallFilter=setpriority', 'CapabilityBoundingSet=\n', 'MemoryDenyWriteExecute=no', 'User=vaultmesh-cc']) {
       expect(cc, line).toContain(line);
     }
     const agent = readFileSync(join(HERE, 'vaultmesh-agent.service'), 'utf8');

@@ -3,6 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { readdirSync, readFileSync } from 'node:fs';
+import { getPriority } from 'node:os';
 import { ROOT, assertBuilt } from '../../test/process-helpers.js';
 import { nodeCryptoBackend } from '../../protocol/ed25519.js';
 import { generateKeyPair } from '../../protocol/keys.js';
@@ -59,6 +61,28 @@ describe('verify pool', () => {
     expect([1, 2, 4, 16].map((c) => verifyWorkerCount('auto', c))).toEqual([0, 1, 2, 2]);
     expect(verifyWorkerCount(0, 8)).toBe(0);
     expect(verifyWorkerCount(3, 2)).toBe(3);
+  });
+
+  it('runs its workers `nice` lower than the thread that made them (Linux: per thread), and leaves them be with 0', async () => {
+    /** Niceness of each of this process's threads, from /proc (field 19 of a task's stat). */
+    const niceness = () =>
+      readdirSync('/proc/self/task').map((tid) => {
+        const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+      });
+    const base = getPriority();
+    const lowered = Math.min(19, base + 7);
+    const answered = (p: VerifyPool) => Promise.all(cases(6).map((c) => p.verify(c.publicKey, c.message, c.signature)));
+    const before = niceness().filter((n) => n === lowered).length;
+    pool = createVerifyPool({ workers: 2, inline: nodeCryptoBackend, maxLagMs: 60_000, nice: 7 });
+    await answered(pool);
+    expect(pool.stats().onWorkers).toBe(6);
+    expect(niceness().filter((n) => n === lowered).length - before).toBe(2);
+    expect(getPriority()).toBe(base); // the calling thread keeps its own
+    await pool.close();
+    pool = createVerifyPool({ workers: 2, inline: nodeCryptoBackend, maxLagMs: 60_000 });
+    await answered(pool);
+    expect(niceness().filter((n) => n === lowered).length - before).toBe(0);
   });
 
   it('verifies good signatures and rejects bad ones on its workers, each answer to its own request', async () => {

@@ -21,6 +21,10 @@
  *   thread is mostly idle: checks arriving one at a time (a fleet heartbeating at its normal rate) each cost a
  *   wake-up of the worker and of this thread, which on a virtual machine costs more CPU than the verify itself.
  *   Once the thread is busy the workers take the checks again, and a worker with checks queued is never bypassed.
+ * - With `nice`, the workers run at a lower scheduling priority than the main thread. On a machine with as many busy
+ *   threads as cores, every request waits for the main thread and for the journal's durable write (a thread-pool
+ *   thread, then the kernel's); with equal priorities those wait behind the worker's verifies, with a lower one they
+ *   go first, and a worker left behind is bypassed as above.
  * - `close()` verifies what is in flight inline, then terminates the workers: nothing hangs the process.
  * Verification is a pure function of its inputs, so which thread ran it never changes an answer.
  */
@@ -41,9 +45,10 @@ export interface VerifyPool {
   close(): Promise<void>;
 }
 
-/** What a worker is started with (`workerData`): its ring. */
+/** What a worker is started with (`workerData`): its ring, and how much lower than its creator it runs. */
 export interface VerifyWorkerData extends RingLayout {
   buf: SharedArrayBuffer;
+  nice: number;
 }
 
 export interface VerifyPoolOptions {
@@ -56,6 +61,12 @@ export interface VerifyPoolOptions {
   maxMessageBytes?: number;
   /** A worker whose oldest unanswered check is older than this is lagging (descheduled on a busy machine): new checks skip it. */
   maxLagMs?: number;
+  /**
+   * Added to the workers' scheduling niceness (Linux: per thread; capped at 19), default 0. Every request waits on
+   * the main thread and on the journal's durable write; a worker that yields the CPU to them first shortens both, and
+   * one that falls behind is bypassed (`maxLagMs`).
+   */
+  nice?: number;
   log?: { error(msg: string): void };
   /** Starts one worker running VERIFY_WORKER_SOURCE with `workerData` (tests wrap it to reach the threads). */
   spawn?: (workerData: VerifyWorkerData) => Worker;
@@ -99,13 +110,18 @@ export function eventLoopUtilizationGauge(windowMs: number, now = () => performa
 export const VERIFY_WORKER_SOURCE = `
 const { workerData } = require('node:worker_threads');
 const { createPublicKey, verify } = require('node:crypto');
-const { buf, slots, slotBytes } = workerData;
+const { buf, slots, slotBytes, nice } = workerData;
 const PRODUCED = ${CTL.produced}, DONE = ${CTL.done}, SLEEPING = ${CTL.sleeping}, STOP = ${CTL.stop};
 const ctl = new Int32Array(buf, 0, ${CTL_BYTES} / 4);
 const data = new Uint8Array(buf, ${CTL_BYTES}, slots * slotBytes);
 const view = new DataView(buf, ${CTL_BYTES}, slots * slotBytes);
 const answers = new Uint8Array(buf, ${CTL_BYTES} + slots * slotBytes, slots);
 const mask = slots - 1;
+if (nice > 0) {
+  // Unprivileged: a thread may always lower its own priority. Only this thread (Linux nice values are per thread).
+  const os = require('node:os');
+  try { os.setPriority(Math.min(19, os.getPriority() + nice)); } catch (err) { console.error('vaultmesh-cc: signature worker keeps its priority: ' + err.message); }
+}
 const keys = new Map();
 function keyOf(pub) {
   // A JWK, as protocol/ed25519.ts imports keys: the DER SPKI decoder costs more than the verify itself, and after a
@@ -205,7 +221,7 @@ export function createVerifyPool(opts: VerifyPoolOptions): VerifyPool {
 
   function start(): void {
     const buf = new SharedArrayBuffer(ringBytes(layout));
-    const worker = spawn({ buf, ...layout });
+    const worker = spawn({ buf, ...layout, nice: opts.nice ?? 0 });
     const slot: Slot = {
       worker,
       ring: ringViews(buf, layout),
