@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { VaultMeshError } from '../protocol/errors.js';
@@ -55,8 +55,18 @@ function setup() {
   store.write({ ...store.read(), enrollment: 'approved' });
   const center = fakeCenter(store.key);
   const logs: string[] = [];
-  const rotator = createKeyRotator({ stateDir: t.dir, nodeId: 'n1', store, log: (m) => logs.push(m), post: (k, p, b) => center.post(k, p, b) });
-  return { dir: t.dir, store, center, rotator, logs };
+  // Requests wait here while a test holds the gate (a rotation in flight, its next key on disk).
+  let gate: Promise<void> | undefined;
+  const rotator = createKeyRotator({ stateDir: t.dir, nodeId: 'n1', store, log: (m) => logs.push(m), post: async (k, p, b) => (await gate, center.post(k, p, b)) });
+  const hold = () => {
+    let open!: () => void;
+    gate = new Promise((r) => (open = r));
+    return () => {
+      gate = undefined;
+      open();
+    };
+  };
+  return { dir: t.dir, store, center, rotator, logs, hold };
 }
 
 describe('createKeyRotator', () => {
@@ -134,6 +144,44 @@ describe('createKeyRotator', () => {
     expect(r2.old_key_id).toBe(r1.new_key_id);
     expect(store.key.keyId).toBe(r2.new_key_id);
     expect(center.currentKey).toBe(store.key.publicKeyHex);
+  });
+
+  it('finishing a pending rotation while one is in flight waits for it and does not rotate the new key again', async () => {
+    const { store, center, rotator, hold } = await setup();
+    const a = store.key.keyId;
+    const release = hold();
+    const asked = rotator.rotate(); // the rotate-key command: its next key is on disk until the swap
+    await expect.poll(() => rotator.pending()).toBe(true);
+    const finishing = rotator.finishPending(); // the heartbeat loop's turn, meanwhile
+    release();
+    const r = await asked;
+    await finishing;
+    expect(r.old_key_id).toBe(a);
+    expect(store.key.keyId).toBe(r.new_key_id);
+    expect(center.calls).toHaveLength(1);
+    expect(rotator.pending()).toBe(false);
+  });
+
+  it('a due rotation asked for while another runs is decided again after it: the fresh key is not due', async () => {
+    const { dir, store, center, rotator, hold } = await setup();
+    const a = store.key.keyId;
+    const old = new Date(Date.now() - 3_600_000);
+    utimesSync(join(dir, 'node-key.pem'), old, old);
+    const release = hold();
+    const asked = rotator.rotate();
+    await expect.poll(() => rotator.pending()).toBe(true);
+    const scheduled = rotator.rotateIfDue(60); // the key was born an hour ago when this was asked
+    release();
+    const r = await asked;
+    await scheduled;
+    expect(r.old_key_id).toBe(a);
+    expect(store.key.keyId).toBe(r.new_key_id);
+    expect(center.calls).toHaveLength(1);
+    // Not in flight, an old key is still rotated on schedule.
+    utimesSync(join(dir, 'node-key.pem'), old, old);
+    await rotator.rotateIfDue(60);
+    expect(center.calls).toHaveLength(2);
+    expect(store.key.keyId).not.toBe(r.new_key_id);
   });
 
   it('an agent that is not approved has nothing to rotate and writes nothing', async () => {

@@ -139,7 +139,6 @@ const describeError = (err: unknown) => (isVaultMeshError(err) ? `${err.code}: $
 
 /** Creates the key rotator of one agent process. */
 export function createKeyRotator(deps: KeyRotationDeps): KeyRotator {
-  let running: Promise<KeyRotationResult> | undefined;
   const once = async (): Promise<KeyRotationResult> => {
     const pendingKey = pendingNextKey(deps.stateDir);
     if (!pendingKey && deps.store.read().enrollment !== 'approved') {
@@ -167,20 +166,31 @@ export function createKeyRotator(deps: KeyRotationDeps): KeyRotator {
     deps.log(`node key rotated: ${oldKeyId} → ${next.keyId}${answer.rotated ? '' : ' (the center already had it)'}; the old key is accepted until ${answer.old_key_valid_until}`);
     return { old_key_id: oldKeyId, new_key_id: next.keyId, rotated: answer.rotated, resumed: pendingKey !== undefined, old_key_valid_until: answer.old_key_valid_until };
   };
+  // One rotation at a time. Conditional turns (finish a pending one, rotate when due) decide when their turn comes,
+  // not when they are asked: asked while another rotation runs, they would otherwise start a second one after it
+  // (its next-key file looks like a pending rotation until the swap), and rotate the fresh key again.
+  let tail: Promise<unknown> = Promise.resolve();
+  const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = tail.catch(() => undefined).then(fn);
+    tail = run;
+    return run;
+  };
+  const pending = () => pendingNextKey(deps.stateDir) !== undefined;
   const rotator: KeyRotator = {
-    rotate() {
-      const run = (running ?? Promise.resolve()).catch(() => undefined).then(once);
-      running = run;
-      return run;
-    },
-    pending: () => pendingNextKey(deps.stateDir) !== undefined,
+    rotate: () => exclusive(once),
+    pending,
     async finishPending() {
-      if (!rotator.pending()) return;
-      await rotator.rotate().catch((err: unknown) => deps.log(`pending key rotation not finished yet: ${describeError(err)}`));
+      if (!pending()) return;
+      await exclusive(async () => {
+        if (pending()) await once();
+      }).catch((err: unknown) => deps.log(`pending key rotation not finished yet: ${describeError(err)}`));
     },
-    async rotateIfDue(everySecs, nowMs = Date.now()) {
-      if (!keyRotationDue(keyBornAt(deps.stateDir).getTime(), everySecs, nowMs)) return;
-      await rotator.rotate().catch((err: unknown) => deps.log(`scheduled key rotation failed: ${describeError(err)}`));
+    async rotateIfDue(everySecs, nowMs) {
+      const due = () => keyRotationDue(keyBornAt(deps.stateDir).getTime(), everySecs, nowMs ?? Date.now());
+      if (!due()) return;
+      await exclusive(async () => {
+        if (due()) await once();
+      }).catch((err: unknown) => deps.log(`scheduled key rotation failed: ${describeError(err)}`));
     },
   };
   return rotator;

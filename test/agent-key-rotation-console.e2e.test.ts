@@ -88,7 +88,11 @@ describe.skipIf(!hasChromium || !hasAgent)(SUITE, () => {
     });
     const after = readKeyFile(join(dir, 'agent', 'node-key.pem')).keyId;
     expect(after).not.toBe(before);
-    await page.waitForSelector(`#node-detail .timeline >> text=node key rotated: ${before} → ${after}`);
+    await page.waitForSelector(`#node-detail .timeline >> text=node key rotated: ${before} → ${after}`).catch((err) => {
+      throw new Error(`no rotation ${before} → ${after} in the timeline; agent output:\n${out.join('')}`, { cause: err });
+    });
+    // One command, one rotation: nothing else (the heartbeat loop's pending or scheduled check) rotated it again.
+    expect(out.join('').match(/starting node key rotation/g)).toHaveLength(1);
     // The detail panel is re-rendered from the state: the key and its rotation are listed.
     await page.reload();
     await page.waitForSelector('#node-detail .key-rotations');
