@@ -4,6 +4,8 @@
  *  - the first page of GET /console (in-process through the real Hono app, Bearer auth, heartbeat history per node)
  *    at 1,000 and 10,000 nodes: the cold first request (templates compile), the median of warm ones and its bytes.
  *    Baseline: the whole node list rendered as one page, which is what the console sent before it paged.
+ *  - at 10,000 nodes, 8 live streams connecting one after another: the longest event-loop turn while they get their
+ *    first state, against that state made in one turn per stream (what streams did before).
  *  - at 10,000 nodes under 1,000 heartbeats/s: center CPU per live console client (8 real /console/stream bodies,
  *    minus the same load with none), the bytes each client receives, and GET /console timed during the load.
  *
@@ -14,6 +16,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = process.env.VAULTMESH_BENCH_DIST ?? join(ROOT, 'dist');
@@ -187,6 +190,44 @@ async function loadedClients(m, f, { rate = 1000, seconds = 5, clients = 8 } = {
   return { none, some, perClient: (some.cpuShare - none.cpuShare) / clients };
 }
 
+/**
+ * Consoles (re)connecting at 10,000 nodes, as every open console does after a center restart: the longest
+ * event-loop turn while `clients` live streams, one after another, get their first state through the real app,
+ * against that first state made in one turn per stream (`ConsoleLive.full()` over an exact snapshot, which streams
+ * did before). Each connect is at its own moment, more than half a status scan apart, so none shares another's
+ * snapshot: the figure is what one stream's first state costs the event loop, not what sharing saves.
+ */
+async function reconnectTurns(m, f, clients = 8) {
+  const renderer = m.render.createConsoleRenderer();
+  const oneTurn = [];
+  for (let c = 0; c < clients; c++) {
+    f.advance(600);
+    const live = new m.live.ConsoleLive(f.services, renderer, { filter: m.view.NO_FILTER, canApprove: true, csrf: 'x' });
+    const t0 = performance.now();
+    live.full();
+    oneTurn.push(performance.now() - t0);
+  }
+  const app = m.app.createApp(f.services);
+  const delay = monitorEventLoopDelay({ resolution: 1 });
+  delay.enable();
+  const decoder = new TextDecoder();
+  for (let c = 0; c < clients; c++) {
+    f.advance(600);
+    const r = await app.request('http://localhost/console/stream', { headers: { authorization: `Bearer ${f.token}` } });
+    if (r.status !== 200) throw new Error(`stream → ${r.status}`);
+    const reader = r.body.getReader();
+    let text = '';
+    while (!text.includes('id="mission-bar"')) {
+      const { done, value } = await reader.read();
+      if (done) throw new Error('the stream ended before its first state');
+      text += decoder.decode(value, { stream: true });
+    }
+    await reader.cancel();
+  }
+  delay.disable();
+  return { oneTurnMax: Math.max(...oneTurn), oneTurnMedian: median(oneTurn), longestTurn: delay.max / 1e6 };
+}
+
 export async function run() {
   const m = await load();
   const rows = [];
@@ -222,6 +263,15 @@ export async function run() {
         baseline: +(l.none.cpuShare * 100).toFixed(1),
         note: `baseline: center CPU applying the heartbeats with no console open; with 8 clients ${(l.some.cpuShare * 100).toFixed(1)} %; achieved ${Math.round(l.some.achieved)} heartbeats/s`,
         target: '≤ 2 %',
+      });
+      const t = await reconnectTurns(m, f);
+      rows.push({
+        name: 'console: a live stream\'s first state, 10000 nodes: longest event-loop turn (8 connects)',
+        value: +t.longestTurn.toFixed(1),
+        unit: 'ms',
+        baseline: +t.oneTurnMax.toFixed(1),
+        ratio: +(t.longestTurn / t.oneTurnMax).toFixed(2),
+        note: `baseline: one stream's first state in one turn (ConsoleLive.full() over an exact snapshot, median ${t.oneTurnMedian.toFixed(1)} ms), as streams made it before; each connect at its own moment`,
       });
       rows.push({ name: 'console: live bytes per client, 10000 nodes, 1,000 heartbeats/s', value: Math.round(l.some.bytesPerClientPerSec / 1024), unit: 'KiB/s' });
       rows.push({

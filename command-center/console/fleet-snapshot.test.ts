@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import type { Envelope } from '../../protocol/envelope.js';
 import { applyEnvelope, createFleetState, type FleetState } from '../fleet/fleet-state.js';
-import { fleetSnapshot, fleetSnapshotInTurns, STATUS_SLICE } from './fleet-snapshot.js';
+import { fleetSnapshot, fleetSnapshotInTurns, sharedFleetSnapshotInTurns, STATUS_SLICE } from './fleet-snapshot.js';
 
 const policy = { heartbeatIntervalMs: 30_000 };
 const T0 = Date.parse('2025-01-01T12:00:00Z');
@@ -61,5 +61,28 @@ describe('fleetSnapshotInTurns', () => {
     expect(snap.sorted('name').map((n) => n.node_id)).toContain('late-a');
     expect(snap.seq).toBe(startSeq);
     expect(state.lastSeq).toBeGreaterThan(startSeq);
+  });
+});
+
+describe('sharedFleetSnapshotInTurns', () => {
+  test('streams that connect together wait for one snapshot made in turns, which is then shared while it is fresh', async () => {
+    const state = fleet(2 * STATUS_SLICE + 500);
+    const src = { state, statusPolicy: policy };
+    let turns = 0;
+    const yieldTurn = async () => void turns++;
+    const [a, b, c] = await Promise.all([0, 1, 2].map((i) => sharedFleetSnapshotInTurns(src, T0 + i, 500, 'status', yieldTurn)));
+    expect(turns).toBe(3); // one computation, not three
+    expect(b).toBe(a);
+    expect(c).toBe(a);
+    expect([...a!.statuses]).toEqual([...fleetSnapshot({ state, statusPolicy: policy }, T0).statuses]);
+    // Fresh enough: shared without a turn; also by the live streams' ticks (fleetSnapshot with the same age).
+    expect(await sharedFleetSnapshotInTurns(src, T0 + 499, 500, 'name', yieldTurn)).toBe(a);
+    expect(fleetSnapshot(src, T0 + 200, 500)).toBe(a);
+    expect(turns).toBe(3);
+    // Older than that: a new one, in turns again.
+    const later = await sharedFleetSnapshotInTurns(src, T0 + 500, 500, 'status', yieldTurn);
+    expect(later).not.toBe(a);
+    expect(later.atMs).toBe(T0 + 500);
+    expect(turns).toBe(6);
   });
 });

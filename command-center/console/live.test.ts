@@ -150,6 +150,37 @@ describe('ConsoleLive', () => {
     expect(live.flush()).not.toContain('#feed');
   });
 
+  test('begin: the first state is made over turns; a row whose heartbeat came meanwhile is sent again at the next flush', async () => {
+    const h = harness();
+    for (const id of ['a', 'b']) {
+      h.enroll(id);
+      h.heartbeat(id);
+    }
+    h.tick(10 * 60_000); // both silent for ten minutes
+    const live = new ConsoleLive(h.src, renderer, { filter: NO_FILTER, canApprove: true, csrf: 't' });
+    let turns = 0;
+    const html = await live.begin('full', async () => {
+      if (turns++ === 0) live.note(h.heartbeat('a')); // committed after the snapshot's status pass
+    });
+    expect(turns).toBeGreaterThan(0);
+    expect(html).toMatch(/id="mission-bar"[^>]*hx-swap-oob="true"/);
+    expect(html).toMatch(/<li id="node-a" class="row s-(?!ok)/); // as of the snapshot
+    const out = live.flush();
+    expect(out).toMatch(/<li id="node-a" class="row s-ok"[^>]*hx-swap-oob="true"/);
+    expect(out).not.toContain('id="node-b"');
+    expect(live.flush()).toBe('');
+  });
+
+  test('begin with a page to adopt sends nothing, and patches only what changed since', async () => {
+    const h = harness();
+    h.enroll('a');
+    h.heartbeat('a');
+    const live = new ConsoleLive(h.src, renderer, { filter: NO_FILTER, canApprove: true, csrf: 't' });
+    expect(await live.begin({ adoptAtMs: h.now }, async () => {})).toBe('');
+    expect(live.shownRows().get('a')).toBe('ok');
+    expect(live.flush()).toBe('');
+  });
+
   test('adopting a fresh page sends nothing until something changes', () => {
     const h = harness();
     h.enroll('a');

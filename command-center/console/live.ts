@@ -10,11 +10,12 @@
  */
 import type { Envelope } from '../../protocol/envelope.js';
 import { formatSseMessage } from '../http/sse-format.js';
+import { nextTurn } from '../../lib/next-turn.js';
 import { sseResponse } from '../routes/stream.js';
 import type { StreamLease } from '../http/stream-lease.js';
 import type { Services } from '../services.js';
 import { nodeStatus } from '../fleet/node-status.js';
-import { fleetSnapshot, type FleetSnapshot } from './fleet-snapshot.js';
+import { fleetSnapshot, sharedFleetSnapshotInTurns, type FleetSnapshot } from './fleet-snapshot.js';
 import { buildPanels, overviewOf, describeContextOf, detailOf, FEED_LIMIT, ledgerRootOf, mergeEnvelopes, recentEnvelopes, viewOf, type ConsoleSource, type PanelContext } from './panels.js';
 import type { ConsoleRenderer } from './render.js';
 import { proposalsAwaiting } from './proposals.js';
@@ -67,6 +68,8 @@ export class ConsoleLive {
   /** A node enrolled or changed enrollment: the page's membership is recomputed at the next flush, not the next scan. */
   private membershipDirty = false;
   private lastScanMs = -Infinity;
+  /** While `begin` makes its snapshot: nodes noted meanwhile, whose rows it sends again at the next flush. */
+  private beginning: Set<string> | undefined;
   private readonly view: ListView;
 
   constructor(
@@ -85,6 +88,7 @@ export class ConsoleLive {
    */
   note(env: Envelope): void {
     const id = env.node_id;
+    if (id && this.beginning) this.beginning.add(id);
     if (id && (this.rows.has(id) || id === this.ctx.selected)) this.dirty.set(id, (this.dirty.get(id) ?? false) || env.kind === 'heartbeat');
     if (isFeedEnvelope(env)) {
       this.newFeed.push(env);
@@ -131,8 +135,8 @@ export class ConsoleLive {
   }
 
   /** Full state of every live panel as out-of-band swaps, and resets what this connection thinks the client has. */
-  full(nowMs = this.src.now().getTime(), opts: { render?: boolean } = {}): string {
-    const snap = fleetSnapshot(this.src, nowMs);
+  full(nowMs = this.src.now().getTime(), opts: { render?: boolean; snap?: FleetSnapshot } = {}): string {
+    const snap = opts.snap ?? fleetSnapshot(this.src, nowMs);
     const p = buildPanels(this.src, { ...this.ctx, history: { feed: this.ctx.history?.feed ?? [], node: this.nodeHistory, nodeOlder: this.ctx.history?.nodeOlder } }, nowMs, snap);
     const r = this.renderer;
     const list = this.listHtml(p.list);
@@ -168,6 +172,27 @@ export class ConsoleLive {
    */
   adopt(renderedAtMs: number): void {
     this.full(renderedAtMs, { render: false });
+  }
+
+  /**
+   * A stream's first state without one long turn: `full()` (or `adopt()` with `{ adoptAtMs }`) over a shared
+   * snapshot made in turns (`sharedFleetSnapshotInTurns`), up to half a status scan old. Envelopes committed while
+   * it is made are noted as they come, and the rows they touch are sent again at the next flush, so a status or
+   * figure that changed meanwhile is not left behind.
+   */
+  async begin(first: 'full' | { adoptAtMs: number }, yieldTurn: () => Promise<void>): Promise<string> {
+    const nowMs = first === 'full' ? this.src.now().getTime() : first.adoptAtMs;
+    const noted = (this.beginning = new Set<string>());
+    let snap: FleetSnapshot;
+    try {
+      snap = await sharedFleetSnapshotInTurns(this.src, nowMs, (this.opts.statusScanMs ?? 1000) / 2, this.view.sort, yieldTurn);
+      await yieldTurn(); // the snapshot's last turn sorted the fleet: the panels get a turn of their own
+    } finally {
+      this.beginning = undefined;
+    }
+    const html = this.full(nowMs, { render: first === 'full', snap });
+    for (const id of noted) if (this.rows.has(id) || id === this.ctx.selected) this.dirty.set(id, false);
+    return html;
   }
 
   /**
@@ -282,12 +307,22 @@ function buildOverview(src: ConsoleSource, snap: FleetSnapshot, bar: ReturnType<
 /**
  * `GET /console/stream`: the event bus through `sseResponse` (which owns subscription, keepalive, metrics and
  * cleanup), with each envelope only noted, and a ticker that writes coalesced fragments. The subscription is made
- * before the full-state fragment is rendered, in the same tick, so no envelope falls between the two.
+ * first; the first state (`ConsoleLive.begin`) follows the stream's opening bytes, and no tick is written before
+ * it, so no envelope falls between the two: those committed while it is made are in it or are sent after it.
  */
 export function consoleStreamResponse(
   services: Services,
   live: ConsoleLive,
-  opts: { first: 'full' | { adoptAtMs: number }; keepaliveMs: number; checkMs?: number; lease?: StreamLease; tickMs?: number; onError?: (err: unknown) => void },
+  opts: {
+    first: 'full' | { adoptAtMs: number };
+    keepaliveMs: number;
+    checkMs?: number;
+    lease?: StreamLease;
+    tickMs?: number;
+    onError?: (err: unknown) => void;
+    /** How the first state gives way to requests while it is made (default: the next turn of the event loop). */
+    yieldTurn?: () => Promise<void>;
+  },
 ): Response {
   // The inner stream checks the lease before each envelope and while idle, and ends with `event: end`; the ticks
   // below check it too, so nothing rendered after the credential ended reaches the browser.
@@ -299,16 +334,13 @@ export function consoleStreamResponse(
       live.note(env);
       return '';
     },
-    prelude: () => {
-      if (opts.first === 'full') return formatSseMessage({ data: live.full() });
-      live.adopt(opts.first.adoptAtMs);
-      return '';
-    },
   });
   const reader = inner.body!.getReader();
   const encoder = new TextEncoder();
   let timer: NodeJS.Timeout | undefined;
   let finished = false;
+  let beginning = false;
+  let begun = false;
   const body = new ReadableStream<Uint8Array>(
     {
       start(controller) {
@@ -318,8 +350,23 @@ export function consoleStreamResponse(
           clearInterval(timer);
           controller.close();
         };
+        const fail = (err: unknown) => {
+          (opts.onError ?? ((e) => console.error('console stream:', e)))(err);
+          stop();
+          void reader.cancel();
+        };
+        const begin = async () => {
+          try {
+            const html = await live.begin(opts.first, opts.yieldTurn ?? nextTurn);
+            if (finished || opts.lease?.()) return; // ended meanwhile; the inner stream says why
+            if (html) controller.enqueue(encoder.encode(formatSseMessage({ data: html })));
+            begun = true;
+          } catch (err) {
+            fail(err);
+          }
+        };
         const tick = () => {
-          if (finished) return;
+          if (finished || !begun) return;
           // A client that stops reading gets nothing more queued; its changes stay coalesced in `live` (bounded by
           // the fleet size) until it catches up.
           if ((controller.desiredSize ?? 0) <= 0) return;
@@ -328,19 +375,22 @@ export function consoleStreamResponse(
             const html = live.flush();
             if (html) controller.enqueue(encoder.encode(formatSseMessage({ data: html })));
           } catch (err) {
-            (opts.onError ?? ((e) => console.error('console stream:', e)))(err);
-            stop();
-            void reader.cancel();
+            fail(err);
           }
         };
         timer = setInterval(tick, opts.tickMs ?? 250);
-        // Forward what sseResponse writes (hello, full state, keepalives); envelopes render to nothing.
+        // Forward what sseResponse writes (its opening bytes, keepalives); envelopes render to nothing. The first
+        // state is begun once the opening bytes are through, so it follows them.
         void (async () => {
           try {
             for (;;) {
               const { done, value } = await reader.read();
               if (done || finished) break;
               if (value.byteLength) controller.enqueue(value);
+              if (!beginning) {
+                beginning = true;
+                void begin();
+              }
             }
           } catch (err) {
             // The inner stream errors only when it was cancelled underneath us; either way this stream ends.
