@@ -181,16 +181,6 @@ describe('ConsoleLive', () => {
     expect(live.flush()).toBe('');
   });
 
-  test('adopting a fresh page sends nothing until something changes', () => {
-    const h = harness();
-    h.enroll('a');
-    h.heartbeat('a');
-    const live = new ConsoleLive(h.src, renderer, { filter: NO_FILTER, canApprove: true, csrf: 't' });
-    live.adopt(h.now);
-    expect(live.flush()).toBe('');
-    expect(live.shownRows().get('a')).toBe('ok');
-  });
-
   test('a scan updates the ledger root in the bar, the fleet findings and the selected node\'s latest scan', () => {
     const h = harness();
     h.enroll('a');

@@ -166,19 +166,12 @@ export class ConsoleLive {
   }
 
   /**
-   * Adopts what a page rendered at `renderedAtMs` shows without sending it again (the page and its stream are a
-   * few milliseconds apart); the next flush sends whatever changed since. Only valid when no envelope was
-   * committed in between, which the caller checks with the page's seq.
-   */
-  adopt(renderedAtMs: number): void {
-    this.full(renderedAtMs, { render: false });
-  }
-
-  /**
-   * A stream's first state without one long turn: `full()` (or `adopt()` with `{ adoptAtMs }`) over a shared
-   * snapshot made in turns (`sharedFleetSnapshotInTurns`), up to half a status scan old. Envelopes committed while
-   * it is made are noted as they come, and the rows they touch are sent again at the next flush, so a status or
-   * figure that changed meanwhile is not left behind.
+   * A stream's first state without one long turn: `full()` over a shared snapshot made in turns
+   * (`sharedFleetSnapshotInTurns`), up to half a status scan old. With `{ adoptAtMs }` it adopts what a page rendered
+   * at that moment shows without sending it again (the page and its stream are a few milliseconds apart; only valid
+   * when no envelope was committed in between, which the caller checks with the page's seq), and returns ''.
+   * Envelopes committed while it is made are noted as they come, and the rows they touch are sent again at the next
+   * flush, so a status or figure that changed meanwhile is not left behind.
    */
   async begin(first: 'full' | { adoptAtMs: number }, yieldTurn: () => Promise<void>): Promise<string> {
     const nowMs = first === 'full' ? this.src.now().getTime() : first.adoptAtMs;

@@ -90,7 +90,6 @@ export function sseResponse(
     lease?: StreamLease;
     /** An envelope's message; bytes are sent as they are (shared between streams), a string is encoded. */
     render: (env: Envelope) => string | Uint8Array;
-    prelude?: () => string;
     /**
      * The Node response under this request, when there is one (not under `app.request()`): once the headers and
      * the first messages have gone out through the body stream, envelopes are written to it directly.
@@ -260,7 +259,6 @@ export function sseResponse(
       if (opts.afterSeq !== undefined && !resumed) {
         head += formatSseMessage({ event: 'reset', id: services.state.lastSeq, data: JSON.stringify({ reason: 'too_far_behind', seq: services.state.lastSeq }) });
       }
-      if (opts.prelude) head += opts.prelude();
       c.enqueue(encoder.encode(head));
     },
     async pull(c) {
