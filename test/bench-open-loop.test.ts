@@ -18,12 +18,14 @@ const requests = (n: number) => Array.from({ length: n }, (_, i) => ({ method: '
 describe('openLoop', () => {
   it('sends the warm-up on schedule, tallies it apart and measures only what follows', async () => {
     const seen: number[] = [];
-    // Slow answers during the warm-up only: they must not reach the measured latencies.
+    // Slow answers during the warm-up only, arriving while the measured part runs: they must not reach its
+    // latencies. The gap between the two is wide (a timer may fire a millisecond early; a loaded machine delays
+    // the quick answers by some milliseconds).
     const srv = await serve((req, res) => {
       const i = Number(req.url!.split('/')[2]);
       seen.push(i);
       req.resume();
-      req.on('end', () => setTimeout(() => res.end('ok'), i < 40 ? 60 : 0));
+      req.on('end', () => setTimeout(() => res.end('ok'), i < 40 ? 250 : 0));
     });
     try {
       const o = await openLoop(srv.url, requests(200), { rate: 200, connections: 32, warmMs: 200, maxMs: 300, drainMs: 2000 });
@@ -31,8 +33,8 @@ describe('openLoop', () => {
       expect(o.sent).toBe(60); // 300 ms more at 200 req/s
       expect(o.ok).toBe(60);
       expect(seen.length).toBe(100);
-      expect(Math.min(...o.warm.latencies)).toBeGreaterThanOrEqual(60);
-      expect(Math.max(...o.latencies)).toBeLessThan(60);
+      expect(Math.min(...o.warm.latencies)).toBeGreaterThanOrEqual(240);
+      expect(Math.max(...o.latencies)).toBeLessThan(200);
       expect(o.offered).toBeGreaterThan(150);
       expect(o.offered).toBeLessThan(250);
     } finally {
