@@ -9,6 +9,7 @@ import { claimKey, isClaimTaken } from '../store/envelope-store.js';
 import { rotationAnswer } from '../keys/agent-answer.js';
 import { parseJsonBytes, validationError } from '../http/http-errors.js';
 import { decideEnrollment, enrollmentClaim, joinTokenUseClaim } from '../fleet/enrollment.js';
+import type { EnvelopeDraft } from '../../protocol/envelope.js';
 import type { AppEnv, Services } from '../services.js';
 import { registerAgentCommandRoutes } from './agent-commands.js';
 import { registerAgentKeyRotationRoute } from './agent-key-rotation.js';
@@ -91,13 +92,12 @@ export function agentRoutes(): Hono<AppEnv> {
     const hb = parsed.data;
     const nodeId = c.get('nodeId');
     if (hb.node_id !== nodeId) throw new VaultMeshError('NODE_MISMATCH', 'body node_id differs from the signing node', { status: 403 });
-    const { envelope, duplicate } = await services.submit({
-      ...(hb.id !== undefined ? { id: hb.id } : {}),
-      kind: 'heartbeat',
-      node_id: nodeId,
-      author: `node:${nodeId}`,
-      body: hb,
-    });
+    // Built in one fixed shape: an object literal with a conditional spread got a new hidden class (and its
+    // descriptor array, both in the old generation) on every request, which made the major GCs behind the open-loop
+    // latency spikes (docs/BENCHMARKS.md, "latency tails on two vCPUs").
+    const draft: EnvelopeDraft = { kind: 'heartbeat', node_id: nodeId, author: `node:${nodeId}`, body: hb };
+    if (hb.id !== undefined) draft.id = hb.id;
+    const { envelope, duplicate } = await services.submit(draft);
     // The fleet witnesses the ledgers: cosignatures in, latest checkpoints and consistency proofs out.
     const ledger = await witnessHeartbeat(services, nodeId, hb.witness);
     // Rotation statements the agent lacks (none when it trusts the current key), or a notice that it missed one.
