@@ -25,13 +25,18 @@ interface Entry {
 
 const cache = new WeakMap<FleetState, Entry>();
 
-export function fleetSnapshot(src: { state: FleetState; statusPolicy: StatusPolicy }, nowMs: number, maxAgeMs = 0): FleetSnapshot {
+/** The shared snapshot, if it is of this moment and seq or at most `maxAgeMs` old. */
+function cached(src: { state: FleetState; statusPolicy: StatusPolicy }, nowMs: number, maxAgeMs: number): FleetSnapshot | undefined {
   const hit = cache.get(src.state);
-  if (hit && hit.policy === src.statusPolicy) {
-    const s = hit.snap;
-    const exact = s.seq === src.state.lastSeq && s.atMs === nowMs;
-    if (exact || (nowMs >= s.atMs && nowMs - s.atMs < maxAgeMs)) return s;
-  }
+  if (!hit || hit.policy !== src.statusPolicy) return undefined;
+  const s = hit.snap;
+  const exact = s.seq === src.state.lastSeq && s.atMs === nowMs;
+  return exact || (nowMs >= s.atMs && nowMs - s.atMs < maxAgeMs) ? s : undefined;
+}
+
+export function fleetSnapshot(src: { state: FleetState; statusPolicy: StatusPolicy }, nowMs: number, maxAgeMs = 0): FleetSnapshot {
+  const hit = cached(src, nowMs, maxAgeMs);
+  if (hit) return hit;
   const snap = snapshotOf(src, nowMs, src.state.lastSeq, computeStatuses(src.state, nowMs, src.statusPolicy));
   cache.set(src.state, { snap, policy: src.statusPolicy });
   return snap;
@@ -82,8 +87,8 @@ export function sharedFleetSnapshotInTurns(
   sort: SortKey,
   yieldTurn: () => Promise<void>,
 ): Promise<FleetSnapshot> {
-  const hit = cache.get(src.state);
-  if (hit && hit.policy === src.statusPolicy && nowMs >= hit.snap.atMs && nowMs - hit.snap.atMs < maxAgeMs) return Promise.resolve(hit.snap);
+  const hit = cached(src, nowMs, maxAgeMs);
+  if (hit) return Promise.resolve(hit);
   let pending = making.get(src.state);
   if (!pending) {
     const policy = src.statusPolicy;
