@@ -12,6 +12,8 @@
  *    latency an agent sees when the center has headroom. Its first second, in which the generator opens its 128
  *    connections, is reported on a row of its own: agents keep theirs open between heartbeats.
  *  - the center runs with its default --verify-workers (auto) unless VAULTMESH_BENCH_VERIFY_WORKERS says otherwise.
+ *  - a body-less request through the whole middleware stack: GET /healthz, server CPU per request, center vs the
+ *    bare app's GET /healthz (same generator, alternated rounds of 2 s).
  *  - in-process Ed25519 verify/s: node:crypto (cached KeyObject) vs @noble/ed25519, and a whole signed-request
  *    check (canonical JSON + SHA-256 + verify) as the center does it.
  * Requests are signed before the timed window (a real agent signs its own; here the generator would otherwise
@@ -83,6 +85,36 @@ function mergeLoads(results) {
   const statuses = {};
   for (const r of results) for (const [k, v] of Object.entries(r.statuses)) statuses[k] = (statuses[k] ?? 0) + v;
   return { ok, secs, rate: ok / secs, latencies, errors, statuses, firstError: results.find((r) => r.firstError)?.firstError };
+}
+
+/**
+ * Server CPU per answered GET /healthz (no body, no signature), center vs bare Hono, two alternated rounds each:
+ * what every console page, API read and health probe pays for the center's middleware before its own work.
+ */
+async function plainGetRow(center, bare) {
+  const gets = Array.from({ length: 200_000 }, () => ({ method: 'GET', path: '/healthz', headers: {} }));
+  const perRequest = async (server) => {
+    const cpu = cpuMeter(server.pid);
+    cpu.start();
+    const r = await closedLoop(server.url, gets, { concurrency: CONCURRENCY, connections: CONCURRENCY, maxMs: 2000 });
+    return { us: (cpu.stop() * 1e4) / r.rate, rate: r.rate }; // % of a core → µs per answer
+  };
+  await perRequest(center); // warm-up for the route's code
+  const c = [];
+  const b = [];
+  for (let r = 0; r < 2; r++) {
+    c.push(await perRequest(center));
+    b.push(await perRequest(bare));
+  }
+  const mean = (xs, k) => xs.reduce((a, x) => a + x[k], 0) / xs.length;
+  return {
+    name: 'GET /healthz: server CPU per request (whole middleware stack, no body)',
+    value: round(mean(c, 'us'), 1),
+    unit: 'µs',
+    baseline: round(mean(b, 'us'), 1),
+    ratio: round(mean(c, 'us') / mean(b, 'us'), 2),
+    note: `baseline: bare Hono GET /healthz; ${Math.round(mean(c, 'rate'))} vs ${Math.round(mean(b, 'rate'))} answers/s, ${CONCURRENCY} in flight`,
+  };
 }
 
 export async function run({ log = () => {} } = {}) {
@@ -163,6 +195,8 @@ export async function run({ log = () => {} } = {}) {
       unit: 'ms',
       note: `${o.warm.ok}/${o.warm.latencies.length + o.warm.errors} acknowledged; not counted above`,
     });
+
+    rows.push(await plainGetRow(center, bare));
 
     const metrics = await (await request(`${center.url}/metrics`, { headers: { authorization: `Bearer ${center.token}` } })).body.text();
     const batch = histogramMean(metrics, 'vaultmesh_journal_batch_entries');
