@@ -7,7 +7,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { ZodError } from 'zod';
 import { VaultMeshError, detailsFromZodIssues, type ErrorCode } from '../../protocol/errors.js';
-import { illFormedStringPath } from './well-formed.js';
+import { illFormedStringPathOfJson } from './well-formed.js';
 
 export function validationError(err: ZodError, what = 'request body'): VaultMeshError {
   return new VaultMeshError('VALIDATION_ERROR', `invalid ${what}`, { status: 400, details: detailsFromZodIssues(err.issues) });
@@ -55,7 +55,7 @@ export function parseJsonBytes(raw: Buffer): unknown {
   } catch (err) {
     throw new VaultMeshError('MALFORMED_JSON', `request body is not valid JSON: ${(err as Error).message}`, { status: 400 });
   }
-  const path = illFormedStringPath(value);
+  const path = illFormedStringPathOfJson(s, value);
   if (path !== undefined) {
     const message = 'a string is ill-formed UTF-16 (a lone surrogate escape such as \\ud800): it has no UTF-8 form';
     throw new VaultMeshError('VALIDATION_ERROR', `invalid request body: ${message}`, { status: 400, details: [{ path, message }] });

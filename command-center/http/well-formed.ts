@@ -30,3 +30,16 @@ export function illFormedStringPath(value: unknown): string | undefined {
   }
   return undefined;
 }
+
+/** A JSON `\u` escape of a UTF-16 surrogate code unit (U+D800-U+DFFF), in either case. */
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
+
+/**
+ * `illFormedStringPath(value)` for a value just parsed from `text`, where `text` is itself well-formed (a fatal
+ * UTF-8 decode makes it so). Such text can carry a lone surrogate into the value only as a `\u` escape of one, so
+ * text without a surrogate escape (every agent's body) is not walked. The test is conservative: a surrogate pair
+ * written as escapes, or an escaped backslash before "ud800", only costs the walk.
+ */
+export function illFormedStringPathOfJson(text: string, value: unknown): string | undefined {
+  return SURROGATE_ESCAPE.test(text) ? illFormedStringPath(value) : undefined;
+}
