@@ -99,6 +99,20 @@ describe('canonicalJson is byte-identical to the canonicalize package', () => {
     expect(() => canonicalize(10n)).toThrow(TypeError);
   });
 
+  it('on objects of 0 to 40 keys (sorted by insertion up to 16, by Array#sort beyond)', () => {
+    const r = rng(7);
+    for (let n = 0; n <= 40; n++) {
+      for (let round = 0; round < 20; round++) {
+        const o: Record<string, unknown> = {};
+        for (let i = 0; i < n; i++) {
+          const key = STRINGS[Math.floor(r() * STRINGS.length)]! + String.fromCodePoint(Math.floor(r() * 0x2ffff) % 0xd800) + (r() < 0.3 ? String(Math.floor(r() * 100)) : '');
+          o[key] = i;
+        }
+        expect(ours(o), `${n} keys, round ${round}`).toEqual(reference(o));
+      }
+    }
+  });
+
   it('on 3,000 random JSON values', () => {
     for (let seed = 1; seed <= 3000; seed++) {
       const v = randomValue(rng(seed), 0);
